@@ -1,0 +1,101 @@
+"""op_system: compile ODE model specs into fast, safe right-hand sides for NumPy and JAX.
+
+The data path reads top to bottom:
+
+1. `normalize_rhs(spec)` validates a spec (YAML/dict of string expressions, or
+   compartment transitions over templated axes) into a `NormalizedRhs`;
+2. `compile_rhs(rhs, xp=...)` lowers it to one vectorized Python function for the
+   chosen array namespace;
+3. `compile_spec(spec, xp=...)` does both.
+
+!!! example
+    ```python
+    >>> from op_system import compile_spec
+    >>> sir = compile_spec({
+    ...     "kind": "transitions",
+    ...     "state": ["S", "I", "R"],
+    ...     "transitions": [
+    ...         {"from": "S", "to": "I", "rate": "beta * I / sum_state()"},
+    ...         {"from": "I", "to": "R", "rate": "gamma"},
+    ...     ],
+    ... })
+    >>> sir.eval_fn(0.0, [990.0, 10.0, 0.0], beta=0.3, gamma=0.1)
+    array([-2.97,  1.97,  1.  ])
+
+    ```
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from ._backend import DEFAULT_ARRAY_BACKEND as DEFAULT_ARRAY_BACKEND
+from ._errors import BackendError as BackendError
+from ._errors import CompilationError as CompilationError
+from ._errors import ExpressionError as ExpressionError
+from ._errors import OpSystemError as OpSystemError
+from ._errors import ParameterError as ParameterError
+from ._errors import SpecError as SpecError
+from ._errors import StateShapeError as StateShapeError
+from ._errors import UnsupportedFeatureError as UnsupportedFeatureError
+from ._identifiers import IdentifierString as IdentifierString
+from ._identifiers import StateString as StateString
+from .compile import CompiledRhs as CompiledRhs
+from .compile import EvalFn as EvalFn
+from .compile import compile_rhs as compile_rhs
+from .specs import NormalizedRhs as NormalizedRhs
+from .specs import normalize_expr_rhs as normalize_expr_rhs
+from .specs import normalize_rhs as normalize_rhs
+from .specs import normalize_transitions_rhs as normalize_transitions_rhs
+
+try:
+    __version__: str = version("op-system")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0+unknown"
+
+#: Model kinds accepted by `normalize_rhs`.
+SUPPORTED_RHS_KINDS: tuple[str, ...] = ("expr", "transitions")
+
+#: Reserved for forward compatibility (as in op-system 0.1.2).
+EXPERIMENTAL_FEATURES: frozenset[str] = frozenset()
+
+
+def compile_spec(spec: dict[str, Any], xp: object = None, *, backend: str | None = None) -> CompiledRhs:
+    """Validate, normalize and compile a spec in one call.
+
+    Arguments:
+        spec: The model spec (see the spec language reference).
+        xp: Array namespace or its name (`"numpy"`, `"jax"`, `"auto"`); default NumPy.
+        backend: `"numpy"` or `"jax"` (alternative spelling of `xp`).
+
+    Returns:
+        A `CompiledRhs` whose `eval_fn(t, y, **params)` returns `dydt`.
+    """
+    return compile_rhs(normalize_rhs(spec), xp, backend=backend)
+
+
+__all__ = [
+    "DEFAULT_ARRAY_BACKEND",
+    "EXPERIMENTAL_FEATURES",
+    "SUPPORTED_RHS_KINDS",
+    "BackendError",
+    "CompilationError",
+    "CompiledRhs",
+    "EvalFn",
+    "ExpressionError",
+    "IdentifierString",
+    "NormalizedRhs",
+    "OpSystemError",
+    "ParameterError",
+    "SpecError",
+    "StateShapeError",
+    "StateString",
+    "UnsupportedFeatureError",
+    "__version__",
+    "compile_rhs",
+    "compile_spec",
+    "normalize_expr_rhs",
+    "normalize_rhs",
+    "normalize_transitions_rhs",
+]

@@ -1,0 +1,717 @@
+"""Build a validated `Model` from a raw spec mapping (the work behind `normalize_rhs`).
+
+Validation follows op-system 0.1.2 (same checks, same message fragments), with
+extra checks that 0.1.2 lacked; every error names the spec path and the token.
+Templates are kept as templates: nothing here loops over the cells of a model
+except the computation of `state_names`, which the public API exposes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ._axes import Axis, normalize_axes
+from ._errors import ExpressionError, SpecError, did_you_mean
+from ._ir import IndexItem, Invalid, Name, Node, Reduce, Ref, children
+from ._meta import normalize_kernels, normalize_operators, normalize_state_axes
+from ._model import AliasDef, Block, Dim, EquationDef, Model, ParamDef, TransitionDef
+from ._parse import parse_expr
+
+__all__ = ["RESERVED_NAMES", "build_model", "subst_text"]
+
+_TEMPLATE_RE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\[(.+)\]\s*")
+_INLINE_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\[(.*?)\]")
+_IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+#: Names that cannot be used for states, aliases or parameters.
+RESERVED_NAMES = frozenset({"np", "xp", "sum_state", "sum_prefix", "sum_over", "integrate_over"})
+
+
+def _str_list(x: object, name: str) -> list[str]:
+    if not isinstance(x, (list, tuple)):
+        raise SpecError(f"{name} must be a list of strings", path=name)
+    out = []
+    for i, v in enumerate(x):
+        if not isinstance(v, str) or not v.strip():
+            raise SpecError(f"{name}[{i}] must be a non-empty string", path=f"{name}[{i}]", token=repr(v))
+        out.append(v.strip())
+    return out
+
+
+def _str_dict(x: object, name: str) -> dict[str, str]:
+    if x is None:
+        return {}
+    if not isinstance(x, dict):
+        raise SpecError(f"{name} must be a mapping of string->string", path=name)
+    out: dict[str, str] = {}
+    for k, v in x.items():
+        if not isinstance(k, str) or not k.strip():
+            raise SpecError(f"{name} keys must be non-empty strings", path=name, token=repr(k))
+        if not isinstance(v, str) or not v.strip():
+            raise SpecError(f"{name}[{k!r}] must be a non-empty string", path=f"{name}[{k!r}]", token=repr(v))
+        out[k.strip()] = v.strip()
+    return out
+
+
+def normalize_key(key: str) -> str:
+    """Canonical template key: `"u[x, y]"` → `"u[x,y]"`."""
+    m = _TEMPLATE_RE.fullmatch(key) if "[" in key else None
+    if not m:
+        return key.strip()
+    return f"{m.group(1)}[{','.join(p.strip() for p in m.group(2).split(','))}]"
+
+
+def _check_ident(name: str, path: str, what: str) -> None:
+    if not _IDENT_RE.fullmatch(name) or name.startswith("__"):
+        raise SpecError(f"{what} {name!r} is not a valid identifier", path=path, token=name)
+    if name in RESERVED_NAMES:
+        raise SpecError(f"{what} {name!r} shadows a built-in helper or namespace", path=path, token=name)
+
+
+def _parse_template(entry: str, axes: dict[str, Axis], path: str, what: str) -> tuple[str, tuple[Axis, ...]]:
+    """`"S[age,vax]"` → `("S", (age, vax))`; `"S"` → `("S", ())`."""
+    if "[" not in entry or "]" not in entry:
+        _check_ident(entry, path, what)
+        return entry, ()
+    m = _TEMPLATE_RE.fullmatch(entry)
+    if not m:
+        raise SpecError(f"invalid {what} template: {entry!r}", path=path, token=entry)
+    base = m.group(1)
+    _check_ident(base, path, what)
+    placeholders = [p.strip() for p in m.group(2).split(",")]
+    if not all(placeholders):
+        raise SpecError(f"invalid {what} template axes in {entry!r}", path=path, token=entry)
+    out = []
+    for ph in placeholders:
+        if ph not in axes:
+            raise SpecError(
+                f"{what} template axis {ph!r} not defined{did_you_mean(ph, axes)}", path=path, token=ph
+            )
+        if axes[ph] in out:
+            raise SpecError(f"{what} template {entry!r} repeats axis {ph!r}", path=path, token=ph)
+        out.append(axes[ph])
+    return base, tuple(out)
+
+
+def subst_text(text: str, assignment: Mapping[str, str]) -> str:
+    """Replace `name[ax, ...]` by the expanded name when all axes are assigned (0.1.2 rule)."""
+    from ._axes import fragment
+
+    def repl(m: re.Match[str]) -> str:
+        parts = [p.strip() for p in m.group(2).split(",") if p.strip()]
+        if not parts or any(p not in assignment for p in parts):
+            return m.group(0)
+        return m.group(1) + "__" + "__".join(f"{p}_{fragment(assignment[p])}" for p in parts)
+
+    return _INLINE_RE.sub(repl, text)
+
+
+def visit_scoped(
+    node: Node,
+    scope: tuple[Dim, ...],
+    axes: dict[str, Axis],
+    path: str,
+    fn: Callable[[Node, tuple[Dim, ...]], None],
+) -> None:
+    """Call `fn(node, scope)` on every node, tracking reduction dimensions (iteratively)."""
+    stack: list[tuple[Node, tuple[Dim, ...]]] = [(node, scope)]
+    while stack:
+        cur, sc = stack.pop()
+        fn(cur, sc)
+        if isinstance(cur, Reduce):
+            stack.append((cur.body, (*sc, reduce_dim(cur, axes, path))))
+        else:
+            stack.extend((c, sc) for c in reversed(children(cur)))
+
+
+def reduce_dim(node: Reduce, axes: dict[str, Axis], path: str) -> Dim:
+    """Validate a `sum_over`/`integrate_over` header and return its loop dimension."""
+    axis = axes.get(node.axis)
+    if axis is None:
+        raise SpecError(
+            f"{node.kind} axis {node.axis!r} not found{did_you_mean(node.axis, axes)}", path=path, token=node.axis
+        )
+    if node.kind == "sum_over" and axis.kind != "categorical":
+        raise SpecError(f"sum_over axis {node.axis!r} must be categorical", path=path, token=node.axis)
+    if node.kind == "integrate_over" and axis.kind != "continuous":
+        raise SpecError(f"integrate_over axis {node.axis!r} must be continuous", path=path, token=node.axis)
+    subset = None
+    if node.coords is not None:
+        if not node.coords:
+            raise SpecError(f"sum_over IN filter for axis {node.axis!r} is empty", path=path, token=node.axis)
+        seen: list[int] = []
+        for c in node.coords:
+            i = axis.lookup(c)
+            if c in [axis.coords[j] for j in seen]:
+                raise SpecError(
+                    f"sum_over IN filter for axis {node.axis!r} contains duplicate coord {c!r}", path=path, token=c
+                )
+            if i is None:
+                raise SpecError(
+                    f"sum_over IN filter references unknown coord {c!r} for axis {node.axis!r} "
+                    f"(valid: {list(axis.coords)}){axis.suggest(c)}",
+                    path=path,
+                    token=c,
+                )
+            seen.append(i)
+        subset = tuple(seen)
+    return Dim(node.var, axis, subset)
+
+
+class _Builder:
+    def __init__(self, spec: Mapping[str, Any], kind: str) -> None:
+        if not isinstance(spec, Mapping):
+            raise SpecError(f"rhs specification must be a mapping, got {type(spec).__name__}", path="<spec>")
+        self.spec = spec
+        self.kind = kind
+        state_raw = _str_list(spec.get("state"), "state")
+        if len(state_raw) != len(set(state_raw)):
+            dup = next(s for s in state_raw if state_raw.count(s) > 1)
+            raise SpecError("state contains duplicate names", path="state", token=dup)
+        self.state_raw = state_raw
+        self.axes_meta, self.axes = normalize_axes(spec.get("axes"))
+        self.blocks: list[Block] = []
+        offset = 0
+        for i, entry in enumerate(state_raw):
+            base, axes = _parse_template(entry, self.axes, f"state[{i}]", "state")
+            blk = Block(base, axes, offset, f"state[{i}]")
+            self.blocks.append(blk)
+            offset += blk.size
+        self.aliases: dict[str, AliasDef] = {}
+        self.params: dict[str, ParamDef] = {}
+
+    # -- common ----------------------------------------------------------------
+    def add_stage_block(self, name: str, path: str) -> None:
+        _check_ident(name, path, "chain stage")
+        last = self.blocks[-1] if self.blocks else None
+        offset = last.offset + last.size if last else 0
+        self.blocks.append(Block(name, (), offset, path))
+
+    def state_names(self) -> list[str]:
+        names: list[str] = []
+        for b in self.blocks:
+            names.extend(b.names())
+        return names
+
+    def check_unique_states(self, names: list[str]) -> None:
+        if len(names) != len(set(names)):
+            seen: set[str] = set()
+            dup = next(n for n in names if n in seen or seen.add(n))  # type: ignore[func-returns-value]
+            raise SpecError("expanded state contains duplicates", path="state", token=dup)
+
+    def common_meta(self, *, with_state_axes: bool) -> tuple[dict[str, str], dict[str, Any]]:
+        spec = self.spec
+        aliases = _str_dict(spec.get("aliases"), "aliases")
+        axis_names = {"subgroup"} | set(self.axes)
+        meta_block = spec.get("meta")
+        if meta_block is not None and not isinstance(meta_block, dict):
+            raise SpecError("meta must be a mapping", path="meta")
+        meta_get = (lambda k: meta_block.get(k)) if meta_block else (lambda k: None)
+        meta: dict[str, Any] = {}
+        if self.kind == "transitions":
+            meta["transitions"] = None  # placeholder: keeps 0.1.2's key order
+        meta["axes"] = self.axes_meta
+        if with_state_axes:
+            state_set = set(self.state_raw) | {b.base for b in self.blocks}
+            meta["state_axes"] = normalize_state_axes(
+                spec.get("state_axes"), axis_names=axis_names, state_set=state_set
+            )
+        meta["kernels"] = normalize_kernels(spec.get("kernels") or meta_get("kernels"), axis_names=axis_names)
+        meta["operators"] = normalize_operators(
+            spec.get("operators") or meta_get("operators"), axis_names=axis_names
+        )
+        for key in ("sources", "couplings", "constraints"):
+            if key in spec:
+                meta[key] = spec.get(key)
+        if spec.get("constraints") is not None:
+            from ._meta import normalize_constraints
+
+            normalize_constraints(spec.get("constraints"), axes=self.axes_meta)
+        return aliases, meta
+
+    def build_aliases(self, raw: dict[str, str]) -> None:
+        state_bases = {b.base for b in self.blocks}
+        for key, text in raw.items():
+            path = f"aliases[{key!r}]"
+            base, axes = _parse_template(normalize_key(key), self.axes, path, "alias")
+            if base in state_bases:
+                raise SpecError(f"alias {base!r} has the same name as a state", path=path, token=base)
+            if base in self.aliases:
+                raise SpecError("expanded aliases contain duplicates", path=path, token=base)
+            self.aliases[base] = AliasDef(base, axes, parse_expr(text, path=path), path)
+
+    def attach_initial_state(self, meta: dict[str, Any]) -> None:
+        raw = self.spec.get("initial_state")
+        if raw is None:
+            return
+        if not isinstance(raw, dict):
+            raise SpecError("initial_state must be a mapping of state -> parameter", path="initial_state")
+        result: dict[str, str] = {}
+        for key, val in raw.items():
+            path = f"initial_state[{key!r}]"
+            val_s = str(val).strip()
+            if not val_s:
+                raise SpecError(f"initial_state[{key!r}] must be a non-empty string", path=path)
+            base, axes = _parse_template(normalize_key(str(key)), self.axes, path, "initial_state")
+            if not axes:
+                if base in result:
+                    raise SpecError("expanded initial_state keys contain duplicates", path=path, token=base)
+                result[base] = val_s
+                continue
+            blk = Block(base, axes, 0, path)
+            for idx, name in zip(blk.cells(), blk.names(), strict=False):
+                if name in result:
+                    raise SpecError("expanded initial_state keys contain duplicates", path=path, token=name)
+                assignment = {ax.name: ax.coords[i] for ax, i in zip(axes, idx, strict=False)}
+                result[name] = subst_text(val_s, assignment)
+        meta["initial_state"] = result
+
+    # -- parameters ---------------------------------------------------------------
+    def collect_params(self, model: Model, exprs: list[tuple[Node, tuple[Dim, ...], str]]) -> None:
+        """Discover parameters: every name that is not a state, alias, cell or `t`."""
+        refs: list[tuple[Ref, tuple[Dim, ...], str]] = []
+        names: list[tuple[Name, str]] = []
+
+        def fn(node: Node, scope: tuple[Dim, ...], path: str) -> None:
+            if isinstance(node, Ref):
+                if model.block(node.base) is None and node.base not in model.aliases:
+                    refs.append((node, scope, path))
+            elif isinstance(node, Name):
+                names.append((node, path))
+
+        for expr, scope, path in exprs:
+            visit_scoped(expr, scope, self.axes, path, lambda n, s, p=path: fn(n, s, p))
+        scalar_names = {a.base for a in model.aliases.values() if not a.axes}
+        scalar_names |= {blk.base for blk in model.blocks if not blk.axes}
+        for ref, scope, path in refs:
+            _check_ident(ref.base, path, "parameter")
+            sig = model.param_signature(ref, scope, path)
+            if ref.base in model.aliases:
+                continue
+            cells = ParamDef(ref.base, sig, path).names()
+            if any(c in scalar_names for c in cells):
+                # A virtual template over aliases/states defined cell by cell (0.1.2 allows it).
+                missing = [c for c in cells if c not in scalar_names]
+                if missing:
+                    raise ExpressionError(
+                        f"{ref.base}[...] refers to cells defined one by one, but {missing[0]!r} is not defined",
+                        path=path,
+                        token=missing[0],
+                    )
+                model.aliases[ref.base] = AliasDef(ref.base, sig, None, path, tuple(Name(c) for c in cells))
+                continue
+            prev = self.params.get(ref.base)
+            if prev is None:
+                self.params[ref.base] = ParamDef(ref.base, sig, path)
+            elif prev.axes != sig:
+                raise ExpressionError(
+                    f"parameter {ref.base!r} is indexed by ({', '.join(a.name for a in prev.axes)}) at "
+                    f"{prev.first_path} but by ({', '.join(a.name for a in sig)}) here",
+                    path=path,
+                    token=ref.base,
+                )
+        for name, path in names:
+            ident = name.id
+            if (
+                model.block(ident) is not None
+                or ident in model.aliases
+                or ident in self.params
+                or ident == "t"
+                or model.lookup_cell(ident) is not None
+            ):
+                continue
+            _check_ident(ident, path, "parameter")
+            self.params[ident] = ParamDef(ident, (), path)
+
+    @staticmethod
+    def validate(model: Model, exprs: list[tuple[Node, tuple[Dim, ...], str]]) -> None:
+        """Resolve every name now, so that bad references fail at normalize time."""
+        for expr, scope, path in exprs:
+
+            def fn(node: Node, sc: tuple[Dim, ...], path: str = path) -> None:
+                if isinstance(node, (Name, Ref)):
+                    model.resolve(node, sc, path)
+
+            visit_scoped(expr, scope, model.axes, path, fn)
+
+
+def _placeholders_in(node: Node, axes: dict[str, Axis], path: str) -> list[str]:
+    """Axis placeholders used in a transition's rate (outside reduction variables)."""
+    found: list[str] = []
+
+    def fn(n: Node, scope: tuple[Dim, ...]) -> None:
+        if isinstance(n, Ref):
+            bound = {d.name for d in scope}
+            for item in n.items:
+                free = item.axis is None and not item.is_number and item.value not in bound
+                if free and item.value in axes and item.value not in found:
+                    found.append(item.value)
+
+    visit_scoped(node, (), axes, path, fn)
+    return found
+
+
+def _template_dims(axes_names: list[str], axes: dict[str, Axis]) -> tuple[Dim, ...]:
+    return tuple(Dim(a, axes[a]) for a in axes_names)
+
+
+# -- chains -----------------------------------------------------------------------
+
+
+def _chain_rate(value: object, path: str) -> str:
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(float(value))
+    raise SpecError(f"{path} must be a non-empty string or number", path=path, token=repr(value))
+
+
+def _parse_chain(chain: object, idx: int, state_set: set[str]) -> tuple[list[str], list[str], tuple[str, str] | None, tuple[str, str | None] | None]:
+    path = f"chain[{idx}]"
+    if not isinstance(chain, dict):
+        raise SpecError(f"{path} must be a mapping", path=path)
+    name = chain.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise SpecError(f"{path}.name must be a string", path=f"{path}.name")
+    name = name.strip()
+    length = chain.get("length")
+    if not isinstance(length, (int, float)) or isinstance(length, bool):
+        raise SpecError(f"{path}.length must be an integer >= 2", path=f"{path}.length", token=repr(length))
+    n = int(length)
+    if n < 2:
+        raise SpecError(f"{path}.length must be >= 2", path=f"{path}.length", token=str(n))
+    fwd = chain.get("forward")
+    if isinstance(fwd, (str, int, float)) and not isinstance(fwd, bool):
+        rates = [_chain_rate(fwd, f"{path}.forward")] * (n - 1)
+    elif isinstance(fwd, (list, tuple)):
+        rates = [_chain_rate(v, f"{path}.forward[{i}]") for i, v in enumerate(fwd)]
+        if len(rates) != n - 1:
+            raise SpecError(
+                f"{path}.forward list length must be {n - 1} for chain length {n}", path=f"{path}.forward"
+            )
+    else:
+        raise SpecError(
+            f"{path}.forward must be a string/number or a list of {n - 1} rates", path=f"{path}.forward"
+        )
+    stages = [f"{name}{i}" for i in range(1, n + 1)]
+    entry = None
+    if chain.get("entry") is not None:
+        e = chain["entry"]
+        if not isinstance(e, dict):
+            raise SpecError(f"{path}.entry must be a mapping", path=f"{path}.entry")
+        frm = e.get("from")
+        if not isinstance(frm, str) or not frm.strip():
+            raise SpecError(f"{path}.entry.from must be a non-empty string", path=f"{path}.entry.from")
+        entry = (frm.strip(), _chain_rate(e.get("rate"), f"{path}.entry.rate"))
+        if entry[0] not in state_set:
+            raise SpecError(
+                f"{path}.entry.from={entry[0]!r} not in state{did_you_mean(entry[0], state_set)}",
+                path=f"{path}.entry.from",
+                token=entry[0],
+            )
+    exit_cfg = None
+    if chain.get("exit") is not None:
+        x = chain["exit"]
+        if not isinstance(x, dict):
+            raise SpecError(f"{path}.exit must be a mapping", path=f"{path}.exit")
+        to = x.get("to")
+        if not isinstance(to, str) or not to.strip():
+            raise SpecError(f"{path}.exit.to must be a non-empty string", path=f"{path}.exit.to")
+        rate = _chain_rate(x["rate"], f"{path}.exit.rate") if x.get("rate") is not None else None
+        exit_cfg = (to.strip(), rate)
+    elif chain.get("to") is not None:
+        to = chain["to"]
+        if not isinstance(to, str) or not to.strip():
+            raise SpecError(f"{path}.to must be a non-empty string", path=f"{path}.to")
+        exit_cfg = (to.strip(), None)
+    if exit_cfg is not None and exit_cfg[0] not in state_set:
+        raise SpecError(
+            f"{path} exit.to={exit_cfg[0]!r} not in state{did_you_mean(exit_cfg[0], state_set)}",
+            path=f"{path}.exit.to",
+            token=exit_cfg[0],
+        )
+    return stages, rates, entry, exit_cfg
+
+
+# -- entry points -----------------------------------------------------------------
+
+
+def build_model(spec: Mapping[str, Any], kind: str) -> Model:
+    """Validate `spec` as an `expr` or `transitions` model."""
+    b = _Builder(spec, kind)
+    aliases_raw, meta = b.common_meta(with_state_axes=(kind == "expr"))
+    b.build_aliases(aliases_raw)
+    chains = spec.get("chain")
+    if chains and not isinstance(chains, list):
+        raise SpecError("chain must be a list if provided", path="chain")
+    if kind == "expr":
+        return _build_expr(b, meta, chains or [])
+    return _build_transitions(b, meta, chains or [])
+
+
+def _alias_exprs(b: _Builder) -> list[tuple[Node, tuple[Dim, ...], str]]:
+    return [(a.expr, tuple(Dim(ax.name, ax) for ax in a.axes), a.path) for a in b.aliases.values()]
+
+
+def _finish(b: _Builder, kind: str, meta: dict[str, Any], equations: list[EquationDef], transitions: list[TransitionDef], exprs: list[tuple[Node, tuple[Dim, ...], str]]) -> Model:
+    names = b.state_names()
+    b.check_unique_states(names)
+    model = Model(
+        kind=kind,
+        axes=b.axes,
+        blocks=b.blocks,
+        aliases=b.aliases,
+        params=b.params,
+        equations=equations,
+        transitions=transitions,
+        n_state=len(names),
+        state_names=tuple(names),
+        meta=meta,
+    )
+    all_exprs = _alias_exprs(b) + exprs
+    b.collect_params(model, all_exprs)
+    b.validate(model, all_exprs)
+    b.attach_initial_state(meta)
+    return model
+
+
+def _build_expr(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> Model:
+    eq_raw = b.spec.get("equations")
+    if not isinstance(eq_raw, dict):
+        raise SpecError("equations must be a mapping of state->expr", path="equations")
+    equations_map: dict[str, tuple[object, str]] = {}
+    for k, v in eq_raw.items():
+        if not isinstance(k, str):
+            raise SpecError("equations keys must be strings", path="equations", token=repr(k))
+        equations_map[normalize_key(k)] = (v, f"equations[{k!r}]")
+    state_set = {n for blk in b.blocks for n in ([blk.base] if not blk.axes else [])}
+    names_now = set(b.state_names())
+    chain_bases: set[str] = set()
+    for c_idx, chain in enumerate(chains):
+        stages, rates, _entry, exit_cfg = _parse_chain(chain, c_idx, names_now)
+        chain_bases.add(chain["name"].strip())
+        for s in stages:
+            if s not in names_now:
+                b.add_stage_block(s, f"chain[{c_idx}]")
+                names_now.add(s)
+                state_set.add(s)
+        final_out = (exit_cfg[1] if exit_cfg else None) or rates[-1]
+        gen = f"chain[{c_idx}]"
+        if stages[0] not in equations_map:
+            equations_map[stages[0]] = (f"-({rates[0]})*{stages[0]}", gen)
+        for i in range(1, len(stages)):
+            if stages[i] not in equations_map:
+                out = rates[i] if i < len(stages) - 1 else final_out
+                equations_map[stages[i]] = (f"({rates[i - 1]})*{stages[i - 1]} - ({out})*{stages[i]}", gen)
+        if exit_cfg is not None and exit_cfg[0] not in equations_map:
+            equations_map[exit_cfg[0]] = (f"({exit_cfg[1] or rates[-1]})*{stages[-1]}", gen)
+    template_keys = {f"{blk.base}[{','.join(a.name for a in blk.axes)}]": blk for blk in b.blocks if blk.axes}
+    alias_keys = {f"{a.base}[{','.join(x.name for x in a.axes)}]" for a in b.aliases.values() if a.axes}
+    unknown = [k for k in equations_map if k not in names_now and k not in template_keys and k not in alias_keys]
+    if unknown:
+        raise SpecError(
+            f"unknown equation key(s): {sorted(unknown)}{did_you_mean(unknown[0], list(names_now) + list(template_keys))}",
+            path="equations",
+            token=unknown[0],
+        )
+
+    def parse_eq(key: str) -> tuple[Node, str]:
+        val, path = equations_map[key]
+        if not isinstance(val, str) or not val.strip():
+            raise SpecError(f"equations[{key!r}] must be a non-empty string", path=path, token=repr(val))
+        return parse_expr(val, path=path), path
+
+    equations: list[EquationDef] = []
+    exprs: list[tuple[Node, tuple[Dim, ...], str]] = []
+    for blk in b.blocks:
+        if not blk.axes:
+            if blk.base in equations_map:
+                node, path = parse_eq(blk.base)
+            elif blk.base in chain_bases:
+                node, path = parse_expr("0.0"), f"chain:{blk.base}"
+            else:
+                raise SpecError(f"Missing equation for state {blk.base!r}", path="equations", token=blk.base)
+            equations.append(EquationDef(blk, node, path))
+            exprs.append((node, (), path))
+            continue
+        key = f"{blk.base}[{','.join(a.name for a in blk.axes)}]"
+        scope = _template_dims([a.name for a in blk.axes], b.axes)
+        eq = EquationDef(blk, None, key)
+        if key in equations_map:
+            eq.expr, eq.path = parse_eq(key)
+            exprs.append((eq.expr, scope, eq.path))
+        # Concrete per-cell keys win over the template, as in 0.1.2.
+        cell_keys = [k for k in equations_map if k.startswith(blk.base + "__")]
+        if cell_keys:
+            for flat, name in enumerate(blk.names()):
+                if name in equations_map:
+                    node, path = parse_eq(name)
+                    eq.overrides[flat] = (node, path)
+                    exprs.append((node, (), path))
+        if eq.expr is None:
+            missing = [n for f, n in enumerate(blk.names()) if f not in eq.overrides]
+            if missing:
+                raise SpecError(f"Missing equation for state {missing[0]!r}", path="equations", token=missing[0])
+        equations.append(eq)
+    return _finish(b, "expr", meta, equations, [], exprs)
+
+
+def _build_transitions(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> Model:
+    raw = b.spec.get("transitions")
+    if raw is None:
+        raw = []
+    elif not isinstance(raw, list):
+        raise SpecError("transitions must be a list", path="transitions")
+    entries: list[tuple[Any, str]] = [(tr, f"transitions[{i}]") for i, tr in enumerate(raw)]
+    names_now = set(b.state_names())
+    for c_idx, chain in enumerate(chains):
+        stages, rates, entry, exit_cfg = _parse_chain(chain, c_idx, names_now)
+        for s in stages:
+            if s not in names_now:
+                b.add_stage_block(s, f"chain[{c_idx}]")
+                names_now.add(s)
+        p = f"chain[{c_idx}]"
+        if entry is not None:
+            entries.append(({"from": entry[0], "to": stages[0], "rate": entry[1]}, f"{p}.entry"))
+        entries.extend(
+            ({"from": stages[i], "to": stages[i + 1], "rate": rates[i]}, f"{p}.forward[{i}]")
+            for i in range(len(stages) - 1)
+        )
+        if exit_cfg is not None:
+            entries.append(
+                ({"from": stages[-1], "to": exit_cfg[0], "rate": exit_cfg[1] or rates[-1]}, f"{p}.exit")
+            )
+    if not entries:
+        raise SpecError("transitions must be non-empty after applying chain expansion", path="transitions")
+    transitions: list[TransitionDef] = []
+    exprs: list[tuple[Node, tuple[Dim, ...], str]] = []
+    for i, (tr, path) in enumerate(entries):
+        if not isinstance(tr, dict):
+            raise SpecError(f"{path} must be a mapping", path=path)
+        if "name" in tr and (not isinstance(tr.get("name"), str) or not tr["name"].strip()):
+            raise SpecError(f"{path}.name must be a non-empty string", path=f"{path}.name", token=repr(tr.get("name")))
+        if "coord_shift" in tr:
+            for td in _coord_shift(b, tr, i, path):
+                transitions.append(td)
+                exprs.append((td.rate, td.dims, f"{path}.rate"))
+            continue
+        fields = {}
+        for key in ("from", "to", "rate"):
+            val = tr.get(key)
+            if not isinstance(val, str) or not val.strip():
+                raise SpecError(f"{path}.{key} must be a string", path=f"{path}.{key}", token=repr(val))
+            fields[key] = val.strip()
+        src = _state_ref(b, fields["from"], f"{path}.from", "from", names_now)
+        dst = _state_ref(b, fields["to"], f"{path}.to", "to", names_now)
+        rate = parse_expr(fields["rate"], path=f"{path}.rate")
+        placeholders: list[str] = []
+        for ref in (src, dst):
+            if isinstance(ref, Ref):
+                for item in ref.items:
+                    if item.axis is None and item.value in b.axes and item.value not in placeholders:
+                        placeholders.append(item.value)
+        for ph in _placeholders_in(rate, b.axes, f"{path}.rate"):
+            if ph not in placeholders:
+                placeholders.append(ph)
+        name_text = tr.get("name") if isinstance(tr.get("name"), str) else None
+        if name_text:
+            for m in _INLINE_RE.finditer(name_text):
+                for part in m.group(2).split(","):
+                    part = part.strip()
+                    if part in b.axes and part not in placeholders:
+                        placeholders.append(part)
+        dims = _template_dims(placeholders, b.axes)
+        td = TransitionDef(i, dims, src, dst, rate, path, tr, name_text)
+        transitions.append(td)
+        exprs.append((rate, dims, f"{path}.rate"))
+        exprs.append((src, dims, f"{path}.from"))
+        exprs.append((dst, dims, f"{path}.to"))
+    model = _finish(b, "transitions", meta, [], transitions, exprs)
+    for td in transitions:  # from/to must be states (not aliases or parameters)
+        for node, key in ((td.src, "from"), (td.dst, "to")):
+            tgt = model.resolve(node, td.dims, f"{td.path}.{key}")  # type: ignore[arg-type]
+            if tgt.kind != "state":
+                text = node.id if isinstance(node, Name) else f"{node.base}[...]"  # type: ignore[union-attr]
+                raise SpecError(f"{td.path}.{key}={text!r} not in state", path=f"{td.path}.{key}", token=text)
+    return model
+
+
+def _state_ref(b: _Builder, text: str, path: str, key: str, names_now: set[str]) -> Node:
+    node = parse_expr(text, path=path)
+    if isinstance(node, Name):
+        if node.id not in names_now and (
+            not any(blk.base == node.id for blk in b.blocks)
+        ):
+            raise SpecError(
+                f"{path.rsplit('.', 1)[0]}.{key}={text!r} not in state{did_you_mean(text, names_now)}",
+                path=path,
+                token=text,
+            )
+        return node
+    if isinstance(node, Ref):
+        if not any(blk.base == node.base and blk.axes for blk in b.blocks):
+            raise SpecError(f"{path.rsplit('.', 1)[0]}.{key}={text!r} not in state", path=path, token=text)
+        for item in node.items:
+            if item.axis is None and not item.is_number and item.value not in b.axes:
+                found = [ax for ax in b.axes.values() if ax.lookup(item.value) is not None]
+                if not found:
+                    raise SpecError(
+                        f"transition placeholder {item.value!r} references unknown axis", path=path, token=item.value
+                    )
+        return node
+    if isinstance(node, Invalid):
+        raise SpecError(f"{path} must name a state, got {text!r}", path=path, token=node.token)
+    raise SpecError(f"{path} must name a state, got {text!r}", path=path, token=text)
+
+
+def _coord_shift(b: _Builder, tr: dict[str, Any], i: int, path: str) -> list[TransitionDef]:
+    shift = tr["coord_shift"]
+    if not isinstance(shift, dict) or len(shift) != 1:
+        raise SpecError("coord_shift must be a mapping with exactly one axis entry", path=f"{path}.coord_shift")
+    axis_name, arrow = next(iter(shift.items()))
+    if axis_name not in b.axes:
+        raise SpecError(f"coord_shift axis {axis_name!r} is not defined", path=f"{path}.coord_shift", token=str(axis_name))
+    axis = b.axes[axis_name]
+    parts = [p.strip() for p in arrow.split("->")] if isinstance(arrow, str) else []
+    if len(parts) != 2 or not parts[0] or not parts[1]:
+        raise SpecError(
+            f"coord_shift[{axis_name}] must be 'from_coord -> to_coord'", path=f"{path}.coord_shift", token=repr(arrow)
+        )
+    for c in parts:
+        if axis.lookup(c) is None:
+            raise SpecError(
+                f"coord_shift coordinate {c!r} not in axis {axis_name!r} coords {list(axis.coords)}",
+                path=f"{path}.coord_shift",
+                token=c,
+            )
+    apply_to = tr.get("apply_to")
+    if not isinstance(apply_to, list) or not apply_to:
+        raise SpecError("coord_shift requires a non-empty 'apply_to' list", path=f"{path}.apply_to")
+    rate_s = tr.get("rate")
+    if not isinstance(rate_s, str) or not rate_s.strip():
+        raise SpecError("coord_shift requires a 'rate' string", path=f"{path}.rate")
+    rate = parse_expr(rate_s.strip(), path=f"{path}.rate")
+    out = []
+    for base in apply_to:
+        base = str(base).strip()
+        blk = next((x for x in b.blocks if x.base == base and x.axes), None)
+        if blk is None:
+            raise SpecError(
+                f"coord_shift apply_to state {base!r} has no expanded states starting with '{base}__'",
+                path=f"{path}.apply_to",
+                token=base,
+            )
+        if axis not in blk.axes:
+            raise SpecError(
+                f"coord_shift apply_to state {base!r} has no expanded states with fragment '{axis_name}_...'",
+                path=f"{path}.apply_to",
+                token=base,
+            )
+        others = [ax.name for ax in blk.axes if ax is not axis]
+        src = Ref(base, tuple(IndexItem(ax.name, parts[0]) if ax is axis else IndexItem(None, ax.name) for ax in blk.axes))
+        dst = Ref(base, tuple(IndexItem(ax.name, parts[1]) if ax is axis else IndexItem(None, ax.name) for ax in blk.axes))
+        raw = {"from": None, "to": None, "rate": rate_s.strip()}
+        out.append(TransitionDef(i, _template_dims(others, b.axes), src, dst, rate, path, raw, None))
+    return out

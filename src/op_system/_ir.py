@@ -1,0 +1,354 @@
+"""The expression IR: small immutable nodes produced by the parser.
+
+Expressions are parsed once (see `_parse.py`) into these nodes. Later stages
+resolve names against the model (states, aliases, parameters), expand templates
+into array operations (`_lower.py`), or render per-cell strings for the
+0.1.2-compatible `NormalizedRhs.equations` view (`_render.py`).
+
+`Invalid` nodes record constructs that parse as Python but are outside the
+language (a disallowed call, attribute or node type). They are reported by
+`compile_rhs`, which is where op-system 0.1.2 reported them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+__all__ = [
+    "ALLOWED_FUNCS",
+    "BINARY_OPS",
+    "COMPARE_OPS",
+    "NP_CONSTANTS",
+    "BinOp",
+    "BoolOp",
+    "Call",
+    "Compare",
+    "IfExp",
+    "IndexItem",
+    "Invalid",
+    "Name",
+    "Node",
+    "NpConst",
+    "Num",
+    "Reduce",
+    "Ref",
+    "Str",
+    "UnaryOp",
+    "children",
+    "to_source",
+    "walk",
+]
+
+#: `np.<name>` functions usable in expressions, with their number of arguments.
+ALLOWED_FUNCS: dict[str, int] = {
+    "abs": 1,
+    "exp": 1,
+    "expm1": 1,
+    "log": 1,
+    "log1p": 1,
+    "log2": 1,
+    "log10": 1,
+    "sqrt": 1,
+    "maximum": 2,
+    "minimum": 2,
+    "clip": 3,
+    "where": 3,
+    "sin": 1,
+    "cos": 1,
+    "tan": 1,
+    "sinh": 1,
+    "cosh": 1,
+    "tanh": 1,
+    "hypot": 2,
+    "arctan2": 2,
+}
+
+#: `np.<name>` constants usable in expressions.
+NP_CONSTANTS: dict[str, float] = {
+    "pi": 3.141592653589793,
+    "e": 2.718281828459045,
+    "inf": float("inf"),
+    "nan": float("nan"),
+}
+
+BINARY_OPS = ("+", "-", "*", "/", "**", "%")
+COMPARE_OPS = ("==", "!=", "<", "<=", ">", ">=")
+
+
+class Node:
+    """Base class of IR nodes."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Num(Node):
+    """A numeric literal (`bool` literals are kept as `bool`)."""
+
+    value: float | int | bool
+
+
+@dataclass(frozen=True, slots=True)
+class Str(Node):
+    """A string literal; only valid as the argument of `sum_prefix`."""
+
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class NpConst(Node):
+    """`np.pi`, `np.e`, `np.inf` or `np.nan`."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Name(Node):
+    """A bare identifier: state, alias, parameter, `t`, or an expanded cell name."""
+
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class IndexItem:
+    """One item of `X[...]`: positional (`axis is None`) or keyword (`axis=value`).
+
+    `value` is an identifier (axis placeholder, loop variable or coordinate) or the
+    text of a numeric literal (a coordinate of a continuous axis).
+    """
+
+    axis: str | None
+    value: str
+    is_number: bool = False
+
+    def __str__(self) -> str:
+        return self.value if self.axis is None else f"{self.axis}={self.value}"
+
+
+@dataclass(frozen=True, slots=True)
+class Ref(Node):
+    """A templated reference `base[item, ...]`."""
+
+    base: str
+    items: tuple[IndexItem, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UnaryOp(Node):
+    """`-x`, `+x` or `not x`."""
+
+    op: str
+    operand: Node
+
+
+@dataclass(frozen=True, slots=True)
+class BinOp(Node):
+    """`left op right` for `op` in `BINARY_OPS`."""
+
+    op: str
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True, slots=True)
+class Compare(Node):
+    """A (possibly chained) comparison `a < b <= c`."""
+
+    left: Node
+    ops: tuple[str, ...]
+    comparators: tuple[Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BoolOp(Node):
+    """`a and b and ...` / `a or b or ...` (Python value semantics)."""
+
+    op: str
+    values: tuple[Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IfExp(Node):
+    """`body if test else orelse`."""
+
+    test: Node
+    body: Node
+    orelse: Node
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Node):
+    """A call of an allowed function (`np.exp`) or helper (`sum_state`, `sum_prefix`)."""
+
+    func: str
+    args: tuple[Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Reduce(Node):
+    """`sum_over(axis=var [IN [c, ...]], body)` or `integrate_over(axis=var, body)`."""
+
+    kind: str
+    axis: str
+    var: str
+    coords: tuple[str, ...] | None
+    body: Node
+
+
+@dataclass(frozen=True, slots=True)
+class Invalid(Node):
+    """A construct outside the language; raised as an error when compiled."""
+
+    detail: str
+    token: str
+    source: str
+
+
+def children(node: Node) -> tuple[Node, ...]:
+    """Direct sub-expressions of `node`."""
+    if isinstance(node, UnaryOp):
+        return (node.operand,)
+    if isinstance(node, BinOp):
+        return (node.left, node.right)
+    if isinstance(node, Compare):
+        return (node.left, *node.comparators)
+    if isinstance(node, BoolOp):
+        return node.values
+    if isinstance(node, IfExp):
+        return (node.test, node.body, node.orelse)
+    if isinstance(node, Call):
+        return node.args
+    if isinstance(node, Reduce):
+        return (node.body,)
+    return ()
+
+
+def walk(node: Node) -> Iterator[Node]:
+    """Yield `node` and all nodes below it (iteratively: deep trees are fine)."""
+    stack = [node]
+    while stack:
+        cur = stack.pop()
+        yield cur
+        stack.extend(reversed(children(cur)))
+
+
+# Python operator precedence (higher binds tighter), as used by the printer.
+_PREC = {
+    "or": 1,
+    "and": 2,
+    "not": 3,
+    "cmp": 4,
+    "+": 5,
+    "-": 5,
+    "*": 6,
+    "/": 6,
+    "%": 6,
+    "unary": 7,
+    "**": 8,
+    "atom": 9,
+}
+
+
+def _fmt_num(value: float | int | bool) -> str:
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    return repr(value)
+
+
+def to_source(
+    node: Node,
+    *,
+    name: Callable[[Name], str] | None = None,
+    ref: Callable[[Ref], str] | None = None,
+    reduce: Callable[[Reduce], str] | None = None,
+) -> str:
+    """Render `node` as expression text with minimal parentheses.
+
+    The optional callbacks replace names, templated references and reductions
+    (used to render expanded per-cell equations).
+
+    !!! example
+        ```python
+        >>> from op_system._parse import parse_expr
+        >>> to_source(parse_expr("-(beta*S*I)/N"))
+        '-(beta * S * I) / N'
+
+        ```
+    """
+
+    def go(n: Node) -> tuple[str, int]:
+        if isinstance(n, Num):
+            text = _fmt_num(n.value)
+            return text, (_PREC["unary"] if text.startswith("-") else _PREC["atom"])
+        if isinstance(n, Str):
+            return repr(n.value), _PREC["atom"]
+        if isinstance(n, NpConst):
+            return f"np.{n.name}", _PREC["atom"]
+        if isinstance(n, Name):
+            return (name(n) if name else n.id), _PREC["atom"]
+        if isinstance(n, Ref):
+            if ref:
+                return ref(n), _PREC["atom"]
+            return f"{n.base}[{','.join(str(i) for i in n.items)}]", _PREC["atom"]
+        if isinstance(n, Reduce):
+            if reduce:
+                return reduce(n), _PREC["atom"]
+            flt = f" IN [{', '.join(n.coords)}]" if n.coords is not None else ""
+            body, _ = go(n.body)
+            return f"{n.kind}({n.axis}={n.var}{flt}, {body})", _PREC["atom"]
+        if isinstance(n, Invalid):
+            return n.source, _PREC["atom"]
+        if isinstance(n, Call):
+            fn = n.func if n.func in ("sum_state", "sum_prefix") else f"np.{n.func}"
+            return f"{fn}({', '.join(go(a)[0] for a in n.args)})", _PREC["atom"]
+        if isinstance(n, UnaryOp):
+            p = _PREC["not"] if n.op == "not" else _PREC["unary"]
+            inner, ip = go(n.operand)
+            if ip < p or (ip == p and n.op != "not" and inner.startswith(("-", "+"))):
+                inner = f"({inner})"
+            sep = " " if n.op == "not" else ""
+            return f"{n.op}{sep}{inner}", p
+        if isinstance(n, BinOp):
+            p = _PREC[n.op]
+            left, lp = go(n.left)
+            right, rp = go(n.right)
+            if n.op == "**":  # right-associative; unary binds looser on the left
+                if lp <= p:
+                    left = f"({left})"
+                if rp < _PREC["unary"]:
+                    right = f"({right})"
+            else:
+                if lp < p:
+                    left = f"({left})"
+                if rp <= p:
+                    right = f"({right})"
+            return f"{left} {n.op} {right}", p
+        if isinstance(n, Compare):
+            p = _PREC["cmp"]
+            parts = []
+            for operand in (n.left, *n.comparators):
+                text, op_p = go(operand)
+                parts.append(f"({text})" if op_p <= p else text)
+            out = parts[0]
+            for op, text in zip(n.ops, parts[1:], strict=False):
+                out += f" {op} {text}"
+            return out, p
+        if isinstance(n, BoolOp):
+            p = _PREC[n.op]
+            texts = []
+            for v in n.values:
+                text, vp = go(v)
+                texts.append(f"({text})" if vp <= p else text)
+            return f" {n.op} ".join(texts), p
+        if isinstance(n, IfExp):
+            body, bp = go(n.body)
+            test, tp = go(n.test)
+            orelse, op_ = go(n.orelse)
+            body = f"({body})" if bp <= 1 else body
+            test = f"({test})" if tp <= 1 else test
+            orelse = f"({orelse})" if op_ < 1 else orelse
+            return f"{body} if {test} else {orelse}", 0
+        raise TypeError(f"unknown IR node {type(n).__name__}")  # pragma: no cover
+
+    return go(node)[0]

@@ -1,0 +1,558 @@
+"""Lower a `Model` to the Python source of one vectorized right-hand side.
+
+Every templated quantity is an array over its axes; an expression in a scope
+of named dimensions (template placeholders, then reduction variables) is an
+array of rank `len(scope)` with size 1 on the dimensions it does not depend on,
+or a scalar. References become slices, `take`s, transposes and reshapes of
+those arrays; `sum_over`/`integrate_over` become `sum` over the last axis.
+Nothing loops over cells at call time.
+
+The emitted function only calls the backend's array functions (bound as
+globals `_exp`, `_where`, ...), takes parameters from `**params`, never casts
+to Python scalars and never mutates arrays, so it traces under `jax.jit`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._build import reduce_dim
+from ._errors import ExpressionError, UnsupportedFeatureError
+from ._ir import (
+    BinOp,
+    BoolOp,
+    Call,
+    Compare,
+    IfExp,
+    Invalid,
+    Name,
+    Node,
+    NpConst,
+    Num,
+    Reduce,
+    Ref,
+    UnaryOp,
+    walk,
+)
+from ._model import AliasDef, Block, Dim, Model, Target
+
+__all__ = ["Lowered", "lower_model"]
+
+
+@dataclass
+class Lowered:
+    """Generated source plus the constants it refers to."""
+
+    source: str
+    constants: dict[str, Any]
+    param_order: list[str]
+    alias_cycle: list[str] | None
+
+
+@dataclass(frozen=True)
+class _Val:
+    code: str
+    dims: frozenset[str]
+    kind: str = "num"  # "num" or "bool"
+    const: float | int | bool | None = None
+
+
+def _is_atom(code: str) -> bool:
+    return code.isidentifier() or code.replace(".", "", 1).isdigit()
+
+
+def check_invalid(model: Model) -> None:
+    """Raise for the first construct outside the language (0.1.2 raised these at compile)."""
+    exprs: list[tuple[Node, str]] = [(a.expr, a.path) for a in model.aliases.values() if a.expr is not None]
+    for eq in model.equations:
+        if eq.expr is not None:
+            exprs.append((eq.expr, eq.path))
+        exprs.extend(eq.overrides.values())
+    exprs.extend((td.rate, f"{td.path}.rate") for td in model.transitions)
+    for expr, path in exprs:
+        for node in walk(expr):
+            if isinstance(node, Invalid):
+                raise ExpressionError(node.detail, path=path, token=node.token)
+
+
+def _alias_order(model: Model) -> tuple[list[AliasDef], list[str] | None]:
+    """Aliases in dependency order; the names left in a cycle, if any."""
+    deps: dict[str, set[str]] = {}
+    for alias in model.aliases.values():
+        used: set[str] = set()
+        for node in (walk(alias.expr) if alias.expr is not None else alias.cells or ()):
+            if isinstance(node, Ref) and node.base in model.aliases:
+                used.add(node.base)
+            elif isinstance(node, Name):
+                if node.id in model.aliases:
+                    used.add(node.id)
+                elif "__" in node.id:
+                    cell = model.lookup_cell(node.id)
+                    if cell is not None and cell[0] == "alias":
+                        used.add(cell[1].base)
+        deps[alias.base] = used
+    order: list[AliasDef] = []
+    done: set[str] = set()
+    pending = list(model.aliases)
+    while pending:
+        progressed = False
+        for name in list(pending):
+            if deps[name] <= done:
+                order.append(model.aliases[name])
+                done.add(name)
+                pending.remove(name)
+                progressed = True
+        if not progressed:
+            return order, sorted(pending)
+    return order, None
+
+
+class _Lowerer:
+    def __init__(self, model: Model, backend_name: str) -> None:
+        self.m = model
+        self.backend_name = backend_name
+        self.lines: list[str] = []
+        self.consts: dict[str, Any] = {}
+        self.n_tmp = 0
+        self.block_var: dict[int, str] = {}
+        self.alias_var: dict[str, str] = {}
+        self.param_var: dict[str, str] = {p: f"p_{i}" for i, p in enumerate(model.params)}
+        self.used_blocks: set[int] = set()
+
+    # -- helpers ------------------------------------------------------------------
+    def const(self, prefix: str, value: Any) -> str:
+        for k, v in self.consts.items():
+            same = (
+                k.startswith(prefix)
+                and isinstance(v, np.ndarray)
+                and isinstance(value, np.ndarray)
+                and v.shape == value.shape
+                and v.dtype == value.dtype
+                and np.array_equal(v, value)
+            )
+            if same:
+                return k
+        name = f"{prefix}{len(self.consts)}"
+        self.consts[name] = value
+        return name
+
+    def tmp(self, code: str, prefix: str = "v") -> str:
+        if _is_atom(code):
+            return code
+        name = f"{prefix}_{self.n_tmp}"
+        self.n_tmp += 1
+        self.lines.append(f"    {name} = {code}")
+        return name
+
+    def num(self, v: _Val) -> _Val:
+        if v.kind == "num":
+            return v
+        if v.const is not None:
+            return _Val(repr(float(v.const)), v.dims, "num", float(v.const))
+        return _Val(f"_where({v.code}, 1.0, 0.0)", v.dims, "num")
+
+    def boolean(self, v: _Val) -> _Val:
+        if v.kind == "bool":
+            return v
+        if v.const is not None:
+            return _Val(repr(bool(v.const)), v.dims, "bool", bool(v.const))
+        return _Val(f"({v.code} != 0)", v.dims, "bool")
+
+    # -- references -----------------------------------------------------------------
+    def index(self, var: str, sels: tuple[tuple[str, Any], ...], scope: tuple[Dim, ...], path: str) -> _Val:
+        pos = {d.name: i for i, d in enumerate(scope)}
+        dims_by_name = {d.name: d for d in scope}
+        code = var
+        if any(k == "lit" for k, _ in sels):
+            items = [str(v) if k == "lit" else ":" for k, v in sels]
+            while items and items[-1] == ":":
+                items.pop()
+            code = f"{code}[{', '.join(items)}]"
+        names = [v for k, v in sels if k == "dim"]
+        if len(set(names)) != len(names):
+            raise UnsupportedFeatureError(
+                f"Feature 'diagonal index' is not supported. Detail: the same index is used twice at {path}",
+                path=path,
+            )
+        if not names:
+            return _Val(code, frozenset())
+        for j, name in enumerate(names):
+            dim = dims_by_name[name]
+            if dim.subset is not None and dim.subset != tuple(range(dim.axis.size)):
+                idx = self.const("IDX", np.asarray(dim.subset, dtype=np.int64))
+                code = f"_take({code}, {idx}, axis={j})"
+        order = sorted(range(len(names)), key=lambda j: pos[names[j]])
+        if order != list(range(len(names))):
+            code = f"_permute_dims({code}, {tuple(order)})"
+        sorted_names = [names[j] for j in order]
+        if [pos[n] for n in sorted_names] != list(range(len(scope))):
+            shape = [1] * len(scope)
+            for n in sorted_names:
+                shape[pos[n]] = dims_by_name[n].size
+            code = f"_reshape({code}, {tuple(shape)})"
+        return _Val(code, frozenset(names))
+
+    def target(self, tgt: Target, scope: tuple[Dim, ...], path: str) -> _Val:
+        if tgt.kind == "time":
+            return _Val("t", frozenset())
+        if tgt.kind == "state":
+            blk: Block = tgt.obj
+            self.used_blocks.add(id(blk))
+            var = self.block_var[id(blk)]
+        elif tgt.kind == "alias":
+            var = self.alias_var[tgt.obj.base]
+        else:
+            var = self.param_var[tgt.obj.base]
+        if not tgt.sels:
+            return _Val(var, frozenset())
+        return self.index(var, tgt.sels, scope, path)
+
+    # -- expressions ----------------------------------------------------------------
+    def expr(self, node: Node, scope: tuple[Dim, ...], path: str) -> _Val:
+        if isinstance(node, Num):
+            kind = "bool" if isinstance(node.value, bool) else "num"
+            return _Val(repr(node.value), frozenset(), kind, node.value)
+        if isinstance(node, NpConst):
+            value = {"pi": math.pi, "e": math.e}.get(node.name)
+            if value is not None:
+                return _Val(repr(value), frozenset(), "num", value)
+            return _Val("_INF" if node.name == "inf" else "_NAN", frozenset(), "num")
+        if isinstance(node, (Name, Ref)):
+            return self.target(self.m.resolve(node, scope, path), scope, path)
+        if isinstance(node, UnaryOp):
+            v = self.expr(node.operand, scope, path)
+            if node.op == "not":
+                b = self.boolean(v)
+                if b.const is not None:
+                    return _Val(repr(not b.const), b.dims, "bool", not b.const)
+                return _Val(f"_logical_not({b.code})", b.dims, "bool")
+            v = self.num(v)
+            if v.const is not None and not isinstance(v.const, bool):
+                c = -v.const if node.op == "-" else v.const
+                return _Val(repr(c) if c >= 0 else f"({c!r})", v.dims, "num", c)
+            return _Val(f"({node.op}{v.code})", v.dims, "num")
+        if isinstance(node, BinOp):
+            a = self.num(self.expr(node.left, scope, path))
+            b = self.num(self.expr(node.right, scope, path))
+            if a.const is not None and b.const is not None:
+                folded = _fold(node.op, a.const, b.const)
+                if folded is not None:
+                    return _Val(repr(folded) if folded >= 0 else f"({folded!r})", frozenset(), "num", folded)
+            return _Val(f"({a.code} {node.op} {b.code})", a.dims | b.dims, "num")
+        if isinstance(node, Compare):
+            operands = [self.num(self.expr(x, scope, path)) for x in (node.left, *node.comparators)]
+            parts = [
+                f"({operands[i].code} {op} {operands[i + 1].code})" for i, op in enumerate(node.ops)
+            ]
+            dims = frozenset().union(*(o.dims for o in operands))
+            code = parts[0]
+            for p in parts[1:]:
+                code = f"_logical_and({code}, {p})"
+            return _Val(code, dims, "bool")
+        if isinstance(node, BoolOp):
+            vals = [self.expr(v, scope, path) for v in node.values]
+            dims = frozenset().union(*(v.dims for v in vals))
+            if all(v.kind == "bool" for v in vals):
+                fn = "_logical_and" if node.op == "and" else "_logical_or"
+                code = vals[0].code
+                for v in vals[1:]:
+                    code = f"{fn}({code}, {v.code})"
+                return _Val(code, dims, "bool")
+            # Python value semantics: `a and b` is b if a else a; `a or b` is a if a else b.
+            nums = [self.num(v) for v in vals]
+            acc = nums[-1].code
+            for v in reversed(nums[:-1]):
+                t = self.tmp(v.code)
+                acc = f"_where({t} != 0, {acc}, {t})" if node.op == "and" else f"_where({t} != 0, {t}, {acc})"
+            return _Val(acc, dims, "num")
+        if isinstance(node, IfExp):
+            test = self.boolean(self.expr(node.test, scope, path))
+            body = self.expr(node.body, scope, path)
+            orelse = self.expr(node.orelse, scope, path)
+            if test.const is not None:
+                return body if test.const else orelse
+            if body.kind != orelse.kind:
+                body, orelse = self.num(body), self.num(orelse)
+            return _Val(f"_where({test.code}, {body.code}, {orelse.code})", test.dims | body.dims | orelse.dims, body.kind)
+        if isinstance(node, Call):
+            return self.call(node, scope, path)
+        if isinstance(node, Reduce):
+            return self.reduce(node, scope, path)
+        if isinstance(node, Invalid):  # pragma: no cover - rejected by check_invalid
+            raise ExpressionError(node.detail, path=path, token=node.token)
+        raise ExpressionError(f"unsupported expression {type(node).__name__}", path=path)  # pragma: no cover
+
+    def call(self, node: Call, scope: tuple[Dim, ...], path: str) -> _Val:
+        if node.func == "sum_state":
+            return _Val("_sum(y)", frozenset())
+        if node.func == "sum_prefix":
+            prefix = node.args[0].value  # type: ignore[attr-defined]
+            idx = [i for i, n in enumerate(self.m.state_names) if n.startswith(prefix)]
+            if not idx:
+                return _Val("0.0", frozenset(), "num", 0.0)
+            if idx == list(range(idx[0], idx[-1] + 1)):
+                return _Val(f"_sum(y[{idx[0]}:{idx[-1] + 1}])", frozenset())
+            c = self.const("IDX", np.asarray(idx, dtype=np.int64))
+            return _Val(f"_sum(_take(y, {c}))", frozenset())
+        if node.func == "where":
+            c = self.boolean(self.expr(node.args[0], scope, path))
+            a = self.num(self.expr(node.args[1], scope, path))
+            b = self.num(self.expr(node.args[2], scope, path))
+            return _Val(f"_where({c.code}, {a.code}, {b.code})", c.dims | a.dims | b.dims)
+        args = [self.num(self.expr(a, scope, path)) for a in node.args]
+        dims = frozenset().union(*(a.dims for a in args))
+        if node.func == "clip":
+            x, lo, hi = args
+            return _Val(f"_minimum(_maximum({x.code}, {lo.code}), {hi.code})", dims)
+        return _Val(f"_{node.func}({', '.join(a.code for a in args)})", dims)
+
+    def reduce(self, node: Reduce, scope: tuple[Dim, ...], path: str) -> _Val:
+        dim = reduce_dim(node, self.m.axes, path)
+        inner = (*scope, dim)
+        body = self.num(self.expr(node.body, inner, path))
+        weights = None
+        if node.kind == "integrate_over":
+            weights = np.asarray([dim.axis.deltas[i] for i in dim.coord_indices()], dtype=np.float64)
+        if dim.name not in body.dims:
+            factor = float(weights.sum()) if weights is not None else dim.size
+            return _Val(f"({factor!r} * {body.code})", body.dims, "num")
+        code = body.code
+        if weights is not None:
+            shape = (1,) * len(scope) + (dim.size,)
+            w = self.const("W", weights.reshape(shape))
+            code = f"({w} * {code})"
+        rest = body.dims - {dim.name}
+        if not rest:
+            return _Val(f"_sum({code})", frozenset())
+        return _Val(f"_sum({code}, axis=-1)", rest)
+
+    # -- program --------------------------------------------------------------------
+    def bcast(self, v: _Val, scope: tuple[Dim, ...]) -> str:
+        """Code for `v` as a full array over `scope` (all dimensions present)."""
+        shape = tuple(d.size for d in scope)
+        if v.dims == frozenset(d.name for d in scope):
+            return v.code
+        return f"_bcast({v.code}, {shape})"
+
+
+def _fold(op: str, a: float, b: float) -> float | None:
+    with np.errstate(all="ignore"):
+        x, y = np.float64(a), np.float64(b)
+        if op == "+":
+            r = x + y
+        elif op == "-":
+            r = x - y
+        elif op == "*":
+            r = x * y
+        elif op == "/":
+            if y == 0:
+                return None
+            r = x / y
+        elif op == "**":
+            r = np.power(x, y)
+        elif op == "%":
+            if y == 0:
+                return None
+            r = np.remainder(x, y)
+        else:  # pragma: no cover
+            return None
+    if not np.isfinite(r):
+        return None
+    if isinstance(a, int) and isinstance(b, int) and op in "+-*" and float(r).is_integer() and abs(r) < 2**53:
+        return int(r)
+    return float(r)
+
+
+def lower_model(model: Model, backend_name: str) -> Lowered:
+    """Generate the source of `rhs(t, y, **params)` for `model`."""
+    check_invalid(model)
+    lw = _Lowerer(model, backend_name)
+    order, cycle = _alias_order(model)
+    for i, blk in enumerate(model.blocks):
+        lw.block_var[id(blk)] = f"s_{i}"
+    for i, alias in enumerate(model.aliases.values()):
+        lw.alias_var[alias.base] = f"a_{i}"
+
+    body: list[str] = []
+    lw.lines = body
+    # Aliases in dependency order (each once per call, shared by all uses).
+    if cycle is None:
+        for alias in order:
+            if alias.cells is not None:
+                vals = [lw.num(lw.expr(c, (), alias.path)).code for c in alias.cells]
+                code = f"_reshape(_stack_scalars([{', '.join(vals)}], None), {tuple(ax.size for ax in alias.axes)})"
+                body.append(f"    {lw.alias_var[alias.base]} = {code}")
+                continue
+            scope = tuple(Dim(ax.name, ax) for ax in alias.axes)
+            v = lw.num(lw.expr(alias.expr, scope, alias.path))
+            code = lw.bcast(v, scope) if alias.axes else v.code
+            body.append(f"    {lw.alias_var[alias.base]} = {code}")
+    outputs: list[tuple[Block, str]] = []
+    if cycle is None:
+        if model.kind == "expr":
+            for eq in model.equations:
+                outputs.append((eq.block, _lower_equation(lw, eq)))
+        else:
+            outputs = _lower_transitions(lw, model)
+
+    lines = ["def rhs(t, y, **params):"]
+    if cycle is not None:
+        lines.append(f"    _alias_cycle({cycle!r})")
+    # Parameters: fast path reads each by name; the slow path fills expanded names.
+    pnames = list(model.params)
+    if pnames:
+        lines.append("    try:")
+        for p in pnames:
+            pd = model.params[p]
+            if pd.axes:
+                lines.append(f"        {lw.param_var[p]} = _param_array(params[{p!r}], {p!r})")
+            else:
+                lines.append(f"        {lw.param_var[p]} = params[{p!r}]")
+        lines.append("    except KeyError:")
+        targets = ", ".join(lw.param_var[p] for p in pnames)
+        lines.append(f"        {targets}, = _fill_params(params)")
+    lines.append("    y = _state(y)")
+    lines.append(f"    if y.shape != ({model.n_state},):")
+    lines.append("        _bad_shape(y)")
+    for i, blk in enumerate(model.blocks):
+        if cycle is not None or id(blk) not in lw.used_blocks:
+            continue
+        if blk.axes:
+            sl = f"y[{blk.offset}:{blk.offset + blk.size}]"
+            code = f"_reshape({sl}, {blk.shape})" if len(blk.axes) > 1 else sl
+        else:
+            code = f"y[{blk.offset}]"
+        lines.append(f"    s_{i} = {code}")
+    lines.extend(body)
+    if cycle is not None:
+        lines.append("    return y")
+    else:
+        pieces: list[str] = []
+        run: list[str] = []
+        for blk, code in outputs:
+            if blk.axes:
+                if run:
+                    pieces.append(f"_stack_scalars([{', '.join(run)}], y.dtype)")
+                    run = []
+                flat = code if len(blk.axes) == 1 else f"_reshape({code}, ({blk.size},))"
+                pieces.append(flat)
+            else:
+                run.append(code)
+        if run:
+            pieces.append(f"_stack_scalars([{', '.join(run)}], y.dtype)")
+        if len(pieces) == 1:
+            lines.append(f"    return _as_out({pieces[0]}, y.dtype)")
+        else:
+            lines.append(f"    return _concat([{', '.join(pieces)}])")
+    return Lowered("\n".join(lines) + "\n", lw.consts, pnames, cycle)
+
+
+def _lower_equation(lw: _Lowerer, eq: Any) -> str:
+    blk: Block = eq.block
+    scope = tuple(Dim(ax.name, ax) for ax in blk.axes)
+    if not blk.axes:
+        node, path = (eq.expr, eq.path) if eq.expr is not None else eq.overrides[0]
+        v = lw.num(lw.expr(node, (), path))
+        return lw.tmp(v.code, "d")
+    if eq.expr is not None:
+        v = lw.num(lw.expr(eq.expr, scope, eq.path))
+        code = lw.bcast(v, scope)
+    else:
+        code = f"_bcast(0.0, {blk.shape})"
+    for flat, (node, path) in sorted(eq.overrides.items()):
+        ov = lw.num(lw.expr(node, (), path))
+        mask = np.zeros(blk.shape, dtype=bool)
+        mask[blk.unflat(flat)] = True
+        m = lw.const("MASK", mask)
+        code = f"_where({m}, {ov.code}, {code})"
+    return lw.tmp(code, "d")
+
+
+def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, str]]:
+    terms: dict[int, list[tuple[str, str]]] = {id(b): [] for b in model.blocks}
+    for td in model.transitions:
+        scope = td.dims
+        rate = lw.num(lw.expr(td.rate, scope, f"{td.path}.rate"))
+        src = lw.target(model.resolve(td.src, scope, f"{td.path}.from"), scope, td.path)  # type: ignore[arg-type]
+        flow_code = lw.tmp(f"({rate.code} * {src.code})", "f")
+        flow = _Val(flow_code, rate.dims | src.dims)
+        for node, sign in ((td.src, "-"), (td.dst, "+")):
+            tgt = model.resolve(node, scope, td.path)  # type: ignore[arg-type]
+            terms[id(tgt.obj)].append((sign, _place(lw, flow, tgt, scope)))
+    out = []
+    for blk in model.blocks:
+        ts = terms[id(blk)]
+        if not ts:
+            code = "0.0" if not blk.axes else f"_bcast(0.0, {blk.shape})"
+        else:
+            code = ts[0][1] if ts[0][0] == "+" else f"(-{ts[0][1]})"
+            for sign, c in ts[1:]:
+                code = f"{code} {sign} {c}"
+            if blk.axes:
+                code = f"_bcast({code}, {blk.shape})"
+        out.append((blk, lw.tmp(code, "d")))
+    return out
+
+
+def _place(lw: _Lowerer, flow: _Val, tgt: Target, scope: tuple[Dim, ...]) -> str:
+    """Code adding `flow` (over `scope`) into the target block's cells."""
+    blk: Block = tgt.obj
+    pos = {d.name: i for i, d in enumerate(scope)}
+    used = [v for k, v in tgt.sels if k == "dim"]
+    if len(set(used)) != len(used):
+        raise UnsupportedFeatureError("Feature 'diagonal index' is not supported in transitions.")
+    # Sum the flow over scope dimensions the target does not have.
+    sum_axes = tuple(pos[d.name] for d in scope if d.name not in used and d.name in flow.dims)
+    mult = 1
+    for d in scope:
+        if d.name not in used and d.name not in flow.dims:
+            mult *= d.size
+    code = flow.code
+    if not blk.axes:
+        if flow.dims:
+            code = f"_sum({code})"
+        return f"({mult} * {code})" if mult != 1 else code
+    if flow.dims and sum_axes:
+        if set(flow.dims) <= {scope[a].name for a in sum_axes}:
+            code = f"_sum({code})"
+            flow_dims: frozenset[str] = frozenset()
+        else:
+            code = f"_sum({code}, axis={sum_axes}, keepdims=True)"
+            flow_dims = flow.dims - {scope[a].name for a in sum_axes}
+    else:
+        flow_dims = flow.dims
+    if mult != 1:
+        code = f"({mult} * {code})"
+    if not flow_dims:
+        base_shape = None  # scalar: broadcasts anywhere
+    else:
+        # Keep only the target's dimensions (scope order), then permute to block order.
+        kept = [d for d in scope if d.name in used]
+        shape = tuple(d.size if d.name in flow_dims else 1 for d in kept)
+        code = f"_reshape({code}, {shape})"
+        block_dims = [v for k, v in tgt.sels if k == "dim"]
+        perm = tuple(kept.index(next(d for d in kept if d.name == n)) for n in block_dims)
+        if perm != tuple(range(len(perm))):
+            code = f"_permute_dims({code}, {perm})"
+            shape = tuple(shape[p] for p in perm)
+        base_shape = shape
+    # Insert the target's fixed coordinates as one-hot axes.
+    lits = [(p, v) for p, (k, v) in enumerate(tgt.sels) if k == "lit"]
+    if lits:
+        full = []
+        it = iter(base_shape or ())
+        for k, _v in tgt.sels:
+            full.append(1 if k == "lit" else (next(it) if base_shape is not None else 1))
+        if base_shape is not None:
+            code = f"_reshape({code}, {tuple(full)})"
+        for p, i in lits:
+            onehot_shape = [1] * len(blk.axes)
+            onehot_shape[p] = blk.axes[p].size
+            e = np.zeros(onehot_shape, dtype=np.float64)
+            e.reshape(-1)[i] = 1.0
+            code = f"({code} * {lw.const('E', e)})"
+    return code

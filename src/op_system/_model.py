@@ -1,0 +1,403 @@
+"""The validated model: state blocks, aliases, parameters, equations or transitions.
+
+A *block* is a state template (`S[age,vax]`, or a plain state `S`) occupying a
+contiguous slice of the state vector in C order over its axes, exactly as
+op-system 0.1.2 orders expanded states. Aliases and parameters may be templated
+too. Expressions stay as IR trees over *named dimensions*: the template's axis
+placeholders plus the loop variables of enclosing `sum_over`/`integrate_over`.
+
+`Model.resolve` maps a name or templated reference in a given scope to a
+`Target` (what it reads, and which cell coordinates come from which dimension).
+Both the code generator (`_lower.py`) and the string renderer (`_render.py`) use
+it, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._axes import Axis, fragment
+from ._errors import ExpressionError, SpecError, did_you_mean
+from ._ir import IndexItem, Name, Node, Ref
+
+__all__ = [
+    "AliasDef",
+    "Block",
+    "Dim",
+    "EquationDef",
+    "Model",
+    "ParamDef",
+    "Target",
+    "TransitionDef",
+    "cell_name",
+]
+
+
+def cell_name(base: str, axes: tuple[Axis, ...], idx: tuple[int, ...]) -> str:
+    """Expanded name of one cell: `S__age_child__vax_u` (0.1.2 naming)."""
+    if not axes:
+        return base
+    return base + "__" + "__".join(f"{ax.name}_{fragment(ax.coords[i])}" for ax, i in zip(axes, idx, strict=False))
+
+
+@dataclass(eq=False)
+class Block:
+    """A state template: `size` consecutive entries of `y` starting at `offset`."""
+
+    base: str
+    axes: tuple[Axis, ...]
+    offset: int
+    path: str
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(ax.size for ax in self.axes)
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for ax in self.axes:
+            n *= ax.size
+        return n
+
+    def cells(self) -> Iterator[tuple[int, ...]]:
+        return itertools.product(*(range(ax.size) for ax in self.axes))
+
+    def names(self) -> list[str]:
+        return [cell_name(self.base, self.axes, idx) for idx in self.cells()]
+
+    def flat(self, idx: tuple[int, ...]) -> int:
+        f = 0
+        for ax, i in zip(self.axes, idx, strict=False):
+            f = f * ax.size + i
+        return f
+
+    def unflat(self, f: int) -> tuple[int, ...]:
+        out = []
+        for ax in reversed(self.axes):
+            f, r = divmod(f, ax.size)
+            out.append(r)
+        return tuple(reversed(out))
+
+
+@dataclass(eq=False)
+class AliasDef:
+    """An alias (optionally templated): a named sub-expression evaluated once per call."""
+
+    base: str
+    axes: tuple[Axis, ...]
+    expr: Node | None
+    path: str
+    #: For a *virtual* template (`lam[age]` where aliases or states `lam__age_y`,
+    #: `lam__age_o` are defined one by one): the names of its cells, in C order.
+    cells: tuple[Name, ...] | None = None
+
+
+@dataclass(eq=False)
+class ParamDef:
+    """A parameter; `axes` is its index signature (`C[age, age]` → `(age, age)`)."""
+
+    base: str
+    axes: tuple[Axis, ...]
+    first_path: str
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(ax.size for ax in self.axes)
+
+    def names(self) -> list[str]:
+        return [
+            cell_name(self.base, self.axes, idx)
+            for idx in itertools.product(*(range(ax.size) for ax in self.axes))
+        ]
+
+
+@dataclass(eq=False)
+class EquationDef:
+    """The right-hand side of one block (expr kind): a template plus per-cell overrides."""
+
+    block: Block
+    expr: Node | None
+    path: str
+    overrides: dict[int, tuple[Node, str]] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class TransitionDef:
+    """A (templated) flow `from → to` with hazard `rate`; flow = rate * from."""
+
+    index: int
+    dims: tuple[Dim, ...]
+    src: Node
+    dst: Node
+    rate: Node
+    path: str
+    raw: Mapping[str, Any]
+    name_text: str | None
+
+
+@dataclass(frozen=True)
+class Dim:
+    """A named dimension in scope: an axis placeholder or a reduction variable."""
+
+    name: str
+    axis: Axis
+    subset: tuple[int, ...] | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.subset) if self.subset is not None else self.axis.size
+
+    def coord_indices(self) -> tuple[int, ...]:
+        return self.subset if self.subset is not None else tuple(range(self.axis.size))
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a name or reference reads.
+
+    `kind` is `"state"`, `"alias"`, `"param"` or `"time"`; `sels` gives, for each
+    axis of the target, either `("dim", name)` (taken from a dimension in scope)
+    or `("lit", i)` (a fixed coordinate).
+    """
+
+    kind: str
+    obj: Any
+    sels: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(eq=False)
+class Model:
+    """A fully validated model, ready to render or lower."""
+
+    kind: str
+    axes: dict[str, Axis]
+    blocks: list[Block]
+    aliases: dict[str, AliasDef]
+    params: dict[str, ParamDef]
+    equations: list[EquationDef]
+    transitions: list[TransitionDef]
+    n_state: int
+    state_names: tuple[str, ...]
+    meta: Mapping[str, Any]
+    _block_by_base: dict[str, Block] = field(default_factory=dict)
+    _cell_index: dict[str, tuple[str, Any, tuple[int, ...]]] | None = None
+
+    def __post_init__(self) -> None:
+        self._block_by_base = {b.base: b for b in self.blocks}
+
+    # -- name lookups --------------------------------------------------------
+    def block(self, base: str) -> Block | None:
+        return self._block_by_base.get(base)
+
+    def lookup_cell(self, name: str) -> tuple[str, Any, tuple[int, ...]] | None:
+        """Resolve an expanded name (`S__age_y`) to `(kind, obj, coords)`, or None."""
+        if "__" not in name:
+            return None
+        base, _, rest = name.partition("__")
+        for kind, obj in (
+            ("state", self._block_by_base.get(base)),
+            ("alias", self.aliases.get(base)),
+            ("param", self.params.get(base)),
+        ):
+            if obj is None or not obj.axes:
+                continue
+            parts = rest.split("__")
+            if len(parts) != len(obj.axes):
+                continue
+            idx = []
+            for ax, part in zip(obj.axes, parts, strict=False):
+                prefix = ax.name + "_"
+                if not part.startswith(prefix) or part[len(prefix) :] not in ax.frag_index:
+                    break
+                idx.append(ax.frag_index[part[len(prefix) :]])
+            else:
+                return kind, obj, tuple(idx)
+        return None
+
+    # -- resolution ----------------------------------------------------------
+    def resolve(self, node: Name | Ref, scope: tuple[Dim, ...], path: str) -> Target:
+        """Resolve a name or templated reference in `scope` (see `Target`)."""
+        dims = {d.name: d for d in scope}
+        if isinstance(node, Name):
+            ident = node.id
+            if ident in dims and dims[ident].name != dims[ident].axis.name:
+                raise ExpressionError(
+                    f"loop variable {ident!r} can only be used inside an index, e.g. X[{dims[ident].axis.name}={ident}]",
+                    path=path,
+                    token=ident,
+                )
+            blk = self._block_by_base.get(ident)
+            if blk is not None:
+                if blk.axes:
+                    return self._implicit(node, "state", blk, blk.axes, scope, path)
+                return Target("state", blk)
+            alias = self.aliases.get(ident)
+            if alias is not None:
+                if alias.axes:
+                    return self._implicit(node, "alias", alias, alias.axes, scope, path)
+                return Target("alias", alias)
+            if ident == "t":
+                return Target("time", None)
+            cell = self.lookup_cell(ident)
+            if cell is not None:
+                kind, obj, idx = cell
+                return Target(kind, obj, tuple(("lit", i) for i in idx))
+            param = self.params.get(ident)
+            if param is None:  # pragma: no cover - params are collected beforehand
+                raise ExpressionError(f"unknown name {ident!r}", path=path, token=ident)
+            if param.axes:
+                return self._implicit(node, "param", param, param.axes, scope, path)
+            return Target("param", param)
+        return self._resolve_ref(node, scope, path)
+
+    def _implicit(
+        self, node: Name, kind: str, obj: Any, axes: tuple[Axis, ...], scope: tuple[Dim, ...], path: str
+    ) -> Target:
+        """A bare templated name: allowed when every axis is a placeholder in scope."""
+        dims = {d.name: d for d in scope}
+        if all(ax.name in dims for ax in axes) and len({ax.name for ax in axes}) == len(axes):
+            return Target(kind, obj, tuple(("dim", ax.name) for ax in axes))
+        axes_txt = ",".join(ax.name for ax in axes)
+        raise ExpressionError(
+            f"{node.id!r} is templated over ({axes_txt}); index it, e.g. {node.id}[{axes_txt}]",
+            path=path,
+            token=node.id,
+        )
+
+    def _item_axis(
+        self, item: IndexItem, pos: int, target_axes: tuple[Axis, ...] | None, scope: dict[str, Dim], ref: Ref, path: str
+    ) -> tuple[Axis, tuple[str, Any]]:
+        """Return (axis, selection) for one index item."""
+        text = f"{ref.base}[{','.join(str(i) for i in ref.items)}]"
+        if item.axis is not None:
+            axis = self.axes.get(item.axis)
+            if axis is None:
+                raise ExpressionError(
+                    f"unknown axis {item.axis!r} in {text}{did_you_mean(item.axis, self.axes)}",
+                    path=path,
+                    token=item.axis,
+                )
+            dim = scope.get(item.value)
+            if dim is not None and not item.is_number and (dim.name != dim.axis.name or item.value != axis.name or dim.axis is axis):
+                if dim.axis is not axis:
+                    raise ExpressionError(
+                        f"{item.value!r} ranges over axis {dim.axis.name!r}, not {axis.name!r}, in {text}",
+                        path=path,
+                        token=str(item),
+                    )
+                return axis, ("dim", dim.name)
+            i = axis.lookup(item.value, is_number=item.is_number)
+            if i is None:
+                raise ExpressionError(
+                    f"unknown coord {item.value!r} for axis {axis.name!r} in {text}{axis.suggest(item.value)}",
+                    path=path,
+                    token=item.value,
+                )
+            return axis, ("lit", i)
+        if not item.is_number and item.value in scope:
+            dim = scope[item.value]
+            return dim.axis, ("dim", dim.name)
+        if not item.is_number and item.value in self.axes:
+            raise ExpressionError(
+                f"axis placeholder {item.value!r} in {text} is not bound here; "
+                f"only axes of the enclosing template ({', '.join(d for d in scope) or 'none'}) can be used",
+                path=path,
+                token=item.value,
+            )
+        # A literal coordinate: positional for known templates, else unique across axes.
+        if target_axes is not None:
+            if pos >= len(target_axes):
+                raise ExpressionError(
+                    f"too many indices in {text}: {ref.base} has {len(target_axes)} axis/axes",
+                    path=path,
+                    token=item.value,
+                )
+            axis = target_axes[pos]
+            i = axis.lookup(item.value, is_number=item.is_number)
+            if i is None:
+                raise ExpressionError(
+                    f"unknown coord {item.value!r} for axis {axis.name!r} in {text}{axis.suggest(item.value)}",
+                    path=path,
+                    token=item.value,
+                )
+            return axis, ("lit", i)
+        hits = [ax for ax in self.axes.values() if ax.lookup(item.value, is_number=item.is_number) is not None]
+        if len(hits) == 1:
+            return hits[0], ("lit", hits[0].lookup(item.value, is_number=item.is_number))
+        if not hits:
+            raise ExpressionError(
+                f"{item.value!r} in {text} is neither a bound axis, a loop variable nor a coordinate",
+                path=path,
+                token=item.value,
+            )
+        raise ExpressionError(
+            f"coordinate {item.value!r} in {text} is ambiguous (axes {[a.name for a in hits]}); write axis={item.value}",
+            path=path,
+            token=item.value,
+        )
+
+    def _resolve_ref(self, ref: Ref, scope: tuple[Dim, ...], path: str) -> Target:
+        dims = {d.name: d for d in scope}
+        text = f"{ref.base}[{','.join(str(i) for i in ref.items)}]"
+        blk = self._block_by_base.get(ref.base)
+        alias = self.aliases.get(ref.base)
+        if blk is not None or alias is not None:
+            kind, obj = ("state", blk) if blk is not None else ("alias", alias)
+            taxes: tuple[Axis, ...] = obj.axes
+            if not taxes:
+                raise ExpressionError(
+                    f"{ref.base!r} is not templated; write {ref.base} without an index", path=path, token=text
+                )
+            given: dict[str, tuple[str, Any]] = {}
+            for pos, item in enumerate(ref.items):
+                axis, sel = self._item_axis(item, pos, taxes, dims, ref, path)
+                if axis not in taxes:
+                    raise ExpressionError(
+                        f"{ref.base} has no axis {axis.name!r} (its axes are {', '.join(a.name for a in taxes)}) in {text}",
+                        path=path,
+                        token=str(item),
+                    )
+                if axis.name in given:
+                    raise ExpressionError(f"axis {axis.name!r} given twice in {text}", path=path, token=str(item))
+                given[axis.name] = sel
+            sels = []
+            for ax in taxes:
+                if ax.name in given:
+                    sels.append(given[ax.name])
+                elif ax.name in dims and dims[ax.name].axis is ax:
+                    sels.append(("dim", ax.name))
+                else:
+                    raise ExpressionError(
+                        f"{text} does not give axis {ax.name!r} of {ref.base}[{','.join(a.name for a in taxes)}]",
+                        path=path,
+                        token=text,
+                    )
+            return Target(kind, obj, tuple(sels))
+        param = self.params.get(ref.base)
+        if param is None:  # pragma: no cover - params are collected beforehand
+            raise ExpressionError(f"unknown name {ref.base!r}", path=path, token=ref.base)
+        sels = []
+        for pos, item in enumerate(ref.items):
+            axis, sel = self._item_axis(item, pos, None, dims, ref, path)
+            if pos >= len(param.axes) or param.axes[pos] is not axis:
+                raise ExpressionError(
+                    f"parameter {ref.base!r} is indexed by ({', '.join(a.name for a in param.axes)}) "
+                    f"at {param.first_path}, but {text} indexes it differently",
+                    path=path,
+                    token=text,
+                )
+            sels.append(sel)
+        return Target("param", param, tuple(sels))
+
+    def param_signature(self, ref: Ref, scope: tuple[Dim, ...], path: str) -> tuple[Axis, ...]:
+        """Axes of a parameter reference, from how it is indexed here."""
+        dims = {d.name: d for d in scope}
+        return tuple(self._item_axis(item, pos, None, dims, ref, path)[0] for pos, item in enumerate(ref.items))
+
+
+def raise_spec(detail: str, path: str | None = None, token: str | None = None) -> SpecError:
+    return SpecError(detail, path=path, token=token)

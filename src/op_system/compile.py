@@ -1,0 +1,346 @@
+"""Compile a `NormalizedRhs` into a fast `eval_fn(t, y, **params)` (public module).
+
+The compiled function is generated Python source (see `CompiledRhs.source`)
+calling the chosen backend's array functions; user text is never evaluated.
+"""
+
+from __future__ import annotations
+
+import linecache
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+import numpy as np
+
+from ._backend import DEFAULT_ARRAY_BACKEND, Backend, backend_for_array, resolve_backend
+from ._errors import (
+    ExpressionError,
+    ParameterError,
+    StateShapeError,
+    UnsupportedFeatureError,
+    did_you_mean,
+)
+from ._lower import Lowered, lower_model
+from ._model import Model
+from .specs import NormalizedRhs
+
+__all__ = ["DEFAULT_ARRAY_BACKEND", "CompiledRhs", "EvalFn", "compile_rhs"]
+
+
+class EvalFn(Protocol):
+    """`eval_fn(t, y, **params) -> dydt`: the compiled right-hand side."""
+
+    def __call__(self, t: Any, y: Any, **params: Any) -> Any: ...
+
+
+class CompiledRhs:
+    """A compiled right-hand side.
+
+    Attributes:
+        state_names: Expanded state names (order of `y` and `dydt`).
+        param_names: Expanded parameter names accepted by `eval_fn`.
+        eval_fn: `eval_fn(t, y, **params) -> dydt`. Indexed parameters (`beta[age]`)
+            may be passed as one array (`beta=array_of_shape_(n_age,)`) or as
+            expanded scalars (`beta__age_y=...`). Extra keyword arguments are ignored.
+        meta: The normalized metadata (axes, kernels, transitions, ...).
+        source: The generated Python source of `eval_fn`, for debugging.
+        backend: The array backend (`numpy`, `jax`, `auto`, or another namespace).
+
+    !!! example
+        ```python
+        >>> from op_system import compile_spec
+        >>> c = compile_spec({
+        ...     "kind": "expr",
+        ...     "state": ["S", "I", "R"],
+        ...     "aliases": {"N": "S + I + R"},
+        ...     "equations": {"S": "-beta*S*I/N", "I": "beta*S*I/N - gamma*I", "R": "gamma*I"},
+        ... })
+        >>> c.eval_fn(0.0, [999.0, 1.0, 0.0], beta=0.3, gamma=0.1)
+        array([-0.2997,  0.1997,  0.1   ])
+        >>> c.bind({"beta": 0.3, "gamma": 0.1})(0.0, [999.0, 1.0, 0.0])[2]
+        np.float64(0.1)
+
+        ```
+    """
+
+    __slots__ = ("_meta", "_rhs", "backend", "eval_fn", "param_names", "source", "state_names")
+
+    def __init__(
+        self,
+        state_names: tuple[str, ...],
+        param_names: tuple[str, ...],
+        eval_fn: EvalFn,
+        meta: Mapping[str, Any] | None = None,
+        *,
+        source: str = "",
+        backend: Backend | None = None,
+        rhs: NormalizedRhs | None = None,
+    ) -> None:
+        object.__setattr__(self, "state_names", tuple(state_names))
+        object.__setattr__(self, "param_names", tuple(param_names))
+        object.__setattr__(self, "eval_fn", eval_fn)
+        object.__setattr__(self, "_meta", meta)
+        object.__setattr__(self, "source", source)
+        object.__setattr__(self, "backend", backend)
+        object.__setattr__(self, "_rhs", rhs)
+
+    def __setattr__(self, key: str, value: object) -> None:
+        raise AttributeError(f"CompiledRhs is immutable (cannot set {key!r})")
+
+    @property
+    def meta(self) -> Mapping[str, Any]:
+        if self._meta is None:
+            return self._rhs.meta if self._rhs is not None else {}
+        return self._meta
+
+    @property
+    def rhs(self) -> NormalizedRhs | None:
+        """The `NormalizedRhs` this was compiled from."""
+        return self._rhs
+
+    def bind(self, params: Mapping[str, object]) -> Callable[[Any, Any], Any]:
+        """Bind parameter values and return a strict two-argument `rhs(t, y) -> dydt`."""
+        params_dict = dict(params)
+        eval_fn = self.eval_fn
+
+        def rhs(t: Any, y: Any) -> Any:
+            return eval_fn(t, y, **params_dict)
+
+        return rhs
+
+    def vector_field(self, t: Any, y: Any, args: Mapping[str, Any] | None = None) -> Any:
+        """diffrax-style vector field `f(t, y, args)` with `args` a dict of parameters.
+
+        `diffrax.ODETerm(compiled.vector_field)` works directly.
+        """
+        return self.eval_fn(t, y, **(args or {}))
+
+    def __repr__(self) -> str:
+        be = self.backend.name if self.backend is not None else "?"
+        return f"CompiledRhs(n_state={len(self.state_names)}, n_params={len(self.param_names)}, backend={be!r})"
+
+    # Compiled objects are static structure under jax.jit: hash and compare by identity.
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+
+def _model_from_strings(rhs: NormalizedRhs) -> Model:
+    """A model for a `NormalizedRhs` constructed by hand from expanded strings."""
+    from ._build import build_model
+
+    spec = {
+        "kind": "expr",
+        "state": list(rhs.state_names),
+        "aliases": dict(rhs.aliases),
+        "equations": dict(zip(rhs.state_names, rhs.equations, strict=False)),
+    }
+    return build_model(spec, "expr")
+
+
+# -- runtime helpers bound into the generated function's globals ----------------------
+
+
+def _runtime(be: Backend, model: Model, lowered: Lowered, *, force_f64: bool) -> dict[str, Any]:
+    xp = be.xp
+    f = be.fns
+    n_state = model.n_state
+    pdefs = [model.params[p] for p in lowered.param_order]
+    g: dict[str, Any] = {"__builtins__": {}, "KeyError": KeyError}
+    for name, fn in f.items():
+        g[f"_{name}"] = fn
+    g["_INF"] = float("inf")
+    g["_NAN"] = float("nan")
+
+    def _bad_shape(y: Any) -> None:
+        raise StateShapeError(f"Expected (n_state={n_state},). Got: {tuple(y.shape)!r}.")
+
+    def _alias_cycle(names: list[str]) -> None:
+        raise ExpressionError(f"could not resolve alias dependencies: {names}", path="aliases")
+
+    shapes = {p.base: p.shape for p in pdefs}
+
+    if be.is_numpy:
+        asarray = np.asarray
+
+        if force_f64:
+
+            def _state(y: Any) -> Any:
+                return np.asarray(y, dtype=np.float64)
+
+        else:
+
+            def _state(y: Any) -> Any:
+                y = np.asarray(y)
+                return y if y.dtype.kind == "f" else y.astype(np.float64)
+
+        def _stack_scalars(xs: list[Any], dtype: Any) -> Any:
+            return np.array(xs, dtype=dtype)
+
+        def _concat(xs: list[Any]) -> Any:
+            return np.concatenate(xs)
+
+        def _as_out(x: Any, dtype: Any) -> Any:
+            return np.array(np.broadcast_to(x, (n_state,)), dtype=dtype)
+
+        _bcast = np.broadcast_to
+        consts = dict(lowered.constants)
+    else:
+        assert xp is not None
+        asarray = xp.asarray
+        is_jax = be.is_jax
+
+        def _state(y: Any) -> Any:
+            y = xp.asarray(y)
+            if is_jax:
+                import jax.numpy as jnp
+
+                if not jnp.issubdtype(y.dtype, jnp.floating):
+                    y = y.astype(jnp.result_type(float))
+                return y
+            if not xp.isdtype(y.dtype, "real floating"):
+                y = xp.astype(y, xp.float64)
+            return y
+
+        def _stack_scalars(xs: list[Any], dtype: Any) -> Any:
+            return xp.stack([xp.asarray(x, dtype=dtype) for x in xs])
+
+        def _concat(xs: list[Any]) -> Any:
+            dtype = None
+            for x in xs:
+                if hasattr(x, "dtype"):
+                    dtype = x.dtype
+                    break
+            return f["concat"]([xp.asarray(x, dtype=dtype) for x in xs])
+
+        def _as_out(x: Any, dtype: Any) -> Any:
+            return xp.broadcast_to(xp.asarray(x, dtype=dtype), (n_state,))
+
+        def _bcast(x: Any, shape: tuple[int, ...]) -> Any:
+            return xp.broadcast_to(xp.asarray(x), shape) if not hasattr(x, "shape") else xp.broadcast_to(x, shape)
+
+        consts = {k: xp.asarray(v) for k, v in lowered.constants.items()}
+
+    def _param_array(v: Any, name: str) -> Any:
+        a = asarray(v)
+        shape = shapes[name]
+        if tuple(a.shape) != shape:
+            if tuple(a.shape) == ():
+                return _bcast(a, shape)
+            raise ParameterError(
+                f"parameter {name!r} must have shape {shape} (its axes), got shape {tuple(a.shape)}",
+                path=f"params[{name!r}]",
+                token=name,
+            )
+        return a
+
+    def _fill_params(params: Mapping[str, Any]) -> tuple[Any, ...]:
+        out: list[Any] = []
+        missing: list[str] = []
+        for p in pdefs:
+            if p.base in params:
+                out.append(_param_array(params[p.base], p.base) if p.axes else params[p.base])
+                continue
+            if p.axes:
+                names = p.names()
+                absent = [n for n in names if n not in params]
+                if not absent:
+                    vals = _stack_scalars([params[n] for n in names], None) if not be.is_numpy else np.array(
+                        [params[n] for n in names], dtype=np.float64
+                    )
+                    out.append(f["reshape"](vals, p.shape))
+                    continue
+                missing.append(f"{p.base} (or {', '.join(absent[:4])}{', ...' if len(absent) > 4 else ''})")
+            else:
+                missing.append(p.base)
+            out.append(None)
+        if missing:
+            hint = ""
+            for m in missing:
+                hint = did_you_mean(m.split(" ")[0], params)
+                if hint:
+                    break
+            raise ParameterError(
+                f"missing parameter(s): {', '.join(missing)}{hint}. Expected: {list(lowered.param_order)}",
+                path="params",
+                token=missing[0].split(" ")[0],
+            )
+        return tuple(out)
+
+    g.update(
+        _state=_state,
+        _bad_shape=_bad_shape,
+        _alias_cycle=_alias_cycle,
+        _stack_scalars=_stack_scalars,
+        _concat=_concat,
+        _as_out=_as_out,
+        _bcast=_bcast,
+        _param_array=_param_array,
+        _fill_params=_fill_params,
+    )
+    g.update(consts)
+    return g
+
+
+_COUNTER = [0]
+
+
+def _build_function(lowered: Lowered, model: Model, be: Backend, *, force_f64: bool) -> Callable[..., Any]:
+    g = _runtime(be, model, lowered, force_f64=force_f64)
+    _COUNTER[0] += 1
+    filename = f"<op_system-generated-{_COUNTER[0]}>"
+    code = compile(lowered.source, filename, "exec")
+    linecache.cache[filename] = (len(lowered.source), None, lowered.source.splitlines(True), filename)
+    ns: dict[str, Any] = {}
+    exec(code, g, ns)  # our generated source only: user text never reaches here
+    fn = ns["rhs"]
+    fn.__qualname__ = fn.__name__ = "eval_fn"
+    return fn
+
+
+def compile_rhs(rhs: NormalizedRhs, xp: object = None, *, backend: str | None = None) -> CompiledRhs:
+    """Compile a `NormalizedRhs` into `CompiledRhs` with `eval_fn(t, y, **params)`.
+
+    Arguments:
+        rhs: The output of `normalize_rhs`.
+        xp: Array namespace: a module (`numpy`, `jax.numpy`, any Array-API
+            namespace) or a name (`"numpy"`, `"jax"`, `"auto"`). `np.<fn>` in
+            expressions calls `xp.<fn>`. `"auto"` picks the namespace of `y` at
+            call time. Default: NumPy, returning float64 like op-system 0.1.2.
+        backend: `"numpy"` or `"jax"` (alternative spelling of `xp`).
+
+    Raises `ExpressionError` (a `ValueError`) for constructs outside the
+    expression language, naming the spec path and the token.
+    """
+    if rhs.kind not in ("expr", "transitions"):
+        raise UnsupportedFeatureError(
+            f"Feature 'rhs.kind={rhs.kind}' is not supported. Detail: Only 'expr' and 'transitions' are supported in v1.",
+            path="kind",
+        )
+    be = resolve_backend(xp, backend)
+    model = rhs._model if rhs._model is not None else _model_from_strings(rhs)
+    lowered = lower_model(model, be.name)
+    if be.name == "auto":
+        cache: dict[str, Callable[..., Any]] = {}
+
+        def eval_fn(t: Any, y: Any, **params: Any) -> Any:
+            b = backend_for_array(y)
+            fn = cache.get(b.name)
+            if fn is None:
+                fn = cache[b.name] = _build_function(lowered, model, b, force_f64=False)
+            return fn(t, y, **params)
+
+    else:
+        eval_fn = _build_function(lowered, model, be, force_f64=be.is_numpy)
+    param_names = rhs.param_names
+    return CompiledRhs(
+        rhs.state_names,
+        param_names,
+        eval_fn,
+        None if rhs._model is not None else rhs.meta,
+        source=lowered.source,
+        backend=be,
+        rhs=rhs,
+    )

@@ -1,0 +1,206 @@
+"""Spec validation and normalization (public module, as in op-system 0.1.2).
+
+`normalize_rhs(spec)` validates a spec mapping and returns a `NormalizedRhs`.
+The normalized object keeps the validated model (templates, IR) for the
+compiler; its 0.1.2-compatible string views (`equations`, `aliases`,
+`all_symbols`, the expanded `meta["transitions"]`) are rendered on first access.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ._build import build_model
+from ._errors import SpecError, UnsupportedFeatureError
+from ._meta import ConstraintRule
+from ._meta import normalize_constraints as _normalize_constraints_impl
+from ._model import Model
+
+__all__ = [
+    "ConstraintRule",
+    "NormalizedRhs",
+    "normalize_expr_rhs",
+    "normalize_rhs",
+    "normalize_transitions_rhs",
+]
+
+_UNSET: Any = object()
+
+
+class NormalizedRhs:
+    """A validated, normalized right-hand-side specification.
+
+    Attributes:
+        kind: `"expr"` or `"transitions"`.
+        state_names: Expanded state names, in state-vector order
+            (`S[age]` over `age: [y, o]` gives `S__age_y`, `S__age_o`).
+        equations: One expression string per state (rendered on first access).
+        aliases: Expanded alias name → expression string (rendered on first access).
+        param_names: Sorted expanded parameter names (`beta__age_y` for `beta[age]`).
+        all_symbols: Every name the expressions use, plus alias names.
+        meta: Axes, kernels, operators, reserved blocks, `initial_state`, and for
+            transitions models the expanded transitions.
+
+    Objects built by `normalize_rhs` carry the validated model used by
+    `compile_rhs`. A `NormalizedRhs` can also be constructed directly from
+    expanded strings, as in 0.1.2; `compile_rhs` then parses those strings.
+
+    !!! example
+        ```python
+        >>> rhs = normalize_rhs({
+        ...     "kind": "transitions",
+        ...     "state": ["S", "I", "R"],
+        ...     "transitions": [
+        ...         {"from": "S", "to": "I", "rate": "beta * I / sum_state()"},
+        ...         {"from": "I", "to": "R", "rate": "gamma"},
+        ...     ],
+        ... })
+        >>> rhs
+        NormalizedRhs(kind='transitions', n_state=3, states=['S', 'I', 'R'], params=['beta', 'gamma'])
+        >>> rhs.equations[1]
+        '((beta * I / sum_state())*(S)) -((gamma)*(I))'
+
+        ```
+    """
+
+    __slots__ = ("_aliases", "_all_symbols", "_equations", "_meta", "_meta_base", "_model", "kind", "param_names", "state_names")
+
+    def __init__(
+        self,
+        kind: str,
+        state_names: tuple[str, ...],
+        equations: tuple[str, ...] | None = None,
+        aliases: Mapping[str, str] | None = None,
+        param_names: tuple[str, ...] = (),
+        all_symbols: frozenset[str] | None = None,
+        meta: Mapping[str, Any] | None = None,
+        *,
+        _model: Model | None = None,
+    ) -> None:
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "state_names", tuple(state_names))
+        object.__setattr__(self, "param_names", tuple(param_names))
+        object.__setattr__(self, "_equations", tuple(equations) if equations is not None else _UNSET)
+        object.__setattr__(self, "_aliases", dict(aliases) if aliases is not None else _UNSET)
+        object.__setattr__(self, "_all_symbols", frozenset(all_symbols) if all_symbols is not None else _UNSET)
+        object.__setattr__(self, "_meta", dict(meta) if meta is not None else _UNSET)
+        object.__setattr__(self, "_meta_base", _model.meta if _model is not None else {})
+        object.__setattr__(self, "_model", _model)
+        if _model is None and equations is None:
+            raise TypeError("NormalizedRhs needs equations (or be built by normalize_rhs)")
+
+    def __setattr__(self, key: str, value: object) -> None:
+        raise AttributeError(f"NormalizedRhs is immutable (cannot set {key!r})")
+
+    @property
+    def equations(self) -> tuple[str, ...]:
+        if self._equations is _UNSET:
+            from ._render import render_equations
+
+            object.__setattr__(self, "_equations", render_equations(self._model))  # type: ignore[arg-type]
+        return self._equations
+
+    @property
+    def aliases(self) -> dict[str, str]:
+        if self._aliases is _UNSET:
+            from ._render import render_aliases
+
+            object.__setattr__(self, "_aliases", render_aliases(self._model))  # type: ignore[arg-type]
+        return self._aliases
+
+    @property
+    def all_symbols(self) -> frozenset[str]:
+        if self._all_symbols is _UNSET:
+            from ._render import render_symbols
+
+            object.__setattr__(self, "_all_symbols", render_symbols(self.equations, self.aliases))
+        return self._all_symbols
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        if self._meta is _UNSET:
+            meta = dict(self._meta_base)
+            if self.kind == "transitions" and self._model is not None:
+                from ._render import render_transitions_meta
+
+                meta["transitions"] = render_transitions_meta(self._model)
+            object.__setattr__(self, "_meta", meta)
+        return self._meta
+
+    @property
+    def n_state(self) -> int:
+        """Number of (expanded) states."""
+        return len(self.state_names)
+
+    def __repr__(self) -> str:
+        states = list(self.state_names[:6]) + (["..."] if len(self.state_names) > 6 else [])
+        params = list(self.param_names[:6]) + (["..."] if len(self.param_names) > 6 else [])
+        return (
+            f"NormalizedRhs(kind={self.kind!r}, n_state={len(self.state_names)}, "
+            f"states={states}, params={params})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, NormalizedRhs):
+            return NotImplemented
+        return (
+            self.kind == other.kind
+            and self.state_names == other.state_names
+            and self.param_names == other.param_names
+            and self.equations == other.equations
+            and dict(self.aliases) == dict(other.aliases)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.state_names, self.param_names))
+
+
+def _from_model(model: Model) -> NormalizedRhs:
+    params: list[str] = []
+    for p in model.params.values():
+        params.extend(p.names())
+    return NormalizedRhs(
+        model.kind,
+        model.state_names,
+        param_names=tuple(sorted(set(params))),
+        _model=model,
+    )
+
+
+def normalize_rhs(spec: Mapping[str, Any] | None) -> NormalizedRhs:
+    """Validate and normalize a spec mapping (`kind: expr` by default, or `transitions`).
+
+    Raises `SpecError`/`ExpressionError` (both `ValueError`) naming the spec
+    path and token, or `UnsupportedFeatureError` (`NotImplementedError`) for an
+    unknown `kind`.
+    """
+    if spec is None:
+        raise SpecError("rhs specification is required", path="<spec>")
+    if not isinstance(spec, Mapping):
+        raise SpecError(f"rhs specification must be a mapping, got {type(spec).__name__}", path="<spec>")
+    kind = str(spec.get("kind", "expr")).strip().lower()
+    if kind == "expr":
+        return normalize_expr_rhs(spec)
+    if kind == "transitions":
+        return normalize_transitions_rhs(spec)
+    raise UnsupportedFeatureError(
+        f"Feature 'rhs.kind={kind}' is not supported. Detail: Only 'expr' and 'transitions' are supported in v1.",
+        path="kind",
+        token=kind,
+    )
+
+
+def normalize_expr_rhs(spec: Mapping[str, Any]) -> NormalizedRhs:
+    """Normalize an expression-style spec: one equation per (templated) state."""
+    return _from_model(build_model(spec, "expr"))
+
+
+def normalize_transitions_rhs(spec: Mapping[str, Any]) -> NormalizedRhs:
+    """Normalize a transitions-style spec: flows `from → to` at `rate * from`."""
+    return _from_model(build_model(spec, "transitions"))
+
+
+def _normalize_constraints(raw_constraints: object, *, axes: list[dict[str, Any]]) -> list[ConstraintRule]:
+    """Validate a `constraints` block (kept under its 0.1.2 name)."""
+    return _normalize_constraints_impl(raw_constraints, axes=axes)

@@ -48,6 +48,15 @@ class Axis:
     def size(self) -> int:
         return len(self.coords)
 
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """Name fragments `axis_coord` of each coordinate, as used in expanded names."""
+        cached = self.__dict__.get("_parts")
+        if cached is None:
+            cached = tuple(f"{self.name}_{fragment(c)}" for c in self.coords)
+            object.__setattr__(self, "_parts", cached)
+        return cached
+
     def lookup(self, value: str, *, is_number: bool = False) -> int | None:
         """Position of a coordinate given as text (`"u"`, `"0.5"`), or None."""
         if value in self.index:

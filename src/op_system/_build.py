@@ -290,18 +290,20 @@ class _Builder:
             sig = model.param_signature(ref, scope, path)
             if ref.base in model.aliases:
                 continue
-            cells = ParamDef(ref.base, sig, path).names()
-            if any(c in scalar_names for c in cells):
+            prefix = ref.base + "__"
+            if any(n.startswith(prefix) for n in scalar_names):
+                cells = ParamDef(ref.base, sig, path).names()
                 # A virtual template over aliases/states defined cell by cell (0.1.2 allows it).
                 missing = [c for c in cells if c not in scalar_names]
-                if missing:
+                if missing and len(missing) < len(cells):
                     raise ExpressionError(
                         f"{ref.base}[...] refers to cells defined one by one, but {missing[0]!r} is not defined",
                         path=path,
                         token=missing[0],
                     )
-                model.aliases[ref.base] = AliasDef(ref.base, sig, None, path, tuple(Name(c) for c in cells))
-                continue
+                if not missing:
+                    model.aliases[ref.base] = AliasDef(ref.base, sig, None, path, tuple(Name(c) for c in cells))
+                    continue
             prev = self.params.get(ref.base)
             if prev is None:
                 self.params[ref.base] = ParamDef(ref.base, sig, path)

@@ -55,10 +55,35 @@ class Lowered:
 
 @dataclass(frozen=True)
 class _Val:
+    """A lowered value: code, the scope dimensions it depends on, and its kind.
+
+    Its shape is implied: `()`-like scalar when `dims` is empty, else rank
+    `len(scope)` with the dimension sizes where it depends and 1 elsewhere.
+    `src` is `(code, shape)` of the array this one is a pure reshape of.
+    """
+
     code: str
     dims: frozenset[str]
     kind: str = "num"  # "num" or "bool"
     const: float | int | bool | None = None
+    src: tuple[str, tuple[int, ...]] | None = None
+
+
+def _shape(v: _Val, scope: tuple[Dim, ...]) -> tuple[int, ...] | None:
+    if not v.dims:
+        return None
+    return tuple(d.size if d.name in v.dims else 1 for d in scope)
+
+
+def _reshape(v: _Val, cur: tuple[int, ...] | None, new: tuple[int, ...]) -> str:
+    """Code for `v` reshaped to `new`, skipping no-op and chained reshapes."""
+    if cur == new:
+        return v.code
+    if v.src is not None:
+        if v.src[1] == new:
+            return v.src[0]
+        return f"_reshape({v.src[0]}, {new})"
+    return f"_reshape({v.code}, {new})"
 
 
 def _is_atom(code: str) -> bool:
@@ -193,7 +218,8 @@ class _Lowerer:
             shape = [1] * len(scope)
             for n in sorted_names:
                 shape[pos[n]] = dims_by_name[n].size
-            code = f"_reshape({code}, {tuple(shape)})"
+            before = tuple(dims_by_name[n].size for n in sorted_names)
+            return _Val(f"_reshape({code}, {tuple(shape)})", frozenset(names), src=(code, before))
         return _Val(code, frozenset(names))
 
     def target(self, tgt: Target, scope: tuple[Dim, ...], path: str) -> _Val:
@@ -313,10 +339,14 @@ class _Lowerer:
     def reduce(self, node: Reduce, scope: tuple[Dim, ...], path: str) -> _Val:
         dim = reduce_dim(node, self.m.axes, path)
         inner = (*scope, dim)
-        body = self.num(self.expr(node.body, inner, path))
         weights = None
         if node.kind == "integrate_over":
             weights = np.asarray([dim.axis.deltas[i] for i in dim.coord_indices()], dtype=np.float64)
+        if weights is None:
+            mm = self.matvec(node.body, scope, dim, path)
+            if mm is not None:
+                return mm
+        body = self.num(self.expr(node.body, inner, path))
         if dim.name not in body.dims:
             factor = float(weights.sum()) if weights is not None else dim.size
             return _Val(f"({factor!r} * {body.code})", body.dims, "num")
@@ -330,6 +360,49 @@ class _Lowerer:
             return _Val(f"_sum({code})", frozenset())
         return _Val(f"_sum({code}, axis=-1)", rest)
 
+    def matvec(self, body: Node, scope: tuple[Dim, ...], dim: Dim, path: str) -> _Val | None:
+        """`sum_over(j, M[d, j] * v[j] * u)` as a matrix-vector product, if it has that form."""
+        factors: list[tuple[Node, bool]] = []  # (node, is_divisor)
+
+        def flatten(n: Node, div: bool) -> None:
+            if isinstance(n, BinOp) and n.op == "*":
+                flatten(n.left, div)
+                flatten(n.right, div)
+            elif isinstance(n, BinOp) and n.op == "/" and not div:
+                flatten(n.left, div)
+                flatten(n.right, True)
+            else:
+                factors.append((n, div))
+
+        flatten(body, False)
+        if len(factors) < 2:
+            return None
+        inner = (*scope, dim)
+        vals = [(self.num(self.expr(n, inner, path)), div) for n, div in factors]
+        matrix = [(v, d) for v, d in vals if dim.name in v.dims and len(v.dims) == 2]
+        vector = [(v, d) for v, d in vals if v.dims == frozenset({dim.name})]
+        other = [(v, d) for v, d in vals if dim.name not in v.dims]
+        if len(matrix) != 1 or matrix[0][1] or not vector or len(matrix) + len(vector) + len(other) != len(vals):
+            return None
+        m = matrix[0][0]
+        (outer,) = m.dims - {dim.name}
+        pos = [d.name for d in scope].index(outer)
+        n_out, n_in = scope[pos].size, dim.size
+        vec = None
+        for v, d in vector:
+            term = _reshape(v, _shape(v, inner), (n_in,))
+            vec = term if vec is None and not d else (f"(1.0 / {term})" if vec is None else f"({vec} {'/' if d else '*'} {term})")
+        code = f"_matmul({_reshape(m, _shape(m, inner), (n_out, n_in))}, {vec})"
+        if len(scope) > 1:
+            shape = [1] * len(scope)
+            shape[pos] = n_out
+            code = f"_reshape({code}, {tuple(shape)})"
+        dims = frozenset({outer})
+        for v, d in other:
+            code = f"({code} {'/' if d else '*'} {v.code})"
+            dims |= v.dims
+        return _Val(code, dims, "num")
+
     # -- program --------------------------------------------------------------------
     def bcast(self, v: _Val, scope: tuple[Dim, ...]) -> str:
         """Code for `v` as a full array over `scope` (all dimensions present)."""
@@ -337,6 +410,14 @@ class _Lowerer:
         if v.dims == frozenset(d.name for d in scope):
             return v.code
         return f"_bcast({v.code}, {shape})"
+
+    def sum_code(self, code: str, axis: Any = None, keepdims: bool = False) -> str:
+        args = [code]
+        if axis is not None:
+            args.append(f"axis={axis}")
+        if keepdims:
+            args.append("keepdims=True")
+        return f"_sum({', '.join(args)})"
 
 
 def _fold(op: str, a: float, b: float) -> float | None:
@@ -399,6 +480,7 @@ def lower_model(model: Model, backend_name: str) -> Lowered:
         else:
             outputs = _lower_transitions(lw, model)
 
+    numpy = backend_name == "numpy"
     lines = ["def rhs(t, y, **params):"]
     if cycle is not None:
         lines.append(f"    _alias_cycle({cycle!r})")
@@ -408,14 +490,24 @@ def lower_model(model: Model, backend_name: str) -> Lowered:
         lines.append("    try:")
         for p in pnames:
             pd = model.params[p]
-            if pd.axes:
-                lines.append(f"        {lw.param_var[p]} = _param_array(params[{p!r}], {p!r})")
+            var = lw.param_var[p]
+            if pd.axes and numpy:
+                # Cheap static check; anything unusual goes through _param_array.
+                lines.append(f"        {var} = params[{p!r}]")
+                lines.append(f"        if {var}.__class__ is not _ndarray or {var}.shape != {pd.shape}:")
+                lines.append(f"            {var} = _param_array({var}, {p!r})")
+            elif pd.axes:
+                lines.append(f"        {var} = _param_array(params[{p!r}], {p!r})")
             else:
-                lines.append(f"        {lw.param_var[p]} = params[{p!r}]")
+                lines.append(f"        {var} = params[{p!r}]")
         lines.append("    except KeyError:")
         targets = ", ".join(lw.param_var[p] for p in pnames)
         lines.append(f"        {targets}, = _fill_params(params)")
-    lines.append("    y = _state(y)")
+    if numpy:
+        lines.append("    if y.__class__ is not _ndarray or y.dtype is not _f64:")
+        lines.append("        y = _state(y)")
+    else:
+        lines.append("    y = _state(y)")
     lines.append(f"    if y.shape != ({model.n_state},):")
     lines.append("        _bad_shape(y)")
     for i, blk in enumerate(model.blocks):
@@ -431,23 +523,24 @@ def lower_model(model: Model, backend_name: str) -> Lowered:
     if cycle is not None:
         lines.append("    return y")
     else:
-        pieces: list[str] = []
+        pieces: list[tuple[str, bool]] = []  # (code, is a fresh array)
         run: list[str] = []
         for blk, code in outputs:
             if blk.axes:
                 if run:
-                    pieces.append(f"_stack_scalars([{', '.join(run)}], y.dtype)")
+                    pieces.append((f"_stack_scalars([{', '.join(run)}], y.dtype)", True))
                     run = []
                 flat = code if len(blk.axes) == 1 else f"_reshape({code}, ({blk.size},))"
-                pieces.append(flat)
+                pieces.append((flat, False))
             else:
                 run.append(code)
         if run:
-            pieces.append(f"_stack_scalars([{', '.join(run)}], y.dtype)")
+            pieces.append((f"_stack_scalars([{', '.join(run)}], y.dtype)", True))
         if len(pieces) == 1:
-            lines.append(f"    return _as_out({pieces[0]}, y.dtype)")
+            code, fresh = pieces[0]
+            lines.append(f"    return {code}" if fresh else f"    return _as_out({code}, y.dtype)")
         else:
-            lines.append(f"    return _concat([{', '.join(pieces)}])")
+            lines.append(f"    return _concat([{', '.join(c for c, _ in pieces)}])")
     return Lowered("\n".join(lines) + "\n", lw.consts, pnames, cycle)
 
 
@@ -473,7 +566,7 @@ def _lower_equation(lw: _Lowerer, eq: Any) -> str:
 
 
 def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, str]]:
-    terms: dict[int, list[tuple[str, str]]] = {id(b): [] for b in model.blocks}
+    terms: dict[int, list[tuple[str, str, tuple[int, ...] | None]]] = {id(b): [] for b in model.blocks}
     for td in model.transitions:
         scope = td.dims
         rate = lw.num(lw.expr(td.rate, scope, f"{td.path}.rate"))
@@ -482,7 +575,8 @@ def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, str]]:
         flow = _Val(flow_code, rate.dims | src.dims)
         for node, sign in ((td.src, "-"), (td.dst, "+")):
             tgt = model.resolve(node, scope, td.path)  # type: ignore[arg-type]
-            terms[id(tgt.obj)].append((sign, _place(lw, flow, tgt, scope)))
+            code, shape = _place(lw, flow, tgt, scope)
+            terms[id(tgt.obj)].append((sign, code, shape))
     out = []
     for blk in model.blocks:
         ts = terms[id(blk)]
@@ -490,69 +584,67 @@ def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, str]]:
             code = "0.0" if not blk.axes else f"_bcast(0.0, {blk.shape})"
         else:
             code = ts[0][1] if ts[0][0] == "+" else f"(-{ts[0][1]})"
-            for sign, c in ts[1:]:
+            for sign, c, _ in ts[1:]:
                 code = f"{code} {sign} {c}"
             if blk.axes:
-                code = f"_bcast({code}, {blk.shape})"
+                shapes = [sh for _, _, sh in ts if sh is not None]
+                full = tuple(max(dims) for dims in zip(*shapes)) if shapes else None
+                if full != blk.shape:
+                    code = f"_bcast({code}, {blk.shape})"
         out.append((blk, lw.tmp(code, "d")))
     return out
 
 
-def _place(lw: _Lowerer, flow: _Val, tgt: Target, scope: tuple[Dim, ...]) -> str:
-    """Code adding `flow` (over `scope`) into the target block's cells."""
+def _place(lw: _Lowerer, flow: _Val, tgt: Target, scope: tuple[Dim, ...]) -> tuple[str, tuple[int, ...] | None]:
+    """Code adding `flow` (over `scope`) into the target block's cells, and its shape."""
     blk: Block = tgt.obj
-    pos = {d.name: i for i, d in enumerate(scope)}
     used = [v for k, v in tgt.sels if k == "dim"]
     if len(set(used)) != len(used):
         raise UnsupportedFeatureError("Feature 'diagonal index' is not supported in transitions.")
-    # Sum the flow over scope dimensions the target does not have.
-    sum_axes = tuple(pos[d.name] for d in scope if d.name not in used and d.name in flow.dims)
+    # Sum the flow over scope dimensions the target does not have; dimensions the
+    # flow does not depend on contribute a factor of their size instead.
+    sum_axes = tuple(i for i, d in enumerate(scope) if d.name not in used and d.name in flow.dims)
     mult = 1
     for d in scope:
         if d.name not in used and d.name not in flow.dims:
             mult *= d.size
     code = flow.code
-    if not blk.axes:
-        if flow.dims:
-            code = f"_sum({code})"
-        return f"({mult} * {code})" if mult != 1 else code
-    if flow.dims and sum_axes:
-        if set(flow.dims) <= {scope[a].name for a in sum_axes}:
-            code = f"_sum({code})"
-            flow_dims: frozenset[str] = frozenset()
-        else:
-            code = f"_sum({code}, axis={sum_axes}, keepdims=True)"
-            flow_dims = flow.dims - {scope[a].name for a in sum_axes}
+    if not flow.dims:
+        shape: tuple[int, ...] | None = None
+    elif len(sum_axes) == len(flow.dims):
+        code, shape = f"_sum({code})", None
     else:
-        flow_dims = flow.dims
-    if mult != 1:
-        code = f"({mult} * {code})"
-    if not flow_dims:
-        base_shape = None  # scalar: broadcasts anywhere
-    else:
-        # Keep only the target's dimensions (scope order), then permute to block order.
-        kept = [d for d in scope if d.name in used]
-        shape = tuple(d.size if d.name in flow_dims else 1 for d in kept)
-        code = f"_reshape({code}, {shape})"
-        block_dims = [v for k, v in tgt.sels if k == "dim"]
-        perm = tuple(kept.index(next(d for d in kept if d.name == n)) for n in block_dims)
+        cur = [d.size if d.name in flow.dims else 1 for d in scope]
+        if sum_axes:
+            code = f"_sum({code}, axis={sum_axes if len(sum_axes) > 1 else sum_axes[0]})"
+            cur = [n for i, n in enumerate(cur) if i not in sum_axes]
+        rest = [d for i, d in enumerate(scope) if i not in sum_axes]
+        kept = [d for d in rest if d.name in used]
+        shape = tuple(d.size if d.name in flow.dims else 1 for d in kept)
+        if tuple(cur) != shape:
+            code = f"_reshape({code}, {shape})"
+        perm = tuple(kept.index(next(d for d in kept if d.name == n)) for n in used)
         if perm != tuple(range(len(perm))):
             code = f"_permute_dims({code}, {perm})"
             shape = tuple(shape[p] for p in perm)
-        base_shape = shape
-    # Insert the target's fixed coordinates as one-hot axes.
+    if mult != 1:
+        code = f"({mult} * {code})"
+    if not blk.axes:
+        return code, None
     lits = [(p, v) for p, (k, v) in enumerate(tgt.sels) if k == "lit"]
-    if lits:
-        full = []
-        it = iter(base_shape or ())
-        for k, _v in tgt.sels:
-            full.append(1 if k == "lit" else (next(it) if base_shape is not None else 1))
-        if base_shape is not None:
-            code = f"_reshape({code}, {tuple(full)})"
-        for p, i in lits:
-            onehot_shape = [1] * len(blk.axes)
-            onehot_shape[p] = blk.axes[p].size
-            e = np.zeros(onehot_shape, dtype=np.float64)
-            e.reshape(-1)[i] = 1.0
-            code = f"({code} * {lw.const('E', e)})"
-    return code
+    if not lits:
+        return code, shape
+    # Insert the target's fixed coordinates as one-hot axes.
+    it = iter(shape or ())
+    full = tuple(1 if k == "lit" else (next(it) if shape is not None else 1) for k, _ in tgt.sels)
+    if shape is not None:
+        code = f"_reshape({code}, {full})"
+    out_shape = list(full)
+    for p, i in lits:
+        onehot_shape = [1] * len(blk.axes)
+        onehot_shape[p] = blk.axes[p].size
+        e = np.zeros(onehot_shape, dtype=np.float64)
+        e.reshape(-1)[i] = 1.0
+        code = f"({code} * {lw.const('E', e)})"
+        out_shape[p] = blk.axes[p].size
+    return code, tuple(out_shape)

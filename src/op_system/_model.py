@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._axes import Axis, fragment
+from ._axes import Axis
 from ._errors import ExpressionError, SpecError, did_you_mean
 from ._ir import IndexItem, Name, Node, Ref
 
@@ -40,7 +40,17 @@ def cell_name(base: str, axes: tuple[Axis, ...], idx: tuple[int, ...]) -> str:
     """Expanded name of one cell: `S__age_child__vax_u` (0.1.2 naming)."""
     if not axes:
         return base
-    return base + "__" + "__".join(f"{ax.name}_{fragment(ax.coords[i])}" for ax, i in zip(axes, idx, strict=False))
+    return base + "__" + "__".join(ax.parts[i] for ax, i in zip(axes, idx))
+
+
+def cell_names(base: str, axes: tuple[Axis, ...]) -> list[str]:
+    """Expanded names of all cells of a template, in C order."""
+    if not axes:
+        return [base]
+    prefix = base + "__"
+    if len(axes) == 1:
+        return [prefix + p for p in axes[0].parts]
+    return [prefix + "__".join(p) for p in itertools.product(*(ax.parts for ax in axes))]
 
 
 @dataclass(eq=False)
@@ -67,7 +77,7 @@ class Block:
         return itertools.product(*(range(ax.size) for ax in self.axes))
 
     def names(self) -> list[str]:
-        return [cell_name(self.base, self.axes, idx) for idx in self.cells()]
+        return cell_names(self.base, self.axes)
 
     def flat(self, idx: tuple[int, ...]) -> int:
         f = 0
@@ -109,10 +119,7 @@ class ParamDef:
         return tuple(ax.size for ax in self.axes)
 
     def names(self) -> list[str]:
-        return [
-            cell_name(self.base, self.axes, idx)
-            for idx in itertools.product(*(range(ax.size) for ax in self.axes))
-        ]
+        return cell_names(self.base, self.axes)
 
 
 @dataclass(eq=False)

@@ -63,12 +63,12 @@ class CompiledRhs:
         ```
     """
 
-    __slots__ = ("_meta", "_rhs", "backend", "eval_fn", "param_names", "source", "state_names")
+    __slots__ = ("_meta", "_param_names", "_rhs", "backend", "eval_fn", "source", "state_names")
 
     def __init__(
         self,
         state_names: tuple[str, ...],
-        param_names: tuple[str, ...],
+        param_names: tuple[str, ...] | None,
         eval_fn: EvalFn,
         meta: Mapping[str, Any] | None = None,
         *,
@@ -77,7 +77,7 @@ class CompiledRhs:
         rhs: NormalizedRhs | None = None,
     ) -> None:
         object.__setattr__(self, "state_names", tuple(state_names))
-        object.__setattr__(self, "param_names", tuple(param_names))
+        object.__setattr__(self, "_param_names", tuple(param_names) if param_names is not None else None)
         object.__setattr__(self, "eval_fn", eval_fn)
         object.__setattr__(self, "_meta", meta)
         object.__setattr__(self, "source", source)
@@ -86,6 +86,12 @@ class CompiledRhs:
 
     def __setattr__(self, key: str, value: object) -> None:
         raise AttributeError(f"CompiledRhs is immutable (cannot set {key!r})")
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        if self._param_names is None:
+            return self._rhs.param_names if self._rhs is not None else ()
+        return self._param_names
 
     @property
     def meta(self) -> Mapping[str, Any]:
@@ -187,6 +193,15 @@ def _runtime(be: Backend, model: Model, lowered: Lowered, *, force_f64: bool) ->
 
         _bcast = np.broadcast_to
         consts = dict(lowered.constants)
+        g["_ndarray"] = np.ndarray
+        g["_f64"] = np.dtype(np.float64)
+        _add_reduce = np.add.reduce
+
+        def _sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+            # np.sum without its Python-level dispatch (same result)
+            return _add_reduce(x, axis=axis, keepdims=keepdims)
+
+        g["_sum"] = _sum
     else:
         assert xp is not None
         asarray = xp.asarray
@@ -334,10 +349,9 @@ def compile_rhs(rhs: NormalizedRhs, xp: object = None, *, backend: str | None = 
 
     else:
         eval_fn = _build_function(lowered, model, be, force_f64=be.is_numpy)
-    param_names = rhs.param_names
     return CompiledRhs(
         rhs.state_names,
-        param_names,
+        None if rhs._model is not None else rhs.param_names,
         eval_fn,
         None if rhs._model is not None else rhs.meta,
         source=lowered.source,

@@ -64,7 +64,7 @@ class NormalizedRhs:
         ```
     """
 
-    __slots__ = ("_aliases", "_all_symbols", "_equations", "_meta", "_meta_base", "_model", "kind", "param_names", "state_names")
+    __slots__ = ("_aliases", "_all_symbols", "_equations", "_meta", "_meta_base", "_model", "_param_names", "kind", "state_names")
 
     def __init__(
         self,
@@ -72,7 +72,7 @@ class NormalizedRhs:
         state_names: tuple[str, ...],
         equations: tuple[str, ...] | None = None,
         aliases: Mapping[str, str] | None = None,
-        param_names: tuple[str, ...] = (),
+        param_names: tuple[str, ...] | None = None,
         all_symbols: frozenset[str] | None = None,
         meta: Mapping[str, Any] | None = None,
         *,
@@ -80,7 +80,7 @@ class NormalizedRhs:
     ) -> None:
         object.__setattr__(self, "kind", kind)
         object.__setattr__(self, "state_names", tuple(state_names))
-        object.__setattr__(self, "param_names", tuple(param_names))
+        object.__setattr__(self, "_param_names", tuple(param_names) if param_names is not None else _UNSET)
         object.__setattr__(self, "_equations", tuple(equations) if equations is not None else _UNSET)
         object.__setattr__(self, "_aliases", dict(aliases) if aliases is not None else _UNSET)
         object.__setattr__(self, "_all_symbols", frozenset(all_symbols) if all_symbols is not None else _UNSET)
@@ -92,6 +92,16 @@ class NormalizedRhs:
 
     def __setattr__(self, key: str, value: object) -> None:
         raise AttributeError(f"NormalizedRhs is immutable (cannot set {key!r})")
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        if self._param_names is _UNSET:
+            names: set[str] = set()
+            if self._model is not None:
+                for p in self._model.params.values():
+                    names.update(p.names())
+            object.__setattr__(self, "_param_names", tuple(sorted(names)))
+        return self._param_names
 
     @property
     def equations(self) -> tuple[str, ...]:
@@ -157,15 +167,7 @@ class NormalizedRhs:
 
 
 def _from_model(model: Model) -> NormalizedRhs:
-    params: list[str] = []
-    for p in model.params.values():
-        params.extend(p.names())
-    return NormalizedRhs(
-        model.kind,
-        model.state_names,
-        param_names=tuple(sorted(set(params))),
-        _model=model,
-    )
+    return NormalizedRhs(model.kind, model.state_names, _model=model)
 
 
 def normalize_rhs(spec: Mapping[str, Any] | None) -> NormalizedRhs:

@@ -16,7 +16,16 @@ from ._axes import Axis, normalize_axes
 from ._errors import ExpressionError, SpecError, did_you_mean
 from ._ir import IndexItem, Invalid, Name, Node, Reduce, Ref, children
 from ._meta import normalize_kernels, normalize_operators, normalize_state_axes
-from ._model import AliasDef, Block, Dim, EquationDef, Model, ParamDef, TransitionDef
+from ._model import (
+    AliasDef,
+    Block,
+    ChainFlow,
+    Dim,
+    EquationDef,
+    Model,
+    ParamDef,
+    TransitionDef,
+)
 from ._parse import parse_expr
 
 __all__ = ["RESERVED_NAMES", "build_model", "subst_text"]
@@ -188,6 +197,23 @@ class _Builder:
         last = self.blocks[-1] if self.blocks else None
         offset = last.offset + last.size if last else 0
         self.blocks.append(Block(name, (), offset, path))
+
+    def add_chain_block(self, name: str, stages: list[str], path: str) -> Block | None:
+        """One vectorized block for the stages `I1..Ik`; None if some stage already exists."""
+        names_now = set(self.state_names())
+        if any(s in names_now for s in stages):
+            for s in stages:
+                if s not in names_now:
+                    self.add_stage_block(s, path)
+            return None
+        for s in stages:
+            _check_ident(s, path, "chain stage")
+        axis = Axis(f"_stage_{name}", "categorical", tuple(str(i) for i in range(1, len(stages) + 1)))
+        last = self.blocks[-1] if self.blocks else None
+        offset = last.offset + last.size if last else 0
+        blk = Block(f"{name}#chain{len(self.blocks)}", (axis,), offset, path, tuple(stages))
+        self.blocks.append(blk)
+        return blk
 
     def state_names(self) -> list[str]:
         names: list[str] = []
@@ -488,19 +514,21 @@ def _build_expr(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> Model:
         if not isinstance(k, str):
             raise SpecError("equations keys must be strings", path="equations", token=repr(k))
         equations_map[normalize_key(k)] = (v, f"equations[{k!r}]")
-    state_set = {n for blk in b.blocks for n in ([blk.base] if not blk.axes else [])}
     names_now = set(b.state_names())
     chain_bases: set[str] = set()
+    chain_eqs: dict[int, tuple[list[str], str, str]] = {}
     for c_idx, chain in enumerate(chains):
         stages, rates, _entry, exit_cfg = _parse_chain(chain, c_idx, names_now)
         chain_bases.add(chain["name"].strip())
-        for s in stages:
-            if s not in names_now:
-                b.add_stage_block(s, f"chain[{c_idx}]")
-                names_now.add(s)
-                state_set.add(s)
         final_out = (exit_cfg[1] if exit_cfg else None) or rates[-1]
         gen = f"chain[{c_idx}]"
+        blk = b.add_chain_block(chain["name"].strip(), stages, gen)
+        names_now.update(stages)
+        if blk is not None:
+            chain_eqs[id(blk)] = (rates, final_out, gen)
+            if exit_cfg is not None and exit_cfg[0] not in equations_map:
+                equations_map[exit_cfg[0]] = (f"({exit_cfg[1] or rates[-1]})*{stages[-1]}", gen)
+            continue
         if stages[0] not in equations_map:
             equations_map[stages[0]] = (f"-({rates[0]})*{stages[0]}", gen)
         for i in range(1, len(stages)):
@@ -528,6 +556,20 @@ def _build_expr(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> Model:
     equations: list[EquationDef] = []
     exprs: list[tuple[Node, tuple[Dim, ...], str]] = []
     for blk in b.blocks:
+        if blk.custom is not None:
+            rates, final_out, gen = chain_eqs[id(blk)]
+            rate_nodes = tuple(parse_expr(r, path=f"{gen}.forward") for r in rates)
+            out_node = parse_expr(final_out, path=f"{gen}.exit.rate")
+            eq = EquationDef(blk, None, gen, chain=(rate_nodes, out_node))
+            for node in (*rate_nodes, out_node):
+                exprs.append((node, (), gen))
+            for flat, name in enumerate(blk.custom):
+                if name in equations_map:
+                    node, path = parse_eq(name)
+                    eq.overrides[flat] = (node, path)
+                    exprs.append((node, (), path))
+            equations.append(eq)
+            continue
         if not blk.axes:
             if blk.base in equations_map:
                 node, path = parse_eq(blk.base)
@@ -570,26 +612,33 @@ def _build_transitions(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> 
     names_now = set(b.state_names())
     for c_idx, chain in enumerate(chains):
         stages, rates, entry, exit_cfg = _parse_chain(chain, c_idx, names_now)
-        for s in stages:
-            if s not in names_now:
-                b.add_stage_block(s, f"chain[{c_idx}]")
-                names_now.add(s)
         p = f"chain[{c_idx}]"
+        blk = b.add_chain_block(chain["name"].strip(), stages, p)
+        names_now.update(stages)
         if entry is not None:
             entries.append(({"from": entry[0], "to": stages[0], "rate": entry[1]}, f"{p}.entry"))
-        entries.extend(
-            ({"from": stages[i], "to": stages[i + 1], "rate": rates[i]}, f"{p}.forward[{i}]")
-            for i in range(len(stages) - 1)
-        )
+        if blk is not None:
+            entries.append(((blk, rates), f"{p}.forward"))
+        else:
+            entries.extend(
+                ({"from": stages[i], "to": stages[i + 1], "rate": rates[i]}, f"{p}.forward[{i}]")
+                for i in range(len(stages) - 1)
+            )
         if exit_cfg is not None:
             entries.append(
                 ({"from": stages[-1], "to": exit_cfg[0], "rate": exit_cfg[1] or rates[-1]}, f"{p}.exit")
             )
     if not entries:
         raise SpecError("transitions must be non-empty after applying chain expansion", path="transitions")
-    transitions: list[TransitionDef] = []
+    transitions: list[TransitionDef | ChainFlow] = []
     exprs: list[tuple[Node, tuple[Dim, ...], str]] = []
     for i, (tr, path) in enumerate(entries):
+        if isinstance(tr, tuple):  # vectorized chain forward flows
+            blk, rates = tr
+            nodes = tuple(parse_expr(r, path=path) for r in rates)
+            transitions.append(ChainFlow(i, blk, nodes, path))
+            exprs.extend((n, (), path) for n in nodes)
+            continue
         if not isinstance(tr, dict):
             raise SpecError(f"{path} must be a mapping", path=path)
         if "name" in tr and (not isinstance(tr.get("name"), str) or not tr["name"].strip()):
@@ -632,6 +681,8 @@ def _build_transitions(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> 
         exprs.append((dst, dims, f"{path}.to"))
     model = _finish(b, "transitions", meta, [], transitions, exprs)
     for td in transitions:  # from/to must be states (not aliases or parameters)
+        if isinstance(td, ChainFlow):
+            continue
         for node, key in ((td.src, "from"), (td.dst, "to")):
             tgt = model.resolve(node, td.dims, f"{td.path}.{key}")  # type: ignore[arg-type]
             if tgt.kind != "state":

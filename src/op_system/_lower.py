@@ -38,7 +38,7 @@ from ._ir import (
     UnaryOp,
     walk,
 )
-from ._model import AliasDef, Block, Dim, Model, Target
+from ._model import AliasDef, Block, ChainFlow, Dim, Model, Target
 
 __all__ = ["Lowered", "lower_model"]
 
@@ -96,8 +96,14 @@ def check_invalid(model: Model) -> None:
     for eq in model.equations:
         if eq.expr is not None:
             exprs.append((eq.expr, eq.path))
+        if eq.chain is not None:
+            exprs.extend((n, eq.path) for n in (*eq.chain[0], eq.chain[1]))
         exprs.extend(eq.overrides.values())
-    exprs.extend((td.rate, f"{td.path}.rate") for td in model.transitions)
+    for td in model.transitions:
+        if isinstance(td, ChainFlow):
+            exprs.extend((n, td.path) for n in td.rates)
+        else:
+            exprs.append((td.rate, f"{td.path}.rate"))
     for expr, path in exprs:
         for node in walk(expr):
             if isinstance(node, Invalid):
@@ -544,9 +550,29 @@ def lower_model(model: Model, backend_name: str) -> Lowered:
     return Lowered("\n".join(lines) + "\n", lw.consts, pnames, cycle)
 
 
+def _rate_vector(lw: _Lowerer, nodes: list[Node], path: str) -> str:
+    """One scalar if all rates are the same expression, else a stacked vector."""
+    vals = [lw.num(lw.expr(n, (), path)).code for n in nodes]
+    if all(v == vals[0] for v in vals):
+        return vals[0]
+    return lw.tmp(f"_stack_scalars([{', '.join(vals)}], y.dtype)", "r")
+
+
 def _lower_equation(lw: _Lowerer, eq: Any) -> str:
     blk: Block = eq.block
     scope = tuple(Dim(ax.name, ax) for ax in blk.axes)
+    if eq.chain is not None:
+        # Stage i: (r[i-1]) * I[i-1] - (r_out[i]) * I[i]; vectorized as shifted slices.
+        lw.used_blocks.add(id(blk))
+        rates = _rate_vector(lw, [*eq.chain[0], eq.chain[1]], eq.path)
+        f = lw.tmp(f"({rates} * {lw.block_var[id(blk)]})", "f")
+        code = f"_concat([(-{f}[:1]), ({f}[:-1] - {f}[1:])])"
+        for flat, (node, path) in sorted(eq.overrides.items()):
+            ov = lw.num(lw.expr(node, (), path))
+            mask = np.zeros(blk.shape, dtype=bool)
+            mask[flat] = True
+            code = f"_where({lw.const('MASK', mask)}, {ov.code}, {code})"
+        return lw.tmp(code, "d")
     if not blk.axes:
         node, path = (eq.expr, eq.path) if eq.expr is not None else eq.overrides[0]
         v = lw.num(lw.expr(node, (), path))
@@ -568,6 +594,15 @@ def _lower_equation(lw: _Lowerer, eq: Any) -> str:
 def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, str]]:
     terms: dict[int, list[tuple[str, str, tuple[int, ...] | None]]] = {id(b): [] for b in model.blocks}
     for td in model.transitions:
+        if isinstance(td, ChainFlow):
+            # I[i] -> I[i+1] at rate r[i]: outflow from stages 0..k-2, inflow to 1..k-1.
+            lw.used_blocks.add(id(td.block))
+            rates = _rate_vector(lw, list(td.rates), td.path)
+            var = lw.block_var[id(td.block)]
+            f = lw.tmp(f"({rates} * {var}[:-1])", "f")
+            code = f"_concat([(-{f}[:1]), ({f}[:-1] - {f}[1:]), {f}[-1:]])"
+            terms[id(td.block)].append(("+", code, td.block.shape))
+            continue
         scope = td.dims
         rate = lw.num(lw.expr(td.rate, scope, f"{td.path}.rate"))
         src = lw.target(model.resolve(td.src, scope, f"{td.path}.from"), scope, td.path)  # type: ignore[arg-type]

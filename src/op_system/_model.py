@@ -26,6 +26,7 @@ from ._ir import IndexItem, Name, Node, Ref
 __all__ = [
     "AliasDef",
     "Block",
+    "ChainFlow",
     "Dim",
     "EquationDef",
     "Model",
@@ -33,6 +34,7 @@ __all__ = [
     "Target",
     "TransitionDef",
     "cell_name",
+    "cell_names",
 ]
 
 
@@ -61,6 +63,8 @@ class Block:
     axes: tuple[Axis, ...]
     offset: int
     path: str
+    #: Cell names of a chain block (`I1`, ..., `Ik`) instead of `base__axis_coord`.
+    custom: tuple[str, ...] | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -77,6 +81,8 @@ class Block:
         return itertools.product(*(range(ax.size) for ax in self.axes))
 
     def names(self) -> list[str]:
+        if self.custom is not None:
+            return list(self.custom)
         return cell_names(self.base, self.axes)
 
     def flat(self, idx: tuple[int, ...]) -> int:
@@ -130,6 +136,18 @@ class EquationDef:
     expr: Node | None
     path: str
     overrides: dict[int, tuple[Node, str]] = field(default_factory=dict)
+    #: For a chain block (expr kind): the forward rates and the last stage's outflow rate.
+    chain: tuple[tuple[Node, ...], Node] | None = None
+
+
+@dataclass(eq=False)
+class ChainFlow:
+    """The forward flows `I1 → I2 → ... → Ik` of a chain (transitions kind), vectorized."""
+
+    index: int
+    block: Block
+    rates: tuple[Node, ...]
+    path: str
 
 
 @dataclass(eq=False)
@@ -186,22 +204,29 @@ class Model:
     aliases: dict[str, AliasDef]
     params: dict[str, ParamDef]
     equations: list[EquationDef]
-    transitions: list[TransitionDef]
+    transitions: list[TransitionDef | ChainFlow]
     n_state: int
     state_names: tuple[str, ...]
     meta: Mapping[str, Any]
     _block_by_base: dict[str, Block] = field(default_factory=dict)
-    _cell_index: dict[str, tuple[str, Any, tuple[int, ...]]] | None = None
+    _chain_cells: dict[str, tuple[Block, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._block_by_base = {b.base: b for b in self.blocks}
+        self._block_by_base = {b.base: b for b in self.blocks if b.custom is None}
+        for b in self.blocks:
+            if b.custom is not None:
+                for i, n in enumerate(b.custom):
+                    self._chain_cells[n] = (b, i)
 
     # -- name lookups --------------------------------------------------------
     def block(self, base: str) -> Block | None:
         return self._block_by_base.get(base)
 
     def lookup_cell(self, name: str) -> tuple[str, Any, tuple[int, ...]] | None:
-        """Resolve an expanded name (`S__age_y`) to `(kind, obj, coords)`, or None."""
+        """Resolve an expanded name (`S__age_y`, or a chain stage `I3`) to `(kind, obj, coords)`."""
+        chain = self._chain_cells.get(name)
+        if chain is not None:
+            return "state", chain[0], (chain[1],)
         if "__" not in name:
             return None
         base, _, rest = name.partition("__")

@@ -13,7 +13,7 @@ from typing import Any
 
 from ._build import reduce_dim, subst_text
 from ._ir import Name, Node, Reduce, Ref, to_source
-from ._model import Dim, Model, Target, cell_name
+from ._model import ChainFlow, Dim, EquationDef, Model, Target, cell_name
 
 __all__ = ["render_aliases", "render_equations", "render_symbols", "render_transitions_meta"]
 
@@ -22,6 +22,9 @@ def _target_name(tgt: Target, assignment: dict[str, int]) -> str:
     if tgt.kind == "time":
         return "t"
     idx = tuple(assignment[v] if k == "dim" else v for k, v in tgt.sels)
+    custom = getattr(tgt.obj, "custom", None)
+    if custom is not None:
+        return custom[idx[0]]
     return cell_name(tgt.obj.base, tgt.obj.axes, idx)
 
 
@@ -70,6 +73,13 @@ def _expanded_transitions(model: Model) -> list[tuple[dict[str, Any], int, int, 
     index = {name: i for i, name in enumerate(model.state_names)}
     out = []
     for td in model.transitions:
+        if isinstance(td, ChainFlow):
+            names = td.block.custom or ()
+            for i, rate_node in enumerate(td.rates):
+                rate = render(model, rate_node, (), {}, td.path)
+                entry = {"from": names[i], "to": names[i + 1], "rate": rate}
+                out.append((entry, index[names[i]], index[names[i + 1]], rate, len(out)))
+            continue
         for a in _assignments(td.dims):
             src = _target_name(model.resolve(td.src, td.dims, td.path), a)  # type: ignore[arg-type]
             dst = _target_name(model.resolve(td.dst, td.dims, td.path), a)  # type: ignore[arg-type]
@@ -104,6 +114,9 @@ def render_equations(model: Model) -> tuple[str, ...]:
     eqs = []
     for eq in model.equations:
         blk = eq.block
+        if eq.chain is not None:
+            eqs.extend(_render_chain(model, eq))
+            continue
         scope = tuple(Dim(ax.name, ax) for ax in blk.axes)
         for flat, idx in enumerate(blk.cells()):
             if flat in eq.overrides:
@@ -125,3 +138,22 @@ def render_symbols(equations: tuple[str, ...], aliases: dict[str, str]) -> froze
             continue
         names.update(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
     return frozenset(names | set(aliases))
+
+
+def _render_chain(model: Model, eq: EquationDef) -> list[str]:
+    """0.1.2's auto-filled stage equations: `(r_prev)*I_prev - (r_out)*I_i`."""
+    assert eq.chain is not None
+    names = eq.block.custom or ()
+    rates = [render(model, r, (), {}, eq.path) for r in eq.chain[0]]
+    final = render(model, eq.chain[1], (), {}, eq.path)
+    out = []
+    for i, name in enumerate(names):
+        if i in eq.overrides:
+            node, path = eq.overrides[i]
+            out.append(render(model, node, (), {}, path))
+        elif i == 0:
+            out.append(f"-({rates[0]})*{name}")
+        else:
+            r_out = rates[i] if i < len(names) - 1 else final
+            out.append(f"({rates[i - 1]})*{names[i - 1]} - ({r_out})*{name}")
+    return out

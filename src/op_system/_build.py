@@ -302,6 +302,8 @@ class _Builder:
 
         def fn(node: Node, scope: tuple[Dim, ...], path: str) -> None:
             if isinstance(node, Ref):
+                if node.base in model.kernels:
+                    return
                 if model.block(node.base) is None and node.base not in model.aliases:
                     refs.append((node, scope, path))
             elif isinstance(node, Name):
@@ -347,6 +349,7 @@ class _Builder:
                 or ident in model.aliases
                 or ident in self.params
                 or ident == "t"
+                or ident in model.kernels
                 or model.lookup_cell(ident) is not None
             ):
                 continue
@@ -371,7 +374,7 @@ def _placeholders_in(node: Node, axes: dict[str, Axis], path: str) -> list[str]:
 
     def fn(n: Node, scope: tuple[Dim, ...]) -> None:
         if isinstance(n, Ref):
-            bound = {d.name for d in scope}
+            bound = {d.name for d in scope} | {d.axis.name for d in scope}
             for item in n.items:
                 free = item.axis is None and not item.is_number and item.value not in bound
                 if free and item.value in axes and item.value not in found:
@@ -497,6 +500,7 @@ def _finish(b: _Builder, kind: str, meta: dict[str, Any], equations: list[Equati
         n_state=len(names),
         state_names=tuple(names),
         meta=meta,
+        kernels={k["name"]: k for k in meta.get("kernels") or []},
     )
     all_exprs = _alias_exprs(b) + exprs
     b.collect_params(model, all_exprs)

@@ -231,6 +231,11 @@ class _Lowerer:
     def target(self, tgt: Target, scope: tuple[Dim, ...], path: str) -> _Val:
         if tgt.kind == "time":
             return _Val("t", frozenset())
+        if tgt.kind == "kernel":
+            values = tgt.obj.values(path)
+            if not tgt.sels:
+                return _Val(repr(float(values)), frozenset(), "num", float(values))
+            return self.index(self.const("K", values), tgt.sels, scope, path)
         if tgt.kind == "state":
             blk: Block = tgt.obj
             self.used_blocks.add(id(blk))

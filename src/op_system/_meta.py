@@ -14,6 +14,7 @@ from ._errors import SpecError
 __all__ = [
     "KERNEL_FORMS",
     "ConstraintRule",
+    "kernel_array",
     "normalize_constraints",
     "normalize_kernels",
     "normalize_operators",
@@ -234,3 +235,68 @@ def normalize_constraints(raw: object, *, axes: Sequence[Mapping[str, Any]]) -> 
             rules.append(validated)
         out.append(ConstraintRule(axes=tuple(rule_axes), mode=mode, rules=tuple(rules)))
     return out
+
+
+def kernel_array(entry: Mapping[str, Any], axes: Sequence[Any], path: str) -> Any:
+    """Values of a kernel over the axes it is indexed by, computed once at compile time.
+
+    With one index `K[x]` the kernel is evaluated at each coordinate's distance
+    from 0; with two indices `K[x, xi]` at the distance between coordinates,
+    `|x - xi|`. Continuous axes use their coordinate values, categorical axes the
+    coordinate positions 0, 1, ... A kernel with `value` is that constant (a scalar,
+    or a nested list of the indexed axes' shape).
+    """
+    import math
+
+    import numpy as np
+
+    name = entry["name"]
+    shape = tuple(ax.size for ax in axes)
+    if entry.get("value") is not None:
+        try:
+            v = np.asarray(entry["value"], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise SpecError(f"kernel {name!r} value must be numeric", path=path, token=name) from None
+        if v.shape == ():
+            return np.full(shape, float(v))
+        if v.shape != shape:
+            raise SpecError(
+                f"kernel {name!r} value has shape {v.shape}, but it is indexed with shape {shape}",
+                path=path,
+                token=name,
+            )
+        return v
+    if len(axes) not in (1, 2):
+        raise SpecError(f"kernel {name!r} takes one or two indices, got {len(axes)}", path=path, token=name)
+    params: dict[str, float] = {}
+    for key, val in (entry.get("params") or {}).items():
+        if isinstance(val, bool) or not isinstance(val, (int, float)):
+            raise SpecError(
+                f"kernel {name!r} parameter {key!r} must be a number to be used in an expression",
+                path=path,
+                token=str(key),
+            )
+        params[key] = float(val)
+    coords = [
+        np.asarray(ax.values if ax.kind == "continuous" else range(ax.size), dtype=np.float64) for ax in axes
+    ]
+    d = np.abs(coords[0]) if len(axes) == 1 else np.abs(coords[0][:, None] - coords[1][None, :])
+    form, p = entry["form"], params
+    scale = p.get("scale", 1.0)
+    with np.errstate(all="ignore"):
+        if form == "gaussian":
+            out = scale * np.exp(-(d**2) / (2.0 * p["sigma"] ** 2))
+        elif form == "exponential":
+            out = scale * np.exp(-p["lambda"] * d)
+        elif form == "erfc":
+            out = scale * np.vectorize(math.erfc)(d / p["sigma"])
+        elif form == "gamma":
+            k, theta = p["k"], p["theta"]
+            out = scale * d ** (k - 1.0) * np.exp(-d / theta) / (math.gamma(k) * theta**k)
+        elif form == "power_law":
+            out = scale * (1.0 + d / p["sigma"]) ** (-p["p"])
+        else:
+            raise SpecError(f"kernel {name!r} of form {form!r} needs a value", path=path, token=name)
+    if not np.all(np.isfinite(out)):
+        raise SpecError(f"kernel {name!r} is not finite on its axes", path=path, token=name)
+    return np.asarray(out, dtype=np.float64)

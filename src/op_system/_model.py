@@ -29,6 +29,7 @@ __all__ = [
     "ChainFlow",
     "Dim",
     "EquationDef",
+    "KernelUse",
     "Model",
     "ParamDef",
     "Target",
@@ -180,6 +181,23 @@ class Dim:
         return self.subset if self.subset is not None else tuple(range(self.axis.size))
 
 
+@dataclass(frozen=True, eq=False)
+class KernelUse:
+    """A kernel (from `kernels:`) indexed by `axes`; its values are compile-time constants."""
+
+    entry: Mapping[str, Any]
+    axes: tuple[Axis, ...]
+
+    @property
+    def base(self) -> str:
+        return str(self.entry["name"])
+
+    def values(self, path: str) -> Any:
+        from ._meta import kernel_array
+
+        return kernel_array(self.entry, self.axes, path)
+
+
 @dataclass(frozen=True)
 class Target:
     """What a name or reference reads.
@@ -208,6 +226,7 @@ class Model:
     n_state: int
     state_names: tuple[str, ...]
     meta: Mapping[str, Any]
+    kernels: dict[str, Any] = field(default_factory=dict)
     _block_by_base: dict[str, Block] = field(default_factory=dict)
     _chain_cells: dict[str, tuple[Block, int]] = field(default_factory=dict)
 
@@ -274,6 +293,8 @@ class Model:
                 return Target("alias", alias)
             if ident == "t":
                 return Target("time", None)
+            if ident in self.kernels:
+                return Target("kernel", KernelUse(self.kernels[ident], ()))
             cell = self.lookup_cell(ident)
             if cell is not None:
                 kind, obj, idx = cell
@@ -334,6 +355,11 @@ class Model:
             dim = scope[item.value]
             return dim.axis, ("dim", dim.name)
         if not item.is_number and item.value in self.axes:
+            # An axis name inside a reduction over that axis means the reduction variable
+            # (`sum_over(strain=s, gamma[strain] * I[age, s])`).
+            loops = [d for d in scope.values() if d.axis.name == item.value]
+            if loops:
+                return loops[-1].axis, ("dim", loops[-1].name)
             raise ExpressionError(
                 f"axis placeholder {item.value!r} in {text} is not bound here; "
                 f"only axes of the enclosing template ({', '.join(d for d in scope) or 'none'}) can be used",
@@ -409,6 +435,14 @@ class Model:
                         token=text,
                     )
             return Target(kind, obj, tuple(sels))
+        if ref.base in self.kernels:
+            ksels = []
+            kaxes = []
+            for pos, item in enumerate(ref.items):
+                axis, sel = self._item_axis(item, pos, None, dims, ref, path)
+                kaxes.append(axis)
+                ksels.append(sel)
+            return Target("kernel", KernelUse(self.kernels[ref.base], tuple(kaxes)), tuple(ksels))
         param = self.params.get(ref.base)
         if param is None:  # pragma: no cover - params are collected beforehand
             raise ExpressionError(f"unknown name {ref.base!r}", path=path, token=ref.base)

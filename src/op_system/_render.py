@@ -21,6 +21,9 @@ __all__ = ["render_aliases", "render_equations", "render_symbols", "render_trans
 def _target_name(tgt: Target, assignment: dict[str, int]) -> str:
     if tgt.kind == "time":
         return "t"
+    if tgt.kind == "kernel":
+        values = tgt.obj.values("kernels")
+        return repr(float(values[tuple(assignment[v] if k == "dim" else v for k, v in tgt.sels)]))
     idx = tuple(assignment[v] if k == "dim" else v for k, v in tgt.sels)
     custom = getattr(tgt.obj, "custom", None)
     if custom is not None:

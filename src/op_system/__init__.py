@@ -41,6 +41,7 @@ from ._errors import StateShapeError as StateShapeError
 from ._errors import UnsupportedFeatureError as UnsupportedFeatureError
 from ._identifiers import IdentifierString as IdentifierString
 from ._identifiers import StateString as StateString
+from ._io import load_spec as load_spec
 from .compile import CompiledRhs as CompiledRhs
 from .compile import EvalFn as EvalFn
 from .compile import compile_rhs as compile_rhs
@@ -72,7 +73,15 @@ def compile_spec(spec: dict[str, Any], xp: object = None, *, backend: str | None
     Returns:
         A `CompiledRhs` whose `eval_fn(t, y, **params)` returns `dydt`.
     """
-    return compile_rhs(normalize_rhs(spec), xp, backend=backend)
+    rhs = normalize_rhs(spec)
+    try:
+        return compile_rhs(rhs, xp, backend=backend)
+    except OpSystemError as exc:
+        from ._io import SpecDict, annotate
+
+        if isinstance(spec, SpecDict):  # loaded from a file: say where
+            raise annotate(exc, spec) from None
+        raise
 
 
 __all__ = [
@@ -95,6 +104,7 @@ __all__ = [
     "__version__",
     "compile_rhs",
     "compile_spec",
+    "load_spec",
     "normalize_expr_rhs",
     "normalize_rhs",
     "normalize_transitions_rhs",

@@ -114,6 +114,36 @@ class CompiledRhs:
 
         return rhs
 
+    def check_params(self, params: Mapping[str, Any]) -> None:
+        """Raise `ParameterError` listing missing and unexpected parameter names.
+
+        `eval_fn` itself ignores extra keyword arguments (as op-system 0.1.2 did, and
+        as flepimop2 engines rely on); call this to catch typos up front.
+        """
+        model = self._rhs._model if self._rhs is not None else None
+        expected = set(self.param_names)
+        bases = set(model.params) if model is not None else set()
+        given = set(params)
+        missing = []
+        if model is not None:
+            for p in model.params.values():
+                if p.base in given:
+                    continue
+                names = p.names() if p.axes else [p.base]
+                if not all(n in given for n in names):
+                    missing.append(p.base)
+        else:
+            missing = sorted(expected - given)
+        unexpected = sorted(given - expected - bases)
+        if missing or unexpected:
+            parts = []
+            if missing:
+                parts.append(f"missing parameter(s): {missing}")
+            if unexpected:
+                hints = "".join(did_you_mean(u, sorted(expected | bases)) for u in unexpected[:1])
+                parts.append(f"unexpected parameter(s): {unexpected}{hints}")
+            raise ParameterError("; ".join(parts), path="params", token=(missing or unexpected)[0])
+
     def vector_field(self, t: Any, y: Any, args: Mapping[str, Any] | None = None) -> Any:
         """diffrax-style vector field `f(t, y, args)` with `args` a dict of parameters.
 

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._build import build_model
-from ._errors import SpecError, UnsupportedFeatureError
+from ._errors import OpSystemError, SpecError, UnsupportedFeatureError
+from ._io import SpecDict, annotate
 from ._meta import ConstraintRule
 from ._meta import normalize_constraints as _normalize_constraints_impl
 from ._model import Model
@@ -139,6 +140,47 @@ class NormalizedRhs:
         return self._meta
 
     @property
+    def fingerprint(self) -> str:
+        """A stable SHA-256 of the normalized model, for caching compiled functions.
+
+        Equal for equal specs (in any process, any Python hash seed); it changes
+        when anything that affects the right-hand side changes.
+        """
+        import hashlib
+        import json
+
+        from ._ir import to_source
+
+        m = self._model
+        if m is None:
+            payload: Any = [self.kind, self.state_names, self.equations, sorted(self.aliases.items())]
+        else:
+            def src(node: Any) -> str | None:
+                return None if node is None else to_source(node)
+
+            payload = {
+                "kind": m.kind,
+                "states": m.state_names,
+                "axes": [(a.name, a.kind, a.coords, a.values) for a in m.axes.values()],
+                "aliases": [(a.base, [x.name for x in a.axes], src(a.expr), [c.id for c in a.cells or ()]) for a in m.aliases.values()],
+                "params": [(p.base, [x.name for x in p.axes]) for p in m.params.values()],
+                "equations": [
+                    (e.block.base, src(e.expr), sorted((k, src(v[0])) for k, v in e.overrides.items()),
+                     None if e.chain is None else ([src(r) for r in e.chain[0]], src(e.chain[1])))
+                    for e in m.equations
+                ],
+                "transitions": [
+                    [type(t).__name__, [d.name for d in getattr(t, "dims", ())], src(getattr(t, "src", None)),
+                     src(getattr(t, "dst", None)), src(getattr(t, "rate", None)), [src(r) for r in getattr(t, "rates", ())],
+                     getattr(getattr(t, "block", None), "base", None)]
+                    for t in m.transitions
+                ],
+                "kernels": sorted((k, json.dumps(v, sort_keys=True, default=str)) for k, v in m.kernels.items()),
+            }
+        text = json.dumps(payload, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    @property
     def n_state(self) -> int:
         """Number of (expanded) states."""
         return len(self.state_names)
@@ -193,14 +235,23 @@ def normalize_rhs(spec: Mapping[str, Any] | None) -> NormalizedRhs:
     )
 
 
+def _build(spec: Mapping[str, Any], kind: str) -> NormalizedRhs:
+    try:
+        return _from_model(build_model(spec, kind))
+    except OpSystemError as exc:
+        if isinstance(spec, SpecDict):  # loaded from a file: say where
+            raise annotate(exc, spec) from None
+        raise
+
+
 def normalize_expr_rhs(spec: Mapping[str, Any]) -> NormalizedRhs:
     """Normalize an expression-style spec: one equation per (templated) state."""
-    return _from_model(build_model(spec, "expr"))
+    return _build(spec, "expr")
 
 
 def normalize_transitions_rhs(spec: Mapping[str, Any]) -> NormalizedRhs:
     """Normalize a transitions-style spec: flows `from → to` at `rate * from`."""
-    return _from_model(build_model(spec, "transitions"))
+    return _build(spec, "transitions")
 
 
 def _normalize_constraints(raw_constraints: object, *, axes: list[dict[str, Any]]) -> list[ConstraintRule]:

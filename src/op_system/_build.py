@@ -44,7 +44,11 @@ def _str_list(x: object, name: str) -> list[str]:
     out = []
     for i, v in enumerate(x):
         if not isinstance(v, str) or not v.strip():
-            raise SpecError(f"{name}[{i}] must be a non-empty string", path=f"{name}[{i}]", token=repr(v))
+            raise SpecError(
+                f"{name}[{i}] must be a non-empty string, got {type(v).__name__} {v!r:.40}",
+                path=f"{name}[{i}]",
+                token=repr(v)[:40],
+            )
         out.append(v.strip())
     return out
 
@@ -178,7 +182,7 @@ class _Builder:
         state_raw = _str_list(spec.get("state"), "state")
         if len(state_raw) != len(set(state_raw)):
             dup = next(s for s in state_raw if state_raw.count(s) > 1)
-            raise SpecError("state contains duplicate names", path="state", token=dup)
+            raise SpecError(f"state contains duplicate names: {dup!r}", path="state", token=dup)
         self.state_raw = state_raw
         self.axes_meta, self.axes = normalize_axes(spec.get("axes"))
         self.blocks: list[Block] = []
@@ -554,7 +558,11 @@ def _build_expr(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> Model:
     def parse_eq(key: str) -> tuple[Node, str]:
         val, path = equations_map[key]
         if not isinstance(val, str) or not val.strip():
-            raise SpecError(f"equations[{key!r}] must be a non-empty string", path=path, token=repr(val))
+            raise SpecError(
+                f"equations[{key!r}] must be a non-empty string, got {type(val).__name__} {val!r:.40}",
+                path=path,
+                token=repr(val)[:40],
+            )
         return parse_expr(val, path=path), path
 
     equations: list[EquationDef] = []

@@ -45,8 +45,13 @@ class OpSystemError(Exception):
     def _format(self) -> str:
         parts = [self.prefix] if self.prefix else []
         where = f" (at {self.path})" if self.path else ""
-        parts.append(f"Detail: {self.detail}{where}")
+        parts.append(f"Detail: {self._detail_with_token()}{where}")
         return " ".join(parts)
+
+    def _detail_with_token(self) -> str:
+        if self.token and self.token not in self.detail:
+            return f"{self.detail} [token: {self.token!r}]"
+        return self.detail
 
     def __reduce__(self):  # keep picklable despite keyword-only arguments
         return (_rebuild, (type(self), self.detail, self.path, self.token))
@@ -78,7 +83,7 @@ class ParameterError(OpSystemError, TypeError):
 
     def _format(self) -> str:
         where = f" (at {self.path})" if self.path else ""
-        return f"{self.prefix} {self.detail}{where}"
+        return f"{self.prefix} {self._detail_with_token()}{where}"
 
 
 class StateShapeError(OpSystemError, ValueError):

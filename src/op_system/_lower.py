@@ -36,6 +36,7 @@ from ._ir import (
     Reduce,
     Ref,
     UnaryOp,
+    to_source,
     walk,
 )
 from ._model import AliasDef, Block, ChainFlow, Dim, Model, Target
@@ -279,6 +280,10 @@ class _Lowerer:
                 folded = _fold(node.op, a.const, b.const)
                 if folded is not None:
                     return _Val(repr(folded) if folded >= 0 else f"({folded!r})", frozenset(), "num", folded)
+                text = to_source(node)
+                raise ExpressionError(
+                    f"constant expression {text} is not finite (overflow or division by zero)", path=path, token=text
+                )
             return _Val(f"({a.code} {node.op} {b.code})", a.dims | b.dims, "num")
         if isinstance(node, Compare):
             operands = [self.num(self.expr(x, scope, path)) for x in (node.left, *node.comparators)]

@@ -408,7 +408,7 @@ class Model:
             taxes: tuple[Axis, ...] = obj.axes
             if not taxes:
                 raise ExpressionError(
-                    f"{ref.base!r} is not templated; write {ref.base} without an index", path=path, token=text
+                    f"{text}: {ref.base!r} is not templated; write {ref.base} without an index", path=path, token=text
                 )
             given: dict[str, tuple[str, Any]] = {}
             for pos, item in enumerate(ref.items):

@@ -139,6 +139,9 @@ def _rewrite(src: str, path: str | None) -> str:
             if nxt is not None and nxt.string == "[":
                 edits.append((offset(tok.start), offset(tok.end), "in"))
         elif tok.type == tokenize.NAME and tok.string in _ESCAPED_KEYWORDS:
+            nxt = toks[i + 1] if i + 1 < len(toks) else None
+            if nxt is not None and (nxt.type == tokenize.NAME or nxt.string in (":", "*", "**")):
+                raise _fail("lambda expressions are not allowed", path, "lambda")
             edits.append((offset(tok.start), offset(tok.end), _KW_ESCAPE.format(tok.string)))
         if tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT):
             prev = tok
@@ -146,6 +149,21 @@ def _rewrite(src: str, path: str | None) -> str:
     for start, end, text in reversed(edits):
         out = out[:start] + text + out[end:]
     return out
+
+
+def _token_at(text: str, offset: int | None) -> str:
+    """The word or character at a 1-based column of `text` (for syntax errors)."""
+    if not offset or offset < 1 or offset > len(text):
+        return text[-20:].strip() if offset and offset > len(text) else ""
+    i = offset - 1
+    if text[i].isalnum() or text[i] == "_":
+        j = i
+        while j < len(text) and (text[j].isalnum() or text[j] == "_"):
+            j += 1
+        while i > 0 and (text[i - 1].isalnum() or text[i - 1] == "_"):
+            i -= 1
+        return _unescape(text[i:j])
+    return text[i]
 
 
 def _unescape(name: str) -> str:
@@ -190,7 +208,13 @@ def parse_expr(text: object, *, path: str | None = None) -> Node:
     try:
         tree = ast.parse(rewritten, mode="eval")
     except SyntaxError as exc:
-        raise _fail(f"invalid expression syntax: {exc.msg}", path) from None
+        if "Exceeds the limit" in exc.msg:
+            raise _fail("integer literal is too large", path, src[:20]) from None
+        if "too many nested parentheses" in exc.msg:
+            raise _fail("expression is nested too deeply (too many nested parentheses)", path, "(") from None
+        token = _token_at(rewritten, exc.offset)
+        near = f" near {token!r}" if token else ""
+        raise _fail(f"invalid expression syntax: {exc.msg}{near}", path, token) from None
     except (RecursionError, MemoryError, ValueError):
         raise _fail("invalid expression syntax: expression is nested too deeply", path) from None
     return _Converter(src, path).convert(tree.body, 0)
@@ -223,7 +247,7 @@ class _Converter:
                 return Num(v)
             if isinstance(v, str):
                 return self.invalid(
-                    node, "string literals are only allowed as the argument of sum_prefix", repr(v)
+                    node, f"string literal {v!r} is only allowed as the argument of sum_prefix", repr(v)
                 )
             return self.invalid(node, f"disallowed constant {v!r}")
         if isinstance(node, ast.Name):

@@ -180,6 +180,87 @@ class NormalizedRhs:
         text = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()
 
+    def describe(self) -> str:
+        """A readable summary: states by axis, parameters with shapes, aliases, flows.
+
+        !!! example
+            ```python
+            >>> rhs = normalize_rhs({
+            ...     "kind": "transitions",
+            ...     "axes": [{"name": "age", "coords": ["young", "old"]}],
+            ...     "state": ["S[age]", "I[age]"],
+            ...     "transitions": [{"from": "S[age]", "to": "I[age]", "rate": "beta[age] * I[age]"}],
+            ... })
+            >>> print(rhs.describe())
+            transitions model: 4 states, 2 parameter values
+            axes:
+              age (categorical, 2): young, old
+            states:
+              S[age]  (2 cells, y[0:2])
+              I[age]  (2 cells, y[2:4])
+            parameters:
+              beta[age]  shape (2,)
+            transitions:
+              S[age] -> I[age]  at  beta[age] * I[age]
+
+            ```
+        """
+        from ._ir import to_source
+
+        m = self._model
+        lines = [f"{self.kind} model: {len(self.state_names)} states, {len(self.param_names)} parameter values"]
+        if m is None:
+            lines.append("states: " + ", ".join(self.state_names))
+            return "\n".join(lines)
+        if m.axes:
+            lines.append("axes:")
+            for ax in m.axes.values():
+                coords = ", ".join(ax.coords[:8]) + (", ..." if ax.size > 8 else "")
+                lines.append(f"  {ax.name} ({ax.kind}, {ax.size}): {coords}")
+        lines.append("states:")
+        for b in m.blocks:
+            if b.custom is not None:
+                label = f"{b.custom[0]}..{b.custom[-1]}  (chain of {b.size}"
+            elif b.axes:
+                label = f"{b.base}[{','.join(a.name for a in b.axes)}]  ({b.size} cells"
+            else:
+                label = f"{b.base}  (1 cell"
+            lines.append(f"  {label}, y[{b.offset}:{b.offset + b.size}])")
+        if m.params:
+            lines.append("parameters:")
+            for p in m.params.values():
+                if p.axes:
+                    lines.append(f"  {p.base}[{','.join(a.name for a in p.axes)}]  shape {p.shape}")
+                else:
+                    lines.append(f"  {p.base}")
+        if m.aliases:
+            lines.append("aliases:")
+            for a in m.aliases.values():
+                key = f"{a.base}[{','.join(x.name for x in a.axes)}]" if a.axes else a.base
+                body = to_source(a.expr) if a.expr is not None else "(cell by cell)"
+                lines.append(f"  {key} = {body}")
+        if m.kind == "transitions":
+            lines.append("transitions:")
+            for t in m.transitions:
+                if hasattr(t, "rates"):
+                    names = t.block.custom
+                    lines.append(f"  {names[0]} -> ... -> {names[-1]}  (chain forward flows)")
+                else:
+                    lines.append(f"  {to_source(t.src)} -> {to_source(t.dst)}  at  {to_source(t.rate)}")
+        else:
+            lines.append("equations:")
+            for e in m.equations:
+                b = e.block
+                if e.chain is not None:
+                    lines.append(f"  {b.custom[0]}..{b.custom[-1]}: chain (auto-filled)")
+                    continue
+                key = f"{b.base}[{','.join(a.name for a in b.axes)}]" if b.axes else b.base
+                if e.expr is not None:
+                    lines.append(f"  d{key}/dt = {to_source(e.expr)}")
+                if e.overrides:
+                    lines.append(f"    ({len(e.overrides)} cell(s) overridden)")
+        return "\n".join(lines)
+
     @property
     def n_state(self) -> int:
         """Number of (expanded) states."""

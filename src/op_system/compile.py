@@ -144,6 +144,74 @@ class CompiledRhs:
                 parts.append(f"unexpected parameter(s): {unexpected}{hints}")
             raise ParameterError("; ".join(parts), path="params", token=(missing or unexpected)[0])
 
+    def jacobian(self, xp: object = None) -> Callable[..., Any]:
+        """Exact Jacobian `J(t, y, **params)` (dense `(n, n)` array), from symbolic derivatives.
+
+        Derived from the model's expressions with sympy (the `[symbolic]` extra),
+        not finite differences. `xp` defaults to this object's backend. Works
+        under `jax.jit` on the JAX backend.
+        """
+        from ._symbolic import compile_jacobian
+
+        if self._rhs is None:
+            raise ValueError("jacobian() needs a CompiledRhs built by compile_rhs")
+        be = resolve_backend(xp) if xp is not None else self.backend
+        if be is None or be.name == "auto":
+            be = resolve_backend("numpy")
+        fn, _source = compile_jacobian(self._rhs, be)
+        return fn
+
+    @property
+    def jac_sparsity(self) -> Any:
+        """Structural sparsity of the Jacobian as a SciPy CSR matrix of ones.
+
+        Computed from which states each equation reads (a superset of the
+        numerical non-zeros); pass it to `scipy.integrate.solve_ivp(jac_sparsity=...)`.
+        """
+        import numpy as np
+        from scipy.sparse import csr_matrix
+
+        from ._symbolic import jacobian_sparsity
+
+        if self._rhs is None:
+            raise ValueError("jac_sparsity needs a CompiledRhs built by compile_rhs")
+        rows, cols = jacobian_sparsity(self._rhs)
+        n = len(self.state_names)
+        return csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+
+    def to_latex(self) -> str:
+        """LaTeX of the model (indexed when templated); see `op_system._symbolic.to_latex`."""
+        from ._symbolic import to_latex
+
+        assert self._rhs is not None
+        return to_latex(self._rhs)
+
+    def to_sympy(self) -> dict[str, Any]:
+        """Per-state sympy expressions of `dydt`."""
+        from ._symbolic import to_sympy
+
+        assert self._rhs is not None
+        return to_sympy(self._rhs)
+
+    def flow_diagram(self, fmt: str = "mermaid") -> str:
+        """Mermaid (`fmt="mermaid"`) or Graphviz (`fmt="dot"`) text of a transitions model."""
+        from ._symbolic import flow_diagram
+
+        assert self._rhs is not None
+        return flow_diagram(self._rhs, fmt)
+
+    def check(self) -> list[str]:
+        """Conservation and non-negativity checks; problems are returned and warned."""
+        from ._symbolic import check_model
+
+        assert self._rhs is not None
+        return check_model(self._rhs)
+
+    def describe(self) -> str:
+        """A readable summary of the model (see `NormalizedRhs.describe`)."""
+        assert self._rhs is not None
+        return self._rhs.describe()
+
     def vector_field(self, t: Any, y: Any, args: Mapping[str, Any] | None = None) -> Any:
         """diffrax-style vector field `f(t, y, args)` with `args` a dict of parameters.
 

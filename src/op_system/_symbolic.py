@@ -1,0 +1,664 @@
+"""Symbolic views of a model (needs the `[symbolic]` extra: sympy).
+
+* `to_sympy(rhs)`: one sympy expression per state cell, aliases substituted;
+* `jacobian_sparsity(rhs)`: which states each equation reads, from the IR (no sympy);
+* `jacobian_exprs(rhs)`: exact symbolic partial derivatives of the non-zero entries;
+* `to_latex(rhs)`: indexed LaTeX when the spec uses axes, expanded otherwise;
+* `flow_diagram(rhs, fmt)`: Mermaid or Graphviz DOT text of a transitions model,
+  collapsed over axes;
+* `check_model(rhs)`: conservation and non-negativity checks for transitions.
+
+sympy expressions are built from our IR directly; user text is never passed to
+`sympify` (which would `eval` it).
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ._build import reduce_dim
+from ._ir import (
+    BinOp,
+    BoolOp,
+    Call,
+    Compare,
+    IfExp,
+    Invalid,
+    Name,
+    Node,
+    NpConst,
+    Num,
+    Reduce,
+    Ref,
+    UnaryOp,
+    to_source,
+    walk,
+)
+from ._model import ChainFlow, Dim, Model, Target, cell_name
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .specs import NormalizedRhs
+
+__all__ = ["check_model", "flow_diagram", "jacobian_exprs", "jacobian_sparsity", "to_latex", "to_sympy"]
+
+
+def _sympy() -> Any:
+    try:
+        import sympy
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "Symbolic features need sympy; install it with `pip install 'op-system[symbolic]'`."
+        ) from exc
+    return sympy
+
+
+def _model(rhs: NormalizedRhs) -> Model:
+    from .compile import _model_from_strings
+
+    return rhs._model if rhs._model is not None else _model_from_strings(rhs)
+
+
+def _cell(tgt: Target, assignment: dict[str, int]) -> str:
+    idx = tuple(assignment[v] if k == "dim" else v for k, v in tgt.sels)
+    custom = getattr(tgt.obj, "custom", None)
+    if custom is not None:
+        return custom[idx[0]]
+    return cell_name(tgt.obj.base, tgt.obj.axes, idx)
+
+
+class _SympyBuilder:
+    """Per-cell sympy expressions from the IR, with aliases substituted (cached)."""
+
+    def __init__(self, model: Model) -> None:
+        self.sp = _sympy()
+        self.m = model
+        self.symbols: dict[str, Any] = {}
+        self.alias_cache: dict[str, Any] = {}
+        self.states = {n: i for i, n in enumerate(model.state_names)}
+
+    def sym(self, name: str) -> Any:
+        s = self.symbols.get(name)
+        if s is None:
+            s = self.symbols[name] = self.sp.Symbol(name, real=True)
+        return s
+
+    def alias_value(self, tgt: Target, assignment: dict[str, int], path: str) -> Any:
+        name = _cell(tgt, assignment)
+        if name not in self.alias_cache:
+            alias = tgt.obj
+            idx = tuple(assignment[v] if k == "dim" else v for k, v in tgt.sels)
+            if alias.cells is not None:
+                flat = 0
+                for ax, i in zip(alias.axes, idx):
+                    flat = flat * ax.size + i
+                value = self.expr(alias.cells[flat], (), {}, alias.path)
+            else:
+                scope = tuple(Dim(ax.name, ax) for ax in alias.axes)
+                value = self.expr(alias.expr, scope, dict(zip((a.name for a in alias.axes), idx)), alias.path)
+            self.alias_cache[name] = value
+        return self.alias_cache[name]
+
+    def expr(self, node: Node, scope: tuple[Dim, ...], a: dict[str, int], path: str) -> Any:
+        sp = self.sp
+        if isinstance(node, Num):
+            v = node.value
+            if isinstance(v, bool):
+                return sp.true if v else sp.false
+            return sp.Integer(v) if isinstance(v, int) else sp.Float(repr(v), 17)
+        if isinstance(node, NpConst):
+            return {"pi": sp.pi, "e": sp.E, "inf": sp.oo, "nan": sp.nan}[node.name]
+        if isinstance(node, (Name, Ref)):
+            tgt = self.m.resolve(node, scope, path)
+            if tgt.kind == "time":
+                return self.sym("t")
+            if tgt.kind == "kernel":
+                values = tgt.obj.values(path)
+                idx = tuple(a[v] if k == "dim" else v for k, v in tgt.sels)
+                return sp.Float(repr(float(values[idx])), 17)
+            if tgt.kind == "alias":
+                return self.alias_value(tgt, a, path)
+            return self.sym(_cell(tgt, a))
+        if isinstance(node, UnaryOp):
+            v = self.expr(node.operand, scope, a, path)
+            if node.op == "not":
+                return sp.Not(self.boolean(v))
+            return -v if node.op == "-" else v
+        if isinstance(node, BinOp):
+            x = self.num(self.expr(node.left, scope, a, path))
+            y = self.num(self.expr(node.right, scope, a, path))
+            return {
+                "+": lambda: x + y,
+                "-": lambda: x - y,
+                "*": lambda: x * y,
+                "/": lambda: x / y,
+                "**": lambda: x**y,
+                "%": lambda: x - y * sp.floor(x / y),  # Python/NumPy remainder semantics
+            }[node.op]()
+        if isinstance(node, Compare):
+            ops = {"==": sp.Eq, "!=": sp.Ne, "<": sp.Lt, "<=": sp.Le, ">": sp.Gt, ">=": sp.Ge}
+            vals = [self.num(self.expr(x, scope, a, path)) for x in (node.left, *node.comparators)]
+            parts = [ops[op](vals[i], vals[i + 1]) for i, op in enumerate(node.ops)]
+            return sp.And(*parts) if len(parts) > 1 else parts[0]
+        if isinstance(node, BoolOp):
+            vals = [self.expr(v, scope, a, path) for v in node.values]
+            if all(self.is_bool(v) for v in vals):
+                return sp.And(*vals) if node.op == "and" else sp.Or(*vals)
+            acc = self.num(vals[-1])
+            for v in reversed(vals[:-1]):
+                v = self.num(v)
+                acc = sp.Piecewise((acc, sp.Ne(v, 0)), (v, True)) if node.op == "and" else sp.Piecewise((v, sp.Ne(v, 0)), (acc, True))
+            return acc
+        if isinstance(node, IfExp):
+            test = self.boolean(self.expr(node.test, scope, a, path))
+            return sp.Piecewise(
+                (self.num(self.expr(node.body, scope, a, path)), test),
+                (self.num(self.expr(node.orelse, scope, a, path)), True),
+            )
+        if isinstance(node, Call):
+            return self.call(node, scope, a, path)
+        if isinstance(node, Reduce):
+            dim = reduce_dim(node, self.m.axes, path)
+            inner = (*scope, dim)
+            terms = []
+            for c in dim.coord_indices():
+                body = self.num(self.expr(node.body, inner, {**a, dim.name: c}, path))
+                if node.kind == "integrate_over":
+                    body = sp.Float(repr(dim.axis.deltas[c]), 17) * body
+                terms.append(body)
+            return sp.Add(*terms)
+        if isinstance(node, Invalid):
+            from ._errors import ExpressionError
+
+            raise ExpressionError(node.detail, path=path, token=node.token)
+        raise TypeError(type(node).__name__)  # pragma: no cover
+
+    def is_bool(self, v: Any) -> bool:
+        sp = self.sp
+        # sympy Symbols also subclass Boolean: test for the logical classes only.
+        return isinstance(v, (sp.logic.boolalg.BooleanFunction, sp.core.relational.Relational, sp.logic.boolalg.BooleanAtom))
+
+    def num(self, v: Any) -> Any:
+        sp = self.sp
+        if self.is_bool(v):
+            return sp.Piecewise((sp.Integer(1), v), (sp.Integer(0), True))
+        return v
+
+    def boolean(self, v: Any) -> Any:
+        sp = self.sp
+        return v if self.is_bool(v) else sp.Ne(v, 0)
+
+    def call(self, node: Call, scope: tuple[Dim, ...], a: dict[str, int], path: str) -> Any:
+        sp = self.sp
+        if node.func == "sum_state":
+            return sp.Add(*(self.sym(n) for n in self.m.state_names))
+        if node.func == "sum_prefix":
+            prefix = node.args[0].value  # type: ignore[attr-defined]
+            return sp.Add(*(self.sym(n) for n in self.m.state_names if n.startswith(prefix)))
+        if node.func == "where":
+            c = self.boolean(self.expr(node.args[0], scope, a, path))
+            x, y = (self.num(self.expr(v, scope, a, path)) for v in node.args[1:])
+            return sp.Piecewise((x, c), (y, True))
+        args = [self.num(self.expr(v, scope, a, path)) for v in node.args]
+        fns: dict[str, Callable[..., Any]] = {
+            "abs": sp.Abs,
+            "exp": sp.exp,
+            "expm1": lambda x: sp.exp(x) - 1,
+            "log": sp.log,
+            "log1p": lambda x: sp.log(1 + x),
+            "log2": lambda x: sp.log(x, 2),
+            "log10": lambda x: sp.log(x, 10),
+            "sqrt": sp.sqrt,
+            "maximum": sp.Max,
+            "minimum": sp.Min,
+            "clip": lambda x, lo, hi: sp.Min(sp.Max(x, lo), hi),
+            "sin": sp.sin,
+            "cos": sp.cos,
+            "tan": sp.tan,
+            "sinh": sp.sinh,
+            "cosh": sp.cosh,
+            "tanh": sp.tanh,
+            "hypot": lambda x, y: sp.sqrt(x**2 + y**2),
+            "arctan2": sp.atan2,
+        }
+        return fns[node.func](*args)
+
+    # -- whole model ----------------------------------------------------------------
+    def equations(self) -> list[Any]:
+        sp = self.sp
+        m = self.m
+        if m.kind == "transitions":
+            eqs = [sp.Integer(0)] * m.n_state
+            for src, dst, flow in self.flows():
+                eqs[self.states[src]] -= flow
+                eqs[self.states[dst]] += flow
+            return eqs
+        out: list[Any] = []
+        for eq in m.equations:
+            blk = eq.block
+            if eq.chain is not None:
+                names = blk.custom or ()
+                rates = [self.num(self.expr(r, (), {}, eq.path)) for r in eq.chain[0]]
+                final = self.num(self.expr(eq.chain[1], (), {}, eq.path))
+                for i, n in enumerate(names):
+                    if i in eq.overrides:
+                        node, path = eq.overrides[i]
+                        out.append(self.num(self.expr(node, (), {}, path)))
+                    elif i == 0:
+                        out.append(-rates[0] * self.sym(n))
+                    else:
+                        r_out = rates[i] if i < len(names) - 1 else final
+                        out.append(rates[i - 1] * self.sym(names[i - 1]) - r_out * self.sym(n))
+                continue
+            scope = tuple(Dim(ax.name, ax) for ax in blk.axes)
+            for flat, idx in enumerate(blk.cells()):
+                if flat in eq.overrides:
+                    node, path = eq.overrides[flat]
+                    out.append(self.num(self.expr(node, (), {}, path)))
+                else:
+                    assert eq.expr is not None
+                    a = dict(zip((ax.name for ax in blk.axes), idx))
+                    out.append(self.num(self.expr(eq.expr, scope, a, eq.path)))
+        return out
+
+    def flows(self) -> list[tuple[str, str, Any]]:
+        """Per-cell flows `(from, to, rate * from)` of a transitions model."""
+        out = []
+        for td in self.m.transitions:
+            if isinstance(td, ChainFlow):
+                names = td.block.custom or ()
+                for i, r in enumerate(td.rates):
+                    rate = self.num(self.expr(r, (), {}, td.path))
+                    out.append((names[i], names[i + 1], rate * self.sym(names[i])))
+                continue
+            dims = td.dims
+            for combo in itertools.product(*(d.coord_indices() for d in dims)):
+                a = dict(zip((d.name for d in dims), combo))
+                src = _cell(self.m.resolve(td.src, dims, td.path), a)  # type: ignore[arg-type]
+                dst = _cell(self.m.resolve(td.dst, dims, td.path), a)  # type: ignore[arg-type]
+                rate = self.num(self.expr(td.rate, dims, a, f"{td.path}.rate"))
+                out.append((src, dst, rate * self.sym(src)))
+        return out
+
+
+def to_sympy(rhs: NormalizedRhs) -> dict[str, Any]:
+    """Per-state sympy expressions of `dydt` (aliases substituted).
+
+    !!! example
+        ```python
+        >>> from op_system import normalize_rhs
+        >>> from op_system._symbolic import to_sympy
+        >>> eqs = to_sympy(normalize_rhs({"state": ["x", "y"], "equations": {"x": "-k*x", "y": "k*x"}}))
+        >>> eqs["y"]
+        k*x
+
+        ```
+    """
+    b = _SympyBuilder(_model(rhs))
+    return dict(zip(b.m.state_names, b.equations()))
+
+
+def jacobian_sparsity(rhs: NormalizedRhs) -> tuple[Any, Any]:
+    """Structural non-zeros `(rows, cols)` of `d(dydt)/dy`, from which states each equation reads.
+
+    A superset of the numerical non-zeros: `sum_state()` couples every state.
+    """
+    import numpy as np
+
+    b = _SympyBuilder(_model(rhs))
+    rows: list[int] = []
+    cols: list[int] = []
+    for i, eq in enumerate(b.equations()):
+        for s in eq.free_symbols:
+            j = b.states.get(s.name)
+            if j is not None:
+                rows.append(i)
+                cols.append(j)
+    order = np.lexsort((np.asarray(cols), np.asarray(rows)))
+    return np.asarray(rows, dtype=np.int64)[order], np.asarray(cols, dtype=np.int64)[order]
+
+
+def jacobian_exprs(rhs: NormalizedRhs) -> tuple[list[Any], Any, Any, Any]:
+    """Exact partial derivatives of the structurally non-zero Jacobian entries.
+
+    Returns `(derivatives, rows, cols, builder)`.
+    """
+    b = _SympyBuilder(_model(rhs))
+    eqs = b.equations()
+    rows, cols, ders = [], [], []
+    for i, eq in enumerate(eqs):
+        for s in sorted(eq.free_symbols, key=lambda s: b.states.get(s.name, -1)):
+            j = b.states.get(s.name)
+            if j is None:
+                continue
+            d = b.sp.diff(eq, s)
+            # floor (from %) is piecewise constant: its derivative is 0 almost everywhere.
+            d = d.replace(lambda e: isinstance(e, b.sp.Derivative) and e.has(b.sp.floor), lambda e: b.sp.Integer(0))
+            d = d.replace(lambda e: isinstance(e, b.sp.Subs), lambda e: e.doit())
+            if d != 0:
+                rows.append(i)
+                cols.append(j)
+                ders.append(d)
+    return ders, rows, cols, b
+
+
+# -- rendering ----------------------------------------------------------------------
+
+_GREEK = {
+    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda",
+    "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi", "omega",
+}
+
+
+def _tex_name(name: str) -> str:
+    head, _, tail = name.partition("_")
+    base = f"\\{head}" if head in _GREEK else (head if len(head) == 1 else f"\\mathrm{{{head}}}")
+    if tail:
+        base += f"_{{\\mathrm{{{tail}}}}}"
+    return base
+
+
+def _tex(model: Model, node: Node, path: str) -> str:
+    """Template-level LaTeX of an expression (indices kept symbolic)."""
+
+    def go(n: Node) -> tuple[str, int]:
+        if isinstance(n, Num):
+            return (("\\mathrm{True}" if n.value else "\\mathrm{False}") if isinstance(n.value, bool) else repr(n.value)), 9
+        if isinstance(n, NpConst):
+            return {"pi": "\\pi", "e": "e", "inf": "\\infty", "nan": "\\mathrm{NaN}"}[n.name], 9
+        if isinstance(n, Name):
+            return _tex_name(n.id), 9
+        if isinstance(n, Ref):
+            idx = ",".join(i.value for i in n.items)
+            base = _tex_name(n.base)
+            return (f"{base}_{{{idx}}}" if "_" not in base else f"{{{base}}}_{{{idx}}}"), 9
+        if isinstance(n, UnaryOp):
+            inner, p = go(n.operand)
+            if n.op == "not":
+                return f"\\lnot {inner}", 3
+            inner = f"\\left({inner}\\right)" if p < 7 else inner
+            return f"{n.op}{inner}", 7
+        if isinstance(n, BinOp):
+            left, lp = go(n.left)
+            right, rp = go(n.right)
+            if n.op == "/":
+                return f"\\frac{{{left}}}{{{right}}}", 9
+            if n.op == "**":
+                left = f"\\left({left}\\right)" if lp <= 8 else left
+                return f"{{{left}}}^{{{right}}}", 8
+            prec = {"+": 5, "-": 5, "*": 6, "%": 6}[n.op]
+            left = f"\\left({left}\\right)" if lp < prec else left
+            right = f"\\left({right}\\right)" if rp <= prec else right
+            op = {"+": " + ", "-": " - ", "*": " ", "%": " \\bmod "}[n.op]
+            return f"{left}{op}{right}", prec
+        if isinstance(n, Compare):
+            sym = {"==": "=", "!=": "\\neq", "<": "<", "<=": "\\leq", ">": ">", ">=": "\\geq"}
+            parts = [go(n.left)[0]]
+            for op, c in zip(n.ops, n.comparators):
+                parts.append(f"{sym[op]} {go(c)[0]}")
+            return " ".join(parts), 4
+        if isinstance(n, BoolOp):
+            j = " \\land " if n.op == "and" else " \\lor "
+            return j.join(go(v)[0] for v in n.values), 2
+        if isinstance(n, IfExp):
+            return (
+                f"\\begin{{cases}} {go(n.body)[0]} & \\text{{if }} {go(n.test)[0]} \\\\ "
+                f"{go(n.orelse)[0]} & \\text{{otherwise}} \\end{{cases}}",
+                9,
+            )
+        if isinstance(n, Call):
+            if n.func == "sum_state":
+                return "\\sum_{s} s", 9
+            if n.func == "sum_prefix":
+                return f"\\sum_{{s \\in \\mathrm{{{n.args[0].value}}}*}} s", 9  # type: ignore[attr-defined]
+            args = ", ".join(go(x)[0] for x in n.args)
+            names = {"abs": "\\left|{}\\right|", "sqrt": "\\sqrt{{{}}}", "exp": "\\exp\\left({}\\right)", "log": "\\log\\left({}\\right)"}
+            if n.func in names:
+                return names[n.func].format(args), 9
+            return f"\\operatorname{{{n.func}}}\\left({args}\\right)", 9
+        if isinstance(n, Reduce):
+            body, bp = go(n.body)
+            body = f"\\left({body}\\right)" if bp < 6 else body
+            flt = f" \\in \\{{{', '.join(n.coords)}\\}}" if n.coords else ""
+            if n.kind == "integrate_over":
+                return f"\\int {body} \\, d{n.var}", 6
+            return f"\\sum_{{{n.var}{flt}}} {body}", 6
+        if isinstance(n, Invalid):
+            return f"\\text{{{n.source}}}", 9
+        raise TypeError(type(n).__name__)  # pragma: no cover
+
+    return go(node)[0]
+
+
+def to_latex(rhs: NormalizedRhs) -> str:
+    """LaTeX of the model: indexed by axis placeholders when templated, expanded otherwise.
+
+    Returns an `aligned` block, one line per equation (or per flow for transitions).
+    """
+    m = _model(rhs)
+    templated = any(b.axes and b.custom is None for b in m.blocks)
+    lines: list[str] = []
+    if m.kind == "expr" and templated:
+        for a in m.aliases.values():
+            if a.expr is not None:
+                lhs = _tex_name(a.base) + (f"_{{{','.join(x.name for x in a.axes)}}}" if a.axes else "")
+                lines.append(f"{lhs} &= {_tex(m, a.expr, a.path)}")
+        for e in m.equations:
+            b = e.block
+            idx = f"_{{{','.join(x.name for x in b.axes)}}}" if b.axes and b.custom is None else ""
+            if e.expr is not None:
+                lines.append(f"\\dot {_tex_name(b.base)}{idx} &= {_tex(m, e.expr, e.path)}")
+    elif m.kind == "transitions" and templated:
+        sp_b = _SympyBuilder(m)
+        for a in m.aliases.values():
+            if a.expr is not None:
+                lhs = _tex_name(a.base) + (f"_{{{','.join(x.name for x in a.axes)}}}" if a.axes else "")
+                lines.append(f"{lhs} &= {_tex(m, a.expr, a.path)}")
+        dots: dict[str, list[str]] = {}
+        order: list[str] = []
+        for t in m.transitions:
+            if isinstance(t, ChainFlow):
+                continue
+            flow = f"{_tex(m, t.rate, t.path)} \\, {_tex(m, t.src, t.path)}"
+            for node, sign in ((t.src, "-"), (t.dst, "+")):
+                key = _tex(m, node, t.path)
+                if key not in dots:
+                    dots[key] = []
+                    order.append(key)
+                dots[key].append(f"{sign} {flow}")
+        del sp_b
+        for key in order:
+            body = " ".join(dots[key])
+            body = body[2:] if body.startswith("+ ") else body
+            lines.append(f"\\dot {key} &= {body}")
+    else:
+        sp = _sympy()
+        for name, eq in to_sympy(rhs).items():
+            lines.append(f"\\dot{{{sp.latex(sp.Symbol(name))}}} &= {sp.latex(eq)}")
+    return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+
+
+def flow_diagram(rhs: NormalizedRhs, fmt: str = "mermaid") -> str:
+    """Compartment flow diagram of a transitions model, collapsed over axes.
+
+    `fmt` is `"mermaid"` or `"dot"` (Graphviz).
+    """
+    m = _model(rhs)
+    if m.kind != "transitions":
+        raise ValueError("flow diagrams are drawn for transitions models")
+    edges: list[tuple[str, str, str]] = []
+
+    def label(node: Node) -> str:
+        if isinstance(node, Ref):
+            return node.base
+        tgt = m.resolve(node, (), "transitions")  # type: ignore[arg-type]
+        obj = tgt.obj
+        if getattr(obj, "custom", None) is not None:
+            return obj.custom[0].rstrip("0123456789") or obj.base
+        return obj.base
+
+    for t in m.transitions:
+        if isinstance(t, ChainFlow):
+            name = (t.block.custom or ("?",))[0].rstrip("0123456789")
+            edges.append((f"{name}1..{len(t.block.custom or ())}", f"{name}1..{len(t.block.custom or ())}", "chain"))
+            continue
+        edge = (label(t.src), label(t.dst), to_source(t.rate))
+        if edge not in edges:
+            edges.append(edge)
+    if fmt == "mermaid":
+        out = ["flowchart LR"]
+        for a, b, r in edges:
+            out.append(f'    {_ident(a)}["{a}"] -->|"{r}"| {_ident(b)}["{b}"]')
+        return "\n".join(out)
+    if fmt == "dot":
+        out = ["digraph model {", "    rankdir=LR;", "    node [shape=box];"]
+        for a, b, r in edges:
+            out.append(f'    "{a}" -> "{b}" [label="{r}"];')
+        out.append("}")
+        return "\n".join(out)
+    raise ValueError(f"unknown diagram format {fmt!r}; expected 'mermaid' or 'dot'")
+
+
+def _ident(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name)
+
+
+def check_model(rhs: NormalizedRhs) -> list[str]:
+    """Model checks; returns the problems found (also emitted as warnings).
+
+    For transitions models: the total is conserved (sum of `dydt` is 0,
+    proven symbolically), and every flow vanishes when its source compartment
+    is 0 (so compartments cannot go negative through that flow).
+    """
+    sp = _sympy()
+    m = _model(rhs)
+    problems: list[str] = []
+    if m.kind != "transitions":
+        return problems
+    b = _SympyBuilder(m)
+    flows = b.flows()
+    total = sp.Add(*b.equations())
+    if sp.simplify(total) != 0:
+        problems.append(f"flows do not conserve the total: sum(dydt) = {total}")
+    seen: set[tuple[str, str]] = set()
+    for src, dst, flow in flows:
+        at_zero = flow.subs(b.sym(src), 0)
+        try:
+            zero = sp.simplify(at_zero) == 0
+        except Exception:  # pragma: no cover - sympy failure
+            zero = False
+        if not zero or at_zero.has(sp.nan, sp.zoo, sp.oo):
+            key = (src, dst)
+            if key not in seen:
+                seen.add(key)
+                problems.append(
+                    f"transition {src} -> {dst}: its flow does not vanish when {src} = 0 "
+                    f"(flow = {flow}); {src} can become negative"
+                )
+    for p in problems:
+        warnings.warn(p, UserWarning, stacklevel=3)
+    return problems
+
+
+def _uses_invalid(model: Model) -> bool:  # pragma: no cover - helper for debugging
+    return any(isinstance(n, Invalid) for a in model.aliases.values() if a.expr for n in walk(a.expr))
+
+
+def compile_jacobian(rhs: NormalizedRhs, backend: Any) -> tuple[Callable[..., Any], str]:
+    """Generate `J(t, y, **params)` (dense `(n, n)`) from exact symbolic derivatives.
+
+    Returns the function and its generated source.
+    """
+    import numpy as np
+
+    sp = _sympy()
+    ders, rows, cols, b = jacobian_exprs(rhs)
+    m = b.m
+    n = m.n_state
+    # Rename every symbol to a safe identifier before printing code.
+    safe: dict[Any, Any] = {}
+    state_of: dict[str, int] = {}
+    param_of: dict[str, tuple[str, tuple[int, ...]]] = {}
+    for name, s in b.symbols.items():
+        if name in b.states:
+            safe[s] = sp.Symbol(f"y_{b.states[name]}", real=True)
+            state_of[f"y_{b.states[name]}"] = b.states[name]
+        elif name == "t":
+            safe[s] = sp.Symbol("t", real=True)
+        else:
+            cell = m.lookup_cell(name)
+            if cell is not None and cell[0] == "param":
+                key = f"p_{len(param_of)}"
+                param_of[key] = (cell[1].base, cell[2])
+            else:
+                key = f"p_{len(param_of)}"
+                param_of[key] = (name, ())
+            safe[s] = sp.Symbol(key, real=True)
+    exprs = [d.xreplace(safe) for d in ders]
+    replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("c_"))
+    if backend.is_jax:
+        from sympy.printing.numpy import JaxPrinter as Printer
+    else:
+        from sympy.printing.numpy import NumPyPrinter as Printer
+    printer = Printer({"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": False})
+    lines = ["def jac(t, y, **params):", "    y = _state(y)"]
+    used = set().union(*(e.free_symbols for e in exprs)) if exprs else set()
+    used |= set().union(*(r[1].free_symbols for r in replacements)) if replacements else set()
+    used_names = {s.name for s in used}
+    for key, (base, idx) in param_of.items():
+        if key in used_names:
+            lines.append(f"    {key} = _param(params, {base!r}, {idx!r})")
+    for key, i in state_of.items():
+        if key in used_names:
+            lines.append(f"    {key} = y[{i}]")
+    for sym, e in replacements:
+        lines.append(f"    {sym} = {printer.doprint(e)}")
+    vals = ", ".join(printer.doprint(e) for e in reduced)
+    lines.append(f"    return _assemble([{vals}], y)")
+    source = "\n".join(lines) + "\n"
+    rows_a = np.asarray(rows, dtype=np.int64)
+    cols_a = np.asarray(cols, dtype=np.int64)
+    xp = backend.xp
+    params_by_base = {p.base: p for p in m.params.values()}
+
+    def _param(params: dict[str, Any], base: str, idx: tuple[int, ...]) -> Any:
+        if base in params:
+            v = params[base]
+            return xp.asarray(v)[idx] if idx else v
+        name = cell_name(base, params_by_base[base].axes, idx) if idx else base
+        if name in params:
+            return params[name]
+        from ._errors import ParameterError
+
+        raise ParameterError(f"missing parameter(s): {base}", path="params", token=base)
+
+    if backend.is_jax:
+        def _assemble(vals: list[Any], y: Any) -> Any:
+            J = xp.zeros((n, n), dtype=y.dtype)
+            if not vals:
+                return J
+            return J.at[rows_a, cols_a].set(xp.stack([xp.asarray(v, dtype=y.dtype) for v in vals]))
+
+        def _state(y: Any) -> Any:
+            return xp.asarray(y)
+    else:
+        def _assemble(vals: list[Any], y: Any) -> Any:
+            J = np.zeros((n, n), dtype=y.dtype)
+            if vals:
+                J[rows_a, cols_a] = vals
+            return J
+
+        def _state(y: Any) -> Any:
+            return np.asarray(y, dtype=np.float64)
+
+    mod = xp if xp is not None else np
+    g: dict[str, Any] = {"__builtins__": {}, "_param": _param, "_assemble": _assemble, "_state": _state}
+    for name in dir(mod):
+        if not name.startswith("_"):
+            g.setdefault(name, getattr(mod, name))
+    g.update({"numpy": np, "jax": None, "jnp": xp, "np": mod})
+    ns: dict[str, Any] = {}
+    exec(compile(source, "<op_system-jacobian>", "exec"), g, ns)  # generated from our sympy expressions
+    return ns["jac"], source

@@ -300,24 +300,159 @@ def to_sympy(rhs: NormalizedRhs) -> dict[str, Any]:
     return dict(zip(b.m.state_names, b.equations()))
 
 
+class _Deps:
+    """Which state cells each expression reads (for the Jacobian's sparsity), from the IR."""
+
+    def __init__(self, model: Model) -> None:
+        self.m = model
+        self.alias_cache: dict[str, frozenset[int]] = {}
+        self.targets: dict[tuple[int, int], Target] = {}
+        self.all = frozenset(range(model.n_state))
+
+    def target(self, node: Name | Ref, scope: tuple[Dim, ...], path: str) -> Target:
+        key = (id(node), id(scope))
+        tgt = self.targets.get(key)
+        if tgt is None:
+            tgt = self.targets[key] = self.m.resolve(node, scope, path)
+        return tgt
+
+    def state_index(self, tgt: Target, a: dict[str, int]) -> int:
+        blk = tgt.obj
+        idx = tuple(a[v] if k == "dim" else v for k, v in tgt.sels)
+        return blk.offset + blk.flat(idx) if blk.axes else blk.offset
+
+    def expr(self, node: Node, scope: tuple[Dim, ...], a: dict[str, int], path: str) -> frozenset[int]:
+        if isinstance(node, (Name, Ref)):
+            tgt = self.target(node, scope, path)
+            if tgt.kind == "state":
+                return frozenset((self.state_index(tgt, a),))
+            if tgt.kind == "alias":
+                name = _cell(tgt, a)
+                got = self.alias_cache.get(name)
+                if got is None:
+                    alias = tgt.obj
+                    idx = tuple(a[v] if k == "dim" else v for k, v in tgt.sels)
+                    if alias.cells is not None:
+                        flat = 0
+                        for ax, i in zip(alias.axes, idx):
+                            flat = flat * ax.size + i
+                        got = self.expr(alias.cells[flat], (), {}, alias.path)
+                    else:
+                        sc = self._alias_scope(alias)
+                        got = self.expr(alias.expr, sc, dict(zip((x.name for x in alias.axes), idx)), alias.path)
+                    self.alias_cache[name] = got
+                return got
+            return frozenset()
+        if isinstance(node, Call):
+            if node.func == "sum_state":
+                return self.all
+            if node.func == "sum_prefix":
+                prefix = node.args[0].value  # type: ignore[attr-defined]
+                return frozenset(i for i, n in enumerate(self.m.state_names) if n.startswith(prefix))
+        if isinstance(node, Reduce):
+            dim = self._reduce_dim(node, path)
+            inner = self._extend(scope, dim)
+            out: frozenset[int] = frozenset()
+            for c in dim.coord_indices():
+                out |= self.expr(node.body, inner, {**a, dim.name: c}, path)
+            return out
+        out = frozenset()
+        for child in _children(node):
+            out |= self.expr(child, scope, a, path)
+        return out
+
+    # scopes are cached so that target() can key on their identity
+    def _alias_scope(self, alias: Any) -> tuple[Dim, ...]:
+        key = ("alias", alias.base)
+        sc = self._scopes.get(key) if hasattr(self, "_scopes") else None
+        if sc is None:
+            self._scopes = getattr(self, "_scopes", {})
+            sc = self._scopes[key] = tuple(Dim(ax.name, ax) for ax in alias.axes)
+        return sc
+
+    def _reduce_dim(self, node: Reduce, path: str) -> Dim:
+        self._dims = getattr(self, "_dims", {})
+        d = self._dims.get(id(node))
+        if d is None:
+            d = self._dims[id(node)] = reduce_dim(node, self.m.axes, path)
+        return d
+
+    def _extend(self, scope: tuple[Dim, ...], dim: Dim) -> tuple[Dim, ...]:
+        self._ext = getattr(self, "_ext", {})
+        key = (id(scope), id(dim))
+        sc = self._ext.get(key)
+        if sc is None:
+            sc = self._ext[key] = (*scope, dim)
+            self._keep = [*getattr(self, "_keep", []), scope]  # keep ids stable
+        return sc
+
+    def rows(self) -> list[frozenset[int]]:
+        m = self.m
+        rows: list[frozenset[int]] = [frozenset()] * m.n_state
+        if m.kind == "transitions":
+            acc: list[set[int]] = [set() for _ in range(m.n_state)]
+            for td in m.transitions:
+                if isinstance(td, ChainFlow):
+                    blk = td.block
+                    for i, r in enumerate(td.rates):
+                        dep = self.expr(r, (), {}, td.path) | {blk.offset + i}
+                        acc[blk.offset + i] |= dep
+                        acc[blk.offset + i + 1] |= dep
+                    continue
+                for combo in itertools.product(*(d.coord_indices() for d in td.dims)):
+                    a = dict(zip((d.name for d in td.dims), combo))
+                    src = self.state_index(self.target(td.src, td.dims, td.path), a)  # type: ignore[arg-type]
+                    dst = self.state_index(self.target(td.dst, td.dims, td.path), a)  # type: ignore[arg-type]
+                    dep = self.expr(td.rate, td.dims, a, td.path) | {src}
+                    acc[src] |= dep
+                    acc[dst] |= dep
+            return [frozenset(x) for x in acc]
+        for eq in m.equations:
+            blk = eq.block
+            if eq.chain is not None:
+                rates = [self.expr(r, (), {}, eq.path) for r in eq.chain[0]]
+                final = self.expr(eq.chain[1], (), {}, eq.path)
+                for i in range(blk.size):
+                    if i in eq.overrides:
+                        node, path = eq.overrides[i]
+                        rows[blk.offset + i] = self.expr(node, (), {}, path)
+                        continue
+                    out_r = rates[i] if i < blk.size - 1 else final
+                    dep = out_r | {blk.offset + i}
+                    if i > 0:
+                        dep |= rates[i - 1] | {blk.offset + i - 1}
+                    rows[blk.offset + i] = dep
+                continue
+            scope = tuple(Dim(ax.name, ax) for ax in blk.axes)
+            for flat, idx in enumerate(blk.cells()):
+                if flat in eq.overrides:
+                    node, path = eq.overrides[flat]
+                    rows[blk.offset + flat] = self.expr(node, (), {}, path)
+                else:
+                    assert eq.expr is not None
+                    a = dict(zip((ax.name for ax in blk.axes), idx))
+                    rows[blk.offset + flat] = self.expr(eq.expr, scope, a, eq.path)
+        return rows
+
+
+def _children(node: Node) -> tuple[Node, ...]:
+    from ._ir import children
+
+    return children(node)
+
+
 def jacobian_sparsity(rhs: NormalizedRhs) -> tuple[Any, Any]:
     """Structural non-zeros `(rows, cols)` of `d(dydt)/dy`, from which states each equation reads.
 
-    A superset of the numerical non-zeros: `sum_state()` couples every state.
+    Computed from the IR without sympy; a superset of the numerical non-zeros
+    (`sum_state()` couples every state).
     """
     import numpy as np
 
-    b = _SympyBuilder(_model(rhs))
-    rows: list[int] = []
-    cols: list[int] = []
-    for i, eq in enumerate(b.equations()):
-        for s in eq.free_symbols:
-            j = b.states.get(s.name)
-            if j is not None:
-                rows.append(i)
-                cols.append(j)
-    order = np.lexsort((np.asarray(cols), np.asarray(rows)))
-    return np.asarray(rows, dtype=np.int64)[order], np.asarray(cols, dtype=np.int64)[order]
+    deps = _Deps(_model(rhs)).rows()
+    rows = np.fromiter((i for i, d in enumerate(deps) for _ in d), dtype=np.int64)
+    cols = np.fromiter((j for d in deps for j in sorted(d)), dtype=np.int64)
+    return rows, cols
 
 
 def jacobian_exprs(rhs: NormalizedRhs) -> tuple[list[Any], Any, Any, Any]:

@@ -272,9 +272,9 @@ def test_coord_shift_vectorized_matches_explicit() -> None:
     ("form", "params", "fn"),
     [
         ("gaussian", {"scale": 2.0, "sigma": 0.5}, lambda d: 2.0 * np.exp(-(d**2) / 0.5)),
-        ("exponential", {"scale": 1.5, "lambda": 0.7}, lambda d: 1.5 * np.exp(-0.7 * d)),
+        ("exponential", {"scale": 1.5, "lambda": 0.7}, lambda d: 1.5 * np.exp(-d / 0.7)),
         ("erfc", {"scale": 1.0, "sigma": 2.0}, lambda d: np.array([math.erfc(v / 2.0) for v in d.ravel()]).reshape(d.shape)),
-        ("gamma", {"scale": 1.0, "k": 2.0, "theta": 1.5}, lambda d: d * np.exp(-d / 1.5) / (math.gamma(2.0) * 1.5**2)),
+        ("gamma", {"scale": 1.0, "k": 2.0, "theta": 1.5}, lambda d: (np.clip(d, 1e-12, None) / 1.5) * np.exp(-np.clip(d, 1e-12, None) / 1.5)),
         ("power_law", {"scale": 0.5, "sigma": 1.0, "p": 2.0}, lambda d: 0.5 * (1 + d) ** -2.0),
     ],
 )

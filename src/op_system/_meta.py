@@ -242,9 +242,13 @@ def kernel_array(entry: Mapping[str, Any], axes: Sequence[Any], path: str) -> An
 
     With one index `K[x]` the kernel is evaluated at each coordinate's distance
     from 0; with two indices `K[x, xi]` at the distance between coordinates,
-    `|x - xi|`. Continuous axes use their coordinate values, categorical axes the
-    coordinate positions 0, 1, ... A kernel with `value` is that constant (a scalar,
-    or a nested list of the indexed axes' shape).
+    `d = |x - xi|` (the matrix flepimop2-op-system 0.1.2 builds for a kernel).
+    Coordinates are the axis values (categorical coordinates that parse as numbers
+    count as numbers, others by position). Forms, with `s = scale`:
+    gaussian `s exp(-d²/(2σ²))`, exponential `s exp(-d/λ)`, erfc `s erfc(d/σ)`,
+    gamma `s (d/θ)^(k-1) exp(-d/θ)` (d clipped at 1e-12), power_law
+    `s (1 + d/σ)^(-p)`. A kernel with `value` is that constant (a scalar, or a
+    nested list of the indexed axes' shape).
     """
     import math
 
@@ -277,9 +281,15 @@ def kernel_array(entry: Mapping[str, Any], axes: Sequence[Any], path: str) -> An
                 token=str(key),
             )
         params[key] = float(val)
-    coords = [
-        np.asarray(ax.values if ax.kind == "continuous" else range(ax.size), dtype=np.float64) for ax in axes
-    ]
+    def coord_values(ax: Any) -> Any:
+        if ax.kind == "continuous":
+            return np.asarray(ax.values, dtype=np.float64)
+        try:
+            return np.asarray([float(c) for c in ax.coords], dtype=np.float64)
+        except ValueError:
+            return np.arange(ax.size, dtype=np.float64)
+
+    coords = [coord_values(ax) for ax in axes]
     d = np.abs(coords[0]) if len(axes) == 1 else np.abs(coords[0][:, None] - coords[1][None, :])
     form, p = entry["form"], params
     scale = p.get("scale", 1.0)
@@ -287,12 +297,13 @@ def kernel_array(entry: Mapping[str, Any], axes: Sequence[Any], path: str) -> An
         if form == "gaussian":
             out = scale * np.exp(-(d**2) / (2.0 * p["sigma"] ** 2))
         elif form == "exponential":
-            out = scale * np.exp(-p["lambda"] * d)
+            out = scale * np.exp(-d / p["lambda"])
         elif form == "erfc":
             out = scale * np.vectorize(math.erfc)(d / p["sigma"])
         elif form == "gamma":
             k, theta = p["k"], p["theta"]
-            out = scale * d ** (k - 1.0) * np.exp(-d / theta) / (math.gamma(k) * theta**k)
+            dc = np.clip(d, 1e-12, None)
+            out = scale * (dc / theta) ** (k - 1.0) * np.exp(-dc / theta)
         elif form == "power_law":
             out = scale * (1.0 + d / p["sigma"]) ** (-p["p"])
         else:

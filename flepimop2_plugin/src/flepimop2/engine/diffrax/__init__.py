@@ -1,0 +1,255 @@
+"""flepimop2 engine plugin: integrate a `flow` system with diffrax (`module: diffrax`).
+
+```yaml
+engine:
+  - module: diffrax
+    solver: tsit5        # tsit5 | dopri5 | dopri8 | bosh3 | heun | midpoint | ralston
+                         # | euler | implicit_euler | kvaerno3 | kvaerno4 | kvaerno5
+    rtol: 1.0e-8
+    atol: 1.0e-10
+    dt0: null            # initial step (required by the fixed-step solver euler)
+    max_steps: 100000
+```
+
+A run traces the bound stepper into one `jax.jit`-compiled
+`diffrax.diffeqsolve` whose arguments are the times, the initial state and the
+parameters (not constants), so it compiles once; later runs of the same system
+with other values reuse it. A run returns a `(len(times), 1 + n_state)` JAX
+array, time in column 0. No value leaves JAX, so `jax.grad` of
+`engine.run(...)` with respect to a parameter's `ParameterValue.value` works.
+
+The system must accept JAX arrays: for op_system, `options.array_backend: jax`
+(checked by `validate_system`). Its initial state comes from the system's
+`state_names`/`initial_state`/`axis_labels` options (op_system), or else from
+the flepimop2 `initial_state` entries in `model_state.parameter_names` order.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from flepimop2.engine.abc import EngineABC
+from flepimop2.exceptions import ValidationIssue
+from flepimop2.parameter.abc import ModelStateSpecification, ParameterValue
+from flepimop2.system.abc import SystemABC
+from flepimop2.typing import StateChangeEnum
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+__all__ = ["SOLVERS", "DiffraxEngine"]
+
+#: Config name -> diffrax solver class name.
+SOLVERS: dict[str, str] = {
+    "tsit5": "Tsit5",
+    "dopri5": "Dopri5",
+    "dopri8": "Dopri8",
+    "bosh3": "Bosh3",
+    "heun": "Heun",
+    "midpoint": "Midpoint",
+    "ralston": "Ralston",
+    "euler": "Euler",
+    "implicit_euler": "ImplicitEuler",
+    "kvaerno3": "Kvaerno3",
+    "kvaerno4": "Kvaerno4",
+    "kvaerno5": "Kvaerno5",
+}
+_FIXED_STEP = frozenset({"euler"})
+_CACHE_SIZE = 8
+
+
+def _unwrap(value: Any) -> Any:
+    return value.value if isinstance(value, ParameterValue) else value
+
+
+def _strong(jnp: Any, value: Any) -> Any:
+    array = jnp.asarray(value)
+    return jnp.asarray(array, dtype=array.dtype)
+
+
+def _import_diffrax(x64: bool) -> tuple[Any, Any, Any]:
+    try:
+        import jax.numpy as jnp
+
+        import diffrax
+        import jax
+    except ImportError as exc:
+        msg = f"engine module diffrax needs jax and diffrax ({exc}); pip install jax diffrax"
+        raise ImportError(msg) from exc
+    if x64 and not jax.config.jax_enable_x64:
+        jax.config.update("jax_enable_x64", True)
+    return jax, jnp, diffrax
+
+
+class DiffraxEngine(EngineABC, module="diffrax"):
+    """Integrate a flow system with `diffrax.diffeqsolve`, jit-compiled once per run.
+
+    Attributes:
+        state_change: Must be `flow` (the stepper returns `dy/dt`).
+        solver: A name from `SOLVERS` (default `tsit5`).
+        rtol: Relative tolerance of the adaptive step-size controller.
+        atol: Absolute tolerance of the adaptive step-size controller.
+        dt0: Initial step; `null` lets diffrax choose (adaptive solvers).
+            Fixed-step solvers (`euler`) step with exactly `dt0`.
+        max_steps: Maximum number of solver steps.
+        x64: Enable JAX float64 (`jax_enable_x64`) before solving.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    state_change: StateChangeEnum = StateChangeEnum.FLOW
+    solver: str = "tsit5"
+    rtol: float = Field(default=1e-8, gt=0)
+    atol: float = Field(default=1e-10, gt=0)
+    dt0: float | None = Field(default=None, gt=0)
+    max_steps: int = Field(default=100_000, gt=0)
+    x64: bool = True
+
+    _last_solve: Any = PrivateAttr(default=None)
+    _solve_cache: dict[Any, Any] = PrivateAttr(default_factory=dict)
+
+    @field_validator("solver", mode="before")
+    @classmethod
+    def _known_solver(cls, value: Any) -> Any:
+        name = str(value).strip().lower()
+        if name not in SOLVERS:
+            msg = f"solver must be one of {', '.join(SOLVERS)}; got {value!r}"
+            raise ValueError(msg)
+        return name
+
+    @model_validator(mode="after")
+    def _check(self) -> DiffraxEngine:
+        if self.state_change != StateChangeEnum.FLOW:
+            msg = f"state_change must be 'flow' for the diffrax engine, got {self.state_change.value!r}"
+            raise ValueError(msg)
+        if self.solver in _FIXED_STEP and self.dt0 is None:
+            msg = f"dt0 is required for the fixed-step solver {self.solver!r}"
+            raise ValueError(msg)
+        return self
+
+    def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)
+        self._runner = self._run_stepper
+
+    def validate_system(self, system: SystemABC) -> list[ValidationIssue] | None:
+        issues = []
+        if system.state_change != StateChangeEnum.FLOW:
+            issues.append(
+                ValidationIssue(
+                    msg=f"the diffrax engine integrates flow systems; this system's state_change is {system.state_change.value!r}",
+                    kind="incompatible_system",
+                )
+            )
+        backend = system.option("array_backend", None)
+        if backend is not None and backend != "jax":
+            issues.append(
+                ValidationIssue(
+                    msg=(
+                        "the diffrax engine traces the stepper with JAX, but the system has "
+                        f"options.array_backend: {backend}; set options.array_backend: jax"
+                    ),
+                    kind="incompatible_system",
+                )
+            )
+        return issues or None
+
+    # -- solving -----------------------------------------------------------------------
+    def _solver_and_controller(self, diffrax: Any) -> tuple[Any, Any]:
+        solver = getattr(diffrax, SOLVERS[self.solver])()
+        if isinstance(solver, diffrax.AbstractAdaptiveSolver) and self.solver not in _FIXED_STEP:
+            return solver, diffrax.PIDController(rtol=self.rtol, atol=self.atol)
+        return solver, diffrax.ConstantStepSize()
+
+    def _run_stepper(
+        self,
+        stepper: Any,
+        times: Any,
+        initial_state: Mapping[str, Any],
+        params: Mapping[str, Any],
+        model_state: ModelStateSpecification | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        jax, jnp, diffrax = _import_diffrax(self.x64)
+        t_host = np.asarray(times, dtype=np.float64)
+        if t_host.ndim != 1 or t_host.size == 0:
+            msg = f"times must be a non-empty 1-D array, got shape {t_host.shape}"
+            raise ValueError(msg)
+        if np.any(np.diff(t_host) <= 0):
+            msg = "times must be strictly increasing"
+            raise ValueError(msg)
+        ts = jnp.asarray(t_host)
+        y0 = self._initial_state(stepper, initial_state, params, model_state, jnp)
+        # JAX arrays with explicit dtypes: NumPy inputs, JAX inputs and Python
+        # scalars (weakly typed) then hit the same compiled solve.
+        args = {name: _strong(jnp, _unwrap(value)) for name, value in params.items()}
+        if t_host.size == 1:
+            return jnp.concatenate([ts[:, None], y0[None, :]], axis=1)
+
+        solve = self._compiled_solve(stepper, jax, diffrax)
+        self._last_solve = solve
+        ys = solve(ts, _strong(jnp, y0), args)
+        return jnp.concatenate([ts[:, None], ys], axis=1)
+
+    def _compiled_solve(self, stepper: Any, jax: Any, diffrax: Any) -> Any:
+        """The jitted `solve(ts, y0, args) -> ys` for this stepper and these settings.
+
+        Times, initial state and parameters are arguments, so a run traces and
+        compiles once, and later runs of the same system with other values
+        (scenarios, finite differences, samplers) reuse the compiled solve.
+        """
+        func = stepper
+        if isinstance(stepper, functools.partial) and not stepper.args and not stepper.keywords:
+            func = stepper.func  # system.bind() with no bound values: key on the system's stepper
+        key = (func, self.solver, self.rtol, self.atol, self.dt0, self.max_steps)
+        try:
+            solve = self._solve_cache.get(key)
+        except TypeError:  # an unhashable stepper: compile for this run only
+            key, solve = None, None
+        if solve is not None:
+            return solve
+        solver, controller = self._solver_and_controller(diffrax)
+        dt0, max_steps = self.dt0, self.max_steps
+        term = diffrax.ODETerm(lambda t, y, a: func(t, y, **a))
+
+        @jax.jit
+        def solve(ts: Any, y0: Any, args: Any) -> Any:
+            sol = diffrax.diffeqsolve(
+                term,
+                solver,
+                t0=ts[0],
+                t1=ts[-1],
+                dt0=dt0,
+                y0=y0,
+                args=args,
+                saveat=diffrax.SaveAt(ts=ts),
+                stepsize_controller=controller,
+                max_steps=max_steps,
+            )
+            return sol.ys
+
+        if key is None:
+            return solve
+        if len(self._solve_cache) >= _CACHE_SIZE:
+            self._solve_cache.pop(next(iter(self._solve_cache)))
+        self._solve_cache[key] = solve
+        return solve
+
+    @staticmethod
+    def _initial_state(
+        stepper: Any,
+        initial_state: Mapping[str, Any],
+        params: Mapping[str, Any],
+        model_state: ModelStateSpecification | None,
+        jnp: Any,
+    ) -> Any:
+        option = getattr(stepper, "option", None)
+        if option is not None and option("state_names", None) is not None:
+            from flepimop2.system.op_system import initial_state_vector
+
+            return initial_state_vector(option, params, xp=jnp)
+        names = tuple(model_state.parameter_names) if model_state is not None else tuple(initial_state)
+        if not names:
+            msg = "cannot build the initial state: the system declares no state_names option and no model_state entries"
+            raise ValueError(msg)
+        return jnp.concatenate([jnp.ravel(jnp.asarray(_unwrap(initial_state[n]))) for n in names])

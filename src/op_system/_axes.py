@@ -94,9 +94,11 @@ def _deltas(coords: Sequence[float], idx: int) -> list[float]:
         else:
             width = (coords[i + 1] - coords[i - 1]) / 2.0
         if width <= 0.0:
+            bad = coords[i] if i == 0 else coords[min(i + 1, n - 1)]
             raise SpecError(
-                f"axes[{idx}] coords must be strictly increasing for integration",
+                f"axes[{idx}] coords must be strictly increasing for integration (repeated coord {bad!r})",
                 path=f"axes[{idx}].coords",
+                token=repr(bad),
             )
         out.append(width)
     return out
@@ -117,10 +119,12 @@ def _generate(ax: Mapping[str, Any], idx: int, spacing: str) -> list[float]:
         raise SpecError(f"axes[{idx}].domain.ub must be greater than lb", path=f"axes[{idx}].domain")
     size_obj = ax.get("size")
     if not isinstance(size_obj, (int, float)) or isinstance(size_obj, bool):
-        raise SpecError(f"axes[{idx}].size must be an integer >= 2", path=f"axes[{idx}].size")
+        raise SpecError(
+            f"axes[{idx}].size must be an integer >= 2, got {size_obj!r}", path=f"axes[{idx}].size", token=repr(size_obj)
+        )
     size = int(size_obj)
     if size < 2:
-        raise SpecError(f"axes[{idx}].size must be >= 2", path=f"axes[{idx}].size")
+        raise SpecError(f"axes[{idx}].size must be >= 2, got {size}", path=f"axes[{idx}].size", token=str(size))
     if spacing not in ("linear", "log", "geom"):
         raise SpecError(
             f"axes[{idx}].spacing must be one of ['geom', 'linear', 'log']",
@@ -179,8 +183,10 @@ def _normalize_axis(ax: object, idx: int, seen: set[str]) -> dict[str, Any]:
             for j in range(1, len(coords)):
                 if coords[j] < coords[j - 1]:
                     raise SpecError(
-                        f"axes[{idx}].coords must be non-decreasing for continuous axes",
+                        f"axes[{idx}].coords must be non-decreasing for continuous axes "
+                        f"(coords[{j}]={coords[j]!r} < coords[{j - 1}]={coords[j - 1]!r})",
                         path=f"axes[{idx}].coords",
+                        token=repr(coords[j]),
                     )
     elif kind == "categorical":
         raise SpecError(f"axes[{idx}] categorical requires coords", path=f"axes[{idx}].coords")

@@ -81,6 +81,12 @@ def _check_ident(name: str, path: str, what: str) -> None:
         raise SpecError(f"{what} {name!r} is not a valid identifier", path=path, token=name)
     if name in RESERVED_NAMES:
         raise SpecError(f"{what} {name!r} shadows a built-in helper or namespace", path=path, token=name)
+    if what == "parameter" and name == "y":
+        raise SpecError(
+            "parameter name 'y' clashes with the state argument of eval_fn(t, y, **params); rename it",
+            path=path,
+            token=name,
+        )
 
 
 def _parse_template(entry: str, axes: dict[str, Axis], path: str, what: str) -> tuple[str, tuple[Axis, ...]]:

@@ -87,6 +87,23 @@ def _reshape(v: _Val, cur: tuple[int, ...] | None, new: tuple[int, ...]) -> str:
     return f"_reshape({v.code}, {new})"
 
 
+def _num_code(value: float | int) -> str:
+    """Source text of a numeric literal: always a float (integer literals would switch
+    NumPy functions to integer arithmetic), parenthesized when negative."""
+    v = float(value)
+    if math.isnan(v):
+        return "_NAN"
+    if math.isinf(v):
+        return "_INF" if v > 0 else "(-_INF)"
+    return repr(v) if v >= 0 else f"({v!r})"
+
+
+def _num_val(value: float | int | bool) -> _Val:
+    if isinstance(value, bool):
+        return _Val(repr(value), frozenset(), "bool", value)
+    return _Val(_num_code(value), frozenset(), "num", value)
+
+
 def _is_atom(code: str) -> bool:
     return code.isidentifier() or code.replace(".", "", 1).isdigit()
 
@@ -154,6 +171,7 @@ class _Lowerer:
         self.alias_var: dict[str, str] = {}
         self.param_var: dict[str, str] = {p: f"p_{i}" for i, p in enumerate(model.params)}
         self.used_blocks: set[int] = set()
+        self.uses_time = False
 
     # -- helpers ------------------------------------------------------------------
     def const(self, prefix: str, value: Any) -> str:
@@ -184,7 +202,7 @@ class _Lowerer:
         if v.kind == "num":
             return v
         if v.const is not None:
-            return _Val(repr(float(v.const)), v.dims, "num", float(v.const))
+            return _num_val(float(v.const))
         return _Val(f"_where({v.code}, 1.0, 0.0)", v.dims, "num")
 
     def boolean(self, v: _Val) -> _Val:
@@ -231,6 +249,7 @@ class _Lowerer:
 
     def target(self, tgt: Target, scope: tuple[Dim, ...], path: str) -> _Val:
         if tgt.kind == "time":
+            self.uses_time = True
             return _Val("t", frozenset())
         if tgt.kind == "kernel":
             values = tgt.obj.values(path)
@@ -252,13 +271,12 @@ class _Lowerer:
     # -- expressions ----------------------------------------------------------------
     def expr(self, node: Node, scope: tuple[Dim, ...], path: str) -> _Val:
         if isinstance(node, Num):
-            kind = "bool" if isinstance(node.value, bool) else "num"
-            return _Val(repr(node.value), frozenset(), kind, node.value)
+            return _num_val(node.value)
         if isinstance(node, NpConst):
             value = {"pi": math.pi, "e": math.e}.get(node.name)
             if value is not None:
                 return _Val(repr(value), frozenset(), "num", value)
-            return _Val("_INF" if node.name == "inf" else "_NAN", frozenset(), "num")
+            return _num_val(float(node.name))
         if isinstance(node, (Name, Ref)):
             return self.target(self.m.resolve(node, scope, path), scope, path)
         if isinstance(node, UnaryOp):
@@ -271,7 +289,7 @@ class _Lowerer:
             v = self.num(v)
             if v.const is not None and not isinstance(v.const, bool):
                 c = -v.const if node.op == "-" else v.const
-                return _Val(repr(c) if c >= 0 else f"({c!r})", v.dims, "num", c)
+                return _num_val(c)
             return _Val(f"({node.op}{v.code})", v.dims, "num")
         if isinstance(node, BinOp):
             a = self.num(self.expr(node.left, scope, path))
@@ -279,7 +297,7 @@ class _Lowerer:
             if a.const is not None and b.const is not None:
                 folded = _fold(node.op, a.const, b.const)
                 if folded is not None:
-                    return _Val(repr(folded) if folded >= 0 else f"({folded!r})", frozenset(), "num", folded)
+                    return _num_val(folded)
                 text = to_source(node)
                 raise ExpressionError(
                     f"constant expression {text} is not finite (overflow or division by zero)", path=path, token=text
@@ -364,8 +382,8 @@ class _Lowerer:
                 return mm
         body = self.num(self.expr(node.body, inner, path))
         if dim.name not in body.dims:
-            factor = float(weights.sum()) if weights is not None else dim.size
-            return _Val(f"({factor!r} * {body.code})", body.dims, "num")
+            factor = float(weights.sum()) if weights is not None else float(dim.size)
+            return _Val(f"({factor!r} * {_drop_last(body, inner, scope)})", body.dims, "num")
         code = body.code
         if weights is not None:
             shape = (1,) * len(scope) + (dim.size,)
@@ -436,6 +454,14 @@ class _Lowerer:
         return f"_sum({', '.join(args)})"
 
 
+def _drop_last(v: _Val, inner: tuple[Dim, ...], outer: tuple[Dim, ...]) -> str:
+    """Code for `v` (computed in `inner` = `outer` + one loop dimension it does not
+    depend on) with that trailing size-1 axis removed."""
+    if not v.dims:
+        return v.code
+    return _reshape(v, _shape(v, inner), _shape(v, outer))  # type: ignore[arg-type]
+
+
 def _fold(op: str, a: float, b: float) -> float | None:
     with np.errstate(all="ignore"):
         x, y = np.float64(a), np.float64(b)
@@ -457,8 +483,10 @@ def _fold(op: str, a: float, b: float) -> float | None:
             r = np.remainder(x, y)
         else:  # pragma: no cover
             return None
+    if not np.isfinite(r) and math.isfinite(a) and math.isfinite(b):
+        return None  # overflow (or nan) from finite operands
     if not np.isfinite(r):
-        return None
+        return float(r)
     if isinstance(a, int) and isinstance(b, int) and op in "+-*" and float(r).is_integer() and abs(r) < 2**53:
         return int(r)
     return float(r)
@@ -522,6 +550,9 @@ def lower_model(model: Model, backend_name: str, mode: str = "rhs") -> Lowered:
                 lines.append(f"            {var} = _param_array({var}, {p!r})")
             elif pd.axes:
                 lines.append(f"        {var} = _param_array(params[{p!r}], {p!r})")
+            elif numpy:
+                # float64 semantics (inf/nan, not ZeroDivisionError) for Python scalars
+                lines.append(f"        {var} = _f64s(params[{p!r}])")
             else:
                 lines.append(f"        {var} = params[{p!r}]")
         lines.append("    except KeyError:")
@@ -534,6 +565,8 @@ def lower_model(model: Model, backend_name: str, mode: str = "rhs") -> Lowered:
         lines.append("    y = _state(y)")
     lines.append(f"    if y.shape != ({model.n_state},):")
     lines.append("        _bad_shape(y)")
+    if numpy and lw.uses_time:
+        lines.append("    t = _f64s(t)")
     for i, blk in enumerate(model.blocks):
         if cycle is not None or id(blk) not in lw.used_blocks:
             continue
@@ -915,8 +948,8 @@ class _Tangent(_Lowerer):
         if node.kind == "integrate_over":
             weights = np.asarray([dim.axis.deltas[i] for i in dim.coord_indices()], dtype=np.float64)
         if dim.name not in body.dims:
-            factor = float(weights.sum()) if weights is not None else dim.size
-            return _Val(f"({factor!r} * {body.code})", body.dims)
+            factor = float(weights.sum()) if weights is not None else float(dim.size)
+            return _Val(f"({factor!r} * {_drop_last(body, inner, scope)})", body.dims)
         code = body.code
         if weights is not None:
             w = self.const("W", weights.reshape((1,) * len(scope) + (dim.size,)))

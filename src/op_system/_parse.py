@@ -81,9 +81,8 @@ def _rewrite(src: str, path: str | None) -> str:
     """Rewrite the spec language's extra forms into parseable Python (see module doc)."""
     try:
         toks = list(tokenize.generate_tokens(io.StringIO(src).readline))
-    except (tokenize.TokenError, SyntaxError) as exc:
-        msg = exc.args[0] if exc.args else str(exc)
-        raise _fail(f"invalid expression syntax: {msg}", path) from None
+    except (tokenize.TokenError, SyntaxError):
+        return src  # not even tokenizable: let Python's parser report the error precisely
     # Absolute offsets of each line start; the text is a single line in practice.
     line_starts = [0]
     for line in src.splitlines(keepends=True):
@@ -141,7 +140,7 @@ def _rewrite(src: str, path: str | None) -> str:
         elif tok.type == tokenize.NAME and tok.string in _ESCAPED_KEYWORDS:
             nxt = toks[i + 1] if i + 1 < len(toks) else None
             if nxt is not None and (nxt.type == tokenize.NAME or nxt.string in (":", "*", "**")):
-                raise _fail("lambda expressions are not allowed", path, "lambda")
+                continue  # a real lambda expression: parsed, then rejected as a Lambda node
             edits.append((offset(tok.start), offset(tok.end), _KW_ESCAPE.format(tok.string)))
         if tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT):
             prev = tok
@@ -244,6 +243,8 @@ class _Converter:
             if isinstance(v, bool) or (isinstance(v, (int, float)) and not isinstance(v, complex)):
                 if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 2**63:
                     return self.invalid(node, "integer literal is too large", str(v)[:20])
+                if isinstance(v, float) and not math.isfinite(v):
+                    return self.invalid(node, "numeric literal is not finite (use np.inf)", self.src[:40])
                 return Num(v)
             if isinstance(v, str):
                 return self.invalid(
@@ -296,7 +297,8 @@ class _Converter:
             return self.call(node, d)
         if isinstance(node, ast.Subscript):
             return self.subscript(node)
-        return self.invalid(node, f"disallowed AST node {type(node).__name__} in {self.src!r}")
+        token = "lambda" if isinstance(node, ast.Lambda) else None
+        return self.invalid(node, f"disallowed AST node {type(node).__name__} in {self.src!r}", token)
 
     def name(self, node: ast.Name) -> Node:
         ident = _unescape(node.id)

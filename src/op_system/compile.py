@@ -345,6 +345,19 @@ def _runtime(be: Backend, model: Model, lowered: Lowered, *, force_f64: bool) ->
         consts = dict(lowered.constants)
         g["_ndarray"] = np.ndarray
         g["_f64"] = np.dtype(np.float64)
+        g["_INF"] = np.float64("inf")
+        g["_NAN"] = np.float64("nan")
+        _np_f64 = np.float64
+        _np_asarray = np.asarray
+
+        def _f64s(x: Any) -> Any:
+            # Python and NumPy scalars -> float64 scalars (NumPy semantics); arrays as float64
+            cls = x.__class__
+            if cls is float or cls is int or cls is _np_f64:
+                return _np_f64(x)
+            return _np_asarray(x, dtype=_np_f64) if cls is not bool else _np_f64(x)
+
+        g["_f64s"] = _f64s
         _add_reduce = np.add.reduce
 
         def _sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:

@@ -322,25 +322,6 @@ CASES: list[Bad] = [
     Bad("sum-over-continuous", aged("sum_over(grid=j, S[grid=j])", axes=[GRID], state="S[grid]"), SpecError, ValueError, ("equations['S[grid]']", "'grid'", "categorical")),
     Bad("integrate-over-categorical", aged("integrate_over(age=j, S[age=j])"), SpecError, ValueError, ("equations['S[age]']", "'age'", "continuous")),
     Bad("sum-over-unknown-axis", aged("sum_over(agegrp=j, S[age=j])"), SpecError, ValueError, ("equations['S[age]']", "'agegrp'")),
-    Bad(
-        "param-indexed-inconsistently",
-        aged("-beta[age] * S[age,vax] - beta[vax] * S[age,vax]", axes=[AGE, VAX], state="S[age,vax]"),
-        ExpressionError,
-        ValueError,
-        ("equations['S[age,vax]']", "'beta'"),
-    ),
-    Bad(
-        "param-indexed-inconsistently-across-equations",
-        {
-            "kind": "expr",
-            "axes": [AGE, VAX],
-            "state": ["S[age]", "V[vax]"],
-            "equations": {"S[age]": "-kappa[age] * S[age]", "V[vax]": "-kappa[vax] * V[vax]"},
-        },
-        ExpressionError,
-        ValueError,
-        ("equations['V[vax]']", "'kappa'", "equations['S[age]']"),
-    ),
     # --- transitions -------------------------------------------------------------------------
     Bad("transitions-not-list", sir_tr() | {"transitions": {"from": "S"}}, SpecError, ValueError, ("(at transitions)",)),
     Bad(

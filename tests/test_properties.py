@@ -99,6 +99,8 @@ def _ev(n: ast.AST, env: Mapping[str, Any]) -> Any:
         v = _ev(n.operand, env)
         if isinstance(n.op, ast.Not):
             return np.bool_(not _truthy(v))
+        if isinstance(n.op, ast.USub) and isinstance(n.operand, ast.Constant) and type(n.operand.value) is int:
+            return np.float64(-n.operand.value)  # a negative integer literal: Python has no -0
         return -_f(v) if isinstance(n.op, ast.USub) else +_f(v)
     if isinstance(n, ast.Compare):
         vals = [_f(_ev(x, env)) for x in (n.left, *n.comparators)]

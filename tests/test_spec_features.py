@@ -337,3 +337,24 @@ def test_conditionals_and_boolean_values() -> None:
     c = compile_spec(spec)
     np.testing.assert_allclose(c.eval_fn(0.0, [2.0, 1.0], a=1.5, b=-1.0), [1.5, 2 + 1 + 0])
     np.testing.assert_allclose(c.eval_fn(0.0, [0.5, 0.0], a=1.5, b=-1.0), [-1.0, 2 + 3 + 0])
+
+
+def test_same_base_with_several_index_signatures_is_several_parameters() -> None:
+    """As in 0.1.2: `k`, `k[age]` and `k[vax]` are distinct parameters (expanded names)."""
+    a = {"name": "age", "coords": ["y", "o"]}
+    v = {"name": "vax", "coords": ["u", "v"]}
+    c = compile_spec({"axes": [a], "state": ["S[age]"], "equations": {"S[age]": "-k[age]*S[age] - k*S[age]"}})
+    assert c.param_names == ("k", "k__age_o", "k__age_y")
+    np.testing.assert_allclose(c.eval_fn(0.0, [1.0, 1.0], k=0.5, k__age_y=1.0, k__age_o=2.0), [-1.5, -2.5])
+    c = compile_spec({"axes": [a, v], "state": ["S[age,vax]"], "equations": {"S[age,vax]": "-k[age]*k[vax]*S[age,vax]"}})
+    assert c.param_names == ("k__age_o", "k__age_y", "k__vax_u", "k__vax_v")
+    out = c.eval_fn(0.0, [1.0] * 4, k__age_y=1.0, k__age_o=2.0, k__vax_u=3.0, k__vax_v=4.0)
+    np.testing.assert_allclose(out, [-3.0, -4.0, -6.0, -8.0])
+
+
+def test_diagonal_index_reads_only_the_diagonal() -> None:
+    a = {"name": "age", "coords": ["y", "o"]}
+    c = compile_spec({"axes": [a], "state": ["S[age]"], "equations": {"S[age]": "-C[age,age]*S[age]"}})
+    assert c.param_names == ("C__age_o__age_o", "C__age_y__age_y")
+    np.testing.assert_allclose(c.eval_fn(0.0, [1.0, 2.0], C__age_y__age_y=2.0, C__age_o__age_o=3.0), [-2.0, -6.0])
+    np.testing.assert_allclose(c.eval_fn(0.0, [1.0, 2.0], C=np.array([[2.0, 9.0], [9.0, 3.0]])), [-2.0, -6.0])

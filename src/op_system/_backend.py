@@ -71,7 +71,7 @@ def _fn(xp: Any, name: str) -> Any:
     return f
 
 
-_NAMES = ["abs", "exp", "expm1", "log", "log1p", "log2", "log10", "sqrt", "maximum", "minimum", "clip", "where", "sin", "cos", "tan", "sinh", "cosh", "tanh", "hypot", "atan2", "logical_and", "logical_or", "logical_not", "sum", "reshape", "permute_dims", "concat", "stack", "take", "broadcast_to", "asarray", "astype", "matmul", "zeros", "sign", "floor"]
+_NAMES = ["abs", "exp", "expm1", "log", "log1p", "log2", "log10", "sqrt", "maximum", "minimum", "clip", "where", "sin", "cos", "tan", "sinh", "cosh", "tanh", "hypot", "atan2", "logical_and", "logical_or", "logical_not", "sum", "reshape", "permute_dims", "concat", "stack", "take", "broadcast_to", "asarray", "astype", "matmul", "zeros", "sign", "floor", "diagonal"]
 
 
 def _table(xp: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ except the computation of `state_names`, which the public API exposes.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -323,6 +324,7 @@ class _Builder:
             visit_scoped(expr, scope, self.axes, path, lambda n, s, p=path: fn(n, s, p))
         scalar_names = {a.base for a in model.aliases.values() if not a.axes}
         scalar_names |= {blk.base for blk in model.blocks if not blk.axes}
+        indexed: dict[str, list[ParamDef]] = {}
         for ref, scope, path in refs:
             _check_ident(ref.base, path, "parameter")
             sig = model.param_signature(ref, scope, path)
@@ -342,40 +344,72 @@ class _Builder:
                 if not missing:
                     model.aliases[ref.base] = AliasDef(ref.base, sig, None, path, tuple(Name(c) for c in cells))
                     continue
-            prev = self.params.get(ref.base)
-            if prev is None:
-                self.params[ref.base] = ParamDef(ref.base, sig, path)
-            elif prev.axes != sig:
-                raise ExpressionError(
-                    f"parameter {ref.base!r} is indexed by ({', '.join(a.name for a in prev.axes)}) at "
-                    f"{prev.first_path} but by ({', '.join(a.name for a in sig)}) here",
-                    path=path,
-                    token=ref.base,
-                )
+            variants = indexed.setdefault(ref.base, [])
+            if all(v.axes != sig for v in variants):
+                variants.append(ParamDef(ref.base, sig, path))
+        for variants in indexed.values():
+            for v in variants:
+                self.params[f"{v.base}[{','.join(a.name for a in v.axes)}]"] = v
+        scalars: dict[str, ParamDef] = {}
         for name, path in names:
             ident = name.id
             if (
                 model.block(ident) is not None
                 or ident in model.aliases
-                or ident in self.params
+                or ident in scalars
                 or ident == "t"
                 or ident in model.kernels
                 or model.lookup_cell(ident) is not None
             ):
                 continue
             _check_ident(ident, path, "parameter")
-            self.params[ident] = ParamDef(ident, (), path)
+            scalars[ident] = ParamDef(ident, (), path)
+        # Keys: the base name, unless the same base has several index signatures (0.1.2
+        # treats `k`, `k[age]`, `k[vax]` as distinct parameters `k`, `k__age_*`, `k__vax_*`).
+        self.params.clear()
+        for base, variants in indexed.items():
+            shared = len(variants) > 1 or base in scalars
+            for v in variants:
+                v.key = f"{base}[{','.join(a.name for a in v.axes)}]" if shared else base
+                v.array_ok = not shared
+                self.params[v.key] = v
+        self.params.update(scalars)
 
     @staticmethod
     def validate(model: Model, exprs: list[tuple[Node, tuple[Dim, ...], str]]) -> None:
-        """Resolve every name now, so that bad references fail at normalize time."""
+        """Resolve every name now, so that bad references fail at normalize time.
+
+        Also records which cells of each indexed parameter the model reads.
+        """
+        for p in model.params.values():
+            p.used = set() if p.axes else None
         for expr, scope, path in exprs:
 
             def fn(node: Node, sc: tuple[Dim, ...], path: str = path) -> None:
                 if isinstance(node, (Name, Ref)):
-                    model.resolve(node, sc, path)
+                    tgt = model.resolve(node, sc, path)
+                    if tgt.kind == "param" and tgt.obj.axes:
+                        _mark_used(tgt, sc)
 
             visit_scoped(expr, scope, model.axes, path, fn)
+
+
+def _mark_used(tgt: Any, scope: tuple[Dim, ...]) -> None:
+    param = tgt.obj
+    if param.used is None:
+        return
+    dims = {d.name: d for d in scope}
+    names = [v for k, v in tgt.sels if k == "dim"]
+    full = len(set(names)) == len(names) and all(
+        dims[n].subset is None or len(dims[n].subset) == dims[n].axis.size for n in names
+    ) and not any(k == "lit" for k, _ in tgt.sels)
+    if full:
+        param.used = None
+        return
+    uniq = list(dict.fromkeys(names))
+    for combo in itertools.product(*(dims[n].coord_indices() for n in uniq)):
+        a = dict(zip(uniq, combo))
+        param.used.add(tuple(a[v] if k == "dim" else v for k, v in tgt.sels))
 
 
 def _placeholders_in(node: Node, axes: dict[str, Axis], path: str) -> list[str]:

@@ -223,11 +223,14 @@ class _Lowerer:
                 items.pop()
             code = f"{code}[{', '.join(items)}]"
         names = [v for k, v in sels if k == "dim"]
-        if len(set(names)) != len(names):
-            raise UnsupportedFeatureError(
-                f"Feature 'diagonal index' is not supported. Detail: the same index is used twice at {path}",
-                path=path,
-            )
+        while len(set(names)) != len(names):
+            # the same dimension twice (`C[age, age]`): take the diagonal, which
+            # becomes the last axis
+            first = next(n for n in names if names.count(n) > 1)
+            p1 = names.index(first)
+            p2 = names.index(first, p1 + 1)
+            code = f"_diagonal({code}, 0, {p1}, {p2})"
+            names = [n for i, n in enumerate(names) if i not in (p1, p2)] + [first]
         if not names:
             return _Val(code, frozenset())
         for j, name in enumerate(names):
@@ -263,7 +266,7 @@ class _Lowerer:
         elif tgt.kind == "alias":
             var = self.alias_var[tgt.obj.base]
         else:
-            var = self.param_var[tgt.obj.base]
+            var = self.param_var[tgt.obj.key]
         if not tgt.sels:
             return _Val(var, frozenset())
         return self.index(var, tgt.sels, scope, path)
@@ -543,7 +546,10 @@ def lower_model(model: Model, backend_name: str, mode: str = "rhs") -> Lowered:
         for p in pnames:
             pd = model.params[p]
             var = lw.param_var[p]
-            if pd.axes and numpy:
+            if pd.axes and not pd.array_ok:
+                # a base shared by several index signatures: expanded names only
+                lines.append(f"        {var} = _cells(params, {p!r})")
+            elif pd.axes and numpy:
                 # Cheap static check; anything unusual goes through _param_array.
                 lines.append(f"        {var} = params[{p!r}]")
                 lines.append(f"        if {var}.__class__ is not _ndarray or {var}.shape != {pd.shape}:")
@@ -552,9 +558,9 @@ def lower_model(model: Model, backend_name: str, mode: str = "rhs") -> Lowered:
                 lines.append(f"        {var} = _param_array(params[{p!r}], {p!r})")
             elif numpy:
                 # float64 semantics (inf/nan, not ZeroDivisionError) for Python scalars
-                lines.append(f"        {var} = _f64s(params[{p!r}])")
+                lines.append(f"        {var} = _f64s(params[{pd.base!r}])")
             else:
-                lines.append(f"        {var} = params[{p!r}]")
+                lines.append(f"        {var} = params[{pd.base!r}]")
         lines.append("    except KeyError:")
         targets = ", ".join(lw.param_var[p] for p in pnames)
         lines.append(f"        {targets}, = _fill_params(params)")

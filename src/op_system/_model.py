@@ -120,6 +120,19 @@ class ParamDef:
     base: str
     axes: tuple[Axis, ...]
     first_path: str
+    #: Unique key: the base name, or `base[ax,...]` when the same base is also used
+    #: with another index signature (0.1.2 treats those as distinct parameters).
+    key: str = ""
+    #: Whether one array may be passed under the base name (false for such variants,
+    #: which take 0.1.2's expanded scalar names only).
+    array_ok: bool = True
+    #: Cells the model reads (`None`: all of them). Only these must be passed as
+    #: expanded scalars.
+    used: set[tuple[int, ...]] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            self.key = self.base
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -127,6 +140,14 @@ class ParamDef:
 
     def names(self) -> list[str]:
         return cell_names(self.base, self.axes)
+
+    def used_names(self) -> list[str]:
+        """Expanded names of the cells the model reads."""
+        if not self.axes:
+            return [self.base]
+        if self.used is None:
+            return self.names()
+        return [cell_name(self.base, self.axes, idx) for idx in sorted(self.used)]
 
 
 @dataclass(eq=False)
@@ -249,11 +270,12 @@ class Model:
         if "__" not in name:
             return None
         base, _, rest = name.partition("__")
-        for kind, obj in (
+        candidates: list[tuple[str, Any]] = [
             ("state", self._block_by_base.get(base)),
             ("alias", self.aliases.get(base)),
-            ("param", self.params.get(base)),
-        ):
+        ]
+        candidates.extend(("param", p) for p in self.params.values() if p.base == base and p.axes)
+        for kind, obj in candidates:
             if obj is None or not obj.axes:
                 continue
             parts = rest.split("__")
@@ -443,21 +465,23 @@ class Model:
                 kaxes.append(axis)
                 ksels.append(sel)
             return Target("kernel", KernelUse(self.kernels[ref.base], tuple(kaxes)), tuple(ksels))
-        param = self.params.get(ref.base)
-        if param is None:  # pragma: no cover - params are collected beforehand
-            raise ExpressionError(f"unknown name {ref.base!r}", path=path, token=ref.base)
         sels = []
+        sig = []
         for pos, item in enumerate(ref.items):
             axis, sel = self._item_axis(item, pos, None, dims, ref, path)
-            if pos >= len(param.axes) or param.axes[pos] is not axis:
-                raise ExpressionError(
-                    f"parameter {ref.base!r} is indexed by ({', '.join(a.name for a in param.axes)}) "
-                    f"at {param.first_path}, but {text} indexes it differently",
-                    path=path,
-                    token=text,
-                )
+            sig.append(axis)
             sels.append(sel)
+        param = self.param_variant(ref.base, tuple(sig))
+        if param is None:  # pragma: no cover - params are collected beforehand
+            raise ExpressionError(f"unknown parameter {text!r}", path=path, token=text)
         return Target("param", param, tuple(sels))
+
+    def param_variant(self, base: str, axes: tuple[Axis, ...]) -> ParamDef | None:
+        """The parameter `base` indexed by `axes`."""
+        for p in self.params.values():
+            if p.base == base and p.axes == axes:
+                return p
+        return None
 
     def param_signature(self, ref: Ref, scope: tuple[Dim, ...], path: str) -> tuple[Axis, ...]:
         """Axes of a parameter reference, from how it is indexed here."""

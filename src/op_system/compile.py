@@ -122,16 +122,15 @@ class CompiledRhs:
         """
         model = self._rhs._model if self._rhs is not None else None
         expected = set(self.param_names)
-        bases = set(model.params) if model is not None else set()
+        bases = {p.base for p in model.params.values() if p.array_ok} if model is not None else set()
         given = set(params)
         missing = []
         if model is not None:
             for p in model.params.values():
-                if p.base in given:
+                if p.base in given and (p.array_ok or not p.axes):
                     continue
-                names = p.names() if p.axes else [p.base]
-                if not all(n in given for n in names):
-                    missing.append(p.base)
+                if not all(n in given for n in p.used_names()):
+                    missing.append(p.key)
         else:
             missing = sorted(expected - given)
         unexpected = sorted(given - expected - bases)
@@ -316,7 +315,7 @@ def _runtime(be: Backend, model: Model, lowered: Lowered, *, force_f64: bool) ->
     def _alias_cycle(names: list[str]) -> None:
         raise ExpressionError(f"could not resolve alias dependencies: {names}", path="aliases")
 
-    shapes = {p.base: p.shape for p in pdefs}
+    shapes = {p.key: p.shape for p in pdefs}
 
     if be.is_numpy:
         asarray = np.asarray
@@ -414,25 +413,46 @@ def _runtime(be: Backend, model: Model, lowered: Lowered, *, force_f64: bool) ->
             )
         return a
 
+    def _assemble(p: Any, params: Mapping[str, Any]) -> Any:
+        """An indexed parameter from 0.1.2's expanded scalar names (unused cells are NaN)."""
+        names = p.names()
+        if p.used is None:
+            vals = [params[n] for n in names]  # KeyError if one is missing
+        else:
+            used_flat = {_flat(p, i) for i in p.used}
+            vals = [params[n] if k in used_flat else float("nan") for k, n in enumerate(names)]
+        if be.is_numpy:
+            arr = np.array(vals, dtype=np.float64)
+        else:
+            arr = _stack_scalars(vals, None)
+        return f["reshape"](arr, p.shape)
+
+    def _cells(params: Mapping[str, Any], key: str) -> Any:
+        return _assemble(by_key[key], params)
+
+    by_key = {p.key: p for p in pdefs}
+
     def _fill_params(params: Mapping[str, Any]) -> tuple[Any, ...]:
         out: list[Any] = []
         missing: list[str] = []
         for p in pdefs:
-            if p.base in params:
-                out.append(_param_array(params[p.base], p.base) if p.axes else params[p.base])
+            if not p.axes:
+                if p.base in params:
+                    out.append(g["_f64s"](params[p.base]) if be.is_numpy else params[p.base])
+                else:
+                    missing.append(p.base)
+                    out.append(None)
                 continue
-            if p.axes:
-                names = p.names()
-                absent = [n for n in names if n not in params]
-                if not absent:
-                    vals = _stack_scalars([params[n] for n in names], None) if not be.is_numpy else np.array(
-                        [params[n] for n in names], dtype=np.float64
-                    )
-                    out.append(f["reshape"](vals, p.shape))
-                    continue
-                missing.append(f"{p.base} (or {', '.join(absent[:4])}{', ...' if len(absent) > 4 else ''})")
-            else:
-                missing.append(p.base)
+            if p.array_ok and p.base in params:
+                out.append(_param_array(params[p.base], p.key))
+                continue
+            need = p.used_names()
+            absent = [n for n in need if n not in params]
+            if not absent:
+                out.append(_assemble(p, params))
+                continue
+            alt = f"{p.base} (an array of shape {p.shape}) or " if p.array_ok else ""
+            missing.append(f"{alt}{', '.join(absent[:4])}{', ...' if len(absent) > 4 else ''}")
             out.append(None)
         if missing:
             hint = ""
@@ -440,8 +460,9 @@ def _runtime(be: Backend, model: Model, lowered: Lowered, *, force_f64: bool) ->
                 hint = did_you_mean(m.split(" ")[0], params)
                 if hint:
                     break
+            expected = sorted({n for p in pdefs for n in (p.used_names() if p.axes and not p.array_ok else [p.base])})
             raise ParameterError(
-                f"missing parameter(s): {', '.join(missing)}{hint}. Expected: {list(lowered.param_order)}",
+                f"missing parameter(s): {'; '.join(missing)}{hint}. Expected: {expected}",
                 path="params",
                 token=missing[0].split(" ")[0],
             )
@@ -457,12 +478,20 @@ def _runtime(be: Backend, model: Model, lowered: Lowered, *, force_f64: bool) ->
         _bcast=_bcast,
         _param_array=_param_array,
         _fill_params=_fill_params,
+        _cells=_cells,
     )
     g.update(consts)
     return g
 
 
 _COUNTER = [0]
+
+
+def _flat(p: Any, idx: tuple[int, ...]) -> int:
+    f = 0
+    for ax, i in zip(p.axes, idx):
+        f = f * ax.size + i
+    return f
 
 
 def _color_columns(rows: Any, cols: Any, n: int) -> Any:

@@ -100,7 +100,7 @@ class NormalizedRhs:
             names: set[str] = set()
             if self._model is not None:
                 for p in self._model.params.values():
-                    names.update(p.names())
+                    names.update(p.used_names())
             object.__setattr__(self, "_param_names", tuple(sorted(names)))
         return self._param_names
 

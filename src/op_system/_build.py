@@ -187,6 +187,8 @@ class _Builder:
         self.spec = spec
         self.kind = kind
         state_raw = _str_list(spec.get("state"), "state")
+        if not state_raw:
+            raise SpecError("state must be a non-empty list of state names", path="state")
         if len(state_raw) != len(set(state_raw)):
             dup = next(s for s in state_raw if state_raw.count(s) > 1)
             raise SpecError(f"state contains duplicate names: {dup!r}", path="state", token=dup)

@@ -203,7 +203,16 @@ class _Lowerer:
             return v
         if v.const is not None:
             return _num_val(float(v.const))
-        return _Val(f"_where({v.code}, 1.0, 0.0)", v.dims, "num")
+        if self.backend_name == "numpy":
+            return _Val(f"_where({v.code}, 1.0, 0.0)", v.dims, "num")
+        return _Val(f"_astype({v.code}, y.dtype)", v.dims, "num")
+
+    def where(self, cond: str, a: _Val, b: _Val) -> str:
+        """`_where(cond, a, b)`; the Array API forbids two Python-scalar branches."""
+        a_code = a.code
+        if self.backend_name != "numpy" and not a.dims and not b.dims:
+            a_code = f"_asarray({a_code}, dtype=y.dtype)"
+        return f"_where({cond}, {a_code}, {b.code})"
 
     def boolean(self, v: _Val) -> _Val:
         if v.kind == "bool":
@@ -327,11 +336,12 @@ class _Lowerer:
                 return _Val(code, dims, "bool")
             # Python value semantics: `a and b` is b if a else a; `a or b` is a if a else b.
             nums = [self.num(v) for v in vals]
-            acc = nums[-1].code
+            acc = nums[-1]
             for v in reversed(nums[:-1]):
-                t = self.tmp(v.code)
-                acc = f"_where({t} != 0, {acc}, {t})" if node.op == "and" else f"_where({t} != 0, {t}, {acc})"
-            return _Val(acc, dims, "num")
+                t = _Val(self.tmp(v.code), v.dims)
+                code = self.where(f"({t.code} != 0)", acc, t) if node.op == "and" else self.where(f"({t.code} != 0)", t, acc)
+                acc = _Val(code, acc.dims | t.dims)
+            return _Val(acc.code, dims, "num")
         if isinstance(node, IfExp):
             test = self.boolean(self.expr(node.test, scope, path))
             body = self.expr(node.body, scope, path)
@@ -340,7 +350,7 @@ class _Lowerer:
                 return body if test.const else orelse
             if body.kind != orelse.kind:
                 body, orelse = self.num(body), self.num(orelse)
-            return _Val(f"_where({test.code}, {body.code}, {orelse.code})", test.dims | body.dims | orelse.dims, body.kind)
+            return _Val(self.where(test.code, body, orelse), test.dims | body.dims | orelse.dims, body.kind)
         if isinstance(node, Call):
             return self.call(node, scope, path)
         if isinstance(node, Reduce):
@@ -365,7 +375,7 @@ class _Lowerer:
             c = self.boolean(self.expr(node.args[0], scope, path))
             a = self.num(self.expr(node.args[1], scope, path))
             b = self.num(self.expr(node.args[2], scope, path))
-            return _Val(f"_where({c.code}, {a.code}, {b.code})", c.dims | a.dims | b.dims)
+            return _Val(self.where(c.code, a, b), c.dims | a.dims | b.dims)
         args = [self.num(self.expr(a, scope, path)) for a in node.args]
         dims = frozenset().union(*(a.dims for a in args))
         if node.func == "clip":
@@ -571,6 +581,11 @@ def lower_model(model: Model, backend_name: str, mode: str = "rhs") -> Lowered:
         lines.append("    y = _state(y)")
     lines.append(f"    if y.shape != ({model.n_state},):")
     lines.append("        _bad_shape(y)")
+    if not numpy:
+        # float constants follow y's dtype (float32 stays float32)
+        for k, v in lw.consts.items():
+            if isinstance(v, np.ndarray) and v.dtype.kind == "f":
+                lines.append(f"    {k} = _astype(_{k}, y.dtype)")
     if numpy and lw.uses_time:
         lines.append("    t = _f64s(t)")
     for i, blk in enumerate(model.blocks):

@@ -342,6 +342,11 @@ def _runtime(be: Backend, model: Model, lowered: Lowered, *, force_f64: bool) ->
 
         _bcast = np.broadcast_to
         consts = dict(lowered.constants)
+
+        def _np_astype(x: Any, dtype: Any) -> Any:
+            return np.asarray(x).astype(dtype, copy=False)
+
+        g["_astype"] = _np_astype
         g["_ndarray"] = np.ndarray
         g["_f64"] = np.dtype(np.float64)
         g["_INF"] = np.float64("inf")
@@ -422,7 +427,11 @@ def _runtime(be: Backend, model: Model, lowered: Lowered, *, force_f64: bool) ->
             used_flat = {_flat(p, i) for i in p.used}
             vals = [params[n] if k in used_flat else float("nan") for k, n in enumerate(names)]
         if be.is_numpy:
-            arr = np.array(vals, dtype=np.float64)
+            used_vals = [v for v in vals if not (isinstance(v, float) and v != v)]
+            dtype = np.result_type(*used_vals) if used_vals else np.float64
+            if dtype.kind != "f":
+                dtype = np.float64
+            arr = np.array(vals, dtype=dtype)
         else:
             arr = _stack_scalars(vals, None)
         return f["reshape"](arr, p.shape)
@@ -438,7 +447,7 @@ def _runtime(be: Backend, model: Model, lowered: Lowered, *, force_f64: bool) ->
         for p in pdefs:
             if not p.axes:
                 if p.base in params:
-                    out.append(g["_f64s"](params[p.base]) if be.is_numpy else params[p.base])
+                    out.append(g["_f64s"](params[p.base]) if force_f64 else params[p.base])
                 else:
                     missing.append(p.base)
                     out.append(None)
@@ -481,6 +490,7 @@ def _runtime(be: Backend, model: Model, lowered: Lowered, *, force_f64: bool) ->
         _cells=_cells,
     )
     g.update(consts)
+    g.update({f"_{k}": v for k, v in consts.items()})  # originals, for per-dtype casts
     return g
 
 

@@ -1,0 +1,393 @@
+"""Benchmark models: op_system specs and hand-written reference right-hand sides.
+
+Every model has
+
+* `spec`: the op_system spec (templates, `sum_over`, `chain`; array-valued parameters);
+* `spec_012`: the same model in the subset of the language op-system 0.1.2 accepts
+  (0.1.2 cannot index a parameter by two axes inside `sum_over`, so the contact
+  matrix product is written out cell by cell in per-cell aliases, as a 0.1.2 user
+  would have to); identical for models that need no rewrite;
+* `params`: parameter values, array-valued where the parameter is indexed
+  (`C` is an (N, N) array), and `scalar_params()`: the same values under
+  0.1.2's expanded names (`C__age_a0__age_a1`);
+* `ref_np` / `ref_jax`: hand-written right-hand sides `f(t, y, **params)` in plain
+  vectorized NumPy and in `jax.numpy`, written the way a careful person would
+  (reshape the state into blocks, one matrix product for the contacts, no loops);
+* `y_call`: a positive state vector for per-call timing, `y0`/`t1`: an initial
+  state and horizon for the ODE solves.
+
+This module imports only NumPy at import time (`ref_jax` imports `jax.numpy`
+when first called), so the external 0.1.2 worker can reuse it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "Model",
+    "age_seir",
+    "age_seir_jax",
+    "age_seir_np",
+    "age_seir_spec",
+    "erlang_chain",
+    "erlang_jax",
+    "erlang_np",
+    "erlang_spec",
+    "region_seir",
+    "region_seir_jax",
+    "region_seir_np",
+    "region_seir_spec",
+    "sir",
+    "sir_jax",
+    "sir_np",
+]
+
+
+@dataclass
+class Model:
+    """One benchmark model (see the module docstring)."""
+
+    key: str
+    label: str
+    family: str
+    spec: dict[str, Any]
+    spec_012: dict[str, Any]
+    params: dict[str, Any]
+    ref_np: Callable[..., Any]
+    ref_jax: Callable[..., Any]
+    n_state: int
+    y_call: np.ndarray
+    y0: np.ndarray
+    t1: float
+    # (name, axes) of indexed parameters, for 0.1.2's expanded scalar names.
+    indexed: dict[str, tuple[tuple[str, list[str]], ...]] = field(default_factory=dict)
+
+    def scalar_params(self) -> dict[str, float]:
+        """Parameters under op-system 0.1.2's expanded scalar names."""
+        out: dict[str, float] = {}
+        for name, value in self.params.items():
+            axes = self.indexed.get(name)
+            if not axes:
+                out[name] = float(value)
+                continue
+            arr = np.asarray(value, dtype=np.float64)
+            for idx in np.ndindex(arr.shape):
+                frag = "__".join(f"{ax}_{coords[i]}" for (ax, coords), i in zip(axes, idx, strict=True))
+                out[f"{name}__{frag}"] = float(arr[idx])
+        return out
+
+
+def _rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def _contacts(n: int, seed: int) -> np.ndarray:
+    """A positive N×N contact matrix with row sums around 10."""
+    return _rng(seed).uniform(0.5, 1.5, size=(n, n)) * (10.0 / n)
+
+
+# ----------------------------------------------------------------------------------
+# SIR (3 states)
+# ----------------------------------------------------------------------------------
+
+SIR_SPEC = {
+    "kind": "transitions",
+    "state": ["S", "I", "R"],
+    "transitions": [
+        {"from": "S", "to": "I", "rate": "beta * I / sum_state()"},
+        {"from": "I", "to": "R", "rate": "gamma"},
+    ],
+}
+
+
+def sir_np(t: Any, y: np.ndarray, beta: float, gamma: float) -> np.ndarray:
+    s, i, r = y
+    infection = beta * s * i / (s + i + r)
+    recovery = gamma * i
+    return np.array([-infection, infection - recovery, recovery])
+
+
+def sir_jax(t: Any, y: Any, beta: Any, gamma: Any) -> Any:
+    import jax.numpy as jnp
+
+    s, i, r = y[0], y[1], y[2]
+    infection = beta * s * i / (s + i + r)
+    recovery = gamma * i
+    return jnp.stack([-infection, infection - recovery, recovery])
+
+
+def sir() -> Model:
+    return Model(
+        key="sir",
+        label="SIR (3)",
+        family="sir",
+        spec=SIR_SPEC,
+        spec_012=SIR_SPEC,
+        params={"beta": 0.3, "gamma": 0.1},
+        ref_np=sir_np,
+        ref_jax=sir_jax,
+        n_state=3,
+        y_call=np.array([990.0, 10.0, 5.0]),
+        y0=np.array([990.0, 10.0, 0.0]),
+        t1=100.0,
+    )
+
+
+# ----------------------------------------------------------------------------------
+# Age-structured SEIR with an N×N contact matrix (4N states)
+# ----------------------------------------------------------------------------------
+
+_SEIR_TRANSITIONS = [
+    {"from": "S[age]", "to": "E[age]", "rate": "foi[age]"},
+    {"from": "E[age]", "to": "I[age]", "rate": "sigma"},
+    {"from": "I[age]", "to": "R[age]", "rate": "gamma"},
+]
+
+
+def age_seir_spec(n: int) -> dict[str, Any]:
+    return {
+        "kind": "transitions",
+        "axes": [{"name": "age", "coords": [f"a{i}" for i in range(n)]}],
+        "state": ["S[age]", "E[age]", "I[age]", "R[age]"],
+        "aliases": {"foi[age]": "beta * sum_over(age=j, C[age, age=j] * I[age=j]) / sum_state()"},
+        "transitions": _SEIR_TRANSITIONS,
+    }
+
+
+def age_seir_spec_012(n: int) -> dict[str, Any]:
+    ages = [f"a{i}" for i in range(n)]
+    aliases = {
+        f"foi__age_{a}": "beta * ("
+        + " + ".join(f"C__age_{a}__age_{b} * I__age_{b}" for b in ages)
+        + ") / sum_state()"
+        for a in ages
+    }
+    return {
+        "kind": "transitions",
+        "axes": [{"name": "age", "coords": ages}],
+        "state": ["S[age]", "E[age]", "I[age]", "R[age]"],
+        "aliases": aliases,
+        "transitions": _SEIR_TRANSITIONS,
+    }
+
+
+def age_seir_np(t: Any, y: np.ndarray, beta: float, sigma: float, gamma: float, C: np.ndarray) -> np.ndarray:
+    s, e, i, _r = y.reshape(4, -1)
+    infection = (beta / y.sum()) * (C @ i) * s
+    onset = sigma * e
+    recovery = gamma * i
+    return np.concatenate([-infection, infection - onset, onset - recovery, recovery])
+
+
+def age_seir_jax(t: Any, y: Any, beta: Any, sigma: Any, gamma: Any, C: Any) -> Any:
+    import jax.numpy as jnp
+
+    s, e, i, _r = jnp.reshape(y, (4, -1))
+    infection = (beta / jnp.sum(y)) * (C @ i) * s
+    onset = sigma * e
+    recovery = gamma * i
+    return jnp.concatenate([-infection, infection - onset, onset - recovery, recovery])
+
+
+def age_seir(n: int) -> Model:
+    rng = _rng(1000 + n)
+    pop = rng.uniform(1e4, 1e5, size=n)
+    y_call = rng.uniform(1.0, 1e4, size=4 * n)
+    seed_inf = np.full(n, 10.0)
+    y0 = np.concatenate([pop - seed_inf, np.zeros(n), seed_inf, np.zeros(n)])
+    ages = [f"a{i}" for i in range(n)]
+    return Model(
+        key=f"seir{n}",
+        label=f"age SEIR N={n} ({4 * n})",
+        family="age_seir",
+        spec=age_seir_spec(n),
+        spec_012=age_seir_spec_012(n),
+        params={"beta": 0.05, "sigma": 1 / 3, "gamma": 1 / 5, "C": _contacts(n, seed=n)},
+        ref_np=age_seir_np,
+        ref_jax=age_seir_jax,
+        n_state=4 * n,
+        y_call=y_call,
+        y0=y0,
+        t1=100.0,
+        indexed={"C": (("age", ages), ("age", ages))},
+    )
+
+
+# ----------------------------------------------------------------------------------
+# Erlang chain: S -> I1 -> ... -> I_n -> R (n + 2 states, state order S, R, I1..In)
+# ----------------------------------------------------------------------------------
+
+
+def erlang_spec(n: int) -> dict[str, Any]:
+    return {
+        "kind": "transitions",
+        "state": ["S", "R"],
+        "chain": [
+            {
+                "name": "I",
+                "length": n,
+                "forward": "gamma",
+                "entry": {"from": "S", "rate": "beta * sum_prefix('I') / sum_state()"},
+                "exit": {"to": "R"},
+            }
+        ],
+    }
+
+
+def erlang_np(t: Any, y: np.ndarray, beta: float, gamma: float) -> np.ndarray:
+    s = y[0]
+    stages = y[2:]
+    infection = beta * s * stages.sum() / y.sum()
+    out = gamma * stages  # outflow of every stage
+    dydt = np.empty_like(y)
+    dydt[0] = -infection
+    dydt[1] = out[-1]
+    dydt[2] = infection - out[0]
+    np.subtract(out[:-1], out[1:], out=dydt[3:])
+    return dydt
+
+
+def erlang_jax(t: Any, y: Any, beta: Any, gamma: Any) -> Any:
+    import jax.numpy as jnp
+
+    s = y[0]
+    stages = y[2:]
+    infection = beta * s * jnp.sum(stages) / jnp.sum(y)
+    out = gamma * stages
+    inflow = jnp.concatenate([infection[None], out[:-1]])
+    return jnp.concatenate([-infection[None], out[-1:], inflow - out])
+
+
+def erlang_chain(n: int = 200) -> Model:
+    rng = _rng(7)
+    y_call = rng.uniform(1.0, 100.0, size=n + 2)
+    y0 = np.zeros(n + 2)
+    y0[0], y0[2] = 990.0, 10.0
+    spec = erlang_spec(n)
+    return Model(
+        key=f"erlang{n}",
+        label=f"Erlang chain {n} ({n + 2})",
+        family="erlang",
+        spec=spec,
+        spec_012=spec,
+        params={"beta": 0.3, "gamma": n / 5.0},  # mean infectious period 5 days
+        ref_np=erlang_np,
+        ref_jax=erlang_jax,
+        n_state=n + 2,
+        y_call=y_call,
+        y0=y0,
+        t1=20.0,
+    )
+
+
+# ----------------------------------------------------------------------------------
+# Region × age SEIR (4 · regions · ages states): the 10,000-state template model
+# ----------------------------------------------------------------------------------
+
+_REGION_TRANSITIONS = [
+    {"from": "S[region,age]", "to": "E[region,age]", "rate": "foi[region,age]"},
+    {"from": "E[region,age]", "to": "I[region,age]", "rate": "sigma"},
+    {"from": "I[region,age]", "to": "R[region,age]", "rate": "gamma[age]"},
+]
+
+
+def _region_axes(n_region: int, n_age: int) -> list[dict[str, Any]]:
+    return [
+        {"name": "region", "coords": [f"r{i}" for i in range(n_region)]},
+        {"name": "age", "coords": [f"a{i}" for i in range(n_age)]},
+    ]
+
+
+def region_seir_spec(n_region: int, n_age: int = 25) -> dict[str, Any]:
+    return {
+        "kind": "transitions",
+        "axes": _region_axes(n_region, n_age),
+        "state": ["S[region,age]", "E[region,age]", "I[region,age]", "R[region,age]"],
+        "aliases": {
+            "Npop[region,age]": "S[region,age] + E[region,age] + I[region,age] + R[region,age]",
+            "foi[region,age]": (
+                "beta[region] * sum_over(age=j, C[age, age=j] * I[region, age=j] / Npop[region, age=j])"
+            ),
+        },
+        "transitions": _REGION_TRANSITIONS,
+    }
+
+
+def region_seir_spec_012(n_region: int, n_age: int = 25) -> dict[str, Any]:
+    aliases = {"Npop[region,age]": "S[region,age] + E[region,age] + I[region,age] + R[region,age]"}
+    for r in range(n_region):
+        for a in range(n_age):
+            cell = f"region_r{r}__age_a{a}"
+            terms = " + ".join(
+                f"C__age_a{a}__age_a{b} * I__region_r{r}__age_a{b} / Npop__region_r{r}__age_a{b}"
+                for b in range(n_age)
+            )
+            aliases[f"foi__{cell}"] = f"beta__region_r{r} * ({terms})"
+    return {
+        "kind": "transitions",
+        "axes": _region_axes(n_region, n_age),
+        "state": ["S[region,age]", "E[region,age]", "I[region,age]", "R[region,age]"],
+        "aliases": aliases,
+        "transitions": _REGION_TRANSITIONS,
+    }
+
+
+def region_seir_np(
+    t: Any, y: np.ndarray, beta: np.ndarray, sigma: float, gamma: np.ndarray, C: np.ndarray
+) -> np.ndarray:
+    n_age = C.shape[0]
+    s, e, i, r = y.reshape(4, -1, n_age)
+    prevalence = i / (s + e + i + r)  # (region, age)
+    infection = beta[:, None] * (prevalence @ C.T) * s
+    onset = sigma * e
+    recovery = gamma * i
+    return np.concatenate([-infection, infection - onset, onset - recovery, recovery]).reshape(-1)
+
+
+def region_seir_jax(t: Any, y: Any, beta: Any, sigma: Any, gamma: Any, C: Any) -> Any:
+    import jax.numpy as jnp
+
+    n_age = C.shape[0]
+    s, e, i, r = jnp.reshape(y, (4, -1, n_age))
+    prevalence = i / (s + e + i + r)
+    infection = beta[:, None] * (prevalence @ C.T) * s
+    onset = sigma * e
+    recovery = gamma * i
+    return jnp.concatenate([-infection, infection - onset, onset - recovery, recovery]).reshape(-1)
+
+
+def region_seir(n_region: int, n_age: int = 25) -> Model:
+    rng = _rng(5000 + n_region)
+    shape = (n_region, n_age)
+    pop = rng.uniform(1e3, 1e4, size=shape)
+    seed_inf = np.full(shape, 5.0)
+    y0 = np.concatenate([(pop - seed_inf).ravel(), np.zeros(pop.size), seed_inf.ravel(), np.zeros(pop.size)])
+    y_call = rng.uniform(1.0, 1e3, size=4 * pop.size)
+    regions = [f"r{i}" for i in range(n_region)]
+    ages = [f"a{i}" for i in range(n_age)]
+    n = 4 * n_region * n_age
+    return Model(
+        key=f"region{n_region}x{n_age}",
+        label=f"region×age SEIR {n_region}×{n_age} ({n})",
+        family="region_seir",
+        spec=region_seir_spec(n_region, n_age),
+        spec_012=region_seir_spec_012(n_region, n_age),
+        params={
+            "beta": rng.uniform(0.03, 0.07, size=n_region),
+            "sigma": 1 / 3,
+            "gamma": rng.uniform(0.15, 0.25, size=n_age),
+            "C": _contacts(n_age, seed=99),
+        },
+        ref_np=region_seir_np,
+        ref_jax=region_seir_jax,
+        n_state=n,
+        y_call=y_call,
+        y0=y0,
+        t1=100.0,
+        indexed={"beta": (("region", regions),), "gamma": (("age", ages),), "C": (("age", ages), ("age", ages))},
+    )

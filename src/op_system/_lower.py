@@ -408,7 +408,13 @@ class _Lowerer:
         return _Val(f"_sum({code}, axis=-1)", rest)
 
     def matvec(self, body: Node, scope: tuple[Dim, ...], dim: Dim, path: str) -> _Val | None:
-        """`sum_over(j, M[d, j] * v[j] * u)` as a matrix-vector product, if it has that form."""
+        """`sum_over(j, L[a.., j] * R[b.., j] * u)` as a matrix product `L @ R.T`, if it has that form.
+
+        The factors that depend on `j` must fall into two groups (equal dimensions
+        within a group) whose other dimensions are disjoint, e.g. a contact matrix
+        `C[age, j]` and a state `I[region, j]`. Factors that do not depend on `j`
+        multiply the result.
+        """
         factors: list[tuple[Node, bool]] = []  # (node, is_divisor)
 
         def flatten(n: Node, div: bool) -> None:
@@ -426,25 +432,59 @@ class _Lowerer:
             return None
         inner = (*scope, dim)
         vals = [(self.num(self.expr(n, inner, path)), div) for n, div in factors]
-        matrix = [(v, d) for v, d in vals if dim.name in v.dims and len(v.dims) == 2]
-        vector = [(v, d) for v, d in vals if v.dims == frozenset({dim.name})]
-        other = [(v, d) for v, d in vals if dim.name not in v.dims]
-        if len(matrix) != 1 or matrix[0][1] or not vector or len(matrix) + len(vector) + len(other) != len(vals):
+        groups: dict[frozenset[str], list[tuple[_Val, bool]]] = {}
+        other = []
+        for v, d in vals:
+            if dim.name in v.dims:
+                groups.setdefault(v.dims, []).append((v, d))
+            else:
+                other.append((v, d))
+        if len(groups) != 2:
             return None
-        m = matrix[0][0]
-        (outer,) = m.dims - {dim.name}
-        pos = [d.name for d in scope].index(outer)
-        n_out, n_in = scope[pos].size, dim.size
-        vec = None
-        for v, d in vector:
-            term = _reshape(v, _shape(v, inner), (n_in,))
-            vec = term if vec is None and not d else (f"(1.0 / {term})" if vec is None else f"({vec} {'/' if d else '*'} {term})")
-        code = f"_matmul({_reshape(m, _shape(m, inner), (n_out, n_in))}, {vec})"
-        if len(scope) > 1:
-            shape = [1] * len(scope)
-            shape[pos] = n_out
-            code = f"_reshape({code}, {tuple(shape)})"
-        dims = frozenset({outer})
+        (dims1, g1), (dims2, g2) = groups.items()
+        a_dims, b_dims = dims1 - {dim.name}, dims2 - {dim.name}
+        if a_dims & b_dims or not (a_dims or b_dims) or all(d for _, d in g1) or all(d for _, d in g2):
+            return None
+        pos = {d.name: i for i, d in enumerate(scope)}
+        n_in = dim.size
+
+        def group_code(group: list[tuple[_Val, bool]], outer: frozenset[str]) -> tuple[str, list[str]]:
+            group = sorted(group, key=lambda vd: vd[1])  # multiplications first
+            code = group[0][0].code
+            for v, d in group[1:]:
+                code = f"({code} {'/' if d else '*'} {v.code})"
+            names = sorted(outer, key=lambda n: pos[n])
+            n_out = 1
+            for n in names:
+                n_out *= scope[pos[n]].size
+            rep = group[0][0] if len(group) == 1 else _Val(code, outer | {dim.name})
+            shape = (n_out, n_in) if names else (n_in,)
+            return _reshape(rep, _shape(rep, inner), shape), names
+
+        left, left_names = group_code(g1, a_dims)
+        right, right_names = group_code(g2, b_dims)
+        # Order the operands so that the result's axes follow the scope where possible.
+        if left_names and right_names and pos[right_names[0]] < pos[left_names[0]]:
+            left, right, left_names, right_names = right, left, right_names, left_names
+        if left_names and right_names:
+            code = f"_matmul({left}, _permute_dims({right}, (1, 0)))"
+        elif left_names:
+            code = f"_matmul({left}, {right})"
+        else:
+            code = f"_matmul({right}, {left})"
+            left_names, right_names = right_names, left_names
+        names = left_names + right_names
+        sizes = tuple(scope[pos[n]].size for n in names)
+        if len(left_names) > 1 or len(right_names) > 1:
+            code = f"_reshape({code}, {sizes})"
+        order = sorted(range(len(names)), key=lambda i: pos[names[i]])
+        if order != list(range(len(names))):
+            code = f"_permute_dims({code}, {tuple(order)})"
+        names = [names[i] for i in order]
+        full = tuple(scope[pos[n]].size if n in names else 1 for n in (d.name for d in scope))
+        if tuple(scope[pos[n]].size for n in names) != full:
+            code = f"_reshape({code}, {full})"
+        dims = frozenset(names)
         for v, d in other:
             code = f"({code} {'/' if d else '*'} {v.code})"
             dims |= v.dims
@@ -677,15 +717,17 @@ def _lower_equation(lw: _Lowerer, eq: Any) -> str:
 
 def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, str]]:
     terms: dict[int, list[tuple[str, str, tuple[int, ...] | None]]] = {id(b): [] for b in model.blocks}
+    # Chains: forward flows `f` as one vector; scalar flows into the first stage or out
+    # of the last one (entry, exit) join the same concatenation instead of one-hot terms.
+    chain_f: dict[int, str] = {}
+    edges: dict[int, dict[int, list[tuple[str, str]]]] = {}
     for td in model.transitions:
         if isinstance(td, ChainFlow):
             # I[i] -> I[i+1] at rate r[i]: outflow from stages 0..k-2, inflow to 1..k-1.
             lw.used_blocks.add(id(td.block))
             rates = _rate_vector(lw, list(td.rates), td.path)
             var = lw.block_var[id(td.block)]
-            f = lw.tmp(f"({rates} * {var}[:-1])", "f")
-            code = f"_concat([(-{f}[:1]), ({f}[:-1] - {f}[1:]), {f}[-1:]])"
-            terms[id(td.block)].append(("+", code, td.block.shape))
+            chain_f[id(td.block)] = lw.tmp(f"({rates} * {var}[:-1])", "f")
             continue
         scope = td.dims
         rate = lw.num(lw.expr(td.rate, scope, f"{td.path}.rate"))
@@ -694,8 +736,29 @@ def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, str]]:
         flow = _Val(flow_code, rate.dims | src.dims)
         for node, sign in ((td.src, "-"), (td.dst, "+")):
             tgt = model.resolve(node, scope, td.path)  # type: ignore[arg-type]
+            blk = tgt.obj
+            if (
+                blk.custom is not None
+                and not flow.dims
+                and len(tgt.sels) == 1
+                and tgt.sels[0][0] == "lit"
+                and tgt.sels[0][1] in (0, blk.size - 1)
+            ):
+                edges.setdefault(id(blk), {}).setdefault(tgt.sels[0][1], []).append((sign, flow.code))
+                continue
             code, shape = _place(lw, flow, tgt, scope)
             terms[id(tgt.obj)].append((sign, code, shape))
+    for blk in model.blocks:
+        f = chain_f.get(id(blk))
+        if f is None:
+            continue
+        ends = edges.get(id(blk), {})
+
+        def edge(i: int, ends: dict[int, list[tuple[str, str]]] = ends) -> str:
+            return "".join(f" {sign} {code}" for sign, code in ends.get(i, []))
+
+        code = f"_concat([({edge(0)} - {f}[:1]), ({f}[:-1] - {f}[1:]), ({f}[-1:]{edge(blk.size - 1)})])"
+        terms[id(blk)].append(("+", code.replace("( + ", "(").replace("( - ", "(-"), blk.shape))
     out = []
     for blk in model.blocks:
         ts = terms[id(blk)]

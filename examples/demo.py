@@ -42,6 +42,11 @@ def initial_state() -> np.ndarray:
 
 
 def main() -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", default=str(Path(__file__).with_name("output")), help="output directory")
+    args = parser.parse_args()
     params = {"beta": 0.05, "sigma": 1 / 3, "gamma": 1 / 5, "C": CONTACTS}
     y0 = initial_state()
 
@@ -105,8 +110,8 @@ def main() -> int:
     for day in (0, 30, 60, 90, 120, 150, 180):
         print(f"{day:>3}   " + "  ".join(f"{v:10.0f}" for v in ys[day, 8:12]))
 
-    out_dir = Path(__file__).with_name("output")
-    out_dir.mkdir(exist_ok=True)
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
     import matplotlib
 
     matplotlib.use("Agg")

@@ -20,9 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 import jax
+import numpy as np
 
 jax.config.update("jax_enable_x64", True)
 

@@ -44,3 +44,24 @@ def test_example_runs_in_quick_mode(script: str, tmp_path: Path) -> None:
         data = png.read_bytes()
         assert data.startswith(PNG_MAGIC)
         assert len(data) > 10_000  # a real figure, not an empty canvas
+
+
+def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "MPLBACKEND": "Agg"}
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_main_demo_runs(tmp_path: Path) -> None:
+    """`make demo`: compile, NumPy vs JAX, diffrax solve, gradient, table and plot."""
+    proc = _run([str(EXAMPLES / "demo.py"), "--out", str(tmp_path)], tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "max relative difference NumPy vs JAX" in proc.stdout
+    assert (tmp_path / "demo_seir.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_stiff_example_runs_in_quick_mode(tmp_path: Path) -> None:
+    """BDF with and without our Jacobian agree; diffrax Kvaerno5 agrees with SciPy."""
+    proc = _run([str(EXAMPLES / "stiff_age_region.py"), "--quick"], tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "BDF, exact sparse jac" in proc.stdout
+    assert "diffrax Kvaerno5" in proc.stdout

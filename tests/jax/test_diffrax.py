@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 import diffrax
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from _jax_models import AGE_SEIR, CASES, SIR, callback_primitives, count_callbacks
 from scipy.integrate import solve_ivp
 
-import jax
 from op_system import compile_spec
 
 T1 = 60.0

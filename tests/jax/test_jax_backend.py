@@ -19,6 +19,7 @@ from typing import Any
 
 import array_api_strict as xps
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -33,7 +34,6 @@ from _jax_models import (
     primitive_names,
 )
 
-import jax
 import op_system
 from op_system import (
     CompiledRhs,

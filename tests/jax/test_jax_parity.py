@@ -11,12 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 import array_api_strict as xps
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from _jax_models import PARITY_CASES, callback_primitives, fd_grad
 
-import jax
 from op_system import compile_spec
 
 IDS = [c["name"] for c in PARITY_CASES]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import diffrax
+import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
@@ -16,7 +17,6 @@ import numpyro.distributions as dist
 from _jax_models import SIR
 from numpyro.infer import MCMC, NUTS, init_to_median
 
-import jax
 from op_system import compile_spec
 
 TRUE = {"beta": 0.5, "gamma": 0.2}

@@ -17,11 +17,11 @@ from __future__ import annotations
 from typing import Any
 
 import diffrax
+import jax
 import jax.numpy as jnp
 import numpy as np
 from _jax_models import AGE_SEIR, CASES, CONDITIONALS, PARITY_CASES, callback_primitives
 
-import jax
 from op_system import compile_spec
 
 

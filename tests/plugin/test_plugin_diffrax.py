@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -23,7 +24,6 @@ from flepimop2.system.op_system import OpSystemSystem
 from flepimop2.typing import StateChangeEnum
 from scipy.integrate import solve_ivp
 
-import jax
 from op_system import compile_spec
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "flepimop2_plugin" / "examples" / "sir_diffrax.yaml"

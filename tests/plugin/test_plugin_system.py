@@ -6,6 +6,7 @@ import re
 import sys
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -18,7 +19,6 @@ from flepimop2.system.abc import build as build_system
 from flepimop2.system.op_system import OpSystemSystem, initial_state_vector
 from flepimop2.typing import SystemProtocol
 
-import jax
 from op_system import compile_spec
 
 SIR = {

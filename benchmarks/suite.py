@@ -328,9 +328,8 @@ def bench_jit_compile(
     """Trace+lower and XLA compile time of the jitted RHS (`jit(f).lower(...).compile()`)
     for `big`, and jaxpr equation counts for all `models`."""
     setup_jax()
-    import jax.numpy as jnp
-
     import jax
+    import jax.numpy as jnp
 
     eqns = []
     for m in models:

@@ -759,6 +759,13 @@ def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, str]]:
 
         code = f"_concat([({edge(0)} - {f}[:1]), ({f}[:-1] - {f}[1:]), ({f}[-1:]{edge(blk.size - 1)})])"
         terms[id(blk)].append(("+", code.replace("( + ", "(").replace("( - ", "(-"), blk.shape))
+    return _sum_terms(lw, model, terms)
+
+
+def _sum_terms(
+    lw: _Lowerer, model: Model, terms: dict[int, list[tuple[str, str, tuple[int, ...] | None]]]
+) -> list[tuple[Block, str]]:
+    """Each block's derivative: the signed sum of its flow terms, broadcast to its shape."""
     out = []
     for blk in model.blocks:
         ts = terms[id(blk)]
@@ -1101,22 +1108,7 @@ class _Tangent(_Lowerer):
                 tgt = m.resolve(node, scope, td.path)  # type: ignore[arg-type]
                 code, shape = _place(self, flow, tgt, scope)
                 terms[id(tgt.obj)].append((sign, code, shape))
-        out = []
-        for blk in m.blocks:
-            ts = terms[id(blk)]
-            if not ts:
-                code = "0.0" if not blk.axes else f"_bcast(0.0, {blk.shape})"
-            else:
-                code = ts[0][1] if ts[0][0] == "+" else f"(-{ts[0][1]})"
-                for sign, c, _ in ts[1:]:
-                    code = f"{code} {sign} {c}"
-                if blk.axes:
-                    shapes = [sh for _, _, sh in ts if sh is not None]
-                    full = tuple(max(dims) for dims in zip(*shapes)) if shapes else None
-                    if full != blk.shape:
-                        code = f"_bcast({code}, {blk.shape})"
-            out.append((blk, self.tmp(code, "d")))
-        return out
+        return _sum_terms(self, m, terms)
 
     def _t_equation(self, eq: Any) -> str:
         blk: Block = eq.block

@@ -2,7 +2,6 @@
 
 * `to_sympy(rhs)`: one sympy expression per state cell, aliases substituted;
 * `jacobian_sparsity(rhs)`: which states each equation reads, from the IR (no sympy);
-* `jacobian_exprs(rhs)`: exact symbolic partial derivatives of the non-zero entries;
 * `to_latex(rhs)`: indexed LaTeX when the spec uses axes, expanded otherwise;
 * `flow_diagram(rhs, fmt)`: Mermaid or Graphviz DOT text of a transitions model,
   collapsed over axes;
@@ -35,14 +34,13 @@ from ._ir import (
     Ref,
     UnaryOp,
     to_source,
-    walk,
 )
 from ._model import ChainFlow, Dim, Model, Target, cell_name
 
 if TYPE_CHECKING:  # pragma: no cover
     from .specs import NormalizedRhs
 
-__all__ = ["check_model", "flow_diagram", "jacobian_exprs", "jacobian_sparsity", "to_latex", "to_sympy"]
+__all__ = ["check_model", "flow_diagram", "jacobian_sparsity", "to_latex", "to_sympy"]
 
 
 def _sympy() -> Any:
@@ -455,30 +453,6 @@ def jacobian_sparsity(rhs: NormalizedRhs) -> tuple[Any, Any]:
     return rows, cols
 
 
-def jacobian_exprs(rhs: NormalizedRhs) -> tuple[list[Any], Any, Any, Any]:
-    """Exact partial derivatives of the structurally non-zero Jacobian entries.
-
-    Returns `(derivatives, rows, cols, builder)`.
-    """
-    b = _SympyBuilder(_model(rhs))
-    eqs = b.equations()
-    rows, cols, ders = [], [], []
-    for i, eq in enumerate(eqs):
-        for s in sorted(eq.free_symbols, key=lambda s: b.states.get(s.name, -1)):
-            j = b.states.get(s.name)
-            if j is None:
-                continue
-            d = b.sp.diff(eq, s)
-            # floor (from %) is piecewise constant: its derivative is 0 almost everywhere.
-            d = d.replace(lambda e: isinstance(e, b.sp.Derivative) and e.has(b.sp.floor), lambda e: b.sp.Integer(0))
-            d = d.replace(lambda e: isinstance(e, b.sp.Subs), lambda e: e.doit())
-            if d != 0:
-                rows.append(i)
-                cols.append(j)
-                ders.append(d)
-    return ders, rows, cols, b
-
-
 # -- rendering ----------------------------------------------------------------------
 
 _GREEK = {
@@ -695,8 +669,3 @@ def check_model(rhs: NormalizedRhs) -> list[str]:
     for p in problems:
         warnings.warn(p, UserWarning, stacklevel=3)
     return problems
-
-
-def _uses_invalid(model: Model) -> bool:  # pragma: no cover - helper for debugging
-    return any(isinstance(n, Invalid) for a in model.aliases.values() if a.expr for n in walk(a.expr))
-

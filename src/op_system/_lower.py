@@ -15,6 +15,7 @@ to Python scalars and never mutates arrays, so it traces under `jax.jit`.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,6 +86,10 @@ def _reshape(v: _Val, cur: tuple[int, ...] | None, new: tuple[int, ...]) -> str:
             return v.src[0]
         return f"_reshape({v.src[0]}, {new})"
     return f"_reshape({v.code}, {new})"
+
+
+_METHOD_RESHAPE = re.compile(r"_reshape\(([A-Za-z_][A-Za-z0-9_]*(?:\[\d+:\d+\])?), ")
+_METHOD_TRANSPOSE = re.compile(r"_permute_dims\(([A-Za-z_][A-Za-z0-9_]*), ")
 
 
 def _num_code(value: float | int) -> str:
@@ -671,7 +676,13 @@ def lower_model(model: Model, backend_name: str, mode: str = "rhs") -> Lowered:
             lines.append(f"    return {code}" if fresh else f"    return _as_out({code}, y.dtype)")
         else:
             lines.append(f"    return _concat([{', '.join(c for c, _ in pieces)}])")
-    return Lowered("\n".join(lines) + "\n", lw.consts, pnames, cycle)
+    source = "\n".join(lines) + "\n"
+    if backend_name in ("numpy", "jax"):
+        # NumPy and JAX arrays have reshape/transpose methods, cheaper than the
+        # module functions' Python-level wrappers.
+        source = _METHOD_RESHAPE.sub(r"\1.reshape(", source)
+        source = _METHOD_TRANSPOSE.sub(r"\1.transpose(", source)
+    return Lowered(source, lw.consts, pnames, cycle)
 
 
 def _rate_vector(lw: _Lowerer, nodes: list[Node], path: str) -> str:

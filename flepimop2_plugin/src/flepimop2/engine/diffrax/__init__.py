@@ -70,10 +70,9 @@ def _strong(jnp: Any, value: Any) -> Any:
 
 def _import_diffrax(x64: bool) -> tuple[Any, Any, Any]:
     try:
-        import jax.numpy as jnp
-
         import diffrax
         import jax
+        import jax.numpy as jnp
     except ImportError as exc:
         msg = f"engine module diffrax needs jax and diffrax ({exc}); pip install jax diffrax"
         raise ImportError(msg) from exc

@@ -172,9 +172,8 @@ def _validate_user_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def _jax_namespace(x64: bool) -> Any:
     try:
-        import jax.numpy as jnp
-
         import jax
+        import jax.numpy as jnp
     except ImportError as exc:
         msg = (
             "options.array_backend: 'jax' needs JAX, which is not installed "

@@ -401,6 +401,8 @@ class _Lowerer:
         body = self.num(self.expr(node.body, inner, path))
         if dim.name not in body.dims:
             factor = float(weights.sum()) if weights is not None else float(dim.size)
+            if body.const is not None:  # keep constants folded (no Python float arithmetic at run time)
+                return _num_val(factor * float(body.const))
             return _Val(f"({factor!r} * {_drop_last(body, inner, scope)})", body.dims, "num")
         code = body.code
         if weights is not None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._axes import Axis
-from ._errors import ExpressionError, SpecError, did_you_mean
+from ._errors import ExpressionError, did_you_mean
 from ._ir import IndexItem, Name, Node, Ref
 
 __all__ = [
@@ -487,7 +487,3 @@ class Model:
         """Axes of a parameter reference, from how it is indexed here."""
         dims = {d.name: d for d in scope}
         return tuple(self._item_axis(item, pos, None, dims, ref, path)[0] for pos, item in enumerate(ref.items))
-
-
-def raise_spec(detail: str, path: str | None = None, token: str | None = None) -> SpecError:
-    return SpecError(detail, path=path, token=token)

@@ -177,6 +177,8 @@ class _Lowerer:
         self.param_var: dict[str, str] = {p: f"p_{i}" for i, p in enumerate(model.params)}
         self.used_blocks: set[int] = set()
         self.uses_time = False
+        #: blocks whose derivative is written as output segments (NumPy chains)
+        self.segments: dict[int, list[tuple[int, str]]] = {}
 
     # -- helpers ------------------------------------------------------------------
     def const(self, prefix: str, value: Any) -> str:
@@ -659,6 +661,24 @@ def lower_model(model: Model, backend_name: str, mode: str = "rhs") -> Lowered:
     lines.extend(body)
     if cycle is not None:
         lines.append("    return y")
+    elif numpy:
+        # NumPy: write each block into one preallocated output (no concatenations).
+        lines.append(f"    out = _empty({model.n_state})")
+        for blk, code in outputs:
+            start, stop = blk.offset, blk.offset + blk.size
+            segments = lw.segments.get(id(blk))
+            if segments is not None:
+                pos = start
+                for length, seg in segments:
+                    if length:
+                        lines.append(f"    out[{pos}:{pos + length}] = {seg}")
+                    pos += length
+            elif not blk.axes:
+                lines.append(f"    out[{start}] = {code}")
+            else:
+                flat = code if len(blk.axes) == 1 else f"_reshape({code}, ({blk.size},))"
+                lines.append(f"    out[{start}:{stop}] = {flat}")
+        lines.append("    return out")
     else:
         pieces: list[tuple[str, bool]] = []  # (code, is a fresh array)
         run: list[str] = []
@@ -770,8 +790,16 @@ def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, str]]:
         def edge(i: int, ends: dict[int, list[tuple[str, str]]] = ends) -> str:
             return "".join(f" {sign} {code}" for sign, code in ends.get(i, []))
 
-        code = f"_concat([({edge(0)} - {f}[:1]), ({f}[:-1] - {f}[1:]), ({f}[-1:]{edge(blk.size - 1)})])"
-        terms[id(blk)].append(("+", code.replace("( + ", "(").replace("( - ", "(-"), blk.shape))
+        segments = [
+            (1, f"({edge(0)} - {f}[:1])".replace("( + ", "(").replace("( - ", "(-")),
+            (blk.size - 2, f"({f}[:-1] - {f}[1:])"),
+            (1, f"({f}[-1:]{edge(blk.size - 1)})"),
+        ]
+        if lw.backend_name == "numpy" and not terms[id(blk)]:
+            lw.segments[id(blk)] = segments  # written straight into the output
+            continue
+        code = f"_concat([{', '.join(seg for _, seg in segments)}])"
+        terms[id(blk)].append(("+", code, blk.shape))
     return _sum_terms(lw, model, terms)
 
 
@@ -781,6 +809,9 @@ def _sum_terms(
     """Each block's derivative: the signed sum of its flow terms, broadcast to its shape."""
     out = []
     for blk in model.blocks:
+        if id(blk) in lw.segments:
+            out.append((blk, ""))
+            continue
         ts = terms[id(blk)]
         if not ts:
             code = "0.0" if not blk.axes else f"_bcast(0.0, {blk.shape})"

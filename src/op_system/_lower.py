@@ -90,6 +90,7 @@ def _reshape(v: _Val, cur: tuple[int, ...] | None, new: tuple[int, ...]) -> str:
 
 _METHOD_RESHAPE = re.compile(r"_reshape\(([A-Za-z_][A-Za-z0-9_]*(?:\[\d+:\d+\])?), ")
 _METHOD_TRANSPOSE = re.compile(r"_permute_dims\(([A-Za-z_][A-Za-z0-9_]*), ")
+_STATE_SUM = re.compile(r"_sum\((y(?:\[\d+:\d+\])?)\)")
 
 
 def _num_code(value: float | int) -> str:
@@ -704,6 +705,9 @@ def lower_model(model: Model, backend_name: str, mode: str = "rhs") -> Lowered:
         # module functions' Python-level wrappers.
         source = _METHOD_RESHAPE.sub(r"\1.reshape(", source)
         source = _METHOD_TRANSPOSE.sub(r"\1.transpose(", source)
+    if numpy:
+        # sums of the (1-D) state vector: the ufunc reduction without np.sum's wrapper
+        source = _STATE_SUM.sub(r"_add_reduce(\1)", source)
     return Lowered(source, lw.consts, pnames, cycle)
 
 

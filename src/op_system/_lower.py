@@ -671,7 +671,9 @@ def lower_model(model: Model, backend_name: str, mode: str = "rhs") -> Lowered:
             if segments is not None:
                 pos = start
                 for length, seg in segments:
-                    if length:
+                    if length and seg.startswith("_subtract("):  # computed in place
+                        lines.append(f"    {seg[:-1]}, out=out[{pos}:{pos + length}])")
+                    elif length:
                         lines.append(f"    out[{pos}:{pos + length}] = {seg}")
                     pos += length
             elif not blk.axes:
@@ -800,6 +802,7 @@ def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, str]]:
             (1, f"({f}[-1:]{edge(blk.size - 1)})"),
         ]
         if lw.backend_name == "numpy" and not terms[id(blk)]:
+            segments[1] = (blk.size - 2, f"_subtract({f}[:-1], {f}[1:])")
             lw.segments[id(blk)] = segments  # written straight into the output
             continue
         code = f"_concat([{', '.join(seg for _, seg in segments)}])"

@@ -358,3 +358,20 @@ def test_diagonal_index_reads_only_the_diagonal() -> None:
     assert c.param_names == ("C__age_o__age_o", "C__age_y__age_y")
     np.testing.assert_allclose(c.eval_fn(0.0, [1.0, 2.0], C__age_y__age_y=2.0, C__age_o__age_o=3.0), [-2.0, -6.0])
     np.testing.assert_allclose(c.eval_fn(0.0, [1.0, 2.0], C=np.array([[2.0, 9.0], [9.0, 3.0]])), [-2.0, -6.0])
+
+
+def test_flow_to_a_fixed_coordinate_stays_in_its_cell() -> None:
+    """A non-finite flow into `I[age=o]` must not turn the other cells into NaN."""
+    spec = {
+        "kind": "transitions",
+        "axes": [{"name": "age", "coords": ["y", "o"]}],
+        "state": ["S[age]", "I[age]"],
+        "transitions": [{"from": "S[age=y]", "to": "I[age=o]", "rate": "k"}],
+    }
+    c = compile_spec(spec)
+    with np.errstate(all="ignore"):
+        out = c.eval_fn(0.0, [np.inf, 1.0, 2.0, 3.0], k=1.0)
+    assert out[1] == 0.0  # S[o]
+    assert out[2] == 0.0  # I[y]
+    assert out[3] == np.inf
+    np.testing.assert_allclose(c.eval_fn(0.0, [4.0, 1.0, 2.0, 3.0], k=0.5), [-2.0, 0.0, 0.0, 2.0])

@@ -874,19 +874,23 @@ def _place(lw: _Lowerer, flow: _Val, tgt: Target, scope: tuple[Dim, ...]) -> tup
     lits = [(p, v) for p, (k, v) in enumerate(tgt.sels) if k == "lit"]
     if not lits:
         return code, shape
-    # Insert the target's fixed coordinates as one-hot axes.
+    # Place the flow at the target's fixed coordinates: a select against a constant
+    # mask (exact zeros elsewhere, so a non-finite flow stays in its own cell).
     it = iter(shape or ())
     full = tuple(1 if k == "lit" else (next(it) if shape is not None else 1) for k, _ in tgt.sels)
     if shape is not None:
         code = f"_reshape({code}, {full})"
     out_shape = list(full)
     for p, i in lits:
-        onehot_shape = [1] * len(blk.axes)
-        onehot_shape[p] = blk.axes[p].size
-        e = np.zeros(onehot_shape, dtype=np.float64)
-        e.reshape(-1)[i] = 1.0
-        code = f"({code} * {lw.const('E', e)})"
+        mask_shape = [1] * len(blk.axes)
+        mask_shape[p] = blk.axes[p].size
+        mask = np.zeros(mask_shape, dtype=bool)
+        mask.reshape(-1)[i] = True
         out_shape[p] = blk.axes[p].size
+        if shape is None and p == lits[0][0]:
+            # a scalar flow: make it an array of the target's dtype first (Array API where)
+            code = f"_asarray({code}, dtype=y.dtype)" if lw.backend_name != "numpy" else code
+        code = f"_where({lw.const('MASK', mask)}, {code}, 0.0)"
     return code, tuple(out_shape)
 
 

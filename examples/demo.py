@@ -11,44 +11,26 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _age_seir import (
+    AGES,
+    CONTACTS,
+    POP_COUNTS,
+    SEED_COUNTS,
+    age_seir_spec,
+    example_parser,
+    initial_state,
+)
 
 from op_system import compile_spec
 
-AGES = ["0-19", "20-39", "40-59", "60+"]
-SPEC = {
-    "kind": "transitions",
-    "axes": [{"name": "age", "coords": AGES}],
-    "state": ["S[age]", "E[age]", "I[age]", "R[age]"],
-    "aliases": {
-        # force of infection on age group `age`: contacts C[age, j] with infectious people of age j
-        "N[age]": "S[age] + E[age] + I[age] + R[age]",
-        "foi[age]": "beta * sum_over(age=j, C[age, age=j] * I[age=j] / N[age=j])",
-    },
-    "transitions": [
-        {"name": "infection[age]", "from": "S[age]", "to": "E[age]", "rate": "foi[age]"},
-        {"from": "E[age]", "to": "I[age]", "rate": "sigma"},
-        {"from": "I[age]", "to": "R[age]", "rate": "gamma"},
-    ],
-}
-CONTACTS = np.array(
-    [[8.0, 3.0, 2.0, 1.0], [3.0, 6.0, 3.0, 1.0], [2.0, 3.0, 4.0, 1.5], [1.0, 1.0, 1.5, 2.5]]
-)
-POP = np.array([2.0e6, 2.5e6, 2.2e6, 1.3e6])
-
-
-def initial_state() -> np.ndarray:
-    infected = np.array([10.0, 20.0, 10.0, 5.0])
-    return np.concatenate([POP - infected, np.zeros(4), infected, np.zeros(4)])
+SPEC = age_seir_spec()
+POP = POP_COUNTS
 
 
 def main() -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", default=str(Path(__file__).with_name("output")), help="output directory")
-    args = parser.parse_args()
+    args = example_parser(__doc__).parse_args()
     params = {"beta": 0.05, "sigma": 1 / 3, "gamma": 1 / 5, "C": CONTACTS}
-    y0 = initial_state()
+    y0 = initial_state(POP_COUNTS, SEED_COUNTS)
 
     print("1. compile the spec for NumPy")
     t0 = time.perf_counter()

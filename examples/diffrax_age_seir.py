@@ -13,10 +13,7 @@ Writes `examples/output/diffrax_age_seir.png` (or `--out DIR`).
 
 from __future__ import annotations
 
-import argparse
-import os
 import time
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -25,52 +22,31 @@ jax.config.update("jax_enable_x64", True)
 
 import diffrax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
+from _age_seir import (  # noqa: E402
+    AGES,
+    CONTACTS,
+    POP_COUNTS,
+    SEED_COUNTS,
+    age_seir_spec,
+    example_parser,
+    initial_state,
+)
 
 from op_system import compile_spec  # noqa: E402
 
-AGES = ["0-19", "20-39", "40-59", "60+"]
-SPEC = {
-    "kind": "transitions",
-    "axes": [{"name": "age", "coords": AGES}],
-    "state": ["S[age]", "E[age]", "I[age]", "R[age]"],
-    "aliases": {
-        "N[age]": "S[age] + E[age] + I[age] + R[age]",
-        # force of infection on `age`: contacts with infectious people of every age j
-        "foi[age]": "beta * susc[age] * sum_over(age=j, C[age, age=j] * I[age=j] / N[age=j])",
-    },
-    "transitions": [
-        {"name": "infection[age]", "from": "S[age]", "to": "E[age]", "rate": "foi[age]"},
-        {"name": "onset[age]", "from": "E[age]", "to": "I[age]", "rate": "sigma"},
-        {"name": "recovery[age]", "from": "I[age]", "to": "R[age]", "rate": "gamma"},
-    ],
-}
-POP = np.array([2.0e6, 2.5e6, 2.2e6, 1.3e6])
 PARAMS = {
     "beta": 0.05,
     "sigma": 1 / 3,
     "gamma": 1 / 5,
     "susc": np.array([0.6, 1.0, 1.0, 1.2]),
-    "C": np.array(
-        [[8.0, 3.0, 2.0, 1.0], [3.0, 6.0, 3.0, 1.0], [2.0, 3.0, 4.0, 1.5], [1.0, 1.0, 1.5, 2.5]]
-    ),
+    "C": CONTACTS,
 }
-
-
-def initial_state() -> np.ndarray:
-    infected = np.array([10.0, 20.0, 10.0, 5.0])
-    return np.concatenate([POP - infected, np.zeros(4), infected, np.zeros(4)])
-
-
-def parse_args() -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", default=os.environ.get("OP_SYSTEM_EXAMPLES_QUICK") == "1",
-                    help="small settings for CI (also: OP_SYSTEM_EXAMPLES_QUICK=1)")
-    ap.add_argument("--out", type=Path, default=Path(__file__).with_name("output"), help="output directory")
-    return ap.parse_args()
+SPEC = age_seir_spec(susceptibility=True)
+POP = POP_COUNTS
 
 
 def main() -> int:
-    opts = parse_args()
+    opts = example_parser(__doc__).parse_args()
     days = 180 if opts.quick else 365
 
     rhs = compile_spec(SPEC, backend="jax")
@@ -88,7 +64,7 @@ def main() -> int:
             t0=0.0,
             t1=float(days),
             dt0=0.1,
-            y0=jnp.asarray(initial_state()),
+            y0=jnp.asarray(initial_state(POP_COUNTS, SEED_COUNTS)),
             args=args,
             saveat=diffrax.SaveAt(ts=ts),
             stepsize_controller=diffrax.PIDController(rtol=1e-8, atol=1e-6),

@@ -17,8 +17,6 @@ Writes `examples/output/numpyro_fit_sir.png` and, in full mode,
 
 from __future__ import annotations
 
-import argparse
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +31,15 @@ import diffrax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpyro  # noqa: E402
 import numpyro.distributions as dist  # noqa: E402
+from _age_seir import (  # noqa: E402
+    AGES,
+    CONTACTS,
+    POP_FRACTIONS,
+    SEED_FRACTIONS,
+    age_seir_spec,
+    example_parser,
+    initial_state,
+)
 from numpyro.infer import MCMC, NUTS, init_to_median  # noqa: E402
 
 from op_system import compile_spec  # noqa: E402
@@ -46,25 +53,8 @@ SIR = {
     ],
 }
 
-AGES = ["0-19", "20-39", "40-59", "60+"]
-AGE_SEIR = {
-    "kind": "transitions",
-    "axes": [{"name": "age", "coords": AGES}],
-    "state": ["S[age]", "E[age]", "I[age]", "R[age]"],
-    "aliases": {
-        "N[age]": "S[age] + E[age] + I[age] + R[age]",
-        "foi[age]": "beta * sum_over(age=j, C[age, age=j] * I[age=j] / N[age=j])",
-    },
-    "transitions": [
-        {"from": "S[age]", "to": "E[age]", "rate": "foi[age]"},
-        {"from": "E[age]", "to": "I[age]", "rate": "sigma"},
-        {"from": "I[age]", "to": "R[age]", "rate": "gamma"},
-    ],
-}
-CONTACTS = np.array(
-    [[8.0, 3.0, 2.0, 1.0], [3.0, 6.0, 3.0, 1.0], [2.0, 3.0, 4.0, 1.5], [1.0, 1.0, 1.5, 2.5]]
-)
-POP = np.array([0.25, 0.3, 0.28, 0.17])  # population fractions
+AGE_SEIR = age_seir_spec()
+POP = POP_FRACTIONS  # population fractions
 
 
 def make_observer(spec: dict, y0: np.ndarray, ts: np.ndarray, observe: Callable[[Any], Any]) -> Callable[..., Any]:
@@ -143,16 +133,8 @@ def plot(path: Path, title: str, ts: np.ndarray, data: np.ndarray, draws: dict, 
     print(f"   plot written to {path}")
 
 
-def parse_args() -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", default=os.environ.get("OP_SYSTEM_EXAMPLES_QUICK") == "1",
-                    help="small settings for CI (also: OP_SYSTEM_EXAMPLES_QUICK=1)")
-    ap.add_argument("--out", type=Path, default=Path(__file__).with_name("output"), help="output directory")
-    return ap.parse_args()
-
-
 def main() -> int:
-    opts = parse_args()
+    opts = example_parser(__doc__).parse_args()
     opts.out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(2024)
     sigma = 0.1
@@ -178,8 +160,7 @@ def main() -> int:
         return 0
 
     print("2. age-structured SEIR: beta, gamma from age-specific prevalence (C and sigma known)")
-    infected = np.array([1e-4, 2e-4, 1e-4, 5e-5])
-    y0 = np.concatenate([POP - infected, np.zeros(4), infected, np.zeros(4)])
+    y0 = initial_state(POP_FRACTIONS, SEED_FRACTIONS)
     truth = {"beta": 0.06, "gamma": 0.2}
     fixed = {"C": jnp.asarray(CONTACTS), "sigma": jnp.asarray(1 / 3)}
     ts = np.arange(5.0, 125.0, 5.0)

@@ -13,57 +13,40 @@ Writes `examples/output/scipy_solve_ivp.png` (or `--out DIR`).
 
 from __future__ import annotations
 
-import argparse
-import os
 import time
-from pathlib import Path
 
 import numpy as np
+from _age_seir import (
+    AGES,
+    CONTACTS,
+    POP_COUNTS,
+    SEED_COUNTS,
+    age_seir_spec,
+    example_parser,
+    initial_state,
+)
 from scipy.integrate import solve_ivp
 
 from op_system import compile_spec
 
-AGES = ["0-19", "20-39", "40-59", "60+"]
-SPEC = {
-    "kind": "transitions",
-    "axes": [{"name": "age", "coords": AGES}],
-    "state": ["S[age]", "E[age]", "I[age]", "R[age]"],
-    "aliases": {
-        "N[age]": "S[age] + E[age] + I[age] + R[age]",
-        "foi[age]": "beta * susc[age] * sum_over(age=j, C[age, age=j] * I[age=j] / N[age=j])",
-    },
-    "transitions": [
-        {"from": "S[age]", "to": "E[age]", "rate": "foi[age]"},
-        {"from": "E[age]", "to": "I[age]", "rate": "sigma"},
-        {"from": "I[age]", "to": "R[age]", "rate": "gamma"},
-    ],
-}
-POP = np.array([2.0e6, 2.5e6, 2.2e6, 1.3e6])
 PARAMS = {
     "sigma": 1 / 3,
     "gamma": 1 / 5,
     "susc": np.array([0.6, 1.0, 1.0, 1.2]),
-    "C": np.array([[8.0, 3.0, 2.0, 1.0], [3.0, 6.0, 3.0, 1.0], [2.0, 3.0, 4.0, 1.5], [1.0, 1.0, 1.5, 2.5]]),
+    "C": CONTACTS,
 }
-
-
-def parse_args() -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", default=os.environ.get("OP_SYSTEM_EXAMPLES_QUICK") == "1",
-                    help="small settings for CI (also: OP_SYSTEM_EXAMPLES_QUICK=1)")
-    ap.add_argument("--out", type=Path, default=Path(__file__).with_name("output"), help="output directory")
-    return ap.parse_args()
+SPEC = age_seir_spec(susceptibility=True)
+POP = POP_COUNTS
 
 
 def main() -> int:
-    opts = parse_args()
+    opts = example_parser(__doc__).parse_args()
     days = 180 if opts.quick else 365
     betas = [0.03, 0.045, 0.06] if opts.quick else [0.02, 0.03, 0.04, 0.05, 0.06]
 
     rhs = compile_spec(SPEC)  # NumPy backend (the default)
     print(f"{len(rhs.state_names)} states: {', '.join(rhs.state_names[:4])}, ...")
-    infected = np.array([10.0, 20.0, 10.0, 5.0])
-    y0 = np.concatenate([POP - infected, np.zeros(4), infected, np.zeros(4)])
+    y0 = initial_state(POP_COUNTS, SEED_COUNTS)
     t_eval = np.linspace(0.0, days, days + 1)
 
     # Indexed parameters: one array each (as below), or 0.1.2's expanded scalars.

@@ -13,9 +13,7 @@ Writes `examples/output/vmap_ensemble.png` (or `--out DIR`).
 from __future__ import annotations
 
 import argparse
-import os
 import time
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -24,37 +22,25 @@ jax.config.update("jax_enable_x64", True)
 
 import diffrax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
+from _age_seir import (  # noqa: E402
+    CONTACTS,
+    POP_FRACTIONS,
+    SEED_FRACTIONS,
+    age_seir_spec,
+    example_parser,
+    initial_state,
+)
 
 from op_system import compile_spec  # noqa: E402
 
-AGES = ["0-19", "20-39", "40-59", "60+"]
-SPEC = {
-    "kind": "transitions",
-    "axes": [{"name": "age", "coords": AGES}],
-    "state": ["S[age]", "E[age]", "I[age]", "R[age]"],
-    "aliases": {
-        "N[age]": "S[age] + E[age] + I[age] + R[age]",
-        "foi[age]": "beta * susc[age] * sum_over(age=j, C[age, age=j] * I[age=j] / N[age=j])",
-    },
-    "transitions": [
-        {"from": "S[age]", "to": "E[age]", "rate": "foi[age]"},
-        {"from": "E[age]", "to": "I[age]", "rate": "sigma"},
-        {"from": "I[age]", "to": "R[age]", "rate": "gamma"},
-    ],
-}
-CONTACTS = np.array(
-    [[8.0, 3.0, 2.0, 1.0], [3.0, 6.0, 3.0, 1.0], [2.0, 3.0, 4.0, 1.5], [1.0, 1.0, 1.5, 2.5]]
-)
-POP = np.array([0.25, 0.3, 0.28, 0.17])
+SPEC = age_seir_spec(susceptibility=True)
+POP = POP_FRACTIONS
 DAYS = 200
 
 
 def parse_args() -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", default=os.environ.get("OP_SYSTEM_EXAMPLES_QUICK") == "1",
-                    help="small settings for CI (also: OP_SYSTEM_EXAMPLES_QUICK=1)")
+    ap = example_parser(__doc__)
     ap.add_argument("--n", type=int, default=None, help="number of parameter sets")
-    ap.add_argument("--out", type=Path, default=Path(__file__).with_name("output"), help="output directory")
     return ap.parse_args()
 
 
@@ -64,8 +50,7 @@ def main() -> int:
 
     rhs = compile_spec(SPEC, backend="jax")
     term = diffrax.ODETerm(rhs.vector_field)
-    infected = np.array([1e-4, 2e-4, 1e-4, 5e-5])
-    y0 = jnp.asarray(np.concatenate([POP - infected, np.zeros(4), infected, np.zeros(4)]))
+    y0 = jnp.asarray(initial_state(POP_FRACTIONS, SEED_FRACTIONS))
     ts = jnp.arange(0.0, DAYS + 1.0, 2.0)
 
     def solve(args: dict) -> jnp.ndarray:

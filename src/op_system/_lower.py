@@ -639,26 +639,14 @@ def lower_model(model: Model, backend_name: str, mode: str = "rhs") -> Lowered:
     if numpy and lw.uses_time:
         lines.append("    t = _f64s(t)")
     for i, blk in enumerate(model.blocks):
-        if cycle is not None or id(blk) not in lw.used_blocks:
-            continue
-        if blk.axes:
-            sl = f"y[{blk.offset}:{blk.offset + blk.size}]"
-            code = f"_reshape({sl}, {blk.shape})" if len(blk.axes) > 1 else sl
-        else:
-            code = f"y[{blk.offset}]"
-        lines.append(f"    s_{i} = {code}")
+        if cycle is None and id(blk) in lw.used_blocks:
+            lines.append(f"    s_{i} = {_block_view('y', blk)}")
     if mode == "jvp":
         lines.append("    v = _state(v)")
         assert isinstance(lw, _Tangent)
         for i, blk in enumerate(model.blocks):
-            if id(blk) not in lw.used_tblocks:
-                continue
-            if blk.axes:
-                sl = f"v[{blk.offset}:{blk.offset + blk.size}]"
-                code = f"_reshape({sl}, {blk.shape})" if len(blk.axes) > 1 else sl
-            else:
-                code = f"v[{blk.offset}]"
-            lines.append(f"    ts_{i} = {code}")
+            if id(blk) in lw.used_tblocks:
+                lines.append(f"    ts_{i} = {_block_view('v', blk)}")
     lines.extend(body)
     if cycle is not None:
         lines.append("    return y")
@@ -711,6 +699,14 @@ def lower_model(model: Model, backend_name: str, mode: str = "rhs") -> Lowered:
         # sums of the (1-D) state vector: the ufunc reduction without np.sum's wrapper
         source = _STATE_SUM.sub(r"_add_reduce(\1)", source)
     return Lowered(source, lw.consts, pnames, cycle)
+
+
+def _block_view(vec: str, blk: Block) -> str:
+    """Code for one block of a state-shaped vector: a scalar, or a view of its axes' shape."""
+    if not blk.axes:
+        return f"{vec}[{blk.offset}]"
+    sl = f"{vec}[{blk.offset}:{blk.offset + blk.size}]"
+    return f"_reshape({sl}, {blk.shape})" if len(blk.axes) > 1 else sl
 
 
 def _rate_vector(lw: _Lowerer, nodes: list[Node], path: str) -> str:

@@ -36,6 +36,7 @@ __all__ = [
     "TransitionDef",
     "cell_name",
     "cell_names",
+    "flat_index",
 ]
 
 
@@ -44,6 +45,14 @@ def cell_name(base: str, axes: tuple[Axis, ...], idx: tuple[int, ...]) -> str:
     if not axes:
         return base
     return base + "__" + "__".join(ax.parts[i] for ax, i in zip(axes, idx))
+
+
+def flat_index(axes: tuple[Axis, ...], idx: tuple[int, ...]) -> int:
+    """Position of cell `idx` in the C-order flattening of `axes`."""
+    f = 0
+    for ax, i in zip(axes, idx):
+        f = f * ax.size + i
+    return f
 
 
 def cell_names(base: str, axes: tuple[Axis, ...]) -> list[str]:
@@ -87,10 +96,7 @@ class Block:
         return cell_names(self.base, self.axes)
 
     def flat(self, idx: tuple[int, ...]) -> int:
-        f = 0
-        for ax, i in zip(self.axes, idx, strict=False):
-            f = f * ax.size + i
-        return f
+        return flat_index(self.axes, idx)
 
     def unflat(self, f: int) -> tuple[int, ...]:
         out = []
@@ -457,21 +463,10 @@ class Model:
                         token=text,
                     )
             return Target(kind, obj, tuple(sels))
+        sig, sels = self._positional(ref, dims, path)
         if ref.base in self.kernels:
-            ksels = []
-            kaxes = []
-            for pos, item in enumerate(ref.items):
-                axis, sel = self._item_axis(item, pos, None, dims, ref, path)
-                kaxes.append(axis)
-                ksels.append(sel)
-            return Target("kernel", KernelUse(self.kernels[ref.base], tuple(kaxes)), tuple(ksels))
-        sels = []
-        sig = []
-        for pos, item in enumerate(ref.items):
-            axis, sel = self._item_axis(item, pos, None, dims, ref, path)
-            sig.append(axis)
-            sels.append(sel)
-        param = self.param_variant(ref.base, tuple(sig))
+            return Target("kernel", KernelUse(self.kernels[ref.base], sig), sels)
+        param = self.param_variant(ref.base, sig)
         if param is None:  # pragma: no cover - params are collected beforehand
             raise ExpressionError(f"unknown parameter {text!r}", path=path, token=text)
         return Target("param", param, tuple(sels))
@@ -485,5 +480,11 @@ class Model:
 
     def param_signature(self, ref: Ref, scope: tuple[Dim, ...], path: str) -> tuple[Axis, ...]:
         """Axes of a parameter reference, from how it is indexed here."""
-        dims = {d.name: d for d in scope}
-        return tuple(self._item_axis(item, pos, None, dims, ref, path)[0] for pos, item in enumerate(ref.items))
+        return self._positional(ref, {d.name: d for d in scope}, path)[0]
+
+    def _positional(
+        self, ref: Ref, dims: dict[str, Dim], path: str
+    ) -> tuple[tuple[Axis, ...], tuple[tuple[str, Any], ...]]:
+        """Axes and selections of a reference indexed by position (parameters, kernels)."""
+        pairs = [self._item_axis(item, pos, None, dims, ref, path) for pos, item in enumerate(ref.items)]
+        return tuple(a for a, _ in pairs), tuple(sel for _, sel in pairs)

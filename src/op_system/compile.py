@@ -21,7 +21,7 @@ from ._errors import (
     did_you_mean,
 )
 from ._lower import Lowered, lower_model
-from ._model import Model
+from ._model import Model, flat_index
 from .specs import NormalizedRhs
 
 __all__ = ["DEFAULT_ARRAY_BACKEND", "CompiledRhs", "EvalFn", "compile_rhs"]
@@ -427,7 +427,7 @@ def _runtime(be: Backend, model: Model, lowered: Lowered, *, force_f64: bool) ->
         if p.used is None:
             vals = [params[n] for n in names]  # KeyError if one is missing
         else:
-            used_flat = {_flat(p, i) for i in p.used}
+            used_flat = {flat_index(p.axes, i) for i in p.used}
             vals = [params[n] if k in used_flat else float("nan") for k, n in enumerate(names)]
         if be.is_numpy:
             used_vals = [v for v in vals if not (isinstance(v, float) and v != v)]
@@ -498,13 +498,6 @@ def _runtime(be: Backend, model: Model, lowered: Lowered, *, force_f64: bool) ->
 
 
 _COUNTER = [0]
-
-
-def _flat(p: Any, idx: tuple[int, ...]) -> int:
-    f = 0
-    for ax, i in zip(p.axes, idx):
-        f = f * ax.size + i
-    return f
 
 
 def _color_columns(rows: Any, cols: Any, n: int) -> Any:

@@ -35,7 +35,7 @@ from ._ir import (
     UnaryOp,
     to_source,
 )
-from ._model import ChainFlow, Dim, Model, Target, cell_name
+from ._model import ChainFlow, Dim, Model, Target, cell_name, flat_index
 
 if TYPE_CHECKING:  # pragma: no cover
     from .specs import NormalizedRhs
@@ -89,10 +89,7 @@ class _SympyBuilder:
             alias = tgt.obj
             idx = tuple(assignment[v] if k == "dim" else v for k, v in tgt.sels)
             if alias.cells is not None:
-                flat = 0
-                for ax, i in zip(alias.axes, idx):
-                    flat = flat * ax.size + i
-                value = self.expr(alias.cells[flat], (), {}, alias.path)
+                value = self.expr(alias.cells[flat_index(alias.axes, idx)], (), {}, alias.path)
             else:
                 scope = tuple(Dim(ax.name, ax) for ax in alias.axes)
                 value = self.expr(alias.expr, scope, dict(zip((a.name for a in alias.axes), idx)), alias.path)
@@ -304,11 +301,13 @@ class _Deps:
     def __init__(self, model: Model) -> None:
         self.m = model
         self.alias_cache: dict[str, frozenset[int]] = {}
-        self.targets: dict[tuple[int, int], Target] = {}
+        # Resolution does not depend on the cell, only on the node and its scope.
+        self.targets: dict[tuple[int, tuple[Dim, ...]], Target] = {}
+        self.reduce_dims: dict[int, Dim] = {}
         self.all = frozenset(range(model.n_state))
 
     def target(self, node: Name | Ref, scope: tuple[Dim, ...], path: str) -> Target:
-        key = (id(node), id(scope))
+        key = (id(node), scope)
         tgt = self.targets.get(key)
         if tgt is None:
             tgt = self.targets[key] = self.m.resolve(node, scope, path)
@@ -331,12 +330,9 @@ class _Deps:
                     alias = tgt.obj
                     idx = tuple(a[v] if k == "dim" else v for k, v in tgt.sels)
                     if alias.cells is not None:
-                        flat = 0
-                        for ax, i in zip(alias.axes, idx):
-                            flat = flat * ax.size + i
-                        got = self.expr(alias.cells[flat], (), {}, alias.path)
+                        got = self.expr(alias.cells[flat_index(alias.axes, idx)], (), {}, alias.path)
                     else:
-                        sc = self._alias_scope(alias)
+                        sc = tuple(Dim(ax.name, ax) for ax in alias.axes)
                         got = self.expr(alias.expr, sc, dict(zip((x.name for x in alias.axes), idx)), alias.path)
                     self.alias_cache[name] = got
                 return got
@@ -348,8 +344,10 @@ class _Deps:
                 prefix = node.args[0].value  # type: ignore[attr-defined]
                 return frozenset(i for i, n in enumerate(self.m.state_names) if n.startswith(prefix))
         if isinstance(node, Reduce):
-            dim = self._reduce_dim(node, path)
-            inner = self._extend(scope, dim)
+            dim = self.reduce_dims.get(id(node))
+            if dim is None:
+                dim = self.reduce_dims[id(node)] = reduce_dim(node, self.m.axes, path)
+            inner = (*scope, dim)
             out: frozenset[int] = frozenset()
             for c in dim.coord_indices():
                 out |= self.expr(node.body, inner, {**a, dim.name: c}, path)
@@ -358,31 +356,6 @@ class _Deps:
         for child in _children(node):
             out |= self.expr(child, scope, a, path)
         return out
-
-    # scopes are cached so that target() can key on their identity
-    def _alias_scope(self, alias: Any) -> tuple[Dim, ...]:
-        key = ("alias", alias.base)
-        sc = self._scopes.get(key) if hasattr(self, "_scopes") else None
-        if sc is None:
-            self._scopes = getattr(self, "_scopes", {})
-            sc = self._scopes[key] = tuple(Dim(ax.name, ax) for ax in alias.axes)
-        return sc
-
-    def _reduce_dim(self, node: Reduce, path: str) -> Dim:
-        self._dims = getattr(self, "_dims", {})
-        d = self._dims.get(id(node))
-        if d is None:
-            d = self._dims[id(node)] = reduce_dim(node, self.m.axes, path)
-        return d
-
-    def _extend(self, scope: tuple[Dim, ...], dim: Dim) -> tuple[Dim, ...]:
-        self._ext = getattr(self, "_ext", {})
-        key = (id(scope), id(dim))
-        sc = self._ext.get(key)
-        if sc is None:
-            sc = self._ext[key] = (*scope, dim)
-            self._keep = [*getattr(self, "_keep", []), scope]  # keep ids stable
-        return sc
 
     def rows(self) -> list[frozenset[int]]:
         m = self.m

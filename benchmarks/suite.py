@@ -57,6 +57,14 @@ def _us(seconds: float) -> str:
 # -- NumPy -------------------------------------------------------------------------
 
 
+
+def _pair_row(m: Model, hand: dict[str, Any], op: dict[str, Any], ratio: float, err: float, **extra: Any) -> dict[str, Any]:
+    """The common fields of a hand-written vs op_system measurement (plus `extra`)."""
+    return {
+        "model": m.key, "label": m.label, "n_state": m.n_state, **extra,
+        "hand_s": hand["median"], "op_s": op["median"], "ratio": ratio, "max_rel_err": err,
+    }
+
 def bench_numpy_per_call(models: Sequence[Model], settings: Settings, log: Log) -> list[dict[str, Any]]:
     """Per-call `eval_fn(0.0, y, **params)` vs the hand-written NumPy RHS."""
     rows = []
@@ -70,20 +78,7 @@ def bench_numpy_per_call(models: Sequence[Model], settings: Settings, log: Log) 
             lambda c=compiled, y=y, params=params: c.eval_fn(0.0, y, **params),
             settings,
         )
-        rows.append(
-            {
-                "model": m.key,
-                "label": m.label,
-                "family": m.family,
-                "n_state": m.n_state,
-                "hand_s": hand["median"],
-                "op_s": op["median"],
-                "ratio": ratio,
-                "max_rel_err": err,
-                "hand": hand,
-                "op": op,
-            }
-        )
+        rows.append(_pair_row(m, hand, op, ratio, err, family=m.family) | {"hand": hand, "op": op})
         log(f"  {m.label:32s} hand {_us(hand['median'])}  op_system {_us(op['median'])}  ratio {rows[-1]['ratio']:6.2f}")
     return rows
 
@@ -107,21 +102,10 @@ def bench_solve_ivp(m: Model, settings: Settings, log: Log, rtol: float = 1e-6, 
         raise AssertionError(f"solve_ivp failed on {m.label}")
     err = _assert_close(sol_op.y[:, -1], sol_hand.y[:, -1], f"solve_ivp {m.label}", rtol=1e-6)
     hand, op, ratio = measure_pair(lambda: solve(rhs_hand), lambda: solve(rhs_op), settings)
-    row = {
-        "model": m.key,
-        "label": m.label,
-        "n_state": m.n_state,
-        "method": "RK45",
-        "rtol": rtol,
-        "atol": atol,
-        "t1": m.t1,
-        "nfev_hand": int(sol_hand.nfev),
-        "nfev_op": int(sol_op.nfev),
-        "hand_s": hand["median"],
-        "op_s": op["median"],
-        "ratio": ratio,
-        "max_rel_err": err,
-    }
+    row = _pair_row(
+        m, hand, op, ratio, err, method="RK45", rtol=rtol, atol=atol, t1=m.t1,
+        nfev_hand=int(sol_hand.nfev), nfev_op=int(sol_op.nfev),
+    )
     log(
         f"  {m.label:32s} hand {1e3 * hand['median']:8.2f} ms  op_system {1e3 * op['median']:8.2f} ms  "
         f"ratio {row['ratio']:6.2f}  ({row['nfev_op']} RHS calls)"
@@ -165,18 +149,7 @@ def bench_jax_per_call(models: Sequence[Model], settings: Settings, log: Log) ->
             lambda f=f_op, y=y, p=p: f(y, p).block_until_ready(),
             settings,
         )
-        rows.append(
-            {
-                "model": m.key,
-                "label": m.label,
-                "family": m.family,
-                "n_state": m.n_state,
-                "hand_s": hand["median"],
-                "op_s": op["median"],
-                "ratio": ratio,
-                "max_rel_err": err,
-            }
-        )
+        rows.append(_pair_row(m, hand, op, ratio, err, family=m.family))
         log(f"  {m.label:32s} hand {_us(hand['median'])}  op_system {_us(op['median'])}  ratio {rows[-1]['ratio']:6.2f}")
     return rows
 
@@ -248,17 +221,7 @@ def bench_diffrax(
             out = {k: f(y0, p) for k, f in jitted.items()}
             err = _assert_close(out["op"][0], out["hand"][0], f"diffrax {m.label}", rtol=1e-6)
             t_hand, t_op, ratio = _time_jitted(jitted["hand"], jitted["op"], (y0, p), settings)
-            row = {
-                "model": m.key,
-                "label": m.label,
-                "n_state": m.n_state,
-                "steps_hand": int(out["hand"][1]),
-                "steps_op": int(out["op"][1]),
-                "hand_s": t_hand["median"],
-                "op_s": t_op["median"],
-                "ratio": ratio,
-                "max_rel_err": err,
-            }
+            row = _pair_row(m, t_hand, t_op, ratio, err, steps_hand=int(out["hand"][1]), steps_op=int(out["op"][1]))
             solve_rows.append(row)
             log(
                 f"  solve {m.label:26s} hand {1e3 * row['hand_s']:8.2f} ms  op_system {1e3 * row['op_s']:8.2f} ms  "
@@ -279,15 +242,7 @@ def bench_diffrax(
             g = {k: f(beta, y0) for k, f in grads.items()}
             err = _assert_close(g["op"], g["hand"], f"grad {m.label}", rtol=1e-5)
             t_hand, t_op, ratio = _time_jitted(grads["hand"], grads["op"], (beta, y0), settings)
-            row = {
-                "model": m.key,
-                "label": m.label,
-                "n_state": m.n_state,
-                "hand_s": t_hand["median"],
-                "op_s": t_op["median"],
-                "ratio": ratio,
-                "max_rel_err": err,
-            }
+            row = _pair_row(m, t_hand, t_op, ratio, err)
             grad_rows.append(row)
             log(
                 f"  grad  {m.label:26s} hand {1e3 * row['hand_s']:8.2f} ms  op_system {1e3 * row['op_s']:8.2f} ms  "

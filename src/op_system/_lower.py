@@ -960,10 +960,8 @@ class _Tangent(_Lowerer):
                 return self.add(self.mul(da, b), self.mul(db, a))
             if node.op == "/":
                 bt = self.tmp(b.code)
-                bv = _Val(bt, b.dims)
                 first = None if da is None else _Val(f"({da.code} / {bt})", da.dims | b.dims)
                 second = None if db is None else _Val(f"(({a.code} * {db.code}) / ({bt} * {bt}))", a.dims | db.dims | b.dims)
-                del bv
                 return self.add(first, second, "-")
             if node.op == "**":
                 at, bt = self.tmp(a.code), self.tmp(b.code)

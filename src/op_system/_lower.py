@@ -398,9 +398,11 @@ class _Lowerer:
         if node.kind == "integrate_over":
             weights = np.asarray([dim.axis.deltas[i] for i in dim.coord_indices()], dtype=np.float64)
         if weights is None:
+            emitted = len(self.lines)
             mm = self.matvec(node.body, scope, dim, path)
             if mm is not None:
                 return mm
+            del self.lines[emitted:]  # the failed attempt's temporaries are not used
         body = self.num(self.expr(node.body, inner, path))
         if dim.name not in body.dims:
             factor = float(weights.sum()) if weights is not None else float(dim.size)

@@ -37,6 +37,7 @@ from ._errors import ExpressionError as ExpressionError
 from ._errors import OpSystemError as OpSystemError
 from ._errors import ParameterError as ParameterError
 from ._errors import SpecError as SpecError
+from ._errors import SpecWarning as SpecWarning
 from ._errors import StateShapeError as StateShapeError
 from ._errors import UnsupportedFeatureError as UnsupportedFeatureError
 from ._identifiers import IdentifierString as IdentifierString
@@ -98,6 +99,7 @@ __all__ = [
     "OpSystemError",
     "ParameterError",
     "SpecError",
+    "SpecWarning",
     "StateShapeError",
     "StateString",
     "UnsupportedFeatureError",

@@ -15,9 +15,10 @@ from typing import Any
 
 from ._axes import Axis, normalize_axes
 from ._errors import ExpressionError, SpecError, did_you_mean
-from ._ir import IndexItem, Invalid, Name, Node, Reduce, Ref, children
+from ._ir import Call, IndexItem, Invalid, Name, Node, Reduce, Ref, children
 from ._meta import normalize_kernels, normalize_operators, normalize_state_axes
 from ._model import (
+    INLINE_RE,
     AliasDef,
     Block,
     ChainFlow,
@@ -26,13 +27,13 @@ from ._model import (
     Model,
     ParamDef,
     TransitionDef,
+    subst_text,
 )
 from ._parse import parse_expr
 
 __all__ = ["RESERVED_NAMES", "build_model", "subst_text"]
 
 _TEMPLATE_RE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\[(.+)\]\s*")
-_INLINE_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\[(.*?)\]")
 _IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 #: Names that cannot be used for states, aliases or parameters.
@@ -82,6 +83,9 @@ def _check_ident(name: str, path: str, what: str) -> None:
         raise SpecError(f"{what} {name!r} is not a valid identifier", path=path, token=name)
     if name in RESERVED_NAMES:
         raise SpecError(f"{what} {name!r} shadows a built-in helper or namespace", path=path, token=name)
+    if name == "t" and what in ("state", "chain stage", "alias"):
+        # 0.1.2 lets such a name silently shadow time in every expression
+        raise SpecError(f"{what} name 't' is reserved for time; rename it", path=path, token=name)
     if what == "parameter" and name == "y":
         raise SpecError(
             "parameter name 'y' clashes with the state argument of eval_fn(t, y, **params); rename it",
@@ -113,19 +117,6 @@ def _parse_template(entry: str, axes: dict[str, Axis], path: str, what: str) -> 
             raise SpecError(f"{what} template {entry!r} repeats axis {ph!r}", path=path, token=ph)
         out.append(axes[ph])
     return base, tuple(out)
-
-
-def subst_text(text: str, assignment: Mapping[str, str]) -> str:
-    """Replace `name[ax, ...]` by the expanded name when all axes are assigned (0.1.2 rule)."""
-    from ._axes import fragment
-
-    def repl(m: re.Match[str]) -> str:
-        parts = [p.strip() for p in m.group(2).split(",") if p.strip()]
-        if not parts or any(p not in assignment for p in parts):
-            return m.group(0)
-        return m.group(1) + "__" + "__".join(f"{p}_{fragment(assignment[p])}" for p in parts)
-
-    return _INLINE_RE.sub(repl, text)
 
 
 def visit_scoped(
@@ -258,8 +249,9 @@ class _Builder:
                 spec.get("state_axes"), axis_names=axis_names, state_set=state_set
             )
         meta["kernels"] = normalize_kernels(spec.get("kernels") or meta_get("kernels"), axis_names=axis_names)
+        operator_states = set(self.state_raw) | {n for b in self.blocks for n in (b.base, *b.names())}
         meta["operators"] = normalize_operators(
-            spec.get("operators") or meta_get("operators"), axis_names=axis_names
+            spec.get("operators") or meta_get("operators"), axis_names=axis_names, state_set=operator_states
         )
         for key in ("sources", "couplings", "constraints"):
             if key in spec:
@@ -320,6 +312,8 @@ class _Builder:
                 if model.block(node.base) is None and node.base not in model.aliases:
                     refs.append((node, scope, path))
             elif isinstance(node, Name):
+                if any(d.name == node.id and d.name != d.axis.name for d in scope):
+                    return  # a loop variable used as a value (its coordinate)
                 names.append((node, path))
 
         for expr, scope, path in exprs:
@@ -392,6 +386,8 @@ class _Builder:
                     tgt = model.resolve(node, sc, path)
                     if tgt.kind == "param" and tgt.obj.axes:
                         _mark_used(tgt, sc)
+                elif isinstance(node, Call) and node.func == "sum_prefix":
+                    model.prefix_groups(node.args[0].value, sc, path)  # type: ignore[attr-defined]
 
             visit_scoped(expr, scope, model.axes, path, fn)
 
@@ -428,6 +424,23 @@ def _placeholders_in(node: Node, axes: dict[str, Axis], path: str) -> list[str]:
 
     visit_scoped(node, (), axes, path, fn)
     return found
+
+
+def _template_uses(
+    expr: Node, scope: tuple[Dim, ...], path: str, blk: Block, overridden: set[int]
+) -> list[tuple[Node, tuple[Dim, ...], str]]:
+    """Where a template expression is evaluated: all of `scope`, or its cells not overridden.
+
+    Parameters read only by overridden cells are not parameters of the model
+    (0.1.2 never expands the template there), so they are not required.
+    """
+    if not overridden:
+        return [(expr, scope, path)]
+    return [
+        (expr, tuple(Dim(d.name, d.axis, (i,)) for d, i in zip(scope, idx, strict=True)), path)
+        for flat, idx in enumerate(blk.cells())
+        if flat not in overridden
+    ]
 
 
 def _template_dims(axes_names: list[str], axes: dict[str, Axis]) -> tuple[Dim, ...]:
@@ -514,9 +527,53 @@ def _parse_chain(chain: object, idx: int, state_set: set[str]) -> tuple[list[str
 
 # -- entry points -----------------------------------------------------------------
 
+#: Top-level keys a spec may have; 0.1.2 ignores any other key silently.
+SPEC_KEYS = frozenset({
+    "kind", "state", "equations", "aliases", "transitions", "chain", "axes",
+    "state_axes", "kernels", "operators", "initial_state", "sources", "couplings",
+    "constraints", "meta",
+})
+#: Descriptive keys people write next to a model; never warned about.
+_DESCRIPTIVE_KEYS = frozenset({"name", "description", "notes", "title", "version", "author", "authors", "units"})
+
+
+def warn_unknown_keys(spec: Mapping[str, Any]) -> None:
+    """A `SpecWarning` for each unknown top-level key (a typo like `equatons:`).
+
+    A warning, not an error: 0.1.2 ignores such keys, so 0.1.2 specs keep loading.
+    """
+    import warnings
+
+    from ._errors import SpecWarning
+
+    for key in spec:
+        if not isinstance(key, str) or key in SPEC_KEYS or key in _DESCRIPTIVE_KEYS:
+            continue
+        hint = did_you_mean(key, SPEC_KEYS)
+        warnings.warn(
+            f"unknown top-level spec key {key!r}{hint} is ignored (known keys: {sorted(SPEC_KEYS)})",
+            SpecWarning,
+            stacklevel=_outside_package(),
+        )
+
+
+def _outside_package() -> int:
+    """`stacklevel` of the first caller outside op_system (warnings point at user code)."""
+    import sys
+    from pathlib import Path
+
+    pkg = str(Path(__file__).parent)
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_code.co_filename.startswith(pkg):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level
+
 
 def build_model(spec: Mapping[str, Any], kind: str) -> Model:
     """Validate `spec` as an `expr` or `transitions` model."""
+    warn_unknown_keys(spec)
     b = _Builder(spec, kind)
     aliases_raw, meta = b.common_meta(with_state_axes=(kind == "expr"))
     b.build_aliases(aliases_raw)
@@ -567,6 +624,10 @@ def _build_expr(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> Model:
     names_now = set(b.state_names())
     chain_bases: set[str] = set()
     chain_eqs: dict[int, tuple[list[str], str, str]] = {}
+    # Stages of chains already processed have their equations filled (0.1.2 fills
+    # them in list order, first writer wins): a later chain's exit into one of them
+    # adds nothing, an earlier one's replaces the stage's own equation.
+    filled: set[str] = set()
     for c_idx, chain in enumerate(chains):
         stages, rates, _entry, exit_cfg = _parse_chain(chain, c_idx, names_now)
         chain_bases.add(chain["name"].strip())
@@ -576,7 +637,8 @@ def _build_expr(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> Model:
         names_now.update(stages)
         if blk is not None:
             chain_eqs[id(blk)] = (rates, final_out, gen)
-            if exit_cfg is not None and exit_cfg[0] not in equations_map:
+            filled.update(stages)
+            if exit_cfg is not None and exit_cfg[0] not in equations_map and exit_cfg[0] not in filled:
                 equations_map[exit_cfg[0]] = (f"({exit_cfg[1] or rates[-1]})*{stages[-1]}", gen)
             continue
         if stages[0] not in equations_map:
@@ -639,7 +701,6 @@ def _build_expr(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> Model:
         eq = EquationDef(blk, None, key)
         if key in equations_map:
             eq.expr, eq.path = parse_eq(key)
-            exprs.append((eq.expr, scope, eq.path))
         # Concrete per-cell keys win over the template, as in 0.1.2.
         cell_keys = [k for k in equations_map if k.startswith(blk.base + "__")]
         if cell_keys:
@@ -648,6 +709,10 @@ def _build_expr(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> Model:
                     node, path = parse_eq(name)
                     eq.overrides[flat] = (node, path)
                     exprs.append((node, (), path))
+        if eq.expr is not None:
+            exprs.extend(_template_uses(eq.expr, scope, eq.path, blk, set(eq.overrides)))
+            if len(eq.overrides) == blk.size:
+                eq.expr = None  # every cell is overridden: the template is never evaluated
         if eq.expr is None:
             missing = [n for f, n in enumerate(blk.names()) if f not in eq.overrides]
             if missing:
@@ -722,7 +787,7 @@ def _build_transitions(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> 
                 placeholders.append(ph)
         name_text = tr.get("name") if isinstance(tr.get("name"), str) else None
         if name_text:
-            for m in _INLINE_RE.finditer(name_text):
+            for m in INLINE_RE.finditer(name_text):
                 for part in m.group(2).split(","):
                     part = part.strip()
                     if part in b.axes and part not in placeholders:

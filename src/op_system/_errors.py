@@ -23,6 +23,7 @@ __all__ = [
     "OpSystemError",
     "ParameterError",
     "SpecError",
+    "SpecWarning",
     "StateShapeError",
     "UnsupportedFeatureError",
 ]
@@ -59,6 +60,10 @@ class OpSystemError(Exception):
 
 def _rebuild(cls, detail, path, token):  # pragma: no cover - pickle helper
     return cls(detail, path=path, token=token)
+
+
+class SpecWarning(UserWarning):
+    """A spec that loads, but probably not as meant (e.g. an unknown top-level key)."""
 
 
 class SpecError(OpSystemError, ValueError):

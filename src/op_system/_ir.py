@@ -18,11 +18,13 @@ from dataclasses import dataclass
 __all__ = [
     "ALLOWED_FUNCS",
     "BINARY_OPS",
+    "CHAIN_MIN",
     "COMPARE_OPS",
     "NP_CONSTANTS",
     "BinOp",
     "BoolOp",
     "Call",
+    "Chain",
     "Compare",
     "IfExp",
     "IndexItem",
@@ -152,6 +154,26 @@ class BinOp(Node):
 
 
 @dataclass(frozen=True, slots=True)
+class Chain(Node):
+    """A long left-to-right chain `a op1 b op2 c ...` of one precedence level.
+
+    `ops[i]` combines the running value with `operands[i + 1]`; all ops are in
+    `{"+", "-"}` or all in `{"*", "/"}`. It means exactly the left-nested
+    `BinOp`s Python builds (same evaluation order, same rounding), but walkers
+    visit it without recursing once per term, so a flat per-cell sum of
+    thousands of terms is one node rather than thousands of nesting levels.
+    The parser builds it for chains of `CHAIN_MIN` or more operands.
+    """
+
+    ops: tuple[str, ...]
+    operands: tuple[Node, ...]
+
+
+#: Shortest left-nested chain of one precedence level that becomes a `Chain`.
+CHAIN_MIN = 16
+
+
+@dataclass(frozen=True, slots=True)
 class Compare(Node):
     """A (possibly chained) comparison `a < b <= c`."""
 
@@ -211,6 +233,8 @@ def children(node: Node) -> tuple[Node, ...]:
         return (node.operand,)
     if isinstance(node, BinOp):
         return (node.left, node.right)
+    if isinstance(node, Chain):
+        return node.operands
     if isinstance(node, Compare):
         return (node.left, *node.comparators)
     if isinstance(node, BoolOp):
@@ -262,11 +286,12 @@ def to_source(
     name: Callable[[Name], str] | None = None,
     ref: Callable[[Ref], str] | None = None,
     reduce: Callable[[Reduce], str] | None = None,
+    string: Callable[[Str], str] | None = None,
 ) -> str:
     """Render `node` as expression text with minimal parentheses.
 
-    The optional callbacks replace names, templated references and reductions
-    (used to render expanded per-cell equations).
+    The optional callbacks replace names, templated references, reductions and
+    string literals (used to render expanded per-cell equations).
 
     !!! example
         ```python
@@ -282,7 +307,7 @@ def to_source(
             text = _fmt_num(n.value)
             return text, (_PREC["unary"] if text.startswith("-") else _PREC["atom"])
         if isinstance(n, Str):
-            return repr(n.value), _PREC["atom"]
+            return repr(string(n) if string else n.value), _PREC["atom"]
         if isinstance(n, NpConst):
             return f"np.{n.name}", _PREC["atom"]
         if isinstance(n, Name):
@@ -324,6 +349,14 @@ def to_source(
                 if rp <= p:
                     right = f"({right})"
             return f"{left} {n.op} {right}", p
+        if isinstance(n, Chain):
+            p = _PREC[n.ops[0]]
+            text, fp = go(n.operands[0])
+            parts = [f"({text})" if fp < p else text]
+            for op, operand in zip(n.ops, n.operands[1:]):
+                text, rp = go(operand)
+                parts.append(f" {op} ({text})" if rp <= p else f" {op} {text}")
+            return "".join(parts), p
         if isinstance(n, Compare):
             p = _PREC["cmp"]
             parts = []

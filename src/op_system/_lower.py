@@ -27,6 +27,7 @@ from ._ir import (
     BinOp,
     BoolOp,
     Call,
+    Chain,
     Compare,
     IfExp,
     Invalid,
@@ -43,6 +44,9 @@ from ._ir import (
 from ._model import AliasDef, Block, ChainFlow, Dim, Model, Target
 
 __all__ = ["Lowered", "lower_model"]
+
+#: A `Chain`'s running value goes to a temporary every this many terms.
+_SPILL = 32
 
 
 @dataclass
@@ -271,6 +275,8 @@ class _Lowerer:
         if tgt.kind == "time":
             self.uses_time = True
             return _Val("t", frozenset())
+        if tgt.kind == "coord":
+            return self.index(self.const("X", np.asarray(tgt.obj, dtype=np.float64)), tgt.sels, scope, path)
         if tgt.kind == "kernel":
             values = tgt.obj.values(path)
             if not tgt.sels:
@@ -323,6 +329,8 @@ class _Lowerer:
                     f"constant expression {text} is not finite (overflow or division by zero)", path=path, token=text
                 )
             return _Val(f"({a.code} {node.op} {b.code})", a.dims | b.dims, "num")
+        if isinstance(node, Chain):
+            return self.chain(node, scope, path)
         if isinstance(node, Compare):
             operands = [self.num(self.expr(x, scope, path)) for x in (node.left, *node.comparators)]
             parts = [
@@ -367,18 +375,34 @@ class _Lowerer:
             raise ExpressionError(node.detail, path=path, token=node.token)
         raise ExpressionError(f"unsupported expression {type(node).__name__}", path=path)  # pragma: no cover
 
+    def chain(self, node: Chain, scope: tuple[Dim, ...], path: str) -> _Val:
+        """A long `a op b op c ...`, folded left to right exactly like nested `BinOp`s.
+
+        The running value is spilled to a temporary every `_SPILL` terms so the
+        generated source never nests parentheses deeper than Python accepts.
+        """
+        acc = self.num(self.expr(node.operands[0], scope, path))
+        for i, (op, operand) in enumerate(zip(node.ops, node.operands[1:])):
+            b = self.num(self.expr(operand, scope, path))
+            if acc.const is not None and b.const is not None:
+                folded = _fold(op, acc.const, b.const)
+                if folded is None:
+                    text = to_source(node)
+                    raise ExpressionError(
+                        f"constant expression {text} is not finite (overflow or division by zero)", path=path, token=text
+                    )
+                acc = _num_val(folded)
+                continue
+            acc = _Val(f"({acc.code} {op} {b.code})", acc.dims | b.dims, "num")
+            if i % _SPILL == _SPILL - 1:
+                acc = _Val(self.tmp(acc.code), acc.dims, "num")
+        return acc
+
     def call(self, node: Call, scope: tuple[Dim, ...], path: str) -> _Val:
         if node.func == "sum_state":
             return _Val("_sum(y)", frozenset())
         if node.func == "sum_prefix":
-            prefix = node.args[0].value  # type: ignore[attr-defined]
-            idx = [i for i, n in enumerate(self.m.state_names) if n.startswith(prefix)]
-            if not idx:
-                return _Val("0.0", frozenset(), "num", 0.0)
-            if idx == list(range(idx[0], idx[-1] + 1)):
-                return _Val(f"_sum(y[{idx[0]}:{idx[-1] + 1}])", frozenset())
-            c = self.const("IDX", np.asarray(idx, dtype=np.int64))
-            return _Val(f"_sum(_take(y, {c}))", frozenset())
+            return self.prefix_sum(node, scope, path, "y")
         if node.func == "where":
             c = self.boolean(self.expr(node.args[0], scope, path))
             a = self.num(self.expr(node.args[1], scope, path))
@@ -390,6 +414,39 @@ class _Lowerer:
             x, lo, hi = args
             return _Val(f"_minimum(_maximum({x.code}, {lo.code}), {hi.code})", dims)
         return _Val(f"_{node.func}({', '.join(a.code for a in args)})", dims)
+
+    def prefix_sum(self, node: Call, scope: tuple[Dim, ...], path: str, vec: str) -> _Val:
+        """`sum_prefix(text)` over the vector `vec` (`y`, or a tangent `v`).
+
+        A text with template placeholders (`"I[age]"`) gives one sum per cell of
+        those dimensions: a gather into `(cells, k)` and a row sum when every cell
+        sums `k` states, else a 0/1 selection matrix product.
+        """
+        text = node.args[0].value  # type: ignore[attr-defined]
+        dims, groups = self.m.prefix_groups(text, scope, path)
+        if not dims:
+            idx = groups[0]
+            if idx == list(range(idx[0], idx[-1] + 1)):
+                return _Val(f"_sum({vec}[{idx[0]}:{idx[-1] + 1}])", frozenset())
+            c = self.const("IDX", np.asarray(idx, dtype=np.int64))
+            return _Val(f"_sum(_take({vec}, {c}))", frozenset())
+        sizes = tuple(d.size for d in dims)
+        k = len(groups[0])
+        if all(len(g) == k for g in groups):
+            c = self.const("IDX", np.asarray(groups, dtype=np.int64).reshape(-1))
+            code = f"_sum(_reshape(_take({vec}, {c}), {(*sizes, k)}), axis={len(sizes)})"
+        else:
+            sel = np.zeros((len(groups), self.m.n_state))
+            for row, g in enumerate(groups):
+                sel[row, g] = 1.0
+            code = f"_reshape(_matmul({self.const('SEL', sel)}, {vec}), {sizes})"
+        pos = {d.name: i for i, d in enumerate(scope)}
+        shape = [1] * len(scope)
+        for d in dims:
+            shape[pos[d.name]] = d.size
+        if tuple(shape) != sizes:
+            code = f"_reshape({code}, {tuple(shape)})"
+        return _Val(code, frozenset(d.name for d in dims))
 
     def reduce(self, node: Reduce, scope: tuple[Dim, ...], path: str) -> _Val:
         dim = reduce_dim(node, self.m.axes, path)
@@ -557,11 +614,14 @@ def _fold(op: str, a: float, b: float) -> float | None:
     return float(r)
 
 
-def lower_model(model: Model, backend_name: str, mode: str = "rhs") -> Lowered:
+def lower_model(model: Model, backend_name: str, mode: str = "rhs", *, dispatch: bool = False) -> Lowered:
     """Generate the source of `rhs(t, y, **params)` for `model`.
 
     With `mode="jvp"`, generate `jvp(t, y, v, **params)`, the exact directional
     derivative `J(t, y) @ v`, by differentiating the IR (see `_Tangent`).
+    With `dispatch=True` (NumPy only), the function first hands any `y` that is
+    not a NumPy array, list or scalar (a JAX array or tracer) to `_other(t, y,
+    params)`; NumPy inputs pay one class check.
     """
     check_invalid(model)
     lw = _Lowerer(model, backend_name) if mode == "rhs" else _Tangent(model, backend_name)
@@ -599,6 +659,9 @@ def lower_model(model: Model, backend_name: str, mode: str = "rhs") -> Lowered:
 
     numpy = backend_name == "numpy"
     lines = ["def rhs(t, y, **params):" if mode == "rhs" else "def jvp(t, y, v, **params):"]
+    if dispatch:
+        lines.append("    if y.__class__ is not _ndarray and _foreign(y):")
+        lines.append("        return _other(t, y, params)")
     if cycle is not None:
         lines.append(f"    _alias_cycle({cycle!r})")
     # Parameters: fast path reads each by name; the slow path fills expanded names.
@@ -777,6 +840,7 @@ def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, str]]:
             if (
                 blk.custom is not None
                 and not flow.dims
+                and not scope  # a templated transition adds once per cell of its scope
                 and len(tgt.sels) == 1
                 and tgt.sels[0][0] == "lit"
                 and tgt.sels[0][1] in (0, blk.size - 1)
@@ -973,6 +1037,8 @@ class _Tangent(_Lowerer):
             if node.op == "%":
                 second = None if db is None else _Val(f"(_floor({a.code} / {b.code}) * {db.code})", db.dims | a.dims | b.dims)
                 return self.add(da, second, "-")
+        if isinstance(node, Chain):
+            return self.d_chain(node, scope, path)
         if isinstance(node, (Compare,)):
             return None
         if isinstance(node, BoolOp):
@@ -1006,16 +1072,39 @@ class _Tangent(_Lowerer):
             return self.d_reduce(node, scope, path)
         raise ExpressionError(f"cannot differentiate {type(node).__name__}", path=path)  # pragma: no cover
 
+    def d_chain(self, node: Chain, scope: tuple[Dim, ...], path: str) -> _Val | None:
+        """Tangent of a `Chain`, term by term (linear in its length)."""
+        dt = self.d(node.operands[0], scope, path)
+        if node.ops[0] in "+-":
+            for i, (op, operand) in enumerate(zip(node.ops, node.operands[1:])):
+                dt = self.add(dt, self.d(operand, scope, path), op)
+                if dt is not None and i % _SPILL == _SPILL - 1:
+                    dt = _Val(self.tmp(dt.code), dt.dims)
+            return dt
+        # products and quotients: carry the running primal value as a temporary
+        acc = self.num(self.expr(node.operands[0], scope, path))
+        for op, operand in zip(node.ops, node.operands[1:]):
+            b = self.num(self.expr(operand, scope, path))
+            db = self.d(operand, scope, path)
+            bt = self.tmp(b.code)
+            bv = _Val(bt, b.dims)
+            at = _Val(self.tmp(acc.code), acc.dims)
+            if op == "*":
+                dt = self.add(self.mul(dt, bv), self.mul(db, at))
+            else:
+                first = None if dt is None else _Val(f"({dt.code} / {bt})", dt.dims | b.dims)
+                second = None if db is None else _Val(f"(({at.code} * {db.code}) / ({bt} * {bt}))", at.dims | db.dims | b.dims)
+                dt = self.add(first, second, "-")
+            if dt is not None:
+                dt = _Val(self.tmp(dt.code), dt.dims)
+            acc = _Val(f"({at.code} {op} {bt})", at.dims | b.dims, "num")
+        return dt
+
     def d_call(self, node: Call, scope: tuple[Dim, ...], path: str) -> _Val | None:
         if node.func == "sum_state":
             return _Val("_sum(v)", frozenset())
         if node.func == "sum_prefix":
-            prefix = node.args[0].value  # type: ignore[attr-defined]
-            idx = [i for i, n in enumerate(self.m.state_names) if n.startswith(prefix)]
-            if not idx:
-                return None
-            c = self.const("IDX", np.asarray(idx, dtype=np.int64))
-            return _Val(f"_sum(_take(v, {c}))", frozenset())
+            return self.prefix_sum(node, scope, path, "v")
         if node.func == "where":
             da, db = self.d(node.args[1], scope, path), self.d(node.args[2], scope, path)
             if da is None and db is None:

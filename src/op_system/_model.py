@@ -15,6 +15,7 @@ it, so they cannot disagree.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ from ._errors import ExpressionError, did_you_mean
 from ._ir import IndexItem, Name, Node, Ref
 
 __all__ = [
+    "INLINE_RE",
     "AliasDef",
     "Block",
     "ChainFlow",
@@ -37,6 +39,7 @@ __all__ = [
     "cell_name",
     "cell_names",
     "flat_index",
+    "subst_text",
 ]
 
 
@@ -45,6 +48,23 @@ def cell_name(base: str, axes: tuple[Axis, ...], idx: tuple[int, ...]) -> str:
     if not axes:
         return base
     return base + "__" + "__".join(ax.parts[i] for ax, i in zip(axes, idx))
+
+
+#: `name[a, b]` inside a text, as op-system 0.1.2's template substitution finds it.
+INLINE_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\[(.*?)\]")
+
+
+def subst_text(text: str, assignment: Mapping[str, str]) -> str:
+    """Replace `name[ax, ...]` by the expanded name when all axes are assigned (0.1.2 rule)."""
+    from ._axes import fragment
+
+    def repl(m: re.Match[str]) -> str:
+        parts = [p.strip() for p in m.group(2).split(",") if p.strip()]
+        if not parts or any(p not in assignment for p in parts):
+            return m.group(0)
+        return m.group(1) + "__" + "__".join(f"{p}_{fragment(assignment[p])}" for p in parts)
+
+    return INLINE_RE.sub(repl, text)
 
 
 def flat_index(axes: tuple[Axis, ...], idx: tuple[int, ...]) -> int:
@@ -225,11 +245,49 @@ class KernelUse:
         return kernel_array(self.entry, self.axes, path)
 
 
+def coord_values(axis: Axis, var: str, path: str) -> tuple[float, ...]:
+    """Numeric values of `axis`'s coordinates, for a loop variable used as a value.
+
+    op-system 0.1.2 pastes the coordinate's text in place of the variable, so
+    `integrate_over(size=s, s * n[size=s])` weighs by the coordinate value. That
+    is a number on continuous axes and on categorical axes whose coordinates are
+    numerals; other categorical coordinates (`child`, `0-4`) would become a
+    parameter name or an unrelated arithmetic expression, so they are rejected.
+    """
+    if axis.kind == "continuous":
+        return axis.values
+    try:
+        return tuple(float(c) for c in axis.coords)
+    except ValueError:
+        bad = next(c for c in axis.coords if not _is_float(c))
+        raise ExpressionError(
+            f"loop variable {var!r} is used as a value, but axis {axis.name!r} has the non-numeric "
+            f"coordinate {bad!r}; use it inside an index, e.g. X[{axis.name}={var}], or give the axis "
+            "numeric coordinates",
+            path=path,
+            token=var,
+        ) from None
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _preview(names: tuple[str, ...], n: int = 6) -> str:
+    shown = ", ".join(names[:n])
+    return f"[{shown}{', ...' if len(names) > n else ''}]"
+
+
 @dataclass(frozen=True)
 class Target:
     """What a name or reference reads.
 
-    `kind` is `"state"`, `"alias"`, `"param"` or `"time"`; `sels` gives, for each
+    `kind` is `"state"`, `"alias"`, `"param"`, `"time"`, `"kernel"` or `"coord"`
+    (a loop variable's coordinate value; `obj` holds the values); `sels` gives, for each
     axis of the target, either `("dim", name)` (taken from a dimension in scope)
     or `("lit", i)` (a fixed coordinate).
     """
@@ -256,6 +314,7 @@ class Model:
     kernels: dict[str, Any] = field(default_factory=dict)
     _block_by_base: dict[str, Block] = field(default_factory=dict)
     _chain_cells: dict[str, tuple[Block, int]] = field(default_factory=dict)
+    _prefix_cache: dict[str, list[int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._block_by_base = {b.base: b for b in self.blocks if b.custom is None}
@@ -297,6 +356,57 @@ class Model:
                 return kind, obj, tuple(idx)
         return None
 
+    # -- sum_prefix ------------------------------------------------------------
+    def prefix_dims(self, text: str, scope: tuple[Dim, ...]) -> tuple[Dim, ...]:
+        """The template dimensions a `sum_prefix` text depends on, in scope order.
+
+        op-system 0.1.2 substitutes `name[ax, ...]` inside the string like anywhere
+        else in a template (`sum_prefix("I[age]")` in a template over `age` sums the
+        cells starting with `I__age_<coord>`), when every listed axis is one of the
+        template's placeholders.
+        """
+        placeholders = {d.name for d in scope if d.name == d.axis.name}
+        used: set[str] = set()
+        for m in INLINE_RE.finditer(text):
+            parts = [p.strip() for p in m.group(2).split(",") if p.strip()]
+            if parts and all(p in placeholders for p in parts):
+                used.update(parts)
+        return tuple(d for d in scope if d.name in used)
+
+    def prefix_cells(
+        self, text: str, dims: tuple[Dim, ...], assignment: Mapping[str, int], path: str
+    ) -> list[int]:
+        """State indices summed by `sum_prefix(text)` for one assignment of `dims`.
+
+        A prefix that matches no state is an error: 0.1.2 silently sums nothing,
+        which turns a typo into a missing term of the model.
+        """
+        prefix = subst_text(text, {d.name: d.axis.coords[assignment[d.name]] for d in dims}) if dims else text
+        cached = self._prefix_cache.get(prefix)
+        if cached is not None:
+            return cached
+        idx = [i for i, n in enumerate(self.state_names) if n.startswith(prefix)]
+        if not idx:
+            shown = f"{text!r}" + (f" (here {prefix!r})" if prefix != text else "")
+            bases = [b.base for b in self.blocks if b.custom is None]
+            hint = did_you_mean(prefix, [*bases, *self.state_names])
+            raise ExpressionError(
+                f"sum_prefix({shown}) matches no state{hint}; states are {_preview(self.state_names)}",
+                path=path,
+                token=text,
+            )
+        self._prefix_cache[prefix] = idx
+        return idx
+
+    def prefix_groups(self, text: str, scope: tuple[Dim, ...], path: str) -> tuple[tuple[Dim, ...], list[list[int]]]:
+        """`prefix_dims` and the state indices of every cell of them, in C order."""
+        dims = self.prefix_dims(text, scope)
+        groups = [
+            self.prefix_cells(text, dims, dict(zip((d.name for d in dims), combo)), path)
+            for combo in itertools.product(*(d.coord_indices() for d in dims))
+        ]
+        return dims, groups
+
     # -- resolution ----------------------------------------------------------
     def resolve(self, node: Name | Ref, scope: tuple[Dim, ...], path: str) -> Target:
         """Resolve a name or templated reference in `scope` (see `Target`)."""
@@ -304,11 +414,7 @@ class Model:
         if isinstance(node, Name):
             ident = node.id
             if ident in dims and dims[ident].name != dims[ident].axis.name:
-                raise ExpressionError(
-                    f"loop variable {ident!r} can only be used inside an index, e.g. X[{dims[ident].axis.name}={ident}]",
-                    path=path,
-                    token=ident,
-                )
+                return Target("coord", coord_values(dims[ident].axis, ident, path), (("dim", ident),))
             blk = self._block_by_base.get(ident)
             if blk is not None:
                 if blk.axes:

@@ -24,10 +24,12 @@ import tokenize
 from ._errors import ExpressionError
 from ._ir import (
     ALLOWED_FUNCS,
+    CHAIN_MIN,
     NP_CONSTANTS,
     BinOp,
     BoolOp,
     Call,
+    Chain,
     Compare,
     IfExp,
     IndexItem,
@@ -97,7 +99,26 @@ def _rewrite(src: str, path: str | None) -> str:
     # argument, which Python rejects; their header becomes `axis == var`.
     reducers: list[list[int]] = []  # [bracket depth of the call, '=' rewritten?]
     prev: tokenize.TokenInfo | None = None
+    skip_to = -1
     for i, tok in enumerate(toks):
+        if i <= skip_to:
+            continue
+        if (
+            tok.type == tokenize.NAME
+            and tok.string == "IN"
+            and i + 1 < len(toks)
+            and toks[i + 1].string == "["
+        ):
+            # `IN [0-4, 65+]`: the items are coordinate texts, as 0.1.2 reads them
+            # (split at commas), not expressions; they become string literals.
+            close = next((j for j in range(i + 2, len(toks)) if toks[j].string in "[]"), None)
+            if close is not None and toks[close].string == "]":
+                raw = src[offset(toks[i + 1].end) : offset(toks[close].start)]
+                items = ", ".join(repr(c.strip()) for c in raw.split(",") if c.strip())
+                edits.append((offset(tok.start), offset(toks[close].end), f"in [{items}]"))
+                skip_to = close
+                prev = toks[close]
+                continue
         if (
             tok.type == tokenize.OP
             and tok.string == "("
@@ -133,10 +154,6 @@ def _rewrite(src: str, path: str | None) -> str:
             edits.append((offset(tok.start), offset(tok.end), ":"))
         elif tok.type == tokenize.OP and tok.string == ":" and stack and stack[-1]:
             raise _fail("slices are not supported in indices; use axis=coord", path, ":")
-        elif tok.type == tokenize.NAME and tok.string == "IN":
-            nxt = toks[i + 1] if i + 1 < len(toks) else None
-            if nxt is not None and nxt.string == "[":
-                edits.append((offset(tok.start), offset(tok.end), "in"))
         elif tok.type == tokenize.NAME and tok.string in _ESCAPED_KEYWORDS:
             nxt = toks[i + 1] if i + 1 < len(toks) else None
             if nxt is not None and (nxt.type == tokenize.NAME or nxt.string in (":", "*", "**")):
@@ -219,6 +236,19 @@ def parse_expr(text: object, *, path: str | None = None) -> Node:
     return _Converter(src, path).convert(tree.body, 0)
 
 
+_CHAIN_GROUP = {"+": "add", "-": "add", "*": "mul", "/": "mul"}
+
+
+def _close_run(first: Node, ops: list[str], operands: list[Node]) -> Node:
+    """`first op0 operands[0] op1 operands[1] ...` as nested `BinOp`s, or one `Chain`."""
+    if len(operands) + 1 >= CHAIN_MIN:
+        return Chain(tuple(ops), (first, *operands))
+    acc = first
+    for op, right in zip(ops, operands):
+        acc = BinOp(op, acc, right)
+    return acc
+
+
 class _Converter:
     def __init__(self, src: str, path: str | None) -> None:
         self.src = src
@@ -262,10 +292,7 @@ class _Converter:
                 )
             return self.invalid(node, f"disallowed attribute access in {self.src!r}")
         if isinstance(node, ast.BinOp):
-            op = _BINOPS.get(type(node.op))
-            if op is None:
-                return self.invalid(node, f"disallowed operator {type(node.op).__name__}")
-            return BinOp(op, self.convert(node.left, d), self.convert(node.right, d))
+            return self.binop(node, d)
         if isinstance(node, ast.UnaryOp):
             op = _UNARY.get(type(node.op))
             if op is None:
@@ -299,6 +326,38 @@ class _Converter:
             return self.subscript(node)
         token = "lambda" if isinstance(node, ast.Lambda) else None
         return self.invalid(node, f"disallowed AST node {type(node).__name__} in {self.src!r}", token)
+
+    def binop(self, node: ast.BinOp, d: int) -> Node:
+        """Convert a left-nested run of binary operators without recursing per term.
+
+        `a + b + c + ...` arrives as a left spine of `ast.BinOp`s; walking it in a
+        loop keeps long flat sums (thousands of terms, as per-cell specs write
+        them) from counting as nesting depth. Runs of one precedence level with
+        `CHAIN_MIN` or more operands become one `Chain` node.
+        """
+        spine: list[ast.BinOp] = []
+        cur: ast.AST = node
+        while isinstance(cur, ast.BinOp):
+            spine.append(cur)
+            cur = cur.left
+        acc = self.convert(cur, d)
+        run_ops: list[str] = []
+        run_operands: list[Node] = []
+        for b in reversed(spine):
+            op = _BINOPS.get(type(b.op))
+            if op is None:
+                return self.invalid(b, f"disallowed operator {type(b.op).__name__}")
+            right = self.convert(b.right, d)
+            group = _CHAIN_GROUP.get(op)
+            if run_ops and _CHAIN_GROUP.get(run_ops[0]) != group:
+                acc = _close_run(acc, run_ops, run_operands)
+                run_ops, run_operands = [], []
+            if group is None:
+                acc = BinOp(op, acc, right)
+            else:
+                run_ops.append(op)
+                run_operands.append(right)
+        return _close_run(acc, run_ops, run_operands)
 
     def name(self, node: ast.Name) -> Node:
         ident = _unescape(node.id)

@@ -12,7 +12,7 @@ import itertools
 from typing import Any
 
 from ._build import reduce_dim, subst_text
-from ._ir import Name, Node, Reduce, Ref, to_source
+from ._ir import Name, Node, Reduce, Ref, Str, to_source
 from ._model import ChainFlow, Dim, EquationDef, Model, Target, cell_name
 
 __all__ = ["render_aliases", "render_equations", "render_symbols", "render_transitions_meta"]
@@ -21,6 +21,8 @@ __all__ = ["render_aliases", "render_equations", "render_symbols", "render_trans
 def _target_name(tgt: Target, assignment: dict[str, int]) -> str:
     if tgt.kind == "time":
         return "t"
+    if tgt.kind == "coord":
+        return repr(tgt.obj[assignment[tgt.sels[0][1]]])
     if tgt.kind == "kernel":
         values = tgt.obj.values("kernels")
         return repr(float(values[tuple(assignment[v] if k == "dim" else v for k, v in tgt.sels)]))
@@ -49,7 +51,11 @@ def render(model: Model, node: Node, scope: tuple[Dim, ...], assignment: dict[st
                 terms.append(f"({body})")
         return "(" + " + ".join(terms) + ")"
 
-    return to_source(node, name=name_or_ref, ref=name_or_ref, reduce=red)
+    def text(n: Str) -> str:
+        dims = model.prefix_dims(n.value, scope)
+        return subst_text(n.value, {d.name: d.axis.coords[assignment[d.name]] for d in dims})
+
+    return to_source(node, name=name_or_ref, ref=name_or_ref, reduce=red, string=text)
 
 
 def _assignments(dims: tuple[Dim, ...]) -> list[dict[str, int]]:

@@ -23,6 +23,7 @@ from ._ir import (
     BinOp,
     BoolOp,
     Call,
+    Chain,
     Compare,
     IfExp,
     Invalid,
@@ -109,6 +110,8 @@ class _SympyBuilder:
             tgt = self.m.resolve(node, scope, path)
             if tgt.kind == "time":
                 return self.sym("t")
+            if tgt.kind == "coord":
+                return sp.Float(repr(tgt.obj[a[tgt.sels[0][1]]]), 17)
             if tgt.kind == "kernel":
                 values = tgt.obj.values(path)
                 idx = tuple(a[v] if k == "dim" else v for k, v in tgt.sels)
@@ -132,6 +135,12 @@ class _SympyBuilder:
                 "**": lambda: x**y,
                 "%": lambda: x - y * sp.floor(x / y),  # Python/NumPy remainder semantics
             }[node.op]()
+        if isinstance(node, Chain):
+            acc = self.num(self.expr(node.operands[0], scope, a, path))
+            for op, operand in zip(node.ops, node.operands[1:]):
+                y = self.num(self.expr(operand, scope, a, path))
+                acc = acc + y if op == "+" else acc - y if op == "-" else acc * y if op == "*" else acc / y
+            return acc
         if isinstance(node, Compare):
             ops = {"==": sp.Eq, "!=": sp.Ne, "<": sp.Lt, "<=": sp.Le, ">": sp.Gt, ">=": sp.Ge}
             vals = [self.num(self.expr(x, scope, a, path)) for x in (node.left, *node.comparators)]
@@ -190,8 +199,9 @@ class _SympyBuilder:
         if node.func == "sum_state":
             return sp.Add(*(self.sym(n) for n in self.m.state_names))
         if node.func == "sum_prefix":
-            prefix = node.args[0].value  # type: ignore[attr-defined]
-            return sp.Add(*(self.sym(n) for n in self.m.state_names if n.startswith(prefix)))
+            text = node.args[0].value  # type: ignore[attr-defined]
+            cells = self.m.prefix_cells(text, self.m.prefix_dims(text, scope), a, path)
+            return sp.Add(*(self.sym(self.m.state_names[i]) for i in cells))
         if node.func == "where":
             c = self.boolean(self.expr(node.args[0], scope, a, path))
             x, y = (self.num(self.expr(v, scope, a, path)) for v in node.args[1:])
@@ -341,8 +351,8 @@ class _Deps:
             if node.func == "sum_state":
                 return self.all
             if node.func == "sum_prefix":
-                prefix = node.args[0].value  # type: ignore[attr-defined]
-                return frozenset(i for i, n in enumerate(self.m.state_names) if n.startswith(prefix))
+                text = node.args[0].value  # type: ignore[attr-defined]
+                return frozenset(self.m.prefix_cells(text, self.m.prefix_dims(text, scope), a, path))
         if isinstance(node, Reduce):
             dim = self.reduce_dims.get(id(node))
             if dim is None:
@@ -475,6 +485,18 @@ def _tex(model: Model, node: Node, path: str) -> str:
             right = f"\\left({right}\\right)" if rp <= prec else right
             op = {"+": " + ", "-": " - ", "*": " ", "%": " \\bmod "}[n.op]
             return f"{left}{op}{right}", prec
+        if isinstance(n, Chain):
+            prec = 5 if n.ops[0] in "+-" else 6
+            text, fp = go(n.operands[0])
+            out = f"\\left({text}\\right)" if fp < prec else text
+            for op, operand in zip(n.ops, n.operands[1:]):
+                text, rp = go(operand)
+                if op == "/":
+                    out = f"\\frac{{{out}}}{{{text}}}"
+                    continue
+                text = f"\\left({text}\\right)" if rp <= prec else text
+                out += {"+": " + ", "-": " - ", "*": " "}[op] + text
+            return out, prec
         if isinstance(n, Compare):
             sym = {"==": "=", "!=": "\\neq", "<": "<", "<=": "\\leq", ">": ">", ">=": "\\geq"}
             parts = [go(n.left)[0]]

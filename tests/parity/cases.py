@@ -951,3 +951,151 @@ CASES = [
         },
     },
 ]
+
+
+def _flat_age_seir(n):
+    """A flat per-cell age SEIR as 0.1.2 users generate it: one alias per cell, long sums."""
+    state = [f"{c}_{i}" for c in "SEIR" for i in range(n)]
+    aliases = {}
+    equations = {}
+    for i in range(n):
+        aliases[f"foi_{i}"] = " + ".join(f"C_{i}_{j} * I_{j} / Npop_{j}" for j in range(n))
+        equations[f"S_{i}"] = f"-beta * S_{i} * foi_{i}"
+        equations[f"E_{i}"] = f"beta * S_{i} * foi_{i} - sigma * E_{i}"
+        equations[f"I_{i}"] = f"sigma * E_{i} - gamma * I_{i}"
+        equations[f"R_{i}"] = f"gamma * I_{i}"
+    return {"kind": "expr", "state": state, "aliases": aliases, "equations": equations}
+
+
+# Constructs that op_system once got wrong on specs 0.1.2 accepts (found by
+# differential testing); each is pinned here against 0.1.2's own numbers.
+CASES += [
+    {
+        "name": "sum_prefix_placeholder_in_string",
+        "notes": "A placeholder inside sum_prefix's string is substituted per cell.",
+        "spec": {
+            "kind": "transitions",
+            "axes": [{"name": "age", "coords": ["child", "adult"]}, VAX2],
+            "state": ["S[age,vax]", "I[age,vax]", "R[age,vax]"],
+            "aliases": {"lam[age]": "beta * sum_prefix('I[age]') / sum_state()"},
+            "transitions": [
+                {"from": "S[age,vax]", "to": "I[age,vax]", "rate": "lam[age]"},
+                {"from": "I[age,vax]", "to": "R[age,vax]", "rate": "gamma"},
+            ],
+        },
+    },
+    {
+        "name": "sum_prefix_placeholder_expr_uneven",
+        "notes": "Templated prefixes in an expr model (the prefix of one cell also starts another).",
+        "spec": {
+            "kind": "expr",
+            "axes": [{"name": "g", "coords": ["a", "a2", "b"]}, VAX2],
+            "state": ["I[g,vax]", "T[g]"],
+            "equations": {"I[g,vax]": "-k * I[g,vax]", "T[g]": "sum_prefix('I[g]') - T[g]"},
+        },
+    },
+    {
+        "name": "loop_variable_value_continuous",
+        "notes": "integrate_over(size=s, s * n[size=s]): the first moment of a size distribution.",
+        "spec": {
+            "kind": "expr",
+            "axes": [{"name": "size", "type": "continuous", "domain": {"lb": 1.0, "ub": 5.0}, "size": 5, "spacing": "log"}],
+            "state": ["n[size]", "mass"],
+            "equations": {"n[size]": "-k * n[size]", "mass": "integrate_over(size=s, s * n[size=s]) - mass"},
+        },
+    },
+    {
+        "name": "loop_variable_value_numeric_categorical",
+        "notes": "sum_over over numeric categorical coordinates, the variable used as a number.",
+        "spec": {
+            "kind": "expr",
+            "axes": [{"name": "k", "coords": ["1", "2", "4"]}],
+            "state": ["X[k]", "Y"],
+            "equations": {"X[k]": "-a * X[k]", "Y": "sum_over(k=j, j * X[k=j]) / (1 + j0)"},
+        },
+    },
+    {
+        "name": "long_flat_sum_300",
+        "notes": "A 300-term flat sum (more terms than the old nesting guard allowed).",
+        "spec": {
+            "kind": "expr",
+            "state": [f"x{i}" for i in range(300)],
+            "aliases": {"tot": " + ".join(f"w{i} * x{i}" for i in range(300))},
+            "equations": {**{f"x{i}": f"-tot * x{i} / 1000" for i in range(299)}, "x299": " - ".join(f"x{i}" for i in range(300))},
+        },
+    },
+    {
+        "name": "flat_age_seir_12",
+        "notes": "A flat per-cell age SEIR with 12 groups (12-term contact sums per cell).",
+        "spec": _flat_age_seir(12),
+    },
+    {
+        "name": "in_filter_non_identifier_coords",
+        "notes": "IN filters over age groups named 0-4, 5-17, 65+ and a.1.",
+        "spec": {
+            "kind": "expr",
+            "axes": [{"name": "age", "coords": ["0-4", "5-17", "65+", "a.1"]}],
+            "state": ["S[age]", "T"],
+            "equations": {
+                "S[age]": "-mu * S[age]",
+                "T": "sum_over(age=j IN [0-4, 65+], S[age=j]) + 2 * sum_over(age=k IN [a.1], S[age=k])",
+            },
+        },
+    },
+    {
+        "name": "override_drops_template_params",
+        "notes": "Parameters read only by an overridden template cell are not parameters.",
+        "spec": {
+            "kind": "expr",
+            "axes": [{"name": "age", "coords": ["child", "adult", "senior"]}],
+            "state": ["S[age]"],
+            "equations": {"S[age]": "-mu[age] * S[age]", "S__age_adult": "-S__age_adult"},
+        },
+    },
+    {
+        "name": "chain_exit_fills_template_cell",
+        "notes": "An expr chain's exit fills one cell of a templated state (the template's params there are unused).",
+        "spec": {
+            "kind": "expr",
+            "axes": [AGE2],
+            "state": ["R[age]"],
+            "chain": [{"name": "I", "length": 3, "forward": "g", "exit": {"to": "R__age_o"}}],
+            "equations": {"R[age]": "-w[age] * R[age]", "I1": "-g * I1 + 0.5"},
+        },
+    },
+    {
+        "name": "chain_stage_templated_endpoint",
+        "notes": "A chain's last stage is the source of a templated transition over two ages.",
+        "spec": {
+            "kind": "transitions",
+            "axes": [AGE2],
+            "state": ["S", "Q[age]"],
+            "chain": [{"name": "L", "length": 2, "forward": 0.5, "entry": {"from": "S", "rate": "0.2"}}],
+            "transitions": [{"from": "L2", "to": "Q[age]", "rate": "k"}],
+        },
+    },
+    {
+        "name": "chain_exit_into_earlier_chain_stage",
+        "notes": "An expr chain whose exit is a stage of a chain listed before it.",
+        "spec": {
+            "kind": "expr",
+            "state": ["S"],
+            "equations": {"S": "-S"},
+            "chain": [
+                {"name": "M", "length": 2, "forward": "a"},
+                {"name": "L", "length": 2, "forward": 0.5, "exit": {"to": "M1", "rate": "b"}},
+            ],
+        },
+    },
+    {
+        "name": "chain_stages_listed_in_state",
+        "notes": "A transitions chain whose stages are also listed in state, with a templated exit.",
+        "spec": {
+            "kind": "transitions",
+            "axes": [AGE2],
+            "state": ["S", "E1", "E2", "E3", "I[age]"],
+            "chain": [{"name": "E", "length": 3, "forward": "3 * sigma", "entry": {"from": "S", "rate": "beta"}}],
+            "transitions": [{"from": "E3", "to": "I[age]", "rate": "p[age] * sigma"}, {"from": "I[age]", "to": "S", "rate": "gamma"}],
+        },
+    },
+]

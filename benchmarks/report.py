@@ -150,6 +150,7 @@ def tables(results: dict[str, Any]) -> str:
                     fmt_seconds(hand) if n else "—",
                     fmt_seconds(n["op_s"]) if n else "—",
                     f"**{n['ratio']:.2f}×**" if n else "—",
+                    f"{n['ratio_strict']:.2f}×" if n and "ratio_strict" in n else "—",
                     o12[0],
                     o12[1],
                     sym[0],
@@ -165,8 +166,9 @@ def tables(results: dict[str, Any]) -> str:
                 [
                     "model (states)",
                     "hand NumPy",
-                    "op_system NumPy",
+                    "op_system NumPy (default)",
                     "ratio",
+                    "ratio, xp=numpy",
                     "op-system 0.1.2",
                     "ratio",
                     "sympy lambdify",

@@ -16,7 +16,7 @@ from typing import Any
 
 from ._errors import BackendError
 
-__all__ = ["DEFAULT_ARRAY_BACKEND", "Backend", "backend_for_array", "resolve_backend"]
+__all__ = ["DEFAULT_ARRAY_BACKEND", "Backend", "backend_for_array", "infer_backend", "resolve_backend"]
 
 #: The backend used when neither `xp` nor `backend` is given (0.1.2 behaviour).
 DEFAULT_ARRAY_BACKEND = "numpy"
@@ -51,6 +51,8 @@ class Backend:
     name: str
     xp: ModuleType | None
     fns: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: The default of `compile_rhs`: NumPy, but JAX (or another namespace) when `y` is one.
+    infer: bool = False
 
     @property
     def is_numpy(self) -> bool:
@@ -61,7 +63,7 @@ class Backend:
         return self.name == "jax"
 
     def __repr__(self) -> str:
-        return f"Backend({self.name!r})"
+        return "Backend('numpy', infer=True)" if self.infer else f"Backend({self.name!r})"
 
 
 def _fn(xp: Any, name: str) -> Any:
@@ -153,7 +155,9 @@ def resolve_backend(xp: object = None, backend: str | None = None) -> Backend:
         )
     if from_xp is not None and from_backend is not None and from_xp != from_backend:
         raise BackendError(
-            f"conflicting backend choices: xp={xp!r} but backend={backend!r}; give only one",
+            f"Pass either xp or backend={from_backend!r}, not both "
+            f"(conflicting backend choices: xp={module.__name__ if module is not None else xp!r} "
+            f"but backend={backend!r})",
             path="backend",
             token=repr(backend),
         )
@@ -167,6 +171,17 @@ def resolve_backend(xp: object = None, backend: str | None = None) -> Backend:
 
         return _backend_for_module(numpy)
     return _backend_for_module(_import_jax_numpy())
+
+
+def infer_backend() -> Backend:
+    """The default backend: NumPy for NumPy inputs, the namespace of `y` otherwise."""
+    cached = _CACHE.get(-1)
+    if cached is None:
+        import numpy
+
+        np_be = _backend_for_module(numpy)
+        cached = _CACHE[-1] = Backend("numpy", numpy, np_be.fns, infer=True)
+    return cached
 
 
 def backend_for_array(y: object) -> Backend:

@@ -660,7 +660,7 @@ def lower_model(model: Model, backend_name: str, mode: str = "rhs", *, dispatch:
     numpy = backend_name == "numpy"
     lines = ["def rhs(t, y, **params):" if mode == "rhs" else "def jvp(t, y, v, **params):"]
     if dispatch:
-        lines.append("    if y.__class__ is not _ndarray and _foreign(y):")
+        lines.append("    if y.__class__ is not _ndarray and _not_numpy(y):")
         lines.append("        return _other(t, y, params)")
     if cycle is not None:
         lines.append(f"    _alias_cycle({cycle!r})")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from ._errors import SpecError
+from ._errors import SpecError, did_you_mean
 
 __all__ = [
     "KERNEL_FORMS",
@@ -138,28 +138,124 @@ def normalize_kernels(raw: object, *, axis_names: set[str]) -> list[dict[str, An
     return out
 
 
-def normalize_operators(raw: object, *, axis_names: set[str]) -> object:
-    """Validate `operators` given as a list; other forms are preserved as given."""
+#: Operator kinds that move mass along their axis and need a `velocity`.
+ADVECTION_KINDS = frozenset({"advection", "transport"})
+
+#: Accepted `direction` values of a `jump_integral` operator.
+JUMP_DIRECTIONS = ("up", "down", "both")
+
+
+def _scalar_or_expr(value: object, path: str) -> str | float:
+    """A non-empty expression string (stripped) or a finite real number (as float)."""
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    raise SpecError(f"{path} must be a non-empty string or number", path=path, token=repr(value))
+
+
+def _operator_apply_to(raw: object, path: str, state_set: set[str] | None) -> list[str]:
+    if not isinstance(raw, (list, tuple)) or not raw:
+        raise SpecError(f"{path} must be a non-empty list of state names if provided", path=path)
+    out: list[str] = []
+    for j, name in enumerate(raw):
+        item = _nonempty_str(name, f"{path}[{j}]")
+        if state_set is not None and item not in state_set:
+            raise SpecError(
+                f"{path}[{j}]={item!r} not in state{did_you_mean(item, state_set)}",
+                path=f"{path}[{j}]",
+                token=item,
+            )
+        out.append(item)
+    return out
+
+
+def _jump_integral_fields(op_map: Mapping[str, Any], path: str, entry: dict[str, Any]) -> None:
+    rate = op_map.get("rate")
+    if rate is None:
+        raise SpecError(f"{path}.rate is required for 'jump_integral'", path=f"{path}.rate")
+    entry["rate"] = _scalar_or_expr(rate, f"{path}.rate")
+    kernel = op_map.get("kernel")
+    if not isinstance(kernel, dict):
+        raise SpecError(f"{path}.kernel must be a mapping for 'jump_integral'", path=f"{path}.kernel")
+    form = kernel.get("form")
+    if not isinstance(form, str) or not form.strip():
+        raise SpecError(
+            f"{path}.kernel.form must be a non-empty string for 'jump_integral'",
+            path=f"{path}.kernel.form",
+            token=repr(form),
+        )
+    params = kernel.get("params")
+    if params is not None and not isinstance(params, dict):
+        raise SpecError(
+            f"{path}.kernel.params must be a mapping if provided for 'jump_integral'", path=f"{path}.kernel.params"
+        )
+    entry["kernel"] = {**kernel, "form": form.strip()}
+    direction = op_map.get("direction")
+    if direction is not None:
+        if not isinstance(direction, str) or direction.strip().lower() not in JUMP_DIRECTIONS:
+            raise SpecError(
+                f"{path}.direction must be one of 'up', 'down', or 'both'",
+                path=f"{path}.direction",
+                token=repr(direction),
+            )
+        entry["direction"] = direction.strip().lower()
+
+
+def normalize_operators(raw: object, *, axis_names: set[str], state_set: set[str] | None = None) -> object:
+    """Validate `operators` given as a list; other forms are preserved as given.
+
+    Each entry needs an `axis` (a defined axis or `subgroup`) and a `kind`
+    (lower-cased); `name` and `bc` are optional non-empty strings; `apply_to`, if
+    given, is a non-empty list of states (checked against `state_set`: the
+    `state` entries, their base names and expanded names). An `advection` or
+    `transport` operator's `velocity`, and a `jump_integral` operator's `rate`,
+    are an expression string or a number; a `jump_integral` operator also needs
+    a `kernel` mapping with a `form` (and optional `params` mapping) and may
+    have a `direction` of `up`, `down` or `both`. Other keys are kept.
+    """
     if not isinstance(raw, list):
         return raw
     out: list[dict[str, Any]] = []
     for idx, op in enumerate(raw):
         path = f"operators[{idx}]"
         op_map = _mapping(op, path)
+        name = op_map.get("name")
+        if name is not None:
+            name = _nonempty_str(name, f"{path}.name", "must be a non-empty string if provided")
         axis = _nonempty_str(op_map.get("axis"), f"{path}.axis")
         if axis not in axis_names:
             raise SpecError(f"{path} references unknown axis {axis!r}", path=f"{path}.axis", token=axis)
         kind = _nonempty_str(
-            op_map.get("kind"), f"{path}.kind", "must be a non-empty string (e.g., diffusion/advection)"
-        )
+            op_map.get("kind"), f"{path}.kind", "must be a non-empty string (e.g., advection/jump_integral)"
+        ).lower()
         bc = op_map.get("bc")
         if bc is not None:
             bc = _nonempty_str(bc, f"{path}.bc", "must be a non-empty string if provided")
         entry = dict(op_map)
+        if name is not None:
+            entry["name"] = name
         entry["axis"] = axis
         entry["kind"] = kind
         if bc is not None:
             entry["bc"] = bc
+        if op_map.get("apply_to") is not None:
+            entry["apply_to"] = _operator_apply_to(op_map["apply_to"], f"{path}.apply_to", state_set)
+        if kind in ADVECTION_KINDS:
+            velocity = op_map.get("velocity")
+            if velocity is None:
+                # An operator that moves named states needs its velocity (as on
+                # upstream's main branch); a bare operator declaration without
+                # `apply_to` stays valid metadata, as op-system 0.1.2 accepted it.
+                if op_map.get("apply_to") is not None:
+                    raise SpecError(
+                        f"{path}.velocity is required for {kind!r} operators that apply_to states",
+                        path=f"{path}.velocity",
+                    )
+            else:
+                entry["velocity"] = _scalar_or_expr(velocity, f"{path}.velocity")
+        elif kind == "jump_integral":
+            _jump_integral_fields(op_map, path, entry)
         out.append(entry)
     return out
 

@@ -12,7 +12,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ._backend import DEFAULT_ARRAY_BACKEND, Backend, backend_for_array, resolve_backend
+from ._backend import (
+    DEFAULT_ARRAY_BACKEND,
+    Backend,
+    backend_for_array,
+    infer_backend,
+    resolve_backend,
+)
 from ._errors import (
     ExpressionError,
     ParameterError,
@@ -281,6 +287,51 @@ class CompiledRhs:
     def __eq__(self, other: object) -> bool:
         return self is other
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as the `NormalizedRhs` and the backend name; compiled again on load.
+
+        The generated `eval_fn` cannot be pickled; the `NormalizedRhs` pickles as its
+        spec, and the backend as `"numpy"`, `"jax"`, `"auto"` or the module name of
+        another Array-API namespace (imported again on load). A `CompiledRhs`
+        constructed by hand pickles its arguments (its `eval_fn` must be picklable).
+        """
+        if self._rhs is None:
+            return (_unpickle_by_hand, (self.state_names, self._param_names, self.eval_fn, self._meta,
+                                        self.source, _backend_token(self.backend)))
+        return (_unpickle_compiled, (self._rhs, _backend_token(self.backend)))
+
+
+def _backend_token(be: Backend | None) -> object:
+    """What `resolve_backend` needs to find `be` again in another process."""
+    if be is None or be.infer:
+        return None  # the default (`compile_rhs(rhs)`) is rebuilt as the default
+    if be.name in ("numpy", "jax", "auto"):
+        return be.name
+    import sys
+
+    name = getattr(be.xp, "__name__", None)
+    if isinstance(name, str) and sys.modules.get(name) is be.xp:
+        return ("module", name)
+    return be.xp  # a namespace object that is not a module: pickled as it is
+
+
+def _resolve_token(token: object) -> object:
+    if isinstance(token, tuple) and len(token) == 2 and token[0] == "module":
+        import importlib
+
+        return importlib.import_module(token[1])
+    return token
+
+
+def _unpickle_compiled(rhs: NormalizedRhs, token: object) -> CompiledRhs:
+    return compile_rhs(rhs, _resolve_token(token))
+
+
+def _unpickle_by_hand(state_names: tuple[str, ...], param_names: tuple[str, ...] | None, eval_fn: EvalFn,
+                      meta: Mapping[str, Any] | None, source: str, token: object) -> CompiledRhs:
+    be = resolve_backend(_resolve_token(token)) if token is not None else None
+    return CompiledRhs(state_names, param_names, eval_fn, meta, source=source, backend=be)
+
 
 def _model_from_strings(rhs: NormalizedRhs) -> Model:
     """A model for a `NormalizedRhs` constructed by hand from expanded strings."""
@@ -422,15 +473,21 @@ def _runtime(be: Backend, model: Model, lowered: Lowered, *, force_f64: bool) ->
         return a
 
     def _assemble(p: Any, params: Mapping[str, Any]) -> Any:
-        """An indexed parameter from 0.1.2's expanded scalar names (unused cells are NaN)."""
+        """An indexed parameter from 0.1.2's expanded scalar names.
+
+        Cells the model never reads (their equations are overridden) get 1.0: a
+        value that keeps the template finite there, so that neither the result
+        nor a gradient through `where` picks up a NaN.
+        """
         names = p.names()
         if p.used is None:
             vals = [params[n] for n in names]  # KeyError if one is missing
+            used_vals = vals
         else:
             used_flat = {flat_index(p.axes, i) for i in p.used}
-            vals = [params[n] if k in used_flat else float("nan") for k, n in enumerate(names)]
+            vals = [params[n] if k in used_flat else 1.0 for k, n in enumerate(names)]
+            used_vals = [v for k, v in enumerate(vals) if k in used_flat]
         if be.is_numpy:
-            used_vals = [v for v in vals if not (isinstance(v, float) and v != v)]
             dtype = np.result_type(*used_vals) if used_vals else np.float64
             if dtype.kind != "f":
                 dtype = np.float64
@@ -519,8 +576,18 @@ def _color_columns(rows: Any, cols: Any, n: int) -> Any:
     return color
 
 
-def _build_function(lowered: Lowered, model: Model, be: Backend, *, force_f64: bool, name: str = "rhs") -> Callable[..., Any]:
+def _build_function(
+    lowered: Lowered,
+    model: Model,
+    be: Backend,
+    *,
+    force_f64: bool,
+    name: str = "rhs",
+    extra: Mapping[str, Any] | None = None,
+) -> Callable[..., Any]:
     g = _runtime(be, model, lowered, force_f64=force_f64)
+    if extra:
+        g.update(extra)
     _COUNTER[0] += 1
     filename = f"<op_system-generated-{_COUNTER[0]}>"
     code = compile(lowered.source, filename, "exec")
@@ -530,6 +597,34 @@ def _build_function(lowered: Lowered, model: Model, be: Backend, *, force_f64: b
     fn = ns[name]
     fn.__qualname__ = fn.__name__ = "eval_fn" if name == "rhs" else name
     return fn
+
+
+def _dispatching(model: Model) -> tuple[Callable[..., Any], str]:
+    """The default `eval_fn`: strict NumPy (float64, as 0.1.2) unless `y` is foreign.
+
+    The generated NumPy function starts with one class check of `y`; a JAX array
+    or tracer (or another Array-API array) is handed to a function generated for
+    that namespace (built on first use), so `jax.jit(lambda y: rhs.eval_fn(0.0, y,
+    **p))` traces instead of failing to convert a tracer to NumPy.
+    """
+    lowered = lower_model(model, "numpy", dispatch=True)
+    cache: dict[str, Callable[..., Any]] = {}
+
+    def foreign(y: Any) -> bool:
+        mod = type(y).__module__
+        return not (mod == "builtins" or mod.startswith("numpy"))
+
+    def other(t: Any, y: Any, params: dict[str, Any]) -> Any:
+        b = backend_for_array(y)
+        fn = cache.get(b.name)
+        if fn is None:
+            fn = cache[b.name] = _build_function(lower_model(model, b.name), model, b, force_f64=False)
+        return fn(t, y, **params)
+
+    fn = _build_function(
+        lowered, model, resolve_backend("numpy"), force_f64=True, extra={"_not_numpy": foreign, "_other": other}
+    )
+    return fn, lowered.source
 
 
 def compile_rhs(rhs: NormalizedRhs, xp: object = None, *, backend: str | None = None) -> CompiledRhs:
@@ -553,6 +648,17 @@ def compile_rhs(rhs: NormalizedRhs, xp: object = None, *, backend: str | None = 
         )
     be = resolve_backend(xp, backend)
     model = rhs._model if rhs._model is not None else _model_from_strings(rhs)
+    if xp is None and backend is None:
+        eval_fn, source = _dispatching(model)
+        return CompiledRhs(
+            rhs.state_names,
+            None if rhs._model is not None else rhs.param_names,
+            eval_fn,
+            None if rhs._model is not None else rhs.meta,
+            source=source,
+            backend=infer_backend(),
+            rhs=rhs,
+        )
     lowered = lower_model(model, be.name)
     if be.name == "auto":
         cache: dict[str, Callable[..., Any]] = {}

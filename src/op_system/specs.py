@@ -8,6 +8,7 @@ compiler; its 0.1.2-compatible string views (`equations`, `aliases`,
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -65,7 +66,10 @@ class NormalizedRhs:
         ```
     """
 
-    __slots__ = ("_aliases", "_all_symbols", "_equations", "_meta", "_meta_base", "_model", "_param_names", "kind", "state_names")
+    __slots__ = (
+        "_aliases", "_all_symbols", "_equations", "_meta", "_meta_base", "_model", "_param_names", "_spec", "kind",
+        "state_names",
+    )
 
     def __init__(
         self,
@@ -88,11 +92,29 @@ class NormalizedRhs:
         object.__setattr__(self, "_meta", dict(meta) if meta is not None else _UNSET)
         object.__setattr__(self, "_meta_base", _model.meta if _model is not None else {})
         object.__setattr__(self, "_model", _model)
+        object.__setattr__(self, "_spec", None)  # the spec normalize_rhs validated (a copy), for pickling
         if _model is None and equations is None:
             raise TypeError("NormalizedRhs needs equations (or be built by normalize_rhs)")
 
     def __setattr__(self, key: str, value: object) -> None:
         raise AttributeError(f"NormalizedRhs is immutable (cannot set {key!r})")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as the spec it was normalized from (normalized again on load).
+
+        A `NormalizedRhs` constructed by hand pickles as its constructor arguments.
+        """
+        if self._spec is not None:
+            return (_unpickle_normalized, (self._spec, self.kind))
+        if self._model is not None:
+            raise TypeError("cannot pickle a NormalizedRhs whose spec is unknown; build it with normalize_rhs")
+
+        def given(value: Any) -> Any:
+            return None if value is _UNSET else value
+
+        args = (self.kind, self.state_names, given(self._equations), given(self._aliases),
+                given(self._param_names), given(self._all_symbols), given(self._meta))
+        return (NormalizedRhs, args)
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -117,7 +139,7 @@ class NormalizedRhs:
         if self._aliases is _UNSET:
             from ._render import render_aliases
 
-            object.__setattr__(self, "_aliases", render_aliases(self._model))  # type: ignore[arg-type]
+            object.__setattr__(self, "_aliases", render_aliases(self._model) if self._model is not None else {})
         return self._aliases
 
     @property
@@ -318,11 +340,21 @@ def normalize_rhs(spec: Mapping[str, Any] | None) -> NormalizedRhs:
 
 def _build(spec: Mapping[str, Any], kind: str) -> NormalizedRhs:
     try:
-        return _from_model(build_model(spec, kind))
+        rhs = _from_model(build_model(spec, kind))
     except OpSystemError as exc:
         if isinstance(spec, SpecDict):  # loaded from a file: say where
             raise annotate(exc, spec) from None
         raise
+    try:  # a copy: later changes to the caller's dict must not change what pickles
+        spec_copy: Any = copy.deepcopy(dict(spec))
+    except Exception:  # an uncopyable value: keep the mapping itself
+        spec_copy = spec
+    object.__setattr__(rhs, "_spec", spec_copy)
+    return rhs
+
+
+def _unpickle_normalized(spec: Mapping[str, Any], kind: str) -> NormalizedRhs:
+    return _build(spec, kind)
 
 
 def normalize_expr_rhs(spec: Mapping[str, Any]) -> NormalizedRhs:

@@ -1,1 +1,1 @@
-"""op_system benchmark suite (issue 6): run with `python -m benchmarks` from the repository root."""
+"""op_system benchmark suite: run with `python -m benchmarks` from the repository root."""

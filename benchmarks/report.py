@@ -1,4 +1,4 @@
-"""Targets of issue 6, the printed/markdown tables and the log-log plot."""
+"""Performance targets, the printed/markdown tables and the log-log plot."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def _ratio_target(name: str, limit: float, rows: list[dict[str, Any]]) -> dict[s
 
 
 def evaluate_targets(results: dict[str, Any], plan: dict[str, Any]) -> list[dict[str, Any]]:
-    """One entry per target of issue 6: limit, what was measured, met or not."""
+    """One entry per performance target: limit, what was measured, met or not."""
     out = []
     numpy_rows = results.get("numpy", [])
     big = [r for r in numpy_rows if r["family"] in ("erlang", "region_seir") or (r["family"] == "age_seir" and r["n_state"] >= 64)]
@@ -255,7 +255,7 @@ def tables(results: dict[str, Any]) -> str:
     if tg:
         mark = {True: "met", False: "**not met**", None: "not measured"}
         parts.append(
-            "Targets of issue 6\n\n"
+            "Performance targets\n\n"
             + _md(["target", "limit", "measured", ""], [[t["target"], t["limit"], t["measured"], mark[t["met"]]] for t in tg])
         )
     return "\n\n".join(parts)

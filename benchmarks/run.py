@@ -1,4 +1,4 @@
-"""`python -m benchmarks`: run issue 6's benchmark suite, print the table, write
+"""`python -m benchmarks`: run the benchmark suite, print the table, write
 `benchmarks/output/results.json`, `table.md` and `performance.png` (copied to
 `docs/performance.png` after a full run).
 

@@ -1,4 +1,4 @@
-"""The measurements of issue 6, one function per target group.
+"""The measurements of the benchmark suite, one function per target group.
 
 Every function takes the models and `Settings`, checks each implementation
 against the hand-written reference (`allclose`) before timing it, and returns

@@ -23,6 +23,8 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests examples benchmarks flepimop2_plugin
+	$(BIN)/mypy
+	MYPYPATH=flepimop2_plugin/src $(BIN)/mypy --python-version 3.11 --explicit-package-bases flepimop2_plugin/src
 	$(BIN)/python -m pytest -q
 	$(BIN)/python tests/compat/run_upstream_tests.py
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $(VENV)/site

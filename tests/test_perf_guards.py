@@ -1,8 +1,10 @@
-"""Performance regression guards that do not time anything (issue 6).
+"""Performance regression guards that do not time anything.
 
 * the jaxpr of the jitted age-SEIR RHS does not grow with the number of age groups;
 * the generated source of a templated model (and of a 200-stage chain) has no
   per-state statement;
+* the exact jvp's source grows linearly with the size of products, quotients and
+  sums (10 to 1,000 factors);
 * `import op_system` imports neither jax, sympy nor scipy;
 * `python -m benchmarks --quick --no-external` runs (smoke test of the benchmark suite).
 
@@ -16,7 +18,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from op_system import compile_spec
@@ -108,3 +112,95 @@ def test_benchmark_suite_quick_smoke(tmp_path: Path) -> None:
     assert (tmp_path / "table.md").read_text().count("|") > 20
     after = docs_plot.stat().st_mtime_ns if docs_plot.exists() else None
     assert before == after, "a --quick run must not overwrite docs/performance.png"
+
+
+def _jvp_source_size(op: str, n: int) -> int:
+    expr = f" {op} ".join(f"(1 + x{i % 7} / {i + 2})" for i in range(n))
+    eqs = {f"x{i}": "0.0" for i in range(1, 7)}
+    c = compile_spec({"kind": "expr", "state": [f"x{i}" for i in range(7)], "equations": {**eqs, "x0": expr}})
+    from op_system._lower import lower_model
+
+    return len(lower_model(c.rhs._model, "numpy", mode="jvp").source)
+
+
+@pytest.mark.parametrize("op", ["*", "/", "+", "-"])
+def test_jvp_source_is_linear_in_expression_size(op: str) -> None:
+    sizes = {n: _jvp_source_size(op, n) for n in (10, 15, 100, 1000)}
+    per_factor = {n: s / n for n, s in sizes.items()}
+    # linear: the cost per factor does not grow (names get a digit longer at most)
+    assert per_factor[1000] <= 1.25 * per_factor[100]
+    assert per_factor[15] <= 1.25 * per_factor[10]
+    assert per_factor[1000] <= 1.25 * max(per_factor[10], per_factor[15])
+
+
+# -- flat per-cell specs are re-rolled ---------------------------------------------------
+
+
+def _flat_age_seir(n: int) -> dict:
+    """The age SEIR as a 0.1.2 user writes it: one alias and four equations per age."""
+    aliases, equations = {}, {}
+    for i in range(n):
+        aliases[f"foi_{i}"] = " + ".join(f"C_{i}_{j} * I_{j} / Npop_{j}" for j in range(n))
+        equations[f"S_{i}"] = f"-beta * S_{i} * foi_{i}"
+        equations[f"E_{i}"] = f"beta * S_{i} * foi_{i} - sigma * E_{i}"
+        equations[f"I_{i}"] = f"sigma * E_{i} - gamma * I_{i}"
+        equations[f"R_{i}"] = f"gamma * I_{i}"
+    state = [f"{c}_{i}" for c in "SEIR" for i in range(n)]
+    return {"kind": "expr", "state": state, "aliases": aliases, "equations": equations}
+
+
+def _flat_inputs(n: int) -> tuple[Any, dict[str, float], Any, Any]:
+    rng = np.random.default_rng(n)
+    c = rng.uniform(0.1, 1.0, (n, n))
+    npop = rng.uniform(500.0, 1000.0, n)
+    params = {"beta": 0.3, "sigma": 0.2, "gamma": 0.1}
+    params.update({f"Npop_{j}": float(npop[j]) for j in range(n)})
+    params.update({f"C_{i}_{j}": float(c[i, j]) for i in range(n) for j in range(n)})
+    return rng.uniform(1.0, 100.0, 4 * n), params, c, npop
+
+
+def _flat_by_hand(y: Any, c: Any, npop: Any) -> Any:
+    s, e, i, _ = y.reshape(4, -1)
+    foi = c @ (i / npop)
+    inf = 0.3 * s * foi
+    return np.concatenate([-inf, inf - 0.2 * e, 0.2 * e - 0.1 * i, 0.1 * i])
+
+
+def _statements(src: str) -> int:
+    """Generated statements, not counting the reads of individual parameters."""
+    return sum(1 for line in src.splitlines() if "params[" not in line)
+
+
+@pytest.mark.parametrize("n", [6, 24])
+def test_flat_per_cell_spec_is_rerolled(n: int) -> None:
+    c = compile_spec(_flat_age_seir(n))
+    y, params, cm, npop = _flat_inputs(n)
+    np.testing.assert_allclose(c.eval_fn(0.0, y, **params), _flat_by_hand(y, cm, npop), rtol=1e-12)
+    # one statement per group of cells, not per cell: the same count for every n
+    assert _statements(c.source) == _statements(compile_spec(_flat_age_seir(6)).source)
+    assert _statements(c.source) < 40
+
+
+def test_flat_per_cell_jaxpr_does_not_grow_with_n() -> None:
+    jnp = pytest.importorskip("jax.numpy")
+    import jax
+
+    counts = []
+    for n in (6, 24):
+        c = compile_spec(_flat_age_seir(n), xp=jnp)
+        y, params, cm, npop = _flat_inputs(n)
+        jaxpr = jax.make_jaxpr(lambda y, c=c, params=params: c.eval_fn(0.0, y, **params))(jnp.asarray(y))
+        counts.append(len(jaxpr.jaxpr.eqns))
+        got = jax.jit(lambda y, c=c, params=params: c.eval_fn(0.0, y, **params))(jnp.asarray(y))
+        np.testing.assert_allclose(np.asarray(got), _flat_by_hand(y, cm, npop), rtol=1e-12)
+    assert counts[0] == counts[1], counts
+
+
+def test_missing_parameter_of_a_rerolled_group_is_reported() -> None:
+    from op_system import ParameterError
+
+    c = compile_spec(_flat_age_seir(6))
+    y, params, _, _ = _flat_inputs(6)
+    del params["C_2_3"]
+    with pytest.raises(ParameterError, match="C_2_3"):
+        c.eval_fn(0.0, y, **params)

@@ -42,6 +42,12 @@ from ._errors import StateShapeError as StateShapeError
 from ._errors import UnsupportedFeatureError as UnsupportedFeatureError
 from ._identifiers import IdentifierString as IdentifierString
 from ._identifiers import StateString as StateString
+from ._info import AxisInfo as AxisInfo
+from ._info import KernelInfo as KernelInfo
+from ._info import ModelInfo as ModelInfo
+from ._info import ParamInfo as ParamInfo
+from ._info import StateBlockInfo as StateBlockInfo
+from ._info import model_info as model_info
 from ._io import load_spec as load_spec
 from .compile import CompiledRhs as CompiledRhs
 from .compile import EvalFn as EvalFn
@@ -89,17 +95,22 @@ __all__ = [
     "DEFAULT_ARRAY_BACKEND",
     "EXPERIMENTAL_FEATURES",
     "SUPPORTED_RHS_KINDS",
+    "AxisInfo",
     "BackendError",
     "CompilationError",
     "CompiledRhs",
     "EvalFn",
     "ExpressionError",
     "IdentifierString",
+    "KernelInfo",
+    "ModelInfo",
     "NormalizedRhs",
     "OpSystemError",
+    "ParamInfo",
     "ParameterError",
     "SpecError",
     "SpecWarning",
+    "StateBlockInfo",
     "StateShapeError",
     "StateString",
     "UnsupportedFeatureError",
@@ -107,6 +118,7 @@ __all__ = [
     "compile_rhs",
     "compile_spec",
     "load_spec",
+    "model_info",
     "normalize_expr_rhs",
     "normalize_rhs",
     "normalize_transitions_rhs",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ._errors import SpecError, did_you_mean
 
@@ -37,7 +37,7 @@ class Axis:
     """
 
     name: str
-    kind: str
+    kind: Literal["categorical", "continuous"]
     coords: tuple[str, ...]
     values: tuple[float, ...] = ()
     deltas: tuple[float, ...] = ()

@@ -8,6 +8,7 @@ except the computation of `state_names`, which the public API exposes.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Callable, Mapping
@@ -128,13 +129,16 @@ def visit_scoped(
 ) -> None:
     """Call `fn(node, scope)` on every node, tracking reduction dimensions (iteratively)."""
     stack: list[tuple[Node, tuple[Dim, ...]]] = [(node, scope)]
+    pop, push = stack.pop, stack.append
     while stack:
-        cur, sc = stack.pop()
+        cur, sc = pop()
         fn(cur, sc)
         if isinstance(cur, Reduce):
-            stack.append((cur.body, (*sc, reduce_dim(cur, axes, path))))
+            push((cur.body, (*sc, reduce_dim(cur, axes, path))))
         else:
-            stack.extend((c, sc) for c in reversed(children(cur)))
+            kids = children(cur)
+            for i in range(len(kids) - 1, -1, -1):
+                push((kids[i], sc))
 
 
 def reduce_dim(node: Reduce, axes: dict[str, Axis], path: str) -> Dim:
@@ -238,7 +242,7 @@ class _Builder:
         meta_block = spec.get("meta")
         if meta_block is not None and not isinstance(meta_block, dict):
             raise SpecError("meta must be a mapping", path="meta")
-        meta_get = (lambda k: meta_block.get(k)) if meta_block else (lambda k: None)
+        meta_get: Callable[[str], Any] = (lambda k: meta_block.get(k)) if meta_block else (lambda k: None)
         meta: dict[str, Any] = {}
         if self.kind == "transitions":
             meta["transitions"] = None  # placeholder: keeps 0.1.2's key order
@@ -317,7 +321,7 @@ class _Builder:
                 names.append((node, path))
 
         for expr, scope, path in exprs:
-            visit_scoped(expr, scope, self.axes, path, lambda n, s, p=path: fn(n, s, p))
+            visit_scoped(expr, scope, self.axes, path, functools.partial(fn, path=path))
         scalar_names = {a.base for a in model.aliases.values() if not a.axes}
         scalar_names |= {blk.base for blk in model.blocks if not blk.axes}
         indexed: dict[str, list[ParamDef]] = {}
@@ -399,7 +403,7 @@ def _mark_used(tgt: Any, scope: tuple[Dim, ...]) -> None:
     dims = {d.name: d for d in scope}
     names = [v for k, v in tgt.sels if k == "dim"]
     full = len(set(names)) == len(names) and all(
-        dims[n].subset is None or len(dims[n].subset) == dims[n].axis.size for n in names
+        dims[n].size == dims[n].axis.size for n in names
     ) and not any(k == "lit" for k, _ in tgt.sels)
     if full:
         param.used = None
@@ -586,10 +590,11 @@ def build_model(spec: Mapping[str, Any], kind: str) -> Model:
 
 
 def _alias_exprs(b: _Builder) -> list[tuple[Node, tuple[Dim, ...], str]]:
-    return [(a.expr, tuple(Dim(ax.name, ax) for ax in a.axes), a.path) for a in b.aliases.values()]
+    # every alias has an expression here: virtual (cell-by-cell) ones come later
+    return [(a.expr, tuple(Dim(ax.name, ax) for ax in a.axes), a.path) for a in b.aliases.values() if a.expr is not None]
 
 
-def _finish(b: _Builder, kind: str, meta: dict[str, Any], equations: list[EquationDef], transitions: list[TransitionDef], exprs: list[tuple[Node, tuple[Dim, ...], str]]) -> Model:
+def _finish(b: _Builder, kind: str, meta: dict[str, Any], equations: list[EquationDef], transitions: list[TransitionDef | ChainFlow], exprs: list[tuple[Node, tuple[Dim, ...], str]]) -> Model:
     names = b.state_names()
     b.check_unique_states(names)
     model = Model(
@@ -799,18 +804,18 @@ def _build_transitions(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> 
         exprs.append((src, dims, f"{path}.from"))
         exprs.append((dst, dims, f"{path}.to"))
     model = _finish(b, "transitions", meta, [], transitions, exprs)
-    for td in transitions:  # from/to must be states (not aliases or parameters)
-        if isinstance(td, ChainFlow):
+    for flow in transitions:  # from/to must be states (not aliases or parameters)
+        if isinstance(flow, ChainFlow):
             continue
-        for node, key in ((td.src, "from"), (td.dst, "to")):
-            tgt = model.resolve(node, td.dims, f"{td.path}.{key}")  # type: ignore[arg-type]
+        for node, key in ((flow.src, "from"), (flow.dst, "to")):
+            tgt = model.resolve(node, flow.dims, f"{flow.path}.{key}")
             if tgt.kind != "state":
-                text = node.id if isinstance(node, Name) else f"{node.base}[...]"  # type: ignore[union-attr]
-                raise SpecError(f"{td.path}.{key}={text!r} not in state", path=f"{td.path}.{key}", token=text)
+                text = node.id if isinstance(node, Name) else f"{node.base}[...]"
+                raise SpecError(f"{flow.path}.{key}={text!r} not in state", path=f"{flow.path}.{key}", token=text)
     return model
 
 
-def _state_ref(b: _Builder, text: str, path: str, key: str, names_now: set[str]) -> Node:
+def _state_ref(b: _Builder, text: str, path: str, key: str, names_now: set[str]) -> Name | Ref:
     node = parse_expr(text, path=path)
     if isinstance(node, Name):
         if node.id not in names_now and (

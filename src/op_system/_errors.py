@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Any
 
 __all__ = [
     "BackendError",
@@ -54,11 +55,13 @@ class OpSystemError(Exception):
             return f"{self.detail} [token: {self.token!r}]"
         return self.detail
 
-    def __reduce__(self):  # keep picklable despite keyword-only arguments
+    def __reduce__(self) -> tuple[Any, ...]:  # keep picklable despite keyword-only arguments
         return (_rebuild, (type(self), self.detail, self.path, self.token))
 
 
-def _rebuild(cls, detail, path, token):  # pragma: no cover - pickle helper
+def _rebuild(  # pragma: no cover - pickle helper
+    cls: type[OpSystemError], detail: str, path: str | None, token: str | None
+) -> OpSystemError:
     return cls(detail, path=path, token=token)
 
 

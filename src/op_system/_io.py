@@ -31,9 +31,12 @@ def _collect_marks(node: Any, prefix: tuple[Any, ...], out: dict[tuple[Any, ...]
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = key_node.value
-            out[(*prefix, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            _collect_marks(value_node, (*prefix, key), out)
-            out[(*prefix, key)] = (value_node.start_mark.line + 1, value_node.start_mark.column + 1)
+            # bound to a name, not `out[(*prefix, key)]`: mypy's native parser
+            # misreads a starred tuple inside a subscript as 3.11-only syntax
+            path = (*prefix, key)
+            out[path] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            _collect_marks(value_node, path, out)
+            out[path] = (value_node.start_mark.line + 1, value_node.start_mark.column + 1)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             _collect_marks(item, (*prefix, i), out)

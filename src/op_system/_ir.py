@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "ALLOWED_FUNCS",
@@ -229,23 +230,21 @@ class Invalid(Node):
 
 def children(node: Node) -> tuple[Node, ...]:
     """Direct sub-expressions of `node`."""
-    if isinstance(node, UnaryOp):
-        return (node.operand,)
-    if isinstance(node, BinOp):
-        return (node.left, node.right)
-    if isinstance(node, Chain):
-        return node.operands
-    if isinstance(node, Compare):
-        return (node.left, *node.comparators)
-    if isinstance(node, BoolOp):
-        return node.values
-    if isinstance(node, IfExp):
-        return (node.test, node.body, node.orelse)
-    if isinstance(node, Call):
-        return node.args
-    if isinstance(node, Reduce):
-        return (node.body,)
-    return ()
+    get = _CHILDREN.get(type(node))
+    return get(node) if get is not None else ()
+
+
+# One dispatch per node type (walkers visit every node of long flat sums).
+_CHILDREN: dict[type, Callable[[Any], tuple[Node, ...]]] = {
+    UnaryOp: lambda n: (n.operand,),
+    BinOp: lambda n: (n.left, n.right),
+    Chain: lambda n: n.operands,
+    Compare: lambda n: (n.left, *n.comparators),
+    BoolOp: lambda n: n.values,
+    IfExp: lambda n: (n.test, n.body, n.orelse),
+    Call: lambda n: n.args,
+    Reduce: lambda n: (n.body,),
+}
 
 
 def walk(node: Node) -> Iterator[Node]:

@@ -14,10 +14,11 @@ to Python scalars and never mutates arrays, so it traces under `jax.jit`.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -42,6 +43,7 @@ from ._ir import (
     walk,
 )
 from ._model import AliasDef, Block, ChainFlow, Dim, Model, Target
+from ._reroll import Group, IsoSum, Leaf, group_cells, shape_key, synthetic_dim
 
 __all__ = ["Lowered", "lower_model"]
 
@@ -57,6 +59,8 @@ class Lowered:
     constants: dict[str, Any]
     param_order: list[str]
     alias_cycle: list[str] | None
+    #: `prep(params)` and `core(t, y, *prepared)`: the same function split for `bind`
+    bound_source: str = ""
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ class _Val:
 
     code: str
     dims: frozenset[str]
-    kind: str = "num"  # "num" or "bool"
+    kind: Literal["num", "bool"] = "num"
     const: float | int | bool | None = None
     src: tuple[str, tuple[int, ...]] | None = None
 
@@ -138,22 +142,9 @@ def check_invalid(model: Model) -> None:
                 raise ExpressionError(node.detail, path=path, token=node.token)
 
 
-def _alias_order(model: Model) -> tuple[list[AliasDef], list[str] | None]:
+def _alias_order(model: Model, deps: dict[str, set[str]] | None = None) -> tuple[list[AliasDef], list[str] | None]:
     """Aliases in dependency order; the names left in a cycle, if any."""
-    deps: dict[str, set[str]] = {}
-    for alias in model.aliases.values():
-        used: set[str] = set()
-        for node in (walk(alias.expr) if alias.expr is not None else alias.cells or ()):
-            if isinstance(node, Ref) and node.base in model.aliases:
-                used.add(node.base)
-            elif isinstance(node, Name):
-                if node.id in model.aliases:
-                    used.add(node.id)
-                elif "__" in node.id:
-                    cell = model.lookup_cell(node.id)
-                    if cell is not None and cell[0] == "alias":
-                        used.add(cell[1].base)
-        deps[alias.base] = used
+    deps = _alias_deps(model) if deps is None else deps
     order: list[AliasDef] = []
     done: set[str] = set()
     pending = list(model.aliases)
@@ -170,6 +161,33 @@ def _alias_order(model: Model) -> tuple[list[AliasDef], list[str] | None]:
     return order, None
 
 
+def _alias_levels(deps: dict[str, set[str]], order: list[AliasDef]) -> dict[str, int]:
+    """Dependency depth of each alias: 0 if it reads no alias, else 1 + its deepest."""
+    level: dict[str, int] = {}
+    for alias in order:
+        level[alias.base] = 1 + max((level[d] for d in deps[alias.base]), default=-1)
+    return level
+
+
+def _alias_deps(model: Model) -> dict[str, set[str]]:
+    """The aliases each alias reads."""
+    deps: dict[str, set[str]] = {}
+    for alias in model.aliases.values():
+        used: set[str] = set()
+        for node in (walk(alias.expr) if alias.expr is not None else alias.cells or ()):
+            if isinstance(node, Ref) and node.base in model.aliases:
+                used.add(node.base)
+            elif isinstance(node, Name):
+                if node.id in model.aliases:
+                    used.add(node.id)
+                elif "__" in node.id:
+                    cell = model.lookup_cell(node.id)
+                    if cell is not None and cell[0] == "alias":
+                        used.add(cell[1].base)
+        deps[alias.base] = used
+    return deps
+
+
 class _Lowerer:
     def __init__(self, model: Model, backend_name: str) -> None:
         self.m = model
@@ -184,6 +202,26 @@ class _Lowerer:
         self.uses_time = False
         #: blocks whose derivative is written as output segments (NumPy chains)
         self.segments: dict[int, list[tuple[int, str]]] = {}
+        #: precomputed values of nodes (re-rolled leaves): id(node) -> value
+        self.hooks: dict[int, _Val] | None = None
+        #: scalar aliases computed in a re-rolled group: base -> (group variable, position)
+        self.alias_group: dict[str, tuple[str, int, int]] = {}
+        self.n_group = 0
+        self.reroll = False
+        #: parameters read through their own variable (re-rolled leaves gather by name)
+        self.direct_params: set[str] = set()
+        self.gather_cache: dict[tuple[Any, ...], _Val] = {}
+        #: scalar parameters gathered by name into vectors, read with the parameters
+        self.param_vectors: list[tuple[str, tuple[str, ...]]] = []
+
+    def param_vector(self, names: tuple[str, ...]) -> str:
+        """The variable of a vector of scalar parameters (read once per call by name)."""
+        for var, got in self.param_vectors:
+            if got == names:
+                return var
+        var = f"pv_{len(self.param_vectors)}"
+        self.param_vectors.append((var, names))
+        return var
 
     # -- helpers ------------------------------------------------------------------
     def const(self, prefix: str, value: Any) -> str:
@@ -201,6 +239,9 @@ class _Lowerer:
         name = f"{prefix}{len(self.consts)}"
         self.consts[name] = value
         return name
+
+    def forget_after(self, emitted: int) -> None:
+        """Called when the lines past `emitted` are discarded (see `_Tangent`)."""
 
     def tmp(self, code: str, prefix: str = "v") -> str:
         if _is_atom(code):
@@ -290,12 +331,17 @@ class _Lowerer:
             var = self.alias_var[tgt.obj.base]
         else:
             var = self.param_var[tgt.obj.key]
+            self.direct_params.add(tgt.obj.key)
         if not tgt.sels:
             return _Val(var, frozenset())
         return self.index(var, tgt.sels, scope, path)
 
     # -- expressions ----------------------------------------------------------------
     def expr(self, node: Node, scope: tuple[Dim, ...], path: str) -> _Val:
+        if self.hooks is not None:
+            hooked = self.hooks.get(id(node))
+            if hooked is not None:
+                return hooked
         if isinstance(node, Num):
             return _num_val(node.value)
         if isinstance(node, NpConst):
@@ -460,6 +506,7 @@ class _Lowerer:
             if mm is not None:
                 return mm
             del self.lines[emitted:]  # the failed attempt's temporaries are not used
+            self.forget_after(emitted)
         body = self.num(self.expr(node.body, inner, path))
         if dim.name not in body.dims:
             factor = float(weights.sum()) if weights is not None else float(dim.size)
@@ -625,7 +672,8 @@ def lower_model(model: Model, backend_name: str, mode: str = "rhs", *, dispatch:
     """
     check_invalid(model)
     lw = _Lowerer(model, backend_name) if mode == "rhs" else _Tangent(model, backend_name)
-    order, cycle = _alias_order(model)
+    deps = _alias_deps(model)
+    order, cycle = _alias_order(model, deps)
     for i, blk in enumerate(model.blocks):
         lw.block_var[id(blk)] = f"s_{i}"
     for i, alias in enumerate(model.aliases.values()):
@@ -634,26 +682,70 @@ def lower_model(model: Model, backend_name: str, mode: str = "rhs", *, dispatch:
     body: list[str] = []
     lw.lines = body
     # Aliases in dependency order (each once per call, shared by all uses).
+    reroll = mode == "rhs" and cycle is None
+    lw.reroll = reroll
     if cycle is None:
+        # Scalar aliases of one shape and one dependency level are computed as one
+        # vector (re-rolling, see `_reroll.py`); the rest one by one, in order.
+        levels = _alias_levels(deps, order)
+        groups: list[Group] = []
+        if reroll:
+            scalar = [(a, a.expr, a.path) for a in order if not a.axes and a.cells is None and a.expr is not None]
+            groups, _ = group_cells(model, scalar, level=lambda a: levels[a.base])
+        grouped = {id(a): g for g in groups for a in g.members}
+        done_groups: set[int] = set()
         for alias in order:
+            g = grouped.get(id(alias))
+            if g is not None:
+                if id(g) not in done_groups:
+                    done_groups.add(id(g))
+                    gvar = lw.tmp(_lower_group(lw, g, "aliases"), "g")
+                    for j, member in enumerate(g.members):
+                        lw.alias_var[member.base] = f"{gvar}[{j}]"
+                        lw.alias_group[member.base] = (gvar, j, len(g.members))
+                continue
             if alias.cells is not None:
-                vals = [lw.num(lw.expr(c, (), alias.path)).code for c in alias.cells]
-                code = f"_reshape(_stack_scalars([{', '.join(vals)}], None), {tuple(ax.size for ax in alias.axes)})"
+                shape = tuple(ax.size for ax in alias.axes)
+                homes = [lw.alias_group.get(c.id) for c in alias.cells]
+                first = homes[0]
+                if first is not None and all(h == (first[0], j, first[2]) for j, h in enumerate(homes)):
+                    # cells defined one by one, computed as one re-rolled group: that vector
+                    code = first[0] if len(shape) == 1 else f"_reshape({first[0]}, {shape})"
+                else:
+                    vals = [lw.num(lw.expr(c, (), alias.path)).code for c in alias.cells]
+                    code = f"_reshape(_stack_scalars([{', '.join(vals)}], None), {shape})"
                 body.append(f"    {lw.alias_var[alias.base]} = {code}")
                 continue
             scope = tuple(Dim(ax.name, ax) for ax in alias.axes)
-            v = lw.num(lw.expr(alias.expr, scope, alias.path))
+            assert alias.expr is not None  # only virtual aliases (cells) have none
+            v = _lower_single(lw, alias.expr, alias.path) if reroll and not alias.axes else None
+            if v is None:
+                v = lw.num(lw.expr(alias.expr, scope, alias.path))
             code = lw.bcast(v, scope) if alias.axes else v.code
             body.append(f"    {lw.alias_var[alias.base]} = {code}")
     outputs: list[tuple[Block, str]] = []
+    #: re-rolled scalar equations: (state indices, code of their vector)
+    scattered: list[tuple[list[int], str]] = []
     if cycle is None and mode == "jvp":
         assert isinstance(lw, _Tangent)
         lw.tangent_aliases(order)
         outputs = lw.tangent_outputs()
     elif cycle is None:
         if model.kind == "expr":
+            eq_groups: list[Group] = []
+            if reroll:
+                scalar_eqs = [
+                    (eq, *((eq.expr, eq.path) if eq.expr is not None else eq.overrides[0]))
+                    for eq in model.equations
+                    if not eq.block.axes and eq.chain is None
+                ]
+                eq_groups, _ = group_cells(model, scalar_eqs)
+            in_group = {id(eq) for g in eq_groups for eq in g.members}
+            for g in eq_groups:
+                scattered.append(([eq.block.offset for eq in g.members], lw.tmp(_lower_group(lw, g, "equations"), "g")))
             for eq in model.equations:
-                outputs.append((eq.block, _lower_equation(lw, eq)))
+                if id(eq) not in in_group:
+                    outputs.append((eq.block, _lower_equation(lw, eq)))
         else:
             outputs = _lower_transitions(lw, model)
 
@@ -664,13 +756,18 @@ def lower_model(model: Model, backend_name: str, mode: str = "rhs", *, dispatch:
         lines.append("        return _other(t, y, params)")
     if cycle is not None:
         lines.append(f"    _alias_cycle({cycle!r})")
+    head = len(lines)
     # Parameters: fast path reads each by name; the slow path fills expanded names.
     pnames = list(model.params)
+    read: list[str] = []
     if pnames:
         lines.append("    try:")
         for p in pnames:
             pd = model.params[p]
             var = lw.param_var[p]
+            if mode == "rhs" and not pd.axes and p not in lw.direct_params:
+                continue  # only read by re-rolled groups, through _pvec
+            read.append(var)
             if pd.axes and not pd.array_ok:
                 # a base shared by several index signatures: expanded names only
                 lines.append(f"        {var} = _cells(params, {p!r})")
@@ -686,9 +783,17 @@ def lower_model(model: Model, backend_name: str, mode: str = "rhs", *, dispatch:
                 lines.append(f"        {var} = _f64s(params[{pd.base!r}])")
             else:
                 lines.append(f"        {var} = params[{pd.base!r}]")
-        lines.append("    except KeyError:")
-        targets = ", ".join(lw.param_var[p] for p in pnames)
-        lines.append(f"        {targets}, = _fill_params(params)")
+        if lines[-1] == "    try:":  # every parameter is read by re-rolled groups
+            lines.pop()
+        else:
+            lines.append("    except KeyError:")
+            targets = ", ".join(lw.param_var[p] for p in pnames)
+            lines.append(f"        {targets}, = _fill_params(params)")
+    for var, names in lw.param_vectors:
+        lines.append(f"    {var} = _pvec(params, {names!r}, {'_f64' if numpy else 'None'})")
+    read.extend(var for var, _ in lw.param_vectors)
+    param_lines = lines[head:]
+    rest = len(lines)
     if numpy:
         lines.append("    if y.__class__ is not _ndarray or y.dtype is not _f64:")
         lines.append("        y = _state(y)")
@@ -718,6 +823,8 @@ def lower_model(model: Model, backend_name: str, mode: str = "rhs", *, dispatch:
     elif numpy:
         # NumPy: write each block into one preallocated output (no concatenations).
         lines.append(f"    out = _empty({model.n_state})")
+        for idx, code in scattered:
+            lines.append(f"    out[{_index_code(lw, idx)}] = {code}")
         for blk, code in outputs:
             start, stop = blk.offset, blk.offset + blk.size
             segments = lw.segments.get(id(blk))
@@ -738,7 +845,12 @@ def lower_model(model: Model, backend_name: str, mode: str = "rhs", *, dispatch:
     else:
         pieces: list[tuple[str, bool]] = []  # (code, is a fresh array)
         run: list[str] = []
+        positions: list[int] = []  # state index of each entry of the concatenation
+        for idx, code in scattered:
+            pieces.append((code, False))
+            positions.extend(idx)
         for blk, code in outputs:
+            positions.extend(range(blk.offset, blk.offset + blk.size))
             if blk.axes:
                 if run:
                     pieces.append((f"_stack_scalars([{', '.join(run)}], y.dtype)", True))
@@ -749,21 +861,41 @@ def lower_model(model: Model, backend_name: str, mode: str = "rhs", *, dispatch:
                 run.append(code)
         if run:
             pieces.append((f"_stack_scalars([{', '.join(run)}], y.dtype)", True))
-        if len(pieces) == 1:
+        if len(pieces) == 1 and not scattered:
             code, fresh = pieces[0]
             lines.append(f"    return {code}" if fresh else f"    return _as_out({code}, y.dtype)")
-        else:
+        elif positions == list(range(model.n_state)):
             lines.append(f"    return _concat([{', '.join(c for c, _ in pieces)}])")
+        else:
+            # re-rolled equations come first: put every entry back at its state's place
+            perm = lw.const("PERM", np.argsort(np.asarray(positions, dtype=np.int64), kind="stable"))
+            lines.append(f"    return _take(_concat([{', '.join(c for c, _ in pieces)}]), {perm})")
+    split: list[str] = []
+    if mode == "rhs" and cycle is None:
+        # The same function split in two: `prep(params)` reads the parameters once
+        # (what `CompiledRhs.bind` calls), `core(t, y, *prep(params))` does the rest.
+        split.append("def prep(params):")
+        split.extend(param_lines)
+        split.append(f"    return ({''.join(v + ', ' for v in read)})")
+        split.append(f"def core(t, y{''.join(', ' + v for v in read)}):")
+        split.extend(lines[rest:])
     source = "\n".join(lines) + "\n"
+    bound_source = "\n".join(split) + "\n" if split else ""
+    source = _postprocess(source, backend_name)
+    bound_source = _postprocess(bound_source, backend_name)
+    return Lowered(source, lw.consts, pnames, cycle, bound_source)
+
+
+def _postprocess(source: str, backend_name: str) -> str:
     if backend_name in ("numpy", "jax"):
         # NumPy and JAX arrays have reshape/transpose methods, cheaper than the
         # module functions' Python-level wrappers.
         source = _METHOD_RESHAPE.sub(r"\1.reshape(", source)
         source = _METHOD_TRANSPOSE.sub(r"\1.transpose(", source)
-    if numpy:
+    if backend_name == "numpy":
         # sums of the (1-D) state vector: the ufunc reduction without np.sum's wrapper
         source = _STATE_SUM.sub(r"_add_reduce(\1)", source)
-    return Lowered(source, lw.consts, pnames, cycle)
+    return source
 
 
 def _block_view(vec: str, blk: Block) -> str:
@@ -799,7 +931,8 @@ def _lower_equation(lw: _Lowerer, eq: Any) -> str:
         return lw.tmp(code, "d")
     if not blk.axes:
         node, path = (eq.expr, eq.path) if eq.expr is not None else eq.overrides[0]
-        v = lw.num(lw.expr(node, (), path))
+        single = _lower_single(lw, node, path) if lw.reroll else None
+        v = single if single is not None else lw.num(lw.expr(node, (), path))
         return lw.tmp(v.code, "d")
     if eq.expr is not None:
         v = lw.num(lw.expr(eq.expr, scope, eq.path))
@@ -831,11 +964,11 @@ def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, str]]:
             continue
         scope = td.dims
         rate = lw.num(lw.expr(td.rate, scope, f"{td.path}.rate"))
-        src = lw.target(model.resolve(td.src, scope, f"{td.path}.from"), scope, td.path)  # type: ignore[arg-type]
+        src = lw.target(model.resolve(td.src, scope, f"{td.path}.from"), scope, td.path)
         flow_code = lw.tmp(f"({rate.code} * {src.code})", "f")
         flow = _Val(flow_code, rate.dims | src.dims)
         for node, sign in ((td.src, "-"), (td.dst, "+")):
-            tgt = model.resolve(node, scope, td.path)  # type: ignore[arg-type]
+            tgt = model.resolve(node, scope, td.path)
             blk = tgt.obj
             if (
                 blk.custom is not None
@@ -968,9 +1101,34 @@ class _Tangent(_Lowerer):
         self.used_tblocks: set[int] = set()
         self.tblock_var = {id(b): f"ts_{i}" for i, b in enumerate(model.blocks)}
         self.talias_var: dict[str, str | None] = {}
+        #: primal values already lowered, as temporaries: (node id, scope) -> (value, line)
+        self._primal: dict[tuple[int, tuple[Dim, ...]], tuple[_Val, int]] = {}
+
+    def expr(self, node: Node, scope: tuple[Dim, ...], path: str) -> _Val:
+        """The primal value of `node`, lowered once per scope and kept in a temporary.
+
+        The product and quotient rules need the primal of each operand; without
+        this, every level of a nested product would lower its whole subtree again
+        (quadratic source). With it, the jvp's source is linear in the expression.
+        """
+        key = (id(node), scope)
+        hit = self._primal.get(key)
+        if hit is not None:
+            return hit[0]
+        v = super().expr(node, scope, path)
+        if v.const is None and not _is_atom(v.code):
+            v = _Val(self.tmp(v.code), v.dims, v.kind)
+        self._primal[key] = (v, len(self.lines))
+        return v
+
+    def forget_after(self, emitted: int) -> None:
+        """Drop primal values whose temporaries were discarded (lines past `emitted`)."""
+        for key in [k for k, (_, line) in self._primal.items() if line > emitted]:
+            del self._primal[key]
 
     # -- helpers --------------------------------------------------------------------
     def t_target(self, tgt: Target, scope: tuple[Dim, ...], path: str) -> _Val | None:
+        var: str | None
         if tgt.kind == "state":
             blk: Block = tgt.obj
             self.used_tblocks.add(id(blk))
@@ -1018,10 +1176,10 @@ class _Tangent(_Lowerer):
             da, db = self.d(node.left, scope, path), self.d(node.right, scope, path)
             if da is None and db is None:
                 return None
-            a = self.num(self.expr(node.left, scope, path))
-            b = self.num(self.expr(node.right, scope, path))
             if node.op in "+-":
                 return self.add(da, db, node.op)
+            a = self.num(self.expr(node.left, scope, path))
+            b = self.num(self.expr(node.right, scope, path))
             if node.op == "*":
                 return self.add(self.mul(da, b), self.mul(db, a))
             if node.op == "/":
@@ -1202,6 +1360,7 @@ class _Tangent(_Lowerer):
                 code = f"_reshape(_stack_scalars([{', '.join(self._z(x) for x in ts)}], None), {tuple(ax.size for ax in alias.axes)})"
             else:
                 scope = tuple(Dim(ax.name, ax) for ax in alias.axes)
+                assert alias.expr is not None  # only virtual aliases (cells) have none
                 dv = self.d(alias.expr, scope, alias.path)
                 if dv is None:
                     self.talias_var[alias.base] = None
@@ -1236,7 +1395,7 @@ class _Tangent(_Lowerer):
                 continue
             scope = td.dims
             rate = self.num(self.expr(td.rate, scope, f"{td.path}.rate"))
-            src_t = self.m.resolve(td.src, scope, f"{td.path}.from")  # type: ignore[arg-type]
+            src_t = self.m.resolve(td.src, scope, f"{td.path}.from")
             src = self.target(src_t, scope, td.path)
             drate = self.d(td.rate, scope, f"{td.path}.rate")
             dsrc = self.t_target(src_t, scope, td.path)
@@ -1245,7 +1404,7 @@ class _Tangent(_Lowerer):
                 continue
             flow = _Val(self.tmp(dflow.code, "tf"), dflow.dims)
             for node, sign in ((td.src, "-"), (td.dst, "+")):
-                tgt = m.resolve(node, scope, td.path)  # type: ignore[arg-type]
+                tgt = m.resolve(node, scope, td.path)
                 code, shape = _place(self, flow, tgt, scope)
                 terms[id(tgt.obj)].append((sign, code, shape))
         return _sum_terms(self, m, terms)
@@ -1291,3 +1450,169 @@ def _stack_or_one(codes: list[str]) -> str:
     if all(c == codes[0] for c in codes):
         return codes[0]
     return f"_stack_scalars([{', '.join(codes)}], y.dtype)"
+
+
+# -- re-rolled groups -----------------------------------------------------------------
+
+
+def _index_code(lw: _Lowerer, idx: list[int]) -> str:
+    """An index for positions `idx` of a vector: a slice when evenly spaced, else an array."""
+    if len(idx) == 1:
+        return str(idx[0])
+    step = idx[1] - idx[0]
+    if step > 0 and all(b - a == step for a, b in itertools.pairwise(idx)):
+        return f"{idx[0]}:{idx[-1] + 1}" + (f":{step}" if step != 1 else "")
+    return lw.const("IDX", np.asarray(idx, dtype=np.int64))
+
+
+def _gather(lw: _Lowerer, vec: str, idx: list[int]) -> str:
+    code = _index_code(lw, idx)
+    return f"{vec}[{code}]" if ":" in code else f"_take({vec}, {code})"
+
+
+def _leaf_values(lw: _Lowerer, leaves: list[Leaf], path: str) -> str:
+    """Code of the vector of `leaves` (all of one kind), in order."""
+    kind = leaves[0].kind
+    if kind == "state":
+        return _gather(lw, "y", [int(x.ref) for x in leaves])
+    if kind == "alias":
+        homes = [lw.alias_group.get(str(x.ref)) for x in leaves]
+        if all(h is not None for h in homes) and len({h[0] for h in homes if h}) == 1:
+            gvar, _, size = homes[0]  # type: ignore[misc]
+            pos = [h[1] for h in homes if h]
+            return gvar if pos == list(range(size)) else _gather(lw, gvar, pos)
+        return f"_stack_scalars([{', '.join(lw.alias_var[str(x.ref)] for x in leaves)}], y.dtype)"
+    names = tuple(lw.m.params[str(x.ref)].base for x in leaves)
+    var = lw.param_vector(names)
+    return var if lw.backend_name == "numpy" else f"_astype({var}, y.dtype)"
+
+
+def _leaf_grid(lw: _Lowerer, grid: list[list[Leaf]], dims: tuple[Dim, ...], path: str) -> _Val:
+    """One leaf position over a group (`dims` = (cells,)) or over (cells, terms).
+
+    A leaf that is the same everywhere stays a scalar; one that varies along one
+    dimension only is a vector over it (size 1 along the other).
+    """
+    # the same gather in another group (other dimension names) reuses its temporary
+    key = (len(dims), tuple((x.kind, x.ref) for row in grid for x in row), len(grid))
+    hit = lw.gather_cache.get(key)
+    if hit is None:
+        v = _leaf_grid_new(lw, grid, dims, path)
+        lw.gather_cache[key] = hit = _Val(v.code, frozenset(str(i) for i, d in enumerate(dims) if d.name in v.dims), v.kind, v.const)
+    return _Val(hit.code, frozenset(dims[int(i)].name for i in hit.dims), hit.kind, hit.const)
+
+
+def _leaf_grid_new(lw: _Lowerer, grid: list[list[Leaf]], dims: tuple[Dim, ...], path: str) -> _Val:
+    rows, cols = len(grid), len(grid[0])
+    first = grid[0][0]
+
+    def same(a: Leaf, b: Leaf) -> bool:
+        return a.kind == b.kind and a.ref == b.ref
+
+    if all(same(x, first) for row in grid for x in row):
+        saved, lw.hooks = lw.hooks, None
+        v = lw.num(lw.expr(first.node, (), path))
+        lw.hooks = saved
+        return v
+    by_row = all(same(x, row[0]) for row in grid for x in row)
+    by_col = all(same(grid[r][c], grid[0][c]) for r in range(rows) for c in range(cols))
+    if len(dims) == 1:
+        return _Val(lw.tmp(_leaf_values(lw, [row[0] for row in grid], path), "l"), frozenset({dims[0].name}))
+    if by_row:
+        code = _leaf_values(lw, [row[0] for row in grid], path)
+        return _Val(lw.tmp(f"_reshape({code}, ({rows}, 1))", "l"), frozenset({dims[0].name}))
+    if by_col:
+        code = _leaf_values(lw, list(grid[0]), path)
+        return _Val(lw.tmp(f"_reshape({code}, (1, {cols}))", "l"), frozenset({dims[1].name}))
+    code = _leaf_values(lw, [x for row in grid for x in row], path)
+    return _Val(lw.tmp(f"_reshape({code}, ({rows}, {cols}))", "l"), frozenset(d.name for d in dims))
+
+
+def _lower_single(lw: _Lowerer, node: Node, path: str) -> _Val | None:
+    """A scalar cell holding a long sum of isomorphic terms: that sum gathered (else None)."""
+    got = shape_key(lw.m, node, path)
+    if got is None or not any(isinstance(x, IsoSum) for x in got[1]):
+        return None
+    g = Group(got[0], [None], [node], [got[1]])
+    return _Val(f"{lw.tmp(_lower_group(lw, g, 'cell'), 'g')}[0]", frozenset())
+
+
+def _lower_group(lw: _Lowerer, g: Group, what: str) -> str:
+    """Code of the vector of a group's values (one per member), lowered once."""
+    k = len(g.members)
+    n = lw.n_group
+    lw.n_group += 1
+    gdim = synthetic_dim(f"_g{n}", k)
+    scope = (gdim,)
+    path = f"{what} (re-rolled group of {k})"
+    hooks: dict[int, _Val] = {}
+    for pos, item in enumerate(g.leaves[0]):
+        if isinstance(item, Leaf):
+            # the cells are isomorphic: every cell has a Leaf at `pos`
+            column = cast("list[list[Leaf]]", [[g.leaves[c][pos]] for c in range(k)])
+            hooks[id(item.node)] = _leaf_grid(lw, column, scope, path)
+            continue
+        m = len(item.terms)
+        tdim = synthetic_dim(f"_t{n}_{pos}", m)
+        inner = (gdim, tdim)
+        inner_hooks: dict[int, _Val] = {}
+        for q, term_leaf in enumerate(item.terms[0]):
+            grid = [[g.leaves[c][pos].terms[j][q] for j in range(m)] for c in range(k)]  # type: ignore[union-attr]
+            inner_hooks[id(term_leaf.node)] = _leaf_grid(lw, grid, inner, path)
+        saved, lw.hooks = lw.hooks, inner_hooks
+        mv = _iso_matvec(lw, item.operands[0], inner, scope, path)
+        if mv is not None:
+            lw.hooks = saved
+            hooks[id(item.node)] = mv
+            continue
+        body = lw.num(lw.expr(item.operands[0], inner, path))
+        lw.hooks = saved
+        if tdim.name in body.dims:
+            code = f"_sum({body.code}, axis=1)"
+            if gdim.name not in body.dims:
+                code = f"{code}[0]"
+        else:
+            code = f"({float(m)!r} * {_drop_last(body, inner, scope)})"
+        hooks[id(item.node)] = _Val(lw.tmp(code, "l"), body.dims - {tdim.name})
+    lw.hooks = hooks
+    v = lw.num(lw.expr(g.nodes[0], scope, path))
+    lw.hooks = None
+    return lw.bcast(v, scope)
+
+
+def _iso_matvec(lw: _Lowerer, term: Node, inner: tuple[Dim, ...], scope: tuple[Dim, ...], path: str) -> _Val | None:
+    """`Σ_j F[i, j] * v[j] * g[i]` as a matrix-vector product, when the term allows it.
+
+    The term's product/quotient factors are sorted by the dimensions they vary
+    along: exactly one (in a numerator) over both cells and terms, the others
+    over terms only, cells only, or neither.
+    """
+    gname, tname = inner[0].name, inner[1].name
+    factors: list[tuple[Node, bool]] = []
+
+    def flatten(n: Node, inv: bool) -> None:
+        if isinstance(n, BinOp) and n.op in ("*", "/"):
+            flatten(n.left, inv)
+            flatten(n.right, inv if n.op == "*" else not inv)
+        else:
+            factors.append((n, inv))
+
+    flatten(term, False)
+    vals = [(lw.num(lw.expr(f, inner, path)), inv) for f, inv in factors]
+    both = [(v, inv) for v, inv in vals if v.dims == {gname, tname}]
+    if len(both) != 1 or both[0][1]:
+        return None
+    over_t = [(v, inv) for v, inv in vals if v.dims == {tname}]
+    if not over_t:
+        return None
+    rest = [(v, inv) for v, inv in vals if len(v.dims) < 2 and tname not in v.dims]
+    m = inner[1].size
+    vec = over_t[0][0].code if not over_t[0][1] else f"(1.0 / {over_t[0][0].code})"
+    for v, inv in over_t[1:]:
+        vec = f"({vec} {'/' if inv else '*'} {v.code})"
+    code = f"_matmul({both[0][0].code}, _reshape({vec}, ({m},)))"
+    dims = frozenset({gname})
+    for v, inv in rest:
+        factor = _drop_last(v, inner, scope)
+        code = f"({code} {'/' if inv else '*'} {factor})"
+    return _Val(lw.tmp(code, "l"), dims)

@@ -104,6 +104,7 @@ def normalize_kernels(raw: object, *, axis_names: set[str]) -> list[dict[str, An
                 resolved.append(ax_name)
             axes_resolved = tuple(resolved)
         value, form, params = mk.get("value"), mk.get("form"), mk.get("params")
+        params_map: Mapping[str, Any] | None
         if value is None:
             if not isinstance(form, str) or not form.strip():
                 raise SpecError(f"{path}.form is required when value is not provided", path=f"{path}.form")

@@ -18,7 +18,7 @@ import itertools
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ._axes import Axis
 from ._errors import ExpressionError, did_you_mean
@@ -35,6 +35,7 @@ __all__ = [
     "Model",
     "ParamDef",
     "Target",
+    "TargetKind",
     "TransitionDef",
     "cell_name",
     "cell_names",
@@ -49,6 +50,9 @@ def cell_name(base: str, axes: tuple[Axis, ...], idx: tuple[int, ...]) -> str:
         return base
     return base + "__" + "__".join(ax.parts[i] for ax, i in zip(axes, idx))
 
+
+#: What a `Target` reads (see `Target.kind`).
+TargetKind = Literal["state", "alias", "param", "time", "kernel", "coord"]
 
 #: `name[a, b]` inside a text, as op-system 0.1.2's template substitution finds it.
 INLINE_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\[(.*?)\]")
@@ -204,8 +208,8 @@ class TransitionDef:
 
     index: int
     dims: tuple[Dim, ...]
-    src: Node
-    dst: Node
+    src: Name | Ref
+    dst: Name | Ref
     rate: Node
     path: str
     raw: Mapping[str, Any]
@@ -292,7 +296,7 @@ class Target:
     or `("lit", i)` (a fixed coordinate).
     """
 
-    kind: str
+    kind: TargetKind
     obj: Any
     sels: tuple[tuple[str, Any], ...] = ()
 
@@ -327,7 +331,7 @@ class Model:
     def block(self, base: str) -> Block | None:
         return self._block_by_base.get(base)
 
-    def lookup_cell(self, name: str) -> tuple[str, Any, tuple[int, ...]] | None:
+    def lookup_cell(self, name: str) -> tuple[TargetKind, Any, tuple[int, ...]] | None:
         """Resolve an expanded name (`S__age_y`, or a chain stage `I3`) to `(kind, obj, coords)`."""
         chain = self._chain_cells.get(name)
         if chain is not None:
@@ -335,7 +339,7 @@ class Model:
         if "__" not in name:
             return None
         base, _, rest = name.partition("__")
-        candidates: list[tuple[str, Any]] = [
+        candidates: list[tuple[TargetKind, Any]] = [
             ("state", self._block_by_base.get(base)),
             ("alias", self.aliases.get(base)),
         ]
@@ -442,7 +446,7 @@ class Model:
         return self._resolve_ref(node, scope, path)
 
     def _implicit(
-        self, node: Name, kind: str, obj: Any, axes: tuple[Axis, ...], scope: tuple[Dim, ...], path: str
+        self, node: Name, kind: TargetKind, obj: Any, axes: tuple[Axis, ...], scope: tuple[Dim, ...], path: str
     ) -> Target:
         """A bare templated name: allowed when every axis is a placeholder in scope."""
         dims = {d.name: d for d in scope}
@@ -537,8 +541,9 @@ class Model:
         text = f"{ref.base}[{','.join(str(i) for i in ref.items)}]"
         blk = self._block_by_base.get(ref.base)
         alias = self.aliases.get(ref.base)
-        if blk is not None or alias is not None:
-            kind, obj = ("state", blk) if blk is not None else ("alias", alias)
+        obj: Block | AliasDef | None = blk if blk is not None else alias
+        if obj is not None:
+            kind: TargetKind = "state" if blk is not None else "alias"
             taxes: tuple[Axis, ...] = obj.axes
             if not taxes:
                 raise ExpressionError(
@@ -569,13 +574,13 @@ class Model:
                         token=text,
                     )
             return Target(kind, obj, tuple(sels))
-        sig, sels = self._positional(ref, dims, path)
+        sig, psels = self._positional(ref, dims, path)
         if ref.base in self.kernels:
-            return Target("kernel", KernelUse(self.kernels[ref.base], sig), sels)
+            return Target("kernel", KernelUse(self.kernels[ref.base], sig), psels)
         param = self.param_variant(ref.base, sig)
         if param is None:  # pragma: no cover - params are collected beforehand
             raise ExpressionError(f"unknown parameter {text!r}", path=path, token=text)
-        return Target("param", param, tuple(sels))
+        return Target("param", param, tuple(psels))
 
     def param_variant(self, base: str, axes: tuple[Axis, ...]) -> ParamDef | None:
         """The parameter `base` indexed by `axes`."""

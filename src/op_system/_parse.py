@@ -220,7 +220,10 @@ def parse_expr(text: object, *, path: str | None = None) -> Node:
         )
     if "\x00" in src:
         raise _fail("expression contains a NUL character", path)
-    rewritten = _rewrite(src, path)
+    # Only indices, reductions, IN filters and `lambda` need the token rewrite
+    # (a flat per-cell sum of thousands of terms skips Python's slow tokenizer).
+    needs_rewrite = "[" in src or "_over" in src or "lambda" in src or "IN" in src
+    rewritten = _rewrite(src, path) if needs_rewrite else src
     try:
         tree = ast.parse(rewritten, mode="eval")
     except SyntaxError as exc:

@@ -27,7 +27,7 @@ def _target_name(tgt: Target, assignment: dict[str, int]) -> str:
         values = tgt.obj.values("kernels")
         return repr(float(values[tuple(assignment[v] if k == "dim" else v for k, v in tgt.sels)]))
     idx = tuple(assignment[v] if k == "dim" else v for k, v in tgt.sels)
-    custom = getattr(tgt.obj, "custom", None)
+    custom: tuple[str, ...] | None = getattr(tgt.obj, "custom", None)  # a chain block's stage names
     if custom is not None:
         return custom[idx[0]]
     return cell_name(tgt.obj.base, tgt.obj.axes, idx)
@@ -71,6 +71,7 @@ def render_aliases(model: Model) -> dict[str, str]:
         if alias.cells is not None:
             continue
         scope = tuple(Dim(ax.name, ax) for ax in alias.axes)
+        assert alias.expr is not None  # only virtual aliases (cells) have none
         for a in _assignments(scope):
             idx = tuple(a[ax.name] for ax in alias.axes)
             out[cell_name(alias.base, alias.axes, idx)] = render(model, alias.expr, scope, a, alias.path)
@@ -80,7 +81,7 @@ def render_aliases(model: Model) -> dict[str, str]:
 def _expanded_transitions(model: Model) -> list[tuple[dict[str, Any], int, int, str, int]]:
     """Per-cell transitions: (meta entry, from index, to index, rate text, order)."""
     index = {name: i for i, name in enumerate(model.state_names)}
-    out = []
+    out: list[tuple[dict[str, Any], int, int, str, int]] = []
     for td in model.transitions:
         if isinstance(td, ChainFlow):
             names = td.block.custom or ()
@@ -90,8 +91,8 @@ def _expanded_transitions(model: Model) -> list[tuple[dict[str, Any], int, int, 
                 out.append((entry, index[names[i]], index[names[i + 1]], rate, len(out)))
             continue
         for a in _assignments(td.dims):
-            src = _target_name(model.resolve(td.src, td.dims, td.path), a)  # type: ignore[arg-type]
-            dst = _target_name(model.resolve(td.dst, td.dims, td.path), a)  # type: ignore[arg-type]
+            src = _target_name(model.resolve(td.src, td.dims, td.path), a)
+            dst = _target_name(model.resolve(td.dst, td.dims, td.path), a)
             rate = render(model, td.rate, td.dims, a, f"{td.path}.rate")
             entry = dict(td.raw)
             entry["from"], entry["to"], entry["rate"] = src, dst, rate

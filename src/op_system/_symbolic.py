@@ -36,7 +36,7 @@ from ._ir import (
     UnaryOp,
     to_source,
 )
-from ._model import ChainFlow, Dim, Model, Target, cell_name, flat_index
+from ._model import Block, ChainFlow, Dim, Model, Target, cell_name, flat_index
 
 if TYPE_CHECKING:  # pragma: no cover
     from .specs import NormalizedRhs
@@ -62,7 +62,7 @@ def _model(rhs: NormalizedRhs) -> Model:
 
 def _cell(tgt: Target, assignment: dict[str, int]) -> str:
     idx = tuple(assignment[v] if k == "dim" else v for k, v in tgt.sels)
-    custom = getattr(tgt.obj, "custom", None)
+    custom: tuple[str, ...] | None = getattr(tgt.obj, "custom", None)  # a chain block's stage names
     if custom is not None:
         return custom[idx[0]]
     return cell_name(tgt.obj.base, tgt.obj.axes, idx)
@@ -281,8 +281,8 @@ class _SympyBuilder:
             dims = td.dims
             for combo in itertools.product(*(d.coord_indices() for d in dims)):
                 a = dict(zip((d.name for d in dims), combo))
-                src = _cell(self.m.resolve(td.src, dims, td.path), a)  # type: ignore[arg-type]
-                dst = _cell(self.m.resolve(td.dst, dims, td.path), a)  # type: ignore[arg-type]
+                src = _cell(self.m.resolve(td.src, dims, td.path), a)
+                dst = _cell(self.m.resolve(td.dst, dims, td.path), a)
                 rate = self.num(self.expr(td.rate, dims, a, f"{td.path}.rate"))
                 out.append((src, dst, rate * self.sym(src)))
         return out
@@ -324,7 +324,7 @@ class _Deps:
         return tgt
 
     def state_index(self, tgt: Target, a: dict[str, int]) -> int:
-        blk = tgt.obj
+        blk: Block = tgt.obj
         idx = tuple(a[v] if k == "dim" else v for k, v in tgt.sels)
         return blk.offset + blk.flat(idx) if blk.axes else blk.offset
 
@@ -382,8 +382,8 @@ class _Deps:
                     continue
                 for combo in itertools.product(*(d.coord_indices() for d in td.dims)):
                     a = dict(zip((d.name for d in td.dims), combo))
-                    src = self.state_index(self.target(td.src, td.dims, td.path), a)  # type: ignore[arg-type]
-                    dst = self.state_index(self.target(td.dst, td.dims, td.path), a)  # type: ignore[arg-type]
+                    src = self.state_index(self.target(td.src, td.dims, td.path), a)
+                    dst = self.state_index(self.target(td.dst, td.dims, td.path), a)
                     dep = self.expr(td.rate, td.dims, a, td.path) | {src}
                     acc[src] |= dep
                     acc[dst] |= dep
@@ -594,12 +594,12 @@ def flow_diagram(rhs: NormalizedRhs, fmt: str = "mermaid") -> str:
         raise ValueError("flow diagrams are drawn for transitions models")
     edges: list[tuple[str, str, str]] = []
 
-    def label(node: Node) -> str:
+    def label(node: Name | Ref) -> str:
         if isinstance(node, Ref):
             return node.base
-        tgt = m.resolve(node, (), "transitions")  # type: ignore[arg-type]
-        obj = tgt.obj
-        if getattr(obj, "custom", None) is not None:
+        tgt = m.resolve(node, (), "transitions")
+        obj: Block = tgt.obj  # from/to are states
+        if obj.custom is not None:
             return obj.custom[0].rstrip("0123456789") or obj.base
         return obj.base
 

@@ -71,6 +71,14 @@ class CompiledRhs:
 
     __slots__ = ("_meta", "_param_names", "_rhs", "backend", "eval_fn", "source", "state_names")
 
+    state_names: tuple[str, ...]
+    _param_names: tuple[str, ...] | None
+    eval_fn: EvalFn
+    _meta: Mapping[str, Any] | None
+    source: str
+    backend: Backend | None
+    _rhs: NormalizedRhs | None
+
     def __init__(
         self,
         state_names: tuple[str, ...],
@@ -111,14 +119,37 @@ class CompiledRhs:
         return self._rhs
 
     def bind(self, params: Mapping[str, object]) -> Callable[[Any, Any], Any]:
-        """Bind parameter values and return a strict two-argument `rhs(t, y) -> dydt`."""
+        """Bind parameter values and return a strict two-argument `rhs(t, y) -> dydt`.
+
+        The parameters are read and assembled once, here (a spec written cell by
+        cell may have thousands of scalar parameters), not at every call.
+        """
         params_dict = dict(params)
         eval_fn = self.eval_fn
+        split = getattr(eval_fn, "split", None)
+        if split is None:
 
-        def rhs(t: Any, y: Any) -> Any:
-            return eval_fn(t, y, **params_dict)
+            def rhs(t: Any, y: Any) -> Any:
+                return eval_fn(t, y, **params_dict)
 
-        return rhs
+            return rhs
+        prep, core = split()
+        bound = prep(params_dict)
+        if self.backend is not None and self.backend.infer:
+            ndarray = np.ndarray
+
+            def rhs_default(t: Any, y: Any) -> Any:
+                mod = type(y).__module__
+                if y.__class__ is ndarray or mod == "builtins" or mod.startswith("numpy"):
+                    return core(t, y, *bound)
+                return eval_fn(t, y, **params_dict)  # a JAX array: the traced path
+
+            return rhs_default
+
+        def rhs_bound(t: Any, y: Any) -> Any:
+            return core(t, y, *bound)
+
+        return rhs_bound
 
     def check_params(self, params: Mapping[str, Any]) -> None:
         """Raise `ParameterError` listing missing and unexpected parameter names.
@@ -189,6 +220,7 @@ class CompiledRhs:
         if be.is_jax:
             import jax
 
+            assert be.xp is not None  # the JAX backend always has its namespace
             jnp = be.xp
 
             def jac_jax(t: Any, y: Any, **params: Any) -> Any:
@@ -391,7 +423,7 @@ def _runtime(be: Backend, model: Model, lowered: Lowered, *, force_f64: bool) ->
         def _as_out(x: Any, dtype: Any) -> Any:
             return np.array(np.broadcast_to(x, (n_state,)), dtype=dtype)
 
-        _bcast = np.broadcast_to
+        _bcast: Callable[[Any, tuple[int, ...]], Any] = np.broadcast_to
         consts = dict(lowered.constants)
 
         def _np_astype(x: Any, dtype: Any) -> Any:
@@ -416,7 +448,7 @@ def _runtime(be: Backend, model: Model, lowered: Lowered, *, force_f64: bool) ->
             return _np_asarray(x, dtype=_np_f64) if cls is not bool else _np_f64(x)
 
         g["_f64s"] = _f64s
-        _add_reduce = np.add.reduce
+        _add_reduce: Callable[..., Any] = np.add.reduce
 
         def _sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
             # np.sum without its Python-level dispatch (same result)
@@ -488,13 +520,31 @@ def _runtime(be: Backend, model: Model, lowered: Lowered, *, force_f64: bool) ->
             vals = [params[n] if k in used_flat else 1.0 for k, n in enumerate(names)]
             used_vals = [v for k, v in enumerate(vals) if k in used_flat]
         if be.is_numpy:
-            dtype = np.result_type(*used_vals) if used_vals else np.float64
+            dtype = np.result_type(*used_vals) if used_vals else np.dtype(np.float64)
             if dtype.kind != "f":
-                dtype = np.float64
+                dtype = np.dtype(np.float64)
             arr = np.array(vals, dtype=dtype)
         else:
             arr = _stack_scalars(vals, None)
         return f["reshape"](arr, p.shape)
+
+    def _pvec(params: Mapping[str, Any], names: tuple[str, ...], dtype: Any) -> Any:
+        """Scalar parameters gathered by name into one vector (re-rolled cells)."""
+        try:
+            vals = [params[n] for n in names]
+        except KeyError:
+            absent = sorted({n for n in names if n not in params})
+            raise ParameterError(
+                f"missing parameter(s): {', '.join(absent[:4])}{', ...' if len(absent) > 4 else ''}"
+                f"{did_you_mean(absent[0], params)}",
+                path="params",
+                token=absent[0],
+            ) from None
+        if be.is_numpy:
+            return np.array(vals, dtype=dtype)
+        if all(v.__class__ in (float, int) for v in vals):
+            return asarray(np.asarray(vals))  # one constant, not a stack of scalars
+        return _stack_scalars(vals, None)
 
     def _cells(params: Mapping[str, Any], key: str) -> Any:
         return _assemble(by_key[key], params)
@@ -548,6 +598,7 @@ def _runtime(be: Backend, model: Model, lowered: Lowered, *, force_f64: bool) ->
         _param_array=_param_array,
         _fill_params=_fill_params,
         _cells=_cells,
+        _pvec=_pvec,
     )
     g.update(consts)
     g.update({f"_{k}": v for k, v in consts.items()})  # originals, for per-dtype casts
@@ -594,8 +645,18 @@ def _build_function(
     linecache.cache[filename] = (len(lowered.source), None, lowered.source.splitlines(True), filename)
     ns: dict[str, Any] = {}
     exec(code, g, ns)  # our generated source only: user text never reaches here
-    fn = ns[name]
+    fn: Callable[..., Any] = ns[name]
     fn.__qualname__ = fn.__name__ = "eval_fn" if name == "rhs" else name
+    if lowered.bound_source:
+        bound_src = lowered.bound_source
+
+        def split() -> tuple[Callable[..., Any], Callable[..., Any]]:
+            """`prep(params)` and `core(t, y, *prepared)`, compiled on first use (bind)."""
+            bns: dict[str, Any] = {}
+            exec(compile(bound_src, f"{filename}-bound", "exec"), g, bns)  # our generated source only
+            return bns["prep"], bns["core"]
+
+        fn.split = split  # type: ignore[attr-defined]
     return fn
 
 

@@ -17,7 +17,7 @@ from ._errors import OpSystemError, SpecError, UnsupportedFeatureError
 from ._io import SpecDict, annotate
 from ._meta import ConstraintRule
 from ._meta import normalize_constraints as _normalize_constraints_impl
-from ._model import Model
+from ._model import ChainFlow, Model
 
 __all__ = [
     "ConstraintRule",
@@ -70,6 +70,19 @@ class NormalizedRhs:
         "_aliases", "_all_symbols", "_equations", "_meta", "_meta_base", "_model", "_param_names", "_spec", "kind",
         "state_names",
     )
+
+    # Set once in __init__ (via object.__setattr__); the lazily rendered views
+    # hold the `_UNSET` sentinel until first access.
+    kind: str
+    state_names: tuple[str, ...]
+    _param_names: tuple[str, ...]
+    _equations: tuple[str, ...]
+    _aliases: dict[str, str]
+    _all_symbols: frozenset[str]
+    _meta: dict[str, Any]
+    _meta_base: Mapping[str, Any]
+    _model: Model | None
+    _spec: Any
 
     def __init__(
         self,
@@ -264,8 +277,8 @@ class NormalizedRhs:
         if m.kind == "transitions":
             lines.append("transitions:")
             for t in m.transitions:
-                if hasattr(t, "rates"):
-                    names = t.block.custom
+                if isinstance(t, ChainFlow):
+                    names = t.block.names()  # a chain block's stage names
                     lines.append(f"  {names[0]} -> ... -> {names[-1]}  (chain forward flows)")
                 else:
                     lines.append(f"  {to_source(t.src)} -> {to_source(t.dst)}  at  {to_source(t.rate)}")
@@ -274,7 +287,8 @@ class NormalizedRhs:
             for e in m.equations:
                 b = e.block
                 if e.chain is not None:
-                    lines.append(f"  {b.custom[0]}..{b.custom[-1]}: chain (auto-filled)")
+                    stages = b.names()  # a chain block's stage names
+                    lines.append(f"  {stages[0]}..{stages[-1]}: chain (auto-filled)")
                     continue
                 key = f"{b.base}[{','.join(a.name for a in b.axes)}]" if b.axes else b.base
                 if e.expr is not None:

@@ -10,6 +10,11 @@ checked at every output time to 1e-9 relative.
 
 Bad configs must fail with an error naming the offending config key and
 write nothing to model_output/.
+
+The plugin never changes JAX's global configuration, and the JAX configs ask
+for float64 (`x64` defaults to true), so they run with `JAX_ENABLE_X64=1` in
+the CLI's environment, as a user runs them; the `x64_off_*` cases run with
+`JAX_ENABLE_X64=0` and check the error that tells how to enable it.
 """
 
 from __future__ import annotations
@@ -69,6 +74,16 @@ def _seir_reference(examples: Path, config: dict[str, Any], load_yaml: Any) -> n
     return _reference(spec, y0, p, _times(config))
 
 
+def _uses_jax(config: dict[str, Any]) -> bool:
+    return (config["system"][0].get("options") or {}).get("array_backend") == "jax"
+
+
+def _x64_env(config: dict[str, Any]) -> dict[str, str]:
+    """The environment a JAX config needs: it asks for float64 (`x64` defaults to true),
+    and the plugin never enables it itself, so the user enables JAX's x64 mode."""
+    return {"JAX_ENABLE_X64": "1"} if _uses_jax(config) else {"JAX_ENABLE_X64": "0"}
+
+
 CASES = {
     # config: (reference, run from: "examples" dir itself or its parent "tmp")
     "sir_op_engine.yaml": (_sir_reference, "examples"),  # expr spec, numpy, op_engine
@@ -90,7 +105,7 @@ def test_simulate_matches_direct_solve(
     if where == "tmp":  # spec_file must not resolve against the working directory
         assert not (cwd / config["system"][0]["spec_file"]).exists()
 
-    proc = flepimop2("simulate", config_arg, cwd=cwd)
+    proc = flepimop2("simulate", config_arg, cwd=cwd, env=_x64_env(config))
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     out = read_output(cwd)
@@ -176,6 +191,10 @@ def _engine_key(key: str, value: Any):
     return mutate
 
 
+def _unchanged(cfg: dict[str, Any]) -> None:
+    del cfg
+
+
 def _upper_case_parameter(cfg: dict[str, Any]) -> None:
     eqs = cfg["system"][0]["spec"]["equations"]
     for state, text in eqs.items():
@@ -255,6 +274,26 @@ BAD_CONFIGS = {
         ["solver must be one of", "got 'rk45'"],
     ),
     "missing_jax": ("sir_diffrax.yaml", None, ["options.array_backend: 'jax' needs JAX"]),
+    # run with JAX_ENABLE_X64=0: float64 is requested but JAX's x64 mode is off
+    "x64_off_system_default": (
+        "sir_diffrax.yaml",
+        _unchanged,
+        [
+            "options.x64 is true (the default) in the system (module: op_system)",
+            'jax.config.update("jax_enable_x64", True)',
+            "JAX_ENABLE_X64=1",
+        ],
+    ),
+    "x64_off_system_explicit": (
+        "seir_age_diffrax.yaml",
+        _set_option("x64", True),
+        ["options.x64 is true in the system (module: op_system)", "JAX_ENABLE_X64=1"],
+    ),
+    "x64_off_engine": (
+        "sir_diffrax.yaml",
+        _set_option("x64", False),  # the system computes in float32; the engine still asks for float64
+        ["JaxX64Error", "x64 is true (the default) in the engine (module: diffrax)", "JAX_ENABLE_X64=1"],
+    ),
 }
 
 
@@ -264,14 +303,15 @@ def test_bad_config_fails_clearly_and_writes_nothing(
 ) -> None:
     base, mutate, expected = BAD_CONFIGS[case]
     config = copy.deepcopy(load_yaml(examples / base))
-    env = None
+    # JAX's x64 mode on (as the JAX examples need), except in the x64_off_* cases
+    env = {"JAX_ENABLE_X64": "0" if case.startswith("x64_off") else "1"}
     if mutate is not None:
         mutate(config)
     else:  # make `import jax` fail in the CLI process
         stub = tmp_path / "no_jax" / "jax"
         stub.mkdir(parents=True)
         (stub / "__init__.py").write_text('raise ImportError("No module named \'jax\' (blocked by the test)")\n')
-        env = {"PYTHONPATH": str(stub.parent)}
+        env["PYTHONPATH"] = str(stub.parent)
     write_yaml(examples / "bad.yaml", config)
 
     proc = flepimop2("simulate", "bad.yaml", cwd=examples, env=env)

@@ -20,7 +20,7 @@ from flepimop2.engine.diffrax import DiffraxEngine
 from flepimop2.parameter.abc import ModelStateSpecification, ParameterValue
 from flepimop2.simulator import Simulator
 from flepimop2.system.abc import wrap
-from flepimop2.system.op_system import OpSystemSystem
+from flepimop2.system.op_system import JaxX64Error, OpSystemSystem
 from flepimop2.typing import StateChangeEnum
 from scipy.integrate import solve_ivp
 
@@ -141,6 +141,22 @@ def test_max_steps_is_enforced(sir) -> None:
     engine = DiffraxEngine(solver="euler", dt0=0.01, max_steps=100)  # t=0..60 needs 6000 steps
     with pytest.raises(Exception, match="max_steps"):
         np.asarray(engine.run(simulator.system, TIMES, initial_state, params))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "given"), [({}, "x64 is true (the default) in the engine"), ({"x64": True}, "x64 is true in the engine")]
+)
+def test_float64_without_jax_x64_is_a_clear_error(sir, kwargs, given) -> None:
+    simulator, initial_state, params = sir
+    engine = DiffraxEngine(**kwargs)
+    with jax.enable_x64(False):
+        with pytest.raises(JaxX64Error) as info:
+            engine.run(simulator.system, TIMES, initial_state, params)
+        assert not jax.config.jax_enable_x64  # the engine did not turn it on
+    message = str(info.value)
+    for fragment in (given, "(module: diffrax)", 'jax.config.update("jax_enable_x64", True)', "JAX_ENABLE_X64=1"):
+        assert fragment in message, (fragment, message)
+    assert isinstance(info.value, ValueError)
 
 
 def test_single_time_point_returns_the_initial_state(sir) -> None:

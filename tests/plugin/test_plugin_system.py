@@ -16,7 +16,7 @@ from flepimop2.parameter.abc import ModelStateSpecification, ParameterValue
 from flepimop2.simulator import Simulator
 from flepimop2.system.abc import SystemABC
 from flepimop2.system.abc import build as build_system
-from flepimop2.system.op_system import OpSystemSystem, initial_state_vector
+from flepimop2.system.op_system import JaxX64Error, OpSystemSystem, initial_state_vector
 from flepimop2.typing import SystemProtocol
 
 from op_system import compile_spec
@@ -119,6 +119,45 @@ def test_jax_backend_without_jax_is_a_clear_error(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "jax", None)  # `import jax` raises ImportError
     with pytest.raises(ValueError, match=r"options.array_backend: 'jax' needs JAX"):
         OpSystemSystem(spec=SIR, options={"array_backend": "jax"})
+
+
+@pytest.mark.parametrize(
+    ("options", "given"),
+    [({"array_backend": "jax"}, "options.x64 is true (the default)"), ({"array_backend": "jax", "x64": True}, "options.x64 is true in")],
+)
+def test_float64_without_jax_x64_is_a_clear_error_and_config_is_untouched(options, given) -> None:
+    with jax.enable_x64(False):
+        with pytest.raises(ValueError, match="float64 was requested") as info:  # pydantic wraps JaxX64Error
+            OpSystemSystem(spec=SIR, options=options)
+        assert not jax.config.jax_enable_x64  # the plugin did not turn it on
+        cause = info.value.errors()[0]["ctx"]["error"]
+        assert isinstance(cause, JaxX64Error)
+        assert isinstance(cause, ValueError)
+        message = str(cause)
+        for fragment in (
+            given,
+            "system (module: op_system)",
+            "jax_enable_x64 is off",
+            'jax.config.update("jax_enable_x64", True)',
+            "JAX_ENABLE_X64=1",
+            "options.x64: false",
+        ):
+            assert fragment in message, (fragment, message)
+        # x64: false computes in JAX's current precision, without touching the config
+        system = OpSystemSystem(spec=SIR, options={"array_backend": "jax", "x64": False})
+        out = system.bind(SIR_PARAMS)(0.0, jnp.asarray(Y_SIR))
+        assert out.dtype == jnp.float32
+        assert not jax.config.jax_enable_x64
+    OpSystemSystem(spec=SIR)  # numpy never asks JAX for anything
+
+
+def test_plugin_never_updates_jax_config(monkeypatch) -> None:
+    calls = []
+    monkeypatch.setattr(jax.config, "update", lambda *a, **k: calls.append(a))
+    OpSystemSystem(spec=SIR, options={"array_backend": "jax"})
+    with jax.enable_x64(False), pytest.raises(ValueError, match="float64 was requested"):
+        OpSystemSystem(spec=SIR, options={"array_backend": "jax"})
+    assert calls == []
 
 
 def test_spec_file_relative_to_config_under_the_cli(tmp_path, write_yaml) -> None:

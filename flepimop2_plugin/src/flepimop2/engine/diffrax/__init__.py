@@ -9,6 +9,7 @@ engine:
     atol: 1.0e-10
     dt0: null            # initial step (required by the fixed-step solver euler)
     max_steps: 100000
+    x64: true            # require JAX float64 (JAX_ENABLE_X64=1); never enabled for you
 ```
 
 A run traces the bound stepper into one `jax.jit`-compiled
@@ -68,7 +69,7 @@ def _strong(jnp: Any, value: Any) -> Any:
     return jnp.asarray(array, dtype=array.dtype)
 
 
-def _import_diffrax(x64: bool) -> tuple[Any, Any, Any]:
+def _import_diffrax(x64: bool, *, explicit: bool = False) -> tuple[Any, Any, Any]:
     try:
         import diffrax
         import jax
@@ -76,8 +77,10 @@ def _import_diffrax(x64: bool) -> tuple[Any, Any, Any]:
     except ImportError as exc:
         msg = f"engine module diffrax needs jax and diffrax ({exc}); pip install jax diffrax"
         raise ImportError(msg) from exc
-    if x64 and not jax.config.jax_enable_x64:
-        jax.config.update("jax_enable_x64", True)
+    if x64:  # never change JAX's global configuration; the user enables x64
+        from flepimop2.system.op_system import _require_jax_x64
+
+        _require_jax_x64(jax, "x64", "engine (module: diffrax)", explicit=explicit)
     return jax, jnp, diffrax
 
 
@@ -92,7 +95,11 @@ class DiffraxEngine(EngineABC, module="diffrax"):
         dt0: Initial step; `null` lets diffrax choose (adaptive solvers).
             Fixed-step solvers (`euler`) step with exactly `dt0`.
         max_steps: Maximum number of solver steps.
-        x64: Enable JAX float64 (`jax_enable_x64`) before solving.
+        x64: Require JAX float64 (default true): a run raises
+            `flepimop2.system.op_system.JaxX64Error` if JAX's `jax_enable_x64`
+            is off. The engine never changes JAX's configuration: set
+            `JAX_ENABLE_X64=1`, or call `jax.config.update("jax_enable_x64", True)`
+            before anything else; or set `x64: false` to solve in float32.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -169,7 +176,7 @@ class DiffraxEngine(EngineABC, module="diffrax"):
         model_state: ModelStateSpecification | None = None,
         **kwargs: Any,
     ) -> Any:
-        jax, jnp, diffrax = _import_diffrax(self.x64)
+        jax, jnp, diffrax = _import_diffrax(self.x64, explicit="x64" in self.model_fields_set)
         t_host = np.asarray(times, dtype=np.float64)
         if t_host.ndim != 1 or t_host.size == 0:
             msg = f"times must be a non-empty 1-D array, got shape {t_host.shape}"
@@ -200,18 +207,17 @@ class DiffraxEngine(EngineABC, module="diffrax"):
         func = stepper
         if isinstance(stepper, functools.partial) and not stepper.args and not stepper.keywords:
             func = stepper.func  # system.bind() with no bound values: key on the system's stepper
-        key = (func, self.solver, self.rtol, self.atol, self.dt0, self.max_steps)
+        key: tuple[Any, ...] | None = (func, self.solver, self.rtol, self.atol, self.dt0, self.max_steps)
         try:
-            solve = self._solve_cache.get(key)
+            cached = self._solve_cache.get(key)
         except TypeError:  # an unhashable stepper: compile for this run only
-            key, solve = None, None
-        if solve is not None:
-            return solve
+            key, cached = None, None
+        if cached is not None:
+            return cached
         solver, controller = self._solver_and_controller(diffrax)
         dt0, max_steps = self.dt0, self.max_steps
         term = diffrax.ODETerm(lambda t, y, a: func(t, y, **a))
 
-        @jax.jit
         def solve(ts: Any, y0: Any, args: Any) -> Any:
             sol = diffrax.diffeqsolve(
                 term,
@@ -227,6 +233,9 @@ class DiffraxEngine(EngineABC, module="diffrax"):
             )
             return sol.ys
 
+        # jax.jit applied as a call, not `@jax.jit`: `jax` is typed Any here, and
+        # mypy --strict rejects an untyped decorator on a typed function
+        solve = jax.jit(solve)
         if key is None:
             return solve
         if len(self._solve_cache) >= _CACHE_SIZE:

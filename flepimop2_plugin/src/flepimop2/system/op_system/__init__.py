@@ -10,7 +10,13 @@ system:
     spec_file: model.yaml        # a YAML spec, relative to the config file
     options:
       array_backend: numpy       # numpy (default) | jax
+      x64: true                  # jax: require float64 (JAX_ENABLE_X64=1); false: JAX's precision
 ```
+
+The plugin never changes JAX's global configuration: with `array_backend:
+jax` and `x64: true` (the default), JAX's `jax_enable_x64` must already be on
+(`JAX_ENABLE_X64=1`, or `jax.config.update("jax_enable_x64", True)` first
+thing), otherwise construction raises `JaxX64Error`.
 
 The bound stepper `stepper(time, state, **params)` calls the compiled
 right-hand side directly: it checks the state's shape and never converts
@@ -34,8 +40,8 @@ import re
 from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any
+from types import FrameType, MappingProxyType
+from typing import Any, cast
 
 import numpy as np
 from flepimop2.axis import AxisCollection
@@ -48,14 +54,14 @@ from flepimop2.system.abc import SystemABC
 from flepimop2.typing import StateChangeEnum
 from pydantic import ConfigDict, PrivateAttr, model_validator
 
-from op_system import CompiledRhs, OpSystemError, compile_spec, load_spec
+from op_system import CompiledRhs, OpSystemError, compile_spec, load_spec, model_info
 
 try:
     __version__ = metadata.version("flepimop2-op-system")
 except metadata.PackageNotFoundError:  # pragma: no cover - source tree
     __version__ = "0+unknown"
 
-__all__ = ["ARRAY_BACKENDS", "OpSystemSystem", "__version__", "initial_state_vector"]
+__all__ = ["ARRAY_BACKENDS", "JaxX64Error", "OpSystemSystem", "__version__", "initial_state_vector"]
 
 #: Values accepted by `options.array_backend`.
 ARRAY_BACKENDS: tuple[str, ...] = ("numpy", "jax")
@@ -107,7 +113,7 @@ def _config_directory() -> Path | None:
     """
     import sys
 
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     try:
         while frame is not None:
             obj = frame.f_locals.get("self")
@@ -170,7 +176,32 @@ def _validate_user_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def _jax_namespace(x64: bool) -> Any:
+class JaxX64Error(ValueError):
+    """JAX float64 was requested (`x64: true`, the default) but JAX runs in float32.
+
+    The plugin never changes JAX's global configuration: enable float64 before
+    anything else uses JAX, with `jax.config.update("jax_enable_x64", True)` or
+    the environment variable `JAX_ENABLE_X64=1`; or set `x64: false`.
+    """
+
+
+def _require_jax_x64(jax: Any, key: str, where: str, *, explicit: bool) -> None:
+    """Raise `JaxX64Error` naming the config `key` of `where` if float64 is requested and JAX's x64 is off."""
+    if jax.config.jax_enable_x64:
+        return
+    given = "" if explicit else " (the default)"
+    msg = (
+        f"{key} is true{given} in the {where}: float64 was requested for JAX, but JAX's "
+        "jax_enable_x64 is off (JAX would compute in float32), and this plugin does not change "
+        "JAX's global configuration. Enable float64 before anything else uses JAX: call "
+        'jax.config.update("jax_enable_x64", True) at the very start of your program, or set the '
+        "environment variable JAX_ENABLE_X64=1 (e.g. JAX_ENABLE_X64=1 flepimop2 simulate config.yaml). "
+        f"Or set {key}: false in the {where} to compute in JAX's default precision (float32)."
+    )
+    raise JaxX64Error(msg)
+
+
+def _jax_namespace(x64: bool, *, explicit: bool = False) -> Any:
     try:
         import jax
         import jax.numpy as jnp
@@ -180,15 +211,15 @@ def _jax_namespace(x64: bool) -> Any:
             f"({exc}); install it (pip install jax) or use array_backend: numpy"
         )
         raise ValueError(msg) from exc
-    if x64 and not jax.config.jax_enable_x64:
-        jax.config.update("jax_enable_x64", True)
+    if x64:
+        _require_jax_x64(jax, "options.x64", "system (module: op_system)", explicit=explicit)
     return jnp
 
 
 # -- initial state ------------------------------------------------------------------
 
 
-def _split_initial_state(spec: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _split_initial_state(spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split `spec.initial_state` into what op_system validates and our own entries.
 
     String seeds (`S: s0`, `S[age]: s0[age]`) go to op_system unchanged. Shaped
@@ -236,19 +267,16 @@ def _split_initial_state(spec: Mapping[str, Any]) -> tuple[dict[str, Any], dict[
     core_spec = dict(spec)
     core_spec["initial_state"] = core_entries
     if hasattr(spec, "marks") and hasattr(spec, "source"):  # op_system.load_spec's SpecDict
-        core_spec = type(spec)(core_spec, spec.source, spec.marks)
+        spec_dict = cast("Callable[..., dict[str, Any]]", type(spec))  # SpecDict(data, source, marks)
+        core_spec = spec_dict(core_spec, spec.source, spec.marks)
     return core_spec, special
 
 
 def _cell_coords(compiled: CompiledRhs) -> dict[str, dict[str, str]]:
     """State cell name -> {axis: coord label}."""
-    model = compiled.rhs._model if compiled.rhs is not None else None
     out: dict[str, dict[str, str]] = {name: {} for name in compiled.state_names}
-    if model is None:
-        return out
-    for block in model.blocks:
-        for idx, name in zip(block.cells(), block.names(), strict=True):
-            out[name] = {ax.name: str(ax.coords[i]) for ax, i in zip(block.axes, idx, strict=True)}
+    for block in model_info(compiled).blocks:
+        out.update(block.cell_coords())
     return out
 
 
@@ -359,23 +387,8 @@ def _published_kernels(compiled: CompiledRhs) -> dict[str, np.ndarray]:
     not parameters); these arrays are published as the `mixing_kernels` option
     for engines and users that want to inspect them.
     """
-    model = compiled.rhs._model if compiled.rhs is not None else None
-    if model is None:
-        return {}
-    try:
-        from op_system._meta import kernel_array
-    except ImportError:  # pragma: no cover - older op_system
-        return {}
-    out: dict[str, np.ndarray] = {}
-    for i, kernel in enumerate(compiled.meta.get("kernels", []) or []):
-        axes = kernel.get("axes")
-        if axes:
-            out[kernel["name"]] = np.asarray(
-                kernel_array(kernel, [model.axes[a] for a in axes], f"kernels[{i}]"), dtype=np.float64
-            )
-        elif kernel.get("value") is not None:
-            out[kernel["name"]] = np.asarray(kernel["value"], dtype=np.float64)
-    return out
+    info = model_info(compiled)
+    return {k.name: info.kernel_values(k.name) for k in info.kernels if k.fixed_shape}
 
 
 # -- the stepper --------------------------------------------------------------------------
@@ -428,7 +441,8 @@ class OpSystemSystem(SystemABC, module="op_system"):
             file when run by the flepimop2 CLI (else to the working directory).
         state_change: Always `flow`: the stepper returns `dy/dt`.
         options: User options `array_backend` (`numpy` | `jax`, default `numpy`)
-            and `x64` (JAX only: enable float64, default true). After
+            and `x64` (JAX only: require float64, default true; JAX's
+            `jax_enable_x64` must then be on, else `JaxX64Error`). After
             construction it also holds the computed options engines read:
             `state_names`, `initial_state`, `axis_labels`, `axis_order`,
             `axis_sizes`, `axis_coords`, `state_shape`, `flatten`, `unflatten`,
@@ -479,16 +493,17 @@ class OpSystemSystem(SystemABC, module="op_system"):
         self._spec_dict = spec
 
         backend = user["array_backend"]
-        xp = _jax_namespace(user["x64"]) if backend == "jax" else np
+        explicit_x64 = isinstance(self.options, Mapping) and "x64" in self.options
+        xp = _jax_namespace(user["x64"], explicit=explicit_x64) if backend == "jax" else np
         try:
             core_spec, special = _split_initial_state(spec)
             compiled = compile_spec(core_spec, xp="jax" if backend == "jax" else "numpy")
             init_map = _initial_state_map(compiled, special)
             kernels = _published_kernels(compiled)
         except (OpSystemError, ValueError) as exc:
-            path = getattr(exc, "path", None)
-            if path and path != "<spec>":
-                key = f"spec.{path}" if where == "spec" else f"{where}, at {path}"
+            spec_path: str | None = getattr(exc, "path", None)  # the spec path op_system names
+            if spec_path and spec_path != "<spec>":
+                key = f"spec.{spec_path}" if where == "spec" else f"{where}, at {spec_path}"
             else:
                 key = where
             msg = f"{key}: not a valid op_system spec: {exc}"
@@ -527,10 +542,7 @@ class OpSystemSystem(SystemABC, module="op_system"):
             tuple(MappingProxyType(dict(op)) for op in raw_ops) if isinstance(raw_ops, list) else raw_ops
         )
         op_axes = {op["axis"] for op in raw_ops} if isinstance(raw_ops, list) else set()
-        model = compiled.rhs._model if compiled.rhs is not None else None
-        param_axes = (
-            {p.base: tuple(ax.name for ax in p.axes) for p in model.params.values()} if model is not None else {}
-        )
+        param_axes = {p.name: p.axes for p in model_info(compiled).params}
         return {
             "state_names": tuple(compiled.state_names),
             "initial_state": init_map,
@@ -572,13 +584,9 @@ class OpSystemSystem(SystemABC, module="op_system"):
         axis of the spec is missing from (or differs in) the config's `axes:`.
         """
         requests: dict[str, ParameterRequest] = {}
-        model = self._compiled.rhs._model if self._compiled.rhs is not None else None
         spec_axes = {ax["name"]: ax for ax in self._compiled.meta.get("axes", []) or []}
-        params = list(model.params.values()) if model is not None else []
-        names = [(p.base, tuple(ax.name for ax in p.axes)) for p in params]
-        if model is None:
-            names = [(n, ()) for n in self._compiled.param_names]
-        for name, param_axes in names:
+        for param in model_info(self._compiled).params:
+            name, param_axes = param.name, param.axes
             problem = _flepimop2_name_error(name, f"spec parameter {name!r}")
             if problem:
                 raise ValueError(problem)

@@ -31,10 +31,13 @@ import numpy as np
 __all__ = [
     "Model",
     "age_seir",
+    "age_seir_flat",
     "age_seir_jax",
     "age_seir_np",
     "age_seir_spec",
     "erlang_chain",
+    "erlang_flat",
+    "erlang_listed",
     "erlang_jax",
     "erlang_np",
     "erlang_spec",
@@ -45,6 +48,7 @@ __all__ = [
     "sir",
     "sir_jax",
     "sir_np",
+    "spec_forms",
 ]
 
 
@@ -391,3 +395,61 @@ def region_seir(n_region: int, n_age: int = 25) -> Model:
         t1=100.0,
         indexed={"beta": (("region", regions),), "gamma": (("age", ages),), "C": (("age", ages), ("age", ages))},
     )
+
+
+# ----------------------------------------------------------------------------------
+# The same models in other spec forms (how 0.1.2 users write them)
+# ----------------------------------------------------------------------------------
+
+
+def age_seir_flat(m: Model) -> tuple[dict[str, Any], dict[str, float]]:
+    """The age SEIR cell by cell, as generated with a loop: per-cell states named
+    `S_0`, ..., transitions per cell, the contact sum written out term by term with
+    scalar parameters `C_i_j` (the state order is the templated model's)."""
+    n = m.n_state // 4
+    state = [f"{c}_{i}" for c in "SEIR" for i in range(n)]
+    tr = []
+    for i in range(n):
+        contacts = " + ".join(f"C_{i}_{j} * I_{j}" for j in range(n))
+        tr.append({"from": f"S_{i}", "to": f"E_{i}", "rate": f"beta * ({contacts}) / sum_state()"})
+        tr.append({"from": f"E_{i}", "to": f"I_{i}", "rate": "sigma"})
+        tr.append({"from": f"I_{i}", "to": f"R_{i}", "rate": "gamma"})
+    c = np.asarray(m.params["C"])
+    params = {k: float(v) for k, v in m.params.items() if k != "C"}
+    params.update({f"C_{i}_{j}": float(c[i, j]) for i in range(n) for j in range(n)})
+    return {"kind": "transitions", "state": state, "transitions": tr}, params
+
+
+def erlang_listed(m: Model) -> tuple[dict[str, Any], dict[str, float]]:
+    """The Erlang chain with its stages also listed in `state`."""
+    n = m.n_state - 2
+    spec = dict(m.spec)
+    spec["state"] = ["S", "R", *(f"I{i}" for i in range(1, n + 1))]
+    return spec, dict(m.params)
+
+
+def erlang_flat(m: Model) -> tuple[dict[str, Any], dict[str, float]]:
+    """The Erlang chain as explicit transitions between listed stages."""
+    n = m.n_state - 2
+    stages = [f"I{i}" for i in range(1, n + 1)]
+    tr = [{"from": "S", "to": "I1", "rate": f"beta * ({' + '.join(stages)}) / sum_state()"}]
+    tr += [{"from": a, "to": b, "rate": "gamma"} for a, b in zip(stages, stages[1:])]
+    tr.append({"from": stages[-1], "to": "R", "rate": "gamma"})
+    return {"kind": "transitions", "state": ["S", "R", *stages], "transitions": tr}, dict(m.params)
+
+
+def spec_forms(m: Model) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """`{form: (spec, params)}`: templated, mixed and flat forms of one model."""
+    if m.family == "age_seir":
+        return {
+            "templated": (m.spec, m.params),
+            "mixed (per-cell aliases)": (m.spec_012, m.scalar_params()),
+            "flat per-cell": age_seir_flat(m),
+        }
+    if m.family == "erlang":
+        return {
+            "templated": (m.spec, m.params),
+            "mixed (listed stages)": erlang_listed(m),
+            "flat per-cell": erlang_flat(m),
+        }
+    return {"templated": (m.spec, m.params)}

@@ -180,6 +180,37 @@ def tables(results: dict[str, Any]) -> str:
                 rows,
             )
         )
+    forms = results.get("forms")
+    if forms:
+        frows = [
+            [
+                r["label"],
+                r["form"],
+                fmt_seconds(r["build_s"]),
+                str(r["lines"]),
+                f"**{r['ratio']:.2f}×**",
+                f"**{r['jit_ratio']:.2f}×**" if "jit_ratio" in r else "—",
+                f"{fmt_seconds(r['compile_op_s'])} / {fmt_seconds(r['compile_hand_s'])}" if "compile_op_s" in r else "—",
+                f"{r['eqns_op']} / {r['eqns_hand']}" if "eqns_op" in r else "—",
+            ]
+            for r in forms
+        ]
+        parts.append(
+            "Spec forms (NumPy through `bind`, parameters read once; `jax.jit` with the parameters closed over)\n\n"
+            + _md(
+                [
+                    "model (states)",
+                    "form",
+                    "build",
+                    "generated lines",
+                    "NumPy ratio",
+                    "jit ratio",
+                    "trace + compile (op / hand)",
+                    "jaxpr eqns (op / hand)",
+                ],
+                frows,
+            )
+        )
     solve_rows = []
     sc = results.get("scipy")
     if sc:

@@ -29,7 +29,7 @@ from .timing import Settings
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = Path(__file__).resolve().parent / "output"
 DOCS_PLOT = ROOT / "docs" / "performance.png"
-SECTIONS = ("import", "build", "numpy", "scipy", "jax", "diffrax", "compile", "external")
+SECTIONS = ("import", "build", "numpy", "forms", "scipy", "jax", "diffrax", "compile", "external")
 
 
 def machine_info() -> dict[str, Any]:
@@ -84,6 +84,7 @@ def plan(quick: bool) -> dict[str, Any]:
         regions = [M.region_seir(2, 5), M.region_seir(4, 5), M.region_seir(8, 5)]
         per_call = [sir, s4, s16, chain, *regions]
         return {
+            "forms": [s4, s16, chain],
             "per_call": per_call,
             "build": per_call,
             "build_slope": regions,
@@ -102,6 +103,7 @@ def plan(quick: bool) -> dict[str, Any]:
     regions = [M.region_seir(r) for r in (10, 20, 40, 100)]  # 1,000 .. 10,000 states
     per_call = [sir, *seirs, chain, *regions]
     return {
+        "forms": [*seirs[1:], chain, M.erlang_chain(800)],
         "per_call": per_call,
         "build": per_call,
         "build_slope": regions,
@@ -159,6 +161,11 @@ def main(argv: list[str] | None = None) -> int:
     section("import", "import time (fresh interpreter)", lambda: suite.bench_import(p["import_repeat"], log))
     section("build", "build time: normalize_rhs + compile_rhs", lambda: suite.bench_build(p["build"], settings, log))
     section("numpy", "NumPy per call: eval_fn vs hand-written NumPy", lambda: suite.bench_numpy_per_call(p["per_call"], settings, log))
+    section(
+        "forms",
+        "spec forms: templated, mixed, flat per-cell (NumPy via bind; jax.jit with parameters closed over)",
+        lambda: suite.bench_forms(p["forms"], settings, log),
+    )
     section("scipy", "scipy solve_ivp (RK45)", lambda: suite.bench_solve_ivp(p["scipy"], settings, log))
     section("jax", "JAX per call under jax.jit vs hand-written jax.numpy", lambda: suite.bench_jax_per_call(p["per_call"], settings, log))
 

@@ -28,6 +28,7 @@ from .timing import Settings, measure, measure_once, measure_pair
 __all__ = [
     "bench_build",
     "bench_diffrax",
+    "bench_forms",
     "bench_import",
     "bench_jax_per_call",
     "bench_jit_compile",
@@ -426,3 +427,78 @@ def fmt_seconds(s: float | None) -> str:
     if s < 1:
         return f"{1e3 * s:.2f} ms"
     return f"{s:.2f} s"
+
+
+# -- spec forms ------------------------------------------------------------------
+
+
+def bench_forms(models: Sequence[Model], settings: Settings, log: Log, *, jit: bool = True) -> list[dict[str, Any]]:
+    """Each model in each spec form (`models.spec_forms`): build time, NumPy per call
+    through `bind` (the parameters read once) and, under `jax.jit` with the parameters
+    closed over, per call, trace + compile time and jaxpr size; all against the
+    hand-written RHS in the same run."""
+    from .models import spec_forms
+
+    rows = []
+    for m in models:
+        y = m.y_call
+        expected = m.ref_np(0.0, y, **m.params)
+        for form, (spec, params) in spec_forms(m).items():
+            build = measure_once(lambda spec=spec: compile_spec(spec), 3)["median"]
+            compiled = compile_spec(spec)
+            f = compiled.bind(params)
+            err = _assert_close(f(0.0, y), expected, f"{m.label} {form}")
+            hand, op, ratio = measure_pair(
+                lambda m=m, y=y: m.ref_np(0.0, y, **m.params), lambda f=f, y=y: f(0.0, y), settings
+            )
+            row: dict[str, Any] = {
+                "model": m.key, "label": m.label, "family": m.family, "n_state": m.n_state, "form": form,
+                "build_s": build, "hand_s": hand["median"], "op_s": op["median"], "ratio": ratio,
+                "max_rel_err": err, "lines": len(compiled.source.splitlines()),
+            }
+            if jit:
+                row.update(_forms_jax(m, spec, params, settings))
+            rows.append(row)
+            jx = (
+                f"  jit {row['jit_ratio']:5.2f}x  compile {1e3 * row['compile_op_s']:7.1f} ms "
+                f"(hand {1e3 * row['compile_hand_s']:6.1f})  eqns {row['eqns_op']}"
+                if jit else ""
+            )
+            log(f"  {m.label:26s} {form:26s} build {1e3 * build:8.1f} ms  numpy {ratio:5.2f}x{jx}")
+    return rows
+
+
+def _forms_jax(m: Model, spec: dict[str, Any], params: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    jax = setup_jax()
+    import jax.numpy as jnp
+
+    compiled = compile_spec(spec, xp=jnp)
+    y = jnp.asarray(m.y_call)
+    hand_p = {k: jnp.asarray(v) for k, v in m.params.items()}
+
+    def op_fn(y: Any) -> Any:
+        return compiled.eval_fn(0.0, y, **params)
+
+    def hand_fn(y: Any) -> Any:
+        return m.ref_jax(0.0, y, **hand_p)
+
+    def compile_time(fn: Callable[..., Any]) -> float:
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            jax.jit(lambda y: fn(y)).lower(y).compile()  # a fresh function: nothing cached
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times)
+
+    f_op, f_hand = jax.jit(op_fn), jax.jit(hand_fn)
+    _assert_close(f_op(y), m.ref_np(0.0, m.y_call, **m.params), f"jax {m.label}")
+    _, _, jit_ratio = measure_pair(
+        lambda: f_hand(y).block_until_ready(), lambda: f_op(y).block_until_ready(), settings
+    )
+    return {
+        "jit_ratio": jit_ratio,
+        "compile_op_s": compile_time(op_fn),
+        "compile_hand_s": compile_time(hand_fn),
+        "eqns_op": count_jaxpr_eqns(op_fn, y)["total"],
+        "eqns_hand": count_jaxpr_eqns(hand_fn, y)["total"],
+    }

@@ -130,3 +130,52 @@ def test_missing_and_misspelt_parameters_of_a_group() -> None:
         c.eval_fn(0.0, y, **params)
     with pytest.raises(ParameterError, match="C_3_4"):
         c.bind(params)
+
+
+# -- transitions written cell by cell ---------------------------------------------------
+
+
+def _flat_transitions() -> dict[str, Any]:
+    """An SIR per group, cell by cell, plus one source cell feeding every group (repeated)."""
+    state = ["X", *(f"{c}_{i}" for c in "SIR" for i in range(N))]
+    tr = [{"from": "X", "to": f"S_{i}", "rate": f"k_{i}"} for i in range(N)]
+    for i in range(N):
+        inf = " + ".join(f"C_{i}_{j} * I_{j} / Np_{j}" for j in range(N))
+        tr.append({"from": f"S_{i}", "to": f"I_{i}", "rate": f"beta * ({inf})"})
+        tr.append({"from": f"I_{i}", "to": f"R_{i}", "rate": "gamma"})
+    return {"kind": "transitions", "state": state, "transitions": tr}
+
+
+def _flat_transitions_by_hand(y: np.ndarray, k: np.ndarray) -> np.ndarray:
+    x, (s, i, r) = y[0], y[1:].reshape(3, N)
+    imm = k * x
+    inf = SCALARS["beta"] * (C @ (i / NP_)) * s
+    rec = SCALARS["gamma"] * i
+    return np.concatenate([[-imm.sum()], imm - inf, inf - rec, rec])
+
+
+def test_flat_transitions_scatter_into_their_cells() -> None:
+    k = RNG.uniform(0.01, 0.1, N)
+    params = {**FLAT_PARAMS, **{f"k_{i}": float(k[i]) for i in range(N)}}
+    y = RNG.uniform(1.0, 50.0, 1 + 3 * N)
+    c = compile_spec(_flat_transitions())
+    want = _flat_transitions_by_hand(y, k)
+    np.testing.assert_allclose(c.eval_fn(0.0, y, **params), want, rtol=1e-12)
+    np.testing.assert_allclose(c.bind(params)(0.0, y), want, rtol=1e-12)
+    assert "_subtract_at" in c.source  # X is the source of every cell of one group
+    assert c.source.count("\n") < 40
+    jax = pytest.importorskip("jax")
+    jnp = pytest.importorskip("jax.numpy")
+    cj = compile_spec(_flat_transitions(), xp=jnp)
+    got = jax.jit(lambda y: cj.eval_fn(0.0, y, **params))(jnp.asarray(y))
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12)
+
+
+def test_array_api_namespace_keeps_per_cell_transitions() -> None:
+    xp = pytest.importorskip("array_api_strict")
+    k = RNG.uniform(0.01, 0.1, N)
+    params = {**FLAT_PARAMS, **{f"k_{i}": float(k[i]) for i in range(N)}}
+    y = RNG.uniform(1.0, 50.0, 1 + 3 * N)
+    c = compile_spec(_flat_transitions(), xp=xp)
+    got = c.eval_fn(xp.asarray(0.0), xp.asarray(y), **{n: xp.asarray(v) for n, v in params.items()})
+    np.testing.assert_allclose(np.asarray(got), _flat_transitions_by_hand(y, k), rtol=1e-12)

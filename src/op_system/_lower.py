@@ -208,6 +208,8 @@ class _Lowerer:
         self.alias_group: dict[str, tuple[str, int, int]] = {}
         self.n_group = 0
         self.reroll = False
+        #: re-rolled flows added into the output: (state indices, sign, code)
+        self.scatters: list[tuple[list[int], str, str]] = []
         #: parameters read through their own variable (re-rolled leaves gather by name)
         self.direct_params: set[str] = set()
         self.gather_cache: dict[tuple[Any, ...], _Val] = {}
@@ -825,9 +827,23 @@ def lower_model(model: Model, backend_name: str, mode: str = "rhs", *, dispatch:
         lines.append(f"    out = _empty({model.n_state})")
         for idx, code in scattered:
             lines.append(f"    out[{_index_code(lw, idx)}] = {code}")
+        zero_run: list[int] = []  # consecutive scalar states with no term: one slice write
+
+        def flush_zeros() -> None:
+            if zero_run:
+                where = str(zero_run[0]) if len(zero_run) == 1 else f"{zero_run[0]}:{zero_run[-1] + 1}"
+                lines.append(f"    out[{where}] = 0.0")
+                zero_run.clear()
+
         for blk, code in outputs:
             start, stop = blk.offset, blk.offset + blk.size
             segments = lw.segments.get(id(blk))
+            if not blk.axes and code == "0.0" and segments is None:
+                if zero_run and zero_run[-1] != start - 1:
+                    flush_zeros()
+                zero_run.append(start)
+                continue
+            flush_zeros()
             if segments is not None:
                 pos = start
                 for length, seg in segments:
@@ -841,6 +857,13 @@ def lower_model(model: Model, backend_name: str, mode: str = "rhs", *, dispatch:
             else:
                 flat = code if len(blk.axes) == 1 else f"_reshape({code}, ({blk.size},))"
                 lines.append(f"    out[{start}:{stop}] = {flat}")
+        flush_zeros()
+        for idx, sign, code in lw.scatters:
+            where = _index_code(lw, idx)
+            if len(set(idx)) == len(idx):  # distinct cells: an in-place fancy update
+                lines.append(f"    out[{where}] {sign}= {code}")
+            else:  # repeated cells accumulate
+                lines.append(f"    {'_add_at' if sign == '+' else '_subtract_at'}(out, {where}, {code})")
         lines.append("    return out")
     else:
         pieces: list[tuple[str, bool]] = []  # (code, is a fresh array)
@@ -863,13 +886,20 @@ def lower_model(model: Model, backend_name: str, mode: str = "rhs", *, dispatch:
             pieces.append((f"_stack_scalars([{', '.join(run)}], y.dtype)", True))
         if len(pieces) == 1 and not scattered:
             code, fresh = pieces[0]
-            lines.append(f"    return {code}" if fresh else f"    return _as_out({code}, y.dtype)")
+            result = code if fresh else f"_as_out({code}, y.dtype)"
         elif positions == list(range(model.n_state)):
-            lines.append(f"    return _concat([{', '.join(c for c, _ in pieces)}])")
+            result = f"_concat([{', '.join(c for c, _ in pieces)}])"
         else:
             # re-rolled equations come first: put every entry back at its state's place
             perm = lw.const("PERM", np.argsort(np.asarray(positions, dtype=np.int64), kind="stable"))
-            lines.append(f"    return _take(_concat([{', '.join(c for c, _ in pieces)}]), {perm})")
+            result = f"_take(_concat([{', '.join(c for c, _ in pieces)}]), {perm})"
+        if lw.scatters:
+            lines.append(f"    out = {result}")
+            for idx, sign, code in lw.scatters:
+                where = _index_code(lw, idx)
+                lines.append(f"    out = out.at[{where}].add({code if sign == '+' else f'-{code}'})")
+            result = "out"
+        lines.append(f"    return {result}")
     split: list[str] = []
     if mode == "rhs" and cycle is None:
         # The same function split in two: `prep(params)` reads the parameters once
@@ -954,7 +984,10 @@ def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, str]]:
     # of the last one (entry, exit) join the same concatenation instead of one-hot terms.
     chain_f: dict[int, str] = {}
     edges: dict[int, dict[int, list[tuple[str, str]]]] = {}
+    grouped = _transition_groups(lw, model)
     for td in model.transitions:
+        if id(td) in grouped:
+            continue
         if isinstance(td, ChainFlow):
             # I[i] -> I[i+1] at rate r[i]: outflow from stages 0..k-2, inflow to 1..k-1.
             lw.used_blocks.add(id(td.block))
@@ -963,7 +996,8 @@ def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, str]]:
             chain_f[id(td.block)] = lw.tmp(f"({rates} * {var}[:-1])", "f")
             continue
         scope = td.dims
-        rate = lw.num(lw.expr(td.rate, scope, f"{td.path}.rate"))
+        single = _lower_single(lw, td.rate, f"{td.path}.rate") if lw.reroll and not scope else None
+        rate = single if single is not None else lw.num(lw.expr(td.rate, scope, f"{td.path}.rate"))
         src = lw.target(model.resolve(td.src, scope, f"{td.path}.from"), scope, td.path)
         flow_code = lw.tmp(f"({rate.code} * {src.code})", "f")
         flow = _Val(flow_code, rate.dims | src.dims)
@@ -1003,6 +1037,42 @@ def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, str]]:
         code = f"_concat([{', '.join(seg for _, seg in segments)}])"
         terms[id(blk)].append(("+", code, blk.shape))
     return _sum_terms(lw, model, terms)
+
+
+def _transition_groups(lw: _Lowerer, model: Model) -> set[int]:
+    """Re-roll scalar transitions of one rate shape: one flow vector per group.
+
+    Each group's flows leave their sources and reach their targets as scatter-adds
+    into the output (`lw.scatters`); NumPy and JAX only (the Array API has no
+    scatter). Returns the ids of the transitions lowered here.
+    """
+    if not lw.reroll or lw.backend_name not in ("numpy", "jax"):
+        return set()
+    cells = [(td, td.rate, f"{td.path}.rate") for td in model.transitions if not isinstance(td, ChainFlow) and not td.dims]
+    groups, _ = group_cells(model, cells)
+    done: set[int] = set()
+    for g in groups:
+        src = [_state_index(model.resolve(td.src, (), td.path)) for td in g.members]
+        dst = [_state_index(model.resolve(td.dst, (), td.path)) for td in g.members]
+        # in state order, the sources and targets of per-cell flows are slices
+        order = sorted(range(len(src)), key=lambda i: (src[i], dst[i]))
+        g.members = [g.members[i] for i in order]
+        g.nodes = [g.nodes[i] for i in order]
+        g.leaves = [g.leaves[i] for i in order]
+        src, dst = [src[i] for i in order], [dst[i] for i in order]
+        rate = _lower_group(lw, g, "transitions")
+        flow = lw.tmp(f"({rate} * {_gather(lw, 'y', src)})", "f")
+        lw.scatters.append((src, "-", flow))
+        lw.scatters.append((dst, "+", flow))
+        done.update(id(td) for td in g.members)
+    return done
+
+
+def _state_index(tgt: Target) -> int:
+    """Position in `y` of a state cell resolved with fixed coordinates."""
+    blk: Block = tgt.obj
+    idx = tuple(v for _, v in tgt.sels)
+    return blk.offset + (blk.flat(idx) if idx else 0)
 
 
 def _sum_terms(

@@ -433,6 +433,8 @@ def _runtime(be: Backend, model: Model, lowered: Lowered, *, force_f64: bool) ->
         g["_ndarray"] = np.ndarray
         g["_empty"] = np.empty
         g["_add_reduce"] = np.add.reduce
+        g["_add_at"] = np.add.at
+        g["_subtract_at"] = np.subtract.at
         g["_subtract"] = np.subtract
         g["_f64"] = np.dtype(np.float64)
         g["_INF"] = np.float64("inf")

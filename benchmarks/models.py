@@ -22,6 +22,7 @@ when first called), so the external 0.1.2 worker can reuse it.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,8 +38,8 @@ __all__ = [
     "age_seir_spec",
     "erlang_chain",
     "erlang_flat",
-    "erlang_listed",
     "erlang_jax",
+    "erlang_listed",
     "erlang_np",
     "erlang_spec",
     "region_seir",
@@ -433,7 +434,7 @@ def erlang_flat(m: Model) -> tuple[dict[str, Any], dict[str, float]]:
     n = m.n_state - 2
     stages = [f"I{i}" for i in range(1, n + 1)]
     tr = [{"from": "S", "to": "I1", "rate": f"beta * ({' + '.join(stages)}) / sum_state()"}]
-    tr += [{"from": a, "to": b, "rate": "gamma"} for a, b in zip(stages, stages[1:])]
+    tr += [{"from": a, "to": b, "rate": "gamma"} for a, b in itertools.pairwise(stages)]
     tr.append({"from": stages[-1], "to": "R", "rate": "gamma"})
     return {"kind": "transitions", "state": ["S", "R", *stages], "transitions": tr}, dict(m.params)
 

@@ -147,7 +147,7 @@ def _flat_transitions() -> dict[str, Any]:
 
 
 def _flat_transitions_by_hand(y: np.ndarray, k: np.ndarray) -> np.ndarray:
-    x, (s, i, r) = y[0], y[1:].reshape(3, N)
+    x, (s, i, _r) = y[0], y[1:].reshape(3, N)
     imm = k * x
     inf = SCALARS["beta"] * (C @ (i / NP_)) * s
     rec = SCALARS["gamma"] * i

@@ -204,3 +204,11 @@ def test_missing_parameter_of_a_rerolled_group_is_reported() -> None:
     del params["C_2_3"]
     with pytest.raises(ParameterError, match="C_2_3"):
         c.eval_fn(0.0, y, **params)
+
+
+def test_jvp_and_sparsity_are_built_once() -> None:
+    c = compile_spec(_flat_age_seir(6))
+    assert c.jvp() is c.jvp()
+    rows1, _ = c._sparsity()
+    rows2, _ = c._sparsity()
+    assert rows1 is rows2

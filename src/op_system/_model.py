@@ -319,6 +319,8 @@ class Model:
     _block_by_base: dict[str, Block] = field(default_factory=dict)
     _chain_cells: dict[str, tuple[Block, int]] = field(default_factory=dict)
     _prefix_cache: dict[str, list[int]] = field(default_factory=dict)
+    #: indexed parameters by base name, keyed by the parameter count it was built at
+    _indexed_params: dict[int, dict[str, list[ParamDef]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._block_by_base = {b.base: b for b in self.blocks if b.custom is None}
@@ -343,7 +345,15 @@ class Model:
             ("state", self._block_by_base.get(base)),
             ("alias", self.aliases.get(base)),
         ]
-        candidates.extend(("param", p) for p in self.params.values() if p.base == base and p.axes)
+        by_base = self._indexed_params.get(len(self.params))
+        if by_base is None:  # (re)built when parameters are added
+            by_base = {}
+            for p in self.params.values():
+                if p.axes:
+                    by_base.setdefault(p.base, []).append(p)
+            self._indexed_params.clear()
+            self._indexed_params[len(self.params)] = by_base
+        candidates.extend(("param", p) for p in by_base.get(base, ()))
         for kind, obj in candidates:
             if obj is None or not obj.axes:
                 continue

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import linecache
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -69,7 +69,7 @@ class CompiledRhs:
         ```
     """
 
-    __slots__ = ("_meta", "_param_names", "_rhs", "backend", "eval_fn", "source", "state_names")
+    __slots__ = ("_cache", "_meta", "_param_names", "_rhs", "backend", "eval_fn", "source", "state_names")
 
     state_names: tuple[str, ...]
     _param_names: tuple[str, ...] | None
@@ -78,6 +78,8 @@ class CompiledRhs:
     source: str
     backend: Backend | None
     _rhs: NormalizedRhs | None
+    #: generated jvp functions (per backend) and the sparsity pattern, built once
+    _cache: dict[str, Any]
 
     def __init__(
         self,
@@ -97,6 +99,7 @@ class CompiledRhs:
         object.__setattr__(self, "source", source)
         object.__setattr__(self, "backend", backend)
         object.__setattr__(self, "_rhs", rhs)
+        object.__setattr__(self, "_cache", {})
 
     def __setattr__(self, key: str, value: object) -> None:
         raise AttributeError(f"CompiledRhs is immutable (cannot set {key!r})")
@@ -189,10 +192,25 @@ class CompiledRhs:
         if self._rhs is None:
             raise ValueError("jvp() needs a CompiledRhs built by compile_rhs")
         be = self._jac_backend(xp)
+        key = f"jvp:{be.name}"
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cast("Callable[..., Any]", cached)
         model = self._rhs._model if self._rhs._model is not None else _model_from_strings(self._rhs)
         lowered = lower_model(model, be.name, mode="jvp")
         fn = _build_function(lowered, model, be, force_f64=be.is_numpy, name="jvp")
+        self._cache[key] = fn
         return fn
+
+    def _sparsity(self) -> tuple[Any, Any]:
+        """`(rows, cols)` of the Jacobian's structural non-zeros, computed once."""
+        from ._symbolic import jacobian_sparsity
+
+        got = self._cache.get("sparsity")
+        if got is None:
+            assert self._rhs is not None
+            got = self._cache["sparsity"] = jacobian_sparsity(self._rhs)
+        return cast("tuple[Any, Any]", got)
 
     def jacobian(self, xp: object = None, *, sparse: bool = False) -> Callable[..., Any]:
         """Exact Jacobian `J(t, y, **params)` of `dydt` w.r.t. `y`.
@@ -205,12 +223,11 @@ class CompiledRhs:
         """
         import numpy as np
 
-        from ._symbolic import jacobian_sparsity
 
         be = self._jac_backend(xp)
         jvp = self.jvp(be.xp if be.xp is not None else xp)
         assert self._rhs is not None
-        rows, cols = jacobian_sparsity(self._rhs)
+        rows, cols = self._sparsity()
         n = len(self.state_names)
         colors = _color_columns(rows, cols, n)
         n_colors = int(colors.max()) + 1 if n else 0
@@ -260,11 +277,10 @@ class CompiledRhs:
         import numpy as np
         from scipy.sparse import csr_matrix
 
-        from ._symbolic import jacobian_sparsity
 
         if self._rhs is None:
             raise ValueError("jac_sparsity needs a CompiledRhs built by compile_rhs")
-        rows, cols = jacobian_sparsity(self._rhs)
+        rows, cols = self._sparsity()
         n = len(self.state_names)
         return csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
 

@@ -23,6 +23,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests examples benchmarks flepimop2_plugin
+	$(BIN)/ruff format --check src tests examples benchmarks flepimop2_plugin
 	$(BIN)/mypy
 	MYPYPATH=flepimop2_plugin/src $(BIN)/mypy --python-version 3.11 --explicit-package-bases flepimop2_plugin/src
 	$(BIN)/python -m pytest -q
@@ -31,6 +32,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests examples benchmarks flepimop2_plugin
+	$(BIN)/ruff format --check src tests examples benchmarks flepimop2_plugin
 
 docs: $(STAMP)
 	$(BIN)/mkdocs serve

@@ -67,7 +67,15 @@ def ensure_venv(log: Callable[[str], None] = print) -> Path:
     log(f"creating {VENV_DIR.name}/ with {' '.join(reqs)} (first run only)")
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV_DIR)], check=True)
     subprocess.run(
-        [str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *reqs],
+        [
+            str(py),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            *reqs,
+        ],
         check=True,
     )
     stamp.write_text("\n".join(reqs))
@@ -110,7 +118,9 @@ def run_external(
         for m in sorted(models, key=lambda m: (m.family, m.n_state)):
             prev = last.get(m.family)
             if prev is not None and prev[1] < 0:
-                out[m.key][impl] = {"skipped": "a smaller model of this family was skipped"}
+                out[m.key][impl] = {
+                    "skipped": "a smaller model of this family was skipped"
+                }
                 log(f"  {impl:6s} {m.label:32s} skipped: {out[m.key][impl]['skipped']}")
                 continue
             if prev is not None:
@@ -121,7 +131,9 @@ def run_external(
                         "predicted_build_s": predicted,
                     }
                     last[m.family] = (m.n_state, -1.0)
-                    log(f"  {impl:6s} {m.label:32s} skipped: {out[m.key][impl]['skipped']}")
+                    log(
+                        f"  {impl:6s} {m.label:32s} skipped: {out[m.key][impl]['skipped']}"
+                    )
                     continue
             job = {
                 "impl": impl,

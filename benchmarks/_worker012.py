@@ -37,8 +37,12 @@ _HELPERS = ("np", "t", "sum_state", "sum_prefix")
 
 def _check(got: np.ndarray, expected: np.ndarray) -> float:
     scale = float(np.max(np.abs(expected))) or 1.0
-    if got.shape != expected.shape or not np.allclose(got, expected, rtol=1e-9, atol=1e-12 * scale):
-        raise AssertionError(f"result differs from the hand-written RHS (max abs diff {np.max(np.abs(got - expected))})")
+    if got.shape != expected.shape or not np.allclose(
+        got, expected, rtol=1e-9, atol=1e-12 * scale
+    ):
+        raise AssertionError(
+            f"result differs from the hand-written RHS (max abs diff {np.max(np.abs(got - expected))})"
+        )
     return float(np.max(np.abs(got - expected)) / scale)
 
 
@@ -55,7 +59,12 @@ def run_op012(job: dict) -> dict:
     err = _check(compiled.eval_fn(0.0, y, **params), np.asarray(job["expected"]))
     settings = Settings(repeat=job["repeat"], min_time=job["min_time"])
     per_call = measure(lambda: compiled.eval_fn(0.0, y, **params), settings)
-    return {"version": op_system.__version__, "build_s": build, "per_call": per_call, "max_rel_err": err}
+    return {
+        "version": op_system.__version__,
+        "build_s": build,
+        "per_call": per_call,
+        "max_rel_err": err,
+    }
 
 
 def run_sympy(job: dict) -> dict:
@@ -77,7 +86,9 @@ def run_sympy(job: dict) -> dict:
     local["t"] = t
     total = sp.Add(*s_syms)
     local["sum_state"] = lambda: total
-    local["sum_prefix"] = lambda prefix: sp.Add(*[s for n, s in zip(states, s_syms, strict=True) if n.startswith(prefix)])
+    local["sum_prefix"] = lambda prefix: sp.Add(
+        *[s for n, s in zip(states, s_syms, strict=True) if n.startswith(prefix)]
+    )
     for name, text in aliases.items():  # 0.1.2 keeps aliases in dependency order
         local[name] = parse_expr(text, local_dict=local)
     exprs = [parse_expr(text, local_dict=local) for text in equations]
@@ -88,7 +99,12 @@ def run_sympy(job: dict) -> dict:
     err = _check(np.array(fn(0.0, y, p), dtype=np.float64), np.asarray(job["expected"]))
     settings = Settings(repeat=job["repeat"], min_time=job["min_time"])
     per_call = measure(lambda: np.array(fn(0.0, y, p), dtype=np.float64), settings)
-    return {"version": sp.__version__, "build_s": build, "per_call": per_call, "max_rel_err": err}
+    return {
+        "version": sp.__version__,
+        "build_s": build,
+        "per_call": per_call,
+        "max_rel_err": err,
+    }
 
 
 def main(argv: list[str]) -> int:

@@ -82,7 +82,10 @@ class Model:
                 continue
             arr = np.asarray(value, dtype=np.float64)
             for idx in np.ndindex(arr.shape):
-                frag = "__".join(f"{ax}_{coords[i]}" for (ax, coords), i in zip(axes, idx, strict=True))
+                frag = "__".join(
+                    f"{ax}_{coords[i]}"
+                    for (ax, coords), i in zip(axes, idx, strict=True)
+                )
                 out[f"{name}__{frag}"] = float(arr[idx])
         return out
 
@@ -159,7 +162,9 @@ def age_seir_spec(n: int) -> dict[str, Any]:
         "kind": "transitions",
         "axes": [{"name": "age", "coords": [f"a{i}" for i in range(n)]}],
         "state": ["S[age]", "E[age]", "I[age]", "R[age]"],
-        "aliases": {"foi[age]": "beta * sum_over(age=j, C[age, age=j] * I[age=j]) / sum_state()"},
+        "aliases": {
+            "foi[age]": "beta * sum_over(age=j, C[age, age=j] * I[age=j]) / sum_state()"
+        },
         "transitions": _SEIR_TRANSITIONS,
     }
 
@@ -181,7 +186,9 @@ def age_seir_spec_012(n: int) -> dict[str, Any]:
     }
 
 
-def age_seir_np(t: Any, y: np.ndarray, beta: float, sigma: float, gamma: float, C: np.ndarray) -> np.ndarray:
+def age_seir_np(
+    t: Any, y: np.ndarray, beta: float, sigma: float, gamma: float, C: np.ndarray
+) -> np.ndarray:
     s, e, i, _r = y.reshape(4, -1)
     infection = (beta / y.sum()) * (C @ i) * s
     onset = sigma * e
@@ -212,7 +219,12 @@ def age_seir(n: int) -> Model:
         family="age_seir",
         spec=age_seir_spec(n),
         spec_012=age_seir_spec_012(n),
-        params={"beta": 0.05, "sigma": 1 / 3, "gamma": 1 / 5, "C": _contacts(n, seed=n)},
+        params={
+            "beta": 0.05,
+            "sigma": 1 / 3,
+            "gamma": 1 / 5,
+            "C": _contacts(n, seed=n),
+        },
         ref_np=age_seir_np,
         ref_jax=age_seir_jax,
         n_state=4 * n,
@@ -324,7 +336,9 @@ def region_seir_spec(n_region: int, n_age: int = 25) -> dict[str, Any]:
 
 
 def region_seir_spec_012(n_region: int, n_age: int = 25) -> dict[str, Any]:
-    aliases = {"Npop[region,age]": "S[region,age] + E[region,age] + I[region,age] + R[region,age]"}
+    aliases = {
+        "Npop[region,age]": "S[region,age] + E[region,age] + I[region,age] + R[region,age]"
+    }
     for r in range(n_region):
         for a in range(n_age):
             cell = f"region_r{r}__age_a{a}"
@@ -343,7 +357,12 @@ def region_seir_spec_012(n_region: int, n_age: int = 25) -> dict[str, Any]:
 
 
 def region_seir_np(
-    t: Any, y: np.ndarray, beta: np.ndarray, sigma: float, gamma: np.ndarray, C: np.ndarray
+    t: Any,
+    y: np.ndarray,
+    beta: np.ndarray,
+    sigma: float,
+    gamma: np.ndarray,
+    C: np.ndarray,
 ) -> np.ndarray:
     n_age = C.shape[0]
     s, e, i, r = y.reshape(4, -1, n_age)
@@ -351,7 +370,9 @@ def region_seir_np(
     infection = beta[:, None] * (prevalence @ C.T) * s
     onset = sigma * e
     recovery = gamma * i
-    return np.concatenate([-infection, infection - onset, onset - recovery, recovery]).reshape(-1)
+    return np.concatenate(
+        [-infection, infection - onset, onset - recovery, recovery]
+    ).reshape(-1)
 
 
 def region_seir_jax(t: Any, y: Any, beta: Any, sigma: Any, gamma: Any, C: Any) -> Any:
@@ -363,7 +384,9 @@ def region_seir_jax(t: Any, y: Any, beta: Any, sigma: Any, gamma: Any, C: Any) -
     infection = beta[:, None] * (prevalence @ C.T) * s
     onset = sigma * e
     recovery = gamma * i
-    return jnp.concatenate([-infection, infection - onset, onset - recovery, recovery]).reshape(-1)
+    return jnp.concatenate(
+        [-infection, infection - onset, onset - recovery, recovery]
+    ).reshape(-1)
 
 
 def region_seir(n_region: int, n_age: int = 25) -> Model:
@@ -371,7 +394,14 @@ def region_seir(n_region: int, n_age: int = 25) -> Model:
     shape = (n_region, n_age)
     pop = rng.uniform(1e3, 1e4, size=shape)
     seed_inf = np.full(shape, 5.0)
-    y0 = np.concatenate([(pop - seed_inf).ravel(), np.zeros(pop.size), seed_inf.ravel(), np.zeros(pop.size)])
+    y0 = np.concatenate(
+        [
+            (pop - seed_inf).ravel(),
+            np.zeros(pop.size),
+            seed_inf.ravel(),
+            np.zeros(pop.size),
+        ]
+    )
     y_call = rng.uniform(1.0, 1e3, size=4 * pop.size)
     regions = [f"r{i}" for i in range(n_region)]
     ages = [f"a{i}" for i in range(n_age)]
@@ -394,7 +424,11 @@ def region_seir(n_region: int, n_age: int = 25) -> Model:
         y_call=y_call,
         y0=y0,
         t1=100.0,
-        indexed={"beta": (("region", regions),), "gamma": (("age", ages),), "C": (("age", ages), ("age", ages))},
+        indexed={
+            "beta": (("region", regions),),
+            "gamma": (("age", ages),),
+            "C": (("age", ages), ("age", ages)),
+        },
     )
 
 
@@ -412,7 +446,13 @@ def age_seir_flat(m: Model) -> tuple[dict[str, Any], dict[str, float]]:
     tr = []
     for i in range(n):
         contacts = " + ".join(f"C_{i}_{j} * I_{j}" for j in range(n))
-        tr.append({"from": f"S_{i}", "to": f"E_{i}", "rate": f"beta * ({contacts}) / sum_state()"})
+        tr.append(
+            {
+                "from": f"S_{i}",
+                "to": f"E_{i}",
+                "rate": f"beta * ({contacts}) / sum_state()",
+            }
+        )
         tr.append({"from": f"E_{i}", "to": f"I_{i}", "rate": "sigma"})
         tr.append({"from": f"I_{i}", "to": f"R_{i}", "rate": "gamma"})
     c = np.asarray(m.params["C"])
@@ -433,10 +473,20 @@ def erlang_flat(m: Model) -> tuple[dict[str, Any], dict[str, float]]:
     """The Erlang chain as explicit transitions between listed stages."""
     n = m.n_state - 2
     stages = [f"I{i}" for i in range(1, n + 1)]
-    tr = [{"from": "S", "to": "I1", "rate": f"beta * ({' + '.join(stages)}) / sum_state()"}]
+    tr = [
+        {
+            "from": "S",
+            "to": "I1",
+            "rate": f"beta * ({' + '.join(stages)}) / sum_state()",
+        }
+    ]
     tr += [{"from": a, "to": b, "rate": "gamma"} for a, b in itertools.pairwise(stages)]
     tr.append({"from": stages[-1], "to": "R", "rate": "gamma"})
-    return {"kind": "transitions", "state": ["S", "R", *stages], "transitions": tr}, dict(m.params)
+    return {
+        "kind": "transitions",
+        "state": ["S", "R", *stages],
+        "transitions": tr,
+    }, dict(m.params)
 
 
 def spec_forms(m: Model) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:

@@ -18,28 +18,65 @@ def _target(name: str, limit: str, measured: str, met: bool | None) -> dict[str,
     return {"target": name, "limit": limit, "measured": measured, "met": met}
 
 
-def _ratio_target(name: str, limit: float, rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _ratio_target(
+    name: str, limit: float, rows: list[dict[str, Any]]
+) -> dict[str, Any]:
     w = _worst(rows)
     if w is None:
         return _target(name, f"≤{limit:g}×", "not measured", None)
     others = ", ".join(f"{r['model']} {r['ratio']:.2f}×" for r in rows if r is not w)
-    measured = f"worst {w['ratio']:.2f}× ({w['label']})" + (f"; {others}" if others else "")
+    measured = f"worst {w['ratio']:.2f}× ({w['label']})" + (
+        f"; {others}" if others else ""
+    )
     return _target(name, f"≤{limit:g}×", measured, w["ratio"] <= limit)
 
 
-def evaluate_targets(results: dict[str, Any], plan: dict[str, Any]) -> list[dict[str, Any]]:
+def evaluate_targets(
+    results: dict[str, Any], plan: dict[str, Any]
+) -> list[dict[str, Any]]:
     """One entry per performance target: limit, what was measured, met or not."""
     out = []
     numpy_rows = results.get("numpy", [])
-    big = [r for r in numpy_rows if r["family"] in ("erlang", "region_seir") or (r["family"] == "age_seir" and r["n_state"] >= 64)]
-    out.append(_ratio_target("NumPy eval_fn vs hand-written (age SEIR N≥16, Erlang chain, region models)", 1.5, big))
-    out.append(_ratio_target("NumPy eval_fn vs hand-written (SIR)", 2.0, [r for r in numpy_rows if r["family"] == "sir"]))
+    big = [
+        r
+        for r in numpy_rows
+        if r["family"] in ("erlang", "region_seir")
+        or (r["family"] == "age_seir" and r["n_state"] >= 64)
+    ]
+    out.append(
+        _ratio_target(
+            "NumPy eval_fn vs hand-written (age SEIR N≥16, Erlang chain, region models)",
+            1.5,
+            big,
+        )
+    )
+    out.append(
+        _ratio_target(
+            "NumPy eval_fn vs hand-written (SIR)",
+            2.0,
+            [r for r in numpy_rows if r["family"] == "sir"],
+        )
+    )
     scipy_row = results.get("scipy")
-    out.append(_ratio_target("scipy solve_ivp (RK45) on the Erlang chain", 1.5, [scipy_row] if scipy_row else []))
-    out.append(_ratio_target("JAX per call under jax.jit, every model", 1.2, results.get("jax", [])))
+    out.append(
+        _ratio_target(
+            "scipy solve_ivp (RK45) on the Erlang chain",
+            1.5,
+            [scipy_row] if scipy_row else [],
+        )
+    )
+    out.append(
+        _ratio_target(
+            "JAX per call under jax.jit, every model", 1.2, results.get("jax", [])
+        )
+    )
     dfx = results.get("diffrax", {})
-    out.append(_ratio_target("diffrax.diffeqsolve (Tsit5, PID)", 1.1, dfx.get("solve", [])))
-    out.append(_ratio_target("jax.grad through the diffrax solve", 1.2, dfx.get("grad", [])))
+    out.append(
+        _ratio_target("diffrax.diffeqsolve (Tsit5, PID)", 1.1, dfx.get("solve", []))
+    )
+    out.append(
+        _ratio_target("jax.grad through the diffrax solve", 1.2, dfx.get("grad", []))
+    )
     comp = results.get("compile")
     if comp:
         out.append(
@@ -50,7 +87,10 @@ def evaluate_targets(results: dict[str, Any], plan: dict[str, Any]) -> list[dict
                 comp["ratio"] <= 2.0,
             )
         )
-        seir = sorted((e for e in comp["eqns"] if e["model"].startswith("seir")), key=lambda e: e["n_state"])
+        seir = sorted(
+            (e for e in comp["eqns"] if e["model"].startswith("seir")),
+            key=lambda e: e["n_state"],
+        )
         if len(seir) >= 2:
             base = next((e for e in seir if e["n_state"] >= 64), seir[0])
             top = seir[-1]
@@ -65,7 +105,9 @@ def evaluate_targets(results: dict[str, Any], plan: dict[str, Any]) -> list[dict
             )
     build = results.get("build", [])
     slope_keys = {m.key for m in plan["build_slope"]}
-    srows = sorted((r for r in build if r["model"] in slope_keys), key=lambda r: r["n_state"])
+    srows = sorted(
+        (r for r in build if r["model"] in slope_keys), key=lambda r: r["n_state"]
+    )
     if len(srows) >= 2:
         slope = loglog_slope([r["n_state"] for r in srows], [r["op_s"] for r in srows])
         results["build_slope"] = slope
@@ -78,8 +120,22 @@ def evaluate_targets(results: dict[str, Any], plan: dict[str, Any]) -> list[dict
             )
         )
         top = srows[-1]
-        out.append(_target(f"build of the {top['n_state']:,}-state model", "<0.5 s", fmt_seconds(top["op_s"]), top["op_s"] < 0.5))
-        out.append(_target("peak memory of that build (tracemalloc)", "<300 MB", f"{top['peak_mb']:.1f} MB", top["peak_mb"] < 300))
+        out.append(
+            _target(
+                f"build of the {top['n_state']:,}-state model",
+                "<0.5 s",
+                fmt_seconds(top["op_s"]),
+                top["op_s"] < 0.5,
+            )
+        )
+        out.append(
+            _target(
+                "peak memory of that build (tracemalloc)",
+                "<300 MB",
+                f"{top['peak_mb']:.1f} MB",
+                top["peak_mb"] < 300,
+            )
+        )
     imp = results.get("import")
     if imp:
         o = imp["op_system"]
@@ -99,7 +155,10 @@ def evaluate_targets(results: dict[str, Any], plan: dict[str, Any]) -> list[dict
 
 
 def _md(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "| " + " | ".join("---" for _ in header) + " |",
+    ]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
 
@@ -108,7 +167,9 @@ def _ext(results: dict[str, Any], model: str, impl: str) -> dict[str, Any] | Non
     return results.get("external", {}).get(model, {}).get(impl)
 
 
-def _ext_cell(res: dict[str, Any] | None, hand_s: float | None, field: str = "per_call") -> tuple[str, str]:
+def _ext_cell(
+    res: dict[str, Any] | None, hand_s: float | None, field: str = "per_call"
+) -> tuple[str, str]:
     if res is None:
         return "—", "—"
     if "skipped" in res:
@@ -190,7 +251,9 @@ def tables(results: dict[str, Any]) -> str:
                 str(r["lines"]),
                 f"**{r['ratio']:.2f}×**",
                 f"**{r['jit_ratio']:.2f}×**" if "jit_ratio" in r else "—",
-                f"{fmt_seconds(r['compile_op_s'])} / {fmt_seconds(r['compile_hand_s'])}" if "compile_op_s" in r else "—",
+                f"{fmt_seconds(r['compile_op_s'])} / {fmt_seconds(r['compile_hand_s'])}"
+                if "compile_op_s" in r
+                else "—",
                 f"{r['eqns_op']} / {r['eqns_hand']}" if "eqns_op" in r else "—",
             ]
             for r in forms
@@ -215,17 +278,46 @@ def tables(results: dict[str, Any]) -> str:
     sc = results.get("scipy")
     if sc:
         solve_rows.append(
-            ["scipy solve_ivp RK45", sc["label"], fmt_seconds(sc["hand_s"]), fmt_seconds(sc["op_s"]), f"**{sc['ratio']:.2f}×**", f"{sc['nfev_op']} RHS calls"]
+            [
+                "scipy solve_ivp RK45",
+                sc["label"],
+                fmt_seconds(sc["hand_s"]),
+                fmt_seconds(sc["op_s"]),
+                f"**{sc['ratio']:.2f}×**",
+                f"{sc['nfev_op']} RHS calls",
+            ]
         )
     dfx = results.get("diffrax", {})
     for r in dfx.get("solve", []):
         solve_rows.append(
-            ["diffrax Tsit5+PID (jit)", r["label"], fmt_seconds(r["hand_s"]), fmt_seconds(r["op_s"]), f"**{r['ratio']:.2f}×**", f"{r['steps_op']} steps"]
+            [
+                "diffrax Tsit5+PID (jit)",
+                r["label"],
+                fmt_seconds(r["hand_s"]),
+                fmt_seconds(r["op_s"]),
+                f"**{r['ratio']:.2f}×**",
+                f"{r['steps_op']} steps",
+            ]
         )
     for r in dfx.get("grad", []):
-        solve_rows.append(["jax.grad through diffrax", r["label"], fmt_seconds(r["hand_s"]), fmt_seconds(r["op_s"]), f"**{r['ratio']:.2f}×**", ""])
+        solve_rows.append(
+            [
+                "jax.grad through diffrax",
+                r["label"],
+                fmt_seconds(r["hand_s"]),
+                fmt_seconds(r["op_s"]),
+                f"**{r['ratio']:.2f}×**",
+                "",
+            ]
+        )
     if solve_rows:
-        parts.append("ODE solves (median per solve)\n\n" + _md(["solve", "model (states)", "hand-written", "op_system", "ratio", ""], solve_rows))
+        parts.append(
+            "ODE solves (median per solve)\n\n"
+            + _md(
+                ["solve", "model (states)", "hand-written", "op_system", "ratio", ""],
+                solve_rows,
+            )
+        )
     comp = results.get("compile")
     if comp:
         rows = [
@@ -247,7 +339,10 @@ def tables(results: dict[str, Any]) -> str:
             "jaxpr equations of the jitted RHS (including sub-jaxprs)\n\n"
             + _md(
                 ["model (states)", "hand-written", "op_system"],
-                [[e["label"], str(e["hand"]["total"]), str(e["op"]["total"])] for e in comp["eqns"]],
+                [
+                    [e["label"], str(e["hand"]["total"]), str(e["op"]["total"])]
+                    for e in comp["eqns"]
+                ],
             )
         )
     build = results.get("build", [])
@@ -269,9 +364,23 @@ def tables(results: dict[str, Any]) -> str:
         slope = results.get("build_slope")
         parts.append(
             "Build time (normalize_rhs + compile_rhs; median, first build in the process, tracemalloc peak)"
-            + (f"; log-log slope over the region models: {slope:.2f}" if slope is not None else "")
+            + (
+                f"; log-log slope over the region models: {slope:.2f}"
+                if slope is not None
+                else ""
+            )
             + "\n\n"
-            + _md(["model (states)", "op_system", "first build", "peak memory", "op-system 0.1.2", "sympy lambdify"], rows)
+            + _md(
+                [
+                    "model (states)",
+                    "op_system",
+                    "first build",
+                    "peak memory",
+                    "op-system 0.1.2",
+                    "sympy lambdify",
+                ],
+                rows,
+            )
         )
     imp = results.get("import")
     if imp:
@@ -279,7 +388,14 @@ def tables(results: dict[str, Any]) -> str:
             "Import (fresh interpreter, median)\n\n"
             + _md(
                 ["module", "time", "heavy modules imported"],
-                [[k, fmt_seconds(val["median_s"]), ", ".join(val["heavy_modules"]) or "none"] for k, val in imp.items()],
+                [
+                    [
+                        k,
+                        fmt_seconds(val["median_s"]),
+                        ", ".join(val["heavy_modules"]) or "none",
+                    ]
+                    for k, val in imp.items()
+                ],
             )
         )
     tg = results.get("targets", [])
@@ -287,7 +403,10 @@ def tables(results: dict[str, Any]) -> str:
         mark = {True: "met", False: "**not met**", None: "not measured"}
         parts.append(
             "Performance targets\n\n"
-            + _md(["target", "limit", "measured", ""], [[t["target"], t["limit"], t["measured"], mark[t["met"]]] for t in tg])
+            + _md(
+                ["target", "limit", "measured", ""],
+                [[t["target"], t["limit"], t["measured"], mark[t["met"]]] for t in tg],
+            )
         )
     return "\n\n".join(parts)
 
@@ -320,7 +439,10 @@ def plot(results: dict[str, Any], path: Path) -> Path | None:
     for r in results.get("jax", []):
         series["hand jax.jit"].append((r["n_state"], r["hand_s"], r["family"]))
         series["op_system jax.jit"].append((r["n_state"], r["op_s"], r["family"]))
-    families = {r["model"]: (r["n_state"], r["family"]) for r in results.get("numpy", []) + results.get("build", [])}
+    families = {
+        r["model"]: (r["n_state"], r["family"])
+        for r in results.get("numpy", []) + results.get("build", [])
+    }
     for key, impls in results.get("external", {}).items():
         if key not in families:
             continue
@@ -330,9 +452,15 @@ def plot(results: dict[str, Any], path: Path) -> Path | None:
             if res and "per_call" in res:
                 series[name].append((n, res["per_call"]["median"], fam))
     _draw(ax1, series, style)
-    ax1.set(title="Per-call time of the RHS", xlabel="number of states", ylabel="seconds per call")
+    ax1.set(
+        title="Per-call time of the RHS",
+        xlabel="number of states",
+        ylabel="seconds per call",
+    )
 
-    bseries: dict[str, list[tuple[int, float, str]]] = {k: [] for k in ("op_system NumPy", "op-system 0.1.2", "sympy lambdify")}
+    bseries: dict[str, list[tuple[int, float, str]]] = {
+        k: [] for k in ("op_system NumPy", "op-system 0.1.2", "sympy lambdify")
+    }
     for r in results.get("build", []):
         bseries["op_system NumPy"].append((r["n_state"], r["op_s"], r["family"]))
         for impl, name in (("op012", "op-system 0.1.2"), ("sympy", "sympy lambdify")):
@@ -341,10 +469,24 @@ def plot(results: dict[str, Any], path: Path) -> Path | None:
                 bseries[name].append((r["n_state"], res["build_s"], r["family"]))
     _draw(ax2, bseries, style)
     ax2.axhline(0.5, color="gray", lw=0.8, ls="-.")
-    ax2.text(ax2.get_xlim()[1] / 1.15, 0.56, "0.5 s target at 10,000 states", fontsize=8, color="gray", ha="right")
-    ax2.set(title="Build time (normalize_rhs + compile_rhs)", xlabel="number of states", ylabel="seconds")
+    ax2.text(
+        ax2.get_xlim()[1] / 1.15,
+        0.56,
+        "0.5 s target at 10,000 states",
+        fontsize=8,
+        color="gray",
+        ha="right",
+    )
+    ax2.set(
+        title="Build time (normalize_rhs + compile_rhs)",
+        xlabel="number of states",
+        ylabel="seconds",
+    )
     note = "colour: implementation; solid line: age SEIR (N = 4..256); dashed: region×age SEIR; ○ SIR; ◇ Erlang chain"
-    fig.suptitle("op_system benchmarks" + (" (quick run)" if results.get("quick") else ""), fontsize=12)
+    fig.suptitle(
+        "op_system benchmarks" + (" (quick run)" if results.get("quick") else ""),
+        fontsize=12,
+    )
     fig.text(0.5, 0.01, note, ha="center", fontsize=8, color="dimgray")
     fig.tight_layout(rect=(0, 0.03, 1, 0.97))
     fig.savefig(path, dpi=110)
@@ -352,10 +494,17 @@ def plot(results: dict[str, Any], path: Path) -> Path | None:
     return path
 
 
-_FAMILY_STYLE = {"age_seir": ("-", "age SEIR, N=4..256"), "region_seir": ("--", "region×age SEIR, 1,000..10,000")}
+_FAMILY_STYLE = {
+    "age_seir": ("-", "age SEIR, N=4..256"),
+    "region_seir": ("--", "region×age SEIR, 1,000..10,000"),
+}
 
 
-def _draw(ax: Any, series: dict[str, list[tuple[int, float, str]]], style: dict[str, tuple[str, str, str]]) -> None:
+def _draw(
+    ax: Any,
+    series: dict[str, list[tuple[int, float, str]]],
+    style: dict[str, tuple[str, str, str]],
+) -> None:
     """Colour = implementation; line style = model family; open ○ SIR, open ◇ Erlang chain."""
     from matplotlib.lines import Line2D
 
@@ -367,15 +516,43 @@ def _draw(ax: Any, series: dict[str, list[tuple[int, float, str]]], style: dict[
         for fam, (ls, _label) in _FAMILY_STYLE.items():
             line = sorted((n, t) for n, t, f in pts if f == fam)
             if line:
-                ax.plot([n for n, _ in line], [t for _, t in line], color=color, marker=marker, ls=ls, ms=4.5)
+                ax.plot(
+                    [n for n, _ in line],
+                    [t for _, t in line],
+                    color=color,
+                    marker=marker,
+                    ls=ls,
+                    ms=4.5,
+                )
         for n, t, fam in pts:
             if fam in ("sir", "erlang"):
-                ax.plot([n], [t], color=color, marker="o" if fam == "sir" else "D", mfc="none", ms=9, ls="none")
+                ax.plot(
+                    [n],
+                    [t],
+                    color=color,
+                    marker="o" if fam == "sir" else "D",
+                    mfc="none",
+                    ms=9,
+                    ls="none",
+                )
         handles.append(Line2D([], [], color=color, marker=marker, ls="-", label=name))
-    handles += [Line2D([], [], color="gray", ls=ls, label=label) for ls, label in _FAMILY_STYLE.values()]
     handles += [
-        Line2D([], [], color="gray", marker="o", mfc="none", ls="none", label="SIR (3)"),
-        Line2D([], [], color="gray", marker="D", mfc="none", ls="none", label="Erlang chain"),
+        Line2D([], [], color="gray", ls=ls, label=label)
+        for ls, label in _FAMILY_STYLE.values()
+    ]
+    handles += [
+        Line2D(
+            [], [], color="gray", marker="o", mfc="none", ls="none", label="SIR (3)"
+        ),
+        Line2D(
+            [],
+            [],
+            color="gray",
+            marker="D",
+            mfc="none",
+            ls="none",
+            label="Erlang chain",
+        ),
     ]
     ax.set_xscale("log")
     ax.set_yscale("log")

@@ -29,7 +29,17 @@ from .timing import Settings
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = Path(__file__).resolve().parent / "output"
 DOCS_PLOT = ROOT / "docs" / "performance.png"
-SECTIONS = ("import", "build", "numpy", "forms", "scipy", "jax", "diffrax", "compile", "external")
+SECTIONS = (
+    "import",
+    "build",
+    "numpy",
+    "forms",
+    "scipy",
+    "jax",
+    "diffrax",
+    "compile",
+    "external",
+)
 
 
 def machine_info() -> dict[str, Any]:
@@ -119,16 +129,33 @@ def plan(quick: bool) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="small sizes and few repeats (smoke test)")
-    ap.add_argument("--no-external", action="store_true", help="skip op-system 0.1.2 and sympy (separate venv)")
-    ap.add_argument("--output", type=Path, default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT})")
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.split("\n\n")[0]
+    )
+    ap.add_argument(
+        "--quick", action="store_true", help="small sizes and few repeats (smoke test)"
+    )
+    ap.add_argument(
+        "--no-external",
+        action="store_true",
+        help="skip op-system 0.1.2 and sympy (separate venv)",
+    )
+    ap.add_argument(
+        "--output",
+        type=Path,
+        default=DEFAULT_OUT,
+        help=f"output directory (default {DEFAULT_OUT})",
+    )
     ap.add_argument(
         "--sections",
         default=",".join(SECTIONS),
         help=f"comma-separated subset of {','.join(SECTIONS)} (default: all)",
     )
-    ap.add_argument("--no-docs", action="store_true", help="do not copy the plot to docs/performance.png")
+    ap.add_argument(
+        "--no-docs",
+        action="store_true",
+        help="do not copy the plot to docs/performance.png",
+    )
     args = ap.parse_args(argv)
 
     sections = {s.strip() for s in args.sections.split(",") if s.strip()}
@@ -158,26 +185,52 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = fn()
         log(f"   ({time.perf_counter() - t0:.1f} s)")
 
-    section("import", "import time (fresh interpreter)", lambda: suite.bench_import(p["import_repeat"], log))
-    section("build", "build time: normalize_rhs + compile_rhs", lambda: suite.bench_build(p["build"], settings, log))
-    section("numpy", "NumPy per call: eval_fn vs hand-written NumPy", lambda: suite.bench_numpy_per_call(p["per_call"], settings, log))
+    section(
+        "import",
+        "import time (fresh interpreter)",
+        lambda: suite.bench_import(p["import_repeat"], log),
+    )
+    section(
+        "build",
+        "build time: normalize_rhs + compile_rhs",
+        lambda: suite.bench_build(p["build"], settings, log),
+    )
+    section(
+        "numpy",
+        "NumPy per call: eval_fn vs hand-written NumPy",
+        lambda: suite.bench_numpy_per_call(p["per_call"], settings, log),
+    )
     section(
         "forms",
         "spec forms: templated, mixed, flat per-cell (NumPy via bind; jax.jit with parameters closed over)",
         lambda: suite.bench_forms(p["forms"], settings, log),
     )
-    section("scipy", "scipy solve_ivp (RK45)", lambda: suite.bench_solve_ivp(p["scipy"], settings, log))
-    section("jax", "JAX per call under jax.jit vs hand-written jax.numpy", lambda: suite.bench_jax_per_call(p["per_call"], settings, log))
+    section(
+        "scipy",
+        "scipy solve_ivp (RK45)",
+        lambda: suite.bench_solve_ivp(p["scipy"], settings, log),
+    )
+    section(
+        "jax",
+        "JAX per call under jax.jit vs hand-written jax.numpy",
+        lambda: suite.bench_jax_per_call(p["per_call"], settings, log),
+    )
 
     def run_diffrax() -> dict[str, Any]:
         solves, grads = suite.bench_diffrax(p["diffrax"], p["grad"], settings, log)
         return {"solve": solves, "grad": grads}
 
-    section("diffrax", "diffrax.diffeqsolve (Tsit5, PIDController) and jax.grad through it", run_diffrax)
+    section(
+        "diffrax",
+        "diffrax.diffeqsolve (Tsit5, PIDController) and jax.grad through it",
+        run_diffrax,
+    )
     section(
         "compile",
         "jit trace + XLA compile, jaxpr size",
-        lambda: suite.bench_jit_compile(p["compile_big"], p["compile_eqns"], 3 if args.quick else 5, log),
+        lambda: suite.bench_jit_compile(
+            p["compile_big"], p["compile_eqns"], 3 if args.quick else 5, log
+        ),
     )
 
     def run_external() -> dict[str, Any]:
@@ -185,7 +238,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return ext(p["external"], settings, log)
 
-    section("external", "op-system 0.1.2 and sympy lambdify (separate venv)", run_external)
+    section(
+        "external", "op-system 0.1.2 and sympy lambdify (separate venv)", run_external
+    )
 
     results["elapsed_s"] = time.perf_counter() - t_start
     results["machine"]["load_avg_end"] = _loadavg()
@@ -195,12 +250,22 @@ def main(argv: list[str] | None = None) -> int:
     table = report.tables(results)
     print("\n" + table)
     (out_dir / "table.md").write_text(table + "\n")
-    (out_dir / "results.json").write_text(json.dumps(results, indent=1, default=_json_default) + "\n")
+    (out_dir / "results.json").write_text(
+        json.dumps(results, indent=1, default=_json_default) + "\n"
+    )
     plot = report.plot(results, out_dir / "performance.png")
-    if plot is not None and not args.quick and not args.no_docs and args.output == DEFAULT_OUT and {"numpy", "build"} <= sections:
+    if (
+        plot is not None
+        and not args.quick
+        and not args.no_docs
+        and args.output == DEFAULT_OUT
+        and {"numpy", "build"} <= sections
+    ):
         shutil.copyfile(plot, DOCS_PLOT)
         log(f"plot copied to {DOCS_PLOT.relative_to(ROOT)}")
-    log(f"results: {out_dir / 'results.json'}   table: {out_dir / 'table.md'}   plot: {plot}")
+    log(
+        f"results: {out_dir / 'results.json'}   table: {out_dir / 'table.md'}   plot: {plot}"
+    )
     log(f"total {results['elapsed_s']:.0f} s")
     return 0
 

@@ -45,9 +45,17 @@ def _assert_close(got: Any, expected: Any, what: str, rtol: float = 1e-9) -> flo
     got = np.asarray(got, dtype=np.float64)
     expected = np.asarray(expected, dtype=np.float64)
     scale = float(np.max(np.abs(expected))) or 1.0
-    if got.shape != expected.shape or not np.allclose(got, expected, rtol=rtol, atol=rtol * 1e-3 * scale):
-        diff = np.max(np.abs(got - expected)) if got.shape == expected.shape else f"shape {got.shape}"
-        raise AssertionError(f"{what}: op_system and the hand-written RHS disagree (max abs diff {diff})")
+    if got.shape != expected.shape or not np.allclose(
+        got, expected, rtol=rtol, atol=rtol * 1e-3 * scale
+    ):
+        diff = (
+            np.max(np.abs(got - expected))
+            if got.shape == expected.shape
+            else f"shape {got.shape}"
+        )
+        raise AssertionError(
+            f"{what}: op_system and the hand-written RHS disagree (max abs diff {diff})"
+        )
     return float(np.max(np.abs(got - expected)) / scale)
 
 
@@ -58,15 +66,30 @@ def _us(seconds: float) -> str:
 # -- NumPy -------------------------------------------------------------------------
 
 
-
-def _pair_row(m: Model, hand: dict[str, Any], op: dict[str, Any], ratio: float, err: float, **extra: Any) -> dict[str, Any]:
+def _pair_row(
+    m: Model,
+    hand: dict[str, Any],
+    op: dict[str, Any],
+    ratio: float,
+    err: float,
+    **extra: Any,
+) -> dict[str, Any]:
     """The common fields of a hand-written vs op_system measurement (plus `extra`)."""
     return {
-        "model": m.key, "label": m.label, "n_state": m.n_state, **extra,
-        "hand_s": hand["median"], "op_s": op["median"], "ratio": ratio, "max_rel_err": err,
+        "model": m.key,
+        "label": m.label,
+        "n_state": m.n_state,
+        **extra,
+        "hand_s": hand["median"],
+        "op_s": op["median"],
+        "ratio": ratio,
+        "max_rel_err": err,
     }
 
-def bench_numpy_per_call(models: Sequence[Model], settings: Settings, log: Log) -> list[dict[str, Any]]:
+
+def bench_numpy_per_call(
+    models: Sequence[Model], settings: Settings, log: Log
+) -> list[dict[str, Any]]:
     """Per-call `eval_fn(0.0, y, **params)` vs the hand-written NumPy RHS."""
     rows = []
     for m in models:
@@ -89,7 +112,12 @@ def bench_numpy_per_call(models: Sequence[Model], settings: Settings, log: Log) 
         )
         rows.append(
             _pair_row(m, hand, op, ratio, err, family=m.family)
-            | {"hand": hand, "op": op, "op_strict_s": op_strict["median"], "ratio_strict": ratio_strict}
+            | {
+                "hand": hand,
+                "op": op,
+                "op_strict_s": op_strict["median"],
+                "ratio_strict": ratio_strict,
+            }
         )
         log(
             f"  {m.label:32s} hand {_us(hand['median'])}  op_system {_us(op['median'])}  ratio {rows[-1]['ratio']:6.2f}"
@@ -98,7 +126,9 @@ def bench_numpy_per_call(models: Sequence[Model], settings: Settings, log: Log) 
     return rows
 
 
-def bench_solve_ivp(m: Model, settings: Settings, log: Log, rtol: float = 1e-6, atol: float = 1e-6) -> dict[str, Any]:
+def bench_solve_ivp(
+    m: Model, settings: Settings, log: Log, rtol: float = 1e-6, atol: float = 1e-6
+) -> dict[str, Any]:
     """scipy `solve_ivp` (RK45) with `compiled.bind(params)` vs the hand-written RHS."""
     from scipy.integrate import solve_ivp
 
@@ -115,11 +145,24 @@ def bench_solve_ivp(m: Model, settings: Settings, log: Log, rtol: float = 1e-6, 
     sol_hand, sol_op = solve(rhs_hand), solve(rhs_op)
     if not (sol_hand.success and sol_op.success):
         raise AssertionError(f"solve_ivp failed on {m.label}")
-    err = _assert_close(sol_op.y[:, -1], sol_hand.y[:, -1], f"solve_ivp {m.label}", rtol=1e-6)
-    hand, op, ratio = measure_pair(lambda: solve(rhs_hand), lambda: solve(rhs_op), settings)
+    err = _assert_close(
+        sol_op.y[:, -1], sol_hand.y[:, -1], f"solve_ivp {m.label}", rtol=1e-6
+    )
+    hand, op, ratio = measure_pair(
+        lambda: solve(rhs_hand), lambda: solve(rhs_op), settings
+    )
     row = _pair_row(
-        m, hand, op, ratio, err, method="RK45", rtol=rtol, atol=atol, t1=m.t1,
-        nfev_hand=int(sol_hand.nfev), nfev_op=int(sol_op.nfev),
+        m,
+        hand,
+        op,
+        ratio,
+        err,
+        method="RK45",
+        rtol=rtol,
+        atol=atol,
+        t1=m.t1,
+        nfev_hand=int(sol_hand.nfev),
+        nfev_op=int(sol_op.nfev),
     )
     log(
         f"  {m.label:32s} hand {1e3 * hand['median']:8.2f} ms  op_system {1e3 * op['median']:8.2f} ms  "
@@ -145,7 +188,9 @@ def _jax_inputs(m: Model) -> tuple[Any, dict[str, Any]]:
     return jnp.asarray(m.y_call), {k: jnp.asarray(v) for k, v in m.params.items()}
 
 
-def bench_jax_per_call(models: Sequence[Model], settings: Settings, log: Log) -> list[dict[str, Any]]:
+def bench_jax_per_call(
+    models: Sequence[Model], settings: Settings, log: Log
+) -> list[dict[str, Any]]:
     """`jax.jit` of `eval_fn` vs `jax.jit` of the hand-written `jax.numpy` RHS (block_until_ready)."""
     jax = setup_jax()
     import jax.numpy as jnp
@@ -165,11 +210,15 @@ def bench_jax_per_call(models: Sequence[Model], settings: Settings, log: Log) ->
             settings,
         )
         rows.append(_pair_row(m, hand, op, ratio, err, family=m.family))
-        log(f"  {m.label:32s} hand {_us(hand['median'])}  op_system {_us(op['median'])}  ratio {rows[-1]['ratio']:6.2f}")
+        log(
+            f"  {m.label:32s} hand {_us(hand['median'])}  op_system {_us(op['median'])}  ratio {rows[-1]['ratio']:6.2f}"
+        )
     return rows
 
 
-def _diffrax_solver(m: Model, vector_field: Callable[..., Any], rtol: float, atol: float) -> Callable[..., Any]:
+def _diffrax_solver(
+    m: Model, vector_field: Callable[..., Any], rtol: float, atol: float
+) -> Callable[..., Any]:
     import diffrax
 
     term = diffrax.ODETerm(vector_field)
@@ -195,7 +244,10 @@ def _diffrax_solver(m: Model, vector_field: Callable[..., Any], rtol: float, ato
 
 
 def _time_jitted(
-    f_hand: Callable[..., Any], f_op: Callable[..., Any], args: tuple[Any, ...], settings: Settings
+    f_hand: Callable[..., Any],
+    f_op: Callable[..., Any],
+    args: tuple[Any, ...],
+    settings: Settings,
 ) -> tuple[dict[str, float], dict[str, float], float]:
     import jax
 
@@ -230,22 +282,41 @@ def bench_diffrax(
 
         y0 = jnp.asarray(m.y0)
         _, p = _jax_inputs(m)
-        impls = {"hand": _diffrax_solver(m, vf_hand, rtol, atol), "op": _diffrax_solver(m, compiled.vector_field, rtol, atol)}
+        impls = {
+            "hand": _diffrax_solver(m, vf_hand, rtol, atol),
+            "op": _diffrax_solver(m, compiled.vector_field, rtol, atol),
+        }
         if m.key in solve_keys:
             jitted = {k: jax.jit(s) for k, s in impls.items()}
             out = {k: f(y0, p) for k, f in jitted.items()}
-            err = _assert_close(out["op"][0], out["hand"][0], f"diffrax {m.label}", rtol=1e-6)
-            t_hand, t_op, ratio = _time_jitted(jitted["hand"], jitted["op"], (y0, p), settings)
-            row = _pair_row(m, t_hand, t_op, ratio, err, steps_hand=int(out["hand"][1]), steps_op=int(out["op"][1]))
+            err = _assert_close(
+                out["op"][0], out["hand"][0], f"diffrax {m.label}", rtol=1e-6
+            )
+            t_hand, t_op, ratio = _time_jitted(
+                jitted["hand"], jitted["op"], (y0, p), settings
+            )
+            row = _pair_row(
+                m,
+                t_hand,
+                t_op,
+                ratio,
+                err,
+                steps_hand=int(out["hand"][1]),
+                steps_op=int(out["op"][1]),
+            )
             solve_rows.append(row)
             log(
                 f"  solve {m.label:26s} hand {1e3 * row['hand_s']:8.2f} ms  op_system {1e3 * row['op_s']:8.2f} ms  "
                 f"ratio {row['ratio']:6.2f}  ({row['steps_op']} steps)"
             )
         if m.key in grad_keys:
-            w = jnp.asarray(np.random.default_rng(3).uniform(0.0, 1.0, m.n_state) / m.n_state)
+            w = jnp.asarray(
+                np.random.default_rng(3).uniform(0.0, 1.0, m.n_state) / m.n_state
+            )
 
-            def make_grad(solve: Callable[..., Any], w: Any = w, p: dict[str, Any] = p) -> Callable[..., Any]:
+            def make_grad(
+                solve: Callable[..., Any], w: Any = w, p: dict[str, Any] = p
+            ) -> Callable[..., Any]:
                 def loss(beta_value: Any, y_init: Any) -> Any:
                     yT, _ = solve(y_init, {**p, "beta": beta_value})
                     return jnp.vdot(w, yT)
@@ -256,7 +327,9 @@ def bench_diffrax(
             beta = p["beta"]
             g = {k: f(beta, y0) for k, f in grads.items()}
             err = _assert_close(g["op"], g["hand"], f"grad {m.label}", rtol=1e-5)
-            t_hand, t_op, ratio = _time_jitted(grads["hand"], grads["op"], (beta, y0), settings)
+            t_hand, t_op, ratio = _time_jitted(
+                grads["hand"], grads["op"], (beta, y0), settings
+            )
             row = _pair_row(m, t_hand, t_op, ratio, err)
             grad_rows.append(row)
             log(
@@ -307,17 +380,34 @@ def bench_jit_compile(
         y, p = _jax_inputs(m)
         op = count_jaxpr_eqns(lambda y, p, c=compiled: c.eval_fn(0.0, y, **p), y, p)
         hand = count_jaxpr_eqns(lambda y, p, m=m: m.ref_jax(0.0, y, **p), y, p)
-        eqns.append({"model": m.key, "label": m.label, "n_state": m.n_state, "op": op, "hand": hand})
-        log(f"  jaxpr equations {m.label:32s} op_system {op['total']:6d}   hand {hand['total']:6d}")
+        eqns.append(
+            {
+                "model": m.key,
+                "label": m.label,
+                "n_state": m.n_state,
+                "op": op,
+                "hand": hand,
+            }
+        )
+        log(
+            f"  jaxpr equations {m.label:32s} op_system {op['total']:6d}   hand {hand['total']:6d}"
+        )
 
     compiled = compile_spec(big.spec, xp=jnp)
     y, p = _jax_inputs(big)
     fns = {
-        "hand": lambda: (lambda y, p: big.ref_jax(0.0, y, **p)),
-        "op": lambda: (lambda y, p: compiled.eval_fn(0.0, y, **p)),
+        "hand": lambda: lambda y, p: big.ref_jax(0.0, y, **p),
+        "op": lambda: lambda y, p: compiled.eval_fn(0.0, y, **p),
     }
-    out: dict[str, Any] = {"model": big.key, "label": big.label, "n_state": big.n_state, "eqns": eqns}
-    times: dict[str, dict[str, list[float]]] = {k: {"lower": [], "compile": [], "total": []} for k in fns}
+    out: dict[str, Any] = {
+        "model": big.key,
+        "label": big.label,
+        "n_state": big.n_state,
+        "eqns": eqns,
+    }
+    times: dict[str, dict[str, list[float]]] = {
+        k: {"lower": [], "compile": [], "total": []} for k in fns
+    }
     for i in range(repeat + 1):
         for name, make in fns.items():  # alternate hand / op_system rounds
             f = jax.jit(make())  # a fresh function: nothing cached
@@ -350,7 +440,9 @@ def loglog_slope(xs: Sequence[float], ys: Sequence[float]) -> float:
     return float(np.polyfit(lx, ly, 1)[0])
 
 
-def bench_build(models: Sequence[Model], settings: Settings, log: Log) -> list[dict[str, Any]]:
+def bench_build(
+    models: Sequence[Model], settings: Settings, log: Log
+) -> list[dict[str, Any]]:
     """`normalize_rhs(spec)` + `compile_rhs(rhs)` (NumPy): first build, median, and the
     tracemalloc peak of one build."""
     rows = []
@@ -360,7 +452,11 @@ def bench_build(models: Sequence[Model], settings: Settings, log: Log) -> list[d
             return compile_rhs(normalize_rhs(spec))
 
         first = measure_once(build, 1)["median"]
-        timed = measure(build, Settings(repeat=min(settings.repeat, 5), min_time=settings.min_time), gc_off=False)
+        timed = measure(
+            build,
+            Settings(repeat=min(settings.repeat, 5), min_time=settings.min_time),
+            gc_off=False,
+        )
         tracemalloc.start()
         build()
         _, peak = tracemalloc.get_traced_memory()
@@ -408,9 +504,15 @@ def bench_import(repeat: int, log: Log) -> dict[str, Any]:
             res = json.loads(proc.stdout.strip().splitlines()[-1])
             times.append(res["s"])
             heavy.update(res["heavy"])
-        out[mod] = {"median_s": statistics.median(times), "min_s": min(times), "heavy_modules": sorted(heavy)}
+        out[mod] = {
+            "median_s": statistics.median(times),
+            "min_s": min(times),
+            "heavy_modules": sorted(heavy),
+        }
     if out["op_system"]["heavy_modules"]:
-        raise AssertionError(f"`import op_system` imported {out['op_system']['heavy_modules']}")
+        raise AssertionError(
+            f"`import op_system` imported {out['op_system']['heavy_modules']}"
+        )
     log(
         f"  import op_system {1e3 * out['op_system']['median_s']:.0f} ms (numpy alone "
         f"{1e3 * out['numpy']['median_s']:.0f} ms); heavy modules imported: "
@@ -432,7 +534,9 @@ def fmt_seconds(s: float | None) -> str:
 # -- spec forms ------------------------------------------------------------------
 
 
-def bench_forms(models: Sequence[Model], settings: Settings, log: Log, *, jit: bool = True) -> list[dict[str, Any]]:
+def bench_forms(
+    models: Sequence[Model], settings: Settings, log: Log, *, jit: bool = True
+) -> list[dict[str, Any]]:
     """Each model in each spec form (`models.spec_forms`): build time, NumPy per call
     through `bind` (the parameters read once) and, under `jax.jit` with the parameters
     closed over, per call, trace + compile time and jaxpr size; all against the
@@ -449,12 +553,22 @@ def bench_forms(models: Sequence[Model], settings: Settings, log: Log, *, jit: b
             f = compiled.bind(params)
             err = _assert_close(f(0.0, y), expected, f"{m.label} {form}")
             hand, op, ratio = measure_pair(
-                lambda m=m, y=y: m.ref_np(0.0, y, **m.params), lambda f=f, y=y: f(0.0, y), settings
+                lambda m=m, y=y: m.ref_np(0.0, y, **m.params),
+                lambda f=f, y=y: f(0.0, y),
+                settings,
             )
             row: dict[str, Any] = {
-                "model": m.key, "label": m.label, "family": m.family, "n_state": m.n_state, "form": form,
-                "build_s": build, "hand_s": hand["median"], "op_s": op["median"], "ratio": ratio,
-                "max_rel_err": err, "lines": len(compiled.source.splitlines()),
+                "model": m.key,
+                "label": m.label,
+                "family": m.family,
+                "n_state": m.n_state,
+                "form": form,
+                "build_s": build,
+                "hand_s": hand["median"],
+                "op_s": op["median"],
+                "ratio": ratio,
+                "max_rel_err": err,
+                "lines": len(compiled.source.splitlines()),
             }
             if jit:
                 row.update(_forms_jax(m, spec, params, settings))
@@ -462,13 +576,18 @@ def bench_forms(models: Sequence[Model], settings: Settings, log: Log, *, jit: b
             jx = (
                 f"  jit {row['jit_ratio']:5.2f}x  compile {1e3 * row['compile_op_s']:7.1f} ms "
                 f"(hand {1e3 * row['compile_hand_s']:6.1f})  eqns {row['eqns_op']}"
-                if jit else ""
+                if jit
+                else ""
             )
-            log(f"  {m.label:26s} {form:26s} build {1e3 * build:8.1f} ms  numpy {ratio:5.2f}x{jx}")
+            log(
+                f"  {m.label:26s} {form:26s} build {1e3 * build:8.1f} ms  numpy {ratio:5.2f}x{jx}"
+            )
     return rows
 
 
-def _forms_jax(m: Model, spec: dict[str, Any], params: dict[str, Any], settings: Settings) -> dict[str, Any]:
+def _forms_jax(
+    m: Model, spec: dict[str, Any], params: dict[str, Any], settings: Settings
+) -> dict[str, Any]:
     jax = setup_jax()
     import jax.numpy as jnp
 
@@ -486,14 +605,18 @@ def _forms_jax(m: Model, spec: dict[str, Any], params: dict[str, Any], settings:
         times = []
         for _ in range(3):
             t0 = time.perf_counter()
-            jax.jit(lambda y: fn(y)).lower(y).compile()  # a fresh function: nothing cached
+            jax.jit(lambda y: fn(y)).lower(
+                y
+            ).compile()  # a fresh function: nothing cached
             times.append(time.perf_counter() - t0)
         return statistics.median(times)
 
     f_op, f_hand = jax.jit(op_fn), jax.jit(hand_fn)
     _assert_close(f_op(y), m.ref_np(0.0, m.y_call, **m.params), f"jax {m.label}")
     _, _, jit_ratio = measure_pair(
-        lambda: f_hand(y).block_until_ready(), lambda: f_op(y).block_until_ready(), settings
+        lambda: f_hand(y).block_until_ready(),
+        lambda: f_op(y).block_until_ready(),
+        settings,
     )
     return {
         "jit_ratio": jit_ratio,

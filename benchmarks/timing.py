@@ -40,7 +40,9 @@ def _loop(fn: Callable[[], Any], number: int, gc_off: bool = True) -> float:
             gc.enable()
 
 
-def _autorange(fn: Callable[[], Any], settings: Settings, gc_off: bool) -> tuple[int, float]:
+def _autorange(
+    fn: Callable[[], Any], settings: Settings, gc_off: bool
+) -> tuple[int, float]:
     """Calls per round (1, 2, 5, 10, 20, 50, ...) so that a round takes `min_time`."""
     number = 1
     while True:
@@ -55,10 +57,17 @@ def _autorange(fn: Callable[[], Any], settings: Settings, gc_off: bool) -> tuple
 
 
 def _summary(rounds: list[float], number: int) -> dict[str, float]:
-    return {"median": statistics.median(rounds), "min": min(rounds), "number": number, "repeat": len(rounds)}
+    return {
+        "median": statistics.median(rounds),
+        "min": min(rounds),
+        "number": number,
+        "repeat": len(rounds),
+    }
 
 
-def measure(fn: Callable[[], Any], settings: Settings, *, gc_off: bool = True) -> dict[str, float]:
+def measure(
+    fn: Callable[[], Any], settings: Settings, *, gc_off: bool = True
+) -> dict[str, float]:
     """Seconds per call of `fn()`: median (and min) over `settings.repeat` rounds.
 
     Like `timeit.Timer.autorange`: the number of calls per round grows 1, 2, 5,
@@ -76,7 +85,11 @@ def measure(fn: Callable[[], Any], settings: Settings, *, gc_off: bool = True) -
 
 
 def measure_pair(
-    hand: Callable[[], Any], op: Callable[[], Any], settings: Settings, *, gc_off: bool = True
+    hand: Callable[[], Any],
+    op: Callable[[], Any],
+    settings: Settings,
+    *,
+    gc_off: bool = True,
 ) -> tuple[dict[str, float], dict[str, float], float]:
     """Time two implementations of the same thing in alternating rounds.
 
@@ -110,4 +123,9 @@ def measure_once(fn: Callable[[], Any], repeat: int) -> dict[str, float]:
         t0 = time.perf_counter()
         fn()
         rounds.append(time.perf_counter() - t0)
-    return {"median": statistics.median(rounds), "min": min(rounds), "number": 1, "repeat": repeat}
+    return {
+        "median": statistics.median(rounds),
+        "min": min(rounds),
+        "number": 1,
+        "repeat": repeat,
+    }

@@ -14,7 +14,12 @@ import numpy as np
 
 AGES = ["0-19", "20-39", "40-59", "60+"]
 CONTACTS = np.array(
-    [[8.0, 3.0, 2.0, 1.0], [3.0, 6.0, 3.0, 1.0], [2.0, 3.0, 4.0, 1.5], [1.0, 1.0, 1.5, 2.5]]
+    [
+        [8.0, 3.0, 2.0, 1.0],
+        [3.0, 6.0, 3.0, 1.0],
+        [2.0, 3.0, 4.0, 1.5],
+        [1.0, 1.0, 1.5, 2.5],
+    ]
 )
 #: population (people) and initial infectious people per age group
 POP_COUNTS = np.array([2.0e6, 2.5e6, 2.2e6, 1.3e6])
@@ -37,9 +42,19 @@ def age_seir_spec(*, susceptibility: bool = False) -> dict:
             "foi[age]": f"beta{susc} * sum_over(age=j, C[age, age=j] * I[age=j] / N[age=j])",
         },
         "transitions": [
-            {"name": "infection[age]", "from": "S[age]", "to": "E[age]", "rate": "foi[age]"},
+            {
+                "name": "infection[age]",
+                "from": "S[age]",
+                "to": "E[age]",
+                "rate": "foi[age]",
+            },
             {"name": "onset[age]", "from": "E[age]", "to": "I[age]", "rate": "sigma"},
-            {"name": "recovery[age]", "from": "I[age]", "to": "R[age]", "rate": "gamma"},
+            {
+                "name": "recovery[age]",
+                "from": "I[age]",
+                "to": "R[age]",
+                "rate": "gamma",
+            },
         ],
     }
 
@@ -51,8 +66,19 @@ def initial_state(pop: np.ndarray, seed: np.ndarray) -> np.ndarray:
 
 def example_parser(doc: str | None) -> argparse.ArgumentParser:
     """`--quick` (small settings for CI) and `--out DIR`, shared by the examples."""
-    ap = argparse.ArgumentParser(description=(doc or "").splitlines()[0] if doc else None)
-    ap.add_argument("--quick", action="store_true", default=os.environ.get("OP_SYSTEM_EXAMPLES_QUICK") == "1",
-                    help="small settings for CI (also: OP_SYSTEM_EXAMPLES_QUICK=1)")
-    ap.add_argument("--out", type=Path, default=Path(__file__).with_name("output"), help="output directory")
+    ap = argparse.ArgumentParser(
+        description=(doc or "").splitlines()[0] if doc else None
+    )
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        default=os.environ.get("OP_SYSTEM_EXAMPLES_QUICK") == "1",
+        help="small settings for CI (also: OP_SYSTEM_EXAMPLES_QUICK=1)",
+    )
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).with_name("output"),
+        help="output directory",
+    )
     return ap

@@ -35,9 +35,14 @@ def main() -> int:
     print("1. compile the spec for NumPy")
     t0 = time.perf_counter()
     rhs_np = compile_spec(SPEC)
-    print(f"   compiled {len(rhs_np.state_names)} states in {1e3 * (time.perf_counter() - t0):.1f} ms")
+    print(
+        f"   compiled {len(rhs_np.state_names)} states in {1e3 * (time.perf_counter() - t0):.1f} ms"
+    )
     print(f"   states: {', '.join(rhs_np.state_names[:5])}, ...")
-    print("   generated source:\n" + "\n".join("     | " + ln for ln in rhs_np.source.splitlines()))
+    print(
+        "   generated source:\n"
+        + "\n".join("     | " + ln for ln in rhs_np.source.splitlines())
+    )
     dydt_np = rhs_np.eval_fn(0.0, y0, **params)
 
     print("2. the same spec on JAX (jit)")
@@ -50,7 +55,9 @@ def main() -> int:
     rhs_jax = compile_spec(SPEC, xp=jnp)
     jparams = {k: jnp.asarray(v) for k, v in params.items()}
     dydt_jax = jax.jit(lambda y: rhs_jax.eval_fn(0.0, y, **jparams))(jnp.asarray(y0))
-    err = float(np.max(np.abs(np.asarray(dydt_jax) - dydt_np) / (np.abs(dydt_np) + 1e-300)))
+    err = float(
+        np.max(np.abs(np.asarray(dydt_jax) - dydt_np) / (np.abs(dydt_np) + 1e-300))
+    )
     print(f"   max relative difference NumPy vs JAX: {err:.2e}")
     if err > 1e-12:
         print("   MISMATCH", file=sys.stderr)
@@ -76,17 +83,24 @@ def main() -> int:
     t0 = time.perf_counter()
     sol = solve(jparams)
     ys = np.asarray(sol.ys)
-    print(f"   solved in {time.perf_counter() - t0:.2f} s ({int(sol.stats['num_steps'])} steps)")
+    print(
+        f"   solved in {time.perf_counter() - t0:.2f} s ({int(sol.stats['num_steps'])} steps)"
+    )
     total = ys.sum(axis=1)
-    print(f"   population conserved: max drift {np.max(np.abs(total - total[0])) / total[0]:.1e}")
+    print(
+        f"   population conserved: max drift {np.max(np.abs(total - total[0])) / total[0]:.1e}"
+    )
 
     print("4. gradient of the final attack rate w.r.t. beta (through the solve)")
+
     def attack_rate(beta: jnp.ndarray) -> jnp.ndarray:
         out = solve({**jparams, "beta": beta})
         return out.ys[-1, 12:16].sum() / POP.sum()
 
     value, grad = jax.value_and_grad(attack_rate)(jnp.asarray(0.05))
-    print(f"   attack rate {float(value):.3f}, d(attack rate)/d(beta) = {float(grad):.2f}")
+    print(
+        f"   attack rate {float(value):.3f}, d(attack rate)/d(beta) = {float(grad):.2f}"
+    )
 
     print("\nday   " + "  ".join(f"I[{a}]".rjust(10) for a in AGES))
     for day in (0, 30, 60, 90, 120, 150, 180):

@@ -50,8 +50,10 @@ def main() -> int:
     days = 180 if opts.quick else 365
 
     rhs = compile_spec(SPEC, backend="jax")
-    print(f"compiled {len(rhs.state_names)} states, {len(rhs.param_names)} expanded parameter names "
-          "(beta, sigma, gamma, susc[age] and C[age, age=j] passed as arrays)")
+    print(
+        f"compiled {len(rhs.state_names)} states, {len(rhs.param_names)} expanded parameter names "
+        "(beta, sigma, gamma, susc[age] and C[age, age=j] passed as arrays)"
+    )
 
     term = diffrax.ODETerm(rhs.vector_field)
     ts = jnp.linspace(0.0, days, days + 1)
@@ -76,18 +78,26 @@ def main() -> int:
     sol = solve(args)
     sol.ys.block_until_ready()
     t1 = time.perf_counter()
-    sol = solve({**args, "beta": jnp.asarray(0.045)})  # new values: no retrace, no recompile
+    sol = solve(
+        {**args, "beta": jnp.asarray(0.045)}
+    )  # new values: no retrace, no recompile
     sol.ys.block_until_ready()
     t2 = time.perf_counter()
-    print(f"first solve (trace + compile + run) {t1 - t0:.2f} s; second solve {1e3 * (t2 - t1):.1f} ms; "
-          f"{int(sol.stats['num_steps'])} steps")
+    print(
+        f"first solve (trace + compile + run) {t1 - t0:.2f} s; second solve {1e3 * (t2 - t1):.1f} ms; "
+        f"{int(sol.stats['num_steps'])} steps"
+    )
     sol = solve(args)
     ys = np.asarray(sol.ys)
     total = ys.sum(axis=1)
-    print(f"population conserved: max relative drift {np.max(np.abs(total - total[0])) / total[0]:.1e}")
+    print(
+        f"population conserved: max relative drift {np.max(np.abs(total - total[0])) / total[0]:.1e}"
+    )
     for k, age in enumerate(AGES):
         peak = int(np.argmax(ys[:, 8 + k]))
-        print(f"  I[{age:>5}] peaks on day {peak:3d}; final attack rate {ys[-1, 12 + k] / POP[k]:.3f}")
+        print(
+            f"  I[{age:>5}] peaks on day {peak:3d}; final attack rate {ys[-1, 12 + k] / POP[k]:.3f}"
+        )
 
     import matplotlib
 
@@ -102,7 +112,9 @@ def main() -> int:
     axes[0].set(title="Prevalence I/N by age", xlabel="day", ylabel="fraction")
     axes[1].set(title="Cumulative attack rate R/N", xlabel="day", ylabel="fraction")
     for comp, name in enumerate("SEIR"):
-        axes[2].plot(t, ys[:, 4 * comp: 4 * comp + 4].sum(axis=1) / POP.sum(), label=name)
+        axes[2].plot(
+            t, ys[:, 4 * comp : 4 * comp + 4].sum(axis=1) / POP.sum(), label=name
+        )
     axes[2].set(title="All ages", xlabel="day", ylabel="fraction of population")
     for ax in axes:
         ax.legend()

@@ -64,8 +64,12 @@ def main() -> int:
             max_steps=20_000,
         ).ys
 
-    base = {"beta": jnp.asarray(TRUE["beta"]), "gamma": jnp.asarray(TRUE["gamma"]),
-            "sigma": jnp.asarray(1 / 3), "C": jnp.asarray(CONTACTS)}
+    base = {
+        "beta": jnp.asarray(TRUE["beta"]),
+        "gamma": jnp.asarray(TRUE["gamma"]),
+        "sigma": jnp.asarray(1 / 3),
+        "C": jnp.asarray(CONTACTS),
+    }
 
     # 1. sensitivity of the final attack rate to the contact matrix (array-valued parameter)
     def attack_rate(args: dict) -> Any:
@@ -74,14 +78,18 @@ def main() -> int:
     t0 = time.perf_counter()
     ar, grads = jax.jit(jax.value_and_grad(attack_rate))(base)
     dar_dc = np.asarray(grads["C"])
-    print(f"1. final attack rate {float(ar):.4f}; d(attack rate)/dC computed in {time.perf_counter() - t0:.2f} s:")
+    print(
+        f"1. final attack rate {float(ar):.4f}; d(attack rate)/dC computed in {time.perf_counter() - t0:.2f} s:"
+    )
     for age, row in zip(AGES, dar_dc, strict=True):
         print(f"   {age:>5}: " + "  ".join(f"{v:+.5f}" for v in row))
     h = 1e-4
     f = jax.jit(attack_rate)
     e = jnp.zeros((4, 4)).at[3, 3].set(h)
     fd = (f({**base, "C": base["C"] + e}) - f({**base, "C": base["C"] - e})) / (2 * h)
-    print(f"   check dAR/dC[60+, 60+]: grad {dar_dc[3, 3]:.6f}, finite difference {float(fd):.6f}")
+    print(
+        f"   check dAR/dC[60+, 60+]: grad {dar_dc[3, 3]:.6f}, finite difference {float(fd):.6f}"
+    )
     if not np.isclose(dar_dc[3, 3], float(fd), rtol=1e-4):
         print("   MISMATCH")
         return 1
@@ -109,8 +117,10 @@ def main() -> int:
         v = b2 * v + (1 - b2) * g**2
         theta = theta - lr * (m / (1 - b1**k)) / (jnp.sqrt(v / (1 - b2**k)) + 1e-12)
     beta, gamma = (float(x) for x in jnp.exp(theta))
-    print(f"2. {steps} Adam steps in {time.perf_counter() - t0:.1f} s: loss {history[0]:.3f} -> {history[-1]:.4f}; "
-          f"beta {beta:.4f} (true {TRUE['beta']}), gamma {gamma:.4f} (true {TRUE['gamma']})")
+    print(
+        f"2. {steps} Adam steps in {time.perf_counter() - t0:.1f} s: loss {history[0]:.3f} -> {history[-1]:.4f}; "
+        f"beta {beta:.4f} (true {TRUE['beta']}), gamma {gamma:.4f} (true {TRUE['gamma']})"
+    )
     if not history[-1] < 0.2 * history[0]:
         print("   the loss did not decrease")
         return 1
@@ -120,10 +130,21 @@ def main() -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fitted = np.asarray(solve({**base, "beta": jnp.asarray(beta), "gamma": jnp.asarray(gamma)})[:, 8:12]) / POP
+    fitted = (
+        np.asarray(
+            solve({**base, "beta": jnp.asarray(beta), "gamma": jnp.asarray(gamma)})[
+                :, 8:12
+            ]
+        )
+        / POP
+    )
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     axes[0].semilogy(history)
-    axes[0].set(title="Loss (Adam on log beta, log gamma)", xlabel="step", ylabel="relative squared error")
+    axes[0].set(
+        title="Loss (Adam on log beta, log gamma)",
+        xlabel="step",
+        ylabel="relative squared error",
+    )
     for k, age in enumerate(AGES):
         axes[1].plot(ts, np.asarray(data[:, k]), "o", ms=3, color=f"C{k}")
         axes[1].plot(ts, fitted[:, k], color=f"C{k}", label=age)
@@ -132,7 +153,11 @@ def main() -> int:
     im = axes[2].imshow(dar_dc, cmap="viridis")
     axes[2].set_xticks(range(4), AGES)
     axes[2].set_yticks(range(4), AGES)
-    axes[2].set(title="d(final attack rate) / dC[age, j]", xlabel="j (infector age)", ylabel="age")
+    axes[2].set(
+        title="d(final attack rate) / dC[age, j]",
+        xlabel="j (infector age)",
+        ylabel="age",
+    )
     fig.colorbar(im, ax=axes[2])
     fig.tight_layout()
     opts.out.mkdir(parents=True, exist_ok=True)

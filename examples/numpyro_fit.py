@@ -57,7 +57,9 @@ AGE_SEIR = age_seir_spec()
 POP = POP_FRACTIONS  # population fractions
 
 
-def make_observer(spec: dict, y0: np.ndarray, ts: np.ndarray, observe: Callable[[Any], Any]) -> Callable[..., Any]:
+def make_observer(
+    spec: dict, y0: np.ndarray, ts: np.ndarray, observe: Callable[[Any], Any]
+) -> Callable[..., Any]:
     """`observed(**params)`: diffrax solve of the compiled spec, mapped to observables."""
     rhs = compile_spec(spec, backend="jax")
     term = diffrax.ODETerm(rhs.vector_field)
@@ -82,28 +84,56 @@ def make_observer(spec: dict, y0: np.ndarray, ts: np.ndarray, observe: Callable[
     return observed
 
 
-def fit(observed: Callable[..., Any], data: Any, fixed: dict, sigma: float, prior: dict[str, float], *,
-        warmup: int, samples: int, chains: int, seed: int) -> dict[str, np.ndarray]:
+def fit(
+    observed: Callable[..., Any],
+    data: Any,
+    fixed: dict,
+    sigma: float,
+    prior: dict[str, float],
+    *,
+    warmup: int,
+    samples: int,
+    chains: int,
+    seed: int,
+) -> dict[str, np.ndarray]:
     """NUTS draws of `beta`, `gamma` (log-normal priors around `prior`) given `data`."""
 
     def model(obs: Any = None) -> None:
         beta = numpyro.sample("beta", dist.LogNormal(jnp.log(prior["beta"]), 0.5))
         gamma = numpyro.sample("gamma", dist.LogNormal(jnp.log(prior["gamma"]), 0.5))
         mean = observed(beta=beta, gamma=gamma, **fixed)
-        numpyro.sample("obs", dist.LogNormal(jnp.log(jnp.clip(mean, 1e-12)), sigma), obs=obs)
+        numpyro.sample(
+            "obs", dist.LogNormal(jnp.log(jnp.clip(mean, 1e-12)), sigma), obs=obs
+        )
 
     kernel = NUTS(model, init_strategy=init_to_median(num_samples=15), max_tree_depth=6)
-    mcmc = MCMC(kernel, num_warmup=warmup, num_samples=samples, num_chains=chains,
-                chain_method="sequential" if chains > 1 else "parallel", progress_bar=False)
+    mcmc = MCMC(
+        kernel,
+        num_warmup=warmup,
+        num_samples=samples,
+        num_chains=chains,
+        chain_method="sequential" if chains > 1 else "parallel",
+        progress_bar=False,
+    )
     t0 = time.perf_counter()
     mcmc.run(jax.random.PRNGKey(seed), obs=data)
-    print(f"   NUTS: {chains} chain(s) x ({warmup} warm-up + {samples} draws) in {time.perf_counter() - t0:.1f} s")
+    print(
+        f"   NUTS: {chains} chain(s) x ({warmup} warm-up + {samples} draws) in {time.perf_counter() - t0:.1f} s"
+    )
     mcmc.print_summary(exclude_deterministic=True)
     return {k: np.asarray(v) for k, v in mcmc.get_samples().items()}
 
 
-def plot(path: Path, title: str, ts: np.ndarray, data: np.ndarray, draws: dict, truth: dict,
-         predict: Callable[..., Any], labels: list[str]) -> None:
+def plot(
+    path: Path,
+    title: str,
+    ts: np.ndarray,
+    data: np.ndarray,
+    draws: dict,
+    truth: dict,
+    predict: Callable[..., Any],
+    labels: list[str],
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -112,11 +142,18 @@ def plot(path: Path, title: str, ts: np.ndarray, data: np.ndarray, draws: dict, 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for ax, name in zip(axes[:2], ("beta", "gamma"), strict=True):
         ax.hist(draws[name], bins=30, density=True, color="tab:blue", alpha=0.7)
-        ax.axvline(truth[name], color="k", ls="--", label=f"true {name} = {truth[name]:g}")
+        ax.axvline(
+            truth[name], color="k", ls="--", label=f"true {name} = {truth[name]:g}"
+        )
         ax.set(title=f"posterior of {name}", xlabel=name)
         ax.legend()
     idx = np.linspace(0, len(draws["beta"]) - 1, 50).astype(int)
-    pred = np.stack([np.asarray(predict(beta=draws["beta"][i], gamma=draws["gamma"][i])) for i in idx])
+    pred = np.stack(
+        [
+            np.asarray(predict(beta=draws["beta"][i], gamma=draws["gamma"][i]))
+            for i in idx
+        ]
+    )
     data2 = data.reshape(len(ts), -1)
     pred2 = pred.reshape(len(idx), len(ts), -1)
     for k in range(data2.shape[1]):
@@ -124,7 +161,11 @@ def plot(path: Path, title: str, ts: np.ndarray, data: np.ndarray, draws: dict, 
         lo, hi = np.nanpercentile(pred2[:, :, k], [5, 95], axis=0)
         axes[2].fill_between(ts, lo, hi, color=color, alpha=0.3)
         axes[2].plot(ts, data2[:, k], "o", ms=3, color=color, label=labels[k])
-    axes[2].set(title="data and 90% posterior band of the model", xlabel="day", ylabel="prevalence")
+    axes[2].set(
+        title="data and 90% posterior band of the model",
+        xlabel="day",
+        ylabel="prevalence",
+    )
     axes[2].legend()
     fig.suptitle(title)
     fig.tight_layout()
@@ -142,38 +183,85 @@ def main() -> int:
 
     print("1. SIR: beta, gamma from noisy prevalence")
     ts = np.arange(2.0, 62.0, 2.0)
-    observed = jax.jit(make_observer(SIR, np.array([0.99, 0.01, 0.0]), ts, lambda ys: ys[:, 1]))
+    observed = jax.jit(
+        make_observer(SIR, np.array([0.99, 0.01, 0.0]), ts, lambda ys: ys[:, 1])
+    )
     clean = np.asarray(observed(**truth))
     data = clean * np.exp(sigma * rng.standard_normal(clean.shape))
-    settings = {"warmup": 150, "samples": 150, "chains": 1} if opts.quick else {"warmup": 1000, "samples": 1000, "chains": 2}
-    draws = fit(observed, jnp.asarray(data), {}, sigma, {"beta": 0.3, "gamma": 0.15}, seed=0, **settings)
+    settings = (
+        {"warmup": 150, "samples": 150, "chains": 1}
+        if opts.quick
+        else {"warmup": 1000, "samples": 1000, "chains": 2}
+    )
+    draws = fit(
+        observed,
+        jnp.asarray(data),
+        {},
+        sigma,
+        {"beta": 0.3, "gamma": 0.15},
+        seed=0,
+        **settings,
+    )
     for name, true in truth.items():
         m = draws[name].mean()
-        print(f"   {name}: posterior mean {m:.4f} (true {true}), relative error {abs(m - true) / true:.1%}")
+        print(
+            f"   {name}: posterior mean {m:.4f} (true {true}), relative error {abs(m - true) / true:.1%}"
+        )
         if abs(m - true) > 0.1 * true:
             print("   posterior mean too far from the truth")
             return 1
-    plot(opts.out / "numpyro_fit_sir.png", "SIR fitted with numpyro NUTS through diffrax", ts, data, draws,
-         truth, observed, ["I"])
+    plot(
+        opts.out / "numpyro_fit_sir.png",
+        "SIR fitted with numpyro NUTS through diffrax",
+        ts,
+        data,
+        draws,
+        truth,
+        observed,
+        ["I"],
+    )
 
     if opts.quick:
         return 0
 
-    print("2. age-structured SEIR: beta, gamma from age-specific prevalence (C and sigma known)")
+    print(
+        "2. age-structured SEIR: beta, gamma from age-specific prevalence (C and sigma known)"
+    )
     y0 = initial_state(POP_FRACTIONS, SEED_FRACTIONS)
     truth = {"beta": 0.06, "gamma": 0.2}
     fixed = {"C": jnp.asarray(CONTACTS), "sigma": jnp.asarray(1 / 3)}
     ts = np.arange(5.0, 125.0, 5.0)
-    observed = jax.jit(make_observer(AGE_SEIR, y0, ts, lambda ys: ys[:, 8:12] / jnp.asarray(POP)))
+    observed = jax.jit(
+        make_observer(AGE_SEIR, y0, ts, lambda ys: ys[:, 8:12] / jnp.asarray(POP))
+    )
     clean = np.asarray(observed(**truth, **fixed))
     data = clean * np.exp(sigma * rng.standard_normal(clean.shape))
-    draws = fit(observed, jnp.asarray(data), fixed, sigma, {"beta": 0.05, "gamma": 0.15},
-                warmup=500, samples=500, chains=1, seed=1)
+    draws = fit(
+        observed,
+        jnp.asarray(data),
+        fixed,
+        sigma,
+        {"beta": 0.05, "gamma": 0.15},
+        warmup=500,
+        samples=500,
+        chains=1,
+        seed=1,
+    )
     for name, true in truth.items():
         m = draws[name].mean()
-        print(f"   {name}: posterior mean {m:.4f} (true {true}), relative error {abs(m - true) / true:.1%}")
-    plot(opts.out / "numpyro_fit_age_seir.png", "Age-structured SEIR fitted with numpyro NUTS", ts, data,
-         draws, truth, lambda **p: observed(**p, **fixed), [f"I/N [{a}]" for a in AGES])
+        print(
+            f"   {name}: posterior mean {m:.4f} (true {true}), relative error {abs(m - true) / true:.1%}"
+        )
+    plot(
+        opts.out / "numpyro_fit_age_seir.png",
+        "Age-structured SEIR fitted with numpyro NUTS",
+        ts,
+        data,
+        draws,
+        truth,
+        lambda **p: observed(**p, **fixed),
+        [f"I/N [{a}]" for a in AGES],
+    )
     return 0
 
 

@@ -51,10 +51,16 @@ def main() -> int:
 
     # Indexed parameters: one array each (as below), or 0.1.2's expanded scalars.
     flat = {**PARAMS, "beta": 0.05}
-    for i, coord in enumerate(["0_19", "20_39", "40_59", "60"]):  # coordinate names as identifiers
+    for i, coord in enumerate(
+        ["0_19", "20_39", "40_59", "60"]
+    ):  # coordinate names as identifiers
         flat[f"susc__age_{coord}"] = PARAMS["susc"][i]
     del flat["susc"]
-    same = np.allclose(rhs.eval_fn(0.0, y0, **flat), rhs.eval_fn(0.0, y0, **PARAMS, beta=0.05), rtol=1e-15)
+    same = np.allclose(
+        rhs.eval_fn(0.0, y0, **flat),
+        rhs.eval_fn(0.0, y0, **PARAMS, beta=0.05),
+        rtol=1e-15,
+    )
     print(f"susc as an array or as susc__age_0_19, ...: same dydt: {same}")
     if not same:
         return 1
@@ -63,14 +69,18 @@ def main() -> int:
     for beta in betas:
         f = rhs.bind({**PARAMS, "beta": beta})  # f(t, y) -> dydt
         t0 = time.perf_counter()
-        sol = solve_ivp(f, (0.0, days), y0, t_eval=t_eval, method="LSODA", rtol=1e-8, atol=1e-6)
+        sol = solve_ivp(
+            f, (0.0, days), y0, t_eval=t_eval, method="LSODA", rtol=1e-8, atol=1e-6
+        )
         if not sol.success:
             print(f"solve_ivp failed for beta={beta}: {sol.message}")
             return 1
         solutions[beta] = sol.y
         attack = sol.y[12:16, -1].sum() / POP.sum()
-        print(f"beta={beta:<5}: {sol.nfev:4d} RHS evaluations in {1e3 * (time.perf_counter() - t0):6.1f} ms; "
-              f"final attack rate {attack:.3f}")
+        print(
+            f"beta={beta:<5}: {sol.nfev:4d} RHS evaluations in {1e3 * (time.perf_counter() - t0):6.1f} ms; "
+            f"final attack rate {attack:.3f}"
+        )
         drift = np.max(np.abs(sol.y.sum(axis=0) - POP.sum())) / POP.sum()
         if drift > 1e-6:
             print(f"population not conserved (drift {drift:.1e})")
@@ -84,12 +94,18 @@ def main() -> int:
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
     for beta, ys in solutions.items():
         axes[0].plot(t_eval, ys[8:12].sum(axis=0) / POP.sum(), label=f"beta = {beta}")
-    axes[0].set(title="Prevalence, all ages (solve_ivp, LSODA)", xlabel="day", ylabel="I / N")
+    axes[0].set(
+        title="Prevalence, all ages (solve_ivp, LSODA)", xlabel="day", ylabel="I / N"
+    )
     axes[0].legend()
     ys = solutions[betas[len(betas) // 2]]
     for k, age in enumerate(AGES):
         axes[1].plot(t_eval, ys[12 + k] / POP[k], label=age)
-    axes[1].set(title=f"Attack rate by age (beta = {betas[len(betas) // 2]})", xlabel="day", ylabel="R / N")
+    axes[1].set(
+        title=f"Attack rate by age (beta = {betas[len(betas) // 2]})",
+        xlabel="day",
+        ylabel="R / N",
+    )
     axes[1].legend()
     fig.tight_layout()
     opts.out.mkdir(parents=True, exist_ok=True)

@@ -58,13 +58,22 @@ def setup(n_age: int, n_reg: int, seed: int = 0) -> tuple[dict, np.ndarray]:
     pop = rng.uniform(1e4, 1e5, (n_age, n_reg))
     seed_inf = np.zeros((n_age, n_reg))
     seed_inf[:, :3] = 10.0
-    y0 = np.concatenate([(pop - seed_inf).ravel(), np.zeros(n_age * n_reg), seed_inf.ravel(), np.zeros(2 * n_age * n_reg)])
+    y0 = np.concatenate(
+        [
+            (pop - seed_inf).ravel(),
+            np.zeros(n_age * n_reg),
+            seed_inf.ravel(),
+            np.zeros(2 * n_age * n_reg),
+        ]
+    )
     return params, y0
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small model, short horizon (CI)")
+    parser.add_argument(
+        "--quick", action="store_true", help="small model, short horizon (CI)"
+    )
     args = parser.parse_args()
     n_age, n_reg, t1 = (4, 5, 20.0) if args.quick else (10, 50, 60.0)
     from scipy.integrate import solve_ivp
@@ -76,7 +85,9 @@ def main() -> int:
     t0 = time.perf_counter()
     pattern = c.jac_sparsity
     jac = c.jacobian(sparse=True)
-    print(f"sparsity ({pattern.nnz} non-zeros, density {pattern.nnz / n**2:.4f}) and Jacobian built in {time.perf_counter() - t0:.2f} s")
+    print(
+        f"sparsity ({pattern.nnz} non-zeros, density {pattern.nnz / n**2:.4f}) and Jacobian built in {time.perf_counter() - t0:.2f} s"
+    )
 
     def f(t: float, y: np.ndarray) -> np.ndarray:
         return c.eval_fn(t, y, **params)
@@ -85,20 +96,27 @@ def main() -> int:
         return jac(t, y, **params)
 
     results = {}
-    runs = [("BDF, jac_sparsity", {"jac_sparsity": pattern}), ("BDF, exact sparse jac", {"jac": jf})]
+    runs = [
+        ("BDF, jac_sparsity", {"jac_sparsity": pattern}),
+        ("BDF, exact sparse jac", {"jac": jf}),
+    ]
     runs.insert(0, ("BDF, no Jacobian info", {}))
     for label, extra in runs:
         t0 = time.perf_counter()
         sol = solve_ivp(f, (0.0, t1), y0, method="BDF", rtol=1e-6, atol=1e-3, **extra)
         dt = time.perf_counter() - t0
         results[label] = (dt, sol)
-        print(f"{label:<26} {dt:7.2f} s  nfev={sol.nfev:<6} njev={sol.njev:<4} success={sol.success}")
+        print(
+            f"{label:<26} {dt:7.2f} s  nfev={sol.nfev:<6} njev={sol.njev:<4} success={sol.success}"
+        )
         if not sol.success:
             return 1
     ref = results["BDF, exact sparse jac"][1].y[:, -1]
     for label, (_, sol) in results.items():
         err = np.max(np.abs(sol.y[:, -1] - ref) / (np.abs(ref) + 1.0))
-        print(f"  {label:<24} final-state max rel. difference vs exact-jac run: {err:.1e}")
+        print(
+            f"  {label:<24} final-state max rel. difference vs exact-jac run: {err:.1e}"
+        )
         if err > 1e-3:
             return 1
     total = y0.sum()
@@ -119,10 +137,16 @@ def main() -> int:
     c_sub = compile_spec(spec(n_age, n_reg_jax))
     sub = solve_ivp(
         lambda t, y: c_sub.eval_fn(t, y, **params),
-        (0.0, t1), y0, method="BDF", rtol=1e-8, atol=1e-6,
+        (0.0, t1),
+        y0,
+        method="BDF",
+        rtol=1e-8,
+        atol=1e-6,
     )
     ref = sub.y[:, -1]
-    print(f"diffrax on {len(cj.state_names)} states ({n_age} ages x {n_reg_jax} regions):")
+    print(
+        f"diffrax on {len(cj.state_names)} states ({n_age} ages x {n_reg_jax} regions):"
+    )
     jparams = {k: jnp.asarray(v) for k, v in params.items()}
     solve = jax.jit(
         lambda y0: diffrax.diffeqsolve(
@@ -146,8 +170,10 @@ def main() -> int:
     jax.block_until_ready(sol.ys)
     second = time.perf_counter() - t0
     err = float(np.max(np.abs(np.asarray(sol.ys[-1]) - ref) / (np.abs(ref) + 1.0)))
-    print(f"diffrax Kvaerno5 (JAX): {first:.2f} s with compile, {second:.2f} s after; "
-          f"{int(sol.stats['num_steps'])} steps; max rel. difference vs SciPy {err:.1e}")
+    print(
+        f"diffrax Kvaerno5 (JAX): {first:.2f} s with compile, {second:.2f} s after; "
+        f"{int(sol.stats['num_steps'])} steps; max rel. difference vs SciPy {err:.1e}"
+    )
     return 0 if err < 1e-3 else 1
 
 

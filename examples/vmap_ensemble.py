@@ -83,11 +83,15 @@ def main() -> int:
     t0 = time.perf_counter()
     ys = ensemble(batch).block_until_ready()
     t1 = time.perf_counter()
-    print(f"{n} parameter sets x {len(rhs.state_names)} states: first call (compile + run) {t1 - t0:.2f} s")
+    print(
+        f"{n} parameter sets x {len(rhs.state_names)} states: first call (compile + run) {t1 - t0:.2f} s"
+    )
     batch2 = {**batch, "beta": batch["beta"] * 1.05}
     ys2 = ensemble(batch2).block_until_ready()
     t2 = time.perf_counter()
-    print(f"second call with new values (no retrace): {t2 - t1:.2f} s = {1e6 * (t2 - t1) / n:.0f} us per solve")
+    print(
+        f"second call with new values (no retrace): {t2 - t1:.2f} s = {1e6 * (t2 - t1) / n:.0f} us per solve"
+    )
 
     single = jax.jit(solve)
     for i in (0, n // 2, n - 1):
@@ -102,8 +106,10 @@ def main() -> int:
     prevalence = ys[:, :, 8:12].sum(axis=2)
     attack = ys[:, -1, 12:16].sum(axis=1)
     attack2 = np.asarray(ys2)[:, -1, 12:16].sum(axis=1)
-    print(f"final attack rate: median {np.median(attack):.3f}, 90% interval "
-          f"[{np.quantile(attack, 0.05):.3f}, {np.quantile(attack, 0.95):.3f}]; with beta x 1.05: median {np.median(attack2):.3f}")
+    print(
+        f"final attack rate: median {np.median(attack):.3f}, 90% interval "
+        f"[{np.quantile(attack, 0.05):.3f}, {np.quantile(attack, 0.95):.3f}]; with beta x 1.05: median {np.median(attack2):.3f}"
+    )
 
     import matplotlib
 

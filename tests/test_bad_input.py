@@ -72,13 +72,25 @@ def sir_tr(*transitions: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return spec
 
 
-def aged(eq: str, *, axes: list[dict[str, Any]] | None = None, state: str = "S[age]") -> dict[str, Any]:
+def aged(
+    eq: str, *, axes: list[dict[str, Any]] | None = None, state: str = "S[age]"
+) -> dict[str, Any]:
     """A templated expr model with one block `state` over `axes` (default: age)."""
-    return {"kind": "expr", "axes": axes or [AGE], "state": [state], "equations": {state: eq}}
+    return {
+        "kind": "expr",
+        "axes": axes or [AGE],
+        "state": [state],
+        "equations": {state: eq},
+    }
 
 
 def with_axes(*axes: dict[str, Any]) -> dict[str, Any]:
-    return {"kind": "expr", "axes": list(axes), "state": ["S"], "equations": {"S": "-S"}}
+    return {
+        "kind": "expr",
+        "axes": list(axes),
+        "state": ["S"],
+        "equations": {"S": "-S"},
+    }
 
 
 def shift(coord_shift: Any, apply_to: Any = ("S",), rate: Any = "a") -> dict[str, Any]:
@@ -136,8 +148,20 @@ SIR_Y = [990.0, 10.0, 0.0]
 CASES: list[Bad] = [
     # --- top level / state -------------------------------------------------------------
     Bad("spec-not-mapping", ["S"], SpecError, ValueError, ("<spec>", "list")),
-    Bad("state-missing", {"kind": "expr", "equations": {"S": "1"}}, SpecError, ValueError, ("state", "list")),
-    Bad("state-not-list", {"kind": "expr", "state": 5, "equations": {"S": "1"}}, SpecError, ValueError, ("(at state)",)),
+    Bad(
+        "state-missing",
+        {"kind": "expr", "equations": {"S": "1"}},
+        SpecError,
+        ValueError,
+        ("state", "list"),
+    ),
+    Bad(
+        "state-not-list",
+        {"kind": "expr", "state": 5, "equations": {"S": "1"}},
+        SpecError,
+        ValueError,
+        ("(at state)",),
+    ),
     Bad(
         "state-entry-not-string",
         {"kind": "expr", "state": ["S", 3.5], "equations": {"S": "1"}},
@@ -147,16 +171,36 @@ CASES: list[Bad] = [
     ),
     Bad(
         "state-duplicate",
-        {"kind": "expr", "state": ["Foo", "Bar", "Foo"], "equations": {"Foo": "1", "Bar": "2"}},
+        {
+            "kind": "expr",
+            "state": ["Foo", "Bar", "Foo"],
+            "equations": {"Foo": "1", "Bar": "2"},
+        },
         SpecError,
         ValueError,
         ("(at state)", "Foo"),
     ),
-    Bad("kind-unknown", {"kind": "odeint", "state": ["S"]}, UnsupportedFeatureError, NotImplementedError, ("kind", "odeint")),
-    Bad("state-shadows-np", expr1("-np", state="np"), SpecError, ValueError, ("state[0]", "'np'")),
+    Bad(
+        "kind-unknown",
+        {"kind": "odeint", "state": ["S"]},
+        UnsupportedFeatureError,
+        NotImplementedError,
+        ("kind", "odeint"),
+    ),
+    Bad(
+        "state-shadows-np",
+        expr1("-np", state="np"),
+        SpecError,
+        ValueError,
+        ("state[0]", "'np'"),
+    ),
     Bad(
         "state-shadows-sum_state",
-        {"kind": "expr", "state": ["S", "sum_state"], "equations": {"S": "-S", "sum_state": "S"}},
+        {
+            "kind": "expr",
+            "state": ["S", "sum_state"],
+            "equations": {"S": "-S", "sum_state": "S"},
+        },
         SpecError,
         ValueError,
         ("state[1]", "'sum_state'"),
@@ -169,8 +213,20 @@ CASES: list[Bad] = [
         ("aliases['sum_prefix']", "'sum_prefix'"),
     ),
     # --- axes ------------------------------------------------------------------------------
-    Bad("axes-not-list", with_axes() | {"axes": {"name": "age"}}, SpecError, ValueError, ("(at axes)",)),
-    Bad("axis-missing-coords", with_axes({"name": "age"}), SpecError, ValueError, ("axes[0].coords", "requires coords")),
+    Bad(
+        "axes-not-list",
+        with_axes() | {"axes": {"name": "age"}},
+        SpecError,
+        ValueError,
+        ("(at axes)",),
+    ),
+    Bad(
+        "axis-missing-coords",
+        with_axes({"name": "age"}),
+        SpecError,
+        ValueError,
+        ("axes[0].coords", "requires coords"),
+    ),
     Bad(
         "axis-empty-coords",
         with_axes(AGE, {"name": "vax", "coords": []}),
@@ -208,26 +264,55 @@ CASES: list[Bad] = [
     ),
     Bad(
         "axis-bad-spacing",
-        with_axes({"name": "grid", "type": "continuous", "domain": {"lb": 1, "ub": 9}, "size": 3, "spacing": "cubic"}),
+        with_axes(
+            {
+                "name": "grid",
+                "type": "continuous",
+                "domain": {"lb": 1, "ub": 9},
+                "size": 3,
+                "spacing": "cubic",
+            }
+        ),
         SpecError,
         ValueError,
         ("axes[0].spacing", "cubic"),
     ),
     Bad(
         "axis-size-below-2",
-        with_axes({"name": "grid", "type": "continuous", "domain": {"lb": 0, "ub": 1}, "size": 1}),
+        with_axes(
+            {
+                "name": "grid",
+                "type": "continuous",
+                "domain": {"lb": 0, "ub": 1},
+                "size": 1,
+            }
+        ),
         SpecError,
         ValueError,
         ("axes[0].size", W("1")),
     ),
     Bad(
         "axis-log-spacing-nonpositive",
-        with_axes({"name": "grid", "type": "continuous", "domain": {"lb": 0, "ub": 1}, "size": 3, "spacing": "log"}),
+        with_axes(
+            {
+                "name": "grid",
+                "type": "continuous",
+                "domain": {"lb": 0, "ub": 1},
+                "size": 3,
+                "spacing": "log",
+            }
+        ),
         SpecError,
         ValueError,
         ("axes[0].domain", "lb"),
     ),
-    Bad("axis-duplicate-name", with_axes(AGE, VAX, {"name": "age", "coords": ["a", "b"]}), SpecError, ValueError, ("axes[2].name", "'age'")),
+    Bad(
+        "axis-duplicate-name",
+        with_axes(AGE, VAX, {"name": "age", "coords": ["a", "b"]}),
+        SpecError,
+        ValueError,
+        ("axes[2].name", "'age'"),
+    ),
     Bad(
         "axis-unknown-type",
         with_axes({"name": "age", "type": "ordinal", "coords": ["a", "b"]}),
@@ -237,14 +322,31 @@ CASES: list[Bad] = [
     ),
     Bad(
         "state-unknown-template-axis",
-        {"kind": "expr", "axes": [AGE], "state": ["S[agegroup]"], "equations": {"S[agegroup]": "-S"}},
+        {
+            "kind": "expr",
+            "axes": [AGE],
+            "state": ["S[agegroup]"],
+            "equations": {"S[agegroup]": "-S"},
+        },
         SpecError,
         ValueError,
         ("state[0]", "'agegroup'"),
     ),
     # --- equations ---------------------------------------------------------------------------
-    Bad("equations-not-mapping", {"kind": "expr", "state": ["S"], "equations": ["-S"]}, SpecError, ValueError, ("(at equations)",)),
-    Bad("equation-unknown-key", sir_expr() | {"equations": {**sir_expr()["equations"], "Qux": "1"}}, SpecError, ValueError, ("(at equations)", "'Qux'")),
+    Bad(
+        "equations-not-mapping",
+        {"kind": "expr", "state": ["S"], "equations": ["-S"]},
+        SpecError,
+        ValueError,
+        ("(at equations)",),
+    ),
+    Bad(
+        "equation-unknown-key",
+        sir_expr() | {"equations": {**sir_expr()["equations"], "Qux": "1"}},
+        SpecError,
+        ValueError,
+        ("(at equations)", "'Qux'"),
+    ),
     Bad(
         "equation-missing",
         {"kind": "expr", "state": ["S", "Inf"], "equations": {"S": "-S"}},
@@ -252,34 +354,217 @@ CASES: list[Bad] = [
         ValueError,
         ("(at equations)", "'Inf'"),
     ),
-    Bad("equation-not-string", expr1(None), SpecError, ValueError, ("equations['S']", "None")),
+    Bad(
+        "equation-not-string",
+        expr1(None),
+        SpecError,
+        ValueError,
+        ("equations['S']", "None"),
+    ),
     Bad("equation-blank", expr1("   "), SpecError, ValueError, ("equations['S']",)),
-    Bad("syntax-unclosed-paren", expr1("beta * (S + 1"), ExpressionError, ValueError, ("equations['S']", "'('")),
-    Bad("syntax-double-operator", expr1("beta * * S"), ExpressionError, ValueError, ("equations['S']", "'*'")),
-    Bad("syntax-in-alias", sir_expr(aliases={"N": "S +* I"}), ExpressionError, ValueError, ("aliases['N']", "'*'")),
-    Bad("syntax-in-rate", sir_tr({"from": "S", "to": "I", "rate": "b"}, {"from": "I", "to": "R", "rate": "g)"}), ExpressionError, ValueError, ("transitions[1].rate", "')'")),
+    Bad(
+        "syntax-unclosed-paren",
+        expr1("beta * (S + 1"),
+        ExpressionError,
+        ValueError,
+        ("equations['S']", "'('"),
+    ),
+    Bad(
+        "syntax-double-operator",
+        expr1("beta * * S"),
+        ExpressionError,
+        ValueError,
+        ("equations['S']", "'*'"),
+    ),
+    Bad(
+        "syntax-in-alias",
+        sir_expr(aliases={"N": "S +* I"}),
+        ExpressionError,
+        ValueError,
+        ("aliases['N']", "'*'"),
+    ),
+    Bad(
+        "syntax-in-rate",
+        sir_tr(
+            {"from": "S", "to": "I", "rate": "b"},
+            {"from": "I", "to": "R", "rate": "g)"},
+        ),
+        ExpressionError,
+        ValueError,
+        ("transitions[1].rate", "')'"),
+    ),
     # --- disallowed constructs (0.1.2 raised these in compile_rhs) ---------------------
-    Bad("call-np-floor", expr1("np.floor(S)"), ExpressionError, ValueError, ("equations['S']", "np.floor"), stage="compile"),
-    Bad("call-np-load", expr1("np.load('x.npy')"), ExpressionError, ValueError, ("equations['S']", "np.load"), stage="compile"),
-    Bad("call-unknown-function", expr1("foo(S)"), ExpressionError, ValueError, ("equations['S']", "foo"), stage="compile"),
-    Bad("call-getattr", expr1("getattr(S, 'real')"), ExpressionError, ValueError, ("equations['S']", "getattr"), stage="compile"),
-    Bad("call-dunder-import", expr1("__import__('os')"), ExpressionError, ValueError, ("equations['S']", "__import__"), stage="compile"),
-    Bad("call-in-rate", sir_tr({"from": "S", "to": "I", "rate": "b"}, {"from": "I", "to": "R", "rate": "np.random(I)"}), ExpressionError, ValueError, ("transitions[1].rate", "np.random"), stage="compile"),
-    Bad("call-in-alias", sir_expr(aliases={"N": "open(S)"}), ExpressionError, ValueError, ("aliases['N']", "open"), stage="compile"),
-    Bad("call-wrong-arity", expr1("np.exp(S, 2)"), ExpressionError, ValueError, ("equations['S']", "np.exp"), stage="compile"),
-    Bad("attr-real", expr1("S.real"), ExpressionError, ValueError, ("equations['S']", "S.real"), stage="compile"),
-    Bad("attr-np-linalg", expr1("np.linalg"), ExpressionError, ValueError, ("equations['S']", "np.linalg"), stage="compile"),
-    Bad("attr-np-linalg-call", expr1("np.linalg.det(S)"), ExpressionError, ValueError, ("equations['S']", "np.linalg"), stage="compile"),
-    Bad("attr-dunder-class", expr1("S.__class__"), ExpressionError, ValueError, ("equations['S']", "__class__"), stage="compile"),
-    Bad("name-dunder-builtins", expr1("S * __builtins__"), ExpressionError, ValueError, ("equations['S']", "__builtins__"), stage="compile"),
-    Bad("node-lambda", expr1("(lambda x: x)(S)"), ExpressionError, ValueError, ("equations['S']", "lambda"), stage="compile"),
-    Bad("node-listcomp", expr1("[x for x in S]"), ExpressionError, ValueError, ("equations['S']", "ListComp"), stage="compile"),
-    Bad("node-genexp", expr1("np.abs(x for x in S)"), ExpressionError, ValueError, ("equations['S']", "GeneratorExp"), stage="compile"),
-    Bad("node-walrus", expr1("(z := S)"), ExpressionError, ValueError, ("equations['S']", "NamedExpr"), stage="compile"),
-    Bad("node-fstring", expr1('f"{S}"'), ExpressionError, ValueError, ("equations['S']", "JoinedStr"), stage="compile"),
-    Bad("node-floordiv", expr1("S // 2"), ExpressionError, ValueError, ("equations['S']", "FloorDiv"), stage="compile"),
-    Bad("node-bitand", expr1("S & 1"), ExpressionError, ValueError, ("equations['S']", "BitAnd"), stage="compile"),
-    Bad("node-string-literal", expr1("S + 'abc'"), ExpressionError, ValueError, ("equations['S']", "'abc'"), stage="compile"),
+    Bad(
+        "call-np-floor",
+        expr1("np.floor(S)"),
+        ExpressionError,
+        ValueError,
+        ("equations['S']", "np.floor"),
+        stage="compile",
+    ),
+    Bad(
+        "call-np-load",
+        expr1("np.load('x.npy')"),
+        ExpressionError,
+        ValueError,
+        ("equations['S']", "np.load"),
+        stage="compile",
+    ),
+    Bad(
+        "call-unknown-function",
+        expr1("foo(S)"),
+        ExpressionError,
+        ValueError,
+        ("equations['S']", "foo"),
+        stage="compile",
+    ),
+    Bad(
+        "call-getattr",
+        expr1("getattr(S, 'real')"),
+        ExpressionError,
+        ValueError,
+        ("equations['S']", "getattr"),
+        stage="compile",
+    ),
+    Bad(
+        "call-dunder-import",
+        expr1("__import__('os')"),
+        ExpressionError,
+        ValueError,
+        ("equations['S']", "__import__"),
+        stage="compile",
+    ),
+    Bad(
+        "call-in-rate",
+        sir_tr(
+            {"from": "S", "to": "I", "rate": "b"},
+            {"from": "I", "to": "R", "rate": "np.random(I)"},
+        ),
+        ExpressionError,
+        ValueError,
+        ("transitions[1].rate", "np.random"),
+        stage="compile",
+    ),
+    Bad(
+        "call-in-alias",
+        sir_expr(aliases={"N": "open(S)"}),
+        ExpressionError,
+        ValueError,
+        ("aliases['N']", "open"),
+        stage="compile",
+    ),
+    Bad(
+        "call-wrong-arity",
+        expr1("np.exp(S, 2)"),
+        ExpressionError,
+        ValueError,
+        ("equations['S']", "np.exp"),
+        stage="compile",
+    ),
+    Bad(
+        "attr-real",
+        expr1("S.real"),
+        ExpressionError,
+        ValueError,
+        ("equations['S']", "S.real"),
+        stage="compile",
+    ),
+    Bad(
+        "attr-np-linalg",
+        expr1("np.linalg"),
+        ExpressionError,
+        ValueError,
+        ("equations['S']", "np.linalg"),
+        stage="compile",
+    ),
+    Bad(
+        "attr-np-linalg-call",
+        expr1("np.linalg.det(S)"),
+        ExpressionError,
+        ValueError,
+        ("equations['S']", "np.linalg"),
+        stage="compile",
+    ),
+    Bad(
+        "attr-dunder-class",
+        expr1("S.__class__"),
+        ExpressionError,
+        ValueError,
+        ("equations['S']", "__class__"),
+        stage="compile",
+    ),
+    Bad(
+        "name-dunder-builtins",
+        expr1("S * __builtins__"),
+        ExpressionError,
+        ValueError,
+        ("equations['S']", "__builtins__"),
+        stage="compile",
+    ),
+    Bad(
+        "node-lambda",
+        expr1("(lambda x: x)(S)"),
+        ExpressionError,
+        ValueError,
+        ("equations['S']", "lambda"),
+        stage="compile",
+    ),
+    Bad(
+        "node-listcomp",
+        expr1("[x for x in S]"),
+        ExpressionError,
+        ValueError,
+        ("equations['S']", "ListComp"),
+        stage="compile",
+    ),
+    Bad(
+        "node-genexp",
+        expr1("np.abs(x for x in S)"),
+        ExpressionError,
+        ValueError,
+        ("equations['S']", "GeneratorExp"),
+        stage="compile",
+    ),
+    Bad(
+        "node-walrus",
+        expr1("(z := S)"),
+        ExpressionError,
+        ValueError,
+        ("equations['S']", "NamedExpr"),
+        stage="compile",
+    ),
+    Bad(
+        "node-fstring",
+        expr1('f"{S}"'),
+        ExpressionError,
+        ValueError,
+        ("equations['S']", "JoinedStr"),
+        stage="compile",
+    ),
+    Bad(
+        "node-floordiv",
+        expr1("S // 2"),
+        ExpressionError,
+        ValueError,
+        ("equations['S']", "FloorDiv"),
+        stage="compile",
+    ),
+    Bad(
+        "node-bitand",
+        expr1("S & 1"),
+        ExpressionError,
+        ValueError,
+        ("equations['S']", "BitAnd"),
+        stage="compile",
+    ),
+    Bad(
+        "node-string-literal",
+        expr1("S + 'abc'"),
+        ExpressionError,
+        ValueError,
+        ("equations['S']", "'abc'"),
+        stage="compile",
+    ),
     # --- templates ---------------------------------------------------------------------------
     Bad(
         "unknown-coord-keyword-index",
@@ -297,14 +582,24 @@ CASES: list[Bad] = [
     ),
     Bad(
         "unbound-axis-placeholder",
-        {"kind": "expr", "axes": [AGE], "state": ["S[age]", "Tot"], "equations": {"S[age]": "-S[age]", "Tot": "S[age]"}},
+        {
+            "kind": "expr",
+            "axes": [AGE],
+            "state": ["S[age]", "Tot"],
+            "equations": {"S[age]": "-S[age]", "Tot": "S[age]"},
+        },
         ExpressionError,
         ValueError,
         ("equations['Tot']", "'age'"),
     ),
     Bad(
         "templated-name-unindexed",
-        {"kind": "expr", "axes": [AGE], "state": ["S[age]", "Tot"], "equations": {"S[age]": "-S[age]", "Tot": "S"}},
+        {
+            "kind": "expr",
+            "axes": [AGE],
+            "state": ["S[age]", "Tot"],
+            "equations": {"S[age]": "-S[age]", "Tot": "S"},
+        },
         ExpressionError,
         ValueError,
         ("equations['Tot']", "'S'"),
@@ -316,24 +611,71 @@ CASES: list[Bad] = [
         ValueError,
         ("equations['S[age]']", "'jj'"),
     ),
-    Bad("in-filter-empty", aged("sum_over(age=j IN [], S[age=j])"), SpecError, ValueError, ("equations['S[age]']", "'age'", "empty")),
-    Bad("in-filter-duplicate", aged("sum_over(age=j IN [old, old], S[age=j])"), SpecError, ValueError, ("equations['S[age]']", "'old'")),
-    Bad("in-filter-unknown-coord", aged("sum_over(age=j IN [young, middle], S[age=j])"), SpecError, ValueError, ("equations['S[age]']", "'middle'")),
-    Bad("sum-over-continuous", aged("sum_over(grid=j, S[grid=j])", axes=[GRID], state="S[grid]"), SpecError, ValueError, ("equations['S[grid]']", "'grid'", "categorical")),
-    Bad("integrate-over-categorical", aged("integrate_over(age=j, S[age=j])"), SpecError, ValueError, ("equations['S[age]']", "'age'", "continuous")),
-    Bad("sum-over-unknown-axis", aged("sum_over(agegrp=j, S[age=j])"), SpecError, ValueError, ("equations['S[age]']", "'agegrp'")),
+    Bad(
+        "in-filter-empty",
+        aged("sum_over(age=j IN [], S[age=j])"),
+        SpecError,
+        ValueError,
+        ("equations['S[age]']", "'age'", "empty"),
+    ),
+    Bad(
+        "in-filter-duplicate",
+        aged("sum_over(age=j IN [old, old], S[age=j])"),
+        SpecError,
+        ValueError,
+        ("equations['S[age]']", "'old'"),
+    ),
+    Bad(
+        "in-filter-unknown-coord",
+        aged("sum_over(age=j IN [young, middle], S[age=j])"),
+        SpecError,
+        ValueError,
+        ("equations['S[age]']", "'middle'"),
+    ),
+    Bad(
+        "sum-over-continuous",
+        aged("sum_over(grid=j, S[grid=j])", axes=[GRID], state="S[grid]"),
+        SpecError,
+        ValueError,
+        ("equations['S[grid]']", "'grid'", "categorical"),
+    ),
+    Bad(
+        "integrate-over-categorical",
+        aged("integrate_over(age=j, S[age=j])"),
+        SpecError,
+        ValueError,
+        ("equations['S[age]']", "'age'", "continuous"),
+    ),
+    Bad(
+        "sum-over-unknown-axis",
+        aged("sum_over(agegrp=j, S[age=j])"),
+        SpecError,
+        ValueError,
+        ("equations['S[age]']", "'agegrp'"),
+    ),
     # --- transitions -------------------------------------------------------------------------
-    Bad("transitions-not-list", sir_tr() | {"transitions": {"from": "S"}}, SpecError, ValueError, ("(at transitions)",)),
+    Bad(
+        "transitions-not-list",
+        sir_tr() | {"transitions": {"from": "S"}},
+        SpecError,
+        ValueError,
+        ("(at transitions)",),
+    ),
     Bad(
         "transition-from-not-state",
-        sir_tr({"from": "S", "to": "I", "rate": "b"}, {"from": "Qux", "to": "R", "rate": "g"}),
+        sir_tr(
+            {"from": "S", "to": "I", "rate": "b"},
+            {"from": "Qux", "to": "R", "rate": "g"},
+        ),
         SpecError,
         ValueError,
         ("transitions[1].from", "'Qux'"),
     ),
     Bad(
         "transition-to-alias",
-        sir_tr({"from": "S", "to": "Nalias", "rate": "b"}, aliases={"Nalias": "S + I + R"}),
+        sir_tr(
+            {"from": "S", "to": "Nalias", "rate": "b"}, aliases={"Nalias": "S + I + R"}
+        ),
         SpecError,
         ValueError,
         ("transitions[0].to", "'Nalias'"),
@@ -364,18 +706,90 @@ CASES: list[Bad] = [
         ValueError,
         ("transitions[0].from", "Z[age]"),
     ),
-    Bad("chain-length-below-2", chained(length=1), SpecError, ValueError, ("chain[0].length", W("1"))),
-    Bad("chain-length-not-number", chained(length="three"), SpecError, ValueError, ("chain[0].length", "'three'")),
-    Bad("chain-forward-list-length", chained(forward=["s1", "s2", "s3"]), SpecError, ValueError, ("chain[0].forward", W("2"), W("3"))),
-    Bad("chain-exit-to-not-state", chained(exit={"to": "Rx", "rate": "g"}), SpecError, ValueError, ("chain[0].exit.to", "'Rx'")),
-    Bad("chain-entry-from-not-state", chained(entry={"from": "Sx", "rate": "b"}), SpecError, ValueError, ("chain[0].entry.from", "'Sx'")),
-    Bad("chain-not-list", chained() | {"chain": {"name": "E"}}, SpecError, ValueError, ("(at chain)",)),
-    Bad("coord-shift-unknown-axis", shift({"agegrp": "young -> old"}), SpecError, ValueError, ("transitions[0].coord_shift", "'agegrp'")),
-    Bad("coord-shift-unknown-coord", shift({"age": "young -> middle"}), SpecError, ValueError, ("transitions[0].coord_shift", "'middle'")),
-    Bad("coord-shift-bad-arrow", shift({"age": "young"}), SpecError, ValueError, ("transitions[0].coord_shift", "'young'")),
-    Bad("coord-shift-two-axes", shift({"age": "young -> old", "vax": "unvax -> vaxed"}), SpecError, ValueError, ("transitions[0].coord_shift", "exactly one")),
-    Bad("coord-shift-apply-to-scalar", shift({"age": "young -> old"}, apply_to=("Q",)), SpecError, ValueError, ("transitions[0].apply_to", "'Q'")),
-    Bad("coord-shift-missing-rate", shift({"age": "young -> old"}, rate=None), SpecError, ValueError, ("transitions[0].rate",)),
+    Bad(
+        "chain-length-below-2",
+        chained(length=1),
+        SpecError,
+        ValueError,
+        ("chain[0].length", W("1")),
+    ),
+    Bad(
+        "chain-length-not-number",
+        chained(length="three"),
+        SpecError,
+        ValueError,
+        ("chain[0].length", "'three'"),
+    ),
+    Bad(
+        "chain-forward-list-length",
+        chained(forward=["s1", "s2", "s3"]),
+        SpecError,
+        ValueError,
+        ("chain[0].forward", W("2"), W("3")),
+    ),
+    Bad(
+        "chain-exit-to-not-state",
+        chained(exit={"to": "Rx", "rate": "g"}),
+        SpecError,
+        ValueError,
+        ("chain[0].exit.to", "'Rx'"),
+    ),
+    Bad(
+        "chain-entry-from-not-state",
+        chained(entry={"from": "Sx", "rate": "b"}),
+        SpecError,
+        ValueError,
+        ("chain[0].entry.from", "'Sx'"),
+    ),
+    Bad(
+        "chain-not-list",
+        chained() | {"chain": {"name": "E"}},
+        SpecError,
+        ValueError,
+        ("(at chain)",),
+    ),
+    Bad(
+        "coord-shift-unknown-axis",
+        shift({"agegrp": "young -> old"}),
+        SpecError,
+        ValueError,
+        ("transitions[0].coord_shift", "'agegrp'"),
+    ),
+    Bad(
+        "coord-shift-unknown-coord",
+        shift({"age": "young -> middle"}),
+        SpecError,
+        ValueError,
+        ("transitions[0].coord_shift", "'middle'"),
+    ),
+    Bad(
+        "coord-shift-bad-arrow",
+        shift({"age": "young"}),
+        SpecError,
+        ValueError,
+        ("transitions[0].coord_shift", "'young'"),
+    ),
+    Bad(
+        "coord-shift-two-axes",
+        shift({"age": "young -> old", "vax": "unvax -> vaxed"}),
+        SpecError,
+        ValueError,
+        ("transitions[0].coord_shift", "exactly one"),
+    ),
+    Bad(
+        "coord-shift-apply-to-scalar",
+        shift({"age": "young -> old"}, apply_to=("Q",)),
+        SpecError,
+        ValueError,
+        ("transitions[0].apply_to", "'Q'"),
+    ),
+    Bad(
+        "coord-shift-missing-rate",
+        shift({"age": "young -> old"}, rate=None),
+        SpecError,
+        ValueError,
+        ("transitions[0].rate",),
+    ),
     # --- aliases (0.1.2 reported alias cycles when evaluating) ------------------------------
     Bad(
         "alias-cycle",
@@ -386,10 +800,31 @@ CASES: list[Bad] = [
         stage="call",
         y=[1.0],
     ),
-    Bad("param-named-y", expr1("-y * S"), SpecError, ValueError, ("equations['S']", "'y'")),
-    Bad("alias-same-as-state", sir_expr(aliases={"I": "S"}), SpecError, ValueError, ("aliases['I']", "'I'")),
+    Bad(
+        "param-named-y",
+        expr1("-y * S"),
+        SpecError,
+        ValueError,
+        ("equations['S']", "'y'"),
+    ),
+    Bad(
+        "alias-same-as-state",
+        sir_expr(aliases={"I": "S"}),
+        SpecError,
+        ValueError,
+        ("aliases['I']", "'I'"),
+    ),
     # --- call time ------------------------------------------------------------------------------
-    Bad("param-missing", sir_expr(), ParameterError, TypeError, ("params", "gamma"), stage="call", y=SIR_Y, params={"beta": 0.3}),
+    Bad(
+        "param-missing",
+        sir_expr(),
+        ParameterError,
+        TypeError,
+        ("params", "gamma"),
+        stage="call",
+        y=SIR_Y,
+        params={"beta": 0.3},
+    ),
     Bad(
         "param-typo-did-you-mean",
         sir_expr(),
@@ -409,8 +844,26 @@ CASES: list[Bad] = [
         stage="call",
         y=[1.0, 2.0],
     ),
-    Bad("y-too-short", sir_expr(), StateShapeError, ValueError, ("n_state=3", "(2,)"), stage="call", y=[1.0, 2.0], params={"beta": 0.3, "gamma": 0.1}),
-    Bad("y-2d", sir_expr(), StateShapeError, ValueError, ("n_state=3", "(3, 1)"), stage="call", y=[[1.0], [2.0], [3.0]], params={"beta": 0.3, "gamma": 0.1}),
+    Bad(
+        "y-too-short",
+        sir_expr(),
+        StateShapeError,
+        ValueError,
+        ("n_state=3", "(2,)"),
+        stage="call",
+        y=[1.0, 2.0],
+        params={"beta": 0.3, "gamma": 0.1},
+    ),
+    Bad(
+        "y-2d",
+        sir_expr(),
+        StateShapeError,
+        ValueError,
+        ("n_state=3", "(3, 1)"),
+        stage="call",
+        y=[[1.0], [2.0], [3.0]],
+        params={"beta": 0.3, "gamma": 0.1},
+    ),
     Bad(
         "param-array-wrong-shape",
         aged("-beta[age] * S[age]"),
@@ -432,10 +885,42 @@ CASES: list[Bad] = [
         params={"C": np.array([1.0, 2.0])},
     ),
     # --- backends ---------------------------------------------------------------------------------
-    Bad("backend-conflict", sir_expr(), BackendError, ValueError, ("backend", "'jax'", "'numpy'"), stage="backend", compile_kwargs={"xp": "numpy", "backend": "jax"}),
-    Bad("backend-unknown-xp-name", sir_expr(), BackendError, ValueError, ("xp", "torch"), stage="backend", compile_kwargs={"xp": "torch"}),
-    Bad("backend-unknown-backend", sir_expr(), BackendError, ValueError, ("backend", "cupy"), stage="backend", compile_kwargs={"backend": "cupy"}),
-    Bad("backend-xp-wrong-type", sir_expr(), BackendError, ValueError, ("xp", "42"), stage="backend", compile_kwargs={"xp": 42}),
+    Bad(
+        "backend-conflict",
+        sir_expr(),
+        BackendError,
+        ValueError,
+        ("backend", "'jax'", "'numpy'"),
+        stage="backend",
+        compile_kwargs={"xp": "numpy", "backend": "jax"},
+    ),
+    Bad(
+        "backend-unknown-xp-name",
+        sir_expr(),
+        BackendError,
+        ValueError,
+        ("xp", "torch"),
+        stage="backend",
+        compile_kwargs={"xp": "torch"},
+    ),
+    Bad(
+        "backend-unknown-backend",
+        sir_expr(),
+        BackendError,
+        ValueError,
+        ("backend", "cupy"),
+        stage="backend",
+        compile_kwargs={"backend": "cupy"},
+    ),
+    Bad(
+        "backend-xp-wrong-type",
+        sir_expr(),
+        BackendError,
+        ValueError,
+        ("xp", "42"),
+        stage="backend",
+        compile_kwargs={"xp": 42},
+    ),
 ]
 
 
@@ -465,7 +950,9 @@ def _raise(case: Bad) -> BaseException:
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input(case: Bad) -> None:
     err = _raise(case)
-    assert type(err) is case.exc, f"expected {case.exc.__name__}, got {type(err).__name__}: {err}"
+    assert type(err) is case.exc, (
+        f"expected {case.exc.__name__}, got {type(err).__name__}: {err}"
+    )
     assert isinstance(err, case.builtin)
     msg = str(err)
     for frag in case.fragments:
@@ -486,7 +973,15 @@ def test_case_ids_unique_and_enough() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["np.floor(S)", "np.load('x')", "foo(S)", "S.real", "np.linalg", "getattr(S, 'x')", "__import__('os')"],
+    [
+        "np.floor(S)",
+        "np.load('x')",
+        "foo(S)",
+        "S.real",
+        "np.linalg",
+        "getattr(S, 'x')",
+        "__import__('os')",
+    ],
 )
 def test_disallowed_constructs_normalize_then_fail_at_compile(text: str) -> None:
     rhs = normalize_rhs(expr1(text))  # as in 0.1.2: normalize accepts, compile rejects
@@ -501,7 +996,12 @@ def test_disallowed_constructs_normalize_then_fail_at_compile(text: str) -> None
 
 def test_error_attributes_carry_path_and_token() -> None:
     with pytest.raises(SpecError) as info:
-        normalize_rhs(sir_tr({"from": "S", "to": "I", "rate": "b"}, {"from": "Qux", "to": "R", "rate": "g"}))
+        normalize_rhs(
+            sir_tr(
+                {"from": "S", "to": "I", "rate": "b"},
+                {"from": "Qux", "to": "R", "rate": "g"},
+            )
+        )
     assert info.value.path == "transitions[1].from"
     assert info.value.token == "Qux"
 

@@ -55,13 +55,17 @@ def extract_blocks(text: str, page: str) -> list[Block]:
         if not m:
             i += 1
             continue
-        indent, fence, lang = m.group("indent"), m.group("fence"), m.group("lang").lower()
+        indent, fence, lang = (
+            m.group("indent"),
+            m.group("fence"),
+            m.group("lang").lower(),
+        )
         prev = next((ln.strip() for ln in reversed(lines[:i]) if ln.strip()), "")
         body: list[str] = []
         j = i + 1
         while j < len(lines) and not lines[j].strip().startswith(fence):
             ln = lines[j]
-            body.append(ln[len(indent):] if ln.startswith(indent) else ln.lstrip())
+            body.append(ln[len(indent) :] if ln.startswith(indent) else ln.lstrip())
             j += 1
         blocks.append(Block(page, lang, i + 1, "\n".join(body) + "\n", prev == NO_TEST))
         i = j + 1
@@ -75,7 +79,11 @@ def _pages() -> list[Path]:
 def _blocks(lang: str) -> list[Block]:
     out: list[Block] = []
     for page in _pages():
-        out.extend(b for b in extract_blocks(page.read_text(encoding="utf-8"), page.name) if b.lang == lang)
+        out.extend(
+            b
+            for b in extract_blocks(page.read_text(encoding="utf-8"), page.name)
+            if b.lang == lang
+        )
     return out
 
 
@@ -128,7 +136,9 @@ def test_python_examples_run(page: str, tmp_path: Path) -> None:
         timeout=600,
         check=False,
     )
-    assert proc.returncode == 0, f"{page}: an example failed\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+    assert proc.returncode == 0, (
+        f"{page}: an example failed\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+    )
 
 
 # -- yaml ------------------------------------------------------------------------------
@@ -146,7 +156,11 @@ def specs_in(doc: object) -> list[dict]:
         systems = [systems]
     if isinstance(systems, list):
         for entry in systems:
-            if isinstance(entry, dict) and entry.get("module") == "op_system" and isinstance(entry.get("spec"), dict):
+            if (
+                isinstance(entry, dict)
+                and entry.get("module") == "op_system"
+                and isinstance(entry.get("spec"), dict)
+            ):
                 found.append(entry["spec"])
     if isinstance(doc.get("spec"), dict) and "state" in doc["spec"]:
         found.append(doc["spec"])

@@ -11,12 +11,15 @@ import pytest
 import op_system
 
 MODULES = sorted(
-    {"op_system"} | {f"op_system.{m.name}" for m in pkgutil.iter_modules(op_system.__path__)}
+    {"op_system"}
+    | {f"op_system.{m.name}" for m in pkgutil.iter_modules(op_system.__path__)}
 )
 
 
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples(name: str) -> None:
     module = importlib.import_module(name)
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    result = doctest.testmod(
+        module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    )
     assert result.failed == 0

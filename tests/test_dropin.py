@@ -49,8 +49,13 @@ def _prefix_by_hand(y: np.ndarray, beta: float) -> np.ndarray:
 def test_sum_prefix_placeholder_is_substituted_per_cell() -> None:
     c = compile_spec(_prefix_model())
     y = np.linspace(1.0, 12.0, 12)
-    np.testing.assert_allclose(c.eval_fn(0.0, y, beta=0.4), _prefix_by_hand(y, 0.4), rtol=1e-13)
-    assert c.rhs.aliases["lam__age_adult"] == "beta * sum_prefix('I__age_adult') / sum_state()"
+    np.testing.assert_allclose(
+        c.eval_fn(0.0, y, beta=0.4), _prefix_by_hand(y, 0.4), rtol=1e-13
+    )
+    assert (
+        c.rhs.aliases["lam__age_adult"]
+        == "beta * sum_prefix('I__age_adult') / sum_state()"
+    )
 
 
 def test_sum_prefix_placeholder_jit_and_jvp() -> None:
@@ -73,7 +78,9 @@ def test_sum_prefix_matching_no_state_is_an_error() -> None:
         "state": ["Infected", "R"],
         "equations": {"Infected": "-Infected", "R": "sum_prefix('Infectd')"},
     }
-    with pytest.raises(ExpressionError, match=r"sum_prefix\('Infectd'\) matches no state") as err:
+    with pytest.raises(
+        ExpressionError, match=r"sum_prefix\('Infectd'\) matches no state"
+    ) as err:
         normalize_rhs(spec)
     assert "did you mean 'Infected'" in str(err.value)
     assert "equations['R']" in str(err.value)
@@ -88,14 +95,19 @@ def test_loop_variable_as_a_value_on_a_continuous_axis() -> None:
         "kind": "expr",
         "axes": [{"name": "size", "type": "continuous", "coords": [1.0, 2.0, 4.0]}],
         "state": ["n[size]", "mass"],
-        "equations": {"n[size]": "-k * n[size]", "mass": "integrate_over(size=s, s * n[size=s]) - mass"},
+        "equations": {
+            "n[size]": "-k * n[size]",
+            "mass": "integrate_over(size=s, s * n[size=s]) - mass",
+        },
     }
     rhs = normalize_rhs(spec)
     assert rhs.param_names == ("k",)
     y = np.array([3.0, 5.0, 7.0, 1.0])
     w = np.array([0.5, 1.5, 1.0])  # trapezoidal weights of [1, 2, 4]
     want_mass = float(np.sum(w * np.array([1.0, 2.0, 4.0]) * y[:3]) - y[3])
-    np.testing.assert_allclose(compile_spec(spec).eval_fn(0.0, y, k=0.1)[3], want_mass, rtol=1e-14)
+    np.testing.assert_allclose(
+        compile_spec(spec).eval_fn(0.0, y, k=0.1)[3], want_mass, rtol=1e-14
+    )
 
 
 def test_loop_variable_as_a_value_needs_numeric_coordinates() -> None:
@@ -157,8 +169,14 @@ def test_long_flat_sum_jvp_matches_finite_differences() -> None:
         "kind": "expr",
         "state": [f"x{i}" for i in range(n)],
         "equations": {
-            **{f"x{i}": f"-x{i} * " + " * ".join(f"(1 + x{j} / 1000)" for j in range(20)) for i in range(n - 1)},
-            f"x{n - 1}": " - ".join(f"x{i}" for i in range(n)) + " / " + " / ".join(["2"] * 20),
+            **{
+                f"x{i}": f"-x{i} * "
+                + " * ".join(f"(1 + x{j} / 1000)" for j in range(20))
+                for i in range(n - 1)
+            },
+            f"x{n - 1}": " - ".join(f"x{i}" for i in range(n))
+            + " / "
+            + " / ".join(["2"] * 20),
         },
     }
     c = compile_spec(spec)
@@ -183,7 +201,10 @@ def test_in_filter_coordinates_are_texts() -> None:
         "kind": "expr",
         "axes": [{"name": "age", "coords": ["0-4", "5-17", "65+"]}],
         "state": ["S[age]", "T"],
-        "equations": {"S[age]": "-S[age]", "T": "sum_over(age=j IN [0-4, 65+], S[age=j])"},
+        "equations": {
+            "S[age]": "-S[age]",
+            "T": "sum_over(age=j IN [0-4, 65+], S[age=j])",
+        },
     }
     y = np.array([1.0, 10.0, 100.0, 0.0])
     assert compile_spec(spec).eval_fn(0.0, y)[3] == 101.0
@@ -209,7 +230,11 @@ def test_override_of_every_cell_drops_the_template() -> None:
         "kind": "expr",
         "axes": [{"name": "age", "coords": ["y", "o"]}],
         "state": ["S[age]"],
-        "equations": {"S[age]": "-mu[age] * S[age] * k", "S__age_y": "-S__age_y", "S__age_o": "-2 * S__age_o"},
+        "equations": {
+            "S[age]": "-mu[age] * S[age] * k",
+            "S__age_y": "-S__age_y",
+            "S__age_o": "-2 * S__age_o",
+        },
     }
     c = compile_spec(spec)
     assert c.param_names == ()
@@ -217,7 +242,12 @@ def test_override_of_every_cell_drops_the_template() -> None:
 
 
 def test_unknown_top_level_key_warns_with_a_suggestion() -> None:
-    spec = {"kind": "expr", "state": ["S"], "equations": {"S": "-S"}, "equatons": {"S": "S"}}
+    spec = {
+        "kind": "expr",
+        "state": ["S"],
+        "equations": {"S": "-S"},
+        "equatons": {"S": "S"},
+    }
     with pytest.warns(SpecWarning, match=r"'equatons' \(did you mean 'equations'\?\)"):
         normalize_rhs(spec)
     spec.pop("equatons")
@@ -237,7 +267,10 @@ def test_unbound_axis_in_a_binding_template_is_bound() -> None:
     """
     spec = {
         "kind": "expr",
-        "axes": [{"name": "age", "coords": ["child", "adult"]}, {"name": "strain", "coords": ["a", "b"]}],
+        "axes": [
+            {"name": "age", "coords": ["child", "adult"]},
+            {"name": "strain", "coords": ["a", "b"]},
+        ],
         "state": ["I[age,strain]"],
         "aliases": {"Istrain[strain]": "sum_over(age=x, I[age=x])"},
         "equations": {"I[age,strain]": "-k * I[age,strain] + Istrain[strain]"},
@@ -253,9 +286,14 @@ def test_coord_shift_rate_over_an_axis_the_states_lack_is_rejected() -> None:
     """0.1.2 adds one transition per coordinate of `reg` (summing the rate)."""
     spec = {
         "kind": "transitions",
-        "axes": [{"name": "age", "coords": ["y", "o"]}, {"name": "reg", "coords": ["n", "s"]}],
+        "axes": [
+            {"name": "age", "coords": ["y", "o"]},
+            {"name": "reg", "coords": ["n", "s"]},
+        ],
         "state": ["S[age]"],
-        "transitions": [{"coord_shift": {"age": "y -> o"}, "apply_to": ["S"], "rate": "nu[reg]"}],
+        "transitions": [
+            {"coord_shift": {"age": "y -> o"}, "apply_to": ["S"], "rate": "nu[reg]"}
+        ],
     }
     with pytest.raises(ExpressionError, match=r"'reg' in nu\[reg\] is not bound"):
         normalize_rhs(spec)

@@ -28,7 +28,12 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 @pytest.mark.parametrize("script", list(CASES))
 def test_example_runs_in_quick_mode(script: str, tmp_path: Path) -> None:
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "MPLBACKEND": "Agg", "OP_SYSTEM_EXAMPLES_QUICK": "1"}
+    env = {
+        **os.environ,
+        "JAX_PLATFORMS": "cpu",
+        "MPLBACKEND": "Agg",
+        "OP_SYSTEM_EXAMPLES_QUICK": "1",
+    }
     proc = subprocess.run(
         [sys.executable, str(EXAMPLES / script), "--quick", "--out", str(tmp_path)],
         cwd=tmp_path,
@@ -48,7 +53,14 @@ def test_example_runs_in_quick_mode(script: str, tmp_path: Path) -> None:
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "MPLBACKEND": "Agg"}
-    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_main_demo_runs(tmp_path: Path) -> None:

@@ -31,9 +31,14 @@ PLUGIN_SRC = Path(__file__).resolve().parent.parent / "flepimop2_plugin" / "src"
 
 TEMPLATED = {
     "kind": "transitions",
-    "axes": [{"name": "age", "coords": ["young", "old"]}, {"name": "vax", "coords": ["u", "v", "w"]}],
+    "axes": [
+        {"name": "age", "coords": ["young", "old"]},
+        {"name": "vax", "coords": ["u", "v", "w"]},
+    ],
     "state": ["S[age,vax]", "I[age]", "R"],
-    "aliases": {"foi[age]": "beta[age] * sum_over(age=j, C[age, age=j] * I[age=j]) / sum_state()"},
+    "aliases": {
+        "foi[age]": "beta[age] * sum_over(age=j, C[age, age=j] * I[age=j]) / sum_state()"
+    },
     "transitions": [
         {"from": "S[age,vax]", "to": "I[age]", "rate": "foi[age] * eff[vax]"},
         {"from": "I[age]", "to": "R", "rate": "gamma"},
@@ -44,27 +49,46 @@ FLAT = {
     "kind": "expr",
     "state": ["S", "I", "R"],
     "aliases": {"N": "S + I + R"},
-    "equations": {"S": "-beta * S * I / N", "I": "beta * S * I / N - gamma * I", "R": "gamma * I"},
+    "equations": {
+        "S": "-beta * S * I / N",
+        "I": "beta * S * I / N - gamma * I",
+        "R": "gamma * I",
+    },
 }
 
 CHAIN = {
     "kind": "transitions",
     "state": ["S", "R"],
-    "chain": [{
-        "name": "E",
-        "length": 3,
-        "entry": {"from": "S", "rate": "beta * sum_prefix('E') / sum_state()"},
-        "forward": "sigma",
-        "exit": {"to": "R"},
-    }],
+    "chain": [
+        {
+            "name": "E",
+            "length": 3,
+            "entry": {"from": "S", "rate": "beta * sum_prefix('E') / sum_state()"},
+            "forward": "sigma",
+            "exit": {"to": "R"},
+        }
+    ],
 }
 
 KERNELS = {
     "kind": "expr",
-    "axes": [{"name": "x", "coords": ["0", "1", "3"]}, {"name": "g", "coords": ["a", "b"]}],
+    "axes": [
+        {"name": "x", "coords": ["0", "1", "3"]},
+        {"name": "g", "coords": ["a", "b"]},
+    ],
     "kernels": [
-        {"name": "K", "form": "gaussian", "axes": ["x", "x"], "params": {"scale": 2.0, "sigma": 1.5}},
-        {"name": "W", "form": "custom_value", "value": [[1.0, 0.5], [0.25, 2.0]], "axes": ["g", "g"]},
+        {
+            "name": "K",
+            "form": "gaussian",
+            "axes": ["x", "x"],
+            "params": {"scale": 2.0, "sigma": 1.5},
+        },
+        {
+            "name": "W",
+            "form": "custom_value",
+            "value": [[1.0, 0.5], [0.25, 2.0]],
+            "axes": ["g", "g"],
+        },
         {"name": "V", "value": 3.0},
         {"name": "E", "form": "exponential", "params": {"scale": 1.0, "lambda": 2.0}},
     ],
@@ -108,11 +132,32 @@ def test_templated_model() -> None:
     ]
     s, i, r = info.blocks
     assert (s.base, s.axes, s.coords, s.offset, s.size, s.shape) == (
-        "S", ("age", "vax"), (("young", "old"), ("u", "v", "w")), 0, 6, (2, 3)
+        "S",
+        ("age", "vax"),
+        (("young", "old"), ("u", "v", "w")),
+        0,
+        6,
+        (2, 3),
     )
-    assert s.names == tuple(f"S__age_{a}__vax_{v}" for a in ("young", "old") for v in ("u", "v", "w"))
-    assert (i.base, i.axes, i.offset, i.size, i.names) == ("I", ("age",), 6, 2, ("I__age_young", "I__age_old"))
-    assert (r.base, r.axes, r.coords, r.offset, r.size, r.shape, r.names) == ("R", (), (), 8, 1, (), ("R",))
+    assert s.names == tuple(
+        f"S__age_{a}__vax_{v}" for a in ("young", "old") for v in ("u", "v", "w")
+    )
+    assert (i.base, i.axes, i.offset, i.size, i.names) == (
+        "I",
+        ("age",),
+        6,
+        2,
+        ("I__age_young", "I__age_old"),
+    )
+    assert (r.base, r.axes, r.coords, r.offset, r.size, r.shape, r.names) == (
+        "R",
+        (),
+        (),
+        8,
+        1,
+        (),
+        ("R",),
+    )
     assert not any(b.chain for b in info.blocks)
     assert s.template == "S[age,vax]"
     assert r.template == "R"
@@ -124,22 +169,42 @@ def test_templated_model() -> None:
 
     params = {p.name: p for p in info.params}
     assert set(params) == {"beta", "C", "eff", "gamma"}
-    assert (params["C"].axes, params["C"].shape, params["C"].array_ok) == (("age", "age"), (2, 2), True)
-    assert params["C"].names == (
-        "C__age_young__age_young", "C__age_young__age_old", "C__age_old__age_young", "C__age_old__age_old"
+    assert (params["C"].axes, params["C"].shape, params["C"].array_ok) == (
+        ("age", "age"),
+        (2, 2),
+        True,
     )
-    assert (params["beta"].axes, params["beta"].names) == (("age",), ("beta__age_young", "beta__age_old"))
+    assert params["C"].names == (
+        "C__age_young__age_young",
+        "C__age_young__age_old",
+        "C__age_old__age_young",
+        "C__age_old__age_old",
+    )
+    assert (params["beta"].axes, params["beta"].names) == (
+        ("age",),
+        ("beta__age_young", "beta__age_old"),
+    )
     assert params["eff"].shape == (3,)
-    assert (params["gamma"].axes, params["gamma"].shape, params["gamma"].names) == ((), (), ("gamma",))
+    assert (params["gamma"].axes, params["gamma"].shape, params["gamma"].names) == (
+        (),
+        (),
+        ("gamma",),
+    )
     assert info.param("C") is params["C"]
     assert info.kernels == ()
 
     # the info describes what eval_fn accepts: arrays of `shape` under the base name
     rng = np.random.default_rng(0)
     arrays = {p.name: rng.uniform(0.1, 1.0, p.shape) for p in info.params}
-    scalars = {n: float(v) for p in info.params for n, v in zip(p.names, np.ravel(arrays[p.name]))}
+    scalars = {
+        n: float(v)
+        for p in info.params
+        for n, v in zip(p.names, np.ravel(arrays[p.name]))
+    }
     y = rng.uniform(1.0, 10.0, len(info.state_names))
-    np.testing.assert_allclose(compiled.eval_fn(0.0, y, **arrays), compiled.eval_fn(0.0, y, **scalars))
+    np.testing.assert_allclose(
+        compiled.eval_fn(0.0, y, **arrays), compiled.eval_fn(0.0, y, **scalars)
+    )
 
 
 def test_flat_model_and_normalized_rhs() -> None:
@@ -148,17 +213,34 @@ def test_flat_model_and_normalized_rhs() -> None:
     _check_consistent(info, compiled)
     assert info.axes == ()
     assert [(b.base, b.offset, b.size, b.names, b.shape) for b in info.blocks] == [
-        ("S", 0, 1, ("S",), ()), ("I", 1, 1, ("I",), ()), ("R", 2, 1, ("R",), ())
+        ("S", 0, 1, ("S",), ()),
+        ("I", 1, 1, ("I",), ()),
+        ("R", 2, 1, ("R",), ()),
     ]
     assert [(p.name, p.axes, p.shape, p.names) for p in info.params] == [
-        ("beta", (), (), ("beta",)), ("gamma", (), (), ("gamma",))
+        ("beta", (), (), ("beta",)),
+        ("gamma", (), (), ("gamma",)),
     ]
-    assert model_info(normalize_rhs(FLAT)) == info  # same structure from the NormalizedRhs
+    assert (
+        model_info(normalize_rhs(FLAT)) == info
+    )  # same structure from the NormalizedRhs
 
 
 def test_hand_built_models_are_flat() -> None:
-    manual = NormalizedRhs("expr", ("x", "y"), ("-k * x", "k * x"), {}, ("k",), frozenset({"x", "y", "k"}), {})
-    for obj in (manual, compile_rhs(manual), CompiledRhs(("a", "b"), ("p",), lambda t, y, **kw: y)):
+    manual = NormalizedRhs(
+        "expr",
+        ("x", "y"),
+        ("-k * x", "k * x"),
+        {},
+        ("k",),
+        frozenset({"x", "y", "k"}),
+        {},
+    )
+    for obj in (
+        manual,
+        compile_rhs(manual),
+        CompiledRhs(("a", "b"), ("p",), lambda t, y, **kw: y),
+    ):
         info = model_info(obj)
         assert [b.names for b in info.blocks] == [(n,) for n in info.state_names]
         assert [p.names for p in info.params] == [(n,) for n in info.param_names]
@@ -174,9 +256,15 @@ def test_chain_model() -> None:
     _check_consistent(info, compiled)
     assert compiled.state_names == ("S", "R", "E1", "E2", "E3")
     chain = info.blocks[-1]
-    assert (chain.base, chain.chain, chain.axes, chain.offset, chain.size, chain.shape, chain.names) == (
-        "E", True, (), 2, 3, (3,), ("E1", "E2", "E3")
-    )
+    assert (
+        chain.base,
+        chain.chain,
+        chain.axes,
+        chain.offset,
+        chain.size,
+        chain.shape,
+        chain.names,
+    ) == ("E", True, (), 2, 3, (3,), ("E1", "E2", "E3"))
     assert chain.template == "E1..E3"
     assert info.block_of("E2") is chain
     assert info.cell_coords("E2") == {}
@@ -212,16 +300,29 @@ def test_kernel_model() -> None:
     # the values are those the compiled right-hand side uses
     u = np.array([1.0, 2.0, 3.0])
     v = np.array([1.0, -1.0])
-    expected = np.concatenate([-0.5 * expected_k @ u + np.exp(-x / 2.0) * 3.0, -np.array([[1, 0.5], [0.25, 2]]) @ v])
-    np.testing.assert_allclose(compiled.eval_fn(0.0, np.concatenate([u, v]), rate=0.5), expected)
+    expected = np.concatenate(
+        [
+            -0.5 * expected_k @ u + np.exp(-x / 2.0) * 3.0,
+            -np.array([[1, 0.5], [0.25, 2]]) @ v,
+        ]
+    )
+    np.testing.assert_allclose(
+        compiled.eval_fn(0.0, np.concatenate([u, v]), rate=0.5), expected
+    )
 
 
 def test_partially_used_and_variant_parameters() -> None:
     spec = {
         "kind": "expr",
-        "axes": [{"name": "age", "coords": ["y", "o"]}, {"name": "vax", "coords": ["u", "v"]}],
+        "axes": [
+            {"name": "age", "coords": ["y", "o"]},
+            {"name": "vax", "coords": ["u", "v"]},
+        ],
         "state": ["S[age]", "I"],
-        "equations": {"S[age]": "-beta[age] * S[age] * I", "I": "b[age=y] + b[age=o, vax=v]"},
+        "equations": {
+            "S[age]": "-beta[age] * S[age] * I",
+            "I": "b[age=y] + b[age=o, vax=v]",
+        },
     }
     compiled = compile_spec(spec)
     info = model_info(compiled)
@@ -258,15 +359,27 @@ def test_info_is_read_only_and_has_a_useful_repr() -> None:
     )
     assert repr(info.blocks[0]) == "StateBlockInfo('S[age,vax]', offset=0, size=6)"
     assert repr(info.param("C")) == "ParamInfo('C[age, age]', shape=(2, 2))"
-    assert repr(info.axis("vax")) == "AxisInfo('vax', kind='categorical', coords=['u', 'v', 'w'])"
+    assert (
+        repr(info.axis("vax"))
+        == "AxisInfo('vax', kind='categorical', coords=['u', 'v', 'w'])"
+    )
     assert isinstance(info.blocks[0], StateBlockInfo)
 
 
 def test_exported() -> None:
-    for name in ("model_info", "ModelInfo", "StateBlockInfo", "ParamInfo", "AxisInfo", "KernelInfo"):
+    for name in (
+        "model_info",
+        "ModelInfo",
+        "StateBlockInfo",
+        "ParamInfo",
+        "AxisInfo",
+        "KernelInfo",
+    ):
         assert name in op_system.__all__
         assert getattr(op_system, name).__module__ == "op_system._info"
-    api = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text(encoding="utf-8")
+    api = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text(
+        encoding="utf-8"
+    )
     assert "::: op_system.model_info" in api
     assert "::: op_system.ModelInfo" in api
 
@@ -280,18 +393,30 @@ def _plugin_files() -> list[Path]:
     return files
 
 
-@pytest.mark.parametrize("path", _plugin_files(), ids=lambda p: str(p.relative_to(PLUGIN_SRC)))
+@pytest.mark.parametrize(
+    "path", _plugin_files(), ids=lambda p: str(p.relative_to(PLUGIN_SRC))
+)
 def test_plugin_uses_only_public_op_system(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     for pattern in (r"(?<![\w.])op_system\._", r"\._model\b", r"\.rhs\._", r"\._rhs\b"):
         hits = [ln for ln in text.splitlines() if re.search(pattern, ln)]
-        assert not hits, f"{path.name} reaches into op_system's internals ({pattern}): {hits}"
+        assert not hits, (
+            f"{path.name} reaches into op_system's internals ({pattern}): {hits}"
+        )
     for node in ast.walk(ast.parse(text)):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "op_system":
-            assert not any(part.startswith("_") for part in node.module.split(".")), node.module
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.module.split(".")[0] == "op_system"
+        ):
+            assert not any(part.startswith("_") for part in node.module.split(".")), (
+                node.module
+            )
             private = [a.name for a in node.names if a.name.startswith("_")]
             assert not private, f"{path.name} imports private op_system names {private}"
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.split(".")[0] == "op_system":
-                    assert not any(part.startswith("_") for part in alias.name.split(".")), alias.name
+                    assert not any(
+                        part.startswith("_") for part in alias.name.split(".")
+                    ), alias.name

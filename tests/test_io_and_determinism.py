@@ -38,7 +38,9 @@ def test_load_spec_round_trip(tmp_path: Path) -> None:
     f = tmp_path / "sir.yaml"
     f.write_text(SIR_YAML)
     c = compile_spec(load_spec(f))
-    np.testing.assert_allclose(c.eval_fn(0.0, [99.0, 1.0, 0.0], beta=0.5, gamma=0.1), [-0.495, 0.395, 0.1])
+    np.testing.assert_allclose(
+        c.eval_fn(0.0, [99.0, 1.0, 0.0], beta=0.5, gamma=0.1), [-0.495, 0.395, 0.1]
+    )
 
 
 def test_load_spec_flepimop2_wrapper(tmp_path: Path) -> None:
@@ -66,7 +68,11 @@ def test_invalid_yaml_reports_position(tmp_path: Path) -> None:
 
 
 def test_fingerprint_is_stable_and_sensitive() -> None:
-    spec = {"kind": "expr", "state": ["x", "y"], "equations": {"x": "-a*x", "y": "a*x - b*y"}}
+    spec = {
+        "kind": "expr",
+        "state": ["x", "y"],
+        "equations": {"x": "-a*x", "y": "a*x - b*y"},
+    }
     fp = normalize_rhs(spec).fingerprint
     assert fp == normalize_rhs(dict(spec)).fingerprint
     changed = {**spec, "equations": {"x": "-a*x", "y": "a*x - 2*b*y"}}
@@ -78,7 +84,10 @@ def test_fingerprint_is_stable_and_sensitive() -> None:
     )
     for seed in ("1", "2"):
         out = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
             env={"PYTHONHASHSEED": seed, "PATH": ""},
         ).stdout.strip()
         assert out == fp
@@ -87,10 +96,17 @@ def test_fingerprint_is_stable_and_sensitive() -> None:
 def test_generated_source_is_deterministic() -> None:
     spec = {
         "kind": "transitions",
-        "axes": [{"name": "age", "coords": ["a", "b", "c"]}, {"name": "vax", "coords": ["u", "v"]}],
+        "axes": [
+            {"name": "age", "coords": ["a", "b", "c"]},
+            {"name": "vax", "coords": ["u", "v"]},
+        ],
         "state": ["S[age,vax]", "I[age,vax]"],
         "transitions": [
-            {"from": "S[age,vax]", "to": "I[age,vax]", "rate": "beta[vax] * sum_over(age=j, C[age, age=j] * sum_over(vax=w, I[age=j, vax=w]))"},
+            {
+                "from": "S[age,vax]",
+                "to": "I[age,vax]",
+                "rate": "beta[vax] * sum_over(age=j, C[age, age=j] * sum_over(vax=w, I[age=j, vax=w]))",
+            },
         ],
     }
     a, b = compile_spec(spec), compile_spec(spec)
@@ -99,9 +115,19 @@ def test_generated_source_is_deterministic() -> None:
 
 
 def test_check_params_lists_missing_and_unexpected() -> None:
-    c = compile_spec({"kind": "expr", "state": ["x"], "equations": {"x": "-gamma * x + b[v]"},
-                      "axes": [{"name": "v", "coords": ["p", "q"]}]} | {"state": ["x[v]"], "equations": {"x[v]": "-gamma * x[v] + b[v]"}})
-    with pytest.raises(ParameterError, match=r"missing parameter\(s\): \['b'\].*unexpected parameter\(s\): \['gama'\].*did you mean 'gamma'"):
+    c = compile_spec(
+        {
+            "kind": "expr",
+            "state": ["x"],
+            "equations": {"x": "-gamma * x + b[v]"},
+            "axes": [{"name": "v", "coords": ["p", "q"]}],
+        }
+        | {"state": ["x[v]"], "equations": {"x[v]": "-gamma * x[v] + b[v]"}}
+    )
+    with pytest.raises(
+        ParameterError,
+        match=r"missing parameter\(s\): \['b'\].*unexpected parameter\(s\): \['gama'\].*did you mean 'gamma'",
+    ):
         c.check_params({"gama": 1.0, "gamma": 2.0})
     c.check_params({"gamma": 1.0, "b__v_p": 1.0, "b__v_q": 2.0})
     c.check_params({"gamma": 1.0, "b": [1.0, 2.0]})

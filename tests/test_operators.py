@@ -37,7 +37,15 @@ def ops_of(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_apply_to_must_name_a_state() -> None:
-    spec = expr_spec({"name": "adv", "axis": "x", "kind": "advection", "velocity": "v", "apply_to": ["X"]})
+    spec = expr_spec(
+        {
+            "name": "adv",
+            "axis": "x",
+            "kind": "advection",
+            "velocity": "v",
+            "apply_to": ["X"],
+        }
+    )
     with pytest.raises(ValueError, match=r"apply_to\[0\]='X' not in state") as info:
         normalize_expr_rhs(spec)
     err = info.value
@@ -48,14 +56,21 @@ def test_apply_to_must_name_a_state() -> None:
 
 
 def test_apply_to_reports_the_failing_index_and_suggests() -> None:
-    spec = expr_spec({"axis": "x", "kind": "diffusion", "apply_to": ["S", "Ix"]}, state=["S", "Ixy"])
+    spec = expr_spec(
+        {"axis": "x", "kind": "diffusion", "apply_to": ["S", "Ix"]}, state=["S", "Ixy"]
+    )
     spec["equations"] = {"S": "0.0", "Ixy": "0.0"}
-    with pytest.raises(SpecError, match=r"operators\[0\]\.apply_to\[1\]='Ix' not in state \(did you mean 'Ixy'\?\)"):
+    with pytest.raises(
+        SpecError,
+        match=r"operators\[0\]\.apply_to\[1\]='Ix' not in state \(did you mean 'Ixy'\?\)",
+    ):
         normalize_rhs(spec)
 
 
 @pytest.mark.parametrize("target", ["S", "I[x]", "I", "I__x_a"])
-def test_apply_to_accepts_state_entries_base_names_and_expanded_names(target: str) -> None:
+def test_apply_to_accepts_state_entries_base_names_and_expanded_names(
+    target: str,
+) -> None:
     spec = expr_spec({"axis": "x", "kind": "diffusion", "apply_to": [f"  {target} "]})
     assert ops_of(spec)[0]["apply_to"] == [target]
 
@@ -67,8 +82,14 @@ def test_apply_to_in_transitions_models() -> None:
         "state": ["S[x]", "I[x]"],
         "transitions": [{"from": "S[x]", "to": "I[x]", "rate": "beta"}],
     }
-    ok = {**base, "operators": [{"axis": "x", "kind": "diffusion", "apply_to": ["S[x]", "I"]}]}
-    assert normalize_transitions_rhs(ok).meta["operators"][0]["apply_to"] == ["S[x]", "I"]
+    ok = {
+        **base,
+        "operators": [{"axis": "x", "kind": "diffusion", "apply_to": ["S[x]", "I"]}],
+    }
+    assert normalize_transitions_rhs(ok).meta["operators"][0]["apply_to"] == [
+        "S[x]",
+        "I",
+    ]
     bad = {**base, "operators": [{"axis": "x", "kind": "diffusion", "apply_to": ["R"]}]}
     with pytest.raises(ValueError, match=r"apply_to\[0\]='R' not in state"):
         normalize_transitions_rhs(bad)
@@ -77,19 +98,26 @@ def test_apply_to_in_transitions_models() -> None:
 @pytest.mark.parametrize("apply_to", [[], "S", {"S": 1}])
 def test_apply_to_must_be_a_non_empty_list(apply_to: object) -> None:
     spec = expr_spec({"axis": "x", "kind": "diffusion", "apply_to": apply_to})
-    with pytest.raises(SpecError, match=r"operators\[0\]\.apply_to must be a non-empty list of state names"):
+    with pytest.raises(
+        SpecError,
+        match=r"operators\[0\]\.apply_to must be a non-empty list of state names",
+    ):
         normalize_rhs(spec)
 
 
 @pytest.mark.parametrize("item", ["", "  ", 3, None])
 def test_apply_to_entries_must_be_non_empty_strings(item: object) -> None:
     spec = expr_spec({"axis": "x", "kind": "diffusion", "apply_to": ["S", item]})
-    with pytest.raises(SpecError, match=r"operators\[0\]\.apply_to\[1\] must be a non-empty string"):
+    with pytest.raises(
+        SpecError, match=r"operators\[0\]\.apply_to\[1\] must be a non-empty string"
+    ):
         normalize_rhs(spec)
 
 
 def test_operators_in_the_meta_block_are_validated_too() -> None:
-    spec = expr_spec(meta={"operators": [{"axis": "x", "kind": "diffusion", "apply_to": ["X"]}]})
+    spec = expr_spec(
+        meta={"operators": [{"axis": "x", "kind": "diffusion", "apply_to": ["X"]}]}
+    )
     del spec["operators"]
     with pytest.raises(ValueError, match=r"apply_to\[0\]='X' not in state"):
         normalize_rhs(spec)
@@ -99,32 +127,43 @@ def test_operators_in_the_meta_block_are_validated_too() -> None:
 
 
 def test_kind_is_lower_cased_and_name_stripped() -> None:
-    (op,) = ops_of(expr_spec({"name": " d ", "axis": " x ", "kind": " Diffusion ", "bc": " Neumann "}))
+    (op,) = ops_of(
+        expr_spec(
+            {"name": " d ", "axis": " x ", "kind": " Diffusion ", "bc": " Neumann "}
+        )
+    )
     assert op == {"name": "d", "axis": "x", "kind": "diffusion", "bc": "Neumann"}
 
 
 def test_kind_is_required_with_upstream_wording() -> None:
-    with pytest.raises(ValueError, match=r"operators\[0\]\.kind must be a non-empty string \(e\.g\., advection/jump_integral\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"operators\[0\]\.kind must be a non-empty string \(e\.g\., advection/jump_integral\)",
+    ):
         normalize_rhs(expr_spec({"axis": "x"}))
 
 
 @pytest.mark.parametrize("name", ["", "   ", 5])
 def test_name_must_be_a_non_empty_string_if_provided(name: object) -> None:
-    with pytest.raises(ValueError, match=r"operators\[0\]\.name must be a non-empty string if provided"):
+    with pytest.raises(
+        ValueError, match=r"operators\[0\]\.name must be a non-empty string if provided"
+    ):
         normalize_rhs(expr_spec({"name": name, "axis": "x", "kind": "diffusion"}))
 
 
 def test_unknown_axis_and_bad_bc_still_rejected() -> None:
     with pytest.raises(ValueError, match=r"operators\[0\] references unknown axis 'y'"):
         normalize_rhs(expr_spec({"axis": "y", "kind": "diffusion"}))
-    with pytest.raises(ValueError, match=r"operators\[0\]\.bc must be a non-empty string if provided"):
+    with pytest.raises(
+        ValueError, match=r"operators\[0\]\.bc must be a non-empty string if provided"
+    ):
         normalize_rhs(expr_spec({"axis": "x", "kind": "diffusion", "bc": ""}))
 
 
 def test_non_list_operators_are_kept_as_given() -> None:
-    assert normalize_rhs(expr_spec(operators={"default": {"scheme": "cn"}})).meta["operators"] == {
-        "default": {"scheme": "cn"}
-    }
+    assert normalize_rhs(expr_spec(operators={"default": {"scheme": "cn"}})).meta[
+        "operators"
+    ] == {"default": {"scheme": "cn"}}
 
 
 # -- advection / transport --------------------------------------------------------------
@@ -132,7 +171,12 @@ def test_non_list_operators_are_kept_as_given() -> None:
 
 @pytest.mark.parametrize("kind", ["advection", "transport", "Advection"])
 def test_velocity_expression_or_number(kind: str) -> None:
-    ops = ops_of(expr_spec({"axis": "x", "kind": kind, "velocity": " v_x "}, {"axis": "x", "kind": kind, "velocity": 2}))
+    ops = ops_of(
+        expr_spec(
+            {"axis": "x", "kind": kind, "velocity": " v_x "},
+            {"axis": "x", "kind": kind, "velocity": 2},
+        )
+    )
     assert ops[0]["velocity"] == "v_x"
     assert ops[1]["velocity"] == 2.0
     assert isinstance(ops[1]["velocity"], float)
@@ -141,13 +185,18 @@ def test_velocity_expression_or_number(kind: str) -> None:
 @pytest.mark.parametrize("velocity", ["", "  ", True, [1.0], {"v": 1}])
 def test_velocity_must_be_an_expression_or_number(velocity: object) -> None:
     spec = expr_spec({"axis": "x", "kind": "advection", "velocity": velocity})
-    with pytest.raises(ValueError, match=r"operators\[0\]\.velocity must be a non-empty string or number"):
+    with pytest.raises(
+        ValueError,
+        match=r"operators\[0\]\.velocity must be a non-empty string or number",
+    ):
         normalize_rhs(spec)
 
 
 def test_missing_velocity_without_apply_to_is_accepted_as_in_0_1_2() -> None:
     # op-system 0.1.2 (and its test suite) accepts a bare advection operator declaration.
-    (op,) = ops_of(expr_spec({"name": "op0", "axis": "x", "kind": "advection", "bc": "periodic"}))
+    (op,) = ops_of(
+        expr_spec({"name": "op0", "axis": "x", "kind": "advection", "bc": "periodic"})
+    )
     assert "velocity" not in op
 
 
@@ -155,7 +204,9 @@ def test_missing_velocity_without_apply_to_is_accepted_as_in_0_1_2() -> None:
 def test_missing_velocity_of_an_operator_applied_to_states(kind: str) -> None:
     # upstream's main branch: an operator moving states needs its velocity
     spec = expr_spec({"name": "adv", "axis": "x", "kind": kind, "apply_to": ["S"]})
-    with pytest.raises(ValueError, match=rf"operators\[0\]\.velocity is required for '{kind}'"):
+    with pytest.raises(
+        ValueError, match=rf"operators\[0\]\.velocity is required for '{kind}'"
+    ):
         normalize_expr_rhs(spec)
 
 
@@ -163,34 +214,58 @@ def test_missing_velocity_of_an_operator_applied_to_states(kind: str) -> None:
 
 
 def jump(**fields: Any) -> dict[str, Any]:
-    return {"name": "jump", "axis": "x", "kind": "jump_integral", "apply_to": ["S"], **fields}
+    return {
+        "name": "jump",
+        "axis": "x",
+        "kind": "jump_integral",
+        "apply_to": ["S"],
+        **fields,
+    }
 
 
 def test_jump_integral_requires_a_kernel_mapping() -> None:
     with pytest.raises(ValueError, match=r"kernel must be a mapping"):
         normalize_expr_rhs(expr_spec(jump(rate="nu")))
-    with pytest.raises(ValueError, match=r"operators\[0\]\.kernel must be a mapping for 'jump_integral'"):
+    with pytest.raises(
+        ValueError,
+        match=r"operators\[0\]\.kernel must be a mapping for 'jump_integral'",
+    ):
         normalize_expr_rhs(expr_spec(jump(rate="nu", kernel="gaussian")))
 
 
 def test_jump_integral_requires_a_rate() -> None:
-    with pytest.raises(ValueError, match=r"operators\[0\]\.rate is required for 'jump_integral'"):
+    with pytest.raises(
+        ValueError, match=r"operators\[0\]\.rate is required for 'jump_integral'"
+    ):
         normalize_rhs(expr_spec(jump(kernel={"form": "gaussian"})))
-    with pytest.raises(ValueError, match=r"operators\[0\]\.rate must be a non-empty string or number"):
+    with pytest.raises(
+        ValueError, match=r"operators\[0\]\.rate must be a non-empty string or number"
+    ):
         normalize_rhs(expr_spec(jump(rate=" ", kernel={"form": "gaussian"})))
 
 
 def test_jump_integral_kernel_form_and_params() -> None:
-    with pytest.raises(ValueError, match=r"operators\[0\]\.kernel\.form must be a non-empty string for 'jump_integral'"):
+    with pytest.raises(
+        ValueError,
+        match=r"operators\[0\]\.kernel\.form must be a non-empty string for 'jump_integral'",
+    ):
         normalize_rhs(expr_spec(jump(rate="nu", kernel={"params": {}})))
-    with pytest.raises(ValueError, match=r"operators\[0\]\.kernel\.params must be a mapping if provided"):
-        normalize_rhs(expr_spec(jump(rate="nu", kernel={"form": "gaussian", "params": [0.1]})))
+    with pytest.raises(
+        ValueError,
+        match=r"operators\[0\]\.kernel\.params must be a mapping if provided",
+    ):
+        normalize_rhs(
+            expr_spec(jump(rate="nu", kernel={"form": "gaussian", "params": [0.1]}))
+        )
 
 
 @pytest.mark.parametrize("direction", ["sideways", "", 1])
 def test_jump_integral_direction_values(direction: object) -> None:
     spec = expr_spec(jump(rate="nu", kernel={"form": "gaussian"}, direction=direction))
-    with pytest.raises(ValueError, match=r"operators\[0\]\.direction must be one of 'up', 'down', or 'both'"):
+    with pytest.raises(
+        ValueError,
+        match=r"operators\[0\]\.direction must be one of 'up', 'down', or 'both'",
+    ):
         normalize_rhs(spec)
 
 
@@ -205,5 +280,9 @@ def test_jump_integral_is_normalized() -> None:
 
 
 def test_operators_reach_the_compiled_meta() -> None:
-    compiled = compile_spec(expr_spec({"axis": "x", "kind": "ADVECTION", "velocity": "v", "apply_to": ["I"]}))
+    compiled = compile_spec(
+        expr_spec(
+            {"axis": "x", "kind": "ADVECTION", "velocity": "v", "apply_to": ["I"]}
+        )
+    )
     assert compiled.meta["operators"][0]["kind"] == "advection"

@@ -40,13 +40,19 @@ def _jaxpr_eqns(n: int) -> int:
     compiled = compile_spec(m.spec, xp=jnp)
     y = jnp.asarray(m.y_call)
     params = {k: jnp.asarray(v) for k, v in m.params.items()}
-    return count_jaxpr_eqns(lambda y, p: compiled.eval_fn(0.0, y, **p), y, params)["total"]
+    return count_jaxpr_eqns(lambda y, p: compiled.eval_fn(0.0, y, **p), y, params)[
+        "total"
+    ]
 
 
 def test_jaxpr_size_does_not_grow_with_n() -> None:
     small, big = _jaxpr_eqns(16), _jaxpr_eqns(256)
-    assert big <= 2 * small, f"jaxpr of the N=256 age SEIR has {big} equations, N=16 has {small}"
-    assert big < 200, f"jaxpr of the N=256 age SEIR has {big} equations (one op per state?)"
+    assert big <= 2 * small, (
+        f"jaxpr of the N=256 age SEIR has {big} equations, N=16 has {small}"
+    )
+    assert big < 200, (
+        f"jaxpr of the N=256 age SEIR has {big} equations (one op per state?)"
+    )
 
 
 def _lines(spec: dict) -> int:
@@ -73,7 +79,9 @@ def test_templated_source_has_no_per_state_statement(small: dict, big: dict) -> 
 
 def test_chain_source_has_no_per_stage_statement() -> None:
     # issue 6: chains lower to shifted slices, not one statement per stage
-    assert _lines(erlang_spec(200)) <= _lines(erlang_spec(10)), compile_spec(erlang_spec(200)).source
+    assert _lines(erlang_spec(200)) <= _lines(erlang_spec(10)), compile_spec(
+        erlang_spec(200)
+    ).source
 
 
 def test_import_does_not_pull_heavy_modules() -> None:
@@ -82,7 +90,13 @@ def test_import_does_not_pull_heavy_modules() -> None:
         "heavy = [m for m in ('jax', 'jaxlib', 'sympy', 'scipy', 'matplotlib') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
 
 
@@ -95,7 +109,15 @@ def test_benchmark_suite_quick_smoke(tmp_path: Path) -> None:
     before = docs_plot.stat().st_mtime_ns if docs_plot.exists() else None
     env = dict(os.environ, JAX_PLATFORMS="cpu", MPLBACKEND="Agg")
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--no-external", "--output", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--quick",
+            "--no-external",
+            "--output",
+            str(tmp_path),
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -106,7 +128,15 @@ def test_benchmark_suite_quick_smoke(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["quick"] is True
-    assert {"numpy", "jax", "diffrax", "build", "import", "compile", "scipy"} <= results.keys()
+    assert {
+        "numpy",
+        "jax",
+        "diffrax",
+        "build",
+        "import",
+        "compile",
+        "scipy",
+    } <= results.keys()
     assert results["targets"], "no target evaluated"
     assert (tmp_path / "performance.png").stat().st_size > 0
     assert (tmp_path / "table.md").read_text().count("|") > 20
@@ -117,7 +147,13 @@ def test_benchmark_suite_quick_smoke(tmp_path: Path) -> None:
 def _jvp_source_size(op: str, n: int) -> int:
     expr = f" {op} ".join(f"(1 + x{i % 7} / {i + 2})" for i in range(n))
     eqs = {f"x{i}": "0.0" for i in range(1, 7)}
-    c = compile_spec({"kind": "expr", "state": [f"x{i}" for i in range(7)], "equations": {**eqs, "x0": expr}})
+    c = compile_spec(
+        {
+            "kind": "expr",
+            "state": [f"x{i}" for i in range(7)],
+            "equations": {**eqs, "x0": expr},
+        }
+    )
     from op_system._lower import lower_model
 
     return len(lower_model(c.rhs._model, "numpy", mode="jvp").source)
@@ -140,7 +176,9 @@ def _flat_age_seir(n: int) -> dict:
     """The age SEIR as a 0.1.2 user writes it: one alias and four equations per age."""
     aliases, equations = {}, {}
     for i in range(n):
-        aliases[f"foi_{i}"] = " + ".join(f"C_{i}_{j} * I_{j} / Npop_{j}" for j in range(n))
+        aliases[f"foi_{i}"] = " + ".join(
+            f"C_{i}_{j} * I_{j} / Npop_{j}" for j in range(n)
+        )
         equations[f"S_{i}"] = f"-beta * S_{i} * foi_{i}"
         equations[f"E_{i}"] = f"beta * S_{i} * foi_{i} - sigma * E_{i}"
         equations[f"I_{i}"] = f"sigma * E_{i} - gamma * I_{i}"
@@ -175,7 +213,9 @@ def _statements(src: str) -> int:
 def test_flat_per_cell_spec_is_rerolled(n: int) -> None:
     c = compile_spec(_flat_age_seir(n))
     y, params, cm, npop = _flat_inputs(n)
-    np.testing.assert_allclose(c.eval_fn(0.0, y, **params), _flat_by_hand(y, cm, npop), rtol=1e-12)
+    np.testing.assert_allclose(
+        c.eval_fn(0.0, y, **params), _flat_by_hand(y, cm, npop), rtol=1e-12
+    )
     # one statement per group of cells, not per cell: the same count for every n
     assert _statements(c.source) == _statements(compile_spec(_flat_age_seir(6)).source)
     assert _statements(c.source) < 40
@@ -189,10 +229,16 @@ def test_flat_per_cell_jaxpr_does_not_grow_with_n() -> None:
     for n in (6, 24):
         c = compile_spec(_flat_age_seir(n), xp=jnp)
         y, params, cm, npop = _flat_inputs(n)
-        jaxpr = jax.make_jaxpr(lambda y, c=c, params=params: c.eval_fn(0.0, y, **params))(jnp.asarray(y))
+        jaxpr = jax.make_jaxpr(
+            lambda y, c=c, params=params: c.eval_fn(0.0, y, **params)
+        )(jnp.asarray(y))
         counts.append(len(jaxpr.jaxpr.eqns))
-        got = jax.jit(lambda y, c=c, params=params: c.eval_fn(0.0, y, **params))(jnp.asarray(y))
-        np.testing.assert_allclose(np.asarray(got), _flat_by_hand(y, cm, npop), rtol=1e-12)
+        got = jax.jit(lambda y, c=c, params=params: c.eval_fn(0.0, y, **params))(
+            jnp.asarray(y)
+        )
+        np.testing.assert_allclose(
+            np.asarray(got), _flat_by_hand(y, cm, npop), rtol=1e-12
+        )
     assert counts[0] == counts[1], counts
 
 

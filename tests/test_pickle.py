@@ -24,14 +24,21 @@ SEIR: dict[str, Any] = {
     "kind": "transitions",
     "axes": [{"name": "age", "coords": ["young", "old"]}],
     "state": ["S[age]", "E[age]", "I[age]", "R[age]"],
-    "aliases": {"foi[age]": "beta * sum_over(age=j, C[age, age=j] * I[age=j]) / sum_state()"},
+    "aliases": {
+        "foi[age]": "beta * sum_over(age=j, C[age, age=j] * I[age=j]) / sum_state()"
+    },
     "transitions": [
         {"from": "S[age]", "to": "E[age]", "rate": "foi[age]"},
         {"from": "E[age]", "to": "I[age]", "rate": "sigma"},
         {"from": "I[age]", "to": "R[age]", "rate": "gamma"},
     ],
 }
-PARAMS: dict[str, Any] = {"beta": 0.3, "sigma": 0.2, "gamma": 0.1, "C": np.array([[2.0, 1.0], [1.0, 3.0]])}
+PARAMS: dict[str, Any] = {
+    "beta": 0.3,
+    "sigma": 0.2,
+    "gamma": 0.1,
+    "C": np.array([[2.0, 1.0], [1.0, 3.0]]),
+}
 Y0 = np.array([900.0, 80.0, 5.0, 3.0, 4.0, 2.0, 0.0, 0.0])
 
 
@@ -45,8 +52,14 @@ def assert_same_compiled(a: CompiledRhs, b: CompiledRhs, y: Any = Y0) -> None:
     assert b.param_names == a.param_names
     assert b.meta == a.meta
     assert b.rhs == a.rhs
-    assert repr(b.backend) == repr(a.backend)  # the same choice, e.g. the default that follows `y`
-    np.testing.assert_allclose(np.asarray(b.eval_fn(0.0, y, **PARAMS)), np.asarray(a.eval_fn(0.0, y, **PARAMS)), rtol=1e-12)
+    assert repr(b.backend) == repr(
+        a.backend
+    )  # the same choice, e.g. the default that follows `y`
+    np.testing.assert_allclose(
+        np.asarray(b.eval_fn(0.0, y, **PARAMS)),
+        np.asarray(a.eval_fn(0.0, y, **PARAMS)),
+        rtol=1e-12,
+    )
 
 
 # -- NormalizedRhs ------------------------------------------------------------------------
@@ -88,7 +101,15 @@ def test_normalized_rhs_kind_given_by_the_entry_point() -> None:
 
 
 def test_normalized_rhs_built_by_hand_roundtrip() -> None:
-    rhs = NormalizedRhs("expr", ("x", "y"), ("-k*x", "k*x"), {}, ("k",), frozenset({"k", "x"}), {"axes": []})
+    rhs = NormalizedRhs(
+        "expr",
+        ("x", "y"),
+        ("-k*x", "k*x"),
+        {},
+        ("k",),
+        frozenset({"k", "x"}),
+        {"axes": []},
+    )
     back = roundtrip(rhs)
     assert back == rhs
     assert back.param_names == ("k",)
@@ -107,7 +128,10 @@ def test_spec_loaded_from_a_file_pickles(tmp_path: Any) -> None:
     compiled = compile_spec(load_spec(path))
     back = roundtrip(compiled)
     y = [990.0, 10.0, 0.0]
-    np.testing.assert_allclose(back.eval_fn(0.0, y, beta=0.3, gamma=0.1), compiled.eval_fn(0.0, y, beta=0.3, gamma=0.1))
+    np.testing.assert_allclose(
+        back.eval_fn(0.0, y, beta=0.3, gamma=0.1),
+        compiled.eval_fn(0.0, y, beta=0.3, gamma=0.1),
+    )
 
 
 # -- CompiledRhs --------------------------------------------------------------------------
@@ -127,9 +151,13 @@ def test_default_backend_still_follows_y_after_roundtrip() -> None:
     jnp = pytest.importorskip("jax.numpy")
     compiled = compile_spec(SEIR)
     back = roundtrip(compiled)
-    assert type(back.eval_fn(0.0, Y0, **PARAMS)) is type(compiled.eval_fn(0.0, Y0, **PARAMS))
+    assert type(back.eval_fn(0.0, Y0, **PARAMS)) is type(
+        compiled.eval_fn(0.0, Y0, **PARAMS)
+    )
     y = jnp.asarray(Y0)
-    assert type(back.eval_fn(0.0, y, **PARAMS)) is type(compiled.eval_fn(0.0, y, **PARAMS))
+    assert type(back.eval_fn(0.0, y, **PARAMS)) is type(
+        compiled.eval_fn(0.0, y, **PARAMS)
+    )
 
 
 def test_compiled_rhs_roundtrip_jax() -> None:
@@ -143,17 +171,28 @@ def test_compiled_rhs_roundtrip_jax() -> None:
 
 def test_compiled_rhs_roundtrip_array_api_namespace() -> None:
     xps = pytest.importorskip("array_api_strict")
-    compiled = compile_spec({"state": ["S", "I"], "equations": {"S": "-k * S", "I": "k * S - np.exp(-I) * I"}}, xp=xps)
+    compiled = compile_spec(
+        {
+            "state": ["S", "I"],
+            "equations": {"S": "-k * S", "I": "k * S - np.exp(-I) * I"},
+        },
+        xp=xps,
+    )
     data = pickle.dumps(compiled)
     assert b"array_api_strict" in data  # by module name
     back = pickle.loads(data)
     assert back.backend.xp is xps
     y = xps.asarray([1.0, 2.0], dtype=xps.float64)
-    np.testing.assert_allclose(np.asarray(back.eval_fn(0.0, y, k=0.5)), np.asarray(compiled.eval_fn(0.0, y, k=0.5)))
+    np.testing.assert_allclose(
+        np.asarray(back.eval_fn(0.0, y, k=0.5)),
+        np.asarray(compiled.eval_fn(0.0, y, k=0.5)),
+    )
 
 
 def test_compiled_from_hand_built_normalized_rhs_roundtrip() -> None:
-    rhs = NormalizedRhs("expr", ("x", "y"), ("-k * x", "k * x"), {}, ("k",), frozenset({"k", "x"}), {})
+    rhs = NormalizedRhs(
+        "expr", ("x", "y"), ("-k * x", "k * x"), {}, ("k",), frozenset({"k", "x"}), {}
+    )
     compiled = compile_rhs(rhs)
     back = roundtrip(compiled)
     assert back.state_names == ("x", "y")
@@ -179,7 +218,9 @@ def test_compiled_rhs_constructed_by_hand_pickles_its_arguments() -> None:
 def test_bound_method_of_compiled_rhs_pickles() -> None:
     compiled = compile_spec(SEIR)
     vf = roundtrip(compiled.vector_field)
-    np.testing.assert_allclose(vf(0.0, Y0, PARAMS), compiled.vector_field(0.0, Y0, PARAMS))
+    np.testing.assert_allclose(
+        vf(0.0, Y0, PARAMS), compiled.vector_field(0.0, Y0, PARAMS)
+    )
 
 
 # -- worker processes ---------------------------------------------------------------------

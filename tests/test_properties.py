@@ -48,6 +48,7 @@ def cfg(max_examples: int) -> settings:
         report_multiple_bugs=False,
     )
 
+
 # -- reference evaluator -------------------------------------------------------------------
 
 _BIN: dict[type, Callable[[Any, Any], Any]] = {
@@ -99,12 +100,20 @@ def _ev(n: ast.AST, env: Mapping[str, Any]) -> Any:
         v = _ev(n.operand, env)
         if isinstance(n.op, ast.Not):
             return np.bool_(not _truthy(v))
-        if isinstance(n.op, ast.USub) and isinstance(n.operand, ast.Constant) and type(n.operand.value) is int:
-            return np.float64(-n.operand.value)  # a negative integer literal: Python has no -0
+        if (
+            isinstance(n.op, ast.USub)
+            and isinstance(n.operand, ast.Constant)
+            and type(n.operand.value) is int
+        ):
+            return np.float64(
+                -n.operand.value
+            )  # a negative integer literal: Python has no -0
         return -_f(v) if isinstance(n.op, ast.USub) else +_f(v)
     if isinstance(n, ast.Compare):
         vals = [_f(_ev(x, env)) for x in (n.left, *n.comparators)]
-        return np.bool_(all(_CMP[type(op)](vals[i], vals[i + 1]) for i, op in enumerate(n.ops)))
+        return np.bool_(
+            all(_CMP[type(op)](vals[i], vals[i + 1]) for i, op in enumerate(n.ops))
+        )
     if isinstance(n, ast.BoolOp):
         v = _ev(n.values[0], env)
         for nxt in n.values[1:]:
@@ -119,7 +128,9 @@ def _ev(n: ast.AST, env: Mapping[str, Any]) -> Any:
         name = n.func.attr
         if name == "where":
             c, a, b = n.args
-            return np.float64(np.where(_truthy(_ev(c, env)), _f(_ev(a, env)), _f(_ev(b, env))))
+            return np.float64(
+                np.where(_truthy(_ev(c, env)), _f(_ev(a, env)), _f(_ev(b, env)))
+            )
         args = [_f(_ev(a, env)) for a in n.args]
         return np.float64(getattr(np, name)(*args))
     raise AssertionError(f"reference evaluator: unexpected node {ast.dump(n)}")
@@ -199,25 +210,48 @@ def _extend(sub: st.SearchStrategy[E]) -> st.SearchStrategy[E]:
         st.booleans(),
         st.booleans(),
     )
-    unary = st.builds(lambda x, op, p: E(f"{op}{_wrap(x, p)}", True), sub, st.sampled_from(("-", "+")), st.booleans())
-    compare = st.lists(sub, min_size=2, max_size=3).flatmap(
-        lambda xs: st.lists(st.sampled_from(CMP_OPS), min_size=len(xs) - 1, max_size=len(xs) - 1).map(
-            lambda ops: E(_chain(xs, ops), False)
-        )
+    unary = st.builds(
+        lambda x, op, p: E(f"{op}{_wrap(x, p)}", True),
+        sub,
+        st.sampled_from(("-", "+")),
+        st.booleans(),
     )
-    ifexp = st.builds(lambda a, c, b: E(f"({a.text}) if ({c.text}) else ({b.text})", False), sub, sub, sub)
+    compare = st.lists(sub, min_size=2, max_size=3).flatmap(
+        lambda xs: st.lists(
+            st.sampled_from(CMP_OPS), min_size=len(xs) - 1, max_size=len(xs) - 1
+        ).map(lambda ops: E(_chain(xs, ops), False))
+    )
+    ifexp = st.builds(
+        lambda a, c, b: E(f"({a.text}) if ({c.text}) else ({b.text})", False),
+        sub,
+        sub,
+        sub,
+    )
     boolop = st.builds(
         lambda xs, op: E(f" {op} ".join(f"({x.text})" for x in xs), False),
         st.lists(sub, min_size=2, max_size=3),
         st.sampled_from(("and", "or")),
     )
     notop = st.builds(lambda x: E(f"not ({x.text})", False), sub)
-    call1 = st.builds(lambda f, x: E(f"np.{f}({x.text})", True), st.sampled_from(FUNCS1), sub)
-    call2 = st.builds(lambda f, x, y: E(f"np.{f}({x.text}, {y.text})", True), st.sampled_from(FUNCS2), sub, sub)
-    call3 = st.builds(
-        lambda f, x, y, z: E(f"np.{f}({x.text}, {y.text}, {z.text})", True), st.sampled_from(("where", "clip")), sub, sub, sub
+    call1 = st.builds(
+        lambda f, x: E(f"np.{f}({x.text})", True), st.sampled_from(FUNCS1), sub
     )
-    return st.one_of(binop, binop, unary, compare, ifexp, boolop, notop, call1, call2, call3)
+    call2 = st.builds(
+        lambda f, x, y: E(f"np.{f}({x.text}, {y.text})", True),
+        st.sampled_from(FUNCS2),
+        sub,
+        sub,
+    )
+    call3 = st.builds(
+        lambda f, x, y, z: E(f"np.{f}({x.text}, {y.text}, {z.text})", True),
+        st.sampled_from(("where", "clip")),
+        sub,
+        sub,
+        sub,
+    )
+    return st.one_of(
+        binop, binop, unary, compare, ifexp, boolop, notop, call1, call2, call3
+    )
 
 
 expressions = st.recursive(leaves, _extend, max_leaves=10).map(lambda e: e.text)
@@ -233,8 +267,16 @@ def _compile_one_state(text: str):
 
 @cfg(600)
 @given(text=expressions, s=values, a=values, b=values, c=values, t=values)
-def test_random_expression_matches_reference(text: str, s: float, a: float, b: float, c: float, t: float) -> None:
-    env = {"S": np.float64(s), "a": np.float64(a), "b": np.float64(b), "c": np.float64(c), "t": np.float64(t)}
+def test_random_expression_matches_reference(
+    text: str, s: float, a: float, b: float, c: float, t: float
+) -> None:
+    env = {
+        "S": np.float64(s),
+        "a": np.float64(a),
+        "b": np.float64(b),
+        "c": np.float64(c),
+        "t": np.float64(t),
+    }
     want = ref_eval(text, env)
     if has_nonfinite_constant(text):
         # op_system may reject a variable-free part that is not finite (`1/0`, `10**400`).
@@ -252,16 +294,30 @@ def test_random_expression_matches_reference(text: str, s: float, a: float, b: f
     assert out.shape == (1,)
     assert out.dtype == np.float64
     got = float(out[0])
-    assert same_float(got, want), f"{text!r}: op_system {got!r} != reference {want!r}\n{compiled.source}"
+    assert same_float(got, want), (
+        f"{text!r}: op_system {got!r} != reference {want!r}\n{compiled.source}"
+    )
 
 
 @cfg(200)
 @given(text=expressions, s=values, a=values, b=values, c=values, t=values)
-def test_rendered_equation_means_the_same(text: str, s: float, a: float, b: float, c: float, t: float) -> None:
+def test_rendered_equation_means_the_same(
+    text: str, s: float, a: float, b: float, c: float, t: float
+) -> None:
     """The 0.1.2-compatible `NormalizedRhs.equations` string evaluates to the same value."""
-    env = {"S": np.float64(s), "a": np.float64(a), "b": np.float64(b), "c": np.float64(c), "t": np.float64(t)}
-    rendered = normalize_rhs({"kind": "expr", "state": ["S"], "equations": {"S": text}}).equations[0]
-    assert same_float(ref_eval(rendered, env), ref_eval(text, env)), f"{text!r} rendered as {rendered!r}"
+    env = {
+        "S": np.float64(s),
+        "a": np.float64(a),
+        "b": np.float64(b),
+        "c": np.float64(c),
+        "t": np.float64(t),
+    }
+    rendered = normalize_rhs(
+        {"kind": "expr", "state": ["S"], "equations": {"S": text}}
+    ).equations[0]
+    assert same_float(ref_eval(rendered, env), ref_eval(text, env)), (
+        f"{text!r} rendered as {rendered!r}"
+    )
 
 
 def test_negative_literal_base_of_power() -> None:
@@ -271,7 +327,16 @@ def test_negative_literal_base_of_power() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["S + 1/0", "S + 1 % 0", "S + 10 ** 400", "S + 0 ** -1", "S + (-8) ** 0.5", "S + 1e400", "S + np.inf % 0"]
+    "text",
+    [
+        "S + 1/0",
+        "S + 1 % 0",
+        "S + 10 ** 400",
+        "S + 0 ** -1",
+        "S + (-8) ** 0.5",
+        "S + 1e400",
+        "S + np.inf % 0",
+    ],
 )
 def test_nonfinite_constant_is_an_expression_error(text: str) -> None:
     """A variable-free part that is not finite is rejected by compile_rhs (0.1.2: ValueError at call)."""
@@ -294,7 +359,9 @@ def test_scalar_parameters_and_time_follow_float64_semantics() -> None:
         ("S + a % b", {"a": np.inf, "b": 2.0}, np.nan),
     ]
     for text, params, want in cases:
-        got = float(quiet_call(_compile_one_state(text).eval_fn, 0.0, [1.0], **params)[0])
+        got = float(
+            quiet_call(_compile_one_state(text).eval_fn, 0.0, [1.0], **params)[0]
+        )
         assert same_float(got, want), f"{text!r} with {params}: {got!r} != {want!r}"
 
 
@@ -316,7 +383,10 @@ def test_sum_over_body_independent_of_loop_variable() -> None:
         "kind": "expr",
         "axes": [{"name": "age", "coords": ["u", "v"]}],
         "state": ["I[age]", "S"],
-        "equations": {"I[age]": "sum_over(age=j, I[age]) + sum_over(age=k IN [v], beta[age])", "S": "-S"},
+        "equations": {
+            "I[age]": "sum_over(age=j, I[age]) + sum_over(age=k IN [v], beta[age])",
+            "S": "-S",
+        },
     }
     got = compile_spec(spec).eval_fn(0.0, [1.0, 2.0, 3.0], beta=[10.0, 20.0])
     np.testing.assert_allclose(got, [12.0, 24.0, -3.0])
@@ -347,17 +417,25 @@ templated_leaves = st.one_of(
 def _extend_templated(sub: st.SearchStrategy[E]) -> st.SearchStrategy[E]:
     reduce_ = st.builds(
         lambda kind, ax, flt, body: E(
-            f"{kind}({ax}=j{' IN [' + ', '.join(flt) + ']' if flt and kind == 'sum_over' else ''}, {body.text})", True
+            f"{kind}({ax}=j{' IN [' + ', '.join(flt) + ']' if flt and kind == 'sum_over' else ''}, {body.text})",
+            True,
         ),
         st.sampled_from(("sum_over", "integrate_over")),
         st.sampled_from(AXES),
-        st.one_of(st.none(), st.lists(st.sampled_from(("u", "v", "w")), min_size=1, max_size=3, unique=True)),
+        st.one_of(
+            st.none(),
+            st.lists(
+                st.sampled_from(("u", "v", "w")), min_size=1, max_size=3, unique=True
+            ),
+        ),
         sub,
     )
     return st.one_of(_extend(sub), reduce_)
 
 
-templated_expressions = st.recursive(templated_leaves, _extend_templated, max_leaves=10).map(lambda e: e.text)
+templated_expressions = st.recursive(
+    templated_leaves, _extend_templated, max_leaves=10
+).map(lambda e: e.text)
 
 
 @cfg(400)
@@ -371,22 +449,93 @@ def test_parse_print_parse_round_trip(text: str) -> None:
 
 @cfg(300)
 @given(text=expressions, s=values, a=values, b=values, c=values, t=values)
-def test_printed_text_means_the_same(text: str, s: float, a: float, b: float, c: float, t: float) -> None:
-    env = {"S": np.float64(s), "a": np.float64(a), "b": np.float64(b), "c": np.float64(c), "t": np.float64(t)}
+def test_printed_text_means_the_same(
+    text: str, s: float, a: float, b: float, c: float, t: float
+) -> None:
+    env = {
+        "S": np.float64(s),
+        "a": np.float64(a),
+        "b": np.float64(b),
+        "c": np.float64(c),
+        "t": np.float64(t),
+    }
     printed = to_source(parse_expr(text))
-    assert same_float(ref_eval(printed, env), ref_eval(text, env)), f"{text!r} printed as {printed!r}"
+    assert same_float(ref_eval(printed, env), ref_eval(text, env)), (
+        f"{text!r} printed as {printed!r}"
+    )
 
 
 # -- (c) arbitrary text ---------------------------------------------------------------------------
 
 TOKENS = (
-    "S", "I", "a", "beta", "t", "np", ".", "np.exp", "np.log", "np.where", "np.floor", "(", ")", "[", "]", ",",
-    "+", "-", "*", "/", "**", "%", "//", "<", "==", "=", "!=", "not", "and", "or", "if", "else", "lambda",
-    "sum_over", "sum_state", "sum_prefix", "integrate_over", "IN", "age", "j", "u", "0", "1", "2.5", "1e400",
-    "'I'", ":", "__import__", "__x", "x.real", "@", "~", "\\", "#", "\n", "\t", "\x00", "é", ";", "{", "}",
+    "S",
+    "I",
+    "a",
+    "beta",
+    "t",
+    "np",
+    ".",
+    "np.exp",
+    "np.log",
+    "np.where",
+    "np.floor",
+    "(",
+    ")",
+    "[",
+    "]",
+    ",",
+    "+",
+    "-",
+    "*",
+    "/",
+    "**",
+    "%",
+    "//",
+    "<",
+    "==",
+    "=",
+    "!=",
+    "not",
+    "and",
+    "or",
+    "if",
+    "else",
+    "lambda",
+    "sum_over",
+    "sum_state",
+    "sum_prefix",
+    "integrate_over",
+    "IN",
+    "age",
+    "j",
+    "u",
+    "0",
+    "1",
+    "2.5",
+    "1e400",
+    "'I'",
+    ":",
+    "__import__",
+    "__x",
+    "x.real",
+    "@",
+    "~",
+    "\\",
+    "#",
+    "\n",
+    "\t",
+    "\x00",
+    "é",
+    ";",
+    "{",
+    "}",
 )
 token_soup = st.lists(st.sampled_from(TOKENS), min_size=1, max_size=12).map(" ".join)
-raw_text = st.one_of(st.text(max_size=40), token_soup, st.text(alphabet="Sab()+-*/%<>=!.,[]_ npexlogIN1234", max_size=30))
+raw_text = st.one_of(
+    st.text(max_size=40),
+    token_soup,
+    st.text(alphabet="Sab()+-*/%<>=!.,[]_ npexlogIN1234", max_size=30),
+)
 
 
 def _spec_with_equation(eq: str) -> dict[str, Any]:
@@ -442,13 +591,20 @@ def _templated_spec(eq: str) -> dict[str, Any]:
             {"name": "grid", "type": "continuous", "coords": [0.0, 0.5, 1.0]},
         ],
         "state": ["S", "I[age]", "X[age,vax]", "G[grid]"],
-        "equations": {"S": "-S", "I[age]": eq, "X[age,vax]": "-X[age,vax]", "G[grid]": "-G[grid]"},
+        "equations": {
+            "S": "-S",
+            "I[age]": eq,
+            "X[age,vax]": "-X[age,vax]",
+            "G[grid]": "-G[grid]",
+        },
     }
 
 
 @cfg(400)
 @given(text=templated_expressions, seed=st.integers(0, 2**32 - 1))
-def test_random_templated_expression_compiles_or_raises_op_system_error(text: str, seed: int) -> None:
+def test_random_templated_expression_compiles_or_raises_op_system_error(
+    text: str, seed: int
+) -> None:
     """Well-formed but possibly meaningless templated text: an op_system error or a result."""
     try:
         compiled = compile_spec(_templated_spec(text))
@@ -457,7 +613,12 @@ def test_random_templated_expression_compiles_or_raises_op_system_error(text: st
     rng = np.random.default_rng(seed)
     params = {p: float(rng.uniform(0.1, 2.0)) for p in compiled.param_names}
     try:
-        out = quiet_call(compiled.eval_fn, 0.5, rng.uniform(0.5, 2.0, len(compiled.state_names)), **params)
+        out = quiet_call(
+            compiled.eval_fn,
+            0.5,
+            rng.uniform(0.5, 2.0, len(compiled.state_names)),
+            **params,
+        )
     except OpSystemError:
         return
     assert np.shape(out) == (len(compiled.state_names),)
@@ -485,7 +646,9 @@ class Coupling:
     """`coef * sum_over(...nested..., Y[...])`: each axis of Y is a placeholder, a loop or a literal."""
 
     src: str
-    how: dict[str, tuple[str, Any]]  # axis -> ("ph", None) | ("sum", coords or None) | ("lit", coord)
+    how: dict[
+        str, tuple[str, Any]
+    ]  # axis -> ("ph", None) | ("sum", coords or None) | ("lit", coord)
     #: an outer `sum_over(axis=d_axis [IN [...]], ...)` whose variable the body does not use
     dummy: tuple[str, tuple[str, ...] | None] | None = None
 
@@ -499,16 +662,26 @@ class StateEq:
 
 
 @st.composite
-def templated_models(draw: st.DrawFn) -> tuple[dict[str, tuple[str, ...]], list[StateEq]]:
+def templated_models(
+    draw: st.DrawFn,
+) -> tuple[dict[str, tuple[str, ...]], list[StateEq]]:
     n_axes = draw(st.integers(1, 3))
     axes = {
-        name: tuple(draw(st.lists(st.sampled_from(COORD_POOL), min_size=2, max_size=3, unique=True)))
+        name: tuple(
+            draw(
+                st.lists(
+                    st.sampled_from(COORD_POOL), min_size=2, max_size=3, unique=True
+                )
+            )
+        )
         for name in AXIS_NAMES[:n_axes]
     }
     n_states = draw(st.integers(1, 3))
     states = []
     for base in STATE_NAMES[:n_states]:
-        sub = draw(st.lists(st.sampled_from(list(axes)), max_size=len(axes), unique=True))
+        sub = draw(
+            st.lists(st.sampled_from(list(axes)), max_size=len(axes), unique=True)
+        )
         states.append((base, tuple(sub)))
     eqs = []
     for base, ax in states:
@@ -525,12 +698,22 @@ def templated_models(draw: st.DrawFn) -> tuple[dict[str, tuple[str, ...]], list[
                 elif kind == "lit":
                     how[a] = ("lit", draw(st.sampled_from(axes[a])))
                 else:
-                    flt = draw(st.one_of(st.none(), st.lists(st.sampled_from(axes[a]), min_size=1, unique=True)))
+                    flt = draw(
+                        st.one_of(
+                            st.none(),
+                            st.lists(st.sampled_from(axes[a]), min_size=1, unique=True),
+                        )
+                    )
                     how[a] = ("sum", tuple(flt) if flt is not None else None)
             dummy = None
             if draw(st.integers(0, 3)) == 0:
                 d_ax = draw(st.sampled_from(list(axes)))
-                flt = draw(st.one_of(st.none(), st.lists(st.sampled_from(axes[d_ax]), min_size=1, unique=True)))
+                flt = draw(
+                    st.one_of(
+                        st.none(),
+                        st.lists(st.sampled_from(axes[d_ax]), min_size=1, unique=True),
+                    )
+                )
                 dummy = (d_ax, tuple(flt) if flt is not None else None)
             couplings.append(Coupling(src, how, dummy))
         eqs.append(StateEq(base, ax, k_axes, couplings))
@@ -564,14 +747,18 @@ def _coupling_text(cp: Coupling, src_axes: tuple[str, ...], positional: bool) ->
     return text
 
 
-def _spec_for(axes: dict[str, tuple[str, ...]], eqs: list[StateEq], positional: bool) -> dict[str, Any]:
+def _spec_for(
+    axes: dict[str, tuple[str, ...]], eqs: list[StateEq], positional: bool
+) -> dict[str, Any]:
     state_axes = {e.base: e.axes for e in eqs}
     equations = {}
     for e in eqs:
         k = f"k_{e.base}[{', '.join(e.k_axes)}]" if e.k_axes else f"k_{e.base}"
         terms = [f"-{k} * {_key(e.base, e.axes)}"]
         for i, cp in enumerate(e.couplings):
-            terms.append(f"c_{e.base}_{i} * {_coupling_text(cp, state_axes[cp.src], positional)}")
+            terms.append(
+                f"c_{e.base}_{i} * {_coupling_text(cp, state_axes[cp.src], positional)}"
+            )
         equations[_key(e.base, e.axes)] = " + ".join(terms)
     return {
         "kind": "expr",
@@ -582,7 +769,10 @@ def _spec_for(axes: dict[str, tuple[str, ...]], eqs: list[StateEq], positional: 
 
 
 def _reference(
-    axes: dict[str, tuple[str, ...]], eqs: list[StateEq], y: dict[str, float], params: dict[str, Any]
+    axes: dict[str, tuple[str, ...]],
+    eqs: list[StateEq],
+    y: dict[str, float],
+    params: dict[str, Any],
 ) -> list[float]:
     """dydt by looping over expanded cells, reading the state by expanded name."""
     state_axes = {e.base: e.axes for e in eqs}
@@ -591,19 +781,32 @@ def _reference(
         for combo in itertools.product(*(axes[a] for a in e.axes)):
             assign = dict(zip(e.axes, combo, strict=True))
             k = params[f"k_{e.base}"]
-            kval = np.asarray(k)[tuple(axes[a].index(assign[a]) for a in e.k_axes)] if e.k_axes else k
+            kval = (
+                np.asarray(k)[tuple(axes[a].index(assign[a]) for a in e.k_axes)]
+                if e.k_axes
+                else k
+            )
             val = -kval * y[_cell(e.base, e.axes, assign)]
             for i, cp in enumerate(e.couplings):
                 src_axes = state_axes[cp.src]
                 loops = [a for a in src_axes if cp.how[a][0] == "sum"]
                 total = 0.0
                 for loop_combo in itertools.product(
-                    *((cp.how[a][1] if cp.how[a][1] is not None else axes[a]) for a in loops)
+                    *(
+                        (cp.how[a][1] if cp.how[a][1] is not None else axes[a])
+                        for a in loops
+                    )
                 ):
                     cell = {}
                     for a in src_axes:
                         kind, v = cp.how[a]
-                        cell[a] = assign[a] if kind == "ph" else v if kind == "lit" else loop_combo[loops.index(a)]
+                        cell[a] = (
+                            assign[a]
+                            if kind == "ph"
+                            else v
+                            if kind == "lit"
+                            else loop_combo[loops.index(a)]
+                        )
                     total += y[_cell(cp.src, src_axes, cell)]
                 if cp.dummy is not None:
                     d_ax, d_flt = cp.dummy
@@ -620,7 +823,9 @@ def _reference(
     expanded_params=st.booleans(),
     seed=st.integers(0, 2**32 - 1),
 )
-def test_random_templated_model_matches_loop_reference(model, positional: bool, expanded_params: bool, seed: int) -> None:
+def test_random_templated_model_matches_loop_reference(
+    model, positional: bool, expanded_params: bool, seed: int
+) -> None:
     axes, eqs = model
     spec = _spec_for(axes, eqs, positional)
     compiled = compile_spec(spec)
@@ -640,9 +845,13 @@ def test_random_templated_model_matches_loop_reference(model, positional: bool, 
     expected_param_names: set[str] = set()
     for e in eqs:
         shape = tuple(len(axes[a]) for a in e.k_axes)
-        params[f"k_{e.base}"] = rng.uniform(0.1, 1.0, shape) if shape else float(rng.uniform(0.1, 1.0))
+        params[f"k_{e.base}"] = (
+            rng.uniform(0.1, 1.0, shape) if shape else float(rng.uniform(0.1, 1.0))
+        )
         for combo in itertools.product(*(axes[a] for a in e.k_axes)):
-            expected_param_names.add(_cell(f"k_{e.base}", e.k_axes, dict(zip(e.k_axes, combo, strict=True))))
+            expected_param_names.add(
+                _cell(f"k_{e.base}", e.k_axes, dict(zip(e.k_axes, combo, strict=True)))
+            )
         for i in range(len(e.couplings)):
             params[f"c_{e.base}_{i}"] = float(rng.uniform(0.1, 1.0))
             expected_param_names.add(f"c_{e.base}_{i}")
@@ -653,9 +862,15 @@ def test_random_templated_model_matches_loop_reference(model, positional: bool, 
         for e in eqs:
             if e.k_axes:
                 arr = call_params.pop(f"k_{e.base}")
-                for combo in itertools.product(*(range(len(axes[a])) for a in e.k_axes)):
-                    assign = {a: axes[a][i] for a, i in zip(e.k_axes, combo, strict=True)}
-                    call_params[_cell(f"k_{e.base}", e.k_axes, assign)] = float(arr[combo])
+                for combo in itertools.product(
+                    *(range(len(axes[a])) for a in e.k_axes)
+                ):
+                    assign = {
+                        a: axes[a][i] for a, i in zip(e.k_axes, combo, strict=True)
+                    }
+                    call_params[_cell(f"k_{e.base}", e.k_axes, assign)] = float(
+                        arr[combo]
+                    )
     got = compiled.eval_fn(0.0, y_vec, **call_params)
     want = _reference(axes, eqs, y, params)
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12, err_msg=str(spec))
@@ -666,11 +881,15 @@ def test_random_templated_model_matches_loop_reference(model, positional: bool, 
         for combo in itertools.product(*(range(len(axes[a])) for a in e.k_axes)):
             assign = {a: axes[a][i] for a, i in zip(e.k_axes, combo, strict=True)}
             k = params[f"k_{e.base}"]
-            env[_cell(f"k_{e.base}", e.k_axes, assign)] = np.float64(k[combo] if e.k_axes else k)
+            env[_cell(f"k_{e.base}", e.k_axes, assign)] = np.float64(
+                k[combo] if e.k_axes else k
+            )
         for i in range(len(e.couplings)):
             env[f"c_{e.base}_{i}"] = np.float64(params[f"c_{e.base}_{i}"])
     rendered = [ref_eval(text, env) for text in compiled.rhs.equations]
-    np.testing.assert_allclose(rendered, want, rtol=1e-10, atol=1e-12, err_msg=str(spec))
+    np.testing.assert_allclose(
+        rendered, want, rtol=1e-10, atol=1e-12, err_msg=str(spec)
+    )
 
 
 WEIRD_COORDS = ("0-4", "5-17", "65+", "a b", "x.y", "Q", "lo_hi", "7")
@@ -679,16 +898,24 @@ WEIRD_COORDS = ("0-4", "5-17", "65+", "a b", "x.y", "Q", "lo_hi", "7")
 @cfg(100)
 @given(
     axes=st.lists(
-        st.lists(st.sampled_from(WEIRD_COORDS), min_size=2, max_size=4, unique_by=_frag),
+        st.lists(
+            st.sampled_from(WEIRD_COORDS), min_size=2, max_size=4, unique_by=_frag
+        ),
         min_size=1,
         max_size=3,
     ),
     data=st.data(),
 )
-def test_state_names_are_c_order_products_of_fragments(axes: list[list[str]], data: st.DataObject) -> None:
+def test_state_names_are_c_order_products_of_fragments(
+    axes: list[list[str]], data: st.DataObject
+) -> None:
     axis_defs = {AXIS_NAMES[i]: tuple(c) for i, c in enumerate(axes)}
     state_axes = [
-        tuple(data.draw(st.permutations(list(axis_defs)))[: data.draw(st.integers(0, len(axis_defs)))])
+        tuple(
+            data.draw(st.permutations(list(axis_defs)))[
+                : data.draw(st.integers(0, len(axis_defs)))
+            ]
+        )
         for _ in range(data.draw(st.integers(1, 3)))
     ]
     keys = [_key(STATE_NAMES[i], ax) for i, ax in enumerate(state_axes)]

@@ -9,9 +9,19 @@ import op_system
 
 def test_everything_0_1_2_exported_is_exported() -> None:
     names = {
-        "compile_spec", "normalize_rhs", "normalize_expr_rhs", "normalize_transitions_rhs", "compile_rhs",
-        "NormalizedRhs", "CompiledRhs", "EvalFn", "IdentifierString", "StateString",
-        "SUPPORTED_RHS_KINDS", "EXPERIMENTAL_FEATURES", "__version__",
+        "compile_spec",
+        "normalize_rhs",
+        "normalize_expr_rhs",
+        "normalize_transitions_rhs",
+        "compile_rhs",
+        "NormalizedRhs",
+        "CompiledRhs",
+        "EvalFn",
+        "IdentifierString",
+        "StateString",
+        "SUPPORTED_RHS_KINDS",
+        "EXPERIMENTAL_FEATURES",
+        "__version__",
     }
     assert names <= set(op_system.__all__)
     assert op_system.SUPPORTED_RHS_KINDS == ("expr", "transitions")
@@ -58,13 +68,29 @@ def test_state_string_parsing_and_pydantic() -> None:
 
 
 def test_normalized_and_compiled_fields() -> None:
-    rhs = op_system.normalize_rhs({"state": ["x"], "equations": {"x": "-k * x"}, "axes": [{"name": "a", "coords": ["p"]}]})
-    for field in ("kind", "state_names", "equations", "aliases", "param_names", "all_symbols", "meta"):
+    rhs = op_system.normalize_rhs(
+        {
+            "state": ["x"],
+            "equations": {"x": "-k * x"},
+            "axes": [{"name": "a", "coords": ["p"]}],
+        }
+    )
+    for field in (
+        "kind",
+        "state_names",
+        "equations",
+        "aliases",
+        "param_names",
+        "all_symbols",
+        "meta",
+    ):
         assert hasattr(rhs, field)
     c = op_system.compile_rhs(rhs)
     for field in ("state_names", "param_names", "eval_fn", "meta", "bind"):
         assert hasattr(c, field)
     assert c.meta["axes"][0]["name"] == "a"
     # positional construction as with 0.1.2's dataclasses
-    manual = op_system.NormalizedRhs("expr", ("x",), ("-k * x",), {}, ("k",), frozenset({"x", "k"}), {})
+    manual = op_system.NormalizedRhs(
+        "expr", ("x",), ("-k * x",), {}, ("k",), frozenset({"x", "k"}), {}
+    )
     assert op_system.compile_rhs(manual).eval_fn(0.0, [2.0], k=3.0).tolist() == [-6.0]

@@ -38,7 +38,9 @@ def _flat(interleaved: bool = False) -> dict[str, Any]:
     """The same model cell by cell; `interleaved` orders states S_0, I_0, R_0, S_1, ..."""
     aliases, eqs = {}, {}
     for i in range(N):
-        aliases[f"inc_{i}"] = " + ".join(f"C_{i}_{j} * I_{j} / Np_{j}" for j in range(N))
+        aliases[f"inc_{i}"] = " + ".join(
+            f"C_{i}_{j} * I_{j} / Np_{j}" for j in range(N)
+        )
         aliases[f"lam_{i}"] = f"beta * inc_{i} + eps"
         eqs[f"S_{i}"] = f"-lam_{i} * S_{i} + w * R_{i}"
         eqs[f"I_{i}"] = f"lam_{i} * S_{i} - gamma * I_{i}"
@@ -82,7 +84,9 @@ def test_flat_equals_templated_and_hand_written(interleaved: bool) -> None:
     np.testing.assert_allclose(flat.bind(FLAT_PARAMS)(0.0, y), want, rtol=1e-12)
     if not interleaved:
         templ = compile_spec(_templated())
-        np.testing.assert_allclose(templ.eval_fn(0.0, y, **TEMPLATED_PARAMS), want, rtol=1e-12)
+        np.testing.assert_allclose(
+            templ.eval_fn(0.0, y, **TEMPLATED_PARAMS), want, rtol=1e-12
+        )
     assert "matmul" in flat.source  # the contact sum is a matrix-vector product
 
 
@@ -95,10 +99,15 @@ def test_flat_on_jax_jit(interleaved: bool) -> None:
     c = compile_spec(_flat(interleaved), xp=jnp)
     got = jax.jit(lambda y: c.eval_fn(0.0, y, **FLAT_PARAMS))(jnp.asarray(y))
     np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12)
-    grad = jax.grad(lambda b: c.eval_fn(0.0, jnp.asarray(y), **{**FLAT_PARAMS, "beta": b}).sum())(0.4)
+    grad = jax.grad(
+        lambda b: c.eval_fn(0.0, jnp.asarray(y), **{**FLAT_PARAMS, "beta": b}).sum()
+    )(0.4)
     h = 1e-6
     num = compile_spec(_flat(interleaved))
-    fd = (num.eval_fn(0.0, y, **{**FLAT_PARAMS, "beta": 0.4 + h}).sum() - num.eval_fn(0.0, y, **{**FLAT_PARAMS, "beta": 0.4 - h}).sum()) / (2 * h)
+    fd = (
+        num.eval_fn(0.0, y, **{**FLAT_PARAMS, "beta": 0.4 + h}).sum()
+        - num.eval_fn(0.0, y, **{**FLAT_PARAMS, "beta": 0.4 - h}).sum()
+    ) / (2 * h)
     np.testing.assert_allclose(float(grad), fd, rtol=1e-6)
 
 
@@ -177,5 +186,9 @@ def test_array_api_namespace_keeps_per_cell_transitions() -> None:
     params = {**FLAT_PARAMS, **{f"k_{i}": float(k[i]) for i in range(N)}}
     y = RNG.uniform(1.0, 50.0, 1 + 3 * N)
     c = compile_spec(_flat_transitions(), xp=xp)
-    got = c.eval_fn(xp.asarray(0.0), xp.asarray(y), **{n: xp.asarray(v) for n, v in params.items()})
-    np.testing.assert_allclose(np.asarray(got), _flat_transitions_by_hand(y, k), rtol=1e-12)
+    got = c.eval_fn(
+        xp.asarray(0.0), xp.asarray(y), **{n: xp.asarray(v) for n, v in params.items()}
+    )
+    np.testing.assert_allclose(
+        np.asarray(got), _flat_transitions_by_hand(y, k), rtol=1e-12
+    )

@@ -19,12 +19,16 @@ def _fd_jacobian(c, t, y, params, eps=1e-6):
         h = eps * max(1.0, abs(y[k]))
         e = np.zeros_like(y)
         e[k] = h
-        cols.append((c.eval_fn(t, y + e, **params) - c.eval_fn(t, y - e, **params)) / (2 * h))
+        cols.append(
+            (c.eval_fn(t, y + e, **params) - c.eval_fn(t, y - e, **params)) / (2 * h)
+        )
     return np.stack(cols, axis=1)
 
 
 @pytest.mark.parametrize("case", REFS, ids=[c["name"] for c in REFS])
-def test_jacobian_matches_finite_differences_and_sparsity_is_a_superset(case: dict) -> None:
+def test_jacobian_matches_finite_differences_and_sparsity_is_a_superset(
+    case: dict,
+) -> None:
     c = compile_spec(case["spec"])
     jac = c.jacobian()
     pattern = c.jac_sparsity.toarray() != 0
@@ -35,7 +39,9 @@ def test_jacobian_matches_finite_differences_and_sparsity_is_a_superset(case: di
         fd = _fd_jacobian(c, sample["t"], y, sample["params"])
     assert exact.shape == (len(y), len(y))
     scale = np.maximum(1.0, np.abs(exact))
-    assert np.all(np.abs(exact - fd) <= 1e-5 * scale), np.max(np.abs(exact - fd) / scale)
+    assert np.all(np.abs(exact - fd) <= 1e-5 * scale), np.max(
+        np.abs(exact - fd) / scale
+    )
     # every numerically non-zero entry is in the structural pattern
     assert not np.any((np.abs(fd) > 1e-9 * scale) & ~pattern)
     assert not np.any((exact != 0) & ~pattern)
@@ -87,7 +93,9 @@ def test_jax_jacobian_under_jit_matches_jacfwd() -> None:
     jac = c.jacobian()
     exact = jax.jit(lambda y: jac(0.0, y, **p))(y)
     auto = jax.jacfwd(lambda y: c.eval_fn(0.0, y, **p))(y)
-    np.testing.assert_allclose(np.asarray(exact), np.asarray(auto), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(
+        np.asarray(exact), np.asarray(auto), rtol=1e-12, atol=1e-14
+    )
 
 
 def test_latex_indexed_and_expanded() -> None:
@@ -95,7 +103,13 @@ def test_latex_indexed_and_expanded() -> None:
     tex = c.to_latex()
     assert "\\dot S_{age,reg}" in tex
     assert "\\sum_{j} C_{age,j} I_{j,reg}" in tex
-    plain = compile_spec({"kind": "expr", "state": ["S", "I"], "equations": {"S": "-beta*S*I", "I": "beta*S*I"}})
+    plain = compile_spec(
+        {
+            "kind": "expr",
+            "state": ["S", "I"],
+            "equations": {"S": "-beta*S*I", "I": "beta*S*I"},
+        }
+    )
     assert "\\dot{S} &= - I S \\beta" in plain.to_latex()
 
 
@@ -112,9 +126,15 @@ def test_flow_diagram_collapsed_over_axes() -> None:
 def test_check_conservation_and_negativity() -> None:
     assert compile_spec(_age_region_model(2, 2)).check() == []
     bad = compile_spec(
-        {"kind": "transitions", "state": ["S", "I"], "transitions": [{"from": "S", "to": "I", "rate": "beta * I / S"}]}
+        {
+            "kind": "transitions",
+            "state": ["S", "I"],
+            "transitions": [{"from": "S", "to": "I", "rate": "beta * I / S"}],
+        }
     )
-    with pytest.warns(UserWarning, match=r"transition S -> I: its flow does not vanish when S = 0"):
+    with pytest.warns(
+        UserWarning, match=r"transition S -> I: its flow does not vanish when S = 0"
+    ):
         problems = bad.check()
     assert len(problems) == 1
 
@@ -138,4 +158,6 @@ def test_jax_jacobian_matches_jacfwd_on_parity_specs(case: dict) -> None:
     params = {k: jnp.asarray(v) for k, v in sample["params"].items()}
     exact = c.jacobian()(sample["t"], y, **params)
     auto = jax.jacfwd(lambda y: c.eval_fn(sample["t"], y, **params))(y)
-    np.testing.assert_allclose(np.asarray(exact), np.asarray(auto), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        np.asarray(exact), np.asarray(auto), rtol=1e-10, atol=1e-12
+    )

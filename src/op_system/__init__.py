@@ -69,7 +69,9 @@ SUPPORTED_RHS_KINDS: tuple[str, ...] = ("expr", "transitions")
 EXPERIMENTAL_FEATURES: frozenset[str] = frozenset()
 
 
-def compile_spec(spec: dict[str, Any], xp: object = None, *, backend: str | None = None) -> CompiledRhs:
+def compile_spec(
+    spec: dict[str, Any], xp: object = None, *, backend: str | None = None
+) -> CompiledRhs:
     """Validate, normalize and compile a spec in one call.
 
     Arguments:

@@ -83,7 +83,9 @@ def _as_number(x: object, *, path: str) -> float:
 
 def _deltas(coords: Sequence[float], idx: int) -> list[float]:
     if len(coords) < 2:
-        raise SpecError(f"axes[{idx}] continuous requires >=2 coords", path=f"axes[{idx}].coords")
+        raise SpecError(
+            f"axes[{idx}] continuous requires >=2 coords", path=f"axes[{idx}].coords"
+        )
     out = []
     n = len(coords)
     for i in range(n):
@@ -107,7 +109,9 @@ def _deltas(coords: Sequence[float], idx: int) -> list[float]:
 def _generate(ax: Mapping[str, Any], idx: int, spacing: str) -> list[float]:
     domain = ax.get("domain")
     if domain is not None and not isinstance(domain, dict):
-        raise SpecError(f"axes[{idx}].domain must be a mapping", path=f"axes[{idx}].domain")
+        raise SpecError(
+            f"axes[{idx}].domain must be a mapping", path=f"axes[{idx}].domain"
+        )
     if not domain or domain.get("lb") is None or domain.get("ub") is None:
         raise SpecError(
             f"axes[{idx}] continuous requires domain.lb and domain.ub when coords are absent",
@@ -116,15 +120,23 @@ def _generate(ax: Mapping[str, Any], idx: int, spacing: str) -> list[float]:
     lb = _as_number(domain.get("lb"), path=f"axes[{idx}].domain.lb")
     ub = _as_number(domain.get("ub"), path=f"axes[{idx}].domain.ub")
     if ub <= lb:
-        raise SpecError(f"axes[{idx}].domain.ub must be greater than lb", path=f"axes[{idx}].domain")
+        raise SpecError(
+            f"axes[{idx}].domain.ub must be greater than lb", path=f"axes[{idx}].domain"
+        )
     size_obj = ax.get("size")
     if not isinstance(size_obj, (int, float)) or isinstance(size_obj, bool):
         raise SpecError(
-            f"axes[{idx}].size must be an integer >= 2, got {size_obj!r}", path=f"axes[{idx}].size", token=repr(size_obj)
+            f"axes[{idx}].size must be an integer >= 2, got {size_obj!r}",
+            path=f"axes[{idx}].size",
+            token=repr(size_obj),
         )
     size = int(size_obj)
     if size < 2:
-        raise SpecError(f"axes[{idx}].size must be >= 2, got {size}", path=f"axes[{idx}].size", token=str(size))
+        raise SpecError(
+            f"axes[{idx}].size must be >= 2, got {size}",
+            path=f"axes[{idx}].size",
+            token=str(size),
+        )
     if spacing not in ("linear", "log", "geom"):
         raise SpecError(
             f"axes[{idx}].spacing must be one of ['geom', 'linear', 'log']",
@@ -135,7 +147,10 @@ def _generate(ax: Mapping[str, Any], idx: int, spacing: str) -> list[float]:
         step = (ub - lb) / (size - 1)
         return [lb + step * i for i in range(size)]
     if lb <= 0 or ub <= 0:
-        raise SpecError(f"axes[{idx}] log/geom spacing requires positive lb/ub", path=f"axes[{idx}].domain")
+        raise SpecError(
+            f"axes[{idx}] log/geom spacing requires positive lb/ub",
+            path=f"axes[{idx}].domain",
+        )
     ratio = (ub / lb) ** (1.0 / (size - 1))
     return [lb * (ratio**i) for i in range(size)]
 
@@ -145,24 +160,37 @@ def _normalize_axis(ax: object, idx: int, seen: set[str]) -> dict[str, Any]:
         raise SpecError(f"axes[{idx}] must be a mapping", path=f"axes[{idx}]")
     name = ax.get("name")
     if not isinstance(name, str) or not name.strip():
-        raise SpecError(f"axes[{idx}].name must be a non-empty string", path=f"axes[{idx}].name")
+        raise SpecError(
+            f"axes[{idx}].name must be a non-empty string", path=f"axes[{idx}].name"
+        )
     name = name.strip()
     if not name.isidentifier() or name.startswith("__"):
-        raise SpecError(f"axes[{idx}].name {name!r} must be an identifier", path=f"axes[{idx}].name", token=name)
+        raise SpecError(
+            f"axes[{idx}].name {name!r} must be an identifier",
+            path=f"axes[{idx}].name",
+            token=name,
+        )
     if name in seen:
-        raise SpecError(f"duplicate axis name: {name!r}", path=f"axes[{idx}].name", token=name)
+        raise SpecError(
+            f"duplicate axis name: {name!r}", path=f"axes[{idx}].name", token=name
+        )
     seen.add(name)
     kind = str(ax.get("type", "categorical")).strip().lower()
     if kind not in ("categorical", "continuous"):
         raise SpecError(
-            f"axes[{idx}].type must be 'categorical' or 'continuous'", path=f"axes[{idx}].type", token=kind
+            f"axes[{idx}].type must be 'categorical' or 'continuous'",
+            path=f"axes[{idx}].type",
+            token=kind,
         )
     spacing = str(ax.get("spacing", "linear")).strip().lower()
     coords_obj = ax.get("coords")
     coords: list[Any]
     if coords_obj is not None:
         if not isinstance(coords_obj, (list, tuple)) or not coords_obj:
-            raise SpecError(f"axes[{idx}].coords must be a non-empty list", path=f"axes[{idx}].coords")
+            raise SpecError(
+                f"axes[{idx}].coords must be a non-empty list",
+                path=f"axes[{idx}].coords",
+            )
         coords = list(coords_obj)
         if kind == "categorical":
             for j, v in enumerate(coords):
@@ -176,10 +204,15 @@ def _normalize_axis(ax: object, idx: int, seen: set[str]) -> dict[str, Any]:
             if len(set(coords)) != len(coords):
                 dup = next(c for c in coords if coords.count(c) > 1)
                 raise SpecError(
-                    f"axes[{idx}].coords contains duplicate coord {dup!r}", path=f"axes[{idx}].coords", token=dup
+                    f"axes[{idx}].coords contains duplicate coord {dup!r}",
+                    path=f"axes[{idx}].coords",
+                    token=dup,
                 )
         else:
-            coords = [_as_number(v, path=f"axes[{idx}].coords[{j}]") for j, v in enumerate(coords)]
+            coords = [
+                _as_number(v, path=f"axes[{idx}].coords[{j}]")
+                for j, v in enumerate(coords)
+            ]
             for j in range(1, len(coords)):
                 if coords[j] < coords[j - 1]:
                     raise SpecError(
@@ -189,10 +222,17 @@ def _normalize_axis(ax: object, idx: int, seen: set[str]) -> dict[str, Any]:
                         token=repr(coords[j]),
                     )
     elif kind == "categorical":
-        raise SpecError(f"axes[{idx}] categorical requires coords", path=f"axes[{idx}].coords")
+        raise SpecError(
+            f"axes[{idx}] categorical requires coords", path=f"axes[{idx}].coords"
+        )
     else:
         coords = _generate(ax, idx, spacing)
-    out: dict[str, Any] = {"name": name, "type": kind, "coords": coords, "size": len(coords)}
+    out: dict[str, Any] = {
+        "name": name,
+        "type": kind,
+        "coords": coords,
+        "size": len(coords),
+    }
     if kind == "continuous":
         out["deltas"] = _deltas(coords, idx)
     if ax.get("domain") is not None:
@@ -203,7 +243,8 @@ def _normalize_axis(ax: object, idx: int, seen: set[str]) -> dict[str, Any]:
     if units is not None:
         if not isinstance(units, str) or not units.strip():
             raise SpecError(
-                f"axes[{idx}].units must be a non-empty string if provided", path=f"axes[{idx}].units"
+                f"axes[{idx}].units must be a non-empty string if provided",
+                path=f"axes[{idx}].units",
             )
         out["units"] = units.strip()
     return out
@@ -235,6 +276,12 @@ def normalize_axes(raw: object) -> tuple[list[dict[str, Any]], dict[str, Axis]]:
             )
         else:
             axes[m["name"]] = Axis(
-                m["name"], "categorical", coords, (), (), {c: i for i, c in enumerate(coords)}, frag_index
+                m["name"],
+                "categorical",
+                coords,
+                (),
+                (),
+                {c: i for i, c in enumerate(coords)},
+                frag_index,
             )
     return meta, axes

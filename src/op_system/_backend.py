@@ -16,7 +16,13 @@ from typing import Any
 
 from ._errors import BackendError
 
-__all__ = ["DEFAULT_ARRAY_BACKEND", "Backend", "backend_for_array", "infer_backend", "resolve_backend"]
+__all__ = [
+    "DEFAULT_ARRAY_BACKEND",
+    "Backend",
+    "backend_for_array",
+    "infer_backend",
+    "resolve_backend",
+]
 
 #: The backend used when neither `xp` nor `backend` is given (0.1.2 behaviour).
 DEFAULT_ARRAY_BACKEND = "numpy"
@@ -63,7 +69,9 @@ class Backend:
         return self.name == "jax"
 
     def __repr__(self) -> str:
-        return "Backend('numpy', infer=True)" if self.infer else f"Backend({self.name!r})"
+        return (
+            "Backend('numpy', infer=True)" if self.infer else f"Backend({self.name!r})"
+        )
 
 
 def _fn(xp: Any, name: str) -> Any:
@@ -73,7 +81,46 @@ def _fn(xp: Any, name: str) -> Any:
     return f
 
 
-_NAMES = ["abs", "exp", "expm1", "log", "log1p", "log2", "log10", "sqrt", "maximum", "minimum", "clip", "where", "sin", "cos", "tan", "sinh", "cosh", "tanh", "hypot", "atan2", "logical_and", "logical_or", "logical_not", "sum", "reshape", "permute_dims", "concat", "stack", "take", "broadcast_to", "asarray", "astype", "matmul", "zeros", "sign", "floor", "diagonal"]
+_NAMES = [
+    "abs",
+    "exp",
+    "expm1",
+    "log",
+    "log1p",
+    "log2",
+    "log10",
+    "sqrt",
+    "maximum",
+    "minimum",
+    "clip",
+    "where",
+    "sin",
+    "cos",
+    "tan",
+    "sinh",
+    "cosh",
+    "tanh",
+    "hypot",
+    "atan2",
+    "logical_and",
+    "logical_or",
+    "logical_not",
+    "sum",
+    "reshape",
+    "permute_dims",
+    "concat",
+    "stack",
+    "take",
+    "broadcast_to",
+    "asarray",
+    "astype",
+    "matmul",
+    "zeros",
+    "sign",
+    "floor",
+    "diagonal",
+    "pad",
+]
 
 
 def _table(xp: Any) -> dict[str, Any]:
@@ -131,7 +178,9 @@ def resolve_backend(xp: object = None, backend: str | None = None) -> Backend:
     if backend is not None:
         if not isinstance(backend, str) or backend.strip().lower() not in _ALIASES:
             raise BackendError(
-                f"unknown backend {backend!r}; expected 'numpy' or 'jax'", path="backend", token=repr(backend)
+                f"unknown backend {backend!r}; expected 'numpy' or 'jax'",
+                path="backend",
+                token=repr(backend),
             )
         from_backend = _ALIASES[backend.strip().lower()]
     from_xp: str | None = None
@@ -151,7 +200,9 @@ def resolve_backend(xp: object = None, backend: str | None = None) -> Backend:
         from_xp = _backend_for_module(module).name  # type: ignore[arg-type]
     elif xp is not None:
         raise BackendError(
-            f"xp must be an array namespace or a name, got {type(xp).__name__}", path="xp", token=repr(xp)
+            f"xp must be an array namespace or a name, got {type(xp).__name__}",
+            path="xp",
+            token=repr(xp),
         )
     if from_xp is not None and from_backend is not None and from_xp != from_backend:
         raise BackendError(

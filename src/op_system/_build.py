@@ -38,7 +38,9 @@ _TEMPLATE_RE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\[(.+)\]\s*")
 _IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 #: Names that cannot be used for states, aliases or parameters.
-RESERVED_NAMES = frozenset({"np", "xp", "sum_state", "sum_prefix", "sum_over", "integrate_over"})
+RESERVED_NAMES = frozenset(
+    {"np", "xp", "sum_state", "sum_prefix", "sum_over", "integrate_over"}
+)
 
 
 def _str_list(x: object, name: str) -> list[str]:
@@ -64,9 +66,15 @@ def _str_dict(x: object, name: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for k, v in x.items():
         if not isinstance(k, str) or not k.strip():
-            raise SpecError(f"{name} keys must be non-empty strings", path=name, token=repr(k))
+            raise SpecError(
+                f"{name} keys must be non-empty strings", path=name, token=repr(k)
+            )
         if not isinstance(v, str) or not v.strip():
-            raise SpecError(f"{name}[{k!r}] must be a non-empty string", path=f"{name}[{k!r}]", token=repr(v))
+            raise SpecError(
+                f"{name}[{k!r}] must be a non-empty string",
+                path=f"{name}[{k!r}]",
+                token=repr(v),
+            )
         out[k.strip()] = v.strip()
     return out
 
@@ -81,12 +89,20 @@ def normalize_key(key: str) -> str:
 
 def _check_ident(name: str, path: str, what: str) -> None:
     if not _IDENT_RE.fullmatch(name) or name.startswith("__"):
-        raise SpecError(f"{what} {name!r} is not a valid identifier", path=path, token=name)
+        raise SpecError(
+            f"{what} {name!r} is not a valid identifier", path=path, token=name
+        )
     if name in RESERVED_NAMES:
-        raise SpecError(f"{what} {name!r} shadows a built-in helper or namespace", path=path, token=name)
+        raise SpecError(
+            f"{what} {name!r} shadows a built-in helper or namespace",
+            path=path,
+            token=name,
+        )
     if name == "t" and what in ("state", "chain stage", "alias"):
         # 0.1.2 lets such a name silently shadow time in every expression
-        raise SpecError(f"{what} name 't' is reserved for time; rename it", path=path, token=name)
+        raise SpecError(
+            f"{what} name 't' is reserved for time; rename it", path=path, token=name
+        )
     if what == "parameter" and name == "y":
         raise SpecError(
             "parameter name 'y' clashes with the state argument of eval_fn(t, y, **params); rename it",
@@ -95,7 +111,9 @@ def _check_ident(name: str, path: str, what: str) -> None:
         )
 
 
-def _parse_template(entry: str, axes: dict[str, Axis], path: str, what: str) -> tuple[str, tuple[Axis, ...]]:
+def _parse_template(
+    entry: str, axes: dict[str, Axis], path: str, what: str
+) -> tuple[str, tuple[Axis, ...]]:
     """`"S[age,vax]"` → `("S", (age, vax))`; `"S"` → `("S", ())`."""
     if "[" not in entry or "]" not in entry:
         _check_ident(entry, path, what)
@@ -107,15 +125,21 @@ def _parse_template(entry: str, axes: dict[str, Axis], path: str, what: str) -> 
     _check_ident(base, path, what)
     placeholders = [p.strip() for p in m.group(2).split(",")]
     if not all(placeholders):
-        raise SpecError(f"invalid {what} template axes in {entry!r}", path=path, token=entry)
+        raise SpecError(
+            f"invalid {what} template axes in {entry!r}", path=path, token=entry
+        )
     out = []
     for ph in placeholders:
         if ph not in axes:
             raise SpecError(
-                f"{what} template axis {ph!r} not defined{did_you_mean(ph, axes)}", path=path, token=ph
+                f"{what} template axis {ph!r} not defined{did_you_mean(ph, axes)}",
+                path=path,
+                token=ph,
             )
         if axes[ph] in out:
-            raise SpecError(f"{what} template {entry!r} repeats axis {ph!r}", path=path, token=ph)
+            raise SpecError(
+                f"{what} template {entry!r} repeats axis {ph!r}", path=path, token=ph
+            )
         out.append(axes[ph])
     return base, tuple(out)
 
@@ -146,22 +170,38 @@ def reduce_dim(node: Reduce, axes: dict[str, Axis], path: str) -> Dim:
     axis = axes.get(node.axis)
     if axis is None:
         raise SpecError(
-            f"{node.kind} axis {node.axis!r} not found{did_you_mean(node.axis, axes)}", path=path, token=node.axis
+            f"{node.kind} axis {node.axis!r} not found{did_you_mean(node.axis, axes)}",
+            path=path,
+            token=node.axis,
         )
     if node.kind == "sum_over" and axis.kind != "categorical":
-        raise SpecError(f"sum_over axis {node.axis!r} must be categorical", path=path, token=node.axis)
+        raise SpecError(
+            f"sum_over axis {node.axis!r} must be categorical",
+            path=path,
+            token=node.axis,
+        )
     if node.kind == "integrate_over" and axis.kind != "continuous":
-        raise SpecError(f"integrate_over axis {node.axis!r} must be continuous", path=path, token=node.axis)
+        raise SpecError(
+            f"integrate_over axis {node.axis!r} must be continuous",
+            path=path,
+            token=node.axis,
+        )
     subset = None
     if node.coords is not None:
         if not node.coords:
-            raise SpecError(f"sum_over IN filter for axis {node.axis!r} is empty", path=path, token=node.axis)
+            raise SpecError(
+                f"sum_over IN filter for axis {node.axis!r} is empty",
+                path=path,
+                token=node.axis,
+            )
         seen: list[int] = []
         for c in node.coords:
             i = axis.lookup(c)
             if c in [axis.coords[j] for j in seen]:
                 raise SpecError(
-                    f"sum_over IN filter for axis {node.axis!r} contains duplicate coord {c!r}", path=path, token=c
+                    f"sum_over IN filter for axis {node.axis!r} contains duplicate coord {c!r}",
+                    path=path,
+                    token=c,
                 )
             if i is None:
                 raise SpecError(
@@ -178,15 +218,22 @@ def reduce_dim(node: Reduce, axes: dict[str, Axis], path: str) -> Dim:
 class _Builder:
     def __init__(self, spec: Mapping[str, Any], kind: str) -> None:
         if not isinstance(spec, Mapping):
-            raise SpecError(f"rhs specification must be a mapping, got {type(spec).__name__}", path="<spec>")
+            raise SpecError(
+                f"rhs specification must be a mapping, got {type(spec).__name__}",
+                path="<spec>",
+            )
         self.spec = spec
         self.kind = kind
         state_raw = _str_list(spec.get("state"), "state")
         if not state_raw:
-            raise SpecError("state must be a non-empty list of state names", path="state")
+            raise SpecError(
+                "state must be a non-empty list of state names", path="state"
+            )
         if len(state_raw) != len(set(state_raw)):
             dup = next(s for s in state_raw if state_raw.count(s) > 1)
-            raise SpecError(f"state contains duplicate names: {dup!r}", path="state", token=dup)
+            raise SpecError(
+                f"state contains duplicate names: {dup!r}", path="state", token=dup
+            )
         self.state_raw = state_raw
         self.axes_meta, self.axes = normalize_axes(spec.get("axes"))
         self.blocks: list[Block] = []
@@ -216,10 +263,16 @@ class _Builder:
             return None
         for s in stages:
             _check_ident(s, path, "chain stage")
-        axis = Axis(f"_stage_{name}", "categorical", tuple(str(i) for i in range(1, len(stages) + 1)))
+        axis = Axis(
+            f"_stage_{name}",
+            "categorical",
+            tuple(str(i) for i in range(1, len(stages) + 1)),
+        )
         last = self.blocks[-1] if self.blocks else None
         offset = last.offset + last.size if last else 0
-        blk = Block(f"{name}#chain{len(self.blocks)}", (axis,), offset, path, tuple(stages))
+        blk = Block(
+            f"{name}#chain{len(self.blocks)}", (axis,), offset, path, tuple(stages)
+        )
         self.blocks.append(blk)
         return blk
 
@@ -233,16 +286,22 @@ class _Builder:
         if len(names) != len(set(names)):
             seen: set[str] = set()
             dup = next(n for n in names if n in seen or seen.add(n))  # type: ignore[func-returns-value]
-            raise SpecError("expanded state contains duplicates", path="state", token=dup)
+            raise SpecError(
+                "expanded state contains duplicates", path="state", token=dup
+            )
 
-    def common_meta(self, *, with_state_axes: bool) -> tuple[dict[str, str], dict[str, Any]]:
+    def common_meta(
+        self, *, with_state_axes: bool
+    ) -> tuple[dict[str, str], dict[str, Any]]:
         spec = self.spec
         aliases = _str_dict(spec.get("aliases"), "aliases")
         axis_names = {"subgroup"} | set(self.axes)
         meta_block = spec.get("meta")
         if meta_block is not None and not isinstance(meta_block, dict):
             raise SpecError("meta must be a mapping", path="meta")
-        meta_get: Callable[[str], Any] = (lambda k: meta_block.get(k)) if meta_block else (lambda k: None)
+        meta_get: Callable[[str], Any] = (
+            (lambda k: meta_block.get(k)) if meta_block else (lambda k: None)
+        )
         meta: dict[str, Any] = {}
         if self.kind == "transitions":
             meta["transitions"] = None  # placeholder: keeps 0.1.2's key order
@@ -252,10 +311,16 @@ class _Builder:
             meta["state_axes"] = normalize_state_axes(
                 spec.get("state_axes"), axis_names=axis_names, state_set=state_set
             )
-        meta["kernels"] = normalize_kernels(spec.get("kernels") or meta_get("kernels"), axis_names=axis_names)
-        operator_states = set(self.state_raw) | {n for b in self.blocks for n in (b.base, *b.names())}
+        meta["kernels"] = normalize_kernels(
+            spec.get("kernels") or meta_get("kernels"), axis_names=axis_names
+        )
+        operator_states = set(self.state_raw) | {
+            n for b in self.blocks for n in (b.base, *b.names())
+        }
         meta["operators"] = normalize_operators(
-            spec.get("operators") or meta_get("operators"), axis_names=axis_names, state_set=operator_states
+            spec.get("operators") or meta_get("operators"),
+            axis_names=axis_names,
+            state_set=operator_states,
         )
         for key in ("sources", "couplings", "constraints"):
             if key in spec:
@@ -272,9 +337,15 @@ class _Builder:
             path = f"aliases[{key!r}]"
             base, axes = _parse_template(normalize_key(key), self.axes, path, "alias")
             if base in state_bases:
-                raise SpecError(f"alias {base!r} has the same name as a state", path=path, token=base)
+                raise SpecError(
+                    f"alias {base!r} has the same name as a state",
+                    path=path,
+                    token=base,
+                )
             if base in self.aliases:
-                raise SpecError("expanded aliases contain duplicates", path=path, token=base)
+                raise SpecError(
+                    "expanded aliases contain duplicates", path=path, token=base
+                )
             self.aliases[base] = AliasDef(base, axes, parse_expr(text, path=path), path)
 
     def attach_initial_state(self, meta: dict[str, Any]) -> None:
@@ -282,29 +353,48 @@ class _Builder:
         if raw is None:
             return
         if not isinstance(raw, dict):
-            raise SpecError("initial_state must be a mapping of state -> parameter", path="initial_state")
+            raise SpecError(
+                "initial_state must be a mapping of state -> parameter",
+                path="initial_state",
+            )
         result: dict[str, str] = {}
         for key, val in raw.items():
             path = f"initial_state[{key!r}]"
             val_s = str(val).strip()
             if not val_s:
-                raise SpecError(f"initial_state[{key!r}] must be a non-empty string", path=path)
-            base, axes = _parse_template(normalize_key(str(key)), self.axes, path, "initial_state")
+                raise SpecError(
+                    f"initial_state[{key!r}] must be a non-empty string", path=path
+                )
+            base, axes = _parse_template(
+                normalize_key(str(key)), self.axes, path, "initial_state"
+            )
             if not axes:
                 if base in result:
-                    raise SpecError("expanded initial_state keys contain duplicates", path=path, token=base)
+                    raise SpecError(
+                        "expanded initial_state keys contain duplicates",
+                        path=path,
+                        token=base,
+                    )
                 result[base] = val_s
                 continue
             blk = Block(base, axes, 0, path)
             for idx, name in zip(blk.cells(), blk.names(), strict=False):
                 if name in result:
-                    raise SpecError("expanded initial_state keys contain duplicates", path=path, token=name)
-                assignment = {ax.name: ax.coords[i] for ax, i in zip(axes, idx, strict=False)}
+                    raise SpecError(
+                        "expanded initial_state keys contain duplicates",
+                        path=path,
+                        token=name,
+                    )
+                assignment = {
+                    ax.name: ax.coords[i] for ax, i in zip(axes, idx, strict=False)
+                }
                 result[name] = subst_text(val_s, assignment)
         meta["initial_state"] = result
 
     # -- parameters ---------------------------------------------------------------
-    def collect_params(self, model: Model, exprs: list[tuple[Node, tuple[Dim, ...], str]]) -> None:
+    def collect_params(
+        self, model: Model, exprs: list[tuple[Node, tuple[Dim, ...], str]]
+    ) -> None:
         """Discover parameters: every name that is not a state, alias, cell or `t`."""
         refs: list[tuple[Ref, tuple[Dim, ...], str]] = []
         names: list[tuple[Name, str]] = []
@@ -342,7 +432,9 @@ class _Builder:
                         token=missing[0],
                     )
                 if not missing:
-                    model.aliases[ref.base] = AliasDef(ref.base, sig, None, path, tuple(Name(c) for c in cells))
+                    model.aliases[ref.base] = AliasDef(
+                        ref.base, sig, None, path, tuple(Name(c) for c in cells)
+                    )
                     continue
             variants = indexed.setdefault(ref.base, [])
             if all(v.axes != sig for v in variants):
@@ -370,7 +462,9 @@ class _Builder:
         for base, variants in indexed.items():
             shared = len(variants) > 1 or base in scalars
             for v in variants:
-                v.key = f"{base}[{','.join(a.name for a in v.axes)}]" if shared else base
+                v.key = (
+                    f"{base}[{','.join(a.name for a in v.axes)}]" if shared else base
+                )
                 v.array_ok = not shared
                 self.params[v.key] = v
         self.params.update(scalars)
@@ -402,9 +496,11 @@ def _mark_used(tgt: Any, scope: tuple[Dim, ...]) -> None:
         return
     dims = {d.name: d for d in scope}
     names = [v for k, v in tgt.sels if k == "dim"]
-    full = len(set(names)) == len(names) and all(
-        dims[n].size == dims[n].axis.size for n in names
-    ) and not any(k == "lit" for k, _ in tgt.sels)
+    full = (
+        len(set(names)) == len(names)
+        and all(dims[n].size == dims[n].axis.size for n in names)
+        and not any(k == "lit" for k, _ in tgt.sels)
+    )
     if full:
         param.used = None
         return
@@ -422,7 +518,9 @@ def _placeholders_in(node: Node, axes: dict[str, Axis], path: str) -> list[str]:
         if isinstance(n, Ref):
             bound = {d.name for d in scope} | {d.axis.name for d in scope}
             for item in n.items:
-                free = item.axis is None and not item.is_number and item.value not in bound
+                free = (
+                    item.axis is None and not item.is_number and item.value not in bound
+                )
                 if free and item.value in axes and item.value not in found:
                     found.append(item.value)
 
@@ -441,7 +539,11 @@ def _template_uses(
     if not overridden:
         return [(expr, scope, path)]
     return [
-        (expr, tuple(Dim(d.name, d.axis, (i,)) for d, i in zip(scope, idx, strict=True)), path)
+        (
+            expr,
+            tuple(Dim(d.name, d.axis, (i,)) for d, i in zip(scope, idx, strict=True)),
+            path,
+        )
         for flat, idx in enumerate(blk.cells())
         if flat not in overridden
     ]
@@ -459,10 +561,14 @@ def _chain_rate(value: object, path: str) -> str:
         return value.strip()
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(float(value))
-    raise SpecError(f"{path} must be a non-empty string or number", path=path, token=repr(value))
+    raise SpecError(
+        f"{path} must be a non-empty string or number", path=path, token=repr(value)
+    )
 
 
-def _parse_chain(chain: object, idx: int, state_set: set[str]) -> tuple[list[str], list[str], tuple[str, str] | None, tuple[str, str | None] | None]:
+def _parse_chain(
+    chain: object, idx: int, state_set: set[str]
+) -> tuple[list[str], list[str], tuple[str, str] | None, tuple[str, str | None] | None]:
     path = f"chain[{idx}]"
     if not isinstance(chain, dict):
         raise SpecError(f"{path} must be a mapping", path=path)
@@ -472,10 +578,16 @@ def _parse_chain(chain: object, idx: int, state_set: set[str]) -> tuple[list[str
     name = name.strip()
     length = chain.get("length")
     if not isinstance(length, (int, float)) or isinstance(length, bool):
-        raise SpecError(f"{path}.length must be an integer >= 2", path=f"{path}.length", token=repr(length))
+        raise SpecError(
+            f"{path}.length must be an integer >= 2",
+            path=f"{path}.length",
+            token=repr(length),
+        )
     n = int(length)
     if n < 2:
-        raise SpecError(f"{path}.length must be >= 2", path=f"{path}.length", token=str(n))
+        raise SpecError(
+            f"{path}.length must be >= 2", path=f"{path}.length", token=str(n)
+        )
     fwd = chain.get("forward")
     if isinstance(fwd, (str, int, float)) and not isinstance(fwd, bool):
         rates = [_chain_rate(fwd, f"{path}.forward")] * (n - 1)
@@ -483,11 +595,13 @@ def _parse_chain(chain: object, idx: int, state_set: set[str]) -> tuple[list[str
         rates = [_chain_rate(v, f"{path}.forward[{i}]") for i, v in enumerate(fwd)]
         if len(rates) != n - 1:
             raise SpecError(
-                f"{path}.forward list length must be {n - 1} for chain length {n}", path=f"{path}.forward"
+                f"{path}.forward list length must be {n - 1} for chain length {n}",
+                path=f"{path}.forward",
             )
     else:
         raise SpecError(
-            f"{path}.forward must be a string/number or a list of {n - 1} rates", path=f"{path}.forward"
+            f"{path}.forward must be a string/number or a list of {n - 1} rates",
+            path=f"{path}.forward",
         )
     stages = [f"{name}{i}" for i in range(1, n + 1)]
     entry = None
@@ -497,7 +611,10 @@ def _parse_chain(chain: object, idx: int, state_set: set[str]) -> tuple[list[str
             raise SpecError(f"{path}.entry must be a mapping", path=f"{path}.entry")
         frm = e.get("from")
         if not isinstance(frm, str) or not frm.strip():
-            raise SpecError(f"{path}.entry.from must be a non-empty string", path=f"{path}.entry.from")
+            raise SpecError(
+                f"{path}.entry.from must be a non-empty string",
+                path=f"{path}.entry.from",
+            )
         entry = (frm.strip(), _chain_rate(e.get("rate"), f"{path}.entry.rate"))
         if entry[0] not in state_set:
             raise SpecError(
@@ -512,8 +629,14 @@ def _parse_chain(chain: object, idx: int, state_set: set[str]) -> tuple[list[str
             raise SpecError(f"{path}.exit must be a mapping", path=f"{path}.exit")
         to = x.get("to")
         if not isinstance(to, str) or not to.strip():
-            raise SpecError(f"{path}.exit.to must be a non-empty string", path=f"{path}.exit.to")
-        rate = _chain_rate(x["rate"], f"{path}.exit.rate") if x.get("rate") is not None else None
+            raise SpecError(
+                f"{path}.exit.to must be a non-empty string", path=f"{path}.exit.to"
+            )
+        rate = (
+            _chain_rate(x["rate"], f"{path}.exit.rate")
+            if x.get("rate") is not None
+            else None
+        )
         exit_cfg = (to.strip(), rate)
     elif chain.get("to") is not None:
         to = chain["to"]
@@ -532,13 +655,29 @@ def _parse_chain(chain: object, idx: int, state_set: set[str]) -> tuple[list[str
 # -- entry points -----------------------------------------------------------------
 
 #: Top-level keys a spec may have; 0.1.2 ignores any other key silently.
-SPEC_KEYS = frozenset({
-    "kind", "state", "equations", "aliases", "transitions", "chain", "axes",
-    "state_axes", "kernels", "operators", "initial_state", "sources", "couplings",
-    "constraints", "meta",
-})
+SPEC_KEYS = frozenset(
+    {
+        "kind",
+        "state",
+        "equations",
+        "aliases",
+        "transitions",
+        "chain",
+        "axes",
+        "state_axes",
+        "kernels",
+        "operators",
+        "initial_state",
+        "sources",
+        "couplings",
+        "constraints",
+        "meta",
+    }
+)
 #: Descriptive keys people write next to a model; never warned about.
-_DESCRIPTIVE_KEYS = frozenset({"name", "description", "notes", "title", "version", "author", "authors", "units"})
+_DESCRIPTIVE_KEYS = frozenset(
+    {"name", "description", "notes", "title", "version", "author", "authors", "units"}
+)
 
 
 def warn_unknown_keys(spec: Mapping[str, Any]) -> None:
@@ -591,10 +730,21 @@ def build_model(spec: Mapping[str, Any], kind: str) -> Model:
 
 def _alias_exprs(b: _Builder) -> list[tuple[Node, tuple[Dim, ...], str]]:
     # every alias has an expression here: virtual (cell-by-cell) ones come later
-    return [(a.expr, tuple(Dim(ax.name, ax) for ax in a.axes), a.path) for a in b.aliases.values() if a.expr is not None]
+    return [
+        (a.expr, tuple(Dim(ax.name, ax) for ax in a.axes), a.path)
+        for a in b.aliases.values()
+        if a.expr is not None
+    ]
 
 
-def _finish(b: _Builder, kind: str, meta: dict[str, Any], equations: list[EquationDef], transitions: list[TransitionDef | ChainFlow], exprs: list[tuple[Node, tuple[Dim, ...], str]]) -> Model:
+def _finish(
+    b: _Builder,
+    kind: str,
+    meta: dict[str, Any],
+    equations: list[EquationDef],
+    transitions: list[TransitionDef | ChainFlow],
+    exprs: list[tuple[Node, tuple[Dim, ...], str]],
+) -> Model:
     names = b.state_names()
     b.check_unique_states(names)
     model = Model(
@@ -624,7 +774,9 @@ def _build_expr(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> Model:
     equations_map: dict[str, tuple[object, str]] = {}
     for k, v in eq_raw.items():
         if not isinstance(k, str):
-            raise SpecError("equations keys must be strings", path="equations", token=repr(k))
+            raise SpecError(
+                "equations keys must be strings", path="equations", token=repr(k)
+            )
         equations_map[normalize_key(k)] = (v, f"equations[{k!r}]")
     names_now = set(b.state_names())
     chain_bases: set[str] = set()
@@ -643,20 +795,45 @@ def _build_expr(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> Model:
         if blk is not None:
             chain_eqs[id(blk)] = (rates, final_out, gen)
             filled.update(stages)
-            if exit_cfg is not None and exit_cfg[0] not in equations_map and exit_cfg[0] not in filled:
-                equations_map[exit_cfg[0]] = (f"({exit_cfg[1] or rates[-1]})*{stages[-1]}", gen)
+            if (
+                exit_cfg is not None
+                and exit_cfg[0] not in equations_map
+                and exit_cfg[0] not in filled
+            ):
+                equations_map[exit_cfg[0]] = (
+                    f"({exit_cfg[1] or rates[-1]})*{stages[-1]}",
+                    gen,
+                )
             continue
         if stages[0] not in equations_map:
             equations_map[stages[0]] = (f"-({rates[0]})*{stages[0]}", gen)
         for i in range(1, len(stages)):
             if stages[i] not in equations_map:
                 out = rates[i] if i < len(stages) - 1 else final_out
-                equations_map[stages[i]] = (f"({rates[i - 1]})*{stages[i - 1]} - ({out})*{stages[i]}", gen)
+                equations_map[stages[i]] = (
+                    f"({rates[i - 1]})*{stages[i - 1]} - ({out})*{stages[i]}",
+                    gen,
+                )
         if exit_cfg is not None and exit_cfg[0] not in equations_map:
-            equations_map[exit_cfg[0]] = (f"({exit_cfg[1] or rates[-1]})*{stages[-1]}", gen)
-    template_keys = {f"{blk.base}[{','.join(a.name for a in blk.axes)}]": blk for blk in b.blocks if blk.axes}
-    alias_keys = {f"{a.base}[{','.join(x.name for x in a.axes)}]" for a in b.aliases.values() if a.axes}
-    unknown = [k for k in equations_map if k not in names_now and k not in template_keys and k not in alias_keys]
+            equations_map[exit_cfg[0]] = (
+                f"({exit_cfg[1] or rates[-1]})*{stages[-1]}",
+                gen,
+            )
+    template_keys = {
+        f"{blk.base}[{','.join(a.name for a in blk.axes)}]": blk
+        for blk in b.blocks
+        if blk.axes
+    }
+    alias_keys = {
+        f"{a.base}[{','.join(x.name for x in a.axes)}]"
+        for a in b.aliases.values()
+        if a.axes
+    }
+    unknown = [
+        k
+        for k in equations_map
+        if k not in names_now and k not in template_keys and k not in alias_keys
+    ]
     if unknown:
         raise SpecError(
             f"unknown equation key(s): {sorted(unknown)}{did_you_mean(unknown[0], list(names_now) + list(template_keys))}",
@@ -697,7 +874,11 @@ def _build_expr(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> Model:
             elif blk.base in chain_bases:
                 node, path = parse_expr("0.0"), f"chain:{blk.base}"
             else:
-                raise SpecError(f"Missing equation for state {blk.base!r}", path="equations", token=blk.base)
+                raise SpecError(
+                    f"Missing equation for state {blk.base!r}",
+                    path="equations",
+                    token=blk.base,
+                )
             equations.append(EquationDef(blk, node, path))
             exprs.append((node, (), path))
             continue
@@ -715,13 +896,21 @@ def _build_expr(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> Model:
                     eq.overrides[flat] = (node, path)
                     exprs.append((node, (), path))
         if eq.expr is not None:
-            exprs.extend(_template_uses(eq.expr, scope, eq.path, blk, set(eq.overrides)))
+            exprs.extend(
+                _template_uses(eq.expr, scope, eq.path, blk, set(eq.overrides))
+            )
             if len(eq.overrides) == blk.size:
-                eq.expr = None  # every cell is overridden: the template is never evaluated
+                eq.expr = (
+                    None  # every cell is overridden: the template is never evaluated
+                )
         if eq.expr is None:
             missing = [n for f, n in enumerate(blk.names()) if f not in eq.overrides]
             if missing:
-                raise SpecError(f"Missing equation for state {missing[0]!r}", path="equations", token=missing[0])
+                raise SpecError(
+                    f"Missing equation for state {missing[0]!r}",
+                    path="equations",
+                    token=missing[0],
+                )
         equations.append(eq)
     return _finish(b, "expr", meta, equations, [], exprs)
 
@@ -732,7 +921,9 @@ def _build_transitions(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> 
         raw = []
     elif not isinstance(raw, list):
         raise SpecError("transitions must be a list", path="transitions")
-    entries: list[tuple[Any, str]] = [(tr, f"transitions[{i}]") for i, tr in enumerate(raw)]
+    entries: list[tuple[Any, str]] = [
+        (tr, f"transitions[{i}]") for i, tr in enumerate(raw)
+    ]
     names_now = set(b.state_names())
     for c_idx, chain in enumerate(chains):
         stages, rates, entry, exit_cfg = _parse_chain(chain, c_idx, names_now)
@@ -740,20 +931,35 @@ def _build_transitions(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> 
         blk = b.add_chain_block(chain["name"].strip(), stages, p)
         names_now.update(stages)
         if entry is not None:
-            entries.append(({"from": entry[0], "to": stages[0], "rate": entry[1]}, f"{p}.entry"))
+            entries.append(
+                ({"from": entry[0], "to": stages[0], "rate": entry[1]}, f"{p}.entry")
+            )
         if blk is not None:
             entries.append(((blk, rates), f"{p}.forward"))
         else:
             entries.extend(
-                ({"from": stages[i], "to": stages[i + 1], "rate": rates[i]}, f"{p}.forward[{i}]")
+                (
+                    {"from": stages[i], "to": stages[i + 1], "rate": rates[i]},
+                    f"{p}.forward[{i}]",
+                )
                 for i in range(len(stages) - 1)
             )
         if exit_cfg is not None:
             entries.append(
-                ({"from": stages[-1], "to": exit_cfg[0], "rate": exit_cfg[1] or rates[-1]}, f"{p}.exit")
+                (
+                    {
+                        "from": stages[-1],
+                        "to": exit_cfg[0],
+                        "rate": exit_cfg[1] or rates[-1],
+                    },
+                    f"{p}.exit",
+                )
             )
     if not entries:
-        raise SpecError("transitions must be non-empty after applying chain expansion", path="transitions")
+        raise SpecError(
+            "transitions must be non-empty after applying chain expansion",
+            path="transitions",
+        )
     transitions: list[TransitionDef | ChainFlow] = []
     exprs: list[tuple[Node, tuple[Dim, ...], str]] = []
     for i, (tr, path) in enumerate(entries):
@@ -765,8 +971,14 @@ def _build_transitions(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> 
             continue
         if not isinstance(tr, dict):
             raise SpecError(f"{path} must be a mapping", path=path)
-        if "name" in tr and (not isinstance(tr.get("name"), str) or not tr["name"].strip()):
-            raise SpecError(f"{path}.name must be a non-empty string", path=f"{path}.name", token=repr(tr.get("name")))
+        if "name" in tr and (
+            not isinstance(tr.get("name"), str) or not tr["name"].strip()
+        ):
+            raise SpecError(
+                f"{path}.name must be a non-empty string",
+                path=f"{path}.name",
+                token=repr(tr.get("name")),
+            )
         if "coord_shift" in tr:
             for td in _coord_shift(b, tr, i, path):
                 transitions.append(td)
@@ -776,7 +988,11 @@ def _build_transitions(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> 
         for key in ("from", "to", "rate"):
             val = tr.get(key)
             if not isinstance(val, str) or not val.strip():
-                raise SpecError(f"{path}.{key} must be a string", path=f"{path}.{key}", token=repr(val))
+                raise SpecError(
+                    f"{path}.{key} must be a string",
+                    path=f"{path}.{key}",
+                    token=repr(val),
+                )
             fields[key] = val.strip()
         src = _state_ref(b, fields["from"], f"{path}.from", "from", names_now)
         dst = _state_ref(b, fields["to"], f"{path}.to", "to", names_now)
@@ -785,7 +1001,11 @@ def _build_transitions(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> 
         for ref in (src, dst):
             if isinstance(ref, Ref):
                 for item in ref.items:
-                    if item.axis is None and item.value in b.axes and item.value not in placeholders:
+                    if (
+                        item.axis is None
+                        and item.value in b.axes
+                        and item.value not in placeholders
+                    ):
                         placeholders.append(item.value)
         for ph in _placeholders_in(rate, b.axes, f"{path}.rate"):
             if ph not in placeholders:
@@ -811,11 +1031,17 @@ def _build_transitions(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> 
             tgt = model.resolve(node, flow.dims, f"{flow.path}.{key}")
             if tgt.kind != "state":
                 text = node.id if isinstance(node, Name) else f"{node.base}[...]"
-                raise SpecError(f"{flow.path}.{key}={text!r} not in state", path=f"{flow.path}.{key}", token=text)
+                raise SpecError(
+                    f"{flow.path}.{key}={text!r} not in state",
+                    path=f"{flow.path}.{key}",
+                    token=text,
+                )
     return model
 
 
-def _state_ref(b: _Builder, text: str, path: str, key: str, names_now: set[str]) -> Name | Ref:
+def _state_ref(
+    b: _Builder, text: str, path: str, key: str, names_now: set[str]
+) -> Name | Ref:
     node = parse_expr(text, path=path)
     if isinstance(node, Name):
         if node.id not in names_now and (
@@ -829,32 +1055,53 @@ def _state_ref(b: _Builder, text: str, path: str, key: str, names_now: set[str])
         return node
     if isinstance(node, Ref):
         if not any(blk.base == node.base and blk.axes for blk in b.blocks):
-            raise SpecError(f"{path.rsplit('.', 1)[0]}.{key}={text!r} not in state", path=path, token=text)
+            raise SpecError(
+                f"{path.rsplit('.', 1)[0]}.{key}={text!r} not in state",
+                path=path,
+                token=text,
+            )
         for item in node.items:
             if item.axis is None and not item.is_number and item.value not in b.axes:
-                found = [ax for ax in b.axes.values() if ax.lookup(item.value) is not None]
+                found = [
+                    ax for ax in b.axes.values() if ax.lookup(item.value) is not None
+                ]
                 if not found:
                     raise SpecError(
-                        f"transition placeholder {item.value!r} references unknown axis", path=path, token=item.value
+                        f"transition placeholder {item.value!r} references unknown axis",
+                        path=path,
+                        token=item.value,
                     )
         return node
     if isinstance(node, Invalid):
-        raise SpecError(f"{path} must name a state, got {text!r}", path=path, token=node.token)
+        raise SpecError(
+            f"{path} must name a state, got {text!r}", path=path, token=node.token
+        )
     raise SpecError(f"{path} must name a state, got {text!r}", path=path, token=text)
 
 
-def _coord_shift(b: _Builder, tr: dict[str, Any], i: int, path: str) -> list[TransitionDef]:
+def _coord_shift(
+    b: _Builder, tr: dict[str, Any], i: int, path: str
+) -> list[TransitionDef]:
     shift = tr["coord_shift"]
     if not isinstance(shift, dict) or len(shift) != 1:
-        raise SpecError("coord_shift must be a mapping with exactly one axis entry", path=f"{path}.coord_shift")
+        raise SpecError(
+            "coord_shift must be a mapping with exactly one axis entry",
+            path=f"{path}.coord_shift",
+        )
     axis_name, arrow = next(iter(shift.items()))
     if axis_name not in b.axes:
-        raise SpecError(f"coord_shift axis {axis_name!r} is not defined", path=f"{path}.coord_shift", token=str(axis_name))
+        raise SpecError(
+            f"coord_shift axis {axis_name!r} is not defined",
+            path=f"{path}.coord_shift",
+            token=str(axis_name),
+        )
     axis = b.axes[axis_name]
     parts = [p.strip() for p in arrow.split("->")] if isinstance(arrow, str) else []
     if len(parts) != 2 or not parts[0] or not parts[1]:
         raise SpecError(
-            f"coord_shift[{axis_name}] must be 'from_coord -> to_coord'", path=f"{path}.coord_shift", token=repr(arrow)
+            f"coord_shift[{axis_name}] must be 'from_coord -> to_coord'",
+            path=f"{path}.coord_shift",
+            token=repr(arrow),
         )
     for c in parts:
         if axis.lookup(c) is None:
@@ -865,7 +1112,9 @@ def _coord_shift(b: _Builder, tr: dict[str, Any], i: int, path: str) -> list[Tra
             )
     apply_to = tr.get("apply_to")
     if not isinstance(apply_to, list) or not apply_to:
-        raise SpecError("coord_shift requires a non-empty 'apply_to' list", path=f"{path}.apply_to")
+        raise SpecError(
+            "coord_shift requires a non-empty 'apply_to' list", path=f"{path}.apply_to"
+        )
     rate_s = tr.get("rate")
     if not isinstance(rate_s, str) or not rate_s.strip():
         raise SpecError("coord_shift requires a 'rate' string", path=f"{path}.rate")
@@ -887,8 +1136,24 @@ def _coord_shift(b: _Builder, tr: dict[str, Any], i: int, path: str) -> list[Tra
                 token=base,
             )
         others = [ax.name for ax in blk.axes if ax is not axis]
-        src = Ref(base, tuple(IndexItem(ax.name, parts[0]) if ax is axis else IndexItem(None, ax.name) for ax in blk.axes))
-        dst = Ref(base, tuple(IndexItem(ax.name, parts[1]) if ax is axis else IndexItem(None, ax.name) for ax in blk.axes))
+        src = Ref(
+            base,
+            tuple(
+                IndexItem(ax.name, parts[0]) if ax is axis else IndexItem(None, ax.name)
+                for ax in blk.axes
+            ),
+        )
+        dst = Ref(
+            base,
+            tuple(
+                IndexItem(ax.name, parts[1]) if ax is axis else IndexItem(None, ax.name)
+                for ax in blk.axes
+            ),
+        )
         raw = {"from": None, "to": None, "rate": rate_s.strip()}
-        out.append(TransitionDef(i, _template_dims(others, b.axes), src, dst, rate, path, raw, None))
+        out.append(
+            TransitionDef(
+                i, _template_dims(others, b.axes), src, dst, rate, path, raw, None
+            )
+        )
     return out

@@ -38,7 +38,9 @@ class OpSystemError(Exception):
     prefix: str = ""
     anchor: str = "opsystemerror"
 
-    def __init__(self, detail: str, *, path: str | None = None, token: str | None = None) -> None:
+    def __init__(
+        self, detail: str, *, path: str | None = None, token: str | None = None
+    ) -> None:
         self.detail = detail
         self.path = path
         self.token = token
@@ -55,7 +57,9 @@ class OpSystemError(Exception):
             return f"{self.detail} [token: {self.token!r}]"
         return self.detail
 
-    def __reduce__(self) -> tuple[Any, ...]:  # keep picklable despite keyword-only arguments
+    def __reduce__(
+        self,
+    ) -> tuple[Any, ...]:  # keep picklable despite keyword-only arguments
         return (_rebuild, (type(self), self.detail, self.path, self.token))
 
 

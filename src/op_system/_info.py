@@ -49,7 +49,14 @@ from ._model import Model
 from .compile import CompiledRhs
 from .specs import NormalizedRhs
 
-__all__ = ["AxisInfo", "KernelInfo", "ModelInfo", "ParamInfo", "StateBlockInfo", "model_info"]
+__all__ = [
+    "AxisInfo",
+    "KernelInfo",
+    "ModelInfo",
+    "ParamInfo",
+    "StateBlockInfo",
+    "model_info",
+]
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,9 @@ class AxisInfo:
         return len(self.coords)
 
     def __repr__(self) -> str:
-        return f"AxisInfo({self.name!r}, kind={self.kind!r}, coords={list(self.coords)!r})"
+        return (
+            f"AxisInfo({self.name!r}, kind={self.kind!r}, coords={list(self.coords)!r})"
+        )
 
 
 @dataclass(frozen=True)
@@ -130,7 +139,9 @@ class StateBlockInfo:
         import itertools
 
         combos = itertools.product(*self.coords)
-        return {name: dict(zip(self.axes, combo)) for name, combo in zip(self.names, combos)}
+        return {
+            name: dict(zip(self.axes, combo)) for name, combo in zip(self.names, combos)
+        }
 
     def __repr__(self) -> str:
         kind = ", chain=True" if self.chain else ""
@@ -217,7 +228,9 @@ class ModelInfo:
     blocks: tuple[StateBlockInfo, ...]
     params: tuple[ParamInfo, ...]
     kernels: tuple[KernelInfo, ...]
-    _kernel_entries: Mapping[str, tuple[int, Mapping[str, Any]]] = field(default_factory=dict, compare=False)
+    _kernel_entries: Mapping[str, tuple[int, Mapping[str, Any]]] = field(
+        default_factory=dict, compare=False
+    )
     _axis_objects: Mapping[str, Axis] = field(default_factory=dict, compare=False)
 
     def axis(self, name: str) -> AxisInfo:
@@ -225,14 +238,21 @@ class ModelInfo:
         for ax in self.axes:
             if ax.name == name:
                 return ax
-        raise KeyError(f"no axis {name!r}{did_you_mean(name, [a.name for a in self.axes])}")
+        raise KeyError(
+            f"no axis {name!r}{did_you_mean(name, [a.name for a in self.axes])}"
+        )
 
     def param(self, name: str) -> ParamInfo:
         """The parameter with base name (or key) `name`; an array-capable variant is preferred."""
         found = [p for p in self.params if name in (p.key, p.name)]
         if not found:
-            raise KeyError(f"no parameter {name!r}{did_you_mean(name, [p.name for p in self.params])}")
-        return next((p for p in found if p.key == name), next((p for p in found if p.array_ok), found[0]))
+            raise KeyError(
+                f"no parameter {name!r}{did_you_mean(name, [p.name for p in self.params])}"
+            )
+        return next(
+            (p for p in found if p.key == name),
+            next((p for p in found if p.array_ok), found[0]),
+        )
 
     def block_of(self, state: str) -> StateBlockInfo:
         """The block holding the state cell called `state` (an entry of `state_names`)."""
@@ -245,7 +265,9 @@ class ModelInfo:
         """`{axis: coordinate}` of the state cell `state` (`{}` for a plain state)."""
         return self.block_of(state).cell_coords()[state]
 
-    def kernel_values(self, name: str, axes: tuple[str, ...] | None = None) -> npt.NDArray[np.float64]:
+    def kernel_values(
+        self, name: str, axes: tuple[str, ...] | None = None
+    ) -> npt.NDArray[np.float64]:
         """The values of kernel `name` over `axes` (default: the axes the spec declares), as float64.
 
         A distance kernel over one axis is evaluated at each coordinate's
@@ -257,14 +279,18 @@ class ModelInfo:
         from ._meta import kernel_array
 
         if name not in self._kernel_entries:
-            raise KeyError(f"no kernel {name!r}{did_you_mean(name, [k.name for k in self.kernels])}")
+            raise KeyError(
+                f"no kernel {name!r}{did_you_mean(name, [k.name for k in self.kernels])}"
+            )
         index, entry = self._kernel_entries[name]
         names = axes if axes is not None else entry.get("axes")
         if names:
             unknown = [a for a in names if a not in self._axis_objects]
             if unknown:
                 raise KeyError(f"kernel {name!r}: no axis {unknown[0]!r}")
-            values = kernel_array(entry, [self._axis_objects[a] for a in names], f"kernels[{index}]")
+            values = kernel_array(
+                entry, [self._axis_objects[a] for a in names], f"kernels[{index}]"
+            )
         elif entry.get("value") is not None:
             values = entry["value"]
         else:
@@ -277,7 +303,9 @@ class ModelInfo:
     def __repr__(self) -> str:
         axes = {ax.name: ax.size for ax in self.axes}
         blocks = [b.template for b in self.blocks]
-        params = [p.name + (f"[{', '.join(p.axes)}]" if p.axes else "") for p in self.params]
+        params = [
+            p.name + (f"[{', '.join(p.axes)}]" if p.axes else "") for p in self.params
+        ]
         return (
             f"ModelInfo(kind={self.kind!r}, n_state={len(self.state_names)}, axes={axes}, "
             f"blocks={blocks}, params={params}, kernels={[k.name for k in self.kernels]})"
@@ -285,10 +313,17 @@ class ModelInfo:
 
 
 def _axis_info(ax: Axis) -> AxisInfo:
-    return AxisInfo(ax.name, ax.kind, tuple(str(c) for c in ax.coords), tuple(float(v) for v in ax.values))
+    return AxisInfo(
+        ax.name,
+        ax.kind,
+        tuple(str(c) for c in ax.coords),
+        tuple(float(v) for v in ax.values),
+    )
 
 
-def _from_model(model: Model, state_names: tuple[str, ...], param_names: tuple[str, ...]) -> ModelInfo:
+def _from_model(
+    model: Model, state_names: tuple[str, ...], param_names: tuple[str, ...]
+) -> ModelInfo:
     blocks = []
     for b in model.blocks:
         chain = b.custom is not None and "#chain" in b.base
@@ -296,7 +331,9 @@ def _from_model(model: Model, state_names: tuple[str, ...], param_names: tuple[s
             StateBlockInfo(
                 base=b.base.split("#", 1)[0] if chain else b.base,
                 axes=() if chain else tuple(ax.name for ax in b.axes),
-                coords=() if chain else tuple(tuple(str(c) for c in ax.coords) for ax in b.axes),
+                coords=()
+                if chain
+                else tuple(tuple(str(c) for c in ax.coords) for ax in b.axes),
                 offset=b.offset,
                 size=b.size,
                 names=tuple(b.names()),
@@ -338,14 +375,18 @@ def _from_model(model: Model, state_names: tuple[str, ...], param_names: tuple[s
     )
 
 
-def _flat(kind: str, state_names: tuple[str, ...], param_names: tuple[str, ...]) -> ModelInfo:
+def _flat(
+    kind: str, state_names: tuple[str, ...], param_names: tuple[str, ...]
+) -> ModelInfo:
     """A model known only by its expanded names: scalar states and parameters."""
     return ModelInfo(
         kind=kind,
         state_names=state_names,
         param_names=param_names,
         axes=(),
-        blocks=tuple(StateBlockInfo(n, (), (), i, 1, (n,)) for i, n in enumerate(state_names)),
+        blocks=tuple(
+            StateBlockInfo(n, (), (), i, 1, (n,)) for i, n in enumerate(state_names)
+        ),
         params=tuple(ParamInfo(n, (), (), (n,), (n,), True, n) for n in param_names),
         kernels=(),
     )
@@ -391,7 +432,9 @@ def model_info(rhs: CompiledRhs | NormalizedRhs) -> ModelInfo:
         normalized = rhs
         state_names, param_names = tuple(rhs.state_names), tuple(rhs.param_names)
     else:
-        raise TypeError(f"model_info() takes a CompiledRhs or a NormalizedRhs, got {type(rhs).__name__}")
+        raise TypeError(
+            f"model_info() takes a CompiledRhs or a NormalizedRhs, got {type(rhs).__name__}"
+        )
     model = normalized._model
     if model is None:  # a NormalizedRhs constructed from expanded strings
         return _flat(normalized.kind, state_names, param_names)

@@ -18,13 +18,20 @@ class SpecDict(dict):  # type: ignore[type-arg]
     source: str = "<string>"
     marks: dict[tuple[Any, ...], tuple[int, int]]
 
-    def __init__(self, data: Mapping[str, Any], source: str, marks: dict[tuple[Any, ...], tuple[int, int]]) -> None:
+    def __init__(
+        self,
+        data: Mapping[str, Any],
+        source: str,
+        marks: dict[tuple[Any, ...], tuple[int, int]],
+    ) -> None:
         super().__init__(data)
         self.source = source
         self.marks = marks
 
 
-def _collect_marks(node: Any, prefix: tuple[Any, ...], out: dict[tuple[Any, ...], tuple[int, int]]) -> None:
+def _collect_marks(
+    node: Any, prefix: tuple[Any, ...], out: dict[tuple[Any, ...], tuple[int, int]]
+) -> None:
     import yaml
 
     out.setdefault(prefix, (node.start_mark.line + 1, node.start_mark.column + 1))
@@ -36,13 +43,18 @@ def _collect_marks(node: Any, prefix: tuple[Any, ...], out: dict[tuple[Any, ...]
             path = (*prefix, key)
             out[path] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             _collect_marks(value_node, path, out)
-            out[path] = (value_node.start_mark.line + 1, value_node.start_mark.column + 1)
+            out[path] = (
+                value_node.start_mark.line + 1,
+                value_node.start_mark.column + 1,
+            )
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             _collect_marks(item, (*prefix, i), out)
 
 
-_PATH_TOKEN = re.compile(r"\[(\d+)\]|\[('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")\]|\.?([A-Za-z_][A-Za-z0-9_]*)")
+_PATH_TOKEN = re.compile(
+    r"\[(\d+)\]|\[('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")\]|\.?([A-Za-z_][A-Za-z0-9_]*)"
+)
 
 
 def _parse_path(path: str) -> tuple[Any, ...]:
@@ -124,7 +136,9 @@ def load_spec(path: str | Path, *, key: str | None = None) -> SpecDict:
         problem = getattr(exc, "problem", None) or str(exc)
         raise SpecError(f"invalid YAML: {problem}", path=where) from None
     if not isinstance(data, dict):
-        raise SpecError(f"a spec file must hold a mapping, got {type(data).__name__}", path=str(p))
+        raise SpecError(
+            f"a spec file must hold a mapping, got {type(data).__name__}", path=str(p)
+        )
     marks: dict[tuple[Any, ...], tuple[int, int]] = {}
     if root is not None:
         _collect_marks(root, (), marks)
@@ -136,12 +150,20 @@ def load_spec(path: str | Path, *, key: str | None = None) -> SpecDict:
     elif "spec" not in data and "kind" not in data and "state" not in data:
         system = data.get("system", data.get("systems"))
         skey = "system" if "system" in data else "systems"
-        if isinstance(system, list) and system and isinstance(system[0], dict) and "spec" in system[0]:
+        if (
+            isinstance(system, list)
+            and system
+            and isinstance(system[0], dict)
+            and "spec" in system[0]
+        ):
             data, prefix = system[0]["spec"], (skey, 0, "spec")
         elif isinstance(system, dict) and "spec" in system:
             data, prefix = system["spec"], (skey, "spec")
         elif isinstance(system, dict):
-            first = next((v for v in system.values() if isinstance(v, dict) and "spec" in v), None)
+            first = next(
+                (v for v in system.values() if isinstance(v, dict) and "spec" in v),
+                None,
+            )
             if first is not None:
                 name = next(k for k, v in system.items() if v is first)
                 data, prefix = first["spec"], (skey, name, "spec")
@@ -149,5 +171,7 @@ def load_spec(path: str | Path, *, key: str | None = None) -> SpecDict:
         data, prefix = data["spec"], ("spec",)
     if not isinstance(data, dict):
         raise SpecError(f"the spec in {p} must be a mapping", path=str(p))
-    local = {k[len(prefix) :]: v for k, v in marks.items() if k[: len(prefix)] == prefix}
+    local = {
+        k[len(prefix) :]: v for k, v in marks.items() if k[: len(prefix)] == prefix
+    }
     return SpecDict(data, str(p), local)

@@ -124,7 +124,9 @@ def _is_atom(code: str) -> bool:
 
 def check_invalid(model: Model) -> None:
     """Raise for the first construct outside the language (0.1.2 raised these at compile)."""
-    exprs: list[tuple[Node, str]] = [(a.expr, a.path) for a in model.aliases.values() if a.expr is not None]
+    exprs: list[tuple[Node, str]] = [
+        (a.expr, a.path) for a in model.aliases.values() if a.expr is not None
+    ]
     for eq in model.equations:
         if eq.expr is not None:
             exprs.append((eq.expr, eq.path))
@@ -142,7 +144,9 @@ def check_invalid(model: Model) -> None:
                 raise ExpressionError(node.detail, path=path, token=node.token)
 
 
-def _alias_order(model: Model, deps: dict[str, set[str]] | None = None) -> tuple[list[AliasDef], list[str] | None]:
+def _alias_order(
+    model: Model, deps: dict[str, set[str]] | None = None
+) -> tuple[list[AliasDef], list[str] | None]:
     """Aliases in dependency order; the names left in a cycle, if any."""
     deps = _alias_deps(model) if deps is None else deps
     order: list[AliasDef] = []
@@ -174,7 +178,7 @@ def _alias_deps(model: Model) -> dict[str, set[str]]:
     deps: dict[str, set[str]] = {}
     for alias in model.aliases.values():
         used: set[str] = set()
-        for node in (walk(alias.expr) if alias.expr is not None else alias.cells or ()):
+        for node in walk(alias.expr) if alias.expr is not None else alias.cells or ():
             if isinstance(node, Ref) and node.base in model.aliases:
                 used.add(node.base)
             elif isinstance(node, Name):
@@ -197,7 +201,9 @@ class _Lowerer:
         self.n_tmp = 0
         self.block_var: dict[int, str] = {}
         self.alias_var: dict[str, str] = {}
-        self.param_var: dict[str, str] = {p: f"p_{i}" for i, p in enumerate(model.params)}
+        self.param_var: dict[str, str] = {
+            p: f"p_{i}" for i, p in enumerate(model.params)
+        }
         self.used_blocks: set[int] = set()
         self.uses_time = False
         #: blocks whose derivative is written as output segments (NumPy chains)
@@ -277,7 +283,13 @@ class _Lowerer:
         return _Val(f"({v.code} != 0)", v.dims, "bool")
 
     # -- references -----------------------------------------------------------------
-    def index(self, var: str, sels: tuple[tuple[str, Any], ...], scope: tuple[Dim, ...], path: str) -> _Val:
+    def index(
+        self,
+        var: str,
+        sels: tuple[tuple[str, Any], ...],
+        scope: tuple[Dim, ...],
+        path: str,
+    ) -> _Val:
         pos = {d.name: i for i, d in enumerate(scope)}
         dims_by_name = {d.name: d for d in scope}
         code = var
@@ -311,7 +323,11 @@ class _Lowerer:
             for n in sorted_names:
                 shape[pos[n]] = dims_by_name[n].size
             before = tuple(dims_by_name[n].size for n in sorted_names)
-            return _Val(f"_reshape({code}, {tuple(shape)})", frozenset(names), src=(code, before))
+            return _Val(
+                f"_reshape({code}, {tuple(shape)})",
+                frozenset(names),
+                src=(code, before),
+            )
         return _Val(code, frozenset(names))
 
     def target(self, tgt: Target, scope: tuple[Dim, ...], path: str) -> _Val:
@@ -319,7 +335,12 @@ class _Lowerer:
             self.uses_time = True
             return _Val("t", frozenset())
         if tgt.kind == "coord":
-            return self.index(self.const("X", np.asarray(tgt.obj, dtype=np.float64)), tgt.sels, scope, path)
+            return self.index(
+                self.const("X", np.asarray(tgt.obj, dtype=np.float64)),
+                tgt.sels,
+                scope,
+                path,
+            )
         if tgt.kind == "kernel":
             values = tgt.obj.values(path)
             if not tgt.sels:
@@ -374,15 +395,21 @@ class _Lowerer:
                     return _num_val(folded)
                 text = to_source(node)
                 raise ExpressionError(
-                    f"constant expression {text} is not finite (overflow or division by zero)", path=path, token=text
+                    f"constant expression {text} is not finite (overflow or division by zero)",
+                    path=path,
+                    token=text,
                 )
             return _Val(f"({a.code} {node.op} {b.code})", a.dims | b.dims, "num")
         if isinstance(node, Chain):
             return self.chain(node, scope, path)
         if isinstance(node, Compare):
-            operands = [self.num(self.expr(x, scope, path)) for x in (node.left, *node.comparators)]
+            operands = [
+                self.num(self.expr(x, scope, path))
+                for x in (node.left, *node.comparators)
+            ]
             parts = [
-                f"({operands[i].code} {op} {operands[i + 1].code})" for i, op in enumerate(node.ops)
+                f"({operands[i].code} {op} {operands[i + 1].code})"
+                for i, op in enumerate(node.ops)
             ]
             dims = frozenset().union(*(o.dims for o in operands))
             code = parts[0]
@@ -403,7 +430,11 @@ class _Lowerer:
             acc = nums[-1]
             for v in reversed(nums[:-1]):
                 t = _Val(self.tmp(v.code), v.dims)
-                code = self.where(f"({t.code} != 0)", acc, t) if node.op == "and" else self.where(f"({t.code} != 0)", t, acc)
+                code = (
+                    self.where(f"({t.code} != 0)", acc, t)
+                    if node.op == "and"
+                    else self.where(f"({t.code} != 0)", t, acc)
+                )
                 acc = _Val(code, acc.dims | t.dims)
             return _Val(acc.code, dims, "num")
         if isinstance(node, IfExp):
@@ -414,14 +445,20 @@ class _Lowerer:
                 return body if test.const else orelse
             if body.kind != orelse.kind:
                 body, orelse = self.num(body), self.num(orelse)
-            return _Val(self.where(test.code, body, orelse), test.dims | body.dims | orelse.dims, body.kind)
+            return _Val(
+                self.where(test.code, body, orelse),
+                test.dims | body.dims | orelse.dims,
+                body.kind,
+            )
         if isinstance(node, Call):
             return self.call(node, scope, path)
         if isinstance(node, Reduce):
             return self.reduce(node, scope, path)
         if isinstance(node, Invalid):  # pragma: no cover - rejected by check_invalid
             raise ExpressionError(node.detail, path=path, token=node.token)
-        raise ExpressionError(f"unsupported expression {type(node).__name__}", path=path)  # pragma: no cover
+        raise ExpressionError(
+            f"unsupported expression {type(node).__name__}", path=path
+        )  # pragma: no cover
 
     def chain(self, node: Chain, scope: tuple[Dim, ...], path: str) -> _Val:
         """A long `a op b op c ...`, folded left to right exactly like nested `BinOp`s.
@@ -437,7 +474,9 @@ class _Lowerer:
                 if folded is None:
                     text = to_source(node)
                     raise ExpressionError(
-                        f"constant expression {text} is not finite (overflow or division by zero)", path=path, token=text
+                        f"constant expression {text} is not finite (overflow or division by zero)",
+                        path=path,
+                        token=text,
                     )
                 acc = _num_val(folded)
                 continue
@@ -463,7 +502,9 @@ class _Lowerer:
             return _Val(f"_minimum(_maximum({x.code}, {lo.code}), {hi.code})", dims)
         return _Val(f"_{node.func}({', '.join(a.code for a in args)})", dims)
 
-    def prefix_sum(self, node: Call, scope: tuple[Dim, ...], path: str, vec: str) -> _Val:
+    def prefix_sum(
+        self, node: Call, scope: tuple[Dim, ...], path: str, vec: str
+    ) -> _Val:
         """`sum_prefix(text)` over the vector `vec` (`y`, or a tangent `v`).
 
         A text with template placeholders (`"I[age]"`) gives one sum per cell of
@@ -482,7 +523,9 @@ class _Lowerer:
         k = len(groups[0])
         if all(len(g) == k for g in groups):
             c = self.const("IDX", np.asarray(groups, dtype=np.int64).reshape(-1))
-            code = f"_sum(_reshape(_take({vec}, {c}), {(*sizes, k)}), axis={len(sizes)})"
+            code = (
+                f"_sum(_reshape(_take({vec}, {c}), {(*sizes, k)}), axis={len(sizes)})"
+            )
         else:
             sel = np.zeros((len(groups), self.m.n_state))
             for row, g in enumerate(groups):
@@ -501,7 +544,9 @@ class _Lowerer:
         inner = (*scope, dim)
         weights = None
         if node.kind == "integrate_over":
-            weights = np.asarray([dim.axis.deltas[i] for i in dim.coord_indices()], dtype=np.float64)
+            weights = np.asarray(
+                [dim.axis.deltas[i] for i in dim.coord_indices()], dtype=np.float64
+            )
         if weights is None:
             emitted = len(self.lines)
             mm = self.matvec(node.body, scope, dim, path)
@@ -512,9 +557,13 @@ class _Lowerer:
         body = self.num(self.expr(node.body, inner, path))
         if dim.name not in body.dims:
             factor = float(weights.sum()) if weights is not None else float(dim.size)
-            if body.const is not None:  # keep constants folded (no Python float arithmetic at run time)
+            if (
+                body.const is not None
+            ):  # keep constants folded (no Python float arithmetic at run time)
                 return _num_val(factor * float(body.const))
-            return _Val(f"({factor!r} * {_drop_last(body, inner, scope)})", body.dims, "num")
+            return _Val(
+                f"({factor!r} * {_drop_last(body, inner, scope)})", body.dims, "num"
+            )
         code = body.code
         if weights is not None:
             shape = (1,) * len(scope) + (dim.size,)
@@ -525,7 +574,9 @@ class _Lowerer:
             return _Val(f"_sum({code})", frozenset())
         return _Val(f"_sum({code}, axis=-1)", rest)
 
-    def matvec(self, body: Node, scope: tuple[Dim, ...], dim: Dim, path: str) -> _Val | None:
+    def matvec(
+        self, body: Node, scope: tuple[Dim, ...], dim: Dim, path: str
+    ) -> _Val | None:
         """`sum_over(j, L[a.., j] * R[b.., j] * u)` as a matrix product `L @ R.T`, if it has that form.
 
         The factors that depend on `j` must fall into two groups (equal dimensions
@@ -561,12 +612,19 @@ class _Lowerer:
             return None
         (dims1, g1), (dims2, g2) = groups.items()
         a_dims, b_dims = dims1 - {dim.name}, dims2 - {dim.name}
-        if a_dims & b_dims or not (a_dims or b_dims) or all(d for _, d in g1) or all(d for _, d in g2):
+        if (
+            a_dims & b_dims
+            or not (a_dims or b_dims)
+            or all(d for _, d in g1)
+            or all(d for _, d in g2)
+        ):
             return None
         pos = {d.name: i for i, d in enumerate(scope)}
         n_in = dim.size
 
-        def group_code(group: list[tuple[_Val, bool]], outer: frozenset[str]) -> tuple[str, list[str]]:
+        def group_code(
+            group: list[tuple[_Val, bool]], outer: frozenset[str]
+        ) -> tuple[str, list[str]]:
             group = sorted(group, key=lambda vd: vd[1])  # multiplications first
             code = group[0][0].code
             for v, d in group[1:]:
@@ -599,7 +657,9 @@ class _Lowerer:
         if order != list(range(len(names))):
             code = f"_permute_dims({code}, {tuple(order)})"
         names = [names[i] for i in order]
-        full = tuple(scope[pos[n]].size if n in names else 1 for n in (d.name for d in scope))
+        full = tuple(
+            scope[pos[n]].size if n in names else 1 for n in (d.name for d in scope)
+        )
         if tuple(scope[pos[n]].size for n in names) != full:
             code = f"_reshape({code}, {full})"
         dims = frozenset(names)
@@ -658,12 +718,20 @@ def _fold(op: str, a: float, b: float) -> float | None:
         return None  # overflow (or nan) from finite operands
     if not np.isfinite(r):
         return float(r)
-    if isinstance(a, int) and isinstance(b, int) and op in "+-*" and float(r).is_integer() and abs(r) < 2**53:
+    if (
+        isinstance(a, int)
+        and isinstance(b, int)
+        and op in "+-*"
+        and float(r).is_integer()
+        and abs(r) < 2**53
+    ):
         return int(r)
     return float(r)
 
 
-def lower_model(model: Model, backend_name: str, mode: str = "rhs", *, dispatch: bool = False) -> Lowered:
+def lower_model(
+    model: Model, backend_name: str, mode: str = "rhs", *, dispatch: bool = False
+) -> Lowered:
     """Generate the source of `rhs(t, y, **params)` for `model`.
 
     With `mode="jvp"`, generate `jvp(t, y, v, **params)`, the exact directional
@@ -673,7 +741,11 @@ def lower_model(model: Model, backend_name: str, mode: str = "rhs", *, dispatch:
     params)`; NumPy inputs pay one class check.
     """
     check_invalid(model)
-    lw = _Lowerer(model, backend_name) if mode == "rhs" else _Tangent(model, backend_name)
+    lw = (
+        _Lowerer(model, backend_name)
+        if mode == "rhs"
+        else _Tangent(model, backend_name)
+    )
     deps = _alias_deps(model)
     order, cycle = _alias_order(model, deps)
     for i, blk in enumerate(model.blocks):
@@ -692,7 +764,11 @@ def lower_model(model: Model, backend_name: str, mode: str = "rhs", *, dispatch:
         levels = _alias_levels(deps, order)
         groups: list[Group] = []
         if reroll:
-            scalar = [(a, a.expr, a.path) for a in order if not a.axes and a.cells is None and a.expr is not None]
+            scalar = [
+                (a, a.expr, a.path)
+                for a in order
+                if not a.axes and a.cells is None and a.expr is not None
+            ]
             groups, _ = group_cells(model, scalar, level=lambda a: levels[a.base])
         grouped = {id(a): g for g in groups for a in g.members}
         done_groups: set[int] = set()
@@ -710,17 +786,31 @@ def lower_model(model: Model, backend_name: str, mode: str = "rhs", *, dispatch:
                 shape = tuple(ax.size for ax in alias.axes)
                 homes = [lw.alias_group.get(c.id) for c in alias.cells]
                 first = homes[0]
-                if first is not None and all(h == (first[0], j, first[2]) for j, h in enumerate(homes)):
+                if first is not None and all(
+                    h == (first[0], j, first[2]) for j, h in enumerate(homes)
+                ):
                     # cells defined one by one, computed as one re-rolled group: that vector
-                    code = first[0] if len(shape) == 1 else f"_reshape({first[0]}, {shape})"
+                    code = (
+                        first[0]
+                        if len(shape) == 1
+                        else f"_reshape({first[0]}, {shape})"
+                    )
                 else:
-                    vals = [lw.num(lw.expr(c, (), alias.path)).code for c in alias.cells]
-                    code = f"_reshape(_stack_scalars([{', '.join(vals)}], None), {shape})"
+                    vals = [
+                        lw.num(lw.expr(c, (), alias.path)).code for c in alias.cells
+                    ]
+                    code = (
+                        f"_reshape(_stack_scalars([{', '.join(vals)}], None), {shape})"
+                    )
                 body.append(f"    {lw.alias_var[alias.base]} = {code}")
                 continue
             scope = tuple(Dim(ax.name, ax) for ax in alias.axes)
             assert alias.expr is not None  # only virtual aliases (cells) have none
-            v = _lower_single(lw, alias.expr, alias.path) if reroll and not alias.axes else None
+            v = (
+                _lower_single(lw, alias.expr, alias.path)
+                if reroll and not alias.axes
+                else None
+            )
             if v is None:
                 v = lw.num(lw.expr(alias.expr, scope, alias.path))
             code = lw.bcast(v, scope) if alias.axes else v.code
@@ -737,14 +827,26 @@ def lower_model(model: Model, backend_name: str, mode: str = "rhs", *, dispatch:
             eq_groups: list[Group] = []
             if reroll:
                 scalar_eqs = [
-                    (eq, *((eq.expr, eq.path) if eq.expr is not None else eq.overrides[0]))
+                    (
+                        eq,
+                        *(
+                            (eq.expr, eq.path)
+                            if eq.expr is not None
+                            else eq.overrides[0]
+                        ),
+                    )
                     for eq in model.equations
                     if not eq.block.axes and eq.chain is None
                 ]
                 eq_groups, _ = group_cells(model, scalar_eqs)
             in_group = {id(eq) for g in eq_groups for eq in g.members}
             for g in eq_groups:
-                scattered.append(([eq.block.offset for eq in g.members], lw.tmp(_lower_group(lw, g, "equations"), "g")))
+                scattered.append(
+                    (
+                        [eq.block.offset for eq in g.members],
+                        lw.tmp(_lower_group(lw, g, "equations"), "g"),
+                    )
+                )
             for eq in model.equations:
                 if id(eq) not in in_group:
                     outputs.append((eq.block, _lower_equation(lw, eq)))
@@ -752,7 +854,9 @@ def lower_model(model: Model, backend_name: str, mode: str = "rhs", *, dispatch:
             outputs = _lower_transitions(lw, model)
 
     numpy = backend_name == "numpy"
-    lines = ["def rhs(t, y, **params):" if mode == "rhs" else "def jvp(t, y, v, **params):"]
+    lines = [
+        "def rhs(t, y, **params):" if mode == "rhs" else "def jvp(t, y, v, **params):"
+    ]
     if dispatch:
         lines.append("    if y.__class__ is not _ndarray and _not_numpy(y):")
         lines.append("        return _other(t, y, params)")
@@ -776,7 +880,9 @@ def lower_model(model: Model, backend_name: str, mode: str = "rhs", *, dispatch:
             elif pd.axes and numpy:
                 # Cheap static check; anything unusual goes through _param_array.
                 lines.append(f"        {var} = params[{p!r}]")
-                lines.append(f"        if {var}.__class__ is not _ndarray or {var}.shape != {pd.shape}:")
+                lines.append(
+                    f"        if {var}.__class__ is not _ndarray or {var}.shape != {pd.shape}:"
+                )
                 lines.append(f"            {var} = _param_array({var}, {p!r})")
             elif pd.axes:
                 lines.append(f"        {var} = _param_array(params[{p!r}], {p!r})")
@@ -792,7 +898,9 @@ def lower_model(model: Model, backend_name: str, mode: str = "rhs", *, dispatch:
             targets = ", ".join(lw.param_var[p] for p in pnames)
             lines.append(f"        {targets}, = _fill_params(params)")
     for var, names in lw.param_vectors:
-        lines.append(f"    {var} = _pvec(params, {names!r}, {'_f64' if numpy else 'None'})")
+        lines.append(
+            f"    {var} = _pvec(params, {names!r}, {'_f64' if numpy else 'None'})"
+        )
     read.extend(var for var, _ in lw.param_vectors)
     param_lines = lines[head:]
     rest = len(lines)
@@ -827,11 +935,17 @@ def lower_model(model: Model, backend_name: str, mode: str = "rhs", *, dispatch:
         lines.append(f"    out = _empty({model.n_state})")
         for idx, code in scattered:
             lines.append(f"    out[{_index_code(lw, idx)}] = {code}")
-        zero_run: list[int] = []  # consecutive scalar states with no term: one slice write
+        zero_run: list[
+            int
+        ] = []  # consecutive scalar states with no term: one slice write
 
         def flush_zeros() -> None:
             if zero_run:
-                where = str(zero_run[0]) if len(zero_run) == 1 else f"{zero_run[0]}:{zero_run[-1] + 1}"
+                where = (
+                    str(zero_run[0])
+                    if len(zero_run) == 1
+                    else f"{zero_run[0]}:{zero_run[-1] + 1}"
+                )
                 lines.append(f"    out[{where}] = 0.0")
                 zero_run.clear()
 
@@ -855,15 +969,23 @@ def lower_model(model: Model, backend_name: str, mode: str = "rhs", *, dispatch:
             elif not blk.axes:
                 lines.append(f"    out[{start}] = {code}")
             else:
-                flat = code if len(blk.axes) == 1 else f"_reshape({code}, ({blk.size},))"
+                flat = (
+                    code if len(blk.axes) == 1 else f"_reshape({code}, ({blk.size},))"
+                )
                 lines.append(f"    out[{start}:{stop}] = {flat}")
         flush_zeros()
         for idx, sign, code in lw.scatters:
-            where = _index_code(lw, idx)
-            if len(set(idx)) == len(idx):  # distinct cells: an in-place fancy update
-                lines.append(f"    out[{where}] {sign}= {code}")
+            runs = _runs(idx)
+            if runs is not None:  # a few slices: in-place slice updates
+                for lo, hi, start in runs:
+                    part = code if (lo, hi) == (0, len(idx)) else f"{code}[{lo}:{hi}]"
+                    lines.append(f"    out[{start}:{start + hi - lo}] {sign}= {part}")
+            elif len(set(idx)) == len(idx):  # distinct cells: an in-place fancy update
+                lines.append(f"    out[{_index_code(lw, idx)}] {sign}= {code}")
             else:  # repeated cells accumulate
-                lines.append(f"    {'_add_at' if sign == '+' else '_subtract_at'}(out, {where}, {code})")
+                lines.append(
+                    f"    {'_add_at' if sign == '+' else '_subtract_at'}(out, {_index_code(lw, idx)}, {code})"
+                )
         lines.append("    return out")
     else:
         pieces: list[tuple[str, bool]] = []  # (code, is a fresh array)
@@ -876,9 +998,13 @@ def lower_model(model: Model, backend_name: str, mode: str = "rhs", *, dispatch:
             positions.extend(range(blk.offset, blk.offset + blk.size))
             if blk.axes:
                 if run:
-                    pieces.append((f"_stack_scalars([{', '.join(run)}], y.dtype)", True))
+                    pieces.append(
+                        (f"_stack_scalars([{', '.join(run)}], y.dtype)", True)
+                    )
                     run = []
-                flat = code if len(blk.axes) == 1 else f"_reshape({code}, ({blk.size},))"
+                flat = (
+                    code if len(blk.axes) == 1 else f"_reshape({code}, ({blk.size},))"
+                )
                 pieces.append((flat, False))
             else:
                 run.append(code)
@@ -891,13 +1017,28 @@ def lower_model(model: Model, backend_name: str, mode: str = "rhs", *, dispatch:
             result = f"_concat([{', '.join(c for c, _ in pieces)}])"
         else:
             # re-rolled equations come first: put every entry back at its state's place
-            perm = lw.const("PERM", np.argsort(np.asarray(positions, dtype=np.int64), kind="stable"))
+            perm = lw.const(
+                "PERM", np.argsort(np.asarray(positions, dtype=np.int64), kind="stable")
+            )
             result = f"_take(_concat([{', '.join(c for c, _ in pieces)}]), {perm})"
         if lw.scatters:
             lines.append(f"    out = {result}")
+            n = model.n_state
             for idx, sign, code in lw.scatters:
+                runs = _runs(idx)
+                if runs is not None and lw.backend_name == "jax":
+                    # slices: padded adds, which XLA fuses (a scatter would not)
+                    for lo, hi, start in runs:
+                        part = (
+                            code if (lo, hi) == (0, len(idx)) else f"{code}[{lo}:{hi}]"
+                        )
+                        pad = f"_pad({part}, ({start}, {n - start - (hi - lo)}))"
+                        lines.append(f"    out = out {sign} {pad}")
+                    continue
                 where = _index_code(lw, idx)
-                lines.append(f"    out = out.at[{where}].add({code if sign == '+' else f'-{code}'})")
+                lines.append(
+                    f"    out = out.at[{where}].add({code if sign == '+' else f'-{code}'})"
+                )
             result = "out"
         lines.append(f"    return {result}")
     split: list[str] = []
@@ -979,7 +1120,9 @@ def _lower_equation(lw: _Lowerer, eq: Any) -> str:
 
 
 def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, str]]:
-    terms: dict[int, list[tuple[str, str, tuple[int, ...] | None]]] = {id(b): [] for b in model.blocks}
+    terms: dict[int, list[tuple[str, str, tuple[int, ...] | None]]] = {
+        id(b): [] for b in model.blocks
+    }
     # Chains: forward flows `f` as one vector; scalar flows into the first stage or out
     # of the last one (entry, exit) join the same concatenation instead of one-hot terms.
     chain_f: dict[int, str] = {}
@@ -996,8 +1139,16 @@ def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, str]]:
             chain_f[id(td.block)] = lw.tmp(f"({rates} * {var}[:-1])", "f")
             continue
         scope = td.dims
-        single = _lower_single(lw, td.rate, f"{td.path}.rate") if lw.reroll and not scope else None
-        rate = single if single is not None else lw.num(lw.expr(td.rate, scope, f"{td.path}.rate"))
+        single = (
+            _lower_single(lw, td.rate, f"{td.path}.rate")
+            if lw.reroll and not scope
+            else None
+        )
+        rate = (
+            single
+            if single is not None
+            else lw.num(lw.expr(td.rate, scope, f"{td.path}.rate"))
+        )
         src = lw.target(model.resolve(td.src, scope, f"{td.path}.from"), scope, td.path)
         flow_code = lw.tmp(f"({rate.code} * {src.code})", "f")
         flow = _Val(flow_code, rate.dims | src.dims)
@@ -1012,7 +1163,9 @@ def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, str]]:
                 and tgt.sels[0][0] == "lit"
                 and tgt.sels[0][1] in (0, blk.size - 1)
             ):
-                edges.setdefault(id(blk), {}).setdefault(tgt.sels[0][1], []).append((sign, flow.code))
+                edges.setdefault(id(blk), {}).setdefault(tgt.sels[0][1], []).append(
+                    (sign, flow.code)
+                )
                 continue
             code, shape = _place(lw, flow, tgt, scope)
             terms[id(tgt.obj)].append((sign, code, shape))
@@ -1048,7 +1201,11 @@ def _transition_groups(lw: _Lowerer, model: Model) -> set[int]:
     """
     if not lw.reroll or lw.backend_name not in ("numpy", "jax"):
         return set()
-    cells = [(td, td.rate, f"{td.path}.rate") for td in model.transitions if not isinstance(td, ChainFlow) and not td.dims]
+    cells = [
+        (td, td.rate, f"{td.path}.rate")
+        for td in model.transitions
+        if not isinstance(td, ChainFlow) and not td.dims
+    ]
     groups, _ = group_cells(model, cells)
     done: set[int] = set()
     for g in groups:
@@ -1060,7 +1217,7 @@ def _transition_groups(lw: _Lowerer, model: Model) -> set[int]:
         g.nodes = [g.nodes[i] for i in order]
         g.leaves = [g.leaves[i] for i in order]
         src, dst = [src[i] for i in order], [dst[i] for i in order]
-        rate = _lower_group(lw, g, "transitions")
+        rate = _lower_group(lw, g, "transitions", full=False)
         flow = lw.tmp(f"({rate} * {_gather(lw, 'y', src)})", "f")
         lw.scatters.append((src, "-", flow))
         lw.scatters.append((dst, "+", flow))
@@ -1076,7 +1233,9 @@ def _state_index(tgt: Target) -> int:
 
 
 def _sum_terms(
-    lw: _Lowerer, model: Model, terms: dict[int, list[tuple[str, str, tuple[int, ...] | None]]]
+    lw: _Lowerer,
+    model: Model,
+    terms: dict[int, list[tuple[str, str, tuple[int, ...] | None]]],
 ) -> list[tuple[Block, str]]:
     """Each block's derivative: the signed sum of its flow terms, broadcast to its shape."""
     out = []
@@ -1100,15 +1259,21 @@ def _sum_terms(
     return out
 
 
-def _place(lw: _Lowerer, flow: _Val, tgt: Target, scope: tuple[Dim, ...]) -> tuple[str, tuple[int, ...] | None]:
+def _place(
+    lw: _Lowerer, flow: _Val, tgt: Target, scope: tuple[Dim, ...]
+) -> tuple[str, tuple[int, ...] | None]:
     """Code adding `flow` (over `scope`) into the target block's cells, and its shape."""
     blk: Block = tgt.obj
     used = [v for k, v in tgt.sels if k == "dim"]
     if len(set(used)) != len(used):
-        raise UnsupportedFeatureError("Feature 'diagonal index' is not supported in transitions.")
+        raise UnsupportedFeatureError(
+            "Feature 'diagonal index' is not supported in transitions."
+        )
     # Sum the flow over scope dimensions the target does not have; dimensions the
     # flow does not depend on contribute a factor of their size instead.
-    sum_axes = tuple(i for i, d in enumerate(scope) if d.name not in used and d.name in flow.dims)
+    sum_axes = tuple(
+        i for i, d in enumerate(scope) if d.name not in used and d.name in flow.dims
+    )
     mult = 1
     for d in scope:
         if d.name not in used and d.name not in flow.dims:
@@ -1121,7 +1286,9 @@ def _place(lw: _Lowerer, flow: _Val, tgt: Target, scope: tuple[Dim, ...]) -> tup
     else:
         cur = [d.size if d.name in flow.dims else 1 for d in scope]
         if sum_axes:
-            code = f"_sum({code}, axis={sum_axes if len(sum_axes) > 1 else sum_axes[0]})"
+            code = (
+                f"_sum({code}, axis={sum_axes if len(sum_axes) > 1 else sum_axes[0]})"
+            )
             cur = [n for i, n in enumerate(cur) if i not in sum_axes]
         rest = [d for i, d in enumerate(scope) if i not in sum_axes]
         kept = [d for d in rest if d.name in used]
@@ -1142,7 +1309,9 @@ def _place(lw: _Lowerer, flow: _Val, tgt: Target, scope: tuple[Dim, ...]) -> tup
     # Place the flow at the target's fixed coordinates: a select against a constant
     # mask (exact zeros elsewhere, so a non-finite flow stays in its own cell).
     it = iter(shape or ())
-    full = tuple(1 if k == "lit" else (next(it) if shape is not None else 1) for k, _ in tgt.sels)
+    full = tuple(
+        1 if k == "lit" else (next(it) if shape is not None else 1) for k, _ in tgt.sels
+    )
     if shape is not None:
         code = f"_reshape({code}, {full})"
     out_shape = list(full)
@@ -1154,7 +1323,11 @@ def _place(lw: _Lowerer, flow: _Val, tgt: Target, scope: tuple[Dim, ...]) -> tup
         out_shape[p] = blk.axes[p].size
         if shape is None and p == lits[0][0]:
             # a scalar flow: make it an array of the target's dtype first (Array API where)
-            code = f"_asarray({code}, dtype=y.dtype)" if lw.backend_name != "numpy" else code
+            code = (
+                f"_asarray({code}, dtype=y.dtype)"
+                if lw.backend_name != "numpy"
+                else code
+            )
         code = f"_where({lw.const('MASK', mask)}, {code}, 0.0)"
     return code, tuple(out_shape)
 
@@ -1254,16 +1427,48 @@ class _Tangent(_Lowerer):
                 return self.add(self.mul(da, b), self.mul(db, a))
             if node.op == "/":
                 bt = self.tmp(b.code)
-                first = None if da is None else _Val(f"({da.code} / {bt})", da.dims | b.dims)
-                second = None if db is None else _Val(f"(({a.code} * {db.code}) / ({bt} * {bt}))", a.dims | db.dims | b.dims)
+                first = (
+                    None
+                    if da is None
+                    else _Val(f"({da.code} / {bt})", da.dims | b.dims)
+                )
+                second = (
+                    None
+                    if db is None
+                    else _Val(
+                        f"(({a.code} * {db.code}) / ({bt} * {bt}))",
+                        a.dims | db.dims | b.dims,
+                    )
+                )
                 return self.add(first, second, "-")
             if node.op == "**":
                 at, bt = self.tmp(a.code), self.tmp(b.code)
-                first = None if da is None else _Val(f"(({bt} * ({at} ** ({bt} - 1))) * {da.code})", da.dims | a.dims | b.dims)
-                second = None if db is None else _Val(f"((({at} ** {bt}) * _log({at})) * {db.code})", db.dims | a.dims | b.dims)
+                first = (
+                    None
+                    if da is None
+                    else _Val(
+                        f"(({bt} * ({at} ** ({bt} - 1))) * {da.code})",
+                        da.dims | a.dims | b.dims,
+                    )
+                )
+                second = (
+                    None
+                    if db is None
+                    else _Val(
+                        f"((({at} ** {bt}) * _log({at})) * {db.code})",
+                        db.dims | a.dims | b.dims,
+                    )
+                )
                 return self.add(first, second)
             if node.op == "%":
-                second = None if db is None else _Val(f"(_floor({a.code} / {b.code}) * {db.code})", db.dims | a.dims | b.dims)
+                second = (
+                    None
+                    if db is None
+                    else _Val(
+                        f"(_floor({a.code} / {b.code}) * {db.code})",
+                        db.dims | a.dims | b.dims,
+                    )
+                )
                 return self.add(da, second, "-")
         if isinstance(node, Chain):
             return self.d_chain(node, scope, path)
@@ -1281,9 +1486,19 @@ class _Tangent(_Lowerer):
                     continue
                 t = self.tmp(v.code)
                 if node.op == "and":
-                    acc = _Val(f"_where({t} != 0, {self._z(acc)}, {self._z(dv)})", v.dims | (acc.dims if acc else frozenset()) | (dv.dims if dv else frozenset()))
+                    acc = _Val(
+                        f"_where({t} != 0, {self._z(acc)}, {self._z(dv)})",
+                        v.dims
+                        | (acc.dims if acc else frozenset())
+                        | (dv.dims if dv else frozenset()),
+                    )
                 else:
-                    acc = _Val(f"_where({t} != 0, {self._z(dv)}, {self._z(acc)})", v.dims | (acc.dims if acc else frozenset()) | (dv.dims if dv else frozenset()))
+                    acc = _Val(
+                        f"_where({t} != 0, {self._z(dv)}, {self._z(acc)})",
+                        v.dims
+                        | (acc.dims if acc else frozenset())
+                        | (dv.dims if dv else frozenset()),
+                    )
             return acc
         if isinstance(node, IfExp):
             db, do = self.d(node.body, scope, path), self.d(node.orelse, scope, path)
@@ -1292,13 +1507,19 @@ class _Tangent(_Lowerer):
             test = self.boolean(self.expr(node.test, scope, path))
             if test.const is not None:
                 return db if test.const else do
-            dims = test.dims | (db.dims if db else frozenset()) | (do.dims if do else frozenset())
+            dims = (
+                test.dims
+                | (db.dims if db else frozenset())
+                | (do.dims if do else frozenset())
+            )
             return _Val(f"_where({test.code}, {self._z(db)}, {self._z(do)})", dims)
         if isinstance(node, Call):
             return self.d_call(node, scope, path)
         if isinstance(node, Reduce):
             return self.d_reduce(node, scope, path)
-        raise ExpressionError(f"cannot differentiate {type(node).__name__}", path=path)  # pragma: no cover
+        raise ExpressionError(
+            f"cannot differentiate {type(node).__name__}", path=path
+        )  # pragma: no cover
 
     def d_chain(self, node: Chain, scope: tuple[Dim, ...], path: str) -> _Val | None:
         """Tangent of a `Chain`, term by term (linear in its length)."""
@@ -1320,8 +1541,19 @@ class _Tangent(_Lowerer):
             if op == "*":
                 dt = self.add(self.mul(dt, bv), self.mul(db, at))
             else:
-                first = None if dt is None else _Val(f"({dt.code} / {bt})", dt.dims | b.dims)
-                second = None if db is None else _Val(f"(({at.code} * {db.code}) / ({bt} * {bt}))", at.dims | db.dims | b.dims)
+                first = (
+                    None
+                    if dt is None
+                    else _Val(f"({dt.code} / {bt})", dt.dims | b.dims)
+                )
+                second = (
+                    None
+                    if db is None
+                    else _Val(
+                        f"(({at.code} * {db.code}) / ({bt} * {bt}))",
+                        at.dims | db.dims | b.dims,
+                    )
+                )
                 dt = self.add(first, second, "-")
             if dt is not None:
                 dt = _Val(self.tmp(dt.code), dt.dims)
@@ -1334,11 +1566,18 @@ class _Tangent(_Lowerer):
         if node.func == "sum_prefix":
             return self.prefix_sum(node, scope, path, "v")
         if node.func == "where":
-            da, db = self.d(node.args[1], scope, path), self.d(node.args[2], scope, path)
+            da, db = (
+                self.d(node.args[1], scope, path),
+                self.d(node.args[2], scope, path),
+            )
             if da is None and db is None:
                 return None
             c = self.boolean(self.expr(node.args[0], scope, path))
-            dims = c.dims | (da.dims if da else frozenset()) | (db.dims if db else frozenset())
+            dims = (
+                c.dims
+                | (da.dims if da else frozenset())
+                | (db.dims if db else frozenset())
+            )
             return _Val(f"_where({c.code}, {self._z(da)}, {self._z(db)})", dims)
         ds = [self.d(a, scope, path) for a in node.args]
         if all(x is None for x in ds):
@@ -1351,9 +1590,16 @@ class _Tangent(_Lowerer):
                 dx, dlo, dhi = ds
                 m = _Val(f"_maximum({x.code}, {lo.code})", x.dims | lo.dims)
                 dm = self._select(f"({x.code} >= {lo.code})", dx, dlo, x.dims | lo.dims)
-                return self._select(f"({m.code} <= {hi.code})", dm, dhi, m.dims | hi.dims)
+                return self._select(
+                    f"({m.code} <= {hi.code})", dm, dhi, m.dims | hi.dims
+                )
             cmp = ">=" if f == "maximum" else "<="
-            return self._select(f"({xs[0].code} {cmp} {xs[1].code})", ds[0], ds[1], xs[0].dims | xs[1].dims)
+            return self._select(
+                f"({xs[0].code} {cmp} {xs[1].code})",
+                ds[0],
+                ds[1],
+                xs[0].dims | xs[1].dims,
+            )
         if f in ("hypot", "arctan2"):
             a, b = xs
             da, db = ds
@@ -1361,12 +1607,28 @@ class _Tangent(_Lowerer):
             dims = a.dims | b.dims
             if f == "hypot":
                 h = self.tmp(f"_hypot({at}, {bt})")
-                first = None if da is None else _Val(f"(({at} / {h}) * {da.code})", dims | da.dims)
-                second = None if db is None else _Val(f"(({bt} / {h}) * {db.code})", dims | db.dims)
+                first = (
+                    None
+                    if da is None
+                    else _Val(f"(({at} / {h}) * {da.code})", dims | da.dims)
+                )
+                second = (
+                    None
+                    if db is None
+                    else _Val(f"(({bt} / {h}) * {db.code})", dims | db.dims)
+                )
                 return self.add(first, second)
             r2 = self.tmp(f"({at} * {at} + {bt} * {bt})")
-            first = None if da is None else _Val(f"(({bt} / {r2}) * {da.code})", dims | da.dims)
-            second = None if db is None else _Val(f"(({at} / {r2}) * {db.code})", dims | db.dims)
+            first = (
+                None
+                if da is None
+                else _Val(f"(({bt} / {r2}) * {da.code})", dims | da.dims)
+            )
+            second = (
+                None
+                if db is None
+                else _Val(f"(({at} / {r2}) * {db.code})", dims | db.dims)
+            )
             return self.add(first, second, "-")
         (x,), (dx,) = xs, ds
         if dx is None:
@@ -1391,10 +1653,14 @@ class _Tangent(_Lowerer):
         }[f]
         return _Val(f"({factor} * {dx.code})", x.dims | dx.dims)
 
-    def _select(self, cond: str, a: _Val | None, b: _Val | None, dims: frozenset[str]) -> _Val | None:
+    def _select(
+        self, cond: str, a: _Val | None, b: _Val | None, dims: frozenset[str]
+    ) -> _Val | None:
         if a is None and b is None:
             return None
-        all_dims = dims | (a.dims if a else frozenset()) | (b.dims if b else frozenset())
+        all_dims = (
+            dims | (a.dims if a else frozenset()) | (b.dims if b else frozenset())
+        )
         return _Val(f"_where({cond}, {self._z(a)}, {self._z(b)})", all_dims)
 
     def d_reduce(self, node: Reduce, scope: tuple[Dim, ...], path: str) -> _Val | None:
@@ -1405,7 +1671,9 @@ class _Tangent(_Lowerer):
             return None
         weights = None
         if node.kind == "integrate_over":
-            weights = np.asarray([dim.axis.deltas[i] for i in dim.coord_indices()], dtype=np.float64)
+            weights = np.asarray(
+                [dim.axis.deltas[i] for i in dim.coord_indices()], dtype=np.float64
+            )
         if dim.name not in body.dims:
             factor = float(weights.sum()) if weights is not None else float(dim.size)
             return _Val(f"({factor!r} * {_drop_last(body, inner, scope)})", body.dims)
@@ -1446,7 +1714,9 @@ class _Tangent(_Lowerer):
             for eq in m.equations:
                 out.append((eq.block, self._t_equation(eq)))
             return out
-        terms: dict[int, list[tuple[str, str, tuple[int, ...] | None]]] = {id(b): [] for b in m.blocks}
+        terms: dict[int, list[tuple[str, str, tuple[int, ...] | None]]] = {
+            id(b): [] for b in m.blocks
+        }
         for td in m.transitions:
             if isinstance(td, ChainFlow):
                 blk = td.block
@@ -1505,7 +1775,9 @@ class _Tangent(_Lowerer):
             return self.tmp(self._z(self.d(node, (), path)), "d")
         if eq.expr is not None:
             dv = self.d(eq.expr, scope, eq.path)
-            code = self.bcast(dv, scope) if dv is not None else f"_bcast(0.0, {blk.shape})"
+            code = (
+                self.bcast(dv, scope) if dv is not None else f"_bcast(0.0, {blk.shape})"
+            )
         else:
             code = f"_bcast(0.0, {blk.shape})"
         for flat, (node, path) in sorted(eq.overrides.items()):
@@ -1523,6 +1795,19 @@ def _stack_or_one(codes: list[str]) -> str:
 
 
 # -- re-rolled groups -----------------------------------------------------------------
+
+
+def _runs(idx: list[int], most: int = 4) -> list[tuple[int, int, int]] | None:
+    """`idx` as at most `most` runs of consecutive cells: `(lo, hi, first cell)` each."""
+    runs: list[tuple[int, int, int]] = []
+    lo = 0
+    for i in range(1, len(idx) + 1):
+        if i == len(idx) or idx[i] != idx[i - 1] + 1:
+            runs.append((lo, i, idx[lo]))
+            lo = i
+            if len(runs) > most:
+                return None
+    return runs
 
 
 def _index_code(lw: _Lowerer, idx: list[int]) -> str:
@@ -1557,7 +1842,9 @@ def _leaf_values(lw: _Lowerer, leaves: list[Leaf], path: str) -> str:
     return var if lw.backend_name == "numpy" else f"_astype({var}, y.dtype)"
 
 
-def _leaf_grid(lw: _Lowerer, grid: list[list[Leaf]], dims: tuple[Dim, ...], path: str) -> _Val:
+def _leaf_grid(
+    lw: _Lowerer, grid: list[list[Leaf]], dims: tuple[Dim, ...], path: str
+) -> _Val:
     """One leaf position over a group (`dims` = (cells,)) or over (cells, terms).
 
     A leaf that is the same everywhere stays a scalar; one that varies along one
@@ -1568,11 +1855,20 @@ def _leaf_grid(lw: _Lowerer, grid: list[list[Leaf]], dims: tuple[Dim, ...], path
     hit = lw.gather_cache.get(key)
     if hit is None:
         v = _leaf_grid_new(lw, grid, dims, path)
-        lw.gather_cache[key] = hit = _Val(v.code, frozenset(str(i) for i, d in enumerate(dims) if d.name in v.dims), v.kind, v.const)
-    return _Val(hit.code, frozenset(dims[int(i)].name for i in hit.dims), hit.kind, hit.const)
+        lw.gather_cache[key] = hit = _Val(
+            v.code,
+            frozenset(str(i) for i, d in enumerate(dims) if d.name in v.dims),
+            v.kind,
+            v.const,
+        )
+    return _Val(
+        hit.code, frozenset(dims[int(i)].name for i in hit.dims), hit.kind, hit.const
+    )
 
 
-def _leaf_grid_new(lw: _Lowerer, grid: list[list[Leaf]], dims: tuple[Dim, ...], path: str) -> _Val:
+def _leaf_grid_new(
+    lw: _Lowerer, grid: list[list[Leaf]], dims: tuple[Dim, ...], path: str
+) -> _Val:
     rows, cols = len(grid), len(grid[0])
     first = grid[0][0]
 
@@ -1587,15 +1883,25 @@ def _leaf_grid_new(lw: _Lowerer, grid: list[list[Leaf]], dims: tuple[Dim, ...], 
     by_row = all(same(x, row[0]) for row in grid for x in row)
     by_col = all(same(grid[r][c], grid[0][c]) for r in range(rows) for c in range(cols))
     if len(dims) == 1:
-        return _Val(lw.tmp(_leaf_values(lw, [row[0] for row in grid], path), "l"), frozenset({dims[0].name}))
+        return _Val(
+            lw.tmp(_leaf_values(lw, [row[0] for row in grid], path), "l"),
+            frozenset({dims[0].name}),
+        )
     if by_row:
         code = _leaf_values(lw, [row[0] for row in grid], path)
-        return _Val(lw.tmp(f"_reshape({code}, ({rows}, 1))", "l"), frozenset({dims[0].name}))
+        return _Val(
+            lw.tmp(f"_reshape({code}, ({rows}, 1))", "l"), frozenset({dims[0].name})
+        )
     if by_col:
         code = _leaf_values(lw, list(grid[0]), path)
-        return _Val(lw.tmp(f"_reshape({code}, (1, {cols}))", "l"), frozenset({dims[1].name}))
+        return _Val(
+            lw.tmp(f"_reshape({code}, (1, {cols}))", "l"), frozenset({dims[1].name})
+        )
     code = _leaf_values(lw, [x for row in grid for x in row], path)
-    return _Val(lw.tmp(f"_reshape({code}, ({rows}, {cols}))", "l"), frozenset(d.name for d in dims))
+    return _Val(
+        lw.tmp(f"_reshape({code}, ({rows}, {cols}))", "l"),
+        frozenset(d.name for d in dims),
+    )
 
 
 def _lower_single(lw: _Lowerer, node: Node, path: str) -> _Val | None:
@@ -1603,12 +1909,40 @@ def _lower_single(lw: _Lowerer, node: Node, path: str) -> _Val | None:
     got = shape_key(lw.m, node, path)
     if got is None or not any(isinstance(x, IsoSum) for x in got[1]):
         return None
-    g = Group(got[0], [None], [node], [got[1]])
-    return _Val(f"{lw.tmp(_lower_group(lw, g, 'cell'), 'g')}[0]", frozenset())
+    hooks: dict[int, _Val] = {}
+    for pos, item in enumerate(got[1]):
+        if not isinstance(item, IsoSum):
+            continue  # a plain leaf: resolved as usual
+        m = len(item.terms)
+        tdim = synthetic_dim(f"_t{lw.n_group}_{pos}", m)
+        lw.n_group += 1
+        inner_hooks = {
+            id(term_leaf.node): _leaf_grid(
+                lw, [[item.terms[j][q]] for j in range(m)], (tdim,), path
+            )
+            for q, term_leaf in enumerate(item.terms[0])
+        }
+        saved, lw.hooks = lw.hooks, inner_hooks
+        body = lw.num(lw.expr(item.operands[0], (tdim,), path))
+        lw.hooks = saved
+        code = (
+            f"_sum({body.code})"
+            if tdim.name in body.dims
+            else f"({float(m)!r} * {body.code})"
+        )
+        hooks[id(item.node)] = _Val(lw.tmp(code, "l"), frozenset())
+    saved, lw.hooks = lw.hooks, hooks
+    v = lw.num(lw.expr(node, (), path))
+    lw.hooks = saved
+    return v
 
 
-def _lower_group(lw: _Lowerer, g: Group, what: str) -> str:
-    """Code of the vector of a group's values (one per member), lowered once."""
+def _lower_group(lw: _Lowerer, g: Group, what: str, *, full: bool = True) -> str:
+    """Code of the vector of a group's values (one per member), lowered once.
+
+    With `full=False` a value that is the same for every member stays a scalar
+    (for a product with a vector, which broadcasts anyway).
+    """
     k = len(g.members)
     n = lw.n_group
     lw.n_group += 1
@@ -1647,10 +1981,12 @@ def _lower_group(lw: _Lowerer, g: Group, what: str) -> str:
     lw.hooks = hooks
     v = lw.num(lw.expr(g.nodes[0], scope, path))
     lw.hooks = None
-    return lw.bcast(v, scope)
+    return lw.bcast(v, scope) if full else v.code
 
 
-def _iso_matvec(lw: _Lowerer, term: Node, inner: tuple[Dim, ...], scope: tuple[Dim, ...], path: str) -> _Val | None:
+def _iso_matvec(
+    lw: _Lowerer, term: Node, inner: tuple[Dim, ...], scope: tuple[Dim, ...], path: str
+) -> _Val | None:
     """`Σ_j F[i, j] * v[j] * g[i]` as a matrix-vector product, when the term allows it.
 
     The term's product/quotient factors are sorted by the dimensions they vary

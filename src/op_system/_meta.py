@@ -38,7 +38,9 @@ def _mapping(x: object, path: str) -> Mapping[str, Any]:
     return x
 
 
-def _nonempty_str(x: object, path: str, what: str = "must be a non-empty string") -> str:
+def _nonempty_str(
+    x: object, path: str, what: str = "must be a non-empty string"
+) -> str:
     if not isinstance(x, str) or not x.strip():
         raise SpecError(f"{path} {what}", path=path, token=repr(x))
     return x.strip()
@@ -57,7 +59,11 @@ def normalize_state_axes(
     out: dict[str, tuple[str, ...]] = {}
     for state, axes in mapping.items():
         if state not in state_set:
-            raise SpecError(f"state_axes key {state!r} not in state", path="state_axes", token=str(state))
+            raise SpecError(
+                f"state_axes key {state!r} not in state",
+                path="state_axes",
+                token=str(state),
+            )
         path = f"state_axes[{state!r}]"
         if not isinstance(axes, (list, tuple)) or not axes:
             raise SpecError(f"{path} must be a non-empty list of axis names", path=path)
@@ -65,9 +71,13 @@ def normalize_state_axes(
         for i, ax in enumerate(axes):
             name = _nonempty_str(ax, f"{path}[{i}]")
             if name not in axis_names:
-                raise SpecError(f"{path} references unknown axis {name!r}", path=path, token=name)
+                raise SpecError(
+                    f"{path} references unknown axis {name!r}", path=path, token=name
+                )
             if name in resolved:
-                raise SpecError(f"{path} contains duplicate axis {name!r}", path=path, token=name)
+                raise SpecError(
+                    f"{path} contains duplicate axis {name!r}", path=path, token=name
+                )
             resolved.append(name)
         out[state] = tuple(resolved)
     return out
@@ -86,28 +96,42 @@ def normalize_kernels(raw: object, *, axis_names: set[str]) -> list[dict[str, An
         mk = _mapping(mk, path)
         name = mk.get("name")
         if not isinstance(name, str) or not name.strip():
-            raise SpecError(f"transitions[{idx}].name must be a string", path=f"{path}.name")
+            raise SpecError(
+                f"transitions[{idx}].name must be a string", path=f"{path}.name"
+            )
         name = name.strip()
         if name in seen:
-            raise SpecError(f"duplicate kernel name: {name!r}", path=f"{path}.name", token=name)
+            raise SpecError(
+                f"duplicate kernel name: {name!r}", path=f"{path}.name", token=name
+            )
         seen.add(name)
         axes_field = mk.get("axes")
         axes_resolved: tuple[str, ...] | None = None
         if axes_field is not None:
             if not isinstance(axes_field, (list, tuple)) or not axes_field:
-                raise SpecError(f"{path}.axes must be a non-empty list if provided", path=f"{path}.axes")
+                raise SpecError(
+                    f"{path}.axes must be a non-empty list if provided",
+                    path=f"{path}.axes",
+                )
             resolved = []
             for j, ax in enumerate(axes_field):
                 ax_name = _nonempty_str(ax, f"{path}.axes[{j}]")
                 if ax_name not in axis_names:
-                    raise SpecError(f"{path} references unknown axis {ax_name!r}", path=f"{path}.axes", token=ax_name)
+                    raise SpecError(
+                        f"{path} references unknown axis {ax_name!r}",
+                        path=f"{path}.axes",
+                        token=ax_name,
+                    )
                 resolved.append(ax_name)
             axes_resolved = tuple(resolved)
         value, form, params = mk.get("value"), mk.get("form"), mk.get("params")
         params_map: Mapping[str, Any] | None
         if value is None:
             if not isinstance(form, str) or not form.strip():
-                raise SpecError(f"{path}.form is required when value is not provided", path=f"{path}.form")
+                raise SpecError(
+                    f"{path}.form is required when value is not provided",
+                    path=f"{path}.form",
+                )
             form_name = form.strip().lower()
             if form_name not in KERNEL_FORMS:
                 raise SpecError(
@@ -118,12 +142,26 @@ def normalize_kernels(raw: object, *, axis_names: set[str]) -> list[dict[str, An
             params_map = _mapping(params, f"{path}.params")
             for req in KERNEL_FORMS[form_name]:
                 if req not in params_map:
-                    raise SpecError(f"{path}.params missing required key {req!r}", path=f"{path}.params", token=req)
+                    raise SpecError(
+                        f"{path}.params missing required key {req!r}",
+                        path=f"{path}.params",
+                        token=req,
+                    )
         else:
-            form_name = form.strip().lower() if isinstance(form, str) and form.strip() else "custom_value"
+            form_name = (
+                form.strip().lower()
+                if isinstance(form, str) and form.strip()
+                else "custom_value"
+            )
             if form_name not in KERNEL_FORMS:
-                raise SpecError(f"{path} form {form_name!r} is not supported", path=f"{path}.form", token=form_name)
-            params_map = _mapping(params, f"{path}.params") if params is not None else None
+                raise SpecError(
+                    f"{path} form {form_name!r} is not supported",
+                    path=f"{path}.form",
+                    token=form_name,
+                )
+            params_map = (
+                _mapping(params, f"{path}.params") if params is not None else None
+            )
         entry: dict[str, Any] = {
             "name": name,
             "kind": str(mk.get("kind", "analytic")).strip().lower(),
@@ -152,12 +190,16 @@ def _scalar_or_expr(value: object, path: str) -> str | float:
         return value.strip()
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
-    raise SpecError(f"{path} must be a non-empty string or number", path=path, token=repr(value))
+    raise SpecError(
+        f"{path} must be a non-empty string or number", path=path, token=repr(value)
+    )
 
 
 def _operator_apply_to(raw: object, path: str, state_set: set[str] | None) -> list[str]:
     if not isinstance(raw, (list, tuple)) or not raw:
-        raise SpecError(f"{path} must be a non-empty list of state names if provided", path=path)
+        raise SpecError(
+            f"{path} must be a non-empty list of state names if provided", path=path
+        )
     out: list[str] = []
     for j, name in enumerate(raw):
         item = _nonempty_str(name, f"{path}[{j}]")
@@ -171,14 +213,21 @@ def _operator_apply_to(raw: object, path: str, state_set: set[str] | None) -> li
     return out
 
 
-def _jump_integral_fields(op_map: Mapping[str, Any], path: str, entry: dict[str, Any]) -> None:
+def _jump_integral_fields(
+    op_map: Mapping[str, Any], path: str, entry: dict[str, Any]
+) -> None:
     rate = op_map.get("rate")
     if rate is None:
-        raise SpecError(f"{path}.rate is required for 'jump_integral'", path=f"{path}.rate")
+        raise SpecError(
+            f"{path}.rate is required for 'jump_integral'", path=f"{path}.rate"
+        )
     entry["rate"] = _scalar_or_expr(rate, f"{path}.rate")
     kernel = op_map.get("kernel")
     if not isinstance(kernel, dict):
-        raise SpecError(f"{path}.kernel must be a mapping for 'jump_integral'", path=f"{path}.kernel")
+        raise SpecError(
+            f"{path}.kernel must be a mapping for 'jump_integral'",
+            path=f"{path}.kernel",
+        )
     form = kernel.get("form")
     if not isinstance(form, str) or not form.strip():
         raise SpecError(
@@ -189,12 +238,16 @@ def _jump_integral_fields(op_map: Mapping[str, Any], path: str, entry: dict[str,
     params = kernel.get("params")
     if params is not None and not isinstance(params, dict):
         raise SpecError(
-            f"{path}.kernel.params must be a mapping if provided for 'jump_integral'", path=f"{path}.kernel.params"
+            f"{path}.kernel.params must be a mapping if provided for 'jump_integral'",
+            path=f"{path}.kernel.params",
         )
     entry["kernel"] = {**kernel, "form": form.strip()}
     direction = op_map.get("direction")
     if direction is not None:
-        if not isinstance(direction, str) or direction.strip().lower() not in JUMP_DIRECTIONS:
+        if (
+            not isinstance(direction, str)
+            or direction.strip().lower() not in JUMP_DIRECTIONS
+        ):
             raise SpecError(
                 f"{path}.direction must be one of 'up', 'down', or 'both'",
                 path=f"{path}.direction",
@@ -203,7 +256,9 @@ def _jump_integral_fields(op_map: Mapping[str, Any], path: str, entry: dict[str,
         entry["direction"] = direction.strip().lower()
 
 
-def normalize_operators(raw: object, *, axis_names: set[str], state_set: set[str] | None = None) -> object:
+def normalize_operators(
+    raw: object, *, axis_names: set[str], state_set: set[str] | None = None
+) -> object:
     """Validate `operators` given as a list; other forms are preserved as given.
 
     Each entry needs an `axis` (a defined axis or `subgroup`) and a `kind`
@@ -223,16 +278,26 @@ def normalize_operators(raw: object, *, axis_names: set[str], state_set: set[str
         op_map = _mapping(op, path)
         name = op_map.get("name")
         if name is not None:
-            name = _nonempty_str(name, f"{path}.name", "must be a non-empty string if provided")
+            name = _nonempty_str(
+                name, f"{path}.name", "must be a non-empty string if provided"
+            )
         axis = _nonempty_str(op_map.get("axis"), f"{path}.axis")
         if axis not in axis_names:
-            raise SpecError(f"{path} references unknown axis {axis!r}", path=f"{path}.axis", token=axis)
+            raise SpecError(
+                f"{path} references unknown axis {axis!r}",
+                path=f"{path}.axis",
+                token=axis,
+            )
         kind = _nonempty_str(
-            op_map.get("kind"), f"{path}.kind", "must be a non-empty string (e.g., advection/jump_integral)"
+            op_map.get("kind"),
+            f"{path}.kind",
+            "must be a non-empty string (e.g., advection/jump_integral)",
         ).lower()
         bc = op_map.get("bc")
         if bc is not None:
-            bc = _nonempty_str(bc, f"{path}.bc", "must be a non-empty string if provided")
+            bc = _nonempty_str(
+                bc, f"{path}.bc", "must be a non-empty string if provided"
+            )
         entry = dict(op_map)
         if name is not None:
             entry["name"] = name
@@ -241,7 +306,9 @@ def normalize_operators(raw: object, *, axis_names: set[str], state_set: set[str
         if bc is not None:
             entry["bc"] = bc
         if op_map.get("apply_to") is not None:
-            entry["apply_to"] = _operator_apply_to(op_map["apply_to"], f"{path}.apply_to", state_set)
+            entry["apply_to"] = _operator_apply_to(
+                op_map["apply_to"], f"{path}.apply_to", state_set
+            )
         if kind in ADVECTION_KINDS:
             velocity = op_map.get("velocity")
             if velocity is None:
@@ -269,7 +336,9 @@ class ConstraintRule(NamedTuple):
     rules: tuple[dict[str, list[str]], ...]
 
 
-def normalize_constraints(raw: object, *, axes: Sequence[Mapping[str, Any]]) -> list[ConstraintRule]:
+def normalize_constraints(
+    raw: object, *, axes: Sequence[Mapping[str, Any]]
+) -> list[ConstraintRule]:
     """Validate `constraints: [{axes: [a, b], allow|exclude: [{a: c, b: [c, ...]}]}]`."""
     if raw is None:
         return []
@@ -282,24 +351,39 @@ def normalize_constraints(raw: object, *, axes: Sequence[Mapping[str, Any]]) -> 
         entry = _mapping(entry, path)
         rule_axes_raw = entry.get("axes")
         if not isinstance(rule_axes_raw, (list, tuple)) or len(rule_axes_raw) < 2:
-            raise SpecError(f"{path}.axes must be a list of at least two axis names", path=f"{path}.axes")
+            raise SpecError(
+                f"{path}.axes must be a list of at least two axis names",
+                path=f"{path}.axes",
+            )
         rule_axes: list[str] = []
         for j, ax in enumerate(rule_axes_raw):
             name = _nonempty_str(ax, f"{path}.axes[{j}]")
             if name not in lookup:
-                raise SpecError(f"{path}.axes references unknown axis {name!r}", path=f"{path}.axes", token=name)
+                raise SpecError(
+                    f"{path}.axes references unknown axis {name!r}",
+                    path=f"{path}.axes",
+                    token=name,
+                )
             if name in rule_axes:
-                raise SpecError(f"{path}.axes contains duplicate axis {name!r}", path=f"{path}.axes", token=name)
+                raise SpecError(
+                    f"{path}.axes contains duplicate axis {name!r}",
+                    path=f"{path}.axes",
+                    token=name,
+                )
             rule_axes.append(name)
         has_allow, has_exclude = "allow" in entry, "exclude" in entry
         if has_allow and has_exclude:
-            raise SpecError(f"{path} must specify either 'allow' or 'exclude', not both", path=path)
+            raise SpecError(
+                f"{path} must specify either 'allow' or 'exclude', not both", path=path
+            )
         if not has_allow and not has_exclude:
             raise SpecError(f"{path} must specify 'allow' or 'exclude'", path=path)
         mode = "allow" if has_allow else "exclude"
         raw_rules = entry[mode]
         if not isinstance(raw_rules, list) or not raw_rules:
-            raise SpecError(f"{path}.{mode} must be a non-empty list", path=f"{path}.{mode}")
+            raise SpecError(
+                f"{path}.{mode} must be a non-empty list", path=f"{path}.{mode}"
+            )
         rules = []
         for r_idx, rule in enumerate(raw_rules):
             label = f"{path}.{mode}[{r_idx}]"
@@ -357,7 +441,9 @@ def kernel_array(entry: Mapping[str, Any], axes: Sequence[Any], path: str) -> An
         try:
             v = np.asarray(entry["value"], dtype=np.float64)
         except (TypeError, ValueError):
-            raise SpecError(f"kernel {name!r} value must be numeric", path=path, token=name) from None
+            raise SpecError(
+                f"kernel {name!r} value must be numeric", path=path, token=name
+            ) from None
         if v.shape == ():
             return np.full(shape, float(v))
         if v.shape != shape:
@@ -368,7 +454,11 @@ def kernel_array(entry: Mapping[str, Any], axes: Sequence[Any], path: str) -> An
             )
         return v
     if len(axes) not in (1, 2):
-        raise SpecError(f"kernel {name!r} takes one or two indices, got {len(axes)}", path=path, token=name)
+        raise SpecError(
+            f"kernel {name!r} takes one or two indices, got {len(axes)}",
+            path=path,
+            token=name,
+        )
     params: dict[str, float] = {}
     for key, val in (entry.get("params") or {}).items():
         if isinstance(val, bool) or not isinstance(val, (int, float)):
@@ -378,6 +468,7 @@ def kernel_array(entry: Mapping[str, Any], axes: Sequence[Any], path: str) -> An
                 token=str(key),
             )
         params[key] = float(val)
+
     def coord_values(ax: Any) -> Any:
         if ax.kind == "continuous":
             return np.asarray(ax.values, dtype=np.float64)
@@ -387,7 +478,11 @@ def kernel_array(entry: Mapping[str, Any], axes: Sequence[Any], path: str) -> An
             return np.arange(ax.size, dtype=np.float64)
 
     coords = [coord_values(ax) for ax in axes]
-    d = np.abs(coords[0]) if len(axes) == 1 else np.abs(coords[0][:, None] - coords[1][None, :])
+    d = (
+        np.abs(coords[0])
+        if len(axes) == 1
+        else np.abs(coords[0][:, None] - coords[1][None, :])
+    )
     form, p = entry["form"], params
     scale = p.get("scale", 1.0)
     with np.errstate(all="ignore"):
@@ -404,7 +499,11 @@ def kernel_array(entry: Mapping[str, Any], axes: Sequence[Any], path: str) -> An
         elif form == "power_law":
             out = scale * (1.0 + d / p["sigma"]) ** (-p["p"])
         else:
-            raise SpecError(f"kernel {name!r} of form {form!r} needs a value", path=path, token=name)
+            raise SpecError(
+                f"kernel {name!r} of form {form!r} needs a value", path=path, token=name
+            )
     if not np.all(np.isfinite(out)):
-        raise SpecError(f"kernel {name!r} is not finite on its axes", path=path, token=name)
+        raise SpecError(
+            f"kernel {name!r} is not finite on its axes", path=path, token=name
+        )
     return np.asarray(out, dtype=np.float64)

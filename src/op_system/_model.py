@@ -66,7 +66,11 @@ def subst_text(text: str, assignment: Mapping[str, str]) -> str:
         parts = [p.strip() for p in m.group(2).split(",") if p.strip()]
         if not parts or any(p not in assignment for p in parts):
             return m.group(0)
-        return m.group(1) + "__" + "__".join(f"{p}_{fragment(assignment[p])}" for p in parts)
+        return (
+            m.group(1)
+            + "__"
+            + "__".join(f"{p}_{fragment(assignment[p])}" for p in parts)
+        )
 
     return INLINE_RE.sub(repl, text)
 
@@ -86,7 +90,9 @@ def cell_names(base: str, axes: tuple[Axis, ...]) -> list[str]:
     prefix = base + "__"
     if len(axes) == 1:
         return [prefix + p for p in axes[0].parts]
-    return [prefix + "__".join(p) for p in itertools.product(*(ax.parts for ax in axes))]
+    return [
+        prefix + "__".join(p) for p in itertools.product(*(ax.parts for ax in axes))
+    ]
 
 
 @dataclass(eq=False)
@@ -363,7 +369,10 @@ class Model:
             idx = []
             for ax, part in zip(obj.axes, parts, strict=False):
                 prefix = ax.name + "_"
-                if not part.startswith(prefix) or part[len(prefix) :] not in ax.frag_index:
+                if (
+                    not part.startswith(prefix)
+                    or part[len(prefix) :] not in ax.frag_index
+                ):
                     break
                 idx.append(ax.frag_index[part[len(prefix) :]])
             else:
@@ -395,7 +404,11 @@ class Model:
         A prefix that matches no state is an error: 0.1.2 silently sums nothing,
         which turns a typo into a missing term of the model.
         """
-        prefix = subst_text(text, {d.name: d.axis.coords[assignment[d.name]] for d in dims}) if dims else text
+        prefix = (
+            subst_text(text, {d.name: d.axis.coords[assignment[d.name]] for d in dims})
+            if dims
+            else text
+        )
         cached = self._prefix_cache.get(prefix)
         if cached is not None:
             return cached
@@ -412,11 +425,15 @@ class Model:
         self._prefix_cache[prefix] = idx
         return idx
 
-    def prefix_groups(self, text: str, scope: tuple[Dim, ...], path: str) -> tuple[tuple[Dim, ...], list[list[int]]]:
+    def prefix_groups(
+        self, text: str, scope: tuple[Dim, ...], path: str
+    ) -> tuple[tuple[Dim, ...], list[list[int]]]:
         """`prefix_dims` and the state indices of every cell of them, in C order."""
         dims = self.prefix_dims(text, scope)
         groups = [
-            self.prefix_cells(text, dims, dict(zip((d.name for d in dims), combo)), path)
+            self.prefix_cells(
+                text, dims, dict(zip((d.name for d in dims), combo)), path
+            )
             for combo in itertools.product(*(d.coord_indices() for d in dims))
         ]
         return dims, groups
@@ -428,7 +445,11 @@ class Model:
         if isinstance(node, Name):
             ident = node.id
             if ident in dims and dims[ident].name != dims[ident].axis.name:
-                return Target("coord", coord_values(dims[ident].axis, ident, path), (("dim", ident),))
+                return Target(
+                    "coord",
+                    coord_values(dims[ident].axis, ident, path),
+                    (("dim", ident),),
+                )
             blk = self._block_by_base.get(ident)
             if blk is not None:
                 if blk.axes:
@@ -456,11 +477,19 @@ class Model:
         return self._resolve_ref(node, scope, path)
 
     def _implicit(
-        self, node: Name, kind: TargetKind, obj: Any, axes: tuple[Axis, ...], scope: tuple[Dim, ...], path: str
+        self,
+        node: Name,
+        kind: TargetKind,
+        obj: Any,
+        axes: tuple[Axis, ...],
+        scope: tuple[Dim, ...],
+        path: str,
     ) -> Target:
         """A bare templated name: allowed when every axis is a placeholder in scope."""
         dims = {d.name: d for d in scope}
-        if all(ax.name in dims for ax in axes) and len({ax.name for ax in axes}) == len(axes):
+        if all(ax.name in dims for ax in axes) and len({ax.name for ax in axes}) == len(
+            axes
+        ):
             return Target(kind, obj, tuple(("dim", ax.name) for ax in axes))
         axes_txt = ",".join(ax.name for ax in axes)
         raise ExpressionError(
@@ -470,7 +499,13 @@ class Model:
         )
 
     def _item_axis(
-        self, item: IndexItem, pos: int, target_axes: tuple[Axis, ...] | None, scope: dict[str, Dim], ref: Ref, path: str
+        self,
+        item: IndexItem,
+        pos: int,
+        target_axes: tuple[Axis, ...] | None,
+        scope: dict[str, Dim],
+        ref: Ref,
+        path: str,
     ) -> tuple[Axis, tuple[str, Any]]:
         """Return (axis, selection) for one index item."""
         text = f"{ref.base}[{','.join(str(i) for i in ref.items)}]"
@@ -483,7 +518,15 @@ class Model:
                     token=item.axis,
                 )
             dim = scope.get(item.value)
-            if dim is not None and not item.is_number and (dim.name != dim.axis.name or item.value != axis.name or dim.axis is axis):
+            if (
+                dim is not None
+                and not item.is_number
+                and (
+                    dim.name != dim.axis.name
+                    or item.value != axis.name
+                    or dim.axis is axis
+                )
+            ):
                 if dim.axis is not axis:
                     raise ExpressionError(
                         f"{item.value!r} ranges over axis {dim.axis.name!r}, not {axis.name!r}, in {text}",
@@ -531,9 +574,16 @@ class Model:
                     token=item.value,
                 )
             return axis, ("lit", i)
-        hits = [ax for ax in self.axes.values() if ax.lookup(item.value, is_number=item.is_number) is not None]
+        hits = [
+            ax
+            for ax in self.axes.values()
+            if ax.lookup(item.value, is_number=item.is_number) is not None
+        ]
         if len(hits) == 1:
-            return hits[0], ("lit", hits[0].lookup(item.value, is_number=item.is_number))
+            return hits[0], (
+                "lit",
+                hits[0].lookup(item.value, is_number=item.is_number),
+            )
         if not hits:
             raise ExpressionError(
                 f"{item.value!r} in {text} is neither a bound axis, a loop variable nor a coordinate",
@@ -557,7 +607,9 @@ class Model:
             taxes: tuple[Axis, ...] = obj.axes
             if not taxes:
                 raise ExpressionError(
-                    f"{text}: {ref.base!r} is not templated; write {ref.base} without an index", path=path, token=text
+                    f"{text}: {ref.base!r} is not templated; write {ref.base} without an index",
+                    path=path,
+                    token=text,
                 )
             given: dict[str, tuple[str, Any]] = {}
             for pos, item in enumerate(ref.items):
@@ -569,7 +621,11 @@ class Model:
                         token=str(item),
                     )
                 if axis.name in given:
-                    raise ExpressionError(f"axis {axis.name!r} given twice in {text}", path=path, token=str(item))
+                    raise ExpressionError(
+                        f"axis {axis.name!r} given twice in {text}",
+                        path=path,
+                        token=str(item),
+                    )
                 given[axis.name] = sel
             sels = []
             for ax in taxes:
@@ -599,7 +655,9 @@ class Model:
                 return p
         return None
 
-    def param_signature(self, ref: Ref, scope: tuple[Dim, ...], path: str) -> tuple[Axis, ...]:
+    def param_signature(
+        self, ref: Ref, scope: tuple[Dim, ...], path: str
+    ) -> tuple[Axis, ...]:
         """Axes of a parameter reference, from how it is indexed here."""
         return self._positional(ref, {d.name: d for d in scope}, path)[0]
 
@@ -607,5 +665,8 @@ class Model:
         self, ref: Ref, dims: dict[str, Dim], path: str
     ) -> tuple[tuple[Axis, ...], tuple[tuple[str, Any], ...]]:
         """Axes and selections of a reference indexed by position (parameters, kernels)."""
-        pairs = [self._item_axis(item, pos, None, dims, ref, path) for pos, item in enumerate(ref.items)]
+        pairs = [
+            self._item_axis(item, pos, None, dims, ref, path)
+            for pos, item in enumerate(ref.items)
+        ]
         return tuple(a for a, _ in pairs), tuple(sel for _, sel in pairs)

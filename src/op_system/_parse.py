@@ -84,7 +84,9 @@ def _rewrite(src: str, path: str | None) -> str:
     try:
         toks = list(tokenize.generate_tokens(io.StringIO(src).readline))
     except (tokenize.TokenError, SyntaxError):
-        return src  # not even tokenizable: let Python's parser report the error precisely
+        return (
+            src  # not even tokenizable: let Python's parser report the error precisely
+        )
     # Absolute offsets of each line start; the text is a single line in practice.
     line_starts = [0]
     for line in src.splitlines(keepends=True):
@@ -111,11 +113,15 @@ def _rewrite(src: str, path: str | None) -> str:
         ):
             # `IN [0-4, 65+]`: the items are coordinate texts, as 0.1.2 reads them
             # (split at commas), not expressions; they become string literals.
-            close = next((j for j in range(i + 2, len(toks)) if toks[j].string in "[]"), None)
+            close = next(
+                (j for j in range(i + 2, len(toks)) if toks[j].string in "[]"), None
+            )
             if close is not None and toks[close].string == "]":
                 raw = src[offset(toks[i + 1].end) : offset(toks[close].start)]
                 items = ", ".join(repr(c.strip()) for c in raw.split(",") if c.strip())
-                edits.append((offset(tok.start), offset(toks[close].end), f"in [{items}]"))
+                edits.append(
+                    (offset(tok.start), offset(toks[close].end), f"in [{items}]")
+                )
                 skip_to = close
                 prev = toks[close]
                 continue
@@ -139,10 +145,14 @@ def _rewrite(src: str, path: str | None) -> str:
             prev = tok
             continue
         if tok.type == tokenize.OP and tok.string in "([{":
-            is_sub = tok.string == "[" and prev is not None and (
-                (prev.type == tokenize.NAME and not keyword.iskeyword(prev.string))
-                or prev.string in _ESCAPED_KEYWORDS
-                or prev.string in (")", "]")
+            is_sub = (
+                tok.string == "["
+                and prev is not None
+                and (
+                    (prev.type == tokenize.NAME and not keyword.iskeyword(prev.string))
+                    or prev.string in _ESCAPED_KEYWORDS
+                    or prev.string in (")", "]")
+                )
             )
             stack.append(is_sub)
         elif tok.type == tokenize.OP and tok.string in ")]}":
@@ -153,12 +163,18 @@ def _rewrite(src: str, path: str | None) -> str:
         elif tok.type == tokenize.OP and tok.string == "=" and stack and stack[-1]:
             edits.append((offset(tok.start), offset(tok.end), ":"))
         elif tok.type == tokenize.OP and tok.string == ":" and stack and stack[-1]:
-            raise _fail("slices are not supported in indices; use axis=coord", path, ":")
+            raise _fail(
+                "slices are not supported in indices; use axis=coord", path, ":"
+            )
         elif tok.type == tokenize.NAME and tok.string in _ESCAPED_KEYWORDS:
             nxt = toks[i + 1] if i + 1 < len(toks) else None
-            if nxt is not None and (nxt.type == tokenize.NAME or nxt.string in (":", "*", "**")):
+            if nxt is not None and (
+                nxt.type == tokenize.NAME or nxt.string in (":", "*", "**")
+            ):
                 continue  # a real lambda expression: parsed, then rejected as a Lambda node
-            edits.append((offset(tok.start), offset(tok.end), _KW_ESCAPE.format(tok.string)))
+            edits.append(
+                (offset(tok.start), offset(tok.end), _KW_ESCAPE.format(tok.string))
+            )
         if tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT):
             prev = tok
     out = src
@@ -204,7 +220,8 @@ def parse_expr(text: object, *, path: str | None = None) -> Node:
     """
     if isinstance(text, bool) or not isinstance(text, (str, int, float)):
         raise _fail(
-            f"expected an expression string, got {type(text).__name__} {text!r:.60}", path
+            f"expected an expression string, got {type(text).__name__} {text!r:.60}",
+            path,
         )
     if not isinstance(text, str):  # plain numbers are accepted as constants
         if not math.isfinite(text):
@@ -230,12 +247,20 @@ def parse_expr(text: object, *, path: str | None = None) -> Node:
         if "Exceeds the limit" in exc.msg:
             raise _fail("integer literal is too large", path, src[:20]) from None
         if "too many nested parentheses" in exc.msg:
-            raise _fail("expression is nested too deeply (too many nested parentheses)", path, "(") from None
+            raise _fail(
+                "expression is nested too deeply (too many nested parentheses)",
+                path,
+                "(",
+            ) from None
         token = _token_at(rewritten, exc.offset)
         near = f" near {token!r}" if token else ""
-        raise _fail(f"invalid expression syntax: {exc.msg}{near}", path, token) from None
+        raise _fail(
+            f"invalid expression syntax: {exc.msg}{near}", path, token
+        ) from None
     except (RecursionError, MemoryError, ValueError):
-        raise _fail("invalid expression syntax: expression is nested too deeply", path) from None
+        raise _fail(
+            "invalid expression syntax: expression is nested too deeply", path
+        ) from None
     return _Converter(src, path).convert(tree.body, 0)
 
 
@@ -263,25 +288,38 @@ class _Converter:
         except Exception:  # pragma: no cover - unparse of odd nodes
             seg = type(node).__name__
         seg = seg.replace(_KW_ESCAPE.format("lambda"), "lambda")
-        return Invalid(detail=detail, token=token if token is not None else seg, source=seg)
+        return Invalid(
+            detail=detail, token=token if token is not None else seg, source=seg
+        )
 
     def convert(self, node: ast.AST, depth: int) -> Node:
         if depth > MAX_DEPTH:
             raise _fail(
-                f"expression is nested too deeply (more than {MAX_DEPTH} levels)", self.path
+                f"expression is nested too deeply (more than {MAX_DEPTH} levels)",
+                self.path,
             )
         d = depth + 1
         if isinstance(node, ast.Constant):
             v = node.value
-            if isinstance(v, bool) or (isinstance(v, (int, float)) and not isinstance(v, complex)):
+            if isinstance(v, bool) or (
+                isinstance(v, (int, float)) and not isinstance(v, complex)
+            ):
                 if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 2**63:
-                    return self.invalid(node, "integer literal is too large", str(v)[:20])
+                    return self.invalid(
+                        node, "integer literal is too large", str(v)[:20]
+                    )
                 if isinstance(v, float) and not math.isfinite(v):
-                    return self.invalid(node, "numeric literal is not finite (use np.inf)", self.src[:40])
+                    return self.invalid(
+                        node,
+                        "numeric literal is not finite (use np.inf)",
+                        self.src[:40],
+                    )
                 return Num(v)
             if isinstance(v, str):
                 return self.invalid(
-                    node, f"string literal {v!r} is only allowed as the argument of sum_prefix", repr(v)
+                    node,
+                    f"string literal {v!r} is only allowed as the argument of sum_prefix",
+                    repr(v),
                 )
             return self.invalid(node, f"disallowed constant {v!r}")
         if isinstance(node, ast.Name):
@@ -291,7 +329,9 @@ class _Converter:
                 if node.attr in NP_CONSTANTS:
                     return NpConst(node.attr)
                 return self.invalid(
-                    node, f"disallowed attribute access in {self.src!r}", f"np.{node.attr}"
+                    node,
+                    f"disallowed attribute access in {self.src!r}",
+                    f"np.{node.attr}",
                 )
             return self.invalid(node, f"disallowed attribute access in {self.src!r}")
         if isinstance(node, ast.BinOp):
@@ -299,9 +339,15 @@ class _Converter:
         if isinstance(node, ast.UnaryOp):
             op = _UNARY.get(type(node.op))
             if op is None:
-                return self.invalid(node, f"disallowed operator {type(node.op).__name__}")
+                return self.invalid(
+                    node, f"disallowed operator {type(node.op).__name__}"
+                )
             operand = self.convert(node.operand, d)
-            if op == "-" and isinstance(operand, Num) and not isinstance(operand.value, bool):
+            if (
+                op == "-"
+                and isinstance(operand, Num)
+                and not isinstance(operand.value, bool)
+            ):
                 return Num(-operand.value)
             return UnaryOp(op, operand)
         if isinstance(node, ast.Compare):
@@ -309,7 +355,9 @@ class _Converter:
             for o in node.ops:
                 sym = _CMPOPS.get(type(o))
                 if sym is None:
-                    return self.invalid(node, f"disallowed comparison {type(o).__name__}")
+                    return self.invalid(
+                        node, f"disallowed comparison {type(o).__name__}"
+                    )
                 ops.append(sym)
             return Compare(
                 self.convert(node.left, d),
@@ -321,14 +369,18 @@ class _Converter:
             return BoolOp(op, tuple(self.convert(v, d) for v in node.values))
         if isinstance(node, ast.IfExp):
             return IfExp(
-                self.convert(node.test, d), self.convert(node.body, d), self.convert(node.orelse, d)
+                self.convert(node.test, d),
+                self.convert(node.body, d),
+                self.convert(node.orelse, d),
             )
         if isinstance(node, ast.Call):
             return self.call(node, d)
         if isinstance(node, ast.Subscript):
             return self.subscript(node)
         token = "lambda" if isinstance(node, ast.Lambda) else None
-        return self.invalid(node, f"disallowed AST node {type(node).__name__} in {self.src!r}", token)
+        return self.invalid(
+            node, f"disallowed AST node {type(node).__name__} in {self.src!r}", token
+        )
 
     def binop(self, node: ast.BinOp, d: int) -> Node:
         """Convert a left-nested run of binary operators without recursing per term.
@@ -382,7 +434,9 @@ class _Converter:
             if root != "np" or fname not in ALLOWED_FUNCS:
                 return self.invalid(node, f"disallowed function call: {token}", token)
             if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
-                return self.invalid(node, f"{token} takes positional arguments only", token)
+                return self.invalid(
+                    node, f"{token} takes positional arguments only", token
+                )
             if len(node.args) != ALLOWED_FUNCS[fname]:
                 return self.invalid(
                     node,
@@ -397,16 +451,21 @@ class _Converter:
             if fname not in _HELPERS:
                 return self.invalid(node, f"disallowed function call: {fname}", fname)
             if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
-                return self.invalid(node, f"{fname} takes positional arguments only", fname)
+                return self.invalid(
+                    node, f"{fname} takes positional arguments only", fname
+                )
             if fname == "sum_state":
                 if node.args:
                     return self.invalid(node, "sum_state() takes no arguments", fname)
                 return Call("sum_state", ())
             if len(node.args) != 1 or not (
-                isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
+                isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
             ):
                 return self.invalid(
-                    node, "sum_prefix takes one string argument, e.g. sum_prefix('I')", fname
+                    node,
+                    "sum_prefix takes one string argument, e.g. sum_prefix('I')",
+                    fname,
                 )
             return Call("sum_prefix", (Str(node.args[0].value),))
         return self.invalid(node, f"only attribute calls allowed in {self.src!r}")
@@ -414,7 +473,11 @@ class _Converter:
     def reducer(self, node: ast.Call, fname: str, d: int) -> Node:
         usage = f"{fname}(axis=var, expression)"
         # The header `axis=var [IN [c, ...]]` arrives rewritten as `axis == var [in [...]]`.
-        if node.keywords or len(node.args) != 2 or not isinstance(node.args[0], ast.Compare):
+        if (
+            node.keywords
+            or len(node.args) != 2
+            or not isinstance(node.args[0], ast.Compare)
+        ):
             return self.invalid(node, f"{fname} must be written {usage}", fname)
         head = node.args[0]
         if (
@@ -431,15 +494,21 @@ class _Converter:
             if not isinstance(head.ops[1], ast.In) or not isinstance(lst, ast.List):
                 return self.invalid(node, f"{fname} must be written {usage}", fname)
             if fname != "sum_over":
-                return self.invalid(node, "IN filters are only supported by sum_over", fname)
+                return self.invalid(
+                    node, "IN filters are only supported by sum_over", fname
+                )
             items = []
             for elt in lst.elts:
                 if isinstance(elt, ast.Name):
                     items.append(elt.id)
-                elif isinstance(elt, ast.Constant) and isinstance(elt.value, (int, float, str)):
+                elif isinstance(elt, ast.Constant) and isinstance(
+                    elt.value, (int, float, str)
+                ):
                     items.append(str(elt.value))
                 else:
-                    return self.invalid(node, "IN filter items must be coordinates", fname)
+                    return self.invalid(
+                        node, "IN filter items must be coordinates", fname
+                    )
             coords = tuple(items)
         body = self.convert(node.args[1], d)
         return Reduce(fname, axis, var, coords, body)
@@ -456,7 +525,9 @@ class _Converter:
         for it in raw:
             item = self.index_item(it)
             if item is None:
-                return self.invalid(node, f"invalid index in {self.src!r}", ast.unparse(it))
+                return self.invalid(
+                    node, f"invalid index in {self.src!r}", ast.unparse(it)
+                )
             items.append(item)
         if not items:
             return self.invalid(node, f"empty index in {self.src!r}", base)
@@ -467,7 +538,11 @@ class _Converter:
         def value_of(v: ast.AST | None) -> tuple[str, bool] | None:
             if isinstance(v, ast.Name):
                 return _unescape(v.id), False
-            if isinstance(v, ast.Constant) and isinstance(v.value, (int, float)) and not isinstance(v.value, bool):
+            if (
+                isinstance(v, ast.Constant)
+                and isinstance(v.value, (int, float))
+                and not isinstance(v.value, bool)
+            ):
                 return repr(v.value), True
             if (
                 isinstance(v, ast.UnaryOp)

@@ -15,7 +15,12 @@ from ._build import reduce_dim, subst_text
 from ._ir import Name, Node, Reduce, Ref, Str, to_source
 from ._model import ChainFlow, Dim, EquationDef, Model, Target, cell_name
 
-__all__ = ["render_aliases", "render_equations", "render_symbols", "render_transitions_meta"]
+__all__ = [
+    "render_aliases",
+    "render_equations",
+    "render_symbols",
+    "render_transitions_meta",
+]
 
 
 def _target_name(tgt: Target, assignment: dict[str, int]) -> str:
@@ -25,15 +30,27 @@ def _target_name(tgt: Target, assignment: dict[str, int]) -> str:
         return repr(tgt.obj[assignment[tgt.sels[0][1]]])
     if tgt.kind == "kernel":
         values = tgt.obj.values("kernels")
-        return repr(float(values[tuple(assignment[v] if k == "dim" else v for k, v in tgt.sels)]))
+        return repr(
+            float(
+                values[tuple(assignment[v] if k == "dim" else v for k, v in tgt.sels)]
+            )
+        )
     idx = tuple(assignment[v] if k == "dim" else v for k, v in tgt.sels)
-    custom: tuple[str, ...] | None = getattr(tgt.obj, "custom", None)  # a chain block's stage names
+    custom: tuple[str, ...] | None = getattr(
+        tgt.obj, "custom", None
+    )  # a chain block's stage names
     if custom is not None:
         return custom[idx[0]]
     return cell_name(tgt.obj.base, tgt.obj.axes, idx)
 
 
-def render(model: Model, node: Node, scope: tuple[Dim, ...], assignment: dict[str, int], path: str) -> str:
+def render(
+    model: Model,
+    node: Node,
+    scope: tuple[Dim, ...],
+    assignment: dict[str, int],
+    path: str,
+) -> str:
     """Render `node` for one cell: names expanded, reductions unrolled."""
 
     def name_or_ref(n: Name | Ref) -> str:
@@ -53,7 +70,9 @@ def render(model: Model, node: Node, scope: tuple[Dim, ...], assignment: dict[st
 
     def text(n: Str) -> str:
         dims = model.prefix_dims(n.value, scope)
-        return subst_text(n.value, {d.name: d.axis.coords[assignment[d.name]] for d in dims})
+        return subst_text(
+            n.value, {d.name: d.axis.coords[assignment[d.name]] for d in dims}
+        )
 
     return to_source(node, name=name_or_ref, ref=name_or_ref, reduce=red, string=text)
 
@@ -74,11 +93,15 @@ def render_aliases(model: Model) -> dict[str, str]:
         assert alias.expr is not None  # only virtual aliases (cells) have none
         for a in _assignments(scope):
             idx = tuple(a[ax.name] for ax in alias.axes)
-            out[cell_name(alias.base, alias.axes, idx)] = render(model, alias.expr, scope, a, alias.path)
+            out[cell_name(alias.base, alias.axes, idx)] = render(
+                model, alias.expr, scope, a, alias.path
+            )
     return out
 
 
-def _expanded_transitions(model: Model) -> list[tuple[dict[str, Any], int, int, str, int]]:
+def _expanded_transitions(
+    model: Model,
+) -> list[tuple[dict[str, Any], int, int, str, int]]:
     """Per-cell transitions: (meta entry, from index, to index, rate text, order)."""
     index = {name: i for i, name in enumerate(model.state_names)}
     out: list[tuple[dict[str, Any], int, int, str, int]] = []
@@ -88,7 +111,9 @@ def _expanded_transitions(model: Model) -> list[tuple[dict[str, Any], int, int, 
             for i, rate_node in enumerate(td.rates):
                 rate = render(model, rate_node, (), {}, td.path)
                 entry = {"from": names[i], "to": names[i + 1], "rate": rate}
-                out.append((entry, index[names[i]], index[names[i + 1]], rate, len(out)))
+                out.append(
+                    (entry, index[names[i]], index[names[i + 1]], rate, len(out))
+                )
             continue
         for a in _assignments(td.dims):
             src = _target_name(model.resolve(td.src, td.dims, td.path), a)
@@ -97,7 +122,9 @@ def _expanded_transitions(model: Model) -> list[tuple[dict[str, Any], int, int, 
             entry = dict(td.raw)
             entry["from"], entry["to"], entry["rate"] = src, dst, rate
             if td.name_text:
-                entry["name"] = subst_text(td.name_text, {d.name: d.axis.coords[a[d.name]] for d in td.dims})
+                entry["name"] = subst_text(
+                    td.name_text, {d.name: d.axis.coords[a[d.name]] for d in td.dims}
+                )
             out.append((entry, index[src], index[dst], rate, len(out)))
     return out
 
@@ -134,11 +161,21 @@ def render_equations(model: Model) -> tuple[str, ...]:
                 eqs.append(render(model, node, (), {}, path))
             else:
                 assert eq.expr is not None
-                eqs.append(render(model, eq.expr, scope, dict(zip((ax.name for ax in blk.axes), idx, strict=False)), eq.path))
+                eqs.append(
+                    render(
+                        model,
+                        eq.expr,
+                        scope,
+                        dict(zip((ax.name for ax in blk.axes), idx, strict=False)),
+                        eq.path,
+                    )
+                )
     return tuple(eqs)
 
 
-def render_symbols(equations: tuple[str, ...], aliases: dict[str, str]) -> frozenset[str]:
+def render_symbols(
+    equations: tuple[str, ...], aliases: dict[str, str]
+) -> frozenset[str]:
     """Names used by the rendered strings, plus alias names (0.1.2's `all_symbols`)."""
     names: set[str] = set()
     for text in (*equations, *aliases.values()):

@@ -38,7 +38,15 @@ from ._ir import (
 )
 from ._model import Dim, Model
 
-__all__ = ["GROUP_MIN", "Group", "IsoSum", "Leaf", "group_cells", "shape_key", "synthetic_dim"]
+__all__ = [
+    "GROUP_MIN",
+    "Group",
+    "IsoSum",
+    "Leaf",
+    "group_cells",
+    "shape_key",
+    "synthetic_dim",
+]
 
 #: Fewest isomorphic cells lowered as one group (below, per cell is as fast).
 GROUP_MIN = 4
@@ -77,10 +85,23 @@ class Group:
 def synthetic_dim(name: str, size: int) -> Dim:
     """A dimension over a group's cells (or a sum's terms) that is no axis of the spec."""
     coords = tuple(str(i) for i in range(size))
-    return Dim(name, Axis(name, "categorical", coords, (), (), {c: i for i, c in enumerate(coords)}, {}))
+    return Dim(
+        name,
+        Axis(
+            name,
+            "categorical",
+            coords,
+            (),
+            (),
+            {c: i for i, c in enumerate(coords)},
+            {},
+        ),
+    )
 
 
-def shape_key(model: Model, node: Node, path: str) -> tuple[Any, list[Leaf | IsoSum]] | None:
+def shape_key(
+    model: Model, node: Node, path: str
+) -> tuple[Any, list[Leaf | IsoSum]] | None:
     """The structure of a scalar expression and its leaves, or None if it is not re-rollable.
 
     Numbers, `t`, kernels and helper calls are part of the structure; states,
@@ -97,7 +118,9 @@ def shape_key(model: Model, node: Node, path: str) -> tuple[Any, list[Leaf | Iso
             if any(k != "lit" for k, _ in tgt.sels):
                 return None
             idx = tuple(v for _, v in tgt.sels)
-            leaves.append(Leaf("state", blk.offset + (blk.flat(idx) if blk.axes else 0), n))
+            leaves.append(
+                Leaf("state", blk.offset + (blk.flat(idx) if blk.axes else 0), n)
+            )
             return ("S",)
         if tgt.kind == "alias" and not tgt.obj.axes and not tgt.sels:
             leaves.append(Leaf("alias", tgt.obj.base, n))
@@ -129,14 +152,23 @@ def shape_key(model: Model, node: Node, path: str) -> tuple[Any, list[Leaf | Iso
             return chain(n)
         if isinstance(n, (Compare, BoolOp, IfExp, Call)):
             if isinstance(n, Call) and n.func in ("sum_state", "sum_prefix"):
-                return ("call", n.func, tuple(getattr(a, "value", None) for a in n.args))
+                return (
+                    "call",
+                    n.func,
+                    tuple(getattr(a, "value", None) for a in n.args),
+                )
             parts = []
             for c in _children(n):
                 k = go(c)
                 if k is None:
                     return None
                 parts.append(k)
-            head = (type(n).__name__, getattr(n, "op", None), getattr(n, "ops", None), getattr(n, "func", None))
+            head = (
+                type(n).__name__,
+                getattr(n, "op", None),
+                getattr(n, "ops", None),
+                getattr(n, "func", None),
+            )
             return (head, tuple(parts))
         return None  # reductions, strings, invalid nodes: lowered per cell
 
@@ -149,7 +181,9 @@ def shape_key(model: Model, node: Node, path: str) -> tuple[Any, list[Leaf | Iso
             if k is None:
                 return None
             keys.append(k)
-        if all(k == keys[0] for k in keys) and all(not isinstance(x, IsoSum) for x in leaves[start:]):
+        if all(k == keys[0] for k in keys) and all(
+            not isinstance(x, IsoSum) for x in leaves[start:]
+        ):
             flat = leaves[start:]
             del leaves[start:]
             per = len(flat) // len(operands)

@@ -62,7 +62,9 @@ def _model(rhs: NormalizedRhs) -> Model:
 
 def _cell(tgt: Target, assignment: dict[str, int]) -> str:
     idx = tuple(assignment[v] if k == "dim" else v for k, v in tgt.sels)
-    custom: tuple[str, ...] | None = getattr(tgt.obj, "custom", None)  # a chain block's stage names
+    custom: tuple[str, ...] | None = getattr(
+        tgt.obj, "custom", None
+    )  # a chain block's stage names
     if custom is not None:
         return custom[idx[0]]
     return cell_name(tgt.obj.base, tgt.obj.axes, idx)
@@ -90,14 +92,23 @@ class _SympyBuilder:
             alias = tgt.obj
             idx = tuple(assignment[v] if k == "dim" else v for k, v in tgt.sels)
             if alias.cells is not None:
-                value = self.expr(alias.cells[flat_index(alias.axes, idx)], (), {}, alias.path)
+                value = self.expr(
+                    alias.cells[flat_index(alias.axes, idx)], (), {}, alias.path
+                )
             else:
                 scope = tuple(Dim(ax.name, ax) for ax in alias.axes)
-                value = self.expr(alias.expr, scope, dict(zip((a.name for a in alias.axes), idx)), alias.path)
+                value = self.expr(
+                    alias.expr,
+                    scope,
+                    dict(zip((a.name for a in alias.axes), idx)),
+                    alias.path,
+                )
             self.alias_cache[name] = value
         return self.alias_cache[name]
 
-    def expr(self, node: Node, scope: tuple[Dim, ...], a: dict[str, int], path: str) -> Any:
+    def expr(
+        self, node: Node, scope: tuple[Dim, ...], a: dict[str, int], path: str
+    ) -> Any:
         sp = self.sp
         if isinstance(node, Num):
             v = node.value
@@ -133,17 +144,37 @@ class _SympyBuilder:
                 "*": lambda: x * y,
                 "/": lambda: x / y,
                 "**": lambda: x**y,
-                "%": lambda: x - y * sp.floor(x / y),  # Python/NumPy remainder semantics
+                "%": lambda: (
+                    x - y * sp.floor(x / y)
+                ),  # Python/NumPy remainder semantics
             }[node.op]()
         if isinstance(node, Chain):
             acc = self.num(self.expr(node.operands[0], scope, a, path))
             for op, operand in zip(node.ops, node.operands[1:]):
                 y = self.num(self.expr(operand, scope, a, path))
-                acc = acc + y if op == "+" else acc - y if op == "-" else acc * y if op == "*" else acc / y
+                acc = (
+                    acc + y
+                    if op == "+"
+                    else acc - y
+                    if op == "-"
+                    else acc * y
+                    if op == "*"
+                    else acc / y
+                )
             return acc
         if isinstance(node, Compare):
-            ops = {"==": sp.Eq, "!=": sp.Ne, "<": sp.Lt, "<=": sp.Le, ">": sp.Gt, ">=": sp.Ge}
-            vals = [self.num(self.expr(x, scope, a, path)) for x in (node.left, *node.comparators)]
+            ops = {
+                "==": sp.Eq,
+                "!=": sp.Ne,
+                "<": sp.Lt,
+                "<=": sp.Le,
+                ">": sp.Gt,
+                ">=": sp.Ge,
+            }
+            vals = [
+                self.num(self.expr(x, scope, a, path))
+                for x in (node.left, *node.comparators)
+            ]
             parts = [ops[op](vals[i], vals[i + 1]) for i, op in enumerate(node.ops)]
             return sp.And(*parts) if len(parts) > 1 else parts[0]
         if isinstance(node, BoolOp):
@@ -153,7 +184,11 @@ class _SympyBuilder:
             acc = self.num(vals[-1])
             for v in reversed(vals[:-1]):
                 v = self.num(v)
-                acc = sp.Piecewise((acc, sp.Ne(v, 0)), (v, True)) if node.op == "and" else sp.Piecewise((v, sp.Ne(v, 0)), (acc, True))
+                acc = (
+                    sp.Piecewise((acc, sp.Ne(v, 0)), (v, True))
+                    if node.op == "and"
+                    else sp.Piecewise((v, sp.Ne(v, 0)), (acc, True))
+                )
             return acc
         if isinstance(node, IfExp):
             test = self.boolean(self.expr(node.test, scope, a, path))
@@ -182,7 +217,14 @@ class _SympyBuilder:
     def is_bool(self, v: Any) -> bool:
         sp = self.sp
         # sympy Symbols also subclass Boolean: test for the logical classes only.
-        return isinstance(v, (sp.logic.boolalg.BooleanFunction, sp.core.relational.Relational, sp.logic.boolalg.BooleanAtom))
+        return isinstance(
+            v,
+            (
+                sp.logic.boolalg.BooleanFunction,
+                sp.core.relational.Relational,
+                sp.logic.boolalg.BooleanAtom,
+            ),
+        )
 
     def num(self, v: Any) -> Any:
         sp = self.sp
@@ -194,7 +236,9 @@ class _SympyBuilder:
         sp = self.sp
         return v if self.is_bool(v) else sp.Ne(v, 0)
 
-    def call(self, node: Call, scope: tuple[Dim, ...], a: dict[str, int], path: str) -> Any:
+    def call(
+        self, node: Call, scope: tuple[Dim, ...], a: dict[str, int], path: str
+    ) -> Any:
         sp = self.sp
         if node.func == "sum_state":
             return sp.Add(*(self.sym(n) for n in self.m.state_names))
@@ -255,7 +299,9 @@ class _SympyBuilder:
                         out.append(-rates[0] * self.sym(n))
                     else:
                         r_out = rates[i] if i < len(names) - 1 else final
-                        out.append(rates[i - 1] * self.sym(names[i - 1]) - r_out * self.sym(n))
+                        out.append(
+                            rates[i - 1] * self.sym(names[i - 1]) - r_out * self.sym(n)
+                        )
                 continue
             scope = tuple(Dim(ax.name, ax) for ax in blk.axes)
             for flat, idx in enumerate(blk.cells()):
@@ -328,7 +374,9 @@ class _Deps:
         idx = tuple(a[v] if k == "dim" else v for k, v in tgt.sels)
         return blk.offset + blk.flat(idx) if blk.axes else blk.offset
 
-    def expr(self, node: Node, scope: tuple[Dim, ...], a: dict[str, int], path: str) -> frozenset[int]:
+    def expr(
+        self, node: Node, scope: tuple[Dim, ...], a: dict[str, int], path: str
+    ) -> frozenset[int]:
         if isinstance(node, (Name, Ref)):
             tgt = self.target(node, scope, path)
             if tgt.kind == "state":
@@ -340,10 +388,17 @@ class _Deps:
                     alias = tgt.obj
                     idx = tuple(a[v] if k == "dim" else v for k, v in tgt.sels)
                     if alias.cells is not None:
-                        got = self.expr(alias.cells[flat_index(alias.axes, idx)], (), {}, alias.path)
+                        got = self.expr(
+                            alias.cells[flat_index(alias.axes, idx)], (), {}, alias.path
+                        )
                     else:
                         sc = tuple(Dim(ax.name, ax) for ax in alias.axes)
-                        got = self.expr(alias.expr, sc, dict(zip((x.name for x in alias.axes), idx)), alias.path)
+                        got = self.expr(
+                            alias.expr,
+                            sc,
+                            dict(zip((x.name for x in alias.axes), idx)),
+                            alias.path,
+                        )
                     self.alias_cache[name] = got
                 return got
             return frozenset()
@@ -352,7 +407,9 @@ class _Deps:
                 return self.all
             if node.func == "sum_prefix":
                 text = node.args[0].value  # type: ignore[attr-defined]
-                return frozenset(self.m.prefix_cells(text, self.m.prefix_dims(text, scope), a, path))
+                return frozenset(
+                    self.m.prefix_cells(text, self.m.prefix_dims(text, scope), a, path)
+                )
         if isinstance(node, Reduce):
             dim = self.reduce_dims.get(id(node))
             if dim is None:
@@ -439,14 +496,39 @@ def jacobian_sparsity(rhs: NormalizedRhs) -> tuple[Any, Any]:
 # -- rendering ----------------------------------------------------------------------
 
 _GREEK = {
-    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda",
-    "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi", "omega",
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "iota",
+    "kappa",
+    "lambda",
+    "mu",
+    "nu",
+    "xi",
+    "pi",
+    "rho",
+    "sigma",
+    "tau",
+    "upsilon",
+    "phi",
+    "chi",
+    "psi",
+    "omega",
 }
 
 
 def _tex_name(name: str) -> str:
     head, _, tail = name.partition("_")
-    base = f"\\{head}" if head in _GREEK else (head if len(head) == 1 else f"\\mathrm{{{head}}}")
+    base = (
+        f"\\{head}"
+        if head in _GREEK
+        else (head if len(head) == 1 else f"\\mathrm{{{head}}}")
+    )
     if tail:
         base += f"_{{\\mathrm{{{tail}}}}}"
     return base
@@ -457,15 +539,23 @@ def _tex(model: Model, node: Node, path: str) -> str:
 
     def go(n: Node) -> tuple[str, int]:
         if isinstance(n, Num):
-            return (("\\mathrm{True}" if n.value else "\\mathrm{False}") if isinstance(n.value, bool) else repr(n.value)), 9
+            return (
+                ("\\mathrm{True}" if n.value else "\\mathrm{False}")
+                if isinstance(n.value, bool)
+                else repr(n.value)
+            ), 9
         if isinstance(n, NpConst):
-            return {"pi": "\\pi", "e": "e", "inf": "\\infty", "nan": "\\mathrm{NaN}"}[n.name], 9
+            return {"pi": "\\pi", "e": "e", "inf": "\\infty", "nan": "\\mathrm{NaN}"}[
+                n.name
+            ], 9
         if isinstance(n, Name):
             return _tex_name(n.id), 9
         if isinstance(n, Ref):
             idx = ",".join(i.value for i in n.items)
             base = _tex_name(n.base)
-            return (f"{base}_{{{idx}}}" if "_" not in base else f"{{{base}}}_{{{idx}}}"), 9
+            return (
+                f"{base}_{{{idx}}}" if "_" not in base else f"{{{base}}}_{{{idx}}}"
+            ), 9
         if isinstance(n, UnaryOp):
             inner, p = go(n.operand)
             if n.op == "not":
@@ -498,7 +588,14 @@ def _tex(model: Model, node: Node, path: str) -> str:
                 out += {"+": " + ", "-": " - ", "*": " "}[op] + text
             return out, prec
         if isinstance(n, Compare):
-            sym = {"==": "=", "!=": "\\neq", "<": "<", "<=": "\\leq", ">": ">", ">=": "\\geq"}
+            sym = {
+                "==": "=",
+                "!=": "\\neq",
+                "<": "<",
+                "<=": "\\leq",
+                ">": ">",
+                ">=": "\\geq",
+            }
             parts = [go(n.left)[0]]
             for op, c in zip(n.ops, n.comparators):
                 parts.append(f"{sym[op]} {go(c)[0]}")
@@ -518,7 +615,12 @@ def _tex(model: Model, node: Node, path: str) -> str:
             if n.func == "sum_prefix":
                 return f"\\sum_{{s \\in \\mathrm{{{n.args[0].value}}}*}} s", 9  # type: ignore[attr-defined]
             args = ", ".join(go(x)[0] for x in n.args)
-            names = {"abs": "\\left|{}\\right|", "sqrt": "\\sqrt{{{}}}", "exp": "\\exp\\left({}\\right)", "log": "\\log\\left({}\\right)"}
+            names = {
+                "abs": "\\left|{}\\right|",
+                "sqrt": "\\sqrt{{{}}}",
+                "exp": "\\exp\\left({}\\right)",
+                "log": "\\log\\left({}\\right)",
+            }
             if n.func in names:
                 return names[n.func].format(args), 9
             return f"\\operatorname{{{n.func}}}\\left({args}\\right)", 9
@@ -547,18 +649,28 @@ def to_latex(rhs: NormalizedRhs) -> str:
     if m.kind == "expr" and templated:
         for a in m.aliases.values():
             if a.expr is not None:
-                lhs = _tex_name(a.base) + (f"_{{{','.join(x.name for x in a.axes)}}}" if a.axes else "")
+                lhs = _tex_name(a.base) + (
+                    f"_{{{','.join(x.name for x in a.axes)}}}" if a.axes else ""
+                )
                 lines.append(f"{lhs} &= {_tex(m, a.expr, a.path)}")
         for e in m.equations:
             b = e.block
-            idx = f"_{{{','.join(x.name for x in b.axes)}}}" if b.axes and b.custom is None else ""
+            idx = (
+                f"_{{{','.join(x.name for x in b.axes)}}}"
+                if b.axes and b.custom is None
+                else ""
+            )
             if e.expr is not None:
-                lines.append(f"\\dot {_tex_name(b.base)}{idx} &= {_tex(m, e.expr, e.path)}")
+                lines.append(
+                    f"\\dot {_tex_name(b.base)}{idx} &= {_tex(m, e.expr, e.path)}"
+                )
     elif m.kind == "transitions" and templated:
         sp_b = _SympyBuilder(m)
         for a in m.aliases.values():
             if a.expr is not None:
-                lhs = _tex_name(a.base) + (f"_{{{','.join(x.name for x in a.axes)}}}" if a.axes else "")
+                lhs = _tex_name(a.base) + (
+                    f"_{{{','.join(x.name for x in a.axes)}}}" if a.axes else ""
+                )
                 lines.append(f"{lhs} &= {_tex(m, a.expr, a.path)}")
         dots: dict[str, list[str]] = {}
         order: list[str] = []
@@ -606,7 +718,13 @@ def flow_diagram(rhs: NormalizedRhs, fmt: str = "mermaid") -> str:
     for t in m.transitions:
         if isinstance(t, ChainFlow):
             name = (t.block.custom or ("?",))[0].rstrip("0123456789")
-            edges.append((f"{name}1..{len(t.block.custom or ())}", f"{name}1..{len(t.block.custom or ())}", "chain"))
+            edges.append(
+                (
+                    f"{name}1..{len(t.block.custom or ())}",
+                    f"{name}1..{len(t.block.custom or ())}",
+                    "chain",
+                )
+            )
             continue
         edge = (label(t.src), label(t.dst), to_source(t.rate))
         if edge not in edges:

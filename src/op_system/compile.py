@@ -69,7 +69,16 @@ class CompiledRhs:
         ```
     """
 
-    __slots__ = ("_cache", "_meta", "_param_names", "_rhs", "backend", "eval_fn", "source", "state_names")
+    __slots__ = (
+        "_cache",
+        "_meta",
+        "_param_names",
+        "_rhs",
+        "backend",
+        "eval_fn",
+        "source",
+        "state_names",
+    )
 
     state_names: tuple[str, ...]
     _param_names: tuple[str, ...] | None
@@ -93,7 +102,11 @@ class CompiledRhs:
         rhs: NormalizedRhs | None = None,
     ) -> None:
         object.__setattr__(self, "state_names", tuple(state_names))
-        object.__setattr__(self, "_param_names", tuple(param_names) if param_names is not None else None)
+        object.__setattr__(
+            self,
+            "_param_names",
+            tuple(param_names) if param_names is not None else None,
+        )
         object.__setattr__(self, "eval_fn", eval_fn)
         object.__setattr__(self, "_meta", meta)
         object.__setattr__(self, "source", source)
@@ -143,7 +156,11 @@ class CompiledRhs:
 
             def rhs_default(t: Any, y: Any) -> Any:
                 mod = type(y).__module__
-                if y.__class__ is ndarray or mod == "builtins" or mod.startswith("numpy"):
+                if (
+                    y.__class__ is ndarray
+                    or mod == "builtins"
+                    or mod.startswith("numpy")
+                ):
                     return core(t, y, *bound)
                 return eval_fn(t, y, **params_dict)  # a JAX array: the traced path
 
@@ -162,7 +179,11 @@ class CompiledRhs:
         """
         model = self._rhs._model if self._rhs is not None else None
         expected = set(self.param_names)
-        bases = {p.base for p in model.params.values() if p.array_ok} if model is not None else set()
+        bases = (
+            {p.base for p in model.params.values() if p.array_ok}
+            if model is not None
+            else set()
+        )
         given = set(params)
         missing = []
         if model is not None:
@@ -179,9 +200,13 @@ class CompiledRhs:
             if missing:
                 parts.append(f"missing parameter(s): {missing}")
             if unexpected:
-                hints = "".join(did_you_mean(u, sorted(expected | bases)) for u in unexpected[:1])
+                hints = "".join(
+                    did_you_mean(u, sorted(expected | bases)) for u in unexpected[:1]
+                )
                 parts.append(f"unexpected parameter(s): {unexpected}{hints}")
-            raise ParameterError("; ".join(parts), path="params", token=(missing or unexpected)[0])
+            raise ParameterError(
+                "; ".join(parts), path="params", token=(missing or unexpected)[0]
+            )
 
     def jvp(self, xp: object = None) -> Callable[..., Any]:
         """Exact directional derivative `jvp(t, y, v, **params) = J(t, y) @ v`.
@@ -196,7 +221,11 @@ class CompiledRhs:
         cached = self._cache.get(key)
         if cached is not None:
             return cast("Callable[..., Any]", cached)
-        model = self._rhs._model if self._rhs._model is not None else _model_from_strings(self._rhs)
+        model = (
+            self._rhs._model
+            if self._rhs._model is not None
+            else _model_from_strings(self._rhs)
+        )
         lowered = lower_model(model, be.name, mode="jvp")
         fn = _build_function(lowered, model, be, force_f64=be.is_numpy, name="jvp")
         self._cache[key] = fn
@@ -212,7 +241,9 @@ class CompiledRhs:
             got = self._cache["sparsity"] = jacobian_sparsity(self._rhs)
         return cast("tuple[Any, Any]", got)
 
-    def jacobian(self, xp: object = None, *, sparse: bool = False) -> Callable[..., Any]:
+    def jacobian(
+        self, xp: object = None, *, sparse: bool = False
+    ) -> Callable[..., Any]:
         """Exact Jacobian `J(t, y, **params)` of `dydt` w.r.t. `y`.
 
         Derived from the IR: the structural sparsity pattern (`jac_sparsity`) is
@@ -222,7 +253,6 @@ class CompiledRhs:
         matrix with `sparse=True` (NumPy backend). Works under `jax.jit` on JAX.
         """
         import numpy as np
-
 
         be = self._jac_backend(xp)
         jvp = self.jvp(be.xp if be.xp is not None else xp)
@@ -244,12 +274,18 @@ class CompiledRhs:
                 y = jnp.asarray(y)
                 v = jnp.asarray(probes, dtype=y.dtype)
                 jv = jax.vmap(lambda p: jvp(t, y, p, **params))(v)
-                return jnp.zeros((n, n), dtype=y.dtype).at[rows, cols].set(jv[pick, rows])
+                return (
+                    jnp.zeros((n, n), dtype=y.dtype).at[rows, cols].set(jv[pick, rows])
+                )
 
             return jac_jax
 
         def jac(t: Any, y: Any, **params: Any) -> Any:
-            jv = np.stack([jvp(t, y, probes[c], **params) for c in range(n_colors)]) if n_colors else np.zeros((0, n))
+            jv = (
+                np.stack([jvp(t, y, probes[c], **params) for c in range(n_colors)])
+                if n_colors
+                else np.zeros((0, n))
+            )
             vals = jv[pick, rows]
             if sparse:
                 from scipy.sparse import csr_matrix
@@ -276,7 +312,6 @@ class CompiledRhs:
         """
         import numpy as np
         from scipy.sparse import csr_matrix
-
 
         if self._rhs is None:
             raise ValueError("jac_sparsity needs a CompiledRhs built by compile_rhs")
@@ -317,7 +352,9 @@ class CompiledRhs:
         assert self._rhs is not None
         return self._rhs.describe()
 
-    def vector_field(self, t: Any, y: Any, args: Mapping[str, Any] | None = None) -> Any:
+    def vector_field(
+        self, t: Any, y: Any, args: Mapping[str, Any] | None = None
+    ) -> Any:
         """diffrax-style vector field `f(t, y, args)` with `args` a dict of parameters.
 
         `diffrax.ODETerm(compiled.vector_field)` works directly.
@@ -344,8 +381,17 @@ class CompiledRhs:
         constructed by hand pickles its arguments (its `eval_fn` must be picklable).
         """
         if self._rhs is None:
-            return (_unpickle_by_hand, (self.state_names, self._param_names, self.eval_fn, self._meta,
-                                        self.source, _backend_token(self.backend)))
+            return (
+                _unpickle_by_hand,
+                (
+                    self.state_names,
+                    self._param_names,
+                    self.eval_fn,
+                    self._meta,
+                    self.source,
+                    _backend_token(self.backend),
+                ),
+            )
         return (_unpickle_compiled, (self._rhs, _backend_token(self.backend)))
 
 
@@ -375,10 +421,18 @@ def _unpickle_compiled(rhs: NormalizedRhs, token: object) -> CompiledRhs:
     return compile_rhs(rhs, _resolve_token(token))
 
 
-def _unpickle_by_hand(state_names: tuple[str, ...], param_names: tuple[str, ...] | None, eval_fn: EvalFn,
-                      meta: Mapping[str, Any] | None, source: str, token: object) -> CompiledRhs:
+def _unpickle_by_hand(
+    state_names: tuple[str, ...],
+    param_names: tuple[str, ...] | None,
+    eval_fn: EvalFn,
+    meta: Mapping[str, Any] | None,
+    source: str,
+    token: object,
+) -> CompiledRhs:
     be = resolve_backend(_resolve_token(token)) if token is not None else None
-    return CompiledRhs(state_names, param_names, eval_fn, meta, source=source, backend=be)
+    return CompiledRhs(
+        state_names, param_names, eval_fn, meta, source=source, backend=be
+    )
 
 
 def _model_from_strings(rhs: NormalizedRhs) -> Model:
@@ -397,7 +451,9 @@ def _model_from_strings(rhs: NormalizedRhs) -> Model:
 # -- runtime helpers bound into the generated function's globals ----------------------
 
 
-def _runtime(be: Backend, model: Model, lowered: Lowered, *, force_f64: bool) -> dict[str, Any]:
+def _runtime(
+    be: Backend, model: Model, lowered: Lowered, *, force_f64: bool
+) -> dict[str, Any]:
     xp = be.xp
     f = be.fns
     n_state = model.n_state
@@ -409,10 +465,14 @@ def _runtime(be: Backend, model: Model, lowered: Lowered, *, force_f64: bool) ->
     g["_NAN"] = float("nan")
 
     def _bad_shape(y: Any) -> None:
-        raise StateShapeError(f"Expected (n_state={n_state},). Got: {tuple(y.shape)!r}.")
+        raise StateShapeError(
+            f"Expected (n_state={n_state},). Got: {tuple(y.shape)!r}."
+        )
 
     def _alias_cycle(names: list[str]) -> None:
-        raise ExpressionError(f"could not resolve alias dependencies: {names}", path="aliases")
+        raise ExpressionError(
+            f"could not resolve alias dependencies: {names}", path="aliases"
+        )
 
     shapes = {p.key: p.shape for p in pdefs}
 
@@ -505,7 +565,11 @@ def _runtime(be: Backend, model: Model, lowered: Lowered, *, force_f64: bool) ->
             return xp.broadcast_to(xp.asarray(x, dtype=dtype), (n_state,))
 
         def _bcast(x: Any, shape: tuple[int, ...]) -> Any:
-            return xp.broadcast_to(xp.asarray(x), shape) if not hasattr(x, "shape") else xp.broadcast_to(x, shape)
+            return (
+                xp.broadcast_to(xp.asarray(x), shape)
+                if not hasattr(x, "shape")
+                else xp.broadcast_to(x, shape)
+            )
 
         consts = {k: xp.asarray(v) for k, v in lowered.constants.items()}
 
@@ -575,7 +639,9 @@ def _runtime(be: Backend, model: Model, lowered: Lowered, *, force_f64: bool) ->
         for p in pdefs:
             if not p.axes:
                 if p.base in params:
-                    out.append(g["_f64s"](params[p.base]) if force_f64 else params[p.base])
+                    out.append(
+                        g["_f64s"](params[p.base]) if force_f64 else params[p.base]
+                    )
                 else:
                     missing.append(p.base)
                     out.append(None)
@@ -589,7 +655,9 @@ def _runtime(be: Backend, model: Model, lowered: Lowered, *, force_f64: bool) ->
                 out.append(_assemble(p, params))
                 continue
             alt = f"{p.base} (an array of shape {p.shape}) or " if p.array_ok else ""
-            missing.append(f"{alt}{', '.join(absent[:4])}{', ...' if len(absent) > 4 else ''}")
+            missing.append(
+                f"{alt}{', '.join(absent[:4])}{', ...' if len(absent) > 4 else ''}"
+            )
             out.append(None)
         if missing:
             hint = ""
@@ -597,7 +665,13 @@ def _runtime(be: Backend, model: Model, lowered: Lowered, *, force_f64: bool) ->
                 hint = did_you_mean(m.split(" ")[0], params)
                 if hint:
                     break
-            expected = sorted({n for p in pdefs for n in (p.used_names() if p.axes and not p.array_ok else [p.base])})
+            expected = sorted(
+                {
+                    n
+                    for p in pdefs
+                    for n in (p.used_names() if p.axes and not p.array_ok else [p.base])
+                }
+            )
             raise ParameterError(
                 f"missing parameter(s): {'; '.join(missing)}{hint}. Expected: {expected}",
                 path="params",
@@ -660,7 +734,12 @@ def _build_function(
     _COUNTER[0] += 1
     filename = f"<op_system-generated-{_COUNTER[0]}>"
     code = compile(lowered.source, filename, "exec")
-    linecache.cache[filename] = (len(lowered.source), None, lowered.source.splitlines(True), filename)
+    linecache.cache[filename] = (
+        len(lowered.source),
+        None,
+        lowered.source.splitlines(True),
+        filename,
+    )
     ns: dict[str, Any] = {}
     exec(code, g, ns)  # our generated source only: user text never reaches here
     fn: Callable[..., Any] = ns[name]
@@ -671,7 +750,9 @@ def _build_function(
         def split() -> tuple[Callable[..., Any], Callable[..., Any]]:
             """`prep(params)` and `core(t, y, *prepared)`, compiled on first use (bind)."""
             bns: dict[str, Any] = {}
-            exec(compile(bound_src, f"{filename}-bound", "exec"), g, bns)  # our generated source only
+            exec(
+                compile(bound_src, f"{filename}-bound", "exec"), g, bns
+            )  # our generated source only
             return bns["prep"], bns["core"]
 
         fn.split = split  # type: ignore[attr-defined]
@@ -697,16 +778,24 @@ def _dispatching(model: Model) -> tuple[Callable[..., Any], str]:
         b = backend_for_array(y)
         fn = cache.get(b.name)
         if fn is None:
-            fn = cache[b.name] = _build_function(lower_model(model, b.name), model, b, force_f64=False)
+            fn = cache[b.name] = _build_function(
+                lower_model(model, b.name), model, b, force_f64=False
+            )
         return fn(t, y, **params)
 
     fn = _build_function(
-        lowered, model, resolve_backend("numpy"), force_f64=True, extra={"_not_numpy": foreign, "_other": other}
+        lowered,
+        model,
+        resolve_backend("numpy"),
+        force_f64=True,
+        extra={"_not_numpy": foreign, "_other": other},
     )
     return fn, lowered.source
 
 
-def compile_rhs(rhs: NormalizedRhs, xp: object = None, *, backend: str | None = None) -> CompiledRhs:
+def compile_rhs(
+    rhs: NormalizedRhs, xp: object = None, *, backend: str | None = None
+) -> CompiledRhs:
     """Compile a `NormalizedRhs` into `CompiledRhs` with `eval_fn(t, y, **params)`.
 
     Arguments:

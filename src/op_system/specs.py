@@ -67,7 +67,15 @@ class NormalizedRhs:
     """
 
     __slots__ = (
-        "_aliases", "_all_symbols", "_equations", "_meta", "_meta_base", "_model", "_param_names", "_spec", "kind",
+        "_aliases",
+        "_all_symbols",
+        "_equations",
+        "_meta",
+        "_meta_base",
+        "_model",
+        "_param_names",
+        "_spec",
+        "kind",
         "state_names",
     )
 
@@ -98,16 +106,34 @@ class NormalizedRhs:
     ) -> None:
         object.__setattr__(self, "kind", kind)
         object.__setattr__(self, "state_names", tuple(state_names))
-        object.__setattr__(self, "_param_names", tuple(param_names) if param_names is not None else _UNSET)
-        object.__setattr__(self, "_equations", tuple(equations) if equations is not None else _UNSET)
-        object.__setattr__(self, "_aliases", dict(aliases) if aliases is not None else _UNSET)
-        object.__setattr__(self, "_all_symbols", frozenset(all_symbols) if all_symbols is not None else _UNSET)
+        object.__setattr__(
+            self,
+            "_param_names",
+            tuple(param_names) if param_names is not None else _UNSET,
+        )
+        object.__setattr__(
+            self, "_equations", tuple(equations) if equations is not None else _UNSET
+        )
+        object.__setattr__(
+            self, "_aliases", dict(aliases) if aliases is not None else _UNSET
+        )
+        object.__setattr__(
+            self,
+            "_all_symbols",
+            frozenset(all_symbols) if all_symbols is not None else _UNSET,
+        )
         object.__setattr__(self, "_meta", dict(meta) if meta is not None else _UNSET)
-        object.__setattr__(self, "_meta_base", _model.meta if _model is not None else {})
+        object.__setattr__(
+            self, "_meta_base", _model.meta if _model is not None else {}
+        )
         object.__setattr__(self, "_model", _model)
-        object.__setattr__(self, "_spec", None)  # the spec normalize_rhs validated (a copy), for pickling
+        object.__setattr__(
+            self, "_spec", None
+        )  # the spec normalize_rhs validated (a copy), for pickling
         if _model is None and equations is None:
-            raise TypeError("NormalizedRhs needs equations (or be built by normalize_rhs)")
+            raise TypeError(
+                "NormalizedRhs needs equations (or be built by normalize_rhs)"
+            )
 
     def __setattr__(self, key: str, value: object) -> None:
         raise AttributeError(f"NormalizedRhs is immutable (cannot set {key!r})")
@@ -120,13 +146,22 @@ class NormalizedRhs:
         if self._spec is not None:
             return (_unpickle_normalized, (self._spec, self.kind))
         if self._model is not None:
-            raise TypeError("cannot pickle a NormalizedRhs whose spec is unknown; build it with normalize_rhs")
+            raise TypeError(
+                "cannot pickle a NormalizedRhs whose spec is unknown; build it with normalize_rhs"
+            )
 
         def given(value: Any) -> Any:
             return None if value is _UNSET else value
 
-        args = (self.kind, self.state_names, given(self._equations), given(self._aliases),
-                given(self._param_names), given(self._all_symbols), given(self._meta))
+        args = (
+            self.kind,
+            self.state_names,
+            given(self._equations),
+            given(self._aliases),
+            given(self._param_names),
+            given(self._all_symbols),
+            given(self._meta),
+        )
         return (NormalizedRhs, args)
 
     @property
@@ -152,7 +187,11 @@ class NormalizedRhs:
         if self._aliases is _UNSET:
             from ._render import render_aliases
 
-            object.__setattr__(self, "_aliases", render_aliases(self._model) if self._model is not None else {})
+            object.__setattr__(
+                self,
+                "_aliases",
+                render_aliases(self._model) if self._model is not None else {},
+            )
         return self._aliases
 
     @property
@@ -160,7 +199,9 @@ class NormalizedRhs:
         if self._all_symbols is _UNSET:
             from ._render import render_symbols
 
-            object.__setattr__(self, "_all_symbols", render_symbols(self.equations, self.aliases))
+            object.__setattr__(
+                self, "_all_symbols", render_symbols(self.equations, self.aliases)
+            )
         return self._all_symbols
 
     @property
@@ -188,8 +229,14 @@ class NormalizedRhs:
 
         m = self._model
         if m is None:
-            payload: Any = [self.kind, self.state_names, self.equations, sorted(self.aliases.items())]
+            payload: Any = [
+                self.kind,
+                self.state_names,
+                self.equations,
+                sorted(self.aliases.items()),
+            ]
         else:
+
             def src(node: Any) -> str | None:
                 return None if node is None else to_source(node)
 
@@ -197,20 +244,45 @@ class NormalizedRhs:
                 "kind": m.kind,
                 "states": m.state_names,
                 "axes": [(a.name, a.kind, a.coords, a.values) for a in m.axes.values()],
-                "aliases": [(a.base, [x.name for x in a.axes], src(a.expr), [c.id for c in a.cells or ()]) for a in m.aliases.values()],
-                "params": [(p.base, [x.name for x in p.axes]) for p in m.params.values()],
+                "aliases": [
+                    (
+                        a.base,
+                        [x.name for x in a.axes],
+                        src(a.expr),
+                        [c.id for c in a.cells or ()],
+                    )
+                    for a in m.aliases.values()
+                ],
+                "params": [
+                    (p.base, [x.name for x in p.axes]) for p in m.params.values()
+                ],
                 "equations": [
-                    (e.block.base, src(e.expr), sorted((k, src(v[0])) for k, v in e.overrides.items()),
-                     None if e.chain is None else ([src(r) for r in e.chain[0]], src(e.chain[1])))
+                    (
+                        e.block.base,
+                        src(e.expr),
+                        sorted((k, src(v[0])) for k, v in e.overrides.items()),
+                        None
+                        if e.chain is None
+                        else ([src(r) for r in e.chain[0]], src(e.chain[1])),
+                    )
                     for e in m.equations
                 ],
                 "transitions": [
-                    [type(t).__name__, [d.name for d in getattr(t, "dims", ())], src(getattr(t, "src", None)),
-                     src(getattr(t, "dst", None)), src(getattr(t, "rate", None)), [src(r) for r in getattr(t, "rates", ())],
-                     getattr(getattr(t, "block", None), "base", None)]
+                    [
+                        type(t).__name__,
+                        [d.name for d in getattr(t, "dims", ())],
+                        src(getattr(t, "src", None)),
+                        src(getattr(t, "dst", None)),
+                        src(getattr(t, "rate", None)),
+                        [src(r) for r in getattr(t, "rates", ())],
+                        getattr(getattr(t, "block", None), "base", None),
+                    ]
                     for t in m.transitions
                 ],
-                "kernels": sorted((k, json.dumps(v, sort_keys=True, default=str)) for k, v in m.kernels.items()),
+                "kernels": sorted(
+                    (k, json.dumps(v, sort_keys=True, default=str))
+                    for k, v in m.kernels.items()
+                ),
             }
         text = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()
@@ -243,7 +315,9 @@ class NormalizedRhs:
         from ._ir import to_source
 
         m = self._model
-        lines = [f"{self.kind} model: {len(self.state_names)} states, {len(self.param_names)} parameter values"]
+        lines = [
+            f"{self.kind} model: {len(self.state_names)} states, {len(self.param_names)} parameter values"
+        ]
         if m is None:
             lines.append("states: " + ", ".join(self.state_names))
             return "\n".join(lines)
@@ -265,13 +339,19 @@ class NormalizedRhs:
             lines.append("parameters:")
             for p in m.params.values():
                 if p.axes:
-                    lines.append(f"  {p.base}[{','.join(a.name for a in p.axes)}]  shape {p.shape}")
+                    lines.append(
+                        f"  {p.base}[{','.join(a.name for a in p.axes)}]  shape {p.shape}"
+                    )
                 else:
                     lines.append(f"  {p.base}")
         if m.aliases:
             lines.append("aliases:")
             for a in m.aliases.values():
-                key = f"{a.base}[{','.join(x.name for x in a.axes)}]" if a.axes else a.base
+                key = (
+                    f"{a.base}[{','.join(x.name for x in a.axes)}]"
+                    if a.axes
+                    else a.base
+                )
                 body = to_source(a.expr) if a.expr is not None else "(cell by cell)"
                 lines.append(f"  {key} = {body}")
         if m.kind == "transitions":
@@ -279,9 +359,13 @@ class NormalizedRhs:
             for t in m.transitions:
                 if isinstance(t, ChainFlow):
                     names = t.block.names()  # a chain block's stage names
-                    lines.append(f"  {names[0]} -> ... -> {names[-1]}  (chain forward flows)")
+                    lines.append(
+                        f"  {names[0]} -> ... -> {names[-1]}  (chain forward flows)"
+                    )
                 else:
-                    lines.append(f"  {to_source(t.src)} -> {to_source(t.dst)}  at  {to_source(t.rate)}")
+                    lines.append(
+                        f"  {to_source(t.src)} -> {to_source(t.dst)}  at  {to_source(t.rate)}"
+                    )
         else:
             lines.append("equations:")
             for e in m.equations:
@@ -290,7 +374,11 @@ class NormalizedRhs:
                     stages = b.names()  # a chain block's stage names
                     lines.append(f"  {stages[0]}..{stages[-1]}: chain (auto-filled)")
                     continue
-                key = f"{b.base}[{','.join(a.name for a in b.axes)}]" if b.axes else b.base
+                key = (
+                    f"{b.base}[{','.join(a.name for a in b.axes)}]"
+                    if b.axes
+                    else b.base
+                )
                 if e.expr is not None:
                     lines.append(f"  d{key}/dt = {to_source(e.expr)}")
                 if e.overrides:
@@ -303,8 +391,12 @@ class NormalizedRhs:
         return len(self.state_names)
 
     def __repr__(self) -> str:
-        states = list(self.state_names[:6]) + (["..."] if len(self.state_names) > 6 else [])
-        params = list(self.param_names[:6]) + (["..."] if len(self.param_names) > 6 else [])
+        states = list(self.state_names[:6]) + (
+            ["..."] if len(self.state_names) > 6 else []
+        )
+        params = list(self.param_names[:6]) + (
+            ["..."] if len(self.param_names) > 6 else []
+        )
         return (
             f"NormalizedRhs(kind={self.kind!r}, n_state={len(self.state_names)}, "
             f"states={states}, params={params})"
@@ -339,7 +431,10 @@ def normalize_rhs(spec: Mapping[str, Any] | None) -> NormalizedRhs:
     if spec is None:
         raise SpecError("rhs specification is required", path="<spec>")
     if not isinstance(spec, Mapping):
-        raise SpecError(f"rhs specification must be a mapping, got {type(spec).__name__}", path="<spec>")
+        raise SpecError(
+            f"rhs specification must be a mapping, got {type(spec).__name__}",
+            path="<spec>",
+        )
     kind = str(spec.get("kind", "expr")).strip().lower()
     if kind == "expr":
         return normalize_expr_rhs(spec)
@@ -381,6 +476,8 @@ def normalize_transitions_rhs(spec: Mapping[str, Any]) -> NormalizedRhs:
     return _build(spec, "transitions")
 
 
-def _normalize_constraints(raw_constraints: object, *, axes: list[dict[str, Any]]) -> list[ConstraintRule]:
+def _normalize_constraints(
+    raw_constraints: object, *, axes: list[dict[str, Any]]
+) -> list[ConstraintRule]:
     """Validate a `constraints` block (kept under its 0.1.2 name)."""
     return _normalize_constraints_impl(raw_constraints, axes=axes)

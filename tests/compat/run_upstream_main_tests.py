@@ -39,14 +39,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("repo", type=Path, help="upstream checkout or bare mirror")
     parser.add_argument("commit", nargs="?", default=DEFAULT_COMMIT)
-    parser.add_argument("--plugin", action="store_true", help="also run flepimop2-op_system/tests")
+    parser.add_argument(
+        "--plugin", action="store_true", help="also run flepimop2-op_system/tests"
+    )
     argv = sys.argv[1:] if argv is None else argv
-    pytest_args = argv[argv.index("--") + 1:] if "--" in argv else []
+    pytest_args = argv[argv.index("--") + 1 :] if "--" in argv else []
     args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
 
     folders = ["tests"] + (["flepimop2-op_system/tests"] if args.plugin else [])
     archive = subprocess.run(
-        ["git", "--git-dir", _git_dir(args.repo), "archive", "--format=tar", args.commit, *folders],
+        [
+            "git",
+            "--git-dir",
+            _git_dir(args.repo),
+            "archive",
+            "--format=tar",
+            args.commit,
+            *folders,
+        ],
         check=True,
         capture_output=True,
     ).stdout
@@ -64,10 +74,22 @@ def main(argv: list[str] | None = None) -> int:
                 assert src is not None
                 dest.write_bytes(src.read())
         (work / "pytest.ini").write_text("[pytest]\n")  # isolate from our config
-        print(f"running upstream op_system tests at {args.commit[:12]} against op_system "
-              f"{op_system.__version__} from {Path(op_system.__file__).parent}")
+        print(
+            f"running upstream op_system tests at {args.commit[:12]} against op_system "
+            f"{op_system.__version__} from {Path(op_system.__file__).parent}"
+        )
         return subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfE", *folders, *pytest_args],
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "-rfE",
+                *folders,
+                *pytest_args,
+            ],
             cwd=work,
             check=False,
         ).returncode

@@ -26,15 +26,26 @@ def main() -> int:
         tmp_path = Path(tmp)
         subprocess.run(
             [
-                sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                "--no-binary", ":all:", f"op-system=={VERSION}", "-d", str(tmp_path / "dl"),
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                f"op-system=={VERSION}",
+                "-d",
+                str(tmp_path / "dl"),
             ],
             check=True,
         )
         (sdist,) = (tmp_path / "dl").glob("op_system-*.tar.gz")
         work = tmp_path / "upstream"
         with tarfile.open(sdist) as tar:
-            members = [m for m in tar.getmembers() if "/tests/" in m.name and m.isfile()]
+            members = [
+                m for m in tar.getmembers() if "/tests/" in m.name and m.isfile()
+            ]
             if not members:
                 print("no tests/ in the sdist", file=sys.stderr)
                 return 1
@@ -46,8 +57,10 @@ def main() -> int:
                 assert src is not None
                 dest.write_bytes(src.read())
         (work / "pytest.ini").write_text("[pytest]\n")  # isolate from our config
-        print(f"running op-system {VERSION}'s tests against op_system {op_system.__version__} "
-              f"from {Path(op_system.__file__).parent}")
+        print(
+            f"running op-system {VERSION}'s tests against op_system {op_system.__version__} "
+            f"from {Path(op_system.__file__).parent}"
+        )
         return subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
             cwd=work,

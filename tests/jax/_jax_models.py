@@ -39,7 +39,12 @@ AGE_SEIR = {
         "foi[age]": "beta[age] * (1 + amp * np.cos(2 * np.pi * t / 365)) * sum_over(age=j, C[age, age=j] * I[age=j] / N[age=j])",
     },
     "transitions": [
-        {"name": "infection[age]", "from": "S[age]", "to": "E[age]", "rate": "foi[age]"},
+        {
+            "name": "infection[age]",
+            "from": "S[age]",
+            "to": "E[age]",
+            "rate": "foi[age]",
+        },
         {"from": "E[age]", "to": "I[age]", "rate": "sigma"},
         {"from": "I[age]", "to": "R[age]", "rate": "gamma"},
     ],
@@ -70,8 +75,13 @@ class Case:
     params_batch: dict[str, np.ndarray] = field(repr=False)
 
 
-def _batch(rng: np.random.Generator, p: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
-    return {k: v[None, ...] * rng.uniform(0.6, 1.4, size=(n, *v.shape)) for k, v in p.items()}
+def _batch(
+    rng: np.random.Generator, p: dict[str, np.ndarray], n: int
+) -> dict[str, np.ndarray]:
+    return {
+        k: v[None, ...] * rng.uniform(0.6, 1.4, size=(n, *v.shape))
+        for k, v in p.items()
+    }
 
 
 def _cases() -> dict[str, Case]:
@@ -79,7 +89,15 @@ def _cases() -> dict[str, Case]:
     out: dict[str, Case] = {}
     y = np.array([990.0, 10.0, 0.0])
     p = {"beta": np.asarray(0.3), "gamma": np.asarray(0.1)}
-    out["sir"] = Case("sir", SIR, 0.0, y, p, y[None] * rng.uniform(0.5, 1.5, (5, 3)), _batch(rng, p, 5))
+    out["sir"] = Case(
+        "sir",
+        SIR,
+        0.0,
+        y,
+        p,
+        y[None] * rng.uniform(0.5, 1.5, (5, 3)),
+        _batch(rng, p, 5),
+    )
 
     pop = np.array([2.0e4, 5.0e4, 1.5e4])
     y = np.concatenate([pop * 0.97, pop * 0.01, pop * 0.015, pop * 0.005])
@@ -91,14 +109,30 @@ def _cases() -> dict[str, Case]:
         "gamma": np.asarray(1 / 5),
     }
     out["age_seir"] = Case(
-        "age_seir", AGE_SEIR, 30.0, y, p, y[None] * rng.uniform(0.5, 1.5, (5, 12)), _batch(rng, p, 5)
+        "age_seir",
+        AGE_SEIR,
+        30.0,
+        y,
+        p,
+        y[None] * rng.uniform(0.5, 1.5, (5, 12)),
+        _batch(rng, p, 5),
     )
 
     y = np.array([1.5, 3.0, 0.7])
     p = {"a": np.asarray(2.0), "b": np.asarray(0.5), "c": np.asarray(1.25)}
     # states on both sides of every branch (x > 1, y > x, x > 2, z < x, ...)
-    yb = np.array([[1.5, 3.0, 0.7], [0.6, 0.2, 2.5], [2.5, 1.0, 3.0], [-0.5, 6.0, -1.0], [3.2, 4.1, 0.3]])
-    out["conditionals"] = Case("conditionals", CONDITIONALS, 0.0, y, p, yb, _batch(rng, p, 5))
+    yb = np.array(
+        [
+            [1.5, 3.0, 0.7],
+            [0.6, 0.2, 2.5],
+            [2.5, 1.0, 3.0],
+            [-0.5, 6.0, -1.0],
+            [3.2, 4.1, 0.3],
+        ]
+    )
+    out["conditionals"] = Case(
+        "conditionals", CONDITIONALS, 0.0, y, p, yb, _batch(rng, p, 5)
+    )
     return out
 
 

@@ -23,13 +23,19 @@ SPEC = {
     "kind": "transitions",
     "axes": [{"name": "age", "coords": ["y", "o"]}],
     "state": ["S[age]", "I[age]", "R[age]"],
-    "aliases": {"foi[age]": "beta * sum_over(age=j, C[age, age=j] * I[age=j]) / sum_state()"},
+    "aliases": {
+        "foi[age]": "beta * sum_over(age=j, C[age, age=j] * I[age=j]) / sum_state()"
+    },
     "transitions": [
         {"from": "S[age]", "to": "I[age]", "rate": "foi[age]"},
         {"from": "I[age]", "to": "R[age]", "rate": "gamma"},
     ],
 }
-PARAMS: dict[str, Any] = {"beta": 0.3, "gamma": 0.1, "C": np.array([[2.0, 1.0], [1.0, 3.0]])}
+PARAMS: dict[str, Any] = {
+    "beta": 0.3,
+    "gamma": 0.1,
+    "C": np.array([[2.0, 1.0], [1.0, 3.0]]),
+}
 Y = np.array([900.0, 80.0, 10.0, 5.0, 0.0, 5.0])
 
 
@@ -46,7 +52,11 @@ def test_numpy_inputs_give_float64_numpy() -> None:
         out = rhs.eval_fn(0.0, y, **PARAMS)
         assert type(out) is np.ndarray
         assert out.dtype == np.float64
-    np.testing.assert_allclose(rhs.eval_fn(0.0, Y, **PARAMS), np.asarray(_by_hand(jnp.asarray(Y), 0.3)), rtol=1e-12)
+    np.testing.assert_allclose(
+        rhs.eval_fn(0.0, Y, **PARAMS),
+        np.asarray(_by_hand(jnp.asarray(Y), 0.3)),
+        rtol=1e-12,
+    )
 
 
 def test_jit_grad_vmap_through_the_default() -> None:
@@ -54,19 +64,32 @@ def test_jit_grad_vmap_through_the_default() -> None:
     y = jnp.asarray(Y)
     out = jax.jit(lambda y: rhs.eval_fn(0.0, y, **PARAMS))(y)
     assert isinstance(out, jax.Array)
-    np.testing.assert_allclose(np.asarray(out), np.asarray(_by_hand(y, 0.3)), rtol=1e-12)
+    np.testing.assert_allclose(
+        np.asarray(out), np.asarray(_by_hand(y, 0.3)), rtol=1e-12
+    )
     g = jax.grad(lambda b: rhs.eval_fn(0.0, y, **{**PARAMS, "beta": b})[2])(0.3)
     g_ref = jax.grad(lambda b: _by_hand(y, b)[2])(0.3)
     np.testing.assert_allclose(float(g), float(g_ref), rtol=1e-12)
     batch = jnp.stack([y, 2 * y, 3 * y])
     outs = jax.vmap(lambda y: rhs.eval_fn(0.0, y, **PARAMS))(batch)
-    np.testing.assert_allclose(np.asarray(outs), np.stack([np.asarray(_by_hand(b, 0.3)) for b in batch]), rtol=1e-12)
+    np.testing.assert_allclose(
+        np.asarray(outs),
+        np.stack([np.asarray(_by_hand(b, 0.3)) for b in batch]),
+        rtol=1e-12,
+    )
 
 
 def test_float32_jax_inputs_stay_float32() -> None:
     rhs = compile_spec(SPEC)
-    p32 = {**PARAMS, "C": jnp.asarray(PARAMS["C"], dtype=jnp.float32), "beta": jnp.float32(0.3), "gamma": jnp.float32(0.1)}
-    out = jax.jit(lambda y: rhs.eval_fn(jnp.float32(0.0), y, **p32))(jnp.asarray(Y, dtype=jnp.float32))
+    p32 = {
+        **PARAMS,
+        "C": jnp.asarray(PARAMS["C"], dtype=jnp.float32),
+        "beta": jnp.float32(0.3),
+        "gamma": jnp.float32(0.1),
+    }
+    out = jax.jit(lambda y: rhs.eval_fn(jnp.float32(0.0), y, **p32))(
+        jnp.asarray(Y, dtype=jnp.float32)
+    )
     assert out.dtype == jnp.float32
 
 
@@ -86,4 +109,6 @@ def test_one_class_check_in_the_numpy_source() -> None:
 def test_the_default_survives_pickling() -> None:
     rhs = pickle.loads(pickle.dumps(compile_spec(SPEC)))
     out = jax.jit(lambda y: rhs.eval_fn(0.0, y, **PARAMS))(jnp.asarray(Y))
-    np.testing.assert_allclose(np.asarray(out), rhs.eval_fn(0.0, Y, **PARAMS), rtol=1e-12)
+    np.testing.assert_allclose(
+        np.asarray(out), rhs.eval_fn(0.0, Y, **PARAMS), rtol=1e-12
+    )

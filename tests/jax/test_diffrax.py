@@ -24,11 +24,15 @@ T1 = 60.0
 TS = np.linspace(0.0, T1, 13)
 
 
-def _solver(rhs: Any, y0: Any, *, rtol: float = 1e-10, atol: float = 1e-10, throw: bool = True) -> Any:
+def _solver(
+    rhs: Any, y0: Any, *, rtol: float = 1e-10, atol: float = 1e-10, throw: bool = True
+) -> Any:
     return diffrax_solver_for(rhs.vector_field, y0, rtol=rtol, atol=atol, throw=throw)
 
 
-def diffrax_solver_for(vf: Any, y0: Any, *, rtol: float = 1e-10, atol: float = 1e-10, throw: bool = True) -> Any:
+def diffrax_solver_for(
+    vf: Any, y0: Any, *, rtol: float = 1e-10, atol: float = 1e-10, throw: bool = True
+) -> Any:
     term = diffrax.ODETerm(vf)
 
     def solve(args: Any) -> Any:
@@ -51,7 +55,9 @@ def diffrax_solver_for(vf: Any, y0: Any, *, rtol: float = 1e-10, atol: float = 1
 
 def _scipy(spec: dict[str, Any], y0: np.ndarray, params: dict[str, Any]) -> np.ndarray:
     rhs = compile_spec(spec).bind(params)
-    sol = solve_ivp(rhs, (0.0, T1), y0, t_eval=TS, method="DOP853", rtol=1e-11, atol=1e-10)
+    sol = solve_ivp(
+        rhs, (0.0, T1), y0, t_eval=TS, method="DOP853", rtol=1e-11, atol=1e-10
+    )
     assert sol.success
     return sol.y.T
 
@@ -64,7 +70,9 @@ def test_odeterm_of_vector_field_matches_scipy(model: str) -> None:
     args = {k: jnp.asarray(v) for k, v in case.params.items()}
     ys = jax.jit(_solver(rhs, y0))(args)
     want = _scipy(case.spec, case.y, case.params)
-    np.testing.assert_allclose(np.asarray(ys), want, rtol=1e-6, atol=1e-6 * np.abs(want).max())
+    np.testing.assert_allclose(
+        np.asarray(ys), want, rtol=1e-6, atol=1e-6 * np.abs(want).max()
+    )
     # the population is conserved by both models
     np.testing.assert_allclose(np.asarray(ys).sum(axis=1), case.y.sum(), rtol=1e-9)
 
@@ -77,7 +85,9 @@ def test_solve_in_float32() -> None:
     ys = jax.jit(_solver(rhs, y0, rtol=1e-5, atol=1e-3))(args)
     assert ys.dtype == jnp.float32
     want = _scipy(case.spec, case.y, case.params)
-    np.testing.assert_allclose(np.asarray(ys, np.float64), want, rtol=1e-3, atol=1e-3 * np.abs(want).max())
+    np.testing.assert_allclose(
+        np.asarray(ys, np.float64), want, rtol=1e-3, atol=1e-3 * np.abs(want).max()
+    )
 
 
 def test_indexed_args_as_arrays_or_expanded_scalars() -> None:
@@ -93,7 +103,9 @@ def test_indexed_args_as_arrays_or_expanded_scalars() -> None:
         for j, b in enumerate(keys):
             flat[f"C__{a}__{b}"] = jnp.asarray(case.params["C"][i, j])
     assert set(flat) == set(rhs.param_names)
-    np.testing.assert_allclose(np.asarray(solve(flat)), np.asarray(solve(arrays)), rtol=1e-12)
+    np.testing.assert_allclose(
+        np.asarray(solve(flat)), np.asarray(solve(arrays)), rtol=1e-12
+    )
 
 
 def test_no_pure_callback_in_solve() -> None:
@@ -111,13 +123,28 @@ def test_no_pure_callback_in_solve() -> None:
 
     def final(vf: Any, a: Any) -> Any:
         sol = diffrax.diffeqsolve(
-            diffrax.ODETerm(vf), diffrax.Tsit5(), 0.0, T1, 0.1, y0, args=a,
-            stepsize_controller=diffrax.PIDController(rtol=1e-6, atol=1e-6), throw=False,
+            diffrax.ODETerm(vf),
+            diffrax.Tsit5(),
+            0.0,
+            T1,
+            0.1,
+            y0,
+            args=a,
+            stepsize_controller=diffrax.PIDController(rtol=1e-6, atol=1e-6),
+            throw=False,
         )
         return sol.ys[-1, 9:12].sum()
 
-    assert callback_primitives(jax.make_jaxpr(lambda a: final(rhs.vector_field, a))(args)) == set()
-    assert callback_primitives(jax.make_jaxpr(jax.grad(lambda a: final(rhs.vector_field, a)))(args)) == set()
+    assert (
+        callback_primitives(jax.make_jaxpr(lambda a: final(rhs.vector_field, a))(args))
+        == set()
+    )
+    assert (
+        callback_primitives(
+            jax.make_jaxpr(jax.grad(lambda a: final(rhs.vector_field, a)))(args)
+        )
+        == set()
+    )
 
     def plain(t: Any, y: Any, a: Any) -> Any:
         return -a["gamma"] * y
@@ -136,12 +163,16 @@ def test_gradient_through_solve_matches_finite_differences() -> None:
     def attack_rate(beta: Any, gamma: Any) -> Any:
         return solve({"beta": beta, "gamma": gamma})[-1, 2]
 
-    g = jax.jit(jax.grad(attack_rate, argnums=(0, 1)))(jnp.asarray(0.3), jnp.asarray(0.1))
+    g = jax.jit(jax.grad(attack_rate, argnums=(0, 1)))(
+        jnp.asarray(0.3), jnp.asarray(0.1)
+    )
     f = jax.jit(attack_rate)
     h = 1e-5
     fd_beta = (f(0.3 + h, 0.1) - f(0.3 - h, 0.1)) / (2 * h)
     fd_gamma = (f(0.3, 0.1 + h) - f(0.3, 0.1 - h)) / (2 * h)
-    np.testing.assert_allclose([float(g[0]), float(g[1])], [float(fd_beta), float(fd_gamma)], rtol=1e-5)
+    np.testing.assert_allclose(
+        [float(g[0]), float(g[1])], [float(fd_beta), float(fd_gamma)], rtol=1e-5
+    )
     assert float(g[0]) > 0 > float(g[1])
 
 
@@ -161,7 +192,10 @@ def test_vmap_solve_over_parameter_sets_without_retracing() -> None:
     n = 8
     outs = []
     for _ in range(3):
-        batch = {k: jnp.asarray(v[None] * rng.uniform(0.8, 1.2, (n, *v.shape))) for k, v in case.params.items()}
+        batch = {
+            k: jnp.asarray(v[None] * rng.uniform(0.8, 1.2, (n, *v.shape)))
+            for k, v in case.params.items()
+        }
         outs.append((batch, ensemble(batch)))
     assert len(traces) == 1
     batch, ys = outs[-1]

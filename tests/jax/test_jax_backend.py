@@ -52,7 +52,11 @@ BACKENDS: dict[str, dict[str, Any]] = {
     "xp=auto": {"xp": "auto"},
 }
 DTYPES = {"float32": jnp.float32, "float64": jnp.float64}
-AGES_KEYS = ["age_young", "age_adult", "age_old"]  # expanded coordinate names of AGE_SEIR
+AGES_KEYS = [
+    "age_young",
+    "age_adult",
+    "age_old",
+]  # expanded coordinate names of AGE_SEIR
 
 
 @functools.cache
@@ -94,7 +98,9 @@ class Problem:
 
     def loss(self, y: Any, p: Any) -> Any:
         d = self.f(y, p)
-        return jnp.sum(jnp.asarray(self.w, self.dtype) * d) + 0.5 * jnp.sum((d / self.scale) ** 2)
+        return jnp.sum(jnp.asarray(self.w, self.dtype) * d) + 0.5 * jnp.sum(
+            (d / self.scale) ** 2
+        )
 
     def np_f(self, y: np.ndarray, p: dict[str, np.ndarray]) -> np.ndarray:
         return self.np_rhs.eval_fn(self.case.t, y, **p)
@@ -103,13 +109,23 @@ class Problem:
         d = self.np_f(y, p)
         return float(np.sum(self.w * d) + 0.5 * np.sum((d / self.scale) ** 2))
 
-    def fd_grad_params(self, y: np.ndarray, p: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {k: fd_grad(lambda v, k=k: self.np_loss(y, {**p, k: v}), v) for k, v in p.items()}
+    def fd_grad_params(
+        self, y: np.ndarray, p: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        return {
+            k: fd_grad(lambda v, k=k: self.np_loss(y, {**p, k: v}), v)
+            for k, v in p.items()
+        }
 
-    def fd_jac_params(self, y: np.ndarray, p: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def fd_jac_params(
+        self, y: np.ndarray, p: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
         out = {}
         for k, v in p.items():
-            flat = fd_jacobian(lambda x, k=k, v=v: self.np_f(y, {**p, k: x.reshape(v.shape)}), v.reshape(-1))
+            flat = fd_jacobian(
+                lambda x, k=k, v=v: self.np_f(y, {**p, k: x.reshape(v.shape)}),
+                v.reshape(-1),
+            )
             out[k] = flat.reshape((y.size, *v.shape))
         return out
 
@@ -141,12 +157,20 @@ def _grad_state(pb: Problem) -> tuple[Any, Any, str]:
 
 def _jacfwd_state(pb: Problem) -> tuple[Any, Any, str]:
     got = jax.jacfwd(lambda y: pb.f(y, pb.p))(pb.y)
-    return got, fd_jacobian(lambda y: pb.np_f(y, pb.case.params), pb.case.y), "derivative"
+    return (
+        got,
+        fd_jacobian(lambda y: pb.np_f(y, pb.case.params), pb.case.y),
+        "derivative",
+    )
 
 
 def _jacrev_state(pb: Problem) -> tuple[Any, Any, str]:
     got = jax.jacrev(lambda y: pb.f(y, pb.p))(pb.y)
-    return got, fd_jacobian(lambda y: pb.np_f(y, pb.case.params), pb.case.y), "derivative"
+    return (
+        got,
+        fd_jacobian(lambda y: pb.np_f(y, pb.case.params), pb.case.y),
+        "derivative",
+    )
 
 
 def _jacfwd_params(pb: Problem) -> tuple[Any, Any, str]:
@@ -163,7 +187,9 @@ def _vmap_params(pb: Problem) -> tuple[Any, Any, str]:
     batch = pb.case.params_batch
     got = jax.vmap(lambda p: pb.f(pb.y, p))(_cast(batch, pb.dtype))
     n = len(next(iter(batch.values())))
-    want = np.stack([pb.np_f(pb.case.y, {k: v[i] for k, v in batch.items()}) for i in range(n)])
+    want = np.stack(
+        [pb.np_f(pb.case.y, {k: v[i] for k, v in batch.items()}) for i in range(n)]
+    )
     return got, want, "value"
 
 
@@ -176,9 +202,14 @@ def _vmap_states(pb: Problem) -> tuple[Any, Any, str]:
 
 def _jit_vmap_grad_params(pb: Problem) -> tuple[Any, Any, str]:
     batch = pb.case.params_batch
-    got = jax.jit(jax.vmap(jax.grad(lambda p: pb.loss(pb.y, p))))(_cast(batch, pb.dtype))
+    got = jax.jit(jax.vmap(jax.grad(lambda p: pb.loss(pb.y, p))))(
+        _cast(batch, pb.dtype)
+    )
     n = len(next(iter(batch.values())))
-    per = [pb.fd_grad_params(pb.case.y, {k: v[i] for k, v in batch.items()}) for i in range(n)]
+    per = [
+        pb.fd_grad_params(pb.case.y, {k: v[i] for k, v in batch.items()})
+        for i in range(n)
+    ]
     want = {k: np.stack([g[k] for g in per]) for k in batch}
     return got, want, "derivative"
 
@@ -206,21 +237,31 @@ def _assert_close(got: Any, want: Any, kind: str, dtype: Any) -> None:
         assert g.shape == w.shape
         scale = float(np.max(np.abs(w))) if w.size else 0.0
         if dtype == jnp.float64:
-            rtol, atol = (1e-12, 1e-13 * scale) if kind == "value" else (1e-6, 1e-7 * scale)
+            rtol, atol = (
+                (1e-12, 1e-13 * scale) if kind == "value" else (1e-6, 1e-7 * scale)
+            )
         else:
-            rtol, atol = (1e-3, 1e-4 * scale) if kind == "value" else (1e-2, 1e-3 * scale)
-        np.testing.assert_allclose(np.asarray(g, dtype=np.float64), w, rtol=rtol, atol=atol)
+            rtol, atol = (
+                (1e-3, 1e-4 * scale) if kind == "value" else (1e-2, 1e-3 * scale)
+            )
+        np.testing.assert_allclose(
+            np.asarray(g, dtype=np.float64), w, rtol=rtol, atol=atol
+        )
 
 
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("transformation", list(TRANSFORMATIONS))
 @pytest.mark.parametrize("dtype", list(DTYPES))
 @pytest.mark.parametrize("backend", list(BACKENDS))
-def test_transformation(backend: str, dtype: str, transformation: str, case: str) -> None:
+def test_transformation(
+    backend: str, dtype: str, transformation: str, case: str
+) -> None:
     """`eval_fn` under eager/jit/grad/jacfwd/jacrev/vmap, float32 and float64."""
     pb = Problem(CASES[case], backend, DTYPES[dtype])
     got, want, kind = TRANSFORMATIONS[transformation](pb)
-    assert _leaves_dtype(got) == {jnp.dtype(DTYPES[dtype])}, "the input dtype must be kept"
+    assert _leaves_dtype(got) == {jnp.dtype(DTYPES[dtype])}, (
+        "the input dtype must be kept"
+    )
     assert all(isinstance(leaf, jax.Array) for leaf in jax.tree.leaves(got))
     _assert_close(got, want, kind, DTYPES[dtype])
 
@@ -232,7 +273,9 @@ def test_conditionals_lower_to_select_not_python_if() -> None:
     """`a if c else b`, `and`, `or`, `not`, comparisons and np.where become `select_n`."""
     rhs = compile_spec(CONDITIONALS, xp=jnp)
     case = CASES["conditionals"]
-    jaxpr = jax.make_jaxpr(lambda y, p: rhs.eval_fn(0.0, y, **p))(jnp.asarray(case.y), _cast(case.params, jnp.float64))
+    jaxpr = jax.make_jaxpr(lambda y, p: rhs.eval_fn(0.0, y, **p))(
+        jnp.asarray(case.y), _cast(case.params, jnp.float64)
+    )
     prims = primitive_names(jaxpr)
     assert "select_n" in prims
     assert not prims & {"cond", "while", "switch"}
@@ -247,7 +290,11 @@ def test_conditionals_on_traced_time_and_parameters() -> None:
         "kind": "transitions",
         "state": ["S", "I", "R"],
         "transitions": [
-            {"from": "S", "to": "I", "rate": "(beta if t < t_int else beta * r) * I / sum_state()"},
+            {
+                "from": "S",
+                "to": "I",
+                "rate": "(beta if t < t_int else beta * r) * I / sum_state()",
+            },
             {"from": "I", "to": "R", "rate": "gamma * (1 + (t >= t_int and r < 1))"},
         ],
     }
@@ -262,13 +309,21 @@ def test_conditionals_on_traced_time_and_parameters() -> None:
 
     ts = jnp.linspace(0.0, 20.0, 9)
     got = jax.vmap(f, in_axes=(0, None))(ts, jnp.asarray(10.0))
-    want = np.stack([ref.eval_fn(float(t), np.asarray(y), t_int=10.0, **params) for t in ts])
+    want = np.stack(
+        [ref.eval_fn(float(t), np.asarray(y), t_int=10.0, **params) for t in ts]
+    )
     np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12)
     assert not np.allclose(want[0], want[-1])  # both branches were taken
     # differentiable in the parameters on either side of the switch
     for t, factor in ((5.0, 1.0), (15.0, 0.5)):
-        g = jax.grad(lambda b, t=t: rhs.eval_fn(t, y, beta=b, gamma=0.1, r=0.5, t_int=jnp.asarray(10.0))[1])(0.4)
-        np.testing.assert_allclose(float(g), factor * 100.0 * 900.0 / 1000.0, rtol=1e-12)
+        g = jax.grad(
+            lambda b, t=t: rhs.eval_fn(
+                t, y, beta=b, gamma=0.1, r=0.5, t_int=jnp.asarray(10.0)
+            )[1]
+        )(0.4)
+        np.testing.assert_allclose(
+            float(g), factor * 100.0 * 900.0 / 1000.0, rtol=1e-12
+        )
 
 
 # -- no host round trip ---------------------------------------------------------------
@@ -283,7 +338,10 @@ def test_no_callback_primitives(case: str) -> None:
     for fn, args in [
         (lambda y, p: rhs.eval_fn(c.t, y, **p), (y, p)),
         (jax.grad(lambda p, y: rhs.eval_fn(c.t, y, **p).sum()), (p, y)),
-        (jax.vmap(lambda y, p: rhs.eval_fn(c.t, y, **p), in_axes=(0, None)), (jnp.asarray(c.y_batch), p)),
+        (
+            jax.vmap(lambda y, p: rhs.eval_fn(c.t, y, **p), in_axes=(0, None)),
+            (jnp.asarray(c.y_batch), p),
+        ),
     ]:
         jaxpr = jax.make_jaxpr(fn)(*args)
         assert jaxpr.jaxpr.eqns, "nothing was traced"
@@ -301,24 +359,42 @@ def test_default_array_backend_is_numpy() -> None:
     assert out.dtype == np.float64
 
 
-@pytest.mark.parametrize("kwargs", [{"backend": "jax"}, {"xp": "jax"}, {"xp": jnp}, {"xp": jnp, "backend": "jax"}, {"xp": "jax", "backend": "jax"}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"backend": "jax"},
+        {"xp": "jax"},
+        {"xp": jnp},
+        {"xp": jnp, "backend": "jax"},
+        {"xp": "jax", "backend": "jax"},
+    ],
+)
 def test_backend_jax_spelling(kwargs: dict[str, Any]) -> None:
     for rhs in (compile_spec(SIR, **kwargs), compile_rhs(normalize_rhs(SIR), **kwargs)):
         assert rhs.backend is not None
         assert rhs.backend.name == "jax"
-        out = jax.jit(lambda y, rhs=rhs: rhs.eval_fn(0.0, y, beta=0.3, gamma=0.1))(jnp.asarray([990.0, 10.0, 0.0]))
+        out = jax.jit(lambda y, rhs=rhs: rhs.eval_fn(0.0, y, beta=0.3, gamma=0.1))(
+            jnp.asarray([990.0, 10.0, 0.0])
+        )
         assert isinstance(out, jax.Array)
         np.testing.assert_allclose(np.asarray(out), [-2.97, 1.97, 1.0], rtol=1e-12)
 
 
 def test_backend_numpy_spelling() -> None:
-    for kwargs in ({"backend": "numpy"}, {"xp": np, "backend": "numpy"}, {"xp": "numpy"}):
-        out = compile_spec(SIR, **kwargs).eval_fn(0.0, [990.0, 10.0, 0.0], beta=0.3, gamma=0.1)
+    for kwargs in (
+        {"backend": "numpy"},
+        {"xp": np, "backend": "numpy"},
+        {"xp": "numpy"},
+    ):
+        out = compile_spec(SIR, **kwargs).eval_fn(
+            0.0, [990.0, 10.0, 0.0], beta=0.3, gamma=0.1
+        )
         assert type(out) is np.ndarray
 
 
 @pytest.mark.parametrize(
-    ("xp", "backend"), [(np, "jax"), ("numpy", "jax"), (jnp, "numpy"), ("jax", "numpy"), (xps, "jax")]
+    ("xp", "backend"),
+    [(np, "jax"), ("numpy", "jax"), (jnp, "numpy"), ("jax", "numpy"), (xps, "jax")],
 )
 def test_conflicting_xp_and_backend_is_a_value_error(xp: Any, backend: str) -> None:
     with pytest.raises(ValueError, match="conflicting"):
@@ -374,7 +450,12 @@ def test_missing_jax_gives_import_error_naming_the_package() -> None:
     script = _NO_JAX.format(SIR=SIR)
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     proc = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=REPO, env=env
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env=env,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count("ImportError:") == 2
@@ -400,11 +481,20 @@ def test_auto_infers_namespace_from_y() -> None:
         out = rhs.eval_fn(0.0, y, beta=0.3, gamma=0.1)
         assert isinstance(out, typ), (type(y), type(out))
         assert out.dtype == dtype, (y, out.dtype)
-        np.testing.assert_allclose(np.asarray(out), want, rtol=1e-6 if dtype == np.float32 else 1e-12)
-    traced = jax.jit(lambda y: rhs.eval_fn(0.0, y, beta=0.3, gamma=0.1))(jnp.array([990.0, 10.0, 0.0], jnp.float32))
+        np.testing.assert_allclose(
+            np.asarray(out), want, rtol=1e-6 if dtype == np.float32 else 1e-12
+        )
+    traced = jax.jit(lambda y: rhs.eval_fn(0.0, y, beta=0.3, gamma=0.1))(
+        jnp.array([990.0, 10.0, 0.0], jnp.float32)
+    )
     assert isinstance(traced, jax.Array)
     assert traced.dtype == jnp.float32
-    out = rhs.eval_fn(xps.asarray(0.0), xps.asarray([990.0, 10.0, 0.0], dtype=xps.float32), beta=0.3, gamma=0.1)
+    out = rhs.eval_fn(
+        xps.asarray(0.0),
+        xps.asarray([990.0, 10.0, 0.0], dtype=xps.float32),
+        beta=0.3,
+        gamma=0.1,
+    )
     assert type(out).__module__.startswith("array_api_strict")
     assert out.dtype == xps.float32
 
@@ -416,7 +506,12 @@ def test_auto_float32_stays_float32_with_array_parameters() -> None:
         p = {k: mk(v, dtype=dt) for k, v in case.params.items()}
         out = rhs.eval_fn(mk(case.t, dtype=dt), mk(case.y, dtype=dt), **p)
         assert out.dtype == dt
-        np.testing.assert_allclose(np.asarray(out, np.float64), compiled_numpy("age_seir").eval_fn(case.t, case.y, **case.params), rtol=1e-3, atol=1e-2)
+        np.testing.assert_allclose(
+            np.asarray(out, np.float64),
+            compiled_numpy("age_seir").eval_fn(case.t, case.y, **case.params),
+            rtol=1e-3,
+            atol=1e-2,
+        )
 
 
 # -- array-api-strict: only standard functions ------------------------------------------
@@ -432,21 +527,36 @@ _STANDARD_FUNCTIONS = {
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("model", ["sir", "age_seir", "standard_functions", "conditionals"])
+@pytest.mark.parametrize(
+    "model", ["sir", "age_seir", "standard_functions", "conditionals"]
+)
 def test_array_api_strict_namespace(model: str, dtype: str) -> None:
     """Generated code runs on array-api-strict: it uses only standard functions."""
     if model == "standard_functions":
-        spec, t, y, params = _STANDARD_FUNCTIONS, 0.3, np.array([0.7, 1.9]), {"a": np.asarray(1.2)}
+        spec, t, y, params = (
+            _STANDARD_FUNCTIONS,
+            0.3,
+            np.array([0.7, 1.9]),
+            {"a": np.asarray(1.2)},
+        )
     else:
         c = CASES[model]
         spec, t, y, params = c.spec, c.t, c.y, c.params
     dt = getattr(xps, dtype)
     rhs = compile_spec(spec, xp=xps)
-    out = rhs.eval_fn(xps.asarray(t, dtype=dt), xps.asarray(y, dtype=dt), **{k: xps.asarray(v, dtype=dt) for k, v in params.items()})
+    out = rhs.eval_fn(
+        xps.asarray(t, dtype=dt),
+        xps.asarray(y, dtype=dt),
+        **{k: xps.asarray(v, dtype=dt) for k, v in params.items()},
+    )
     assert type(out).__module__.startswith("array_api_strict")
     assert out.dtype == dt
     want = compile_spec(spec).eval_fn(t, y, **params)
-    tol = {"rtol": 1e-12} if dtype == "float64" else {"rtol": 1e-4, "atol": 1e-4 * float(np.abs(want).max())}
+    tol = (
+        {"rtol": 1e-12}
+        if dtype == "float64"
+        else {"rtol": 1e-4, "atol": 1e-4 * float(np.abs(want).max())}
+    )
     np.testing.assert_allclose(np.asarray(out, dtype=np.float64), want, **tol)
 
 
@@ -462,7 +572,9 @@ def _expanded(case: Case) -> dict[str, Any]:
             flat[f"C__{a}__{b}"] = case.params["C"][i, j]
     for k in ("amp", "sigma", "gamma"):
         flat[k] = case.params[k]
-    assert set(flat) == set(rhs.param_names), "expanded names are the 0.1.2 parameter names"
+    assert set(flat) == set(rhs.param_names), (
+        "expanded names are the 0.1.2 parameter names"
+    )
     return flat
 
 
@@ -471,10 +583,16 @@ def test_indexed_params_as_array_or_expanded_scalars(backend: str) -> None:
     case = CASES["age_seir"]
     rhs = compile_spec(case.spec, backend=backend)
     mk = np.asarray if backend == "numpy" else jnp.asarray
-    as_array = rhs.eval_fn(case.t, mk(case.y), **{k: mk(v) for k, v in case.params.items()})
-    as_lists = rhs.eval_fn(case.t, mk(case.y), **{k: v.tolist() for k, v in case.params.items()})
+    as_array = rhs.eval_fn(
+        case.t, mk(case.y), **{k: mk(v) for k, v in case.params.items()}
+    )
+    as_lists = rhs.eval_fn(
+        case.t, mk(case.y), **{k: v.tolist() for k, v in case.params.items()}
+    )
     flat = _expanded(case)
-    as_scalars = rhs.eval_fn(case.t, mk(case.y), **{k: float(v) for k, v in flat.items()})
+    as_scalars = rhs.eval_fn(
+        case.t, mk(case.y), **{k: float(v) for k, v in flat.items()}
+    )
     as_0d = rhs.eval_fn(case.t, mk(case.y), **{k: mk(v) for k, v in flat.items()})
     for out in (as_lists, as_scalars, as_0d):
         np.testing.assert_allclose(np.asarray(out), np.asarray(as_array), rtol=1e-14)
@@ -490,7 +608,9 @@ def test_indexed_params_under_jit_grad_and_vector_field() -> None:
     args = _cast(case.params, jnp.float64)
     flat = _cast(_expanded(case), jnp.float64)
     f = jax.jit(rhs.vector_field)
-    np.testing.assert_allclose(np.asarray(f(case.t, y, args)), np.asarray(f(case.t, y, flat)), rtol=1e-14)
+    np.testing.assert_allclose(
+        np.asarray(f(case.t, y, args)), np.asarray(f(case.t, y, flat)), rtol=1e-14
+    )
 
     def loss(a: Any) -> Any:
         return jnp.sum(rhs.vector_field(case.t, y, a)[4:8] ** 2)
@@ -500,12 +620,23 @@ def test_indexed_params_under_jit_grad_and_vector_field() -> None:
     assert g["C"].shape == (3, 3)
     assert g["beta"].shape == (3,)
     for i, a in enumerate(AGES_KEYS):
-        np.testing.assert_allclose(float(g_flat[f"beta__{a}"]), float(g["beta"][i]), rtol=1e-12)
+        np.testing.assert_allclose(
+            float(g_flat[f"beta__{a}"]), float(g["beta"][i]), rtol=1e-12
+        )
         for j, b in enumerate(AGES_KEYS):
-            np.testing.assert_allclose(float(g_flat[f"C__{a}__{b}"]), float(g["C"][i, j]), rtol=1e-12)
+            np.testing.assert_allclose(
+                float(g_flat[f"C__{a}__{b}"]), float(g["C"][i, j]), rtol=1e-12
+            )
     np_rhs = compiled_numpy("age_seir")
-    fd = fd_grad(lambda c: float(np.sum(np_rhs.eval_fn(case.t, case.y, **{**case.params, "C": c})[4:8] ** 2)), case.params["C"])
-    np.testing.assert_allclose(np.asarray(g["C"]), fd, rtol=1e-6, atol=1e-7 * np.abs(fd).max())
+    fd = fd_grad(
+        lambda c: float(
+            np.sum(np_rhs.eval_fn(case.t, case.y, **{**case.params, "C": c})[4:8] ** 2)
+        ),
+        case.params["C"],
+    )
+    np.testing.assert_allclose(
+        np.asarray(g["C"]), fd, rtol=1e-6, atol=1e-7 * np.abs(fd).max()
+    )
 
 
 # -- compile once, vary parameters; static structure ------------------------------------
@@ -574,6 +705,8 @@ def test_compiled_object_is_static_structure_under_jit() -> None:
             return self.rhs.eval_fn(0.0, y, **p)
 
     m = Model(a)
-    np.testing.assert_allclose(np.asarray(eqx.filter_jit(m)(y, p)), [-2.97, 1.97, 1.0], rtol=1e-12)
+    np.testing.assert_allclose(
+        np.asarray(eqx.filter_jit(m)(y, p)), [-2.97, 1.97, 1.0], rtol=1e-12
+    )
     closure = jax.jit(lambda y: a.eval_fn(0.0, y, **p))
     np.testing.assert_allclose(np.asarray(closure(y)), [-2.97, 1.97, 1.0], rtol=1e-12)

@@ -22,7 +22,9 @@ from op_system import compile_spec
 IDS = [c["name"] for c in PARITY_CASES]
 
 
-def _sample_args(sample: dict[str, Any], mk: Any, dtype: Any) -> tuple[Any, Any, dict[str, Any]]:
+def _sample_args(
+    sample: dict[str, Any], mk: Any, dtype: Any
+) -> tuple[Any, Any, dict[str, Any]]:
     return (
         mk(sample["t"], dtype=dtype),
         mk(sample["y"], dtype=dtype),
@@ -42,13 +44,17 @@ def test_numpy_and_jax_agree_x64(case: dict[str, Any]) -> None:
     for sample in case["samples"]:
         want = rhs_np.eval_fn(sample["t"], np.asarray(sample["y"]), **sample["params"])
         np.testing.assert_allclose(want, sample["dydt"], rtol=1e-12, atol=1e-300)
-        eager = rhs_jax.eval_fn(sample["t"], jnp.asarray(sample["y"]), **sample["params"])
+        eager = rhs_jax.eval_fn(
+            sample["t"], jnp.asarray(sample["y"]), **sample["params"]
+        )
         traced = jitted(*_sample_args(sample, jnp.asarray, jnp.float64))
         for got in (eager, traced):
             assert isinstance(got, jax.Array)
             assert got.dtype == jnp.float64
             np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12, atol=1e-300)
-    jaxpr = jax.make_jaxpr(lambda t, y, p: rhs_jax.eval_fn(t, y, **p))(*_sample_args(case["samples"][0], jnp.asarray, jnp.float64))
+    jaxpr = jax.make_jaxpr(lambda t, y, p: rhs_jax.eval_fn(t, y, **p))(
+        *_sample_args(case["samples"][0], jnp.asarray, jnp.float64)
+    )
     assert callback_primitives(jaxpr) == set()
 
 
@@ -78,9 +84,14 @@ def test_grad_matches_finite_differences(case: dict[str, Any]) -> None:
     got = np.concatenate([np.asarray(g_y), [float(g_p[k]) for k in params]])
     want = np.concatenate(
         [fd_grad(lambda x: loss_np(x, params), y)]
-        + [fd_grad(lambda v, k=k: loss_np(y, {**params, k: v}), params[k]).reshape(1) for k in params]
+        + [
+            fd_grad(lambda v, k=k: loss_np(y, {**params, k: v}), params[k]).reshape(1)
+            for k in params
+        ]
     )
-    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7 * float(np.max(np.abs(want))))
+    np.testing.assert_allclose(
+        got, want, rtol=1e-6, atol=1e-7 * float(np.max(np.abs(want)))
+    )
 
 
 @pytest.mark.parametrize("case", PARITY_CASES, ids=IDS)
@@ -92,7 +103,9 @@ def test_float32_stays_float32_jax(case: dict[str, Any]) -> None:
         got = jitted(*_sample_args(sample, jnp.asarray, jnp.float32))
         assert got.dtype == jnp.float32
         want = np.asarray(sample["dydt"])
-        np.testing.assert_allclose(np.asarray(got, np.float64), want, rtol=2e-3, atol=1e-3 * np.abs(want).max())
+        np.testing.assert_allclose(
+            np.asarray(got, np.float64), want, rtol=2e-3, atol=1e-3 * np.abs(want).max()
+        )
 
 
 @pytest.mark.parametrize("case", PARITY_CASES, ids=IDS)
@@ -104,7 +117,9 @@ def test_float32_stays_float32_numpy_auto(case: dict[str, Any]) -> None:
         got = rhs.eval_fn(t, y, **p)
         assert got.dtype == np.float32
         want = np.asarray(sample["dydt"])
-        np.testing.assert_allclose(got.astype(np.float64), want, rtol=2e-3, atol=1e-3 * np.abs(want).max())
+        np.testing.assert_allclose(
+            got.astype(np.float64), want, rtol=2e-3, atol=1e-3 * np.abs(want).max()
+        )
 
 
 @pytest.mark.parametrize("case", PARITY_CASES, ids=IDS)
@@ -115,4 +130,6 @@ def test_array_api_strict_runs_every_spec(case: dict[str, Any]) -> None:
         got = rhs.eval_fn(t, y, **p)
         assert type(got).__module__.startswith("array_api_strict")
         assert got.dtype == xps.float64
-        np.testing.assert_allclose(np.asarray(got), sample["dydt"], rtol=1e-12, atol=1e-300)
+        np.testing.assert_allclose(
+            np.asarray(got), sample["dydt"], rtol=1e-12, atol=1e-300
+        )

@@ -54,12 +54,16 @@ def test_nuts_recovers_sir_parameters() -> None:
         beta = numpyro.sample("beta", dist.LogNormal(jnp.log(0.3), 0.5))
         gamma = numpyro.sample("gamma", dist.LogNormal(jnp.log(0.15), 0.5))
         prev = prevalence(beta, gamma)
-        numpyro.sample("obs", dist.LogNormal(jnp.log(jnp.clip(prev, 1e-12)), SIGMA), obs=obs)
+        numpyro.sample(
+            "obs", dist.LogNormal(jnp.log(jnp.clip(prev, 1e-12)), SIGMA), obs=obs
+        )
 
     # start at the prior median (not a random point, which may sit on a far-away,
     # flat part of the likelihood), and bound the tree depth to keep the test short
     kernel = NUTS(model, init_strategy=init_to_median(num_samples=15), max_tree_depth=6)
-    mcmc = MCMC(kernel, num_warmup=150, num_samples=150, num_chains=1, progress_bar=False)
+    mcmc = MCMC(
+        kernel, num_warmup=150, num_samples=150, num_chains=1, progress_bar=False
+    )
     # numpyro's own internals mix int and float arrays, which the test suite's strict
     # dtype promotion rejects; the model code above is strict-clean.
     with jax.numpy_dtype_promotion("standard"):
@@ -72,4 +76,6 @@ def test_nuts_recovers_sir_parameters() -> None:
         assert draws.shape == (150,)
         assert np.all(np.isfinite(draws))
         assert abs(draws.mean() - true) < 0.05 * true, (name, draws.mean(), true)
-        assert draws.std() < 0.1 * true  # the data are informative: the posterior is narrow
+        assert (
+            draws.std() < 0.1 * true
+        )  # the data are informative: the posterior is narrow

@@ -36,17 +36,28 @@ def test_upstream_numpy_workflows_unchanged() -> None:
             assert out.dtype == np.float64
             np.testing.assert_allclose(out, sample["dydt"], rtol=1e-12, atol=1e-300)
         bound = rhs.bind(sample["params"])
-        np.testing.assert_allclose(bound(sample["t"], sample["y"]), sample["dydt"], rtol=1e-12, atol=1e-300)
+        np.testing.assert_allclose(
+            bound(sample["t"], sample["y"]), sample["dydt"], rtol=1e-12, atol=1e-300
+        )
 
 
 def test_upstream_jit_without_concretization_errors() -> None:
     """Everything traced (t, y and every parameter), conditionals included."""
-    for spec, case in ((AGE_SEIR, CASES["age_seir"]), (CONDITIONALS, CASES["conditionals"])):
+    for spec, case in (
+        (AGE_SEIR, CASES["age_seir"]),
+        (CONDITIONALS, CASES["conditionals"]),
+    ):
         rhs = compile_spec(spec, backend="jax")
         ref = compile_spec(spec)
         f = jax.jit(lambda t, y, p, rhs=rhs: rhs.eval_fn(t, y, **p))
-        out = f(jnp.asarray(case.t), jnp.asarray(case.y), {k: jnp.asarray(v) for k, v in case.params.items()})
-        np.testing.assert_allclose(np.asarray(out), ref.eval_fn(case.t, case.y, **case.params), rtol=1e-12)
+        out = f(
+            jnp.asarray(case.t),
+            jnp.asarray(case.y),
+            {k: jnp.asarray(v) for k, v in case.params.items()},
+        )
+        np.testing.assert_allclose(
+            np.asarray(out), ref.eval_fn(case.t, case.y, **case.params), rtol=1e-12
+        )
 
 
 def test_upstream_diffrax_without_pure_callback() -> None:

@@ -101,7 +101,12 @@ CASES = [
             "transitions": [
                 {"name": "exposure", "from": "S", "to": "E", "rate": "beta * I / N"},
                 {"name": "onset", "from": "E", "to": "I", "rate": "sigma"},
-                {"name": "recovery", "from": "I", "to": "R", "rate": "gamma * (1 - ifr)"},
+                {
+                    "name": "recovery",
+                    "from": "I",
+                    "to": "R",
+                    "rate": "gamma * (1 - ifr)",
+                },
                 {"name": "death", "from": "I", "to": "D", "rate": "gamma * ifr"},
                 {"from": "S", "to": "D", "rate": "mu"},
                 {"from": "E", "to": "D", "rate": "mu"},
@@ -265,7 +270,11 @@ CASES = [
                     "to": "I[age,vax,strain]",
                     "rate": "beta[strain] * I[age,vax,strain] / sum_state()",
                 },
-                {"from": "I[age,vax,strain]", "to": "R[age,vax]", "rate": "gamma[strain]"},
+                {
+                    "from": "I[age,vax,strain]",
+                    "to": "R[age,vax]",
+                    "rate": "gamma[strain]",
+                },
             ],
         },
     },
@@ -283,8 +292,18 @@ CASES = [
                 "lam[age]": "beta * k[age] * (I__age_y + I__age_o) / sum_state()",
             },
             "transitions": [
-                {"name": "infect[age]", "from": "S[age]", "to": "I[age]", "rate": "lam[age]"},
-                {"name": "recover[age]", "from": "I[age]", "to": "R[age]", "rate": "gamma[age]"},
+                {
+                    "name": "infect[age]",
+                    "from": "S[age]",
+                    "to": "I[age]",
+                    "rate": "lam[age]",
+                },
+                {
+                    "name": "recover[age]",
+                    "from": "I[age]",
+                    "to": "R[age]",
+                    "rate": "gamma[age]",
+                },
             ],
         },
     },
@@ -297,10 +316,21 @@ CASES = [
         "spec": {
             "kind": "transitions",
             "axes": [{"name": "age", "coords": ["u65", "o65"]}, VAX2],
-            "state": ["S_u65", "I_u65", "R_u65", "S_o65[vax]", "I_o65[vax]", "R_o65[vax]"],
+            "state": [
+                "S_u65",
+                "I_u65",
+                "R_u65",
+                "S_o65[vax]",
+                "I_o65[vax]",
+                "R_o65[vax]",
+            ],
             "aliases": {"I_total": "sum_prefix('I_')"},
             "transitions": [
-                {"from": "S_u65", "to": "I_u65", "rate": "beta_u65 * I_total / sum_state()"},
+                {
+                    "from": "S_u65",
+                    "to": "I_u65",
+                    "rate": "beta_u65 * I_total / sum_state()",
+                },
                 {"from": "I_u65", "to": "R_u65", "rate": "gamma_u65"},
                 {
                     "from": "S_o65[vax]",
@@ -455,7 +485,9 @@ CASES = [
         "notes": "Explicit coords in scientific notation (1e-05) -> fragment '1e_05'; integrate_over.",
         "spec": {
             "kind": "expr",
-            "axes": [{"name": "d", "type": "continuous", "coords": [1e-05, 0.001, 0.1, 0.25]}],
+            "axes": [
+                {"name": "d", "type": "continuous", "coords": [1e-05, 0.001, 0.1, 0.25]}
+            ],
             "state": ["c[d]", "acc"],
             "equations": {
                 "c[d]": "-k * c[d]",
@@ -472,7 +504,9 @@ CASES = [
         "spec": {
             "kind": "expr",
             "state": ["S", "R"],
-            "chain": [{"name": "I", "length": 3, "forward": "gamma", "exit": {"to": "R"}}],
+            "chain": [
+                {"name": "I", "length": 3, "forward": "gamma", "exit": {"to": "R"}}
+            ],
             "equations": {
                 "S": "-beta * S * (I1 + I2 + I3) / sum_state()",
                 "I1": "beta * S * (I1 + I2 + I3) / sum_state() - gamma * I1",
@@ -524,7 +558,10 @@ CASES = [
                 {
                     "name": "I",
                     "length": 3,
-                    "entry": {"from": "S", "rate": "beta * sum_prefix('I') / sum_state()"},
+                    "entry": {
+                        "from": "S",
+                        "rate": "beta * sum_prefix('I') / sum_state()",
+                    },
                     "forward": ["gamma12", "gamma23"],
                     "exit": {"to": "R", "rate": "gamma3r"},
                 }
@@ -539,7 +576,12 @@ CASES = [
             "kind": "transitions",
             "state": ["S"],
             "chain": [
-                {"name": "E", "length": 4, "entry": {"from": "S", "rate": 2}, "forward": 0.25}
+                {
+                    "name": "E",
+                    "length": 4,
+                    "entry": {"from": "S", "rate": 2},
+                    "forward": 0.25,
+                }
             ],
         },
     },
@@ -585,7 +627,11 @@ CASES = [
                     "rate": "beta * (1 - ve[vax]) * (I__vax_u + I__vax_v) / N",
                 },
                 {"from": "I[vax]", "to": "R[vax]", "rate": "gamma"},
-                {"coord_shift": {"vax": "u -> v"}, "apply_to": ["S", "R"], "rate": "nu"},
+                {
+                    "coord_shift": {"vax": "u -> v"},
+                    "apply_to": ["S", "R"],
+                    "rate": "nu",
+                },
             ],
         },
     },
@@ -597,9 +643,21 @@ CASES = [
             "axes": [AGE2, VAX3],
             "state": ["S[age,vax]", "I[age,vax]"],
             "transitions": [
-                {"from": "S[age,vax]", "to": "I[age,vax]", "rate": "beta[age] * (1 - ve[vax])"},
-                {"coord_shift": {"vax": "u -> v"}, "apply_to": ["S", "I"], "rate": "nu1"},
-                {"coord_shift": {"vax": "v -> w"}, "apply_to": ["S"], "rate": "nu2 * (1 + 0.5 * np.tanh(t / 50))"},
+                {
+                    "from": "S[age,vax]",
+                    "to": "I[age,vax]",
+                    "rate": "beta[age] * (1 - ve[vax])",
+                },
+                {
+                    "coord_shift": {"vax": "u -> v"},
+                    "apply_to": ["S", "I"],
+                    "rate": "nu1",
+                },
+                {
+                    "coord_shift": {"vax": "v -> w"},
+                    "apply_to": ["S"],
+                    "rate": "nu2 * (1 + 0.5 * np.tanh(t / 50))",
+                },
             ],
         },
     },
@@ -620,7 +678,7 @@ CASES = [
                 "S": "-force * S",
                 "Ia": "p * force * S - gamma * Ia",
                 "Is": "(1 - p) * force * S - gamma * Is",
-                "R": "gamma * sum_prefix(\"I\")",
+                "R": 'gamma * sum_prefix("I")',
             },
         },
     },
@@ -695,11 +753,33 @@ CASES = [
             "kernels": [
                 {"name": "k_fixed", "value": 0.5, "axes": ["age"]},
                 {"name": "k_custom", "form": "custom_value", "value": 2.0},
-                {"name": "k_erfc", "form": "erfc", "params": {"scale": 1.0, "sigma": 0.3}, "axes": ["x"]},
-                {"name": "k_gauss", "form": "gaussian", "params": {"scale": 1.0, "sigma": 0.5}},
-                {"name": "k_exp", "form": "exponential", "kind": "analytic", "params": {"scale": 1.0, "lambda": 2.0}},
-                {"name": "k_gamma", "form": "gamma", "params": {"scale": 1.0, "k": 2.0, "theta": 0.5}},
-                {"name": "k_pow", "form": "power_law", "params": {"scale": 1.0, "sigma": 1.0, "p": 2.0}},
+                {
+                    "name": "k_erfc",
+                    "form": "erfc",
+                    "params": {"scale": 1.0, "sigma": 0.3},
+                    "axes": ["x"],
+                },
+                {
+                    "name": "k_gauss",
+                    "form": "gaussian",
+                    "params": {"scale": 1.0, "sigma": 0.5},
+                },
+                {
+                    "name": "k_exp",
+                    "form": "exponential",
+                    "kind": "analytic",
+                    "params": {"scale": 1.0, "lambda": 2.0},
+                },
+                {
+                    "name": "k_gamma",
+                    "form": "gamma",
+                    "params": {"scale": 1.0, "k": 2.0, "theta": 0.5},
+                },
+                {
+                    "name": "k_pow",
+                    "form": "power_law",
+                    "params": {"scale": 1.0, "sigma": 1.0, "p": 2.0},
+                },
             ],
             "operators": [
                 {"name": "diff_x", "axis": "x", "kind": "diffusion", "bc": "neumann"},
@@ -730,14 +810,28 @@ CASES = [
             "state_axes": {"S[age,vax]": ["age", "vax"]},
             "meta": {
                 "kernels": [
-                    {"name": "contact", "form": "exponential", "params": {"scale": 1.0, "lambda": 0.2}, "axes": ["age"]}
+                    {
+                        "name": "contact",
+                        "form": "exponential",
+                        "params": {"scale": 1.0, "lambda": 0.2},
+                        "axes": ["age"],
+                    }
                 ],
-                "operators": {"default": {"scheme": "cn"}, "vax": {"scheme": "explicit"}},
+                "operators": {
+                    "default": {"scheme": "cn"},
+                    "vax": {"scheme": "explicit"},
+                },
             },
             "sources": {"S[age,vax]": "0.0"},
             "couplings": {"age": {"matrix": "contact"}},
-            "constraints": [{"axes": ["age", "vax"], "exclude": [{"age": "y", "vax": ["v"]}]}],
-            "initial_state": {"S[age,vax]": "S0[age,vax]", "I[age,vax]": "I0[age]", "R[age,vax]": "R0"},
+            "constraints": [
+                {"axes": ["age", "vax"], "exclude": [{"age": "y", "vax": ["v"]}]}
+            ],
+            "initial_state": {
+                "S[age,vax]": "S0[age,vax]",
+                "I[age,vax]": "I0[age]",
+                "R[age,vax]": "R0",
+            },
             "transitions": [
                 {
                     "name": "inf[age,vax]",
@@ -754,7 +848,10 @@ CASES = [
         "notes": "Equation keys 'u[x, y]' and 'v[ x ]' with spaces inside brackets; body uses spaced refs too.",
         "spec": {
             "kind": "expr",
-            "axes": [{"name": "x", "coords": ["a", "b"]}, {"name": "y", "coords": ["c", "d"]}],
+            "axes": [
+                {"name": "x", "coords": ["a", "b"]},
+                {"name": "y", "coords": ["c", "d"]},
+            ],
             "state": ["u[x,y]", "v[x]"],
             "equations": {
                 "u[x, y]": "-r * u[x, y] + s * v[x]",
@@ -799,11 +896,31 @@ CASES = [
                 "lam__age_o": "beta * (c_o_y * I_y / N_y + c_o_o * I_o / N_o)",
                 "foi[age,vax]": "(1 - ve[vax]) * lam[age]",
             },
-            "initial_state": {"S[age,vax]": "S0[age,vax]", "E[age,vax]": "0", "I[age,vax]": "I0[age]", "R[age,vax]": "0"},
+            "initial_state": {
+                "S[age,vax]": "S0[age,vax]",
+                "E[age,vax]": "0",
+                "I[age,vax]": "I0[age]",
+                "R[age,vax]": "0",
+            },
             "transitions": [
-                {"name": "infection[age,vax]", "from": "S[age,vax]", "to": "E[age,vax]", "rate": "foi[age,vax]"},
-                {"name": "onset", "from": "E[age,vax]", "to": "I[age,vax]", "rate": "sigma"},
-                {"name": "recovery[age]", "from": "I[age,vax]", "to": "R[age,vax]", "rate": "gamma[age]"},
+                {
+                    "name": "infection[age,vax]",
+                    "from": "S[age,vax]",
+                    "to": "E[age,vax]",
+                    "rate": "foi[age,vax]",
+                },
+                {
+                    "name": "onset",
+                    "from": "E[age,vax]",
+                    "to": "I[age,vax]",
+                    "rate": "sigma",
+                },
+                {
+                    "name": "recovery[age]",
+                    "from": "I[age,vax]",
+                    "to": "R[age,vax]",
+                    "rate": "gamma[age]",
+                },
                 {"from": "R[age,vax]", "to": "S[age,vax]", "rate": "omega"},
                 {"coord_shift": {"vax": "u -> v"}, "apply_to": ["S"], "rate": "nu"},
             ],
@@ -864,9 +981,19 @@ CASES = [
             "state": ["Sh", "Ih", "Rh", "Sv", "Ev", "Iv"],
             "aliases": {"Nh": "Sh + Ih + Rh", "Nv": "Sv + Ev + Iv"},
             "transitions": [
-                {"name": "host_infection", "from": "Sh", "to": "Ih", "rate": "a_bite * b_h * Iv / Nh"},
+                {
+                    "name": "host_infection",
+                    "from": "Sh",
+                    "to": "Ih",
+                    "rate": "a_bite * b_h * Iv / Nh",
+                },
                 {"name": "host_recovery", "from": "Ih", "to": "Rh", "rate": "gamma"},
-                {"name": "vector_infection", "from": "Sv", "to": "Ev", "rate": "a_bite * b_v * Ih / Nh"},
+                {
+                    "name": "vector_infection",
+                    "from": "Sv",
+                    "to": "Ev",
+                    "rate": "a_bite * b_v * Ih / Nh",
+                },
                 {"name": "vector_eip", "from": "Ev", "to": "Iv", "rate": "eip_rate"},
                 {"from": "Ev", "to": "Sv", "rate": "mu_v"},
                 {"from": "Iv", "to": "Sv", "rate": "mu_v"},
@@ -908,8 +1035,16 @@ CASES = [
             "transitions": [
                 {"from": "S[pop]", "to": "I[pop]", "rate": "lam[pop]"},
                 {"from": "I[pop]", "to": "R[pop]", "rate": "gamma"},
-                {"coord_shift": {"pop": "p1 -> p2"}, "apply_to": ["S", "I", "R"], "rate": "m12"},
-                {"coord_shift": {"pop": "p2 -> p3"}, "apply_to": ["S", "I", "R"], "rate": "m23"},
+                {
+                    "coord_shift": {"pop": "p1 -> p2"},
+                    "apply_to": ["S", "I", "R"],
+                    "rate": "m12",
+                },
+                {
+                    "coord_shift": {"pop": "p2 -> p3"},
+                    "apply_to": ["S", "I", "R"],
+                    "rate": "m23",
+                },
             ],
         },
     },
@@ -959,7 +1094,9 @@ def _flat_age_seir(n):
     aliases = {}
     equations = {}
     for i in range(n):
-        aliases[f"foi_{i}"] = " + ".join(f"C_{i}_{j} * I_{j} / Npop_{j}" for j in range(n))
+        aliases[f"foi_{i}"] = " + ".join(
+            f"C_{i}_{j} * I_{j} / Npop_{j}" for j in range(n)
+        )
         equations[f"S_{i}"] = f"-beta * S_{i} * foi_{i}"
         equations[f"E_{i}"] = f"beta * S_{i} * foi_{i} - sigma * E_{i}"
         equations[f"I_{i}"] = f"sigma * E_{i} - gamma * I_{i}"
@@ -991,7 +1128,10 @@ CASES += [
             "kind": "expr",
             "axes": [{"name": "g", "coords": ["a", "a2", "b"]}, VAX2],
             "state": ["I[g,vax]", "T[g]"],
-            "equations": {"I[g,vax]": "-k * I[g,vax]", "T[g]": "sum_prefix('I[g]') - T[g]"},
+            "equations": {
+                "I[g,vax]": "-k * I[g,vax]",
+                "T[g]": "sum_prefix('I[g]') - T[g]",
+            },
         },
     },
     {
@@ -999,9 +1139,20 @@ CASES += [
         "notes": "integrate_over(size=s, s * n[size=s]): the first moment of a size distribution.",
         "spec": {
             "kind": "expr",
-            "axes": [{"name": "size", "type": "continuous", "domain": {"lb": 1.0, "ub": 5.0}, "size": 5, "spacing": "log"}],
+            "axes": [
+                {
+                    "name": "size",
+                    "type": "continuous",
+                    "domain": {"lb": 1.0, "ub": 5.0},
+                    "size": 5,
+                    "spacing": "log",
+                }
+            ],
             "state": ["n[size]", "mass"],
-            "equations": {"n[size]": "-k * n[size]", "mass": "integrate_over(size=s, s * n[size=s]) - mass"},
+            "equations": {
+                "n[size]": "-k * n[size]",
+                "mass": "integrate_over(size=s, s * n[size=s]) - mass",
+            },
         },
     },
     {
@@ -1011,7 +1162,10 @@ CASES += [
             "kind": "expr",
             "axes": [{"name": "k", "coords": ["1", "2", "4"]}],
             "state": ["X[k]", "Y"],
-            "equations": {"X[k]": "-a * X[k]", "Y": "sum_over(k=j, j * X[k=j]) / (1 + j0)"},
+            "equations": {
+                "X[k]": "-a * X[k]",
+                "Y": "sum_over(k=j, j * X[k=j]) / (1 + j0)",
+            },
         },
     },
     {
@@ -1021,7 +1175,10 @@ CASES += [
             "kind": "expr",
             "state": [f"x{i}" for i in range(300)],
             "aliases": {"tot": " + ".join(f"w{i} * x{i}" for i in range(300))},
-            "equations": {**{f"x{i}": f"-tot * x{i} / 1000" for i in range(299)}, "x299": " - ".join(f"x{i}" for i in range(300))},
+            "equations": {
+                **{f"x{i}": f"-tot * x{i} / 1000" for i in range(299)},
+                "x299": " - ".join(f"x{i}" for i in range(300)),
+            },
         },
     },
     {
@@ -1049,7 +1206,10 @@ CASES += [
             "kind": "expr",
             "axes": [{"name": "age", "coords": ["child", "adult", "senior"]}],
             "state": ["S[age]"],
-            "equations": {"S[age]": "-mu[age] * S[age]", "S__age_adult": "-S__age_adult"},
+            "equations": {
+                "S[age]": "-mu[age] * S[age]",
+                "S__age_adult": "-S__age_adult",
+            },
         },
     },
     {
@@ -1059,7 +1219,9 @@ CASES += [
             "kind": "expr",
             "axes": [AGE2],
             "state": ["R[age]"],
-            "chain": [{"name": "I", "length": 3, "forward": "g", "exit": {"to": "R__age_o"}}],
+            "chain": [
+                {"name": "I", "length": 3, "forward": "g", "exit": {"to": "R__age_o"}}
+            ],
             "equations": {"R[age]": "-w[age] * R[age]", "I1": "-g * I1 + 0.5"},
         },
     },
@@ -1070,7 +1232,14 @@ CASES += [
             "kind": "transitions",
             "axes": [AGE2],
             "state": ["S", "Q[age]"],
-            "chain": [{"name": "L", "length": 2, "forward": 0.5, "entry": {"from": "S", "rate": "0.2"}}],
+            "chain": [
+                {
+                    "name": "L",
+                    "length": 2,
+                    "forward": 0.5,
+                    "entry": {"from": "S", "rate": "0.2"},
+                }
+            ],
             "transitions": [{"from": "L2", "to": "Q[age]", "rate": "k"}],
         },
     },
@@ -1083,7 +1252,12 @@ CASES += [
             "equations": {"S": "-S"},
             "chain": [
                 {"name": "M", "length": 2, "forward": "a"},
-                {"name": "L", "length": 2, "forward": 0.5, "exit": {"to": "M1", "rate": "b"}},
+                {
+                    "name": "L",
+                    "length": 2,
+                    "forward": 0.5,
+                    "exit": {"to": "M1", "rate": "b"},
+                },
             ],
         },
     },
@@ -1094,8 +1268,18 @@ CASES += [
             "kind": "transitions",
             "axes": [AGE2],
             "state": ["S", "E1", "E2", "E3", "I[age]"],
-            "chain": [{"name": "E", "length": 3, "forward": "3 * sigma", "entry": {"from": "S", "rate": "beta"}}],
-            "transitions": [{"from": "E3", "to": "I[age]", "rate": "p[age] * sigma"}, {"from": "I[age]", "to": "S", "rate": "gamma"}],
+            "chain": [
+                {
+                    "name": "E",
+                    "length": 3,
+                    "forward": "3 * sigma",
+                    "entry": {"from": "S", "rate": "beta"},
+                }
+            ],
+            "transitions": [
+                {"from": "E3", "to": "I[age]", "rate": "p[age] * sigma"},
+                {"from": "I[age]", "to": "S", "rate": "gamma"},
+            ],
         },
     },
 ]

@@ -30,7 +30,9 @@ def test_reference_set_is_large_enough() -> None:
 def test_names_match(case: dict) -> None:
     rhs = normalize_rhs(case["spec"])
     assert list(rhs.state_names) == case["state_names"]
-    assert list(rhs.param_names) == [p for p in case["param_names"] if p not in NOT_PARAMS]
+    assert list(rhs.param_names) == [
+        p for p in case["param_names"] if p not in NOT_PARAMS
+    ]
     assert sorted(rhs.meta) == case["meta_keys"]
 
 

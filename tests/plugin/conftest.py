@@ -29,7 +29,9 @@ def _flepimop2_executable() -> str:
         return str(candidate)
     found = shutil.which("flepimop2")
     if found is None:  # the plugin tests need flepimop2; fail loudly, never skip
-        raise RuntimeError("the flepimop2 CLI is not installed (pip install flepimop2==0.3.0)")
+        raise RuntimeError(
+            "the flepimop2 CLI is not installed (pip install flepimop2==0.3.0)"
+        )
     return found
 
 
@@ -37,7 +39,9 @@ def _flepimop2_executable() -> str:
 def examples(tmp_path: Path) -> Path:
     """A fresh copy of `flepimop2_plugin/examples/` in `tmp_path/examples`."""
     dest = tmp_path / "examples"
-    shutil.copytree(EXAMPLES_DIR, dest, ignore=shutil.ignore_patterns("model_output", "__pycache__"))
+    shutil.copytree(
+        EXAMPLES_DIR, dest, ignore=shutil.ignore_patterns("model_output", "__pycache__")
+    )
     return dest
 
 
@@ -63,10 +67,18 @@ def flepimop2() -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run `flepimop2 ARGS...` in `cwd`; returns the completed process."""
     exe = _flepimop2_executable()
 
-    def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, cwd: Path, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         full_env = {**os.environ, "JAX_PLATFORMS": "cpu", **(env or {})}
         return subprocess.run(
-            [exe, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300, check=False
+            [exe, *args],
+            cwd=cwd,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
         )
 
     return run

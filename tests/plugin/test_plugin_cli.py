@@ -35,16 +35,22 @@ POPULATION = 1000.0
 def _param_values(config: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for name, entry in config["parameter"].items():
-        out[name] = np.asarray(entry["value"] if isinstance(entry, dict) else entry, dtype=np.float64)
+        out[name] = np.asarray(
+            entry["value"] if isinstance(entry, dict) else entry, dtype=np.float64
+        )
     return out
 
 
 def _times(config: dict[str, Any]) -> np.ndarray:
-    start, step, stop = (float(x) for x in config["simulate"]["demo"]["times"].split(":"))
+    start, step, stop = (
+        float(x) for x in config["simulate"]["demo"]["times"].split(":")
+    )
     return np.arange(start, stop + step / 2, step)
 
 
-def _reference(spec: dict[str, Any], y0: np.ndarray, params: dict[str, Any], times: np.ndarray) -> np.ndarray:
+def _reference(
+    spec: dict[str, Any], y0: np.ndarray, params: dict[str, Any], times: np.ndarray
+) -> np.ndarray:
     spec = {k: v for k, v in spec.items() if k != "initial_state"}
     rhs = compile_spec(spec)
     sol = solve_ivp(
@@ -60,17 +66,23 @@ def _reference(spec: dict[str, Any], y0: np.ndarray, params: dict[str, Any], tim
     return sol.y.T
 
 
-def _sir_reference(examples: Path, config: dict[str, Any], load_yaml: Any) -> np.ndarray:
+def _sir_reference(
+    examples: Path, config: dict[str, Any], load_yaml: Any
+) -> np.ndarray:
     p = _param_values(config)
     y0 = np.array([p["s0"], p["i0"], p["r0"]])
     return _reference(config["system"][0]["spec"], y0, p, _times(config))
 
 
-def _seir_reference(examples: Path, config: dict[str, Any], load_yaml: Any) -> np.ndarray:
+def _seir_reference(
+    examples: Path, config: dict[str, Any], load_yaml: Any
+) -> np.ndarray:
     p = _param_values(config)
     spec = load_yaml(examples / config["system"][0]["spec_file"])
     zeros = np.zeros(3)
-    y0 = np.concatenate([p["s0"], zeros, p["i0"], zeros])  # S[age], E[age], I[age], R[age]
+    y0 = np.concatenate(
+        [p["s0"], zeros, p["i0"], zeros]
+    )  # S[age], E[age], I[age], R[age]
     return _reference(spec, y0, p, _times(config))
 
 
@@ -88,9 +100,18 @@ CASES = {
     # config: (reference, run from: "examples" dir itself or its parent "tmp")
     "sir_op_engine.yaml": (_sir_reference, "examples"),  # expr spec, numpy, op_engine
     "sir_diffrax.yaml": (_sir_reference, "examples"),  # expr spec, jax, diffrax engine
-    "seir_age_op_engine.yaml": (_seir_reference, "examples"),  # transitions + contact matrix, numpy, op_engine
-    "seir_age_diffrax.yaml": (_seir_reference, "tmp"),  # ... jax, diffrax; spec_file found relative to the config
-    "seir_age_wrapper.yaml": (_seir_reference, "examples"),  # wrapper engine runner using stepper.option
+    "seir_age_op_engine.yaml": (
+        _seir_reference,
+        "examples",
+    ),  # transitions + contact matrix, numpy, op_engine
+    "seir_age_diffrax.yaml": (
+        _seir_reference,
+        "tmp",
+    ),  # ... jax, diffrax; spec_file found relative to the config
+    "seir_age_wrapper.yaml": (
+        _seir_reference,
+        "examples",
+    ),  # wrapper engine runner using stepper.option
 }
 
 
@@ -115,14 +136,20 @@ def test_simulate_matches_direct_solve(
     np.testing.assert_array_equal(out[:, 0], times)
     np.testing.assert_allclose(out[:, 1:], reference, rtol=1e-6, atol=1e-4)
     np.testing.assert_allclose(out[:, 1:].sum(axis=1), POPULATION, rtol=1e-9)
-    assert out[-1, 1] < 0.5 * out[0, 1]  # an epidemic happened: the comparison is not trivial
+    assert (
+        out[-1, 1] < 0.5 * out[0, 1]
+    )  # an epidemic happened: the comparison is not trivial
 
 
 def test_dry_run_samples_shaped_parameters_and_seeds(examples, flepimop2) -> None:
-    proc = flepimop2("simulate", "--dry-run", "-vv", "seir_age_op_engine.yaml", cwd=examples)
+    proc = flepimop2(
+        "simulate", "--dry-run", "-vv", "seir_age_op_engine.yaml", cwd=examples
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     log = proc.stdout + proc.stderr
-    params_line = log.split("Params:", 1)[1].split(" T: ", 1)[0]  # the sampled parameters, logged at -vv
+    params_line = log.split("Params:", 1)[1].split(" T: ", 1)[
+        0
+    ]  # the sampled parameters, logged at -vv
     for name in ("beta", "sigma", "gamma", "contact", "s0", "i0"):
         assert f"'{name}': ParameterValue(" in params_line, name
     assert "axis_names=('age', 'age'), sizes=(3, 3)" in params_line  # contact
@@ -273,7 +300,11 @@ BAD_CONFIGS = {
         _engine_key("solver", "rk45"),
         ["solver must be one of", "got 'rk45'"],
     ),
-    "missing_jax": ("sir_diffrax.yaml", None, ["options.array_backend: 'jax' needs JAX"]),
+    "missing_jax": (
+        "sir_diffrax.yaml",
+        None,
+        ["options.array_backend: 'jax' needs JAX"],
+    ),
     # run with JAX_ENABLE_X64=0: float64 is requested but JAX's x64 mode is off
     "x64_off_system_default": (
         "sir_diffrax.yaml",
@@ -291,8 +322,14 @@ BAD_CONFIGS = {
     ),
     "x64_off_engine": (
         "sir_diffrax.yaml",
-        _set_option("x64", False),  # the system computes in float32; the engine still asks for float64
-        ["JaxX64Error", "x64 is true (the default) in the engine (module: diffrax)", "JAX_ENABLE_X64=1"],
+        _set_option(
+            "x64", False
+        ),  # the system computes in float32; the engine still asks for float64
+        [
+            "JaxX64Error",
+            "x64 is true (the default) in the engine (module: diffrax)",
+            "JAX_ENABLE_X64=1",
+        ],
     ),
 }
 
@@ -310,7 +347,9 @@ def test_bad_config_fails_clearly_and_writes_nothing(
     else:  # make `import jax` fail in the CLI process
         stub = tmp_path / "no_jax" / "jax"
         stub.mkdir(parents=True)
-        (stub / "__init__.py").write_text('raise ImportError("No module named \'jax\' (blocked by the test)")\n')
+        (stub / "__init__.py").write_text(
+            "raise ImportError(\"No module named 'jax' (blocked by the test)\")\n"
+        )
         env["PYTHONPATH"] = str(stub.parent)
     write_yaml(examples / "bad.yaml", config)
 

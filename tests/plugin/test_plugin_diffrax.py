@@ -26,14 +26,21 @@ from scipy.integrate import solve_ivp
 
 from op_system import compile_spec
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "flepimop2_plugin" / "examples" / "sir_diffrax.yaml"
+EXAMPLE = (
+    Path(__file__).resolve().parents[2]
+    / "flepimop2_plugin"
+    / "examples"
+    / "sir_diffrax.yaml"
+)
 TIMES = np.linspace(0.0, 60.0, 13)
 
 
 @pytest.fixture(scope="module")
 def sir():
     """(simulator, initial_state, params) built by flepimop2 from the example config."""
-    simulator = Simulator.from_configuration_model(ConfigurationModel.from_yaml(EXAMPLE))
+    simulator = Simulator.from_configuration_model(
+        ConfigurationModel.from_yaml(EXAMPLE)
+    )
     initial_state, params = simulator.resolve_inputs()
     return simulator, initial_state, params
 
@@ -43,7 +50,15 @@ def _reference(system: OpSystemSystem, params, times) -> np.ndarray:
     spec = {k: v for k, v in system.spec_dict.items() if k != "initial_state"}
     rhs = compile_spec(spec)
     y0 = [raw["s0"], raw["i0"], raw["r0"]]
-    sol = solve_ivp(lambda t, y: rhs.eval_fn(t, y, **raw), (times[0], times[-1]), y0, t_eval=times, method="DOP853", rtol=1e-12, atol=1e-12)
+    sol = solve_ivp(
+        lambda t, y: rhs.eval_fn(t, y, **raw),
+        (times[0], times[-1]),
+        y0,
+        t_eval=times,
+        method="DOP853",
+        rtol=1e-12,
+        atol=1e-12,
+    )
     return sol.y.T
 
 
@@ -58,7 +73,13 @@ def test_built_from_config_by_module_name() -> None:
     engine = build_engine({"module": "diffrax", "solver": "Dopri5", "rtol": 1e-6})
     assert type(engine) is DiffraxEngine
     assert engine.module == "flepimop2.engine.diffrax"
-    assert (engine.solver, engine.rtol, engine.atol, engine.dt0, engine.max_steps) == ("dopri5", 1e-6, 1e-10, None, 100_000)
+    assert (engine.solver, engine.rtol, engine.atol, engine.dt0, engine.max_steps) == (
+        "dopri5",
+        1e-6,
+        1e-10,
+        None,
+        100_000,
+    )
 
 
 @pytest.mark.parametrize(
@@ -92,7 +113,12 @@ def test_run_matches_reference_and_compiles_once(sir) -> None:
     out = engine.run(simulator.system, TIMES, initial_state, params)
     assert isinstance(out, jax.Array)  # stays in JAX; the csv backend converts
     np.testing.assert_array_equal(np.asarray(out[:, 0]), TIMES)
-    np.testing.assert_allclose(np.asarray(out[:, 1:]), _reference(simulator.system, params, TIMES), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(out[:, 1:]),
+        _reference(simulator.system, params, TIMES),
+        rtol=1e-6,
+        atol=1e-6,
+    )
     solve = engine._last_solve
     assert solve._cache_size() == 1  # traced and compiled once
 
@@ -101,19 +127,32 @@ def test_run_matches_reference_and_compiles_once(sir) -> None:
     out2 = engine.run(simulator.system, TIMES, initial_state, other)
     assert engine._last_solve is solve
     assert solve._cache_size() == 1
-    np.testing.assert_allclose(np.asarray(out2[:, 1:]), _reference(simulator.system, other, TIMES), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(out2[:, 1:]),
+        _reference(simulator.system, other, TIMES),
+        rtol=1e-6,
+        atol=1e-6,
+    )
 
 
 @pytest.mark.parametrize(
     ("config", "max_error"),
     [
-        ({"solver": "kvaerno5", "rtol": 1e-8, "atol": 1e-8}, (0.0, 1e-4)),  # implicit (stiff) solver
-        ({"solver": "euler", "dt0": 0.01}, (0.1, 2.0)),  # fixed steps of dt0: first-order error ~1
+        (
+            {"solver": "kvaerno5", "rtol": 1e-8, "atol": 1e-8},
+            (0.0, 1e-4),
+        ),  # implicit (stiff) solver
+        (
+            {"solver": "euler", "dt0": 0.01},
+            (0.1, 2.0),
+        ),  # fixed steps of dt0: first-order error ~1
     ],
 )
 def test_other_solvers(sir, config, max_error) -> None:
     simulator, initial_state, params = sir
-    out = np.asarray(DiffraxEngine(**config).run(simulator.system, TIMES, initial_state, params))
+    out = np.asarray(
+        DiffraxEngine(**config).run(simulator.system, TIMES, initial_state, params)
+    )
     error = np.abs(out[:, 1:] - _reference(simulator.system, params, TIMES)).max()
     assert max_error[0] <= error < max_error[1]
 
@@ -124,7 +163,9 @@ def test_grad_through_run_matches_finite_differences(sir) -> None:
     engine = DiffraxEngine(solver="tsit5", rtol=1e-10, atol=1e-10)
 
     def objective(beta, i0):
-        out = engine.run(simulator.system, TIMES, initial_state, _with(params, beta=beta, i0=i0))
+        out = engine.run(
+            simulator.system, TIMES, initial_state, _with(params, beta=beta, i0=i0)
+        )
         return out[-1, 3] + out[6, 2]  # R at t=60 plus I at t=30
 
     grad = jax.jit(jax.grad(objective, argnums=(0, 1)))(0.3, 1.0)
@@ -138,13 +179,19 @@ def test_grad_through_run_matches_finite_differences(sir) -> None:
 
 def test_max_steps_is_enforced(sir) -> None:
     simulator, initial_state, params = sir
-    engine = DiffraxEngine(solver="euler", dt0=0.01, max_steps=100)  # t=0..60 needs 6000 steps
+    engine = DiffraxEngine(
+        solver="euler", dt0=0.01, max_steps=100
+    )  # t=0..60 needs 6000 steps
     with pytest.raises(Exception, match="max_steps"):
         np.asarray(engine.run(simulator.system, TIMES, initial_state, params))
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "given"), [({}, "x64 is true (the default) in the engine"), ({"x64": True}, "x64 is true in the engine")]
+    ("kwargs", "given"),
+    [
+        ({}, "x64 is true (the default) in the engine"),
+        ({"x64": True}, "x64 is true in the engine"),
+    ],
 )
 def test_float64_without_jax_x64_is_a_clear_error(sir, kwargs, given) -> None:
     simulator, initial_state, params = sir
@@ -154,17 +201,26 @@ def test_float64_without_jax_x64_is_a_clear_error(sir, kwargs, given) -> None:
             engine.run(simulator.system, TIMES, initial_state, params)
         assert not jax.config.jax_enable_x64  # the engine did not turn it on
     message = str(info.value)
-    for fragment in (given, "(module: diffrax)", 'jax.config.update("jax_enable_x64", True)', "JAX_ENABLE_X64=1"):
+    for fragment in (
+        given,
+        "(module: diffrax)",
+        'jax.config.update("jax_enable_x64", True)',
+        "JAX_ENABLE_X64=1",
+    ):
         assert fragment in message, (fragment, message)
     assert isinstance(info.value, ValueError)
 
 
 def test_single_time_point_returns_the_initial_state(sir) -> None:
     simulator, initial_state, params = sir
-    out = np.asarray(DiffraxEngine().run(simulator.system, np.array([5.0]), initial_state, params))
+    out = np.asarray(
+        DiffraxEngine().run(simulator.system, np.array([5.0]), initial_state, params)
+    )
     np.testing.assert_array_equal(out, [[5.0, 999.0, 1.0, 0.0]])
     with pytest.raises(ValueError, match="strictly increasing"):
-        DiffraxEngine().run(simulator.system, np.array([0.0, 2.0, 1.0]), initial_state, params)
+        DiffraxEngine().run(
+            simulator.system, np.array([0.0, 2.0, 1.0]), initial_state, params
+        )
 
 
 def test_generic_system_uses_model_state() -> None:
@@ -178,9 +234,18 @@ def test_generic_system_uses_model_state() -> None:
         model_state=lambda axes: ModelStateSpecification(parameter_names=("u0", "v0")),
     )
     shape = ResolvedShape()
-    initial_state = {"u0": ParameterValue(np.asarray(1.0), shape), "v0": ParameterValue(np.asarray(2.0), shape)}
+    initial_state = {
+        "u0": ParameterValue(np.asarray(1.0), shape),
+        "v0": ParameterValue(np.asarray(2.0), shape),
+    }
     params = {"rate": ParameterValue(np.asarray(0.5), shape)}
     out = DiffraxEngine(solver="euler", dt0=0.5).run(
-        system, np.array([0.0, 1.0]), initial_state, params, model_state=system.model_state(None)
+        system,
+        np.array([0.0, 1.0]),
+        initial_state,
+        params,
+        model_state=system.model_state(None),
     )
-    np.testing.assert_allclose(np.asarray(out), [[0.0, 1.0, 2.0], [1.0, 0.5625, 1.125]])  # (1 - 0.25)^2
+    np.testing.assert_allclose(
+        np.asarray(out), [[0.0, 1.0, 2.0], [1.0, 0.5625, 1.125]]
+    )  # (1 - 0.25)^2

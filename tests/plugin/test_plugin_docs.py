@@ -16,7 +16,9 @@ EXAMPLES = ROOT / "flepimop2_plugin" / "examples"
 
 
 def _yaml_blocks() -> list[str]:
-    return re.findall(r"^```yaml\n(.*?)^```", PAGE.read_text(encoding="utf-8"), re.S | re.M)
+    return re.findall(
+        r"^```yaml\n(.*?)^```", PAGE.read_text(encoding="utf-8"), re.S | re.M
+    )
 
 
 @pytest.mark.parametrize("example", ["models/seir_age.yaml", "seir_age_diffrax.yaml"])
@@ -27,7 +29,12 @@ def test_page_embeds_the_tested_example(example: str) -> None:
 def test_page_mentions_only_existing_examples() -> None:
     text = PAGE.read_text(encoding="utf-8")
     named = set(re.findall(r"`(?:examples/)?([\w/]+\.(?:yaml|py))`", text))
-    assert {"seir_age_op_engine.yaml", "seir_age_wrapper.yaml", "sir_diffrax.yaml", "sir_op_engine.yaml"} <= named
+    assert {
+        "seir_age_op_engine.yaml",
+        "seir_age_wrapper.yaml",
+        "sir_diffrax.yaml",
+        "sir_op_engine.yaml",
+    } <= named
     for name in named - {"config.yaml"}:
         if name.startswith("tests/"):
             assert (ROOT / name).is_file(), name

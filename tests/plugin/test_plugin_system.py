@@ -25,7 +25,11 @@ SIR = {
     "kind": "expr",
     "state": ["S", "I", "R"],
     "aliases": {"N": "S + I + R"},
-    "equations": {"S": "-beta * S * I / N", "I": "beta * S * I / N - gamma * I", "R": "gamma * I"},
+    "equations": {
+        "S": "-beta * S * I / N",
+        "I": "beta * S * I / N - gamma * I",
+        "R": "gamma * I",
+    },
     "initial_state": {"S": "s0", "I": "i0", "R": "r0"},
 }
 SIR_PARAMS = {"beta": 0.3, "gamma": 0.1}
@@ -36,13 +40,20 @@ SEIR = {
     "kind": "transitions",
     "axes": [{"name": "age", "coords": ["child", "adult", "senior"]}],
     "state": ["S[age]", "E[age]", "I[age]", "R[age]"],
-    "aliases": {"foi[age]": "beta * sum_over(age=j, contact[age, age=j] * I[age=j]) / sum_state()"},
+    "aliases": {
+        "foi[age]": "beta * sum_over(age=j, contact[age, age=j] * I[age=j]) / sum_state()"
+    },
     "transitions": [
         {"from": "S[age]", "to": "E[age]", "rate": "foi[age]"},
         {"from": "E[age]", "to": "I[age]", "rate": "sigma"},
         {"from": "I[age]", "to": "R[age]", "rate": "gamma"},
     ],
-    "initial_state": {"S[age]": {"shaped": "s0", "axes": ["age"]}, "I[age]": {"shaped": "i0"}, "E[age]": 0, "R[age]": "r0"},
+    "initial_state": {
+        "S[age]": {"shaped": "s0", "axes": ["age"]},
+        "I[age]": {"shaped": "i0"},
+        "E[age]": 0,
+        "R[age]": "r0",
+    },
 }
 CONTACT = np.array([[3.0, 1.0, 0.5], [1.0, 2.0, 0.7], [0.5, 0.7, 1.5]])
 SEIR_PARAMS = {"beta": 0.6, "sigma": 0.2, "gamma": 0.1, "contact": CONTACT}
@@ -50,7 +61,9 @@ AGE = {"age": {"kind": "categorical", "labels": ["child", "adult", "senior"]}}
 
 
 def _axes(config: dict | None = None) -> AxisCollection:
-    return AxisCollection.from_config(ConfigurationModel.model_validate({"axes": config or {}}).axes)
+    return AxisCollection.from_config(
+        ConfigurationModel.model_validate({"axes": config or {}}).axes
+    )
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +93,9 @@ def test_built_by_flepimop2_from_module_name() -> None:
     assert (src / "engine" / "diffrax" / "__init__.py").is_file()
 
 
-def test_spec_file_relative_to_working_directory_and_absolute(tmp_path, monkeypatch, write_yaml) -> None:
+def test_spec_file_relative_to_working_directory_and_absolute(
+    tmp_path, monkeypatch, write_yaml
+) -> None:
     write_yaml(tmp_path / "model.yaml", SIR)
     monkeypatch.chdir(tmp_path)
     relative = OpSystemSystem(spec_file="model.yaml")
@@ -96,20 +111,48 @@ def test_spec_file_relative_to_working_directory_and_absolute(tmp_path, monkeypa
     [
         ({}, ["exactly one of spec", "neither is set"]),
         ({"spec": SIR, "spec_file": "x.yaml"}, ["exactly one of spec", "both are set"]),
-        ({"spec": SIR, "options": {"array_backnd": "jax"}}, ["options.array_backnd: unknown option", "did you mean 'array_backend'"]),
-        ({"spec": SIR, "options": {"array_backend": "torch"}}, ["options.array_backend must be one of 'numpy', 'jax'"]),
-        ({"spec": SIR, "options": {"x64": "yes"}}, ["options.x64 must be true or false"]),
+        (
+            {"spec": SIR, "options": {"array_backnd": "jax"}},
+            ["options.array_backnd: unknown option", "did you mean 'array_backend'"],
+        ),
+        (
+            {"spec": SIR, "options": {"array_backend": "torch"}},
+            ["options.array_backend must be one of 'numpy', 'jax'"],
+        ),
+        (
+            {"spec": SIR, "options": {"x64": "yes"}},
+            ["options.x64 must be true or false"],
+        ),
         ({"spec": SIR, "state_change": "delta"}, ["state_change must be 'flow'"]),
         ({"spec": SIR, "spce": {}}, ["spce", "Extra inputs are not permitted"]),
-        ({"spec_file": "no/such/model.yaml"}, ["spec_file: 'no/such/model.yaml' not found"]),
-        ({"spec": {**SIR, "equations": {"S": "-S", "I": "S"}}}, ["spec.equations", "Missing equation for state 'R'"]),
+        (
+            {"spec_file": "no/such/model.yaml"},
+            ["spec_file: 'no/such/model.yaml' not found"],
+        ),
+        (
+            {"spec": {**SIR, "equations": {"S": "-S", "I": "S"}}},
+            ["spec.equations", "Missing equation for state 'R'"],
+        ),
         ({"spec": {**SIR, "kind": "graph"}}, ["spec.kind", "rhs.kind=graph"]),
-        ({"spec": {**SIR, "initial_state": {"S": [1, 2]}}}, ["spec.initial_state['S'] must be a seed parameter name"]),
-        ({"spec": {**SEIR, "initial_state": {"S[age]": {"shaped": "s0", "axes": ["region"]}}}}, ["indexed by axis 'region'"]),
+        (
+            {"spec": {**SIR, "initial_state": {"S": [1, 2]}}},
+            ["spec.initial_state['S'] must be a seed parameter name"],
+        ),
+        (
+            {
+                "spec": {
+                    **SEIR,
+                    "initial_state": {"S[age]": {"shaped": "s0", "axes": ["region"]}},
+                }
+            },
+            ["indexed by axis 'region'"],
+        ),
     ],
 )
 def test_bad_construction_names_the_key(kwargs, fragments) -> None:
-    with pytest.raises(ValueError, match=re.escape(fragments[0])) as info:  # pydantic's ValidationError is a ValueError
+    with pytest.raises(
+        ValueError, match=re.escape(fragments[0])
+    ) as info:  # pydantic's ValidationError is a ValueError
         OpSystemSystem(**kwargs)
     for fragment in fragments:
         assert fragment in str(info.value)
@@ -123,11 +166,18 @@ def test_jax_backend_without_jax_is_a_clear_error(monkeypatch) -> None:
 
 @pytest.mark.parametrize(
     ("options", "given"),
-    [({"array_backend": "jax"}, "options.x64 is true (the default)"), ({"array_backend": "jax", "x64": True}, "options.x64 is true in")],
+    [
+        ({"array_backend": "jax"}, "options.x64 is true (the default)"),
+        ({"array_backend": "jax", "x64": True}, "options.x64 is true in"),
+    ],
 )
-def test_float64_without_jax_x64_is_a_clear_error_and_config_is_untouched(options, given) -> None:
+def test_float64_without_jax_x64_is_a_clear_error_and_config_is_untouched(
+    options, given
+) -> None:
     with jax.enable_x64(False):
-        with pytest.raises(ValueError, match="float64 was requested") as info:  # pydantic wraps JaxX64Error
+        with pytest.raises(
+            ValueError, match="float64 was requested"
+        ) as info:  # pydantic wraps JaxX64Error
             OpSystemSystem(spec=SIR, options=options)
         assert not jax.config.jax_enable_x64  # the plugin did not turn it on
         cause = info.value.errors()[0]["ctx"]["error"]
@@ -144,7 +194,9 @@ def test_float64_without_jax_x64_is_a_clear_error_and_config_is_untouched(option
         ):
             assert fragment in message, (fragment, message)
         # x64: false computes in JAX's current precision, without touching the config
-        system = OpSystemSystem(spec=SIR, options={"array_backend": "jax", "x64": False})
+        system = OpSystemSystem(
+            spec=SIR, options={"array_backend": "jax", "x64": False}
+        )
         out = system.bind(SIR_PARAMS)(0.0, jnp.asarray(Y_SIR))
         assert out.dtype == jnp.float32
         assert not jax.config.jax_enable_x64
@@ -155,7 +207,10 @@ def test_plugin_never_updates_jax_config(monkeypatch) -> None:
     calls = []
     monkeypatch.setattr(jax.config, "update", lambda *a, **k: calls.append(a))
     OpSystemSystem(spec=SIR, options={"array_backend": "jax"})
-    with jax.enable_x64(False), pytest.raises(ValueError, match="float64 was requested"):
+    with (
+        jax.enable_x64(False),
+        pytest.raises(ValueError, match="float64 was requested"),
+    ):
         OpSystemSystem(spec=SIR, options={"array_backend": "jax"})
     assert calls == []
 
@@ -190,7 +245,13 @@ def test_stepper_call_forms_numpy(sir_numpy) -> None:
     keywords = stepper(time=0.0, state=Y_SIR, **SIR_PARAMS)
     bound = sir_numpy.bind(SIR_PARAMS)(time=np.float64(0.0), state=Y_SIR)
     via_kwargs = sir_numpy.bind(beta=0.3, gamma=0.1)(0.0, Y_SIR)
-    for out in (positional, keywords, bound, via_kwargs, sir_numpy.step(0.0, Y_SIR, **SIR_PARAMS)):
+    for out in (
+        positional,
+        keywords,
+        bound,
+        via_kwargs,
+        sir_numpy.step(0.0, Y_SIR, **SIR_PARAMS),
+    ):
         assert isinstance(out, np.ndarray)
         assert out.dtype == np.float64
         np.testing.assert_allclose(out, EXPECTED_SIR, rtol=1e-12)
@@ -200,10 +261,16 @@ def test_stepper_ignores_unused_kwargs_and_unwraps_parameter_values(sir_numpy) -
     # op_engine binds every sampled parameter, seeds included
     from flepimop2.axis import ResolvedShape
 
-    wrapped = {k: ParameterValue(np.asarray(v), ResolvedShape()) for k, v in SIR_PARAMS.items()}
-    stepper = sir_numpy.bind({**wrapped, "s0": 990.0, "i0": 10.0, "r0": 0.0, "unrelated": 1.0})
+    wrapped = {
+        k: ParameterValue(np.asarray(v), ResolvedShape()) for k, v in SIR_PARAMS.items()
+    }
+    stepper = sir_numpy.bind(
+        {**wrapped, "s0": 990.0, "i0": 10.0, "r0": 0.0, "unrelated": 1.0}
+    )
     np.testing.assert_allclose(stepper(0.0, Y_SIR), EXPECTED_SIR, rtol=1e-12)
-    np.testing.assert_allclose(sir_numpy.bind()(0.0, Y_SIR, **wrapped, extra=3), EXPECTED_SIR, rtol=1e-12)
+    np.testing.assert_allclose(
+        sir_numpy.bind()(0.0, Y_SIR, **wrapped, extra=3), EXPECTED_SIR, rtol=1e-12
+    )
 
 
 def test_stepper_rejects_time_and_state_as_bound_params(sir_numpy) -> None:
@@ -225,10 +292,14 @@ def test_jax_stepper_returns_jax_arrays_and_jits(sir_jax) -> None:
     np.testing.assert_allclose(np.asarray(out), EXPECTED_SIR, rtol=1e-12)
 
     jitted = jax.jit(lambda y: stepper(time=0.0, state=y))
-    np.testing.assert_allclose(np.asarray(jitted(jnp.asarray(Y_SIR))), EXPECTED_SIR, rtol=1e-12)
+    np.testing.assert_allclose(
+        np.asarray(jitted(jnp.asarray(Y_SIR))), EXPECTED_SIR, rtol=1e-12
+    )
 
     # parameters traced too: gradient of dI/dt w.r.t. beta is S*I/N
-    grad = jax.grad(lambda b: sir_jax.bind()(0.0, jnp.asarray(Y_SIR), beta=b, gamma=0.1, s0=1.0)[1])(0.3)
+    grad = jax.grad(
+        lambda b: sir_jax.bind()(0.0, jnp.asarray(Y_SIR), beta=b, gamma=0.1, s0=1.0)[1]
+    )(0.3)
     np.testing.assert_allclose(float(grad), 990.0 * 10.0 / 1000.0, rtol=1e-12)
 
 
@@ -254,17 +325,35 @@ def test_bound_stepper_carries_option(sir_jax) -> None:
 def test_seir_options() -> None:
     system = OpSystemSystem(spec=SEIR)
     names = system.option("state_names")
-    assert names == compile_spec({k: v for k, v in SEIR.items() if k != "initial_state"}).state_names
+    assert (
+        names
+        == compile_spec(
+            {k: v for k, v in SEIR.items() if k != "initial_state"}
+        ).state_names
+    )
     assert names[:3] == ("S__age_child", "S__age_adult", "S__age_senior")
     init = system.option("initial_state")
-    assert init["S__age_adult"] == {"shaped": "s0", "axes": ("age",), "coords": {"age": "adult"}}
-    assert init["I__age_senior"] == {"shaped": "i0", "axes": ("age",), "coords": {"age": "senior"}}
+    assert init["S__age_adult"] == {
+        "shaped": "s0",
+        "axes": ("age",),
+        "coords": {"age": "adult"},
+    }
+    assert init["I__age_senior"] == {
+        "shaped": "i0",
+        "axes": ("age",),
+        "coords": {"age": "senior"},
+    }
     assert init["E__age_child"] == 0.0
     assert init["R__age_child"] == "r0"
     assert system.option("axis_labels") == {"age": ("child", "adult", "senior")}
     assert system.option("param_axes")["contact"] == ("age", "age")
     assert system.option("initial_state") is not None
-    assert OpSystemSystem(spec={k: v for k, v in SIR.items() if k != "initial_state"}).option("initial_state") is None
+    assert (
+        OpSystemSystem(
+            spec={k: v for k, v in SIR.items() if k != "initial_state"}
+        ).option("initial_state")
+        is None
+    )
 
 
 def test_requested_parameters_and_model_state() -> None:
@@ -290,8 +379,14 @@ def test_requested_parameters_and_model_state() -> None:
     ("axes", "fragment"),
     [
         ({}, "indexed by axis 'age', which is not declared"),
-        ({"age": {"kind": "categorical", "labels": ["child", "adult"]}}, "axes.age has 2 entries"),
-        ({"age": {"kind": "categorical", "labels": ["adult", "child", "senior"]}}, "must equal the spec's coords"),
+        (
+            {"age": {"kind": "categorical", "labels": ["child", "adult"]}},
+            "axes.age has 2 entries",
+        ),
+        (
+            {"age": {"kind": "categorical", "labels": ["adult", "child", "senior"]}},
+            "must equal the spec's coords",
+        ),
     ],
 )
 def test_requested_parameters_checks_axes(axes, fragment) -> None:
@@ -312,7 +407,14 @@ def test_kernels_are_evaluated_by_op_system_not_requested() -> None:
     spec = {
         "kind": "expr",
         "axes": [{"name": "x", "coords": ["a", "b", "c"]}],
-        "kernels": [{"name": "k", "form": "gaussian", "axes": ["x", "x"], "params": {"scale": 2.0, "sigma": 1.0}}],
+        "kernels": [
+            {
+                "name": "k",
+                "form": "gaussian",
+                "axes": ["x", "x"],
+                "params": {"scale": 2.0, "sigma": 1.0},
+            }
+        ],
         "state": ["u[x]"],
         "equations": {"u[x]": "-rate * sum_over(x=j, k[x, x=j] * u[x=j])"},
     }
@@ -333,15 +435,23 @@ def test_spec_file_errors_name_file_and_line(tmp_path) -> None:
         "  R: gamma * np.load(I)\n",
         encoding="utf-8",
     )
-    with pytest.raises(ValueError, match=r"spec_file .*equations\['R'\].*sir\.yaml:6:") as info:
+    with pytest.raises(
+        ValueError, match=r"spec_file .*equations\['R'\].*sir\.yaml:6:"
+    ) as info:
         OpSystemSystem(spec_file=str(path))
     assert "np.load" in str(info.value)
 
 
 @pytest.mark.parametrize("xp", [np, jnp])
 def test_initial_state_vector(xp) -> None:
-    system = OpSystemSystem(spec=SEIR, options={"array_backend": "jax" if xp is jnp else "numpy"})
-    params = {"s0": np.array([299.0, 500.0, 199.0]), "i0": np.array([1.0, 0.0, 1.0]), "r0": np.asarray(5.0)}
+    system = OpSystemSystem(
+        spec=SEIR, options={"array_backend": "jax" if xp is jnp else "numpy"}
+    )
+    params = {
+        "s0": np.array([299.0, 500.0, 199.0]),
+        "i0": np.array([1.0, 0.0, 1.0]),
+        "r0": np.asarray(5.0),
+    }
     y0 = initial_state_vector(system.option, params, xp=xp)
     expected = np.array([299, 500, 199, 0, 0, 0, 1, 0, 1, 5, 5, 5], dtype=float)
     np.testing.assert_array_equal(np.asarray(y0), expected)
@@ -355,7 +465,9 @@ def test_initial_state_vector(xp) -> None:
 
 def test_simulator_samples_every_parameter_and_seed(monkeypatch) -> None:
     examples = Path(__file__).resolve().parents[2] / "flepimop2_plugin" / "examples"
-    monkeypatch.chdir(examples)  # outside the CLI, spec_file resolves against the working directory
+    monkeypatch.chdir(
+        examples
+    )  # outside the CLI, spec_file resolves against the working directory
     config = ConfigurationModel.from_yaml(examples / "seir_age_diffrax.yaml")
     simulator = Simulator.from_configuration_model(config)
     assert isinstance(simulator.system, SystemABC)
@@ -372,5 +484,9 @@ def test_simulator_samples_every_parameter_and_seed(monkeypatch) -> None:
     np.testing.assert_array_equal(params["contact"].value, CONTACT)
     y = np.arange(12.0)
     raw = {k: v.value for k, v in params.items()}
-    expected = compile_spec({k: v for k, v in SEIR.items() if k != "initial_state"}).eval_fn(0.0, y, **raw)
-    np.testing.assert_allclose(np.asarray(simulator.system.bind(params)(0.0, y)), expected, rtol=1e-12)
+    expected = compile_spec(
+        {k: v for k, v in SEIR.items() if k != "initial_state"}
+    ).eval_fn(0.0, y, **raw)
+    np.testing.assert_allclose(
+        np.asarray(simulator.system.bind(params)(0.0, y)), expected, rtol=1e-12
+    )

@@ -111,7 +111,9 @@ def _no_sentinel():
     assert not SENTINEL.exists(), "a payload was executed"
 
 
-@pytest.mark.parametrize(("expr", "token"), EXPRESSIONS, ids=[f"expr{i}" for i in range(len(EXPRESSIONS))])
+@pytest.mark.parametrize(
+    ("expr", "token"), EXPRESSIONS, ids=[f"expr{i}" for i in range(len(EXPRESSIONS))]
+)
 def test_hostile_expression_rejected(expr: str, token: str) -> None:
     limit = sys.getrecursionlimit()
     with pytest.raises(OpSystemError) as info:
@@ -125,10 +127,24 @@ def test_hostile_expression_rejected(expr: str, token: str) -> None:
 # (spec, token)
 SPECS: list[tuple[dict, str]] = [
     ({"kind": "expr", "state": ["np"], "equations": {"np": "1"}}, "np"),
-    ({"kind": "expr", "state": ["sum_state"], "equations": {"sum_state": "1"}}, "sum_state"),
+    (
+        {"kind": "expr", "state": ["sum_state"], "equations": {"sum_state": "1"}},
+        "sum_state",
+    ),
     ({"kind": "expr", "state": ["x"], "equations": {"x": "xp * x"}}, "xp"),
-    ({"kind": "expr", "state": ["x"], "aliases": {"np": "x"}, "equations": {"x": "np"}}, "np"),
-    ({"kind": "expr", "state": ["x"], "equations": {"x": "sum_prefix * x"}}, "sum_prefix"),
+    (
+        {
+            "kind": "expr",
+            "state": ["x"],
+            "aliases": {"np": "x"},
+            "equations": {"x": "np"},
+        },
+        "np",
+    ),
+    (
+        {"kind": "expr", "state": ["x"], "equations": {"x": "sum_prefix * x"}},
+        "sum_prefix",
+    ),
     ({"kind": "expr", "state": ["__x"], "equations": {"__x": "1"}}, "__x"),
     ({"kind": "expr", "state": ["x-y"], "equations": {"x-y": "1"}}, "x-y"),
     ({"kind": "expr", "state": ["x", "x"], "equations": {"x": "1"}}, "x"),
@@ -139,27 +155,125 @@ SPECS: list[tuple[dict, str]] = [
     ({"kind": "expr", "state": [1], "equations": {"x": "1"}}, "1"),
     ({"kind": "expr", "state": "x", "equations": {"x": "1"}}, "state"),
     ({"kind": "expr", "state": ["x"], "equations": "x"}, "equations"),
-    ({"kind": "expr", "state": ["x"], "aliases": {"a": "b + 1", "b": "a + 1"}, "equations": {"x": "a"}}, "could not resolve alias dependencies"),
+    (
+        {
+            "kind": "expr",
+            "state": ["x"],
+            "aliases": {"a": "b + 1", "b": "a + 1"},
+            "equations": {"x": "a"},
+        },
+        "could not resolve alias dependencies",
+    ),
     ({"kind": "expr", "state": ["S[age]"], "equations": {"S[age]": "1"}}, "age"),
-    ({"kind": "expr", "axes": [{"name": "age", "coords": ["y"]}], "state": ["S[age]"], "equations": {"S[age]": "S[age=z]"}}, "z"),
-    ({"kind": "expr", "axes": [{"name": "age", "coords": ["y"]}], "state": ["S[age]"], "equations": {"S[age]": "sum_over(vax=j, S[age])"}}, "vax"),
-    ({"kind": "expr", "axes": [{"name": "age", "coords": ["y"]}], "state": ["S"], "equations": {"S": "S * x[age]"}}, "age"),
-    ({"kind": "expr", "axes": [{"name": "age", "coords": ["y", "y"]}], "state": ["S"], "equations": {"S": "1"}}, "y"),
-    ({"kind": "expr", "axes": [{"name": "__class__", "coords": ["y"]}], "state": ["S"], "equations": {"S": "1"}}, "__class__"),
-    ({"kind": "transitions", "state": ["S", "I"], "transitions": [{"from": "S", "to": "I", "rate": TOUCH}]}, "open"),
-    ({"kind": "transitions", "state": ["S", "I"], "transitions": [{"from": TOUCH, "to": "I", "rate": "b"}]}, "from"),
-    ({"kind": "transitions", "state": ["S", "I"], "transitions": [{"from": "S", "to": "I", "rate": "b", "name": 3}]}, "name"),
-    ({"kind": "transitions", "state": ["S", "I"], "chain": [{"name": "E", "length": 2, "forward": IMPORT_TOUCH}], "transitions": []}, "__import__"),
-    ({"kind": "transitions", "state": ["S", "I"], "transitions": [{"from": "S", "to": "I", "rate": "np.exp(" * 250 + "b" + ")" * 250}]}, "nested too deeply"),
+    (
+        {
+            "kind": "expr",
+            "axes": [{"name": "age", "coords": ["y"]}],
+            "state": ["S[age]"],
+            "equations": {"S[age]": "S[age=z]"},
+        },
+        "z",
+    ),
+    (
+        {
+            "kind": "expr",
+            "axes": [{"name": "age", "coords": ["y"]}],
+            "state": ["S[age]"],
+            "equations": {"S[age]": "sum_over(vax=j, S[age])"},
+        },
+        "vax",
+    ),
+    (
+        {
+            "kind": "expr",
+            "axes": [{"name": "age", "coords": ["y"]}],
+            "state": ["S"],
+            "equations": {"S": "S * x[age]"},
+        },
+        "age",
+    ),
+    (
+        {
+            "kind": "expr",
+            "axes": [{"name": "age", "coords": ["y", "y"]}],
+            "state": ["S"],
+            "equations": {"S": "1"},
+        },
+        "y",
+    ),
+    (
+        {
+            "kind": "expr",
+            "axes": [{"name": "__class__", "coords": ["y"]}],
+            "state": ["S"],
+            "equations": {"S": "1"},
+        },
+        "__class__",
+    ),
+    (
+        {
+            "kind": "transitions",
+            "state": ["S", "I"],
+            "transitions": [{"from": "S", "to": "I", "rate": TOUCH}],
+        },
+        "open",
+    ),
+    (
+        {
+            "kind": "transitions",
+            "state": ["S", "I"],
+            "transitions": [{"from": TOUCH, "to": "I", "rate": "b"}],
+        },
+        "from",
+    ),
+    (
+        {
+            "kind": "transitions",
+            "state": ["S", "I"],
+            "transitions": [{"from": "S", "to": "I", "rate": "b", "name": 3}],
+        },
+        "name",
+    ),
+    (
+        {
+            "kind": "transitions",
+            "state": ["S", "I"],
+            "chain": [{"name": "E", "length": 2, "forward": IMPORT_TOUCH}],
+            "transitions": [],
+        },
+        "__import__",
+    ),
+    (
+        {
+            "kind": "transitions",
+            "state": ["S", "I"],
+            "transitions": [
+                {"from": "S", "to": "I", "rate": "np.exp(" * 250 + "b" + ")" * 250}
+            ],
+        },
+        "nested too deeply",
+    ),
     ({"kind": "pde", "state": ["u"], "equations": {"u": "0"}}, "pde"),
-    ({"kind": "expr", "state": ["x"], "equations": {"x": "x"}, "kernels": [{"name": "K", "form": "__import__"}]}, "__import__"),
+    (
+        {
+            "kind": "expr",
+            "state": ["x"],
+            "equations": {"x": "x"},
+            "kernels": [{"name": "K", "form": "__import__"}],
+        },
+        "__import__",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("spec", "token"), SPECS, ids=[f"spec{i}" for i in range(len(SPECS))])
+@pytest.mark.parametrize(
+    ("spec", "token"), SPECS, ids=[f"spec{i}" for i in range(len(SPECS))]
+)
 def test_hostile_spec_rejected(spec: dict, token: str) -> None:
     with pytest.raises(OpSystemError) as info:
-        compile_spec(spec)(0.0, [1.0]) if False else compile_spec(spec).eval_fn(0.0, [1.0] * 2)
+        compile_spec(spec)(0.0, [1.0]) if False else compile_spec(spec).eval_fn(
+            0.0, [1.0] * 2
+        )
     assert token in str(info.value), str(info.value)
 
 

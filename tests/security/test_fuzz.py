@@ -25,7 +25,12 @@ from op_system import OpSystemError, SpecWarning, compile_spec
 
 N_EXAMPLES = int(os.environ.get("OP_SYSTEM_FUZZ_EXAMPLES", "150"))
 TIME_LIMIT = 5.0
-FUZZ = settings(max_examples=N_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+FUZZ = settings(
+    max_examples=N_EXAMPLES,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+)
 
 
 @contextmanager
@@ -64,30 +69,106 @@ def check(spec: object) -> None:
     assert sys.getrecursionlimit() == limit
 
 
-NAMES = st.sampled_from(["S", "I", "R", "x", "beta", "gamma", "age", "vax", "j", "np", "t", "sum_state", "lambda", "__class__", "C"])
+NAMES = st.sampled_from(
+    [
+        "S",
+        "I",
+        "R",
+        "x",
+        "beta",
+        "gamma",
+        "age",
+        "vax",
+        "j",
+        "np",
+        "t",
+        "sum_state",
+        "lambda",
+        "__class__",
+        "C",
+    ]
+)
 TOKENS = st.sampled_from(
-    ["S", "I", "beta", "1", "2.5", "+", "-", "*", "/", "**", "%", "(", ")", "[", "]", ",", "=", "age", "j",
-     "np.exp(", "np.log(", "sum_over(", "integrate_over(", "sum_state()", "sum_prefix('I')", " if ", " else ",
-     " and ", " or ", "not ", "<", ">=", "==", "IN", "lambda", ":", "'", "__import__", ".", "x"]
+    [
+        "S",
+        "I",
+        "beta",
+        "1",
+        "2.5",
+        "+",
+        "-",
+        "*",
+        "/",
+        "**",
+        "%",
+        "(",
+        ")",
+        "[",
+        "]",
+        ",",
+        "=",
+        "age",
+        "j",
+        "np.exp(",
+        "np.log(",
+        "sum_over(",
+        "integrate_over(",
+        "sum_state()",
+        "sum_prefix('I')",
+        " if ",
+        " else ",
+        " and ",
+        " or ",
+        "not ",
+        "<",
+        ">=",
+        "==",
+        "IN",
+        "lambda",
+        ":",
+        "'",
+        "__import__",
+        ".",
+        "x",
+    ]
 )
 EXPR_TEXT = st.lists(TOKENS, max_size=25).map("".join)
 BYTE_TEXT = st.binary(max_size=200).map(lambda b: b.decode("latin-1"))
-ANY_TEXT = st.one_of(EXPR_TEXT, BYTE_TEXT, st.text(alphabet=string.printable, max_size=80))
+ANY_TEXT = st.one_of(
+    EXPR_TEXT, BYTE_TEXT, st.text(alphabet=string.printable, max_size=80)
+)
 
 JSONISH = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=True), ANY_TEXT),
-    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(ANY_TEXT, inner, max_size=4)),
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-5, 5),
+        st.floats(allow_nan=True),
+        ANY_TEXT,
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(ANY_TEXT, inner, max_size=4)
+    ),
     max_leaves=12,
 )
 
 AXES = st.lists(
     st.fixed_dictionaries(
-        {"name": st.sampled_from(["age", "vax", "x"]), "coords": st.lists(st.sampled_from(["u", "v", "w", "0", "1"]), min_size=1, max_size=3)},
+        {
+            "name": st.sampled_from(["age", "vax", "x"]),
+            "coords": st.lists(
+                st.sampled_from(["u", "v", "w", "0", "1"]), min_size=1, max_size=3
+            ),
+        },
         optional={"type": st.sampled_from(["categorical", "continuous", "weird"])},
     ),
     max_size=2,
 )
-STATE_ENTRIES = st.lists(st.one_of(NAMES, NAMES.map(lambda n: f"{n}[age]"), st.just("S[age,vax]")), min_size=1, max_size=4)
+STATE_ENTRIES = st.lists(
+    st.one_of(NAMES, NAMES.map(lambda n: f"{n}[age]"), st.just("S[age,vax]")),
+    min_size=1,
+    max_size=4,
+)
 
 
 @st.composite
@@ -100,11 +181,23 @@ def specs(draw):
         spec["aliases"] = draw(st.dictionaries(NAMES, ANY_TEXT, max_size=3))
     states = spec["state"] if isinstance(spec["state"], list) else []
     if kind != "transitions":
-        keys = st.one_of(st.sampled_from([s for s in states if isinstance(s, str)] or ["S"]), ANY_TEXT)
-        spec["equations"] = draw(st.one_of(st.dictionaries(keys, st.one_of(EXPR_TEXT, JSONISH), max_size=4), JSONISH))
+        keys = st.one_of(
+            st.sampled_from([s for s in states if isinstance(s, str)] or ["S"]),
+            ANY_TEXT,
+        )
+        spec["equations"] = draw(
+            st.one_of(
+                st.dictionaries(keys, st.one_of(EXPR_TEXT, JSONISH), max_size=4),
+                JSONISH,
+            )
+        )
     else:
         tr = st.fixed_dictionaries(
-            {"from": st.one_of(NAMES, ANY_TEXT), "to": st.one_of(NAMES, ANY_TEXT), "rate": st.one_of(EXPR_TEXT, JSONISH)},
+            {
+                "from": st.one_of(NAMES, ANY_TEXT),
+                "to": st.one_of(NAMES, ANY_TEXT),
+                "rate": st.one_of(EXPR_TEXT, JSONISH),
+            },
             optional={"name": ANY_TEXT},
         )
         spec["transitions"] = draw(st.one_of(st.lists(tr, max_size=3), JSONISH))
@@ -112,7 +205,11 @@ def specs(draw):
         spec["chain"] = draw(
             st.lists(
                 st.fixed_dictionaries(
-                    {"name": NAMES, "length": st.one_of(st.integers(-1, 4), JSONISH), "forward": st.one_of(EXPR_TEXT, JSONISH)},
+                    {
+                        "name": NAMES,
+                        "length": st.one_of(st.integers(-1, 4), JSONISH),
+                        "forward": st.one_of(EXPR_TEXT, JSONISH),
+                    },
                     optional={"exit": st.fixed_dictionaries({"to": NAMES})},
                 ),
                 max_size=2,
@@ -133,8 +230,14 @@ def test_random_specs_compile_or_raise_our_error(spec: dict) -> None:
 @FUZZ
 @given(text=ANY_TEXT)
 def test_random_expression_text_compiles_or_raises_our_error(text: str) -> None:
-    check({"kind": "expr", "axes": [{"name": "age", "coords": ["u", "v"]}], "state": ["S", "I[age]"],
-           "equations": {"S": text, "I[age]": text}})
+    check(
+        {
+            "kind": "expr",
+            "axes": [{"name": "age", "coords": ["u", "v"]}],
+            "state": ["S", "I[age]"],
+            "equations": {"S": text, "I[age]": text},
+        }
+    )
 
 
 @FUZZ

@@ -163,7 +163,10 @@ class DiffraxEngine(EngineABC, module="diffrax"):
     # -- solving -----------------------------------------------------------------------
     def _solver_and_controller(self, diffrax: Any) -> tuple[Any, Any]:
         solver = getattr(diffrax, SOLVERS[self.solver])()
-        if isinstance(solver, diffrax.AbstractAdaptiveSolver) and self.solver not in _FIXED_STEP:
+        if (
+            isinstance(solver, diffrax.AbstractAdaptiveSolver)
+            and self.solver not in _FIXED_STEP
+        ):
             return solver, diffrax.PIDController(rtol=self.rtol, atol=self.atol)
         return solver, diffrax.ConstantStepSize()
 
@@ -176,7 +179,9 @@ class DiffraxEngine(EngineABC, module="diffrax"):
         model_state: ModelStateSpecification | None = None,
         **kwargs: Any,
     ) -> Any:
-        jax, jnp, diffrax = _import_diffrax(self.x64, explicit="x64" in self.model_fields_set)
+        jax, jnp, diffrax = _import_diffrax(
+            self.x64, explicit="x64" in self.model_fields_set
+        )
         t_host = np.asarray(times, dtype=np.float64)
         if t_host.ndim != 1 or t_host.size == 0:
             msg = f"times must be a non-empty 1-D array, got shape {t_host.shape}"
@@ -205,9 +210,22 @@ class DiffraxEngine(EngineABC, module="diffrax"):
         (scenarios, finite differences, samplers) reuse the compiled solve.
         """
         func = stepper
-        if isinstance(stepper, functools.partial) and not stepper.args and not stepper.keywords:
-            func = stepper.func  # system.bind() with no bound values: key on the system's stepper
-        key: tuple[Any, ...] | None = (func, self.solver, self.rtol, self.atol, self.dt0, self.max_steps)
+        if (
+            isinstance(stepper, functools.partial)
+            and not stepper.args
+            and not stepper.keywords
+        ):
+            func = (
+                stepper.func
+            )  # system.bind() with no bound values: key on the system's stepper
+        key: tuple[Any, ...] | None = (
+            func,
+            self.solver,
+            self.rtol,
+            self.atol,
+            self.dt0,
+            self.max_steps,
+        )
         try:
             cached = self._solve_cache.get(key)
         except TypeError:  # an unhashable stepper: compile for this run only
@@ -256,8 +274,14 @@ class DiffraxEngine(EngineABC, module="diffrax"):
             from flepimop2.system.op_system import initial_state_vector
 
             return initial_state_vector(option, params, xp=jnp)
-        names = tuple(model_state.parameter_names) if model_state is not None else tuple(initial_state)
+        names = (
+            tuple(model_state.parameter_names)
+            if model_state is not None
+            else tuple(initial_state)
+        )
         if not names:
             msg = "cannot build the initial state: the system declares no state_names option and no model_state entries"
             raise ValueError(msg)
-        return jnp.concatenate([jnp.ravel(jnp.asarray(_unwrap(initial_state[n]))) for n in names])
+        return jnp.concatenate(
+            [jnp.ravel(jnp.asarray(_unwrap(initial_state[n]))) for n in names]
+        )

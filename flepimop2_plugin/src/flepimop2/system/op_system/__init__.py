@@ -61,7 +61,13 @@ try:
 except metadata.PackageNotFoundError:  # pragma: no cover - source tree
     __version__ = "0+unknown"
 
-__all__ = ["ARRAY_BACKENDS", "JaxX64Error", "OpSystemSystem", "__version__", "initial_state_vector"]
+__all__ = [
+    "ARRAY_BACKENDS",
+    "JaxX64Error",
+    "OpSystemSystem",
+    "__version__",
+    "initial_state_vector",
+]
 
 #: Values accepted by `options.array_backend`.
 ARRAY_BACKENDS: tuple[str, ...] = ("numpy", "jax")
@@ -118,7 +124,9 @@ def _config_directory() -> Path | None:
         while frame is not None:
             obj = frame.f_locals.get("self")
             kwargs = getattr(obj, "bound_kwargs", None)
-            if isinstance(kwargs, dict) and isinstance(kwargs.get("config"), (str, Path)):
+            if isinstance(kwargs, dict) and isinstance(
+                kwargs.get("config"), (str, Path)
+            ):
                 return Path(kwargs["config"]).resolve().parent
             frame = frame.f_back
     finally:
@@ -212,7 +220,9 @@ def _jax_namespace(x64: bool, *, explicit: bool = False) -> Any:
         )
         raise ValueError(msg) from exc
     if x64:
-        _require_jax_x64(jax, "options.x64", "system (module: op_system)", explicit=explicit)
+        _require_jax_x64(
+            jax, "options.x64", "system (module: op_system)", explicit=explicit
+        )
     return jnp
 
 
@@ -250,7 +260,8 @@ def _split_initial_state(spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str
                 msg = f"{where} must look like {{shaped: <parameter name>, axes: [<axis>, ...]}}; got {dict(value)!r}"
                 raise ValueError(msg)
             if axes is not None and (
-                not isinstance(axes, (list, tuple)) or not all(isinstance(a, str) for a in axes)
+                not isinstance(axes, (list, tuple))
+                or not all(isinstance(a, str) for a in axes)
             ):
                 msg = f"{where}.axes must be a list of axis names; got {axes!r}"
                 raise ValueError(msg)
@@ -266,8 +277,12 @@ def _split_initial_state(spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str
         special[placeholder] = (key, value)
     core_spec = dict(spec)
     core_spec["initial_state"] = core_entries
-    if hasattr(spec, "marks") and hasattr(spec, "source"):  # op_system.load_spec's SpecDict
-        spec_dict = cast("Callable[..., dict[str, Any]]", type(spec))  # SpecDict(data, source, marks)
+    if hasattr(spec, "marks") and hasattr(
+        spec, "source"
+    ):  # op_system.load_spec's SpecDict
+        spec_dict = cast(
+            "Callable[..., dict[str, Any]]", type(spec)
+        )  # SpecDict(data, source, marks)
         core_spec = spec_dict(core_spec, spec.source, spec.marks)
     return core_spec, special
 
@@ -362,7 +377,9 @@ def initial_state_vector(
                 msg = f"initial state of {cell!r} needs parameter {name!r}, which is not in params"
                 raise KeyError(msg)
             array = xp.asarray(_unwrap(params[name]), dtype=dtype)
-            index = tuple(list(labels[ax]).index(entry["coords"][ax]) for ax in entry["axes"])
+            index = tuple(
+                list(labels[ax]).index(entry["coords"][ax]) for ax in entry["axes"]
+            )
             expected = tuple(len(labels[ax]) for ax in entry["axes"])
             if tuple(array.shape) != expected:
                 msg = (
@@ -394,7 +411,9 @@ def _published_kernels(compiled: CompiledRhs) -> dict[str, np.ndarray]:
 # -- the stepper --------------------------------------------------------------------------
 
 
-def _make_stepper(eval_fn: Callable[..., Any], n_state: int, xp: Any, backend: str) -> Callable[..., Any]:
+def _make_stepper(
+    eval_fn: Callable[..., Any], n_state: int, xp: Any, backend: str
+) -> Callable[..., Any]:
     is_numpy = backend == "numpy"
 
     def stepper(time: Any, state: Any, **params: Any) -> Any:
@@ -408,7 +427,11 @@ def _make_stepper(eval_fn: Callable[..., Any], n_state: int, xp: Any, backend: s
                 f"expected ({n_state},), got {tuple(shape)}."
             )
             raise ValueError(msg)
-        if is_numpy and not isinstance(state, np.ndarray) and type(state).__module__.startswith("jax"):
+        if (
+            is_numpy
+            and not isinstance(state, np.ndarray)
+            and type(state).__module__.startswith("jax")
+        ):
             msg = (
                 "this op_system system has options.array_backend: numpy, but its stepper "
                 "was called with a JAX array (e.g. under jax.jit or diffrax); set "
@@ -494,38 +517,58 @@ class OpSystemSystem(SystemABC, module="op_system"):
 
         backend = user["array_backend"]
         explicit_x64 = isinstance(self.options, Mapping) and "x64" in self.options
-        xp = _jax_namespace(user["x64"], explicit=explicit_x64) if backend == "jax" else np
+        xp = (
+            _jax_namespace(user["x64"], explicit=explicit_x64)
+            if backend == "jax"
+            else np
+        )
         try:
             core_spec, special = _split_initial_state(spec)
-            compiled = compile_spec(core_spec, xp="jax" if backend == "jax" else "numpy")
+            compiled = compile_spec(
+                core_spec, xp="jax" if backend == "jax" else "numpy"
+            )
             init_map = _initial_state_map(compiled, special)
             kernels = _published_kernels(compiled)
         except (OpSystemError, ValueError) as exc:
-            spec_path: str | None = getattr(exc, "path", None)  # the spec path op_system names
+            spec_path: str | None = getattr(
+                exc, "path", None
+            )  # the spec path op_system names
             if spec_path and spec_path != "<spec>":
-                key = f"spec.{spec_path}" if where == "spec" else f"{where}, at {spec_path}"
+                key = (
+                    f"spec.{spec_path}"
+                    if where == "spec"
+                    else f"{where}, at {spec_path}"
+                )
             else:
                 key = where
             msg = f"{key}: not a valid op_system spec: {exc}"
             raise ValueError(msg) from exc
         self._compiled = compiled
-        self._stepper = _make_stepper(compiled.eval_fn, len(compiled.state_names), xp, backend)
+        self._stepper = _make_stepper(
+            compiled.eval_fn, len(compiled.state_names), xp, backend
+        )
         self.options = {**user, **self._computed_options(compiled, init_map, kernels)}
         return self
 
     # -- computed options ---------------------------------------------------------------
     @staticmethod
     def _computed_options(
-        compiled: CompiledRhs, init_map: dict[str, Any] | None, kernels: dict[str, np.ndarray]
+        compiled: CompiledRhs,
+        init_map: dict[str, Any] | None,
+        kernels: dict[str, np.ndarray],
     ) -> dict[str, Any]:
         axes = list(compiled.meta.get("axes", []) or [])
-        labels = {ax["name"]: tuple(str(c) for c in ax.get("coords", [])) for ax in axes}
+        labels = {
+            ax["name"]: tuple(str(c) for c in ax.get("coords", [])) for ax in axes
+        }
         sizes: dict[str, int] = {"subgroup": 1}
         coords: dict[str, np.ndarray] = {"subgroup": np.zeros(1)}
         for ax in axes:
             sizes[ax["name"]] = int(ax.get("size") or len(ax.get("coords", [])))
             try:
-                coords[ax["name"]] = np.asarray([float(c) for c in ax["coords"]], dtype=np.float64)
+                coords[ax["name"]] = np.asarray(
+                    [float(c) for c in ax["coords"]], dtype=np.float64
+                )
             except (TypeError, ValueError):
                 coords[ax["name"]] = np.arange(sizes[ax["name"]], dtype=np.float64)
         n_state = len(compiled.state_names)
@@ -539,7 +582,9 @@ class OpSystemSystem(SystemABC, module="op_system"):
 
         raw_ops = compiled.meta.get("operators")
         operators = (
-            tuple(MappingProxyType(dict(op)) for op in raw_ops) if isinstance(raw_ops, list) else raw_ops
+            tuple(MappingProxyType(dict(op)) for op in raw_ops)
+            if isinstance(raw_ops, list)
+            else raw_ops
         )
         op_axes = {op["axis"] for op in raw_ops} if isinstance(raw_ops, list) else set()
         param_axes = {p.name: p.axes for p in model_info(compiled).params}
@@ -600,11 +645,15 @@ class OpSystemSystem(SystemABC, module="op_system"):
                 seed, seed_axes = entry["shaped"], tuple(entry["axes"])
             else:
                 continue  # a literal number
-            problem = _flepimop2_name_error(seed, f"spec.initial_state seed {seed!r} (state {cell!r})")
+            problem = _flepimop2_name_error(
+                seed, f"spec.initial_state seed {seed!r} (state {cell!r})"
+            )
             if problem:
                 raise ValueError(problem)
             for axis in seed_axes:
-                self._check_axis(axes, axis, spec_axes.get(axis), f"initial-state seed {seed!r}")
+                self._check_axis(
+                    axes, axis, spec_axes.get(axis), f"initial-state seed {seed!r}"
+                )
             previous = requests.get(seed)
             if previous is not None and tuple(previous.axes) != seed_axes:
                 msg = (
@@ -616,7 +665,9 @@ class OpSystemSystem(SystemABC, module="op_system"):
         return requests
 
     @staticmethod
-    def _check_axis(axes: AxisCollection, name: str, spec_axis: Mapping[str, Any] | None, who: str) -> None:
+    def _check_axis(
+        axes: AxisCollection, name: str, spec_axis: Mapping[str, Any] | None, who: str
+    ) -> None:
         coords = tuple(str(c) for c in (spec_axis or {}).get("coords", []))
         runtime = axes.get(name) if axes is not None else None
         if runtime is None:

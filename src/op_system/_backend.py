@@ -119,7 +119,6 @@ _NAMES = [
     "sign",
     "floor",
     "diagonal",
-    "pad",
 ]
 
 

@@ -994,22 +994,34 @@ def lower_model(
         for idx, code in scattered:
             pieces.append((code, False))
             positions.extend(idx)
+        zeros = 0  # consecutive scalar states with no term: one zeros piece
+
+        def flush() -> None:
+            nonlocal run, zeros
+            if run:
+                pieces.append((f"_stack_scalars([{', '.join(run)}], y.dtype)", True))
+                run = []
+            if zeros:
+                pieces.append((f"_zeros(({zeros},), dtype=y.dtype)", True))
+                zeros = 0
+
         for blk, code in outputs:
             positions.extend(range(blk.offset, blk.offset + blk.size))
             if blk.axes:
-                if run:
-                    pieces.append(
-                        (f"_stack_scalars([{', '.join(run)}], y.dtype)", True)
-                    )
-                    run = []
+                flush()
                 flat = (
                     code if len(blk.axes) == 1 else f"_reshape({code}, ({blk.size},))"
                 )
                 pieces.append((flat, False))
+            elif code == "0.0":
+                if run:
+                    flush()
+                zeros += 1
             else:
+                if zeros:
+                    flush()
                 run.append(code)
-        if run:
-            pieces.append((f"_stack_scalars([{', '.join(run)}], y.dtype)", True))
+        flush()
         if len(pieces) == 1 and not scattered:
             code, fresh = pieces[0]
             result = code if fresh else f"_as_out({code}, y.dtype)"
@@ -1023,22 +1035,16 @@ def lower_model(
             result = f"_take(_concat([{', '.join(c for c, _ in pieces)}]), {perm})"
         if lw.scatters:
             lines.append(f"    out = {result}")
-            n = model.n_state
-            for idx, sign, code in lw.scatters:
-                runs = _runs(idx)
-                if runs is not None and lw.backend_name == "jax":
-                    # slices: padded adds, which XLA fuses (a scatter would not)
-                    for lo, hi, start in runs:
-                        part = (
-                            code if (lo, hi) == (0, len(idx)) else f"{code}[{lo}:{hi}]"
-                        )
-                        pad = f"_pad({part}, ({start}, {n - start - (hi - lo)}))"
-                        lines.append(f"    out = out {sign} {pad}")
-                    continue
-                where = _index_code(lw, idx)
-                lines.append(
-                    f"    out = out.at[{where}].add({code if sign == '+' else f'-{code}'})"
-                )
+            gathered = _gathered_flows(lw, model.n_state)
+            if gathered is not None:
+                # every state's flows gathered from one vector and summed: XLA fuses
+                # gathers, where scatters (`.at[].add`) run one by one
+                lines.append(f"    out = out + {gathered}")
+            else:
+                for idx, sign, code in lw.scatters:
+                    where = _index_code(lw, idx)
+                    add = code if sign == "+" else f"-{code}"
+                    lines.append(f"    out = out.at[{where}].add({add})")
             result = "out"
         lines.append(f"    return {result}")
     split: list[str] = []
@@ -1795,6 +1801,41 @@ def _stack_or_one(codes: list[str]) -> str:
 
 
 # -- re-rolled groups -----------------------------------------------------------------
+
+
+def _gathered_flows(lw: _Lowerer, n: int, most: int = 8) -> str | None:
+    """The sum of the re-rolled flows into each state, as one padded gather.
+
+    All flow vectors are concatenated (plus a trailing zero); state `i` reads its
+    own flows at `IDX[i, :]` with signs `SIGN[i, :]`. None when a state receives
+    more than `most` flows (the gather would be mostly padding).
+    """
+    codes: list[str] = []
+    start: dict[str, int] = {}
+    total = 0
+    for idx, _, code in lw.scatters:
+        if code not in start:
+            start[code] = total
+            total += len(idx)
+            codes.append(code)
+    entries: list[list[tuple[int, float]]] = [[] for _ in range(n)]
+    for idx, sign, code in lw.scatters:
+        for j, cell in enumerate(idx):
+            entries[cell].append((start[code] + j, 1.0 if sign == "+" else -1.0))
+    width = max(len(e) for e in entries)
+    if width > most:
+        return None
+    index = np.full((n, width), total, dtype=np.int64)
+    signs = np.zeros((n, width))
+    for i, e in enumerate(entries):
+        for k, (pos, sg) in enumerate(e):
+            index[i, k], signs[i, k] = pos, sg
+    flows = f"_concat([{', '.join(codes)}, _zeros((1,), dtype=y.dtype)])"
+    idx_const = lw.const("IDX", index.reshape(-1))
+    return (
+        f"_sum(_reshape(_take({flows}, {idx_const}), ({n}, {width}))"
+        f" * _astype({lw.const('SIGN', signs)}, y.dtype), axis=1)"
+    )
 
 
 def _runs(idx: list[int], most: int = 4) -> list[tuple[int, int, int]] | None:

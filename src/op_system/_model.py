@@ -327,6 +327,10 @@ class Model:
     _prefix_cache: dict[str, list[int]] = field(default_factory=dict)
     #: indexed parameters by base name, keyed by the parameter count it was built at
     _indexed_params: dict[int, dict[str, list[ParamDef]]] = field(default_factory=dict)
+    _cell_cache: dict[str, tuple[TargetKind, Any, tuple[int, ...]] | None] = field(
+        default_factory=dict
+    )
+    _cell_cache_version: tuple[int, int] = (-1, -1)
 
     def __post_init__(self) -> None:
         self._block_by_base = {b.base: b for b in self.blocks if b.custom is None}
@@ -341,6 +345,19 @@ class Model:
 
     def lookup_cell(self, name: str) -> tuple[TargetKind, Any, tuple[int, ...]] | None:
         """Resolve an expanded name (`S__age_y`, or a chain stage `I3`) to `(kind, obj, coords)`."""
+        # cached per name while the aliases and parameters stay the same (the
+        # builder adds some while collecting parameters)
+        version = (len(self.aliases), len(self.params))
+        if self._cell_cache_version != version:
+            self._cell_cache.clear()
+            self._cell_cache_version = version
+        try:
+            return self._cell_cache[name]
+        except KeyError:
+            got = self._cell_cache[name] = self._lookup_cell(name)
+            return got
+
+    def _lookup_cell(self, name: str) -> tuple[TargetKind, Any, tuple[int, ...]] | None:
         chain = self._chain_cells.get(name)
         if chain is not None:
             return "state", chain[0], (chain[1],)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -94,11 +93,6 @@ def _reshape(v: _Val, cur: tuple[int, ...] | None, new: tuple[int, ...]) -> str:
             return v.src[0]
         return f"_reshape({v.src[0]}, {new})"
     return f"_reshape({v.code}, {new})"
-
-
-_METHOD_RESHAPE = re.compile(r"_reshape\(([A-Za-z_][A-Za-z0-9_]*(?:\[\d+:\d+\])?), ")
-_METHOD_TRANSPOSE = re.compile(r"_permute_dims\(([A-Za-z_][A-Za-z0-9_]*), ")
-_STATE_SUM = re.compile(r"_sum\((y(?:\[\d+:\d+\])?)\)")
 
 
 def _num_code(value: float | int) -> str:
@@ -487,7 +481,11 @@ class _Lowerer:
 
     def call(self, node: Call, scope: tuple[Dim, ...], path: str) -> _Val:
         if node.func == "sum_state":
-            return _Val("_sum(y)", frozenset())
+            # NumPy: the ufunc reduction itself, without np.sum's Python-level wrapper
+            return _Val(
+                "_add_reduce(y)" if self.backend_name == "numpy" else "_sum(y)",
+                frozenset(),
+            )
         if node.func == "sum_prefix":
             return self.prefix_sum(node, scope, path, "y")
         if node.func == "where":
@@ -516,7 +514,8 @@ class _Lowerer:
         if not dims:
             idx = groups[0]
             if idx == list(range(idx[0], idx[-1] + 1)):
-                return _Val(f"_sum({vec}[{idx[0]}:{idx[-1] + 1}])", frozenset())
+                total = "_add_reduce" if self.backend_name == "numpy" else "_sum"
+                return _Val(f"{total}({vec}[{idx[0]}:{idx[-1] + 1}])", frozenset())
             c = self.const("IDX", np.asarray(idx, dtype=np.int64))
             return _Val(f"_sum(_take({vec}, {c}))", frozenset())
         sizes = tuple(d.size for d in dims)
@@ -1058,21 +1057,7 @@ def lower_model(
         split.extend(lines[rest:])
     source = "\n".join(lines) + "\n"
     bound_source = "\n".join(split) + "\n" if split else ""
-    source = _postprocess(source, backend_name)
-    bound_source = _postprocess(bound_source, backend_name)
     return Lowered(source, lw.consts, pnames, cycle, bound_source)
-
-
-def _postprocess(source: str, backend_name: str) -> str:
-    if backend_name in ("numpy", "jax"):
-        # NumPy and JAX arrays have reshape/transpose methods, cheaper than the
-        # module functions' Python-level wrappers.
-        source = _METHOD_RESHAPE.sub(r"\1.reshape(", source)
-        source = _METHOD_TRANSPOSE.sub(r"\1.transpose(", source)
-    if backend_name == "numpy":
-        # sums of the (1-D) state vector: the ufunc reduction without np.sum's wrapper
-        source = _STATE_SUM.sub(r"_add_reduce(\1)", source)
-    return source
 
 
 def _block_view(vec: str, blk: Block) -> str:

@@ -510,6 +510,10 @@ def _runtime(
         g["_empty"] = np.empty
         g["_add_reduce"] = np.add.reduce
         g["_add_at"] = np.add.at
+        # reshape/transpose as the array methods (C-level, no np.reshape wrapper);
+        # generated code only reshapes and transposes arrays, never scalars
+        g["_reshape"] = np.ndarray.reshape
+        g["_permute_dims"] = np.ndarray.transpose
         g["_subtract_at"] = np.subtract.at
         g["_subtract"] = np.subtract
         g["_f64"] = np.dtype(np.float64)

@@ -469,10 +469,25 @@ def erlang_listed(m: Model) -> tuple[dict[str, Any], dict[str, float]]:
     return spec, dict(m.params)
 
 
-def erlang_flat(m: Model) -> tuple[dict[str, Any], dict[str, float]]:
-    """The Erlang chain as explicit transitions between listed stages."""
+def erlang_flat(
+    m: Model, *, prefix: bool = False
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """The Erlang chain as explicit transitions between listed stages (the force of
+    infection written out stage by stage, or with `sum_prefix('I')` for chains
+    longer than Python's parser takes in one expression)."""
     n = m.n_state - 2
     stages = [f"I{i}" for i in range(1, n + 1)]
+    if prefix:
+        tr = [{"from": "S", "to": "I1", "rate": "beta * sum_prefix('I') / sum_state()"}]
+        tr += [
+            {"from": a, "to": b, "rate": "gamma"} for a, b in itertools.pairwise(stages)
+        ]
+        tr.append({"from": stages[-1], "to": "R", "rate": "gamma"})
+        return {
+            "kind": "transitions",
+            "state": ["S", "R", *stages],
+            "transitions": tr,
+        }, dict(m.params)
     tr = [
         {
             "from": "S",

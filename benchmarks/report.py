@@ -57,6 +57,24 @@ def evaluate_targets(
             [r for r in numpy_rows if r["family"] == "sir"],
         )
     )
+    forms_section = results.get("forms") or {}
+    if isinstance(forms_section, dict) and forms_section.get("rows"):
+        rows = [
+            {**r, "label": f"{r['label']} {r['form']}"} for r in forms_section["rows"]
+        ]
+        out.append(_ratio_target("NumPy per call (bind), every spec form", 1.5, rows))
+        jit_rows = [{**r, "ratio": r["jit_ratio"]} for r in rows if "jit_ratio" in r]
+        out.append(_ratio_target("jax.jit per call, every spec form", 1.2, jit_rows))
+        slope = forms_section.get("build_slope", {}).get("slope")
+        if slope is not None:
+            out.append(
+                _target(
+                    "build time of a flat spec vs its length (log-log slope)",
+                    "≤1.1",
+                    f"{slope:.2f}",
+                    slope <= 1.1,
+                )
+            )
     scipy_row = results.get("scipy")
     out.append(
         _ratio_target(
@@ -241,7 +259,10 @@ def tables(results: dict[str, Any]) -> str:
                 rows,
             )
         )
-    forms = results.get("forms")
+    forms_section = results.get("forms") or {}
+    forms = (
+        forms_section.get("rows") if isinstance(forms_section, dict) else forms_section
+    )
     if forms:
         frows = [
             [

@@ -95,6 +95,7 @@ def plan(quick: bool) -> dict[str, Any]:
         per_call = [sir, s4, s16, chain, *regions]
         return {
             "forms": [s4, s16, chain],
+            "flat_slope": [100, 300, 1000],
             "per_call": per_call,
             "build": per_call,
             "build_slope": regions,
@@ -114,6 +115,7 @@ def plan(quick: bool) -> dict[str, Any]:
     per_call = [sir, *seirs, chain, *regions]
     return {
         "forms": [*seirs[1:], chain, M.erlang_chain(800)],
+        "flat_slope": [1000, 3000, 10000],
         "per_call": per_call,
         "build": per_call,
         "build_slope": regions,
@@ -203,7 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     section(
         "forms",
         "spec forms: templated, mixed, flat per-cell (NumPy via bind; jax.jit with parameters closed over)",
-        lambda: suite.bench_forms(p["forms"], settings, log),
+        lambda: {
+            "rows": suite.bench_forms(p["forms"], settings, log),
+            "build_slope": suite.bench_flat_build_slope(p["flat_slope"], log),
+        },
     )
     section(
         "scipy",

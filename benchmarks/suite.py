@@ -625,3 +625,24 @@ def _forms_jax(
         "eqns_op": count_jaxpr_eqns(op_fn, y)["total"],
         "eqns_hand": count_jaxpr_eqns(hand_fn, y)["total"],
     }
+
+
+def bench_flat_build_slope(sizes: Sequence[int], log: Log) -> dict[str, Any]:
+    """Build time (`compile_spec`) of the Erlang chain written stage by stage, whose
+    spec text grows linearly with the number of states, and its log-log slope."""
+    from .models import erlang_chain, erlang_flat
+
+    rows = []
+    for n in sizes:
+        spec, _ = erlang_flat(erlang_chain(n), prefix=True)
+        chars = len(json.dumps(spec))
+        build = measure_once(lambda spec=spec: compile_spec(spec), 5)[
+            "min"
+        ]  # least noisy
+        rows.append({"n_state": n + 2, "chars": chars, "build_s": build})
+        log(
+            f"  flat Erlang chain, {n + 2:6d} states ({chars:8d} characters): build {1e3 * build:8.1f} ms"
+        )
+    slope = loglog_slope([r["chars"] for r in rows], [r["build_s"] for r in rows])
+    log(f"  log-log slope of build time against spec length: {slope:.2f}")
+    return {"rows": rows, "slope": slope}

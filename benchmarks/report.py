@@ -579,3 +579,76 @@ def _draw(
     ax.set_yscale("log")
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(handles=handles, fontsize=7.5, loc="upper left")
+
+
+def plot_forms(results: dict[str, Any], path: Path) -> Path | None:
+    """Per form: NumPy per-call ratio, jit trace + compile time and build time
+    against the number of states (age SEIR and Erlang chain families)."""
+    section = results.get("forms") or {}
+    rows = section.get("rows") if isinstance(section, dict) else None
+    if not rows:
+        return None
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    forms = list(dict.fromkeys(r["form"] for r in rows))
+    kinds = {"templated": "tab:blue", "mixed": "tab:orange", "flat": "tab:green"}
+    colors = {
+        f: next((c for k, c in kinds.items() if f.startswith(k)), "tab:red")
+        for f in forms
+    }
+    panels = [
+        ("ratio", "NumPy per call / hand-written", False),
+        ("compile_op_s", "jax.jit trace + compile (s)", True),
+        ("build_s", "normalize + compile (s)", True),
+    ]
+    fig, axes = plt.subplots(1, len(panels), figsize=(15, 4.6))
+    for ax, (key, title, logy) in zip(axes, panels, strict=True):
+        for family, marker in (("age_seir", "o"), ("erlang", "s")):
+            for form in forms:
+                pts = sorted(
+                    (r["n_state"], r[key])
+                    for r in rows
+                    if r["family"] == family and r["form"] == form and key in r
+                )
+                if not pts:
+                    continue
+                xs, ys = zip(*pts, strict=True)
+                label = f"{'age SEIR' if family == 'age_seir' else 'Erlang'}: {form}"
+                ax.plot(
+                    xs,
+                    ys,
+                    marker=marker,
+                    color=colors[form],
+                    ls="-" if family == "age_seir" else "--",
+                    label=label,
+                )
+        if key == "compile_op_s":
+            hand = sorted(
+                {
+                    (r["n_state"], r["compile_hand_s"])
+                    for r in rows
+                    if "compile_hand_s" in r
+                }
+            )
+            if hand:
+                ax.plot(
+                    *zip(*hand, strict=True), "k.", label="hand-written (each model)"
+                )
+        if key == "ratio":
+            ax.axhline(1.5, color="gray", lw=0.8, ls="-.")
+        ax.set_xscale("log")
+        if logy:
+            ax.set_yscale("log")
+        ax.set(title=title, xlabel="number of states")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=7, loc="upper left")
+    fig.suptitle("One model, three spec forms: templated, mixed, flat per-cell")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -259,6 +259,15 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps(results, indent=1, default=_json_default) + "\n"
     )
     plot = report.plot(results, out_dir / "performance.png")
+    forms_plot = report.plot_forms(results, out_dir / "performance-forms.png")
+    if (
+        forms_plot is not None
+        and not args.quick
+        and not args.no_docs
+        and args.output == DEFAULT_OUT
+    ):
+        shutil.copyfile(forms_plot, ROOT / "docs" / "performance-forms.png")
+        log("forms plot copied to docs/performance-forms.png")
     if (
         plot is not None
         and not args.quick

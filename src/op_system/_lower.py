@@ -1393,6 +1393,28 @@ class _Tangent(_Lowerer):
             return None
         return _Val(f"({a.code} * {b.code})", a.dims | b.dims)
 
+    def product_rule(
+        self, op: str, da: _Val | None, a: _Val, db: _Val | None, b: _Val
+    ) -> _Val | None:
+        """Tangent of `a * b` or `a / b` from the operands' values and tangents.
+
+        For `/`, `b` should be a temporary: it appears three times.
+        """
+        if op == "*":
+            return self.add(self.mul(da, b), self.mul(db, a))
+        first = (
+            None if da is None else _Val(f"({da.code} / {b.code})", da.dims | b.dims)
+        )
+        second = (
+            None
+            if db is None
+            else _Val(
+                f"(({a.code} * {db.code}) / ({b.code} * {b.code}))",
+                a.dims | db.dims | b.dims,
+            )
+        )
+        return self.add(first, second, "-")
+
     # -- rules ----------------------------------------------------------------------
     def d(self, node: Node, scope: tuple[Dim, ...], path: str) -> _Val | None:
         if isinstance(node, (Num, NpConst, Invalid)):
@@ -1415,23 +1437,9 @@ class _Tangent(_Lowerer):
             a = self.num(self.expr(node.left, scope, path))
             b = self.num(self.expr(node.right, scope, path))
             if node.op == "*":
-                return self.add(self.mul(da, b), self.mul(db, a))
+                return self.product_rule("*", da, a, db, b)
             if node.op == "/":
-                bt = self.tmp(b.code)
-                first = (
-                    None
-                    if da is None
-                    else _Val(f"({da.code} / {bt})", da.dims | b.dims)
-                )
-                second = (
-                    None
-                    if db is None
-                    else _Val(
-                        f"(({a.code} * {db.code}) / ({bt} * {bt}))",
-                        a.dims | db.dims | b.dims,
-                    )
-                )
-                return self.add(first, second, "-")
+                return self.product_rule("/", da, a, db, _Val(self.tmp(b.code), b.dims))
             if node.op == "**":
                 at, bt = self.tmp(a.code), self.tmp(b.code)
                 first = (
@@ -1529,23 +1537,7 @@ class _Tangent(_Lowerer):
             bt = self.tmp(b.code)
             bv = _Val(bt, b.dims)
             at = _Val(self.tmp(acc.code), acc.dims)
-            if op == "*":
-                dt = self.add(self.mul(dt, bv), self.mul(db, at))
-            else:
-                first = (
-                    None
-                    if dt is None
-                    else _Val(f"({dt.code} / {bt})", dt.dims | b.dims)
-                )
-                second = (
-                    None
-                    if db is None
-                    else _Val(
-                        f"(({at.code} * {db.code}) / ({bt} * {bt}))",
-                        at.dims | db.dims | b.dims,
-                    )
-                )
-                dt = self.add(first, second, "-")
+            dt = self.product_rule(op, dt, at, db, bv)
             if dt is not None:
                 dt = _Val(self.tmp(dt.code), dt.dims)
             acc = _Val(f"({at.code} {op} {bt})", at.dims | b.dims, "num")

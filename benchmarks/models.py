@@ -477,24 +477,8 @@ def erlang_flat(
     longer than Python's parser takes in one expression)."""
     n = m.n_state - 2
     stages = [f"I{i}" for i in range(1, n + 1)]
-    if prefix:
-        tr = [{"from": "S", "to": "I1", "rate": "beta * sum_prefix('I') / sum_state()"}]
-        tr += [
-            {"from": a, "to": b, "rate": "gamma"} for a, b in itertools.pairwise(stages)
-        ]
-        tr.append({"from": stages[-1], "to": "R", "rate": "gamma"})
-        return {
-            "kind": "transitions",
-            "state": ["S", "R", *stages],
-            "transitions": tr,
-        }, dict(m.params)
-    tr = [
-        {
-            "from": "S",
-            "to": "I1",
-            "rate": f"beta * ({' + '.join(stages)}) / sum_state()",
-        }
-    ]
+    infected = "sum_prefix('I')" if prefix else f"({' + '.join(stages)})"
+    tr = [{"from": "S", "to": "I1", "rate": f"beta * {infected} / sum_state()"}]
     tr += [{"from": a, "to": b, "rate": "gamma"} for a, b in itertools.pairwise(stages)]
     tr.append({"from": stages[-1], "to": "R", "rate": "gamma"})
     return {

@@ -21,6 +21,7 @@ __all__ = [
     "Backend",
     "backend_for_array",
     "infer_backend",
+    "not_numpy",
     "resolve_backend",
 ]
 
@@ -232,6 +233,13 @@ def infer_backend() -> Backend:
         np_be = _backend_for_module(numpy)
         cached = _CACHE[-1] = Backend("numpy", numpy, np_be.fns, infer=True)
     return cached
+
+
+def not_numpy(y: object) -> bool:
+    """Whether `y` is neither a NumPy object nor a builtin (list, tuple, float): a
+    JAX array or tracer, or another namespace's array (the default backend's test)."""
+    mod = type(y).__module__
+    return not (mod == "builtins" or mod.startswith("numpy"))
 
 
 def backend_for_array(y: object) -> Backend:

@@ -325,11 +325,13 @@ class Model:
     _block_by_base: dict[str, Block] = field(default_factory=dict)
     _chain_cells: dict[str, tuple[Block, int]] = field(default_factory=dict)
     _prefix_cache: dict[str, list[int]] = field(default_factory=dict)
-    #: indexed parameters by base name, keyed by the parameter count it was built at
-    _indexed_params: dict[int, dict[str, list[ParamDef]]] = field(default_factory=dict)
+    #: lookups of expanded names, and the indexed parameters by base name they use;
+    #: both rebuilt when aliases or parameters are added (the builder does so while
+    #: collecting parameters)
     _cell_cache: dict[str, tuple[TargetKind, Any, tuple[int, ...]] | None] = field(
         default_factory=dict
     )
+    _indexed_by_base: dict[str, list[ParamDef]] = field(default_factory=dict)
     _cell_cache_version: tuple[int, int] = (-1, -1)
 
     def __post_init__(self) -> None:
@@ -345,11 +347,13 @@ class Model:
 
     def lookup_cell(self, name: str) -> tuple[TargetKind, Any, tuple[int, ...]] | None:
         """Resolve an expanded name (`S__age_y`, or a chain stage `I3`) to `(kind, obj, coords)`."""
-        # cached per name while the aliases and parameters stay the same (the
-        # builder adds some while collecting parameters)
         version = (len(self.aliases), len(self.params))
         if self._cell_cache_version != version:
             self._cell_cache.clear()
+            self._indexed_by_base.clear()
+            for p in self.params.values():
+                if p.axes:
+                    self._indexed_by_base.setdefault(p.base, []).append(p)
             self._cell_cache_version = version
         try:
             return self._cell_cache[name]
@@ -368,15 +372,7 @@ class Model:
             ("state", self._block_by_base.get(base)),
             ("alias", self.aliases.get(base)),
         ]
-        by_base = self._indexed_params.get(len(self.params))
-        if by_base is None:  # (re)built when parameters are added
-            by_base = {}
-            for p in self.params.values():
-                if p.axes:
-                    by_base.setdefault(p.base, []).append(p)
-            self._indexed_params.clear()
-            self._indexed_params[len(self.params)] = by_base
-        candidates.extend(("param", p) for p in by_base.get(base, ()))
+        candidates.extend(("param", p) for p in self._indexed_by_base.get(base, ()))
         for kind, obj in candidates:
             if obj is None or not obj.axes:
                 continue

@@ -17,6 +17,7 @@ from ._backend import (
     Backend,
     backend_for_array,
     infer_backend,
+    not_numpy,
     resolve_backend,
 )
 from ._errors import (
@@ -155,12 +156,7 @@ class CompiledRhs:
             ndarray = np.ndarray
 
             def rhs_default(t: Any, y: Any) -> Any:
-                mod = type(y).__module__
-                if (
-                    y.__class__ is ndarray
-                    or mod == "builtins"
-                    or mod.startswith("numpy")
-                ):
+                if y.__class__ is ndarray or not not_numpy(y):
                     return core(t, y, *bound)
                 return eval_fn(t, y, **params_dict)  # a JAX array: the traced path
 
@@ -774,10 +770,6 @@ def _dispatching(model: Model) -> tuple[Callable[..., Any], str]:
     lowered = lower_model(model, "numpy", dispatch=True)
     cache: dict[str, Callable[..., Any]] = {}
 
-    def foreign(y: Any) -> bool:
-        mod = type(y).__module__
-        return not (mod == "builtins" or mod.startswith("numpy"))
-
     def other(t: Any, y: Any, params: dict[str, Any]) -> Any:
         b = backend_for_array(y)
         fn = cache.get(b.name)
@@ -792,7 +784,7 @@ def _dispatching(model: Model) -> tuple[Callable[..., Any], str]:
         model,
         resolve_backend("numpy"),
         force_f64=True,
-        extra={"_not_numpy": foreign, "_other": other},
+        extra={"_not_numpy": not_numpy, "_other": other},
     )
     return fn, lowered.source
 

@@ -25,7 +25,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-import op_system
+from _upstream import extract, run_pytest
 
 #: Upstream's last commit before the JAX rework (operators validation merged on 0.1.2).
 DEFAULT_COMMIT = "e3a751785d4181587dd38079340ec4b8549446e0"
@@ -63,36 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="op-system-upstream-main-") as tmp:
         work = Path(tmp)
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            for m in tar.getmembers():
-                if not m.isfile():
-                    continue
-                dest = work / m.name
-                if not dest.resolve().is_relative_to(work.resolve()):
-                    raise SystemExit(f"refusing to extract {m.name!r}")
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                src = tar.extractfile(m)
-                assert src is not None
-                dest.write_bytes(src.read())
-        (work / "pytest.ini").write_text("[pytest]\n")  # isolate from our config
-        print(
-            f"running upstream op_system tests at {args.commit[:12]} against op_system "
-            f"{op_system.__version__} from {Path(op_system.__file__).parent}"
-        )
-        return subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-q",
-                "-p",
-                "no:cacheprovider",
-                "-rfE",
-                *folders,
-                *pytest_args,
-            ],
-            cwd=work,
-            check=False,
-        ).returncode
+            extract(tar, work, lambda name: name)
+        what = f"upstream op_system tests at {args.commit[:12]}"
+        return run_pytest(work, folders, what, ["-rfE", *pytest_args])
 
 
 if __name__ == "__main__":

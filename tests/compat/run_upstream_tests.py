@@ -16,7 +16,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-import op_system
+from _upstream import extract, run_pytest
 
 VERSION = "0.1.2"
 
@@ -42,30 +42,17 @@ def main() -> int:
         )
         (sdist,) = (tmp_path / "dl").glob("op_system-*.tar.gz")
         work = tmp_path / "upstream"
+
+        def relpath(
+            name: str,
+        ) -> str | None:  # `op_system-0.1.2/tests/...` -> `tests/...`
+            return name.split("/", 1)[1] if "/tests/" in name else None
+
         with tarfile.open(sdist) as tar:
-            members = [
-                m for m in tar.getmembers() if "/tests/" in m.name and m.isfile()
-            ]
-            if not members:
+            if not extract(tar, work, relpath):
                 print("no tests/ in the sdist", file=sys.stderr)
                 return 1
-            for m in members:
-                rel = m.name.split("/", 1)[1]
-                dest = work / rel
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                src = tar.extractfile(m)
-                assert src is not None
-                dest.write_bytes(src.read())
-        (work / "pytest.ini").write_text("[pytest]\n")  # isolate from our config
-        print(
-            f"running op-system {VERSION}'s tests against op_system {op_system.__version__} "
-            f"from {Path(op_system.__file__).parent}"
-        )
-        return subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
-            cwd=work,
-            check=False,
-        ).returncode
+        return run_pytest(work, ["tests"], f"op-system {VERSION}'s tests")
 
 
 if __name__ == "__main__":

@@ -258,3 +258,39 @@ def test_jvp_and_sparsity_are_built_once() -> None:
     rows1, _ = c._sparsity()
     rows2, _ = c._sparsity()
     assert rows1 is rows2
+
+
+def _primitives(spec: dict, params: dict, n: int) -> list[str]:
+    jnp = pytest.importorskip("jax.numpy")
+    import jax
+
+    c = compile_spec(spec, xp=jnp)
+    p = {k: jnp.asarray(v) for k, v in params.items()}
+    y = jnp.asarray(np.linspace(1.0, 2.0, n))
+    closed = jax.make_jaxpr(lambda y: c.eval_fn(0.0, y, **p))(y)
+
+    def names(jaxpr: Any) -> list[str]:  # sub-jaxprs (pjit, ...) included
+        out = []
+        for eqn in jaxpr.eqns:
+            out.append(eqn.primitive.name)
+            for v in eqn.params.values():
+                for sub in v if isinstance(v, (tuple, list)) else [v]:
+                    if hasattr(sub, "jaxpr") and hasattr(sub, "consts"):
+                        out.extend(names(sub.jaxpr))
+        return out
+
+    return names(closed.jaxpr)
+
+
+@pytest.mark.parametrize("form", ["mixed (listed stages)", "flat per-cell"])
+def test_chain_written_stage_by_stage_needs_no_gather_or_scatter(form: str) -> None:
+    """Flows between consecutive stages are placed as shifted slices, as in the
+    templated chain: no gather, no scatter, and at most a few more equations."""
+    from benchmarks.models import erlang_chain, spec_forms
+
+    m = erlang_chain(50)
+    forms = spec_forms(m)
+    templated = _primitives(*forms["templated"], m.n_state)
+    got = _primitives(*forms[form], m.n_state)
+    assert not {"gather", "scatter-add", "scatter"} & set(got), got
+    assert len(got) <= len(templated) + 4, (got, templated)

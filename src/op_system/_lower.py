@@ -988,20 +988,25 @@ def lower_model(
         lines.append("    return out")
     else:
         pieces: list[tuple[str, bool]] = []  # (code, is a fresh array)
+        spans: list[tuple[int, str | None]] = []  # (length, code; None for zeros)
         run: list[str] = []
         positions: list[int] = []  # state index of each entry of the concatenation
         for idx, code in scattered:
             pieces.append((code, False))
+            spans.append((len(idx), code))
             positions.extend(idx)
         zeros = 0  # consecutive scalar states with no term: one zeros piece
 
         def flush() -> None:
             nonlocal run, zeros
             if run:
-                pieces.append((f"_stack_scalars([{', '.join(run)}], y.dtype)", True))
+                code = f"_stack_scalars([{', '.join(run)}], y.dtype)"
+                pieces.append((code, True))
+                spans.append((len(run), code))
                 run = []
             if zeros:
                 pieces.append((f"_zeros(({zeros},), dtype=y.dtype)", True))
+                spans.append((zeros, None))
                 zeros = 0
 
         for blk, code in outputs:
@@ -1012,6 +1017,7 @@ def lower_model(
                     code if len(blk.axes) == 1 else f"_reshape({code}, ({blk.size},))"
                 )
                 pieces.append((flat, False))
+                spans.append((blk.size, flat))
             elif code == "0.0":
                 if run:
                     flush()
@@ -1021,10 +1027,18 @@ def lower_model(
                     flush()
                 run.append(code)
         flush()
-        if len(pieces) == 1 and not scattered:
+        in_order = positions == list(range(model.n_state))
+        segmented = (
+            _segmented_flows(lw, spans, model.n_state)
+            if lw.scatters and in_order
+            else None
+        )
+        if segmented is not None:
+            result = segmented
+        elif len(pieces) == 1 and not scattered:
             code, fresh = pieces[0]
             result = code if fresh else f"_as_out({code}, y.dtype)"
-        elif positions == list(range(model.n_state)):
+        elif in_order:
             result = f"_concat([{', '.join(c for c, _ in pieces)}])"
         else:
             # re-rolled equations come first: put every entry back at its state's place
@@ -1032,7 +1046,7 @@ def lower_model(
                 "PERM", np.argsort(np.asarray(positions, dtype=np.int64), kind="stable")
             )
             result = f"_take(_concat([{', '.join(c for c, _ in pieces)}]), {perm})"
-        if lw.scatters:
+        if lw.scatters and segmented is None:
             lines.append(f"    out = {result}")
             gathered = _gathered_flows(lw, model.n_state)
             if gathered is not None:
@@ -1234,7 +1248,8 @@ def _sum_terms(
         if id(blk) in lw.segments:
             out.append((blk, ""))
             continue
-        ts = terms[id(blk)]
+        # added terms first: `b - a`, not `(-a) + b` (see `_segmented_flows`)
+        ts = sorted(terms[id(blk)], key=lambda t: t[0] != "+")
         if not ts:
             code = "0.0" if not blk.axes else f"_bcast(0.0, {blk.shape})"
         else:
@@ -1813,6 +1828,61 @@ def _gathered_flows(lw: _Lowerer, n: int, most: int = 8) -> str | None:
         f"_sum(_reshape(_take({flows}, {idx_const}), ({n}, {width}))"
         f" * _astype({lw.const('SIGN', signs)}, y.dtype), axis=1)"
     )
+
+
+def _segmented_flows(
+    lw: _Lowerer, spans: list[tuple[int, str | None]], n: int, most: int = 32
+) -> str | None:
+    """The output as one concatenation of segments, each a signed sum of slices.
+
+    For re-rolled flows whose sources and targets are a few runs of consecutive
+    cells (chains listed stage by stage, per-cell transitions): the state range is
+    cut at every run's and every base piece's boundary, and each segment adds the
+    slices of the base pieces and flows covering it. XLA fuses this into one loop
+    (no gather, no scatter, no zero padding). None when there are more than
+    `most` segments; the caller then gathers.
+    """
+    cuts = {0, n}
+    # (first cell, length, sign, code); a flow of one cell may be a scalar
+    terms: list[tuple[int, int, str, str]] = []
+    pos = 0
+    for length, code in spans:
+        if code is not None:
+            terms.append((pos, length, "+", code))
+        pos += length
+        cuts.add(pos)
+    for idx, sign, code in lw.scatters:
+        runs = _runs(idx)
+        if runs is None:
+            return None
+        for lo, hi, start in runs:
+            if len(idx) == 1:
+                part = f"_reshape({code}, (1,))"
+            elif (lo, hi) == (0, len(idx)):
+                part = code
+            else:
+                part = f"{code}[{lo}:{hi}]"
+            terms.append((start, hi - lo, sign, part))
+            cuts.update((start, start + hi - lo))
+    bounds = sorted(cuts)
+    if len(bounds) - 1 > most:
+        return None
+    segs: list[str] = []
+    for a, b in itertools.pairwise(bounds):
+        code = ""
+        # added terms first: `a - b`, not `(-b) + a` (XLA's CPU backend runs a
+        # fused negate-then-add several times slower)
+        for start, length, sign, part in sorted(terms, key=lambda t: t[2] != "+"):
+            if start <= a and b <= start + length:
+                if (a, b) != (start, start + length):
+                    part = f"{part}[{a - start}:{b - start}]"
+                code = (
+                    f"{code} {sign} {part}"
+                    if code
+                    else (part if sign == "+" else f"(-{part})")
+                )
+        segs.append(code or f"_zeros(({b - a},), dtype=y.dtype)")
+    return f"_concat([{', '.join(segs)}])"
 
 
 def _runs(idx: list[int], most: int = 4) -> list[tuple[int, int, int]] | None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from ._axes import Axis, normalize_axes
 from ._errors import ExpressionError, SpecError, did_you_mean
+from ._gcpause import paused_gc
 from ._ir import Call, IndexItem, Invalid, Name, Node, Reduce, Ref, children
 from ._meta import normalize_kernels, normalize_operators, normalize_state_axes
 from ._model import (
@@ -394,21 +395,35 @@ class _Builder:
     # -- parameters ---------------------------------------------------------------
     def collect_params(
         self, model: Model, exprs: list[tuple[Node, tuple[Dim, ...], str]]
-    ) -> None:
-        """Discover parameters: every name that is not a state, alias, cell or `t`."""
+    ) -> list[tuple[Node, tuple[Dim, ...], str]]:
+        """Discover parameters: every name that is not a state, alias, cell or `t`.
+
+        Returns every name, reference and `sum_prefix` call with its scope and
+        path (one walk of the expressions, which `validate` reads).
+        """
         refs: list[tuple[Ref, tuple[Dim, ...], str]] = []
         names: list[tuple[Name, str]] = []
+        sites: list[tuple[Node, tuple[Dim, ...], str]] = []
 
         def fn(node: Node, scope: tuple[Dim, ...], path: str) -> None:
-            if isinstance(node, Ref):
-                if node.base in model.kernels:
+            cls = node.__class__
+            if cls is Ref:
+                sites.append((node, scope, path))
+                base = node.base  # type: ignore[attr-defined]
+                if base in model.kernels:
                     return
-                if model.block(node.base) is None and node.base not in model.aliases:
-                    refs.append((node, scope, path))
-            elif isinstance(node, Name):
-                if any(d.name == node.id and d.name != d.axis.name for d in scope):
+                if model.block(base) is None and base not in model.aliases:
+                    refs.append((node, scope, path))  # type: ignore[arg-type]
+            elif cls is Name:
+                sites.append((node, scope, path))
+                ident = node.id  # type: ignore[attr-defined]
+                if scope and any(
+                    d.name == ident and d.name != d.axis.name for d in scope
+                ):
                     return  # a loop variable used as a value (its coordinate)
-                names.append((node, path))
+                names.append((node, path))  # type: ignore[arg-type]
+            elif cls is Call and node.func == "sum_prefix":  # type: ignore[attr-defined]
+                sites.append((node, scope, path))
 
         for expr, scope, path in exprs:
             visit_scoped(expr, scope, self.axes, path, functools.partial(fn, path=path))
@@ -468,26 +483,24 @@ class _Builder:
                 v.array_ok = not shared
                 self.params[v.key] = v
         self.params.update(scalars)
+        return sites
 
     @staticmethod
-    def validate(model: Model, exprs: list[tuple[Node, tuple[Dim, ...], str]]) -> None:
+    def validate(model: Model, sites: list[tuple[Node, tuple[Dim, ...], str]]) -> None:
         """Resolve every name now, so that bad references fail at normalize time.
 
-        Also records which cells of each indexed parameter the model reads.
+        `sites` are the names, references and `sum_prefix` calls `collect_params`
+        found. Also records which cells of each indexed parameter the model reads.
         """
         for p in model.params.values():
             p.used = set() if p.axes else None
-        for expr, scope, path in exprs:
-
-            def fn(node: Node, sc: tuple[Dim, ...], path: str = path) -> None:
-                if isinstance(node, (Name, Ref)):
-                    tgt = model.resolve(node, sc, path)
-                    if tgt.kind == "param" and tgt.obj.axes:
-                        _mark_used(tgt, sc)
-                elif isinstance(node, Call) and node.func == "sum_prefix":
-                    model.prefix_groups(node.args[0].value, sc, path)  # type: ignore[attr-defined]
-
-            visit_scoped(expr, scope, model.axes, path, fn)
+        for node, sc, path in sites:
+            if node.__class__ is Call:
+                model.prefix_groups(node.args[0].value, sc, path)  # type: ignore[attr-defined]
+                continue
+            tgt = model.resolve(node, sc, path)  # type: ignore[arg-type]
+            if tgt.kind == "param" and tgt.obj.axes:
+                _mark_used(tgt, sc)
 
 
 def _mark_used(tgt: Any, scope: tuple[Dim, ...]) -> None:
@@ -714,6 +727,7 @@ def _outside_package() -> int:
     return level
 
 
+@paused_gc
 def build_model(spec: Mapping[str, Any], kind: str) -> Model:
     """Validate `spec` as an `expr` or `transitions` model."""
     warn_unknown_keys(spec)
@@ -761,8 +775,7 @@ def _finish(
         kernels={k["name"]: k for k in meta.get("kernels") or []},
     )
     all_exprs = _alias_exprs(b) + exprs
-    b.collect_params(model, all_exprs)
-    b.validate(model, all_exprs)
+    b.validate(model, b.collect_params(model, all_exprs))
     b.attach_initial_state(meta)
     return model
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from ._build import reduce_dim
 from ._errors import ExpressionError, UnsupportedFeatureError
+from ._gcpause import paused_gc
 from ._ir import (
     BinOp,
     BoolOp,
@@ -728,6 +729,7 @@ def _fold(op: str, a: float, b: float) -> float | None:
     return float(r)
 
 
+@paused_gc
 def lower_model(
     model: Model, backend_name: str, mode: str = "rhs", *, dispatch: bool = False
 ) -> Lowered:

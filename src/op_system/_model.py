@@ -333,6 +333,10 @@ class Model:
     )
     _indexed_by_base: dict[str, list[ParamDef]] = field(default_factory=dict)
     _cell_cache_version: tuple[int, int] = (-1, -1)
+    #: names resolved outside any template (flat per-cell specs resolve each name of
+    #: every cell: once here, then read by validation, re-rolling and lowering)
+    _flat_targets: dict[str, Target] = field(default_factory=dict)
+    _flat_version: tuple[int, int] = (-1, -1)
 
     def __post_init__(self) -> None:
         self._block_by_base = {b.base: b for b in self.blocks if b.custom is None}
@@ -454,6 +458,19 @@ class Model:
     # -- resolution ----------------------------------------------------------
     def resolve(self, node: Name | Ref, scope: tuple[Dim, ...], path: str) -> Target:
         """Resolve a name or templated reference in `scope` (see `Target`)."""
+        if not scope and node.__class__ is Name:
+            version = (len(self.aliases), len(self.params))
+            if self._flat_version != version:
+                self._flat_targets.clear()
+                self._flat_version = version
+            ident = node.id
+            tgt = self._flat_targets.get(ident)
+            if tgt is None:
+                tgt = self._flat_targets[ident] = self._resolve(node, scope, path)
+            return tgt
+        return self._resolve(node, scope, path)
+
+    def _resolve(self, node: Name | Ref, scope: tuple[Dim, ...], path: str) -> Target:
         dims = {d.name: d for d in scope}
         if isinstance(node, Name):
             ident = node.id

@@ -27,6 +27,7 @@ from ._errors import (
     UnsupportedFeatureError,
     did_you_mean,
 )
+from ._gcpause import paused_gc
 from ._lower import Lowered, lower_model
 from ._model import Model, flat_index
 from .specs import NormalizedRhs
@@ -789,6 +790,7 @@ def _dispatching(model: Model) -> tuple[Callable[..., Any], str]:
     return fn, lowered.source
 
 
+@paused_gc
 def compile_rhs(
     rhs: NormalizedRhs, xp: object = None, *, backend: str | None = None
 ) -> CompiledRhs:

@@ -65,6 +65,28 @@ def evaluate_targets(
         out.append(_ratio_target("NumPy per call (bind), every spec form", 1.5, rows))
         jit_rows = [{**r, "ratio": r["jit_ratio"]} for r in rows if "jit_ratio" in r]
         out.append(_ratio_target("jax.jit per call, every spec form", 1.2, jit_rows))
+        comp_rows = [
+            {**r, "ratio": r["compile_op_s"] / r["compile_hand_s"]}
+            for r in rows
+            if r.get("compile_hand_s") and r["n_state"] >= 256
+        ]
+        out.append(
+            _ratio_target(
+                "jit trace + compile, every spec form at ≥256 states", 2.0, comp_rows
+            )
+        )
+        big = [r for r in rows if r["family"] == "age_seir" and r["n_state"] >= 1024]
+        big = [r for r in big if r["form"] != "templated"]
+        if big:
+            worst = max(big, key=lambda r: r["build_s"])
+            out.append(
+                _target(
+                    "build of the flat and mixed 1,024-state age SEIR",
+                    "≤2 s",
+                    ", ".join(f"{r['form']} {fmt_seconds(r['build_s'])}" for r in big),
+                    worst["build_s"] <= 2.0,
+                )
+            )
         slope = forms_section.get("build_slope", {}).get("slope")
         if slope is not None:
             out.append(

@@ -247,6 +247,27 @@ _CHILDREN: dict[type, Callable[[Any], tuple[Node, ...]]] = {
 }
 
 
+def attributes(node: Node) -> tuple[Any, ...]:
+    """What `node` is besides its sub-expressions (operator, function, header).
+
+    With `children`, it identifies the node: two nodes with equal attributes and
+    equal children are the same expression.
+    """
+    get = _ATTRIBUTES.get(type(node))
+    return get(node) if get is not None else ()
+
+
+_ATTRIBUTES: dict[type, Callable[[Any], tuple[Any, ...]]] = {
+    UnaryOp: lambda n: (n.op,),
+    BinOp: lambda n: (n.op,),
+    Chain: lambda n: n.ops,
+    Compare: lambda n: n.ops,
+    BoolOp: lambda n: (n.op,),
+    Call: lambda n: (n.func,),
+    Reduce: lambda n: (n.kind, n.axis, n.var, n.coords),
+}
+
+
 def walk(node: Node) -> Iterator[Node]:
     """Yield `node` and all nodes below it (iteratively: deep trees are fine)."""
     stack = [node]

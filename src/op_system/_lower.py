@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any, Literal, cast
 
 import numpy as np
@@ -39,6 +40,8 @@ from ._ir import (
     Reduce,
     Ref,
     UnaryOp,
+    attributes,
+    children,
     to_source,
     walk,
 )
@@ -77,6 +80,10 @@ class _Val:
     kind: Literal["num", "bool"] = "num"
     const: float | int | bool | None = None
     src: tuple[str, tuple[int, ...]] | None = None
+    #: value number (see `_Lowerer.share`): equal numbers, equal values
+    key: int | None = None
+    #: the value this one is the negation of (`-x`), for sign hoisting
+    neg: _Val | None = None
 
 
 def _shape(v: _Val, scope: tuple[Dim, ...]) -> tuple[int, ...] | None:
@@ -216,6 +223,27 @@ class _Lowerer:
         self.gather_cache: dict[tuple[Any, ...], _Val] = {}
         #: scalar parameters gathered by name into vectors, read with the parameters
         self.param_vectors: list[tuple[str, tuple[str, ...]]] = []
+        #: common subexpressions (see `share`): value numbers, how often each value
+        #: was computed in the counting pass, and the temporaries of shared ones
+        self.cse = False
+        self.counting = False
+        self.n_cse = 0
+        self.numbers: dict[tuple[Any, ...], int] = {}
+        self.counts: dict[int, int] = {}
+        #: shared temporaries: value number -> (value, its line, positions of its dims)
+        self.shared: dict[int, tuple[_Val, int, tuple[int, ...]]] = {}
+        self.node_key: dict[int, int | None] = {}
+        #: re-rolled groups by kind, kept for the second pass
+        self.group_memo: dict[str, list[Group]] = {}
+
+    def groups(
+        self, what: str, make: Callable[[], tuple[list[Group], list[Any]]]
+    ) -> list[Group]:
+        """`make()`'s groups of cells of one shape, computed once for both passes."""
+        got = self.group_memo.get(what)
+        if got is None:
+            got = self.group_memo[what] = make()[0]
+        return got
 
     def param_vector(self, names: tuple[str, ...]) -> str:
         """The variable of a vector of scalar parameters (read once per call by name)."""
@@ -245,6 +273,70 @@ class _Lowerer:
 
     def forget_after(self, emitted: int) -> None:
         """Called when the lines past `emitted` are discarded (see `_Tangent`)."""
+        for k in [k for k, (_, line, _) in self.shared.items() if line >= emitted]:
+            del self.shared[k]
+
+    # -- common subexpressions ------------------------------------------------------
+    def number(self, *parts: Any) -> int:
+        """The value number of a structure (interned: equal parts, equal number)."""
+        got = self.numbers.get(parts)
+        if got is None:
+            got = self.numbers[parts] = len(self.numbers)
+        return got
+
+    def share(self, v: _Val, scope: tuple[Dim, ...]) -> _Val:
+        """Common subexpression elimination by value numbering.
+
+        `lower_model` lowers twice. The first pass counts how often each value
+        number is computed (`counts`); the second keeps every value computed
+        more than once in a temporary the first time and reuses it after. A
+        value number identifies a node's operation and its operands' numbers
+        (leaves: their code, dims and scope), so equal numbers are equal values.
+        """
+        k = v.key
+        if not self.cse or k is None or v.const is not None or _is_atom(v.code):
+            return v
+        if self.counting:
+            self.counts[k] = self.counts.get(k, 0) + 1
+            return v
+        hit = self.shared.get(k)
+        if hit is not None:
+            got, _, pos = hit
+            dims = frozenset(scope[i].name for i in pos)
+            return got if dims == got.dims else replace(got, dims=dims, neg=None)
+        if self.counts.get(k, 0) < 2:
+            return v
+        name = f"c_{self.n_cse}"
+        self.n_cse += 1
+        self.lines.append(f"    {name} = {v.code}")
+        out = _Val(name, v.dims, v.kind, key=k, neg=v.neg)
+        self.shared[k] = (out, len(self.lines) - 1, _positions(v, scope))
+        return out
+
+    def hoist(self, op: str, a: _Val, b: _Val, v: _Val, scope: tuple[Dim, ...]) -> _Val:
+        """`(-x) * z` as `-(x * z)` (also `/`, either side) when `x * z` is shared.
+
+        Exact in floating point (negation commutes with rounding), and it lets
+        `-beta * S * foi` share `beta * S * foi` with the equation that adds it.
+        Otherwise `v` is kept, remembering its negation for the enclosing node.
+        """
+        if op not in ("*", "/") or (a.neg is None) == (b.neg is None):
+            return v
+        x, z = (a.neg, b) if a.neg is not None else (a, b.neg)
+        assert x is not None
+        assert z is not None
+        if x.key is None or z.key is None:
+            return v
+        key = self.number("BinOp", (op,), (x.key, z.key), _sig(scope))
+        inner = _Val(f"({x.code} {op} {z.code})", x.dims | z.dims, "num", key=key)
+        if self.counting:
+            self.share(inner, scope)  # counted: the hoisted form computes it
+            return replace(v, neg=inner)
+        if self.counts.get(key, 0) < 2:
+            return replace(v, neg=inner)
+        inner = self.share(inner, scope)
+        neg_key = self.number("UnaryOp", ("-",), (key,), _sig(scope))
+        return _Val(f"(-{inner.code})", inner.dims, "num", key=neg_key, neg=inner)
 
     def tmp(self, code: str, prefix: str = "v") -> str:
         if _is_atom(code):
@@ -356,6 +448,29 @@ class _Lowerer:
 
     # -- expressions ----------------------------------------------------------------
     def expr(self, node: Node, scope: tuple[Dim, ...], path: str) -> _Val:
+        if not self.cse:
+            return self._expr(node, scope, path)
+        kids = children(node)
+        node_key = self.node_key
+        for c in kids:  # keys of this lowering only (a child may be lowered elsewhere)
+            node_key.pop(id(c), None)
+        v = self._expr(node, scope, path)
+        if v.key is None and v.const is None:
+            hooked = self.hooks is not None and id(node) in self.hooks
+            kid_keys = tuple(node_key.get(id(c)) for c in kids)
+            if kids and not hooked and None not in kid_keys:
+                key = self.number(
+                    type(node).__name__, attributes(node), kid_keys, _sig(scope)
+                )
+            else:  # a leaf, or operands not lowered one by one: its code
+                key = self.number(
+                    "code", v.code, _positions(v, scope), v.kind, _sig(scope)
+                )
+            v = self.share(replace(v, key=key), scope)
+        node_key[id(node)] = v.key
+        return v
+
+    def _expr(self, node: Node, scope: tuple[Dim, ...], path: str) -> _Val:
         if self.hooks is not None:
             hooked = self.hooks.get(id(node))
             if hooked is not None:
@@ -380,6 +495,8 @@ class _Lowerer:
             if v.const is not None and not isinstance(v.const, bool):
                 c = -v.const if node.op == "-" else v.const
                 return _num_val(c)
+            if node.op == "-":
+                return _Val(f"(-{v.code})", v.dims, "num", neg=v)
             return _Val(f"({node.op}{v.code})", v.dims, "num")
         if isinstance(node, BinOp):
             a = self.num(self.expr(node.left, scope, path))
@@ -394,7 +511,8 @@ class _Lowerer:
                     path=path,
                     token=text,
                 )
-            return _Val(f"({a.code} {node.op} {b.code})", a.dims | b.dims, "num")
+            v = _Val(f"({a.code} {node.op} {b.code})", a.dims | b.dims, "num")
+            return self.hoist(node.op, a, b, v, scope) if self.cse else v
         if isinstance(node, Chain):
             return self.chain(node, scope, path)
         if isinstance(node, Compare):
@@ -685,6 +803,20 @@ class _Lowerer:
         return f"_sum({', '.join(args)})"
 
 
+def _sig(scope: tuple[Dim, ...]) -> tuple[int, ...]:
+    """What of a scope a value's code depends on: its dimensions' sizes.
+
+    Names do not matter: a re-rolled group's dimension is named per group, and
+    two groups over the same cells compute the same vectors.
+    """
+    return tuple(d.size for d in scope) if scope else ()
+
+
+def _positions(v: _Val, scope: tuple[Dim, ...]) -> tuple[int, ...]:
+    """The positions in `scope` of the dimensions `v` depends on."""
+    return tuple(i for i, d in enumerate(scope) if d.name in v.dims)
+
+
 def _drop_last(v: _Val, inner: tuple[Dim, ...], outer: tuple[Dim, ...]) -> str:
     """Code for `v` (computed in `inner` = `outer` + one loop dimension it does not
     depend on) with that trailing size-1 axis removed."""
@@ -742,12 +874,32 @@ def lower_model(
     params)`; NumPy inputs pay one class check.
     """
     check_invalid(model)
-    lw = (
-        _Lowerer(model, backend_name)
-        if mode == "rhs"
-        else _Tangent(model, backend_name)
-    )
     deps = _alias_deps(model)
+    if mode != "rhs":
+        return _lower_pass(model, _Tangent(model, backend_name), mode, dispatch, deps)
+    # Two passes for common subexpressions (`_Lowerer.share`): the first counts
+    # values and is the result when nothing is computed twice.
+    first = _Lowerer(model, backend_name)
+    first.cse = first.counting = True
+    lowered = _lower_pass(model, first, mode, dispatch, deps)
+    if all(n < 2 for n in first.counts.values()):
+        return lowered
+    second = _Lowerer(model, backend_name)
+    second.cse = True
+    second.counts, second.numbers = first.counts, first.numbers
+    second.group_memo = first.group_memo
+    return _lower_pass(model, second, mode, dispatch, deps)
+
+
+def _lower_pass(
+    model: Model,
+    lw: _Lowerer,
+    mode: str,
+    dispatch: bool,
+    deps: dict[str, set[str]],
+) -> Lowered:
+    """One lowering of `model` by `lw` (see `lower_model`)."""
+    backend_name = lw.backend_name
     order, cycle = _alias_order(model, deps)
     for i, blk in enumerate(model.blocks):
         lw.block_var[id(blk)] = f"s_{i}"
@@ -770,7 +922,9 @@ def lower_model(
                 for a in order
                 if not a.axes and a.cells is None and a.expr is not None
             ]
-            groups, _ = group_cells(model, scalar, level=lambda a: levels[a.base])
+            groups = lw.groups(
+                "aliases", lambda: group_cells(model, scalar, lambda a: levels[a.base])
+            )
         grouped = {id(a): g for g in groups for a in g.members}
         done_groups: set[int] = set()
         for alias in order:
@@ -839,7 +993,9 @@ def lower_model(
                     for eq in model.equations
                     if not eq.block.axes and eq.chain is None
                 ]
-                eq_groups, _ = group_cells(model, scalar_eqs)
+                eq_groups = lw.groups(
+                    "equations", lambda: group_cells(model, scalar_eqs)
+                )
             in_group = {id(eq) for g in eq_groups for eq in g.members}
             for g in eq_groups:
                 scattered.append(
@@ -1213,7 +1369,7 @@ def _transition_groups(lw: _Lowerer, model: Model) -> set[int]:
         for td in model.transitions
         if not isinstance(td, ChainFlow) and not td.dims
     ]
-    groups, _ = group_cells(model, cells)
+    groups = lw.groups("transitions", lambda: group_cells(model, cells))
     done: set[int] = set()
     for g in groups:
         src = [_state_index(model.resolve(td.src, (), td.path)) for td in g.members]

@@ -135,3 +135,79 @@ def test_jax_and_numpy_agree_with_sharing(n: int) -> None:
     a = compile_spec(_flat_age_seir(n)).eval_fn(0.0, y, **params)
     b = compile_spec(_flat_age_seir(n), xp=jnp).eval_fn(0.0, jnp.asarray(y), **params)
     np.testing.assert_allclose(np.asarray(b), a, rtol=1e-12)
+
+
+# -- per-cell overrides of a templated block ----------------------------------------
+
+
+def _overridden_seir(n: int, k: int) -> dict[str, Any]:
+    """A templated age SEIR whose first `k` ages are overridden cell by cell."""
+    eqs = {
+        "S[age]": "-beta * S[age] * sum_over(age=j, C[age, j] * I[j]) / sum_state()",
+        "E[age]": "beta * S[age] * sum_over(age=j, C[age, j] * I[j]) / sum_state()"
+        " - sigma * E[age]",
+        "I[age]": "sigma * E[age] - gamma * I[age]",
+        "R[age]": "gamma * I[age]",
+    }
+    for i in range(k):
+        eqs[f"S__age_a{i}"] = (
+            f"-beta * S__age_a{i} * I__age_a{i} / sum_state() - nu * S__age_a{i}"
+        )
+        eqs[f"R__age_a{i}"] = f"gamma * I__age_a{i} + nu * S__age_a{i}"
+    return {
+        "kind": "expr",
+        "axes": [{"name": "age", "coords": [f"a{i}" for i in range(n)]}],
+        "state": ["S[age]", "E[age]", "I[age]", "R[age]"],
+        "equations": eqs,
+    }
+
+
+def _override_inputs(n: int) -> tuple[Any, dict[str, Any]]:
+    rng = np.random.default_rng(n)
+    y = rng.uniform(1.0, 10.0, 4 * n)
+    p = {"beta": 0.3, "sigma": 0.2, "gamma": 0.1, "nu": 0.05}
+    p["C"] = rng.uniform(0.1, 1.0, (n, n))
+    return y, p
+
+
+@pytest.mark.parametrize("k", [4, 9])
+def test_per_cell_overrides_are_rerolled(k: int) -> None:
+    from op_system import normalize_rhs
+
+    n = 12
+    spec = _overridden_seir(n, k)
+    c = compile_spec(spec)
+    # one mask per overridden block, whatever k
+    assert c.source.count("_where(") == 2, c.source
+    assert len(c.source.splitlines()) == len(
+        compile_spec(_overridden_seir(n, 4)).source.splitlines()
+    )
+    y, p = _override_inputs(n)
+    rhs = normalize_rhs(spec)
+    scalars = {
+        f"C__age_a{i}__age_a{j}": p["C"][i, j] for i in range(n) for j in range(n)
+    }
+    scalars.update({q: v for q, v in p.items() if q != "C"})
+    ev = StringEvaluator(
+        states=dict(zip(rhs.state_names, y)), params=scalars, aliases={}, t=0.0
+    )
+    want = np.array([float(ev.evaluate(e)) for e in rhs.equations])
+    np.testing.assert_allclose(c.eval_fn(0.0, y, **p), want, rtol=1e-12)
+
+
+def test_rerolled_overrides_on_jax_with_a_gradient() -> None:
+    jax = pytest.importorskip("jax")
+    jnp = pytest.importorskip("jax.numpy")
+    n = 8
+    spec = _overridden_seir(n, 5)
+    y, p = _override_inputs(n)
+    want = compile_spec(spec).eval_fn(0.0, y, **p)
+    cj = compile_spec(spec, xp=jnp)
+    pj = {q: jnp.asarray(v) for q, v in p.items()}
+    got = jax.jit(lambda y: cj.eval_fn(0.0, y, **pj))(jnp.asarray(y))
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12)
+    # d(sum dS/dt)/d nu = -sum of the overridden S cells (5 of them)
+    g = jax.grad(
+        lambda nu: jnp.sum(cj.eval_fn(0.0, jnp.asarray(y), **{**pj, "nu": nu})[:n])
+    )
+    np.testing.assert_allclose(float(g(0.05)), -float(np.sum(y[:5])), rtol=1e-12)

@@ -462,10 +462,12 @@ class _Lowerer:
                 key = self.number(
                     type(node).__name__, attributes(node), kid_keys, _sig(scope)
                 )
-            else:  # a leaf, or operands not lowered one by one: its code
-                key = self.number(
-                    "code", v.code, _positions(v, scope), v.kind, _sig(scope)
-                )
+            elif kids and self.hooks is None:
+                # operands not lowered one by one (a sum_over as a matrix product):
+                # the subtree itself, in this scope, names the value
+                key = self.number("node", node, _scope_key(scope))
+            else:  # a leaf: its code (a value's code is that value)
+                key = self.number("code", v.code, _positions(v, scope), v.kind)
             v = self.share(replace(v, key=key), scope)
         node_key[id(node)] = v.key
         return v
@@ -810,6 +812,11 @@ def _sig(scope: tuple[Dim, ...]) -> tuple[int, ...]:
     two groups over the same cells compute the same vectors.
     """
     return tuple(d.size for d in scope) if scope else ()
+
+
+def _scope_key(scope: tuple[Dim, ...]) -> tuple[Any, ...]:
+    """A scope as name resolution sees it: loop variables, their axes and subsets."""
+    return tuple((d.name, d.axis.name, d.size, d.subset) for d in scope)
 
 
 def _positions(v: _Val, scope: tuple[Dim, ...]) -> tuple[int, ...]:
@@ -1257,12 +1264,7 @@ def _lower_equation(lw: _Lowerer, eq: Any) -> str:
         rates = _rate_vector(lw, [*eq.chain[0], eq.chain[1]], eq.path)
         f = lw.tmp(f"({rates} * {lw.block_var[id(blk)]})", "f")
         code = f"_concat([(-{f}[:1]), ({f}[:-1] - {f}[1:])])"
-        for flat, (node, path) in sorted(eq.overrides.items()):
-            ov = lw.num(lw.expr(node, (), path))
-            mask = np.zeros(blk.shape, dtype=bool)
-            mask[flat] = True
-            code = f"_where({lw.const('MASK', mask)}, {ov.code}, {code})"
-        return lw.tmp(code, "d")
+        return lw.tmp(_overridden(lw, blk, code, eq.overrides), "d")
     if not blk.axes:
         node, path = (eq.expr, eq.path) if eq.expr is not None else eq.overrides[0]
         single = _lower_single(lw, node, path) if lw.reroll else None
@@ -1273,13 +1275,43 @@ def _lower_equation(lw: _Lowerer, eq: Any) -> str:
         code = lw.bcast(v, scope)
     else:
         code = f"_bcast(0.0, {blk.shape})"
-    for flat, (node, path) in sorted(eq.overrides.items()):
+    return lw.tmp(_overridden(lw, blk, code, eq.overrides), "d")
+
+
+def _overridden(
+    lw: _Lowerer, blk: Block, code: str, overrides: dict[int, tuple[Node, str]]
+) -> str:
+    """`code` (the block's template) with its per-cell overrides in place.
+
+    Overrides of one expression shape are re-rolled: one vector of their values,
+    gathered into the block's shape and selected by one mask. The others get a
+    mask each.
+    """
+    items = sorted(overrides.items())
+    groups: list[Group] = []
+    singles = [flat for flat, _ in items]
+    if lw.reroll and len(items) > 1:
+        cells = [(flat, node, path) for flat, (node, path) in items]
+        groups, singles = group_cells(lw.m, cells)
+
+    def mask_of(cells: list[int]) -> str:
+        mask = np.zeros(blk.size, dtype=bool)
+        mask[cells] = True
+        return lw.const("MASK", mask.reshape(blk.shape))
+
+    for g in groups:
+        vec = _lower_group(lw, g, "equations")
+        pos = np.zeros(blk.size, dtype=np.int64)
+        pos[g.members] = np.arange(len(g.members))
+        placed = f"_take({vec}, {lw.const('IDX', pos)})"
+        if len(blk.shape) > 1:
+            placed = f"_reshape({placed}, {blk.shape})"
+        code = f"_where({mask_of(g.members)}, {placed}, {code})"
+    for flat in singles:
+        node, path = overrides[flat]
         ov = lw.num(lw.expr(node, (), path))
-        mask = np.zeros(blk.shape, dtype=bool)
-        mask[blk.unflat(flat)] = True
-        m = lw.const("MASK", mask)
-        code = f"_where({m}, {ov.code}, {code})"
-    return lw.tmp(code, "d")
+        code = f"_where({mask_of([flat])}, {ov.code}, {code})"
+    return code
 
 
 def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, str]]:

@@ -233,6 +233,8 @@ class _Lowerer:
         #: shared temporaries: value number -> (value, its line, positions of its dims)
         self.shared: dict[int, tuple[_Val, int, tuple[int, ...]]] = {}
         self.node_key: dict[int, int | None] = {}
+        #: value numbers of scalar aliases (a use of the alias is its value)
+        self.alias_key: dict[str, int] = {}
         #: re-rolled groups by kind, kept for the second pass
         self.group_memo: dict[str, list[Group]] = {}
 
@@ -439,6 +441,9 @@ class _Lowerer:
             var = self.block_var[id(blk)]
         elif tgt.kind == "alias":
             var = self.alias_var[tgt.obj.base]
+            if not tgt.sels and tgt.obj.base in self.alias_key:
+                # a scalar alias is its value: the same number as its expression
+                return _Val(var, frozenset(), key=self.alias_key[tgt.obj.base])
         else:
             var = self.param_var[tgt.obj.key]
             self.direct_params.add(tgt.obj.key)
@@ -976,6 +981,8 @@ def _lower_pass(
             if v is None:
                 v = lw.num(lw.expr(alias.expr, scope, alias.path))
             code = lw.bcast(v, scope) if alias.axes else v.code
+            if not alias.axes and v.key is not None:
+                lw.alias_key[alias.base] = v.key
             body.append(f"    {lw.alias_var[alias.base]} = {code}")
     outputs: list[tuple[Block, str]] = []
     #: re-rolled scalar equations: (state indices, code of their vector)

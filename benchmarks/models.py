@@ -35,6 +35,7 @@ __all__ = [
     "age_seir_flat",
     "age_seir_jax",
     "age_seir_np",
+    "age_seir_overrides",
     "age_seir_spec",
     "erlang_chain",
     "erlang_flat",
@@ -461,6 +462,36 @@ def age_seir_flat(m: Model) -> tuple[dict[str, Any], dict[str, float]]:
     return {"kind": "transitions", "state": state, "transitions": tr}, params
 
 
+def age_seir_overrides(m: Model) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The age SEIR as templated equations, with every fourth age group's
+    equations overridden cell by cell (the same model, written out for those
+    cells with the contact matrix's expanded names, as 0.1.2 users do)."""
+    n = m.n_state // 4
+    ages = [f"a{i}" for i in range(n)]
+    foi = "sum_over(age=j, C[age, age=j] * I[age=j]) / sum_state()"
+    eqs = {
+        "S[age]": f"-beta * S[age] * {foi}",
+        "E[age]": f"beta * S[age] * {foi} - sigma * E[age]",
+        "I[age]": "sigma * E[age] - gamma * I[age]",
+        "R[age]": "gamma * I[age]",
+    }
+    for a in ages[::4]:
+        cell = (
+            "("
+            + " + ".join(f"C__age_{a}__age_{b} * I__age_{b}" for b in ages)
+            + ") / sum_state()"
+        )
+        eqs[f"S__age_{a}"] = f"-beta * S__age_{a} * {cell}"
+        eqs[f"E__age_{a}"] = f"beta * S__age_{a} * {cell} - sigma * E__age_{a}"
+    spec = {
+        "kind": "expr",
+        "axes": [{"name": "age", "coords": ages}],
+        "state": ["S[age]", "E[age]", "I[age]", "R[age]"],
+        "equations": eqs,
+    }
+    return spec, dict(m.params)
+
+
 def erlang_listed(m: Model) -> tuple[dict[str, Any], dict[str, float]]:
     """The Erlang chain with its stages also listed in `state`."""
     n = m.n_state - 2
@@ -494,6 +525,7 @@ def spec_forms(m: Model) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
         return {
             "templated": (m.spec, m.params),
             "mixed (per-cell aliases)": (m.spec_012, m.scalar_params()),
+            "mixed (per-cell overrides)": age_seir_overrides(m),
             "flat per-cell": age_seir_flat(m),
         }
     if m.family == "erlang":

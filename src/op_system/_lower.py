@@ -233,6 +233,8 @@ class _Lowerer:
         #: shared temporaries: value number -> (value, its line, positions of its dims)
         self.shared: dict[int, tuple[_Val, int, tuple[int, ...]]] = {}
         self.node_key: dict[int, int | None] = {}
+        #: temporaries by their code (`tmp`), while `cse` is on
+        self.tmp_memo: dict[str, tuple[str, int]] = {}
         #: value numbers of scalar aliases (a use of the alias is its value)
         self.alias_key: dict[str, int] = {}
         #: re-rolled groups by kind, kept for the second pass
@@ -277,6 +279,8 @@ class _Lowerer:
         """Called when the lines past `emitted` are discarded (see `_Tangent`)."""
         for k in [k for k, (_, line, _) in self.shared.items() if line >= emitted]:
             del self.shared[k]
+        for c in [c for c, (_, line) in self.tmp_memo.items() if line >= emitted]:
+            del self.tmp_memo[c]
 
     # -- common subexpressions ------------------------------------------------------
     def number(self, *parts: Any) -> int:
@@ -343,9 +347,16 @@ class _Lowerer:
     def tmp(self, code: str, prefix: str = "v") -> str:
         if _is_atom(code):
             return code
+        if self.cse:
+            # generated variables are assigned once: the same code, the same value
+            hit = self.tmp_memo.get(code)
+            if hit is not None:
+                return hit[0]
         name = f"{prefix}_{self.n_tmp}"
         self.n_tmp += 1
         self.lines.append(f"    {name} = {code}")
+        if self.cse:
+            self.tmp_memo[code] = (name, len(self.lines) - 1)
         return name
 
     def num(self, v: _Val) -> _Val:
@@ -2114,7 +2125,7 @@ def _leaf_values(lw: _Lowerer, leaves: list[Leaf], path: str) -> str:
     """Code of the vector of `leaves` (all of one kind), in order."""
     kind = leaves[0].kind
     if kind == "state":
-        return _gather(lw, "y", [int(x.ref) for x in leaves])
+        return _gather(lw, "y", [cast("int", x.ref) for x in leaves])
     if kind == "alias":
         homes = [lw.alias_group.get(str(x.ref)) for x in leaves]
         if all(h is not None for h in homes) and len({h[0] for h in homes if h}) == 1:
@@ -2122,6 +2133,13 @@ def _leaf_values(lw: _Lowerer, leaves: list[Leaf], path: str) -> str:
             pos = [h[1] for h in homes if h]
             return gvar if pos == list(range(size)) else _gather(lw, gvar, pos)
         return f"_stack_scalars([{', '.join(lw.alias_var[str(x.ref)] for x in leaves)}], y.dtype)"
+    if kind == "pcell":
+        # cells of one indexed parameter (the shape key keeps one per column)
+        key = cast("tuple[str, int]", leaves[0].ref)[0]
+        lw.direct_params.add(key)
+        size = int(np.prod(lw.m.params[key].shape))
+        flat = f"_reshape({lw.param_var[key]}, ({size},))"
+        return _gather(lw, flat, [cast("tuple[str, int]", x.ref)[1] for x in leaves])
     names = tuple(lw.m.params[str(x.ref)].base for x in leaves)
     var = lw.param_vector(names)
     return var if lw.backend_name == "numpy" else f"_astype({var}, y.dtype)"

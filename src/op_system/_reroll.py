@@ -36,7 +36,7 @@ from ._ir import (
     Ref,
     UnaryOp,
 )
-from ._model import Dim, Model
+from ._model import Dim, Model, flat_index
 
 __all__ = [
     "GROUP_MIN",
@@ -56,10 +56,12 @@ ISO_MIN = 4
 
 @dataclass(frozen=True)
 class Leaf:
-    """One leaf read by a cell: a state (`y` index), a scalar alias or a scalar parameter."""
+    """One leaf read by a cell: a state (`y` index), a scalar alias, a scalar
+    parameter, or one cell of an indexed parameter (`C__age_a0__age_a1`)."""
 
-    kind: Literal["state", "alias", "param"]
-    ref: int | str  # state index, alias base or parameter key
+    kind: Literal["state", "alias", "param", "pcell"]
+    #: state index, alias base, parameter key, or (parameter key, flat cell index)
+    ref: int | str | tuple[str, int]
     node: Node
 
 
@@ -128,6 +130,12 @@ def shape_key(
         if tgt.kind == "param" and not tgt.obj.axes:
             leaves.append(Leaf("param", tgt.obj.key, n))
             return ("P",)
+        if tgt.kind == "param" and all(k == "lit" for k, _ in tgt.sels):
+            idx = tuple(v for _, v in tgt.sels)
+            leaves.append(
+                Leaf("pcell", (tgt.obj.key, flat_index(tgt.obj.axes, idx)), n)
+            )
+            return ("PC", tgt.obj.key)
         return None
 
     def go(n: Node) -> Any:

@@ -294,3 +294,22 @@ def test_chain_written_stage_by_stage_needs_no_gather_or_scatter(form: str) -> N
     got = _primitives(*forms[form], m.n_state)
     assert not {"gather", "scatter-add", "scatter"} & set(got), got
     assert len(got) <= len(templated) + 4, (got, templated)
+
+
+def test_overrides_reading_matrix_cells_are_rerolled() -> None:
+    """Every fourth age overridden cell by cell with `C__age_ai__age_aj` terms: one
+    gather from `C` and one matrix product, the same code size for every N."""
+    from benchmarks.models import age_seir_overrides
+
+    sizes = []
+    for n in (8, 32):
+        m = age_seir(n)
+        spec, params = age_seir_overrides(m)
+        c = compile_spec(spec)
+        np.testing.assert_allclose(
+            c.eval_fn(0.0, m.y_call, **params),
+            m.ref_np(0.0, m.y_call, **m.params),
+            rtol=1e-12,
+        )
+        sizes.append(len(c.source.splitlines()))
+    assert sizes[0] == sizes[1] < 60, sizes

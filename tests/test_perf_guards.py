@@ -302,7 +302,7 @@ def test_overrides_reading_matrix_cells_are_rerolled() -> None:
     from benchmarks.models import age_seir_overrides
 
     sizes = []
-    for n in (8, 32):
+    for n in (16, 64):  # 4 and 16 overridden ages
         m = age_seir(n)
         spec, params = age_seir_overrides(m)
         c = compile_spec(spec)

@@ -233,6 +233,9 @@ class _Lowerer:
         #: shared temporaries: value number -> (value, its line, positions of its dims)
         self.shared: dict[int, tuple[_Val, int, tuple[int, ...]]] = {}
         self.node_key: dict[int, int | None] = {}
+        #: re-rolled per-cell overrides NumPy writes over their block's cells:
+        #: (state indices, code of their vector)
+        self.overwrites: list[tuple[list[int], str]] = []
         #: temporaries by their code (`tmp`), while `cse` is on
         self.tmp_memo: dict[str, tuple[str, int]] = {}
         #: value numbers of scalar aliases (a use of the alias is its value)
@@ -1156,6 +1159,8 @@ def _lower_pass(
                 )
                 lines.append(f"    out[{start}:{stop}] = {flat}")
         flush_zeros()
+        for idx, code in lw.overwrites:  # re-rolled per-cell overrides
+            lines.append(f"    out[{_index_code(lw, idx)}] = {code}")
         for idx, sign, code in lw.scatters:
             runs = _runs(idx)
             if runs is not None:  # a few slices: in-place slice updates
@@ -1302,8 +1307,9 @@ def _overridden(
     """`code` (the block's template) with its per-cell overrides in place.
 
     Overrides of one expression shape are re-rolled: one vector of their values,
-    gathered into the block's shape and selected by one mask. The others get a
-    mask each.
+    which NumPy writes over the block's cells in the output (`lw.overwrites`)
+    and other namespaces gather into the block's shape and select with one
+    mask. The others get a mask each.
     """
     items = sorted(overrides.items())
     groups: list[Group] = []
@@ -1319,6 +1325,9 @@ def _overridden(
 
     for g in groups:
         vec = _lower_group(lw, g, "equations")
+        if lw.backend_name == "numpy":
+            lw.overwrites.append(([blk.offset + m for m in g.members], vec))
+            continue
         pos = np.zeros(blk.size, dtype=np.int64)
         pos[g.members] = np.arange(len(g.members))
         placed = f"_take({vec}, {lw.const('IDX', pos)})"

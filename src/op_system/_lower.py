@@ -223,6 +223,8 @@ class _Lowerer:
         self.gather_cache: dict[tuple[Any, ...], _Val] = {}
         #: scalar parameters gathered by name into vectors, read with the parameters
         self.param_vectors: list[tuple[str, tuple[str, ...]]] = []
+        #: cells of indexed parameters gathered with the parameters: (variable, code)
+        self.param_cells: list[tuple[str, str]] = []
         #: common subexpressions (see `share`): value numbers, how often each value
         #: was computed in the counting pass, and the temporaries of shared ones
         self.cse = False
@@ -1087,6 +1089,9 @@ def _lower_pass(
             f"    {var} = _pvec(params, {names!r}, {'_f64' if numpy else 'None'})"
         )
     read.extend(var for var, _ in lw.param_vectors)
+    for var, code in lw.param_cells:
+        lines.append(f"    {var} = {code}")
+    read.extend(var for var, _ in lw.param_cells)
     param_lines = lines[head:]
     rest = len(lines)
     if numpy:
@@ -2143,12 +2148,19 @@ def _leaf_values(lw: _Lowerer, leaves: list[Leaf], path: str) -> str:
             return gvar if pos == list(range(size)) else _gather(lw, gvar, pos)
         return f"_stack_scalars([{', '.join(lw.alias_var[str(x.ref)] for x in leaves)}], y.dtype)"
     if kind == "pcell":
-        # cells of one indexed parameter (the shape key keeps one per column)
+        # cells of one indexed parameter (the shape key keeps one per column),
+        # gathered with the parameters (once per `bind`)
         key = cast("tuple[str, int]", leaves[0].ref)[0]
         lw.direct_params.add(key)
         size = int(np.prod(lw.m.params[key].shape))
         flat = f"_reshape({lw.param_var[key]}, ({size},))"
-        return _gather(lw, flat, [cast("tuple[str, int]", x.ref)[1] for x in leaves])
+        code = _gather(lw, flat, [cast("tuple[str, int]", x.ref)[1] for x in leaves])
+        for var, got in lw.param_cells:
+            if got == code:
+                return var
+        var = f"pc_{len(lw.param_cells)}"
+        lw.param_cells.append((var, code))
+        return var
     names = tuple(lw.m.params[str(x.ref)].base for x in leaves)
     var = lw.param_vector(names)
     return var if lw.backend_name == "numpy" else f"_astype({var}, y.dtype)"

@@ -18,7 +18,7 @@ import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
 
@@ -256,12 +256,7 @@ class _Lowerer:
 
     def param_vector(self, names: tuple[str, ...]) -> str:
         """The variable of a vector of scalar parameters (read once per call by name)."""
-        for var, got in self.param_vectors:
-            if got == names:
-                return var
-        var = f"pv_{len(self.param_vectors)}"
-        self.param_vectors.append((var, names))
-        return var
+        return _read_once(self.param_vectors, names, "pv")
 
     # -- helpers ------------------------------------------------------------------
     def const(self, prefix: str, value: Any) -> str:
@@ -824,6 +819,19 @@ class _Lowerer:
         if keepdims:
             args.append("keepdims=True")
         return f"_sum({', '.join(args)})"
+
+
+_T = TypeVar("_T")
+
+
+def _read_once(table: list[tuple[str, _T]], what: _T, prefix: str) -> str:
+    """The variable reading `what` with the parameters, added to `table` if new."""
+    for var, got in table:
+        if got == what:
+            return var
+    var = f"{prefix}_{len(table)}"
+    table.append((var, what))
+    return var
 
 
 def _sig(scope: tuple[Dim, ...]) -> tuple[int, ...]:
@@ -2155,12 +2163,7 @@ def _leaf_values(lw: _Lowerer, leaves: list[Leaf], path: str) -> str:
         size = int(np.prod(lw.m.params[key].shape))
         flat = f"_reshape({lw.param_var[key]}, ({size},))"
         code = _gather(lw, flat, [cast("tuple[str, int]", x.ref)[1] for x in leaves])
-        for var, got in lw.param_cells:
-            if got == code:
-                return var
-        var = f"pc_{len(lw.param_cells)}"
-        lw.param_cells.append((var, code))
-        return var
+        return _read_once(lw.param_cells, code, "pc")
     names = tuple(lw.m.params[str(x.ref)].base for x in leaves)
     var = lw.param_vector(names)
     return var if lw.backend_name == "numpy" else f"_astype({var}, y.dtype)"

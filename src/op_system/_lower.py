@@ -296,11 +296,16 @@ class _Lowerer:
         `lower_model` lowers twice. The first pass counts how often each value
         number is computed (`counts`); the second keeps every value computed
         more than once in a temporary the first time and reuses it after. A
-        value number identifies a node's operation and its operands' numbers
-        (leaves: their code, dims and scope), so equal numbers are equal values.
+        value number identifies a node's operation, its operands' numbers and
+        the scope's sizes; a leaf's number is its code (generated variables are
+        assigned once, so within a pass equal code is an equal value). Equal
+        numbers are equal values; the counts only decide where a temporary is
+        worth it.
         """
         k = v.key
         if not self.cse or k is None or v.const is not None or _is_atom(v.code):
+            return v
+        if v.src is not None:  # a reshaped view: free to recompute, kept unshared
             return v
         if self.counting:
             self.counts[k] = self.counts.get(k, 0) + 1

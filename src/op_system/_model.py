@@ -8,7 +8,7 @@ placeholders plus the loop variables of enclosing `sum_over`/`integrate_over`.
 
 `Model.resolve` maps a name or templated reference in a given scope to a
 `Target` (what it reads, and which cell coordinates come from which dimension).
-Both the code generator (`_lower.py`) and the string renderer (`_render.py`) use
+Both the code generator (`_lower.py`, `_codegen.py`) and the string renderer (`_render.py`) use
 it, so they cannot disagree.
 """
 

@@ -20,6 +20,7 @@ from ._backend import (
     not_numpy,
     resolve_backend,
 )
+from ._codegen import lower_model
 from ._errors import (
     ExpressionError,
     ParameterError,
@@ -28,7 +29,7 @@ from ._errors import (
     did_you_mean,
 )
 from ._gcpause import paused_gc
-from ._lower import Lowered, lower_model
+from ._lower import Lowered
 from ._model import Model, flat_index
 from .specs import NormalizedRhs
 

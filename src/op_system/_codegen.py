@@ -1,0 +1,484 @@
+"""`lower_model`: the whole generated function, from the parameter reads to the
+output, for the right-hand side (two passes, see `_Lowerer.share`) or its jvp.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._flows import (
+    _gathered_flows,
+    _lower_transitions,
+    _rate_vector,
+    _runs,
+    _segmented_flows,
+)
+from ._gcpause import paused_gc
+from ._ir import Node
+from ._lower import (
+    Lowered,
+    _alias_deps,
+    _alias_levels,
+    _alias_order,
+    _index_code,
+    _lower_group,
+    _lower_single,
+    _Lowerer,
+    check_invalid,
+)
+from ._model import Block, Dim, Model
+from ._reroll import Group, group_cells
+from ._tangent import _Tangent
+
+__all__ = ["lower_model"]
+
+
+@paused_gc
+def lower_model(
+    model: Model, backend_name: str, mode: str = "rhs", *, dispatch: bool = False
+) -> Lowered:
+    """Generate the source of `rhs(t, y, **params)` for `model`.
+
+    With `mode="jvp"`, generate `jvp(t, y, v, **params)`, the exact directional
+    derivative `J(t, y) @ v`, by differentiating the IR (see `_Tangent`).
+    With `dispatch=True` (NumPy only), the function first hands any `y` that is
+    not a NumPy array, list or scalar (a JAX array or tracer) to `_other(t, y,
+    params)`; NumPy inputs pay one class check.
+    """
+    check_invalid(model)
+    deps = _alias_deps(model)
+    if mode != "rhs":
+        return _lower_pass(model, _Tangent(model, backend_name), mode, dispatch, deps)
+    # Two passes for common subexpressions (`_Lowerer.share`): the first counts
+    # values and is the result when nothing is computed twice.
+    first = _Lowerer(model, backend_name)
+    first.cse = first.counting = True
+    lowered = _lower_pass(model, first, mode, dispatch, deps)
+    if all(n < 2 for n in first.counts.values()):
+        return lowered
+    second = _Lowerer(model, backend_name)
+    second.cse = True
+    second.counts, second.numbers = first.counts, first.numbers
+    second.group_memo = first.group_memo
+    return _lower_pass(model, second, mode, dispatch, deps)
+
+
+def _lower_pass(
+    model: Model,
+    lw: _Lowerer,
+    mode: str,
+    dispatch: bool,
+    deps: dict[str, set[str]],
+) -> Lowered:
+    """One lowering of `model` by `lw` (see `lower_model`)."""
+    backend_name = lw.backend_name
+    order, cycle = _alias_order(model, deps)
+    for i, blk in enumerate(model.blocks):
+        lw.block_var[id(blk)] = f"s_{i}"
+    for i, alias in enumerate(model.aliases.values()):
+        lw.alias_var[alias.base] = f"a_{i}"
+
+    body: list[str] = []
+    lw.lines = body
+    # Aliases in dependency order (each once per call, shared by all uses).
+    reroll = mode == "rhs" and cycle is None
+    lw.reroll = reroll
+    if cycle is None:
+        # Scalar aliases of one shape and one dependency level are computed as one
+        # vector (re-rolling, see `_reroll.py`); the rest one by one, in order.
+        levels = _alias_levels(deps, order)
+        groups: list[Group] = []
+        if reroll:
+            scalar = [
+                (a, a.expr, a.path)
+                for a in order
+                if not a.axes and a.cells is None and a.expr is not None
+            ]
+            groups = lw.groups(
+                "aliases", lambda: group_cells(model, scalar, lambda a: levels[a.base])
+            )
+        grouped = {id(a): g for g in groups for a in g.members}
+        done_groups: set[int] = set()
+        for alias in order:
+            g = grouped.get(id(alias))
+            if g is not None:
+                if id(g) not in done_groups:
+                    done_groups.add(id(g))
+                    gvar = lw.tmp(_lower_group(lw, g, "aliases"), "g")
+                    for j, member in enumerate(g.members):
+                        lw.alias_var[member.base] = f"{gvar}[{j}]"
+                        lw.alias_group[member.base] = (gvar, j, len(g.members))
+                continue
+            if alias.cells is not None:
+                shape = tuple(ax.size for ax in alias.axes)
+                homes = [lw.alias_group.get(c.id) for c in alias.cells]
+                first = homes[0]
+                if first is not None and all(
+                    h == (first[0], j, first[2]) for j, h in enumerate(homes)
+                ):
+                    # cells defined one by one, computed as one re-rolled group: that vector
+                    code = (
+                        first[0]
+                        if len(shape) == 1
+                        else f"_reshape({first[0]}, {shape})"
+                    )
+                else:
+                    vals = [
+                        lw.num(lw.expr(c, (), alias.path)).code for c in alias.cells
+                    ]
+                    code = (
+                        f"_reshape(_stack_scalars([{', '.join(vals)}], None), {shape})"
+                    )
+                body.append(f"    {lw.alias_var[alias.base]} = {code}")
+                continue
+            scope = tuple(Dim(ax.name, ax) for ax in alias.axes)
+            assert alias.expr is not None  # only virtual aliases (cells) have none
+            v = (
+                _lower_single(lw, alias.expr, alias.path)
+                if reroll and not alias.axes
+                else None
+            )
+            if v is None:
+                v = lw.num(lw.expr(alias.expr, scope, alias.path))
+            code = lw.bcast(v, scope) if alias.axes else v.code
+            if not alias.axes and v.key is not None:
+                lw.alias_key[alias.base] = v.key
+            body.append(f"    {lw.alias_var[alias.base]} = {code}")
+    outputs: list[tuple[Block, str]] = []
+    #: re-rolled scalar equations: (state indices, code of their vector)
+    scattered: list[tuple[list[int], str]] = []
+    if cycle is None and mode == "jvp":
+        assert isinstance(lw, _Tangent)
+        lw.tangent_aliases(order)
+        outputs = lw.tangent_outputs()
+    elif cycle is None:
+        if model.kind == "expr":
+            eq_groups: list[Group] = []
+            if reroll:
+                scalar_eqs = [
+                    (
+                        eq,
+                        *(
+                            (eq.expr, eq.path)
+                            if eq.expr is not None
+                            else eq.overrides[0]
+                        ),
+                    )
+                    for eq in model.equations
+                    if not eq.block.axes and eq.chain is None
+                ]
+                eq_groups = lw.groups(
+                    "equations", lambda: group_cells(model, scalar_eqs)
+                )
+            in_group = {id(eq) for g in eq_groups for eq in g.members}
+            for g in eq_groups:
+                scattered.append(
+                    (
+                        [eq.block.offset for eq in g.members],
+                        lw.tmp(_lower_group(lw, g, "equations"), "g"),
+                    )
+                )
+            for eq in model.equations:
+                if id(eq) not in in_group:
+                    outputs.append((eq.block, _lower_equation(lw, eq)))
+        else:
+            outputs = _lower_transitions(lw, model)
+
+    numpy = backend_name == "numpy"
+    lines = [
+        "def rhs(t, y, **params):" if mode == "rhs" else "def jvp(t, y, v, **params):"
+    ]
+    if dispatch:
+        lines.append("    if y.__class__ is not _ndarray and _not_numpy(y):")
+        lines.append("        return _other(t, y, params)")
+    if cycle is not None:
+        lines.append(f"    _alias_cycle({cycle!r})")
+    head = len(lines)
+    # Parameters: fast path reads each by name; the slow path fills expanded names.
+    pnames = list(model.params)
+    read: list[str] = []
+    if pnames:
+        lines.append("    try:")
+        for p in pnames:
+            pd = model.params[p]
+            var = lw.param_var[p]
+            if mode == "rhs" and not pd.axes and p not in lw.direct_params:
+                continue  # only read by re-rolled groups, through _pvec
+            read.append(var)
+            if pd.axes and not pd.array_ok:
+                # a base shared by several index signatures: expanded names only
+                lines.append(f"        {var} = _cells(params, {p!r})")
+            elif pd.axes and numpy:
+                # Cheap static check; anything unusual goes through _param_array.
+                lines.append(f"        {var} = params[{p!r}]")
+                lines.append(
+                    f"        if {var}.__class__ is not _ndarray or {var}.shape != {pd.shape}:"
+                )
+                lines.append(f"            {var} = _param_array({var}, {p!r})")
+            elif pd.axes:
+                lines.append(f"        {var} = _param_array(params[{p!r}], {p!r})")
+            elif numpy:
+                # float64 semantics (inf/nan, not ZeroDivisionError) for Python scalars
+                lines.append(f"        {var} = _f64s(params[{pd.base!r}])")
+            else:
+                lines.append(f"        {var} = params[{pd.base!r}]")
+        if lines[-1] == "    try:":  # every parameter is read by re-rolled groups
+            lines.pop()
+        else:
+            lines.append("    except KeyError:")
+            targets = ", ".join(lw.param_var[p] for p in pnames)
+            lines.append(f"        {targets}, = _fill_params(params)")
+    for var, names in lw.param_vectors:
+        lines.append(
+            f"    {var} = _pvec(params, {names!r}, {'_f64' if numpy else 'None'})"
+        )
+    read.extend(var for var, _ in lw.param_vectors)
+    for var, code in lw.param_cells:
+        lines.append(f"    {var} = {code}")
+    read.extend(var for var, _ in lw.param_cells)
+    param_lines = lines[head:]
+    rest = len(lines)
+    if numpy:
+        lines.append("    if y.__class__ is not _ndarray or y.dtype is not _f64:")
+        lines.append("        y = _state(y)")
+    else:
+        lines.append("    y = _state(y)")
+    lines.append(f"    if y.shape != ({model.n_state},):")
+    lines.append("        _bad_shape(y)")
+    if not numpy:
+        # float constants follow y's dtype (float32 stays float32)
+        for k, v in lw.consts.items():
+            if isinstance(v, np.ndarray) and v.dtype.kind == "f":
+                lines.append(f"    {k} = _astype(_{k}, y.dtype)")
+    if numpy and lw.uses_time:
+        lines.append("    t = _f64s(t)")
+    for i, blk in enumerate(model.blocks):
+        if cycle is None and id(blk) in lw.used_blocks:
+            lines.append(f"    s_{i} = {_block_view('y', blk)}")
+    if mode == "jvp":
+        lines.append("    v = _state(v)")
+        assert isinstance(lw, _Tangent)
+        for i, blk in enumerate(model.blocks):
+            if id(blk) in lw.used_tblocks:
+                lines.append(f"    ts_{i} = {_block_view('v', blk)}")
+    lines.extend(body)
+    if cycle is not None:
+        lines.append("    return y")
+    elif numpy:
+        # NumPy: write each block into one preallocated output (no concatenations).
+        lines.append(f"    out = _empty({model.n_state})")
+        for idx, code in scattered:
+            lines.append(f"    out[{_index_code(lw, idx)}] = {code}")
+        zero_run: list[
+            int
+        ] = []  # consecutive scalar states with no term: one slice write
+
+        def flush_zeros() -> None:
+            if zero_run:
+                where = (
+                    str(zero_run[0])
+                    if len(zero_run) == 1
+                    else f"{zero_run[0]}:{zero_run[-1] + 1}"
+                )
+                lines.append(f"    out[{where}] = 0.0")
+                zero_run.clear()
+
+        for blk, code in outputs:
+            start, stop = blk.offset, blk.offset + blk.size
+            segments = lw.segments.get(id(blk))
+            if not blk.axes and code == "0.0" and segments is None:
+                if zero_run and zero_run[-1] != start - 1:
+                    flush_zeros()
+                zero_run.append(start)
+                continue
+            flush_zeros()
+            if segments is not None:
+                pos = start
+                for length, seg in segments:
+                    if length and seg.startswith("_subtract("):  # computed in place
+                        lines.append(f"    {seg[:-1]}, out=out[{pos}:{pos + length}])")
+                    elif length:
+                        lines.append(f"    out[{pos}:{pos + length}] = {seg}")
+                    pos += length
+            elif not blk.axes:
+                lines.append(f"    out[{start}] = {code}")
+            else:
+                flat = (
+                    code if len(blk.axes) == 1 else f"_reshape({code}, ({blk.size},))"
+                )
+                lines.append(f"    out[{start}:{stop}] = {flat}")
+        flush_zeros()
+        for idx, code in lw.overwrites:  # re-rolled per-cell overrides
+            lines.append(f"    out[{_index_code(lw, idx)}] = {code}")
+        for idx, sign, code in lw.scatters:
+            runs = _runs(idx)
+            if runs is not None:  # a few slices: in-place slice updates
+                for lo, hi, start in runs:
+                    part = code if (lo, hi) == (0, len(idx)) else f"{code}[{lo}:{hi}]"
+                    lines.append(f"    out[{start}:{start + hi - lo}] {sign}= {part}")
+            elif len(set(idx)) == len(idx):  # distinct cells: an in-place fancy update
+                lines.append(f"    out[{_index_code(lw, idx)}] {sign}= {code}")
+            else:  # repeated cells accumulate
+                lines.append(
+                    f"    {'_add_at' if sign == '+' else '_subtract_at'}(out, {_index_code(lw, idx)}, {code})"
+                )
+        lines.append("    return out")
+    else:
+        pieces: list[tuple[str, bool]] = []  # (code, is a fresh array)
+        spans: list[tuple[int, str | None]] = []  # (length, code; None for zeros)
+        run: list[str] = []
+        positions: list[int] = []  # state index of each entry of the concatenation
+        for idx, code in scattered:
+            pieces.append((code, False))
+            spans.append((len(idx), code))
+            positions.extend(idx)
+        zeros = 0  # consecutive scalar states with no term: one zeros piece
+
+        def flush() -> None:
+            nonlocal run, zeros
+            if run:
+                code = f"_stack_scalars([{', '.join(run)}], y.dtype)"
+                pieces.append((code, True))
+                spans.append((len(run), code))
+                run = []
+            if zeros:
+                pieces.append((f"_zeros(({zeros},), dtype=y.dtype)", True))
+                spans.append((zeros, None))
+                zeros = 0
+
+        for blk, code in outputs:
+            positions.extend(range(blk.offset, blk.offset + blk.size))
+            if blk.axes:
+                flush()
+                flat = (
+                    code if len(blk.axes) == 1 else f"_reshape({code}, ({blk.size},))"
+                )
+                pieces.append((flat, False))
+                spans.append((blk.size, flat))
+            elif code == "0.0":
+                if run:
+                    flush()
+                zeros += 1
+            else:
+                if zeros:
+                    flush()
+                run.append(code)
+        flush()
+        in_order = positions == list(range(model.n_state))
+        segmented = (
+            _segmented_flows(lw, spans, model.n_state)
+            if lw.scatters and in_order
+            else None
+        )
+        if segmented is not None:
+            result = segmented
+        elif len(pieces) == 1 and not scattered:
+            code, fresh = pieces[0]
+            result = code if fresh else f"_as_out({code}, y.dtype)"
+        elif in_order:
+            result = f"_concat([{', '.join(c for c, _ in pieces)}])"
+        else:
+            # re-rolled equations come first: put every entry back at its state's place
+            perm = lw.const(
+                "PERM", np.argsort(np.asarray(positions, dtype=np.int64), kind="stable")
+            )
+            result = f"_take(_concat([{', '.join(c for c, _ in pieces)}]), {perm})"
+        if lw.scatters and segmented is None:
+            lines.append(f"    out = {result}")
+            gathered = _gathered_flows(lw, model.n_state)
+            if gathered is not None:
+                # every state's flows gathered from one vector and summed: XLA fuses
+                # gathers, where scatters (`.at[].add`) run one by one
+                lines.append(f"    out = out + {gathered}")
+            else:
+                for idx, sign, code in lw.scatters:
+                    where = _index_code(lw, idx)
+                    add = code if sign == "+" else f"-{code}"
+                    lines.append(f"    out = out.at[{where}].add({add})")
+            result = "out"
+        lines.append(f"    return {result}")
+    split: list[str] = []
+    if mode == "rhs" and cycle is None:
+        # The same function split in two: `prep(params)` reads the parameters once
+        # (what `CompiledRhs.bind` calls), `core(t, y, *prep(params))` does the rest.
+        split.append("def prep(params):")
+        split.extend(param_lines)
+        split.append(f"    return ({''.join(v + ', ' for v in read)})")
+        split.append(f"def core(t, y{''.join(', ' + v for v in read)}):")
+        split.extend(lines[rest:])
+    source = "\n".join(lines) + "\n"
+    bound_source = "\n".join(split) + "\n" if split else ""
+    return Lowered(source, lw.consts, pnames, cycle, bound_source)
+
+
+def _block_view(vec: str, blk: Block) -> str:
+    """Code for one block of a state-shaped vector: a scalar, or a view of its axes' shape."""
+    if not blk.axes:
+        return f"{vec}[{blk.offset}]"
+    sl = f"{vec}[{blk.offset}:{blk.offset + blk.size}]"
+    return f"_reshape({sl}, {blk.shape})" if len(blk.axes) > 1 else sl
+
+
+def _lower_equation(lw: _Lowerer, eq: Any) -> str:
+    blk: Block = eq.block
+    scope = tuple(Dim(ax.name, ax) for ax in blk.axes)
+    if eq.chain is not None:
+        # Stage i: (r[i-1]) * I[i-1] - (r_out[i]) * I[i]; vectorized as shifted slices.
+        lw.used_blocks.add(id(blk))
+        rates = _rate_vector(lw, [*eq.chain[0], eq.chain[1]], eq.path)
+        f = lw.tmp(f"({rates} * {lw.block_var[id(blk)]})", "f")
+        code = f"_concat([(-{f}[:1]), ({f}[:-1] - {f}[1:])])"
+        return lw.tmp(_overridden(lw, blk, code, eq.overrides), "d")
+    if not blk.axes:
+        node, path = (eq.expr, eq.path) if eq.expr is not None else eq.overrides[0]
+        single = _lower_single(lw, node, path) if lw.reroll else None
+        v = single if single is not None else lw.num(lw.expr(node, (), path))
+        return lw.tmp(v.code, "d")
+    if eq.expr is not None:
+        v = lw.num(lw.expr(eq.expr, scope, eq.path))
+        code = lw.bcast(v, scope)
+    else:
+        code = f"_bcast(0.0, {blk.shape})"
+    return lw.tmp(_overridden(lw, blk, code, eq.overrides), "d")
+
+
+def _overridden(
+    lw: _Lowerer, blk: Block, code: str, overrides: dict[int, tuple[Node, str]]
+) -> str:
+    """`code` (the block's template) with its per-cell overrides in place.
+
+    Overrides of one expression shape are re-rolled: one vector of their values,
+    which NumPy writes over the block's cells in the output (`lw.overwrites`)
+    and other namespaces gather into the block's shape and select with one
+    mask. The others get a mask each.
+    """
+    items = sorted(overrides.items())
+    groups: list[Group] = []
+    singles = [flat for flat, _ in items]
+    if lw.reroll and len(items) > 1:
+        cells = [(flat, node, path) for flat, (node, path) in items]
+        groups, singles = group_cells(lw.m, cells)
+
+    def mask_of(cells: list[int]) -> str:
+        mask = np.zeros(blk.size, dtype=bool)
+        mask[cells] = True
+        return lw.const("MASK", mask.reshape(blk.shape))
+
+    for g in groups:
+        vec = _lower_group(lw, g, "equations")
+        if lw.backend_name == "numpy":
+            lw.overwrites.append(([blk.offset + m for m in g.members], vec))
+            continue
+        pos = np.zeros(blk.size, dtype=np.int64)
+        pos[g.members] = np.arange(len(g.members))
+        placed = f"_take({vec}, {lw.const('IDX', pos)})"
+        if len(blk.shape) > 1:
+            placed = f"_reshape({placed}, {blk.shape})"
+        code = f"_where({mask_of(g.members)}, {placed}, {code})"
+    for flat in singles:
+        node, path = overrides[flat]
+        ov = lw.num(lw.expr(node, (), path))
+        code = f"_where({mask_of([flat])}, {ov.code}, {code})"
+    return code

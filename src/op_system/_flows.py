@@ -1,0 +1,360 @@
+"""Transitions as flows: each rate times its source, placed into the blocks it
+leaves and reaches (templated flows as broadcasts and sums over the dimensions a
+target lacks, re-rolled per-cell flows as slices, segments or one gather).
+
+Shared by the right-hand side (`_codegen.py`) and its tangent (`_tangent.py`).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from ._errors import UnsupportedFeatureError
+from ._ir import Node
+from ._lower import (
+    _gather,
+    _lower_group,
+    _lower_single,
+    _Lowerer,
+    _Val,
+)
+from ._model import Block, ChainFlow, Dim, Model, Target
+from ._reroll import group_cells
+
+__all__: list[str] = []
+
+
+def _rate_vector(lw: _Lowerer, nodes: list[Node], path: str) -> str:
+    """One scalar if all rates are the same expression, else a stacked vector."""
+    vals = [lw.num(lw.expr(n, (), path)).code for n in nodes]
+    if all(v == vals[0] for v in vals):
+        return vals[0]
+    return lw.tmp(f"_stack_scalars([{', '.join(vals)}], y.dtype)", "r")
+
+
+def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, str]]:
+    terms: dict[int, list[tuple[str, str, tuple[int, ...] | None]]] = {
+        id(b): [] for b in model.blocks
+    }
+    # Chains: forward flows `f` as one vector; scalar flows into the first stage or out
+    # of the last one (entry, exit) join the same concatenation instead of one-hot terms.
+    chain_f: dict[int, str] = {}
+    edges: dict[int, dict[int, list[tuple[str, str]]]] = {}
+    grouped = _transition_groups(lw, model)
+    for td in model.transitions:
+        if id(td) in grouped:
+            continue
+        if isinstance(td, ChainFlow):
+            # I[i] -> I[i+1] at rate r[i]: outflow from stages 0..k-2, inflow to 1..k-1.
+            lw.used_blocks.add(id(td.block))
+            rates = _rate_vector(lw, list(td.rates), td.path)
+            var = lw.block_var[id(td.block)]
+            chain_f[id(td.block)] = lw.tmp(f"({rates} * {var}[:-1])", "f")
+            continue
+        scope = td.dims
+        single = (
+            _lower_single(lw, td.rate, f"{td.path}.rate")
+            if lw.reroll and not scope
+            else None
+        )
+        rate = (
+            single
+            if single is not None
+            else lw.num(lw.expr(td.rate, scope, f"{td.path}.rate"))
+        )
+        src = lw.target(model.resolve(td.src, scope, f"{td.path}.from"), scope, td.path)
+        flow_code = lw.tmp(f"({rate.code} * {src.code})", "f")
+        flow = _Val(flow_code, rate.dims | src.dims)
+        for node, sign in ((td.src, "-"), (td.dst, "+")):
+            tgt = model.resolve(node, scope, td.path)
+            blk = tgt.obj
+            if (
+                blk.custom is not None
+                and not flow.dims
+                and not scope  # a templated transition adds once per cell of its scope
+                and len(tgt.sels) == 1
+                and tgt.sels[0][0] == "lit"
+                and tgt.sels[0][1] in (0, blk.size - 1)
+            ):
+                edges.setdefault(id(blk), {}).setdefault(tgt.sels[0][1], []).append(
+                    (sign, flow.code)
+                )
+                continue
+            code, shape = _place(lw, flow, tgt, scope)
+            terms[id(tgt.obj)].append((sign, code, shape))
+    for blk in model.blocks:
+        f = chain_f.get(id(blk))
+        if f is None:
+            continue
+        ends = edges.get(id(blk), {})
+
+        def edge(i: int, ends: dict[int, list[tuple[str, str]]] = ends) -> str:
+            return "".join(f" {sign} {code}" for sign, code in ends.get(i, []))
+
+        segments = [
+            (1, f"({edge(0)} - {f}[:1])".replace("( + ", "(").replace("( - ", "(-")),
+            (blk.size - 2, f"({f}[:-1] - {f}[1:])"),
+            (1, f"({f}[-1:]{edge(blk.size - 1)})"),
+        ]
+        if lw.backend_name == "numpy" and not terms[id(blk)]:
+            segments[1] = (blk.size - 2, f"_subtract({f}[:-1], {f}[1:])")
+            lw.segments[id(blk)] = segments  # written straight into the output
+            continue
+        code = f"_concat([{', '.join(seg for _, seg in segments)}])"
+        terms[id(blk)].append(("+", code, blk.shape))
+    return _sum_terms(lw, model, terms)
+
+
+def _transition_groups(lw: _Lowerer, model: Model) -> set[int]:
+    """Re-roll scalar transitions of one rate shape: one flow vector per group.
+
+    Each group's flows leave their sources and reach their targets as scatter-adds
+    into the output (`lw.scatters`); NumPy and JAX only (the Array API has no
+    scatter). Returns the ids of the transitions lowered here.
+    """
+    if not lw.reroll or lw.backend_name not in ("numpy", "jax"):
+        return set()
+    cells = [
+        (td, td.rate, f"{td.path}.rate")
+        for td in model.transitions
+        if not isinstance(td, ChainFlow) and not td.dims
+    ]
+    groups = lw.groups("transitions", lambda: group_cells(model, cells))
+    done: set[int] = set()
+    for g in groups:
+        src = [_state_index(model.resolve(td.src, (), td.path)) for td in g.members]
+        dst = [_state_index(model.resolve(td.dst, (), td.path)) for td in g.members]
+        # in state order, the sources and targets of per-cell flows are slices
+        order = sorted(range(len(src)), key=lambda i: (src[i], dst[i]))
+        g.members = [g.members[i] for i in order]
+        g.nodes = [g.nodes[i] for i in order]
+        g.leaves = [g.leaves[i] for i in order]
+        src, dst = [src[i] for i in order], [dst[i] for i in order]
+        rate = _lower_group(lw, g, "transitions", full=False)
+        flow = lw.tmp(f"({rate} * {_gather(lw, 'y', src)})", "f")
+        lw.scatters.append((src, "-", flow))
+        lw.scatters.append((dst, "+", flow))
+        done.update(id(td) for td in g.members)
+    return done
+
+
+def _state_index(tgt: Target) -> int:
+    """Position in `y` of a state cell resolved with fixed coordinates."""
+    blk: Block = tgt.obj
+    idx = tuple(v for _, v in tgt.sels)
+    return blk.offset + (blk.flat(idx) if idx else 0)
+
+
+def _sum_terms(
+    lw: _Lowerer,
+    model: Model,
+    terms: dict[int, list[tuple[str, str, tuple[int, ...] | None]]],
+) -> list[tuple[Block, str]]:
+    """Each block's derivative: the signed sum of its flow terms, broadcast to its shape."""
+    out = []
+    for blk in model.blocks:
+        if id(blk) in lw.segments:
+            out.append((blk, ""))
+            continue
+        # added terms first: `b - a`, not `(-a) + b` (see `_segmented_flows`)
+        ts = sorted(terms[id(blk)], key=lambda t: t[0] != "+")
+        if not ts:
+            code = "0.0" if not blk.axes else f"_bcast(0.0, {blk.shape})"
+        else:
+            code = ts[0][1] if ts[0][0] == "+" else f"(-{ts[0][1]})"
+            for sign, c, _ in ts[1:]:
+                code = f"{code} {sign} {c}"
+            if blk.axes:
+                shapes = [sh for _, _, sh in ts if sh is not None]
+                full = tuple(max(dims) for dims in zip(*shapes)) if shapes else None
+                if full != blk.shape:
+                    code = f"_bcast({code}, {blk.shape})"
+        out.append((blk, lw.tmp(code, "d")))
+    return out
+
+
+def _place(
+    lw: _Lowerer, flow: _Val, tgt: Target, scope: tuple[Dim, ...]
+) -> tuple[str, tuple[int, ...] | None]:
+    """Code adding `flow` (over `scope`) into the target block's cells, and its shape."""
+    blk: Block = tgt.obj
+    used = [v for k, v in tgt.sels if k == "dim"]
+    if len(set(used)) != len(used):
+        raise UnsupportedFeatureError(
+            "Feature 'diagonal index' is not supported in transitions."
+        )
+    # Sum the flow over scope dimensions the target does not have; dimensions the
+    # flow does not depend on contribute a factor of their size instead.
+    sum_axes = tuple(
+        i for i, d in enumerate(scope) if d.name not in used and d.name in flow.dims
+    )
+    mult = 1
+    for d in scope:
+        if d.name not in used and d.name not in flow.dims:
+            mult *= d.size
+    code = flow.code
+    if not flow.dims:
+        shape: tuple[int, ...] | None = None
+    elif len(sum_axes) == len(flow.dims):
+        code, shape = f"_sum({code})", None
+    else:
+        cur = [d.size if d.name in flow.dims else 1 for d in scope]
+        if sum_axes:
+            code = (
+                f"_sum({code}, axis={sum_axes if len(sum_axes) > 1 else sum_axes[0]})"
+            )
+            cur = [n for i, n in enumerate(cur) if i not in sum_axes]
+        rest = [d for i, d in enumerate(scope) if i not in sum_axes]
+        kept = [d for d in rest if d.name in used]
+        shape = tuple(d.size if d.name in flow.dims else 1 for d in kept)
+        if tuple(cur) != shape:
+            code = f"_reshape({code}, {shape})"
+        perm = tuple(kept.index(next(d for d in kept if d.name == n)) for n in used)
+        if perm != tuple(range(len(perm))):
+            code = f"_permute_dims({code}, {perm})"
+            shape = tuple(shape[p] for p in perm)
+    if mult != 1:
+        code = f"({mult} * {code})"
+    if not blk.axes:
+        return code, None
+    lits = [(p, v) for p, (k, v) in enumerate(tgt.sels) if k == "lit"]
+    if not lits:
+        return code, shape
+    # Place the flow at the target's fixed coordinates: a select against a constant
+    # mask (exact zeros elsewhere, so a non-finite flow stays in its own cell).
+    it = iter(shape or ())
+    full = tuple(
+        1 if k == "lit" else (next(it) if shape is not None else 1) for k, _ in tgt.sels
+    )
+    if shape is not None:
+        code = f"_reshape({code}, {full})"
+    out_shape = list(full)
+    for p, i in lits:
+        mask_shape = [1] * len(blk.axes)
+        mask_shape[p] = blk.axes[p].size
+        mask = np.zeros(mask_shape, dtype=bool)
+        mask.reshape(-1)[i] = True
+        out_shape[p] = blk.axes[p].size
+        if shape is None and p == lits[0][0]:
+            # a scalar flow: make it an array of the target's dtype first (Array API where)
+            code = (
+                f"_asarray({code}, dtype=y.dtype)"
+                if lw.backend_name != "numpy"
+                else code
+            )
+        code = f"_where({lw.const('MASK', mask)}, {code}, 0.0)"
+    return code, tuple(out_shape)
+
+
+def _stack_or_one(codes: list[str]) -> str:
+    if all(c == codes[0] for c in codes):
+        return codes[0]
+    return f"_stack_scalars([{', '.join(codes)}], y.dtype)"
+
+
+# -- re-rolled groups -----------------------------------------------------------------
+
+
+def _gathered_flows(lw: _Lowerer, n: int, most: int = 8) -> str | None:
+    """The sum of the re-rolled flows into each state, as one padded gather.
+
+    All flow vectors are concatenated (plus a trailing zero); state `i` reads its
+    own flows at `IDX[i, :]` with signs `SIGN[i, :]`. None when a state receives
+    more than `most` flows (the gather would be mostly padding).
+    """
+    codes: list[str] = []
+    start: dict[str, int] = {}
+    total = 0
+    for idx, _, code in lw.scatters:
+        if code not in start:
+            start[code] = total
+            total += len(idx)
+            codes.append(code)
+    entries: list[list[tuple[int, float]]] = [[] for _ in range(n)]
+    for idx, sign, code in lw.scatters:
+        for j, cell in enumerate(idx):
+            entries[cell].append((start[code] + j, 1.0 if sign == "+" else -1.0))
+    width = max(len(e) for e in entries)
+    if width > most:
+        return None
+    index = np.full((n, width), total, dtype=np.int64)
+    signs = np.zeros((n, width))
+    for i, e in enumerate(entries):
+        for k, (pos, sg) in enumerate(e):
+            index[i, k], signs[i, k] = pos, sg
+    flows = f"_concat([{', '.join(codes)}, _zeros((1,), dtype=y.dtype)])"
+    idx_const = lw.const("IDX", index.reshape(-1))
+    return (
+        f"_sum(_reshape(_take({flows}, {idx_const}), ({n}, {width}))"
+        f" * _astype({lw.const('SIGN', signs)}, y.dtype), axis=1)"
+    )
+
+
+def _segmented_flows(
+    lw: _Lowerer, spans: list[tuple[int, str | None]], n: int, most: int = 32
+) -> str | None:
+    """The output as one concatenation of segments, each a signed sum of slices.
+
+    For re-rolled flows whose sources and targets are a few runs of consecutive
+    cells (chains listed stage by stage, per-cell transitions): the state range is
+    cut at every run's and every base piece's boundary, and each segment adds the
+    slices of the base pieces and flows covering it. XLA fuses this into one loop
+    (no gather, no scatter, no zero padding). None when there are more than
+    `most` segments; the caller then gathers.
+    """
+    cuts = {0, n}
+    # (first cell, length, sign, code); a flow of one cell may be a scalar
+    terms: list[tuple[int, int, str, str]] = []
+    pos = 0
+    for length, code in spans:
+        if code is not None:
+            terms.append((pos, length, "+", code))
+        pos += length
+        cuts.add(pos)
+    for idx, sign, code in lw.scatters:
+        runs = _runs(idx)
+        if runs is None:
+            return None
+        for lo, hi, start in runs:
+            if len(idx) == 1:
+                part = f"_reshape({code}, (1,))"
+            elif (lo, hi) == (0, len(idx)):
+                part = code
+            else:
+                part = f"{code}[{lo}:{hi}]"
+            terms.append((start, hi - lo, sign, part))
+            cuts.update((start, start + hi - lo))
+    bounds = sorted(cuts)
+    if len(bounds) - 1 > most:
+        return None
+    segs: list[str] = []
+    for a, b in itertools.pairwise(bounds):
+        code = ""
+        # added terms first: `a - b`, not `(-b) + a` (XLA's CPU backend runs a
+        # fused negate-then-add several times slower)
+        for start, length, sign, part in sorted(terms, key=lambda t: t[2] != "+"):
+            if start <= a and b <= start + length:
+                if (a, b) != (start, start + length):
+                    part = f"{part}[{a - start}:{b - start}]"
+                code = (
+                    f"{code} {sign} {part}"
+                    if code
+                    else (part if sign == "+" else f"(-{part})")
+                )
+        segs.append(code or f"_zeros(({b - a},), dtype=y.dtype)")
+    return f"_concat([{', '.join(segs)}])"
+
+
+def _runs(idx: list[int], most: int = 4) -> list[tuple[int, int, int]] | None:
+    """`idx` as at most `most` runs of consecutive cells: `(lo, hi, first cell)` each."""
+    runs: list[tuple[int, int, int]] = []
+    lo = 0
+    for i in range(1, len(idx) + 1):
+        if i == len(idx) or idx[i] != idx[i - 1] + 1:
+            runs.append((lo, i, idx[lo]))
+            lo = i
+            if len(runs) > most:
+                return None
+    return runs

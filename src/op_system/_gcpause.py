@@ -6,7 +6,9 @@ scans over everything built so far, which took about 40% of the build time of a
 1,024-state flat model. None of these objects form reference cycles that need
 collecting during the build, so the collector is paused for the call and put
 back as it was (it stays off if the caller had turned it off). Nothing else of
-the interpreter's configuration is touched.
+the interpreter's configuration is touched. The cost is garbage that waits for
+the end of the build: the peak memory of that 1,024-state build is 170 MB
+instead of 150 MB (tracemalloc).
 """
 
 from __future__ import annotations

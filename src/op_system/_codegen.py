@@ -459,7 +459,9 @@ def _overridden(
     singles = [flat for flat, _ in items]
     if lw.reroll and len(items) > 1:
         cells = [(flat, node, path) for flat, (node, path) in items]
-        groups, singles = group_cells(lw.m, cells)
+        groups = lw.groups(f"overrides {blk.offset}", lambda: group_cells(lw.m, cells))
+        grouped = {m for g in groups for m in g.members}
+        singles = [flat for flat in singles if flat not in grouped]
 
     def mask_of(cells: list[int]) -> str:
         mask = np.zeros(blk.size, dtype=bool)

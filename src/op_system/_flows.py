@@ -158,14 +158,11 @@ def _sum_terms(
         if id(blk) in lw.segments:
             out.append((blk, ""))
             continue
-        # added terms first: `b - a`, not `(-a) + b` (see `_segmented_flows`)
-        ts = sorted(terms[id(blk)], key=lambda t: t[0] != "+")
+        ts = terms[id(blk)]
         if not ts:
             code = "0.0" if not blk.axes else f"_bcast(0.0, {blk.shape})"
         else:
-            code = ts[0][1] if ts[0][0] == "+" else f"(-{ts[0][1]})"
-            for sign, c, _ in ts[1:]:
-                code = f"{code} {sign} {c}"
+            code = _signed_sum([(sign, c) for sign, c, _ in ts])
             if blk.axes:
                 shapes = [sh for _, _, sh in ts if sh is not None]
                 full = tuple(max(dims) for dims in zip(*shapes)) if shapes else None
@@ -331,20 +328,31 @@ def _segmented_flows(
         return None
     segs: list[str] = []
     for a, b in itertools.pairwise(bounds):
-        code = ""
-        # added terms first: `a - b`, not `(-b) + a` (XLA's CPU backend runs a
-        # fused negate-then-add several times slower)
-        for start, length, sign, part in sorted(terms, key=lambda t: t[2] != "+"):
-            if start <= a and b <= start + length:
-                if (a, b) != (start, start + length):
-                    part = f"{part}[{a - start}:{b - start}]"
-                code = (
-                    f"{code} {sign} {part}"
-                    if code
-                    else (part if sign == "+" else f"(-{part})")
-                )
-        segs.append(code or f"_zeros(({b - a},), dtype=y.dtype)")
+        parts = [
+            (
+                sign,
+                part
+                if (a, b) == (start, start + length)
+                else f"{part}[{a - start}:{b - start}]",
+            )
+            for start, length, sign, part in terms
+            if start <= a and b <= start + length
+        ]
+        segs.append(
+            _signed_sum(parts) if parts else f"_zeros(({b - a},), dtype=y.dtype)"
+        )
     return f"_concat([{', '.join(segs)}])"
+
+
+def _signed_sum(terms: list[tuple[str, str]]) -> str:
+    """`(sign, code)` terms as one sum, added terms first: `b - a`, not `(-a) + b`
+    (XLA's CPU backend runs a fused negate-then-add several times slower)."""
+    ordered = sorted(terms, key=lambda t: t[0] != "+")
+    sign, code = ordered[0]
+    out = code if sign == "+" else f"(-{code})"
+    for sign, code in ordered[1:]:
+        out = f"{out} {sign} {code}"
+    return out
 
 
 def _runs(idx: list[int], most: int = 4) -> list[tuple[int, int, int]] | None:

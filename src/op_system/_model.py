@@ -325,18 +325,17 @@ class Model:
     _block_by_base: dict[str, Block] = field(default_factory=dict)
     _chain_cells: dict[str, tuple[Block, int]] = field(default_factory=dict)
     _prefix_cache: dict[str, list[int]] = field(default_factory=dict)
-    #: lookups of expanded names, and the indexed parameters by base name they use;
-    #: both rebuilt when aliases or parameters are added (the builder does so while
-    #: collecting parameters)
+    #: lookups of expanded names, the indexed parameters by base name they use and
+    #: the flat targets below: all dropped by `_refresh_caches` when aliases or
+    #: parameters are added (the builder does so while collecting parameters)
     _cell_cache: dict[str, tuple[TargetKind, Any, tuple[int, ...]] | None] = field(
         default_factory=dict
     )
     _indexed_by_base: dict[str, list[ParamDef]] = field(default_factory=dict)
-    _cell_cache_version: tuple[int, int] = (-1, -1)
     #: names resolved outside any template (flat per-cell specs resolve each name of
     #: every cell: once here, then read by validation, re-rolling and lowering)
     _flat_targets: dict[str, Target] = field(default_factory=dict)
-    _flat_version: tuple[int, int] = (-1, -1)
+    _cache_version: tuple[int, int] = (-1, -1)
 
     def __post_init__(self) -> None:
         self._block_by_base = {b.base: b for b in self.blocks if b.custom is None}
@@ -351,19 +350,25 @@ class Model:
 
     def lookup_cell(self, name: str) -> tuple[TargetKind, Any, tuple[int, ...]] | None:
         """Resolve an expanded name (`S__age_y`, or a chain stage `I3`) to `(kind, obj, coords)`."""
-        version = (len(self.aliases), len(self.params))
-        if self._cell_cache_version != version:
-            self._cell_cache.clear()
-            self._indexed_by_base.clear()
-            for p in self.params.values():
-                if p.axes:
-                    self._indexed_by_base.setdefault(p.base, []).append(p)
-            self._cell_cache_version = version
+        self._refresh_caches()
         try:
             return self._cell_cache[name]
         except KeyError:
             got = self._cell_cache[name] = self._lookup_cell(name)
             return got
+
+    def _refresh_caches(self) -> None:
+        """Drop the name caches if aliases or parameters were added since they were filled."""
+        version = (len(self.aliases), len(self.params))
+        if self._cache_version == version:
+            return
+        self._cell_cache.clear()
+        self._flat_targets.clear()
+        self._indexed_by_base.clear()
+        for p in self.params.values():
+            if p.axes:
+                self._indexed_by_base.setdefault(p.base, []).append(p)
+        self._cache_version = version
 
     def _lookup_cell(self, name: str) -> tuple[TargetKind, Any, tuple[int, ...]] | None:
         chain = self._chain_cells.get(name)
@@ -459,10 +464,7 @@ class Model:
     def resolve(self, node: Name | Ref, scope: tuple[Dim, ...], path: str) -> Target:
         """Resolve a name or templated reference in `scope` (see `Target`)."""
         if not scope and node.__class__ is Name:
-            version = (len(self.aliases), len(self.params))
-            if self._flat_version != version:
-                self._flat_targets.clear()
-                self._flat_version = version
+            self._refresh_caches()
             ident = node.id
             tgt = self._flat_targets.get(ident)
             if tgt is None:

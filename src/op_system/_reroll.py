@@ -35,6 +35,8 @@ from ._ir import (
     Num,
     Ref,
     UnaryOp,
+    attributes,
+    children,
 )
 from ._model import Dim, Model, flat_index
 
@@ -166,17 +168,12 @@ def shape_key(
                     tuple(getattr(a, "value", None) for a in n.args),
                 )
             parts = []
-            for c in _children(n):
+            for c in children(n):
                 k = go(c)
                 if k is None:
                     return None
                 parts.append(k)
-            head = (
-                type(n).__name__,
-                getattr(n, "op", None),
-                getattr(n, "ops", None),
-                getattr(n, "func", None),
-            )
+            head = (type(n).__name__, attributes(n))
             return (head, tuple(parts))
         return None  # reductions, strings, invalid nodes: lowered per cell
 
@@ -223,18 +220,6 @@ def _plus_run(n: BinOp) -> tuple[Node, ...]:
         rights.append(cur.right)
         cur = cur.left
     return (cur, *reversed(rights))
-
-
-def _children(n: Node) -> tuple[Node, ...]:
-    if isinstance(n, Compare):
-        return (n.left, *n.comparators)
-    if isinstance(n, BoolOp):
-        return n.values
-    if isinstance(n, IfExp):
-        return (n.test, n.body, n.orelse)
-    if isinstance(n, Call):
-        return n.args
-    return ()
 
 
 def group_cells(

@@ -312,29 +312,16 @@ class _Tangent(_Lowerer):
             dims = a.dims | b.dims
             if f == "hypot":
                 h = self.tmp(f"_hypot({at}, {bt})")
-                first = (
-                    None
-                    if da is None
-                    else _Val(f"(({at} / {h}) * {da.code})", dims | da.dims)
+                return self.add(
+                    self.mul(da, _Val(f"({at} / {h})", dims)),
+                    self.mul(db, _Val(f"({bt} / {h})", dims)),
                 )
-                second = (
-                    None
-                    if db is None
-                    else _Val(f"(({bt} / {h}) * {db.code})", dims | db.dims)
-                )
-                return self.add(first, second)
             r2 = self.tmp(f"({at} * {at} + {bt} * {bt})")
-            first = (
-                None
-                if da is None
-                else _Val(f"(({bt} / {r2}) * {da.code})", dims | da.dims)
+            return self.add(
+                self.mul(da, _Val(f"({bt} / {r2})", dims)),
+                self.mul(db, _Val(f"({at} / {r2})", dims)),
+                "-",
             )
-            second = (
-                None
-                if db is None
-                else _Val(f"(({at} / {r2}) * {db.code})", dims | db.dims)
-            )
-            return self.add(first, second, "-")
         (x,), (dx,) = xs, ds
         if dx is None:
             return None

@@ -18,6 +18,7 @@ from typing import Any
 
 __all__ = [
     "ALLOWED_FUNCS",
+    "ATOM",
     "BINARY_OPS",
     "CHAIN_MIN",
     "COMPARE_OPS",
@@ -39,6 +40,7 @@ __all__ = [
     "Str",
     "UnaryOp",
     "children",
+    "format_node",
     "to_source",
     "walk",
 ]
@@ -311,7 +313,7 @@ def to_source(
     """Render `node` as expression text with minimal parentheses.
 
     The optional callbacks replace names, templated references, reductions and
-    string literals (used to render expanded per-cell equations).
+    string literals.
 
     !!! example
         ```python
@@ -323,85 +325,91 @@ def to_source(
     """
 
     def go(n: Node) -> tuple[str, int]:
-        if isinstance(n, Num):
-            text = _fmt_num(n.value)
-            return text, (_PREC["unary"] if text.startswith("-") else _PREC["atom"])
-        if isinstance(n, Str):
-            return repr(string(n) if string else n.value), _PREC["atom"]
-        if isinstance(n, NpConst):
-            return f"np.{n.name}", _PREC["atom"]
-        if isinstance(n, Name):
-            return (name(n) if name else n.id), _PREC["atom"]
-        if isinstance(n, Ref):
-            if ref:
-                return ref(n), _PREC["atom"]
-            return f"{n.base}[{','.join(str(i) for i in n.items)}]", _PREC["atom"]
-        if isinstance(n, Reduce):
-            if reduce:
-                return reduce(n), _PREC["atom"]
-            flt = f" IN [{', '.join(n.coords)}]" if n.coords is not None else ""
-            body, _ = go(n.body)
-            return f"{n.kind}({n.axis}={n.var}{flt}, {body})", _PREC["atom"]
-        if isinstance(n, Invalid):
-            return n.source, _PREC["atom"]
-        if isinstance(n, Call):
-            fn = n.func if n.func in ("sum_state", "sum_prefix") else f"np.{n.func}"
-            return f"{fn}({', '.join(go(a)[0] for a in n.args)})", _PREC["atom"]
-        if isinstance(n, UnaryOp):
-            p = _PREC["not"] if n.op == "not" else _PREC["unary"]
-            inner, ip = go(n.operand)
-            if ip < p or (ip == p and n.op != "not" and inner.startswith(("-", "+"))):
-                inner = f"({inner})"
-            sep = " " if n.op == "not" else ""
-            return f"{n.op}{sep}{inner}", p
-        if isinstance(n, BinOp):
-            p = _PREC[n.op]
-            left, lp = go(n.left)
-            right, rp = go(n.right)
-            if n.op == "**":  # right-associative; unary binds looser on the left
-                if lp <= p:
-                    left = f"({left})"
-                if rp < _PREC["unary"]:
-                    right = f"({right})"
-            else:
-                if lp < p:
-                    left = f"({left})"
-                if rp <= p:
-                    right = f"({right})"
-            return f"{left} {n.op} {right}", p
-        if isinstance(n, Chain):
-            p = _PREC[n.ops[0]]
-            text, fp = go(n.operands[0])
-            parts = [f"({text})" if fp < p else text]
-            for op, operand in zip(n.ops, n.operands[1:]):
-                text, rp = go(operand)
-                parts.append(f" {op} ({text})" if rp <= p else f" {op} {text}")
-            return "".join(parts), p
-        if isinstance(n, Compare):
-            p = _PREC["cmp"]
-            parts = []
-            for operand in (n.left, *n.comparators):
-                text, op_p = go(operand)
-                parts.append(f"({text})" if op_p <= p else text)
-            out = parts[0]
-            for op, text in zip(n.ops, parts[1:], strict=False):
-                out += f" {op} {text}"
-            return out, p
-        if isinstance(n, BoolOp):
-            p = _PREC[n.op]
-            texts = []
-            for v in n.values:
-                text, vp = go(v)
-                texts.append(f"({text})" if vp <= p else text)
-            return f" {n.op} ".join(texts), p
-        if isinstance(n, IfExp):
-            body, bp = go(n.body)
-            test, tp = go(n.test)
-            orelse, op_ = go(n.orelse)
-            body = f"({body})" if bp <= 1 else body
-            test = f"({test})" if tp <= 1 else test
-            orelse = f"({orelse})" if op_ < 1 else orelse
-            return f"{body} if {test} else {orelse}", 0
-        raise TypeError(f"unknown IR node {type(n).__name__}")  # pragma: no cover
+        cls = n.__class__
+        if name is not None and cls is Name:
+            return name(n), ATOM  # type: ignore[arg-type]
+        if ref is not None and cls is Ref:
+            return ref(n), ATOM  # type: ignore[arg-type]
+        if reduce is not None and cls is Reduce:
+            return reduce(n), ATOM  # type: ignore[arg-type]
+        if string is not None and cls is Str:
+            return repr(string(n)), ATOM  # type: ignore[arg-type]
+        return format_node(n, [go(c) for c in children(n)])
 
     return go(node)[0]
+
+
+#: The precedence of an atom (a name, a call, a parenthesised expression).
+ATOM = _PREC["atom"]
+
+
+def format_node(n: Node, kids: list[tuple[str, int]]) -> tuple[str, int]:
+    """The text and precedence of `n`, from those of its `children` (in order).
+
+    `to_source` is this applied bottom-up; per-cell views (`_cells.py`) apply it
+    to children whose names are already expanded.
+    """
+    if isinstance(n, Num):
+        text = _fmt_num(n.value)
+        return text, (_PREC["unary"] if text.startswith("-") else ATOM)
+    if isinstance(n, Str):
+        return repr(n.value), ATOM
+    if isinstance(n, NpConst):
+        return f"np.{n.name}", ATOM
+    if isinstance(n, Name):
+        return n.id, ATOM
+    if isinstance(n, Ref):
+        return f"{n.base}[{','.join(str(i) for i in n.items)}]", ATOM
+    if isinstance(n, Reduce):
+        flt = f" IN [{', '.join(n.coords)}]" if n.coords is not None else ""
+        return f"{n.kind}({n.axis}={n.var}{flt}, {kids[0][0]})", ATOM
+    if isinstance(n, Invalid):
+        return n.source, ATOM
+    if isinstance(n, Call):
+        fn = n.func if n.func in ("sum_state", "sum_prefix") else f"np.{n.func}"
+        return f"{fn}({', '.join(k[0] for k in kids)})", ATOM
+    if isinstance(n, UnaryOp):
+        p = _PREC["not"] if n.op == "not" else _PREC["unary"]
+        inner, ip = kids[0]
+        if ip < p or (ip == p and n.op != "not" and inner.startswith(("-", "+"))):
+            inner = f"({inner})"
+        sep = " " if n.op == "not" else ""
+        return f"{n.op}{sep}{inner}", p
+    if isinstance(n, BinOp):
+        p = _PREC[n.op]
+        (left, lp), (right, rp) = kids
+        if n.op == "**":  # right-associative; unary binds looser on the left
+            if lp <= p:
+                left = f"({left})"
+            if rp < _PREC["unary"]:
+                right = f"({right})"
+        else:
+            if lp < p:
+                left = f"({left})"
+            if rp <= p:
+                right = f"({right})"
+        return f"{left} {n.op} {right}", p
+    if isinstance(n, Chain):
+        p = _PREC[n.ops[0]]
+        text, fp = kids[0]
+        parts = [f"({text})" if fp < p else text]
+        for op, (text, rp) in zip(n.ops, kids[1:]):
+            parts.append(f" {op} ({text})" if rp <= p else f" {op} {text}")
+        return "".join(parts), p
+    if isinstance(n, Compare):
+        p = _PREC["cmp"]
+        texts = [f"({text})" if op_p <= p else text for text, op_p in kids]
+        out = texts[0]
+        for op, text in zip(n.ops, texts[1:], strict=False):
+            out += f" {op} {text}"
+        return out, p
+    if isinstance(n, BoolOp):
+        p = _PREC[n.op]
+        return f" {n.op} ".join(f"({t})" if vp <= p else t for t, vp in kids), p
+    if isinstance(n, IfExp):
+        (test, tp), (body, bp), (orelse, op_) = kids
+        body = f"({body})" if bp <= 1 else body
+        test = f"({test})" if tp <= 1 else test
+        orelse = f"({orelse})" if op_ < 1 else orelse
+        return f"{body} if {test} else {orelse}", 0
+    raise TypeError(f"unknown IR node {type(n).__name__}")  # pragma: no cover

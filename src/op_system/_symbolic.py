@@ -13,12 +13,11 @@ sympy expressions are built from our IR directly; user text is never passed to
 
 from __future__ import annotations
 
-import itertools
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._build import reduce_dim
+from ._cells import CellEvaluator, cell_label
 from ._ir import (
     BinOp,
     BoolOp,
@@ -33,10 +32,11 @@ from ._ir import (
     Num,
     Reduce,
     Ref,
+    Str,
     UnaryOp,
     to_source,
 )
-from ._model import Block, ChainFlow, Dim, Model, Target, cell_name, flat_index
+from ._model import Block, ChainFlow, Model
 
 if TYPE_CHECKING:  # pragma: no cover
     from .specs import NormalizedRhs
@@ -60,25 +60,14 @@ def _model(rhs: NormalizedRhs) -> Model:
     return rhs._model if rhs._model is not None else _model_from_strings(rhs)
 
 
-def _cell(tgt: Target, assignment: dict[str, int]) -> str:
-    idx = tuple(assignment[v] if k == "dim" else v for k, v in tgt.sels)
-    custom: tuple[str, ...] | None = getattr(
-        tgt.obj, "custom", None
-    )  # a chain block's stage names
-    if custom is not None:
-        return custom[idx[0]]
-    return cell_name(tgt.obj.base, tgt.obj.axes, idx)
-
-
 class _SympyBuilder:
-    """Per-cell sympy expressions from the IR, with aliases substituted (cached)."""
+    """`CellBuilder` of sympy expressions, aliases substituted (see `_cells.py`)."""
 
     def __init__(self, model: Model) -> None:
         self.sp = _sympy()
         self.m = model
         self.symbols: dict[str, Any] = {}
-        self.alias_cache: dict[str, Any] = {}
-        self.states = {n: i for i, n in enumerate(model.state_names)}
+        self.ev = CellEvaluator(model, self)
 
     def sym(self, name: str) -> Any:
         s = self.symbols.get(name)
@@ -86,29 +75,58 @@ class _SympyBuilder:
             s = self.symbols[name] = self.sp.Symbol(name, real=True)
         return s
 
-    def alias_value(self, tgt: Target, assignment: dict[str, int], path: str) -> Any:
-        name = _cell(tgt, assignment)
-        if name not in self.alias_cache:
-            alias = tgt.obj
-            idx = tuple(assignment[v] if k == "dim" else v for k, v in tgt.sels)
-            if alias.cells is not None:
-                value = self.expr(
-                    alias.cells[flat_index(alias.axes, idx)], (), {}, alias.path
-                )
-            else:
-                scope = tuple(Dim(ax.name, ax) for ax in alias.axes)
-                value = self.expr(
-                    alias.expr,
-                    scope,
-                    dict(zip((a.name for a in alias.axes), idx)),
-                    alias.path,
-                )
-            self.alias_cache[name] = value
-        return self.alias_cache[name]
+    # -- CellBuilder ----------------------------------------------------------------
+    def state(self, index: int) -> Any:
+        return self.sym(self.m.state_names[index])
 
-    def expr(
-        self, node: Node, scope: tuple[Dim, ...], a: dict[str, int], path: str
+    def param(self, param: Any, idx: tuple[int, ...]) -> Any:
+        return self.sym(cell_label(param, idx))
+
+    def time(self) -> Any:
+        return self.sym("t")
+
+    def constant(self, value: Any) -> Any:
+        return self.sp.Float(repr(value), 17)
+
+    def alias(self, alias: Any, idx: tuple[int, ...], value: Callable[[], Any]) -> Any:
+        return value()
+
+    def string(self, node: Str, text: str) -> Any:
+        return text  # only read by `sum_prefix`, through `state_sum`
+
+    def state_sum(
+        self, node: Call, kids: list[Any], cells: Callable[[], Sequence[int]]
     ) -> Any:
+        return self.sp.Add(*(self.state(i) for i in cells()))
+
+    def invalid(self, node: Invalid, path: str) -> Any:
+        from ._errors import ExpressionError
+
+        raise ExpressionError(node.detail, path=path, token=node.token)
+
+    def reduce(self, node: Reduce, terms: list[tuple[float | None, Any]]) -> Any:
+        sp = self.sp
+        return sp.Add(
+            *(
+                self.num(v) if w is None else sp.Float(repr(w), 17) * self.num(v)
+                for w, v in terms
+            )
+        )
+
+    def flux(self, rate: Any, source: Any) -> Any:
+        return self.num(rate) * source
+
+    def balance(self, terms: list[tuple[str, Any]]) -> Any:
+        acc = self.sp.Integer(0)
+        for sign, flux in terms:
+            acc = acc - flux if sign == "-" else acc + flux
+        return acc
+
+    def chain_stage(self, r_in: Any, prev: Any, r_out: Any, cur: Any) -> Any:
+        out = -self.num(r_out) * cur
+        return out if r_in is None else self.num(r_in) * prev + out
+
+    def node(self, node: Node, kids: list[Any]) -> Any:
         sp = self.sp
         if isinstance(node, Num):
             v = node.value
@@ -117,50 +135,20 @@ class _SympyBuilder:
             return sp.Integer(v) if isinstance(v, int) else sp.Float(repr(v), 17)
         if isinstance(node, NpConst):
             return {"pi": sp.pi, "e": sp.E, "inf": sp.oo, "nan": sp.nan}[node.name]
-        if isinstance(node, (Name, Ref)):
-            tgt = self.m.resolve(node, scope, path)
-            if tgt.kind == "time":
-                return self.sym("t")
-            if tgt.kind == "coord":
-                return sp.Float(repr(tgt.obj[a[tgt.sels[0][1]]]), 17)
-            if tgt.kind == "kernel":
-                values = tgt.obj.values(path)
-                idx = tuple(a[v] if k == "dim" else v for k, v in tgt.sels)
-                return sp.Float(repr(float(values[idx])), 17)
-            if tgt.kind == "alias":
-                return self.alias_value(tgt, a, path)
-            return self.sym(_cell(tgt, a))
         if isinstance(node, UnaryOp):
-            v = self.expr(node.operand, scope, a, path)
+            (v,) = kids
             if node.op == "not":
                 return sp.Not(self.boolean(v))
             return -v if node.op == "-" else v
         if isinstance(node, BinOp):
-            x = self.num(self.expr(node.left, scope, a, path))
-            y = self.num(self.expr(node.right, scope, a, path))
-            return {
-                "+": lambda: x + y,
-                "-": lambda: x - y,
-                "*": lambda: x * y,
-                "/": lambda: x / y,
-                "**": lambda: x**y,
-                "%": lambda: (
-                    x - y * sp.floor(x / y)
-                ),  # Python/NumPy remainder semantics
-            }[node.op]()
+            x, y = (self.num(k) for k in kids)
+            if node.op == "%":  # Python/NumPy remainder semantics
+                return x - y * sp.floor(x / y)
+            return _ARITH[node.op](x, y)
         if isinstance(node, Chain):
-            acc = self.num(self.expr(node.operands[0], scope, a, path))
-            for op, operand in zip(node.ops, node.operands[1:]):
-                y = self.num(self.expr(operand, scope, a, path))
-                acc = (
-                    acc + y
-                    if op == "+"
-                    else acc - y
-                    if op == "-"
-                    else acc * y
-                    if op == "*"
-                    else acc / y
-                )
+            acc = self.num(kids[0])
+            for op, k in zip(node.ops, kids[1:]):
+                acc = _ARITH[op](acc, self.num(k))
             return acc
         if isinstance(node, Compare):
             ops = {
@@ -171,18 +159,14 @@ class _SympyBuilder:
                 ">": sp.Gt,
                 ">=": sp.Ge,
             }
-            vals = [
-                self.num(self.expr(x, scope, a, path))
-                for x in (node.left, *node.comparators)
-            ]
+            vals = [self.num(k) for k in kids]
             parts = [ops[op](vals[i], vals[i + 1]) for i, op in enumerate(node.ops)]
             return sp.And(*parts) if len(parts) > 1 else parts[0]
         if isinstance(node, BoolOp):
-            vals = [self.expr(v, scope, a, path) for v in node.values]
-            if all(self.is_bool(v) for v in vals):
-                return sp.And(*vals) if node.op == "and" else sp.Or(*vals)
-            acc = self.num(vals[-1])
-            for v in reversed(vals[:-1]):
+            if all(self.is_bool(v) for v in kids):
+                return sp.And(*kids) if node.op == "and" else sp.Or(*kids)
+            acc = self.num(kids[-1])
+            for v in reversed(kids[:-1]):
                 v = self.num(v)
                 acc = (
                     sp.Piecewise((acc, sp.Ne(v, 0)), (v, True))
@@ -191,27 +175,12 @@ class _SympyBuilder:
                 )
             return acc
         if isinstance(node, IfExp):
-            test = self.boolean(self.expr(node.test, scope, a, path))
+            test, body, orelse = kids
             return sp.Piecewise(
-                (self.num(self.expr(node.body, scope, a, path)), test),
-                (self.num(self.expr(node.orelse, scope, a, path)), True),
+                (self.num(body), self.boolean(test)), (self.num(orelse), True)
             )
         if isinstance(node, Call):
-            return self.call(node, scope, a, path)
-        if isinstance(node, Reduce):
-            dim = reduce_dim(node, self.m.axes, path)
-            inner = (*scope, dim)
-            terms = []
-            for c in dim.coord_indices():
-                body = self.num(self.expr(node.body, inner, {**a, dim.name: c}, path))
-                if node.kind == "integrate_over":
-                    body = sp.Float(repr(dim.axis.deltas[c]), 17) * body
-                terms.append(body)
-            return sp.Add(*terms)
-        if isinstance(node, Invalid):
-            from ._errors import ExpressionError
-
-            raise ExpressionError(node.detail, path=path, token=node.token)
+            return self.call(node, kids)
         raise TypeError(type(node).__name__)  # pragma: no cover
 
     def is_bool(self, v: Any) -> bool:
@@ -236,21 +205,13 @@ class _SympyBuilder:
         sp = self.sp
         return v if self.is_bool(v) else sp.Ne(v, 0)
 
-    def call(
-        self, node: Call, scope: tuple[Dim, ...], a: dict[str, int], path: str
-    ) -> Any:
+    def call(self, node: Call, kids: list[Any]) -> Any:
         sp = self.sp
-        if node.func == "sum_state":
-            return sp.Add(*(self.sym(n) for n in self.m.state_names))
-        if node.func == "sum_prefix":
-            text = node.args[0].value  # type: ignore[attr-defined]
-            cells = self.m.prefix_cells(text, self.m.prefix_dims(text, scope), a, path)
-            return sp.Add(*(self.sym(self.m.state_names[i]) for i in cells))
         if node.func == "where":
-            c = self.boolean(self.expr(node.args[0], scope, a, path))
-            x, y = (self.num(self.expr(v, scope, a, path)) for v in node.args[1:])
+            c = self.boolean(kids[0])
+            x, y = (self.num(v) for v in kids[1:])
             return sp.Piecewise((x, c), (y, True))
-        args = [self.num(self.expr(v, scope, a, path)) for v in node.args]
+        args = [self.num(v) for v in kids]
         fns: dict[str, Callable[..., Any]] = {
             "abs": sp.Abs,
             "exp": sp.exp,
@@ -276,62 +237,24 @@ class _SympyBuilder:
 
     # -- whole model ----------------------------------------------------------------
     def equations(self) -> list[Any]:
-        sp = self.sp
-        m = self.m
-        if m.kind == "transitions":
-            eqs = [sp.Integer(0)] * m.n_state
-            for src, dst, flow in self.flows():
-                eqs[self.states[src]] -= flow
-                eqs[self.states[dst]] += flow
-            return eqs
-        out: list[Any] = []
-        for eq in m.equations:
-            blk = eq.block
-            if eq.chain is not None:
-                names = blk.custom or ()
-                rates = [self.num(self.expr(r, (), {}, eq.path)) for r in eq.chain[0]]
-                final = self.num(self.expr(eq.chain[1], (), {}, eq.path))
-                for i, n in enumerate(names):
-                    if i in eq.overrides:
-                        node, path = eq.overrides[i]
-                        out.append(self.num(self.expr(node, (), {}, path)))
-                    elif i == 0:
-                        out.append(-rates[0] * self.sym(n))
-                    else:
-                        r_out = rates[i] if i < len(names) - 1 else final
-                        out.append(
-                            rates[i - 1] * self.sym(names[i - 1]) - r_out * self.sym(n)
-                        )
-                continue
-            scope = tuple(Dim(ax.name, ax) for ax in blk.axes)
-            for flat, idx in enumerate(blk.cells()):
-                if flat in eq.overrides:
-                    node, path = eq.overrides[flat]
-                    out.append(self.num(self.expr(node, (), {}, path)))
-                else:
-                    assert eq.expr is not None
-                    a = dict(zip((ax.name for ax in blk.axes), idx))
-                    out.append(self.num(self.expr(eq.expr, scope, a, eq.path)))
-        return out
+        return [self.num(v) for v in self.ev.equations()]
 
     def flows(self) -> list[tuple[str, str, Any]]:
         """Per-cell flows `(from, to, rate * from)` of a transitions model."""
-        out = []
-        for td in self.m.transitions:
-            if isinstance(td, ChainFlow):
-                names = td.block.custom or ()
-                for i, r in enumerate(td.rates):
-                    rate = self.num(self.expr(r, (), {}, td.path))
-                    out.append((names[i], names[i + 1], rate * self.sym(names[i])))
-                continue
-            dims = td.dims
-            for combo in itertools.product(*(d.coord_indices() for d in dims)):
-                a = dict(zip((d.name for d in dims), combo))
-                src = _cell(self.m.resolve(td.src, dims, td.path), a)
-                dst = _cell(self.m.resolve(td.dst, dims, td.path), a)
-                rate = self.num(self.expr(td.rate, dims, a, f"{td.path}.rate"))
-                out.append((src, dst, rate * self.sym(src)))
-        return out
+        names = self.m.state_names
+        return [
+            (names[f.src], names[f.dst], self.flux(f.rate, self.state(f.src)))
+            for f in self.ev.flows()
+        ]
+
+
+_ARITH: dict[str, Callable[[Any, Any], Any]] = {
+    "+": lambda x, y: x + y,
+    "-": lambda x, y: x - y,
+    "*": lambda x, y: x * y,
+    "/": lambda x, y: x / y,
+    "**": lambda x, y: x**y,
+}
 
 
 def to_sympy(rhs: NormalizedRhs) -> dict[str, Any]:
@@ -351,132 +274,76 @@ def to_sympy(rhs: NormalizedRhs) -> dict[str, Any]:
     return dict(zip(b.m.state_names, b.equations()))
 
 
+_NONE: frozenset[int] = frozenset()
+
+
 class _Deps:
-    """Which state cells each expression reads (for the Jacobian's sparsity), from the IR."""
+    """`CellBuilder` of the state cells each value reads (the Jacobian's sparsity)."""
 
     def __init__(self, model: Model) -> None:
-        self.m = model
-        self.alias_cache: dict[str, frozenset[int]] = {}
-        # Resolution does not depend on the cell, only on the node and its scope.
-        self.targets: dict[tuple[int, tuple[Dim, ...]], Target] = {}
-        self.reduce_dims: dict[int, Dim] = {}
         self.all = frozenset(range(model.n_state))
 
-    def target(self, node: Name | Ref, scope: tuple[Dim, ...], path: str) -> Target:
-        key = (id(node), scope)
-        tgt = self.targets.get(key)
-        if tgt is None:
-            tgt = self.targets[key] = self.m.resolve(node, scope, path)
-        return tgt
+    def state(self, index: int) -> frozenset[int]:
+        return frozenset((index,))
 
-    def state_index(self, tgt: Target, a: dict[str, int]) -> int:
-        blk: Block = tgt.obj
-        idx = tuple(a[v] if k == "dim" else v for k, v in tgt.sels)
-        return blk.offset + blk.flat(idx) if blk.axes else blk.offset
+    def param(self, param: Any, idx: tuple[int, ...]) -> frozenset[int]:
+        return _NONE
 
-    def expr(
-        self, node: Node, scope: tuple[Dim, ...], a: dict[str, int], path: str
+    def time(self) -> frozenset[int]:
+        return _NONE
+
+    def constant(self, value: Any) -> frozenset[int]:
+        return _NONE
+
+    def alias(
+        self, alias: Any, idx: tuple[int, ...], value: Callable[[], frozenset[int]]
     ) -> frozenset[int]:
-        if isinstance(node, (Name, Ref)):
-            tgt = self.target(node, scope, path)
-            if tgt.kind == "state":
-                return frozenset((self.state_index(tgt, a),))
-            if tgt.kind == "alias":
-                name = _cell(tgt, a)
-                got = self.alias_cache.get(name)
-                if got is None:
-                    alias = tgt.obj
-                    idx = tuple(a[v] if k == "dim" else v for k, v in tgt.sels)
-                    if alias.cells is not None:
-                        got = self.expr(
-                            alias.cells[flat_index(alias.axes, idx)], (), {}, alias.path
-                        )
-                    else:
-                        sc = tuple(Dim(ax.name, ax) for ax in alias.axes)
-                        got = self.expr(
-                            alias.expr,
-                            sc,
-                            dict(zip((x.name for x in alias.axes), idx)),
-                            alias.path,
-                        )
-                    self.alias_cache[name] = got
-                return got
-            return frozenset()
-        if isinstance(node, Call):
-            if node.func == "sum_state":
-                return self.all
-            if node.func == "sum_prefix":
-                text = node.args[0].value  # type: ignore[attr-defined]
-                return frozenset(
-                    self.m.prefix_cells(text, self.m.prefix_dims(text, scope), a, path)
-                )
-        if isinstance(node, Reduce):
-            dim = self.reduce_dims.get(id(node))
-            if dim is None:
-                dim = self.reduce_dims[id(node)] = reduce_dim(node, self.m.axes, path)
-            inner = (*scope, dim)
-            out: frozenset[int] = frozenset()
-            for c in dim.coord_indices():
-                out |= self.expr(node.body, inner, {**a, dim.name: c}, path)
-            return out
-        out = frozenset()
-        for child in _children(node):
-            out |= self.expr(child, scope, a, path)
-        return out
+        return value()
 
-    def rows(self) -> list[frozenset[int]]:
-        m = self.m
-        rows: list[frozenset[int]] = [frozenset()] * m.n_state
-        if m.kind == "transitions":
-            acc: list[set[int]] = [set() for _ in range(m.n_state)]
-            for td in m.transitions:
-                if isinstance(td, ChainFlow):
-                    blk = td.block
-                    for i, r in enumerate(td.rates):
-                        dep = self.expr(r, (), {}, td.path) | {blk.offset + i}
-                        acc[blk.offset + i] |= dep
-                        acc[blk.offset + i + 1] |= dep
-                    continue
-                for combo in itertools.product(*(d.coord_indices() for d in td.dims)):
-                    a = dict(zip((d.name for d in td.dims), combo))
-                    src = self.state_index(self.target(td.src, td.dims, td.path), a)
-                    dst = self.state_index(self.target(td.dst, td.dims, td.path), a)
-                    dep = self.expr(td.rate, td.dims, a, td.path) | {src}
-                    acc[src] |= dep
-                    acc[dst] |= dep
-            return [frozenset(x) for x in acc]
-        for eq in m.equations:
-            blk = eq.block
-            if eq.chain is not None:
-                rates = [self.expr(r, (), {}, eq.path) for r in eq.chain[0]]
-                final = self.expr(eq.chain[1], (), {}, eq.path)
-                for i in range(blk.size):
-                    if i in eq.overrides:
-                        node, path = eq.overrides[i]
-                        rows[blk.offset + i] = self.expr(node, (), {}, path)
-                        continue
-                    out_r = rates[i] if i < blk.size - 1 else final
-                    dep = out_r | {blk.offset + i}
-                    if i > 0:
-                        dep |= rates[i - 1] | {blk.offset + i - 1}
-                    rows[blk.offset + i] = dep
-                continue
-            scope = tuple(Dim(ax.name, ax) for ax in blk.axes)
-            for flat, idx in enumerate(blk.cells()):
-                if flat in eq.overrides:
-                    node, path = eq.overrides[flat]
-                    rows[blk.offset + flat] = self.expr(node, (), {}, path)
-                else:
-                    assert eq.expr is not None
-                    a = dict(zip((ax.name for ax in blk.axes), idx))
-                    rows[blk.offset + flat] = self.expr(eq.expr, scope, a, eq.path)
-        return rows
+    def string(self, node: Str, text: str) -> frozenset[int]:
+        return _NONE
+
+    def invalid(self, node: Invalid, path: str) -> frozenset[int]:
+        return _NONE
+
+    def state_sum(
+        self,
+        node: Call,
+        kids: list[frozenset[int]],
+        cells: Callable[[], Sequence[int]],
+    ) -> frozenset[int]:
+        return self.all if node.func == "sum_state" else frozenset(cells())
+
+    def node(self, node: Node, kids: list[frozenset[int]]) -> frozenset[int]:
+        return _union(kids)
+
+    def reduce(
+        self, node: Reduce, terms: list[tuple[float | None, frozenset[int]]]
+    ) -> frozenset[int]:
+        return _union([v for _, v in terms])
+
+    def flux(self, rate: frozenset[int], source: frozenset[int]) -> frozenset[int]:
+        return rate | source
+
+    def balance(self, terms: list[tuple[str, frozenset[int]]]) -> frozenset[int]:
+        return _union([v for _, v in terms])
+
+    def chain_stage(
+        self,
+        r_in: frozenset[int] | None,
+        prev: frozenset[int] | None,
+        r_out: frozenset[int],
+        cur: frozenset[int],
+    ) -> frozenset[int]:
+        return _union([s for s in (r_in, prev, r_out, cur) if s is not None])
 
 
-def _children(node: Node) -> tuple[Node, ...]:
-    from ._ir import children
-
-    return children(node)
+def _union(sets: list[frozenset[int]]) -> frozenset[int]:
+    if not sets:
+        return _NONE
+    if len(sets) == 1:
+        return sets[0]
+    return frozenset().union(*sets)
 
 
 def jacobian_sparsity(rhs: NormalizedRhs) -> tuple[Any, Any]:
@@ -487,7 +354,8 @@ def jacobian_sparsity(rhs: NormalizedRhs) -> tuple[Any, Any]:
     """
     import numpy as np
 
-    deps = _Deps(_model(rhs)).rows()
+    m = _model(rhs)
+    deps = CellEvaluator(m, _Deps(m)).equations()
     rows = np.fromiter((i for i, d in enumerate(deps) for _ in d), dtype=np.int64)
     cols = np.fromiter((j for d in deps for j in sorted(d)), dtype=np.int64)
     return rows, cols
@@ -665,7 +533,6 @@ def to_latex(rhs: NormalizedRhs) -> str:
                     f"\\dot {_tex_name(b.base)}{idx} &= {_tex(m, e.expr, e.path)}"
                 )
     elif m.kind == "transitions" and templated:
-        sp_b = _SympyBuilder(m)
         for a in m.aliases.values():
             if a.expr is not None:
                 lhs = _tex_name(a.base) + (
@@ -684,7 +551,6 @@ def to_latex(rhs: NormalizedRhs) -> str:
                     dots[key] = []
                     order.append(key)
                 dots[key].append(f"{sign} {flow}")
-        del sp_b
         for key in order:
             body = " ".join(dots[key])
             body = body[2:] if body.startswith("+ ") else body

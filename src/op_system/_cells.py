@@ -1,0 +1,298 @@
+"""The model one state cell at a time: one evaluator, parameterised by what it builds.
+
+Three views expand templates cell by cell: 0.1.2's strings (`_render.py`), sympy
+expressions and the Jacobian's sparsity (`_symbolic.py`). They differ only in what
+they make of a state cell, a parameter, a sum or a flow, so the walk itself is
+written here once: resolving names, substituting loop variables, unrolling
+reductions, substituting aliases (cached per alias cell), and the model-level rules
+(per-cell overrides, what a `chain` equation means, templated transitions expanded
+over their dimensions, `dydt` as a balance of fluxes). Each view supplies a
+`CellBuilder`.
+
+The array code (`_lower.py`) does not come through here: it never visits cells.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
+
+from ._build import reduce_dim
+from ._ir import Call, Invalid, Name, Node, Reduce, Ref, Str, children
+from ._model import (
+    Block,
+    ChainFlow,
+    Dim,
+    Model,
+    Target,
+    TransitionDef,
+    cell_name,
+    flat_index,
+    subst_text,
+)
+
+__all__ = ["CellBuilder", "CellEvaluator", "CellFlow", "assignments", "cell_label"]
+
+V = TypeVar("V")
+
+
+class CellBuilder(Protocol[V]):
+    """What a per-cell view makes of each part of the model."""
+
+    def state(self, index: int) -> V:
+        """State cell `index` (of `model.state_names`)."""
+        ...
+
+    def param(self, param: Any, idx: tuple[int, ...]) -> V:
+        """Cell `idx` of a parameter (`()` for a scalar one); see `cell_label`."""
+        ...
+
+    def time(self) -> V:
+        """`t`."""
+        ...
+
+    def constant(self, value: Any) -> V:
+        """A loop variable's coordinate or a kernel value (known when building)."""
+        ...
+
+    def alias(self, alias: Any, idx: tuple[int, ...], value: Callable[[], V]) -> V:
+        """Cell `idx` of an alias; `value()` is its expression's value (cached)."""
+        ...
+
+    def string(self, node: Str, text: str) -> V:
+        """A string literal, with template placeholders substituted."""
+        ...
+
+    def state_sum(
+        self, node: Call, kids: list[V], cells: Callable[[], Sequence[int]]
+    ) -> V:
+        """`sum_state()` or `sum_prefix(...)`; `cells()` are the state cells summed."""
+        ...
+
+    def node(self, node: Node, kids: list[V]) -> V:
+        """Any other node, from the values of its `children` (in that order)."""
+        ...
+
+    def invalid(self, node: Invalid, path: str) -> V:
+        """A construct outside the language (reported by `compile_rhs`)."""
+        ...
+
+    def reduce(self, node: Reduce, terms: list[tuple[float | None, V]]) -> V:
+        """An unrolled `sum_over` / `integrate_over`: (weight or None, body) per coordinate."""
+        ...
+
+    def flux(self, rate: V, source: V) -> V:
+        """A transition's flow, `rate * source`."""
+        ...
+
+    def balance(self, terms: list[tuple[str, V]]) -> V:
+        """A transitions model's `dydt` cell: signed (`"+"`/`"-"`) fluxes, maybe none."""
+        ...
+
+    def chain_stage(self, r_in: V | None, prev: V | None, r_out: V, cur: V) -> V:
+        """One stage of a `chain` equation: `r_in * prev - r_out * cur` (no inflow first)."""
+        ...
+
+
+class CellFlow(NamedTuple, Generic[V]):
+    """One transition between two state cells."""
+
+    transition: TransitionDef | ChainFlow
+    assignment: dict[str, int]
+    src: int
+    dst: int
+    rate: V
+
+
+def assignments(dims: tuple[Dim, ...]) -> list[dict[str, int]]:
+    """Every assignment of coordinate indices to `dims`, in C order."""
+    names = [d.name for d in dims]
+    return [
+        dict(zip(names, combo))
+        for combo in itertools.product(*(d.coord_indices() for d in dims))
+    ]
+
+
+def cell_label(obj: Any, idx: tuple[int, ...]) -> str:
+    """Expanded name of cell `idx` of a state block, alias or parameter."""
+    custom: tuple[str, ...] | None = getattr(obj, "custom", None)  # chain stages
+    if custom is not None:
+        return custom[idx[0]]
+    return cell_name(obj.base, obj.axes, idx)
+
+
+def _index(tgt: Target, a: dict[str, int]) -> tuple[int, ...]:
+    return tuple(a[v] if k == "dim" else v for k, v in tgt.sels)
+
+
+class CellEvaluator(Generic[V]):
+    """Evaluates a model's expressions cell by cell with a `CellBuilder`."""
+
+    def __init__(self, model: Model, builder: CellBuilder[V]) -> None:
+        self.m = model
+        self.b = builder
+        # Resolution depends on the node and its scope, not on the cell.
+        self._targets: dict[tuple[int, tuple[Dim, ...]], Target] = {}
+        self._dims: dict[int, Dim] = {}
+        self._aliases: dict[tuple[int, tuple[int, ...]], V] = {}
+
+    # -- expressions ----------------------------------------------------------------
+    def expr(
+        self, node: Node, scope: tuple[Dim, ...], a: dict[str, int], path: str
+    ) -> V:
+        """The value of `node` at cell `a` (coordinate index per dimension of `scope`)."""
+        cls = node.__class__
+        if cls is Name or cls is Ref:
+            return self._leaf(self.target(node, scope, path), a, path)  # type: ignore[arg-type]
+        if cls is Reduce:
+            return self._reduce(node, scope, a, path)  # type: ignore[arg-type]
+        if cls is Str:
+            text: str = node.value  # type: ignore[attr-defined]
+            dims = self.m.prefix_dims(text, scope)
+            coords = {d.name: d.axis.coords[a[d.name]] for d in dims}
+            return self.b.string(node, subst_text(text, coords))  # type: ignore[arg-type]
+        if cls is Invalid:
+            return self.b.invalid(node, path)  # type: ignore[arg-type]
+        kids = [self.expr(c, scope, a, path) for c in children(node)]
+        if cls is Call:
+            func = node.func  # type: ignore[attr-defined]
+            if func == "sum_state":
+                n = self.m.n_state
+                return self.b.state_sum(node, kids, lambda: range(n))  # type: ignore[arg-type]
+            if func == "sum_prefix":
+                return self.b.state_sum(
+                    node,  # type: ignore[arg-type]
+                    kids,
+                    lambda: self._prefix(node, scope, a, path),  # type: ignore[arg-type]
+                )
+        return self.b.node(node, kids)
+
+    def target(self, node: Name | Ref, scope: tuple[Dim, ...], path: str) -> Target:
+        key = (id(node), scope)
+        tgt = self._targets.get(key)
+        if tgt is None:
+            tgt = self._targets[key] = self.m.resolve(node, scope, path)
+        return tgt
+
+    def state_index(self, tgt: Target, a: dict[str, int]) -> int:
+        blk: Block = tgt.obj
+        return blk.offset + blk.flat(_index(tgt, a)) if blk.axes else blk.offset
+
+    def _leaf(self, tgt: Target, a: dict[str, int], path: str) -> V:
+        kind = tgt.kind
+        if kind == "state":
+            return self.b.state(self.state_index(tgt, a))
+        if kind == "param":
+            return self.b.param(tgt.obj, _index(tgt, a))
+        if kind == "alias":
+            idx = _index(tgt, a)
+            return self.b.alias(tgt.obj, idx, lambda: self._alias(tgt.obj, idx))
+        if kind == "time":
+            return self.b.time()
+        if kind == "coord":
+            return self.b.constant(tgt.obj[a[tgt.sels[0][1]]])
+        return self.b.constant(float(tgt.obj.values(path)[_index(tgt, a)]))  # kernel
+
+    def _alias(self, alias: Any, idx: tuple[int, ...]) -> V:
+        key = (id(alias), idx)
+        if key not in self._aliases:
+            scope: tuple[Dim, ...] = ()
+            a: dict[str, int] = {}
+            if alias.cells is not None:  # defined cell by cell
+                node = alias.cells[flat_index(alias.axes, idx)]
+            else:
+                node = alias.expr
+                scope = tuple(Dim(ax.name, ax) for ax in alias.axes)
+                a = dict(zip((ax.name for ax in alias.axes), idx))
+            self._aliases[key] = self.expr(node, scope, a, alias.path)
+        return self._aliases[key]
+
+    def _reduce(
+        self, node: Reduce, scope: tuple[Dim, ...], a: dict[str, int], path: str
+    ) -> V:
+        dim = self._dims.get(id(node))
+        if dim is None:
+            dim = self._dims[id(node)] = reduce_dim(node, self.m.axes, path)
+        inner = (*scope, dim)
+        weighted = node.kind == "integrate_over"
+        terms = [
+            (
+                dim.axis.deltas[c] if weighted else None,
+                self.expr(node.body, inner, {**a, dim.name: c}, path),
+            )
+            for c in dim.coord_indices()
+        ]
+        return self.b.reduce(node, terms)
+
+    def _prefix(
+        self, node: Call, scope: tuple[Dim, ...], a: dict[str, int], path: str
+    ) -> list[int]:
+        text: str = node.args[0].value  # type: ignore[attr-defined]
+        return self.m.prefix_cells(text, self.m.prefix_dims(text, scope), a, path)
+
+    # -- the model ------------------------------------------------------------------
+    def flows(self) -> list[CellFlow[V]]:
+        """Every transition between two cells, in 0.1.2's expansion order."""
+        out: list[CellFlow[V]] = []
+        for td in self.m.transitions:
+            if isinstance(td, ChainFlow):
+                off = td.block.offset
+                for i, r in enumerate(td.rates):
+                    rate = self.expr(r, (), {}, td.path)
+                    out.append(CellFlow(td, {}, off + i, off + i + 1, rate))
+                continue
+            src_t = self.target(td.src, td.dims, td.path)
+            dst_t = self.target(td.dst, td.dims, td.path)
+            for a in assignments(td.dims):
+                rate = self.expr(td.rate, td.dims, a, f"{td.path}.rate")
+                out.append(
+                    CellFlow(
+                        td,
+                        a,
+                        self.state_index(src_t, a),
+                        self.state_index(dst_t, a),
+                        rate,
+                    )
+                )
+        return out
+
+    def equations(self) -> list[V]:
+        """`dydt`, one value per state cell."""
+        m, b = self.m, self.b
+        if m.kind == "transitions":
+            terms: list[list[tuple[str, V]]] = [[] for _ in range(m.n_state)]
+            for f in self.flows():
+                flux = b.flux(f.rate, b.state(f.src))
+                terms[f.src].append(("-", flux))
+                terms[f.dst].append(("+", flux))
+            return [b.balance(t) for t in terms]
+        rows: list[V | None] = [None] * m.n_state
+        for eq in m.equations:
+            blk = eq.block
+            for i, (node, path) in eq.overrides.items():
+                rows[blk.offset + i] = self.expr(node, (), {}, path)
+            if eq.chain is not None:
+                # Stage i gains what leaves stage i-1 and loses its own outflow.
+                rates = [self.expr(r, (), {}, eq.path) for r in eq.chain[0]]
+                rates.append(self.expr(eq.chain[1], (), {}, eq.path))
+                for i in range(blk.size):
+                    if i in eq.overrides:
+                        continue
+                    cur = b.state(blk.offset + i)
+                    if i == 0:
+                        rows[blk.offset] = b.chain_stage(None, None, rates[0], cur)
+                    else:
+                        prev = b.state(blk.offset + i - 1)
+                        rows[blk.offset + i] = b.chain_stage(
+                            rates[i - 1], prev, rates[i], cur
+                        )
+                continue
+            scope = tuple(Dim(ax.name, ax) for ax in blk.axes)
+            names = [ax.name for ax in blk.axes]
+            for flat, idx in enumerate(blk.cells()):
+                if flat not in eq.overrides:
+                    assert eq.expr is not None  # only overridden cells lack one
+                    a = dict(zip(names, idx))
+                    rows[blk.offset + flat] = self.expr(eq.expr, scope, a, eq.path)
+        return [b.balance([]) if r is None else r for r in rows]

@@ -462,12 +462,19 @@ def age_seir_flat(m: Model) -> tuple[dict[str, Any], dict[str, float]]:
     return {"kind": "transitions", "state": state, "transitions": tr}, params
 
 
-def age_seir_overrides(m: Model) -> tuple[dict[str, Any], dict[str, Any]]:
+def age_seir_overrides(
+    m: Model, *, reorder: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """The age SEIR as templated equations, with every fourth age group's
     equations overridden cell by cell (the same model, written out for those
-    cells with the contact matrix's expanded names, as 0.1.2 users do)."""
+    cells with the contact matrix's expanded names, as 0.1.2 users do).
+
+    With `reorder`, the written-out contact sums run over the ages in reverse: the
+    same model, but the overrides no longer restate the template term for term, so
+    they are computed as overrides rather than by the template."""
     n = m.n_state // 4
     ages = [f"a{i}" for i in range(n)]
+    terms = ages[::-1] if reorder else ages
     foi = "sum_over(age=j, C[age, age=j] * I[age=j]) / sum_state()"
     eqs = {
         "S[age]": f"-beta * S[age] * {foi}",
@@ -478,7 +485,7 @@ def age_seir_overrides(m: Model) -> tuple[dict[str, Any], dict[str, Any]]:
     for a in ages[::4]:
         cell = (
             "("
-            + " + ".join(f"C__age_{a}__age_{b} * I__age_{b}" for b in ages)
+            + " + ".join(f"C__age_{a}__age_{b} * I__age_{b}" for b in terms)
             + ") / sum_state()"
         )
         eqs[f"S__age_{a}"] = f"-beta * S__age_{a} * {cell}"

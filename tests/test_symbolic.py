@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from op_system import compile_spec
+from op_system import ExpressionError, compile_spec, normalize_rhs
+from op_system._symbolic import jacobian_sparsity, to_sympy
 
 REFS = json.loads((Path(__file__).parent / "parity" / "refs.json").read_text())["cases"]
 
@@ -161,3 +162,18 @@ def test_jax_jacobian_matches_jacfwd_on_parity_specs(case: dict) -> None:
     np.testing.assert_allclose(
         np.asarray(exact), np.asarray(auto), rtol=1e-10, atol=1e-12
     )
+
+
+def test_views_name_aliases_that_read_each_other() -> None:
+    # 0.1.2 accepts such specs and fails when called; the per-cell views say why
+    # instead of recursing without end.
+    rhs = normalize_rhs(
+        {
+            "state": ["S"],
+            "aliases": {"a": "b + 1", "b": "2 * a"},
+            "equations": {"S": "a * S"},
+        }
+    )
+    for view in (jacobian_sparsity, to_sympy):
+        with pytest.raises(ExpressionError, match=r"\['a', 'b'\] form a cycle"):
+            view(rhs)

@@ -447,9 +447,13 @@ class _Builder:
                         token=missing[0],
                     )
                 if not missing:
+                    cell_refs = tuple(Name(c) for c in cells)
                     model.aliases[ref.base] = AliasDef(
-                        ref.base, sig, None, path, tuple(Name(c) for c in cells)
+                        ref.base, sig, None, path, cell_refs
                     )
+                    sites.extend(
+                        (c, (), path) for c in cell_refs
+                    )  # bound with the rest
                     continue
             variants = indexed.setdefault(ref.base, [])
             if all(v.axes != sig for v in variants):
@@ -777,6 +781,9 @@ def _finish(
     all_exprs = _alias_exprs(b) + exprs
     b.validate(model, b.collect_params(model, all_exprs))
     b.attach_initial_state(meta)
+    from ._cells import template_cells  # the per-cell evaluator reads the built model
+
+    template_cells(model)
     return model
 
 

@@ -19,7 +19,21 @@ from collections.abc import Callable, Sequence
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from ._build import reduce_dim
-from ._ir import Call, Invalid, Name, Node, Reduce, Ref, Str, children
+from ._errors import ExpressionError, OpSystemError
+from ._ir import (
+    BinOp,
+    Call,
+    Invalid,
+    Name,
+    Node,
+    Num,
+    Reduce,
+    Ref,
+    Str,
+    attributes,
+    children,
+)
+from ._ir import Chain as ChainNode
 from ._model import (
     Block,
     ChainFlow,
@@ -32,7 +46,14 @@ from ._model import (
     subst_text,
 )
 
-__all__ = ["CellBuilder", "CellEvaluator", "CellFlow", "assignments", "cell_label"]
+__all__ = [
+    "CellBuilder",
+    "CellEvaluator",
+    "CellFlow",
+    "assignments",
+    "cell_label",
+    "template_cells",
+]
 
 V = TypeVar("V")
 
@@ -136,6 +157,7 @@ class CellEvaluator(Generic[V]):
         self._targets: dict[tuple[int, tuple[Dim, ...]], Target] = {}
         self._dims: dict[int, Dim] = {}
         self._aliases: dict[tuple[int, tuple[int, ...]], V] = {}
+        self._open: dict[tuple[int, tuple[int, ...]], tuple[Any, tuple[int, ...]]] = {}
 
     # -- expressions ----------------------------------------------------------------
     def expr(
@@ -197,6 +219,14 @@ class CellEvaluator(Generic[V]):
     def _alias(self, alias: Any, idx: tuple[int, ...]) -> V:
         key = (id(alias), idx)
         if key not in self._aliases:
+            if key in self._open:  # 0.1.2 fails on such aliases when called, as we do
+                names = [cell_label(a, i) for a, i in self._open.values()]
+                raise ExpressionError(
+                    f"could not resolve alias dependencies: {names} form a cycle",
+                    path=alias.path,
+                    token=alias.base,
+                )
+            self._open[key] = (alias, idx)
             scope: tuple[Dim, ...] = ()
             a: dict[str, int] = {}
             if alias.cells is not None:  # defined cell by cell
@@ -205,7 +235,10 @@ class CellEvaluator(Generic[V]):
                 node = alias.expr
                 scope = tuple(Dim(ax.name, ax) for ax in alias.axes)
                 a = dict(zip((ax.name for ax in alias.axes), idx))
-            self._aliases[key] = self.expr(node, scope, a, alias.path)
+            try:
+                self._aliases[key] = self.expr(node, scope, a, alias.path)
+            finally:
+                del self._open[key]
         return self._aliases[key]
 
     def _reduce(
@@ -296,3 +329,116 @@ class CellEvaluator(Generic[V]):
                     a = dict(zip(names, idx))
                     rows[blk.offset + flat] = self.expr(eq.expr, scope, a, eq.path)
         return [b.balance([]) if r is None else r for r in rows]
+
+
+# -- overrides that restate the template ----------------------------------------------
+
+
+class _Structure:
+    """`CellBuilder` of a value's structure, comparable with `==`.
+
+    Aliases are substituted, and sums and products are flattened left to right
+    (`a + b + c` and a `sum_over` of three terms are both `("+", ((+, a), (+, b),
+    (+, c)))`), so a cell written out term by term compares equal to the template
+    it restates. Leaves are state cells, parameter cells (by definition and index)
+    and numbers.
+    """
+
+    def state(self, index: int) -> Any:
+        return ("y", index)
+
+    def param(self, param: Any, idx: tuple[int, ...]) -> Any:
+        return ("p", id(param), idx)
+
+    def time(self) -> Any:
+        return ("t",)
+
+    def constant(self, value: Any) -> Any:
+        return ("n", float(value))
+
+    def alias(self, alias: Any, idx: tuple[int, ...], value: Callable[[], Any]) -> Any:
+        return value()
+
+    def string(self, node: Str, text: str) -> Any:
+        return ("s", text)
+
+    def state_sum(
+        self, node: Call, kids: list[Any], cells: Callable[[], Sequence[int]]
+    ) -> Any:
+        return ("call", node.func, tuple(kids))
+
+    def invalid(self, node: Invalid, path: str) -> Any:
+        return ("invalid", id(node))  # equal to nothing else
+
+    def reduce(self, node: Reduce, terms: list[tuple[float | None, Any]]) -> Any:
+        return (
+            "+",
+            tuple(
+                ("+", v if w is None else ("*", (("*", ("n", float(w))), ("*", v))))
+                for w, v in terms
+            ),
+        )
+
+    def node(self, node: Node, kids: list[Any]) -> Any:
+        cls = node.__class__
+        if cls is Num:
+            v = node.value  # type: ignore[attr-defined]
+            return ("b", v) if isinstance(v, bool) else ("n", v)
+        if cls is BinOp and node.op in _FAMILY:  # type: ignore[attr-defined]
+            return _flat(_FAMILY[node.op], kids[0], [(node.op, kids[1])])  # type: ignore[attr-defined]
+        if cls is ChainNode:
+            ops = node.ops  # type: ignore[attr-defined]
+            return _flat(_FAMILY[ops[0]], kids[0], list(zip(ops, kids[1:])))
+        return (cls.__name__, attributes(node), tuple(kids))
+
+    # Not reached: only expressions are compared.
+    def flux(self, rate: Any, source: Any) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    def balance(self, terms: list[tuple[str, Any]]) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    def chain_stage(
+        self, r_in: Any, prev: Any, r_out: Any, cur: Any
+    ) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+
+_FAMILY = {"+": "+", "-": "+", "*": "*", "/": "*"}
+
+
+def _flat(family: str, first: Any, rest: list[tuple[str, Any]]) -> Any:
+    """`first op1 x1 op2 x2 ...` (left to right) as one flat sum or product."""
+    if isinstance(first, tuple) and first and first[0] == family and len(first) == 2:
+        head: tuple[Any, ...] = first[1]
+    else:
+        head = ((family, first),)
+    return (family, head + tuple(rest))
+
+
+def template_cells(model: Model) -> None:
+    """Find the overridden cells whose override restates the template there.
+
+    A spec generated cell by cell often writes some cells of a templated block out in
+    full: the same expression, with expanded names. Their overrides are kept (0.1.2's
+    strings show them as written) but the array code computes them with the template
+    instead of a second time (`EquationDef.array_overrides`).
+    """
+    ev: CellEvaluator[Any] | None = None
+    for eq in model.equations:
+        if eq.expr is None or eq.chain is not None or not eq.overrides:
+            continue
+        if ev is None:
+            ev = CellEvaluator(model, _Structure())
+        blk = eq.block
+        scope = tuple(Dim(ax.name, ax) for ax in blk.axes)
+        same = set()
+        for flat, (node, path) in eq.overrides.items():
+            a = dict(zip((ax.name for ax in blk.axes), blk.unflat(flat)))
+            try:
+                template = ev.expr(eq.expr, scope, a, eq.path)
+            except OpSystemError:  # the template does not apply at this cell
+                continue
+            if template == ev.expr(node, (), {}, path):
+                same.add(flat)
+        eq.template_cells = frozenset(same)

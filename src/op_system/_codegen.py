@@ -430,7 +430,7 @@ def _lower_equation(lw: _Lowerer, eq: Any) -> str:
         rates = _rate_vector(lw, [*eq.chain[0], eq.chain[1]], eq.path)
         f = lw.tmp(f"({rates} * {lw.block_var[id(blk)]})", "f")
         code = f"_concat([(-{f}[:1]), ({f}[:-1] - {f}[1:])])"
-        return lw.tmp(_overridden(lw, blk, code, eq.overrides), "d")
+        return lw.tmp(_overridden(lw, blk, code, eq.array_overrides), "d")
     if not blk.axes:
         node, path = (eq.expr, eq.path) if eq.expr is not None else eq.overrides[0]
         single = _lower_single(lw, node, path) if lw.reroll else None
@@ -441,7 +441,7 @@ def _lower_equation(lw: _Lowerer, eq: Any) -> str:
         code = lw.bcast(v, scope)
     else:
         code = f"_bcast(0.0, {blk.shape})"
-    return lw.tmp(_overridden(lw, blk, code, eq.overrides), "d")
+    return lw.tmp(_overridden(lw, blk, code, eq.array_overrides), "d")
 
 
 def _overridden(

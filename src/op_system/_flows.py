@@ -90,13 +90,12 @@ def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, str]]:
             continue
         ends = edges.get(id(blk), {})
 
-        def edge(i: int, ends: dict[int, list[tuple[str, str]]] = ends) -> str:
-            return "".join(f" {sign} {code}" for sign, code in ends.get(i, []))
-
+        first = _signed_sum([*ends.get(0, []), ("-", f"{f}[:1]")])
+        last = _signed_sum([("+", f"{f}[-1:]"), *ends.get(blk.size - 1, [])])
         segments = [
-            (1, f"({edge(0)} - {f}[:1])".replace("( + ", "(").replace("( - ", "(-")),
+            (1, f"({first})"),
             (blk.size - 2, f"({f}[:-1] - {f}[1:])"),
-            (1, f"({f}[-1:]{edge(blk.size - 1)})"),
+            (1, f"({last})"),
         ]
         if lw.backend_name == "numpy" and not terms[id(blk)]:
             segments[1] = (blk.size - 2, f"_subtract({f}[:-1], {f}[1:])")

@@ -196,6 +196,16 @@ class EquationDef:
     overrides: dict[int, tuple[Node, str]] = field(default_factory=dict)
     #: For a chain block (expr kind): the forward rates and the last stage's outflow rate.
     chain: tuple[tuple[Node, ...], Node] | None = None
+    #: Overridden cells whose override is the template's own value there (a cell written
+    #: out as 0.1.2 users generate them); set by the builder (`_cells.template_cells`).
+    template_cells: frozenset[int] = frozenset()
+
+    @property
+    def array_overrides(self) -> dict[int, tuple[Node, str]]:
+        """The overrides the array code needs: the template computes the others."""
+        if not self.template_cells:
+            return self.overrides
+        return {f: v for f, v in self.overrides.items() if f not in self.template_cells}
 
 
 @dataclass(eq=False)
@@ -332,9 +342,11 @@ class Model:
         default_factory=dict
     )
     _indexed_by_base: dict[str, list[ParamDef]] = field(default_factory=dict)
-    #: names resolved outside any template (flat per-cell specs resolve each name of
-    #: every cell: once here, then read by validation, re-rolling and lowering)
-    _flat_targets: dict[str, Target] = field(default_factory=dict)
+    #: the binding of every name and reference: `Model.resolve` resolves each
+    #: (node, scope) once -- validation visits every site of the spec -- and every
+    #: later stage reads the binding. A name outside any template is keyed by its text
+    #: (flat per-cell specs have one per cell).
+    _bound: dict[Any, Target] = field(default_factory=dict)
     _cache_version: tuple[int, int] = (-1, -1)
 
     def __post_init__(self) -> None:
@@ -363,7 +375,7 @@ class Model:
         if self._cache_version == version:
             return
         self._cell_cache.clear()
-        self._flat_targets.clear()
+        self._bound.clear()
         self._indexed_by_base.clear()
         for p in self.params.values():
             if p.axes:
@@ -463,14 +475,20 @@ class Model:
     # -- resolution ----------------------------------------------------------
     def resolve(self, node: Name | Ref, scope: tuple[Dim, ...], path: str) -> Target:
         """Resolve a name or templated reference in `scope` (see `Target`)."""
+        self._refresh_caches()
         if not scope and node.__class__ is Name:
-            self._refresh_caches()
-            ident = node.id
-            tgt = self._flat_targets.get(ident)
-            if tgt is None:
-                tgt = self._flat_targets[ident] = self._resolve(node, scope, path)
-            return tgt
-        return self._resolve(node, scope, path)
+            key: Any = node.id
+        else:  # which coordinates a dimension spans does not change what a name reads
+            key = (
+                node,
+                tuple(
+                    Dim(d.name, d.axis) if d.subset is not None else d for d in scope
+                ),
+            )
+        tgt = self._bound.get(key)
+        if tgt is None:
+            tgt = self._bound[key] = self._resolve(node, scope, path)
+        return tgt
 
     def _resolve(self, node: Name | Ref, scope: tuple[Dim, ...], path: str) -> Target:
         dims = {d.name: d for d in scope}

@@ -36,7 +36,7 @@ from ._ir import (
     UnaryOp,
     to_source,
 )
-from ._model import Block, ChainFlow, Model
+from ._model import Block, ChainFlow, Dim, Model
 
 if TYPE_CHECKING:  # pragma: no cover
     from .specs import NormalizedRhs
@@ -572,10 +572,10 @@ def flow_diagram(rhs: NormalizedRhs, fmt: str = "mermaid") -> str:
         raise ValueError("flow diagrams are drawn for transitions models")
     edges: list[tuple[str, str, str]] = []
 
-    def label(node: Name | Ref) -> str:
+    def label(node: Name | Ref, dims: tuple[Dim, ...]) -> str:
         if isinstance(node, Ref):
             return node.base
-        tgt = m.resolve(node, (), "transitions")
+        tgt = m.resolve(node, dims, "transitions")
         obj: Block = tgt.obj  # from/to are states
         if obj.custom is not None:
             return obj.custom[0].rstrip("0123456789") or obj.base
@@ -592,7 +592,7 @@ def flow_diagram(rhs: NormalizedRhs, fmt: str = "mermaid") -> str:
                 )
             )
             continue
-        edge = (label(t.src), label(t.dst), to_source(t.rate))
+        edge = (label(t.src, t.dims), label(t.dst, t.dims), to_source(t.rate))
         if edge not in edges:
             edges.append(edge)
     if fmt == "mermaid":

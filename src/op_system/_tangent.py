@@ -456,7 +456,7 @@ class _Tangent(_Lowerer):
                 df = f"({df} + ({_stack_or_one([self._z(x) for x in drates])} * {var}))"
             f = self.tmp(df, "tf")
             code = f"_concat([(-{f}[:1]), ({f}[:-1] - {f}[1:])])"
-            for flat, (node, path) in sorted(eq.overrides.items()):
+            for flat, (node, path) in sorted(eq.array_overrides.items()):
                 ov = self.d(node, (), path)
                 mask = np.zeros(blk.shape, dtype=bool)
                 mask[flat] = True
@@ -472,7 +472,7 @@ class _Tangent(_Lowerer):
             )
         else:
             code = f"_bcast(0.0, {blk.shape})"
-        for flat, (node, path) in sorted(eq.overrides.items()):
+        for flat, (node, path) in sorted(eq.array_overrides.items()):
             ov = self.d(node, (), path)
             mask = np.zeros(blk.shape, dtype=bool)
             mask[blk.unflat(flat)] = True

@@ -463,18 +463,22 @@ def age_seir_flat(m: Model) -> tuple[dict[str, Any], dict[str, float]]:
 
 
 def age_seir_overrides(
-    m: Model, *, reorder: bool = False
+    m: Model, *, written: str = "as the template"
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The age SEIR as templated equations, with every fourth age group's
     equations overridden cell by cell (the same model, written out for those
     cells with the contact matrix's expanded names, as 0.1.2 users do).
 
-    With `reorder`, the written-out contact sums run over the ages in reverse: the
-    same model, but the overrides no longer restate the template term for term, so
-    they are computed as overrides rather than by the template."""
+    `written` is how the cells are written out: `"as the template"`, `"reversed"`
+    (the contact sum over the ages in reverse) or `"explicit total"` (the population
+    as a sum of the state cells instead of `sum_state()`, which the compiler does
+    not take for the template: such overrides are computed as overrides)."""
     n = m.n_state // 4
     ages = [f"a{i}" for i in range(n)]
-    terms = ages[::-1] if reorder else ages
+    terms = ages[::-1] if written == "reversed" else ages
+    total = "sum_state()"
+    if written == "explicit total":
+        total = "(" + " + ".join(f"{c}__age_{a}" for c in "SEIR" for a in ages) + ")"
     foi = "sum_over(age=j, C[age, age=j] * I[age=j]) / sum_state()"
     eqs = {
         "S[age]": f"-beta * S[age] * {foi}",
@@ -486,7 +490,7 @@ def age_seir_overrides(
         cell = (
             "("
             + " + ".join(f"C__age_{a}__age_{b} * I__age_{b}" for b in terms)
-            + ") / sum_state()"
+            + f") / {total}"
         )
         eqs[f"S__age_{a}"] = f"-beta * S__age_{a} * {cell}"
         eqs[f"E__age_{a}"] = f"beta * S__age_{a} * {cell} - sigma * E__age_{a}"

@@ -297,28 +297,52 @@ def test_chain_written_stage_by_stage_needs_no_gather_or_scatter(form: str) -> N
 
 
 def test_overrides_reading_matrix_cells_are_rerolled() -> None:
-    """Every fourth age overridden cell by cell with `C__age_ai__age_aj` terms (in
-    another order than the template's, so they are not the template restated): one
-    gather from `C` and one matrix product, the same code size for every N."""
+    """Every fourth age overridden cell by cell with `C__age_ai__age_aj` terms and
+    its own transmission rate (an intervention in those ages, so not the template
+    restated): one gather from `C` and one matrix product, the same code size for
+    every N, and the values of the 0.1.2 strings."""
     from benchmarks.models import age_seir_overrides
+    from tests.differential.compare import StringEvaluator
+
+    from op_system import normalize_rhs
 
     sizes = []
     for n in (16, 64):  # 4 and 16 overridden ages
         m = age_seir(n)
-        spec, params = age_seir_overrides(m, reorder=True)
+        spec, params = age_seir_overrides(m)
+        spec["equations"] = {
+            k: v if "[" in k else v.replace("beta * S", "beta_hi * S")
+            for k, v in spec["equations"].items()
+        }
+        params = {**params, "beta_hi": 0.02}
+        rhs = normalize_rhs(spec)
+        assert not any(eq.template_cells for eq in rhs._model.equations)
         c = compile_spec(spec)
-        np.testing.assert_allclose(
-            c.eval_fn(0.0, m.y_call, **params),
-            m.ref_np(0.0, m.y_call, **m.params),
-            rtol=1e-12,
+        scalars = {k: v for k, v in params.items() if k != "C"}
+        scalars.update(
+            {
+                f"C__age_a{i}__age_a{j}": float(params["C"][i, j])
+                for i in range(n)
+                for j in range(n)
+            }
         )
+        ev = StringEvaluator(
+            states=dict(zip(rhs.state_names, m.y_call)),
+            params=scalars,
+            aliases={},
+            t=0.0,
+        )
+        want = np.array([float(ev.evaluate(e)) for e in rhs.equations])
+        np.testing.assert_allclose(c.eval_fn(0.0, m.y_call, **params), want, rtol=1e-12)
         sizes.append(len(c.source.splitlines()))
     assert sizes[0] == sizes[1] < 60, sizes
 
 
-def test_overrides_restating_the_template_are_computed_by_it() -> None:
-    """Cells written out term by term as the template would expand them cost nothing:
-    the generated function is the templated form's, statement for statement."""
+@pytest.mark.parametrize("written", ["as the template", "reversed", "explicit total"])
+def test_overrides_restating_the_template_are_computed_by_it(written: str) -> None:
+    """Cells written out term by term as the template would expand them (in any
+    order) cost nothing: the generated function is the template's, statement for
+    statement."""
     import ast
 
     from benchmarks.models import age_seir_overrides
@@ -326,7 +350,7 @@ def test_overrides_restating_the_template_are_computed_by_it() -> None:
     from op_system import normalize_rhs
 
     m = age_seir(32)
-    spec, params = age_seir_overrides(m)
+    spec, params = age_seir_overrides(m, written=written)
     rhs = normalize_rhs(spec)
     overridden = [eq for eq in rhs._model.equations if eq.overrides]
     assert len(overridden) == 2

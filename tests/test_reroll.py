@@ -272,3 +272,32 @@ def test_cells_restating_their_template_are_found_soundly(seed: int) -> None:
     # a one-term reduction renders without its sum), so every restated cell is found.
     assert restated_total >= 15, restated_total
     assert restated_found == restated_total
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "same"),
+    [
+        ("a - (b - c)", "c + a - b", True),
+        ("a / (b * c)", "a / c / b", True),
+        ("x * y * a + b", "b + a * (y * x)", True),
+        ("a - b", "b - a", False),
+        ("a / b", "b / a", False),
+        ("a - (b + c)", "a - b + c", False),
+        ("a * (b + c)", "a * b + a * c", False),  # distributing is not a reordering
+        ("np.exp(a + b)", "np.exp(b + a)", True),
+        ("np.exp(a) + b", "np.exp(b) + a", False),
+    ],
+)
+def test_restated_structure_is_sums_and_products_up_to_order(
+    left: str, right: str, same: bool
+) -> None:
+    from op_system import normalize_rhs
+    from op_system._cells import CellEvaluator, _Structure
+    from op_system._parse import parse_expr
+
+    model = normalize_rhs(
+        {"state": ["x", "y"], "equations": {"x": "a + b + c", "y": "-x"}}
+    )._model
+    ev = CellEvaluator(model, _Structure())
+    got = [ev.expr(parse_expr(e, path="t"), (), {}, "t") for e in (left, right)]
+    assert (got[0] == got[1]) is same

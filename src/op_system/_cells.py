@@ -153,9 +153,8 @@ class CellEvaluator(Generic[V]):
     def __init__(self, model: Model, builder: CellBuilder[V]) -> None:
         self.m = model
         self.b = builder
-        # Resolution depends on the node and its scope, not on the cell.
-        self._targets: dict[tuple[int, tuple[Dim, ...]], Target] = {}
-        self._dims: dict[int, Dim] = {}
+        # keyed by id, holding the node so that its id is not reused
+        self._dims: dict[int, tuple[Reduce, Dim]] = {}
         self._aliases: dict[tuple[int, tuple[int, ...]], V] = {}
         self._open: dict[tuple[int, tuple[int, ...]], tuple[Any, tuple[int, ...]]] = {}
 
@@ -191,11 +190,9 @@ class CellEvaluator(Generic[V]):
         return self.b.node(node, kids)
 
     def target(self, node: Name | Ref, scope: tuple[Dim, ...], path: str) -> Target:
-        key = (id(node), scope)
-        tgt = self._targets.get(key)
-        if tgt is None:
-            tgt = self._targets[key] = self.m.resolve(node, scope, path)
-        return tgt
+        # Resolution depends on the node and its scope, not on the cell: the model's
+        # binding, made when it was built.
+        return self.m.resolve(node, scope, path)
 
     def state_index(self, tgt: Target, a: dict[str, int]) -> int:
         blk: Block = tgt.obj
@@ -244,9 +241,10 @@ class CellEvaluator(Generic[V]):
     def _reduce(
         self, node: Reduce, scope: tuple[Dim, ...], a: dict[str, int], path: str
     ) -> V:
-        dim = self._dims.get(id(node))
-        if dim is None:
-            dim = self._dims[id(node)] = reduce_dim(node, self.m.axes, path)
+        got = self._dims.get(id(node))
+        if got is None:
+            got = self._dims[id(node)] = (node, reduce_dim(node, self.m.axes, path))
+        dim = got[1]
         inner = (*scope, dim)
         weighted = node.kind == "integrate_over"
         terms = [
@@ -337,12 +335,15 @@ class CellEvaluator(Generic[V]):
 class _Structure:
     """`CellBuilder` of a value's structure, comparable with `==`.
 
-    Aliases are substituted, and sums and products are flattened left to right
-    (`a + b + c` and a `sum_over` of three terms are both `("+", ((+, a), (+, b),
-    (+, c)))`), so a cell written out term by term compares equal to the template
-    it restates. Leaves are state cells, parameter cells (by definition and index)
-    and numbers.
+    Aliases are substituted, and sums and products are flat and in a canonical
+    order (`a + b + c`, `c + (a + b)` and a `sum_over` of the three terms are all
+    one sum of three terms), so a cell written out term by term compares equal to
+    the template it restates. Leaves are state cells, parameter cells (by
+    definition and index) and numbers.
     """
+
+    def __init__(self) -> None:
+        self._sums: dict[tuple[int, ...], Any] = {}
 
     def state(self, index: int) -> Any:
         return ("y", index)
@@ -365,19 +366,29 @@ class _Structure:
     def state_sum(
         self, node: Call, kids: list[Any], cells: Callable[[], Sequence[int]]
     ) -> Any:
-        return ("call", node.func, tuple(kids))
+        # The sum of the cells, as if written out (`S_0 + S_1 + ...` restates it).
+        key = tuple(cells())
+        got = self._sums.get(key)
+        if got is None:
+            terms = [("y", i) for i in key]
+            got = self._sums[key] = (
+                _flat("+", terms[0], [("+", v) for v in terms[1:]])
+                if terms
+                else ("+", ())
+            )
+        return got
 
     def invalid(self, node: Invalid, path: str) -> Any:
         return ("invalid", id(node))  # equal to nothing else
 
     def reduce(self, node: Reduce, terms: list[tuple[float | None, Any]]) -> Any:
-        return (
-            "+",
-            tuple(
-                ("+", v if w is None else ("*", (("*", ("n", float(w))), ("*", v))))
-                for w, v in terms
-            ),
-        )
+        values = [
+            v if w is None else _flat("*", ("n", float(w)), [("*", v)])
+            for w, v in terms
+        ]
+        if not values:  # no coordinate selected
+            return ("+", ())
+        return _flat("+", values[0], [("+", v) for v in values[1:]])
 
     def node(self, node: Node, kids: list[Any]) -> Any:
         cls = node.__class__
@@ -405,15 +416,25 @@ class _Structure:
 
 
 _FAMILY = {"+": "+", "-": "+", "*": "*", "/": "*"}
+_INVERSE = {"+": "-", "-": "+", "*": "/", "/": "*"}
 
 
 def _flat(family: str, first: Any, rest: list[tuple[str, Any]]) -> Any:
-    """`first op1 x1 op2 x2 ...` (left to right) as one flat sum or product."""
-    if isinstance(first, tuple) and first and first[0] == family and len(first) == 2:
-        head: tuple[Any, ...] = first[1]
-    else:
-        head = ((family, first),)
-    return (family, head + tuple(rest))
+    """`first op1 x1 op2 x2 ...` as one sum or product of signed terms, in a canonical
+    order: nested sums (products) are spliced with their signs carried, and terms are
+    ordered by their hash, so `a - (b - c)` and `c + a - b` compare equal. (Such a
+    reordering changes only rounding, as every vectorized sum does.)"""
+    terms: list[tuple[str, Any]] = []
+    for op, v in ((family, first), *rest):
+        if v.__class__ is tuple and len(v) == 2 and v[0] == family:
+            flip = op not in ("+", "*")
+            terms.extend((_INVERSE[o] if flip else o, x) for o, x in v[1])
+        else:
+            terms.append((op, v))
+    if len(terms) == 1 and terms[0][0] == family:
+        return terms[0][1]
+    terms.sort(key=hash)
+    return (family, tuple(terms))
 
 
 def template_cells(model: Model) -> None:

@@ -296,9 +296,12 @@ def _lower_pass(
             flush_zeros()
             if segments is not None:
                 pos = start
-                for length, seg in segments:
-                    if length and seg.startswith("_subtract("):  # computed in place
-                        lines.append(f"    {seg[:-1]}, out=out[{pos}:{pos + length}])")
+                for length, seg, in_place in segments:
+                    if length and in_place is not None:
+                        a, b = in_place
+                        lines.append(
+                            f"    _subtract({a}, {b}, out=out[{pos}:{pos + length}])"
+                        )
                     elif length:
                         lines.append(f"    out[{pos}:{pos + length}] = {seg}")
                     pos += length

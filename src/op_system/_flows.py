@@ -98,8 +98,12 @@ def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, str]]:
             (1, f"({last})"),
         ]
         if lw.backend_name == "numpy" and not terms[id(blk)]:
-            segments[1] = (blk.size - 2, f"_subtract({f}[:-1], {f}[1:])")
-            lw.segments[id(blk)] = segments  # written straight into the output
+            # written straight into the output; the middle one in place
+            lw.segments[id(blk)] = [
+                (1, segments[0][1], None),
+                (blk.size - 2, "", (f"{f}[:-1]", f"{f}[1:]")),
+                (1, segments[2][1], None),
+            ]
             continue
         code = f"_concat([{', '.join(seg for _, seg in segments)}])"
         terms[id(blk)].append(("+", code, blk.shape))

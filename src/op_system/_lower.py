@@ -213,7 +213,8 @@ class _Lowerer:
         self.used_blocks: set[int] = set()
         self.uses_time = False
         #: blocks whose derivative is written as output segments (NumPy chains)
-        self.segments: dict[int, list[tuple[int, str]]] = {}
+        #: (length, code, or the operands of a subtraction written in place)
+        self.segments: dict[int, list[tuple[int, str, tuple[str, str] | None]]] = {}
         #: precomputed values of nodes (re-rolled leaves): id(node) -> value
         self.hooks: dict[int, _Val] | None = None
         #: scalar aliases computed in a re-rolled group: base -> (group variable, position)

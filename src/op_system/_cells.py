@@ -35,6 +35,7 @@ from ._ir import (
 )
 from ._ir import Chain as ChainNode
 from ._model import (
+    INLINE_RE,
     Block,
     ChainFlow,
     Dim,
@@ -52,6 +53,8 @@ __all__ = [
     "CellFlow",
     "assignments",
     "cell_label",
+    "flow_names",
+    "stoichiometry_entries",
     "template_cells",
 ]
 
@@ -263,29 +266,39 @@ class CellEvaluator(Generic[V]):
         return self.m.prefix_cells(text, self.m.prefix_dims(text, scope), a, path)
 
     # -- the model ------------------------------------------------------------------
-    def flows(self) -> list[CellFlow[V]]:
-        """Every transition between two cells, in 0.1.2's expansion order."""
-        out: list[CellFlow[V]] = []
+    def flow_cells(
+        self,
+    ) -> list[tuple[TransitionDef | ChainFlow, dict[str, int], int, int]]:
+        """Every transition between two cells, in 0.1.2's expansion order:
+        `(transition, assignment, source index, target index)`. (For a chain's
+        flows the assignment is `{"stage": i}`.)"""
+        out: list[tuple[TransitionDef | ChainFlow, dict[str, int], int, int]] = []
         for td in self.m.transitions:
             if isinstance(td, ChainFlow):
                 off = td.block.offset
-                for i, r in enumerate(td.rates):
-                    rate = self.expr(r, (), {}, td.path)
-                    out.append(CellFlow(td, {}, off + i, off + i + 1, rate))
+                out.extend(
+                    (td, {"stage": i}, off + i, off + i + 1)
+                    for i in range(len(td.rates))
+                )
                 continue
             src_t = self.target(td.src, td.dims, td.path)
             dst_t = self.target(td.dst, td.dims, td.path)
-            for a in assignments(td.dims):
+            out.extend(
+                (td, a, self.state_index(src_t, a), self.state_index(dst_t, a))
+                for a in assignments(td.dims)
+            )
+        return out
+
+    def flows(self) -> list[CellFlow[V]]:
+        """Every transition between two cells with its rate, in `flow_cells` order."""
+        out: list[CellFlow[V]] = []
+        for td, a, src, dst in self.flow_cells():
+            if isinstance(td, ChainFlow):
+                rate = self.expr(td.rates[a["stage"]], (), {}, td.path)
+                out.append(CellFlow(td, {}, src, dst, rate))
+            else:
                 rate = self.expr(td.rate, td.dims, a, f"{td.path}.rate")
-                out.append(
-                    CellFlow(
-                        td,
-                        a,
-                        self.state_index(src_t, a),
-                        self.state_index(dst_t, a),
-                        rate,
-                    )
-                )
+                out.append(CellFlow(td, a, src, dst, rate))
         return out
 
     def equations(self) -> list[V]:
@@ -463,3 +476,48 @@ def template_cells(model: Model) -> None:
             if template == ev.expr(node, (), {}, path):
                 same.add(flat)
         eq.template_cells = frozenset(same)
+
+
+# -- flows ----------------------------------------------------------------------------
+
+
+def flow_names(model: Model) -> tuple[str, ...]:
+    """The name of every flow between two cells, in `CellEvaluator.flow_cells` order.
+
+    A named transition's flows are its name (placeholders dropped:
+    `infection[strain]` is `infection`) expanded over the transition's dimensions
+    like a state (`infection__age_y__strain_wt`); an unnamed one's are
+    `source->target` (`S__age_y->E__age_y`). A name that would repeat gets `#2`,
+    `#3`, ... in order.
+    """
+    names = model.state_names
+    out: list[str] = []
+    seen: dict[str, int] = {}
+    for td, a, src, dst in CellEvaluator(model, _Structure()).flow_cells():
+        text = None if isinstance(td, ChainFlow) else td.name_text
+        if text and not isinstance(td, ChainFlow):
+            base = INLINE_RE.sub(lambda m: m.group(1), text).strip()
+            axes = tuple(d.axis for d in td.dims)
+            name = cell_name(base, axes, tuple(a[d.name] for d in td.dims))
+        else:
+            name = f"{names[src]}->{names[dst]}"
+        k = seen.get(name, 0) + 1
+        seen[name] = k
+        out.append(name if k == 1 else f"{name}#{k}")
+    return tuple(out)
+
+
+def stoichiometry_entries(model: Model) -> tuple[list[int], list[int], list[float]]:
+    """`(rows, cols, values)` of the stoichiometry matrix: state × flow, -1 where a
+    flow leaves a state and +1 where it arrives (nothing for a flow into its source)."""
+    rows: list[int] = []
+    cols: list[int] = []
+    vals: list[float] = []
+    cells = CellEvaluator(model, _Structure()).flow_cells()
+    for j, (_td, _a, src, dst) in enumerate(cells):
+        if src == dst:
+            continue
+        rows += [src, dst]
+        cols += [j, j]
+        vals += [-1.0, 1.0]
+    return rows, cols, vals

@@ -14,6 +14,7 @@ from ._flows import (
     _rate_vector,
     _runs,
     _segmented_flows,
+    flow_pieces,
 )
 from ._gcpause import paused_gc
 from ._ir import Node
@@ -42,14 +43,16 @@ def lower_model(
     """Generate the source of `rhs(t, y, **params)` for `model`.
 
     With `mode="jvp"`, generate `jvp(t, y, v, **params)`, the exact directional
-    derivative `J(t, y) @ v`, by differentiating the IR (see `_Tangent`).
+    derivative `J(t, y) @ v`, by differentiating the IR (see `_Tangent`); with
+    `mode="flows"`, `flows(t, y, **params)`: every transition's flow per cell, in
+    the order of `_cells.flow_names`.
     With `dispatch=True` (NumPy only), the function first hands any `y` that is
     not a NumPy array, list or scalar (a JAX array or tracer) to `_other(t, y,
     params)`; NumPy inputs pay one class check.
     """
     check_invalid(model)
     deps = _alias_deps(model)
-    if mode != "rhs":
+    if mode == "jvp":
         return _lower_pass(model, _Tangent(model, backend_name), mode, dispatch, deps)
     # Two passes for common subexpressions (`_Lowerer.share`): the first counts
     # values and is the result when nothing is computed twice.
@@ -83,7 +86,7 @@ def _lower_pass(
     body: list[str] = []
     lw.lines = body
     # Aliases in dependency order (each once per call, shared by all uses).
-    reroll = mode == "rhs" and cycle is None
+    reroll = mode != "jvp" and cycle is None
     lw.reroll = reroll
     if cycle is None:
         # Scalar aliases of one shape and one dependency level are computed as one
@@ -149,7 +152,11 @@ def _lower_pass(
     outputs: list[tuple[Block, str]] = []
     #: re-rolled scalar equations: (state indices, code of their vector)
     scattered: list[tuple[list[int], str]] = []
-    if cycle is None and mode == "jvp":
+    #: mode "flows": (flow positions, code) pieces of the output
+    flow_out: list[tuple[list[int], str, bool]] = []
+    if cycle is None and mode == "flows":
+        flow_out = flow_pieces(lw, model)
+    elif cycle is None and mode == "jvp":
         assert isinstance(lw, _Tangent)
         lw.tangent_aliases(order)
         outputs = lw.tangent_outputs()
@@ -188,7 +195,9 @@ def _lower_pass(
 
     numpy = backend_name == "numpy"
     lines = [
-        "def rhs(t, y, **params):" if mode == "rhs" else "def jvp(t, y, v, **params):"
+        "def jvp(t, y, v, **params):"
+        if mode == "jvp"
+        else f"def {mode}(t, y, **params):"
     ]
     if dispatch:
         lines.append("    if y.__class__ is not _ndarray and _not_numpy(y):")
@@ -204,7 +213,7 @@ def _lower_pass(
         for p in pnames:
             pd = model.params[p]
             var = lw.param_var[p]
-            if mode == "rhs" and not pd.axes and p not in lw.direct_params:
+            if mode != "jvp" and not pd.axes and p not in lw.direct_params:
                 continue  # only read by re-rolled groups, through _pvec
             read.append(var)
             if pd.axes and not pd.array_ok:
@@ -266,6 +275,8 @@ def _lower_pass(
     lines.extend(body)
     if cycle is not None:
         lines.append("    return y")
+    elif mode == "flows":
+        lines.extend(_flow_output(lw, flow_out, numpy))
     elif numpy:
         # NumPy: write each block into one preallocated output (no concatenations).
         lines.append(f"    out = _empty({model.n_state})")
@@ -414,6 +425,33 @@ def _lower_pass(
     source = "\n".join(lines) + "\n"
     bound_source = "\n".join(split) + "\n" if split else ""
     return Lowered(source, lw.consts, pnames, cycle, bound_source)
+
+
+def _flow_output(
+    lw: _Lowerer, pieces: list[tuple[list[int], str, bool]], numpy: bool
+) -> list[str]:
+    """The statements returning the flow vector from its pieces."""
+    n = sum(len(pos) for pos, _, _ in pieces)
+    if numpy:
+        lines = [f"    out = _empty({n})"]
+        for pos, code, vector in pieces:
+            where = _index_code(lw, pos)
+            if vector and len(pos) == 1:
+                where = f"{pos[0]}:{pos[0] + 1}"
+            lines.append(f"    out[{where}] = {code}")
+        return [*lines, "    return out"]
+    if not pieces:
+        return ["    return _zeros((0,), dtype=y.dtype)"]
+    parts = [
+        code if vector else f"_reshape(_asarray({code}, dtype=y.dtype), (1,))"
+        for _, code, vector in pieces
+    ]
+    order = [p for pos, _, _ in pieces for p in pos]
+    result = f"_concat([{', '.join(parts)}])"
+    if order != list(range(n)):  # re-rolled flows come first: put each in its place
+        perm = np.argsort(np.asarray(order, dtype=np.int64), kind="stable")
+        result = f"_take({result}, {lw.const('PERM', perm)})"
+    return [f"    return {result}"]
 
 
 def _block_view(vec: str, blk: Block) -> str:

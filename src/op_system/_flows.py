@@ -369,3 +369,66 @@ def _runs(idx: list[int], most: int = 4) -> list[tuple[int, int, int]] | None:
             if len(runs) > most:
                 return None
     return runs
+
+
+# -- flows as outputs -----------------------------------------------------------------
+
+
+def flow_pieces(lw: _Lowerer, model: Model) -> list[tuple[list[int], str, bool]]:
+    """Every transition's flow per cell, as `(positions, code, is a vector)` pieces.
+
+    Positions index the flows in their expanded order (`_cells.CellEvaluator.flows`,
+    the order of `CompiledRhs.flow_names`); code is a scalar or a flat vector with
+    one entry per position. Scalar transitions of one rate shape are one re-rolled
+    vector, as in the right-hand side.
+    """
+    base: dict[int, int] = {}
+    total = 0
+    for td in model.transitions:
+        base[id(td)] = total
+        total += len(td.rates) if isinstance(td, ChainFlow) else _count(td.dims)
+    pieces: list[tuple[list[int], str, bool]] = []
+    grouped: set[int] = set()
+    if lw.reroll:
+        cells = [
+            (td, td.rate, f"{td.path}.rate")
+            for td in model.transitions
+            if not isinstance(td, ChainFlow) and not td.dims
+        ]
+        for g in lw.groups("flows", lambda: group_cells(model, cells)):
+            src = [_state_index(model.resolve(td.src, (), td.path)) for td in g.members]
+            rate = _lower_group(lw, g, "transitions", full=False)
+            code = lw.tmp(f"({rate} * {_gather(lw, 'y', src)})", "f")
+            pieces.append(([base[id(td)] for td in g.members], code, True))
+            grouped.update(id(td) for td in g.members)
+    for td in model.transitions:
+        if id(td) in grouped:
+            continue
+        start = base[id(td)]
+        if isinstance(td, ChainFlow):
+            lw.used_blocks.add(id(td.block))
+            rates = _rate_vector(lw, list(td.rates), td.path)
+            var = lw.block_var[id(td.block)]
+            code = lw.tmp(f"({rates} * {var}[:-1])", "f")
+            pieces.append((list(range(start, start + len(td.rates))), code, True))
+            continue
+        scope = td.dims
+        r = lw.num(lw.expr(td.rate, scope, f"{td.path}.rate"))
+        x = lw.target(model.resolve(td.src, scope, f"{td.path}.from"), scope, td.path)
+        flow = _Val(f"({r.code} * {x.code})", r.dims | x.dims)
+        n = _count(scope)
+        if scope:
+            code = lw.bcast(flow, scope)
+            if len(scope) > 1:
+                code = f"_reshape({code}, ({n},))"
+        else:
+            code = flow.code
+        pieces.append((list(range(start, start + n)), lw.tmp(code, "f"), bool(scope)))
+    return pieces
+
+
+def _count(dims: tuple[Dim, ...]) -> int:
+    n = 1
+    for d in dims:
+        n *= d.size
+    return n

@@ -219,15 +219,132 @@ class CompiledRhs:
         cached = self._cache.get(key)
         if cached is not None:
             return cast("Callable[..., Any]", cached)
-        model = (
-            self._rhs._model
-            if self._rhs._model is not None
-            else _model_from_strings(self._rhs)
-        )
+        model = self._model_of_rhs()
         lowered = lower_model(model, be.name, mode="jvp")
         fn = _build_function(lowered, model, be, force_f64=be.is_numpy, name="jvp")
         self._cache[key] = fn
         return fn
+
+    # -- flows ----------------------------------------------------------------------
+    def _flow_model(self, what: str) -> Model:
+        if self._rhs is None:
+            raise ValueError(f"{what} needs a CompiledRhs built by compile_rhs")
+        model = self._model_of_rhs()
+        if model.kind != "transitions":
+            raise UnsupportedFeatureError(
+                f"{what} is defined for transitions models, where every term of dydt "
+                f"is a flow between states; this model is kind={model.kind!r}, whose "
+                "equations are not split into flows",
+                path="kind",
+                token=model.kind,
+            )
+        return model
+
+    def _model_of_rhs(self) -> Model:
+        assert self._rhs is not None
+        if self._rhs._model is not None:
+            return self._rhs._model
+        return _model_from_strings(self._rhs)
+
+    @property
+    def flow_names(self) -> tuple[str, ...]:
+        """The name of every flow between two state cells, in `flows()` order.
+
+        A named transition (`name: infection`) gives `infection` expanded over the
+        transition's axes like a state name (`infection__age_y`); an unnamed one
+        gives `source->target` (`I__age_y->R__age_y`). A chain's flows are
+        `I1->I2`, ... . Transitions models only.
+
+        !!! example
+            ```python
+            >>> from op_system import compile_spec
+            >>> c = compile_spec({
+            ...     "kind": "transitions",
+            ...     "axes": [{"name": "age", "coords": ["y", "o"]}],
+            ...     "state": ["S[age]", "I[age]", "R[age]"],
+            ...     "transitions": [
+            ...         {"name": "infection", "from": "S[age]", "to": "I[age]",
+            ...          "rate": "beta * I[age] / sum_state()"},
+            ...         {"from": "I[age]", "to": "R[age]", "rate": "gamma"},
+            ...     ],
+            ... })
+            >>> c.flow_names
+            ('infection__age_y', 'infection__age_o', 'I__age_y->R__age_y', 'I__age_o->R__age_o')
+
+            ```
+        """
+        got = self._cache.get("flow_names")
+        if got is None:
+            from ._cells import flow_names
+
+            got = self._cache["flow_names"] = flow_names(self._flow_model("flow_names"))
+        return cast("tuple[str, ...]", got)
+
+    def flows(self, t: Any, y: Any, **params: Any) -> Any:
+        """Every transition's flow per cell at `(t, y)`: `rate * source`, one entry per
+        `flow_names`, so that `dydt == stoichiometry @ flows(t, y, **params)`.
+
+        Generated like `eval_fn` and vectorized the same way, for the namespace of
+        `y`: float64 NumPy for NumPy arrays and lists, JAX for JAX arrays and
+        tracers (`jax.jit`, `jax.grad` and `jax.vmap` apply). Transitions models
+        only.
+
+        !!! example
+            ```python
+            >>> import numpy as np
+            >>> from op_system import compile_spec
+            >>> c = compile_spec({
+            ...     "kind": "transitions",
+            ...     "state": ["S", "I", "R"],
+            ...     "transitions": [
+            ...         {"name": "infection", "from": "S", "to": "I", "rate": "beta * I / sum_state()"},
+            ...         {"name": "recovery", "from": "I", "to": "R", "rate": "gamma"},
+            ...     ],
+            ... })
+            >>> f = c.flows(0.0, [990.0, 10.0, 0.0], beta=0.3, gamma=0.1)
+            >>> dict(zip(c.flow_names, f.round(3)))
+            {'infection': np.float64(2.97), 'recovery': np.float64(1.0)}
+            >>> np.allclose(c.stoichiometry @ f, c.eval_fn(0.0, [990.0, 10.0, 0.0], beta=0.3, gamma=0.1))
+            True
+
+            ```
+        """
+        be = (
+            self.backend
+            if self.backend is not None and self.backend.name not in ("auto", "numpy")
+            else backend_for_array(y)
+        )
+        key = f"flows:{be.name}"
+        fn = self._cache.get(key)
+        if fn is None:
+            model = self._flow_model("flows()")
+            lowered = lower_model(model, be.name, mode="flows")
+            fn = self._cache[key] = _build_function(
+                lowered, model, be, force_f64=be.is_numpy, name="flows"
+            )
+        return fn(t, y, **params)
+
+    @property
+    def stoichiometry(self) -> Any:
+        """The stoichiometry matrix, states × flows, as a SciPy CSR matrix: -1 where a
+        flow leaves a state, +1 where it arrives, so `dydt == stoichiometry @ flows`.
+
+        (`stoichiometry.toarray()` for a dense array.) Transitions models only; needs
+        SciPy (the `[scipy]` extra).
+        """
+        got = self._cache.get("stoichiometry")
+        if got is None:
+            from scipy.sparse import csr_matrix
+
+            from ._cells import stoichiometry_entries
+
+            model = self._flow_model("stoichiometry")
+            rows, cols, vals = stoichiometry_entries(model)
+            shape = (model.n_state, len(self.flow_names))
+            got = self._cache["stoichiometry"] = csr_matrix(
+                (vals, (rows, cols)), shape=shape
+            )
+        return got
 
     def _sparsity(self) -> tuple[Any, Any]:
         """`(rows, cols)` of the Jacobian's structural non-zeros, computed once."""

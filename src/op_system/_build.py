@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._axes import Axis, normalize_axes
-from ._errors import ExpressionError, SpecError, did_you_mean
+from ._errors import ExpressionError, SpecError, UnsupportedFeatureError, did_you_mean
 from ._gcpause import paused_gc
 from ._ir import Call, IndexItem, Invalid, Name, Node, Reduce, Ref, children
 from ._meta import normalize_kernels, normalize_operators, normalize_state_axes
@@ -24,12 +24,14 @@ from ._model import (
     AliasDef,
     Block,
     ChainFlow,
+    Counter,
     Dim,
     EquationDef,
     Model,
     ParamDef,
     TransitionDef,
     subst_text,
+    transition_base,
 )
 from ._parse import parse_expr
 
@@ -505,6 +507,16 @@ class _Builder:
             tgt = model.resolve(node, sc, path)  # type: ignore[arg-type]
             if tgt.kind == "param" and tgt.obj.axes:
                 _mark_used(tgt, sc)
+            elif tgt.kind == "state" and any(
+                c.block is tgt.obj for c in model.counters
+            ):
+                name = tgt.obj.base
+                raise SpecError(
+                    f"{name!r} is an incidence counter: it counts flows, and the model "
+                    "cannot read it",
+                    path=path,
+                    token=name,
+                )
 
 
 def _mark_used(tgt: Any, scope: tuple[Dim, ...]) -> None:
@@ -685,6 +697,7 @@ SPEC_KEYS = frozenset(
         "kernels",
         "operators",
         "initial_state",
+        "incidence",
         "sources",
         "couplings",
         "constraints",
@@ -762,6 +775,7 @@ def _finish(
     equations: list[EquationDef],
     transitions: list[TransitionDef | ChainFlow],
     exprs: list[tuple[Node, tuple[Dim, ...], str]],
+    counters: list[Counter] | None = None,
 ) -> Model:
     names = b.state_names()
     b.check_unique_states(names)
@@ -777,6 +791,7 @@ def _finish(
         state_names=tuple(names),
         meta=meta,
         kernels={k["name"]: k for k in meta.get("kernels") or []},
+        counters=counters or [],
     )
     all_exprs = _alias_exprs(b) + exprs
     b.validate(model, b.collect_params(model, all_exprs))
@@ -787,7 +802,92 @@ def _finish(
     return model
 
 
+def _counters(
+    b: _Builder, transitions: list[TransitionDef | ChainFlow]
+) -> list[Counter]:
+    """The `incidence:` counters: one state block each, appended after the states."""
+    raw = b.spec.get("incidence")
+    if raw is None:
+        return []
+    if not isinstance(raw, dict) or not raw:
+        raise SpecError(
+            "incidence must be a non-empty mapping of counter name -> transition names",
+            path="incidence",
+        )
+    named: dict[str, list[TransitionDef]] = {}
+    for td in transitions:
+        if isinstance(td, TransitionDef) and td.name_text:
+            named.setdefault(transition_base(td.name_text), []).append(td)
+    taken = set(b.state_names()) | {blk.base for blk in b.blocks} | set(b.aliases)
+    counters: list[Counter] = []
+    for key, val in raw.items():
+        path = f"incidence[{key!r}]"
+        if not isinstance(key, str):
+            raise SpecError(
+                "incidence keys must be strings", path="incidence", token=repr(key)
+            )
+        _check_ident(key, path, "incidence counter")
+        if key in taken:
+            raise SpecError(
+                f"incidence counter {key!r} is already the name of a state or alias",
+                path=path,
+                token=key,
+            )
+        names = [val] if isinstance(val, str) else val
+        if (
+            not isinstance(names, list)
+            or not names
+            or not all(isinstance(n, str) and n.strip() for n in names)
+        ):
+            raise SpecError(
+                f"{path} must be a transition name or a non-empty list of them",
+                path=path,
+                token=repr(val),
+            )
+        tds: list[TransitionDef] = []
+        for n in (n.strip() for n in names):
+            got = named.get(n)
+            if got is None:
+                raise SpecError(
+                    f"{path}: no transition is named {n!r}{did_you_mean(n, named)}"
+                    f" (named transitions: {sorted(named) or 'none'})",
+                    path=path,
+                    token=n,
+                )
+            if any(t is g for t in tds for g in got):
+                raise SpecError(f"{path} lists {n!r} twice", path=path, token=n)
+            tds.extend(got)
+        for td in tds:
+            if any(d.subset is not None for d in td.dims):
+                raise UnsupportedFeatureError(
+                    f"{path}: counting the flows of {td.path} (a coord_shift transition) "
+                    "is not supported",
+                    path=path,
+                    token=td.name_text or "",
+                )
+        # The counter has the axes every counted transition has (others are summed).
+        shared = [
+            d.name
+            for d in tds[0].dims
+            if all(any(e.name == d.name for e in t.dims) for t in tds)
+        ]
+        last = b.blocks[-1]
+        blk = Block(
+            key, tuple(b.axes[a] for a in shared), last.offset + last.size, path
+        )
+        b.blocks.append(blk)
+        taken.add(key)
+        counters.append(Counter(blk, tuple(tds), path))
+    return counters
+
+
 def _build_expr(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> Model:
+    if b.spec.get("incidence") is not None:
+        raise SpecError(
+            "incidence counts the flows of transitions; an expr model has none "
+            "(write the counter as a state with its own equation)",
+            path="incidence",
+        )
     eq_raw = b.spec.get("equations")
     if not isinstance(eq_raw, dict):
         raise SpecError("equations must be a mapping of state->expr", path="equations")
@@ -1043,7 +1143,8 @@ def _build_transitions(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> 
         exprs.append((rate, dims, f"{path}.rate"))
         exprs.append((src, dims, f"{path}.from"))
         exprs.append((dst, dims, f"{path}.to"))
-    model = _finish(b, "transitions", meta, [], transitions, exprs)
+    counters = _counters(b, transitions)
+    model = _finish(b, "transitions", meta, [], transitions, exprs, counters)
     for flow in transitions:  # from/to must be states (not aliases or parameters)
         if isinstance(flow, ChainFlow):
             continue

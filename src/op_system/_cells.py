@@ -35,7 +35,6 @@ from ._ir import (
 )
 from ._ir import Chain as ChainNode
 from ._model import (
-    INLINE_RE,
     Block,
     ChainFlow,
     Dim,
@@ -45,6 +44,7 @@ from ._model import (
     cell_name,
     flat_index,
     subst_text,
+    transition_base,
 )
 
 __all__ = [
@@ -182,7 +182,7 @@ class CellEvaluator(Generic[V]):
         if cls is Call:
             func = node.func  # type: ignore[attr-defined]
             if func == "sum_state":
-                n = self.m.n_state
+                n = self.m.n_model_state
                 return self.b.state_sum(node, kids, lambda: range(n))  # type: ignore[arg-type]
             if func == "sum_prefix":
                 return self.b.state_sum(
@@ -289,6 +289,16 @@ class CellEvaluator(Generic[V]):
             )
         return out
 
+    def counter_cells(
+        self, td: TransitionDef | ChainFlow, a: dict[str, int]
+    ) -> list[int]:
+        """The incidence counter cells that count `td`'s flow at cell `a`."""
+        out = []
+        for c in self.m.counters_of(td):
+            idx = tuple(a[ax.name] for ax in c.block.axes)
+            out.append(c.block.offset + (c.block.flat(idx) if idx else 0))
+        return out
+
     def flows(self) -> list[CellFlow[V]]:
         """Every transition between two cells with its rate, in `flow_cells` order."""
         out: list[CellFlow[V]] = []
@@ -310,6 +320,8 @@ class CellEvaluator(Generic[V]):
                 flux = b.flux(f.rate, b.state(f.src))
                 terms[f.src].append(("-", flux))
                 terms[f.dst].append(("+", flux))
+                for cell in self.counter_cells(f.transition, f.assignment):
+                    terms[cell].append(("+", flux))
             return [b.balance(t) for t in terms]
         rows: list[V | None] = [None] * m.n_state
         for eq in m.equations:
@@ -496,7 +508,7 @@ def flow_names(model: Model) -> tuple[str, ...]:
     for td, a, src, dst in CellEvaluator(model, _Structure()).flow_cells():
         text = None if isinstance(td, ChainFlow) else td.name_text
         if text and not isinstance(td, ChainFlow):
-            base = INLINE_RE.sub(lambda m: m.group(1), text).strip()
+            base = transition_base(text)
             axes = tuple(d.axis for d in td.dims)
             name = cell_name(base, axes, tuple(a[d.name] for d in td.dims))
         else:
@@ -509,15 +521,19 @@ def flow_names(model: Model) -> tuple[str, ...]:
 
 def stoichiometry_entries(model: Model) -> tuple[list[int], list[int], list[float]]:
     """`(rows, cols, values)` of the stoichiometry matrix: state × flow, -1 where a
-    flow leaves a state and +1 where it arrives (nothing for a flow into its source)."""
+    flow leaves a state and +1 where it arrives (nothing for a flow into its source),
+    and +1 in each incidence counter that counts it."""
     rows: list[int] = []
     cols: list[int] = []
     vals: list[float] = []
-    cells = CellEvaluator(model, _Structure()).flow_cells()
-    for j, (_td, _a, src, dst) in enumerate(cells):
-        if src == dst:
-            continue
-        rows += [src, dst]
-        cols += [j, j]
-        vals += [-1.0, 1.0]
+    ev = CellEvaluator(model, _Structure())
+    for j, (td, a, src, dst) in enumerate(ev.flow_cells()):
+        if src != dst:
+            rows += [src, dst]
+            cols += [j, j]
+            vals += [-1.0, 1.0]
+        for cell in ev.counter_cells(td, a):  # incidence counters count the flow
+            rows.append(cell)
+            cols.append(j)
+            vals.append(1.0)
     return rows, cols, vals

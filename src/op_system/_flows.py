@@ -84,6 +84,9 @@ def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, str]]:
                 continue
             code, shape = _place(lw, flow, tgt, scope)
             terms[id(tgt.obj)].append((sign, code, shape))
+        for counter in model.counters_of(td):  # incidence: counted, not moved
+            code, shape = _place(lw, flow, counter.target, scope)
+            terms[id(counter.block)].append(("+", code, shape))
     for blk in model.blocks:
         f = chain_f.get(id(blk))
         if f is None:
@@ -139,6 +142,15 @@ def _transition_groups(lw: _Lowerer, model: Model) -> set[int]:
         flow = lw.tmp(f"({rate} * {_gather(lw, 'y', src)})", "f")
         lw.scatters.append((src, "-", flow))
         lw.scatters.append((dst, "+", flow))
+        for counter in model.counters:  # incidence of some of the group's flows
+            counted = [j for j, td in enumerate(g.members) if td in counter.transitions]
+            if counted:
+                part = (
+                    flow
+                    if len(counted) == len(g.members)
+                    else _gather(lw, flow, counted)
+                )
+                lw.scatters.append(([counter.block.offset] * len(counted), "+", part))
         done.update(id(td) for td in g.members)
     return done
 

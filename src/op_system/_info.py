@@ -103,6 +103,9 @@ class StateBlockInfo:
         size: Number of cells.
         names: Expanded names of the cells (`S__age_young`, ...), as in `state_names`.
         chain: Whether the block holds the stages of a chain.
+        counter: Whether the block is an incidence counter (`incidence:` in the
+            spec): it accumulates flows, starts at 0 and is not part of the
+            population.
     """
 
     base: str
@@ -112,6 +115,7 @@ class StateBlockInfo:
     size: int
     names: tuple[str, ...]
     chain: bool = False
+    counter: bool = False
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -144,7 +148,9 @@ class StateBlockInfo:
         }
 
     def __repr__(self) -> str:
-        kind = ", chain=True" if self.chain else ""
+        kind = (
+            ", chain=True" if self.chain else ", counter=True" if self.counter else ""
+        )
         return f"StateBlockInfo({self.template!r}, offset={self.offset}, size={self.size}{kind})"
 
 
@@ -325,6 +331,7 @@ def _from_model(
     model: Model, state_names: tuple[str, ...], param_names: tuple[str, ...]
 ) -> ModelInfo:
     blocks = []
+    counters = {id(c.block) for c in model.counters}
     for b in model.blocks:
         chain = b.custom is not None and "#chain" in b.base
         blocks.append(
@@ -338,6 +345,7 @@ def _from_model(
                 size=b.size,
                 names=tuple(b.names()),
                 chain=chain,
+                counter=id(b) in counters,
             )
         )
     params = tuple(

@@ -629,8 +629,12 @@ class _Lowerer:
     def call(self, node: Call, scope: tuple[Dim, ...], path: str) -> _Val:
         if node.func == "sum_state":
             # NumPy: the ufunc reduction itself, without np.sum's Python-level wrapper
+            n = self.m.n_model_state
+            vec = "y" if n == self.m.n_state else f"y[0:{n}]"  # not the counters
             return _Val(
-                "_add_reduce(y)" if self.backend_name == "numpy" else "_sum(y)",
+                f"_add_reduce({vec})"
+                if self.backend_name == "numpy"
+                else f"_sum({vec})",
                 frozenset(),
             )
         if node.func == "sum_prefix":

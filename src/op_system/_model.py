@@ -232,6 +232,30 @@ class TransitionDef:
     name_text: str | None
 
 
+@dataclass(eq=False)
+class Counter:
+    """An incidence counter (`incidence:` in the spec): a state block whose
+    derivative is the sum of the flows of `transitions`, summed over the
+    transitions' dimensions the block does not have. It counts; no state loses
+    what it gains."""
+
+    block: Block
+    transitions: tuple[TransitionDef, ...]
+    path: str
+
+    @property
+    def target(self) -> Target:
+        """Where the counted flows go: every cell of the block, by axis."""
+        return Target(
+            "state", self.block, tuple(("dim", ax.name) for ax in self.block.axes)
+        )
+
+
+def transition_base(name_text: str) -> str:
+    """A transition's name without its placeholders (`infection[age]` is `infection`)."""
+    return INLINE_RE.sub(lambda m: m.group(1), name_text).strip()
+
+
 @dataclass(frozen=True)
 class Dim:
     """A named dimension in scope: an axis placeholder or a reduction variable."""
@@ -332,6 +356,8 @@ class Model:
     state_names: tuple[str, ...]
     meta: Mapping[str, Any]
     kernels: dict[str, Any] = field(default_factory=dict)
+    #: incidence counters (transitions kind), in state order after the model's states
+    counters: list[Counter] = field(default_factory=list)
     _block_by_base: dict[str, Block] = field(default_factory=dict)
     _chain_cells: dict[str, tuple[Block, int]] = field(default_factory=dict)
     _prefix_cache: dict[str, list[int]] = field(default_factory=dict)
@@ -355,6 +381,23 @@ class Model:
             if b.custom is not None:
                 for i, n in enumerate(b.custom):
                     self._chain_cells[n] = (b, i)
+
+    @property
+    def n_model_state(self) -> int:
+        """The number of the model's own states: those before the incidence counters
+        (which `sum_state()` and `sum_prefix()` do not read)."""
+        return self.counters[0].block.offset if self.counters else self.n_state
+
+    def counters_of(self, td: TransitionDef | ChainFlow) -> list[Counter]:
+        """The incidence counters that count `td`'s flows."""
+        return [c for c in self.counters if any(t is td for t in c.transitions)]
+
+    def is_counter(self, index: int) -> bool:
+        """Whether state `index` is an incidence counter's cell."""
+        return any(
+            c.block.offset <= index < c.block.offset + c.block.size
+            for c in self.counters
+        )
 
     # -- name lookups --------------------------------------------------------
     def block(self, base: str) -> Block | None:
@@ -446,7 +489,8 @@ class Model:
         cached = self._prefix_cache.get(prefix)
         if cached is not None:
             return cached
-        idx = [i for i, n in enumerate(self.state_names) if n.startswith(prefix)]
+        names = self.state_names[: self.n_model_state]
+        idx = [i for i, n in enumerate(names) if n.startswith(prefix)]
         if not idx:
             shown = f"{text!r}" + (f" (here {prefix!r})" if prefix != text else "")
             bases = [b.base for b in self.blocks if b.custom is None]

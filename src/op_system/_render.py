@@ -32,6 +32,9 @@ class _Strings:
 
     def __init__(self, model: Model) -> None:
         self.names = model.state_names
+        # With incidence counters, state sums are written out: 0.1.2's `sum_state()`
+        # would read the counters too.
+        self.expand_sums = bool(model.counters)
 
     def state(self, index: int) -> _Text:
         return self.names[index], ATOM
@@ -56,6 +59,8 @@ class _Strings:
     def state_sum(
         self, node: Call, kids: list[_Text], cells: Callable[[], Sequence[int]]
     ) -> _Text:
+        if self.expand_sums:
+            return "(" + " + ".join(self.names[i] for i in cells()) + ")", ATOM
         return format_node(node, kids)  # kept as the call, as 0.1.2 does
 
     def node(self, node: Node, kids: list[_Text]) -> _Text:

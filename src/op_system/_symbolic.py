@@ -281,7 +281,7 @@ class _Deps:
     """`CellBuilder` of the state cells each value reads (the Jacobian's sparsity)."""
 
     def __init__(self, model: Model) -> None:
-        self.all = frozenset(range(model.n_state))
+        self.all = frozenset(range(model.n_model_state))
 
     def state(self, index: int) -> frozenset[int]:
         return frozenset((index,))
@@ -627,7 +627,8 @@ def check_model(rhs: NormalizedRhs) -> list[str]:
         return problems
     b = _SympyBuilder(m)
     flows = b.flows()
-    total = sp.Add(*b.equations())
+    # incidence counters count flows; they are not part of the total
+    total = sp.Add(*(e for i, e in enumerate(b.equations()) if not m.is_counter(i)))
     if sp.simplify(total) != 0:
         problems.append(f"flows do not conserve the total: sum(dydt) = {total}")
     seen: set[tuple[str, str]] = set()

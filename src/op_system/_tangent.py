@@ -267,7 +267,10 @@ class _Tangent(_Lowerer):
 
     def d_call(self, node: Call, scope: tuple[Dim, ...], path: str) -> _Val | None:
         if node.func == "sum_state":
-            return _Val("_sum(v)", frozenset())
+            n = self.m.n_model_state
+            return _Val(
+                "_sum(v)" if n == self.m.n_state else f"_sum(v[0:{n}])", frozenset()
+            )
         if node.func == "sum_prefix":
             return self.prefix_sum(node, scope, path, "v")
         if node.func == "where":
@@ -439,6 +442,9 @@ class _Tangent(_Lowerer):
                 tgt = m.resolve(node, scope, td.path)
                 code, shape = _place(self, flow, tgt, scope)
                 terms[id(tgt.obj)].append((sign, code, shape))
+            for counter in m.counters_of(td):
+                code, shape = _place(self, flow, counter.target, scope)
+                terms[id(counter.block)].append(("+", code, shape))
         return _sum_terms(self, m, terms)
 
     def _t_equation(self, eq: Any) -> str:

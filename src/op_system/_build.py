@@ -1104,19 +1104,39 @@ def _build_transitions(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> 
                 transitions.append(td)
                 exprs.append((td.rate, td.dims, f"{path}.rate"))
             continue
-        fields = {}
+        fields: dict[str, str | None] = {}
         for key in ("from", "to", "rate"):
             val = tr.get(key)
+            if val is None and key != "rate" and key in tr:
+                fields[key] = None  # a source (from: null) or a sink (to: null)
+                continue
             if not isinstance(val, str) or not val.strip():
+                hint = ""
+                if key in ("from", "to") and key not in tr:
+                    what = "a source (births)" if key == "from" else "a sink (deaths)"
+                    hint = f"; for {what} write `{key}: null`"
                 raise SpecError(
-                    f"{path}.{key} must be a string",
+                    f"{path}.{key} must be a string{hint}",
                     path=f"{path}.{key}",
                     token=repr(val),
                 )
             fields[key] = val.strip()
-        src = _state_ref(b, fields["from"], f"{path}.from", "from", names_now)
-        dst = _state_ref(b, fields["to"], f"{path}.to", "to", names_now)
-        rate = parse_expr(fields["rate"], path=f"{path}.rate")
+        if fields["from"] is None and fields["to"] is None:
+            raise SpecError(
+                f"{path} has neither from nor to: a transition needs at least one state",
+                path=path,
+            )
+        src = (
+            None
+            if fields["from"] is None
+            else _state_ref(b, fields["from"], f"{path}.from", "from", names_now)
+        )
+        dst = (
+            None
+            if fields["to"] is None
+            else _state_ref(b, fields["to"], f"{path}.to", "to", names_now)
+        )
+        rate = parse_expr(str(fields["rate"]), path=f"{path}.rate")
         placeholders: list[str] = []
         for ref in (src, dst):
             if isinstance(ref, Ref):
@@ -1141,14 +1161,18 @@ def _build_transitions(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> 
         td = TransitionDef(i, dims, src, dst, rate, path, tr, name_text)
         transitions.append(td)
         exprs.append((rate, dims, f"{path}.rate"))
-        exprs.append((src, dims, f"{path}.from"))
-        exprs.append((dst, dims, f"{path}.to"))
+        if src is not None:
+            exprs.append((src, dims, f"{path}.from"))
+        if dst is not None:
+            exprs.append((dst, dims, f"{path}.to"))
     counters = _counters(b, transitions)
     model = _finish(b, "transitions", meta, [], transitions, exprs, counters)
     for flow in transitions:  # from/to must be states (not aliases or parameters)
         if isinstance(flow, ChainFlow):
             continue
         for node, key in ((flow.src, "from"), (flow.dst, "to")):
+            if node is None:
+                continue
             tgt = model.resolve(node, flow.dims, f"{flow.path}.{key}")
             if tgt.kind != "state":
                 text = node.id if isinstance(node, Name) else f"{node.base}[...]"

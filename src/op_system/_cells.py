@@ -106,8 +106,9 @@ class CellBuilder(Protocol[V]):
         """An unrolled `sum_over` / `integrate_over`: (weight or None, body) per coordinate."""
         ...
 
-    def flux(self, rate: V, source: V) -> V:
-        """A transition's flow, `rate * source`."""
+    def flux(self, rate: V, source: V | None) -> V:
+        """A transition's flow, `rate * source`; the rate itself for a source
+        transition (`from: null`), which has no source state."""
         ...
 
     def balance(self, terms: list[tuple[str, V]]) -> V:
@@ -124,8 +125,8 @@ class CellFlow(NamedTuple, Generic[V]):
 
     transition: TransitionDef | ChainFlow
     assignment: dict[str, int]
-    src: int
-    dst: int
+    src: int | None  # None: a source (births)
+    dst: int | None  # None: a sink (deaths)
     rate: V
 
 
@@ -268,11 +269,14 @@ class CellEvaluator(Generic[V]):
     # -- the model ------------------------------------------------------------------
     def flow_cells(
         self,
-    ) -> list[tuple[TransitionDef | ChainFlow, dict[str, int], int, int]]:
+    ) -> list[tuple[TransitionDef | ChainFlow, dict[str, int], int | None, int | None]]:
         """Every transition between two cells, in 0.1.2's expansion order:
-        `(transition, assignment, source index, target index)`. (For a chain's
-        flows the assignment is `{"stage": i}`.)"""
-        out: list[tuple[TransitionDef | ChainFlow, dict[str, int], int, int]] = []
+        `(transition, assignment, source index, target index)`, the source None for
+        a source transition and the target None for a sink. (For a chain's flows
+        the assignment is `{"stage": i}`.)"""
+        out: list[
+            tuple[TransitionDef | ChainFlow, dict[str, int], int | None, int | None]
+        ] = []
         for td in self.m.transitions:
             if isinstance(td, ChainFlow):
                 off = td.block.offset
@@ -281,10 +285,15 @@ class CellEvaluator(Generic[V]):
                     for i in range(len(td.rates))
                 )
                 continue
-            src_t = self.target(td.src, td.dims, td.path)
-            dst_t = self.target(td.dst, td.dims, td.path)
+            src_t = None if td.src is None else self.target(td.src, td.dims, td.path)
+            dst_t = None if td.dst is None else self.target(td.dst, td.dims, td.path)
             out.extend(
-                (td, a, self.state_index(src_t, a), self.state_index(dst_t, a))
+                (
+                    td,
+                    a,
+                    None if src_t is None else self.state_index(src_t, a),
+                    None if dst_t is None else self.state_index(dst_t, a),
+                )
                 for a in assignments(td.dims)
             )
         return out
@@ -317,9 +326,11 @@ class CellEvaluator(Generic[V]):
         if m.kind == "transitions":
             terms: list[list[tuple[str, V]]] = [[] for _ in range(m.n_state)]
             for f in self.flows():
-                flux = b.flux(f.rate, b.state(f.src))
-                terms[f.src].append(("-", flux))
-                terms[f.dst].append(("+", flux))
+                flux = b.flux(f.rate, None if f.src is None else b.state(f.src))
+                if f.src is not None:
+                    terms[f.src].append(("-", flux))
+                if f.dst is not None:
+                    terms[f.dst].append(("+", flux))
                 for cell in self.counter_cells(f.transition, f.assignment):
                     terms[cell].append(("+", flux))
             return [b.balance(t) for t in terms]
@@ -512,7 +523,8 @@ def flow_names(model: Model) -> tuple[str, ...]:
             axes = tuple(d.axis for d in td.dims)
             name = cell_name(base, axes, tuple(a[d.name] for d in td.dims))
         else:
-            name = f"{names[src]}->{names[dst]}"
+            ends = ("null" if i is None else names[i] for i in (src, dst))
+            name = "->".join(ends)
         k = seen.get(name, 0) + 1
         seen[name] = k
         out.append(name if k == 1 else f"{name}#{k}")
@@ -529,9 +541,11 @@ def stoichiometry_entries(model: Model) -> tuple[list[int], list[int], list[floa
     ev = CellEvaluator(model, _Structure())
     for j, (td, a, src, dst) in enumerate(ev.flow_cells()):
         if src != dst:
-            rows += [src, dst]
-            cols += [j, j]
-            vals += [-1.0, 1.0]
+            for cell, sign in ((src, -1.0), (dst, 1.0)):
+                if cell is not None:  # none for a source's origin or a sink's end
+                    rows.append(cell)
+                    cols.append(j)
+                    vals.append(sign)
         for cell in ev.counter_cells(td, a):  # incidence counters count the flow
             rows.append(cell)
             cols.append(j)

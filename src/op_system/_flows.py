@@ -7,12 +7,13 @@ Shared by the right-hand side (`_codegen.py`) and its tangent (`_tangent.py`).
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import numpy as np
 
 from ._errors import UnsupportedFeatureError
-from ._ir import Node
+from ._ir import Name, Node, Ref
 from ._lower import (
     _gather,
     _lower_group,
@@ -20,8 +21,8 @@ from ._lower import (
     _Lowerer,
     _Val,
 )
-from ._model import Block, ChainFlow, Dim, Model, Target
-from ._reroll import group_cells
+from ._model import Block, ChainFlow, Dim, Model, Target, TransitionDef
+from ._reroll import Group, group_cells
 
 __all__: list[str] = []
 
@@ -64,10 +65,10 @@ def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, str]]:
             if single is not None
             else lw.num(lw.expr(td.rate, scope, f"{td.path}.rate"))
         )
-        src = lw.target(model.resolve(td.src, scope, f"{td.path}.from"), scope, td.path)
-        flow_code = lw.tmp(f"({rate.code} * {src.code})", "f")
-        flow = _Val(flow_code, rate.dims | src.dims)
+        flow = _flow_value(lw, model, td, rate, scope)
         for node, sign in ((td.src, "-"), (td.dst, "+")):
+            if node is None:  # a source has no origin, a sink no end
+                continue
             tgt = model.resolve(node, scope, td.path)
             blk = tgt.obj
             if (
@@ -113,6 +114,59 @@ def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, str]]:
     return _sum_terms(lw, model, terms)
 
 
+def _flow_value(
+    lw: _Lowerer, model: Model, td: TransitionDef, rate: _Val, scope: tuple[Dim, ...]
+) -> _Val:
+    """A transition's flow over `scope`: `rate * from`, or the rate of a source."""
+    if td.src is None:
+        return _Val(lw.tmp(rate.code, "f"), rate.dims) if rate.dims else rate
+    src = lw.target(model.resolve(td.src, scope, f"{td.path}.from"), scope, td.path)
+    return _Val(lw.tmp(f"({rate.code} * {src.code})", "f"), rate.dims | src.dims)
+
+
+def _end_kinds(
+    model: Model,
+) -> list[tuple[str, list[tuple[TransitionDef, Node, str]]]]:
+    """Scalar transitions by kind (ordinary, sources, sinks), for re-rolling: each
+    kind is grouped on its own, since their flows are placed differently."""
+    kinds: dict[str, list[tuple[TransitionDef, Node, str]]] = {
+        "": [],
+        " sources": [],
+        " sinks": [],
+    }
+    for td in model.transitions:
+        if isinstance(td, ChainFlow) or td.dims:
+            continue
+        kind = " sources" if td.src is None else " sinks" if td.dst is None else ""
+        kinds[kind].append((td, td.rate, f"{td.path}.rate"))
+    return [(k, v) for k, v in kinds.items() if v]
+
+
+def _group_ends(model: Model, g: Group) -> tuple[list[int] | None, list[int] | None]:
+    """The state indices a re-rolled group's flows leave and reach (None for a
+    group of sources or of sinks)."""
+    members: list[TransitionDef] = g.members
+
+    def cells(nodes: list[Name | Ref | None]) -> list[int] | None:
+        if nodes[0] is None:
+            return None
+        return [
+            _state_index(model.resolve(n, (), td.path))  # type: ignore[arg-type]
+            for n, td in zip(nodes, members)
+        ]
+
+    return cells([td.src for td in members]), cells([td.dst for td in members])
+
+
+def _group_flow(lw: _Lowerer, g: Group, src: list[int] | None) -> str:
+    """A re-rolled group's flow vector: its rates times its sources, or a source
+    group's rates (a vector over the group even if they are all one value)."""
+    rate = _lower_group(lw, g, "transitions", full=src is None)
+    if src is None:
+        return lw.tmp(rate, "f")
+    return lw.tmp(f"({rate} * {_gather(lw, 'y', src)})", "f")
+
+
 def _transition_groups(lw: _Lowerer, model: Model) -> set[int]:
     """Re-roll scalar transitions of one rate shape: one flow vector per group.
 
@@ -122,36 +176,41 @@ def _transition_groups(lw: _Lowerer, model: Model) -> set[int]:
     """
     if not lw.reroll or lw.backend_name not in ("numpy", "jax"):
         return set()
-    cells = [
-        (td, td.rate, f"{td.path}.rate")
-        for td in model.transitions
-        if not isinstance(td, ChainFlow) and not td.dims
-    ]
-    groups = lw.groups("transitions", lambda: group_cells(model, cells))
     done: set[int] = set()
-    for g in groups:
-        src = [_state_index(model.resolve(td.src, (), td.path)) for td in g.members]
-        dst = [_state_index(model.resolve(td.dst, (), td.path)) for td in g.members]
-        # in state order, the sources and targets of per-cell flows are slices
-        order = sorted(range(len(src)), key=lambda i: (src[i], dst[i]))
-        g.members = [g.members[i] for i in order]
-        g.nodes = [g.nodes[i] for i in order]
-        g.leaves = [g.leaves[i] for i in order]
-        src, dst = [src[i] for i in order], [dst[i] for i in order]
-        rate = _lower_group(lw, g, "transitions", full=False)
-        flow = lw.tmp(f"({rate} * {_gather(lw, 'y', src)})", "f")
-        lw.scatters.append((src, "-", flow))
-        lw.scatters.append((dst, "+", flow))
-        for counter in model.counters:  # incidence of some of the group's flows
-            counted = [j for j, td in enumerate(g.members) if td in counter.transitions]
-            if counted:
-                part = (
-                    flow
-                    if len(counted) == len(g.members)
-                    else _gather(lw, flow, counted)
-                )
-                lw.scatters.append(([counter.block.offset] * len(counted), "+", part))
-        done.update(id(td) for td in g.members)
+    for kind, cells in _end_kinds(model):
+        make = functools.partial(group_cells, model, cells)
+        for g in lw.groups(f"transitions{kind}", make):
+            src, dst = _group_ends(model, g)
+            # in state order, the sources and targets of per-cell flows are slices
+            key = [
+                (-1 if src is None else src[i], -1 if dst is None else dst[i])
+                for i in range(len(g.members))
+            ]
+            order = sorted(range(len(key)), key=key.__getitem__)
+            g.members = [g.members[i] for i in order]
+            g.nodes = [g.nodes[i] for i in order]
+            g.leaves = [g.leaves[i] for i in order]
+            src = None if src is None else [src[i] for i in order]
+            dst = None if dst is None else [dst[i] for i in order]
+            flow = _group_flow(lw, g, src)
+            if src is not None:
+                lw.scatters.append((src, "-", flow))
+            if dst is not None:
+                lw.scatters.append((dst, "+", flow))
+            for counter in model.counters:  # incidence of some of the group's flows
+                counted = [
+                    j for j, td in enumerate(g.members) if td in counter.transitions
+                ]
+                if counted:
+                    part = (
+                        flow
+                        if len(counted) == len(g.members)
+                        else _gather(lw, flow, counted)
+                    )
+                    lw.scatters.append(
+                        ([counter.block.offset] * len(counted), "+", part)
+                    )
+            done.update(id(td) for td in g.members)
     return done
 
 
@@ -402,17 +461,13 @@ def flow_pieces(lw: _Lowerer, model: Model) -> list[tuple[list[int], str, bool]]
     pieces: list[tuple[list[int], str, bool]] = []
     grouped: set[int] = set()
     if lw.reroll:
-        cells = [
-            (td, td.rate, f"{td.path}.rate")
-            for td in model.transitions
-            if not isinstance(td, ChainFlow) and not td.dims
-        ]
-        for g in lw.groups("flows", lambda: group_cells(model, cells)):
-            src = [_state_index(model.resolve(td.src, (), td.path)) for td in g.members]
-            rate = _lower_group(lw, g, "transitions", full=False)
-            code = lw.tmp(f"({rate} * {_gather(lw, 'y', src)})", "f")
-            pieces.append(([base[id(td)] for td in g.members], code, True))
-            grouped.update(id(td) for td in g.members)
+        for kind, cells in _end_kinds(model):
+            make = functools.partial(group_cells, model, cells)
+            for g in lw.groups(f"flows{kind}", make):
+                src, _ = _group_ends(model, g)
+                code = _group_flow(lw, g, src)
+                pieces.append(([base[id(td)] for td in g.members], code, True))
+                grouped.update(id(td) for td in g.members)
     for td in model.transitions:
         if id(td) in grouped:
             continue
@@ -426,8 +481,7 @@ def flow_pieces(lw: _Lowerer, model: Model) -> list[tuple[list[int], str, bool]]
             continue
         scope = td.dims
         r = lw.num(lw.expr(td.rate, scope, f"{td.path}.rate"))
-        x = lw.target(model.resolve(td.src, scope, f"{td.path}.from"), scope, td.path)
-        flow = _Val(f"({r.code} * {x.code})", r.dims | x.dims)
+        flow = _flow_value(lw, model, td, r, scope)
         n = _count(scope)
         if scope:
             code = lw.bcast(flow, scope)

@@ -220,12 +220,16 @@ class ChainFlow:
 
 @dataclass(eq=False)
 class TransitionDef:
-    """A (templated) flow `from → to` with hazard `rate`; flow = rate * from."""
+    """A (templated) flow `from → to` with hazard `rate`; flow = rate * from.
+
+    A source (`from: null`: births, importations) has no `src` and its rate is the
+    flow itself; a sink (`to: null`: deaths) has no `dst`.
+    """
 
     index: int
     dims: tuple[Dim, ...]
-    src: Name | Ref
-    dst: Name | Ref
+    src: Name | Ref | None
+    dst: Name | Ref | None
     rate: Node
     path: str
     raw: Mapping[str, Any]

@@ -73,7 +73,9 @@ class _Strings:
         parts = [f"({b})" if w is None else f"({w})*({b})" for w, (b, _) in terms]
         return "(" + " + ".join(parts) + ")", ATOM
 
-    def flux(self, rate: _Text, source: _Text) -> _Text:
+    def flux(self, rate: _Text, source: _Text | None) -> _Text:
+        if source is None:  # a source transition: the rate is the flow
+            return f"({rate[0]})", ATOM
         return f"({rate[0]})*({source[0]})", ATOM
 
     def balance(self, terms: list[tuple[str, _Text]]) -> _Text:
@@ -112,10 +114,12 @@ def render_aliases(model: Model) -> dict[str, str]:
 def _meta_entry(model: Model, f: CellFlow[_Text]) -> dict[str, Any]:
     names = model.state_names
     td = f.transition
+    src = None if f.src is None else names[f.src]
+    dst = None if f.dst is None else names[f.dst]
     if isinstance(td, ChainFlow):
-        return {"from": names[f.src], "to": names[f.dst], "rate": f.rate[0]}
+        return {"from": src, "to": dst, "rate": f.rate[0]}
     entry = dict(td.raw)
-    entry["from"], entry["to"], entry["rate"] = names[f.src], names[f.dst], f.rate[0]
+    entry["from"], entry["to"], entry["rate"] = src, dst, f.rate[0]
     if td.name_text:
         coords = {d.name: d.axis.coords[f.assignment[d.name]] for d in td.dims}
         entry["name"] = subst_text(td.name_text, coords)

@@ -114,7 +114,7 @@ class _SympyBuilder:
         )
 
     def flux(self, rate: Any, source: Any) -> Any:
-        return self.num(rate) * source
+        return self.num(rate) if source is None else self.num(rate) * source
 
     def balance(self, terms: list[tuple[str, Any]]) -> Any:
         acc = self.sp.Integer(0)
@@ -239,11 +239,16 @@ class _SympyBuilder:
     def equations(self) -> list[Any]:
         return [self.num(v) for v in self.ev.equations()]
 
-    def flows(self) -> list[tuple[str, str, Any]]:
-        """Per-cell flows `(from, to, rate * from)` of a transitions model."""
+    def flows(self) -> list[tuple[str | None, str | None, Any]]:
+        """Per-cell flows `(from, to, rate * from)` of a transitions model (`from`
+        None and the flow the rate for a source, `to` None for a sink)."""
         names = self.m.state_names
         return [
-            (names[f.src], names[f.dst], self.flux(f.rate, self.state(f.src)))
+            (
+                None if f.src is None else names[f.src],
+                None if f.dst is None else names[f.dst],
+                self.flux(f.rate, None if f.src is None else self.state(f.src)),
+            )
             for f in self.ev.flows()
         ]
 
@@ -322,8 +327,10 @@ class _Deps:
     ) -> frozenset[int]:
         return _union([v for _, v in terms])
 
-    def flux(self, rate: frozenset[int], source: frozenset[int]) -> frozenset[int]:
-        return rate | source
+    def flux(
+        self, rate: frozenset[int], source: frozenset[int] | None
+    ) -> frozenset[int]:
+        return rate if source is None else rate | source
 
     def balance(self, terms: list[tuple[str, frozenset[int]]]) -> frozenset[int]:
         return _union([v for _, v in terms])
@@ -544,8 +551,12 @@ def to_latex(rhs: NormalizedRhs) -> str:
         for t in m.transitions:
             if isinstance(t, ChainFlow):
                 continue
-            flow = f"{_tex(m, t.rate, t.path)} \\, {_tex(m, t.src, t.path)}"
+            flow = _tex(m, t.rate, t.path)
+            if t.src is not None:  # (a source's flow is its rate)
+                flow = f"{flow} \\, {_tex(m, t.src, t.path)}"
             for node, sign in ((t.src, "-"), (t.dst, "+")):
+                if node is None:
+                    continue
                 key = _tex(m, node, t.path)
                 if key not in dots:
                     dots[key] = []
@@ -572,7 +583,9 @@ def flow_diagram(rhs: NormalizedRhs, fmt: str = "mermaid") -> str:
         raise ValueError("flow diagrams are drawn for transitions models")
     edges: list[tuple[str, str, str]] = []
 
-    def label(node: Name | Ref, dims: tuple[Dim, ...]) -> str:
+    def label(node: Name | Ref | None, dims: tuple[Dim, ...]) -> str:
+        if node is None:  # the outside of a source or a sink
+            return "∅"
         if isinstance(node, Ref):
             return node.base
         tgt = m.resolve(node, dims, "transitions")
@@ -617,8 +630,9 @@ def check_model(rhs: NormalizedRhs) -> list[str]:
     """Model checks; returns the problems found (also emitted as warnings).
 
     For transitions models: the total is conserved (sum of `dydt` is 0,
-    proven symbolically), and every flow vanishes when its source compartment
-    is 0 (so compartments cannot go negative through that flow).
+    proven symbolically; with sources and sinks, it is the sources' flows less
+    the sinks'), and every flow vanishes when its source compartment is 0 (so
+    compartments cannot go negative through that flow).
     """
     sp = _sympy()
     m = _model(rhs)
@@ -627,12 +641,27 @@ def check_model(rhs: NormalizedRhs) -> list[str]:
         return problems
     b = _SympyBuilder(m)
     flows = b.flows()
-    # incidence counters count flows; they are not part of the total
+    # incidence counters count flows; they are not part of the total, which
+    # changes by what sources bring in less what sinks take out
     total = sp.Add(*(e for i, e in enumerate(b.equations()) if not m.is_counter(i)))
-    if sp.simplify(total) != 0:
-        problems.append(f"flows do not conserve the total: sum(dydt) = {total}")
-    seen: set[tuple[str, str]] = set()
+    change = sp.Add(
+        *(
+            f if src is None else -f
+            for src, dst, f in flows
+            if src is None or dst is None
+        )
+    )
+    if sp.simplify(total - change) != 0:
+        what = (
+            "conserve the total"
+            if change == 0
+            else "change the total by sources - sinks"
+        )
+        problems.append(f"flows do not {what}: sum(dydt) = {total}")
+    seen: set[tuple[str | None, str | None]] = set()
     for src, dst, flow in flows:
+        if src is None:  # a source: nothing to drive negative
+            continue
         at_zero = flow.subs(b.sym(src), 0)
         try:
             zero = sp.simplify(at_zero) == 0
@@ -643,7 +672,7 @@ def check_model(rhs: NormalizedRhs) -> list[str]:
             if key not in seen:
                 seen.add(key)
                 problems.append(
-                    f"transition {src} -> {dst}: its flow does not vanish when {src} = 0 "
+                    f"transition {src} -> {dst or '∅'}: its flow does not vanish when {src} = 0 "
                     f"(flow = {flow}); {src} can become negative"
                 )
     for p in problems:

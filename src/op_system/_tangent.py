@@ -429,16 +429,21 @@ class _Tangent(_Lowerer):
                 terms[id(blk)].append(("+", code, blk.shape))
                 continue
             scope = td.dims
-            rate = self.num(self.expr(td.rate, scope, f"{td.path}.rate"))
-            src_t = self.m.resolve(td.src, scope, f"{td.path}.from")
-            src = self.target(src_t, scope, td.path)
             drate = self.d(td.rate, scope, f"{td.path}.rate")
-            dsrc = self.t_target(src_t, scope, td.path)
-            dflow = self.add(self.mul(drate, src), self.mul(dsrc, rate))
+            if td.src is None:  # a source: its flow is its rate
+                dflow = drate
+            else:
+                rate = self.num(self.expr(td.rate, scope, f"{td.path}.rate"))
+                src_t = self.m.resolve(td.src, scope, f"{td.path}.from")
+                src = self.target(src_t, scope, td.path)
+                dsrc = self.t_target(src_t, scope, td.path)
+                dflow = self.add(self.mul(drate, src), self.mul(dsrc, rate))
             if dflow is None:
                 continue
             flow = _Val(self.tmp(dflow.code, "tf"), dflow.dims)
             for node, sign in ((td.src, "-"), (td.dst, "+")):
+                if node is None:
+                    continue
                 tgt = m.resolve(node, scope, td.path)
                 code, shape = _place(self, flow, tgt, scope)
                 terms[id(tgt.obj)].append((sign, code, shape))

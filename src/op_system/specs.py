@@ -364,7 +364,8 @@ class NormalizedRhs:
                     )
                 else:
                     lines.append(
-                        f"  {to_source(t.src)} -> {to_source(t.dst)}  at  {to_source(t.rate)}"
+                        f"  {'∅' if t.src is None else to_source(t.src)} -> "
+                        f"{'∅' if t.dst is None else to_source(t.dst)}  at  {to_source(t.rate)}"
                     )
         else:
             lines.append("equations:")

@@ -469,7 +469,10 @@ class OpSystemSystem(SystemABC, module="op_system"):
             construction it also holds the computed options engines read:
             `state_names`, `initial_state`, `axis_labels`, `axis_order`,
             `axis_sizes`, `axis_coords`, `state_shape`, `flatten`, `unflatten`,
-            `mixing_kernels`, `operators`, `operator_axis`, `param_axes`.
+            `mixing_kernels`, `operators`, `operator_axis`, `param_axes`, and
+            `rhs_jacobian` / `jacobian`: the exact Jacobian `J(time, state)` of
+            the right-hand side (a dense `(n, n)` array, with the parameters of
+            the latest `bind`), for op_engine's implicit and SDIRK methods.
 
     !!! example
         ```python
@@ -490,6 +493,7 @@ class OpSystemSystem(SystemABC, module="op_system"):
     _stepper: Callable[..., Any] = PrivateAttr()
     _spec_dict: dict[str, Any] = PrivateAttr()
     _spec_path: Path | None = PrivateAttr(default=None)
+    _jacobian_params: dict[str, Any] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _compile(self) -> OpSystemSystem:
@@ -547,8 +551,31 @@ class OpSystemSystem(SystemABC, module="op_system"):
         self._stepper = _make_stepper(
             compiled.eval_fn, len(compiled.state_names), xp, backend
         )
-        self.options = {**user, **self._computed_options(compiled, init_map, kernels)}
+        self.options = {
+            **user,
+            **self._computed_options(compiled, init_map, kernels),
+            **self._jacobian_options(compiled, xp),
+        }
         return self
+
+    def _jacobian_options(self, compiled: CompiledRhs, xp: Any) -> dict[str, Any]:
+        """`rhs_jacobian` and `jacobian`: op_system's exact Jacobian `J(t, y)`, dense,
+        with the parameters of the latest `bind` (op_engine's implicit, Rosenbrock
+        and SDIRK methods read them; engines bind before they step)."""
+        n = len(compiled.state_names)
+        jac = compiled.jacobian(xp)
+
+        def rhs_jacobian(time: Any, state: Any) -> Any:
+            if self._jacobian_params is None:
+                msg = (
+                    "the op_system Jacobian needs the model's parameters: call "
+                    "system.bind(params) before evaluating it"
+                )
+                raise RuntimeError(msg)
+            y = _namespace(state).reshape(state, (n,))
+            return jac(time, y, **self._jacobian_params)
+
+        return {"rhs_jacobian": rhs_jacobian, "jacobian": rhs_jacobian}
 
     # -- computed options ---------------------------------------------------------------
     @staticmethod
@@ -618,6 +645,7 @@ class OpSystemSystem(SystemABC, module="op_system"):
     def _bind_impl(self, params: dict[str, Any] | None = None) -> Any:
         """The stepper with `params` bound; it carries `.option` (this system's options)."""
         bound_params = {k: _unwrap(v) for k, v in (params or {}).items()}
+        self._jacobian_params = bound_params  # what the published Jacobian reads
         bound = functools.partial(self._stepper, **bound_params)
         bound.option = self.option  # type: ignore[attr-defined]
         return bound

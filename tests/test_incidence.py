@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 from tests.differential.compare import StringEvaluator, _close
 from tests.differential.generate import generate_cases
+from tests.test_flows import SEIR as FLOWS_SEIR
+from tests.test_flows import SEIR_PARAMS, SEIR_Y
 
 from op_system import (
     SpecError,
@@ -26,21 +28,9 @@ from op_system import (
     normalize_rhs,
 )
 
-SEIR: dict[str, Any] = {
-    "kind": "transitions",
-    "axes": [{"name": "age", "coords": ["y", "o"]}],
-    "state": ["S[age]", "E[age]", "I[age]", "R[age]"],
-    "transitions": [
-        {
-            "name": "infection",
-            "from": "S[age]",
-            "to": "E[age]",
-            "rate": "beta * sum_over(age=j, C[age, j] * I[j]) / sum_state()",
-        },
-        {"name": "onset", "from": "E[age]", "to": "I[age]", "rate": "sigma"},
-        {"name": "recovery", "from": "I[age]", "to": "R[age]", "rate": "gamma"},
-    ],
-}
+# the small age SEIR of the flows tests, with its recovery named too
+SEIR: dict[str, Any] = copy.deepcopy(FLOWS_SEIR)
+SEIR["transitions"][2]["name"] = "recovery"
 COUNTED = {
     **SEIR,
     "incidence": {
@@ -49,13 +39,8 @@ COUNTED = {
         "events": ["infection", "recovery"],
     },
 }
-PARAMS = {
-    "beta": 0.4,
-    "sigma": 0.25,
-    "gamma": 0.2,
-    "C": np.array([[2.0, 0.5], [0.5, 1.0]]),
-}
-Y = np.array([900.0, 800.0, 5.0, 3.0, 10.0, 7.0, 0.0, 1.0])
+PARAMS = SEIR_PARAMS
+Y = SEIR_Y
 
 
 def test_counters_are_the_flows_and_leave_the_model_alone() -> None:

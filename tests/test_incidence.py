@@ -297,3 +297,34 @@ def test_sum_prefix_and_strings_ignore_the_counters() -> None:
     want = compile_spec(COUNTED).eval_fn(0.0, np.concatenate([Y, [5.0] * 6]), **PARAMS)
     got = np.array([float(ev.evaluate(e)) for e in eqs])
     np.testing.assert_allclose(got, want, rtol=1e-13)
+
+
+def test_counting_flat_transitions_keeps_the_code_size() -> None:
+    """A flat spec whose per-cell infections are all counted: one sum into the
+    counter, whatever the number of cells, on NumPy and JAX."""
+    from benchmarks import models
+
+    sizes: dict[str, list[int]] = {"numpy": [], "jax": []}
+    for n in (8, 32):
+        m = models.age_seir(n)
+        spec, params = models.age_seir_flat(m)
+        spec = copy.deepcopy(spec)
+        for tr in spec["transitions"]:
+            if tr["from"].startswith("S"):
+                tr["name"] = "infection"
+        spec["incidence"] = {"cases": "infection"}
+        for backend in sizes:
+            sizes[backend].append(
+                len(compile_spec(spec, backend=backend).source.splitlines())
+            )
+        c = compile_spec(spec)
+        y = np.concatenate([m.y_call, [0.0]])
+        f = c.flows(0.0, y, **params)
+        infections = sum(
+            v for v, k in zip(f, c.flow_names) if k.startswith("infection")
+        )
+        np.testing.assert_allclose(
+            c.eval_fn(0.0, y, **params)[-1], infections, rtol=1e-12
+        )
+    for backend, (small, big) in sizes.items():
+        assert small == big, (backend, sizes)

@@ -202,14 +202,19 @@ def _transition_groups(lw: _Lowerer, model: Model) -> set[int]:
                     j for j, td in enumerate(g.members) if td in counter.transitions
                 ]
                 if counted:
+                    # (the counter of scalar transitions has one cell: their sum)
                     part = (
                         flow
                         if len(counted) == len(g.members)
                         else _gather(lw, flow, counted)
                     )
-                    lw.scatters.append(
-                        ([counter.block.offset] * len(counted), "+", part)
+                    total = lw.tmp(
+                        f"_sum({part})"
+                        if lw.backend_name == "numpy"  # added into one output cell
+                        else f"_reshape(_sum({part}), (1,))",  # concatenated
+                        "f",
                     )
+                    lw.scatters.append(([counter.block.offset], "+", total))
             done.update(id(td) for td in g.members)
     return done
 

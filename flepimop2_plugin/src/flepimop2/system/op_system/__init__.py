@@ -90,6 +90,8 @@ COMPUTED_OPTIONS: tuple[str, ...] = (
     "operators",
     "operator_axis",
     "param_axes",
+    "rhs_jacobian",
+    "jacobian",
 )
 
 # flepimop2 names (parameters, config entries): lower-case identifiers.

@@ -441,6 +441,23 @@ def tables(results: dict[str, Any]) -> str:
                 ],
             )
         )
+    ope = results.get("op_engine")
+    if ope:
+        parts.append(
+            "op_engine SDIRK2 through the flepimop2 plugin (t = 0..10, rtol = atol = 1e-6)\n\n"
+            + _md(
+                ["model (states)", "exact Jacobian", "finite differences", "speed-up"],
+                [
+                    [
+                        r["label"],
+                        fmt_seconds(r["exact_s"]),
+                        fmt_seconds(r["fd_s"]),
+                        f"**{r['speedup']:.1f}×**",
+                    ]
+                    for r in ope
+                ],
+            )
+        )
     tg = results.get("targets", [])
     if tg:
         mark = {True: "met", False: "**not met**", None: "not measured"}

@@ -38,6 +38,7 @@ SECTIONS = (
     "jax",
     "diffrax",
     "compile",
+    "op_engine",
     "external",
 )
 
@@ -107,6 +108,7 @@ def plan(quick: bool) -> dict[str, Any]:
             "compile_big": s16,
             "compile_eqns": [s4, s16],
             "import_repeat": 2,
+            "op_engine": [(2, 5)],
         }
     sir = M.sir()
     seirs = [M.age_seir(n) for n in (4, 16, 64, 256)]
@@ -127,6 +129,7 @@ def plan(quick: bool) -> dict[str, Any]:
         "compile_big": seirs[3],
         "compile_eqns": [*seirs, chain, regions[0], regions[-1]],
         "import_repeat": 7,
+        "op_engine": [(4, 5), (6, 10)],
     }
 
 
@@ -236,6 +239,17 @@ def main(argv: list[str] | None = None) -> int:
         lambda: suite.bench_jit_compile(
             p["compile_big"], p["compile_eqns"], 3 if args.quick else 5, log
         ),
+    )
+
+    def run_op_engine() -> list[dict[str, Any]]:
+        from .op_engine_implicit import bench_op_engine_implicit
+
+        return bench_op_engine_implicit(p["op_engine"], log)
+
+    section(
+        "op_engine",
+        "op_engine's implicit SDIRK2 (flepimop2 plugin): exact Jacobian vs finite differences",
+        run_op_engine,
     )
 
     def run_external() -> dict[str, Any]:

@@ -136,7 +136,11 @@ def test_benchmark_suite_quick_smoke(tmp_path: Path) -> None:
         "import",
         "compile",
         "scipy",
+        "op_engine",
     } <= results.keys()
+    assert (
+        results["op_engine"][0]["max_rel_diff"] <= 1e-6
+    )  # both Jacobians, one solution
     assert results["targets"], "no target evaluated"
     assert (tmp_path / "performance.png").stat().st_size > 0
     assert (tmp_path / "table.md").read_text().count("|") > 20

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 from scipy.integrate import solve_ivp
 
 from op_system import compile_spec
@@ -370,3 +371,35 @@ def test_bad_config_fails_clearly_and_writes_nothing(
         assert fragment in output, f"{fragment!r} not in:\n{output[-3000:]}"
     assert not (examples / "model_output").exists()
     assert not list(tmp_path.rglob("*.csv"))
+
+
+def test_incidence_counters_are_written_with_the_state(
+    examples, flepimop2, read_output, load_yaml
+) -> None:
+    """A transitions spec with `incidence:` run by the real CLI: the counter is a
+    column of the CSV, starts at 0 and equals what the susceptibles lost."""
+    config = load_yaml(examples / "sir_op_engine.yaml")
+    config["system"][0]["spec"] = {
+        "kind": "transitions",
+        "state": ["S", "I", "R"],
+        "transitions": [
+            {
+                "name": "infection",
+                "from": "S",
+                "to": "I",
+                "rate": "beta * I / sum_state()",
+            },
+            {"from": "I", "to": "R", "rate": "gamma"},
+        ],
+        "incidence": {"cases": "infection"},
+        "initial_state": {"S": "s0", "I": "i0", "R": "r0"},
+    }
+    (examples / "sir_incidence.yaml").write_text(yaml.safe_dump(config))
+    proc = flepimop2("simulate", "sir_incidence.yaml", cwd=examples)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = read_output(examples)
+    s, cases = out[:, 1], out[:, 4]
+    assert out.shape[1] == 5  # time, S, I, R, cases
+    assert cases[0] == 0.0
+    np.testing.assert_allclose(cases, s[0] - s, rtol=1e-7, atol=1e-6)
+    np.testing.assert_allclose(out[:, 1:4].sum(axis=1), POPULATION, rtol=1e-9)

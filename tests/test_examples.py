@@ -22,6 +22,7 @@ CASES = {
     "vmap_ensemble.py": ["vmap_ensemble.png"],
     "grad_through_solve.py": ["grad_through_solve.png"],
     "scipy_solve_ivp.py": ["scipy_solve_ivp.png"],
+    "incidence.py": ["incidence.png"],
 }
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -69,6 +69,10 @@ def test_counters_are_the_flows_and_leave_the_model_alone() -> None:
         np.testing.assert_allclose(counted.stoichiometry @ f, dydt, rtol=1e-14)
     info = model_info(counted.rhs)
     assert [b.counter for b in info.blocks] == [False] * 4 + [True] * 3
+    assert (
+        "events[age]  (2 cells, y[12:14]; counts infection, recovery)"
+        in counted.describe()
+    )
 
 
 def test_counters_summed_over_axes_they_lack() -> None:

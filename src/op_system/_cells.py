@@ -6,8 +6,12 @@ they make of a state cell, a parameter, a sum or a flow, so the walk itself is
 written here once: resolving names, substituting loop variables, unrolling
 reductions, substituting aliases (cached per alias cell), and the model-level rules
 (per-cell overrides, what a `chain` equation means, templated transitions expanded
-over their dimensions, `dydt` as a balance of fluxes). Each view supplies a
-`CellBuilder`.
+over their dimensions, sources and sinks, incidence counters, `dydt` as a balance
+of fluxes). Each view supplies a `CellBuilder`.
+
+Built on the same walk: the names and stoichiometry of the flows
+(`flow_names`, `stoichiometry_entries`), and `template_cells`, which finds at
+build time the per-cell overrides that restate their block's template.
 
 The array code (`_lower.py`) does not come through here: it never visits cells.
 """

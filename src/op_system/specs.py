@@ -17,7 +17,7 @@ from ._errors import OpSystemError, SpecError, UnsupportedFeatureError
 from ._io import SpecDict, annotate
 from ._meta import ConstraintRule
 from ._meta import normalize_constraints as _normalize_constraints_impl
-from ._model import ChainFlow, Model
+from ._model import ChainFlow, Model, transition_base
 
 __all__ = [
     "ConstraintRule",
@@ -334,7 +334,13 @@ class NormalizedRhs:
                 label = f"{b.base}[{','.join(a.name for a in b.axes)}]  ({b.size} cells"
             else:
                 label = f"{b.base}  (1 cell"
-            lines.append(f"  {label}, y[{b.offset}:{b.offset + b.size}])")
+            counts = next((c for c in m.counters if c.block is b), None)
+            what = (
+                ""
+                if counts is None
+                else f"; counts {', '.join(sorted({transition_base(t.name_text or '') for t in counts.transitions}))}"
+            )
+            lines.append(f"  {label}, y[{b.offset}:{b.offset + b.size}]{what})")
         if m.params:
             lines.append("parameters:")
             for p in m.params.values():

@@ -55,9 +55,9 @@ def _sympy() -> Any:
 
 
 def _model(rhs: NormalizedRhs) -> Model:
-    from .compile import _model_from_strings
+    from .compile import _model_of
 
-    return rhs._model if rhs._model is not None else _model_from_strings(rhs)
+    return _model_of(rhs)
 
 
 class _SympyBuilder:

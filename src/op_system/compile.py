@@ -242,9 +242,7 @@ class CompiledRhs:
 
     def _model_of_rhs(self) -> Model:
         assert self._rhs is not None
-        if self._rhs._model is not None:
-            return self._rhs._model
-        return _model_from_strings(self._rhs)
+        return _model_of(self._rhs)
 
     @property
     def flow_names(self) -> tuple[str, ...]:
@@ -613,6 +611,12 @@ def _unpickle_by_hand(
     return CompiledRhs(
         state_names, param_names, eval_fn, meta, source=source, backend=be
     )
+
+
+def _model_of(rhs: NormalizedRhs) -> Model:
+    """The model of `rhs`: the one it was normalized into, or one rebuilt from its
+    expanded strings (a `NormalizedRhs` constructed by hand)."""
+    return rhs._model if rhs._model is not None else _model_from_strings(rhs)
 
 
 def _model_from_strings(rhs: NormalizedRhs) -> Model:
@@ -996,7 +1000,7 @@ def compile_rhs(
             path="kind",
         )
     be = resolve_backend(xp, backend)
-    model = rhs._model if rhs._model is not None else _model_from_strings(rhs)
+    model = _model_of(rhs)
     if xp is None and backend is None:
         eval_fn, source = _dispatching(model)
         return CompiledRhs(

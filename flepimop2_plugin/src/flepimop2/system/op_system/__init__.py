@@ -565,7 +565,11 @@ class OpSystemSystem(SystemABC, module="op_system"):
         with the parameters of the latest `bind` (op_engine's implicit, Rosenbrock
         and SDIRK methods read them; engines bind before they step)."""
         n = len(compiled.state_names)
-        jac = compiled.jacobian(xp)
+
+        @functools.cache
+        def jac() -> Callable[..., Any]:
+            # generated on first use: explicit engines never ask for it
+            return compiled.jacobian(xp)
 
         def rhs_jacobian(time: Any, state: Any) -> Any:
             if self._jacobian_params is None:
@@ -575,7 +579,7 @@ class OpSystemSystem(SystemABC, module="op_system"):
                 )
                 raise RuntimeError(msg)
             y = _namespace(state).reshape(state, (n,))
-            return jac(time, y, **self._jacobian_params)
+            return jac()(time, y, **self._jacobian_params)
 
         return {"rhs_jacobian": rhs_jacobian, "jacobian": rhs_jacobian}
 

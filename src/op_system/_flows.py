@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 
 import numpy as np
 
@@ -66,10 +67,7 @@ def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, str]]:
             else lw.num(lw.expr(td.rate, scope, f"{td.path}.rate"))
         )
         flow = _flow_value(lw, model, td, rate, scope)
-        for node, sign in ((td.src, "-"), (td.dst, "+")):
-            if node is None:  # a source has no origin, a sink no end
-                continue
-            tgt = model.resolve(node, scope, td.path)
+        for sign, tgt in flow_targets(model, td, scope):
             blk = tgt.obj
             if (
                 blk.custom is not None
@@ -85,9 +83,6 @@ def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, str]]:
                 continue
             code, shape = _place(lw, flow, tgt, scope)
             terms[id(tgt.obj)].append((sign, code, shape))
-        for counter in model.counters_of(td):  # incidence: counted, not moved
-            code, shape = _place(lw, flow, counter.target, scope)
-            terms[id(counter.block)].append(("+", code, shape))
     for blk in model.blocks:
         f = chain_f.get(id(blk))
         if f is None:
@@ -112,6 +107,21 @@ def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, str]]:
         code = f"_concat([{', '.join(seg for _, seg in segments)}])"
         terms[id(blk)].append(("+", code, blk.shape))
     return _sum_terms(lw, model, terms)
+
+
+def flow_targets(
+    model: Model, td: TransitionDef, scope: tuple[Dim, ...]
+) -> list[tuple[str, Target]]:
+    """Where a transition's flow goes: out of `from` (`-`), into `to` (`+`), and
+    into each incidence counter that counts it (`+`: counted, not moved). A source
+    has no `from`, a sink no `to`."""
+    out = [
+        (sign, model.resolve(node, scope, td.path))
+        for node, sign in ((td.src, "-"), (td.dst, "+"))
+        if node is not None
+    ]
+    out.extend(("+", counter.target) for counter in model.counters_of(td))
+    return out
 
 
 def _flow_value(
@@ -462,7 +472,11 @@ def flow_pieces(lw: _Lowerer, model: Model) -> list[tuple[list[int], str, bool]]
     total = 0
     for td in model.transitions:
         base[id(td)] = total
-        total += len(td.rates) if isinstance(td, ChainFlow) else _count(td.dims)
+        total += (
+            len(td.rates)
+            if isinstance(td, ChainFlow)
+            else math.prod(d.size for d in td.dims)
+        )
     pieces: list[tuple[list[int], str, bool]] = []
     grouped: set[int] = set()
     if lw.reroll:
@@ -487,7 +501,7 @@ def flow_pieces(lw: _Lowerer, model: Model) -> list[tuple[list[int], str, bool]]
         scope = td.dims
         r = lw.num(lw.expr(td.rate, scope, f"{td.path}.rate"))
         flow = _flow_value(lw, model, td, r, scope)
-        n = _count(scope)
+        n = math.prod(d.size for d in scope)
         if scope:
             code = lw.bcast(flow, scope)
             if len(scope) > 1:
@@ -496,10 +510,3 @@ def flow_pieces(lw: _Lowerer, model: Model) -> list[tuple[list[int], str, bool]]
             code = flow.code
         pieces.append((list(range(start, start + n)), lw.tmp(code, "f"), bool(scope)))
     return pieces
-
-
-def _count(dims: tuple[Dim, ...]) -> int:
-    n = 1
-    for d in dims:
-        n *= d.size
-    return n

@@ -629,8 +629,7 @@ class _Lowerer:
     def call(self, node: Call, scope: tuple[Dim, ...], path: str) -> _Val:
         if node.func == "sum_state":
             # NumPy: the ufunc reduction itself, without np.sum's Python-level wrapper
-            n = self.m.n_model_state
-            vec = "y" if n == self.m.n_state else f"y[0:{n}]"  # not the counters
+            vec = self.model_states("y")
             return _Val(
                 f"_add_reduce({vec})"
                 if self.backend_name == "numpy"
@@ -650,6 +649,12 @@ class _Lowerer:
             x, lo, hi = args
             return _Val(f"_minimum(_maximum({x.code}, {lo.code}), {hi.code})", dims)
         return _Val(f"_{node.func}({', '.join(a.code for a in args)})", dims)
+
+    def model_states(self, vec: str) -> str:
+        """The model's own states of a state-shaped vector (`y`, or a tangent):
+        all of it, or the part before the incidence counters."""
+        n = self.m.n_model_state
+        return vec if n == self.m.n_state else f"{vec}[0:{n}]"
 
     def prefix_sum(
         self, node: Call, scope: tuple[Dim, ...], path: str, vec: str

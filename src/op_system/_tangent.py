@@ -16,6 +16,7 @@ from ._flows import (
     _rate_vector,
     _stack_or_one,
     _sum_terms,
+    flow_targets,
 )
 from ._ir import (
     BinOp,
@@ -267,10 +268,7 @@ class _Tangent(_Lowerer):
 
     def d_call(self, node: Call, scope: tuple[Dim, ...], path: str) -> _Val | None:
         if node.func == "sum_state":
-            n = self.m.n_model_state
-            return _Val(
-                "_sum(v)" if n == self.m.n_state else f"_sum(v[0:{n}])", frozenset()
-            )
+            return _Val(f"_sum({self.model_states('v')})", frozenset())
         if node.func == "sum_prefix":
             return self.prefix_sum(node, scope, path, "v")
         if node.func == "where":
@@ -441,15 +439,9 @@ class _Tangent(_Lowerer):
             if dflow is None:
                 continue
             flow = _Val(self.tmp(dflow.code, "tf"), dflow.dims)
-            for node, sign in ((td.src, "-"), (td.dst, "+")):
-                if node is None:
-                    continue
-                tgt = m.resolve(node, scope, td.path)
+            for sign, tgt in flow_targets(m, td, scope):
                 code, shape = _place(self, flow, tgt, scope)
                 terms[id(tgt.obj)].append((sign, code, shape))
-            for counter in m.counters_of(td):
-                code, shape = _place(self, flow, counter.target, scope)
-                terms[id(counter.block)].append(("+", code, shape))
         return _sum_terms(self, m, terms)
 
     def _t_equation(self, eq: Any) -> str:

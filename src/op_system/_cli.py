@@ -21,21 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import OpSystemError, SpecError
-from ._io import SpecDict, load_spec, locate
+from ._io import SpecDict, default_prefix, load_spec, locate, read_yaml, spec_at
 
 __all__ = ["main"]
 
 
 def _entries(path: Path) -> list[tuple[str, SpecDict]]:
     """`(label, spec)` of every op_system spec in `path`."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError:
-        return [(str(path), load_spec(path))]  # load_spec reports where
-    if not isinstance(data, dict) or any(k in data for k in ("kind", "state", "spec")):
-        return [(str(path), load_spec(path))]
+    data, marks = read_yaml(path)
+    if any(k in data for k in ("kind", "state", "spec")):
+        return [(str(path), spec_at(path, data, marks, default_prefix(data)))]
     skey = "system" if "system" in data else "systems"
     system = data.get(skey)
     items: list[tuple[Any, Any]] = []
@@ -47,14 +42,19 @@ def _entries(path: Path) -> list[tuple[str, SpecDict]]:
     for key, entry in items:
         if not isinstance(entry, dict) or entry.get("module") != "op_system":
             continue
-        where = f"{skey}" + (
-            "" if key is None else f"[{key!r}]" if isinstance(key, str) else f"[{key}]"
+        where = (
+            skey
+            if key is None
+            else f"{skey}[{key!r}]"
+            if isinstance(key, str)
+            else f"{skey}[{key}]"
         )
         label = f"{path} ({where})"
         if "spec_file" in entry:
             out.append((label, load_spec(path.parent / str(entry["spec_file"]))))
         elif "spec" in entry:
-            out.append((label, _inline(path, skey, key)))
+            prefix = (skey, "spec") if key is None else (skey, key, "spec")
+            out.append((label, spec_at(path, data, marks, prefix)))
         else:
             raise SpecError(
                 f"{where} has module: op_system but neither spec nor spec_file",
@@ -67,24 +67,6 @@ def _entries(path: Path) -> list[tuple[str, SpecDict]]:
             path=str(path),
         )
     return out
-
-
-def _inline(path: Path, skey: str, key: Any) -> SpecDict:
-    """The inline `spec` of one system entry, with its file positions."""
-    import yaml
-
-    root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
-    from ._io import _collect_marks
-
-    marks: dict[tuple[Any, ...], tuple[int, int]] = {}
-    _collect_marks(root, (), marks)
-    prefix: tuple[Any, ...] = (skey, "spec") if key is None else (skey, key, "spec")
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    node = data[skey] if key is None else data[skey][key]
-    local = {
-        k[len(prefix) :]: v for k, v in marks.items() if k[: len(prefix)] == prefix
-    }
-    return SpecDict(node["spec"], str(path), local)
 
 
 def _check(spec: SpecDict) -> dict[str, Any]:

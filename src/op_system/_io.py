@@ -9,7 +9,7 @@ from typing import Any
 
 from ._errors import OpSystemError, SpecError
 
-__all__ = ["SpecDict", "load_spec", "locate"]
+__all__ = ["SpecDict", "default_prefix", "load_spec", "locate", "read_yaml", "spec_at"]
 
 
 class SpecDict(dict):  # type: ignore[type-arg]
@@ -123,9 +123,24 @@ def load_spec(path: str | Path, *, key: str | None = None) -> SpecDict:
 
         ```
     """
+    p = Path(path)
+    data, marks = read_yaml(p)
+    if key is None:
+        prefix = default_prefix(data)
+    elif key in data:
+        prefix = (key,)
+    else:
+        raise SpecError(f"{p} has no key {key!r}", path=str(p), token=key)
+    return spec_at(p, data, marks, prefix)
+
+
+Marks = dict[tuple[Any, ...], tuple[int, int]]
+
+
+def read_yaml(p: Path) -> tuple[dict[str, Any], Marks]:
+    """A YAML file's mapping and the line and column of every node in it."""
     import yaml
 
-    p = Path(path)
     text = p.read_text(encoding="utf-8")
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -139,15 +154,16 @@ def load_spec(path: str | Path, *, key: str | None = None) -> SpecDict:
         raise SpecError(
             f"a spec file must hold a mapping, got {type(data).__name__}", path=str(p)
         )
-    marks: dict[tuple[Any, ...], tuple[int, int]] = {}
+    marks: Marks = {}
     if root is not None:
         _collect_marks(root, (), marks)
-    prefix: tuple[Any, ...] = ()
-    if key is not None:
-        if key not in data:
-            raise SpecError(f"{p} has no key {key!r}", path=str(p), token=key)
-        data, prefix = data[key], (key,)
-    elif "spec" not in data and "kind" not in data and "state" not in data:
+    return data, marks
+
+
+def default_prefix(data: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Where `load_spec` finds the spec in a file's mapping: the mapping itself, its
+    `spec` key, or the `spec` of a flepimop2 config's first `system` entry."""
+    if "spec" not in data and "kind" not in data and "state" not in data:
         system = data.get("system", data.get("systems"))
         skey = "system" if "system" in data else "systems"
         if (
@@ -156,22 +172,31 @@ def load_spec(path: str | Path, *, key: str | None = None) -> SpecDict:
             and isinstance(system[0], dict)
             and "spec" in system[0]
         ):
-            data, prefix = system[0]["spec"], (skey, 0, "spec")
-        elif isinstance(system, dict) and "spec" in system:
-            data, prefix = system["spec"], (skey, "spec")
-        elif isinstance(system, dict):
-            first = next(
-                (v for v in system.values() if isinstance(v, dict) and "spec" in v),
+            return (skey, 0, "spec")
+        if isinstance(system, dict) and "spec" in system:
+            return (skey, "spec")
+        if isinstance(system, dict):
+            name = next(
+                (k for k, v in system.items() if isinstance(v, dict) and "spec" in v),
                 None,
             )
-            if first is not None:
-                name = next(k for k, v in system.items() if v is first)
-                data, prefix = first["spec"], (skey, name, "spec")
+            if name is not None:
+                return (skey, name, "spec")
     elif "spec" in data and isinstance(data["spec"], dict):
-        data, prefix = data["spec"], ("spec",)
-    if not isinstance(data, dict):
+        return ("spec",)
+    return ()
+
+
+def spec_at(
+    p: Path, data: Mapping[str, Any], marks: Marks, prefix: tuple[Any, ...]
+) -> SpecDict:
+    """The spec at `prefix` in a file's mapping, with its own nodes' positions."""
+    node: Any = data
+    for k in prefix:
+        node = node[k]
+    if not isinstance(node, dict):
         raise SpecError(f"the spec in {p} must be a mapping", path=str(p))
     local = {
         k[len(prefix) :]: v for k, v in marks.items() if k[: len(prefix)] == prefix
     }
-    return SpecDict(data, str(p), local)
+    return SpecDict(node, str(p), local)

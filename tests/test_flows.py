@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from tests.differential.compare import StringEvaluator, _close
+from tests.differential.compare import StringEvaluator, _close, scalar_inputs
 from tests.differential.generate import generate_cases
 
 from op_system import UnsupportedFeatureError, compile_rhs, compile_spec, normalize_rhs
@@ -106,12 +106,6 @@ def test_expression_models_have_no_flows() -> None:
         c.flow_names
 
 
-def _scalar_inputs(rhs: Any, rng: np.random.Generator) -> tuple[Any, dict[str, Any]]:
-    y = rng.uniform(0.5, 2.0, len(rhs.state_names))
-    params = {p: float(rng.uniform(0.5, 1.5)) for p in rhs.param_names}
-    return y, params
-
-
 @pytest.mark.parametrize("seed", [3, 4, 5])
 def test_generated_models_flows_are_the_012_transitions(seed: int) -> None:
     """Each flow is its 0.1.2 per-cell transition's rate times its source, and the
@@ -127,7 +121,7 @@ def test_generated_models_flows_are_the_012_transitions(seed: int) -> None:
             c = compile_rhs(rhs)
         except Exception:  # a mutant meant to be rejected
             continue
-        y, params = _scalar_inputs(rhs, rng)
+        y, params = scalar_inputs(rhs, rng)
         expanded = rhs.meta["transitions"]
         assert len(c.flow_names) == len(expanded) == len(set(c.flow_names))
         index = {n: i for i, n in enumerate(rhs.state_names)}

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from tests.differential.compare import StringEvaluator, _close
+from tests.differential.compare import StringEvaluator, _close, scalar_inputs
 from tests.differential.generate import generate_cases
 from tests.test_flows import SEIR as FLOWS_SEIR
 from tests.test_flows import SEIR_PARAMS, SEIR_Y
@@ -209,8 +209,7 @@ def test_generated_models_count_their_named_transitions(seed: int) -> None:
             continue
         n = len(rhs.state_names)
         k = len(c.state_names) - n
-        y = rng.uniform(0.5, 2.0, n)
-        params = {p: float(rng.uniform(0.5, 1.5)) for p in rhs.param_names}
+        y, params = scalar_inputs(rhs, rng)
         with np.errstate(all="ignore"):
             dydt = np.asarray(c.eval_fn(0.3, np.concatenate([y, np.ones(k)]), **params))
             ok, why = _close(dydt[:n], np.asarray(plain.eval_fn(0.3, y, **params)))

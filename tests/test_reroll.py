@@ -206,7 +206,7 @@ def test_cells_restating_their_template_are_found_soundly(seed: int) -> None:
     the 0.1.2 strings either way."""
     import copy
 
-    from tests.differential.compare import StringEvaluator, _close
+    from tests.differential.compare import StringEvaluator, _close, scalar_inputs
     from tests.differential.generate import generate_cases
 
     from op_system import compile_rhs, normalize_rhs
@@ -253,8 +253,7 @@ def test_cells_restating_their_template_are_found_soundly(seed: int) -> None:
         }
         restated_total += len(restated & templated)
         restated_found += len(found & restated)
-        y = rng.uniform(0.5, 2.0, len(rhs2.state_names))
-        params = {p: float(rng.uniform(0.5, 1.5)) for p in rhs2.param_names}
+        y, params = scalar_inputs(rhs2, rng)
         with np.errstate(all="ignore"):
             got = compile_rhs(rhs2).eval_fn(0.3, y, **params)
             ev = StringEvaluator(

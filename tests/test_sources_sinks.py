@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from tests.differential.compare import StringEvaluator, _close
+from tests.differential.compare import StringEvaluator, _close, scalar_inputs
 from tests.differential.generate import generate_cases
 
 from op_system import SpecError, compile_rhs, compile_spec, normalize_rhs
@@ -238,8 +238,7 @@ def test_generated_models_with_sources_and_sinks(seed: int) -> None:
             c = compile_rhs(rhs)
         except Exception:  # a mutant meant to be rejected
             continue
-        y = rng.uniform(0.5, 2.0, len(rhs.state_names))
-        params = {p: float(rng.uniform(0.5, 1.5)) for p in rhs.param_names}
+        y, params = scalar_inputs(rhs, rng)
         index = {n: i for i, n in enumerate(rhs.state_names)}
         with np.errstate(all="ignore"):
             got = np.asarray(c.eval_fn(0.2, y, **params), dtype=np.float64)

@@ -69,6 +69,15 @@ NP_FUNCS = frozenset(
 NP_CONSTS = {"pi": np.pi, "e": np.e, "inf": np.inf, "nan": np.nan}
 
 
+def scalar_inputs(
+    rhs: Any, rng: np.random.Generator
+) -> tuple[np.ndarray, dict[str, float]]:
+    """A random state in [0.5, 2) and 0.1.2-style scalar parameters in [0.5, 1.5)."""
+    y = rng.uniform(0.5, 2.0, len(rhs.state_names))
+    params = {p: float(rng.uniform(0.5, 1.5)) for p in rhs.param_names}
+    return y, params
+
+
 class RenderError(Exception):
     """A rendered string uses something outside the 0.1.2 language."""
 

@@ -34,6 +34,7 @@ from ._model import (
     transition_base,
 )
 from ._parse import parse_expr
+from ._timevarying import time_axis, time_varying
 
 __all__ = ["RESERVED_NAMES", "build_model", "subst_text"]
 
@@ -434,11 +435,11 @@ class _Builder:
         indexed: dict[str, list[ParamDef]] = {}
         for ref, scope, path in refs:
             _check_ident(ref.base, path, "parameter")
-            sig = model.param_signature(ref, scope, path)
+            sig, tpos = model.param_signature(ref, scope, path)
             if ref.base in model.aliases:
                 continue
             prefix = ref.base + "__"
-            if any(n.startswith(prefix) for n in scalar_names):
+            if tpos is None and any(n.startswith(prefix) for n in scalar_names):
                 cells = ParamDef(ref.base, sig, path).names()
                 # A virtual template over aliases/states defined cell by cell (0.1.2 allows it).
                 missing = [c for c in cells if c not in scalar_names]
@@ -458,8 +459,8 @@ class _Builder:
                     )  # bound with the rest
                     continue
             variants = indexed.setdefault(ref.base, [])
-            if all(v.axes != sig for v in variants):
-                variants.append(ParamDef(ref.base, sig, path))
+            if all(v.axes != sig or v.time_pos != tpos for v in variants):
+                variants.append(ParamDef(ref.base, sig, path, time_pos=tpos))
         for variants in indexed.values():
             for v in variants:
                 self.params[f"{v.base}[{','.join(a.name for a in v.axes)}]"] = v
@@ -482,6 +483,18 @@ class _Builder:
         self.params.clear()
         for base, variants in indexed.items():
             shared = len(variants) > 1 or base in scalars
+            tv = [v for v in variants if v.time_varying]
+            if tv and shared:
+                other = next((v for v in variants if v is not tv[0]), scalars.get(base))
+                assert other is not None
+                raise SpecError(
+                    f"{base!r} is time-varying (indexed by the time axis at "
+                    f"{tv[0].first_path}) and is also used another way at "
+                    f"{other.first_path}; a time-varying parameter has one index "
+                    "signature, with the time axis",
+                    path=other.first_path,
+                    token=base,
+                )
             for v in variants:
                 v.key = (
                     f"{base}[{','.join(a.name for a in v.axes)}]" if shared else base
@@ -698,6 +711,8 @@ SPEC_KEYS = frozenset(
         "operators",
         "initial_state",
         "incidence",
+        "time_axis",
+        "time_interpolation",
         "sources",
         "couplings",
         "constraints",
@@ -792,9 +807,11 @@ def _finish(
         meta=meta,
         kernels={k["name"]: k for k in meta.get("kernels") or []},
         counters=counters or [],
+        time_axis=time_axis(b.spec, b.axes),
     )
     all_exprs = _alias_exprs(b) + exprs
     b.validate(model, b.collect_params(model, all_exprs))
+    time_varying(b.spec, model, meta)
     b.attach_initial_state(meta)
     from ._cells import template_cells  # the per-cell evaluator reads the built model
 
@@ -1147,8 +1164,11 @@ def _build_transitions(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> 
                         and item.value not in placeholders
                     ):
                         placeholders.append(item.value)
+        now = time_axis(b.spec, b.axes)
         for ph in _placeholders_in(rate, b.axes, f"{path}.rate"):
-            if ph not in placeholders:
+            # the time axis in a rate, where from/to do not range over it, is the
+            # current time (a time-varying parameter), not a template to expand
+            if ph not in placeholders and (now is None or ph != now.name):
                 placeholders.append(ph)
         name_text = tr.get("name") if isinstance(tr.get("name"), str) else None
         if name_text:

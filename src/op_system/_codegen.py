@@ -208,6 +208,12 @@ def _lower_pass(
     # Parameters: fast path reads each by name; the slow path fills expanded names.
     pnames = list(model.params)
     read: list[str] = []
+    #: time-varying parameters read: (variable, method); their tables are read here
+    #: and interpolated at `t` with the state (see `_timevarying.py`)
+    tables: list[tuple[str, str]] = []
+    if any(model.params[p].time_varying for p in pnames):
+        lines.append("    tg = _tv_grid(params)")
+        read.append("tg")
     if pnames:
         lines.append("    try:")
         for p in pnames:
@@ -216,7 +222,10 @@ def _lower_pass(
             if mode != "jvp" and not pd.axes and p not in lw.direct_params:
                 continue  # only read by re-rolled groups, through _pvec
             read.append(var)
-            if pd.axes and not pd.array_ok:
+            if pd.time_varying:
+                tables.append((var, pd.interpolation))
+                lines.append(f"        {var} = _tv_table(params[{p!r}], {p!r}, tg)")
+            elif pd.axes and not pd.array_ok:
                 # a base shared by several index signatures: expanded names only
                 lines.append(f"        {var} = _cells(params, {p!r})")
             elif pd.axes and numpy:
@@ -256,6 +265,8 @@ def _lower_pass(
         lines.append("    y = _state(y)")
     lines.append(f"    if y.shape != ({model.n_state},):")
     lines.append("        _bad_shape(y)")
+    for var, method in tables:
+        lines.append(f"    {var} = _tv_{method}(t, tg, {var})")
     if not numpy:
         # float constants follow y's dtype (float32 stays float32)
         for k, v in lw.consts.items():

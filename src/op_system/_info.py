@@ -173,6 +173,12 @@ class ParamInfo:
             (false when the same base is also used with another index
             signature: then only the expanded names are accepted).
         key: A unique key: `name`, or `name[axes]` for such a variant.
+        time_pos: For a time-varying parameter (indexed by the time axis), where
+            the time axis stands in its table's shape; `None` otherwise. `axes`
+            and `shape` leave the time axis out: they are those of its value at
+            `t`. The table passed under `name` has shape `table_shape(n_time)`;
+            each expanded name takes one series over the times.
+        interpolation: A time-varying parameter's interpolation method.
     """
 
     name: str
@@ -182,10 +188,26 @@ class ParamInfo:
     used_names: tuple[str, ...]
     array_ok: bool = True
     key: str = ""
+    time_pos: int | None = None
+    interpolation: str | None = None
+
+    @property
+    def time_varying(self) -> bool:
+        return self.time_pos is not None
+
+    def table_shape(self, n_time: int) -> tuple[int, ...]:
+        """The shape of a time-varying parameter's table on `n_time` times."""
+        if self.time_pos is None:
+            raise ValueError(f"parameter {self.name!r} is not time-varying")
+        from ._timevarying import table_shape
+
+        return table_shape(self.shape, self.time_pos, n_time)
 
     def __repr__(self) -> str:
         sig = f"[{', '.join(self.axes)}]" if self.axes else ""
         extra = "" if self.array_ok else ", array_ok=False"
+        if self.time_pos is not None:
+            extra += f", time_varying at {self.time_pos} ({self.interpolation})"
         return f"ParamInfo({self.name + sig!r}, shape={self.shape}{extra})"
 
 
@@ -357,6 +379,8 @@ def _from_model(
             used_names=tuple(p.used_names()),
             array_ok=p.array_ok,
             key=p.key,
+            time_pos=p.time_pos,
+            interpolation=p.interpolation if p.time_varying else None,
         )
         for p in model.params.values()
     )

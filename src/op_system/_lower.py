@@ -951,7 +951,14 @@ def _leaf_values(lw: _Lowerer, leaves: list[Leaf], path: str) -> str:
         size = int(np.prod(lw.m.params[key].shape))
         flat = f"_reshape({lw.param_var[key]}, ({size},))"
         code = _gather(lw, flat, [cast("tuple[str, int]", x.ref)[1] for x in leaves])
+        if lw.m.params[key].time_varying:
+            return code  # the value at `t`: gathered at every call
         return _read_once(lw.param_cells, code, "pc")
+    if any(lw.m.params[str(x.ref)].time_varying for x in leaves):
+        # values at `t`, read through their own variables at every call
+        keys = [str(x.ref) for x in leaves]
+        lw.direct_params.update(keys)
+        return f"_stack_scalars([{', '.join(lw.param_var[k] for k in keys)}], y.dtype)"
     names = tuple(lw.m.params[str(x.ref)].base for x in leaves)
     var = lw.param_vector(names)
     return var if lw.backend_name == "numpy" else f"_astype({var}, y.dtype)"

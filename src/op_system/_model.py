@@ -165,10 +165,20 @@ class ParamDef:
     #: Cells the model reads (`None`: all of them). Only these must be passed as
     #: expanded scalars.
     used: set[tuple[int, ...]] | None = None
+    #: A time-varying parameter (`beta[time, age]`): where the time axis stands among
+    #: its indices. `axes` leaves the time axis out: the model reads the table's value
+    #: at `t`, which has the other axes (see `_timevarying.py`).
+    time_pos: int | None = None
+    #: How a time-varying parameter's table is read between its time coordinates.
+    interpolation: str = "linear"
 
     def __post_init__(self) -> None:
         if not self.key:
             self.key = self.base
+
+    @property
+    def time_varying(self) -> bool:
+        return self.time_pos is not None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -362,6 +372,9 @@ class Model:
     kernels: dict[str, Any] = field(default_factory=dict)
     #: incidence counters (transitions kind), in state order after the model's states
     counters: list[Counter] = field(default_factory=list)
+    #: the continuous axis named by `time_axis` (default `time`): a parameter indexed
+    #: by it, outside any template over it, is a table read at the current time
+    time_axis: Axis | None = None
     _block_by_base: dict[str, Block] = field(default_factory=dict)
     _chain_cells: dict[str, tuple[Block, int]] = field(default_factory=dict)
     _prefix_cache: dict[str, list[int]] = field(default_factory=dict)
@@ -738,33 +751,65 @@ class Model:
                         token=text,
                     )
             return Target(kind, obj, tuple(sels))
-        sig, psels = self._positional(ref, dims, path)
+        sig, psels, tpos = self._positional(ref, dims, path)
         if ref.base in self.kernels:
+            if tpos is not None:
+                raise ExpressionError(
+                    f"kernel {ref.base!r} cannot be indexed by the time axis in {text}",
+                    path=path,
+                    token=text,
+                )
             return Target("kernel", KernelUse(self.kernels[ref.base], sig), psels)
-        param = self.param_variant(ref.base, sig)
+        param = self.param_variant(ref.base, sig, tpos)
         if param is None:  # pragma: no cover - params are collected beforehand
             raise ExpressionError(f"unknown parameter {text!r}", path=path, token=text)
         return Target("param", param, tuple(psels))
 
-    def param_variant(self, base: str, axes: tuple[Axis, ...]) -> ParamDef | None:
-        """The parameter `base` indexed by `axes`."""
+    def param_variant(
+        self, base: str, axes: tuple[Axis, ...], time_pos: int | None = None
+    ) -> ParamDef | None:
+        """The parameter `base` indexed by `axes` (and the time axis at `time_pos`)."""
         for p in self.params.values():
-            if p.base == base and p.axes == axes:
+            if p.base == base and p.axes == axes and p.time_pos == time_pos:
                 return p
         return None
 
     def param_signature(
         self, ref: Ref, scope: tuple[Dim, ...], path: str
-    ) -> tuple[Axis, ...]:
-        """Axes of a parameter reference, from how it is indexed here."""
-        return self._positional(ref, {d.name: d for d in scope}, path)[0]
+    ) -> tuple[tuple[Axis, ...], int | None]:
+        """Axes of a parameter reference, from how it is indexed here, and where the
+        time axis stands among its indices (`None`: not time-varying)."""
+        sig, _, tpos = self._positional(ref, {d.name: d for d in scope}, path)
+        return sig, tpos
+
+    def _is_now(self, item: IndexItem, dims: dict[str, Dim]) -> bool:
+        """Whether an index item is the time axis read at the current time: its bare
+        name, where no template or loop ranges over it."""
+        ta = self.time_axis
+        return (
+            ta is not None
+            and item.axis is None
+            and not item.is_number
+            and item.value == ta.name
+            and not any(d.axis is ta or d.name == ta.name for d in dims.values())
+        )
 
     def _positional(
         self, ref: Ref, dims: dict[str, Dim], path: str
-    ) -> tuple[tuple[Axis, ...], tuple[tuple[str, Any], ...]]:
-        """Axes and selections of a reference indexed by position (parameters, kernels)."""
-        pairs = [
-            self._item_axis(item, pos, None, dims, ref, path)
-            for pos, item in enumerate(ref.items)
-        ]
-        return tuple(a for a, _ in pairs), tuple(sel for _, sel in pairs)
+    ) -> tuple[tuple[Axis, ...], tuple[tuple[str, Any], ...], int | None]:
+        """Axes and selections of a reference indexed by position (parameters,
+        kernels), and the position of a time-axis index read at `t`, if any."""
+        pairs = []
+        tpos = None
+        for pos, item in enumerate(ref.items):
+            if self._is_now(item, dims):
+                if tpos is not None:
+                    raise ExpressionError(
+                        f"the time axis is given twice in {ref.base}[{','.join(str(i) for i in ref.items)}]",
+                        path=path,
+                        token=str(item),
+                    )
+                tpos = pos
+                continue
+            pairs.append(self._item_axis(item, pos, None, dims, ref, path))
+        return tuple(a for a, _ in pairs), tuple(sel for _, sel in pairs), tpos

@@ -12,6 +12,7 @@ from typing import Any, Protocol, cast
 
 import numpy as np
 
+from . import _timevarying
 from ._backend import (
     DEFAULT_ARRAY_BACKEND,
     Backend,
@@ -136,6 +137,18 @@ class CompiledRhs:
     def rhs(self) -> NormalizedRhs | None:
         """The `NormalizedRhs` this was compiled from."""
         return self._rhs
+
+    @property
+    def forcing_breakpoints(self) -> tuple[float, ...]:
+        """The times where time-varying parameters change regime: the time axis's
+        coordinates (empty when no parameter is time-varying).
+
+        Give them to an adaptive solver so it steps onto them instead of through a
+        kink, e.g. `diffrax.PIDController(..., jump_ts=compiled.forcing_breakpoints)`,
+        or solve with SciPy one interval at a time. A grid passed at call time (under
+        the axis's name) replaces these: use that grid then.
+        """
+        return tuple(self.meta.get("forcing_breakpoints", ()))
 
     def bind(self, params: Mapping[str, object]) -> Callable[[Any, Any], Any]:
         """Bind parameter values and return a strict two-argument `rhs(t, y) -> dydt`.
@@ -820,11 +833,44 @@ def _runtime(
         return _assemble(by_key[key], params)
 
     by_key = {p.key: p for p in pdefs}
+    tv = _timevarying.runtime(model, xp if xp is not None else np, be.is_numpy, pdefs)
+
+    def _series(p: Any, params: Mapping[str, Any], grid: Any) -> Any:
+        """A time-varying parameter's table from one series per expanded name."""
+        n = grid.shape[0]
+        used = None if p.used is None else {flat_index(p.axes, i) for i in p.used}
+        mod: Any = np if be.is_numpy else xp
+        cols = [
+            mod.asarray(params[name])
+            if used is None or k in used
+            else mod.ones((n,), dtype=grid.dtype)
+            for k, name in enumerate(p.names())
+        ]
+        if not p.axes:
+            return cols[0]
+        a = mod.reshape(mod.stack(cols, axis=-1), (cols[0].shape[0], *p.shape))
+        return mod.moveaxis(a, 0, p.time_pos) if p.time_pos else a
 
     def _fill_params(params: Mapping[str, Any]) -> tuple[Any, ...]:
         out: list[Any] = []
         missing: list[str] = []
+        grid = tv["_tv_grid"](params) if tv else None
         for p in pdefs:
+            if p.time_varying:
+                if p.base in params:
+                    out.append(tv["_tv_table"](params[p.base], p.key, grid))
+                    continue
+                names = p.used_names()
+                absent = [n for n in names if n not in params]
+                if absent:
+                    missing.append(
+                        f"{p.base} (a table over the time axis) or "
+                        f"{', '.join(absent[:4])}{', ...' if len(absent) > 4 else ''}"
+                    )
+                    out.append(None)
+                else:
+                    out.append(tv["_tv_table"](_series(p, params, grid), p.key, grid))
+                continue
             if not p.axes:
                 if p.base in params:
                     out.append(
@@ -879,6 +925,7 @@ def _runtime(
         _fill_params=_fill_params,
         _cells=_cells,
         _pvec=_pvec,
+        **tv,
     )
     g.update(consts)
     g.update({f"_{k}": v for k, v in consts.items()})  # originals, for per-dtype casts

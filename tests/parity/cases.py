@@ -1282,4 +1282,21 @@ CASES += [
             ],
         },
     },
+    {
+        "name": "rate_over_a_time_axis_with_time_axis_null",
+        "notes": "A rate indexed by a continuous axis named time: 0.1.2 expands the transition over its coordinates; with time_axis: null op_system reads it the same way (without, it is a time-varying parameter).",
+        "spec": {
+            "kind": "transitions",
+            "time_axis": None,
+            "axes": [
+                AGE2,
+                {"name": "time", "type": "continuous", "coords": [0.0, 10.0, 25.0]},
+            ],
+            "state": ["S[age]", "I[age]"],
+            "transitions": [
+                {"from": "S[age]", "to": "I[age]", "rate": "beta[time] * I[age]"},
+                {"from": "I[age]", "to": "S[age]", "rate": "gamma"},
+            ],
+        },
+    },
 ]

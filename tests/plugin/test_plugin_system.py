@@ -522,3 +522,55 @@ def test_the_published_jacobian_is_exact_with_the_bound_parameters(backend) -> N
     )
     system.bind({"beta": 0.6, "gamma": 0.1})  # a later bind is what it reads
     assert not np.allclose(np.asarray(jac(0.0, state)), got)
+
+
+TV_SIR = {
+    "kind": "transitions",
+    "axes": [
+        {"name": "age", "coords": ["child", "adult"]},
+        {"name": "time", "type": "continuous", "coords": [0.0, 10.0, 20.0, 30.0]},
+    ],
+    "state": ["S[age]", "I[age]", "R[age]"],
+    "transitions": [
+        {
+            "name": "infection",
+            "from": "S[age]",
+            "to": "I[age]",
+            "rate": "beta[time] * m[age, time] * sum_over(age=j, I[j]) / sum_state()",
+        },
+        {"name": "recovery", "from": "I[age]", "to": "R[age]", "rate": "gamma"},
+    ],
+    "time_interpolation": "previous",
+}
+
+
+def test_time_varying_parameters_are_requested_as_tables() -> None:
+    """A time-varying parameter is requested over its axes and the time axis (as
+    the spec indexes it); the breakpoints are published for engines."""
+    system = OpSystemSystem(spec=TV_SIR)
+    axes = _axes(
+        {
+            "age": {"kind": "categorical", "labels": ["child", "adult"]},
+            "time": {"kind": "continuous", "size": 4, "domain": [0.0, 30.0]},
+        }
+    )
+    requests = system.requested_parameters(axes)
+    assert {n: tuple(r.axes) for n, r in requests.items()} == {
+        "beta": ("time",),
+        "m": ("age", "time"),
+        "gamma": (),
+    }
+    assert system.option("forcing_breakpoints") == (0.0, 10.0, 20.0, 30.0)
+    assert system.option("param_axes")["m"] == ("age", "time")
+    params = {
+        "beta": np.array([0.5, 0.2, 0.3, 0.4]),
+        "m": np.array([[1.0, 0.5, 0.5, 1.0], [1.0, 0.9, 0.9, 1.0]]),
+        "gamma": 0.1,
+    }
+    y = np.array([990.0, 980.0, 10.0, 20.0, 0.0, 0.0])
+    stepper = system.bind(params)
+    got = stepper(15.0, y)  # day 15: beta 0.2, m (0.5, 0.9)
+    inf = 0.2 * np.array([0.5, 0.9]) * 30.0 / y.sum() * y[:2]
+    rec = 0.1 * y[2:4]
+    np.testing.assert_allclose(got, np.concatenate([-inf, inf - rec, rec]), rtol=1e-13)
+    assert OpSystemSystem(spec=SIR).option("forcing_breakpoints") == ()

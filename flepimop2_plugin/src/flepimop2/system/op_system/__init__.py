@@ -92,6 +92,7 @@ COMPUTED_OPTIONS: tuple[str, ...] = (
     "param_axes",
     "rhs_jacobian",
     "jacobian",
+    "forcing_breakpoints",
 )
 
 # flepimop2 names (parameters, config entries): lower-case identifiers.
@@ -471,7 +472,9 @@ class OpSystemSystem(SystemABC, module="op_system"):
             construction it also holds the computed options engines read:
             `state_names`, `initial_state`, `axis_labels`, `axis_order`,
             `axis_sizes`, `axis_coords`, `state_shape`, `flatten`, `unflatten`,
-            `mixing_kernels`, `operators`, `operator_axis`, `param_axes`, and
+            `mixing_kernels`, `operators`, `operator_axis`, `param_axes` (a
+            time-varying parameter's include the time axis), `forcing_breakpoints`
+            (the time axis's coordinates, where time-varying parameters change), and
             `rhs_jacobian` / `jacobian`: the exact Jacobian `J(time, state)` of
             the right-hand side (a dense `(n, n)` array, with the parameters of
             the latest `bind`), for op_engine's implicit and SDIRK methods.
@@ -620,7 +623,9 @@ class OpSystemSystem(SystemABC, module="op_system"):
             else raw_ops
         )
         op_axes = {op["axis"] for op in raw_ops} if isinstance(raw_ops, list) else set()
-        param_axes = {p.name: p.axes for p in model_info(compiled).params}
+        param_axes = {
+            p.name: _table_axes(p, compiled) for p in model_info(compiled).params
+        }
         return {
             "state_names": tuple(compiled.state_names),
             "initial_state": init_map,
@@ -635,6 +640,8 @@ class OpSystemSystem(SystemABC, module="op_system"):
             "operators": operators,
             "operator_axis": next(iter(op_axes)) if len(op_axes) == 1 else None,
             "param_axes": param_axes,
+            # where time-varying parameters change regime: engines land steps here
+            "forcing_breakpoints": tuple(compiled.forcing_breakpoints),
         }
 
     # -- public -------------------------------------------------------------------------
@@ -665,7 +672,7 @@ class OpSystemSystem(SystemABC, module="op_system"):
         requests: dict[str, ParameterRequest] = {}
         spec_axes = {ax["name"]: ax for ax in self._compiled.meta.get("axes", []) or []}
         for param in model_info(self._compiled).params:
-            name, param_axes = param.name, param.axes
+            name, param_axes = param.name, _table_axes(param, self._compiled)
             problem = _flepimop2_name_error(name, f"spec parameter {name!r}")
             if problem:
                 raise ValueError(problem)
@@ -733,6 +740,16 @@ class OpSystemSystem(SystemABC, module="op_system"):
         """
         del axes
         return ModelStateSpecification(parameter_names=())
+
+
+def _table_axes(param: Any, compiled: CompiledRhs) -> tuple[str, ...]:
+    """A parameter's axes as flepimop2 passes its value: a time-varying parameter's
+    table has the time axis too, where the spec indexes it."""
+    if param.time_pos is None:
+        return tuple(param.axes)
+    axes = list(param.axes)
+    axes.insert(param.time_pos, compiled.meta["time_axis"])
+    return tuple(axes)
 
 
 def _namespace(x: Any) -> Any:

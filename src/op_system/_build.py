@@ -415,7 +415,11 @@ class _Builder:
                 base = node.base  # type: ignore[attr-defined]
                 if base in model.kernels:
                     return
-                if model.block(base) is None and base not in model.aliases:
+                if (
+                    model.block(base) is None
+                    and base not in model.aliases
+                    and base not in model.flow_blocks
+                ):
                     refs.append((node, scope, path))  # type: ignore[arg-type]
             elif cls is Name:
                 sites.append((node, scope, path))
@@ -470,6 +474,7 @@ class _Builder:
             if (
                 model.block(ident) is not None
                 or ident in model.aliases
+                or ident in model.flow_blocks
                 or ident in scalars
                 or ident == "t"
                 or ident in model.kernels
@@ -520,8 +525,10 @@ class _Builder:
             tgt = model.resolve(node, sc, path)  # type: ignore[arg-type]
             if tgt.kind == "param" and tgt.obj.axes:
                 _mark_used(tgt, sc)
-            elif tgt.kind == "state" and any(
-                c.block is tgt.obj for c in model.counters
+            elif (
+                tgt.kind == "state"
+                and any(c.block is tgt.obj for c in model.counters)
+                and not path.startswith("observables[")  # observables may read them
             ):
                 name = tgt.obj.base
                 raise SpecError(
@@ -713,6 +720,7 @@ SPEC_KEYS = frozenset(
         "incidence",
         "time_axis",
         "time_interpolation",
+        "observables",
         "sources",
         "couplings",
         "constraints",
@@ -812,6 +820,12 @@ def _finish(
     all_exprs = _alias_exprs(b) + exprs
     b.validate(model, b.collect_params(model, all_exprs))
     time_varying(b.spec, model, meta)
+    if b.spec.get("observables") is not None:
+        from ._observables import observed_model
+
+        model.observed = observed_model(
+            b, model, all_exprs, _parse_template, parse_expr
+        )
     b.attach_initial_state(meta)
     from ._cells import template_cells  # the per-cell evaluator reads the built model
 

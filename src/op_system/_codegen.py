@@ -4,6 +4,7 @@ output, for the right-hand side (two passes, see `_Lowerer.share`) or its jvp.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -154,8 +155,11 @@ def _lower_pass(
     scattered: list[tuple[list[int], str]] = []
     #: mode "flows": (flow positions, code) pieces of the output
     flow_out: list[tuple[list[int], str, bool]] = []
+    obs_out: list[str] = []
     if cycle is None and mode == "flows":
         flow_out = flow_pieces(lw, model)
+    elif cycle is None and mode == "observables":
+        obs_out = _observables(lw, model, backend_name == "numpy")
     elif cycle is None and mode == "jvp":
         assert isinstance(lw, _Tangent)
         lw.tangent_aliases(order)
@@ -288,6 +292,8 @@ def _lower_pass(
         lines.append("    return y")
     elif mode == "flows":
         lines.extend(_flow_output(lw, flow_out, numpy))
+    elif mode == "observables":
+        lines.extend(obs_out)
     elif numpy:
         # NumPy: write each block into one preallocated output (no concatenations).
         lines.append(f"    out = _empty({model.n_state})")
@@ -439,30 +445,83 @@ def _lower_pass(
 
 
 def _flow_output(
-    lw: _Lowerer, pieces: list[tuple[list[int], str, bool]], numpy: bool
+    lw: _Lowerer,
+    pieces: list[tuple[list[int], str, bool]],
+    numpy: bool,
+    into: str | None = None,
 ) -> list[str]:
-    """The statements returning the flow vector from its pieces."""
+    """The statements returning the flow vector from its pieces (or assigning it
+    to the variable `into`)."""
     n = sum(len(pos) for pos, _, _ in pieces)
+    var = into or "out"
+    done = [] if into else ["    return out"]
     if numpy:
-        lines = [f"    out = _empty({n})"]
+        lines = [f"    {var} = _empty({n})"]
         for pos, code, vector in pieces:
             where = _index_code(lw, pos)
             if vector and len(pos) == 1:
                 where = f"{pos[0]}:{pos[0] + 1}"
-            lines.append(f"    out[{where}] = {code}")
-        return [*lines, "    return out"]
+            lines.append(f"    {var}[{where}] = {code}")
+        return [*lines, *done]
     if not pieces:
-        return ["    return _zeros((0,), dtype=y.dtype)"]
-    parts = [
-        code if vector else f"_reshape(_asarray({code}, dtype=y.dtype), (1,))"
-        for _, code, vector in pieces
+        result = "_zeros((0,), dtype=y.dtype)"
+    else:
+        parts = [
+            code if vector else f"_reshape(_asarray({code}, dtype=y.dtype), (1,))"
+            for _, code, vector in pieces
+        ]
+        order = [p for pos, _, _ in pieces for p in pos]
+        result = f"_concat([{', '.join(parts)}])"
+        if order != list(range(n)):  # re-rolled flows come first: put each in its place
+            perm = np.argsort(np.asarray(order, dtype=np.int64), kind="stable")
+            result = f"_take({result}, {lw.const('PERM', perm)})"
+    return [f"    {into} = {result}"] if into else [f"    return {result}"]
+
+
+def _observables(lw: _Lowerer, model: Model, numpy: bool) -> list[str]:
+    """Lower every observable (see `_observables.py`); return the output statements.
+
+    The flows are computed first, as `flows()` computes them, when an observable
+    reads one; each named transition's flows are then a view of that vector.
+    """
+    from ._observables import names_in
+
+    read = set().union(*(names_in(o.expr) for o in model.observables if o.expr))
+    if read & set(model.flow_blocks):
+        pieces = flow_pieces(lw, model)
+        lw.lines.extend(_flow_output(lw, pieces, numpy, into="F"))
+        for i, fb in enumerate(model.flow_blocks.values()):
+            lw.block_var[id(fb)] = f"fb_{i}"
+            lw.lines.append(f"    fb_{i} = {_block_view('F', fb)}")
+    parts: list[
+        tuple[int, str]
+    ] = []  # (size, code: flat over the template, or a scalar)
+    for o in model.observables:
+        assert o.expr is not None
+        scope = tuple(Dim(ax.name, ax) for ax in o.axes)
+        v = lw.num(lw.expr(o.expr, scope, o.path))
+        size = math.prod(ax.size for ax in o.axes)
+        if not o.axes:
+            parts.append((0, lw.tmp(v.code, "o")))
+            continue
+        code = lw.bcast(v, scope)
+        if len(o.axes) > 1:
+            code = f"_reshape({code}, ({size},))"
+        parts.append((size, lw.tmp(code, "o")))
+    n = sum(max(size, 1) for size, _ in parts)
+    if numpy:
+        lines = [f"    out = _empty({n})"]
+        pos = 0
+        for size, code in parts:
+            where = f"{pos}:{pos + size}" if size else str(pos)
+            lines.append(f"    out[{where}] = {code}")
+            pos += max(size, 1)
+        return [*lines, "    return out"]
+    flat = [
+        code if size else f"_reshape(_asarray({code}, dtype=y.dtype), (1,))"
+        for size, code in parts
     ]
-    order = [p for pos, _, _ in pieces for p in pos]
-    result = f"_concat([{', '.join(parts)}])"
-    if order != list(range(n)):  # re-rolled flows come first: put each in its place
-        perm = np.argsort(np.asarray(order, dtype=np.int64), kind="stable")
-        result = f"_take({result}, {lw.const('PERM', perm)})"
-    return [f"    return {result}"]
+    return [f"    return _concat([{', '.join(flat)}])"]
 
 
 def _block_view(vec: str, blk: Block) -> str:

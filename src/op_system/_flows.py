@@ -468,15 +468,7 @@ def flow_pieces(lw: _Lowerer, model: Model) -> list[tuple[list[int], str, bool]]
     one entry per position. Scalar transitions of one rate shape are one re-rolled
     vector, as in the right-hand side.
     """
-    base: dict[int, int] = {}
-    total = 0
-    for td in model.transitions:
-        base[id(td)] = total
-        total += (
-            len(td.rates)
-            if isinstance(td, ChainFlow)
-            else math.prod(d.size for d in td.dims)
-        )
+    base = model.flow_starts()
     pieces: list[tuple[list[int], str, bool]] = []
     grouped: set[int] = set()
     if lw.reroll:

@@ -456,7 +456,7 @@ class _Lowerer:
             if not tgt.sels:
                 return _Val(repr(float(values)), frozenset(), "num", float(values))
             return self.index(self.const("K", values), tgt.sels, scope, path)
-        if tgt.kind == "state":
+        if tgt.kind == "state" or tgt.kind == "flow":
             blk: Block = tgt.obj
             self.used_blocks.add(id(blk))
             var = self.block_var[id(blk)]

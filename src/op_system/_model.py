@@ -15,6 +15,7 @@ it, so they cannot disagree.
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -52,7 +53,7 @@ def cell_name(base: str, axes: tuple[Axis, ...], idx: tuple[int, ...]) -> str:
 
 
 #: What a `Target` reads (see `Target.kind`).
-TargetKind = Literal["state", "alias", "param", "time", "kernel", "coord"]
+TargetKind = Literal["state", "alias", "param", "time", "kernel", "coord", "flow"]
 
 #: `name[a, b]` inside a text, as op-system 0.1.2's template substitution finds it.
 INLINE_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\[(.*?)\]")
@@ -375,6 +376,13 @@ class Model:
     #: the continuous axis named by `time_axis` (default `time`): a parameter indexed
     #: by it, outside any template over it, is a table read at the current time
     time_axis: Axis | None = None
+    #: observables (`observables:`), in the model that has them (`observed`)
+    observables: list[AliasDef] = field(default_factory=list)
+    #: named transitions' flows, as blocks of the flow vector (`flow_names` order):
+    #: what an observable reads by a transition's name
+    flow_blocks: dict[str, Block] = field(default_factory=dict)
+    #: the model with its observables and their parameters (see `_observables.py`)
+    observed: Model | None = None
     _block_by_base: dict[str, Block] = field(default_factory=dict)
     _chain_cells: dict[str, tuple[Block, int]] = field(default_factory=dict)
     _prefix_cache: dict[str, list[int]] = field(default_factory=dict)
@@ -398,6 +406,21 @@ class Model:
             if b.custom is not None:
                 for i, n in enumerate(b.custom):
                     self._chain_cells[n] = (b, i)
+
+    def flow_starts(self) -> dict[int, int]:
+        """Where each transition's flows start in the flow vector (`flow_names`
+        order), by `id` of the transition: one flow per cell of its dims, or per
+        stage of a chain."""
+        starts: dict[int, int] = {}
+        total = 0
+        for td in self.transitions:
+            starts[id(td)] = total
+            total += (
+                len(td.rates)
+                if isinstance(td, ChainFlow)
+                else math.prod(d.size for d in td.dims)
+            )
+        return starts
 
     @property
     def n_model_state(self) -> int:
@@ -571,6 +594,11 @@ class Model:
                 if alias.axes:
                     return self._implicit(node, "alias", alias, alias.axes, scope, path)
                 return Target("alias", alias)
+            fb = self.flow_blocks.get(ident)
+            if fb is not None:
+                if fb.axes:
+                    return self._implicit(node, "flow", fb, fb.axes, scope, path)
+                return Target("flow", fb)
             if ident == "t":
                 return Target("time", None)
             if ident in self.kernels:
@@ -712,9 +740,16 @@ class Model:
         text = f"{ref.base}[{','.join(str(i) for i in ref.items)}]"
         blk = self._block_by_base.get(ref.base)
         alias = self.aliases.get(ref.base)
-        obj: Block | AliasDef | None = blk if blk is not None else alias
+        fb = self.flow_blocks.get(ref.base)
+        obj: Block | AliasDef | None = (
+            blk if blk is not None else (alias if alias is not None else fb)
+        )
         if obj is not None:
-            kind: TargetKind = "state" if blk is not None else "alias"
+            kind: TargetKind = (
+                "state"
+                if blk is not None
+                else ("alias" if alias is not None else "flow")
+            )
             taxes: tuple[Axis, ...] = obj.axes
             if not taxes:
                 raise ExpressionError(

@@ -31,7 +31,7 @@ from ._errors import (
 )
 from ._gcpause import paused_gc
 from ._lower import Lowered
-from ._model import Model, flat_index
+from ._model import Model, cell_names, flat_index
 from .specs import NormalizedRhs
 
 __all__ = ["DEFAULT_ARRAY_BACKEND", "CompiledRhs", "EvalFn", "compile_rhs"]
@@ -334,6 +334,121 @@ class CompiledRhs:
                 lowered, model, be, force_f64=be.is_numpy, name="flows"
             )
         return fn(t, y, **params)
+
+    # -- observables ---------------------------------------------------------------
+    def _observed(self) -> Model:
+        if self._rhs is None:
+            raise ValueError("observables need a CompiledRhs built by compile_rhs")
+        observed = self._model_of_rhs().observed
+        if observed is None:
+            raise UnsupportedFeatureError(
+                "this model has no observables; add an `observables:` mapping of "
+                "name -> expression to the spec",
+                path="observables",
+                token="observables",
+            )
+        return observed
+
+    @property
+    def observable_names(self) -> tuple[str, ...]:
+        """The expanded name of every observable cell, in `observables()` order
+        (`hosp__age_y` for `hosp[age]`); `()` when the spec has no observables."""
+        got = self._cache.get("observable_names")
+        if got is None:
+            model = self._model_of_rhs() if self._rhs is not None else None
+            observed = model.observed if model is not None else None
+            got = self._cache["observable_names"] = (
+                ()
+                if observed is None
+                else tuple(
+                    n for o in observed.observables for n in cell_names(o.base, o.axes)
+                )
+            )
+        return cast("tuple[str, ...]", got)
+
+    @property
+    def observable_param_names(self) -> tuple[str, ...]:
+        """Parameters only the observables read (not in `param_names`): what
+        `observables()` needs besides the model's parameters."""
+        observed = self._observed()
+        own = set(self.param_names)
+        return tuple(
+            sorted(
+                n
+                for p in observed.params.values()
+                for n in p.used_names()
+                if n not in own
+            )
+        )
+
+    def observables(self, t: Any, y: Any, **params: Any) -> Any:
+        """Every observable cell at `(t, y)`, one entry per `observable_names`.
+
+        Generated like `eval_fn` (and in the namespace of `y`: NumPy, or JAX under
+        `jax.jit` / `vmap` / `grad`). The parameters are the model's and those the
+        observables read (`observable_param_names`).
+
+        !!! example
+            ```python
+            >>> from op_system import compile_spec
+            >>> c = compile_spec({
+            ...     "kind": "transitions",
+            ...     "state": ["S", "I", "R"],
+            ...     "transitions": [
+            ...         {"name": "infection", "from": "S", "to": "I", "rate": "beta * I / sum_state()"},
+            ...         {"name": "recovery", "from": "I", "to": "R", "rate": "gamma"},
+            ...     ],
+            ...     "observables": {"admissions": "ihr * infection", "prevalence": "I / sum_state()"},
+            ... })
+            >>> c.observable_names, c.observable_param_names
+            (('admissions', 'prevalence'), ('ihr',))
+            >>> c.observables(0.0, [990.0, 10.0, 0.0], beta=0.3, gamma=0.1, ihr=0.02).round(4)
+            array([0.0594, 0.01  ])
+
+            ```
+        """
+        be = (
+            self.backend
+            if self.backend is not None and self.backend.name not in ("auto", "numpy")
+            else backend_for_array(y)
+        )
+        key = f"observables:{be.name}"
+        fn = self._cache.get(key)
+        if fn is None:
+            model = self._observed()
+            lowered = lower_model(model, be.name, mode="observables")
+            fn = self._cache[key] = _build_function(
+                lowered, model, be, force_f64=be.is_numpy, name="observables"
+            )
+        return fn(t, y, **params)
+
+    def observe(self, ts: Any, ys: Any, **params: Any) -> Any:
+        """The observables over a whole solution: `ys` of shape `(n_times, n_state)`
+        at times `ts` gives `(n_times, n_observables)`.
+
+        On JAX one `jax.vmap` of `observables` (traceable: jit it, or differentiate
+        a loss through it); on NumPy one call of `observables` per time.
+        """
+        be = (
+            self.backend
+            if self.backend is not None and self.backend.name not in ("auto", "numpy")
+            else backend_for_array(ys)
+        )
+        if be.is_jax:
+            import jax
+
+            return jax.vmap(lambda t, y: self.observables(t, y, **params))(ts, ys)
+        ys = np.asarray(ys, dtype=np.float64)
+        ts = np.broadcast_to(np.asarray(ts, dtype=np.float64), ys.shape[:1])
+        if ys.ndim != 2 or ys.shape[1] != len(self.state_names):
+            raise StateShapeError(
+                f"observe needs ys of shape (n_times, {len(self.state_names)}), got "
+                f"{ys.shape}"
+            )
+        out = np.empty((ys.shape[0], len(self.observable_names)))
+        for k in range(ys.shape[0]):
+            out[k] = self.observables(ts[k], ys[k], **params)
+        return out
 
     @property
     def stoichiometry(self) -> Any:

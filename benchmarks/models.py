@@ -72,6 +72,8 @@ class Model:
     t1: float
     # (name, axes) of indexed parameters, for 0.1.2's expanded scalar names.
     indexed: dict[str, tuple[tuple[str, list[str]], ...]] = field(default_factory=dict)
+    # the flows by hand, in `flow_names` order (models whose flows are benchmarked)
+    ref_flows_np: Callable[..., Any] | None = None
 
     def scalar_params(self) -> dict[str, float]:
         """Parameters under op-system 0.1.2's expanded scalar names."""
@@ -234,6 +236,75 @@ def age_seir(n: int) -> Model:
         t1=100.0,
         indexed={"C": (("age", ages), ("age", ages))},
     )
+
+
+def _counted(spec: dict[str, Any]) -> dict[str, Any]:
+    """`spec` with its transitions named and incidence counters of infections and
+    onsets (appended after the model's states)."""
+    out = dict(spec)
+    out["transitions"] = [
+        {**tr, "name": name}
+        for tr, name in zip(spec["transitions"], ("infection", "onset", "recovery"))
+    ]
+    out["incidence"] = {"cases": "infection", "onsets": "onset"}
+    return out
+
+
+def age_seir_counted_np(
+    t: Any, y: np.ndarray, beta: float, sigma: float, gamma: float, C: np.ndarray
+) -> np.ndarray:
+    n = y.shape[0] // 6
+    s, e, i, _r = y[: 4 * n].reshape(4, -1)
+    infection = (beta / y[: 4 * n].sum()) * (C @ i) * s
+    onset = sigma * e
+    recovery = gamma * i
+    return np.concatenate(
+        [-infection, infection - onset, onset - recovery, recovery, infection, onset]
+    )
+
+
+def age_seir_counted_jax(
+    t: Any, y: Any, beta: Any, sigma: Any, gamma: Any, C: Any
+) -> Any:
+    import jax.numpy as jnp
+
+    n = y.shape[0] // 6
+    s, e, i, _r = jnp.reshape(y[: 4 * n], (4, -1))
+    infection = (beta / jnp.sum(y[: 4 * n])) * (C @ i) * s
+    onset = sigma * e
+    recovery = gamma * i
+    return jnp.concatenate(
+        [-infection, infection - onset, onset - recovery, recovery, infection, onset]
+    )
+
+
+def age_seir_flows_np(
+    t: Any, y: np.ndarray, beta: float, sigma: float, gamma: float, C: np.ndarray
+) -> np.ndarray:
+    """The age SEIR's flows by hand, in `flow_names` order (infection, onset, recovery)."""
+    n = y.shape[0] // 6
+    s, e, i, _r = y[: 4 * n].reshape(4, -1)
+    return np.concatenate(
+        [(beta / y[: 4 * n].sum()) * (C @ i) * s, sigma * e, gamma * i]
+    )
+
+
+def age_seir_counted(n: int) -> Model:
+    """The age SEIR with incidence counters of infections and onsets (6n states)."""
+    m = age_seir(n)
+    rng = _rng(2000 + n)
+    m.key = f"seir{n}+inc"
+    m.label = f"age SEIR+incidence N={n} ({6 * n})"
+    m.family = "age_seir_counted"
+    m.spec = _counted(m.spec)
+    m.spec_012 = _counted(m.spec_012)
+    m.ref_np = age_seir_counted_np
+    m.ref_jax = age_seir_counted_jax
+    m.ref_flows_np = age_seir_flows_np
+    m.n_state = 6 * n
+    m.y_call = np.concatenate([m.y_call, rng.uniform(0.0, 1e3, size=2 * n)])
+    m.y0 = np.concatenate([m.y0, np.zeros(2 * n)])
+    return m
 
 
 # ----------------------------------------------------------------------------------
@@ -438,11 +509,15 @@ def region_seir(n_region: int, n_age: int = 25) -> Model:
 # ----------------------------------------------------------------------------------
 
 
-def age_seir_flat(m: Model) -> tuple[dict[str, Any], dict[str, float]]:
+def age_seir_flat(
+    m: Model, *, counted: bool = False
+) -> tuple[dict[str, Any], dict[str, float]]:
     """The age SEIR cell by cell, as generated with a loop: per-cell states named
     `S_0`, ..., transitions per cell, the contact sum written out term by term with
-    scalar parameters `C_i_j` (the state order is the templated model's)."""
-    n = m.n_state // 4
+    scalar parameters `C_i_j` (the state order is the templated model's). With
+    `counted`, every transition is named per cell and counted per cell
+    (`cases_i: infection_i`, `onsets_i: onset_i`)."""
+    n = m.n_state // (6 if counted else 4)
     state = [f"{c}_{i}" for c in "SEIR" for i in range(n)]
     tr = []
     for i in range(n):
@@ -456,10 +531,19 @@ def age_seir_flat(m: Model) -> tuple[dict[str, Any], dict[str, float]]:
         )
         tr.append({"from": f"E_{i}", "to": f"I_{i}", "rate": "sigma"})
         tr.append({"from": f"I_{i}", "to": f"R_{i}", "rate": "gamma"})
+        if counted:
+            for t, name in zip(tr[-3:], ("infection", "onset", "recovery")):
+                t["name"] = f"{name}_{i}"
     c = np.asarray(m.params["C"])
     params = {k: float(v) for k, v in m.params.items() if k != "C"}
     params.update({f"C_{i}_{j}": float(c[i, j]) for i in range(n) for j in range(n)})
-    return {"kind": "transitions", "state": state, "transitions": tr}, params
+    spec: dict[str, Any] = {"kind": "transitions", "state": state, "transitions": tr}
+    if counted:
+        spec["incidence"] = {
+            **{f"cases_{i}": f"infection_{i}" for i in range(n)},
+            **{f"onsets_{i}": f"onset_{i}" for i in range(n)},
+        }
+    return spec, params
 
 
 def age_seir_overrides(
@@ -538,6 +622,12 @@ def spec_forms(m: Model) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
             "mixed (per-cell aliases)": (m.spec_012, m.scalar_params()),
             "mixed (per-cell overrides)": age_seir_overrides(m),
             "flat per-cell": age_seir_flat(m),
+        }
+    if m.family == "age_seir_counted":  # transitions forms (incidence needs them)
+        return {
+            "templated": (m.spec, m.params),
+            "mixed (per-cell aliases)": (m.spec_012, m.scalar_params()),
+            "flat per-cell": age_seir_flat(m, counted=True),
         }
     if m.family == "erlang":
         return {

@@ -298,6 +298,7 @@ def tables(results: dict[str, Any]) -> str:
                 if "compile_op_s" in r
                 else "—",
                 f"{r['eqns_op']} / {r['eqns_hand']}" if "eqns_op" in r else "—",
+                f"{r['flows_ratio']:.2f}×" if "flows_ratio" in r else "—",
             ]
             for r in forms
         ]
@@ -313,6 +314,7 @@ def tables(results: dict[str, Any]) -> str:
                     "jit ratio",
                     "trace + compile (op / hand)",
                     "jaxpr eqns (op / hand)",
+                    "flows() ratio",
                 ],
                 frows,
             )

@@ -95,7 +95,7 @@ def plan(quick: bool) -> dict[str, Any]:
         regions = [M.region_seir(2, 5), M.region_seir(4, 5), M.region_seir(8, 5)]
         per_call = [sir, s4, s16, chain, *regions]
         return {
-            "forms": [s4, s16, chain],
+            "forms": [s4, s16, M.age_seir_counted(16), chain],
             "flat_slope": [100, 300, 1000],
             "per_call": per_call,
             "build": per_call,
@@ -116,7 +116,12 @@ def plan(quick: bool) -> dict[str, Any]:
     regions = [M.region_seir(r) for r in (10, 20, 40, 100)]  # 1,000 .. 10,000 states
     per_call = [sir, *seirs, chain, *regions]
     return {
-        "forms": [*seirs[1:], chain, M.erlang_chain(800)],
+        "forms": [
+            *seirs[1:],
+            *(M.age_seir_counted(n) for n in (16, 64, 256)),
+            chain,
+            M.erlang_chain(800),
+        ],
         "flat_slope": [1000, 3000, 10000],
         "per_call": per_call,
         "build": per_call,

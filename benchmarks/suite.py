@@ -570,6 +570,19 @@ def bench_forms(
                 "max_rel_err": err,
                 "lines": len(compiled.source.splitlines()),
             }
+            if m.ref_flows_np is not None:
+                # flows(): the transitions' fluxes, against the flows by hand
+                hand_flows = m.ref_flows_np(0.0, y, **m.params)
+                if form == "flat per-cell":  # its transitions are listed cell by cell
+                    hand_flows = hand_flows.reshape(3, -1).T.ravel()
+                _assert_close(
+                    compiled.flows(0.0, y, **params), hand_flows, f"flows {form}"
+                )
+                _, _, row["flows_ratio"] = measure_pair(
+                    lambda m=m, y=y: m.ref_flows_np(0.0, y, **m.params),
+                    lambda c=compiled, y=y, p=params: c.flows(0.0, y, **p),
+                    settings,
+                )
             if jit:
                 row.update(_forms_jax(m, spec, params, settings))
             rows.append(row)
@@ -579,8 +592,9 @@ def bench_forms(
                 if jit
                 else ""
             )
+            fl = f"  flows {row['flows_ratio']:5.2f}x" if "flows_ratio" in row else ""
             log(
-                f"  {m.label:26s} {form:26s} build {1e3 * build:8.1f} ms  numpy {ratio:5.2f}x{jx}"
+                f"  {m.label:26s} {form:26s} build {1e3 * build:8.1f} ms  numpy {ratio:5.2f}x{jx}{fl}"
             )
     return rows
 

@@ -1,4 +1,4 @@
-"""Every example of issue #4 runs on CPU in quick mode and writes its plot.
+"""Every example runs on CPU in quick mode and writes its plot.
 
 Each example is executed as a script (subprocess, `--quick`, output redirected to
 a temporary directory) exactly as a user would run it.
@@ -23,6 +23,7 @@ CASES = {
     "grad_through_solve.py": ["grad_through_solve.png"],
     "scipy_solve_ivp.py": ["scipy_solve_ivp.png"],
     "incidence.py": ["incidence.png"],
+    "fit_incidence.py": ["fit_incidence.png"],
 }
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

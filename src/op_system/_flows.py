@@ -207,11 +207,19 @@ def _transition_groups(lw: _Lowerer, model: Model) -> set[int]:
                 lw.scatters.append((src, "-", flow))
             if dst is not None:
                 lw.scatters.append((dst, "+", flow))
-            for counter in model.counters:  # incidence of some of the group's flows
+            # incidence: a counter of one of the group's flows is one more target of
+            # that flow (all of them together: one scatter, a slice when in order);
+            # a counter of several is their sum
+            cells: list[int] = []
+            members: list[int] = []
+            for counter in model.counters:
                 counted = [
                     j for j, td in enumerate(g.members) if td in counter.transitions
                 ]
-                if counted:
+                if len(counted) == 1:
+                    cells.append(counter.block.offset)
+                    members.append(counted[0])
+                elif counted:
                     # (the counter of scalar transitions has one cell: their sum)
                     part = (
                         flow
@@ -225,6 +233,14 @@ def _transition_groups(lw: _Lowerer, model: Model) -> set[int]:
                         "f",
                     )
                     lw.scatters.append(([counter.block.offset], "+", total))
+            if members:
+                order = sorted(range(len(members)), key=members.__getitem__)
+                members = [members[i] for i in order]
+                cells = [cells[i] for i in order]
+                whole = members == list(range(len(g.members)))
+                lw.scatters.append(
+                    (cells, "+", flow if whole else _gather(lw, flow, members))
+                )
             done.update(id(td) for td in g.members)
     return done
 

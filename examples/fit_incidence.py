@@ -123,7 +123,9 @@ def model(weekly: Any, data: Any = None) -> None:
     numpyro.sample("obs", dist.NegativeBinomial2(mean, phi), obs=data)
 
 
-def plot(path: Path, draws: dict[str, np.ndarray], data: np.ndarray, weekly: Any) -> None:
+def plot(
+    path: Path, draws: dict[str, np.ndarray], data: np.ndarray, weekly: Any
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -168,7 +170,9 @@ def main() -> int:
     phi_true = 30.0
     # negative binomial: gamma-Poisson mixture with mean `truth`, concentration phi
     data = rng.poisson(rng.gamma(phi_true, truth / phi_true)).astype(float)
-    print(f"   synthetic admissions, {WEEKS} weeks x {len(AGES)} ages: {int(data.sum())} in all")
+    print(
+        f"   synthetic admissions, {WEEKS} weeks x {len(AGES)} ages: {int(data.sum())} in all"
+    )
     warmup, samples, chains = (100, 100, 1) if opts.quick else (500, 500, 2)
     mcmc = MCMC(
         NUTS(model, init_strategy=init_to_median(num_samples=15), max_tree_depth=6),

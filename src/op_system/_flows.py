@@ -210,14 +210,14 @@ def _transition_groups(lw: _Lowerer, model: Model) -> set[int]:
             # incidence: a counter of one of the group's flows is one more target of
             # that flow (all of them together: one scatter, a slice when in order);
             # a counter of several is their sum
-            cells: list[int] = []
+            counter_cells: list[int] = []
             members: list[int] = []
             for counter in model.counters:
                 counted = [
                     j for j, td in enumerate(g.members) if td in counter.transitions
                 ]
                 if len(counted) == 1:
-                    cells.append(counter.block.offset)
+                    counter_cells.append(counter.block.offset)
                     members.append(counted[0])
                 elif counted:
                     # (the counter of scalar transitions has one cell: their sum)
@@ -236,10 +236,10 @@ def _transition_groups(lw: _Lowerer, model: Model) -> set[int]:
             if members:
                 order = sorted(range(len(members)), key=members.__getitem__)
                 members = [members[i] for i in order]
-                cells = [cells[i] for i in order]
+                counter_cells = [counter_cells[i] for i in order]
                 whole = members == list(range(len(g.members)))
                 lw.scatters.append(
-                    (cells, "+", flow if whole else _gather(lw, flow, members))
+                    (counter_cells, "+", flow if whole else _gather(lw, flow, members))
                 )
             done.update(id(td) for td in g.members)
     return done

@@ -7,6 +7,7 @@ rtol = atol = 1e-12 on `compile_spec(spec).eval_fn`.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import jax
@@ -249,3 +250,38 @@ def test_generic_system_uses_model_state() -> None:
     np.testing.assert_allclose(
         np.asarray(out), [[0.0, 1.0, 2.0], [1.0, 0.5625, 1.125]]
     )  # (1 - 0.25)^2
+
+
+def test_steps_land_on_the_forcing_breakpoints() -> None:
+    """A system whose transmission rate steps at day 10 and 20 (`previous`): the
+    engine's controller gets the published breakpoints as `jump_ts`, and the solve
+    matches a SciPy solve split at the breakpoints."""
+    import diffrax
+    from tests.plugin.test_plugin_system import TV_SIR
+
+    system = OpSystemSystem(spec=TV_SIR, options={"array_backend": "jax"})
+    params = {
+        "beta": jnp.asarray([0.5, 0.2, 0.3, 0.4]),
+        "m": jnp.asarray([[1.0, 0.5, 0.5, 1.0], [1.0, 0.9, 0.9, 1.0]]),
+        "gamma": jnp.asarray(0.1),
+    }
+    stepper = system.bind()
+    engine = DiffraxEngine(solver="tsit5", rtol=1e-10, atol=1e-10)
+    _, controller = engine._solver_and_controller(
+        diffrax, system.option("forcing_breakpoints")
+    )
+    np.testing.assert_array_equal(
+        np.asarray(controller.jump_ts), [0.0, 10.0, 20.0, 30.0]
+    )
+    solve = engine._compiled_solve(stepper, jax, diffrax)
+    y0 = jnp.asarray([990.0, 980.0, 10.0, 20.0, 0.0, 0.0])
+    ts = jnp.asarray([0.0, 5.0, 15.0, 25.0, 40.0])
+    ys = np.asarray(solve(ts, y0, params))
+    rhs = compile_spec(TV_SIR).bind({k: np.asarray(v) for k, v in params.items()})
+    y, ref = np.asarray(y0), [np.asarray(y0)]
+    edges = [0.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0, 40.0]
+    for a, b in itertools.pairwise(edges):
+        y = solve_ivp(rhs, (a, b), y, method="DOP853", rtol=1e-12, atol=1e-12).y[:, -1]
+        if b in (5.0, 15.0, 25.0, 40.0):
+            ref.append(y)
+    np.testing.assert_allclose(ys, np.array(ref), rtol=1e-7, atol=1e-7)

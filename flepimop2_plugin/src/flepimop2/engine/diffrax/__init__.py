@@ -161,13 +161,20 @@ class DiffraxEngine(EngineABC, module="diffrax"):
         return issues or None
 
     # -- solving -----------------------------------------------------------------------
-    def _solver_and_controller(self, diffrax: Any) -> tuple[Any, Any]:
+    def _solver_and_controller(
+        self, diffrax: Any, jump_ts: tuple[float, ...] = ()
+    ) -> tuple[Any, Any]:
         solver = getattr(diffrax, SOLVERS[self.solver])()
         if (
             isinstance(solver, diffrax.AbstractAdaptiveSolver)
             and self.solver not in _FIXED_STEP
         ):
-            return solver, diffrax.PIDController(rtol=self.rtol, atol=self.atol)
+            # steps land on the system's forcing breakpoints (where time-varying
+            # parameters change), instead of stepping over them
+            extra = {"jump_ts": np.asarray(jump_ts)} if jump_ts else {}
+            return solver, diffrax.PIDController(
+                rtol=self.rtol, atol=self.atol, **extra
+            )
         return solver, diffrax.ConstantStepSize()
 
     def _run_stepper(
@@ -218,8 +225,13 @@ class DiffraxEngine(EngineABC, module="diffrax"):
             func = (
                 stepper.func
             )  # system.bind() with no bound values: key on the system's stepper
+        option = getattr(stepper, "option", None)
+        jump_ts = tuple(
+            float(x) for x in (option("forcing_breakpoints", ()) if option else ()) or ()
+        )
         key: tuple[Any, ...] | None = (
             func,
+            jump_ts,
             self.solver,
             self.rtol,
             self.atol,
@@ -232,7 +244,7 @@ class DiffraxEngine(EngineABC, module="diffrax"):
             key, cached = None, None
         if cached is not None:
             return cached
-        solver, controller = self._solver_and_controller(diffrax)
+        solver, controller = self._solver_and_controller(diffrax, jump_ts)
         dt0, max_steps = self.dt0, self.max_steps
         term = diffrax.ODETerm(lambda t, y, a: func(t, y, **a))
 

@@ -247,6 +247,8 @@ class ModelInfo:
         blocks: The state blocks, in state-vector order; their `names` concatenate to `state_names`.
         params: The parameters, by base name (a base used with two index signatures appears twice).
         kernels: The spec's kernels.
+        observable_params: The parameters only the spec's observables read (not
+            the right-hand side's; see `CompiledRhs.observables`).
     """
 
     kind: str
@@ -260,6 +262,7 @@ class ModelInfo:
         default_factory=dict, compare=False
     )
     _axis_objects: Mapping[str, Axis] = field(default_factory=dict, compare=False)
+    observable_params: tuple[ParamInfo, ...] = ()
 
     def axis(self, name: str) -> AxisInfo:
         """The axis called `name` (`KeyError` naming the known axes otherwise)."""
@@ -370,8 +373,9 @@ def _from_model(
                 counter=id(b) in counters,
             )
         )
-    params = tuple(
-        ParamInfo(
+
+    def info(p: Any) -> ParamInfo:
+        return ParamInfo(
             name=p.base,
             axes=tuple(ax.name for ax in p.axes),
             shape=p.shape,
@@ -382,7 +386,15 @@ def _from_model(
             time_pos=p.time_pos,
             interpolation=p.interpolation if p.time_varying else None,
         )
-        for p in model.params.values()
+
+    params = tuple(info(p) for p in model.params.values())
+    observed = model.observed
+    observable_params = (
+        ()
+        if observed is None
+        else tuple(
+            info(p) for key, p in observed.params.items() if key not in model.params
+        )
     )
     entries = {str(k["name"]): (i, k) for i, k in enumerate(model.kernels.values())}
     kernels = tuple(
@@ -404,6 +416,7 @@ def _from_model(
         kernels=kernels,
         _kernel_entries=entries,
         _axis_objects=dict(model.axes),
+        observable_params=observable_params,
     )
 
 

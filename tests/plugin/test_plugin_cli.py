@@ -403,3 +403,46 @@ def test_incidence_counters_are_written_with_the_state(
     assert cases[0] == 0.0
     np.testing.assert_allclose(cases, s[0] - s, rtol=1e-7, atol=1e-6)
     np.testing.assert_allclose(out[:, 1:4].sum(axis=1), POPULATION, rtol=1e-9)
+
+
+def test_diffrax_engine_writes_observables_and_flows(
+    examples, flepimop2, read_output, load_yaml
+) -> None:
+    """`outputs: [state, observables, flows]` in the diffrax engine: the CSV has the
+    state, then the spec's observables (reading a flow, a counter and a parameter
+    only the observables use), then the flows, each equal to op_system's own
+    `observe` / `flows` of the written state."""
+    config = load_yaml(examples / "sir_diffrax.yaml")
+    spec = {
+        "kind": "transitions",
+        "state": ["S", "I", "R"],
+        "transitions": [
+            {
+                "name": "infection",
+                "from": "S",
+                "to": "I",
+                "rate": "beta * I / sum_state()",
+            },
+            {"name": "recovery", "from": "I", "to": "R", "rate": "gamma"},
+        ],
+        "incidence": {"cases": "infection"},
+        "observables": {"admissions": "ihr * infection", "reported": "rho * cases"},
+        "initial_state": {"S": "s0", "I": "i0", "R": "r0"},
+    }
+    config["system"][0]["spec"] = spec
+    config["engine"][0]["outputs"] = ["state", "observables", "flows"]
+    config["parameter"].update({"ihr": 0.02, "rho": 0.4})
+    (examples / "sir_outputs.yaml").write_text(yaml.safe_dump(config))
+    proc = flepimop2(
+        "simulate", "sir_outputs.yaml", cwd=examples, env={"JAX_ENABLE_X64": "1"}
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = read_output(examples)
+    assert out.shape[1] == 1 + 4 + 2 + 2  # time, S I R cases, 2 observables, 2 flows
+    c = compile_spec({k: v for k, v in spec.items() if k != "initial_state"})
+    params = {"beta": 0.3, "gamma": 0.1, "ihr": 0.02, "rho": 0.4}
+    ts, ys = out[:, 0], out[:, 1:5]
+    np.testing.assert_allclose(out[:, 5:7], c.observe(ts, ys, **params), rtol=1e-12)
+    flows = np.stack([c.flows(t, y, beta=0.3, gamma=0.1) for t, y in zip(ts, ys)])
+    np.testing.assert_allclose(out[:, 7:9], flows, rtol=1e-12)
+    np.testing.assert_allclose(out[:, 6], 0.4 * out[:, 4], rtol=1e-12)  # rho * cases

@@ -92,6 +92,8 @@ def test_built_from_config_by_module_name() -> None:
         ({"max_steps": 0}, "max_steps"),
         ({"state_change": "delta"}, "state_change must be 'flow'"),
         ({"solvr": "tsit5"}, "solvr"),
+        ({"outputs": ["observables"]}, "outputs must list 'state'"),
+        ({"outputs": ["state", "observabels"]}, "outputs must list"),
     ],
 )
 def test_bad_engine_config_names_the_key(config, fragment) -> None:

@@ -574,3 +574,21 @@ def test_time_varying_parameters_are_requested_as_tables() -> None:
     rec = 0.1 * y[2:4]
     np.testing.assert_allclose(got, np.concatenate([-inf, inf - rec, rec]), rtol=1e-13)
     assert OpSystemSystem(spec=SIR).option("forcing_breakpoints") == ()
+
+
+def test_observable_only_parameters_are_optional_requests() -> None:
+    spec = {**TV_SIR, "observables": {"adm[age]": "ihr[age] * infection[age]"}}
+    system = OpSystemSystem(spec=spec)
+    axes = _axes(
+        {
+            "age": {"kind": "categorical", "labels": ["child", "adult"]},
+            "time": {"kind": "continuous", "size": 4, "domain": [0.0, 30.0]},
+        }
+    )
+    requests = system.requested_parameters(axes)
+    assert tuple(requests["ihr"].axes) == ("age",)
+    assert requests["ihr"].optional
+    assert not requests["beta"].optional
+    assert system.option("observable_names") == ("adm__age_child", "adm__age_adult")
+    assert system.option("flow_names")[0] == "infection__age_child"
+    assert OpSystemSystem(spec=SIR).option("observe") is None

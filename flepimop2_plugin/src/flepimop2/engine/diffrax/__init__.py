@@ -60,6 +60,9 @@ _FIXED_STEP = frozenset({"euler"})
 _CACHE_SIZE = 8
 
 
+_OUTPUTS = ("state", "observables", "flows")
+
+
 def _unwrap(value: Any) -> Any:
     return value.value if isinstance(value, ParameterValue) else value
 
@@ -111,6 +114,9 @@ class DiffraxEngine(EngineABC, module="diffrax"):
     dt0: float | None = Field(default=None, gt=0)
     max_steps: int = Field(default=100_000, gt=0)
     x64: bool = True
+    #: what each output row holds after the time: the state, then (in this order)
+    #: the system's observables and flows if listed (op_system publishes them)
+    outputs: tuple[str, ...] = ("state",)
 
     _last_solve: Any = PrivateAttr(default=None)
     _solve_cache: dict[Any, Any] = PrivateAttr(default_factory=dict)
@@ -123,6 +129,20 @@ class DiffraxEngine(EngineABC, module="diffrax"):
             msg = f"solver must be one of {', '.join(SOLVERS)}; got {value!r}"
             raise ValueError(msg)
         return name
+
+    @field_validator("outputs", mode="before")
+    @classmethod
+    def _known_outputs(cls, value: Any) -> Any:
+        items = [value] if isinstance(value, str) else list(value)
+        names = [str(v).strip().lower() for v in items]
+        bad = [n for n in names if n not in _OUTPUTS]
+        if bad or "state" not in names or len(set(names)) != len(names):
+            msg = (
+                f"outputs must list 'state' and optionally 'observables', 'flows' "
+                f"(each once); got {value!r}"
+            )
+            raise ValueError(msg)
+        return tuple(sorted(names, key=_OUTPUTS.index))
 
     @model_validator(mode="after")
     def _check(self) -> DiffraxEngine:
@@ -202,12 +222,35 @@ class DiffraxEngine(EngineABC, module="diffrax"):
         # scalars (weakly typed) then hit the same compiled solve.
         args = {name: _strong(jnp, _unwrap(value)) for name, value in params.items()}
         if t_host.size == 1:
-            return jnp.concatenate([ts[:, None], y0[None, :]], axis=1)
+            ys0 = y0[None, :]
+            return jnp.concatenate(
+                [ts[:, None], ys0, *self._extra(stepper, ts, ys0, args)], axis=1
+            )
 
         solve = self._compiled_solve(stepper, jax, diffrax)
         self._last_solve = solve
         ys = solve(ts, _strong(jnp, y0), args)
-        return jnp.concatenate([ts[:, None], ys], axis=1)
+        return jnp.concatenate(
+            [ts[:, None], ys, *self._extra(stepper, ts, ys, args)], axis=1
+        )
+
+    def _extra(self, stepper: Any, ts: Any, ys: Any, args: Any) -> list[Any]:
+        """The columns `outputs` asks for besides the state, from the system's options
+        (`observe` and `flows_over`: functions of the whole solution)."""
+        option = getattr(stepper, "option", None)
+        out = []
+        for what, key in (("observables", "observe"), ("flows", "flows_over")):
+            if what not in self.outputs:
+                continue
+            fn = option(key, None) if option is not None else None
+            if fn is None:
+                msg = (
+                    f"outputs lists {what!r} but the system publishes no {key!r} option "
+                    f"(an op_system system has it when its spec has {what})"
+                )
+                raise ValueError(msg)
+            out.append(fn(ts, ys, **args))
+        return out
 
     def _compiled_solve(self, stepper: Any, jax: Any, diffrax: Any) -> Any:
         """The jitted `solve(ts, y0, args) -> ys` for this stepper and these settings.
@@ -227,7 +270,8 @@ class DiffraxEngine(EngineABC, module="diffrax"):
             )  # system.bind() with no bound values: key on the system's stepper
         option = getattr(stepper, "option", None)
         jump_ts = tuple(
-            float(x) for x in (option("forcing_breakpoints", ()) if option else ()) or ()
+            float(x)
+            for x in (option("forcing_breakpoints", ()) if option else ()) or ()
         )
         key: tuple[Any, ...] | None = (
             func,

@@ -54,7 +54,14 @@ from flepimop2.system.abc import SystemABC
 from flepimop2.typing import StateChangeEnum
 from pydantic import ConfigDict, PrivateAttr, model_validator
 
-from op_system import CompiledRhs, OpSystemError, compile_spec, load_spec, model_info
+from op_system import (
+    CompiledRhs,
+    OpSystemError,
+    UnsupportedFeatureError,
+    compile_spec,
+    load_spec,
+    model_info,
+)
 
 try:
     __version__ = metadata.version("flepimop2-op-system")
@@ -93,6 +100,10 @@ COMPUTED_OPTIONS: tuple[str, ...] = (
     "rhs_jacobian",
     "jacobian",
     "forcing_breakpoints",
+    "observable_names",
+    "observe",
+    "flow_names",
+    "flows_over",
 )
 
 # flepimop2 names (parameters, config entries): lower-case identifiers.
@@ -642,6 +653,7 @@ class OpSystemSystem(SystemABC, module="op_system"):
             "param_axes": param_axes,
             # where time-varying parameters change regime: engines land steps here
             "forcing_breakpoints": tuple(compiled.forcing_breakpoints),
+            **_solution_outputs(compiled),
         }
 
     # -- public -------------------------------------------------------------------------
@@ -671,14 +683,22 @@ class OpSystemSystem(SystemABC, module="op_system"):
         """
         requests: dict[str, ParameterRequest] = {}
         spec_axes = {ax["name"]: ax for ax in self._compiled.meta.get("axes", []) or []}
-        for param in model_info(self._compiled).params:
+        info = model_info(self._compiled)
+        # parameters only the observables read are optional: a run that does not
+        # write observables does not need them
+        for param, optional in [
+            *((p, False) for p in info.params),
+            *((p, True) for p in info.observable_params),
+        ]:
             name, param_axes = param.name, _table_axes(param, self._compiled)
             problem = _flepimop2_name_error(name, f"spec parameter {name!r}")
             if problem:
                 raise ValueError(problem)
             for axis in dict.fromkeys(param_axes):
                 self._check_axis(axes, axis, spec_axes.get(axis), f"parameter {name!r}")
-            requests[name] = ParameterRequest(name=name, axes=param_axes)
+            requests[name] = ParameterRequest(
+                name=name, axes=param_axes, optional=optional
+            )
         for cell, entry in (self.option("initial_state", None) or {}).items():
             if isinstance(entry, str):
                 seed, seed_axes = entry, ()
@@ -740,6 +760,30 @@ class OpSystemSystem(SystemABC, module="op_system"):
         """
         del axes
         return ModelStateSpecification(parameter_names=())
+
+
+def _solution_outputs(compiled: CompiledRhs) -> dict[str, Any]:
+    """`observe(ts, ys, **params)` and `flows_over(ts, ys, **params)`: the
+    observables and the flows over a whole solution (rows of `ys`), with their names,
+    for engines that write them (`None` when the spec has none)."""
+    try:
+        flow_names = compiled.flow_names
+    except UnsupportedFeatureError:  # an expr model has no flows
+        flow_names = ()
+
+    def flows_over(ts: Any, ys: Any, **params: Any) -> Any:
+        if _namespace(ys) is not np:
+            import jax
+
+            return jax.vmap(lambda t, y: compiled.flows(t, y, **params))(ts, ys)
+        return np.stack([compiled.flows(t, y, **params) for t, y in zip(ts, ys)])
+
+    return {
+        "observable_names": compiled.observable_names,
+        "observe": compiled.observe if compiled.observable_names else None,
+        "flow_names": flow_names,
+        "flows_over": flows_over if flow_names else None,
+    }
 
 
 def _table_axes(param: Any, compiled: CompiledRhs) -> tuple[str, ...]:

@@ -216,3 +216,27 @@ def test_flows_on_jax_jit_vmap_and_grad() -> None:
     np.testing.assert_allclose(
         np.asarray(cj.flows(0.0, jnp.asarray(SEIR_Y), **pj)), want, rtol=1e-13
     )
+
+
+def test_bound_flows_and_observables_read_the_parameters_once() -> None:
+    """`bind(params, output="flows" | "observables")`: the same values as `flows()`
+    and `observables()`, for a flat spec whose parameters are scalars by the hundred."""
+    from benchmarks import models
+
+    m = models.age_seir_counted(8)
+    spec, params = models.spec_forms(m)["flat per-cell"]
+    spec = {
+        **spec,
+        "observables": {"total_cases": " + ".join(f"cases_{i}" for i in range(8))},
+    }
+    c = compile_spec(spec)
+    y = m.y_call
+    np.testing.assert_array_equal(
+        c.bind(params, output="flows")(0.0, y), c.flows(0.0, y, **params)
+    )
+    np.testing.assert_array_equal(
+        c.bind(params, output="observables")(0.0, y), c.observables(0.0, y, **params)
+    )
+    np.testing.assert_allclose(c.observables(0.0, y, **params), [y[32:40].sum()])
+    with pytest.raises(ValueError, match="output must be"):
+        c.bind(params, output="flow")

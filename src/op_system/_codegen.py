@@ -431,7 +431,7 @@ def _lower_pass(
             result = "out"
         lines.append(f"    return {result}")
     split: list[str] = []
-    if mode == "rhs" and cycle is None:
+    if mode != "jvp" and cycle is None:
         # The same function split in two: `prep(params)` reads the parameters once
         # (what `CompiledRhs.bind` calls), `core(t, y, *prep(params))` does the rest.
         split.append("def prep(params):")

@@ -150,13 +150,37 @@ class CompiledRhs:
         """
         return tuple(self.meta.get("forcing_breakpoints", ()))
 
-    def bind(self, params: Mapping[str, object]) -> Callable[[Any, Any], Any]:
+    def bind(
+        self, params: Mapping[str, object], output: str = "rhs"
+    ) -> Callable[[Any, Any], Any]:
         """Bind parameter values and return a strict two-argument `rhs(t, y) -> dydt`.
 
         The parameters are read and assembled once, here (a spec written cell by
-        cell may have thousands of scalar parameters), not at every call.
+        cell may have thousands of scalar parameters), not at every call. With
+        `output="flows"` or `"observables"`, the function returns `flows(t, y)` or
+        `observables(t, y)` instead (NumPy, or this model's backend when it is JAX
+        or another namespace).
         """
         params_dict = dict(params)
+        if output != "rhs":
+            if output not in ("flows", "observables"):
+                raise ValueError(
+                    f"output must be 'rhs', 'flows' or 'observables', got {output!r}"
+                )
+            be = (
+                self.backend
+                if self.backend is not None
+                and self.backend.name not in ("auto", "numpy")
+                else backend_for_array(np.zeros(1))
+            )
+            fn = self._output_fn(output, be)
+            prep_o, core_o = fn.split()
+            bound_o = prep_o(params_dict)
+
+            def out_bound(t: Any, y: Any) -> Any:
+                return core_o(t, y, *bound_o)
+
+            return out_bound
         eval_fn = self.eval_fn
         split = getattr(eval_fn, "split", None)
         if split is None:
@@ -325,15 +349,21 @@ class CompiledRhs:
             if self.backend is not None and self.backend.name not in ("auto", "numpy")
             else backend_for_array(y)
         )
-        key = f"flows:{be.name}"
+        return self._output_fn("flows", be)(t, y, **params)
+
+    def _output_fn(self, output: str, be: Backend) -> Any:
+        """The generated `flows` or `observables` function for backend `be`."""
+        key = f"{output}:{be.name}"
         fn = self._cache.get(key)
         if fn is None:
-            model = self._flow_model("flows()")
-            lowered = lower_model(model, be.name, mode="flows")
-            fn = self._cache[key] = _build_function(
-                lowered, model, be, force_f64=be.is_numpy, name="flows"
+            model = (
+                self._flow_model("flows()") if output == "flows" else self._observed()
             )
-        return fn(t, y, **params)
+            lowered = lower_model(model, be.name, mode=output)
+            fn = self._cache[key] = _build_function(
+                lowered, model, be, force_f64=be.is_numpy, name=output
+            )
+        return fn
 
     # -- observables ---------------------------------------------------------------
     def _observed(self) -> Model:
@@ -412,15 +442,7 @@ class CompiledRhs:
             if self.backend is not None and self.backend.name not in ("auto", "numpy")
             else backend_for_array(y)
         )
-        key = f"observables:{be.name}"
-        fn = self._cache.get(key)
-        if fn is None:
-            model = self._observed()
-            lowered = lower_model(model, be.name, mode="observables")
-            fn = self._cache[key] = _build_function(
-                lowered, model, be, force_f64=be.is_numpy, name="observables"
-            )
-        return fn(t, y, **params)
+        return self._output_fn("observables", be)(t, y, **params)
 
     def observe(self, ts: Any, ys: Any, **params: Any) -> Any:
         """The observables over a whole solution: `ys` of shape `(n_times, n_state)`
@@ -445,9 +467,10 @@ class CompiledRhs:
                 f"observe needs ys of shape (n_times, {len(self.state_names)}), got "
                 f"{ys.shape}"
             )
+        f = self.bind(params, output="observables")  # parameters read once
         out = np.empty((ys.shape[0], len(self.observable_names)))
         for k in range(ys.shape[0]):
-            out[k] = self.observables(ts[k], ys[k], **params)
+            out[k] = f(ts[k], ys[k])
         return out
 
     @property

@@ -58,6 +58,7 @@ __all__ = [
     "assignments",
     "cell_label",
     "flow_names",
+    "flow_sources",
     "stoichiometry_entries",
     "template_cells",
 ]
@@ -533,6 +534,12 @@ def flow_names(model: Model) -> tuple[str, ...]:
         seen[name] = k
         out.append(name if k == 1 else f"{name}#{k}")
     return tuple(out)
+
+
+def flow_sources(model: Model) -> list[int | None]:
+    """The state cell each flow leaves, in flow order (`None` for a source)."""
+    ev = CellEvaluator(model, _Structure())
+    return [src for _td, _a, src, _dst in ev.flow_cells()]
 
 
 def stoichiometry_entries(model: Model) -> tuple[list[int], list[int], list[float]]:

@@ -58,11 +58,13 @@ def lower_model(
     # Two passes for common subexpressions (`_Lowerer.share`): the first counts
     # values and is the result when nothing is computed twice.
     first = _Lowerer(model, backend_name)
+    first.per_capita = mode == "rates"
     first.cse = first.counting = True
     lowered = _lower_pass(model, first, mode, dispatch, deps)
     if all(n < 2 for n in first.counts.values()):
         return lowered
     second = _Lowerer(model, backend_name)
+    second.per_capita = mode == "rates"
     second.cse = True
     second.counts, second.numbers = first.counts, first.numbers
     second.group_memo = first.group_memo
@@ -156,7 +158,7 @@ def _lower_pass(
     #: mode "flows": (flow positions, code) pieces of the output
     flow_out: list[tuple[list[int], str, bool]] = []
     obs_out: list[str] = []
-    if cycle is None and mode == "flows":
+    if cycle is None and mode in ("flows", "rates"):
         flow_out = flow_pieces(lw, model)
     elif cycle is None and mode == "observables":
         obs_out = _observables(lw, model, backend_name == "numpy")
@@ -290,7 +292,7 @@ def _lower_pass(
     lines.extend(body)
     if cycle is not None:
         lines.append("    return y")
-    elif mode == "flows":
+    elif mode in ("flows", "rates"):
         lines.extend(_flow_output(lw, flow_out, numpy))
     elif mode == "observables":
         lines.extend(obs_out)

@@ -492,7 +492,11 @@ def flow_pieces(lw: _Lowerer, model: Model) -> list[tuple[list[int], str, bool]]
             make = functools.partial(group_cells, model, cells)
             for g in lw.groups(f"flows{kind}", make):
                 src, _ = _group_ends(model, g)
-                code = _group_flow(lw, g, src)
+                code = (
+                    lw.tmp(_lower_group(lw, g, "transitions", full=True), "f")
+                    if lw.per_capita
+                    else _group_flow(lw, g, src)
+                )
                 pieces.append(([base[id(td)] for td in g.members], code, True))
                 grouped.update(id(td) for td in g.members)
     for td in model.transitions:
@@ -503,12 +507,19 @@ def flow_pieces(lw: _Lowerer, model: Model) -> list[tuple[list[int], str, bool]]
             lw.used_blocks.add(id(td.block))
             rates = _rate_vector(lw, list(td.rates), td.path)
             var = lw.block_var[id(td.block)]
-            code = lw.tmp(f"({rates} * {var}[:-1])", "f")
-            pieces.append((list(range(start, start + len(td.rates))), code, True))
+            k = len(td.rates)
+            code = lw.tmp(
+                f"_bcast({rates}, ({k},))"
+                if lw.per_capita
+                else f"({rates} * {var}[:-1])",
+                "f",
+            )
+            pieces.append((list(range(start, start + k)), code, True))
             continue
         scope = td.dims
         r = lw.num(lw.expr(td.rate, scope, f"{td.path}.rate"))
-        flow = _flow_value(lw, model, td, r, scope)
+        # per capita (mode "rates"): the rate itself, a source's being its flux
+        flow = r if lw.per_capita else _flow_value(lw, model, td, r, scope)
         n = math.prod(d.size for d in scope)
         if scope:
             code = lw.bcast(flow, scope)

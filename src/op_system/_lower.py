@@ -221,6 +221,8 @@ class _Lowerer:
         self.alias_group: dict[str, tuple[str, int, int]] = {}
         self.n_group = 0
         self.reroll = False
+        #: mode "rates": flows are their per-capita rates (stochastic simulation)
+        self.per_capita = False
         #: re-rolled flows added into the output: (state indices, sign, code)
         self.scatters: list[tuple[list[int], str, str]] = []
         #: parameters read through their own variable (re-rolled leaves gather by name)

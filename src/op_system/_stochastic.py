@@ -14,6 +14,13 @@ of the step (Euler-multinomial, as pomp's `reulermultinom`):
   depend on the order the transitions are listed in;
 * into the model from each source: `n ~ Poisson(dt * flux)`.
 
+The exact stochastic simulation algorithm (`ssa`, Gillespie's direct method) draws
+one event at a time from the flows (`rate * source`, the propensities): the time
+to the next event is exponential with their total, the event is flow `k` with
+probability `flow_k / total`. The state recorded at an output time is the state
+after every event up to it (before the first event after it). Propensities are
+held between events, so time-varying parameters are read at the last event.
+
 The state then changes by `stoichiometry @ n`, so incidence counters count the
 moves too. NumPy draws with a `numpy.random.Generator`; JAX with a key, under
 `jax.jit` and `jax.vmap` (one key per particle). See `CompiledRhs.simulate`.
@@ -34,7 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["METHODS", "StepPlan", "simulate_jax", "simulate_numpy", "step_plan"]
 
 #: Simulation methods (`CompiledRhs.simulate(method=...)`).
-METHODS = ("chain_binomial",)
+METHODS = ("chain_binomial", "ssa")
 
 
 @dataclass(frozen=True, eq=False)
@@ -233,3 +240,94 @@ def simulate_jax(
 
     keys = jax.random.split(key, n)
     return jax.vmap(one)(keys)
+
+
+def dense_stoichiometry(plan: StepPlan) -> np.ndarray:
+    s = np.zeros((plan.n_state, plan.n_flow), dtype=np.int64)
+    np.add.at(s, (plan.rows, plan.cols), plan.vals)
+    return s
+
+
+def ssa_numpy(
+    plan: StepPlan,
+    flows_fn: Callable[[Any, Any], Any],
+    y0: np.ndarray,
+    times: np.ndarray,
+    rng: np.random.Generator,
+    n: int,
+) -> np.ndarray:
+    """Gillespie's direct method on NumPy, one trajectory after another."""
+    stoich = dense_stoichiometry(plan)
+    out = np.empty((n, len(times), plan.n_state), dtype=np.int64)
+    for p in range(n):
+        y = y0.copy()
+        t = float(times[0])
+        out[p, 0] = y
+        for i in range(1, len(times)):
+            end = float(times[i])
+            while True:
+                a = np.maximum(np.asarray(flows_fn(t, y.astype(np.float64))), 0.0)
+                total = float(a.sum())
+                if total <= 0.0:
+                    t = end
+                    break
+                t_next = t + rng.exponential(1.0 / total)
+                if t_next > end:  # memoryless: the next event is drawn again from `end`
+                    t = end
+                    break
+                k = int(np.searchsorted(np.cumsum(a), rng.random() * total, "right"))
+                y = y + stoich[:, min(k, plan.n_flow - 1)]
+                t = t_next
+            out[p, i] = y
+    return out
+
+
+def ssa_jax(
+    plan: StepPlan,
+    flows_fn: Callable[[Any, Any], Any],
+    y0: Any,
+    times: np.ndarray,
+    key: Any,
+    n: int,
+) -> Any:
+    """Gillespie's direct method on JAX: a `lax.while_loop` of events per output
+    interval, `vmap`ped over the `n` trajectories."""
+    import jax
+    import jax.numpy as jnp
+
+    stoich = jnp.asarray(dense_stoichiometry(plan), dtype=y0.dtype)
+    fdtype = jnp.result_type(float)
+    ends = jnp.asarray(times[1:], dtype=fdtype)
+
+    def one(key: Any) -> Any:
+        def interval(carry: Any, end: Any) -> Any:
+            def cond(c: Any) -> Any:
+                return jnp.logical_not(c[3])
+
+            def body(c: Any) -> Any:
+                y, t, key, _ = c
+                key, k_t, k_j = jax.random.split(key, 3)
+                a = jnp.maximum(flows_fn(t, y.astype(fdtype)), 0.0)
+                total = jnp.sum(a)
+                live = total > 0
+                wait = jax.random.exponential(k_t, dtype=fdtype) / jnp.where(
+                    live, total, 1.0
+                )
+                t_next = t + wait
+                fire = live & (t_next <= end)
+                logits = jnp.where(a > 0, jnp.log(jnp.where(a > 0, a, 1.0)), -jnp.inf)
+                k = jax.random.categorical(k_j, logits)
+                y = jnp.where(fire, y + stoich[:, k], y)
+                return y, jnp.where(fire, t_next, end), key, jnp.logical_not(fire)
+
+            y, t, key = carry
+            y, t, key, _ = jax.lax.while_loop(
+                cond, body, (y, t, key, jnp.asarray(False))
+            )
+            return (y, t, key), y
+
+        t0 = jnp.asarray(times[0], dtype=fdtype)
+        _, ys = jax.lax.scan(interval, (y0, t0, key), ends)
+        return jnp.concatenate([y0[None, :], ys], axis=0)
+
+    return jax.vmap(one)(jax.random.split(key, n))

@@ -383,7 +383,8 @@ class CompiledRhs:
         `method="chain_binomial"`: steps of at most `dt` (each output interval is
         split into equal steps), Euler-multinomial moves with the rates at the
         start of each step (see `_stochastic.py`: the exits of a cell are a
-        multinomial draw, sources Poisson). With `key` (a `jax.random` key) it runs
+        multinomial draw, sources Poisson). `method="ssa"`: exact simulation, one
+        event at a time (Gillespie's direct method; no `dt`). With `key` (a `jax.random` key) it runs
         on JAX, traceable under `jax.jit` and `jax.vmap` (the `n` particles are
         one `vmap`); with `seed` (or a `numpy.random.Generator`) on NumPy. The same
         seed or key gives the same trajectories. Rates that come out negative are
@@ -415,7 +416,7 @@ class CompiledRhs:
                 f"method must be one of {list(_stochastic.METHODS)}, got {method!r}"
                 f"{did_you_mean(str(method), _stochastic.METHODS)}"
             )
-        if dt is None or not dt > 0:
+        if method == "chain_binomial" and (dt is None or not dt > 0):
             raise ValueError(
                 f"the chain-binomial method needs a step dt > 0, got {dt!r}"
             )
@@ -446,8 +447,19 @@ class CompiledRhs:
                 if self.backend is not None and self.backend.is_jax
                 else resolve_backend(backend="jax")
             )
-            rates = self._output_fn("rates", be)
             y_j = jnp.asarray(y_host.astype(np.int64))
+            if method == "ssa":
+                flows = self._output_fn("flows", be)
+                return _stochastic.ssa_jax(
+                    plan,
+                    lambda t, y: flows(t, y, **params),
+                    y_j,
+                    t_host,
+                    key,
+                    int(n),
+                )
+            assert dt is not None
+            rates = self._output_fn("rates", be)
             return _stochastic.simulate_jax(
                 plan,
                 lambda t, y: rates(t, y, **params),
@@ -462,6 +474,16 @@ class CompiledRhs:
             if isinstance(seed, np.random.Generator)
             else np.random.default_rng(seed)
         )
+        if method == "ssa":
+            return _stochastic.ssa_numpy(
+                plan,
+                self.bind(params, output="flows"),
+                y_host.astype(np.int64),
+                t_host,
+                rng,
+                int(n),
+            )
+        assert dt is not None
         f = self.bind(params, output="rates")
         return _stochastic.simulate_numpy(
             plan, f, y_host.astype(np.int64), t_host, float(dt), rng, int(n)

@@ -14,6 +14,15 @@ of the step (Euler-multinomial, as pomp's `reulermultinom`):
   depend on the order the transitions are listed in;
 * into the model from each source: `n ~ Poisson(dt * flux)`.
 
+`gempyor` is flepiMoP's gempyor step, kept for comparison: every exit draws
+independently, `n_k ~ Binomial(y_i, 1 - exp(-dt r_k))`, and the draws are clipped
+in the order the transitions are listed so their total stays within `y_i`. With
+competing exits this is biased (the first listed exit takes more than its share).
+
+Tau-leaping (`tau_leap`) draws every flow's count as `Poisson(tau * flow)` (flows
+at the start of the step) for steps of at most `tau`; a step that would make a
+count negative is rejected and retried with half the step.
+
 The exact stochastic simulation algorithm (`ssa`, Gillespie's direct method) draws
 one event at a time from the flows (`rate * source`, the propensities): the time
 to the next event is exponential with their total, the event is flow `k` with
@@ -41,7 +50,7 @@ if TYPE_CHECKING:
 __all__ = ["METHODS", "StepPlan", "simulate_jax", "simulate_numpy", "step_plan"]
 
 #: Simulation methods (`CompiledRhs.simulate(method=...)`).
-METHODS = ("chain_binomial", "ssa")
+METHODS = ("chain_binomial", "gempyor", "tau_leap", "ssa")
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,10 +125,21 @@ def numpy_step(
     y: np.ndarray,
     rates: np.ndarray,
     dt: float,
+    gempyor: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One chain-binomial step on NumPy: the new counts and the moves per flow."""
     n = np.zeros(plan.n_flow, dtype=np.int64)
-    if plan.cells.size:
+    if plan.cells.size and gempyor:
+        r, _total, _p = _split(plan, rates, dt, np)
+        left = y[plan.cells]
+        for j in range(plan.exits.shape[1]):
+            got = np.minimum(
+                rng.binomial(y[plan.cells], 1.0 - np.exp(-r[:, j] * dt)), left
+            )
+            left = left - got
+            valid = plan.exits[:, j] >= 0
+            n[plan.exits[valid, j]] = got[valid]
+    elif plan.cells.size:
         r, _total, p_leave = _split(plan, rates, dt, np)
         left = rng.binomial(y[plan.cells], np.clip(p_leave, 0.0, 1.0))
         m = plan.exits.shape[1]
@@ -140,14 +160,27 @@ def numpy_step(
     return y + dy, n
 
 
-def jax_step(plan: StepPlan, key: Any, y: Any, rates: Any, dt: Any) -> tuple[Any, Any]:
+def jax_step(
+    plan: StepPlan, key: Any, y: Any, rates: Any, dt: Any, gempyor: bool = False
+) -> tuple[Any, Any]:
     """One chain-binomial step on JAX (traceable): the new counts and the moves."""
     import jax
     import jax.numpy as jnp
 
     n = jnp.zeros(plan.n_flow, dtype=y.dtype)
     k_leave, k_split, k_src = jax.random.split(key, 3)
-    if plan.cells.size:
+    if plan.cells.size and gempyor:
+        r, _total, _p = _split(plan, rates, dt, jnp)
+        size = y[plan.cells].astype(rates.dtype)
+        left = size
+        keys = jax.random.split(k_split, plan.exits.shape[1])
+        for j in range(plan.exits.shape[1]):
+            got = jax.random.binomial(keys[j], size, 1.0 - jnp.exp(-r[:, j] * dt))
+            got = jnp.minimum(got, left)
+            left = left - got
+            valid = plan.exits[:, j] >= 0
+            n = n.at[plan.exits[valid, j]].set(got[valid].astype(y.dtype))
+    elif plan.cells.size:
         r, _total, p_leave = _split(plan, rates, dt, jnp)
         left = jax.random.binomial(
             k_leave, y[plan.cells].astype(rates.dtype), jnp.clip(p_leave, 0.0, 1.0)
@@ -183,6 +216,7 @@ def simulate_numpy(
     dt: float,
     rng: np.random.Generator,
     n: int,
+    gempyor: bool = False,
 ) -> np.ndarray:
     steps, _ = time_steps(times, dt)
     out = np.empty((n, len(times), plan.n_state), dtype=np.int64)
@@ -193,9 +227,8 @@ def simulate_numpy(
             h = (times[i + 1] - times[i]) / k
             for s in range(int(k)):
                 t = times[i] + s * h
-                y, _ = numpy_step(
-                    plan, rng, y, np.asarray(rates_fn(t, y.astype(np.float64))), h
-                )
+                rates = np.asarray(rates_fn(t, y.astype(np.float64)))
+                y, _ = numpy_step(plan, rng, y, rates, h, gempyor)
             out[p, i + 1] = y
     return out
 
@@ -208,6 +241,7 @@ def simulate_jax(
     dt: float,
     key: Any,
     n: int,
+    gempyor: bool = False,
 ) -> Any:
     import jax
     import jax.numpy as jnp
@@ -229,7 +263,7 @@ def simulate_jax(
                 active = s < k
                 dt_s = jnp.where(active, hi, 0.0)
                 rates = rates_fn(t0 + s.astype(hi.dtype) * hi, y.astype(fdtype))
-                y_new, _ = jax_step(plan, sub, y, rates, dt_s)
+                y_new, _ = jax_step(plan, sub, y, rates, dt_s, gempyor)
                 return (jnp.where(active, y_new, y), key), None
 
             (y, key), _ = jax.lax.scan(step, (y, key), jnp.arange(most))
@@ -325,6 +359,90 @@ def ssa_jax(
                 cond, body, (y, t, key, jnp.asarray(False))
             )
             return (y, t, key), y
+
+        t0 = jnp.asarray(times[0], dtype=fdtype)
+        _, ys = jax.lax.scan(interval, (y0, t0, key), ends)
+        return jnp.concatenate([y0[None, :], ys], axis=0)
+
+    return jax.vmap(one)(jax.random.split(key, n))
+
+
+def tau_numpy(
+    plan: StepPlan,
+    flows_fn: Callable[[Any, Any], Any],
+    y0: np.ndarray,
+    times: np.ndarray,
+    tau: float,
+    rng: np.random.Generator,
+    n: int,
+) -> np.ndarray:
+    """Tau-leaping with fixed `tau` on NumPy (a negative step halved and retried)."""
+    stoich = dense_stoichiometry(plan)
+    out = np.empty((n, len(times), plan.n_state), dtype=np.int64)
+    for p in range(n):
+        y = y0.copy()
+        t = float(times[0])
+        out[p, 0] = y
+        for i in range(1, len(times)):
+            end = float(times[i])
+            h = tau
+            while end - t > 1e-12 * max(1.0, abs(end)):
+                step = min(h, end - t)
+                a = np.maximum(np.asarray(flows_fn(t, y.astype(np.float64))), 0.0)
+                y_new = y + stoich @ rng.poisson(a * step)
+                if (y_new < 0).any():
+                    h = step / 2
+                    continue
+                y, t, h = y_new, t + step, tau
+            t = end
+            out[p, i] = y
+    return out
+
+
+def tau_jax(
+    plan: StepPlan,
+    flows_fn: Callable[[Any, Any], Any],
+    y0: Any,
+    times: np.ndarray,
+    tau: float,
+    key: Any,
+    n: int,
+) -> Any:
+    """Tau-leaping with fixed `tau` on JAX: a `lax.while_loop` of steps per output
+    interval (a negative step halved and retried), `vmap`ped over trajectories."""
+    import jax
+    import jax.numpy as jnp
+
+    stoich = jnp.asarray(dense_stoichiometry(plan), dtype=y0.dtype)
+    fdtype = jnp.result_type(float)
+    ends = jnp.asarray(times[1:], dtype=fdtype)
+    tau_a = jnp.asarray(tau, dtype=fdtype)
+
+    def one(key: Any) -> Any:
+        def interval(carry: Any, end: Any) -> Any:
+            eps = 1e-12 * jnp.maximum(1.0, jnp.abs(end))
+
+            def cond(c: Any) -> Any:
+                return end - c[1] > eps
+
+            def body(c: Any) -> Any:
+                y, t, h, key = c
+                key, sub = jax.random.split(key)
+                step = jnp.minimum(h, end - t)
+                a = jnp.maximum(flows_fn(t, y.astype(fdtype)), 0.0)
+                moves = jax.random.poisson(sub, a * step).astype(y.dtype)
+                y_new = y + stoich @ moves
+                ok = jnp.all(y_new >= 0)
+                return (
+                    jnp.where(ok, y_new, y),
+                    jnp.where(ok, t + step, t),
+                    jnp.where(ok, tau_a, step / 2),
+                    key,
+                )
+
+            y, t, key = carry
+            y, _, _, key = jax.lax.while_loop(cond, body, (y, t, tau_a, key))
+            return (y, end, key), y
 
         t0 = jnp.asarray(times[0], dtype=fdtype)
         _, ys = jax.lax.scan(interval, (y0, t0, key), ends)

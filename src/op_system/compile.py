@@ -384,7 +384,11 @@ class CompiledRhs:
         split into equal steps), Euler-multinomial moves with the rates at the
         start of each step (see `_stochastic.py`: the exits of a cell are a
         multinomial draw, sources Poisson). `method="ssa"`: exact simulation, one
-        event at a time (Gillespie's direct method; no `dt`). With `key` (a `jax.random` key) it runs
+        event at a time (Gillespie's direct method; no `dt`). `method="tau_leap"`:
+        Poisson counts of every flow over steps of at most `dt`, a step that would
+        go negative halved. `method="gempyor"`: flepiMoP gempyor's step
+        (independent binomials per exit, clipped in listed order; biased for
+        competing exits). With `key` (a `jax.random` key) it runs
         on JAX, traceable under `jax.jit` and `jax.vmap` (the `n` particles are
         one `vmap`); with `seed` (or a `numpy.random.Generator`) on NumPy. The same
         seed or key gives the same trajectories. Rates that come out negative are
@@ -416,10 +420,8 @@ class CompiledRhs:
                 f"method must be one of {list(_stochastic.METHODS)}, got {method!r}"
                 f"{did_you_mean(str(method), _stochastic.METHODS)}"
             )
-        if method == "chain_binomial" and (dt is None or not dt > 0):
-            raise ValueError(
-                f"the chain-binomial method needs a step dt > 0, got {dt!r}"
-            )
+        if method != "ssa" and (dt is None or not dt > 0):
+            raise ValueError(f"method {method!r} needs a step dt > 0, got {dt!r}")
         model = self._flow_model("simulate()")
         t_host = np.asarray(times, dtype=np.float64)
         if t_host.ndim != 1 or t_host.size < 1 or np.any(np.diff(t_host) <= 0):
@@ -459,6 +461,17 @@ class CompiledRhs:
                     int(n),
                 )
             assert dt is not None
+            if method == "tau_leap":
+                flows = self._output_fn("flows", be)
+                return _stochastic.tau_jax(
+                    plan,
+                    lambda t, y: flows(t, y, **params),
+                    y_j,
+                    t_host,
+                    float(dt),
+                    key,
+                    int(n),
+                )
             rates = self._output_fn("rates", be)
             return _stochastic.simulate_jax(
                 plan,
@@ -468,6 +481,7 @@ class CompiledRhs:
                 float(dt),
                 key,
                 int(n),
+                method == "gempyor",
             )
         rng = (
             seed
@@ -485,8 +499,25 @@ class CompiledRhs:
             )
         assert dt is not None
         f = self.bind(params, output="rates")
+        if method == "tau_leap":
+            return _stochastic.tau_numpy(
+                plan,
+                self.bind(params, output="flows"),
+                y_host.astype(np.int64),
+                t_host,
+                float(dt),
+                rng,
+                int(n),
+            )
         return _stochastic.simulate_numpy(
-            plan, f, y_host.astype(np.int64), t_host, float(dt), rng, int(n)
+            plan,
+            f,
+            y_host.astype(np.int64),
+            t_host,
+            float(dt),
+            rng,
+            int(n),
+            method == "gempyor",
         )
 
     def _output_fn(self, output: str, be: Backend) -> Any:

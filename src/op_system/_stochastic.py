@@ -33,21 +33,32 @@ held between events, so time-varying parameters are read at the last event.
 The state then changes by `stoichiometry @ n`, so incidence counters count the
 moves too. NumPy draws with a `numpy.random.Generator`; JAX with a key, under
 `jax.jit` and `jax.vmap` (one key per particle). See `CompiledRhs.simulate`.
+
+Every method is one function that advances one trajectory over one output
+interval (`advance_numpy`, `advance_jax`); `run_numpy` / `run_jax` chain them over
+the output grid, and the particle filter (`_filter.py`) over the data's intervals.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from ._model import Model
 
-__all__ = ["METHODS", "StepPlan", "simulate_jax", "simulate_numpy", "step_plan"]
+__all__ = [
+    "METHODS",
+    "StepPlan",
+    "advance_jax",
+    "advance_numpy",
+    "run_jax",
+    "run_numpy",
+    "step_plan",
+]
 
 #: Simulation methods (`CompiledRhs.simulate(method=...)`).
 METHODS = ("chain_binomial", "gempyor", "tau_leap", "ssa")
@@ -101,12 +112,11 @@ def step_plan(model: Model) -> StepPlan:
     )
 
 
-def time_steps(times: np.ndarray, dt: float) -> tuple[np.ndarray, int]:
-    """Steps per output interval (each interval split into equal steps of at most
-    `dt`) and the most steps of any interval."""
+def n_steps(times: np.ndarray, dt: float) -> int:
+    """Steps per output interval for steps of at most `dt`: every interval is split
+    into this many equal steps (on a regular grid, exactly steps of `gap / k`)."""
     gaps = np.diff(times)
-    steps = np.maximum(np.ceil(gaps / dt - 1e-9), 1).astype(np.int64)
-    return steps, int(steps.max()) if steps.size else 0
+    return int(np.max(np.ceil(gaps / dt - 1e-9))) if gaps.size else 1
 
 
 def _split(plan: StepPlan, rates: Any, dt: Any, xp: Any) -> tuple[Any, Any, Any]:
@@ -208,244 +218,186 @@ def jax_step(
     return y + dy, n
 
 
-def simulate_numpy(
-    plan: StepPlan,
-    rates_fn: Callable[[Any, Any], Any],
-    y0: np.ndarray,
-    times: np.ndarray,
-    dt: float,
-    rng: np.random.Generator,
-    n: int,
-    gempyor: bool = False,
-) -> np.ndarray:
-    steps, _ = time_steps(times, dt)
-    out = np.empty((n, len(times), plan.n_state), dtype=np.int64)
-    for p in range(n):
-        y = y0.copy()
-        out[p, 0] = y
-        for i, k in enumerate(steps):
-            h = (times[i + 1] - times[i]) / k
-            for s in range(int(k)):
-                t = times[i] + s * h
-                rates = np.asarray(rates_fn(t, y.astype(np.float64)))
-                y, _ = numpy_step(plan, rng, y, rates, h, gempyor)
-            out[p, i + 1] = y
-    return out
-
-
-def simulate_jax(
-    plan: StepPlan,
-    rates_fn: Callable[[Any, Any], Any],
-    y0: Any,
-    times: np.ndarray,
-    dt: float,
-    key: Any,
-    n: int,
-    gempyor: bool = False,
-) -> Any:
-    import jax
-    import jax.numpy as jnp
-
-    steps, most = time_steps(times, dt)
-    h = jnp.asarray(np.diff(times) / steps)
-    starts = jnp.asarray(times[:-1])
-    counts = jnp.asarray(steps)
-    fdtype = jnp.result_type(float)
-
-    def one(key: Any) -> Any:
-        def interval(carry: Any, inp: Any) -> Any:
-            y, key = carry
-            t0, hi, k = inp
-
-            def step(c: Any, s: Any) -> Any:
-                y, key = c
-                key, sub = jax.random.split(key)
-                active = s < k
-                dt_s = jnp.where(active, hi, 0.0)
-                rates = rates_fn(t0 + s.astype(hi.dtype) * hi, y.astype(fdtype))
-                y_new, _ = jax_step(plan, sub, y, rates, dt_s, gempyor)
-                return (jnp.where(active, y_new, y), key), None
-
-            (y, key), _ = jax.lax.scan(step, (y, key), jnp.arange(most))
-            return (y, key), y
-
-        _, ys = jax.lax.scan(interval, (y0, key), (starts, h, counts))
-        return jnp.concatenate([y0[None, :], ys], axis=0)
-
-    keys = jax.random.split(key, n)
-    return jax.vmap(one)(keys)
-
-
 def dense_stoichiometry(plan: StepPlan) -> np.ndarray:
     s = np.zeros((plan.n_state, plan.n_flow), dtype=np.int64)
     np.add.at(s, (plan.rows, plan.cols), plan.vals)
     return s
 
 
-def ssa_numpy(
+Fn = Callable[[Any, Any], Any]
+
+
+def advance_numpy(
     plan: StepPlan,
-    flows_fn: Callable[[Any, Any], Any],
+    method: str,
+    rates_fn: Fn,
+    flows_fn: Fn,
+    dt: float | None,
+    steps: int,
+    rng: np.random.Generator,
+) -> Callable[[np.ndarray, float, float], np.ndarray]:
+    """`advance(y, t0, t1)`: one trajectory from `t0` to `t1` by `method`."""
+    stoich = dense_stoichiometry(plan)
+
+    def chain(y: np.ndarray, t0: float, t1: float) -> np.ndarray:
+        h = (t1 - t0) / steps
+        for s in range(steps):
+            rates = np.asarray(rates_fn(t0 + s * h, y.astype(np.float64)))
+            y, _ = numpy_step(plan, rng, y, rates, h, method == "gempyor")
+        return y
+
+    def tau_leap(y: np.ndarray, t: float, end: float) -> np.ndarray:
+        assert dt is not None
+        h = dt
+        while end - t > 1e-12 * max(1.0, abs(end)):
+            step = min(h, end - t)
+            a = np.maximum(np.asarray(flows_fn(t, y.astype(np.float64))), 0.0)
+            y_new = y + stoich @ rng.poisson(a * step)
+            if (y_new < 0).any():
+                h = step / 2
+                continue
+            y, t, h = y_new, t + step, dt
+        return y
+
+    def ssa(y: np.ndarray, t: float, end: float) -> np.ndarray:
+        while True:
+            a = np.maximum(np.asarray(flows_fn(t, y.astype(np.float64))), 0.0)
+            total = float(a.sum())
+            if total <= 0.0:
+                return y
+            t_next = t + rng.exponential(1.0 / total)
+            if t_next > end:  # memoryless: the next event is drawn again from `end`
+                return y
+            k = int(np.searchsorted(np.cumsum(a), rng.random() * total, "right"))
+            y = y + stoich[:, min(k, plan.n_flow - 1)]
+            t = t_next
+
+    return {"ssa": ssa, "tau_leap": tau_leap}.get(method, chain)
+
+
+def run_numpy(
+    advance: Callable[[np.ndarray, float, float], np.ndarray],
     y0: np.ndarray,
     times: np.ndarray,
-    rng: np.random.Generator,
     n: int,
 ) -> np.ndarray:
-    """Gillespie's direct method on NumPy, one trajectory after another."""
-    stoich = dense_stoichiometry(plan)
-    out = np.empty((n, len(times), plan.n_state), dtype=np.int64)
+    """`n` trajectories, one after another, recorded at `times`."""
+    out = np.empty((n, len(times), y0.shape[0]), dtype=np.int64)
     for p in range(n):
         y = y0.copy()
-        t = float(times[0])
         out[p, 0] = y
         for i in range(1, len(times)):
-            end = float(times[i])
-            while True:
-                a = np.maximum(np.asarray(flows_fn(t, y.astype(np.float64))), 0.0)
-                total = float(a.sum())
-                if total <= 0.0:
-                    t = end
-                    break
-                t_next = t + rng.exponential(1.0 / total)
-                if t_next > end:  # memoryless: the next event is drawn again from `end`
-                    t = end
-                    break
-                k = int(np.searchsorted(np.cumsum(a), rng.random() * total, "right"))
-                y = y + stoich[:, min(k, plan.n_flow - 1)]
-                t = t_next
+            y = advance(y, float(times[i - 1]), float(times[i]))
             out[p, i] = y
     return out
 
 
-def ssa_jax(
+def advance_jax(
     plan: StepPlan,
-    flows_fn: Callable[[Any, Any], Any],
-    y0: Any,
-    times: np.ndarray,
-    key: Any,
-    n: int,
-) -> Any:
-    """Gillespie's direct method on JAX: a `lax.while_loop` of events per output
-    interval, `vmap`ped over the `n` trajectories."""
+    method: str,
+    rates_fn: Fn,
+    flows_fn: Fn,
+    dt: float | None,
+    steps: int,
+) -> Callable[[Any, Any, Any, Any], Any]:
+    """`advance(key, y, t0, t1)`: one trajectory from `t0` to `t1` by `method`,
+    traceable (`t0`, `t1` may be traced; the step count of the chain-binomial
+    methods is fixed)."""
     import jax
     import jax.numpy as jnp
 
-    stoich = jnp.asarray(dense_stoichiometry(plan), dtype=y0.dtype)
+    stoich = jnp.asarray(dense_stoichiometry(plan))
     fdtype = jnp.result_type(float)
-    ends = jnp.asarray(times[1:], dtype=fdtype)
 
-    def one(key: Any) -> Any:
-        def interval(carry: Any, end: Any) -> Any:
-            def cond(c: Any) -> Any:
-                return jnp.logical_not(c[3])
+    def chain(key: Any, y: Any, t0: Any, t1: Any) -> Any:
+        h = (t1 - t0) / steps
 
-            def body(c: Any) -> Any:
-                y, t, key, _ = c
-                key, k_t, k_j = jax.random.split(key, 3)
-                a = jnp.maximum(flows_fn(t, y.astype(fdtype)), 0.0)
-                total = jnp.sum(a)
-                live = total > 0
-                wait = jax.random.exponential(k_t, dtype=fdtype) / jnp.where(
-                    live, total, 1.0
-                )
-                t_next = t + wait
-                fire = live & (t_next <= end)
-                logits = jnp.where(a > 0, jnp.log(jnp.where(a > 0, a, 1.0)), -jnp.inf)
-                k = jax.random.categorical(k_j, logits)
-                y = jnp.where(fire, y + stoich[:, k], y)
-                return y, jnp.where(fire, t_next, end), key, jnp.logical_not(fire)
+        def step(c: Any, s: Any) -> Any:
+            y, key = c
+            key, sub = jax.random.split(key)
+            rates = rates_fn(t0 + s.astype(fdtype) * h, y.astype(fdtype))
+            y_new, _ = jax_step(plan, sub, y, rates, h, method == "gempyor")
+            return (y_new, key), None
 
-            y, t, key = carry
-            y, t, key, _ = jax.lax.while_loop(
-                cond, body, (y, t, key, jnp.asarray(False))
+        (y, _), _ = jax.lax.scan(step, (y, key), jnp.arange(steps))
+        return y
+
+    def tau_leap(key: Any, y: Any, t0: Any, end: Any) -> Any:
+        tau = jnp.asarray(dt, dtype=fdtype)
+        eps = 1e-12 * jnp.maximum(1.0, jnp.abs(end))
+
+        def cond(c: Any) -> Any:
+            return end - c[1] > eps
+
+        def body(c: Any) -> Any:
+            y, t, h, key = c
+            key, sub = jax.random.split(key)
+            step = jnp.minimum(h, end - t)
+            a = jnp.maximum(flows_fn(t, y.astype(fdtype)), 0.0)
+            moves = jax.random.poisson(sub, a * step).astype(y.dtype)
+            y_new = y + stoich.astype(y.dtype) @ moves
+            ok = jnp.all(y_new >= 0)
+            return (
+                jnp.where(ok, y_new, y),
+                jnp.where(ok, t + step, t),
+                jnp.where(ok, tau, step / 2),
+                key,
             )
-            return (y, t, key), y
 
-        t0 = jnp.asarray(times[0], dtype=fdtype)
-        _, ys = jax.lax.scan(interval, (y0, t0, key), ends)
-        return jnp.concatenate([y0[None, :], ys], axis=0)
+        t0 = jnp.asarray(t0, dtype=fdtype)
+        y, _, _, _ = jax.lax.while_loop(cond, body, (y, t0, tau, key))
+        return y
 
-    return jax.vmap(one)(jax.random.split(key, n))
+    def ssa(key: Any, y: Any, t0: Any, end: Any) -> Any:
+        def cond(c: Any) -> Any:
+            return jnp.logical_not(c[3])
 
+        def body(c: Any) -> Any:
+            y, t, key, _ = c
+            key, k_t, k_j = jax.random.split(key, 3)
+            a = jnp.maximum(flows_fn(t, y.astype(fdtype)), 0.0)
+            total = jnp.sum(a)
+            live = total > 0
+            wait = jax.random.exponential(k_t, dtype=fdtype) / jnp.where(
+                live, total, 1.0
+            )
+            t_next = t + wait
+            fire = live & (t_next <= end)
+            logits = jnp.where(a > 0, jnp.log(jnp.where(a > 0, a, 1.0)), -jnp.inf)
+            k = jax.random.categorical(k_j, logits)
+            y = jnp.where(fire, y + stoich[:, k].astype(y.dtype), y)
+            return y, jnp.where(fire, t_next, end), key, jnp.logical_not(fire)
 
-def tau_numpy(
-    plan: StepPlan,
-    flows_fn: Callable[[Any, Any], Any],
-    y0: np.ndarray,
-    times: np.ndarray,
-    tau: float,
-    rng: np.random.Generator,
-    n: int,
-) -> np.ndarray:
-    """Tau-leaping with fixed `tau` on NumPy (a negative step halved and retried)."""
-    stoich = dense_stoichiometry(plan)
-    out = np.empty((n, len(times), plan.n_state), dtype=np.int64)
-    for p in range(n):
-        y = y0.copy()
-        t = float(times[0])
-        out[p, 0] = y
-        for i in range(1, len(times)):
-            end = float(times[i])
-            h = tau
-            while end - t > 1e-12 * max(1.0, abs(end)):
-                step = min(h, end - t)
-                a = np.maximum(np.asarray(flows_fn(t, y.astype(np.float64))), 0.0)
-                y_new = y + stoich @ rng.poisson(a * step)
-                if (y_new < 0).any():
-                    h = step / 2
-                    continue
-                y, t, h = y_new, t + step, tau
-            t = end
-            out[p, i] = y
-    return out
+        t0 = jnp.asarray(t0, dtype=fdtype)
+        y, _, _, _ = jax.lax.while_loop(cond, body, (y, t0, key, jnp.asarray(False)))
+        return y
+
+    return {"ssa": ssa, "tau_leap": tau_leap}.get(method, chain)
 
 
-def tau_jax(
-    plan: StepPlan,
-    flows_fn: Callable[[Any, Any], Any],
+def run_jax(
+    advance: Callable[[Any, Any, Any, Any], Any],
     y0: Any,
     times: np.ndarray,
-    tau: float,
     key: Any,
     n: int,
 ) -> Any:
-    """Tau-leaping with fixed `tau` on JAX: a `lax.while_loop` of steps per output
-    interval (a negative step halved and retried), `vmap`ped over trajectories."""
+    """`n` trajectories recorded at `times`: a `lax.scan` over the intervals,
+    `vmap`ped over one key per trajectory."""
     import jax
     import jax.numpy as jnp
 
-    stoich = jnp.asarray(dense_stoichiometry(plan), dtype=y0.dtype)
     fdtype = jnp.result_type(float)
-    ends = jnp.asarray(times[1:], dtype=fdtype)
-    tau_a = jnp.asarray(tau, dtype=fdtype)
+    t = jnp.asarray(times, dtype=fdtype)
 
     def one(key: Any) -> Any:
-        def interval(carry: Any, end: Any) -> Any:
-            eps = 1e-12 * jnp.maximum(1.0, jnp.abs(end))
+        def interval(carry: Any, ends: Any) -> Any:
+            y, key = carry
+            key, sub = jax.random.split(key)
+            y = advance(sub, y, ends[0], ends[1])
+            return (y, key), y
 
-            def cond(c: Any) -> Any:
-                return end - c[1] > eps
-
-            def body(c: Any) -> Any:
-                y, t, h, key = c
-                key, sub = jax.random.split(key)
-                step = jnp.minimum(h, end - t)
-                a = jnp.maximum(flows_fn(t, y.astype(fdtype)), 0.0)
-                moves = jax.random.poisson(sub, a * step).astype(y.dtype)
-                y_new = y + stoich @ moves
-                ok = jnp.all(y_new >= 0)
-                return (
-                    jnp.where(ok, y_new, y),
-                    jnp.where(ok, t + step, t),
-                    jnp.where(ok, tau_a, step / 2),
-                    key,
-                )
-
-            y, t, key = carry
-            y, _, _, key = jax.lax.while_loop(cond, body, (y, t, tau_a, key))
-            return (y, end, key), y
-
-        t0 = jnp.asarray(times[0], dtype=fdtype)
-        _, ys = jax.lax.scan(interval, (y0, t0, key), ends)
+        _, ys = jax.lax.scan(interval, (y0, key), jnp.stack([t[:-1], t[1:]], axis=1))
         return jnp.concatenate([y0[None, :], ys], axis=0)
 
     return jax.vmap(one)(jax.random.split(key, n))

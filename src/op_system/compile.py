@@ -441,6 +441,10 @@ class CompiledRhs:
         plan = self._cache.get("step_plan")
         if plan is None:
             plan = self._cache["step_plan"] = _stochastic.step_plan(model)
+        steps = (
+            _stochastic.n_steps(t_host, dt) if dt is not None and method != "ssa" else 1
+        )
+        y_int = y_host.astype(np.int64)
         if key is not None:
             import jax.numpy as jnp
 
@@ -449,76 +453,31 @@ class CompiledRhs:
                 if self.backend is not None and self.backend.is_jax
                 else resolve_backend(backend="jax")
             )
-            y_j = jnp.asarray(y_host.astype(np.int64))
-            if method == "ssa":
-                flows = self._output_fn("flows", be)
-                return _stochastic.ssa_jax(
-                    plan,
-                    lambda t, y: flows(t, y, **params),
-                    y_j,
-                    t_host,
-                    key,
-                    int(n),
-                )
-            assert dt is not None
-            if method == "tau_leap":
-                flows = self._output_fn("flows", be)
-                return _stochastic.tau_jax(
-                    plan,
-                    lambda t, y: flows(t, y, **params),
-                    y_j,
-                    t_host,
-                    float(dt),
-                    key,
-                    int(n),
-                )
-            rates = self._output_fn("rates", be)
-            return _stochastic.simulate_jax(
+            rates, flows = (self._output_fn(o, be) for o in ("rates", "flows"))
+            advance = _stochastic.advance_jax(
                 plan,
+                method,
                 lambda t, y: rates(t, y, **params),
-                y_j,
-                t_host,
-                float(dt),
-                key,
-                int(n),
-                method == "gempyor",
+                lambda t, y: flows(t, y, **params),
+                dt,
+                steps,
             )
+            return _stochastic.run_jax(advance, jnp.asarray(y_int), t_host, key, int(n))
         rng = (
             seed
             if isinstance(seed, np.random.Generator)
             else np.random.default_rng(seed)
         )
-        if method == "ssa":
-            return _stochastic.ssa_numpy(
-                plan,
-                self.bind(params, output="flows"),
-                y_host.astype(np.int64),
-                t_host,
-                rng,
-                int(n),
-            )
-        assert dt is not None
-        f = self.bind(params, output="rates")
-        if method == "tau_leap":
-            return _stochastic.tau_numpy(
-                plan,
-                self.bind(params, output="flows"),
-                y_host.astype(np.int64),
-                t_host,
-                float(dt),
-                rng,
-                int(n),
-            )
-        return _stochastic.simulate_numpy(
+        advance_np = _stochastic.advance_numpy(
             plan,
-            f,
-            y_host.astype(np.int64),
-            t_host,
-            float(dt),
+            method,
+            self.bind(params, output="rates"),
+            self.bind(params, output="flows"),
+            dt,
+            steps,
             rng,
-            int(n),
-            method == "gempyor",
         )
+        return _stochastic.run_numpy(advance_np, y_int, t_host, int(n))
 
     def _output_fn(self, output: str, be: Backend) -> Any:
         """The generated `flows`, `rates` or `observables` function for backend `be`."""

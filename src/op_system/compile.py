@@ -7,7 +7,7 @@ calling the chosen backend's array functions; user text is never evaluated.
 from __future__ import annotations
 
 import linecache
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, cast
 
 import numpy as np
@@ -438,9 +438,7 @@ class CompiledRhs:
             and np.all(np.asarray(y_host, dtype=np.float64) % 1 == 0)
         ):
             raise ValueError("y0 must hold non-negative integer counts")
-        plan = self._cache.get("step_plan")
-        if plan is None:
-            plan = self._cache["step_plan"] = _stochastic.step_plan(model)
+        plan = self._stochastic_plan()
         steps = (
             _stochastic.n_steps(t_host, dt) if dt is not None and method != "ssa" else 1
         )
@@ -448,20 +446,7 @@ class CompiledRhs:
         if key is not None:
             import jax.numpy as jnp
 
-            be = (
-                self.backend
-                if self.backend is not None and self.backend.is_jax
-                else resolve_backend(backend="jax")
-            )
-            rates, flows = (self._output_fn(o, be) for o in ("rates", "flows"))
-            advance = _stochastic.advance_jax(
-                plan,
-                method,
-                lambda t, y: rates(t, y, **params),
-                lambda t, y: flows(t, y, **params),
-                dt,
-                steps,
-            )
+            advance = self._jax_advance(method, dt, steps, params)
             return _stochastic.run_jax(advance, jnp.asarray(y_int), t_host, key, int(n))
         rng = (
             seed
@@ -478,6 +463,140 @@ class CompiledRhs:
             rng,
         )
         return _stochastic.run_numpy(advance_np, y_int, t_host, int(n))
+
+    def _stochastic_plan(self) -> Any:
+        from . import _stochastic
+
+        plan = self._cache.get("step_plan")
+        if plan is None:
+            model = self._flow_model("simulate()")
+            plan = self._cache["step_plan"] = _stochastic.step_plan(model)
+        return plan
+
+    def _jax_advance(
+        self, method: str, dt: float | None, steps: int, params: Mapping[str, Any]
+    ) -> Any:
+        """`advance(key, y, t0, t1)` of `method` on JAX, with `params` bound."""
+        from . import _stochastic
+
+        be = (
+            self.backend
+            if self.backend is not None and self.backend.is_jax
+            else resolve_backend(backend="jax")
+        )
+        rates, flows = (self._output_fn(o, be) for o in ("rates", "flows"))
+        return _stochastic.advance_jax(
+            self._stochastic_plan(),
+            method,
+            lambda t, y: rates(t, y, **params),
+            lambda t, y: flows(t, y, **params),
+            dt,
+            steps,
+        )
+
+    def particle_filter(
+        self,
+        y0: Any,
+        times: Any,
+        data: Any,
+        *,
+        key: Any,
+        counter: str | None = None,
+        states: Sequence[str] | None = None,
+        observation: str = "poisson",
+        reporting: Any = 1.0,
+        concentration: Any = None,
+        method: str = "chain_binomial",
+        dt: float | None = None,
+        n_particles: int = 1000,
+        **params: Any,
+    ) -> Any:
+        """Log-likelihood of count data under the stochastic model, by a bootstrap
+        particle filter (JAX; jit it, or use it as a `numpyro.factor`).
+
+        `data[i]` is observed over `times[i] .. times[i+1]` (`len(times) - 1` rows):
+        the interval incidence of the incidence counter `counter` (its increase,
+        one column per cell, or their sum for 1-D data), or the prevalence of the
+        expanded `states` at `times[i+1]`. `observation` is `poisson` or
+        `negative_binomial` (mean `reporting * x`, `concentration`) or `binomial`
+        (each of `x` reported with probability `reporting`). The particles move by
+        `method` (as in `simulate`), are weighted by the observation model and
+        resampled systematically. Returns a `FilterResult(log_likelihood, ess)`.
+        """
+        import jax.numpy as jnp
+
+        from . import _filter, _stochastic
+
+        if observation not in _filter.OBSERVATIONS:
+            raise ValueError(
+                f"observation must be one of {list(_filter.OBSERVATIONS)}, got "
+                f"{observation!r}{did_you_mean(str(observation), _filter.OBSERVATIONS)}"
+            )
+        if observation == "negative_binomial" and concentration is None:
+            raise ValueError("observation='negative_binomial' needs a concentration")
+        if method not in _stochastic.METHODS:
+            raise ValueError(
+                f"method must be one of {list(_stochastic.METHODS)}, got {method!r}"
+            )
+        if method != "ssa" and (dt is None or not dt > 0):
+            raise ValueError(f"method {method!r} needs a step dt > 0, got {dt!r}")
+        if (counter is None) == (states is None):
+            raise ValueError("give exactly one of counter= (incidence) or states=")
+        t_host = np.asarray(times, dtype=np.float64)
+        if t_host.ndim != 1 or t_host.size < 2 or np.any(np.diff(t_host) <= 0):
+            raise ValueError("times must be a strictly increasing grid of >= 2 times")
+        if counter is not None:
+            names = self.incidence_names
+            if counter not in names:
+                raise ValueError(
+                    f"no incidence counter {counter!r}{did_you_mean(counter, names)} "
+                    f"(counters: {sorted(names)})"
+                )
+            cells = names[counter]
+        else:
+            assert states is not None
+            cells = tuple(states)
+        index = {name: i for i, name in enumerate(self.state_names)}
+        missing = [c for c in cells if c not in index]
+        if missing:
+            raise ValueError(
+                f"unknown state {missing[0]!r}{did_you_mean(missing[0], index)}"
+            )
+        idx = jnp.asarray([index[c] for c in cells])
+        d = jnp.asarray(data)
+        if (
+            d.shape[0] != t_host.size - 1
+            or d.ndim > 2
+            or (d.ndim == 2 and d.shape[1] != len(cells))
+        ):
+            raise ValueError(
+                f"data must have {t_host.size - 1} rows (one per interval) and 1 or "
+                f"{len(cells)} columns, got shape {tuple(d.shape)}"
+            )
+        total = d.ndim == 1
+
+        def measure(prev: Any, new: Any) -> Any:
+            x = new[idx] - prev[idx] if counter is not None else new[idx]
+            return jnp.sum(x, keepdims=True) if total else x
+
+        steps = (
+            _stochastic.n_steps(t_host, dt) if dt is not None and method != "ssa" else 1
+        )
+        advance = self._jax_advance(method, dt, steps, params)
+        y_int = jnp.asarray(np.asarray(y0).astype(np.int64))
+        data_2d = d[:, None] if total else d
+        return _filter.run_filter(
+            advance,
+            measure,
+            y_int,
+            t_host,
+            data_2d,
+            key,
+            int(n_particles),
+            lambda dd, x: _filter.log_density(
+                observation, dd, x, reporting, concentration
+            ),
+        )
 
     def _output_fn(self, output: str, be: Backend) -> Any:
         """The generated `flows`, `rates` or `observables` function for backend `be`."""

@@ -234,19 +234,22 @@ def advance_numpy(
     flows_fn: Fn,
     dt: float | None,
     steps: int,
-    rng: np.random.Generator,
-) -> Callable[[np.ndarray, float, float], np.ndarray]:
-    """`advance(y, t0, t1)`: one trajectory from `t0` to `t1` by `method`."""
+) -> Callable[[np.random.Generator, np.ndarray, float, float], np.ndarray]:
+    """`advance(rng, y, t0, t1)`: one trajectory from `t0` to `t1` by `method`."""
     stoich = dense_stoichiometry(plan)
 
-    def chain(y: np.ndarray, t0: float, t1: float) -> np.ndarray:
+    def chain(
+        rng: np.random.Generator, y: np.ndarray, t0: float, t1: float
+    ) -> np.ndarray:
         h = (t1 - t0) / steps
         for s in range(steps):
             rates = np.asarray(rates_fn(t0 + s * h, y.astype(np.float64)))
             y, _ = numpy_step(plan, rng, y, rates, h, method == "gempyor")
         return y
 
-    def tau_leap(y: np.ndarray, t: float, end: float) -> np.ndarray:
+    def tau_leap(
+        rng: np.random.Generator, y: np.ndarray, t: float, end: float
+    ) -> np.ndarray:
         assert dt is not None
         h = dt
         while end - t > 1e-12 * max(1.0, abs(end)):
@@ -259,7 +262,9 @@ def advance_numpy(
             y, t, h = y_new, t + step, dt
         return y
 
-    def ssa(y: np.ndarray, t: float, end: float) -> np.ndarray:
+    def ssa(
+        rng: np.random.Generator, y: np.ndarray, t: float, end: float
+    ) -> np.ndarray:
         while True:
             a = np.maximum(np.asarray(flows_fn(t, y.astype(np.float64))), 0.0)
             total = float(a.sum())
@@ -276,18 +281,18 @@ def advance_numpy(
 
 
 def run_numpy(
-    advance: Callable[[np.ndarray, float, float], np.ndarray],
+    advance: Callable[[np.random.Generator, np.ndarray, float, float], np.ndarray],
     y0: np.ndarray,
     times: np.ndarray,
-    n: int,
+    rngs: list[np.random.Generator],
 ) -> np.ndarray:
-    """`n` trajectories, one after another, recorded at `times`."""
-    out = np.empty((n, len(times), y0.shape[0]), dtype=np.int64)
-    for p in range(n):
+    """One trajectory per generator, one after another, recorded at `times`."""
+    out = np.empty((len(rngs), len(times), y0.shape[0]), dtype=np.int64)
+    for p, rng in enumerate(rngs):
         y = y0.copy()
         out[p, 0] = y
         for i in range(1, len(times)):
-            y = advance(y, float(times[i - 1]), float(times[i]))
+            y = advance(rng, y, float(times[i - 1]), float(times[i]))
             out[p, i] = y
     return out
 
@@ -381,9 +386,12 @@ def run_jax(
     times: np.ndarray,
     key: Any,
     n: int,
+    mesh: Any = None,
 ) -> Any:
     """`n` trajectories recorded at `times`: a `lax.scan` over the intervals,
-    `vmap`ped over one key per trajectory."""
+    `vmap`ped over one key per trajectory. With a 1-D `jax.sharding.Mesh`, the keys
+    (so the trajectories) are sharded over its devices: the same numbers, computed
+    where they live."""
     import jax
     import jax.numpy as jnp
 
@@ -400,4 +408,16 @@ def run_jax(
         _, ys = jax.lax.scan(interval, (y0, key), jnp.stack([t[:-1], t[1:]], axis=1))
         return jnp.concatenate([y0[None, :], ys], axis=0)
 
-    return jax.vmap(one)(jax.random.split(key, n))
+    keys = jax.random.split(key, n)
+    if mesh is None:
+        return jax.vmap(one)(keys)
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    if len(mesh.axis_names) != 1 or n % mesh.size:
+        raise ValueError(
+            f"mesh must be 1-D with a size that divides n={n}, got axes "
+            f"{mesh.axis_names} of size {mesh.size}"
+        )
+    spec: Any = PartitionSpec  # (untyped in some JAX releases)
+    spread = NamedSharding(mesh, spec(mesh.axis_names[0]))
+    return jax.jit(jax.vmap(one), out_shardings=spread)(jax.device_put(keys, spread))

@@ -375,6 +375,8 @@ class CompiledRhs:
         seed: int | np.random.Generator | None = None,
         key: Any = None,
         n: int = 1,
+        mesh: Any = None,
+        workers: int = 1,
         **params: Any,
     ) -> Any:
         """Stochastic trajectories of a transitions model: integer counts of shape
@@ -390,8 +392,11 @@ class CompiledRhs:
         (independent binomials per exit, clipped in listed order; biased for
         competing exits). With `key` (a `jax.random` key) it runs
         on JAX, traceable under `jax.jit` and `jax.vmap` (the `n` particles are
-        one `vmap`); with `seed` (or a `numpy.random.Generator`) on NumPy. The same
-        seed or key gives the same trajectories. Rates that come out negative are
+        one `vmap`; `mesh=`, a 1-D `jax.sharding.Mesh`, shards them over its
+        devices); with `seed` (or a `numpy.random.Generator`) on NumPy, each
+        trajectory with its own stream (`numpy.random.SeedSequence(seed).spawn`),
+        so `workers=k` spreads them over `k` processes with the same result. The
+        same seed or key gives the same trajectories. Rates that come out negative are
         taken as 0.
 
         !!! example
@@ -438,7 +443,6 @@ class CompiledRhs:
             and np.all(np.asarray(y_host, dtype=np.float64) % 1 == 0)
         ):
             raise ValueError("y0 must hold non-negative integer counts")
-        plan = self._stochastic_plan()
         steps = (
             _stochastic.n_steps(t_host, dt) if dt is not None and method != "ssa" else 1
         )
@@ -447,22 +451,47 @@ class CompiledRhs:
             import jax.numpy as jnp
 
             advance = self._jax_advance(method, dt, steps, params)
-            return _stochastic.run_jax(advance, jnp.asarray(y_int), t_host, key, int(n))
-        rng = (
-            seed
-            if isinstance(seed, np.random.Generator)
-            else np.random.default_rng(seed)
+            return _stochastic.run_jax(
+                advance, jnp.asarray(y_int), t_host, key, int(n), mesh
+            )
+        if isinstance(seed, np.random.Generator):
+            if workers > 1:
+                raise ValueError("workers > 1 needs an integer seed, not a Generator")
+            rngs = [seed] * int(n)  # one stream, trajectory after trajectory
+        else:
+            # one independent stream per trajectory: the same trajectories whatever
+            # the number of worker processes
+            children = np.random.SeedSequence(seed).spawn(int(n))
+            if workers > 1:
+                return _simulate_in_processes(
+                    self, y_int, t_host, method, dt, children, params, workers
+                )
+            rngs = [np.random.default_rng(c) for c in children]
+        return self._simulate_numpy(y_int, t_host, method, dt, rngs, params)
+
+    def _simulate_numpy(
+        self,
+        y0: np.ndarray,
+        times: np.ndarray,
+        method: str,
+        dt: float | None,
+        rngs: list[np.random.Generator],
+        params: Mapping[str, Any],
+    ) -> np.ndarray:
+        from . import _stochastic
+
+        steps = (
+            _stochastic.n_steps(times, dt) if dt is not None and method != "ssa" else 1
         )
-        advance_np = _stochastic.advance_numpy(
-            plan,
+        advance = _stochastic.advance_numpy(
+            self._stochastic_plan(),
             method,
             self.bind(params, output="rates"),
             self.bind(params, output="flows"),
             dt,
             steps,
-            rng,
         )
-        return _stochastic.run_numpy(advance_np, y_int, t_host, int(n))
+        return _stochastic.run_numpy(advance, y0, times, rngs)
 
     def _stochastic_plan(self) -> Any:
         from . import _stochastic
@@ -971,6 +1000,50 @@ class CompiledRhs:
                 ),
             )
         return (_unpickle_compiled, (self._rhs, _backend_token(self.backend)))
+
+
+def _simulate_chunk(
+    compiled: CompiledRhs,
+    y0: np.ndarray,
+    times: np.ndarray,
+    method: str,
+    dt: float | None,
+    seeds: list[np.random.SeedSequence],
+    params: Mapping[str, Any],
+) -> np.ndarray:
+    rngs = [np.random.default_rng(c) for c in seeds]
+    return compiled._simulate_numpy(y0, times, method, dt, rngs, params)
+
+
+def _simulate_in_processes(
+    compiled: CompiledRhs,
+    y0: np.ndarray,
+    times: np.ndarray,
+    method: str,
+    dt: float | None,
+    seeds: list[np.random.SeedSequence],
+    params: Mapping[str, Any],
+    workers: int,
+) -> np.ndarray:
+    """NumPy trajectories in `workers` processes (the compiled model pickles):
+    contiguous chunks of the per-trajectory streams, results in order."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    chunks = [c.tolist() for c in np.array_split(np.arange(len(seeds)), workers)]
+    ctx = multiprocessing.get_context("spawn")  # no fork of a process that runs JAX
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        parts = pool.map(
+            _simulate_chunk,
+            *zip(
+                *[
+                    (compiled, y0, times, method, dt, [seeds[i] for i in c], params)
+                    for c in chunks
+                    if c
+                ]
+            ),
+        )
+        return np.concatenate(list(parts), axis=0)
 
 
 def _backend_token(be: Backend | None) -> object:

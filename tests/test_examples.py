@@ -24,6 +24,7 @@ CASES = {
     "scipy_solve_ivp.py": ["scipy_solve_ivp.png"],
     "incidence.py": ["incidence.png"],
     "fit_incidence.py": ["fit_incidence.png"],
+    "stochastic.py": ["stochastic.png"],
 }
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

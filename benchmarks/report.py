@@ -460,6 +460,38 @@ def tables(results: dict[str, Any]) -> str:
                 ],
             )
         )
+    sto = results.get("stochastic")
+    if sto:
+        parts.append(
+            f"Chain-binomial simulation of the age SEIR N=4 ({100} steps of dt = 0.5; best of repeats)\n\n"
+            + _md(
+                [
+                    "particles",
+                    "op_system (JAX, jit)",
+                    "hand-written JAX",
+                    "ratio",
+                    "gempyor-style NumPy",
+                    "NumPy / op_system",
+                ],
+                [
+                    [
+                        str(r["particles"]),
+                        fmt_seconds(r["op_s"]),
+                        fmt_seconds(r["hand_jax_s"]),
+                        f"**{r['ratio']:.2f}×**",
+                        fmt_seconds(r["numpy_s"]),
+                        f"{r['vs_numpy']:.1f}×",
+                    ]
+                    for r in sto["chain_binomial"]
+                ],
+            )
+        )
+        ssa = sto["ssa"]
+        parts.append(
+            f"SSA (direct method, JAX, vmap over {ssa['trajectories']} trajectories of an "
+            f"SIR with N = 1,000): {ssa['events']} events in {fmt_seconds(ssa['seconds'])}, "
+            f"{ssa['events'] / ssa['seconds'] / 1e6:.2f} M events/s"
+        )
     tg = results.get("targets", [])
     if tg:
         mark = {True: "met", False: "**not met**", None: "not measured"}

@@ -39,6 +39,7 @@ SECTIONS = (
     "diffrax",
     "compile",
     "op_engine",
+    "stochastic",
     "external",
 )
 
@@ -109,6 +110,7 @@ def plan(quick: bool) -> dict[str, Any]:
             "compile_eqns": [s4, s16],
             "import_repeat": 2,
             "op_engine": [(2, 5)],
+            "stochastic": [1, 100],
         }
     sir = M.sir()
     seirs = [M.age_seir(n) for n in (4, 16, 64, 256)]
@@ -135,6 +137,7 @@ def plan(quick: bool) -> dict[str, Any]:
         "compile_eqns": [*seirs, chain, regions[0], regions[-1]],
         "import_repeat": 7,
         "op_engine": [(4, 5), (6, 10)],
+        "stochastic": [1, 100, 10_000],
     }
 
 
@@ -255,6 +258,18 @@ def main(argv: list[str] | None = None) -> int:
         "op_engine",
         "op_engine's implicit SDIRK2 (flepimop2 plugin): exact Jacobian vs finite differences",
         run_op_engine,
+    )
+
+    def run_stochastic() -> dict[str, Any]:
+        from .stochastic import bench_stochastic
+
+        suite.setup_jax()  # float64, as the other JAX sections
+        return bench_stochastic(p["stochastic"], 3 if args.quick else 5, log)
+
+    section(
+        "stochastic",
+        "stochastic simulation: generated chain-binomial step vs hand-written JAX and NumPy; SSA throughput",
+        run_stochastic,
     )
 
     def run_external() -> dict[str, Any]:

@@ -154,12 +154,12 @@ def numpy_step(
         left = rng.binomial(y[plan.cells], np.clip(p_leave, 0.0, 1.0))
         m = plan.exits.shape[1]
         for j in range(m):
-            tail = r[:, j:].sum(axis=1)
-            if j == m - 1:
-                p = (tail > 0).astype(np.float64)
+            if j == m - 1:  # the last exit takes what remains: no draw
+                got = left
             else:
+                tail = r[:, j:].sum(axis=1)
                 p = np.divide(r[:, j], tail, out=np.zeros_like(tail), where=tail > 0)
-            got = rng.binomial(left, np.clip(p, 0.0, 1.0))
+                got = rng.binomial(left, np.clip(p, 0.0, 1.0))
             left = left - got
             valid = plan.exits[:, j] >= 0
             n[plan.exits[valid, j]] = got[valid]
@@ -198,12 +198,12 @@ def jax_step(
         m = plan.exits.shape[1]
         keys = jax.random.split(k_split, m)
         for j in range(m):
-            tail = jnp.sum(r[:, j:], axis=1)
-            if j == m - 1:
-                p = (tail > 0).astype(rates.dtype)
+            if j == m - 1:  # the last exit takes what remains: no draw
+                got = left
             else:
+                tail = jnp.sum(r[:, j:], axis=1)
                 p = jnp.where(tail > 0, r[:, j] / jnp.where(tail > 0, tail, 1.0), 0.0)
-            got = jax.random.binomial(keys[j], left, jnp.clip(p, 0.0, 1.0))
+                got = jax.random.binomial(keys[j], left, jnp.clip(p, 0.0, 1.0))
             left = left - got
             valid = plan.exits[:, j] >= 0
             n = n.at[plan.exits[valid, j]].set(got[valid].astype(y.dtype))

@@ -168,12 +168,7 @@ class CompiledRhs:
                     "output must be 'rhs', 'flows', 'rates' or 'observables', "
                     f"got {output!r}"
                 )
-            be = (
-                self.backend
-                if self.backend is not None
-                and self.backend.name not in ("auto", "numpy")
-                else backend_for_array(np.zeros(1))
-            )
+            be = self._backend_for(np.zeros(1))
             fn = self._output_fn(output, be)
             prep_o, core_o = fn.split()
             bound_o = prep_o(params_dict)
@@ -345,11 +340,7 @@ class CompiledRhs:
 
             ```
         """
-        be = (
-            self.backend
-            if self.backend is not None and self.backend.name not in ("auto", "numpy")
-            else backend_for_array(y)
-        )
+        be = self._backend_for(y)
         return self._output_fn("flows", be)(t, y, **params)
 
     def rates(self, t: Any, y: Any, **params: Any) -> Any:
@@ -358,11 +349,7 @@ class CompiledRhs:
         flow itself for a source (`from: null`). What the stochastic simulators
         draw from. Transitions models only.
         """
-        be = (
-            self.backend
-            if self.backend is not None and self.backend.name not in ("auto", "numpy")
-            else backend_for_array(y)
-        )
+        be = self._backend_for(y)
         return self._output_fn("rates", be)(t, y, **params)
 
     def simulate(
@@ -627,6 +614,13 @@ class CompiledRhs:
             ),
         )
 
+    def _backend_for(self, y: Any) -> Backend:
+        """This model's backend when it is JAX or another namespace; else chosen by
+        `y` (NumPy for NumPy arrays and lists, JAX for JAX arrays and tracers)."""
+        if self.backend is not None and self.backend.name not in ("auto", "numpy"):
+            return self.backend
+        return backend_for_array(y)
+
     def _output_fn(self, output: str, be: Backend) -> Any:
         """The generated `flows`, `rates` or `observables` function for backend `be`."""
         key = f"{output}:{be.name}"
@@ -715,11 +709,7 @@ class CompiledRhs:
 
             ```
         """
-        be = (
-            self.backend
-            if self.backend is not None and self.backend.name not in ("auto", "numpy")
-            else backend_for_array(y)
-        )
+        be = self._backend_for(y)
         return self._output_fn("observables", be)(t, y, **params)
 
     def observe(self, ts: Any, ys: Any, **params: Any) -> Any:
@@ -729,11 +719,7 @@ class CompiledRhs:
         On JAX one `jax.vmap` of `observables` (traceable: jit it, or differentiate
         a loss through it); on NumPy one call of `observables` per time.
         """
-        be = (
-            self.backend
-            if self.backend is not None and self.backend.name not in ("auto", "numpy")
-            else backend_for_array(ys)
-        )
+        be = self._backend_for(ys)
         if be.is_jax:
             import jax
 

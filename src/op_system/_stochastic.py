@@ -20,8 +20,9 @@ in the order the transitions are listed so their total stays within `y_i`. With
 competing exits this is biased (the first listed exit takes more than its share).
 
 Tau-leaping (`tau_leap`) draws every flow's count as `Poisson(tau * flow)` (flows
-at the start of the step) for steps of at most `tau`; a step that would make a
-count negative is rejected and retried with half the step.
+at the start of the step), with `tau = dt` fixed, or without `dt` chosen at every
+step by Cao, Gillespie & Petzold's rule (`adaptive_tau`, epsilon = 0.03); a step
+that would make a count negative is rejected and retried with half the step.
 
 The exact stochastic simulation algorithm (`ssa`, Gillespie's direct method) draws
 one event at a time from the flows (`rate * source`, the propensities): the time
@@ -75,6 +76,8 @@ class StepPlan:
 
     n_state: int
     n_flow: int
+    #: the model's own states (before the incidence counters)
+    n_model: int
     cells: np.ndarray
     exits: np.ndarray
     sources: np.ndarray
@@ -103,6 +106,7 @@ def step_plan(model: Model) -> StepPlan:
     return StepPlan(
         n_state=model.n_state,
         n_flow=len(src),
+        n_model=model.n_model_state,
         cells=np.asarray(cells, dtype=np.int64),
         exits=exits,
         sources=np.asarray(sources, dtype=np.int64),
@@ -226,6 +230,24 @@ def dense_stoichiometry(plan: StepPlan) -> np.ndarray:
 
 Fn = Callable[[Any, Any], Any]
 
+#: the error control parameter of the adaptive tau-leap (Cao, Gillespie & Petzold)
+EPSILON = 0.03
+
+
+def adaptive_tau(own: Any, a: Any, y: Any, xp: Any) -> Any:
+    """The step of Cao, Gillespie & Petzold (2006) for propensities `a` at `y`: the
+    largest `tau` for which the expected change of every state, and its standard
+    deviation, stay within `max(EPSILON * y_i / g, 1)`, with `g = 2` for every state
+    (the rates of a spec are arbitrary expressions, so every reaction is taken as
+    up to second order). `own` is the stoichiometry of the model's own states."""
+    mu = xp.abs(own @ a)
+    var = (own * own) @ a
+    bound = xp.maximum(EPSILON * y[: own.shape[0]] / 2.0, 1.0)
+    big = xp.asarray(np.inf)
+    t1 = xp.where(mu > 0, bound / xp.where(mu > 0, mu, 1.0), big)
+    t2 = xp.where(var > 0, bound * bound / xp.where(var > 0, var, 1.0), big)
+    return xp.min(xp.minimum(t1, t2))
+
 
 def advance_numpy(
     plan: StepPlan,
@@ -247,19 +269,21 @@ def advance_numpy(
             y, _ = numpy_step(plan, rng, y, rates, h, method == "gempyor")
         return y
 
+    own = stoich[: plan.n_model]
+
     def tau_leap(
         rng: np.random.Generator, y: np.ndarray, t: float, end: float
     ) -> np.ndarray:
-        assert dt is not None
-        h = dt
+        retry = None  # the halved step after a rejected one
         while end - t > 1e-12 * max(1.0, abs(end)):
-            step = min(h, end - t)
             a = np.maximum(np.asarray(flows_fn(t, y.astype(np.float64))), 0.0)
+            h = retry if retry is not None else (dt or adaptive_tau(own, a, y, np))
+            step = min(h, end - t)
             y_new = y + stoich @ rng.poisson(a * step)
             if (y_new < 0).any():
-                h = step / 2
+                retry = step / 2
                 continue
-            y, t, h = y_new, t + step, dt
+            y, t, retry = y_new, t + step, None
         return y
 
     def ssa(
@@ -327,30 +351,37 @@ def advance_jax(
         (y, _), _ = jax.lax.scan(step, (y, key), jnp.arange(steps))
         return y
 
+    own = stoich[: plan.n_model].astype(fdtype)
+
     def tau_leap(key: Any, y: Any, t0: Any, end: Any) -> Any:
-        tau = jnp.asarray(dt, dtype=fdtype)
         eps = 1e-12 * jnp.maximum(1.0, jnp.abs(end))
+        no_retry = jnp.asarray(-1.0, dtype=fdtype)
 
         def cond(c: Any) -> Any:
             return end - c[1] > eps
 
         def body(c: Any) -> Any:
-            y, t, h, key = c
+            y, t, retry, key = c
             key, sub = jax.random.split(key)
-            step = jnp.minimum(h, end - t)
             a = jnp.maximum(flows_fn(t, y.astype(fdtype)), 0.0)
+            fresh = (
+                jnp.asarray(dt, dtype=fdtype)
+                if dt is not None
+                else adaptive_tau(own, a, y.astype(fdtype), jnp)
+            )
+            step = jnp.minimum(jnp.where(retry > 0, retry, fresh), end - t)
             moves = jax.random.poisson(sub, a * step).astype(y.dtype)
             y_new = y + stoich.astype(y.dtype) @ moves
             ok = jnp.all(y_new >= 0)
             return (
                 jnp.where(ok, y_new, y),
                 jnp.where(ok, t + step, t),
-                jnp.where(ok, tau, step / 2),
+                jnp.where(ok, no_retry, step / 2),
                 key,
             )
 
         t0 = jnp.asarray(t0, dtype=fdtype)
-        y, _, _, _ = jax.lax.while_loop(cond, body, (y, t0, tau, key))
+        y, _, _, _ = jax.lax.while_loop(cond, body, (y, t0, no_retry, key))
         return y
 
     def ssa(key: Any, y: Any, t0: Any, end: Any) -> Any:

@@ -374,8 +374,9 @@ class CompiledRhs:
         start of each step (see `_stochastic.py`: the exits of a cell are a
         multinomial draw, sources Poisson). `method="ssa"`: exact simulation, one
         event at a time (Gillespie's direct method; no `dt`). `method="tau_leap"`:
-        Poisson counts of every flow over steps of at most `dt`, a step that would
-        go negative halved. `method="gempyor"`: flepiMoP gempyor's step
+        Poisson counts of every flow over steps of `dt`, or without `dt` of the
+        adaptive size of Cao, Gillespie & Petzold (epsilon = 0.03); a step that
+        would go negative is halved. `method="gempyor"`: flepiMoP gempyor's step
         (independent binomials per exit, clipped in listed order; biased for
         competing exits). With `key` (a `jax.random` key) it runs
         on JAX, traceable under `jax.jit` and `jax.vmap` (the `n` particles are
@@ -412,8 +413,10 @@ class CompiledRhs:
                 f"method must be one of {list(_stochastic.METHODS)}, got {method!r}"
                 f"{did_you_mean(str(method), _stochastic.METHODS)}"
             )
-        if method != "ssa" and (dt is None or not dt > 0):
+        if method not in ("ssa", "tau_leap") and (dt is None or not dt > 0):
             raise ValueError(f"method {method!r} needs a step dt > 0, got {dt!r}")
+        if dt is not None and not dt > 0:
+            raise ValueError(f"dt must be > 0, got {dt!r}")
         model = self._flow_model("simulate()")
         t_host = np.asarray(times, dtype=np.float64)
         if t_host.ndim != 1 or t_host.size < 1 or np.any(np.diff(t_host) <= 0):
@@ -554,8 +557,10 @@ class CompiledRhs:
             raise ValueError(
                 f"method must be one of {list(_stochastic.METHODS)}, got {method!r}"
             )
-        if method != "ssa" and (dt is None or not dt > 0):
+        if method not in ("ssa", "tau_leap") and (dt is None or not dt > 0):
             raise ValueError(f"method {method!r} needs a step dt > 0, got {dt!r}")
+        if dt is not None and not dt > 0:
+            raise ValueError(f"dt must be > 0, got {dt!r}")
         if (counter is None) == (states is None):
             raise ValueError("give exactly one of counter= (incidence) or states=")
         t_host = np.asarray(times, dtype=np.float64)

@@ -604,6 +604,8 @@ def test_particle_filter_on_incidence_and_bad_input() -> None:
             observation="negative_binomial",
             **kw,
         )
+    with pytest.raises(ValueError, match="non-negative integer counts"):
+        c.particle_filter(y0 - 995, times, data, counter="cases", dt=0.25, **kw)
     with pytest.raises(ValueError, match="8 rows"):
         c.particle_filter(y0, times, data[:-1], counter="cases", dt=0.25, **kw)
 

@@ -823,9 +823,7 @@ def _finish(
     if b.spec.get("observables") is not None:
         from ._observables import observed_model
 
-        model.observed = observed_model(
-            b, model, all_exprs, _parse_template, parse_expr
-        )
+        model.observed = observed_model(b, model, all_exprs)
     b.attach_initial_state(meta)
     from ._cells import template_cells  # the per-cell evaluator reads the built model
 

@@ -490,40 +490,25 @@ def _observables(lw: _Lowerer, model: Model, numpy: bool) -> list[str]:
 
     read = set().union(*(names_in(o.expr) for o in model.observables if o.expr))
     if read & set(model.flow_blocks):
-        pieces = flow_pieces(lw, model)
-        lw.lines.extend(_flow_output(lw, pieces, numpy, into="F"))
+        flows = flow_pieces(lw, model)
+        lw.lines.extend(_flow_output(lw, flows, numpy, into="F"))
         for i, fb in enumerate(model.flow_blocks.values()):
             lw.block_var[id(fb)] = f"fb_{i}"
             lw.lines.append(f"    fb_{i} = {_block_view('F', fb)}")
-    parts: list[
-        tuple[int, str]
-    ] = []  # (size, code: flat over the template, or a scalar)
+    # the observables' cells as output pieces, assembled as `flows()` assembles flows
+    pieces: list[tuple[list[int], str, bool]] = []
+    pos = 0
     for o in model.observables:
         assert o.expr is not None
         scope = tuple(Dim(ax.name, ax) for ax in o.axes)
         v = lw.num(lw.expr(o.expr, scope, o.path))
         size = math.prod(ax.size for ax in o.axes)
-        if not o.axes:
-            parts.append((0, lw.tmp(v.code, "o")))
-            continue
-        code = lw.bcast(v, scope)
+        code = v.code if not o.axes else lw.bcast(v, scope)
         if len(o.axes) > 1:
             code = f"_reshape({code}, ({size},))"
-        parts.append((size, lw.tmp(code, "o")))
-    n = sum(max(size, 1) for size, _ in parts)
-    if numpy:
-        lines = [f"    out = _empty({n})"]
-        pos = 0
-        for size, code in parts:
-            where = f"{pos}:{pos + size}" if size else str(pos)
-            lines.append(f"    out[{where}] = {code}")
-            pos += max(size, 1)
-        return [*lines, "    return out"]
-    flat = [
-        code if size else f"_reshape(_asarray({code}, dtype=y.dtype), (1,))"
-        for size, code in parts
-    ]
-    return [f"    return _concat([{', '.join(flat)}])"]
+        pieces.append((list(range(pos, pos + size)), lw.tmp(code, "o"), bool(o.axes)))
+        pos += size
+    return _flow_output(lw, pieces, numpy)
 
 
 def _block_view(vec: str, blk: Block) -> str:

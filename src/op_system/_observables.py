@@ -18,11 +18,11 @@ generates `observables(t, y, **params)`.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._errors import SpecError, SpecWarning, UnsupportedFeatureError, did_you_mean
 from ._model import AliasDef, Block, Dim, Model, TransitionDef, transition_base
+from ._parse import parse_expr
 from ._timevarying import time_varying
 
 if TYPE_CHECKING:
@@ -63,10 +63,10 @@ def observed_model(
     b: Any,
     model: Model,
     exprs: list[tuple[Node, tuple[Dim, ...], str]],
-    parse_template: Callable[..., tuple[str, tuple[Any, ...]]],
-    parse_expr: Callable[..., Node],
 ) -> Model:
     """Validate `observables:` with `model` (built by the builder `b`, from `exprs`)."""
+    from ._build import _parse_template  # (_build calls this once it is loaded)
+
     raw = b.spec.get("observables")
     if not isinstance(raw, dict) or not raw:
         raise SpecError(
@@ -91,7 +91,7 @@ def observed_model(
             raise SpecError(
                 f"{path} must map a name to an expression", path=path, token=repr(key)
             )
-        base, axes = parse_template(key.strip(), b.axes, path, "observable")
+        base, axes = _parse_template(key.strip(), b.axes, path, "observable")
         if base in taken or base in blocks or base in seen:
             raise SpecError(
                 f"observable {base!r} is already the name of a state, alias, flow or "

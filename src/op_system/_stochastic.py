@@ -116,21 +116,20 @@ def step_plan(model: Model) -> StepPlan:
     )
 
 
-def n_steps(times: np.ndarray, dt: float) -> int:
-    """Steps per output interval for steps of at most `dt`: every interval is split
-    into this many equal steps (on a regular grid, exactly steps of `gap / k`)."""
+def n_steps(times: np.ndarray, dt: float | None) -> int:
+    """Steps per output interval for the chain-binomial methods' steps of at most
+    `dt`: every interval is split into this many equal steps (on a regular grid,
+    exactly steps of `gap / k`). 1 without `dt` (the methods that need none)."""
     gaps = np.diff(times)
-    return int(np.max(np.ceil(gaps / dt - 1e-9))) if gaps.size else 1
+    if dt is None or not gaps.size:
+        return 1
+    return int(np.max(np.ceil(gaps / dt - 1e-9)))
 
 
-def _split(plan: StepPlan, rates: Any, dt: Any, xp: Any) -> tuple[Any, Any, Any]:
-    """Per exit cell: the exit rates (padded with 0), their total, and the
-    probability that an individual leaves within `dt`."""
+def _exit_rates(plan: StepPlan, rates: Any, xp: Any) -> Any:
+    """Per exit cell, the rates of its exits (padded with 0; negative rates as 0)."""
     safe = np.where(plan.exits >= 0, plan.exits, 0)
-    r = xp.where(xp.asarray(plan.exits >= 0), rates[safe], 0.0)
-    r = xp.maximum(r, 0.0)
-    total = xp.sum(r, axis=1)
-    return r, total, 1.0 - xp.exp(-total * dt)
+    return xp.maximum(xp.where(xp.asarray(plan.exits >= 0), rates[safe], 0.0), 0.0)
 
 
 def numpy_step(
@@ -144,17 +143,17 @@ def numpy_step(
     """One chain-binomial step on NumPy: the new counts and the moves per flow."""
     n = np.zeros(plan.n_flow, dtype=np.int64)
     if plan.cells.size and gempyor:
-        r, _total, _p = _split(plan, rates, dt, np)
-        left = y[plan.cells]
+        r = _exit_rates(plan, rates, np)
+        size = y[plan.cells]
+        left = size
         for j in range(plan.exits.shape[1]):
-            got = np.minimum(
-                rng.binomial(y[plan.cells], 1.0 - np.exp(-r[:, j] * dt)), left
-            )
+            got = np.minimum(rng.binomial(size, 1.0 - np.exp(-r[:, j] * dt)), left)
             left = left - got
             valid = plan.exits[:, j] >= 0
             n[plan.exits[valid, j]] = got[valid]
     elif plan.cells.size:
-        r, _total, p_leave = _split(plan, rates, dt, np)
+        r = _exit_rates(plan, rates, np)
+        p_leave = 1.0 - np.exp(-r.sum(axis=1) * dt)
         left = rng.binomial(y[plan.cells], np.clip(p_leave, 0.0, 1.0))
         m = plan.exits.shape[1]
         for j in range(m):
@@ -184,7 +183,7 @@ def jax_step(
     n = jnp.zeros(plan.n_flow, dtype=y.dtype)
     k_leave, k_split, k_src = jax.random.split(key, 3)
     if plan.cells.size and gempyor:
-        r, _total, _p = _split(plan, rates, dt, jnp)
+        r = _exit_rates(plan, rates, jnp)
         size = y[plan.cells].astype(rates.dtype)
         left = size
         keys = jax.random.split(k_split, plan.exits.shape[1])
@@ -195,7 +194,8 @@ def jax_step(
             valid = plan.exits[:, j] >= 0
             n = n.at[plan.exits[valid, j]].set(got[valid].astype(y.dtype))
     elif plan.cells.size:
-        r, _total, p_leave = _split(plan, rates, dt, jnp)
+        r = _exit_rates(plan, rates, jnp)
+        p_leave = 1.0 - jnp.exp(-jnp.sum(r, axis=1) * dt)
         left = jax.random.binomial(
             k_leave, y[plan.cells].astype(rates.dtype), jnp.clip(p_leave, 0.0, 1.0)
         )

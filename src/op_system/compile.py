@@ -157,9 +157,9 @@ class CompiledRhs:
 
         The parameters are read and assembled once, here (a spec written cell by
         cell may have thousands of scalar parameters), not at every call. With
-        `output="flows"` or `"observables"`, the function returns `flows(t, y)` or
-        `observables(t, y)` instead (NumPy, or this model's backend when it is JAX
-        or another namespace).
+        `output="flows"`, `"rates"` or `"observables"`, the function returns
+        `flows(t, y)`, `rates(t, y)` or `observables(t, y)` instead (NumPy, or this
+        model's backend when it is JAX or another namespace).
         """
         params_dict = dict(params)
         if output != "rhs":
@@ -408,39 +408,13 @@ class CompiledRhs:
         """
         from . import _stochastic
 
-        if method not in _stochastic.METHODS:
-            raise ValueError(
-                f"method must be one of {list(_stochastic.METHODS)}, got {method!r}"
-                f"{did_you_mean(str(method), _stochastic.METHODS)}"
-            )
-        if method not in ("ssa", "tau_leap") and (dt is None or not dt > 0):
-            raise ValueError(f"method {method!r} needs a step dt > 0, got {dt!r}")
-        if dt is not None and not dt > 0:
-            raise ValueError(f"dt must be > 0, got {dt!r}")
-        model = self._flow_model("simulate()")
-        t_host = np.asarray(times, dtype=np.float64)
-        if t_host.ndim != 1 or t_host.size < 1 or np.any(np.diff(t_host) <= 0):
-            raise ValueError(
-                f"times must be a non-empty, strictly increasing 1-D grid, got {t_host!r}"
-            )
-        y_host = np.asarray(y0)
-        if y_host.shape != (model.n_state,):
-            raise StateShapeError(
-                f"simulate needs y0 of shape ({model.n_state},), got {y_host.shape}"
-            )
-        if not (
-            np.all(y_host >= 0)
-            and np.all(np.asarray(y_host, dtype=np.float64) % 1 == 0)
-        ):
-            raise ValueError("y0 must hold non-negative integer counts")
-        steps = (
-            _stochastic.n_steps(t_host, dt) if dt is not None and method != "ssa" else 1
+        t_host, y_int = self._stochastic_inputs(
+            "simulate()", method, dt, times, y0, min_times=1
         )
-        y_int = y_host.astype(np.int64)
         if key is not None:
             import jax.numpy as jnp
 
-            advance = self._jax_advance(method, dt, steps, params)
+            advance = self._jax_advance(method, dt, t_host, params)
             return _stochastic.run_jax(
                 advance, jnp.asarray(y_int), t_host, key, int(n), mesh
             )
@@ -470,16 +444,13 @@ class CompiledRhs:
     ) -> np.ndarray:
         from . import _stochastic
 
-        steps = (
-            _stochastic.n_steps(times, dt) if dt is not None and method != "ssa" else 1
-        )
         advance = _stochastic.advance_numpy(
             self._stochastic_plan(),
             method,
             self.bind(params, output="rates"),
             self.bind(params, output="flows"),
             dt,
-            steps,
+            _stochastic.n_steps(times, dt),
         )
         return _stochastic.run_numpy(advance, y0, times, rngs)
 
@@ -492,10 +463,57 @@ class CompiledRhs:
             plan = self._cache["step_plan"] = _stochastic.step_plan(model)
         return plan
 
+    def _stochastic_inputs(
+        self,
+        what: str,
+        method: str,
+        dt: float | None,
+        times: Any,
+        y0: Any,
+        *,
+        min_times: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Check the arguments `simulate` and `particle_filter` share; return the
+        time grid (float64) and the initial counts (int64)."""
+        from . import _stochastic
+
+        if method not in _stochastic.METHODS:
+            raise ValueError(
+                f"method must be one of {list(_stochastic.METHODS)}, got {method!r}"
+                f"{did_you_mean(str(method), _stochastic.METHODS)}"
+            )
+        if method not in ("ssa", "tau_leap") and (dt is None or not dt > 0):
+            raise ValueError(f"method {method!r} needs a step dt > 0, got {dt!r}")
+        if dt is not None and not dt > 0:
+            raise ValueError(f"dt must be > 0, got {dt!r}")
+        model = self._flow_model("simulate()")
+        t_host = np.asarray(times, dtype=np.float64)
+        if t_host.ndim != 1 or t_host.size < min_times or np.any(np.diff(t_host) <= 0):
+            raise ValueError(
+                f"times must be a strictly increasing 1-D grid of at least {min_times} "
+                f"time(s), got {t_host!r}"
+            )
+        y_host = np.asarray(y0)
+        if y_host.shape != (model.n_state,):
+            raise StateShapeError(
+                f"y0 must have shape ({model.n_state},), got {y_host.shape}"
+            )
+        if not (
+            np.all(y_host >= 0)
+            and np.all(np.asarray(y_host, dtype=np.float64) % 1 == 0)
+        ):
+            raise ValueError("y0 must hold non-negative integer counts")
+        return t_host, y_host.astype(np.int64)
+
     def _jax_advance(
-        self, method: str, dt: float | None, steps: int, params: Mapping[str, Any]
+        self,
+        method: str,
+        dt: float | None,
+        times: np.ndarray,
+        params: Mapping[str, Any],
     ) -> Any:
-        """`advance(key, y, t0, t1)` of `method` on JAX, with `params` bound."""
+        """`advance(key, y, t0, t1)` of `method` on JAX, with `params` bound (steps of
+        at most `dt` over the intervals of `times`)."""
         from . import _stochastic
 
         be = (
@@ -510,7 +528,7 @@ class CompiledRhs:
             lambda t, y: rates(t, y, **params),
             lambda t, y: flows(t, y, **params),
             dt,
-            steps,
+            _stochastic.n_steps(times, dt),
         )
 
     def particle_filter(
@@ -544,7 +562,7 @@ class CompiledRhs:
         """
         import jax.numpy as jnp
 
-        from . import _filter, _stochastic
+        from . import _filter
 
         if observation not in _filter.OBSERVATIONS:
             raise ValueError(
@@ -553,19 +571,11 @@ class CompiledRhs:
             )
         if observation == "negative_binomial" and concentration is None:
             raise ValueError("observation='negative_binomial' needs a concentration")
-        if method not in _stochastic.METHODS:
-            raise ValueError(
-                f"method must be one of {list(_stochastic.METHODS)}, got {method!r}"
-            )
-        if method not in ("ssa", "tau_leap") and (dt is None or not dt > 0):
-            raise ValueError(f"method {method!r} needs a step dt > 0, got {dt!r}")
-        if dt is not None and not dt > 0:
-            raise ValueError(f"dt must be > 0, got {dt!r}")
         if (counter is None) == (states is None):
             raise ValueError("give exactly one of counter= (incidence) or states=")
-        t_host = np.asarray(times, dtype=np.float64)
-        if t_host.ndim != 1 or t_host.size < 2 or np.any(np.diff(t_host) <= 0):
-            raise ValueError("times must be a strictly increasing grid of >= 2 times")
+        t_host, y_host = self._stochastic_inputs(
+            "particle_filter()", method, dt, times, y0, min_times=2
+        )
         if counter is not None:
             names = self.incidence_names
             if counter not in names:
@@ -600,11 +610,8 @@ class CompiledRhs:
             x = new[idx] - prev[idx] if counter is not None else new[idx]
             return jnp.sum(x, keepdims=True) if total else x
 
-        steps = (
-            _stochastic.n_steps(t_host, dt) if dt is not None and method != "ssa" else 1
-        )
-        advance = self._jax_advance(method, dt, steps, params)
-        y_int = jnp.asarray(np.asarray(y0).astype(np.int64))
+        advance = self._jax_advance(method, dt, t_host, params)
+        y_int = jnp.asarray(y_host)
         data_2d = d[:, None] if total else d
         return _filter.run_filter(
             advance,

@@ -24,6 +24,15 @@ COMPETING = {
     ],
 }
 
+SIR = {
+    "kind": "transitions",
+    "state": ["S", "I", "R"],
+    "transitions": [
+        {"from": "S", "to": "I", "rate": "beta * I / sum_state()"},
+        {"from": "I", "to": "R", "rate": "gamma"},
+    ],
+}
+
 SIR_AGE: dict[str, Any] = {
     "kind": "transitions",
     "axes": [{"name": "age", "coords": ["y", "o"]}],
@@ -322,14 +331,7 @@ def test_ssa_small_sir_final_size_matches_the_exact_recursion() -> None:
     total variation < 0.05 over 4,000 runs (about 0.03 is expected, mostly from
     sampling; seeded, so this passes or fails the same way every run)."""
     jax = pytest.importorskip("jax")
-    spec = {
-        "kind": "transitions",
-        "state": ["S", "I", "R"],
-        "transitions": [
-            {"from": "S", "to": "I", "rate": "beta * I / sum_state()"},
-            {"from": "I", "to": "R", "rate": "gamma"},
-        ],
-    }
+    spec = SIR
     exact = _sir_final_size(20, 1, 0.4, 0.2)
     c = compile_spec(spec, xp=jax.numpy)
     y0 = np.array([19, 1, 0])
@@ -742,14 +744,7 @@ def test_tau_leap_and_ssa_means_agree_at_large_n() -> None:
     jax = pytest.importorskip("jax")
     from scipy.integrate import solve_ivp
 
-    spec = {
-        "kind": "transitions",
-        "state": ["S", "I", "R"],
-        "transitions": [
-            {"from": "S", "to": "I", "rate": "beta * I / sum_state()"},
-            {"from": "I", "to": "R", "rate": "gamma"},
-        ],
-    }
+    spec = SIR
     c = compile_spec(spec, xp=jax.numpy)
     y0 = np.array([990_000, 10_000, 0])
     times = np.array([0.0, 10.0, 20.0])
@@ -802,14 +797,7 @@ def test_adaptive_tau_leap() -> None:
         np.array([3]), [0.0, 5.0], method="tau_leap", seed=1, n=200, lam=0.0, mu=2.0
     )
     assert (small >= 0).all()
-    spec = {
-        "kind": "transitions",
-        "state": ["S", "I", "R"],
-        "transitions": [
-            {"from": "S", "to": "I", "rate": "beta * I / sum_state()"},
-            {"from": "I", "to": "R", "rate": "gamma"},
-        ],
-    }
+    spec = SIR
     s = compile_spec(spec, xp=jax.numpy)
     y0 = np.array([990_000, 10_000, 0])
     kw: dict[str, Any] = {"n": 20, "beta": 0.5, "gamma": 0.25}

@@ -7,6 +7,7 @@ false-alarm rate) under a fresh seed.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -632,6 +633,72 @@ def test_numpy_ensembles_in_worker_processes_are_the_same_trajectories() -> None
             workers=2,
             **SIR_PARAMS,
         )
+
+
+def _stoichiometry_from_the_ode(c: Any, params: dict[str, Any]) -> np.ndarray:
+    """The state x flow matrix `S` with `eval_fn == S @ flows`, recovered by least
+    squares from the ODE and flows at random states: independent of the
+    simulators' own step plan."""
+    rng = np.random.default_rng(0)
+    ys = rng.uniform(1.0, 100.0, size=(40, len(c.state_names)))
+    dy = np.array([c.eval_fn(0.0, y, **params) for y in ys])
+    f = np.array([c.flows(0.0, y, **params) for y in ys])
+    s, *_ = np.linalg.lstsq(f, dy, rcond=None)
+    assert np.allclose(s, np.round(s), atol=1e-8)
+    return np.round(s).T.astype(np.int64)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+@pytest.mark.parametrize(
+    ("method", "dt"),
+    [("chain_binomial", 0.5), ("gempyor", 0.5), ("tau_leap", 0.25), ("ssa", None)],
+)
+def test_interval_flows_per_transition(
+    backend: str, method: str, dt: float | None
+) -> None:
+    """`return_flows=True` adds how many individuals each flow moved over each
+    output interval: they explain every change of the state (through the ODE's
+    own stoichiometry, including the incidence counter, the birth source and the
+    death sink), and asking for them does not change the trajectories."""
+    xp = None
+    kw: dict[str, Any] = {"seed": 3}
+    if backend == "jax":
+        jax = pytest.importorskip("jax")
+        xp = jax.numpy
+        kw = {"key": jax.random.PRNGKey(3)}
+    # births per age in proportion to its susceptibles, so that no two flows are
+    # the same function of the state (the least squares below then has one answer)
+    spec = copy.deepcopy(SIR_AGE)
+    spec["transitions"][2]["rate"] = "100 * nu * S[age] / sum_state()"
+    c = compile_spec(spec, xp=xp)
+    times = np.array([0.0, 2.0, 5.0, 10.0])
+    sim = c.simulate(
+        Y0, times, method=method, dt=dt, n=5, return_flows=True, **kw, **SIR_PARAMS
+    )
+    states, flows = (np.asarray(a) for a in sim)
+    assert flows.shape == (5, len(times) - 1, len(c.flow_names))
+    assert (flows >= 0).all()
+    assert flows.sum() > 0
+    plain = c.simulate(Y0, times, method=method, dt=dt, n=5, **kw, **SIR_PARAMS)
+    np.testing.assert_array_equal(states, np.asarray(plain))
+    s = _stoichiometry_from_the_ode(compile_spec(spec), SIR_PARAMS)
+    np.testing.assert_array_equal(np.diff(states, axis=1), flows @ s.T)
+    infection = [i for i, n in enumerate(c.flow_names) if n.startswith("infection")]
+    cases = [c.state_names.index(n) for n in c.incidence_names["cases"]]
+    np.testing.assert_array_equal(
+        np.diff(states[:, :, cases], axis=1), flows[:, :, infection]
+    )
+
+
+def test_interval_flows_from_worker_processes() -> None:
+    """The flows of a process-pool ensemble are those of one process."""
+    c = compile_spec(SIR_AGE)
+    times = np.array([0.0, 5.0, 10.0])
+    kw: dict[str, Any] = {"dt": 0.5, "seed": 42, "n": 4, "return_flows": True}
+    one = c.simulate(Y0, times, **kw, **SIR_PARAMS)
+    two = c.simulate(Y0, times, workers=2, **kw, **SIR_PARAMS)
+    for a, b in zip(one, two, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 SHARDED = r"""

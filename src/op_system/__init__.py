@@ -40,6 +40,7 @@ from ._errors import SpecError as SpecError
 from ._errors import SpecWarning as SpecWarning
 from ._errors import StateShapeError as StateShapeError
 from ._errors import UnsupportedFeatureError as UnsupportedFeatureError
+from ._filter import FilterResult as FilterResult
 from ._identifiers import IdentifierString as IdentifierString
 from ._identifiers import StateString as StateString
 from ._info import AxisInfo as AxisInfo
@@ -49,6 +50,7 @@ from ._info import ParamInfo as ParamInfo
 from ._info import StateBlockInfo as StateBlockInfo
 from ._info import model_info as model_info
 from ._io import load_spec as load_spec
+from ._stochastic import Simulation as Simulation
 from .compile import CompiledRhs as CompiledRhs
 from .compile import EvalFn as EvalFn
 from .compile import compile_rhs as compile_rhs
@@ -103,6 +105,7 @@ __all__ = [
     "CompiledRhs",
     "EvalFn",
     "ExpressionError",
+    "FilterResult",
     "IdentifierString",
     "KernelInfo",
     "ModelInfo",
@@ -110,6 +113,7 @@ __all__ = [
     "OpSystemError",
     "ParamInfo",
     "ParameterError",
+    "Simulation",
     "SpecError",
     "SpecWarning",
     "StateBlockInfo",

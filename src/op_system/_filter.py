@@ -86,7 +86,7 @@ def run_filter(
         particles, key = carry
         ends, d = inp
         key, k_adv, k_res = jax.random.split(key, 3)
-        moved = jax.vmap(advance, in_axes=(0, 0, None, None))(
+        moved, _ = jax.vmap(advance, in_axes=(0, 0, None, None))(
             jax.random.split(k_adv, j), particles, ends[0], ends[1]
         )
         x = jax.vmap(measure)(particles, moved)  # (J, k)

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "METHODS",
+    "Simulation",
     "StepPlan",
     "advance_jax",
     "advance_numpy",
@@ -63,6 +64,16 @@ __all__ = [
 
 #: Simulation methods (`CompiledRhs.simulate(method=...)`).
 METHODS = ("chain_binomial", "gempyor", "tau_leap", "ssa")
+
+
+class Simulation(NamedTuple):
+    """`CompiledRhs.simulate(..., return_flows=True)`: the counts at the output
+    times, `(n, len(times), n_state)`, and the interval flows,
+    `(n, len(times) - 1, n_flow)`: how many individuals each flow (in
+    `flow_names` order; a source: how many arrived) moved over each interval."""
+
+    states: Any
+    flows: Any
 
 
 @dataclass(frozen=True, eq=False)
@@ -256,69 +267,88 @@ def advance_numpy(
     flows_fn: Fn,
     dt: float | None,
     steps: int,
-) -> Callable[[np.random.Generator, np.ndarray, float, float], np.ndarray]:
-    """`advance(rng, y, t0, t1)`: one trajectory from `t0` to `t1` by `method`."""
+) -> Callable[
+    [np.random.Generator, np.ndarray, float, float], tuple[np.ndarray, np.ndarray]
+]:
+    """`advance(rng, y, t0, t1) -> (y, moves)`: one trajectory from `t0` to `t1` by
+    `method`, and how many times each flow moved in between."""
     stoich = dense_stoichiometry(plan)
 
     def chain(
         rng: np.random.Generator, y: np.ndarray, t0: float, t1: float
-    ) -> np.ndarray:
+    ) -> tuple[np.ndarray, np.ndarray]:
         h = (t1 - t0) / steps
+        moves = np.zeros(plan.n_flow, dtype=np.int64)
         for s in range(steps):
             rates = np.asarray(rates_fn(t0 + s * h, y.astype(np.float64)))
-            y, _ = numpy_step(plan, rng, y, rates, h, method == "gempyor")
-        return y
+            y, n = numpy_step(plan, rng, y, rates, h, method == "gempyor")
+            moves += n
+        return y, moves
 
     own = stoich[: plan.n_model]
 
     def tau_leap(
         rng: np.random.Generator, y: np.ndarray, t: float, end: float
-    ) -> np.ndarray:
+    ) -> tuple[np.ndarray, np.ndarray]:
         retry = None  # the halved step after a rejected one
+        moves = np.zeros(plan.n_flow, dtype=np.int64)
         while end - t > 1e-12 * max(1.0, abs(end)):
             a = np.maximum(np.asarray(flows_fn(t, y.astype(np.float64))), 0.0)
             h = retry if retry is not None else (dt or adaptive_tau(own, a, y, np))
             step = min(h, end - t)
-            y_new = y + stoich @ rng.poisson(a * step)
+            n = rng.poisson(a * step)
+            y_new = y + stoich @ n
             if (y_new < 0).any():
                 retry = step / 2
                 continue
             y, t, retry = y_new, t + step, None
-        return y
+            moves += n
+        return y, moves
 
     def ssa(
         rng: np.random.Generator, y: np.ndarray, t: float, end: float
-    ) -> np.ndarray:
+    ) -> tuple[np.ndarray, np.ndarray]:
+        moves = np.zeros(plan.n_flow, dtype=np.int64)
         while True:
             a = np.maximum(np.asarray(flows_fn(t, y.astype(np.float64))), 0.0)
             total = float(a.sum())
             if total <= 0.0:
-                return y
+                return y, moves
             t_next = t + rng.exponential(1.0 / total)
             if t_next > end:  # memoryless: the next event is drawn again from `end`
-                return y
-            k = int(np.searchsorted(np.cumsum(a), rng.random() * total, "right"))
-            y = y + stoich[:, min(k, plan.n_flow - 1)]
+                return y, moves
+            k = min(
+                int(np.searchsorted(np.cumsum(a), rng.random() * total, "right")),
+                plan.n_flow - 1,
+            )
+            y = y + stoich[:, k]
+            moves[k] += 1
             t = t_next
 
     return {"ssa": ssa, "tau_leap": tau_leap}.get(method, chain)
 
 
 def run_numpy(
-    advance: Callable[[np.random.Generator, np.ndarray, float, float], np.ndarray],
+    advance: Callable[
+        [np.random.Generator, np.ndarray, float, float], tuple[np.ndarray, np.ndarray]
+    ],
+    plan: StepPlan,
     y0: np.ndarray,
     times: np.ndarray,
     rngs: list[np.random.Generator],
-) -> np.ndarray:
-    """One trajectory per generator, one after another, recorded at `times`."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """One trajectory per generator, one after another: the states at `times`,
+    `(n, len(times), n_state)`, and the moves of each flow over each interval,
+    `(n, len(times) - 1, n_flow)`."""
     out = np.empty((len(rngs), len(times), y0.shape[0]), dtype=np.int64)
+    moved = np.empty((len(rngs), len(times) - 1, plan.n_flow), dtype=np.int64)
     for p, rng in enumerate(rngs):
         y = y0.copy()
         out[p, 0] = y
         for i in range(1, len(times)):
-            y = advance(rng, y, float(times[i - 1]), float(times[i]))
+            y, moved[p, i - 1] = advance(rng, y, float(times[i - 1]), float(times[i]))
             out[p, i] = y
-    return out
+    return out, moved
 
 
 def advance_jax(
@@ -329,9 +359,9 @@ def advance_jax(
     dt: float | None,
     steps: int,
 ) -> Callable[[Any, Any, Any, Any], Any]:
-    """`advance(key, y, t0, t1)`: one trajectory from `t0` to `t1` by `method`,
-    traceable (`t0`, `t1` may be traced; the step count of the chain-binomial
-    methods is fixed)."""
+    """`advance(key, y, t0, t1) -> (y, moves)`: one trajectory from `t0` to `t1` by
+    `method` and the moves of each flow in between, traceable (`t0`, `t1` may be
+    traced; the step count of the chain-binomial methods is fixed)."""
     import jax
     import jax.numpy as jnp
 
@@ -342,14 +372,15 @@ def advance_jax(
         h = (t1 - t0) / steps
 
         def step(c: Any, s: Any) -> Any:
-            y, key = c
+            y, moves, key = c
             key, sub = jax.random.split(key)
             rates = rates_fn(t0 + s.astype(fdtype) * h, y.astype(fdtype))
-            y_new, _ = jax_step(plan, sub, y, rates, h, method == "gempyor")
-            return (y_new, key), None
+            y_new, n = jax_step(plan, sub, y, rates, h, method == "gempyor")
+            return (y_new, moves + n, key), None
 
-        (y, _), _ = jax.lax.scan(step, (y, key), jnp.arange(steps))
-        return y
+        moves = jnp.zeros(plan.n_flow, dtype=y.dtype)
+        (y, moves, _), _ = jax.lax.scan(step, (y, moves, key), jnp.arange(steps))
+        return y, moves
 
     own = stoich[: plan.n_model].astype(fdtype)
 
@@ -358,10 +389,10 @@ def advance_jax(
         no_retry = jnp.asarray(-1.0, dtype=fdtype)
 
         def cond(c: Any) -> Any:
-            return end - c[1] > eps
+            return end - c[2] > eps
 
         def body(c: Any) -> Any:
-            y, t, retry, key = c
+            y, moves, t, retry, key = c
             key, sub = jax.random.split(key)
             a = jnp.maximum(flows_fn(t, y.astype(fdtype)), 0.0)
             fresh = (
@@ -370,26 +401,30 @@ def advance_jax(
                 else adaptive_tau(own, a, y.astype(fdtype), jnp)
             )
             step = jnp.minimum(jnp.where(retry > 0, retry, fresh), end - t)
-            moves = jax.random.poisson(sub, a * step).astype(y.dtype)
-            y_new = y + stoich.astype(y.dtype) @ moves
+            n = jax.random.poisson(sub, a * step).astype(y.dtype)
+            y_new = y + stoich.astype(y.dtype) @ n
             ok = jnp.all(y_new >= 0)
             return (
                 jnp.where(ok, y_new, y),
+                jnp.where(ok, moves + n, moves),
                 jnp.where(ok, t + step, t),
                 jnp.where(ok, no_retry, step / 2),
                 key,
             )
 
         t0 = jnp.asarray(t0, dtype=fdtype)
-        y, _, _, _ = jax.lax.while_loop(cond, body, (y, t0, no_retry, key))
-        return y
+        moves = jnp.zeros(plan.n_flow, dtype=y.dtype)
+        y, moves, _, _, _ = jax.lax.while_loop(
+            cond, body, (y, moves, t0, no_retry, key)
+        )
+        return y, moves
 
     def ssa(key: Any, y: Any, t0: Any, end: Any) -> Any:
         def cond(c: Any) -> Any:
-            return jnp.logical_not(c[3])
+            return jnp.logical_not(c[4])
 
         def body(c: Any) -> Any:
-            y, t, key, _ = c
+            y, moves, t, key, _ = c
             key, k_t, k_j = jax.random.split(key, 3)
             a = jnp.maximum(flows_fn(t, y.astype(fdtype)), 0.0)
             total = jnp.sum(a)
@@ -402,11 +437,14 @@ def advance_jax(
             logits = jnp.where(a > 0, jnp.log(jnp.where(a > 0, a, 1.0)), -jnp.inf)
             k = jax.random.categorical(k_j, logits)
             y = jnp.where(fire, y + stoich[:, k].astype(y.dtype), y)
-            return y, jnp.where(fire, t_next, end), key, jnp.logical_not(fire)
+            moves = moves.at[k].add(fire.astype(y.dtype))
+            return y, moves, jnp.where(fire, t_next, end), key, jnp.logical_not(fire)
 
         t0 = jnp.asarray(t0, dtype=fdtype)
-        y, _, _, _ = jax.lax.while_loop(cond, body, (y, t0, key, jnp.asarray(False)))
-        return y
+        moves = jnp.zeros(plan.n_flow, dtype=y.dtype)
+        init = (y, moves, t0, key, jnp.asarray(False))
+        y, moves, _, _, _ = jax.lax.while_loop(cond, body, init)
+        return y, moves
 
     return {"ssa": ssa, "tau_leap": tau_leap}.get(method, chain)
 
@@ -419,7 +457,8 @@ def run_jax(
     n: int,
     mesh: Any = None,
 ) -> Any:
-    """`n` trajectories recorded at `times`: a `lax.scan` over the intervals,
+    """`n` trajectories recorded at `times` (and the moves of each flow over each
+    interval, as `run_numpy`): a `lax.scan` over the intervals,
     `vmap`ped over one key per trajectory. With a 1-D `jax.sharding.Mesh`, the keys
     (so the trajectories) are sharded over its devices: the same numbers, computed
     where they live."""
@@ -433,11 +472,12 @@ def run_jax(
         def interval(carry: Any, ends: Any) -> Any:
             y, key = carry
             key, sub = jax.random.split(key)
-            y = advance(sub, y, ends[0], ends[1])
-            return (y, key), y
+            y, moves = advance(sub, y, ends[0], ends[1])
+            return (y, key), (y, moves)
 
-        _, ys = jax.lax.scan(interval, (y0, key), jnp.stack([t[:-1], t[1:]], axis=1))
-        return jnp.concatenate([y0[None, :], ys], axis=0)
+        ends = jnp.stack([t[:-1], t[1:]], axis=1)
+        _, (ys, moved) = jax.lax.scan(interval, (y0, key), ends)
+        return jnp.concatenate([y0[None, :], ys], axis=0), moved
 
     keys = jax.random.split(key, n)
     if mesh is None:

@@ -364,10 +364,14 @@ class CompiledRhs:
         n: int = 1,
         mesh: Any = None,
         workers: int = 1,
+        return_flows: bool = False,
         **params: Any,
     ) -> Any:
         """Stochastic trajectories of a transitions model: integer counts of shape
         `(n, len(times), n_state)`, the state at each of `times` (`times[0]` is `y0`).
+        With `return_flows=True`, a `Simulation(states, flows)`: those counts and
+        the interval flows, `(n, len(times) - 1, n_flow)`, how many individuals
+        each flow (`flow_names`) moved over each interval `times[i] .. times[i+1]`.
 
         `method="chain_binomial"`: steps of at most `dt` (each output interval is
         split into equal steps), Euler-multinomial moves with the rates at the
@@ -403,9 +407,38 @@ class CompiledRhs:
             ...                    seed=1, n=3, beta=0.4, gamma=0.2)
             >>> out.shape, out.dtype, bool((out.sum(axis=2) == 1000).all())
             ((3, 3, 3), dtype('int64'), True)
+            >>> sim = sir.simulate(np.array([990, 10, 0]), [0.0, 10.0, 20.0], dt=0.5,
+            ...                    seed=1, n=3, return_flows=True, beta=0.4, gamma=0.2)
+            >>> sir.flow_names, sim.flows.shape
+            (('S->I', 'I->R'), (3, 2, 2))
+            >>> bool((sim.states[:, 1:, 2] - sim.states[:, :-1, 2]
+            ...       == sim.flows[:, :, 1]).all())
+            True
 
             ```
         """
+        states, flows = self._simulate(
+            y0, times, method, dt, seed, key, n, mesh, workers, params
+        )
+        if return_flows:
+            from ._stochastic import Simulation
+
+            return Simulation(states, flows)
+        return states
+
+    def _simulate(
+        self,
+        y0: Any,
+        times: Any,
+        method: str,
+        dt: float | None,
+        seed: int | np.random.Generator | None,
+        key: Any,
+        n: int,
+        mesh: Any,
+        workers: int,
+        params: Mapping[str, Any],
+    ) -> tuple[Any, Any]:
         from . import _stochastic
 
         t_host, y_int = self._stochastic_inputs(
@@ -415,7 +448,7 @@ class CompiledRhs:
             import jax.numpy as jnp
 
             advance = self._jax_advance(method, dt, t_host, params)
-            return _stochastic.run_jax(
+            return _stochastic.run_jax(  # type: ignore[no-any-return]
                 advance, jnp.asarray(y_int), t_host, key, int(n), mesh
             )
         if isinstance(seed, np.random.Generator):
@@ -441,18 +474,19 @@ class CompiledRhs:
         dt: float | None,
         rngs: list[np.random.Generator],
         params: Mapping[str, Any],
-    ) -> np.ndarray:
+    ) -> tuple[np.ndarray, np.ndarray]:
         from . import _stochastic
 
+        plan = self._stochastic_plan()
         advance = _stochastic.advance_numpy(
-            self._stochastic_plan(),
+            plan,
             method,
             self.bind(params, output="rates"),
             self.bind(params, output="flows"),
             dt,
             _stochastic.n_steps(times, dt),
         )
-        return _stochastic.run_numpy(advance, y0, times, rngs)
+        return _stochastic.run_numpy(advance, plan, y0, times, rngs)
 
     def _stochastic_plan(self) -> Any:
         from . import _stochastic
@@ -1008,7 +1042,7 @@ def _simulate_chunk(
     dt: float | None,
     seeds: list[np.random.SeedSequence],
     params: Mapping[str, Any],
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     rngs = [np.random.default_rng(c) for c in seeds]
     return compiled._simulate_numpy(y0, times, method, dt, rngs, params)
 
@@ -1022,7 +1056,7 @@ def _simulate_in_processes(
     seeds: list[np.random.SeedSequence],
     params: Mapping[str, Any],
     workers: int,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """NumPy trajectories in `workers` processes (the compiled model pickles):
     contiguous chunks of the per-trajectory streams, results in order."""
     import multiprocessing
@@ -1041,7 +1075,8 @@ def _simulate_in_processes(
                 ]
             ),
         )
-        return np.concatenate(list(parts), axis=0)
+        states, flows = zip(*parts)
+        return np.concatenate(states, axis=0), np.concatenate(flows, axis=0)
 
 
 def _backend_token(be: Backend | None) -> object:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -462,16 +463,24 @@ def tables(results: dict[str, Any]) -> str:
         )
     sto = results.get("stochastic")
     if sto:
+        rows = sto["chain_binomial"]
+
+        def opt(v: Any, fmt: Callable[[Any], str]) -> str:
+            return "—" if v is None else fmt(v)
+
+        def times(v: Any) -> str:
+            return opt(v, lambda x: f"{x:.1f}×")
+
         parts.append(
             f"Chain-binomial simulation of the age SEIR N=4 ({100} steps of dt = 0.5; best of repeats)\n\n"
             + _md(
                 [
                     "particles",
                     "op_system (JAX, jit)",
-                    "hand-written JAX",
+                    "hand-written JAX, same sampler",
                     "ratio",
-                    "gempyor-style NumPy",
-                    "NumPy / op_system",
+                    "hand-written JAX, jax.random.binomial",
+                    "its time / op_system",
                 ],
                 [
                     [
@@ -479,10 +488,34 @@ def tables(results: dict[str, Any]) -> str:
                         fmt_seconds(r["op_s"]),
                         fmt_seconds(r["hand_jax_s"]),
                         f"**{r['ratio']:.2f}×**",
-                        fmt_seconds(r["numpy_s"]),
-                        f"{r['vs_numpy']:.1f}×",
+                        fmt_seconds(r["hand_jax_random_s"]),
+                        f"{r['vs_jax_random']:.1f}×",
                     ]
-                    for r in sto["chain_binomial"]
+                    for r in rows
+                ],
+            )
+        )
+        parts.append(
+            "Eager NumPy steppers of the same model (their time / op_system's)\n\n"
+            + _md(
+                [
+                    "particles",
+                    "gempyor-style, one trajectory per call",
+                    "gempyor-style, vectorized over particles",
+                    "op_engine, one trajectory per run",
+                    "op_engine, particles as an axis",
+                ],
+                [
+                    [
+                        str(r["particles"]),
+                        f"{fmt_seconds(r['numpy_loop_s'])} (**{times(r['vs_numpy_loop'])}**)",
+                        f"{fmt_seconds(r['numpy_s'])} ({times(r['vs_numpy'])})",
+                        f"{opt(r['op_engine_loop_s'], fmt_seconds)} "
+                        f"(**{times(r['vs_op_engine_loop'])}**)",
+                        f"{opt(r['op_engine_batched_s'], fmt_seconds)} "
+                        f"({times(r['vs_op_engine_batched'])})",
+                    ]
+                    for r in rows
                 ],
             )
         )

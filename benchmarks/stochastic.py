@@ -7,13 +7,19 @@ simulated for 100 steps of dt = 0.5 with `n` particles:
 * **op_system (JAX)**: `compiled.simulate(..., key=...)` under `jax.jit`;
 * **hand-written JAX**: the same Euler-multinomial step written by hand for this
   model (its three transitions, one exit per compartment: one binomial each),
-  `vmap`ped over particles and `lax.scan`ned over steps: the limit reference;
-* **gempyor-style NumPy**: an eager NumPy step, vectorized over particles (one
-  `Generator.binomial` call per transition on a `(particles, ages)` array).
+  `vmap`ped over particles and `lax.scan`ned over steps, drawing with
+  op_system's sampler (`_sampling.binomial`): the limit reference, so the ratio
+  measures the generated code around the sampler; and the same with
+  `jax.random.binomial`, what a hand-written JAX simulator would use;
+* **gempyor-style NumPy**: an eager NumPy step (one `Generator.binomial` call
+  per transition on the age groups), one trajectory per call as gempyor runs
+  its simulations, and the same step vectorized over the particles;
+* **op_engine**: op_engine 0.8.0's own eager `TauLeapingSolver` with binomial
+  firings (`_op_engine_stochastic.py`), one trajectory per run as its API is
+  written, and with the particles as an extra state axis of one run.
 
-Both JAX sides draw with `jax.random.binomial`, so the ratio measures the
-generated code around the sampler. SSA throughput: events per second of an SIR
-with N = 1,000 under `vmap` over trajectories.
+SSA throughput: events per second of an SIR with N = 1,000 under `vmap` over
+trajectories.
 """
 
 from __future__ import annotations
@@ -56,7 +62,9 @@ def bench_stochastic(
     times = np.array([0.0, STEPS * DT])
     n_age = 4
 
-    def hand_jax(key: Any, n: int) -> Any:
+    from op_system._sampling import binomial as fast_binomial
+
+    def hand_jax(key: Any, n: int, binomial: Callable[..., Any]) -> Any:
         cm = jnp.asarray(contacts)
 
         def one(key: Any) -> Any:
@@ -66,13 +74,11 @@ def bench_stochastic(
                 s, e, i, r = jnp.reshape(y, (4, n_age))
                 fdt = y.astype(jnp.result_type(float))
                 foi = beta * (cm @ fdt[2 * n_age : 3 * n_age]) / jnp.sum(fdt)
-                inf = jax.random.binomial(
-                    k1, s.astype(foi.dtype), 1 - jnp.exp(-foi * DT)
-                )
-                ons = jax.random.binomial(
+                inf = binomial(k1, s.astype(foi.dtype), 1 - jnp.exp(-foi * DT))
+                ons = binomial(
                     k2, e.astype(foi.dtype), jnp.full(n_age, 1 - np.exp(-sigma * DT))
                 )
-                rec = jax.random.binomial(
+                rec = binomial(
                     k3, i.astype(foi.dtype), jnp.full(n_age, 1 - np.exp(-gamma * DT))
                 )
                 inf, ons, rec = (v.astype(y.dtype) for v in (inf, ons, rec))
@@ -96,38 +102,79 @@ def bench_stochastic(
             y = np.concatenate([s - inf, e + inf - ons, i + ons - rec, r + rec], axis=1)
         return y
 
+    def gempyor_loop(rng: np.random.Generator, n: int) -> np.ndarray:
+        return np.concatenate([gempyor_numpy(rng, 1) for _ in range(n)])
+
+    from ._op_engine_stochastic import (
+        make_op_engine_batched_runner,
+        make_op_engine_runner,
+        op_engine_available,
+    )
+
+    engine = op_engine_available()
+    if engine:
+        oe_loop, oe_batched = make_op_engine_runner(m), make_op_engine_batched_runner(m)
+        oe_loop(1, 0), oe_batched(1, 0)  # imports and first-call costs, untimed
+
+    def eager(fn: Callable[[], Any], n: int) -> float:
+        # the one-trajectory-per-call steppers take about a minute at 10,000
+        return _best(fn, 1 if n >= 1000 else max(1, repeat // 2))
+
     rows = []
     params = {k: jnp.asarray(v) for k, v in m.params.items()}
     for n in particles:
         ours = jax.jit(
             lambda key, n=n: c.simulate(y0, times, dt=DT, key=key, n=n, **params)[:, -1]
         )
-        hand = jax.jit(lambda key, n=n: hand_jax(key, n))
+        hand = jax.jit(lambda key, n=n: hand_jax(key, n, fast_binomial))
+        hand_jr = jax.jit(lambda key, n=n: hand_jax(key, n, jax.random.binomial))
         key = jax.random.PRNGKey(0)
-        ours(key).block_until_ready()
-        hand(key).block_until_ready()
+        for f in (ours, hand, hand_jr):
+            f(key).block_until_ready()
         t_ours = _best(lambda f=ours, k=key: f(k).block_until_ready(), repeat)
         t_hand = _best(lambda f=hand, k=key: f(k).block_until_ready(), repeat)
+        t_jr = _best(lambda f=hand_jr, k=key: f(k).block_until_ready(), repeat)
         rng = np.random.default_rng(0)
         t_np = _best(lambda r=rng, n=n: gempyor_numpy(r, n), max(1, repeat // 2))
-        # the two JAX sides simulate the same law: their mean recovered agree
+        t_np_loop = eager(lambda r=rng, n=n: gempyor_loop(r, n), n)
+        t_oe = t_oe_b = None
+        if engine:
+            t_oe = eager(lambda n=n: oe_loop(n, 0), n)
+            t_oe_b = _best(lambda n=n: oe_batched(n, 0), max(1, repeat // 2))
+        # the JAX sides simulate the same law: their mean recovered agree
         mo = float(np.asarray(ours(key))[:, 12:16].mean())
         mh = float(np.asarray(hand(key))[:, 12:16].mean())
+        mj = float(np.asarray(hand_jr(key))[:, 12:16].mean())
         row = {
             "particles": n,
             "op_s": t_ours,
             "hand_jax_s": t_hand,
+            "hand_jax_random_s": t_jr,
             "numpy_s": t_np,
+            "numpy_loop_s": t_np_loop,
+            "op_engine_loop_s": t_oe,
+            "op_engine_batched_s": t_oe_b,
             "ratio": t_ours / t_hand,
+            "vs_jax_random": t_jr / t_ours,
             "vs_numpy": t_np / t_ours,
+            "vs_numpy_loop": t_np_loop / t_ours,
+            "vs_op_engine_loop": None if t_oe is None else t_oe / t_ours,
+            "vs_op_engine_batched": None if t_oe_b is None else t_oe_b / t_ours,
             "mean_R_op": mo,
             "mean_R_hand": mh,
+            "mean_R_hand_jax_random": mj,
         }
         rows.append(row)
+        oe = (
+            ""
+            if t_oe is None or t_oe_b is None
+            else f"; op_engine {t_oe:.2f} s one per run, {t_oe_b:.3f} s batched"
+        )
         log(
             f"  {n:6d} particles: op_system {1e3 * t_ours:8.2f} ms  hand JAX "
-            f"{1e3 * t_hand:8.2f} ms ({row['ratio']:.2f}x)  gempyor-style NumPy "
-            f"{1e3 * t_np:9.2f} ms ({row['vs_numpy']:.1f}x slower than op_system)"
+            f"{1e3 * t_hand:8.2f} ms ({row['ratio']:.2f}x), with jax.random.binomial "
+            f"{1e3 * t_jr:8.2f} ms; gempyor-style NumPy {t_np_loop:.2f} s one per "
+            f"call, {t_np:.3f} s vectorized{oe}"
         )
 
     sir = compile_spec(

@@ -28,7 +28,7 @@ The data path reads top to bottom:
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._backend import DEFAULT_ARRAY_BACKEND as DEFAULT_ARRAY_BACKEND
 from ._errors import BackendError as BackendError
@@ -58,6 +58,20 @@ from .specs import NormalizedRhs as NormalizedRhs
 from .specs import normalize_expr_rhs as normalize_expr_rhs
 from .specs import normalize_rhs as normalize_rhs
 from .specs import normalize_transitions_rhs as normalize_transitions_rhs
+
+if TYPE_CHECKING:
+    from ._pmmh import PMMH as PMMH
+
+
+def __getattr__(name: str) -> Any:
+    # PMMH subclasses numpyro's kernel: imported on first use, so that
+    # `import op_system` needs neither numpyro nor JAX
+    if name == "PMMH":
+        from ._pmmh import PMMH
+
+        return PMMH
+    raise AttributeError(f"module 'op_system' has no attribute {name!r}")
+
 
 try:
     __version__: str = version("op-system")

@@ -191,6 +191,8 @@ def jax_step(
     import jax
     import jax.numpy as jnp
 
+    from ._sampling import binomial
+
     n = jnp.zeros(plan.n_flow, dtype=y.dtype)
     k_leave, k_split, k_src = jax.random.split(key, 3)
     if plan.cells.size and gempyor:
@@ -199,7 +201,7 @@ def jax_step(
         left = size
         keys = jax.random.split(k_split, plan.exits.shape[1])
         for j in range(plan.exits.shape[1]):
-            got = jax.random.binomial(keys[j], size, 1.0 - jnp.exp(-r[:, j] * dt))
+            got = binomial(keys[j], size, 1.0 - jnp.exp(-r[:, j] * dt))
             got = jnp.minimum(got, left)
             left = left - got
             valid = plan.exits[:, j] >= 0
@@ -207,7 +209,7 @@ def jax_step(
     elif plan.cells.size:
         r = _exit_rates(plan, rates, jnp)
         p_leave = 1.0 - jnp.exp(-jnp.sum(r, axis=1) * dt)
-        left = jax.random.binomial(
+        left = binomial(
             k_leave, y[plan.cells].astype(rates.dtype), jnp.clip(p_leave, 0.0, 1.0)
         )
         m = plan.exits.shape[1]
@@ -218,7 +220,7 @@ def jax_step(
             else:
                 tail = jnp.sum(r[:, j:], axis=1)
                 p = jnp.where(tail > 0, r[:, j] / jnp.where(tail > 0, tail, 1.0), 0.0)
-                got = jax.random.binomial(keys[j], left, jnp.clip(p, 0.0, 1.0))
+                got = binomial(keys[j], left, jnp.clip(p, 0.0, 1.0))
             left = left - got
             valid = plan.exits[:, j] >= 0
             n = n.at[plan.exits[valid, j]].set(got[valid].astype(y.dtype))

@@ -18,8 +18,8 @@ sets their speed. It draws from the same distribution by two exact methods:
 
 Every element takes its first proposal from one draw over the whole array. The
 few rejected elements (about 5%) are then gathered into a buffer an eighth of
-the array's size and retried there, so later rounds cost an eighth of the first
-instead of all of it. That needs to see the whole batch at once, so the sampler
+the array's size and retried there, and those rejected again into one of a
+64th, so later rounds cost a fraction of the first instead of all of it. That needs to see the whole batch at once, so the sampler
 has its own `vmap` rule (`jax.custom_batching.custom_vmap`): a batch of keys is
 sampled as one array.
 
@@ -165,22 +165,20 @@ def _sample(keys: Any, n: Any, p: Any) -> Any:
 
     def first(key: Any) -> tuple[Any, Any]:
         k_first, k_retry = jax.random.split(key)
-        return jax.random.uniform(k_first, (3, m), dtype), k_retry
+        return jax.random.uniform(k_first, (2, m), dtype), k_retry
 
-    uniforms, retry_keys = jax.vmap(first)(keys)  # (B, 3, m), (B, ...)
+    uniforms, retry_keys = jax.vmap(first)(keys)  # (B, 2, m), (B, ...)
     n_f, q_f, small_f = n.reshape(-1), q.reshape(-1), small.reshape(-1)
-    u_inv, u, v = (uniforms[:, i, :].reshape(-1) for i in range(3))
+    # an element is drawn by one method: inversion reads its first uniform
+    u, v = (uniforms[:, i, :].reshape(-1) for i in range(2))
 
-    x_small = _inversion(
-        u_inv, jnp.where(small_f, n_f, 0.0), jnp.where(small_f, q_f, 0.0)
-    )
+    x_small = _inversion(u, jnp.where(small_f, n_f, 0.0), jnp.where(small_f, q_f, 0.0))
 
     btrs = _Btrs.of(jnp.where(small_f, 1e4, n_f), jnp.where(small_f, 0.5, q_f))
     x, accepted = btrs.attempt(u, v)
     accepted = accepted | small_f
-    buffer = max(64, size // 8)
 
-    def retry(s: Any) -> Any:
+    def retry(s: Any, buffer: int) -> Any:
         x, accepted, tries = s
         (idx,) = jnp.nonzero(~accepted, size=buffer, fill_value=size)
         live = idx < size
@@ -200,8 +198,13 @@ def _sample(keys: Any, n: Any, p: Any) -> Any:
             tries.at[jnp.where(live, idx, size)].add(1, mode="drop"),
         )
 
+    # about 5% are rejected: one round in a buffer of an eighth of the array,
+    # then rounds in one of a 64th for the few left (more rounds if need be)
     state = (x, accepted, jnp.zeros(size, dtype=jnp.int32))
-    x = jax.lax.while_loop(lambda s: ~jnp.all(s[1]), retry, state)[0]
+    state = retry(state, max(64, size // 8))
+    x = jax.lax.while_loop(
+        lambda s: ~jnp.all(s[1]), lambda s: retry(s, max(64, size // 64)), state
+    )[0]
     x = jnp.where(small_f, x_small, x).reshape(rows, m)
     return jnp.where(flip, n - x, x)
 

@@ -201,7 +201,9 @@ def _sample(keys: Any, n: Any, p: Any) -> Any:
     # about 5% are rejected: one round in a buffer of an eighth of the array,
     # then rounds in one of a 64th for the few left (more rounds if need be)
     state = (x, accepted, jnp.zeros(size, dtype=jnp.int32))
-    state = retry(state, max(64, size // 8))
+    state = jax.lax.cond(
+        jnp.all(accepted), lambda s: s, lambda s: retry(s, max(64, size // 8)), state
+    )
     x = jax.lax.while_loop(
         lambda s: ~jnp.all(s[1]), lambda s: retry(s, max(64, size // 64)), state
     )[0]

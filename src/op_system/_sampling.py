@@ -24,7 +24,7 @@ has its own `vmap` rule (`jax.custom_batching.custom_vmap`): a batch of keys is
 sampled as one array.
 
 Each element's random numbers come from its own key and position only: its
-first proposal and uniform from `key`, its `t`-th retry from
+first uniforms from `key`, its `t`-th retry from
 `fold_in(fold_in(key, position), t)`. So `vmap(binomial)(keys, n, p)[b]` is
 exactly `binomial(keys[b], n[b], p[b])`, whatever the batch and however it is
 sharded.
@@ -124,7 +124,11 @@ class _Btrs(NamedTuple):
 
 
 def _inversion(u: Any, n: Any, q: Any) -> Any:
-    """The smallest `k` with `u <= F(k)` under Binomial(n, q), for small `n q`."""
+    """The smallest `k` with `u <= F(k)` under Binomial(n, q), for small `n q`.
+
+    (Every element is stepped until none is left searching: gathering the
+    stragglers into a smaller buffer, as BTRS's retries are, measured slower
+    here, the search being only a few multiplications a step.)"""
     import jax
     import jax.numpy as jnp
 
@@ -133,22 +137,22 @@ def _inversion(u: Any, n: Any, q: Any) -> Any:
     mean = n * q
     cap = jnp.minimum(n, jnp.ceil(mean + 40.0 * jnp.sqrt(mean) + 40.0))
 
-    def more(s: Any) -> Any:
-        k, _, cdf = s
-        return (u > cdf) & (k < cap)
-
+    # Every element still searching at step i is at k = i, so the recursion's
+    # 1 / (k + 1) is one number per step. `f` and `F` run on for the elements
+    # already found: they stay the probabilities of i (0 from i = n on) and its
+    # CDF, which only grows, so a found element is never searching again.
     def step(s: Any) -> Any:
-        k, f, cdf = s
-        go = more(s)
-        f_next = f * (n - k) / (k + 1.0) * odds
-        return (
-            jnp.where(go, k + 1.0, k),
-            jnp.where(go, f_next, f),
-            jnp.where(go, cdf + f_next, cdf),
-        )
+        k, f, cdf, go, _, i = s
+        f = f * (n - i) * odds * (1.0 / (i + 1.0))
+        cdf = cdf + f
+        k = jnp.where(go, i + 1.0, k)
+        go = go & (u > cdf) & (k < cap)
+        return k, f, cdf, go, jnp.any(go), i + 1.0
 
-    state = (jnp.zeros_like(n), f0, f0)
-    return jax.lax.while_loop(lambda s: jnp.any(more(s)), step, state)[0]
+    go = (u > f0) & (cap > 0)
+    zero = jnp.zeros((), dtype=n.dtype)
+    state = (jnp.zeros_like(n), f0, f0, go, jnp.any(go), zero)
+    return jax.lax.while_loop(lambda s: s[4], step, state)[0]
 
 
 def _sample(keys: Any, n: Any, p: Any) -> Any:
@@ -157,26 +161,51 @@ def _sample(keys: Any, n: Any, p: Any) -> Any:
     import jax.numpy as jnp
 
     rows, m = n.shape
-    size = rows * m
     dtype = n.dtype
     flip = p > 0.5
     q = jnp.clip(jnp.where(flip, 1.0 - p, p), 0.0, 0.5)
     small = n * q < SMALL_MEAN
 
     def first(key: Any) -> tuple[Any, Any]:
-        k_first, k_retry = jax.random.split(key)
-        return jax.random.uniform(k_first, (2, m), dtype), k_retry
+        k_first, k_rest = jax.random.split(key)
+        return jax.random.uniform(k_first, (m,), dtype), k_rest
 
-    uniforms, retry_keys = jax.vmap(first)(keys)  # (B, 2, m), (B, ...)
+    u, rest_keys = jax.vmap(first)(keys)  # (B, m), (B, ...)
     n_f, q_f, small_f = n.reshape(-1), q.reshape(-1), small.reshape(-1)
-    # an element is drawn by one method: inversion reads its first uniform
-    u, v = (uniforms[:, i, :].reshape(-1) for i in range(2))
+    u = u.reshape(-1)
+    zeros = jnp.zeros_like(n_f)
 
-    x_small = _inversion(u, jnp.where(small_f, n_f, 0.0), jnp.where(small_f, q_f, 0.0))
+    # each method only when some element needs it (a real branch, unless this
+    # runs under an outer vmap); an element is drawn by one method, and
+    # inversion reads the uniform BTRS starts from
+    x_small = jax.lax.cond(
+        jnp.any(small_f),
+        lambda: _inversion(
+            u, jnp.where(small_f, n_f, 0.0), jnp.where(small_f, q_f, 0.0)
+        ),
+        lambda: zeros,
+    )
+    x_large = jax.lax.cond(
+        jnp.all(small_f),
+        lambda: zeros,
+        lambda: _btrs(rest_keys, u, n_f, q_f, small_f, m),
+    )
+    x = jnp.where(small_f, x_small, x_large).reshape(rows, m)
+    return jnp.where(flip, n - x, x)
 
-    btrs = _Btrs.of(jnp.where(small_f, 1e4, n_f), jnp.where(small_f, 0.5, q_f))
+
+def _btrs(rest_keys: Any, u: Any, n: Any, q: Any, small: Any, m: int) -> Any:
+    """BTRS for the elements not `small` (flattened; `m` per key)."""
+    import jax
+    import jax.numpy as jnp
+
+    size = n.shape[0]
+    dtype = n.dtype
+    v_keys, retry_keys = jax.vmap(lambda k: tuple(jax.random.split(k)))(rest_keys)
+    v = jax.vmap(lambda k: jax.random.uniform(k, (m,), dtype))(v_keys).reshape(-1)
+    btrs = _Btrs.of(jnp.where(small, 1e4, n), jnp.where(small, 0.5, q))
     x, accepted = btrs.attempt(u, v)
-    accepted = accepted | small_f
+    accepted = accepted | small
 
     def retry(s: Any, buffer: int) -> Any:
         x, accepted, tries = s
@@ -204,11 +233,9 @@ def _sample(keys: Any, n: Any, p: Any) -> Any:
     state = jax.lax.cond(
         jnp.all(accepted), lambda s: s, lambda s: retry(s, max(64, size // 8)), state
     )
-    x = jax.lax.while_loop(
+    return jax.lax.while_loop(
         lambda s: ~jnp.all(s[1]), lambda s: retry(s, max(64, size // 64)), state
     )[0]
-    x = jnp.where(small_f, x_small, x).reshape(rows, m)
-    return jnp.where(flip, n - x, x)
 
 
 def _custom() -> Any:

@@ -184,6 +184,11 @@ def numpy_step(
     return y + dy, n
 
 
+#: up to this many stoichiometry entries (state x flow), a JAX step applies its
+#: moves as one dense product, above as a scatter of the nonzero entries
+DENSE_STOICHIOMETRY = 16384
+
+
 def jax_step(
     plan: StepPlan, key: Any, y: Any, rates: Any, dt: Any, gempyor: bool = False
 ) -> tuple[Any, Any]:
@@ -193,7 +198,11 @@ def jax_step(
 
     from ._sampling import binomial
 
-    n = jnp.zeros(plan.n_flow, dtype=y.dtype)
+    # the moves of each exit column and of the sources, put in flow order by one
+    # gather (every flow is an exit of one cell or a source): under vmap,
+    # XLA's scatters cost more on the CPU than the gather and a dense product
+    pieces: list[Any] = []
+    order: list[np.ndarray] = []
     k_leave, k_split, k_src = jax.random.split(key, 3)
     if plan.cells.size and gempyor:
         r = _exit_rates(plan, rates, jnp)
@@ -205,7 +214,8 @@ def jax_step(
             got = jnp.minimum(got, left)
             left = left - got
             valid = plan.exits[:, j] >= 0
-            n = n.at[plan.exits[valid, j]].set(got[valid].astype(y.dtype))
+            pieces.append(got[valid])
+            order.append(plan.exits[valid, j])
     elif plan.cells.size:
         r = _exit_rates(plan, rates, jnp)
         p_leave = 1.0 - jnp.exp(-jnp.sum(r, axis=1) * dt)
@@ -223,16 +233,25 @@ def jax_step(
                 got = binomial(keys[j], left, jnp.clip(p, 0.0, 1.0))
             left = left - got
             valid = plan.exits[:, j] >= 0
-            n = n.at[plan.exits[valid, j]].set(got[valid].astype(y.dtype))
+            pieces.append(got[valid])
+            order.append(plan.exits[valid, j])
     if plan.sources.size:
         lam = jnp.maximum(rates[plan.sources], 0.0) * dt
-        n = n.at[plan.sources].set(jax.random.poisson(k_src, lam).astype(y.dtype))
-    dy = (
-        jnp.zeros(plan.n_state, dtype=y.dtype)
-        .at[plan.rows]
-        .add(jnp.asarray(plan.vals, dtype=y.dtype) * n[plan.cols])
-    )
-    return y + dy, n
+        pieces.append(jax.random.poisson(k_src, lam).astype(rates.dtype))
+        order.append(plan.sources)
+    # float counts (exact below 2**53), cast once
+    moves = jnp.concatenate(pieces)[np.argsort(np.concatenate(order))]
+    if plan.n_state * plan.n_flow <= DENSE_STOICHIOMETRY:
+        dense = jnp.asarray(dense_stoichiometry(plan), dtype=moves.dtype)
+        dy = dense @ moves
+    else:
+        vals = jnp.asarray(plan.vals, dtype=moves.dtype)
+        dy = (
+            jnp.zeros(plan.n_state, moves.dtype)
+            .at[plan.rows]
+            .add(vals * moves[plan.cols])
+        )
+    return y + jnp.round(dy).astype(y.dtype), moves.astype(y.dtype)
 
 
 def dense_stoichiometry(plan: StepPlan) -> np.ndarray:

@@ -128,6 +128,16 @@ def test_edges_and_dtypes() -> None:
     ints = binomial(key, jnp.asarray([10, 20]), 0.5)  # integer counts: as floats
     assert jnp.issubdtype(ints.dtype, jnp.floating)
     assert binomial(key, 4.0, 0.5).shape == ()
+    # NaN (a rate of 0/0) and impossible counts give NaN, never a hang
+    bad = np.asarray(
+        binomial(
+            key,
+            jnp.asarray([5.0, jnp.nan, -1.0, jnp.inf, 5000.0, 4.0]),
+            jnp.asarray([jnp.nan, 0.5, 0.5, 0.5, jnp.nan, 0.5]),
+        )
+    )
+    assert np.isnan(bad[:5]).all()
+    assert 0 <= bad[5] <= 4
     # probabilities outside [0, 1] (rounding of 1 - exp(-r dt)) are clipped
     np.testing.assert_array_equal(
         np.asarray(binomial(key, jnp.asarray([3.0, 3.0]), jnp.asarray([-1e-17, 1.5]))),

@@ -270,7 +270,8 @@ _DRAW: Any = None
 def binomial(key: Any, n: Any, p: Any) -> Any:
     """Binomial(n, p) draws, elementwise over `n` and `p` (broadcast; floats of
     the counts' dtype). Exact (see the module docstring); `p` is clipped to
-    [0, 1] and `n` must hold non-negative whole numbers.
+    [0, 1] and `n` must hold non-negative whole numbers. A NaN `p` or `n`, and a
+    negative or infinite `n`, give NaN.
 
     !!! example
         ```python
@@ -294,4 +295,8 @@ def binomial(key: Any, n: Any, p: Any) -> Any:
     n, p = jnp.broadcast_arrays(n, p)
     if n.size == 0:
         return n
-    return _DRAW(key, n, p)
+    # a NaN (a rate of 0/0, say) would never be accepted by the rejection
+    # loop: such elements are drawn as 0 of 0 and come out NaN
+    bad = jnp.isnan(p) | jnp.isnan(n) | (n < 0) | jnp.isinf(n)
+    x = _DRAW(key, jnp.where(bad, 0.0, n), jnp.where(bad, 0.0, p))
+    return jnp.where(bad, jnp.nan, x)

@@ -62,8 +62,9 @@ def fan_chart(compiled: Any, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
         )
     )
     print(f"   {n} chain-binomial trajectories in {time.perf_counter() - t0:.1f} s")
+    rhs = compile_spec(SPEC).eval_fn  # NumPy, for SciPy
     ode = solve_ivp(
-        lambda t, y: compile_spec(SPEC).eval_fn(t, y, beta=TRUE_BETA, **FIXED),
+        lambda t, y: rhs(t, y, beta=TRUE_BETA, **FIXED),
         (0, 150),
         Y0.astype(float),
         t_eval=days,

@@ -61,6 +61,22 @@ SIR_PARAMS = {
 Y0 = np.array([990, 490, 10, 10, 0, 0, 0, 0])
 
 
+def _ode(spec: dict[str, Any], y0: np.ndarray, times: np.ndarray, **params: Any) -> Any:
+    """The ODE of the same spec at `times` (NumPy, tight tolerances): the
+    reference the large-N means are held to."""
+    from scipy.integrate import solve_ivp
+
+    rhs = compile_spec(spec).eval_fn
+    return solve_ivp(
+        lambda t, y: rhs(t, y, **params),
+        (times[0], times[-1]),
+        y0.astype(float),
+        t_eval=times,
+        rtol=1e-9,
+        atol=1e-6,
+    ).y.T
+
+
 def _g_test(counts: np.ndarray, probs: np.ndarray) -> float:
     """p-value of the G-test of `counts` against the multinomial `probs`."""
     expected = counts.sum() * probs
@@ -142,8 +158,6 @@ def test_law_of_large_numbers_against_the_ode() -> None:
     compartment holds more than 10^4 people. (The step's own bias is O(dt): at
     dt = 0.05 the epidemic runs about 2% ahead.)"""
     jax = pytest.importorskip("jax")
-    from scipy.integrate import solve_ivp
-
     c = compile_spec(SIR_AGE, xp=jax.numpy)
     y0 = np.array([595_000, 395_000, 5_000, 5_000, 0, 0, 0, 0])
     params = {**SIR_PARAMS, "nu": 3000.0}
@@ -151,14 +165,7 @@ def test_law_of_large_numbers_against_the_ode() -> None:
     out = np.asarray(
         c.simulate(y0, times, dt=0.01, key=jax.random.PRNGKey(11), n=100, **params)
     )
-    ode = solve_ivp(
-        lambda t, y: compile_spec(SIR_AGE).eval_fn(t, y, **params),
-        (0, 30),
-        y0.astype(float),
-        t_eval=times,
-        rtol=1e-9,
-        atol=1e-6,
-    ).y.T
+    ode = _ode(SIR_AGE, y0, times, **params)
     mean = out.mean(axis=0)
     big = ode > 1e4
     np.testing.assert_allclose(mean[big], ode[big], rtol=0.01)
@@ -812,16 +819,7 @@ def test_simulate_chains_coord_shift_and_time_varying_parameters() -> None:
     out = c.simulate(y0, times, dt=0.02, seed=1, n=4, **params)
     assert (out >= 0).all()
     np.testing.assert_array_equal(out.sum(axis=2), y0.sum())
-    from scipy.integrate import solve_ivp
-
-    ode = solve_ivp(
-        lambda t, y: c.eval_fn(t, y, **params),
-        (0, 10),
-        y0.astype(float),
-        t_eval=times,
-        rtol=1e-9,
-        atol=1e-6,
-    ).y.T
+    ode = _ode(spec, y0, times, **params)
     big = ode > 1e4
     np.testing.assert_allclose(out.mean(axis=0)[big], ode[big], rtol=0.02)
 
@@ -831,10 +829,7 @@ def test_tau_leap_and_ssa_means_agree_at_large_n() -> None:
     trajectories agree within 5% wherever a compartment holds more than 10^4
     people, and both are within 5% of the ODE."""
     jax = pytest.importorskip("jax")
-    from scipy.integrate import solve_ivp
-
-    spec = SIR
-    c = compile_spec(spec, xp=jax.numpy)
+    c = compile_spec(SIR, xp=jax.numpy)
     y0 = np.array([990_000, 10_000, 0])
     times = np.array([0.0, 10.0, 20.0])
     kw: dict[str, Any] = {"n": 20, "beta": 0.5, "gamma": 0.25}
@@ -846,14 +841,7 @@ def test_tau_leap_and_ssa_means_agree_at_large_n() -> None:
             y0, times, method="tau_leap", dt=0.02, key=jax.random.PRNGKey(2), **kw
         )
     )
-    ode = solve_ivp(
-        lambda t, y: compile_spec(spec).eval_fn(t, y, beta=0.5, gamma=0.25),
-        (0, 20),
-        y0.astype(float),
-        t_eval=times,
-        rtol=1e-9,
-        atol=1e-6,
-    ).y.T
+    ode = _ode(SIR, y0, times, beta=0.5, gamma=0.25)
     big = ode > 1e4
     np.testing.assert_allclose(tau.mean(axis=0)[big], ssa.mean(axis=0)[big], rtol=0.05)
     np.testing.assert_allclose(ssa.mean(axis=0)[big], ode[big], rtol=0.05)

@@ -33,6 +33,7 @@ sharded.
 from __future__ import annotations
 
 import math
+from functools import cache
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -238,6 +239,7 @@ def _btrs(rest_keys: Any, u: Any, n: Any, q: Any, small: Any, m: int) -> Any:
     )[0]
 
 
+@cache  # built on first use, so that importing this module needs no JAX
 def _custom() -> Any:
     import jax.numpy as jnp
     from jax.custom_batching import custom_vmap
@@ -264,9 +266,6 @@ def _custom() -> Any:
     return draw
 
 
-_DRAW: Any = None
-
-
 def binomial(key: Any, n: Any, p: Any) -> Any:
     """Binomial(n, p) draws, elementwise over `n` and `p` (broadcast; floats of
     the counts' dtype). Exact (see the module docstring); `p` is clipped to
@@ -285,9 +284,6 @@ def binomial(key: Any, n: Any, p: Any) -> Any:
     """
     import jax.numpy as jnp
 
-    global _DRAW
-    if _DRAW is None:
-        _DRAW = _custom()
     n = jnp.asarray(n)
     if not jnp.issubdtype(n.dtype, jnp.floating):
         n = n.astype(jnp.result_type(float))
@@ -298,5 +294,5 @@ def binomial(key: Any, n: Any, p: Any) -> Any:
     # a NaN (a rate of 0/0, say) would never be accepted by the rejection
     # loop: such elements are drawn as 0 of 0 and come out NaN
     bad = jnp.isnan(p) | jnp.isnan(n) | (n < 0) | jnp.isinf(n)
-    x = _DRAW(key, jnp.where(bad, 0.0, n), jnp.where(bad, 0.0, p))
+    x = _custom()(key, jnp.where(bad, 0.0, n), jnp.where(bad, 0.0, p))
     return jnp.where(bad, jnp.nan, x)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 from scipy import stats
+from tests.jax._jax_models import SIR
 
 from op_system import UnsupportedFeatureError, compile_spec
 
@@ -22,15 +23,6 @@ COMPETING = {
     "transitions": [
         {"name": "to_a", "from": "X", "to": "A", "rate": "a"},
         {"name": "to_b", "from": "X", "to": "B", "rate": "b"},
-    ],
-}
-
-SIR = {
-    "kind": "transitions",
-    "state": ["S", "I", "R"],
-    "transitions": [
-        {"from": "S", "to": "I", "rate": "beta * I / sum_state()"},
-        {"from": "I", "to": "R", "rate": "gamma"},
     ],
 }
 

@@ -132,7 +132,7 @@ def _lower_pass(
                     )
                 else:
                     vals = [
-                        lw.num(lw.expr(c, (), alias.path)).code for c in alias.cells
+                        lw.code(lw.num(lw.expr(c, (), alias.path))) for c in alias.cells
                     ]
                     code = (
                         f"_reshape(_stack_scalars([{', '.join(vals)}], None), {shape})"
@@ -148,7 +148,7 @@ def _lower_pass(
             )
             if v is None:
                 v = lw.num(lw.expr(alias.expr, scope, alias.path))
-            code = lw.bcast(v, scope) if alias.axes else v.code
+            code = lw.code(lw.bcast(v, scope) if alias.axes else v.op)
             if not alias.axes and v.key is not None:
                 lw.alias_key[alias.base] = v.key
             body.append(f"    {lw.alias_var[alias.base]} = {code}")
@@ -503,7 +503,7 @@ def _observables(lw: _Lowerer, model: Model, numpy: bool) -> list[str]:
         scope = tuple(Dim(ax.name, ax) for ax in o.axes)
         v = lw.num(lw.expr(o.expr, scope, o.path))
         size = math.prod(ax.size for ax in o.axes)
-        code = v.code if not o.axes else lw.bcast(v, scope)
+        code = lw.code(v.op if not o.axes else lw.bcast(v, scope))
         if len(o.axes) > 1:
             code = f"_reshape({code}, ({size},))"
         pieces.append((list(range(pos, pos + size)), lw.tmp(code, "o"), bool(o.axes)))
@@ -533,10 +533,10 @@ def _lower_equation(lw: _Lowerer, eq: Any) -> str:
         node, path = (eq.expr, eq.path) if eq.expr is not None else eq.overrides[0]
         single = _lower_single(lw, node, path) if lw.reroll else None
         v = single if single is not None else lw.num(lw.expr(node, (), path))
-        return lw.tmp(v.code, "d")
+        return lw.tmp(v.op, "d")
     if eq.expr is not None:
         v = lw.num(lw.expr(eq.expr, scope, eq.path))
-        code = lw.bcast(v, scope)
+        code = lw.code(lw.bcast(v, scope))
     else:
         code = f"_bcast(0.0, {blk.shape})"
     return lw.tmp(_overridden(lw, blk, code, eq.array_overrides), "d")
@@ -567,7 +567,7 @@ def _overridden(
         return lw.const("MASK", mask.reshape(blk.shape))
 
     for g in groups:
-        vec = _lower_group(lw, g, "equations")
+        vec = lw.code(_lower_group(lw, g, "equations"))
         if lw.backend_name == "numpy":
             lw.overwrites.append(([blk.offset + m for m in g.members], vec))
             continue
@@ -580,5 +580,5 @@ def _overridden(
     for flat in singles:
         node, path = overrides[flat]
         ov = lw.num(lw.expr(node, (), path))
-        code = f"_where({mask_of([flat])}, {ov.code}, {code})"
+        code = f"_where({mask_of([flat])}, {lw.code(ov)}, {code})"
     return code

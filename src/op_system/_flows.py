@@ -23,6 +23,7 @@ from ._lower import (
     _Val,
 )
 from ._model import Block, ChainFlow, Dim, Model, Target, TransitionDef
+from ._ops import Bin, Var
 from ._reroll import Group, group_cells
 
 __all__: list[str] = []
@@ -30,7 +31,7 @@ __all__: list[str] = []
 
 def _rate_vector(lw: _Lowerer, nodes: list[Node], path: str) -> str:
     """One scalar if all rates are the same expression, else a stacked vector."""
-    vals = [lw.num(lw.expr(n, (), path)).code for n in nodes]
+    vals = [lw.code(lw.num(lw.expr(n, (), path))) for n in nodes]
     if all(v == vals[0] for v in vals):
         return vals[0]
     return lw.tmp(f"_stack_scalars([{', '.join(vals)}], y.dtype)", "r")
@@ -78,7 +79,7 @@ def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, str]]:
                 and tgt.sels[0][1] in (0, blk.size - 1)
             ):
                 edges.setdefault(id(blk), {}).setdefault(tgt.sels[0][1], []).append(
-                    (sign, flow.code)
+                    (sign, lw.code(flow))
                 )
                 continue
             code, shape = _place(lw, flow, tgt, scope)
@@ -129,9 +130,9 @@ def _flow_value(
 ) -> _Val:
     """A transition's flow over `scope`: `rate * from`, or the rate of a source."""
     if td.src is None:
-        return _Val(lw.tmp(rate.code, "f"), rate.dims) if rate.dims else rate
+        return _Val(lw.temp(rate.op, "f"), rate.dims) if rate.dims else rate
     src = lw.target(model.resolve(td.src, scope, f"{td.path}.from"), scope, td.path)
-    return _Val(lw.tmp(f"({rate.code} * {src.code})", "f"), rate.dims | src.dims)
+    return _Val(lw.temp(Bin("*", rate.op, src.op), "f"), rate.dims | src.dims)
 
 
 def _end_kinds(
@@ -174,7 +175,7 @@ def _group_flow(lw: _Lowerer, g: Group, src: list[int] | None) -> str:
     rate = _lower_group(lw, g, "transitions", full=src is None)
     if src is None:
         return lw.tmp(rate, "f")
-    return lw.tmp(f"({rate} * {_gather(lw, 'y', src)})", "f")
+    return lw.tmp(Bin("*", rate, lw.gather(Var("y"), src)), "f")
 
 
 def _transition_groups(lw: _Lowerer, model: Model) -> set[int]:
@@ -296,7 +297,7 @@ def _place(
     for d in scope:
         if d.name not in used and d.name not in flow.dims:
             mult *= d.size
-    code = flow.code
+    code = lw.code(flow)
     if not flow.dims:
         shape: tuple[int, ...] | None = None
     elif len(sum_axes) == len(flow.dims):
@@ -522,10 +523,10 @@ def flow_pieces(lw: _Lowerer, model: Model) -> list[tuple[list[int], str, bool]]
         flow = r if lw.per_capita else _flow_value(lw, model, td, r, scope)
         n = math.prod(d.size for d in scope)
         if scope:
-            code = lw.bcast(flow, scope)
+            code = lw.code(lw.bcast(flow, scope))
             if len(scope) > 1:
                 code = f"_reshape({code}, ({n},))"
         else:
-            code = flow.code
+            code = lw.code(flow)
         pieces.append((list(range(start, start + n)), lw.tmp(code, "f"), bool(scope)))
     return pieces

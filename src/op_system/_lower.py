@@ -19,7 +19,6 @@ to Python scalars and never mutates arrays, so it traces under `jax.jit`.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -50,6 +49,36 @@ from ._ir import (
     walk,
 )
 from ._model import AliasDef, Block, ChainFlow, Dim, Model, Target
+from ._ops import (
+    AsFloat,
+    Bin,
+    BoolToFloat,
+    Broadcast,
+    Diagonal,
+    Emitter,
+    Fn,
+    Index,
+    Int,
+    Lit,
+    Matmul,
+    Neg,
+    Op,
+    Permute,
+    Pos,
+    Reshape,
+    Span,
+    StackScalars,
+    Sum,
+    Take,
+    Var,
+    VecSum,
+    Where,
+    emitter_for,
+    gather,
+    index_of,
+    is_atom,
+    reshape,
+)
 from ._reroll import Group, IsoSum, Leaf, shape_key, synthetic_dim
 
 __all__ = ["Lowered", "check_invalid"]
@@ -72,18 +101,16 @@ class Lowered:
 
 @dataclass(frozen=True)
 class _Val:
-    """A lowered value: code, the scope dimensions it depends on, and its kind.
+    """A lowered value: its array op, the scope dimensions it depends on, and its kind.
 
     Its shape is implied: `()`-like scalar when `dims` is empty, else rank
     `len(scope)` with the dimension sizes where it depends and 1 elsewhere.
-    `src` is `(code, shape)` of the array this one is a pure reshape of.
     """
 
-    code: str
+    op: Op
     dims: frozenset[str]
     kind: Literal["num", "bool"] = "num"
     const: float | int | bool | None = None
-    src: tuple[str, tuple[int, ...]] | None = None
     #: value number (see `_Lowerer.share`): equal numbers, equal values
     key: int | None = None
     #: the value this one is the negation of (`-x`), for sign hoisting
@@ -96,36 +123,22 @@ def _shape(v: _Val, scope: tuple[Dim, ...]) -> tuple[int, ...] | None:
     return tuple(d.size if d.name in v.dims else 1 for d in scope)
 
 
-def _reshape(v: _Val, cur: tuple[int, ...] | None, new: tuple[int, ...]) -> str:
-    """Code for `v` reshaped to `new`, skipping no-op and chained reshapes."""
-    if cur == new:
-        return v.code
-    if v.src is not None:
-        if v.src[1] == new:
-            return v.src[0]
-        return f"_reshape({v.src[0]}, {new})"
-    return f"_reshape({v.code}, {new})"
+def _reshape(v: _Val, cur: tuple[int, ...] | None, new: tuple[int, ...]) -> Op:
+    """`v` reshaped to `new`, skipping no-op and chained reshapes."""
+    return reshape(v.op, new, cur)
 
 
-def _num_code(value: float | int) -> str:
-    """Source text of a numeric literal: always a float (integer literals would switch
-    NumPy functions to integer arithmetic), parenthesized when negative."""
-    v = float(value)
-    if math.isnan(v):
-        return "_NAN"
-    if math.isinf(v):
-        return "_INF" if v > 0 else "(-_INF)"
-    return repr(v) if v >= 0 else f"({v!r})"
+def _is_view(op: Op) -> bool:
+    """A reshape of a reference (`index`): free to recompute, never shared."""
+    return isinstance(op, Reshape) and op.before is not None
 
 
 def _num_val(value: float | int | bool) -> _Val:
-    if isinstance(value, bool):
-        return _Val(repr(value), frozenset(), "bool", value)
-    return _Val(_num_code(value), frozenset(), "num", value)
+    kind: Literal["num", "bool"] = "bool" if isinstance(value, bool) else "num"
+    return _Val(Lit(value), frozenset(), kind, value)
 
 
-def _is_atom(code: str) -> bool:
-    return code.isidentifier() or code.replace(".", "", 1).isdigit()
+_is_atom = is_atom
 
 
 def check_invalid(model: Model) -> None:
@@ -202,6 +215,7 @@ class _Lowerer:
     def __init__(self, model: Model, backend_name: str) -> None:
         self.m = model
         self.backend_name = backend_name
+        self.emitter: Emitter = emitter_for(backend_name)
         self.lines: list[str] = []
         self.consts: dict[str, Any] = {}
         self.n_tmp = 0
@@ -265,6 +279,18 @@ class _Lowerer:
         """The variable of a vector of scalar parameters (read once per call by name)."""
         return _read_once(self.param_vectors, names, "pv")
 
+    def code(self, x: _Val | Op) -> str:
+        """The source text of a value or op, in this backend's namespace family."""
+        return self.emitter.text(x.op if isinstance(x, _Val) else x)
+
+    def table(self, idx: list[int]) -> Op:
+        """An index array (a constant of the generated function)."""
+        return Var(self.const("IDX", np.asarray(idx, dtype=np.int64)))
+
+    def gather(self, vec: Op, idx: list[int]) -> Op:
+        """Positions `idx` of vector `vec` (a slice where they are affine)."""
+        return gather(vec, idx, self.table)
+
     # -- helpers ------------------------------------------------------------------
     def const(self, prefix: str, value: Any) -> str:
         for k, v in self.consts.items():
@@ -310,9 +336,9 @@ class _Lowerer:
         worth it.
         """
         k = v.key
-        if not self.cse or k is None or v.const is not None or _is_atom(v.code):
+        if not self.cse or k is None or v.const is not None or is_atom(self.code(v)):
             return v
-        if v.src is not None:  # a reshaped view: free to recompute, kept unshared
+        if _is_view(v.op):  # a reshaped view: free to recompute, kept unshared
             return v
         if self.counting:
             self.counts[k] = self.counts.get(k, 0) + 1
@@ -326,8 +352,8 @@ class _Lowerer:
             return v
         name = f"c_{self.n_cse}"
         self.n_cse += 1
-        self.lines.append(f"    {name} = {v.code}")
-        out = _Val(name, v.dims, v.kind, key=k, neg=v.neg)
+        self.lines.append(f"    {name} = {self.code(v)}")
+        out = _Val(Var(name), v.dims, v.kind, key=k, neg=v.neg)
         self.shared[k] = (out, len(self.lines) - 1, _positions(v, scope))
         return out
 
@@ -346,7 +372,7 @@ class _Lowerer:
         if x.key is None or z.key is None:
             return v
         key = self.number("BinOp", (op,), (x.key, z.key), _sig(scope))
-        inner = _Val(f"({x.code} {op} {z.code})", x.dims | z.dims, "num", key=key)
+        inner = _Val(Bin(op, x.op, z.op), x.dims | z.dims, "num", key=key)
         if self.counting:
             self.share(inner, scope)  # counted: the hoisted form computes it
             return replace(v, neg=inner)
@@ -354,10 +380,13 @@ class _Lowerer:
             return replace(v, neg=inner)
         inner = self.share(inner, scope)
         neg_key = self.number("UnaryOp", ("-",), (key,), _sig(scope))
-        return _Val(f"(-{inner.code})", inner.dims, "num", key=neg_key, neg=inner)
+        return _Val(Neg(inner.op), inner.dims, "num", key=neg_key, neg=inner)
 
-    def tmp(self, code: str, prefix: str = "v") -> str:
-        if _is_atom(code):
+    def tmp(self, code: str | Op, prefix: str = "v") -> str:
+        """A temporary holding `code` (its name; an atom is its own text)."""
+        if isinstance(code, Op):
+            code = self.code(code)
+        if is_atom(code):
             return code
         if self.cse:
             # generated variables are assigned once: the same code, the same value
@@ -371,28 +400,28 @@ class _Lowerer:
             self.tmp_memo[code] = (name, len(self.lines) - 1)
         return name
 
+    def temp(self, op: Op, prefix: str = "v") -> Op:
+        """`op` kept in a temporary (an atom as it is)."""
+        name = self.tmp(op, prefix)
+        return op if name == self.code(op) else Var(name)
+
     def num(self, v: _Val) -> _Val:
         if v.kind == "num":
             return v
         if v.const is not None:
             return _num_val(float(v.const))
-        if self.backend_name == "numpy":
-            return _Val(f"_where({v.code}, 1.0, 0.0)", v.dims, "num")
-        return _Val(f"_astype({v.code}, y.dtype)", v.dims, "num")
+        return _Val(BoolToFloat(v.op), v.dims, "num")
 
-    def where(self, cond: str, a: _Val, b: _Val) -> str:
-        """`_where(cond, a, b)`; the Array API forbids two Python-scalar branches."""
-        a_code = a.code
-        if self.backend_name != "numpy" and not a.dims and not b.dims:
-            a_code = f"_asarray({a_code}, dtype=y.dtype)"
-        return f"_where({cond}, {a_code}, {b.code})"
+    def where(self, cond: Op, a: _Val, b: _Val) -> Op:
+        """`where(cond, a, b)`, marked when both branches are scalars (see `Where`)."""
+        return Where(cond, a.op, b.op, scalars=not a.dims and not b.dims)
 
     def boolean(self, v: _Val) -> _Val:
         if v.kind == "bool":
             return v
         if v.const is not None:
-            return _Val(repr(bool(v.const)), v.dims, "bool", bool(v.const))
-        return _Val(f"({v.code} != 0)", v.dims, "bool")
+            return _Val(Lit(bool(v.const)), v.dims, "bool", bool(v.const))
+        return _Val(Bin("!=", v.op, Int(0)), v.dims, "bool")
 
     # -- references -----------------------------------------------------------------
     def index(
@@ -404,12 +433,14 @@ class _Lowerer:
     ) -> _Val:
         pos = {d.name: i for i, d in enumerate(scope)}
         dims_by_name = {d.name: d for d in scope}
-        code = var
+        code: Op = Var(var)
         if any(k == "lit" for k, _ in sels):
-            items = [str(v) if k == "lit" else ":" for k, v in sels]
-            while items and items[-1] == ":":
+            items: list[int | Span] = [
+                int(v) if k == "lit" else Span() for k, v in sels
+            ]
+            while items and items[-1] == Span():
                 items.pop()
-            code = f"{code}[{', '.join(items)}]"
+            code = Index(code, tuple(items))
         names = [v for k, v in sels if k == "dim"]
         while len(set(names)) != len(names):
             # the same dimension twice (`C[age, age]`): take the diagonal, which
@@ -417,35 +448,30 @@ class _Lowerer:
             first = next(n for n in names if names.count(n) > 1)
             p1 = names.index(first)
             p2 = names.index(first, p1 + 1)
-            code = f"_diagonal({code}, 0, {p1}, {p2})"
+            code = Diagonal(code, p1, p2)
             names = [n for i, n in enumerate(names) if i not in (p1, p2)] + [first]
         if not names:
             return _Val(code, frozenset())
         for j, name in enumerate(names):
             dim = dims_by_name[name]
             if dim.subset is not None and dim.subset != tuple(range(dim.axis.size)):
-                idx = self.const("IDX", np.asarray(dim.subset, dtype=np.int64))
-                code = f"_take({code}, {idx}, axis={j})"
+                code = Take(code, self.table(list(dim.subset)), j)
         order = sorted(range(len(names)), key=lambda j: pos[names[j]])
         if order != list(range(len(names))):
-            code = f"_permute_dims({code}, {tuple(order)})"
+            code = Permute(code, tuple(order))
         sorted_names = [names[j] for j in order]
         if [pos[n] for n in sorted_names] != list(range(len(scope))):
             shape = [1] * len(scope)
             for n in sorted_names:
                 shape[pos[n]] = dims_by_name[n].size
             before = tuple(dims_by_name[n].size for n in sorted_names)
-            return _Val(
-                f"_reshape({code}, {tuple(shape)})",
-                frozenset(names),
-                src=(code, before),
-            )
+            return _Val(Reshape(code, tuple(shape), before), frozenset(names))
         return _Val(code, frozenset(names))
 
     def target(self, tgt: Target, scope: tuple[Dim, ...], path: str) -> _Val:
         if tgt.kind == "time":
             self.uses_time = True
-            return _Val("t", frozenset())
+            return _Val(Var("t"), frozenset())
         if tgt.kind == "coord":
             return self.index(
                 self.const("X", np.asarray(tgt.obj, dtype=np.float64)),
@@ -456,7 +482,7 @@ class _Lowerer:
         if tgt.kind == "kernel":
             values = tgt.obj.values(path)
             if not tgt.sels:
-                return _Val(repr(float(values)), frozenset(), "num", float(values))
+                return _num_val(float(values))
             return self.index(self.const("K", values), tgt.sels, scope, path)
         if tgt.kind == "state" or tgt.kind == "flow":
             blk: Block = tgt.obj
@@ -466,12 +492,12 @@ class _Lowerer:
             var = self.alias_var[tgt.obj.base]
             if not tgt.sels and tgt.obj.base in self.alias_key:
                 # a scalar alias is its value: the same number as its expression
-                return _Val(var, frozenset(), key=self.alias_key[tgt.obj.base])
+                return _Val(Var(var), frozenset(), key=self.alias_key[tgt.obj.base])
         else:
             var = self.param_var[tgt.obj.key]
             self.direct_params.add(tgt.obj.key)
         if not tgt.sels:
-            return _Val(var, frozenset())
+            return _Val(Var(var), frozenset())
         return self.index(var, tgt.sels, scope, path)
 
     # -- expressions ----------------------------------------------------------------
@@ -495,7 +521,7 @@ class _Lowerer:
                 # the subtree itself, in this scope, names the value
                 key = self.number("node", node, _scope_key(scope))
             else:  # a leaf: its code (a value's code is that value)
-                key = self.number("code", v.code, _positions(v, scope), v.kind)
+                key = self.number("code", self.code(v), _positions(v, scope), v.kind)
             v = self.share(replace(v, key=key), scope)
         node_key[id(node)] = v.key
         return v
@@ -510,7 +536,7 @@ class _Lowerer:
         if isinstance(node, NpConst):
             value = {"pi": math.pi, "e": math.e}.get(node.name)
             if value is not None:
-                return _Val(repr(value), frozenset(), "num", value)
+                return _num_val(value)
             return _num_val(float(node.name))
         if isinstance(node, (Name, Ref)):
             return self.target(self.m.resolve(node, scope, path), scope, path)
@@ -519,15 +545,15 @@ class _Lowerer:
             if node.op == "not":
                 b = self.boolean(v)
                 if b.const is not None:
-                    return _Val(repr(not b.const), b.dims, "bool", not b.const)
-                return _Val(f"_logical_not({b.code})", b.dims, "bool")
+                    return _Val(Lit(not b.const), b.dims, "bool", not b.const)
+                return _Val(Fn("logical_not", (b.op,)), b.dims, "bool")
             v = self.num(v)
             if v.const is not None and not isinstance(v.const, bool):
                 c = -v.const if node.op == "-" else v.const
                 return _num_val(c)
             if node.op == "-":
-                return _Val(f"(-{v.code})", v.dims, "num", neg=v)
-            return _Val(f"({node.op}{v.code})", v.dims, "num")
+                return _Val(Neg(v.op), v.dims, "num", neg=v)
+            return _Val(Pos(v.op), v.dims, "num")
         if isinstance(node, BinOp):
             a = self.num(self.expr(node.left, scope, path))
             b = self.num(self.expr(node.right, scope, path))
@@ -541,7 +567,7 @@ class _Lowerer:
                     path=path,
                     token=text,
                 )
-            v = _Val(f"({a.code} {node.op} {b.code})", a.dims | b.dims, "num")
+            v = _Val(Bin(node.op, a.op, b.op), a.dims | b.dims, "num")
             return self.hoist(node.op, a, b, v, scope) if self.cse else v
         if isinstance(node, Chain):
             return self.chain(node, scope, path)
@@ -550,36 +576,37 @@ class _Lowerer:
                 self.num(self.expr(x, scope, path))
                 for x in (node.left, *node.comparators)
             ]
-            parts = [
-                f"({operands[i].code} {op} {operands[i + 1].code})"
+            parts: list[Op] = [
+                Bin(op, operands[i].op, operands[i + 1].op)
                 for i, op in enumerate(node.ops)
             ]
             dims = frozenset().union(*(o.dims for o in operands))
             code = parts[0]
             for p in parts[1:]:
-                code = f"_logical_and({code}, {p})"
+                code = Fn("logical_and", (code, p))
             return _Val(code, dims, "bool")
         if isinstance(node, BoolOp):
             vals = [self.expr(v, scope, path) for v in node.values]
             dims = frozenset().union(*(v.dims for v in vals))
             if all(v.kind == "bool" for v in vals):
-                fn = "_logical_and" if node.op == "and" else "_logical_or"
-                code = vals[0].code
+                fn = "logical_and" if node.op == "and" else "logical_or"
+                code = vals[0].op
                 for v in vals[1:]:
-                    code = f"{fn}({code}, {v.code})"
+                    code = Fn(fn, (code, v.op))
                 return _Val(code, dims, "bool")
             # Python value semantics: `a and b` is b if a else a; `a or b` is a if a else b.
             nums = [self.num(v) for v in vals]
             acc = nums[-1]
             for v in reversed(nums[:-1]):
-                t = _Val(self.tmp(v.code), v.dims)
+                t = _Val(self.temp(v.op), v.dims)
+                nonzero = Bin("!=", t.op, Int(0))
                 code = (
-                    self.where(f"({t.code} != 0)", acc, t)
+                    self.where(nonzero, acc, t)
                     if node.op == "and"
-                    else self.where(f"({t.code} != 0)", t, acc)
+                    else self.where(nonzero, t, acc)
                 )
                 acc = _Val(code, acc.dims | t.dims)
-            return _Val(acc.code, dims, "num")
+            return _Val(acc.op, dims, "num")
         if isinstance(node, IfExp):
             test = self.boolean(self.expr(node.test, scope, path))
             body = self.expr(node.body, scope, path)
@@ -589,7 +616,7 @@ class _Lowerer:
             if body.kind != orelse.kind:
                 body, orelse = self.num(body), self.num(orelse)
             return _Val(
-                self.where(test.code, body, orelse),
+                self.where(test.op, body, orelse),
                 test.dims | body.dims | orelse.dims,
                 body.kind,
             )
@@ -623,43 +650,36 @@ class _Lowerer:
                     )
                 acc = _num_val(folded)
                 continue
-            acc = _Val(f"({acc.code} {op} {b.code})", acc.dims | b.dims, "num")
+            acc = _Val(Bin(op, acc.op, b.op), acc.dims | b.dims, "num")
             if i % _SPILL == _SPILL - 1:
-                acc = _Val(self.tmp(acc.code), acc.dims, "num")
+                acc = _Val(self.temp(acc.op), acc.dims, "num")
         return acc
 
     def call(self, node: Call, scope: tuple[Dim, ...], path: str) -> _Val:
         if node.func == "sum_state":
-            # NumPy: the ufunc reduction itself, without np.sum's Python-level wrapper
-            vec = self.model_states("y")
-            return _Val(
-                f"_add_reduce({vec})"
-                if self.backend_name == "numpy"
-                else f"_sum({vec})",
-                frozenset(),
-            )
+            return _Val(VecSum(self.model_states(Var("y"))), frozenset())
         if node.func == "sum_prefix":
-            return self.prefix_sum(node, scope, path, "y")
+            return self.prefix_sum(node, scope, path, Var("y"))
         if node.func == "where":
             c = self.boolean(self.expr(node.args[0], scope, path))
             a = self.num(self.expr(node.args[1], scope, path))
             b = self.num(self.expr(node.args[2], scope, path))
-            return _Val(self.where(c.code, a, b), c.dims | a.dims | b.dims)
+            return _Val(self.where(c.op, a, b), c.dims | a.dims | b.dims)
         args = [self.num(self.expr(a, scope, path)) for a in node.args]
         dims = frozenset().union(*(a.dims for a in args))
         if node.func == "clip":
             x, lo, hi = args
-            return _Val(f"_minimum(_maximum({x.code}, {lo.code}), {hi.code})", dims)
-        return _Val(f"_{node.func}({', '.join(a.code for a in args)})", dims)
+            return _Val(Fn("minimum", (Fn("maximum", (x.op, lo.op)), hi.op)), dims)
+        return _Val(Fn(node.func, tuple(a.op for a in args)), dims)
 
-    def model_states(self, vec: str) -> str:
+    def model_states(self, vec: Op) -> Op:
         """The model's own states of a state-shaped vector (`y`, or a tangent):
         all of it, or the part before the incidence counters."""
         n = self.m.n_model_state
-        return vec if n == self.m.n_state else f"{vec}[0:{n}]"
+        return vec if n == self.m.n_state else Index(vec, (Span(0, n),))
 
     def prefix_sum(
-        self, node: Call, scope: tuple[Dim, ...], path: str, vec: str
+        self, node: Call, scope: tuple[Dim, ...], path: str, vec: Op
     ) -> _Val:
         """`sum_prefix(text)` over the vector `vec` (`y`, or a tangent `v`).
 
@@ -672,28 +692,27 @@ class _Lowerer:
         if not dims:
             idx = groups[0]
             if idx == list(range(idx[0], idx[-1] + 1)):
-                total = "_add_reduce" if self.backend_name == "numpy" else "_sum"
-                return _Val(f"{total}({vec}[{idx[0]}:{idx[-1] + 1}])", frozenset())
-            c = self.const("IDX", np.asarray(idx, dtype=np.int64))
-            return _Val(f"_sum(_take({vec}, {c}))", frozenset())
+                return _Val(
+                    VecSum(Index(vec, (Span(idx[0], idx[-1] + 1),))), frozenset()
+                )
+            return _Val(Sum(Take(vec, self.table(idx))), frozenset())
         sizes = tuple(d.size for d in dims)
         k = len(groups[0])
+        code: Op
         if all(len(g) == k for g in groups):
-            c = self.const("IDX", np.asarray(groups, dtype=np.int64).reshape(-1))
-            code = (
-                f"_sum(_reshape(_take({vec}, {c}), {(*sizes, k)}), axis={len(sizes)})"
-            )
+            flat = [i for g in groups for i in g]
+            code = Sum(Reshape(Take(vec, self.table(flat)), (*sizes, k)), len(sizes))
         else:
             sel = np.zeros((len(groups), self.m.n_state))
             for row, g in enumerate(groups):
                 sel[row, g] = 1.0
-            code = f"_reshape(_matmul({self.const('SEL', sel)}, {vec}), {sizes})"
+            code = Reshape(Matmul(Var(self.const("SEL", sel)), vec), sizes)
         pos = {d.name: i for i, d in enumerate(scope)}
         shape = [1] * len(scope)
         for d in dims:
             shape[pos[d.name]] = d.size
         if tuple(shape) != sizes:
-            code = f"_reshape({code}, {tuple(shape)})"
+            code = Reshape(code, tuple(shape))
         return _Val(code, frozenset(d.name for d in dims))
 
     def reduce(self, node: Reduce, scope: tuple[Dim, ...], path: str) -> _Val:
@@ -719,17 +738,16 @@ class _Lowerer:
             ):  # keep constants folded (no Python float arithmetic at run time)
                 return _num_val(factor * float(body.const))
             return _Val(
-                f"({factor!r} * {_drop_last(body, inner, scope)})", body.dims, "num"
+                Bin("*", Lit(factor), _drop_last(body, inner, scope)), body.dims, "num"
             )
-        code = body.code
+        code = body.op
         if weights is not None:
             shape = (1,) * len(scope) + (dim.size,)
-            w = self.const("W", weights.reshape(shape))
-            code = f"({w} * {code})"
+            code = Bin("*", Var(self.const("W", weights.reshape(shape))), code)
         rest = body.dims - {dim.name}
         if not rest:
-            return _Val(f"_sum({code})", frozenset())
-        return _Val(f"_sum({code}, axis=-1)", rest)
+            return _Val(Sum(code), frozenset())
+        return _Val(Sum(code, -1), rest)
 
     def matvec(
         self, body: Node, scope: tuple[Dim, ...], dim: Dim, path: str
@@ -781,11 +799,11 @@ class _Lowerer:
 
         def group_code(
             group: list[tuple[_Val, bool]], outer: frozenset[str]
-        ) -> tuple[str, list[str]]:
+        ) -> tuple[Op, list[str]]:
             group = sorted(group, key=lambda vd: vd[1])  # multiplications first
-            code = group[0][0].code
+            code = group[0][0].op
             for v, d in group[1:]:
-                code = f"({code} {'/' if d else '*'} {v.code})"
+                code = Bin("/" if d else "*", code, v.op)
             names = sorted(outer, key=lambda n: pos[n])
             n_out = 1
             for n in names:
@@ -799,47 +817,40 @@ class _Lowerer:
         # Order the operands so that the result's axes follow the scope where possible.
         if left_names and right_names and pos[right_names[0]] < pos[left_names[0]]:
             left, right, left_names, right_names = right, left, right_names, left_names
+        code: Op
         if left_names and right_names:
-            code = f"_matmul({left}, _permute_dims({right}, (1, 0)))"
+            code = Matmul(left, Permute(right, (1, 0)))
         elif left_names:
-            code = f"_matmul({left}, {right})"
+            code = Matmul(left, right)
         else:
-            code = f"_matmul({right}, {left})"
+            code = Matmul(right, left)
             left_names, right_names = right_names, left_names
         names = left_names + right_names
         sizes = tuple(scope[pos[n]].size for n in names)
         if len(left_names) > 1 or len(right_names) > 1:
-            code = f"_reshape({code}, {sizes})"
+            code = Reshape(code, sizes)
         order = sorted(range(len(names)), key=lambda i: pos[names[i]])
         if order != list(range(len(names))):
-            code = f"_permute_dims({code}, {tuple(order)})"
+            code = Permute(code, tuple(order))
         names = [names[i] for i in order]
         full = tuple(
             scope[pos[n]].size if n in names else 1 for n in (d.name for d in scope)
         )
         if tuple(scope[pos[n]].size for n in names) != full:
-            code = f"_reshape({code}, {full})"
+            code = Reshape(code, full)
         dims = frozenset(names)
         for v, d in other:
-            code = f"({code} {'/' if d else '*'} {v.code})"
+            code = Bin("/" if d else "*", code, v.op)
             dims |= v.dims
         return _Val(code, dims, "num")
 
     # -- program --------------------------------------------------------------------
-    def bcast(self, v: _Val, scope: tuple[Dim, ...]) -> str:
-        """Code for `v` as a full array over `scope` (all dimensions present)."""
+    def bcast(self, v: _Val, scope: tuple[Dim, ...]) -> Op:
+        """`v` as a full array over `scope` (all dimensions present)."""
         shape = tuple(d.size for d in scope)
         if v.dims == frozenset(d.name for d in scope):
-            return v.code
-        return f"_bcast({v.code}, {shape})"
-
-    def sum_code(self, code: str, axis: Any = None, keepdims: bool = False) -> str:
-        args = [code]
-        if axis is not None:
-            args.append(f"axis={axis}")
-        if keepdims:
-            args.append("keepdims=True")
-        return f"_sum({', '.join(args)})"
+            return v.op
+        return Broadcast(v.op, shape)
 
 
 _T = TypeVar("_T")
@@ -874,11 +885,11 @@ def _positions(v: _Val, scope: tuple[Dim, ...]) -> tuple[int, ...]:
     return tuple(i for i, d in enumerate(scope) if d.name in v.dims)
 
 
-def _drop_last(v: _Val, inner: tuple[Dim, ...], outer: tuple[Dim, ...]) -> str:
-    """Code for `v` (computed in `inner` = `outer` + one loop dimension it does not
-    depend on) with that trailing size-1 axis removed."""
+def _drop_last(v: _Val, inner: tuple[Dim, ...], outer: tuple[Dim, ...]) -> Op:
+    """`v` (computed in `inner` = `outer` + one loop dimension it does not depend
+    on) with that trailing size-1 axis removed."""
     if not v.dims:
-        return v.code
+        return v.op
     return _reshape(v, _shape(v, inner), _shape(v, outer))  # type: ignore[arg-type]
 
 
@@ -919,51 +930,49 @@ def _fold(op: str, a: float, b: float) -> float | None:
 
 
 def _index_code(lw: _Lowerer, idx: list[int]) -> str:
-    """An index for positions `idx` of a vector: a slice when evenly spaced, else an array."""
-    if len(idx) == 1:
-        return str(idx[0])
-    step = idx[1] - idx[0]
-    if step > 0 and all(b - a == step for a, b in itertools.pairwise(idx)):
-        return f"{idx[0]}:{idx[-1] + 1}" + (f":{step}" if step != 1 else "")
-    return lw.const("IDX", np.asarray(idx, dtype=np.int64))
+    """Text of an index for positions `idx` of a vector (for an output assignment)."""
+    got = index_of(idx, lw.table)
+    if isinstance(got, Span):
+        return got.text()
+    return str(got) if isinstance(got, int) else lw.code(got)
 
 
 def _gather(lw: _Lowerer, vec: str, idx: list[int]) -> str:
-    code = _index_code(lw, idx)
-    return f"{vec}[{code}]" if ":" in code else f"_take({vec}, {code})"
+    """Text of positions `idx` of the vector variable `vec`."""
+    return lw.code(lw.gather(Var(vec), idx))
 
 
-def _leaf_values(lw: _Lowerer, leaves: list[Leaf], path: str) -> str:
-    """Code of the vector of `leaves` (all of one kind), in order."""
+def _leaf_values(lw: _Lowerer, leaves: list[Leaf], path: str) -> Op:
+    """The vector of `leaves` (all of one kind), in order."""
     kind = leaves[0].kind
     if kind == "state":
-        return _gather(lw, "y", [cast("int", x.ref) for x in leaves])
+        return lw.gather(Var("y"), [cast("int", x.ref) for x in leaves])
     if kind == "alias":
         homes = [lw.alias_group.get(str(x.ref)) for x in leaves]
         if all(h is not None for h in homes) and len({h[0] for h in homes if h}) == 1:
             gvar, _, size = homes[0]  # type: ignore[misc]
             pos = [h[1] for h in homes if h]
-            return gvar if pos == list(range(size)) else _gather(lw, gvar, pos)
-        return f"_stack_scalars([{', '.join(lw.alias_var[str(x.ref)] for x in leaves)}], y.dtype)"
+            return Var(gvar) if pos == list(range(size)) else lw.gather(Var(gvar), pos)
+        return StackScalars(tuple(Var(lw.alias_var[str(x.ref)]) for x in leaves))
     if kind == "pcell":
         # cells of one indexed parameter (the shape key keeps one per column),
         # gathered with the parameters (once per `bind`)
         key = cast("tuple[str, int]", leaves[0].ref)[0]
         lw.direct_params.add(key)
         size = int(np.prod(lw.m.params[key].shape))
-        flat = f"_reshape({lw.param_var[key]}, ({size},))"
-        code = _gather(lw, flat, [cast("tuple[str, int]", x.ref)[1] for x in leaves])
+        flat = Reshape(Var(lw.param_var[key]), (size,))
+        code = lw.gather(flat, [cast("tuple[str, int]", x.ref)[1] for x in leaves])
         if lw.m.params[key].time_varying:
             return code  # the value at `t`: gathered at every call
-        return _read_once(lw.param_cells, code, "pc")
+        return Var(_read_once(lw.param_cells, lw.code(code), "pc"))
     if any(lw.m.params[str(x.ref)].time_varying for x in leaves):
         # values at `t`, read through their own variables at every call
         keys = [str(x.ref) for x in leaves]
         lw.direct_params.update(keys)
-        return f"_stack_scalars([{', '.join(lw.param_var[k] for k in keys)}], y.dtype)"
+        return StackScalars(tuple(Var(lw.param_var[k]) for k in keys))
     names = tuple(lw.m.params[str(x.ref)].base for x in leaves)
-    var = lw.param_vector(names)
-    return var if lw.backend_name == "numpy" else f"_astype({var}, y.dtype)"
+    var = Var(lw.param_vector(names))
+    return var if lw.backend_name == "numpy" else AsFloat(var)
 
 
 def _leaf_grid(
@@ -980,13 +989,13 @@ def _leaf_grid(
     if hit is None:
         v = _leaf_grid_new(lw, grid, dims, path)
         lw.gather_cache[key] = hit = _Val(
-            v.code,
+            v.op,
             frozenset(str(i) for i, d in enumerate(dims) if d.name in v.dims),
             v.kind,
             v.const,
         )
     return _Val(
-        hit.code, frozenset(dims[int(i)].name for i in hit.dims), hit.kind, hit.const
+        hit.op, frozenset(dims[int(i)].name for i in hit.dims), hit.kind, hit.const
     )
 
 
@@ -1008,23 +1017,18 @@ def _leaf_grid_new(
     by_col = all(same(grid[r][c], grid[0][c]) for r in range(rows) for c in range(cols))
     if len(dims) == 1:
         return _Val(
-            lw.tmp(_leaf_values(lw, [row[0] for row in grid], path), "l"),
+            lw.temp(_leaf_values(lw, [row[0] for row in grid], path), "l"),
             frozenset({dims[0].name}),
         )
     if by_row:
         code = _leaf_values(lw, [row[0] for row in grid], path)
-        return _Val(
-            lw.tmp(f"_reshape({code}, ({rows}, 1))", "l"), frozenset({dims[0].name})
-        )
+        return _Val(lw.temp(Reshape(code, (rows, 1)), "l"), frozenset({dims[0].name}))
     if by_col:
         code = _leaf_values(lw, list(grid[0]), path)
-        return _Val(
-            lw.tmp(f"_reshape({code}, (1, {cols}))", "l"), frozenset({dims[1].name})
-        )
+        return _Val(lw.temp(Reshape(code, (1, cols)), "l"), frozenset({dims[1].name}))
     code = _leaf_values(lw, [x for row in grid for x in row], path)
     return _Val(
-        lw.tmp(f"_reshape({code}, ({rows}, {cols}))", "l"),
-        frozenset(d.name for d in dims),
+        lw.temp(Reshape(code, (rows, cols)), "l"), frozenset(d.name for d in dims)
     )
 
 
@@ -1050,19 +1054,17 @@ def _lower_single(lw: _Lowerer, node: Node, path: str) -> _Val | None:
         body = lw.num(lw.expr(item.operands[0], (tdim,), path))
         lw.hooks = saved
         code = (
-            f"_sum({body.code})"
-            if tdim.name in body.dims
-            else f"({float(m)!r} * {body.code})"
+            Sum(body.op) if tdim.name in body.dims else Bin("*", Lit(float(m)), body.op)
         )
-        hooks[id(item.node)] = _Val(lw.tmp(code, "l"), frozenset())
+        hooks[id(item.node)] = _Val(lw.temp(code, "l"), frozenset())
     saved, lw.hooks = lw.hooks, hooks
     v = lw.num(lw.expr(node, (), path))
     lw.hooks = saved
     return v
 
 
-def _lower_group(lw: _Lowerer, g: Group, what: str, *, full: bool = True) -> str:
-    """Code of the vector of a group's values (one per member), lowered once.
+def _lower_group(lw: _Lowerer, g: Group, what: str, *, full: bool = True) -> Op:
+    """The vector of a group's values (one per member), lowered once.
 
     With `full=False` a value that is the same for every member stays a scalar
     (for a product with a vector, which broadcasts anyway).
@@ -1095,17 +1097,18 @@ def _lower_group(lw: _Lowerer, g: Group, what: str, *, full: bool = True) -> str
             continue
         body = lw.num(lw.expr(item.operands[0], inner, path))
         lw.hooks = saved
+        code: Op
         if tdim.name in body.dims:
-            code = f"_sum({body.code}, axis=1)"
+            code = Sum(body.op, 1)
             if gdim.name not in body.dims:
-                code = f"{code}[0]"
+                code = Index(code, (0,))
         else:
-            code = f"({float(m)!r} * {_drop_last(body, inner, scope)})"
-        hooks[id(item.node)] = _Val(lw.tmp(code, "l"), body.dims - {tdim.name})
+            code = Bin("*", Lit(float(m)), _drop_last(body, inner, scope))
+        hooks[id(item.node)] = _Val(lw.temp(code, "l"), body.dims - {tdim.name})
     lw.hooks = hooks
     v = lw.num(lw.expr(g.nodes[0], scope, path))
     lw.hooks = None
-    return lw.bcast(v, scope) if full else v.code
+    return lw.bcast(v, scope) if full else v.op
 
 
 def _iso_matvec(
@@ -1137,12 +1140,12 @@ def _iso_matvec(
         return None
     rest = [(v, inv) for v, inv in vals if len(v.dims) < 2 and tname not in v.dims]
     m = inner[1].size
-    vec = over_t[0][0].code if not over_t[0][1] else f"(1.0 / {over_t[0][0].code})"
+    first = over_t[0][0].op
+    vec = first if not over_t[0][1] else Bin("/", Lit(1.0), first)
     for v, inv in over_t[1:]:
-        vec = f"({vec} {'/' if inv else '*'} {v.code})"
-    code = f"_matmul({both[0][0].code}, _reshape({vec}, ({m},)))"
+        vec = Bin("/" if inv else "*", vec, v.op)
+    code: Op = Matmul(both[0][0].op, Reshape(vec, (m,)))
     dims = frozenset({gname})
     for v, inv in rest:
-        factor = _drop_last(v, inner, scope)
-        code = f"({code} {'/' if inv else '*'} {factor})"
-    return _Val(lw.tmp(code, "l"), dims)
+        code = Bin("/" if inv else "*", code, _drop_last(v, inner, scope))
+    return _Val(lw.temp(code, "l"), dims)

@@ -5,6 +5,7 @@ like the right-hand side (see `_Tangent`).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -42,8 +43,41 @@ from ._lower import (
     _Val,
 )
 from ._model import AliasDef, Block, ChainFlow, Dim, Model, Target
+from ._ops import (
+    Bin,
+    Fn,
+    Int,
+    Lit,
+    Neg,
+    Op,
+    Reshape,
+    StackScalars,
+    Sum,
+    Var,
+    Where,
+)
 
 __all__ = ["_Tangent"]
+
+_ONE = Lit(1.0)
+
+#: d f(x) / dx of the one-argument functions, from (a temporary of) x
+_DERIVATIVES: dict[str, Callable[[Op], Op]] = {
+    "exp": lambda x: Fn("exp", (x,)),
+    "expm1": lambda x: Fn("exp", (x,)),
+    "log": lambda x: Bin("/", _ONE, x),
+    "log1p": lambda x: Bin("/", _ONE, Bin("+", _ONE, x)),
+    "log2": lambda x: Bin("/", _ONE, Bin("*", x, Lit(math.log(2.0)))),
+    "log10": lambda x: Bin("/", _ONE, Bin("*", x, Lit(math.log(10.0)))),
+    "sqrt": lambda x: Bin("/", Lit(0.5), Fn("sqrt", (x,))),
+    "abs": lambda x: Fn("sign", (x,)),
+    "sin": lambda x: Fn("cos", (x,)),
+    "cos": lambda x: Neg(Fn("sin", (x,))),
+    "tan": lambda x: Bin("/", _ONE, Bin("*", Fn("cos", (x,)), Fn("cos", (x,)))),
+    "sinh": lambda x: Fn("cosh", (x,)),
+    "cosh": lambda x: Fn("sinh", (x,)),
+    "tanh": lambda x: Bin("-", _ONE, Bin("*", Fn("tanh", (x,)), Fn("tanh", (x,)))),
+}
 
 
 class _Tangent(_Lowerer):
@@ -73,8 +107,8 @@ class _Tangent(_Lowerer):
         if hit is not None:
             return hit[0]
         v = super().expr(node, scope, path)
-        if v.const is None and not _is_atom(v.code):
-            v = _Val(self.tmp(v.code), v.dims, v.kind)
+        if v.const is None and not _is_atom(self.code(v)):
+            v = _Val(self.temp(v.op), v.dims, v.kind)
         self._primal[key] = (v, len(self.lines))
         return v
 
@@ -97,24 +131,24 @@ class _Tangent(_Lowerer):
         else:
             return None
         if not tgt.sels:
-            return _Val(var, frozenset())
+            return _Val(Var(var), frozenset())
         return self.index(var, tgt.sels, scope, path)
 
     @staticmethod
-    def _z(v: _Val | None) -> str:
-        return "0.0" if v is None else v.code
+    def _z(v: _Val | None) -> Op:
+        return Lit(0.0) if v is None else v.op
 
     def add(self, a: _Val | None, b: _Val | None, sign: str = "+") -> _Val | None:
         if b is None:
             return a
         if a is None:
-            return b if sign == "+" else _Val(f"(-{b.code})", b.dims)
-        return _Val(f"({a.code} {sign} {b.code})", a.dims | b.dims)
+            return b if sign == "+" else _Val(Neg(b.op), b.dims)
+        return _Val(Bin(sign, a.op, b.op), a.dims | b.dims)
 
     def mul(self, a: _Val | None, b: _Val) -> _Val | None:
         if a is None:
             return None
-        return _Val(f"({a.code} * {b.code})", a.dims | b.dims)
+        return _Val(Bin("*", a.op, b.op), a.dims | b.dims)
 
     def product_rule(
         self, op: str, da: _Val | None, a: _Val, db: _Val | None, b: _Val
@@ -125,14 +159,12 @@ class _Tangent(_Lowerer):
         """
         if op == "*":
             return self.add(self.mul(da, b), self.mul(db, a))
-        first = (
-            None if da is None else _Val(f"({da.code} / {b.code})", da.dims | b.dims)
-        )
+        first = None if da is None else _Val(Bin("/", da.op, b.op), da.dims | b.dims)
         second = (
             None
             if db is None
             else _Val(
-                f"(({a.code} * {db.code}) / ({b.code} * {b.code}))",
+                Bin("/", Bin("*", a.op, db.op), Bin("*", b.op, b.op)),
                 a.dims | db.dims | b.dims,
             )
         )
@@ -150,7 +182,7 @@ class _Tangent(_Lowerer):
             dv = self.d(node.operand, scope, path)
             if dv is None or node.op == "+":
                 return dv
-            return _Val(f"(-{dv.code})", dv.dims)
+            return _Val(Neg(dv.op), dv.dims)
         if isinstance(node, BinOp):
             da, db = self.d(node.left, scope, path), self.d(node.right, scope, path)
             if da is None and db is None:
@@ -162,14 +194,18 @@ class _Tangent(_Lowerer):
             if node.op == "*":
                 return self.product_rule("*", da, a, db, b)
             if node.op == "/":
-                return self.product_rule("/", da, a, db, _Val(self.tmp(b.code), b.dims))
+                return self.product_rule("/", da, a, db, _Val(self.temp(b.op), b.dims))
             if node.op == "**":
-                at, bt = self.tmp(a.code), self.tmp(b.code)
+                at, bt = self.temp(a.op), self.temp(b.op)
                 first = (
                     None
                     if da is None
                     else _Val(
-                        f"(({bt} * ({at} ** ({bt} - 1))) * {da.code})",
+                        Bin(
+                            "*",
+                            Bin("*", bt, Bin("**", at, Bin("-", bt, Int(1)))),
+                            da.op,
+                        ),
                         da.dims | a.dims | b.dims,
                     )
                 )
@@ -177,7 +213,7 @@ class _Tangent(_Lowerer):
                     None
                     if db is None
                     else _Val(
-                        f"((({at} ** {bt}) * _log({at})) * {db.code})",
+                        Bin("*", Bin("*", Bin("**", at, bt), Fn("log", (at,))), db.op),
                         db.dims | a.dims | b.dims,
                     )
                 )
@@ -187,7 +223,7 @@ class _Tangent(_Lowerer):
                     None
                     if db is None
                     else _Val(
-                        f"(_floor({a.code} / {b.code}) * {db.code})",
+                        Bin("*", Fn("floor", (Bin("/", a.op, b.op),)), db.op),
                         db.dims | a.dims | b.dims,
                     )
                 )
@@ -206,17 +242,17 @@ class _Tangent(_Lowerer):
             for v, dv in zip(reversed(nums[:-1]), reversed(tangents[:-1])):
                 if acc is None and dv is None:
                     continue
-                t = self.tmp(v.code)
+                t = Bin("!=", self.temp(v.op), Int(0))
                 if node.op == "and":
                     acc = _Val(
-                        f"_where({t} != 0, {self._z(acc)}, {self._z(dv)})",
+                        Where(t, self._z(acc), self._z(dv)),
                         v.dims
                         | (acc.dims if acc else frozenset())
                         | (dv.dims if dv else frozenset()),
                     )
                 else:
                     acc = _Val(
-                        f"_where({t} != 0, {self._z(dv)}, {self._z(acc)})",
+                        Where(t, self._z(dv), self._z(acc)),
                         v.dims
                         | (acc.dims if acc else frozenset())
                         | (dv.dims if dv else frozenset()),
@@ -234,7 +270,7 @@ class _Tangent(_Lowerer):
                 | (db.dims if db else frozenset())
                 | (do.dims if do else frozenset())
             )
-            return _Val(f"_where({test.code}, {self._z(db)}, {self._z(do)})", dims)
+            return _Val(Where(test.op, self._z(db), self._z(do)), dims)
         if isinstance(node, Call):
             return self.d_call(node, scope, path)
         if isinstance(node, Reduce):
@@ -250,27 +286,26 @@ class _Tangent(_Lowerer):
             for i, (op, operand) in enumerate(zip(node.ops, node.operands[1:])):
                 dt = self.add(dt, self.d(operand, scope, path), op)
                 if dt is not None and i % _SPILL == _SPILL - 1:
-                    dt = _Val(self.tmp(dt.code), dt.dims)
+                    dt = _Val(self.temp(dt.op), dt.dims)
             return dt
         # products and quotients: carry the running primal value as a temporary
         acc = self.num(self.expr(node.operands[0], scope, path))
         for op, operand in zip(node.ops, node.operands[1:]):
             b = self.num(self.expr(operand, scope, path))
             db = self.d(operand, scope, path)
-            bt = self.tmp(b.code)
-            bv = _Val(bt, b.dims)
-            at = _Val(self.tmp(acc.code), acc.dims)
+            bv = _Val(self.temp(b.op), b.dims)
+            at = _Val(self.temp(acc.op), acc.dims)
             dt = self.product_rule(op, dt, at, db, bv)
             if dt is not None:
-                dt = _Val(self.tmp(dt.code), dt.dims)
-            acc = _Val(f"({at.code} {op} {bt})", at.dims | b.dims, "num")
+                dt = _Val(self.temp(dt.op), dt.dims)
+            acc = _Val(Bin(op, at.op, bv.op), at.dims | b.dims, "num")
         return dt
 
     def d_call(self, node: Call, scope: tuple[Dim, ...], path: str) -> _Val | None:
         if node.func == "sum_state":
-            return _Val(f"_sum({self.model_states('v')})", frozenset())
+            return _Val(Sum(self.model_states(Var("v"))), frozenset())
         if node.func == "sum_prefix":
-            return self.prefix_sum(node, scope, path, "v")
+            return self.prefix_sum(node, scope, path, Var("v"))
         if node.func == "where":
             da, db = (
                 self.d(node.args[1], scope, path),
@@ -284,7 +319,7 @@ class _Tangent(_Lowerer):
                 | (da.dims if da else frozenset())
                 | (db.dims if db else frozenset())
             )
-            return _Val(f"_where({c.code}, {self._z(da)}, {self._z(db)})", dims)
+            return _Val(Where(c.op, self._z(da), self._z(db)), dims)
         ds = [self.d(a, scope, path) for a in node.args]
         if all(x is None for x in ds):
             return None
@@ -294,14 +329,12 @@ class _Tangent(_Lowerer):
             if f == "clip":
                 x, lo, hi = xs
                 dx, dlo, dhi = ds
-                m = _Val(f"_maximum({x.code}, {lo.code})", x.dims | lo.dims)
-                dm = self._select(f"({x.code} >= {lo.code})", dx, dlo, x.dims | lo.dims)
-                return self._select(
-                    f"({m.code} <= {hi.code})", dm, dhi, m.dims | hi.dims
-                )
+                m = _Val(Fn("maximum", (x.op, lo.op)), x.dims | lo.dims)
+                dm = self._select(Bin(">=", x.op, lo.op), dx, dlo, x.dims | lo.dims)
+                return self._select(Bin("<=", m.op, hi.op), dm, dhi, m.dims | hi.dims)
             cmp = ">=" if f == "maximum" else "<="
             return self._select(
-                f"({xs[0].code} {cmp} {xs[1].code})",
+                Bin(cmp, xs[0].op, xs[1].op),
                 ds[0],
                 ds[1],
                 xs[0].dims | xs[1].dims,
@@ -309,52 +342,35 @@ class _Tangent(_Lowerer):
         if f in ("hypot", "arctan2"):
             a, b = xs
             da, db = ds
-            at, bt = self.tmp(a.code), self.tmp(b.code)
+            at, bt = self.temp(a.op), self.temp(b.op)
             dims = a.dims | b.dims
             if f == "hypot":
-                h = self.tmp(f"_hypot({at}, {bt})")
+                h = self.temp(Fn("hypot", (at, bt)))
                 return self.add(
-                    self.mul(da, _Val(f"({at} / {h})", dims)),
-                    self.mul(db, _Val(f"({bt} / {h})", dims)),
+                    self.mul(da, _Val(Bin("/", at, h), dims)),
+                    self.mul(db, _Val(Bin("/", bt, h), dims)),
                 )
-            r2 = self.tmp(f"({at} * {at} + {bt} * {bt})")
+            r2 = self.temp(Bin("+", Bin("*", at, at), Bin("*", bt, bt)))
             return self.add(
-                self.mul(da, _Val(f"({bt} / {r2})", dims)),
-                self.mul(db, _Val(f"({at} / {r2})", dims)),
+                self.mul(da, _Val(Bin("/", bt, r2), dims)),
+                self.mul(db, _Val(Bin("/", at, r2), dims)),
                 "-",
             )
         (x,), (dx,) = xs, ds
         if dx is None:
             return None
-        xc = self.tmp(x.code)
-        ln2, ln10 = repr(math.log(2.0)), repr(math.log(10.0))
-        factor = {
-            "exp": f"_exp({xc})",
-            "expm1": f"_exp({xc})",
-            "log": f"(1.0 / {xc})",
-            "log1p": f"(1.0 / (1.0 + {xc}))",
-            "log2": f"(1.0 / ({xc} * {ln2}))",
-            "log10": f"(1.0 / ({xc} * {ln10}))",
-            "sqrt": f"(0.5 / _sqrt({xc}))",
-            "abs": f"_sign({xc})",
-            "sin": f"_cos({xc})",
-            "cos": f"(-_sin({xc}))",
-            "tan": f"(1.0 / (_cos({xc}) * _cos({xc})))",
-            "sinh": f"_cosh({xc})",
-            "cosh": f"_sinh({xc})",
-            "tanh": f"(1.0 - _tanh({xc}) * _tanh({xc}))",
-        }[f]
-        return _Val(f"({factor} * {dx.code})", x.dims | dx.dims)
+        factor = _DERIVATIVES[f](self.temp(x.op))
+        return _Val(Bin("*", factor, dx.op), x.dims | dx.dims)
 
     def _select(
-        self, cond: str, a: _Val | None, b: _Val | None, dims: frozenset[str]
+        self, cond: Op, a: _Val | None, b: _Val | None, dims: frozenset[str]
     ) -> _Val | None:
         if a is None and b is None:
             return None
         all_dims = (
             dims | (a.dims if a else frozenset()) | (b.dims if b else frozenset())
         )
-        return _Val(f"_where({cond}, {self._z(a)}, {self._z(b)})", all_dims)
+        return _Val(Where(cond, self._z(a), self._z(b)), all_dims)
 
     def d_reduce(self, node: Reduce, scope: tuple[Dim, ...], path: str) -> _Val | None:
         dim = reduce_dim(node, self.m.axes, path)
@@ -369,15 +385,17 @@ class _Tangent(_Lowerer):
             )
         if dim.name not in body.dims:
             factor = float(weights.sum()) if weights is not None else float(dim.size)
-            return _Val(f"({factor!r} * {_drop_last(body, inner, scope)})", body.dims)
-        code = body.code
+            return _Val(
+                Bin("*", Lit(factor), _drop_last(body, inner, scope)), body.dims
+            )
+        code = body.op
         if weights is not None:
             w = self.const("W", weights.reshape((1,) * len(scope) + (dim.size,)))
-            code = f"({w} * {code})"
+            code = Bin("*", Var(w), code)
         rest = body.dims - {dim.name}
         if not rest:
-            return _Val(f"_sum({code})", frozenset())
-        return _Val(f"_sum({code}, axis=-1)", rest)
+            return _Val(Sum(code), frozenset())
+        return _Val(Sum(code, -1), rest)
 
     # -- program pieces -------------------------------------------------------------
     def tangent_aliases(self, order: list[AliasDef]) -> None:
@@ -388,7 +406,8 @@ class _Tangent(_Lowerer):
                 if all(x is None for x in ts):
                     self.talias_var[alias.base] = None
                     continue
-                code = f"_reshape(_stack_scalars([{', '.join(self._z(x) for x in ts)}], None), {tuple(ax.size for ax in alias.axes)})"
+                stacked = StackScalars(tuple(self._z(x) for x in ts), state_dtype=False)
+                code = self.code(Reshape(stacked, tuple(ax.size for ax in alias.axes)))
             else:
                 scope = tuple(Dim(ax.name, ax) for ax in alias.axes)
                 assert alias.expr is not None  # only virtual aliases (cells) have none
@@ -396,7 +415,7 @@ class _Tangent(_Lowerer):
                 if dv is None:
                     self.talias_var[alias.base] = None
                     continue
-                code = self.bcast(dv, scope) if alias.axes else dv.code
+                code = self.code(self.bcast(dv, scope) if alias.axes else dv.op)
             self.lines.append(f"    {var} = {code}")
             self.talias_var[alias.base] = var
 
@@ -420,7 +439,7 @@ class _Tangent(_Lowerer):
                 var, tvar = self.block_var[id(blk)], self.tblock_var[id(blk)]
                 df = f"({rates} * {tvar}[:-1])"
                 if any(x is not None for x in drates):
-                    dr = _stack_or_one([self._z(x) for x in drates])
+                    dr = _stack_or_one([self.code(self._z(x)) for x in drates])
                     df = f"({df} + ({dr} * {var}[:-1]))"
                 f = self.tmp(df, "tf")
                 code = f"_concat([(-{f}[:1]), ({f}[:-1] - {f}[1:]), {f}[-1:]])"
@@ -438,7 +457,7 @@ class _Tangent(_Lowerer):
                 dflow = self.add(self.mul(drate, src), self.mul(dsrc, rate))
             if dflow is None:
                 continue
-            flow = _Val(self.tmp(dflow.code, "tf"), dflow.dims)
+            flow = _Val(self.temp(dflow.op, "tf"), dflow.dims)
             for sign, tgt in flow_targets(m, td, scope):
                 code, shape = _place(self, flow, tgt, scope)
                 terms[id(tgt.obj)].append((sign, code, shape))
@@ -456,14 +475,15 @@ class _Tangent(_Lowerer):
             var, tvar = self.block_var[id(blk)], self.tblock_var[id(blk)]
             df = f"({rates} * {tvar})"
             if any(x is not None for x in drates):
-                df = f"({df} + ({_stack_or_one([self._z(x) for x in drates])} * {var}))"
+                dr = _stack_or_one([self.code(self._z(x)) for x in drates])
+                df = f"({df} + ({dr} * {var}))"
             f = self.tmp(df, "tf")
             code = f"_concat([(-{f}[:1]), ({f}[:-1] - {f}[1:])])"
             for flat, (node, path) in sorted(eq.array_overrides.items()):
                 ov = self.d(node, (), path)
                 mask = np.zeros(blk.shape, dtype=bool)
                 mask[flat] = True
-                code = f"_where({self.const('MASK', mask)}, {self._z(ov)}, {code})"
+                code = f"_where({self.const('MASK', mask)}, {self.code(self._z(ov))}, {code})"
             return self.tmp(code, "d")
         if not blk.axes:
             node, path = (eq.expr, eq.path) if eq.expr is not None else eq.overrides[0]
@@ -471,7 +491,9 @@ class _Tangent(_Lowerer):
         if eq.expr is not None:
             dv = self.d(eq.expr, scope, eq.path)
             code = (
-                self.bcast(dv, scope) if dv is not None else f"_bcast(0.0, {blk.shape})"
+                self.code(self.bcast(dv, scope))
+                if dv is not None
+                else f"_bcast(0.0, {blk.shape})"
             )
         else:
             code = f"_bcast(0.0, {blk.shape})"
@@ -479,5 +501,7 @@ class _Tangent(_Lowerer):
             ov = self.d(node, (), path)
             mask = np.zeros(blk.shape, dtype=bool)
             mask[blk.unflat(flat)] = True
-            code = f"_where({self.const('MASK', mask)}, {self._z(ov)}, {code})"
+            code = (
+                f"_where({self.const('MASK', mask)}, {self.code(self._z(ov))}, {code})"
+            )
         return self.tmp(code, "d")

@@ -15,6 +15,7 @@ from ._flows import (
     _rate_vector,
     _runs,
     _segmented_flows,
+    chain_change,
     flow_pieces,
 )
 from ._gcpause import paused_gc
@@ -31,6 +32,22 @@ from ._lower import (
     check_invalid,
 )
 from ._model import Block, Dim, Model
+from ._ops import (
+    AsArray,
+    Bin,
+    Broadcast,
+    Concat,
+    Index,
+    Lit,
+    Op,
+    Reshape,
+    Span,
+    StackScalars,
+    Take,
+    Var,
+    Where,
+    Zeros,
+)
 from ._reroll import Group, group_cells
 from ._tangent import _Tangent
 
@@ -125,19 +142,12 @@ def _lower_pass(
                     h == (first[0], j, first[2]) for j, h in enumerate(homes)
                 ):
                     # cells defined one by one, computed as one re-rolled group: that vector
-                    code = (
-                        first[0]
-                        if len(shape) == 1
-                        else f"_reshape({first[0]}, {shape})"
-                    )
+                    vec: Op = Var(first[0])
+                    cells = vec if len(shape) == 1 else Reshape(vec, shape)
                 else:
-                    vals = [
-                        lw.code(lw.num(lw.expr(c, (), alias.path))) for c in alias.cells
-                    ]
-                    code = (
-                        f"_reshape(_stack_scalars([{', '.join(vals)}], None), {shape})"
-                    )
-                body.append(f"    {lw.alias_var[alias.base]} = {code}")
+                    vals = [lw.num(lw.expr(c, (), alias.path)).op for c in alias.cells]
+                    cells = Reshape(StackScalars(tuple(vals), state_dtype=False), shape)
+                body.append(f"    {lw.alias_var[alias.base]} = {lw.code(cells)}")
                 continue
             scope = tuple(Dim(ax.name, ax) for ax in alias.axes)
             assert alias.expr is not None  # only virtual aliases (cells) have none
@@ -153,10 +163,10 @@ def _lower_pass(
                 lw.alias_key[alias.base] = v.key
             body.append(f"    {lw.alias_var[alias.base]} = {code}")
     outputs: list[tuple[Block, str]] = []
-    #: re-rolled scalar equations: (state indices, code of their vector)
-    scattered: list[tuple[list[int], str]] = []
-    #: mode "flows": (flow positions, code) pieces of the output
-    flow_out: list[tuple[list[int], str, bool]] = []
+    #: re-rolled scalar equations: (state indices, their vector)
+    scattered: list[tuple[list[int], Op]] = []
+    #: mode "flows": (flow positions, value, is a vector) pieces of the output
+    flow_out: list[tuple[list[int], Op, bool]] = []
     obs_out: list[str] = []
     if cycle is None and mode in ("flows", "rates"):
         flow_out = flow_pieces(lw, model)
@@ -190,7 +200,7 @@ def _lower_pass(
                 scattered.append(
                     (
                         [eq.block.offset for eq in g.members],
-                        lw.tmp(_lower_group(lw, g, "equations"), "g"),
+                        lw.temp(_lower_group(lw, g, "equations"), "g"),
                     )
                 )
             for eq in model.equations:
@@ -299,8 +309,8 @@ def _lower_pass(
     elif numpy:
         # NumPy: write each block into one preallocated output (no concatenations).
         lines.append(f"    out = _empty({model.n_state})")
-        for idx, code in scattered:
-            lines.append(f"    out[{_index_code(lw, idx)}] = {code}")
+        for idx, vec in scattered:
+            lines.append(f"    out[{_index_code(lw, idx)}] = {lw.code(vec)}")
         zero_run: list[
             int
         ] = []  # consecutive scalar states with no term: one slice write
@@ -328,12 +338,12 @@ def _lower_pass(
                 pos = start
                 for length, seg, in_place in segments:
                     if length and in_place is not None:
-                        a, b = in_place
+                        a, b = (lw.code(x) for x in in_place)
                         lines.append(
                             f"    _subtract({a}, {b}, out=out[{pos}:{pos + length}])"
                         )
-                    elif length:
-                        lines.append(f"    out[{pos}:{pos + length}] = {seg}")
+                    elif length and seg is not None:
+                        lines.append(f"    out[{pos}:{pos + length}] = {lw.code(seg)}")
                     pos += length
             elif not blk.axes:
                 lines.append(f"    out[{start}] = {code}")
@@ -343,61 +353,67 @@ def _lower_pass(
                 )
                 lines.append(f"    out[{start}:{stop}] = {flat}")
         flush_zeros()
-        for idx, code in lw.overwrites:  # re-rolled per-cell overrides
-            lines.append(f"    out[{_index_code(lw, idx)}] = {code}")
-        for idx, sign, code in lw.scatters:
+        for idx, vec in lw.overwrites:  # re-rolled per-cell overrides
+            lines.append(f"    out[{_index_code(lw, idx)}] = {lw.code(vec)}")
+        for idx, sign, vec in lw.scatters:
             runs = _runs(idx)
             if runs is not None:  # a few slices: in-place slice updates
                 for lo, hi, start in runs:
-                    part = code if (lo, hi) == (0, len(idx)) else f"{code}[{lo}:{hi}]"
-                    lines.append(f"    out[{start}:{start + hi - lo}] {sign}= {part}")
+                    part = (
+                        vec
+                        if (lo, hi) == (0, len(idx))
+                        else Index(vec, (Span(lo, hi),))
+                    )
+                    lines.append(
+                        f"    out[{start}:{start + hi - lo}] {sign}= {lw.code(part)}"
+                    )
             elif len(set(idx)) == len(idx):  # distinct cells: an in-place fancy update
-                lines.append(f"    out[{_index_code(lw, idx)}] {sign}= {code}")
+                lines.append(f"    out[{_index_code(lw, idx)}] {sign}= {lw.code(vec)}")
             else:  # repeated cells accumulate
                 lines.append(
-                    f"    {'_add_at' if sign == '+' else '_subtract_at'}(out, {_index_code(lw, idx)}, {code})"
+                    f"    {'_add_at' if sign == '+' else '_subtract_at'}(out, {_index_code(lw, idx)}, {lw.code(vec)})"
                 )
         lines.append("    return out")
     else:
-        pieces: list[tuple[str, bool]] = []  # (code, is a fresh array)
-        spans: list[tuple[int, str | None]] = []  # (length, code; None for zeros)
-        run: list[str] = []
+        pieces: list[tuple[Op, bool]] = []  # (value, is a fresh array)
+        spans: list[tuple[int, Op | None]] = []  # (length, value; None for zeros)
+        run: list[Op] = []
         positions: list[int] = []  # state index of each entry of the concatenation
-        for idx, code in scattered:
-            pieces.append((code, False))
-            spans.append((len(idx), code))
+        for idx, vec in scattered:
+            pieces.append((vec, False))
+            spans.append((len(idx), vec))
             positions.extend(idx)
         zeros = 0  # consecutive scalar states with no term: one zeros piece
 
         def flush() -> None:
             nonlocal run, zeros
             if run:
-                code = f"_stack_scalars([{', '.join(run)}], y.dtype)"
-                pieces.append((code, True))
-                spans.append((len(run), code))
+                stacked = StackScalars(tuple(run))
+                pieces.append((stacked, True))
+                spans.append((len(run), stacked))
                 run = []
             if zeros:
-                pieces.append((f"_zeros(({zeros},), dtype=y.dtype)", True))
+                pieces.append((Zeros((zeros,)), True))
                 spans.append((zeros, None))
                 zeros = 0
 
-        for blk, code in outputs:
+        for blk, var in outputs:
             positions.extend(range(blk.offset, blk.offset + blk.size))
             if blk.axes:
                 flush()
-                flat = (
-                    code if len(blk.axes) == 1 else f"_reshape({code}, ({blk.size},))"
-                )
-                pieces.append((flat, False))
-                spans.append((blk.size, flat))
-            elif code == "0.0":
+                whole: Op = Var(var)
+                if len(blk.axes) > 1:
+                    whole = Reshape(whole, (blk.size,))
+                pieces.append((whole, False))
+                spans.append((blk.size, whole))
+            elif var == "0.0":
                 if run:
                     flush()
                 zeros += 1
             else:
                 if zeros:
                     flush()
-                run.append(code)
+                run.append(Var(var))
         flush()
         in_order = positions == list(range(model.n_state))
         segmented = (
@@ -406,29 +422,29 @@ def _lower_pass(
             else None
         )
         if segmented is not None:
-            result = segmented
+            result = lw.code(segmented)
         elif len(pieces) == 1 and not scattered:
-            code, fresh = pieces[0]
-            result = code if fresh else f"_as_out({code}, y.dtype)"
+            vec, fresh = pieces[0]
+            result = lw.code(vec) if fresh else f"_as_out({lw.code(vec)}, y.dtype)"
         elif in_order:
-            result = f"_concat([{', '.join(c for c, _ in pieces)}])"
+            result = lw.code(Concat(tuple(c for c, _ in pieces)))
         else:
             # re-rolled equations come first: put every entry back at its state's place
             perm = lw.const(
                 "PERM", np.argsort(np.asarray(positions, dtype=np.int64), kind="stable")
             )
-            result = f"_take(_concat([{', '.join(c for c, _ in pieces)}]), {perm})"
+            result = lw.code(Take(Concat(tuple(c for c, _ in pieces)), Var(perm)))
         if lw.scatters and segmented is None:
             lines.append(f"    out = {result}")
             gathered = _gathered_flows(lw, model.n_state)
             if gathered is not None:
                 # every state's flows gathered from one vector and summed: XLA fuses
                 # gathers, where scatters (`.at[].add`) run one by one
-                lines.append(f"    out = out + {gathered}")
+                lines.append(f"    out = out + {lw.code(gathered)}")
             else:
-                for idx, sign, code in lw.scatters:
+                for idx, sign, vec in lw.scatters:
                     where = _index_code(lw, idx)
-                    add = code if sign == "+" else f"-{code}"
+                    add = lw.code(vec) if sign == "+" else f"-{lw.code(vec)}"
                     lines.append(f"    out = out.at[{where}].add({add})")
             result = "out"
         lines.append(f"    return {result}")
@@ -448,7 +464,7 @@ def _lower_pass(
 
 def _flow_output(
     lw: _Lowerer,
-    pieces: list[tuple[list[int], str, bool]],
+    pieces: list[tuple[list[int], Op, bool]],
     numpy: bool,
     into: str | None = None,
 ) -> list[str]:
@@ -463,21 +479,23 @@ def _flow_output(
             where = _index_code(lw, pos)
             if vector and len(pos) == 1:
                 where = f"{pos[0]}:{pos[0] + 1}"
-            lines.append(f"    {var}[{where}] = {code}")
+            lines.append(f"    {var}[{where}] = {lw.code(code)}")
         return [*lines, *done]
+    result: Op
     if not pieces:
-        result = "_zeros((0,), dtype=y.dtype)"
+        result = Zeros((0,))
     else:
         parts = [
-            code if vector else f"_reshape(_asarray({code}, dtype=y.dtype), (1,))"
+            code if vector else Reshape(AsArray(code), (1,))
             for _, code, vector in pieces
         ]
         order = [p for pos, _, _ in pieces for p in pos]
-        result = f"_concat([{', '.join(parts)}])"
+        result = Concat(tuple(parts))
         if order != list(range(n)):  # re-rolled flows come first: put each in its place
             perm = np.argsort(np.asarray(order, dtype=np.int64), kind="stable")
-            result = f"_take({result}, {lw.const('PERM', perm)})"
-    return [f"    {into} = {result}"] if into else [f"    return {result}"]
+            result = Take(result, Var(lw.const("PERM", perm)))
+    text = lw.code(result)
+    return [f"    {into} = {text}"] if into else [f"    return {text}"]
 
 
 def _observables(lw: _Lowerer, model: Model, numpy: bool) -> list[str]:
@@ -496,17 +514,17 @@ def _observables(lw: _Lowerer, model: Model, numpy: bool) -> list[str]:
             lw.block_var[id(fb)] = f"fb_{i}"
             lw.lines.append(f"    fb_{i} = {_block_view('F', fb)}")
     # the observables' cells as output pieces, assembled as `flows()` assembles flows
-    pieces: list[tuple[list[int], str, bool]] = []
+    pieces: list[tuple[list[int], Op, bool]] = []
     pos = 0
     for o in model.observables:
         assert o.expr is not None
         scope = tuple(Dim(ax.name, ax) for ax in o.axes)
         v = lw.num(lw.expr(o.expr, scope, o.path))
         size = math.prod(ax.size for ax in o.axes)
-        code = lw.code(v.op if not o.axes else lw.bcast(v, scope))
+        code = v.op if not o.axes else lw.bcast(v, scope)
         if len(o.axes) > 1:
-            code = f"_reshape({code}, ({size},))"
-        pieces.append((list(range(pos, pos + size)), lw.tmp(code, "o"), bool(o.axes)))
+            code = Reshape(code, (size,))
+        pieces.append((list(range(pos, pos + size)), lw.temp(code, "o"), bool(o.axes)))
         pos += size
     return _flow_output(lw, pieces, numpy)
 
@@ -526,8 +544,8 @@ def _lower_equation(lw: _Lowerer, eq: Any) -> str:
         # Stage i: (r[i-1]) * I[i-1] - (r_out[i]) * I[i]; vectorized as shifted slices.
         lw.used_blocks.add(id(blk))
         rates = _rate_vector(lw, [*eq.chain[0], eq.chain[1]], eq.path)
-        f = lw.tmp(f"({rates} * {lw.block_var[id(blk)]})", "f")
-        code = f"_concat([(-{f}[:1]), ({f}[:-1] - {f}[1:])])"
+        f = lw.temp(Bin("*", rates, Var(lw.block_var[id(blk)])), "f")
+        code = chain_change(f, exit_flow=False)
         return lw.tmp(_overridden(lw, blk, code, eq.array_overrides), "d")
     if not blk.axes:
         node, path = (eq.expr, eq.path) if eq.expr is not None else eq.overrides[0]
@@ -536,15 +554,15 @@ def _lower_equation(lw: _Lowerer, eq: Any) -> str:
         return lw.tmp(v.op, "d")
     if eq.expr is not None:
         v = lw.num(lw.expr(eq.expr, scope, eq.path))
-        code = lw.code(lw.bcast(v, scope))
+        code = lw.bcast(v, scope)
     else:
-        code = f"_bcast(0.0, {blk.shape})"
+        code = Broadcast(Lit(0.0), blk.shape)
     return lw.tmp(_overridden(lw, blk, code, eq.array_overrides), "d")
 
 
 def _overridden(
-    lw: _Lowerer, blk: Block, code: str, overrides: dict[int, tuple[Node, str]]
-) -> str:
+    lw: _Lowerer, blk: Block, code: Op, overrides: dict[int, tuple[Node, str]]
+) -> Op:
     """`code` (the block's template) with its per-cell overrides in place.
 
     Overrides of one expression shape are re-rolled: one vector of their values,
@@ -561,24 +579,24 @@ def _overridden(
         grouped = {m for g in groups for m in g.members}
         singles = [flat for flat in singles if flat not in grouped]
 
-    def mask_of(cells: list[int]) -> str:
+    def mask_of(cells: list[int]) -> Op:
         mask = np.zeros(blk.size, dtype=bool)
         mask[cells] = True
-        return lw.const("MASK", mask.reshape(blk.shape))
+        return Var(lw.const("MASK", mask.reshape(blk.shape)))
 
     for g in groups:
-        vec = lw.code(_lower_group(lw, g, "equations"))
+        vec = _lower_group(lw, g, "equations")
         if lw.backend_name == "numpy":
             lw.overwrites.append(([blk.offset + m for m in g.members], vec))
             continue
         pos = np.zeros(blk.size, dtype=np.int64)
         pos[g.members] = np.arange(len(g.members))
-        placed = f"_take({vec}, {lw.const('IDX', pos)})"
+        placed: Op = Take(vec, Var(lw.const("IDX", pos)))
         if len(blk.shape) > 1:
-            placed = f"_reshape({placed}, {blk.shape})"
-        code = f"_where({mask_of(g.members)}, {placed}, {code})"
+            placed = Reshape(placed, blk.shape)
+        code = Where(mask_of(g.members), placed, code)
     for flat in singles:
         node, path = overrides[flat]
         ov = lw.num(lw.expr(node, (), path))
-        code = f"_where({mask_of([flat])}, {lw.code(ov)}, {code})"
+        code = Where(mask_of([flat]), ov.op, code)
     return code

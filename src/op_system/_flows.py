@@ -16,35 +16,75 @@ import numpy as np
 from ._errors import UnsupportedFeatureError
 from ._ir import Name, Node, Ref
 from ._lower import (
-    _gather,
     _lower_group,
     _lower_single,
     _Lowerer,
     _Val,
 )
 from ._model import Block, ChainFlow, Dim, Model, Target, TransitionDef
-from ._ops import Bin, Var
+from ._ops import (
+    AsFloat,
+    Bin,
+    Broadcast,
+    Concat,
+    Index,
+    Int,
+    Lit,
+    Neg,
+    Op,
+    Permute,
+    Reshape,
+    Span,
+    StackScalars,
+    Sum,
+    Take,
+    Var,
+    Where,
+    Zeros,
+)
 from ._reroll import Group, group_cells
 
 __all__: list[str] = []
 
 
-def _rate_vector(lw: _Lowerer, nodes: list[Node], path: str) -> str:
+#: slices of a chain's vector of forward flows: all but the last, all but the first
+_HEAD, _TAIL = (Span(None, -1),), (Span(1, None),)
+#: the first entry and the last entry, as length-1 slices
+_FIRST, _LAST = (Span(None, 1),), (Span(-1, None),)
+
+#: flow terms of each block: (sign, value, its shape; None for a scalar)
+Terms = dict[int, list[tuple[str, Op, tuple[int, ...] | None]]]
+
+
+def _rate_vector(lw: _Lowerer, nodes: list[Node], path: str) -> Op:
     """One scalar if all rates are the same expression, else a stacked vector."""
-    vals = [lw.code(lw.num(lw.expr(n, (), path))) for n in nodes]
-    if all(v == vals[0] for v in vals):
-        return vals[0]
-    return lw.tmp(f"_stack_scalars([{', '.join(vals)}], y.dtype)", "r")
+    vals = [lw.num(lw.expr(n, (), path)).op for n in nodes]
+    return _stack_or_one(lw, vals, "r")
+
+
+def chain_flows(lw: _Lowerer, rates: Op, block: Block, prefix: str = "f") -> Op:
+    """A chain's forward flows `rates * stage` (every stage but the last), kept."""
+    return lw.temp(Bin("*", rates, Index(Var(lw.block_var[id(block)]), _HEAD)), prefix)
+
+
+def chain_change(f: Op, *, exit_flow: bool) -> Op:
+    """A chain's change from its forward flows `f`: what each stage loses and
+    gains, and (when the chain has an exit) what the last stage receives."""
+    parts: list[Op] = [
+        Neg(Index(f, _FIRST)),
+        Bin("-", Index(f, _HEAD), Index(f, _TAIL)),
+    ]
+    if exit_flow:
+        parts.append(Index(f, _LAST))
+    return Concat(tuple(parts))
 
 
 def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, str]]:
-    terms: dict[int, list[tuple[str, str, tuple[int, ...] | None]]] = {
-        id(b): [] for b in model.blocks
-    }
+    terms: Terms = {id(b): [] for b in model.blocks}
     # Chains: forward flows `f` as one vector; scalar flows into the first stage or out
     # of the last one (entry, exit) join the same concatenation instead of one-hot terms.
-    chain_f: dict[int, str] = {}
-    edges: dict[int, dict[int, list[tuple[str, str]]]] = {}
+    chain_f: dict[int, Op] = {}
+    edges: dict[int, dict[int, list[tuple[str, Op]]]] = {}
     grouped = _transition_groups(lw, model)
     for td in model.transitions:
         if id(td) in grouped:
@@ -53,8 +93,7 @@ def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, str]]:
             # I[i] -> I[i+1] at rate r[i]: outflow from stages 0..k-2, inflow to 1..k-1.
             lw.used_blocks.add(id(td.block))
             rates = _rate_vector(lw, list(td.rates), td.path)
-            var = lw.block_var[id(td.block)]
-            chain_f[id(td.block)] = lw.tmp(f"({rates} * {var}[:-1])", "f")
+            chain_f[id(td.block)] = chain_flows(lw, rates, td.block)
             continue
         scope = td.dims
         single = (
@@ -79,7 +118,7 @@ def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, str]]:
                 and tgt.sels[0][1] in (0, blk.size - 1)
             ):
                 edges.setdefault(id(blk), {}).setdefault(tgt.sels[0][1], []).append(
-                    (sign, lw.code(flow))
+                    (sign, flow.op)
                 )
                 continue
             code, shape = _place(lw, flow, tgt, scope)
@@ -90,23 +129,18 @@ def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, str]]:
             continue
         ends = edges.get(id(blk), {})
 
-        first = _signed_sum([*ends.get(0, []), ("-", f"{f}[:1]")])
-        last = _signed_sum([("+", f"{f}[-1:]"), *ends.get(blk.size - 1, [])])
-        segments = [
-            (1, f"({first})"),
-            (blk.size - 2, f"({f}[:-1] - {f}[1:])"),
-            (1, f"({last})"),
-        ]
+        first = _signed_sum([*ends.get(0, []), ("-", Index(f, _FIRST))])
+        last = _signed_sum([("+", Index(f, _LAST)), *ends.get(blk.size - 1, [])])
         if lw.backend_name == "numpy" and not terms[id(blk)]:
             # written straight into the output; the middle one in place
             lw.segments[id(blk)] = [
-                (1, segments[0][1], None),
-                (blk.size - 2, "", (f"{f}[:-1]", f"{f}[1:]")),
-                (1, segments[2][1], None),
+                (1, first, None),
+                (blk.size - 2, None, (Index(f, _HEAD), Index(f, _TAIL))),
+                (1, last, None),
             ]
             continue
-        code = f"_concat([{', '.join(seg for _, seg in segments)}])"
-        terms[id(blk)].append(("+", code, blk.shape))
+        middle = Bin("-", Index(f, _HEAD), Index(f, _TAIL))
+        terms[id(blk)].append(("+", Concat((first, middle, last)), blk.shape))
     return _sum_terms(lw, model, terms)
 
 
@@ -169,13 +203,13 @@ def _group_ends(model: Model, g: Group) -> tuple[list[int] | None, list[int] | N
     return cells([td.src for td in members]), cells([td.dst for td in members])
 
 
-def _group_flow(lw: _Lowerer, g: Group, src: list[int] | None) -> str:
+def _group_flow(lw: _Lowerer, g: Group, src: list[int] | None) -> Op:
     """A re-rolled group's flow vector: its rates times its sources, or a source
     group's rates (a vector over the group even if they are all one value)."""
     rate = _lower_group(lw, g, "transitions", full=src is None)
     if src is None:
-        return lw.tmp(rate, "f")
-    return lw.tmp(Bin("*", rate, lw.gather(Var("y"), src)), "f")
+        return lw.temp(rate, "f")
+    return lw.temp(Bin("*", rate, lw.gather(Var("y"), src)), "f")
 
 
 def _transition_groups(lw: _Lowerer, model: Model) -> set[int]:
@@ -225,12 +259,12 @@ def _transition_groups(lw: _Lowerer, model: Model) -> set[int]:
                     part = (
                         flow
                         if len(counted) == len(g.members)
-                        else _gather(lw, flow, counted)
+                        else lw.gather(flow, counted)
                     )
-                    total = lw.tmp(
-                        f"_sum({part})"
+                    total = lw.temp(
+                        Sum(part)
                         if lw.backend_name == "numpy"  # added into one output cell
-                        else f"_reshape(_sum({part}), (1,))",  # concatenated
+                        else Reshape(Sum(part), (1,)),  # concatenated
                         "f",
                     )
                     lw.scatters.append(([counter.block.offset], "+", total))
@@ -240,7 +274,7 @@ def _transition_groups(lw: _Lowerer, model: Model) -> set[int]:
                 counter_cells = [counter_cells[i] for i in order]
                 whole = members == list(range(len(g.members)))
                 lw.scatters.append(
-                    (counter_cells, "+", flow if whole else _gather(lw, flow, members))
+                    (counter_cells, "+", flow if whole else lw.gather(flow, members))
                 )
             done.update(id(td) for td in g.members)
     return done
@@ -253,11 +287,7 @@ def _state_index(tgt: Target) -> int:
     return blk.offset + (blk.flat(idx) if idx else 0)
 
 
-def _sum_terms(
-    lw: _Lowerer,
-    model: Model,
-    terms: dict[int, list[tuple[str, str, tuple[int, ...] | None]]],
-) -> list[tuple[Block, str]]:
+def _sum_terms(lw: _Lowerer, model: Model, terms: Terms) -> list[tuple[Block, str]]:
     """Each block's derivative: the signed sum of its flow terms, broadcast to its shape."""
     out = []
     for blk in model.blocks:
@@ -265,23 +295,24 @@ def _sum_terms(
             out.append((blk, ""))
             continue
         ts = terms[id(blk)]
+        code: Op
         if not ts:
-            code = "0.0" if not blk.axes else f"_bcast(0.0, {blk.shape})"
+            code = Lit(0.0) if not blk.axes else Broadcast(Lit(0.0), blk.shape)
         else:
             code = _signed_sum([(sign, c) for sign, c, _ in ts])
             if blk.axes:
                 shapes = [sh for _, _, sh in ts if sh is not None]
                 full = tuple(max(dims) for dims in zip(*shapes)) if shapes else None
                 if full != blk.shape:
-                    code = f"_bcast({code}, {blk.shape})"
+                    code = Broadcast(code, blk.shape)
         out.append((blk, lw.tmp(code, "d")))
     return out
 
 
 def _place(
     lw: _Lowerer, flow: _Val, tgt: Target, scope: tuple[Dim, ...]
-) -> tuple[str, tuple[int, ...] | None]:
-    """Code adding `flow` (over `scope`) into the target block's cells, and its shape."""
+) -> tuple[Op, tuple[int, ...] | None]:
+    """`flow` (over `scope`) as it adds into the target block's cells, and its shape."""
     blk: Block = tgt.obj
     used = [v for k, v in tgt.sels if k == "dim"]
     if len(set(used)) != len(used):
@@ -297,29 +328,27 @@ def _place(
     for d in scope:
         if d.name not in used and d.name not in flow.dims:
             mult *= d.size
-    code = lw.code(flow)
+    code = flow.op
     if not flow.dims:
         shape: tuple[int, ...] | None = None
     elif len(sum_axes) == len(flow.dims):
-        code, shape = f"_sum({code})", None
+        code, shape = Sum(code), None
     else:
         cur = [d.size if d.name in flow.dims else 1 for d in scope]
         if sum_axes:
-            code = (
-                f"_sum({code}, axis={sum_axes if len(sum_axes) > 1 else sum_axes[0]})"
-            )
+            code = Sum(code, sum_axes if len(sum_axes) > 1 else sum_axes[0])
             cur = [n for i, n in enumerate(cur) if i not in sum_axes]
         rest = [d for i, d in enumerate(scope) if i not in sum_axes]
         kept = [d for d in rest if d.name in used]
         shape = tuple(d.size if d.name in flow.dims else 1 for d in kept)
         if tuple(cur) != shape:
-            code = f"_reshape({code}, {shape})"
+            code = Reshape(code, shape)
         perm = tuple(kept.index(next(d for d in kept if d.name == n)) for n in used)
         if perm != tuple(range(len(perm))):
-            code = f"_permute_dims({code}, {perm})"
+            code = Permute(code, perm)
             shape = tuple(shape[p] for p in perm)
     if mult != 1:
-        code = f"({mult} * {code})"
+        code = Bin("*", Int(mult), code)
     if not blk.axes:
         return code, None
     lits = [(p, v) for p, (k, v) in enumerate(tgt.sels) if k == "lit"]
@@ -332,7 +361,7 @@ def _place(
         1 if k == "lit" else (next(it) if shape is not None else 1) for k, _ in tgt.sels
     )
     if shape is not None:
-        code = f"_reshape({code}, {full})"
+        code = Reshape(code, full)
     out_shape = list(full)
     for p, i in lits:
         mask_shape = [1] * len(blk.axes)
@@ -340,45 +369,46 @@ def _place(
         mask = np.zeros(mask_shape, dtype=bool)
         mask.reshape(-1)[i] = True
         out_shape[p] = blk.axes[p].size
-        if shape is None and p == lits[0][0]:
-            # a scalar flow: make it an array of the target's dtype first (Array API where)
-            code = (
-                f"_asarray({code}, dtype=y.dtype)"
-                if lw.backend_name != "numpy"
-                else code
-            )
-        code = f"_where({lw.const('MASK', mask)}, {code}, 0.0)"
+        # a scalar flow is selected against a scalar zero first (see `Where`)
+        scalars = shape is None and p == lits[0][0]
+        code = Where(Var(lw.const("MASK", mask)), code, Lit(0.0), scalars=scalars)
     return code, tuple(out_shape)
 
 
-def _stack_or_one(codes: list[str]) -> str:
+def _stack_or_one(lw: _Lowerer, vals: list[Op], prefix: str | None = None) -> Op:
+    """One value if all of `vals` are the same, else them stacked (kept in a
+    temporary when `prefix` is given)."""
+    codes = [lw.code(v) for v in vals]
     if all(c == codes[0] for c in codes):
-        return codes[0]
-    return f"_stack_scalars([{', '.join(codes)}], y.dtype)"
+        return vals[0]
+    stacked = StackScalars(tuple(vals))
+    return stacked if prefix is None else lw.temp(stacked, prefix)
 
 
 # -- re-rolled groups -----------------------------------------------------------------
 
 
-def _gathered_flows(lw: _Lowerer, n: int, most: int = 8) -> str | None:
+def _gathered_flows(lw: _Lowerer, n: int, most: int = 8) -> Op | None:
     """The sum of the re-rolled flows into each state, as one padded gather.
 
     All flow vectors are concatenated (plus a trailing zero); state `i` reads its
     own flows at `IDX[i, :]` with signs `SIGN[i, :]`. None when a state receives
     more than `most` flows (the gather would be mostly padding).
     """
-    codes: list[str] = []
+    vecs: list[Op] = []
     start: dict[str, int] = {}
     total = 0
-    for idx, _, code in lw.scatters:
+    for idx, _, vec in lw.scatters:
+        code = lw.code(vec)
         if code not in start:
             start[code] = total
             total += len(idx)
-            codes.append(code)
+            vecs.append(vec)
     entries: list[list[tuple[int, float]]] = [[] for _ in range(n)]
-    for idx, sign, code in lw.scatters:
+    for idx, sign, vec in lw.scatters:
+        first = start[lw.code(vec)]
         for j, cell in enumerate(idx):
-            entries[cell].append((start[code] + j, 1.0 if sign == "+" else -1.0))
+            entries[cell].append((first + j, 1.0 if sign == "+" else -1.0))
     width = max(len(e) for e in entries)
     if width > most:
         return None
@@ -387,17 +417,14 @@ def _gathered_flows(lw: _Lowerer, n: int, most: int = 8) -> str | None:
     for i, e in enumerate(entries):
         for k, (pos, sg) in enumerate(e):
             index[i, k], signs[i, k] = pos, sg
-    flows = f"_concat([{', '.join(codes)}, _zeros((1,), dtype=y.dtype)])"
-    idx_const = lw.const("IDX", index.reshape(-1))
-    return (
-        f"_sum(_reshape(_take({flows}, {idx_const}), ({n}, {width}))"
-        f" * _astype({lw.const('SIGN', signs)}, y.dtype), axis=1)"
-    )
+    flows = Concat((*vecs, Zeros((1,))))
+    gathered = Reshape(Take(flows, Var(lw.const("IDX", index.reshape(-1)))), (n, width))
+    return Sum(Bin("*", gathered, AsFloat(Var(lw.const("SIGN", signs)))), 1)
 
 
 def _segmented_flows(
-    lw: _Lowerer, spans: list[tuple[int, str | None]], n: int, most: int = 32
-) -> str | None:
+    lw: _Lowerer, spans: list[tuple[int, Op | None]], n: int, most: int = 32
+) -> Op | None:
     """The output as one concatenation of segments, each a signed sum of slices.
 
     For re-rolled flows whose sources and targets are a few runs of consecutive
@@ -408,8 +435,8 @@ def _segmented_flows(
     `most` segments; the caller then gathers.
     """
     cuts = {0, n}
-    # (first cell, length, sign, code); a flow of one cell may be a scalar
-    terms: list[tuple[int, int, str, str]] = []
+    # (first cell, length, sign, value); a flow of one cell may be a scalar
+    terms: list[tuple[int, int, str, Op]] = []
     pos = 0
     for length, code in spans:
         if code is not None:
@@ -421,43 +448,42 @@ def _segmented_flows(
         if runs is None:
             return None
         for lo, hi, start in runs:
+            part: Op
             if len(idx) == 1:
-                part = f"_reshape({code}, (1,))"
+                part = Reshape(code, (1,))
             elif (lo, hi) == (0, len(idx)):
                 part = code
             else:
-                part = f"{code}[{lo}:{hi}]"
+                part = Index(code, (Span(lo, hi),))
             terms.append((start, hi - lo, sign, part))
             cuts.update((start, start + hi - lo))
     bounds = sorted(cuts)
     if len(bounds) - 1 > most:
         return None
-    segs: list[str] = []
+    segs: list[Op] = []
     for a, b in itertools.pairwise(bounds):
         parts = [
             (
                 sign,
                 part
                 if (a, b) == (start, start + length)
-                else f"{part}[{a - start}:{b - start}]",
+                else Index(part, (Span(a - start, b - start),)),
             )
             for start, length, sign, part in terms
             if start <= a and b <= start + length
         ]
-        segs.append(
-            _signed_sum(parts) if parts else f"_zeros(({b - a},), dtype=y.dtype)"
-        )
-    return f"_concat([{', '.join(segs)}])"
+        segs.append(_signed_sum(parts) if parts else Zeros((b - a,)))
+    return Concat(tuple(segs))
 
 
-def _signed_sum(terms: list[tuple[str, str]]) -> str:
-    """`(sign, code)` terms as one sum, added terms first: `b - a`, not `(-a) + b`
+def _signed_sum(terms: list[tuple[str, Op]]) -> Op:
+    """`(sign, value)` terms as one sum, added terms first: `b - a`, not `(-a) + b`
     (XLA's CPU backend runs a fused negate-then-add several times slower)."""
     ordered = sorted(terms, key=lambda t: t[0] != "+")
-    sign, code = ordered[0]
-    out = code if sign == "+" else f"(-{code})"
+    sign, first = ordered[0]
+    out = first if sign == "+" else Neg(first)
     for sign, code in ordered[1:]:
-        out = f"{out} {sign} {code}"
+        out = Bin(sign, out, code)
     return out
 
 
@@ -477,7 +503,7 @@ def _runs(idx: list[int], most: int = 4) -> list[tuple[int, int, int]] | None:
 # -- flows as outputs -----------------------------------------------------------------
 
 
-def flow_pieces(lw: _Lowerer, model: Model) -> list[tuple[list[int], str, bool]]:
+def flow_pieces(lw: _Lowerer, model: Model) -> list[tuple[list[int], Op, bool]]:
     """Every transition's flow per cell, as `(positions, code, is a vector)` pieces.
 
     Positions index the flows in their expanded order (`_cells.CellEvaluator.flows`,
@@ -486,7 +512,7 @@ def flow_pieces(lw: _Lowerer, model: Model) -> list[tuple[list[int], str, bool]]
     vector, as in the right-hand side.
     """
     base = model.flow_starts()
-    pieces: list[tuple[list[int], str, bool]] = []
+    pieces: list[tuple[list[int], Op, bool]] = []
     grouped: set[int] = set()
     if lw.reroll:
         for kind, cells in _end_kinds(model):
@@ -494,7 +520,7 @@ def flow_pieces(lw: _Lowerer, model: Model) -> list[tuple[list[int], str, bool]]
             for g in lw.groups(f"flows{kind}", make):
                 src, _ = _group_ends(model, g)
                 code = (
-                    lw.tmp(_lower_group(lw, g, "transitions", full=True), "f")
+                    lw.temp(_lower_group(lw, g, "transitions", full=True), "f")
                     if lw.per_capita
                     else _group_flow(lw, g, src)
                 )
@@ -507,13 +533,11 @@ def flow_pieces(lw: _Lowerer, model: Model) -> list[tuple[list[int], str, bool]]
         if isinstance(td, ChainFlow):
             lw.used_blocks.add(id(td.block))
             rates = _rate_vector(lw, list(td.rates), td.path)
-            var = lw.block_var[id(td.block)]
             k = len(td.rates)
-            code = lw.tmp(
-                f"_bcast({rates}, ({k},))"
+            code = (
+                lw.temp(Broadcast(rates, (k,)), "f")
                 if lw.per_capita
-                else f"({rates} * {var}[:-1])",
-                "f",
+                else chain_flows(lw, rates, td.block)
             )
             pieces.append((list(range(start, start + k)), code, True))
             continue
@@ -522,11 +546,10 @@ def flow_pieces(lw: _Lowerer, model: Model) -> list[tuple[list[int], str, bool]]
         # per capita (mode "rates"): the rate itself, a source's being its flux
         flow = r if lw.per_capita else _flow_value(lw, model, td, r, scope)
         n = math.prod(d.size for d in scope)
+        code = flow.op
         if scope:
-            code = lw.code(lw.bcast(flow, scope))
+            code = lw.bcast(flow, scope)
             if len(scope) > 1:
-                code = f"_reshape({code}, ({n},))"
-        else:
-            code = lw.code(flow)
-        pieces.append((list(range(start, start + n)), lw.tmp(code, "f"), bool(scope)))
+                code = Reshape(code, (n,))
+        pieces.append((list(range(start, start + n)), lw.temp(code, "f"), bool(scope)))
     return pieces

@@ -228,7 +228,7 @@ class _Lowerer:
         self.uses_time = False
         #: blocks whose derivative is written as output segments (NumPy chains)
         #: (length, code, or the operands of a subtraction written in place)
-        self.segments: dict[int, list[tuple[int, str, tuple[str, str] | None]]] = {}
+        self.segments: dict[int, list[tuple[int, Op | None, tuple[Op, Op] | None]]] = {}
         #: precomputed values of nodes (re-rolled leaves): id(node) -> value
         self.hooks: dict[int, _Val] | None = None
         #: scalar aliases computed in a re-rolled group: base -> (group variable, position)
@@ -238,7 +238,7 @@ class _Lowerer:
         #: mode "rates": flows are their per-capita rates (stochastic simulation)
         self.per_capita = False
         #: re-rolled flows added into the output: (state indices, sign, code)
-        self.scatters: list[tuple[list[int], str, str]] = []
+        self.scatters: list[tuple[list[int], str, Op]] = []
         #: parameters read through their own variable (re-rolled leaves gather by name)
         self.direct_params: set[str] = set()
         self.gather_cache: dict[tuple[Any, ...], _Val] = {}
@@ -258,7 +258,7 @@ class _Lowerer:
         self.node_key: dict[int, int | None] = {}
         #: re-rolled per-cell overrides NumPy writes over their block's cells:
         #: (state indices, code of their vector)
-        self.overwrites: list[tuple[list[int], str]] = []
+        self.overwrites: list[tuple[list[int], Op]] = []
         #: temporaries by their code (`tmp`), while `cse` is on
         self.tmp_memo: dict[str, tuple[str, int]] = {}
         #: value numbers of scalar aliases (a use of the alias is its value)

@@ -58,6 +58,7 @@ __all__ = [
     "Var",
     "VecSum",
     "Where",
+    "Zeros",
     "emitter_for",
     "gather",
     "index_of",
@@ -219,10 +220,10 @@ class Diagonal(Op):
 
 @dataclass(frozen=True)
 class Sum(Op):
-    """A sum over one axis, or over everything when `axis` is None."""
+    """A sum over an axis (or several), or over everything when `axis` is None."""
 
     a: Op
-    axis: int | None = None
+    axis: int | tuple[int, ...] | None = None
     keepdims: bool = False
 
 
@@ -242,6 +243,13 @@ class Matmul(Op):
 @dataclass(frozen=True)
 class Concat(Op):
     parts: tuple[Op, ...]
+
+
+@dataclass(frozen=True)
+class Zeros(Op):
+    """An array of zeros of the state's dtype."""
+
+    shape: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -385,6 +393,8 @@ class Emitter:
             return f"_matmul({self._args(op.a, op.b)})"
         if isinstance(op, Concat):
             return f"_concat([{self._args(*op.parts)}])"
+        if isinstance(op, Zeros):
+            return f"_zeros({op.shape}, dtype=y.dtype)"
         if isinstance(op, StackScalars):
             dtype = "y.dtype" if op.state_dtype else "None"
             return f"_stack_scalars([{self._args(*op.parts)}], {dtype})"

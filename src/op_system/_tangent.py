@@ -13,10 +13,12 @@ import numpy as np
 from ._build import reduce_dim
 from ._errors import ExpressionError
 from ._flows import (
+    Terms,
     _place,
     _rate_vector,
     _stack_or_one,
     _sum_terms,
+    chain_change,
     flow_targets,
 )
 from ._ir import (
@@ -45,12 +47,15 @@ from ._lower import (
 from ._model import AliasDef, Block, ChainFlow, Dim, Model, Target
 from ._ops import (
     Bin,
+    Broadcast,
     Fn,
+    Index,
     Int,
     Lit,
     Neg,
     Op,
     Reshape,
+    Span,
     StackScalars,
     Sum,
     Var,
@@ -426,24 +431,14 @@ class _Tangent(_Lowerer):
             for eq in m.equations:
                 out.append((eq.block, self._t_equation(eq)))
             return out
-        terms: dict[int, list[tuple[str, str, tuple[int, ...] | None]]] = {
-            id(b): [] for b in m.blocks
-        }
+        terms: Terms = {id(b): [] for b in m.blocks}
         for td in m.transitions:
             if isinstance(td, ChainFlow):
                 blk = td.block
                 self.used_blocks.add(id(blk))
                 self.used_tblocks.add(id(blk))
-                rates = _rate_vector(self, list(td.rates), td.path)
-                drates = [self.d(r, (), td.path) for r in td.rates]
-                var, tvar = self.block_var[id(blk)], self.tblock_var[id(blk)]
-                df = f"({rates} * {tvar}[:-1])"
-                if any(x is not None for x in drates):
-                    dr = _stack_or_one([self.code(self._z(x)) for x in drates])
-                    df = f"({df} + ({dr} * {var}[:-1]))"
-                f = self.tmp(df, "tf")
-                code = f"_concat([(-{f}[:1]), ({f}[:-1] - {f}[1:]), {f}[-1:]])"
-                terms[id(blk)].append(("+", code, blk.shape))
+                f = self._chain_tangent(blk, list(td.rates), td.path, Span(None, -1))
+                terms[id(blk)].append(("+", chain_change(f, exit_flow=True), blk.shape))
                 continue
             scope = td.dims
             drate = self.d(td.rate, scope, f"{td.path}.rate")
@@ -463,45 +458,49 @@ class _Tangent(_Lowerer):
                 terms[id(tgt.obj)].append((sign, code, shape))
         return _sum_terms(self, m, terms)
 
+    def _chain_tangent(
+        self, blk: Block, rates: list[Node], path: str, stages: Span | None
+    ) -> Op:
+        """The tangent of a chain's forward flows `rate[i] * stage[i]` (over `stages`
+        of the block, or all of it), by the product rule, kept in a temporary."""
+        self.used_blocks.add(id(blk))
+        self.used_tblocks.add(id(blk))
+        rate = _rate_vector(self, rates, path)
+        drates = [self.d(r, (), path) for r in rates]
+
+        def part(name: str) -> Op:
+            return Var(name) if stages is None else Index(Var(name), (stages,))
+
+        df: Op = Bin("*", rate, part(self.tblock_var[id(blk)]))
+        if any(x is not None for x in drates):
+            dr = _stack_or_one(self, [self._z(x) for x in drates])
+            df = Bin("+", df, Bin("*", dr, part(self.block_var[id(blk)])))
+        return self.temp(df, "tf")
+
     def _t_equation(self, eq: Any) -> str:
         blk: Block = eq.block
         scope = tuple(Dim(ax.name, ax) for ax in blk.axes)
+        code: Op
         if eq.chain is not None:
-            self.used_blocks.add(id(blk))
-            self.used_tblocks.add(id(blk))
             nodes = [*eq.chain[0], eq.chain[1]]
-            rates = _rate_vector(self, nodes, eq.path)
-            drates = [self.d(r, (), eq.path) for r in nodes]
-            var, tvar = self.block_var[id(blk)], self.tblock_var[id(blk)]
-            df = f"({rates} * {tvar})"
-            if any(x is not None for x in drates):
-                dr = _stack_or_one([self.code(self._z(x)) for x in drates])
-                df = f"({df} + ({dr} * {var}))"
-            f = self.tmp(df, "tf")
-            code = f"_concat([(-{f}[:1]), ({f}[:-1] - {f}[1:])])"
+            f = self._chain_tangent(blk, nodes, eq.path, None)
+            code = chain_change(f, exit_flow=False)
             for flat, (node, path) in sorted(eq.array_overrides.items()):
-                ov = self.d(node, (), path)
                 mask = np.zeros(blk.shape, dtype=bool)
                 mask[flat] = True
-                code = f"_where({self.const('MASK', mask)}, {self.code(self._z(ov))}, {code})"
+                ov = self._z(self.d(node, (), path))
+                code = Where(Var(self.const("MASK", mask)), ov, code)
             return self.tmp(code, "d")
         if not blk.axes:
             node, path = (eq.expr, eq.path) if eq.expr is not None else eq.overrides[0]
             return self.tmp(self._z(self.d(node, (), path)), "d")
-        if eq.expr is not None:
-            dv = self.d(eq.expr, scope, eq.path)
-            code = (
-                self.code(self.bcast(dv, scope))
-                if dv is not None
-                else f"_bcast(0.0, {blk.shape})"
-            )
-        else:
-            code = f"_bcast(0.0, {blk.shape})"
+        dv = self.d(eq.expr, scope, eq.path) if eq.expr is not None else None
+        code = (
+            self.bcast(dv, scope) if dv is not None else Broadcast(Lit(0.0), blk.shape)
+        )
         for flat, (node, path) in sorted(eq.array_overrides.items()):
-            ov = self.d(node, (), path)
             mask = np.zeros(blk.shape, dtype=bool)
             mask[blk.unflat(flat)] = True
-            code = (
-                f"_where({self.const('MASK', mask)}, {self.code(self._z(ov))}, {code})"
-            )
+            ov = self._z(self.d(node, (), path))
+            code = Where(Var(self.const("MASK", mask)), ov, code)
         return self.tmp(code, "d")

@@ -126,7 +126,25 @@ _NAMES = [
 def _table(xp: Any) -> dict[str, Any]:
     table = {name: _fn(xp, name) for name in _NAMES}
     table["arctan2"] = table["atan2"]
+    if table["diagonal"] is None:
+        table["diagonal"] = _standard_diagonal(xp)
     return table
+
+
+def _standard_diagonal(xp: Any) -> Any:
+    """NumPy's `diagonal(x, 0, axis1, axis2)` for a namespace that only has the
+    standard's `linalg.diagonal` (the diagonal of the last two axes)."""
+    linalg = getattr(xp, "linalg", None)
+    diagonal = getattr(linalg, "diagonal", None)
+    permute = _fn(xp, "permute_dims")
+    if diagonal is None or permute is None:
+        return None
+
+    def _diagonal(x: Any, offset: int, axis1: int, axis2: int) -> Any:
+        rest = [i for i in range(x.ndim) if i not in (axis1, axis2)]
+        return diagonal(permute(x, (*rest, axis1, axis2)), offset=offset)
+
+    return _diagonal
 
 
 def _import_jax_numpy() -> ModuleType:

@@ -131,7 +131,6 @@ def _lower_pass(
                     done_groups.add(id(g))
                     gvar = lw.tmp(_lower_group(lw, g, "aliases"), "g")
                     for j, member in enumerate(g.members):
-                        lw.alias_var[member.base] = f"{gvar}[{j}]"
                         lw.alias_group[member.base] = (gvar, j, len(g.members))
                 continue
             if alias.cells is not None:

@@ -308,6 +308,22 @@ class _Lowerer:
         self.consts[name] = value
         return name
 
+    def alias_value(self, base: str) -> Op:
+        """A scalar alias: its variable, or its entry of the re-rolled group's vector."""
+        home = self.alias_group.get(base)
+        if home is not None:
+            return Index(Var(home[0]), (home[1],))
+        return Var(self.alias_var[base])
+
+    def computed(self, value: float | bool) -> _Val:
+        """A constant the compiler computed (a function, comparison or `where` of
+        constants): a 0-d float64 (or bool) table, not a literal, so arithmetic on it
+        keeps NumPy's run-time semantics (`0 % np.maximum(0, 0)` is nan, where a
+        literal `0 % 0` is an error in the spec) and strict namespaces get an array."""
+        if isinstance(value, bool):
+            return _Val(Var(self.const("K", np.asarray(value))), frozenset(), "bool")
+        return _Val(Var(self.const("K", np.asarray(float(value)))), frozenset())
+
     def forget_after(self, emitted: int) -> None:
         """Called when the lines past `emitted` are discarded (see `_Tangent`)."""
         for k in [k for k, (_, line, _) in self.shared.items() if line >= emitted]:
@@ -489,10 +505,13 @@ class _Lowerer:
             self.used_blocks.add(id(blk))
             var = self.block_var[id(blk)]
         elif tgt.kind == "alias":
-            var = self.alias_var[tgt.obj.base]
-            if not tgt.sels and tgt.obj.base in self.alias_key:
+            base = tgt.obj.base
+            if not tgt.sels:
                 # a scalar alias is its value: the same number as its expression
-                return _Val(Var(var), frozenset(), key=self.alias_key[tgt.obj.base])
+                return _Val(
+                    self.alias_value(base), frozenset(), key=self.alias_key.get(base)
+                )
+            var = self.alias_var[base]
         else:
             var = self.param_var[tgt.obj.key]
             self.direct_params.add(tgt.obj.key)
@@ -581,6 +600,12 @@ class _Lowerer:
                 for i, op in enumerate(node.ops)
             ]
             dims = frozenset().union(*(o.dims for o in operands))
+            if all(o.const is not None for o in operands):
+                folded = all(
+                    _compare(op, operands[i].const, operands[i + 1].const)  # type: ignore[arg-type]
+                    for i, op in enumerate(node.ops)
+                )
+                return self.computed(folded)
             code = parts[0]
             for p in parts[1:]:
                 code = Fn("logical_and", (code, p))
@@ -588,6 +613,15 @@ class _Lowerer:
         if isinstance(node, BoolOp):
             vals = [self.expr(v, scope, path) for v in node.values]
             dims = frozenset().union(*(v.dims for v in vals))
+            if all(v.const is not None for v in vals):
+                # Python's value semantics, on constants
+                acc = vals[0]
+                for v in vals[1:]:
+                    if bool(acc.const) != (node.op == "and"):
+                        break
+                    acc = v
+                got = acc if all(v.kind == "bool" for v in vals) else self.num(acc)
+                return self.computed(got.const)  # type: ignore[arg-type]
             if all(v.kind == "bool" for v in vals):
                 fn = "logical_and" if node.op == "and" else "logical_or"
                 code = vals[0].op
@@ -664,9 +698,16 @@ class _Lowerer:
             c = self.boolean(self.expr(node.args[0], scope, path))
             a = self.num(self.expr(node.args[1], scope, path))
             b = self.num(self.expr(node.args[2], scope, path))
+            if c.const is not None:
+                got = a if c.const else b
+                return got if got.const is None else self.computed(got.const)
             return _Val(self.where(c.op, a, b), c.dims | a.dims | b.dims)
         args = [self.num(self.expr(a, scope, path)) for a in node.args]
         dims = frozenset().union(*(a.dims for a in args))
+        if all(a.const is not None for a in args):
+            folded = _fold_call(node.func, [a.const for a in args])  # type: ignore[misc]
+            if folded is not None:
+                return self.computed(folded)
         if node.func == "clip":
             x, lo, hi = args
             return _Val(Fn("minimum", (Fn("maximum", (x.op, lo.op)), hi.op)), dims)
@@ -893,6 +934,29 @@ def _drop_last(v: _Val, inner: tuple[Dim, ...], outer: tuple[Dim, ...]) -> Op:
     return _reshape(v, _shape(v, inner), _shape(v, outer))  # type: ignore[arg-type]
 
 
+def _compare(op: str, a: float, b: float) -> bool:
+    """A comparison of two constants, in float64 as the generated code compares."""
+    x, y = np.float64(a), np.float64(b)
+    ops = {"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y, "==": x == y}
+    return bool(ops[op]) if op in ops else bool(x != y)
+
+
+def _fold_call(func: str, args: list[float]) -> float | None:
+    """A namespace function of constants, computed once in float64 (bitwise what
+    NumPy computes at run time), or None when the result is not finite (left to
+    run time, where NumPy gives inf or nan as 0.1.2 did)."""
+    xs = [np.float64(a) for a in args]
+    with np.errstate(all="ignore"):
+        if func == "clip":
+            r = np.minimum(np.maximum(xs[0], xs[1]), xs[2])
+        else:
+            fn = getattr(np, func, None)
+            if fn is None:  # pragma: no cover - the parser allows numpy's names only
+                return None
+            r = fn(*xs)
+    return float(r) if np.isfinite(r) else None
+
+
 def _fold(op: str, a: float, b: float) -> float | None:
     with np.errstate(all="ignore"):
         x, y = np.float64(a), np.float64(b)
@@ -953,7 +1017,7 @@ def _leaf_values(lw: _Lowerer, leaves: list[Leaf], path: str) -> Op:
             gvar, _, size = homes[0]  # type: ignore[misc]
             pos = [h[1] for h in homes if h]
             return Var(gvar) if pos == list(range(size)) else lw.gather(Var(gvar), pos)
-        return StackScalars(tuple(Var(lw.alias_var[str(x.ref)]) for x in leaves))
+        return StackScalars(tuple(lw.alias_value(str(x.ref)) for x in leaves))
     if kind == "pcell":
         # cells of one indexed parameter (the shape key keeps one per column),
         # gathered with the parameters (once per `bind`)

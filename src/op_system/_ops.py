@@ -293,9 +293,9 @@ def index_of(idx: list[int], table: Callable[[list[int]], Op]) -> int | Span | O
 def gather(vec: Op, idx: list[int], table: Callable[[list[int]], Op]) -> Op:
     """Positions `idx` of vector `vec`: a slice (a view) where the indices are affine."""
     got = index_of(idx, table)
-    if isinstance(got, Span):
-        return Index(vec, (got,))
-    return Take(vec, Int(got) if isinstance(got, int) else got)
+    if isinstance(got, Op):
+        return Take(vec, got)
+    return Index(vec, (got,))
 
 
 def is_atom(text: str) -> bool:

@@ -138,9 +138,6 @@ def _num_val(value: float | int | bool) -> _Val:
     return _Val(Lit(value), frozenset(), kind, value)
 
 
-_is_atom = is_atom
-
-
 def check_invalid(model: Model) -> None:
     """Raise for the first construct outside the language (0.1.2 raised these at compile)."""
     exprs: list[tuple[Node, str]] = [
@@ -999,11 +996,6 @@ def _index_code(lw: _Lowerer, idx: list[int]) -> str:
     if isinstance(got, Span):
         return got.text()
     return str(got) if isinstance(got, int) else lw.code(got)
-
-
-def _gather(lw: _Lowerer, vec: str, idx: list[int]) -> str:
-    """Text of positions `idx` of the vector variable `vec`."""
-    return lw.code(lw.gather(Var(vec), idx))
 
 
 def _leaf_values(lw: _Lowerer, leaves: list[Leaf], path: str) -> Op:

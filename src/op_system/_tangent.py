@@ -40,7 +40,6 @@ from ._ir import (
 from ._lower import (
     _SPILL,
     _drop_last,
-    _is_atom,
     _Lowerer,
     _Val,
 )
@@ -60,6 +59,7 @@ from ._ops import (
     Sum,
     Var,
     Where,
+    is_atom,
 )
 
 __all__ = ["_Tangent"]
@@ -112,7 +112,7 @@ class _Tangent(_Lowerer):
         if hit is not None:
             return hit[0]
         v = super().expr(node, scope, path)
-        if v.const is None and not _is_atom(self.code(v)):
+        if v.const is None and not is_atom(self.code(v)):
             v = _Val(self.temp(v.op), v.dims, v.kind)
         self._primal[key] = (v, len(self.lines))
         return v

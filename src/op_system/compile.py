@@ -1265,7 +1265,7 @@ def _runtime(
                 else xp.broadcast_to(x, shape)
             )
 
-        consts = {k: xp.asarray(v) for k, v in lowered.constants.items()}
+        consts = _constants(be, lowered.constants)
 
     def _param_array(v: Any, name: str) -> Any:
         a = asarray(v)
@@ -1423,6 +1423,23 @@ def _runtime(
     g.update(consts)
     g.update({f"_{k}": v for k, v in consts.items()})  # originals, for per-dtype casts
     return g
+
+
+def _constants(be: Backend, tables: Mapping[str, Any]) -> dict[str, Any]:
+    """A generated program's constant tables as arrays of its namespace.
+
+    Programs are often built lazily, on first use, which may be inside a caller's
+    JAX trace: constants are then made eagerly (`ensure_compile_time_eval`), so that
+    the cached program holds concrete arrays and not that trace's tracers.
+    """
+    xp = be.xp
+    assert xp is not None
+    if not be.is_jax:
+        return {k: xp.asarray(v) for k, v in tables.items()}
+    import jax
+
+    with jax.ensure_compile_time_eval():
+        return {k: xp.asarray(v) for k, v in tables.items()}
 
 
 _COUNTER = [0]

@@ -249,3 +249,43 @@ def test_bad_observables() -> None:
         ExpressionError, match=r"invalid expression syntax.*observables\['adm'\]"
     ):
         normalize_rhs(bad)
+
+
+#: Aliases written cell by cell, one of them read only by the observables.
+CELLWISE: dict[str, Any] = {
+    "kind": "transitions",
+    "axes": [{"name": "age", "coords": ["y", "o"]}],
+    "state": ["S[age]", "I[age]"],
+    "aliases": {
+        "lam__age_y": "beta * I__age_y",
+        "lam__age_o": "2 * beta * I__age_o",
+        "h__age_y": "3 * I__age_y",
+        "h__age_o": "4 * I__age_o",
+    },
+    "transitions": [
+        {"name": "inf[age]", "from": "S[age]", "to": "I[age]", "rate": "lam[age]"}
+    ],
+}
+
+
+_H = np.array([3.0 * 1.0, 4.0 * 2.0])  # h at y below
+_INF = np.array([0.5 * 1.0 * 10.0, 2 * 0.5 * 2.0 * 20.0])  # the infection flows
+
+
+@pytest.mark.parametrize(
+    ("observables", "want"),
+    [
+        ({"hosp[age]": "h[age]"}, _H),
+        ({"hosp": "sum_over(age=j, h[age=j])"}, [_H.sum()]),
+        ({"hosp[age]": "inf[age] * h[age]"}, _INF * _H),
+    ],
+)
+def test_observables_leave_the_rhs_unchanged(
+    observables: dict[str, str], want: Any
+) -> None:
+    """Observing an alias's cells as a template gives the RHS no extra statement."""
+    plain = compile_spec(CELLWISE)
+    observed = compile_spec({**CELLWISE, "observables": observables})
+    assert observed.source == plain.source
+    got = observed.observables(0.0, np.array([10.0, 20.0, 1.0, 2.0]), beta=0.5)
+    np.testing.assert_allclose(got, want, rtol=1e-14)

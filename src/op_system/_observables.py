@@ -114,7 +114,9 @@ def observed_model(
         kind=model.kind,
         axes=model.axes,
         blocks=model.blocks,
-        aliases=model.aliases,
+        # its own dict: validating the observables may add virtual templates
+        # (`h[age]` over cells `h__age_*`) that the model's RHS must not compute
+        aliases=dict(model.aliases),
         params=b.params,
         equations=model.equations,
         transitions=model.transitions,

@@ -18,6 +18,7 @@ from ._ir import Name, Node, Ref
 from ._lower import (
     _lower_group,
     _lower_single,
+    _SPILL,
     _Lowerer,
     _Val,
 )
@@ -129,8 +130,8 @@ def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, str]]:
             continue
         ends = edges.get(id(blk), {})
 
-        first = _signed_sum([*ends.get(0, []), ("-", Index(f, _FIRST))])
-        last = _signed_sum([("+", Index(f, _LAST)), *ends.get(blk.size - 1, [])])
+        first = _signed_sum([*ends.get(0, []), ("-", Index(f, _FIRST))], lw)
+        last = _signed_sum([("+", Index(f, _LAST)), *ends.get(blk.size - 1, [])], lw)
         if lw.backend_name == "numpy" and not terms[id(blk)]:
             # written straight into the output; the middle one in place
             lw.segments[id(blk)] = [
@@ -299,7 +300,7 @@ def _sum_terms(lw: _Lowerer, model: Model, terms: Terms) -> list[tuple[Block, st
         if not ts:
             code = Lit(0.0) if not blk.axes else Broadcast(Lit(0.0), blk.shape)
         else:
-            code = _signed_sum([(sign, c) for sign, c, _ in ts])
+            code = _signed_sum([(sign, c) for sign, c, _ in ts], lw)
             if blk.axes:
                 shapes = [sh for _, _, sh in ts if sh is not None]
                 full = tuple(max(dims) for dims in zip(*shapes)) if shapes else None
@@ -472,17 +473,24 @@ def _segmented_flows(
             for start, length, sign, part in terms
             if start <= a and b <= start + length
         ]
-        segs.append(_signed_sum(parts) if parts else Zeros((b - a,)))
+        segs.append(_signed_sum(parts, lw) if parts else Zeros((b - a,)))
     return Concat(tuple(segs))
 
 
-def _signed_sum(terms: list[tuple[str, Op]]) -> Op:
+def _signed_sum(terms: list[tuple[str, Op]], lw: _Lowerer) -> Op:
     """`(sign, value)` terms as one sum, added terms first: `b - a`, not `(-a) + b`
-    (XLA's CPU backend runs a fused negate-then-add several times slower)."""
+    (XLA's CPU backend runs a fused negate-then-add several times slower).
+
+    Folded left to right; the running value goes to a temporary every `_SPILL`
+    terms, so that any number of terms compiles (Python's parser and compiler
+    limit how deeply an expression may nest) and sums in the same order.
+    """
     ordered = sorted(terms, key=lambda t: t[0] != "+")
     sign, first = ordered[0]
     out = first if sign == "+" else Neg(first)
-    for sign, code in ordered[1:]:
+    for i, (sign, code) in enumerate(ordered[1:], start=1):
+        if i % _SPILL == 0:
+            out = lw.temp(out)
         out = Bin(sign, out, code)
     return out
 

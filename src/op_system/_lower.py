@@ -215,6 +215,8 @@ class _Lowerer:
         self.emitter: Emitter = emitter_for(backend_name)
         self.lines: list[str] = []
         self.consts: dict[str, Any] = {}
+        #: (prefix, dtype, shape, bytes) -> name: equal tables are made once
+        self.const_index: dict[tuple[str, str, tuple[int, ...], bytes], str] = {}
         self.n_tmp = 0
         self.block_var: dict[int, str] = {}
         self.alias_var: dict[str, str] = {}
@@ -290,19 +292,17 @@ class _Lowerer:
 
     # -- helpers ------------------------------------------------------------------
     def const(self, prefix: str, value: Any) -> str:
-        for k, v in self.consts.items():
-            same = (
-                k.startswith(prefix)
-                and isinstance(v, np.ndarray)
-                and isinstance(value, np.ndarray)
-                and v.shape == value.shape
-                and v.dtype == value.dtype
-                and np.array_equal(v, value)
-            )
-            if same:
-                return k
+        """A constant table's name; equal arrays under one prefix share a table."""
+        key = None
+        if isinstance(value, np.ndarray) and value.dtype.kind != "O":
+            key = (prefix, value.dtype.str, value.shape, value.tobytes())
+            hit = self.const_index.get(key)
+            if hit is not None:
+                return hit
         name = f"{prefix}{len(self.consts)}"
         self.consts[name] = value
+        if key is not None:
+            self.const_index[key] = name
         return name
 
     def alias_value(self, base: str) -> Op:

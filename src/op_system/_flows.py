@@ -16,9 +16,9 @@ import numpy as np
 from ._errors import UnsupportedFeatureError
 from ._ir import Name, Node, Ref
 from ._lower import (
+    _SPILL,
     _lower_group,
     _lower_single,
-    _SPILL,
     _Lowerer,
     _Val,
 )

@@ -102,8 +102,8 @@ def test_jax_jacobian_under_jit_matches_jacfwd() -> None:
 def test_latex_indexed_and_expanded() -> None:
     c = compile_spec(_age_region_model())
     tex = c.to_latex()
-    assert "\\dot S_{age,reg}" in tex
-    assert "\\sum_{j} C_{age,j} I_{j,reg}" in tex
+    assert "\\dot{S}_{age,reg}" in tex
+    assert "\\sum_{j} C_{age,j} \\, I_{j,reg}" in tex
     plain = compile_spec(
         {
             "kind": "expr",

@@ -959,8 +959,8 @@ class CompiledRhs:
         return csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
 
     def to_latex(self) -> str:
-        """LaTeX of the model (indexed when templated); see `op_system._symbolic.to_latex`."""
-        from ._symbolic import to_latex
+        """LaTeX of the model (indexed when templated); see `op_system._latex.to_latex`."""
+        from ._latex import to_latex
 
         assert self._rhs is not None
         return to_latex(self._rhs)

@@ -19,3 +19,15 @@ try:  # jax is an optional extra; tests that need it import it via helpers
     jax.config.update("jax_numpy_rank_promotion", "raise")
 except ImportError:  # pragma: no cover
     pass
+
+
+# Property tests draw the same examples on every run, so that CI is reproducible;
+# OP_SYSTEM_HYPOTHESIS=explore draws new ones (a local search for bugs).
+try:
+    from hypothesis import settings
+
+    settings.register_profile("reproducible", derandomize=True)
+    settings.register_profile("explore", derandomize=False)
+    settings.load_profile(os.environ.get("OP_SYSTEM_HYPOTHESIS", "reproducible"))
+except ImportError:  # pragma: no cover
+    pass

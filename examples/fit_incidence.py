@@ -173,9 +173,10 @@ def main() -> int:
     print(
         f"   synthetic admissions, {WEEKS} weeks x {len(AGES)} ages: {int(data.sum())} in all"
     )
-    warmup, samples, chains = (100, 100, 1) if opts.quick else (500, 500, 2)
+    warmup, samples, chains = (50, 50, 1) if opts.quick else (500, 500, 2)
+    depth = 5 if opts.quick else 6  # at most 2**depth gradient evaluations per draw
     mcmc = MCMC(
-        NUTS(model, init_strategy=init_to_median(num_samples=15), max_tree_depth=6),
+        NUTS(model, init_strategy=init_to_median(num_samples=15), max_tree_depth=depth),
         num_warmup=warmup,
         num_samples=samples,
         num_chains=chains,

@@ -127,9 +127,9 @@ def test_simulate_matches_direct_solve(
     config_name, examples, flepimop2, read_output, load_yaml
 ) -> None:
     reference_fn, where = CASES[config_name]
-    # SDIRK2 is second order: at the config's rtol 1e-8 its global error reaches
-    # about 1e-5 relative (the other engines' methods are fifth order)
-    rtol = 3e-5 if "implicit" in config_name else 1e-6
+    # SDIRK2 is second order: at the config's rtol 1e-6 its global error reaches
+    # about 2.5e-4 relative (the other engines' methods are fifth order)
+    rtol = 1e-3 if "implicit" in config_name else 1e-6
     config = load_yaml(examples / config_name)
     cwd = examples if where == "examples" else examples.parent
     config_arg = config_name if where == "examples" else f"examples/{config_name}"

@@ -21,6 +21,7 @@ from ._flows import (
 from ._gcpause import paused_gc
 from ._ir import Node
 from ._lower import (
+    _IDENT,
     Lowered,
     _alias_deps,
     _alias_levels,
@@ -70,8 +71,12 @@ def lower_model(
     """
     check_invalid(model)
     deps = _alias_deps(model)
-    if mode == "jvp":
-        return _lower_pass(model, _Tangent(model, backend_name), mode, dispatch, deps)
+    if mode in ("jvp", "jvps"):
+        tangent = _Tangent(model, backend_name)
+        if mode == "jvps":  # a batch of directions: `v` of shape (n_state, k)
+            assert backend_name == "numpy"
+            tangent.batched = {"v", *tangent.tblock_var.values()}
+        return _lower_pass(model, tangent, mode, dispatch, deps)
     # Two passes for common subexpressions (`_Lowerer.share`): the first counts
     # values and is the result when nothing is computed twice.
     first = _Lowerer(model, backend_name)
@@ -106,7 +111,8 @@ def _lower_pass(
     body: list[str] = []
     lw.lines = body
     # Aliases in dependency order (each once per call, shared by all uses).
-    reroll = mode != "jvp" and cycle is None
+    tangent = mode in ("jvp", "jvps")
+    reroll = not tangent and cycle is None
     lw.reroll = reroll
     if cycle is None:
         # Scalar aliases of one shape and one dependency level are computed as one
@@ -171,7 +177,7 @@ def _lower_pass(
         flow_out = flow_pieces(lw, model)
     elif cycle is None and mode == "observables":
         obs_out = _observables(lw, model, backend_name == "numpy")
-    elif cycle is None and mode == "jvp":
+    elif cycle is None and tangent:
         assert isinstance(lw, _Tangent)
         lw.tangent_aliases(order)
         outputs = lw.tangent_outputs()
@@ -210,9 +216,7 @@ def _lower_pass(
 
     numpy = backend_name == "numpy"
     lines = [
-        "def jvp(t, y, v, **params):"
-        if mode == "jvp"
-        else f"def {mode}(t, y, **params):"
+        "def jvp(t, y, v, **params):" if tangent else f"def {mode}(t, y, **params):"
     ]
     if dispatch:
         lines.append("    if y.__class__ is not _ndarray and _not_numpy(y):")
@@ -234,7 +238,7 @@ def _lower_pass(
         for p in pnames:
             pd = model.params[p]
             var = lw.param_var[p]
-            if mode != "jvp" and not pd.axes and p not in lw.direct_params:
+            if not tangent and not pd.axes and p not in lw.direct_params:
                 continue  # only read by re-rolled groups, through _pvec
             read.append(var)
             if pd.time_varying:
@@ -292,12 +296,14 @@ def _lower_pass(
     for i, blk in enumerate(model.blocks):
         if cycle is None and id(blk) in lw.used_blocks:
             lines.append(f"    s_{i} = {_block_view('y', blk)}")
-    if mode == "jvp":
+    if tangent:
         lines.append("    v = _state(v)")
         assert isinstance(lw, _Tangent)
         for i, blk in enumerate(model.blocks):
             if id(blk) in lw.used_tblocks:
-                lines.append(f"    ts_{i} = {_block_view('v', blk)}")
+                lines.append(
+                    f"    ts_{i} = {_block_view('v', blk, batch=mode == 'jvps')}"
+                )
     lines.extend(body)
     if cycle is not None:
         lines.append("    return y")
@@ -307,7 +313,22 @@ def _lower_pass(
         lines.extend(obs_out)
     elif numpy:
         # NumPy: write each block into one preallocated output (no concatenations).
-        lines.append(f"    out = _empty({model.n_state})")
+        if mode == "jvps":
+            lines.append(f"    out = _empty(({model.n_state}, v.shape[1]))")
+        else:
+            lines.append(f"    out = _empty({model.n_state})")
+
+        def bx(code: str) -> str:
+            """With a batch of directions, an output without one gets its axis."""
+            batched = lw.batched
+            if (
+                batched is None
+                or code == "0.0"
+                or not batched.isdisjoint(_IDENT.findall(code))
+            ):
+                return code
+            return f"_bex({code})"
+
         for idx, vec in scattered:
             lines.append(f"    out[{_index_code(lw, idx)}] = {lw.code(vec)}")
         zero_run: list[
@@ -337,19 +358,21 @@ def _lower_pass(
                 pos = start
                 for length, seg, in_place in segments:
                     if length and in_place is not None:
-                        a, b = (lw.code(x) for x in in_place)
+                        a, b = (bx(lw.code(x)) for x in in_place)
                         lines.append(
                             f"    _subtract({a}, {b}, out=out[{pos}:{pos + length}])"
                         )
                     elif length and seg is not None:
-                        lines.append(f"    out[{pos}:{pos + length}] = {lw.code(seg)}")
+                        lines.append(
+                            f"    out[{pos}:{pos + length}] = {bx(lw.code(seg))}"
+                        )
                     pos += length
             elif not blk.axes:
-                lines.append(f"    out[{start}] = {code}")
+                lines.append(f"    out[{start}] = {bx(code)}")
             else:
-                flat = (
-                    code if len(blk.axes) == 1 else f"_reshape({code}, ({blk.size},))"
-                )
+                code = bx(code)
+                size = (blk.size, -1) if mode == "jvps" else (blk.size,)
+                flat = code if len(blk.axes) == 1 else f"_reshape({code}, {size})"
                 lines.append(f"    out[{start}:{stop}] = {flat}")
         flush_zeros()
         for idx, vec in lw.overwrites:  # re-rolled per-cell overrides
@@ -454,7 +477,8 @@ def _lower_pass(
         split.append("def prep(params):")
         split.extend(param_lines)
         split.append(f"    return ({''.join(v + ', ' for v in read)})")
-        split.append(f"def core(t, y{''.join(', ' + v for v in read)}):")
+        args = "t, y, v" if tangent else "t, y"
+        split.append(f"def core({args}{''.join(', ' + v for v in read)}):")
         split.extend(lines[rest:])
     source = "\n".join(lines) + "\n"
     bound_source = "\n".join(split) + "\n" if split else ""
@@ -528,12 +552,14 @@ def _observables(lw: _Lowerer, model: Model, numpy: bool) -> list[str]:
     return _flow_output(lw, pieces, numpy)
 
 
-def _block_view(vec: str, blk: Block) -> str:
-    """Code for one block of a state-shaped vector: a scalar, or a view of its axes' shape."""
+def _block_view(vec: str, blk: Block, *, batch: bool = False) -> str:
+    """Code for one block of a state-shaped vector: a scalar, or a view of its axes'
+    shape (with a trailing batch axis when `vec` is a batch of vectors)."""
     if not blk.axes:
         return f"{vec}[{blk.offset}]"
     sl = f"{vec}[{blk.offset}:{blk.offset + blk.size}]"
-    return f"_reshape({sl}, {blk.shape})" if len(blk.axes) > 1 else sl
+    shape = (*blk.shape, -1) if batch else blk.shape
+    return f"_reshape({sl}, {shape})" if len(blk.axes) > 1 else sl
 
 
 def _lower_equation(lw: _Lowerer, eq: Any) -> str:

@@ -20,12 +20,14 @@ to Python scalars and never mutates arrays, so it traces under `jax.jit`.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
 
+from ._batch import batch_op
 from ._build import reduce_dim
 from ._errors import ExpressionError
 from ._ir import (
@@ -82,6 +84,9 @@ from ._ops import (
 from ._reroll import Group, IsoSum, Leaf, shape_key, synthetic_dim
 
 __all__ = ["Lowered", "check_invalid"]
+
+#: Identifiers in a statement's code (which variables it reads).
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 #: A `Chain`'s running value goes to a temporary every this many terms.
 _SPILL = 32
@@ -264,6 +269,9 @@ class _Lowerer:
         self.alias_key: dict[str, int] = {}
         #: re-rolled groups by kind, kept for the second pass
         self.group_memo: dict[str, list[Group]] = {}
+        #: a batch of tangents (`_batch.py`): the variables holding one, else None
+        self.batched: set[str] | None = None
+        self.batch_memo: dict[int, tuple[Op, Op, bool]] = {}
 
     def groups(
         self, what: str, make: Callable[[], tuple[list[Group], list[Any]]]
@@ -280,7 +288,18 @@ class _Lowerer:
 
     def code(self, x: _Val | Op) -> str:
         """The source text of a value or op, in this backend's namespace family."""
-        return self.emitter.text(x.op if isinstance(x, _Val) else x)
+        op = x.op if isinstance(x, _Val) else x
+        if self.batched is not None:
+            op = batch_op(op, self.batched.__contains__, self.batch_memo)[0]
+        return self.emitter.text(op)
+
+    def assigned(self, name: str, code: str) -> None:
+        """Note a statement `name = code`: with batched tangents, `name` holds a
+        batch when `code` reads one."""
+        if self.batched is not None and not self.batched.isdisjoint(
+            _IDENT.findall(code)
+        ):
+            self.batched.add(name)
 
     def table(self, idx: list[int]) -> Op:
         """An index array (a constant of the generated function)."""
@@ -365,7 +384,9 @@ class _Lowerer:
             return v
         name = f"c_{self.n_cse}"
         self.n_cse += 1
-        self.lines.append(f"    {name} = {self.code(v)}")
+        code = self.code(v)
+        self.lines.append(f"    {name} = {code}")
+        self.assigned(name, code)
         out = _Val(Var(name), v.dims, v.kind, key=k, neg=v.neg)
         self.shared[k] = (out, len(self.lines) - 1, _positions(v, scope))
         return out
@@ -409,6 +430,7 @@ class _Lowerer:
         name = f"{prefix}_{self.n_tmp}"
         self.n_tmp += 1
         self.lines.append(f"    {name} = {code}")
+        self.assigned(name, code)
         if self.cse:
             self.tmp_memo[code] = (name, len(self.lines) - 1)
         return name

@@ -398,6 +398,9 @@ class Emitter:
         if isinstance(op, StackScalars):
             dtype = "y.dtype" if op.state_dtype else "None"
             return f"_stack_scalars([{self._args(*op.parts)}], {dtype})"
+        emit = getattr(op, "emit", None)  # an op defined by a later stage (`_batch`)
+        if emit is not None:
+            return str(emit(self.text))
         raise TypeError(f"not an array op: {op!r}")  # pragma: no cover
 
     def bool_to_float(self, op: BoolToFloat) -> str:

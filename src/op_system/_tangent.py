@@ -422,6 +422,7 @@ class _Tangent(_Lowerer):
                     continue
                 code = self.code(self.bcast(dv, scope) if alias.axes else dv.op)
             self.lines.append(f"    {var} = {code}")
+            self.assigned(var, code)
             self.talias_var[alias.base] = var
 
     def tangent_outputs(self) -> list[tuple[Block, str]]:

@@ -21,6 +21,7 @@ from ._backend import (
     not_numpy,
     resolve_backend,
 )
+from ._batch import runtime as _batch_runtime
 from ._codegen import lower_model
 from ._errors import (
     ExpressionError,
@@ -30,6 +31,7 @@ from ._errors import (
     did_you_mean,
 )
 from ._gcpause import paused_gc
+from ._jacobian import JacobianPlan, color_columns
 from ._lower import Lowered
 from ._model import Model, cell_names, flat_index
 from .specs import NormalizedRhs
@@ -151,7 +153,7 @@ class CompiledRhs:
         return tuple(self.meta.get("forcing_breakpoints", ()))
 
     def bind(
-        self, params: Mapping[str, object], output: str = "rhs"
+        self, params: Mapping[str, object], output: str = "rhs", *, sparse: bool = False
     ) -> Callable[[Any, Any], Any]:
         """Bind parameter values and return a strict two-argument `rhs(t, y) -> dydt`.
 
@@ -159,14 +161,39 @@ class CompiledRhs:
         cell may have thousands of scalar parameters), not at every call. With
         `output="flows"`, `"rates"` or `"observables"`, the function returns
         `flows(t, y)`, `rates(t, y)` or `observables(t, y)` instead (NumPy, or this
-        model's backend when it is JAX or another namespace).
+        model's backend when it is JAX or another namespace). With
+        `output="jacobian"` it returns the exact Jacobian `J(t, y)`: a dense
+        array, or a SciPy CSR matrix with `sparse=True` (NumPy), as SciPy's
+        `solve_ivp(jac=...)` and op_engine's `rhs_jacobian` take it.
+
+        !!! example
+            ```python
+            >>> import numpy as np
+            >>> from op_system import compile_spec
+            >>> c = compile_spec({
+            ...     "kind": "transitions",
+            ...     "state": ["S", "I", "R"],
+            ...     "transitions": [
+            ...         {"from": "S", "to": "I", "rate": "beta * I / sum_state()"},
+            ...         {"from": "I", "to": "R", "rate": "gamma"},
+            ...     ],
+            ... })
+            >>> jac = c.bind({"beta": 0.3, "gamma": 0.1}, output="jacobian")
+            >>> jac(0.0, np.array([0.9, 0.1, 0.0])).round(3)
+            array([[-0.003, -0.243,  0.027],
+                   [ 0.003,  0.143, -0.027],
+                   [ 0.   ,  0.1  ,  0.   ]])
+
+            ```
         """
         params_dict = dict(params)
+        if output == "jacobian":
+            return self._bound_jacobian(params_dict, sparse)
         if output != "rhs":
             if output not in ("flows", "rates", "observables"):
                 raise ValueError(
-                    "output must be 'rhs', 'flows', 'rates' or 'observables', "
-                    f"got {output!r}"
+                    "output must be 'rhs', 'flows', 'rates', 'observables' or "
+                    f"'jacobian', got {output!r}"
                 )
             be = self._backend_for(np.zeros(1))
             fn = self._output_fn(output, be)
@@ -201,6 +228,25 @@ class CompiledRhs:
             return core(t, y, *bound)
 
         return rhs_bound
+
+    def _bound_jacobian(
+        self, params: dict[str, Any], sparse: bool
+    ) -> Callable[[Any, Any], Any]:
+        if self._rhs is None:
+            raise ValueError(
+                "a bound Jacobian needs a CompiledRhs built by compile_rhs"
+            )
+        be = self._jac_backend(None)
+        if be.is_jax:
+            jac_jax = self._jax_jacobian(be)
+            return lambda t, y: jac_jax(t, y, **params)
+        plan = self._jacobian_plan()
+        split = getattr(plan.batched, "split", None)
+        if split is None:  # no batched program: the colors one by one
+            jac = plan.function(sparse)
+            return lambda t, y: jac(t, y, **params)
+        prep, core = split()
+        return plan.bound(core, prep(params), sparse)
 
     def check_params(self, params: Mapping[str, Any]) -> None:
         """Raise `ParameterError` listing missing and unexpected parameter names.
@@ -886,55 +932,62 @@ class CompiledRhs:
         """Exact Jacobian `J(t, y, **params)` of `dydt` w.r.t. `y`.
 
         Derived from the IR: the structural sparsity pattern (`jac_sparsity`) is
-        colored so that columns that share no row are probed together, and each
-        color costs one exact `jvp` evaluation (a handful for templated models,
-        whatever their size). Returns a dense `(n, n)` array, or a SciPy CSR
-        matrix with `sparse=True` (NumPy backend). Works under `jax.jit` on JAX.
+        colored so that columns that share no row are probed together, and one
+        generated program computes the exact jvp of every color at once
+        (vectorized over the colors). Returns a dense `(n, n)` array, or a SciPy
+        CSR matrix with `sparse=True` (NumPy backend). Works under `jax.jit` on
+        JAX. `bind(params, output="jacobian")` reads the parameters once.
         """
-        import numpy as np
-
         be = self._jac_backend(xp)
-        jvp = self.jvp(be.xp if be.xp is not None else xp)
-        assert self._rhs is not None
+        if be.is_jax:
+            return self._jax_jacobian(be)
+        return self._jacobian_plan().function(sparse)
+
+    def _jacobian_plan(self) -> JacobianPlan:
+        """The NumPy Jacobian's pattern, coloring and batched program (built once)."""
+        plan = self._cache.get("jacobian_plan")
+        if plan is None:
+            rows, cols = self._sparsity()
+            model = self._model_of_rhs()
+            numpy = resolve_backend("numpy")
+            try:
+                lowered = lower_model(model, "numpy", mode="jvps")
+            except NotImplementedError:  # an op without a batching rule
+                batched = None
+            else:
+                batched = _build_function(
+                    lowered, model, numpy, force_f64=True, name="jvp"
+                )
+            plan = self._cache["jacobian_plan"] = JacobianPlan(
+                rows, cols, len(self.state_names), batched, lambda: self.jvp("numpy")
+            )
+        return cast("JacobianPlan", plan)
+
+    def _jax_jacobian(self, be: Backend) -> Callable[..., Any]:
+        import jax
+
+        assert be.xp is not None  # the JAX backend always has its namespace
+        jnp = be.xp
+        jvp = self.jvp(jnp)
+        plan = self._jacobian_plan_pattern()
+        rows, cols, n, probes, pick = plan
+
+        def jac_jax(t: Any, y: Any, **params: Any) -> Any:
+            y = jnp.asarray(y)
+            v = jnp.asarray(probes, dtype=y.dtype)
+            jv = jax.vmap(lambda p: jvp(t, y, p, **params))(v)
+            return jnp.zeros((n, n), dtype=y.dtype).at[rows, cols].set(jv[pick, rows])
+
+        return jac_jax
+
+    def _jacobian_plan_pattern(self) -> tuple[Any, Any, int, Any, Any]:
         rows, cols = self._sparsity()
         n = len(self.state_names)
-        colors = _color_columns(rows, cols, n)
+        colors = color_columns(rows, cols, n)
         n_colors = int(colors.max()) + 1 if n else 0
         probes = np.zeros((n_colors, n))
         probes[colors, np.arange(n)] = 1.0
-        pick = colors[cols]
-        if be.is_jax:
-            import jax
-
-            assert be.xp is not None  # the JAX backend always has its namespace
-            jnp = be.xp
-
-            def jac_jax(t: Any, y: Any, **params: Any) -> Any:
-                y = jnp.asarray(y)
-                v = jnp.asarray(probes, dtype=y.dtype)
-                jv = jax.vmap(lambda p: jvp(t, y, p, **params))(v)
-                return (
-                    jnp.zeros((n, n), dtype=y.dtype).at[rows, cols].set(jv[pick, rows])
-                )
-
-            return jac_jax
-
-        def jac(t: Any, y: Any, **params: Any) -> Any:
-            jv = (
-                np.stack([jvp(t, y, probes[c], **params) for c in range(n_colors)])
-                if n_colors
-                else np.zeros((0, n))
-            )
-            vals = jv[pick, rows]
-            if sparse:
-                from scipy.sparse import csr_matrix
-
-                return csr_matrix((vals, (rows, cols)), shape=(n, n))
-            out = np.zeros((n, n))
-            out[rows, cols] = vals
-            return out
-
-        return jac
+        return rows, cols, n, probes, colors[cols]
 
     def _jac_backend(self, xp: object) -> Backend:
         be = resolve_backend(xp) if xp is not None else self.backend
@@ -1206,6 +1259,7 @@ def _runtime(
         g["_permute_dims"] = np.ndarray.transpose
         g["_subtract_at"] = np.subtract.at
         g["_subtract"] = np.subtract
+        g.update(_batch_runtime())  # helpers of batched tangents (the Jacobian)
         g["_f64"] = np.dtype(np.float64)
         g["_INF"] = np.float64("inf")
         g["_NAN"] = np.float64("nan")
@@ -1443,25 +1497,6 @@ def _constants(be: Backend, tables: Mapping[str, Any]) -> dict[str, Any]:
 
 
 _COUNTER = [0]
-
-
-def _color_columns(rows: Any, cols: Any, n: int) -> Any:
-    """Greedy coloring: columns sharing no row of the pattern get the same color."""
-    import numpy as np
-
-    by_col: list[list[int]] = [[] for _ in range(n)]
-    by_row: list[list[int]] = [[] for _ in range(n)]
-    for r, c in zip(rows.tolist(), cols.tolist()):
-        by_col[c].append(r)
-        by_row[r].append(c)
-    color = np.full(n, -1, dtype=np.int64)
-    for j in range(n):
-        taken = {int(color[k]) for r in by_col[j] for k in by_row[r] if color[k] >= 0}
-        c = 0
-        while c in taken:
-            c += 1
-        color[j] = c
-    return color
 
 
 def _build_function(

@@ -585,15 +585,24 @@ class OpSystemSystem(SystemABC, module="op_system"):
             # generated on first use: explicit engines never ask for it
             return compiled.jacobian(xp)
 
+        numpy = xp is None or getattr(xp, "__name__", "") == "numpy"
+        # NumPy: the Jacobian bound to the latest parameters, which it reads once
+        bound: list[Any] = [None, None]  # [parameters, bound Jacobian]
+
         def rhs_jacobian(time: Any, state: Any) -> Any:
-            if self._jacobian_params is None:
+            params = self._jacobian_params
+            if params is None:
                 msg = (
                     "the op_system Jacobian needs the model's parameters: call "
                     "system.bind(params) before evaluating it"
                 )
                 raise RuntimeError(msg)
             y = _namespace(state).reshape(state, (n,))
-            return jac()(time, y, **self._jacobian_params)
+            if not numpy:
+                return jac()(time, y, **params)
+            if bound[0] is not params:
+                bound[:] = [params, compiled.bind(params, output="jacobian")]
+            return bound[1](time, y)
 
         return {"rhs_jacobian": rhs_jacobian, "jacobian": rhs_jacobian}
 

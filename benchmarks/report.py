@@ -51,6 +51,15 @@ def evaluate_targets(
             big,
         )
     )
+    jac_rows = results.get("jacobian") or []
+    if jac_rows:
+        out.append(
+            _ratio_target(
+                "bound exact Jacobian vs hand-written dense (age SEIR N = 1..64)",
+                2.0,
+                jac_rows,
+            )
+        )
     out.append(
         _ratio_target(
             "NumPy eval_fn vs hand-written (SIR)",
@@ -469,6 +478,33 @@ def tables(results: dict[str, Any]) -> str:
                         ", ".join(val["heavy_modules"]) or "none",
                     ]
                     for k, val in imp.items()
+                ],
+            )
+        )
+    jac = results.get("jacobian")
+    if jac:
+        parts.append(
+            'Exact Jacobian of the age SEIR (NumPy, `bind(params, output="jacobian")`), '
+            "against a hand-written dense Jacobian\n\n"
+            + _md(
+                [
+                    "model (states)",
+                    "nonzeros / colors",
+                    "hand-written",
+                    "bound dense",
+                    "bound CSR",
+                    "one jvp per color",
+                ],
+                [
+                    [
+                        r["label"],
+                        f"{r['nnz']} / {r['colors']}",
+                        fmt_seconds(r["hand_s"]),
+                        f"{fmt_seconds(r['dense_s'])} (**{r['ratio']:.2f}×**)",
+                        f"{fmt_seconds(r['sparse_s'])} ({r['sparse_ratio']:.2f}×)",
+                        f"{fmt_seconds(r['per_color_s'])} ({r['per_color_ratio']:.1f}×)",
+                    ]
+                    for r in jac
                 ],
             )
         )

@@ -38,6 +38,7 @@ SECTIONS = (
     "jax",
     "diffrax",
     "compile",
+    "jacobian",
     "op_engine",
     "stochastic",
     "external",
@@ -111,6 +112,7 @@ def plan(quick: bool) -> dict[str, Any]:
             "import_repeat": 2,
             "op_engine": [(2, 5)],
             "stochastic": [1],
+            "jacobian": [1, 4],
         }
     sir = M.sir()
     seirs = [M.age_seir(n) for n in (4, 16, 64, 256)]
@@ -138,6 +140,7 @@ def plan(quick: bool) -> dict[str, Any]:
         "import_repeat": 7,
         "op_engine": [(4, 5), (6, 10)],
         "stochastic": [1, 100, 10_000],
+        "jacobian": [1, 4, 16, 64],
     }
 
 
@@ -247,6 +250,17 @@ def main(argv: list[str] | None = None) -> int:
         lambda: suite.bench_jit_compile(
             p["compile_big"], p["compile_eqns"], 3 if args.quick else 5, log
         ),
+    )
+
+    def run_jacobian() -> list[dict[str, Any]]:
+        from .jacobian import bench_jacobian
+
+        return bench_jacobian(p["jacobian"], settings, log)
+
+    section(
+        "jacobian",
+        "exact Jacobian (NumPy, bound) vs a hand-written dense Jacobian",
+        run_jacobian,
     )
 
     def run_op_engine() -> list[dict[str, Any]]:

@@ -115,6 +115,12 @@ class JacobianPlan:
             return jac
         colors, mask = self.colors, self.mask
         where = np.where
+        if np.array_equal(colors, np.arange(self.n)):  # a color per column, in order
+
+            def own_colors(t: Any, y: Any) -> Any:
+                return where(mask, core(t, y, probes, *prepared), 0.0)
+
+            return own_colors
 
         def dense(t: Any, y: Any) -> Any:
             # column c of J is the jvp of c's color, where the pattern has entries

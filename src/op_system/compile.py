@@ -6,6 +6,7 @@ calling the chosen backend's array functions; user text is never evaluated.
 
 from __future__ import annotations
 
+import functools
 import linecache
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, cast
@@ -1527,6 +1528,7 @@ def _build_function(
     if lowered.bound_source:
         bound_src = lowered.bound_source
 
+        @functools.cache  # engines bind at every step: compile once
         def split() -> tuple[Callable[..., Any], Callable[..., Any]]:
             """`prep(params)` and `core(t, y, *prepared)`, compiled on first use (bind)."""
             bns: dict[str, Any] = {}

@@ -22,7 +22,6 @@ import itertools
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
-from ._build import reduce_dim
 from ._errors import ExpressionError, OpSystemError
 from ._ir import (
     BinOp,
@@ -50,6 +49,7 @@ from ._model import (
     subst_text,
     transition_base,
 )
+from ._templates import reduce_dim
 
 __all__ = [
     "CellBuilder",

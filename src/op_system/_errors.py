@@ -136,3 +136,17 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """Return `" (did you mean 'x'?)"` for the closest candidate, or `""`."""
     close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.75)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _outside_package() -> int:
+    """`stacklevel` of the first caller outside op_system (warnings point at user code)."""
+    import sys
+    from pathlib import Path
+
+    pkg = str(Path(__file__).parent)
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_code.co_filename.startswith(pkg):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level

@@ -13,8 +13,6 @@ escaped, and an indexed name is braced before its subscript.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ._ir import (
     BinOp,
     BoolOp,
@@ -33,9 +31,7 @@ from ._ir import (
     UnaryOp,
 )
 from ._model import Block, ChainFlow, Dim, EquationDef, Model, Target, TransitionDef
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .specs import NormalizedRhs
+from .specs import NormalizedRhs, model_of
 
 __all__ = ["tex_name", "to_latex"]
 
@@ -396,9 +392,7 @@ def to_latex(rhs: NormalizedRhs) -> str:
     Returns an `aligned` block: the aliases, then one line per state block (per
     cell of a chain, and per overridden cell).
     """
-    from .compile import _model_of
-
-    m = _model_of(rhs)
+    m = model_of(rhs)
     templated = any(b.axes and b.custom is None for b in m.blocks)
     if not templated:
         return _cellwise(rhs)

@@ -28,7 +28,6 @@ from typing import Any, Literal, TypeVar, cast
 import numpy as np
 
 from ._batch import batch_op
-from ._build import reduce_dim
 from ._errors import ExpressionError
 from ._ir import (
     BinOp,
@@ -82,6 +81,7 @@ from ._ops import (
     reshape,
 )
 from ._reroll import Group, IsoSum, Leaf, shape_key, synthetic_dim
+from ._templates import reduce_dim
 
 __all__ = ["Lowered", "check_invalid"]
 

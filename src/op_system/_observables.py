@@ -65,7 +65,7 @@ def observed_model(
     exprs: list[tuple[Node, tuple[Dim, ...], str]],
 ) -> Model:
     """Validate `observables:` with `model` (built by the builder `b`, from `exprs`)."""
-    from ._build import _parse_template  # (_build calls this once it is loaded)
+    from ._templates import _parse_template
 
     raw = b.spec.get("observables")
     if not isinstance(raw, dict) or not raw:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ._cells import CellEvaluator, cell_label
 from ._ir import (
@@ -36,9 +36,7 @@ from ._ir import (
     to_source,
 )
 from ._model import Block, ChainFlow, Dim, Model
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .specs import NormalizedRhs
+from .specs import NormalizedRhs, model_of
 
 __all__ = ["check_model", "flow_diagram", "jacobian_sparsity", "to_sympy"]
 
@@ -54,9 +52,7 @@ def _sympy() -> Any:
 
 
 def _model(rhs: NormalizedRhs) -> Model:
-    from .compile import _model_of
-
-    return _model_of(rhs)
+    return model_of(rhs)
 
 
 class _SympyBuilder:

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 
-from ._build import reduce_dim
 from ._errors import ExpressionError
 from ._flows import (
     Terms,
@@ -61,6 +60,7 @@ from ._ops import (
     Where,
     is_atom,
 )
+from ._templates import reduce_dim
 
 __all__ = ["_Tangent"]
 

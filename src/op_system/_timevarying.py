@@ -86,7 +86,7 @@ def full_axes(p: ParamDef, time_name: str) -> tuple[str, ...]:
 
 def time_varying(spec: Mapping[str, Any], model: Model, meta: dict[str, Any]) -> None:
     """Give each time-varying parameter its method; record them in `meta`."""
-    from ._build import _outside_package  # (_build imports this module)
+    from ._errors import _outside_package
 
     tv = [p for p in model.params.values() if p.time_varying]
     raw = spec.get("time_interpolation")

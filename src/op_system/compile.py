@@ -35,7 +35,7 @@ from ._gcpause import paused_gc
 from ._jacobian import JacobianPlan, color_columns
 from ._lower import Lowered
 from ._model import Model, cell_names, flat_index
-from .specs import NormalizedRhs
+from .specs import NormalizedRhs, model_of
 
 __all__ = ["DEFAULT_ARRAY_BACKEND", "CompiledRhs", "EvalFn", "compile_rhs"]
 
@@ -322,7 +322,7 @@ class CompiledRhs:
 
     def _model_of_rhs(self) -> Model:
         assert self._rhs is not None
-        return _model_of(self._rhs)
+        return model_of(self._rhs)
 
     @property
     def flow_names(self) -> tuple[str, ...]:
@@ -1173,25 +1173,6 @@ def _unpickle_by_hand(
     )
 
 
-def _model_of(rhs: NormalizedRhs) -> Model:
-    """The model of `rhs`: the one it was normalized into, or one rebuilt from its
-    expanded strings (a `NormalizedRhs` constructed by hand)."""
-    return rhs._model if rhs._model is not None else _model_from_strings(rhs)
-
-
-def _model_from_strings(rhs: NormalizedRhs) -> Model:
-    """A model for a `NormalizedRhs` constructed by hand from expanded strings."""
-    from ._build import build_model
-
-    spec = {
-        "kind": "expr",
-        "state": list(rhs.state_names),
-        "aliases": dict(rhs.aliases),
-        "equations": dict(zip(rhs.state_names, rhs.equations, strict=False)),
-    }
-    return build_model(spec, "expr")
-
-
 # -- runtime helpers bound into the generated function's globals ----------------------
 
 
@@ -1594,7 +1575,7 @@ def compile_rhs(
             path="kind",
         )
     be = resolve_backend(xp, backend)
-    model = _model_of(rhs)
+    model = model_of(rhs)
     if xp is None and backend is None:
         eval_fn, source = _dispatching(model)
         return CompiledRhs(

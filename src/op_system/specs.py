@@ -488,3 +488,20 @@ def _normalize_constraints(
 ) -> list[ConstraintRule]:
     """Validate a `constraints` block (kept under its 0.1.2 name)."""
     return _normalize_constraints_impl(raw_constraints, axes=axes)
+
+
+def model_of(rhs: NormalizedRhs) -> Model:
+    """The model of `rhs`: the one it was normalized into, or one rebuilt from its
+    expanded strings (a `NormalizedRhs` constructed by hand)."""
+    return rhs._model if rhs._model is not None else _model_from_strings(rhs)
+
+
+def _model_from_strings(rhs: NormalizedRhs) -> Model:
+    """A model for a `NormalizedRhs` constructed by hand from expanded strings."""
+    spec = {
+        "kind": "expr",
+        "state": list(rhs.state_names),
+        "aliases": dict(rhs.aliases),
+        "equations": dict(zip(rhs.state_names, rhs.equations, strict=False)),
+    }
+    return build_model(spec, "expr")

@@ -176,7 +176,7 @@ def trees(draw: Any, shape: tuple[int, ...], tables: Tables, depth: int = 3) -> 
 
 def _runtime(xp: Any) -> dict[str, Any]:
     """The globals generated code runs with, for namespace `xp`."""
-    from op_system.compile import _runtime as runtime
+    from op_system._runtime import _runtime as runtime
 
     model = compile_spec(
         {"kind": "expr", "state": ["x"], "equations": {"x": "-x"}}

@@ -6,14 +6,11 @@ calling the chosen backend's array functions; user text is never evaluated.
 
 from __future__ import annotations
 
-import functools
-import linecache
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, cast
 
 import numpy as np
 
-from . import _timevarying
 from ._backend import (
     DEFAULT_ARRAY_BACKEND,
     Backend,
@@ -22,10 +19,8 @@ from ._backend import (
     not_numpy,
     resolve_backend,
 )
-from ._batch import runtime as _batch_runtime
 from ._codegen import lower_model
 from ._errors import (
-    ExpressionError,
     ParameterError,
     StateShapeError,
     UnsupportedFeatureError,
@@ -33,8 +28,8 @@ from ._errors import (
 )
 from ._gcpause import paused_gc
 from ._jacobian import JacobianPlan, color_columns
-from ._lower import Lowered
-from ._model import Model, cell_names, flat_index
+from ._model import Model, cell_names
+from ._runtime import _build_function, _dispatching
 from .specs import NormalizedRhs, model_of
 
 __all__ = ["DEFAULT_ARRAY_BACKEND", "CompiledRhs", "EvalFn", "compile_rhs"]
@@ -464,153 +459,16 @@ class CompiledRhs:
 
             ```
         """
-        states, flows = self._simulate(
-            y0, times, method, dt, seed, key, n, mesh, workers, params
+        from ._simulation import simulate
+
+        states, flows = simulate(
+            self, y0, times, method, dt, seed, key, n, mesh, workers, params
         )
         if return_flows:
             from ._stochastic import Simulation
 
             return Simulation(states, flows)
         return states
-
-    def _simulate(
-        self,
-        y0: Any,
-        times: Any,
-        method: str,
-        dt: float | None,
-        seed: int | np.random.Generator | None,
-        key: Any,
-        n: int,
-        mesh: Any,
-        workers: int,
-        params: Mapping[str, Any],
-    ) -> tuple[Any, Any]:
-        from . import _stochastic
-
-        t_host, y_int = self._stochastic_inputs(
-            "simulate()", method, dt, times, y0, min_times=1
-        )
-        if key is not None:
-            import jax.numpy as jnp
-
-            advance = self._jax_advance(method, dt, t_host, params)
-            return _stochastic.run_jax(  # type: ignore[no-any-return]
-                advance, jnp.asarray(y_int), t_host, key, int(n), mesh
-            )
-        if isinstance(seed, np.random.Generator):
-            if workers > 1:
-                raise ValueError("workers > 1 needs an integer seed, not a Generator")
-            rngs = [seed] * int(n)  # one stream, trajectory after trajectory
-        else:
-            # one independent stream per trajectory: the same trajectories whatever
-            # the number of worker processes
-            children = np.random.SeedSequence(seed).spawn(int(n))
-            if workers > 1:
-                return _simulate_in_processes(
-                    self, y_int, t_host, method, dt, children, params, workers
-                )
-            rngs = [np.random.default_rng(c) for c in children]
-        return self._simulate_numpy(y_int, t_host, method, dt, rngs, params)
-
-    def _simulate_numpy(
-        self,
-        y0: np.ndarray,
-        times: np.ndarray,
-        method: str,
-        dt: float | None,
-        rngs: list[np.random.Generator],
-        params: Mapping[str, Any],
-    ) -> tuple[np.ndarray, np.ndarray]:
-        from . import _stochastic
-
-        plan = self._stochastic_plan()
-        advance = _stochastic.advance_numpy(
-            plan,
-            method,
-            self.bind(params, output="rates"),
-            self.bind(params, output="flows"),
-            dt,
-            _stochastic.n_steps(times, dt),
-        )
-        return _stochastic.run_numpy(advance, plan, y0, times, rngs)
-
-    def _stochastic_plan(self) -> Any:
-        from . import _stochastic
-
-        plan = self._cache.get("step_plan")
-        if plan is None:
-            model = self._flow_model("simulate()")
-            plan = self._cache["step_plan"] = _stochastic.step_plan(model)
-        return plan
-
-    def _stochastic_inputs(
-        self,
-        what: str,
-        method: str,
-        dt: float | None,
-        times: Any,
-        y0: Any,
-        *,
-        min_times: int,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Check the arguments `simulate` and `particle_filter` share; return the
-        time grid (float64) and the initial counts (int64)."""
-        from . import _stochastic
-
-        if method not in _stochastic.METHODS:
-            raise ValueError(
-                f"method must be one of {list(_stochastic.METHODS)}, got {method!r}"
-                f"{did_you_mean(str(method), _stochastic.METHODS)}"
-            )
-        if method not in ("ssa", "tau_leap") and (dt is None or not dt > 0):
-            raise ValueError(f"method {method!r} needs a step dt > 0, got {dt!r}")
-        if dt is not None and not dt > 0:
-            raise ValueError(f"dt must be > 0, got {dt!r}")
-        model = self._flow_model("simulate()")
-        t_host = np.asarray(times, dtype=np.float64)
-        if t_host.ndim != 1 or t_host.size < min_times or np.any(np.diff(t_host) <= 0):
-            raise ValueError(
-                f"times must be a strictly increasing 1-D grid of at least {min_times} "
-                f"time(s), got {t_host!r}"
-            )
-        y_host = np.asarray(y0)
-        if y_host.shape != (model.n_state,):
-            raise StateShapeError(
-                f"y0 must have shape ({model.n_state},), got {y_host.shape}"
-            )
-        if not (
-            np.all(y_host >= 0)
-            and np.all(np.asarray(y_host, dtype=np.float64) % 1 == 0)
-        ):
-            raise ValueError("y0 must hold non-negative integer counts")
-        return t_host, y_host.astype(np.int64)
-
-    def _jax_advance(
-        self,
-        method: str,
-        dt: float | None,
-        times: np.ndarray,
-        params: Mapping[str, Any],
-    ) -> Any:
-        """`advance(key, y, t0, t1)` of `method` on JAX, with `params` bound (steps of
-        at most `dt` over the intervals of `times`)."""
-        from . import _stochastic
-
-        be = (
-            self.backend
-            if self.backend is not None and self.backend.is_jax
-            else resolve_backend(backend="jax")
-        )
-        rates, flows = (self._output_fn(o, be) for o in ("rates", "flows"))
-        return _stochastic.advance_jax(
-            self._stochastic_plan(),
-            method,
-            lambda t, y: rates(t, y, **params),
-            lambda t, y: flows(t, y, **params),
-            dt,
-            _stochastic.n_steps(times, dt),
-        )
 
     def particle_filter(
         self,
@@ -641,70 +499,23 @@ class CompiledRhs:
         `method` (as in `simulate`), are weighted by the observation model and
         resampled systematically. Returns a `FilterResult(log_likelihood, ess)`.
         """
-        import jax.numpy as jnp
+        from ._simulation import particle_filter
 
-        from . import _filter
-
-        if observation not in _filter.OBSERVATIONS:
-            raise ValueError(
-                f"observation must be one of {list(_filter.OBSERVATIONS)}, got "
-                f"{observation!r}{did_you_mean(str(observation), _filter.OBSERVATIONS)}"
-            )
-        if observation == "negative_binomial" and concentration is None:
-            raise ValueError("observation='negative_binomial' needs a concentration")
-        if (counter is None) == (states is None):
-            raise ValueError("give exactly one of counter= (incidence) or states=")
-        t_host, y_host = self._stochastic_inputs(
-            "particle_filter()", method, dt, times, y0, min_times=2
-        )
-        if counter is not None:
-            names = self.incidence_names
-            if counter not in names:
-                raise ValueError(
-                    f"no incidence counter {counter!r}{did_you_mean(counter, names)} "
-                    f"(counters: {sorted(names)})"
-                )
-            cells = names[counter]
-        else:
-            assert states is not None
-            cells = tuple(states)
-        index = {name: i for i, name in enumerate(self.state_names)}
-        missing = [c for c in cells if c not in index]
-        if missing:
-            raise ValueError(
-                f"unknown state {missing[0]!r}{did_you_mean(missing[0], index)}"
-            )
-        idx = jnp.asarray([index[c] for c in cells])
-        d = jnp.asarray(data)
-        if (
-            d.shape[0] != t_host.size - 1
-            or d.ndim > 2
-            or (d.ndim == 2 and d.shape[1] != len(cells))
-        ):
-            raise ValueError(
-                f"data must have {t_host.size - 1} rows (one per interval) and 1 or "
-                f"{len(cells)} columns, got shape {tuple(d.shape)}"
-            )
-        total = d.ndim == 1
-
-        def measure(prev: Any, new: Any) -> Any:
-            x = new[idx] - prev[idx] if counter is not None else new[idx]
-            return jnp.sum(x, keepdims=True) if total else x
-
-        advance = self._jax_advance(method, dt, t_host, params)
-        y_int = jnp.asarray(y_host)
-        data_2d = d[:, None] if total else d
-        return _filter.run_filter(
-            advance,
-            measure,
-            y_int,
-            t_host,
-            data_2d,
-            key,
-            int(n_particles),
-            lambda dd, x: _filter.log_density(
-                observation, dd, x, reporting, concentration
-            ),
+        return particle_filter(
+            self,
+            y0,
+            times,
+            data,
+            key=key,
+            counter=counter,
+            states=states,
+            observation=observation,
+            reporting=reporting,
+            concentration=concentration,
+            method=method,
+            dt=dt,
+            n_particles=n_particles,
+            params=params,
         )
 
     def _backend_for(self, y: Any) -> Backend:
@@ -1088,51 +899,6 @@ class CompiledRhs:
         return (_unpickle_compiled, (self._rhs, _backend_token(self.backend)))
 
 
-def _simulate_chunk(
-    compiled: CompiledRhs,
-    y0: np.ndarray,
-    times: np.ndarray,
-    method: str,
-    dt: float | None,
-    seeds: list[np.random.SeedSequence],
-    params: Mapping[str, Any],
-) -> tuple[np.ndarray, np.ndarray]:
-    rngs = [np.random.default_rng(c) for c in seeds]
-    return compiled._simulate_numpy(y0, times, method, dt, rngs, params)
-
-
-def _simulate_in_processes(
-    compiled: CompiledRhs,
-    y0: np.ndarray,
-    times: np.ndarray,
-    method: str,
-    dt: float | None,
-    seeds: list[np.random.SeedSequence],
-    params: Mapping[str, Any],
-    workers: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """NumPy trajectories in `workers` processes (the compiled model pickles):
-    contiguous chunks of the per-trajectory streams, results in order."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    chunks = [c.tolist() for c in np.array_split(np.arange(len(seeds)), workers)]
-    ctx = multiprocessing.get_context("spawn")  # no fork of a process that runs JAX
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        parts = pool.map(
-            _simulate_chunk,
-            *zip(
-                *[
-                    (compiled, y0, times, method, dt, [seeds[i] for i in c], params)
-                    for c in chunks
-                    if c
-                ]
-            ),
-        )
-        states, flows = zip(*parts)
-        return np.concatenate(states, axis=0), np.concatenate(flows, axis=0)
-
-
 def _backend_token(be: Backend | None) -> object:
     """What `resolve_backend` needs to find `be` again in another process."""
     if be is None or be.infer:
@@ -1171,385 +937,6 @@ def _unpickle_by_hand(
     return CompiledRhs(
         state_names, param_names, eval_fn, meta, source=source, backend=be
     )
-
-
-# -- runtime helpers bound into the generated function's globals ----------------------
-
-
-def _runtime(
-    be: Backend, model: Model, lowered: Lowered, *, force_f64: bool
-) -> dict[str, Any]:
-    xp = be.xp
-    f = be.fns
-    n_state = model.n_state
-    pdefs = [model.params[p] for p in lowered.param_order]
-    g: dict[str, Any] = {"__builtins__": {}, "KeyError": KeyError}
-    for name, fn in f.items():
-        g[f"_{name}"] = fn
-    g["_INF"] = float("inf")
-    g["_NAN"] = float("nan")
-
-    def _bad_shape(y: Any) -> None:
-        raise StateShapeError(
-            f"Expected (n_state={n_state},). Got: {tuple(y.shape)!r}."
-        )
-
-    def _alias_cycle(names: list[str]) -> None:
-        raise ExpressionError(
-            f"could not resolve alias dependencies: {names}", path="aliases"
-        )
-
-    shapes = {p.key: p.shape for p in pdefs}
-
-    if be.is_numpy:
-        asarray = np.asarray
-
-        if force_f64:
-
-            def _state(y: Any) -> Any:
-                return np.asarray(y, dtype=np.float64)
-
-        else:
-
-            def _state(y: Any) -> Any:
-                y = np.asarray(y)
-                return y if y.dtype.kind == "f" else y.astype(np.float64)
-
-        def _stack_scalars(xs: list[Any], dtype: Any) -> Any:
-            return np.array(xs, dtype=dtype)
-
-        def _concat(xs: list[Any]) -> Any:
-            return np.concatenate(xs)
-
-        def _as_out(x: Any, dtype: Any) -> Any:
-            return np.array(np.broadcast_to(x, (n_state,)), dtype=dtype)
-
-        _bcast: Callable[[Any, tuple[int, ...]], Any] = np.broadcast_to
-        consts = dict(lowered.constants)
-
-        def _np_astype(x: Any, dtype: Any) -> Any:
-            return np.asarray(x).astype(dtype, copy=False)
-
-        g["_astype"] = _np_astype
-        g["_ndarray"] = np.ndarray
-        g["_empty"] = np.empty
-        g["_add_reduce"] = np.add.reduce
-        g["_add_at"] = np.add.at
-        # reshape/transpose as the array methods (C-level, no np.reshape wrapper);
-        # generated code only reshapes and transposes arrays, never scalars
-        g["_reshape"] = np.ndarray.reshape
-        g["_permute_dims"] = np.ndarray.transpose
-        g["_subtract_at"] = np.subtract.at
-        g["_subtract"] = np.subtract
-        g.update(_batch_runtime())  # helpers of batched tangents (the Jacobian)
-        g["_f64"] = np.dtype(np.float64)
-        g["_INF"] = np.float64("inf")
-        g["_NAN"] = np.float64("nan")
-        _np_f64 = np.float64
-        _np_asarray = np.asarray
-
-        def _f64s(x: Any) -> Any:
-            # Python and NumPy scalars -> float64 scalars (NumPy semantics); arrays as float64
-            cls = x.__class__
-            if cls is float or cls is int or cls is _np_f64:
-                return _np_f64(x)
-            return _np_asarray(x, dtype=_np_f64) if cls is not bool else _np_f64(x)
-
-        g["_f64s"] = _f64s
-        _add_reduce: Callable[..., Any] = np.add.reduce
-
-        def _sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-            # np.sum without its Python-level dispatch (same result)
-            return _add_reduce(x, axis=axis, keepdims=keepdims)
-
-        g["_sum"] = _sum
-    else:
-        assert xp is not None
-        asarray = xp.asarray
-        is_jax = be.is_jax
-
-        def _state(y: Any) -> Any:
-            y = xp.asarray(y)
-            if is_jax:
-                import jax.numpy as jnp
-
-                if not jnp.issubdtype(y.dtype, jnp.floating):
-                    y = y.astype(jnp.result_type(float))
-                return y
-            if not xp.isdtype(y.dtype, "real floating"):
-                y = xp.astype(y, xp.float64)
-            return y
-
-        def _stack_scalars(xs: list[Any], dtype: Any) -> Any:
-            return xp.stack([xp.asarray(x, dtype=dtype) for x in xs])
-
-        def _concat(xs: list[Any]) -> Any:
-            dtype = None
-            for x in xs:
-                if hasattr(x, "dtype"):
-                    dtype = x.dtype
-                    break
-            return f["concat"]([xp.asarray(x, dtype=dtype) for x in xs])
-
-        def _as_out(x: Any, dtype: Any) -> Any:
-            return xp.broadcast_to(xp.asarray(x, dtype=dtype), (n_state,))
-
-        def _bcast(x: Any, shape: tuple[int, ...]) -> Any:
-            return (
-                xp.broadcast_to(xp.asarray(x), shape)
-                if not hasattr(x, "shape")
-                else xp.broadcast_to(x, shape)
-            )
-
-        consts = _constants(be, lowered.constants)
-
-    def _param_array(v: Any, name: str) -> Any:
-        a = asarray(v)
-        shape = shapes[name]
-        if tuple(a.shape) != shape:
-            if tuple(a.shape) == ():
-                return _bcast(a, shape)
-            raise ParameterError(
-                f"parameter {name!r} must have shape {shape} (its axes), got shape {tuple(a.shape)}",
-                path=f"params[{name!r}]",
-                token=name,
-            )
-        return a
-
-    def _assemble(p: Any, params: Mapping[str, Any]) -> Any:
-        """An indexed parameter from 0.1.2's expanded scalar names.
-
-        Cells the model never reads (their equations are overridden) get 1.0: a
-        value that keeps the template finite there, so that neither the result
-        nor a gradient through `where` picks up a NaN.
-        """
-        names = p.names()
-        if p.used is None:
-            vals = [params[n] for n in names]  # KeyError if one is missing
-            used_vals = vals
-        else:
-            used_flat = {flat_index(p.axes, i) for i in p.used}
-            vals = [params[n] if k in used_flat else 1.0 for k, n in enumerate(names)]
-            used_vals = [v for k, v in enumerate(vals) if k in used_flat]
-        if be.is_numpy:
-            dtype = np.result_type(*used_vals) if used_vals else np.dtype(np.float64)
-            if dtype.kind != "f":
-                dtype = np.dtype(np.float64)
-            arr = np.array(vals, dtype=dtype)
-        else:
-            arr = _stack_scalars(vals, None)
-        return f["reshape"](arr, p.shape)
-
-    def _pvec(params: Mapping[str, Any], names: tuple[str, ...], dtype: Any) -> Any:
-        """Scalar parameters gathered by name into one vector (re-rolled cells)."""
-        try:
-            vals = [params[n] for n in names]
-        except KeyError:
-            absent = sorted({n for n in names if n not in params})
-            raise ParameterError(
-                f"missing parameter(s): {', '.join(absent[:4])}{', ...' if len(absent) > 4 else ''}"
-                f"{did_you_mean(absent[0], params)}",
-                path="params",
-                token=absent[0],
-            ) from None
-        if be.is_numpy:
-            return np.array(vals, dtype=dtype)
-        if all(v.__class__ in (float, int) for v in vals):
-            return asarray(np.asarray(vals))  # one constant, not a stack of scalars
-        return _stack_scalars(vals, None)
-
-    def _cells(params: Mapping[str, Any], key: str) -> Any:
-        return _assemble(by_key[key], params)
-
-    by_key = {p.key: p for p in pdefs}
-    tv = _timevarying.runtime(model, xp if xp is not None else np, be.is_numpy, pdefs)
-
-    def _series(p: Any, params: Mapping[str, Any], grid: Any) -> Any:
-        """A time-varying parameter's table from one series per expanded name."""
-        n = grid.shape[0]
-        used = None if p.used is None else {flat_index(p.axes, i) for i in p.used}
-        mod: Any = np if be.is_numpy else xp
-        cols = [
-            mod.asarray(params[name])
-            if used is None or k in used
-            else mod.ones((n,), dtype=grid.dtype)
-            for k, name in enumerate(p.names())
-        ]
-        if not p.axes:
-            return cols[0]
-        a = mod.reshape(mod.stack(cols, axis=-1), (cols[0].shape[0], *p.shape))
-        return mod.moveaxis(a, 0, p.time_pos) if p.time_pos else a
-
-    def _fill_params(params: Mapping[str, Any]) -> tuple[Any, ...]:
-        out: list[Any] = []
-        missing: list[str] = []
-        grid = tv["_tv_grid"](params) if tv else None
-        for p in pdefs:
-            if p.time_varying:
-                if p.base in params:
-                    out.append(tv["_tv_table"](params[p.base], p.key, grid))
-                    continue
-                names = p.used_names()
-                absent = [n for n in names if n not in params]
-                if absent:
-                    missing.append(
-                        f"{p.base} (a table over the time axis) or "
-                        f"{', '.join(absent[:4])}{', ...' if len(absent) > 4 else ''}"
-                    )
-                    out.append(None)
-                else:
-                    out.append(tv["_tv_table"](_series(p, params, grid), p.key, grid))
-                continue
-            if not p.axes:
-                if p.base in params:
-                    out.append(
-                        g["_f64s"](params[p.base]) if force_f64 else params[p.base]
-                    )
-                else:
-                    missing.append(p.base)
-                    out.append(None)
-                continue
-            if p.array_ok and p.base in params:
-                out.append(_param_array(params[p.base], p.key))
-                continue
-            need = p.used_names()
-            absent = [n for n in need if n not in params]
-            if not absent:
-                out.append(_assemble(p, params))
-                continue
-            alt = f"{p.base} (an array of shape {p.shape}) or " if p.array_ok else ""
-            missing.append(
-                f"{alt}{', '.join(absent[:4])}{', ...' if len(absent) > 4 else ''}"
-            )
-            out.append(None)
-        if missing:
-            hint = ""
-            for m in missing:
-                hint = did_you_mean(m.split(" ")[0], params)
-                if hint:
-                    break
-            expected = sorted(
-                {
-                    n
-                    for p in pdefs
-                    for n in (p.used_names() if p.axes and not p.array_ok else [p.base])
-                }
-            )
-            raise ParameterError(
-                f"missing parameter(s): {'; '.join(missing)}{hint}. Expected: {expected}",
-                path="params",
-                token=missing[0].split(" ")[0],
-            )
-        return tuple(out)
-
-    g.update(
-        _state=_state,
-        _bad_shape=_bad_shape,
-        _alias_cycle=_alias_cycle,
-        _stack_scalars=_stack_scalars,
-        _concat=_concat,
-        _as_out=_as_out,
-        _bcast=_bcast,
-        _param_array=_param_array,
-        _fill_params=_fill_params,
-        _cells=_cells,
-        _pvec=_pvec,
-        **tv,
-    )
-    g.update(consts)
-    g.update({f"_{k}": v for k, v in consts.items()})  # originals, for per-dtype casts
-    return g
-
-
-def _constants(be: Backend, tables: Mapping[str, Any]) -> dict[str, Any]:
-    """A generated program's constant tables as arrays of its namespace.
-
-    Programs are often built lazily, on first use, which may be inside a caller's
-    JAX trace: constants are then made eagerly (`ensure_compile_time_eval`), so that
-    the cached program holds concrete arrays and not that trace's tracers.
-    """
-    xp = be.xp
-    assert xp is not None
-    if not be.is_jax:
-        return {k: xp.asarray(v) for k, v in tables.items()}
-    import jax
-
-    with jax.ensure_compile_time_eval():
-        return {k: xp.asarray(v) for k, v in tables.items()}
-
-
-_COUNTER = [0]
-
-
-def _build_function(
-    lowered: Lowered,
-    model: Model,
-    be: Backend,
-    *,
-    force_f64: bool,
-    name: str = "rhs",
-    extra: Mapping[str, Any] | None = None,
-) -> Callable[..., Any]:
-    g = _runtime(be, model, lowered, force_f64=force_f64)
-    if extra:
-        g.update(extra)
-    _COUNTER[0] += 1
-    filename = f"<op_system-generated-{_COUNTER[0]}>"
-    code = compile(lowered.source, filename, "exec")
-    linecache.cache[filename] = (
-        len(lowered.source),
-        None,
-        lowered.source.splitlines(True),
-        filename,
-    )
-    ns: dict[str, Any] = {}
-    exec(code, g, ns)  # our generated source only: user text never reaches here
-    fn: Callable[..., Any] = ns[name]
-    fn.__qualname__ = fn.__name__ = "eval_fn" if name == "rhs" else name
-    if lowered.bound_source:
-        bound_src = lowered.bound_source
-
-        @functools.cache  # engines bind at every step: compile once
-        def split() -> tuple[Callable[..., Any], Callable[..., Any]]:
-            """`prep(params)` and `core(t, y, *prepared)`, compiled on first use (bind)."""
-            bns: dict[str, Any] = {}
-            exec(
-                compile(bound_src, f"{filename}-bound", "exec"), g, bns
-            )  # our generated source only
-            return bns["prep"], bns["core"]
-
-        fn.split = split  # type: ignore[attr-defined]
-    return fn
-
-
-def _dispatching(model: Model) -> tuple[Callable[..., Any], str]:
-    """The default `eval_fn`: strict NumPy (float64, as 0.1.2) unless `y` is foreign.
-
-    The generated NumPy function starts with one class check of `y`; a JAX array
-    or tracer (or another Array-API array) is handed to a function generated for
-    that namespace (built on first use), so `jax.jit(lambda y: rhs.eval_fn(0.0, y,
-    **p))` traces instead of failing to convert a tracer to NumPy.
-    """
-    lowered = lower_model(model, "numpy", dispatch=True)
-    cache: dict[str, Callable[..., Any]] = {}
-
-    def other(t: Any, y: Any, params: dict[str, Any]) -> Any:
-        b = backend_for_array(y)
-        fn = cache.get(b.name)
-        if fn is None:
-            fn = cache[b.name] = _build_function(
-                lower_model(model, b.name), model, b, force_f64=False
-            )
-        return fn(t, y, **params)
-
-    fn = _build_function(
-        lowered,
-        model,
-        resolve_backend("numpy"),
-        force_f64=True,
-        extra={"_not_numpy": not_numpy, "_other": other},
-    )
-    return fn, lowered.source
 
 
 @paused_gc

@@ -107,7 +107,9 @@ def test_vmap_gives_each_row_its_own_key_draws(x64: None) -> None:
     batched = np.asarray(jax.jit(jax.vmap(binomial))(keys, n, p))
     for b in (0, 17, 63):
         np.testing.assert_array_equal(batched[b], one(keys[b], n[b], p[b]))
-    shared = np.asarray(jax.vmap(binomial, in_axes=(None, 0, 0))(keys[0], n, p))
+    shared = np.asarray(
+        jax.jit(jax.vmap(binomial, in_axes=(None, 0, 0)))(keys[0], n, p)
+    )
     np.testing.assert_array_equal(shared[5], one(keys[0], n[5], p[5]))
     # nested vmap (over parameters, then particles) and typed keys
     nested = jax.vmap(jax.vmap(binomial, in_axes=(0, None, None)), in_axes=(None, 0, 0))

@@ -32,7 +32,7 @@ from ._lower import (
     _Lowerer,
     check_invalid,
 )
-from ._model import Block, Dim, Model
+from ._model import AliasDef, Block, Dim, Model
 from ._ops import (
     AsArray,
     Bin,
@@ -101,7 +101,6 @@ def _lower_pass(
     deps: dict[str, set[str]],
 ) -> Lowered:
     """One lowering of `model` by `lw` (see `lower_model`)."""
-    backend_name = lw.backend_name
     order, cycle = _alias_order(model, deps)
     for i, blk in enumerate(model.blocks):
         lw.block_var[id(blk)] = f"s_{i}"
@@ -110,63 +109,122 @@ def _lower_pass(
 
     body: list[str] = []
     lw.lines = body
-    # Aliases in dependency order (each once per call, shared by all uses).
     tangent = mode in ("jvp", "jvps")
     reroll = not tangent and cycle is None
     lw.reroll = reroll
     if cycle is None:
         # Scalar aliases of one shape and one dependency level are computed as one
         # vector (re-rolling, see `_reroll.py`); the rest one by one, in order.
-        levels = _alias_levels(deps, order)
-        groups: list[Group] = []
-        if reroll:
-            scalar = [
-                (a, a.expr, a.path)
-                for a in order
-                if not a.axes and a.cells is None and a.expr is not None
-            ]
-            groups = lw.groups(
-                "aliases", lambda: group_cells(model, scalar, lambda a: levels[a.base])
-            )
-        grouped = {id(a): g for g in groups for a in g.members}
-        done_groups: set[int] = set()
-        for alias in order:
-            g = grouped.get(id(alias))
-            if g is not None:
-                if id(g) not in done_groups:
-                    done_groups.add(id(g))
-                    gvar = lw.tmp(_lower_group(lw, g, "aliases"), "g")
-                    for j, member in enumerate(g.members):
-                        lw.alias_group[member.base] = (gvar, j, len(g.members))
-                continue
-            if alias.cells is not None:
-                shape = tuple(ax.size for ax in alias.axes)
-                homes = [lw.alias_group.get(c.id) for c in alias.cells]
-                first = homes[0]
-                if first is not None and all(
-                    h == (first[0], j, first[2]) for j, h in enumerate(homes)
-                ):
-                    # cells defined one by one, computed as one re-rolled group: that vector
-                    vec: Op = Var(first[0])
-                    cells = vec if len(shape) == 1 else Reshape(vec, shape)
-                else:
-                    vals = [lw.num(lw.expr(c, (), alias.path)).op for c in alias.cells]
-                    cells = Reshape(StackScalars(tuple(vals), state_dtype=False), shape)
-                body.append(f"    {lw.alias_var[alias.base]} = {lw.code(cells)}")
-                continue
-            scope = tuple(Dim(ax.name, ax) for ax in alias.axes)
-            assert alias.expr is not None  # only virtual aliases (cells) have none
-            v = (
-                _lower_single(lw, alias.expr, alias.path)
-                if reroll and not alias.axes
-                else None
-            )
-            if v is None:
-                v = lw.num(lw.expr(alias.expr, scope, alias.path))
-            code = lw.code(lw.bcast(v, scope) if alias.axes else v.op)
-            if not alias.axes and v.key is not None:
-                lw.alias_key[alias.base] = v.key
-            body.append(f"    {lw.alias_var[alias.base]} = {code}")
+        _lower_aliases(lw, model, order, deps, reroll, body)
+    outputs, scattered, flow_out, obs_out = _lower_values(
+        lw, model, mode, order, cycle, reroll
+    )
+    lines, param_lines, read, rest, pnames = _prologue(lw, model, mode, dispatch, cycle)
+    lines.extend(body)
+    if cycle is not None:
+        lines.append("    return y")
+    elif mode in ("flows", "rates"):
+        lines.extend(_flow_output(lw, flow_out, lw.backend_name == "numpy"))
+    elif mode == "observables":
+        lines.extend(obs_out)
+    elif lw.backend_name == "numpy":
+        lines.extend(_numpy_output(lw, model, mode, outputs, scattered))
+    else:
+        lines.extend(_array_api_output(lw, model, outputs, scattered))
+    split: list[str] = []
+    if mode != "jvp" and cycle is None:
+        # The same function split in two: `prep(params)` reads the parameters once
+        # (what `CompiledRhs.bind` calls), `core(t, y, *prep(params))` does the rest.
+        split.append("def prep(params):")
+        split.extend(param_lines)
+        split.append(f"    return ({''.join(v + ', ' for v in read)})")
+        args = "t, y, v" if tangent else "t, y"
+        split.append(f"def core({args}{''.join(', ' + v for v in read)}):")
+        split.extend(lines[rest:])
+    source = "\n".join(lines) + "\n"
+    bound_source = "\n".join(split) + "\n" if split else ""
+    return Lowered(source, lw.consts, pnames, cycle, bound_source)
+
+
+def _lower_aliases(
+    lw: _Lowerer,
+    model: Model,
+    order: list[AliasDef],
+    deps: dict[str, set[str]],
+    reroll: bool,
+    body: list[str],
+) -> None:
+    """The aliases' statements, in dependency order (each once per call)."""
+    # Scalar aliases of one shape and one dependency level are computed as one
+    # vector (re-rolling, see `_reroll.py`); the rest one by one, in order.
+    levels = _alias_levels(deps, order)
+    groups: list[Group] = []
+    if reroll:
+        scalar = [
+            (a, a.expr, a.path)
+            for a in order
+            if not a.axes and a.cells is None and a.expr is not None
+        ]
+        groups = lw.groups(
+            "aliases", lambda: group_cells(model, scalar, lambda a: levels[a.base])
+        )
+    grouped = {id(a): g for g in groups for a in g.members}
+    done_groups: set[int] = set()
+    for alias in order:
+        g = grouped.get(id(alias))
+        if g is not None:
+            if id(g) not in done_groups:
+                done_groups.add(id(g))
+                gvar = lw.tmp(_lower_group(lw, g, "aliases"), "g")
+                for j, member in enumerate(g.members):
+                    lw.alias_group[member.base] = (gvar, j, len(g.members))
+            continue
+        if alias.cells is not None:
+            shape = tuple(ax.size for ax in alias.axes)
+            homes = [lw.alias_group.get(c.id) for c in alias.cells]
+            first = homes[0]
+            if first is not None and all(
+                h == (first[0], j, first[2]) for j, h in enumerate(homes)
+            ):
+                # cells defined one by one, computed as one re-rolled group: that vector
+                vec: Op = Var(first[0])
+                cells = vec if len(shape) == 1 else Reshape(vec, shape)
+            else:
+                vals = [lw.num(lw.expr(c, (), alias.path)).op for c in alias.cells]
+                cells = Reshape(StackScalars(tuple(vals), state_dtype=False), shape)
+            body.append(f"    {lw.alias_var[alias.base]} = {lw.code(cells)}")
+            continue
+        scope = tuple(Dim(ax.name, ax) for ax in alias.axes)
+        assert alias.expr is not None  # only virtual aliases (cells) have none
+        v = (
+            _lower_single(lw, alias.expr, alias.path)
+            if reroll and not alias.axes
+            else None
+        )
+        if v is None:
+            v = lw.num(lw.expr(alias.expr, scope, alias.path))
+        code = lw.code(lw.bcast(v, scope) if alias.axes else v.op)
+        if not alias.axes and v.key is not None:
+            lw.alias_key[alias.base] = v.key
+        body.append(f"    {lw.alias_var[alias.base]} = {code}")
+
+
+def _lower_values(
+    lw: _Lowerer,
+    model: Model,
+    mode: str,
+    order: list[AliasDef],
+    cycle: list[str] | None,
+    reroll: bool,
+) -> tuple[
+    list[tuple[Block, str]],
+    list[tuple[list[int], Op]],
+    list[tuple[list[int], Op, bool]],
+    list[str],
+]:
+    """What the program returns, lowered: each block's derivative (`outputs`),
+    re-rolled scalar equations (`scattered`), or the flows / observables pieces."""
+    tangent = mode in ("jvp", "jvps")
     outputs: list[tuple[Block, str]] = []
     #: re-rolled scalar equations: (state indices, their vector)
     scattered: list[tuple[list[int], Op]] = []
@@ -176,7 +234,7 @@ def _lower_pass(
     if cycle is None and mode in ("flows", "rates"):
         flow_out = flow_pieces(lw, model)
     elif cycle is None and mode == "observables":
-        obs_out = _observables(lw, model, backend_name == "numpy")
+        obs_out = _observables(lw, model, lw.backend_name == "numpy")
     elif cycle is None and tangent:
         assert isinstance(lw, _Tangent)
         lw.tangent_aliases(order)
@@ -214,7 +272,22 @@ def _lower_pass(
         else:
             outputs = _lower_transitions(lw, model)
 
-    numpy = backend_name == "numpy"
+    return outputs, scattered, flow_out, obs_out
+
+
+def _prologue(
+    lw: _Lowerer,
+    model: Model,
+    mode: str,
+    dispatch: bool,
+    cycle: list[str] | None,
+) -> tuple[list[str], list[str], list[str], int, list[str]]:
+    """The function's first statements: its signature, the parameter reads (with
+    their slow path), the state checks and views. Returns the lines, the
+    parameter lines and the variables they read (for `prep`), where the rest
+    starts (for `core`) and the parameter names."""
+    tangent = mode in ("jvp", "jvps")
+    numpy = lw.backend_name == "numpy"
     lines = [
         "def jvp(t, y, v, **params):" if tangent else f"def {mode}(t, y, **params):"
     ]
@@ -304,185 +377,177 @@ def _lower_pass(
                 lines.append(
                     f"    ts_{i} = {_block_view('v', blk, batch=mode == 'jvps')}"
                 )
-    lines.extend(body)
-    if cycle is not None:
-        lines.append("    return y")
-    elif mode in ("flows", "rates"):
-        lines.extend(_flow_output(lw, flow_out, numpy))
-    elif mode == "observables":
-        lines.extend(obs_out)
-    elif numpy:
-        # NumPy: write each block into one preallocated output (no concatenations).
-        if mode == "jvps":
-            lines.append(f"    out = _empty(({model.n_state}, v.shape[1]))")
-        else:
-            lines.append(f"    out = _empty({model.n_state})")
+    return lines, param_lines, read, rest, pnames
 
-        def bx(code: str) -> str:
-            """With a batch of directions, an output without one gets its axis."""
-            batched = lw.batched
-            if (
-                batched is None
-                or code == "0.0"
-                or not batched.isdisjoint(_IDENT.findall(code))
-            ):
-                return code
-            return f"_bex({code})"
 
-        for idx, vec in scattered:
-            lines.append(f"    out[{_index_code(lw, idx)}] = {lw.code(vec)}")
-        zero_run: list[
-            int
-        ] = []  # consecutive scalar states with no term: one slice write
-
-        def flush_zeros() -> None:
-            if zero_run:
-                where = (
-                    str(zero_run[0])
-                    if len(zero_run) == 1
-                    else f"{zero_run[0]}:{zero_run[-1] + 1}"
-                )
-                lines.append(f"    out[{where}] = 0.0")
-                zero_run.clear()
-
-        for blk, code in outputs:
-            start, stop = blk.offset, blk.offset + blk.size
-            segments = lw.segments.get(id(blk))
-            if not blk.axes and code == "0.0" and segments is None:
-                if zero_run and zero_run[-1] != start - 1:
-                    flush_zeros()
-                zero_run.append(start)
-                continue
-            flush_zeros()
-            if segments is not None:
-                pos = start
-                for length, seg, in_place in segments:
-                    if length and in_place is not None:
-                        a, b = (bx(lw.code(x)) for x in in_place)
-                        lines.append(
-                            f"    _subtract({a}, {b}, out=out[{pos}:{pos + length}])"
-                        )
-                    elif length and seg is not None:
-                        lines.append(
-                            f"    out[{pos}:{pos + length}] = {bx(lw.code(seg))}"
-                        )
-                    pos += length
-            elif not blk.axes:
-                lines.append(f"    out[{start}] = {bx(code)}")
-            else:
-                code = bx(code)
-                size = (blk.size, -1) if mode == "jvps" else (blk.size,)
-                flat = code if len(blk.axes) == 1 else f"_reshape({code}, {size})"
-                lines.append(f"    out[{start}:{stop}] = {flat}")
-        flush_zeros()
-        for idx, vec in lw.overwrites:  # re-rolled per-cell overrides
-            lines.append(f"    out[{_index_code(lw, idx)}] = {lw.code(vec)}")
-        for idx, sign, vec in lw.scatters:
-            runs = _runs(idx)
-            if runs is not None:  # a few slices: in-place slice updates
-                for lo, hi, start in runs:
-                    part = (
-                        vec
-                        if (lo, hi) == (0, len(idx))
-                        else Index(vec, (Span(lo, hi),))
-                    )
-                    lines.append(
-                        f"    out[{start}:{start + hi - lo}] {sign}= {lw.code(part)}"
-                    )
-            elif len(set(idx)) == len(idx):  # distinct cells: an in-place fancy update
-                lines.append(f"    out[{_index_code(lw, idx)}] {sign}= {lw.code(vec)}")
-            else:  # repeated cells accumulate
-                lines.append(
-                    f"    {'_add_at' if sign == '+' else '_subtract_at'}(out, {_index_code(lw, idx)}, {lw.code(vec)})"
-                )
-        lines.append("    return out")
+def _numpy_output(
+    lw: _Lowerer,
+    model: Model,
+    mode: str,
+    outputs: list[tuple[Block, str]],
+    scattered: list[tuple[list[int], Op]],
+) -> list[str]:
+    """NumPy: each block written into one preallocated output (no concatenations)."""
+    lines: list[str] = []
+    if mode == "jvps":
+        lines.append(f"    out = _empty(({model.n_state}, v.shape[1]))")
     else:
-        pieces: list[tuple[Op, bool]] = []  # (value, is a fresh array)
-        spans: list[tuple[int, Op | None]] = []  # (length, value; None for zeros)
-        run: list[Op] = []
-        positions: list[int] = []  # state index of each entry of the concatenation
-        for idx, vec in scattered:
-            pieces.append((vec, False))
-            spans.append((len(idx), vec))
-            positions.extend(idx)
-        zeros = 0  # consecutive scalar states with no term: one zeros piece
+        lines.append(f"    out = _empty({model.n_state})")
 
-        def flush() -> None:
-            nonlocal run, zeros
-            if run:
-                stacked = StackScalars(tuple(run))
-                pieces.append((stacked, True))
-                spans.append((len(run), stacked))
-                run = []
-            if zeros:
-                pieces.append((Zeros((zeros,)), True))
-                spans.append((zeros, None))
-                zeros = 0
+    def bx(code: str) -> str:
+        """With a batch of directions, an output without one gets its axis."""
+        batched = lw.batched
+        if (
+            batched is None
+            or code == "0.0"
+            or not batched.isdisjoint(_IDENT.findall(code))
+        ):
+            return code
+        return f"_bex({code})"
 
-        for blk, var in outputs:
-            positions.extend(range(blk.offset, blk.offset + blk.size))
-            if blk.axes:
-                flush()
-                whole: Op = Var(var)
-                if len(blk.axes) > 1:
-                    whole = Reshape(whole, (blk.size,))
-                pieces.append((whole, False))
-                spans.append((blk.size, whole))
-            elif var == "0.0":
-                if run:
-                    flush()
-                zeros += 1
-            else:
-                if zeros:
-                    flush()
-                run.append(Var(var))
-        flush()
-        in_order = positions == list(range(model.n_state))
-        segmented = (
-            _segmented_flows(lw, spans, model.n_state)
-            if lw.scatters and in_order
-            else None
-        )
-        if segmented is not None:
-            result = lw.code(segmented)
-        elif len(pieces) == 1 and not scattered:
-            vec, fresh = pieces[0]
-            result = lw.code(vec) if fresh else f"_as_out({lw.code(vec)}, y.dtype)"
-        elif in_order:
-            result = lw.code(Concat(tuple(c for c, _ in pieces)))
-        else:
-            # re-rolled equations come first: put every entry back at its state's place
-            perm = lw.const(
-                "PERM", np.argsort(np.asarray(positions, dtype=np.int64), kind="stable")
+    for idx, vec in scattered:
+        lines.append(f"    out[{_index_code(lw, idx)}] = {lw.code(vec)}")
+    zero_run: list[int] = []  # consecutive scalar states with no term: one slice write
+
+    def flush_zeros() -> None:
+        if zero_run:
+            where = (
+                str(zero_run[0])
+                if len(zero_run) == 1
+                else f"{zero_run[0]}:{zero_run[-1] + 1}"
             )
-            result = lw.code(Take(Concat(tuple(c for c, _ in pieces)), Var(perm)))
-        if lw.scatters and segmented is None:
-            lines.append(f"    out = {result}")
-            gathered = _gathered_flows(lw, model.n_state)
-            if gathered is not None:
-                # every state's flows gathered from one vector and summed: XLA fuses
-                # gathers, where scatters (`.at[].add`) run one by one
-                lines.append(f"    out = out + {lw.code(gathered)}")
-            else:
-                for idx, sign, vec in lw.scatters:
-                    where = _index_code(lw, idx)
-                    add = lw.code(vec) if sign == "+" else f"-{lw.code(vec)}"
-                    lines.append(f"    out = out.at[{where}].add({add})")
-            result = "out"
-        lines.append(f"    return {result}")
-    split: list[str] = []
-    if mode != "jvp" and cycle is None:
-        # The same function split in two: `prep(params)` reads the parameters once
-        # (what `CompiledRhs.bind` calls), `core(t, y, *prep(params))` does the rest.
-        split.append("def prep(params):")
-        split.extend(param_lines)
-        split.append(f"    return ({''.join(v + ', ' for v in read)})")
-        args = "t, y, v" if tangent else "t, y"
-        split.append(f"def core({args}{''.join(', ' + v for v in read)}):")
-        split.extend(lines[rest:])
-    source = "\n".join(lines) + "\n"
-    bound_source = "\n".join(split) + "\n" if split else ""
-    return Lowered(source, lw.consts, pnames, cycle, bound_source)
+            lines.append(f"    out[{where}] = 0.0")
+            zero_run.clear()
+
+    for blk, code in outputs:
+        start, stop = blk.offset, blk.offset + blk.size
+        segments = lw.segments.get(id(blk))
+        if not blk.axes and code == "0.0" and segments is None:
+            if zero_run and zero_run[-1] != start - 1:
+                flush_zeros()
+            zero_run.append(start)
+            continue
+        flush_zeros()
+        if segments is not None:
+            pos = start
+            for length, seg, in_place in segments:
+                if length and in_place is not None:
+                    a, b = (bx(lw.code(x)) for x in in_place)
+                    lines.append(
+                        f"    _subtract({a}, {b}, out=out[{pos}:{pos + length}])"
+                    )
+                elif length and seg is not None:
+                    lines.append(f"    out[{pos}:{pos + length}] = {bx(lw.code(seg))}")
+                pos += length
+        elif not blk.axes:
+            lines.append(f"    out[{start}] = {bx(code)}")
+        else:
+            code = bx(code)
+            size = (blk.size, -1) if mode == "jvps" else (blk.size,)
+            flat = code if len(blk.axes) == 1 else f"_reshape({code}, {size})"
+            lines.append(f"    out[{start}:{stop}] = {flat}")
+    flush_zeros()
+    for idx, vec in lw.overwrites:  # re-rolled per-cell overrides
+        lines.append(f"    out[{_index_code(lw, idx)}] = {lw.code(vec)}")
+    for idx, sign, vec in lw.scatters:
+        runs = _runs(idx)
+        if runs is not None:  # a few slices: in-place slice updates
+            for lo, hi, start in runs:
+                part = vec if (lo, hi) == (0, len(idx)) else Index(vec, (Span(lo, hi),))
+                lines.append(
+                    f"    out[{start}:{start + hi - lo}] {sign}= {lw.code(part)}"
+                )
+        elif len(set(idx)) == len(idx):  # distinct cells: an in-place fancy update
+            lines.append(f"    out[{_index_code(lw, idx)}] {sign}= {lw.code(vec)}")
+        else:  # repeated cells accumulate
+            lines.append(
+                f"    {'_add_at' if sign == '+' else '_subtract_at'}(out, {_index_code(lw, idx)}, {lw.code(vec)})"
+            )
+    lines.append("    return out")
+    return lines
+
+
+def _array_api_output(
+    lw: _Lowerer,
+    model: Model,
+    outputs: list[tuple[Block, str]],
+    scattered: list[tuple[list[int], Op]],
+) -> list[str]:
+    """The Array API (JAX): the output as one concatenation of the blocks, then
+    re-rolled flows added (segments, one gather, or `.at[].add`)."""
+    lines: list[str] = []
+    pieces: list[tuple[Op, bool]] = []  # (value, is a fresh array)
+    spans: list[tuple[int, Op | None]] = []  # (length, value; None for zeros)
+    run: list[Op] = []
+    positions: list[int] = []  # state index of each entry of the concatenation
+    for idx, vec in scattered:
+        pieces.append((vec, False))
+        spans.append((len(idx), vec))
+        positions.extend(idx)
+    zeros = 0  # consecutive scalar states with no term: one zeros piece
+
+    def flush() -> None:
+        nonlocal run, zeros
+        if run:
+            stacked = StackScalars(tuple(run))
+            pieces.append((stacked, True))
+            spans.append((len(run), stacked))
+            run = []
+        if zeros:
+            pieces.append((Zeros((zeros,)), True))
+            spans.append((zeros, None))
+            zeros = 0
+
+    for blk, var in outputs:
+        positions.extend(range(blk.offset, blk.offset + blk.size))
+        if blk.axes:
+            flush()
+            whole: Op = Var(var)
+            if len(blk.axes) > 1:
+                whole = Reshape(whole, (blk.size,))
+            pieces.append((whole, False))
+            spans.append((blk.size, whole))
+        elif var == "0.0":
+            if run:
+                flush()
+            zeros += 1
+        else:
+            if zeros:
+                flush()
+            run.append(Var(var))
+    flush()
+    in_order = positions == list(range(model.n_state))
+    segmented = (
+        _segmented_flows(lw, spans, model.n_state) if lw.scatters and in_order else None
+    )
+    if segmented is not None:
+        result = lw.code(segmented)
+    elif len(pieces) == 1 and not scattered:
+        vec, fresh = pieces[0]
+        result = lw.code(vec) if fresh else f"_as_out({lw.code(vec)}, y.dtype)"
+    elif in_order:
+        result = lw.code(Concat(tuple(c for c, _ in pieces)))
+    else:
+        # re-rolled equations come first: put every entry back at its state's place
+        perm = lw.const(
+            "PERM", np.argsort(np.asarray(positions, dtype=np.int64), kind="stable")
+        )
+        result = lw.code(Take(Concat(tuple(c for c, _ in pieces)), Var(perm)))
+    if lw.scatters and segmented is None:
+        lines.append(f"    out = {result}")
+        gathered = _gathered_flows(lw, model.n_state)
+        if gathered is not None:
+            # every state's flows gathered from one vector and summed: XLA fuses
+            # gathers, where scatters (`.at[].add`) run one by one
+            lines.append(f"    out = out + {lw.code(gathered)}")
+        else:
+            for idx, sign, vec in lw.scatters:
+                where = _index_code(lw, idx)
+                add = lw.code(vec) if sign == "+" else f"-{lw.code(vec)}"
+                lines.append(f"    out = out.at[{where}].add({add})")
+        result = "out"
+    lines.append(f"    return {result}")
+    return lines
 
 
 def _flow_output(

@@ -55,109 +55,166 @@ def _runtime(
             f"could not resolve alias dependencies: {names}", path="aliases"
         )
 
-    shapes = {p.key: p.shape for p in pdefs}
-
     if be.is_numpy:
-        asarray = np.asarray
-
-        if force_f64:
-
-            def _state(y: Any) -> Any:
-                return np.asarray(y, dtype=np.float64)
-
-        else:
-
-            def _state(y: Any) -> Any:
-                y = np.asarray(y)
-                return y if y.dtype.kind == "f" else y.astype(np.float64)
-
-        def _stack_scalars(xs: list[Any], dtype: Any) -> Any:
-            return np.array(xs, dtype=dtype)
-
-        def _concat(xs: list[Any]) -> Any:
-            return np.concatenate(xs)
-
-        def _as_out(x: Any, dtype: Any) -> Any:
-            return np.array(np.broadcast_to(x, (n_state,)), dtype=dtype)
-
-        _bcast: Callable[[Any, tuple[int, ...]], Any] = np.broadcast_to
+        h = _numpy_helpers(g, n_state, force_f64)
         consts = dict(lowered.constants)
-
-        def _np_astype(x: Any, dtype: Any) -> Any:
-            return np.asarray(x).astype(dtype, copy=False)
-
-        g["_astype"] = _np_astype
-        g["_ndarray"] = np.ndarray
-        g["_empty"] = np.empty
-        g["_add_reduce"] = np.add.reduce
-        g["_add_at"] = np.add.at
-        # reshape/transpose as the array methods (C-level, no np.reshape wrapper);
-        # generated code only reshapes and transposes arrays, never scalars
-        g["_reshape"] = np.ndarray.reshape
-        g["_permute_dims"] = np.ndarray.transpose
-        g["_subtract_at"] = np.subtract.at
-        g["_subtract"] = np.subtract
-        g.update(_batch_runtime())  # helpers of batched tangents (the Jacobian)
-        g["_f64"] = np.dtype(np.float64)
-        g["_INF"] = np.float64("inf")
-        g["_NAN"] = np.float64("nan")
-        _np_f64 = np.float64
-        _np_asarray = np.asarray
-
-        def _f64s(x: Any) -> Any:
-            # Python and NumPy scalars -> float64 scalars (NumPy semantics); arrays as float64
-            cls = x.__class__
-            if cls is float or cls is int or cls is _np_f64:
-                return _np_f64(x)
-            return _np_asarray(x, dtype=_np_f64) if cls is not bool else _np_f64(x)
-
-        g["_f64s"] = _f64s
-        _add_reduce: Callable[..., Any] = np.add.reduce
-
-        def _sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-            # np.sum without its Python-level dispatch (same result)
-            return _add_reduce(x, axis=axis, keepdims=keepdims)
-
-        g["_sum"] = _sum
     else:
-        assert xp is not None
-        asarray = xp.asarray
-        is_jax = be.is_jax
+        h = _array_api_helpers(be, n_state)
+        consts = _constants(be, lowered.constants)
+    ph = _param_helpers(be, model, pdefs, h)
+    tv = _timevarying.runtime(model, xp if xp is not None else np, be.is_numpy, pdefs)
+    _fill_params = _fill_params_fn(model, pdefs, g, tv, ph, force_f64)
+    g.update(
+        _state=h["_state"],
+        _bad_shape=_bad_shape,
+        _alias_cycle=_alias_cycle,
+        _stack_scalars=h["_stack_scalars"],
+        _concat=h["_concat"],
+        _as_out=h["_as_out"],
+        _bcast=h["_bcast"],
+        _param_array=ph["_param_array"],
+        _fill_params=_fill_params,
+        _cells=ph["_cells"],
+        _pvec=ph["_pvec"],
+        **tv,
+    )
+    g.update(consts)
+    g.update({f"_{k}": v for k, v in consts.items()})  # originals, for per-dtype casts
+    return g
+
+
+def _numpy_helpers(g: dict[str, Any], n_state: int, force_f64: bool) -> dict[str, Any]:
+    """NumPy's state and output helpers (and its fast paths, written into `g`)."""
+    asarray = np.asarray
+
+    if force_f64:
 
         def _state(y: Any) -> Any:
-            y = xp.asarray(y)
-            if is_jax:
-                import jax.numpy as jnp
+            return np.asarray(y, dtype=np.float64)
 
-                if not jnp.issubdtype(y.dtype, jnp.floating):
-                    y = y.astype(jnp.result_type(float))
-                return y
-            if not xp.isdtype(y.dtype, "real floating"):
-                y = xp.astype(y, xp.float64)
+    else:
+
+        def _state(y: Any) -> Any:
+            y = np.asarray(y)
+            return y if y.dtype.kind == "f" else y.astype(np.float64)
+
+    def _stack_scalars(xs: list[Any], dtype: Any) -> Any:
+        return np.array(xs, dtype=dtype)
+
+    def _concat(xs: list[Any]) -> Any:
+        return np.concatenate(xs)
+
+    def _as_out(x: Any, dtype: Any) -> Any:
+        return np.array(np.broadcast_to(x, (n_state,)), dtype=dtype)
+
+    _bcast: Callable[[Any, tuple[int, ...]], Any] = np.broadcast_to
+
+    def _np_astype(x: Any, dtype: Any) -> Any:
+        return np.asarray(x).astype(dtype, copy=False)
+
+    g["_astype"] = _np_astype
+    g["_ndarray"] = np.ndarray
+    g["_empty"] = np.empty
+    g["_add_reduce"] = np.add.reduce
+    g["_add_at"] = np.add.at
+    # reshape/transpose as the array methods (C-level, no np.reshape wrapper);
+    # generated code only reshapes and transposes arrays, never scalars
+    g["_reshape"] = np.ndarray.reshape
+    g["_permute_dims"] = np.ndarray.transpose
+    g["_subtract_at"] = np.subtract.at
+    g["_subtract"] = np.subtract
+    g.update(_batch_runtime())  # helpers of batched tangents (the Jacobian)
+    g["_f64"] = np.dtype(np.float64)
+    g["_INF"] = np.float64("inf")
+    g["_NAN"] = np.float64("nan")
+    _np_f64 = np.float64
+    _np_asarray = np.asarray
+
+    def _f64s(x: Any) -> Any:
+        # Python and NumPy scalars -> float64 scalars (NumPy semantics); arrays as float64
+        cls = x.__class__
+        if cls is float or cls is int or cls is _np_f64:
+            return _np_f64(x)
+        return _np_asarray(x, dtype=_np_f64) if cls is not bool else _np_f64(x)
+
+    g["_f64s"] = _f64s
+    _add_reduce: Callable[..., Any] = np.add.reduce
+
+    def _sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        # np.sum without its Python-level dispatch (same result)
+        return _add_reduce(x, axis=axis, keepdims=keepdims)
+
+    g["_sum"] = _sum
+    return {
+        "asarray": asarray,
+        "_state": _state,
+        "_stack_scalars": _stack_scalars,
+        "_concat": _concat,
+        "_as_out": _as_out,
+        "_bcast": _bcast,
+    }
+
+
+def _array_api_helpers(be: Backend, n_state: int) -> dict[str, Any]:
+    """The state and output helpers of an Array API namespace (JAX, ...)."""
+    xp = be.xp
+    f = be.fns
+    assert xp is not None
+    asarray = xp.asarray
+    is_jax = be.is_jax
+
+    def _state(y: Any) -> Any:
+        y = xp.asarray(y)
+        if is_jax:
+            import jax.numpy as jnp
+
+            if not jnp.issubdtype(y.dtype, jnp.floating):
+                y = y.astype(jnp.result_type(float))
             return y
+        if not xp.isdtype(y.dtype, "real floating"):
+            y = xp.astype(y, xp.float64)
+        return y
 
-        def _stack_scalars(xs: list[Any], dtype: Any) -> Any:
-            return xp.stack([xp.asarray(x, dtype=dtype) for x in xs])
+    def _stack_scalars(xs: list[Any], dtype: Any) -> Any:
+        return xp.stack([xp.asarray(x, dtype=dtype) for x in xs])
 
-        def _concat(xs: list[Any]) -> Any:
-            dtype = None
-            for x in xs:
-                if hasattr(x, "dtype"):
-                    dtype = x.dtype
-                    break
-            return f["concat"]([xp.asarray(x, dtype=dtype) for x in xs])
+    def _concat(xs: list[Any]) -> Any:
+        dtype = None
+        for x in xs:
+            if hasattr(x, "dtype"):
+                dtype = x.dtype
+                break
+        return f["concat"]([xp.asarray(x, dtype=dtype) for x in xs])
 
-        def _as_out(x: Any, dtype: Any) -> Any:
-            return xp.broadcast_to(xp.asarray(x, dtype=dtype), (n_state,))
+    def _as_out(x: Any, dtype: Any) -> Any:
+        return xp.broadcast_to(xp.asarray(x, dtype=dtype), (n_state,))
 
-        def _bcast(x: Any, shape: tuple[int, ...]) -> Any:
-            return (
-                xp.broadcast_to(xp.asarray(x), shape)
-                if not hasattr(x, "shape")
-                else xp.broadcast_to(x, shape)
-            )
+    def _bcast(x: Any, shape: tuple[int, ...]) -> Any:
+        return (
+            xp.broadcast_to(xp.asarray(x), shape)
+            if not hasattr(x, "shape")
+            else xp.broadcast_to(x, shape)
+        )
 
-        consts = _constants(be, lowered.constants)
+    return {
+        "asarray": asarray,
+        "_state": _state,
+        "_stack_scalars": _stack_scalars,
+        "_concat": _concat,
+        "_as_out": _as_out,
+        "_bcast": _bcast,
+    }
+
+
+def _param_helpers(
+    be: Backend, model: Model, pdefs: list[Any], h: dict[str, Any]
+) -> dict[str, Any]:
+    """Readers of the parameters: arrays checked against their axes, indexed
+    parameters assembled from 0.1.2's expanded names, scalar vectors, tables."""
+    xp = be.xp
+    f = be.fns
+    asarray, _bcast, _stack_scalars = h["asarray"], h["_bcast"], h["_stack_scalars"]
+    shapes = {p.key: p.shape for p in pdefs}
 
     def _param_array(v: Any, name: str) -> Any:
         a = asarray(v)
@@ -218,7 +275,6 @@ def _runtime(
         return _assemble(by_key[key], params)
 
     by_key = {p.key: p for p in pdefs}
-    tv = _timevarying.runtime(model, xp if xp is not None else np, be.is_numpy, pdefs)
 
     def _series(p: Any, params: Mapping[str, Any], grid: Any) -> Any:
         """A time-varying parameter's table from one series per expanded name."""
@@ -235,6 +291,31 @@ def _runtime(
             return cols[0]
         a = mod.reshape(mod.stack(cols, axis=-1), (cols[0].shape[0], *p.shape))
         return mod.moveaxis(a, 0, p.time_pos) if p.time_pos else a
+
+    return {
+        "_param_array": _param_array,
+        "_assemble": _assemble,
+        "_pvec": _pvec,
+        "_cells": _cells,
+        "_series": _series,
+    }
+
+
+def _fill_params_fn(
+    model: Model,
+    pdefs: list[Any],
+    g: dict[str, Any],
+    tv: dict[str, Callable[..., Any]],
+    ph: dict[str, Any],
+    force_f64: bool,
+) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """`_fill_params(params)`: every parameter by any accepted spelling, or a
+    `ParameterError` naming what is missing (the generated slow path)."""
+    _param_array, _assemble, _series = (
+        ph["_param_array"],
+        ph["_assemble"],
+        ph["_series"],
+    )
 
     def _fill_params(params: Mapping[str, Any]) -> tuple[Any, ...]:
         out: list[Any] = []
@@ -298,23 +379,7 @@ def _runtime(
             )
         return tuple(out)
 
-    g.update(
-        _state=_state,
-        _bad_shape=_bad_shape,
-        _alias_cycle=_alias_cycle,
-        _stack_scalars=_stack_scalars,
-        _concat=_concat,
-        _as_out=_as_out,
-        _bcast=_bcast,
-        _param_array=_param_array,
-        _fill_params=_fill_params,
-        _cells=_cells,
-        _pvec=_pvec,
-        **tv,
-    )
-    g.update(consts)
-    g.update({f"_{k}": v for k, v in consts.items()})  # originals, for per-dtype casts
-    return g
+    return _fill_params
 
 
 def _constants(be: Backend, tables: Mapping[str, Any]) -> dict[str, Any]:

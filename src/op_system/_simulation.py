@@ -58,7 +58,7 @@ def simulate(
             return simulate_in_processes(
                 c, y_int, t_host, method, dt, children, params, workers
             )
-        rngs = [np.random.default_rng(c) for c in children]
+        rngs = [np.random.default_rng(s) for s in children]
     return simulate_numpy(c, y_int, t_host, method, dt, rngs, params)
 
 
@@ -202,12 +202,12 @@ def particle_filter(
         assert states is not None
         cells = tuple(states)
     index = {name: i for i, name in enumerate(c.state_names)}
-    missing = [c for c in cells if c not in index]
+    missing = [cell for cell in cells if cell not in index]
     if missing:
         raise ValueError(
             f"unknown state {missing[0]!r}{did_you_mean(missing[0], index)}"
         )
-    idx = jnp.asarray([index[c] for c in cells])
+    idx = jnp.asarray([index[cell] for cell in cells])
     d = jnp.asarray(data)
     if (
         d.shape[0] != t_host.size - 1

@@ -15,7 +15,8 @@ view is computed and compared with the NumPy `eval_fn` at a random point:
   `flows` are generated inside a first trace (`make_jaxpr`) and then used under
   `jit`, against NumPy.
 
-The seeds are fixed; each seed's specs are drawn once (about 25 valid specs).
+The seeds are fixed: about 220 valid specs for the NumPy views, 22 for JAX
+(each JAX program is compiled twice, so those specs are fewer).
 """
 
 from __future__ import annotations
@@ -132,11 +133,11 @@ def _jax_views(case: str, rhs: Any, t: float, y: Any, p: Any) -> None:
             _agree(got, want, f"JAX {name}", case)
 
 
-@pytest.mark.parametrize("seed", [61, 62])
+@pytest.mark.parametrize("seed", [61, 62, 64, 65])
 def test_every_view_agrees_with_eval_fn(seed: int) -> None:
     rng = np.random.default_rng(seed)
-    models = _valid(seed, 28)
-    assert len(models) >= 20
+    models = _valid(seed, 60)
+    assert len(models) >= 45
     for case, rhs, c in models:
         y, p = scalar_inputs(rhs, rng)
         with np.errstate(all="ignore"):

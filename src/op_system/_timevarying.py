@@ -262,33 +262,7 @@ def runtime(
             return (a, pchip_slopes(grid, a, xp))
         return a
 
-    if numpy:
-        searchsorted = np.searchsorted
-
-        def _where(t: Any, grid: Any) -> tuple[Any, Any]:
-            # the right end of t's interval (1 .. n-1) and where t lies in it (0 .. 1)
-            n = grid.shape[0]
-            i = int(searchsorted(grid, t, "right"))
-            i = 1 if i < 1 else (n - 1 if i > n - 1 else i)
-            g0 = grid[i - 1]
-            s = (t - g0) / (grid[i] - g0)
-            return i, (0.0 if s < 0 else (1.0 if s > 1 else s))
-
-        def _tv_previous(t: Any, grid: Any, tab: Any) -> Any:
-            i = int(searchsorted(grid, t, "right")) - 1
-            return tab[0 if i < 0 else i]
-
-    else:
-
-        def _where(t: Any, grid: Any) -> tuple[Any, Any]:
-            n = grid.shape[0]
-            i = xp.clip(xp.searchsorted(grid, xp.asarray(t), side="right"), 1, n - 1)
-            g0 = grid[i - 1]
-            return i, xp.clip((t - g0) / (grid[i] - g0), 0.0, 1.0)
-
-        def _tv_previous(t: Any, grid: Any, tab: Any) -> Any:
-            i = xp.searchsorted(grid, xp.asarray(t), side="right") - 1
-            return tab[xp.clip(i, 0, grid.shape[0] - 1)]
+    _where, _tv_previous = _locators(xp, numpy)
 
     def _tv_linear(t: Any, grid: Any, tab: Any) -> Any:
         if grid.shape[0] == 1:
@@ -318,3 +292,41 @@ def runtime(
         "_tv_linear": _tv_linear,
         "_tv_monotone_cubic": _tv_monotone_cubic,
     }
+
+
+def _locators(
+    xp: Any, numpy: bool
+) -> tuple[Callable[[Any, Any], tuple[Any, Any]], Callable[[Any, Any, Any], Any]]:
+    """Where `t` lies on the grid: `_where(t, grid)` gives the right end of its
+    interval and the position in it (clipped to the grid), `_tv_previous(t, grid,
+    table)` the last value at or before `t`. NumPy with Python scalars (fast for
+    one `t`), other namespaces traceable."""
+    if numpy:
+        searchsorted = np.searchsorted
+
+        def _where(t: Any, grid: Any) -> tuple[Any, Any]:
+            # the right end of t's interval (1 .. n-1) and where t lies in it (0 .. 1)
+            n = grid.shape[0]
+            i = int(searchsorted(grid, t, "right"))
+            i = 1 if i < 1 else (n - 1 if i > n - 1 else i)
+            g0 = grid[i - 1]
+            s = (t - g0) / (grid[i] - g0)
+            return i, (0.0 if s < 0 else (1.0 if s > 1 else s))
+
+        def _tv_previous(t: Any, grid: Any, tab: Any) -> Any:
+            i = int(searchsorted(grid, t, "right")) - 1
+            return tab[0 if i < 0 else i]
+
+    else:
+
+        def _where(t: Any, grid: Any) -> tuple[Any, Any]:
+            n = grid.shape[0]
+            i = xp.clip(xp.searchsorted(grid, xp.asarray(t), side="right"), 1, n - 1)
+            g0 = grid[i - 1]
+            return i, xp.clip((t - g0) / (grid[i] - g0), 0.0, 1.0)
+
+        def _tv_previous(t: Any, grid: Any, tab: Any) -> Any:
+            i = xp.searchsorted(grid, xp.asarray(t), side="right") - 1
+            return tab[xp.clip(i, 0, grid.shape[0] - 1)]
+
+    return _where, _tv_previous

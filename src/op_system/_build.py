@@ -810,47 +810,7 @@ def _build_expr(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> Model:
                 "equations keys must be strings", path="equations", token=repr(k)
             )
         equations_map[normalize_key(k)] = (v, f"equations[{k!r}]")
-    names_now = set(b.state_names())
-    chain_bases: set[str] = set()
-    chain_eqs: dict[int, tuple[list[str], str, str]] = {}
-    # Stages of chains already processed have their equations filled (0.1.2 fills
-    # them in list order, first writer wins): a later chain's exit into one of them
-    # adds nothing, an earlier one's replaces the stage's own equation.
-    filled: set[str] = set()
-    for c_idx, chain in enumerate(chains):
-        stages, rates, _entry, exit_cfg = _parse_chain(chain, c_idx, names_now)
-        chain_bases.add(chain["name"].strip())
-        final_out = (exit_cfg[1] if exit_cfg else None) or rates[-1]
-        gen = f"chain[{c_idx}]"
-        blk = b.add_chain_block(chain["name"].strip(), stages, gen)
-        names_now.update(stages)
-        if blk is not None:
-            chain_eqs[id(blk)] = (rates, final_out, gen)
-            filled.update(stages)
-            if (
-                exit_cfg is not None
-                and exit_cfg[0] not in equations_map
-                and exit_cfg[0] not in filled
-            ):
-                equations_map[exit_cfg[0]] = (
-                    f"({exit_cfg[1] or rates[-1]})*{stages[-1]}",
-                    gen,
-                )
-            continue
-        if stages[0] not in equations_map:
-            equations_map[stages[0]] = (f"-({rates[0]})*{stages[0]}", gen)
-        for i in range(1, len(stages)):
-            if stages[i] not in equations_map:
-                out = rates[i] if i < len(stages) - 1 else final_out
-                equations_map[stages[i]] = (
-                    f"({rates[i - 1]})*{stages[i - 1]} - ({out})*{stages[i]}",
-                    gen,
-                )
-        if exit_cfg is not None and exit_cfg[0] not in equations_map:
-            equations_map[exit_cfg[0]] = (
-                f"({exit_cfg[1] or rates[-1]})*{stages[-1]}",
-                gen,
-            )
+    names_now, chain_bases, chain_eqs = _expr_chains(b, chains, equations_map)
     template_keys = {
         f"{blk.base}[{','.join(a.name for a in blk.axes)}]": blk
         for blk in b.blocks
@@ -947,6 +907,59 @@ def _build_expr(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> Model:
     return _finish(b, "expr", meta, equations, [], exprs)
 
 
+def _expr_chains(
+    b: _Builder,
+    chains: list[Any],
+    equations_map: dict[str, tuple[object, str]],
+) -> tuple[set[str], set[str], dict[int, tuple[list[str], str, str]]]:
+    """The chains of an expr model: their stage blocks, and the equations 0.1.2
+    fills in for the stages and exit targets not written in `equations_map`
+    (updated in place). Returns the state names so far, the chains' base names
+    and, per vectorized chain block, its rates, outflow rate and spec path."""
+    names_now = set(b.state_names())
+    chain_bases: set[str] = set()
+    chain_eqs: dict[int, tuple[list[str], str, str]] = {}
+    # Stages of chains already processed have their equations filled (0.1.2 fills
+    # them in list order, first writer wins): a later chain's exit into one of them
+    # adds nothing, an earlier one's replaces the stage's own equation.
+    filled: set[str] = set()
+    for c_idx, chain in enumerate(chains):
+        stages, rates, _entry, exit_cfg = _parse_chain(chain, c_idx, names_now)
+        chain_bases.add(chain["name"].strip())
+        final_out = (exit_cfg[1] if exit_cfg else None) or rates[-1]
+        gen = f"chain[{c_idx}]"
+        blk = b.add_chain_block(chain["name"].strip(), stages, gen)
+        names_now.update(stages)
+        if blk is not None:
+            chain_eqs[id(blk)] = (rates, final_out, gen)
+            filled.update(stages)
+            if (
+                exit_cfg is not None
+                and exit_cfg[0] not in equations_map
+                and exit_cfg[0] not in filled
+            ):
+                equations_map[exit_cfg[0]] = (
+                    f"({exit_cfg[1] or rates[-1]})*{stages[-1]}",
+                    gen,
+                )
+            continue
+        if stages[0] not in equations_map:
+            equations_map[stages[0]] = (f"-({rates[0]})*{stages[0]}", gen)
+        for i in range(1, len(stages)):
+            if stages[i] not in equations_map:
+                out = rates[i] if i < len(stages) - 1 else final_out
+                equations_map[stages[i]] = (
+                    f"({rates[i - 1]})*{stages[i - 1]} - ({out})*{stages[i]}",
+                    gen,
+                )
+        if exit_cfg is not None and exit_cfg[0] not in equations_map:
+            equations_map[exit_cfg[0]] = (
+                f"({exit_cfg[1] or rates[-1]})*{stages[-1]}",
+                gen,
+            )
+    return names_now, chain_bases, chain_eqs
+
+
 def _build_transitions(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> Model:
     raw = b.spec.get("transitions")
     if raw is None:
@@ -956,37 +969,7 @@ def _build_transitions(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> 
     entries: list[tuple[Any, str]] = [
         (tr, f"transitions[{i}]") for i, tr in enumerate(raw)
     ]
-    names_now = set(b.state_names())
-    for c_idx, chain in enumerate(chains):
-        stages, rates, entry, exit_cfg = _parse_chain(chain, c_idx, names_now)
-        p = f"chain[{c_idx}]"
-        blk = b.add_chain_block(chain["name"].strip(), stages, p)
-        names_now.update(stages)
-        if entry is not None:
-            entries.append(
-                ({"from": entry[0], "to": stages[0], "rate": entry[1]}, f"{p}.entry")
-            )
-        if blk is not None:
-            entries.append(((blk, rates), f"{p}.forward"))
-        else:
-            entries.extend(
-                (
-                    {"from": stages[i], "to": stages[i + 1], "rate": rates[i]},
-                    f"{p}.forward[{i}]",
-                )
-                for i in range(len(stages) - 1)
-            )
-        if exit_cfg is not None:
-            entries.append(
-                (
-                    {
-                        "from": stages[-1],
-                        "to": exit_cfg[0],
-                        "rate": exit_cfg[1] or rates[-1],
-                    },
-                    f"{p}.exit",
-                )
-            )
+    names_now = _transition_chains(b, chains, entries)
     if not entries:
         raise SpecError(
             "transitions must be non-empty after applying chain expansion",
@@ -1016,28 +999,7 @@ def _build_transitions(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> 
                 transitions.append(td)
                 exprs.append((td.rate, td.dims, f"{path}.rate"))
             continue
-        fields: dict[str, str | None] = {}
-        for key in ("from", "to", "rate"):
-            val = tr.get(key)
-            if val is None and key != "rate" and key in tr:
-                fields[key] = None  # a source (from: null) or a sink (to: null)
-                continue
-            if not isinstance(val, str) or not val.strip():
-                hint = ""
-                if key in ("from", "to") and key not in tr:
-                    what = "a source (births)" if key == "from" else "a sink (deaths)"
-                    hint = f"; for {what} write `{key}: null`"
-                raise SpecError(
-                    f"{path}.{key} must be a string{hint}",
-                    path=f"{path}.{key}",
-                    token=repr(val),
-                )
-            fields[key] = val.strip()
-        if fields["from"] is None and fields["to"] is None:
-            raise SpecError(
-                f"{path} has neither from nor to: a transition needs at least one state",
-                path=path,
-            )
+        fields = _transition_fields(tr, path)
         src = (
             None
             if fields["from"] is None
@@ -1097,6 +1059,73 @@ def _build_transitions(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> 
                     token=text,
                 )
     return model
+
+
+def _transition_chains(
+    b: _Builder, chains: list[Any], entries: list[tuple[Any, str]]
+) -> set[str]:
+    """The chains of a transitions model as transitions appended to `entries`:
+    entry, forward (one vectorized `(block, rates)` entry when the stages form a
+    block) and exit. Returns the state names so far."""
+    names_now = set(b.state_names())
+    for c_idx, chain in enumerate(chains):
+        stages, rates, entry, exit_cfg = _parse_chain(chain, c_idx, names_now)
+        p = f"chain[{c_idx}]"
+        blk = b.add_chain_block(chain["name"].strip(), stages, p)
+        names_now.update(stages)
+        if entry is not None:
+            entries.append(
+                ({"from": entry[0], "to": stages[0], "rate": entry[1]}, f"{p}.entry")
+            )
+        if blk is not None:
+            entries.append(((blk, rates), f"{p}.forward"))
+        else:
+            entries.extend(
+                (
+                    {"from": stages[i], "to": stages[i + 1], "rate": rates[i]},
+                    f"{p}.forward[{i}]",
+                )
+                for i in range(len(stages) - 1)
+            )
+        if exit_cfg is not None:
+            entries.append(
+                (
+                    {
+                        "from": stages[-1],
+                        "to": exit_cfg[0],
+                        "rate": exit_cfg[1] or rates[-1],
+                    },
+                    f"{p}.exit",
+                )
+            )
+    return names_now
+
+
+def _transition_fields(tr: Mapping[str, Any], path: str) -> dict[str, str | None]:
+    """A transition's `from`, `to` (None for a source or a sink) and `rate` texts."""
+    fields: dict[str, str | None] = {}
+    for key in ("from", "to", "rate"):
+        val = tr.get(key)
+        if val is None and key != "rate" and key in tr:
+            fields[key] = None  # a source (from: null) or a sink (to: null)
+            continue
+        if not isinstance(val, str) or not val.strip():
+            hint = ""
+            if key in ("from", "to") and key not in tr:
+                what = "a source (births)" if key == "from" else "a sink (deaths)"
+                hint = f"; for {what} write `{key}: null`"
+            raise SpecError(
+                f"{path}.{key} must be a string{hint}",
+                path=f"{path}.{key}",
+                token=repr(val),
+            )
+        fields[key] = val.strip()
+    if fields["from"] is None and fields["to"] is None:
+        raise SpecError(
+            f"{path} has neither from nor to: a transition needs at least one state",
+            path=path,
+        )
+    return fields
 
 
 def _state_ref(

@@ -75,3 +75,18 @@ def test_internal_modules_do_not_import_the_public_package() -> None:
     assert not [
         m for m, deps in graph.items() if "__init__" in deps and m != "__main__"
     ]
+
+
+def test_no_function_is_longer_than_120_lines() -> None:
+    """Each function does one thing a reader can hold at once (the statement
+    layer, the builder and the runtime were split by stage to get here)."""
+    long = []
+    for path in sorted(PACKAGE.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                assert node.end_lineno is not None
+                size = node.end_lineno - node.lineno + 1
+                if size > 120:
+                    long.append(f"{path.name}:{node.lineno} {node.name} ({size} lines)")
+    assert not long, long

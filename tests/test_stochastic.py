@@ -589,9 +589,10 @@ def test_particle_filter_on_incidence_and_bad_input() -> None:
         )
     )[0]
     data = np.diff(sim[:, 2])
-    lls = []
-    for beta in (0.3, 0.5, 0.8):
-        res = c.particle_filter(
+
+    @jax.jit  # one compilation for the three values of beta
+    def fit(beta: Any) -> Any:
+        return c.particle_filter(
             y0,
             times,
             data,
@@ -604,6 +605,10 @@ def test_particle_filter_on_incidence_and_bad_input() -> None:
             beta=beta,
             gamma=0.25,
         )
+
+    lls = []
+    for beta in (0.3, 0.5, 0.8):
+        res = fit(beta)
         assert res.ess.shape == (len(times) - 1,)
         lls.append(float(res.log_likelihood))
     assert np.isfinite(lls[1])

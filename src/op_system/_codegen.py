@@ -27,11 +27,10 @@ from ._lower import (
     _alias_levels,
     _alias_order,
     _index_code,
-    _lower_group,
-    _lower_single,
     _Lowerer,
     check_invalid,
 )
+from ._lower_groups import _lower_group, _lower_single
 from ._model import AliasDef, Block, Dim, Model
 from ._ops import (
     AsArray,

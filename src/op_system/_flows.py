@@ -17,11 +17,10 @@ from ._errors import UnsupportedFeatureError
 from ._ir import Name, Node, Ref
 from ._lower import (
     _SPILL,
-    _lower_group,
-    _lower_single,
     _Lowerer,
     _Val,
 )
+from ._lower_groups import _lower_group, _lower_single
 from ._model import Block, ChainFlow, Dim, Model, Target, TransitionDef
 from ._ops import (
     AsFloat,

@@ -23,12 +23,8 @@ from ._ir import Node
 from ._lower import (
     _IDENT,
     Lowered,
-    _alias_deps,
-    _alias_levels,
-    _alias_order,
     _index_code,
     _Lowerer,
-    check_invalid,
 )
 from ._lower_groups import _lower_group, _lower_single
 from ._model import AliasDef, Block, Dim, Model
@@ -48,6 +44,7 @@ from ._ops import (
     Where,
     Zeros,
 )
+from ._order import _alias_deps, _alias_levels, _alias_order, check_invalid
 from ._reroll import Group, group_cells
 from ._tangent import _Tangent
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from ._batch import batch_op
 from ._errors import ExpressionError
+from ._fold import _compare, _fold, _fold_call
 from ._ir import (
     BinOp,
     BoolOp,
@@ -47,9 +48,8 @@ from ._ir import (
     attributes,
     children,
     to_source,
-    walk,
 )
-from ._model import AliasDef, Block, ChainFlow, Dim, Model, Target
+from ._model import Block, Dim, Model, Target
 from ._ops import (
     Bin,
     BoolToFloat,
@@ -81,7 +81,7 @@ from ._ops import (
 from ._reroll import Group
 from ._templates import reduce_dim
 
-__all__ = ["Lowered", "check_invalid"]
+__all__ = ["Lowered"]
 
 #: Identifiers in a statement's code (which variables it reads).
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -139,76 +139,6 @@ def _is_view(op: Op) -> bool:
 def _num_val(value: float | int | bool) -> _Val:
     kind: Literal["num", "bool"] = "bool" if isinstance(value, bool) else "num"
     return _Val(Lit(value), frozenset(), kind, value)
-
-
-def check_invalid(model: Model) -> None:
-    """Raise for the first construct outside the language (0.1.2 raised these at compile)."""
-    exprs: list[tuple[Node, str]] = [
-        (a.expr, a.path) for a in model.aliases.values() if a.expr is not None
-    ]
-    for eq in model.equations:
-        if eq.expr is not None:
-            exprs.append((eq.expr, eq.path))
-        if eq.chain is not None:
-            exprs.extend((n, eq.path) for n in (*eq.chain[0], eq.chain[1]))
-        exprs.extend(eq.overrides.values())
-    for td in model.transitions:
-        if isinstance(td, ChainFlow):
-            exprs.extend((n, td.path) for n in td.rates)
-        else:
-            exprs.append((td.rate, f"{td.path}.rate"))
-    for expr, path in exprs:
-        for node in walk(expr):
-            if isinstance(node, Invalid):
-                raise ExpressionError(node.detail, path=path, token=node.token)
-
-
-def _alias_order(
-    model: Model, deps: dict[str, set[str]] | None = None
-) -> tuple[list[AliasDef], list[str] | None]:
-    """Aliases in dependency order; the names left in a cycle, if any."""
-    deps = _alias_deps(model) if deps is None else deps
-    order: list[AliasDef] = []
-    done: set[str] = set()
-    pending = list(model.aliases)
-    while pending:
-        progressed = False
-        for name in list(pending):
-            if deps[name] <= done:
-                order.append(model.aliases[name])
-                done.add(name)
-                pending.remove(name)
-                progressed = True
-        if not progressed:
-            return order, sorted(pending)
-    return order, None
-
-
-def _alias_levels(deps: dict[str, set[str]], order: list[AliasDef]) -> dict[str, int]:
-    """Dependency depth of each alias: 0 if it reads no alias, else 1 + its deepest."""
-    level: dict[str, int] = {}
-    for alias in order:
-        level[alias.base] = 1 + max((level[d] for d in deps[alias.base]), default=-1)
-    return level
-
-
-def _alias_deps(model: Model) -> dict[str, set[str]]:
-    """The aliases each alias reads."""
-    deps: dict[str, set[str]] = {}
-    for alias in model.aliases.values():
-        used: set[str] = set()
-        for node in walk(alias.expr) if alias.expr is not None else alias.cells or ():
-            if isinstance(node, Ref) and node.base in model.aliases:
-                used.add(node.base)
-            elif isinstance(node, Name):
-                if node.id in model.aliases:
-                    used.add(node.id)
-                elif "__" in node.id:
-                    cell = model.lookup_cell(node.id)
-                    if cell is not None and cell[0] == "alias":
-                        used.add(cell[1].base)
-        deps[alias.base] = used
-    return deps
 
 
 class _Lowerer:
@@ -949,65 +879,6 @@ def _drop_last(v: _Val, inner: tuple[Dim, ...], outer: tuple[Dim, ...]) -> Op:
     if not v.dims:
         return v.op
     return _reshape(v, _shape(v, inner), _shape(v, outer))  # type: ignore[arg-type]
-
-
-def _compare(op: str, a: float, b: float) -> bool:
-    """A comparison of two constants, in float64 as the generated code compares."""
-    x, y = np.float64(a), np.float64(b)
-    ops = {"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y, "==": x == y}
-    return bool(ops[op]) if op in ops else bool(x != y)
-
-
-def _fold_call(func: str, args: list[float]) -> float | None:
-    """A namespace function of constants, computed once in float64 (bitwise what
-    NumPy computes at run time), or None when the result is not finite (left to
-    run time, where NumPy gives inf or nan as 0.1.2 did)."""
-    xs = [np.float64(a) for a in args]
-    with np.errstate(all="ignore"):
-        if func == "clip":
-            r = np.minimum(np.maximum(xs[0], xs[1]), xs[2])
-        else:
-            fn = getattr(np, func, None)
-            if fn is None:  # pragma: no cover - the parser allows numpy's names only
-                return None
-            r = fn(*xs)
-    return float(r) if np.isfinite(r) else None
-
-
-def _fold(op: str, a: float, b: float) -> float | None:
-    with np.errstate(all="ignore"):
-        x, y = np.float64(a), np.float64(b)
-        if op == "+":
-            r = x + y
-        elif op == "-":
-            r = x - y
-        elif op == "*":
-            r = x * y
-        elif op == "/":
-            if y == 0:
-                return None
-            r = x / y
-        elif op == "**":
-            r = np.power(x, y)
-        elif op == "%":
-            if y == 0:
-                return None
-            r = np.remainder(x, y)
-        else:  # pragma: no cover
-            return None
-    if not np.isfinite(r) and math.isfinite(a) and math.isfinite(b):
-        return None  # overflow (or nan) from finite operands
-    if not np.isfinite(r):
-        return float(r)
-    if (
-        isinstance(a, int)
-        and isinstance(b, int)
-        and op in "+-*"
-        and float(r).is_integer()
-        and abs(r) < 2**53
-    ):
-        return int(r)
-    return float(r)
 
 
 def _index_code(lw: _Lowerer, idx: list[int]) -> str:

@@ -110,7 +110,7 @@ def plan(quick: bool) -> dict[str, Any]:
             "compile_big": s16,
             "compile_eqns": [s4, s16],
             "import_repeat": 2,
-            "op_engine": [(2, 5)],
+            "op_engine": [(2, 2)],
             "stochastic": [1],
             "jacobian": [1, 4],
         }

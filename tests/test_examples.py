@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -29,25 +31,52 @@ CASES = {
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize("script", list(CASES))
-def test_example_runs_in_quick_mode(script: str, tmp_path: Path) -> None:
+def _quick(script: str, out: Path) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "JAX_PLATFORMS": "cpu",
         "MPLBACKEND": "Agg",
         "OP_SYSTEM_EXAMPLES_QUICK": "1",
     }
-    proc = subprocess.run(
-        [sys.executable, str(EXAMPLES / script), "--quick", "--out", str(tmp_path)],
-        cwd=tmp_path,
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / script), "--quick", "--out", str(out)],
+        cwd=out,
         env=env,
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+@pytest.fixture(scope="module")
+def quick_runs(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, tuple[Future[subprocess.CompletedProcess[str]], Path]]]:
+    """Every example started at once, two at a time (their time is mostly XLA
+    compiling on one core); each test then waits for its own."""
+    slow_first = sorted(CASES, key=lambda s: s not in SLOW)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = {}
+        for script in slow_first:
+            out = tmp_path_factory.mktemp(script.removesuffix(".py"))
+            runs[script] = (pool.submit(_quick, script, out), out)
+        yield runs
+
+
+#: the longest quick runs, started first so that the two workers finish together
+SLOW = ("fit_incidence.py", "stochastic.py", "numpyro_fit.py", "grad_through_solve.py")
+
+
+@pytest.mark.parametrize("script", list(CASES))
+def test_example_runs_in_quick_mode(
+    script: str,
+    quick_runs: dict[str, tuple[Future[subprocess.CompletedProcess[str]], Path]],
+) -> None:
+    future, out = quick_runs[script]
+    proc = future.result()
     assert proc.returncode == 0, f"{script} failed:\n{proc.stdout}\n{proc.stderr}"
     for name in CASES[script]:
-        png = tmp_path / name
+        png = out / name
         assert png.is_file(), f"{script} did not write {name}:\n{proc.stdout}"
         data = png.read_bytes()
         assert data.startswith(PNG_MAGIC)

@@ -13,6 +13,8 @@ escaped, and an indexed name is braced before its subscript.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ._ir import (
     BinOp,
     BoolOp,
@@ -112,7 +114,7 @@ def _item(i: IndexItem) -> str:
     return _placeholder(i.value)
 
 
-def _tex(node: Node, m: Model | None = None) -> tuple[str, int]:
+def _tex(node: Node, m: Model) -> tuple[str, int]:
     """Template-level LaTeX of an expression and its precedence (9: an atom).
 
     With the model, an expanded cell name (`S__age_old`) is written as its block
@@ -131,7 +133,7 @@ def _tex(node: Node, m: Model | None = None) -> tuple[str, int]:
             node.name
         ], 9
     if isinstance(node, Name):
-        return (_name(node.id, m) if m is not None else tex_name(node.id)), 9
+        return _name(node.id, m), 9
     if isinstance(node, Ref):
         return _indexed(tex_name(node.base), [_item(i) for i in node.items]), 9
     if isinstance(node, UnaryOp):
@@ -175,12 +177,7 @@ def _tex(node: Node, m: Model | None = None) -> tuple[str, int]:
         var = _placeholder(node.var)
         if node.kind == "integrate_over":
             return f"\\int {body} \\, d{var}", 6
-        flt = (
-            f" \\in \\{{{', '.join(_coord(c) for c in node.coords)}\\}}"
-            if node.coords
-            else ""
-        )
-        return f"\\sum_{{{var}{flt}}} {body}", 6
+        return f"\\sum_{{{var}{_among(node.coords)}}} {body}", 6
     if isinstance(node, Invalid):
         return f"\\mathrm{{{_esc(node.source)}}}", 9
     raise TypeError(type(node).__name__)  # pragma: no cover
@@ -210,7 +207,7 @@ def _name(name: str, m: Model) -> str:
     return tex_name(name)
 
 
-def _call(node: Call, m: Model | None) -> str:
+def _call(node: Call, m: Model) -> str:
     if node.func == "sum_state":
         return "\\sum_{s} s"
     if node.func == "sum_prefix":
@@ -236,6 +233,13 @@ def _coord(label: str) -> str:
     return f"\\mathrm{{{_esc(label)}}}"
 
 
+def _among(labels: Sequence[str] | None) -> str:
+    """` \\in \\{a, b\\}` for a sum over some coordinates (`IN [a, b]`), else ``."""
+    if not labels:
+        return ""
+    return f" \\in \\{{{', '.join(_coord(c) for c in labels)}\\}}"
+
+
 def _dot(tex: str, index: list[str]) -> str:
     """The time derivative of `tex`, subscripted by `index`."""
     return f"\\dot{{{tex}}}" + (f"_{{{','.join(index)}}}" if index else "")
@@ -245,23 +249,21 @@ def _block_dot(blk: Block) -> str:
     return _dot(tex_name(blk.base), [_placeholder(ax.name) for ax in blk.axes])
 
 
-def _cell_tex(blk: Block, flat: int) -> str:
-    """One cell: a chain stage by its name (`E1`), else the block's coordinates."""
+def _cell_parts(blk: Block, flat: int) -> tuple[str, list[str]]:
+    """One cell as a name and its subscript: a chain stage by its name (`E1`),
+    else the block's name at its coordinates."""
     if blk.custom is not None or not blk.axes:
-        return tex_name(blk.names()[flat])
+        return tex_name(blk.names()[flat]), []
     idx = blk.unflat(flat)
-    return _indexed(
-        tex_name(blk.base), [_coord(ax.coords[i]) for ax, i in zip(blk.axes, idx)]
-    )
+    return tex_name(blk.base), [_coord(ax.coords[i]) for ax, i in zip(blk.axes, idx)]
+
+
+def _cell_tex(blk: Block, flat: int) -> str:
+    return _indexed(*_cell_parts(blk, flat))
 
 
 def _cell_dot(blk: Block, flat: int) -> str:
-    if blk.custom is not None or not blk.axes:
-        return _dot(tex_name(blk.names()[flat]), [])
-    idx = blk.unflat(flat)
-    return _dot(
-        tex_name(blk.base), [_coord(ax.coords[i]) for ax, i in zip(blk.axes, idx)]
-    )
+    return _dot(*_cell_parts(blk, flat))
 
 
 def _term(
@@ -288,12 +290,8 @@ def _term(
     for d in reversed(dims):
         if d.name in bound:
             continue
-        flt = (
-            f" \\in \\{{{', '.join(_coord(d.axis.coords[i]) for i in d.subset)}\\}}"
-            if d.subset is not None
-            else ""
-        )
-        text = f"\\sum_{{{_placeholder(d.name)}{flt}}} {text}"
+        labels = None if d.subset is None else [d.axis.coords[i] for i in d.subset]
+        text = f"\\sum_{{{_placeholder(d.name)}{_among(labels)}}} {text}"
     return text
 
 
@@ -406,6 +404,10 @@ def to_latex(rhs: NormalizedRhs) -> str:
     else:
         for eq in m.equations:
             lines.extend(_expr_lines(m, eq))
+    return _aligned(lines)
+
+
+def _aligned(lines: list[str]) -> str:
     return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
 
 
@@ -419,4 +421,4 @@ def _cellwise(rhs: NormalizedRhs) -> str:
         names = {s: tex_name(s.name) for s in getattr(eq, "free_symbols", ())}
         body = sp.latex(eq, symbol_names=names)
         lines.append(f"{_dot(tex_name(name), [])} &= {body}")
-    return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+    return _aligned(lines)

@@ -18,7 +18,7 @@ one-direction-per-call Jacobian.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -113,7 +113,7 @@ def _rule(
         return Bin(op.op, _ex(a, ba), _ex(b, bb)), True
     if isinstance(op, (Neg, Pos, AsArray, AsFloat, BoolToFloat)):
         a, ba = go(op.a)
-        return (type(op)(a), ba) if a is not op.a else (op, ba)
+        return _same(op, a), ba
     if isinstance(op, Fn):  # elementwise
         kids = [go(x) for x in op.args]
         if not any(b for _, b in kids):
@@ -178,22 +178,7 @@ def _rule(
 
 def _same(op: Op, a: Op) -> Op:
     """`op` with its operand `a` (rewritten, unbatched)."""
-    if a is op.a:  # type: ignore[attr-defined]
-        return op
-    if isinstance(op, Index):
-        return Index(a, op.items)
-    if isinstance(op, Reshape):
-        return Reshape(a, op.shape, op.before)
-    if isinstance(op, Broadcast):
-        return Broadcast(a, op.shape)
-    if isinstance(op, Permute):
-        return Permute(a, op.axes)
-    if isinstance(op, Diagonal):
-        return Diagonal(a, op.axis1, op.axis2)
-    if isinstance(op, Sum):
-        return Sum(a, op.axis, op.keepdims)
-    assert isinstance(op, VecSum)
-    return VecSum(a)
+    return op if a is op.a else replace(op, a=a)  # type: ignore[attr-defined, call-arg]
 
 
 def _batched_axes(op: Op, a: Op) -> Op:

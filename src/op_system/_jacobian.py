@@ -11,7 +11,8 @@ batching rule keep a loop over the colors of the one-direction jvp.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -37,93 +38,82 @@ def color_columns(rows: Any, cols: Any, n: int) -> Any:
 
 
 class JacobianPlan:
-    """What every evaluation of one model's NumPy Jacobian shares: the pattern,
-    its coloring and the probe matrix, and the batched program when it exists."""
+    """What every evaluation of one model's Jacobian shares: the pattern, its
+    coloring and the probe matrix `P` (`(n, n_colors)`); on NumPy also the
+    batched program, made on first use (`make_batched()`: None when an op has
+    no batching rule; then `single()`, the one-direction jvp, is called per
+    color). The JAX Jacobian reads the same pattern and probes."""
 
     def __init__(
         self,
         rows: Any,
         cols: Any,
         n: int,
-        batched: Callable[..., Any] | None,
+        make_batched: Callable[[], Callable[..., Any] | None],
         single: Callable[[], Callable[..., Any]],
     ) -> None:
         self.rows, self.cols, self.n = rows, cols, n
         colors = color_columns(rows, cols, n)
-        self.n_colors = int(colors.max()) + 1 if n else 0
-        probes = np.zeros((n, self.n_colors))
-        probes[np.arange(n), colors] = 1.0
-        self.probes = probes
-        self.pick = colors[cols]
-        self.batched = batched
         self.colors = colors
+        self.n_colors = int(colors.max()) + 1 if n else 0
+        self.probes = np.zeros((n, self.n_colors))
+        self.probes[np.arange(n), colors] = 1.0
+        self.pick = colors[cols]  # the color whose jvp holds each entry
         self.mask = np.zeros((n, n), dtype=bool)
         self.mask[rows, cols] = True
-        self._single = single
-        # CSR of the pattern, filled with values at each call (`sparse=True`)
+        self.own_colors = bool(np.array_equal(colors, np.arange(n)))
+        # CSR of the pattern: the entries in row order, filled at each call
         order = np.lexsort((cols, rows))
-        self.csr_order = order
+        self.csr_rows, self.csr_pick = rows[order], self.pick[order]
         self.indptr = np.searchsorted(rows[order], np.arange(n + 1)).astype(np.int32)
         self.indices = cols[order].astype(np.int32)
+        self._make_batched = make_batched
+        self._single = single
 
-    def values(self, t: Any, y: Any, params: Mapping[str, Any]) -> Any:
-        """The Jacobian's values at the pattern (`rows`, `cols` order)."""
-        if self.batched is not None:
-            jv = self.batched(t, y, self.probes, **params)
-            return jv[self.rows, self.pick]
-        jvp = self._single()
-        jv = (
-            np.stack(
-                [jvp(t, y, self.probes[:, c], **params) for c in range(self.n_colors)]
-            )
-            if self.n_colors
-            else np.zeros((0, self.n))
-        )
-        return jv[self.pick, self.rows]
+    @functools.cached_property
+    def batched(self) -> Callable[..., Any] | None:
+        """The batched jvp program `jvp(t, y, P, **params) = J @ P`, or None."""
+        return self._make_batched()
 
-    def assemble(self, vals: Any, sparse: bool) -> Any:
-        """Dense `(n, n)` array, or a SciPy CSR matrix."""
+    def from_products(self, jp: Any, sparse: bool) -> Any:
+        """The Jacobian from `J @ P`: a dense `(n, n)` array, or a SciPy CSR
+        matrix. Column c of J is the product of c's color where the pattern has
+        entries, and 0 elsewhere."""
         if sparse:
             from scipy.sparse import csr_matrix
 
             return csr_matrix(
-                (vals[self.csr_order], self.indices, self.indptr),
+                (jp[self.csr_rows, self.csr_pick], self.indices, self.indptr),
                 shape=(self.n, self.n),
             )
-        out = np.zeros((self.n, self.n))
-        out[self.rows, self.cols] = vals
-        return out
+        return np.where(self.mask, jp if self.own_colors else jp[:, self.colors], 0.0)
 
     def function(self, sparse: bool) -> Callable[..., Any]:
         """`J(t, y, **params)`."""
+        batched, probes = self.batched, self.probes
+        if batched is not None:
 
-        def jac(t: Any, y: Any, **params: Any) -> Any:
-            return self.assemble(self.values(t, y, params), sparse)
+            def jac(t: Any, y: Any, **params: Any) -> Any:
+                return self.from_products(batched(t, y, probes, **params), sparse)
 
-        return jac
+            return jac
+        jvp = self._single()
+
+        def per_color(t: Any, y: Any, **params: Any) -> Any:
+            jp = np.zeros((self.n, self.n_colors))
+            for c in range(self.n_colors):
+                jp[:, c] = jvp(t, y, probes[:, c], **params)
+            return self.from_products(jp, sparse)
+
+        return per_color
 
     def bound(
         self, core: Callable[..., Any], prepared: tuple[Any, ...], sparse: bool
     ) -> Callable[[Any, Any], Any]:
         """`J(t, y)` from the batched program's `core` and its read parameters."""
-        probes, rows, pick = self.probes, self.rows, self.pick
-        if sparse:
+        probes = self.probes
 
-            def jac(t: Any, y: Any) -> Any:
-                return self.assemble(core(t, y, probes, *prepared)[rows, pick], True)
+        def jac(t: Any, y: Any) -> Any:
+            return self.from_products(core(t, y, probes, *prepared), sparse)
 
-            return jac
-        colors, mask = self.colors, self.mask
-        where = np.where
-        if np.array_equal(colors, np.arange(self.n)):  # a color per column, in order
-
-            def own_colors(t: Any, y: Any) -> Any:
-                return where(mask, core(t, y, probes, *prepared), 0.0)
-
-            return own_colors
-
-        def dense(t: Any, y: Any) -> Any:
-            # column c of J is the jvp of c's color, where the pattern has entries
-            return where(mask, core(t, y, probes, *prepared)[:, colors], 0.0)
-
-        return dense
+        return jac

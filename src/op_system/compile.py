@@ -27,7 +27,7 @@ from ._errors import (
     did_you_mean,
 )
 from ._gcpause import paused_gc
-from ._jacobian import JacobianPlan, color_columns
+from ._jacobian import JacobianPlan
 from ._model import Model, cell_names
 from ._runtime import _build_function, _dispatching
 from .specs import NormalizedRhs, model_of
@@ -756,24 +756,29 @@ class CompiledRhs:
         return self._jacobian_plan().function(sparse)
 
     def _jacobian_plan(self) -> JacobianPlan:
-        """The NumPy Jacobian's pattern, coloring and batched program (built once)."""
+        """The Jacobian's pattern, coloring and (NumPy) batched program, built once."""
         plan = self._cache.get("jacobian_plan")
         if plan is None:
             rows, cols = self._sparsity()
-            model = self._model_of_rhs()
-            numpy = resolve_backend("numpy")
-            try:
-                lowered = lower_model(model, "numpy", mode="jvps")
-            except NotImplementedError:  # an op without a batching rule
-                batched = None
-            else:
-                batched = _build_function(
-                    lowered, model, numpy, force_f64=True, name="jvp"
-                )
             plan = self._cache["jacobian_plan"] = JacobianPlan(
-                rows, cols, len(self.state_names), batched, lambda: self.jvp("numpy")
+                rows,
+                cols,
+                len(self.state_names),
+                self._batched_jvp,
+                lambda: self.jvp("numpy"),
             )
         return cast("JacobianPlan", plan)
+
+    def _batched_jvp(self) -> Callable[..., Any] | None:
+        """The NumPy jvp of a batch of directions (`_batch.py`), or None when an op
+        of the model has no batching rule."""
+        model = self._model_of_rhs()
+        try:
+            lowered = lower_model(model, "numpy", mode="jvps")
+        except NotImplementedError:
+            return None
+        numpy = resolve_backend("numpy")
+        return _build_function(lowered, model, numpy, force_f64=True, name="jvp")
 
     def _jax_jacobian(self, be: Backend) -> Callable[..., Any]:
         import jax
@@ -781,8 +786,9 @@ class CompiledRhs:
         assert be.xp is not None  # the JAX backend always has its namespace
         jnp = be.xp
         jvp = self.jvp(jnp)
-        plan = self._jacobian_plan_pattern()
-        rows, cols, n, probes, pick = plan
+        plan = self._jacobian_plan()
+        rows, cols, n, pick = plan.rows, plan.cols, plan.n, plan.pick
+        probes = plan.probes.T  # one direction per row, for vmap
 
         def jac_jax(t: Any, y: Any, **params: Any) -> Any:
             y = jnp.asarray(y)
@@ -791,15 +797,6 @@ class CompiledRhs:
             return jnp.zeros((n, n), dtype=y.dtype).at[rows, cols].set(jv[pick, rows])
 
         return jac_jax
-
-    def _jacobian_plan_pattern(self) -> tuple[Any, Any, int, Any, Any]:
-        rows, cols = self._sparsity()
-        n = len(self.state_names)
-        colors = color_columns(rows, cols, n)
-        n_colors = int(colors.max()) + 1 if n else 0
-        probes = np.zeros((n_colors, n))
-        probes[colors, np.arange(n)] = 1.0
-        return rows, cols, n, probes, colors[cols]
 
     def _jac_backend(self, xp: object) -> Backend:
         be = resolve_backend(xp) if xp is not None else self.backend

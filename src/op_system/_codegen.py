@@ -21,7 +21,6 @@ from ._flows import (
 from ._gcpause import paused_gc
 from ._ir import Node
 from ._lower import (
-    _IDENT,
     Lowered,
     _index_code,
     _Lowerer,
@@ -392,12 +391,7 @@ def _numpy_output(
 
     def bx(code: str) -> str:
         """With a batch of directions, an output without one gets its axis."""
-        batched = lw.batched
-        if (
-            batched is None
-            or code == "0.0"
-            or not batched.isdisjoint(_IDENT.findall(code))
-        ):
+        if lw.batched is None or code == "0.0" or lw.reads_batch(code):
             return code
         return f"_bex({code})"
 

@@ -20,7 +20,6 @@ to Python scalars and never mutates arrays, so it traces under `jax.jit`.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar
@@ -79,12 +78,9 @@ from ._ops import (
     reshape,
 )
 from ._reroll import Group
-from ._templates import reduce_dim
+from ._templates import _IDENT_RE, reduce_dim
 
 __all__ = ["Lowered"]
-
-#: Identifiers in a statement's code (which variables it reads).
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 #: A `Chain`'s running value goes to a temporary every this many terms.
 _SPILL = 32
@@ -221,12 +217,16 @@ class _Lowerer:
             op = batch_op(op, self.batched.__contains__, self.batch_memo)[0]
         return self.emitter.text(op)
 
+    def reads_batch(self, code: str) -> bool:
+        """Whether `code` reads a variable holding a batch of tangents."""
+        return self.batched is not None and not self.batched.isdisjoint(
+            _IDENT_RE.findall(code)
+        )
+
     def assigned(self, name: str, code: str) -> None:
         """Note a statement `name = code`: with batched tangents, `name` holds a
         batch when `code` reads one."""
-        if self.batched is not None and not self.batched.isdisjoint(
-            _IDENT.findall(code)
-        ):
+        if self.batched is not None and self.reads_batch(code):
             self.batched.add(name)
 
     def table(self, idx: list[int]) -> Op:

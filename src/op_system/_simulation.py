@@ -50,16 +50,15 @@ def simulate(
         if workers > 1:
             raise ValueError("workers > 1 needs an integer seed, not a Generator")
         rngs = [seed] * int(n)  # one stream, trajectory after trajectory
-    else:
-        # one independent stream per trajectory: the same trajectories whatever
-        # the number of worker processes
-        children = np.random.SeedSequence(seed).spawn(int(n))
-        if workers > 1:
-            return simulate_in_processes(
-                c, y_int, t_host, method, dt, children, params, workers
-            )
-        rngs = [np.random.default_rng(s) for s in children]
-    return simulate_numpy(c, y_int, t_host, method, dt, rngs, params)
+        return simulate_numpy(c, y_int, t_host, method, dt, rngs, params)
+    # one independent stream per trajectory: the same trajectories whatever the
+    # number of worker processes
+    children = np.random.SeedSequence(seed).spawn(int(n))
+    if workers > 1:
+        return simulate_in_processes(
+            c, y_int, t_host, method, dt, children, params, workers
+        )
+    return simulate_chunk(c, y_int, t_host, method, dt, children, params)
 
 
 def simulate_numpy(
@@ -248,7 +247,8 @@ def simulate_chunk(
     seeds: list[np.random.SeedSequence],
     params: Mapping[str, Any],
 ) -> tuple[np.ndarray, np.ndarray]:
-    rngs = [np.random.default_rng(c) for c in seeds]
+    """NumPy trajectories, one per seed (here, or in a worker process)."""
+    rngs = [np.random.default_rng(s) for s in seeds]
     return simulate_numpy(compiled, y0, times, method, dt, rngs, params)
 
 

@@ -5,7 +5,7 @@ output, for the right-hand side (two passes, see `_Lowerer.share`) or its jvp.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -20,31 +20,45 @@ from ._flows import (
 )
 from ._gcpause import paused_gc
 from ._ir import Node
-from ._lower import (
-    Lowered,
-    _index_code,
-    _Lowerer,
-)
+from ._lower import Lowered, _Lowerer, out_index
 from ._lower_groups import _lower_group, _lower_single
 from ._model import AliasDef, Block, Dim, Model
 from ._ops import (
     AsArray,
+    AtAdd,
+    Attr,
     Bin,
     Broadcast,
     Concat,
+    Const,
     Index,
+    Key,
     Lit,
+    Neg,
     Op,
     Reshape,
     Span,
     StackScalars,
     Take,
+    Tup,
     Var,
     Where,
     Zeros,
 )
 from ._order import _alias_deps, _alias_levels, _alias_order, check_invalid
 from ._reroll import Group, group_cells
+from ._stmts import (
+    Assign,
+    Call,
+    Do,
+    Function,
+    If,
+    Return,
+    Stmt,
+    Store,
+    Try,
+    print_function,
+)
 from ._tangent import _Tangent
 
 __all__ = ["lower_model"]
@@ -102,7 +116,7 @@ def _lower_pass(
     for i, alias in enumerate(model.aliases.values()):
         lw.alias_var[alias.base] = f"a_{i}"
 
-    body: list[str] = []
+    body: list[Stmt] = []
     lw.lines = body
     tangent = mode in ("jvp", "jvps")
     reroll = not tangent and cycle is None
@@ -117,7 +131,7 @@ def _lower_pass(
     lines, param_lines, read, rest, pnames = _prologue(lw, model, mode, dispatch, cycle)
     lines.extend(body)
     if cycle is not None:
-        lines.append("    return y")
+        lines.append(Return(Var("y")))
     elif mode in ("flows", "rates"):
         lines.extend(_flow_output(lw, flow_out, lw.backend_name == "numpy"))
     elif mode == "observables":
@@ -126,18 +140,20 @@ def _lower_pass(
         lines.extend(_numpy_output(lw, model, mode, outputs, scattered))
     else:
         lines.extend(_array_api_output(lw, model, outputs, scattered))
-    split: list[str] = []
+    args = ("t", "y", "v") if tangent else ("t", "y")
+    name = "jvp" if tangent else mode
+    fn = Function(name, args, tuple(lines), kwargs="params")
+    source = print_function(fn, lw.emitter)
+    bound_source = ""
     if mode != "jvp" and cycle is None:
         # The same function split in two: `prep(params)` reads the parameters once
         # (what `CompiledRhs.bind` calls), `core(t, y, *prep(params))` does the rest.
-        split.append("def prep(params):")
-        split.extend(param_lines)
-        split.append(f"    return ({''.join(v + ', ' for v in read)})")
-        args = "t, y, v" if tangent else "t, y"
-        split.append(f"def core({args}{''.join(', ' + v for v in read)}):")
-        split.extend(lines[rest:])
-    source = "\n".join(lines) + "\n"
-    bound_source = "\n".join(split) + "\n" if split else ""
+        ret = Return(Tup(tuple(Var(v) for v in read)))
+        prep = Function("prep", ("params",), (*param_lines, ret))
+        core = Function("core", (*args, *read), tuple(lines[rest:]))
+        bound_source = print_function(prep, lw.emitter) + print_function(
+            core, lw.emitter
+        )
     return Lowered(source, lw.consts, pnames, cycle, bound_source)
 
 
@@ -147,7 +163,7 @@ def _lower_aliases(
     order: list[AliasDef],
     deps: dict[str, set[str]],
     reroll: bool,
-    body: list[str],
+    body: list[Stmt],
 ) -> None:
     """The aliases' statements, in dependency order (each once per call)."""
     # Scalar aliases of one shape and one dependency level are computed as one
@@ -187,7 +203,7 @@ def _lower_aliases(
             else:
                 vals = [lw.num(lw.expr(c, (), alias.path)).op for c in alias.cells]
                 cells = Reshape(StackScalars(tuple(vals), state_dtype=False), shape)
-            body.append(f"    {lw.alias_var[alias.base]} = {lw.code(cells)}")
+            body.append(Assign(lw.alias_var[alias.base], lw.final(cells)))
             continue
         scope = tuple(Dim(ax.name, ax) for ax in alias.axes)
         assert alias.expr is not None  # only virtual aliases (cells) have none
@@ -198,10 +214,10 @@ def _lower_aliases(
         )
         if v is None:
             v = lw.num(lw.expr(alias.expr, scope, alias.path))
-        code = lw.code(lw.bcast(v, scope) if alias.axes else v.op)
+        code = lw.final(lw.bcast(v, scope) if alias.axes else v.op)
         if not alias.axes and v.key is not None:
             lw.alias_key[alias.base] = v.key
-        body.append(f"    {lw.alias_var[alias.base]} = {code}")
+        body.append(Assign(lw.alias_var[alias.base], code))
 
 
 def _lower_values(
@@ -212,20 +228,20 @@ def _lower_values(
     cycle: list[str] | None,
     reroll: bool,
 ) -> tuple[
-    list[tuple[Block, str]],
+    list[tuple[Block, Op | None]],
     list[tuple[list[int], Op]],
     list[tuple[list[int], Op, bool]],
-    list[str],
+    list[Stmt],
 ]:
     """What the program returns, lowered: each block's derivative (`outputs`),
     re-rolled scalar equations (`scattered`), or the flows / observables pieces."""
     tangent = mode in ("jvp", "jvps")
-    outputs: list[tuple[Block, str]] = []
+    outputs: list[tuple[Block, Op | None]] = []
     #: re-rolled scalar equations: (state indices, their vector)
     scattered: list[tuple[list[int], Op]] = []
     #: mode "flows": (flow positions, value, is a vector) pieces of the output
     flow_out: list[tuple[list[int], Op, bool]] = []
-    obs_out: list[str] = []
+    obs_out: list[Stmt] = []
     if cycle is None and mode in ("flows", "rates"):
         flow_out = flow_pieces(lw, model)
     elif cycle is None and mode == "observables":
@@ -276,143 +292,176 @@ def _prologue(
     mode: str,
     dispatch: bool,
     cycle: list[str] | None,
-) -> tuple[list[str], list[str], list[str], int, list[str]]:
-    """The function's first statements: its signature, the parameter reads (with
-    their slow path), the state checks and views. Returns the lines, the
-    parameter lines and the variables they read (for `prep`), where the rest
-    starts (for `core`) and the parameter names."""
+) -> tuple[list[Stmt], list[Stmt], list[str], int, list[str]]:
+    """The function's first statements: the parameter reads (with their slow
+    path), the state checks and views. Returns the statements, the parameter
+    statements and the variables they read (for `prep`), where the rest starts
+    (for `core`) and the parameter names."""
     tangent = mode in ("jvp", "jvps")
     numpy = lw.backend_name == "numpy"
-    lines = [
-        "def jvp(t, y, v, **params):" if tangent else f"def {mode}(t, y, **params):"
-    ]
+    y, params = Var("y"), Var("params")
+    lines: list[Stmt] = []
     if dispatch:
-        lines.append("    if y.__class__ is not _ndarray and _not_numpy(y):")
-        lines.append("        return _other(t, y, params)")
+        other = Return(Call("_other", (Var("t"), y, params)))
+        numpy_y = Bin("is not", Attr(y, "__class__"), Var("_ndarray"))
+        lines.append(If(Bin("and", numpy_y, Call("_not_numpy", (y,))), (other,)))
     if cycle is not None:
-        lines.append(f"    _alias_cycle({cycle!r})")
+        lines.append(Do(Call("_alias_cycle", (Const(list(cycle)),))))
     head = len(lines)
-    # Parameters: fast path reads each by name; the slow path fills expanded names.
     pnames = list(model.params)
-    read: list[str] = []
     #: time-varying parameters read: (variable, method); their tables are read here
     #: and interpolated at `t` with the state (see `_timevarying.py`)
     tables: list[tuple[str, str]] = []
     if any(model.params[p].time_varying for p in pnames):
-        lines.append("    tg = _tv_grid(params)")
-        read.append("tg")
-    if pnames:
-        lines.append("    try:")
-        for p in pnames:
-            pd = model.params[p]
-            var = lw.param_var[p]
-            if not tangent and not pd.axes and p not in lw.direct_params:
-                continue  # only read by re-rolled groups, through _pvec
-            read.append(var)
-            if pd.time_varying:
-                tables.append((var, pd.interpolation))
-                lines.append(f"        {var} = _tv_table(params[{p!r}], {p!r}, tg)")
-            elif pd.axes and not pd.array_ok:
-                # a base shared by several index signatures: expanded names only
-                lines.append(f"        {var} = _cells(params, {p!r})")
-            elif pd.axes and numpy:
-                # Cheap static check; anything unusual goes through _param_array.
-                lines.append(f"        {var} = params[{p!r}]")
-                lines.append(
-                    f"        if {var}.__class__ is not _ndarray or {var}.shape != {pd.shape}:"
-                )
-                lines.append(f"            {var} = _param_array({var}, {p!r})")
-            elif pd.axes:
-                lines.append(f"        {var} = _param_array(params[{p!r}], {p!r})")
-            elif numpy:
-                # float64 semantics (inf/nan, not ZeroDivisionError) for Python scalars
-                lines.append(f"        {var} = _f64s(params[{pd.base!r}])")
-            else:
-                lines.append(f"        {var} = params[{pd.base!r}]")
-        if lines[-1] == "    try:":  # every parameter is read by re-rolled groups
-            lines.pop()
-        else:
-            lines.append("    except KeyError:")
-            targets = ", ".join(lw.param_var[p] for p in pnames)
-            lines.append(f"        {targets}, = _fill_params(params)")
+        lines.append(Assign("tg", Call("_tv_grid", (params,))))
+    read = ["tg"] if lines[head:] else []
+    reads = _param_reads(lw, model, tangent, read, tables)
+    if reads:
+        # Parameters: the fast path reads each by name; the slow path fills
+        # expanded names.
+        targets = tuple(lw.param_var[p] for p in pnames)
+        fill = Assign(targets, Call("_fill_params", (params,)))
+        lines.append(Try(tuple(reads), (fill,)))
     for var, names in lw.param_vectors:
-        lines.append(
-            f"    {var} = _pvec(params, {names!r}, {'_f64' if numpy else 'None'})"
-        )
+        dtype = Var("_f64") if numpy else Const(None)
+        lines.append(Assign(var, Call("_pvec", (params, Const(names), dtype))))
     read.extend(var for var, _ in lw.param_vectors)
-    for var, code in lw.param_cells:
-        lines.append(f"    {var} = {code}")
+    lines.extend(Assign(var, code) for var, code in lw.param_cells)
     read.extend(var for var, _ in lw.param_cells)
     param_lines = lines[head:]
     rest = len(lines)
+    lines.extend(_state_reads(lw, model, mode, cycle, tables))
+    return lines, param_lines, read, rest, pnames
+
+
+def _param_reads(
+    lw: _Lowerer,
+    model: Model,
+    tangent: bool,
+    read: list[str],
+    tables: list[tuple[str, str]],
+) -> list[Stmt]:
+    """Each parameter read by name (the fast path); `read` gets their variables,
+    `tables` the time-varying ones."""
+    numpy = lw.backend_name == "numpy"
+    params = Var("params")
+    out: list[Stmt] = []
+    for p in model.params:
+        pd = model.params[p]
+        var = lw.param_var[p]
+        if not tangent and not pd.axes and p not in lw.direct_params:
+            continue  # only read by re-rolled groups, through _pvec
+        read.append(var)
+        got = Key(params, p)
+        if pd.time_varying:
+            tables.append((var, pd.interpolation))
+            value: Op = Call("_tv_table", (got, Const(p), Var("tg")))
+        elif pd.axes and not pd.array_ok:
+            # a base shared by several index signatures: expanded names only
+            value = Call("_cells", (params, Const(p)))
+        elif pd.axes and numpy:
+            # Cheap static check; anything unusual goes through _param_array.
+            out.append(Assign(var, got))
+            v = Var(var)
+            odd = Bin(
+                "or",
+                Bin("is not", Attr(v, "__class__"), Var("_ndarray")),
+                Bin("!=", Attr(v, "shape"), Const(pd.shape)),
+            )
+            fix = Assign(var, Call("_param_array", (v, Const(p))))
+            out.append(If(odd, (fix,)))
+            continue
+        elif pd.axes:
+            value = Call("_param_array", (got, Const(p)))
+        elif numpy:
+            # float64 semantics (inf/nan, not ZeroDivisionError) for Python scalars
+            value = Call("_f64s", (Key(params, pd.base),))
+        else:
+            value = Key(params, pd.base)
+        out.append(Assign(var, value))
+    return out
+
+
+def _state_reads(
+    lw: _Lowerer,
+    model: Model,
+    mode: str,
+    cycle: list[str] | None,
+    tables: list[tuple[str, str]],
+) -> list[Stmt]:
+    """The state checked, time-varying parameters interpolated at `t`, constants
+    cast to the state's dtype and the views of the blocks the program reads."""
+    numpy = lw.backend_name == "numpy"
+    y = Var("y")
+    out: list[Stmt] = []
+    state = Assign("y", Call("_state", (y,)))
     if numpy:
-        lines.append("    if y.__class__ is not _ndarray or y.dtype is not _f64:")
-        lines.append("        y = _state(y)")
+        odd = Bin(
+            "or",
+            Bin("is not", Attr(y, "__class__"), Var("_ndarray")),
+            Bin("is not", Attr(y, "dtype"), Var("_f64")),
+        )
+        out.append(If(odd, (state,)))
     else:
-        lines.append("    y = _state(y)")
-    lines.append(f"    if y.shape != ({model.n_state},):")
-    lines.append("        _bad_shape(y)")
+        out.append(state)
+    wrong = Bin("!=", Attr(y, "shape"), Const((model.n_state,)))
+    out.append(If(wrong, (Do(Call("_bad_shape", (y,))),)))
     for var, method in tables:
-        lines.append(f"    {var} = _tv_{method}(t, tg, {var})")
+        out.append(Assign(var, Call(f"_tv_{method}", (Var("t"), Var("tg"), Var(var)))))
     if not numpy:
         # float constants follow y's dtype (float32 stays float32)
         for k, v in lw.consts.items():
             if isinstance(v, np.ndarray) and v.dtype.kind == "f":
-                lines.append(f"    {k} = _astype(_{k}, y.dtype)")
+                out.append(Assign(k, Call("_astype", (Var(f"_{k}"), Attr(y, "dtype")))))
     if numpy and lw.uses_time:
-        lines.append("    t = _f64s(t)")
+        out.append(Assign("t", Call("_f64s", (Var("t"),))))
     for i, blk in enumerate(model.blocks):
         if cycle is None and id(blk) in lw.used_blocks:
-            lines.append(f"    s_{i} = {_block_view('y', blk)}")
-    if tangent:
-        lines.append("    v = _state(v)")
+            out.append(Assign(f"s_{i}", _block_view("y", blk)))
+    if mode in ("jvp", "jvps"):
+        out.append(Assign("v", Call("_state", (Var("v"),))))
         assert isinstance(lw, _Tangent)
         for i, blk in enumerate(model.blocks):
             if id(blk) in lw.used_tblocks:
-                lines.append(
-                    f"    ts_{i} = {_block_view('v', blk, batch=mode == 'jvps')}"
-                )
-    return lines, param_lines, read, rest, pnames
+                view = _block_view("v", blk, batch=mode == "jvps")
+                out.append(Assign(f"ts_{i}", view))
+    return out
 
 
 def _numpy_output(
     lw: _Lowerer,
     model: Model,
     mode: str,
-    outputs: list[tuple[Block, str]],
+    outputs: list[tuple[Block, Op | None]],
     scattered: list[tuple[list[int], Op]],
-) -> list[str]:
+) -> list[Stmt]:
     """NumPy: each block written into one preallocated output (no concatenations)."""
-    lines: list[str] = []
-    if mode == "jvps":
-        lines.append(f"    out = _empty(({model.n_state}, v.shape[1]))")
-    else:
-        lines.append(f"    out = _empty({model.n_state})")
+    lines: list[Stmt] = [
+        Assign("out", Call("_empty", (_out_shape(model, mode == "jvps"),)))
+    ]
 
-    def bx(code: str) -> str:
+    def bx(op: Op) -> Op:
         """With a batch of directions, an output without one gets its axis."""
+        op = lw.final(op)
+        code = lw.emitter.text(op)
         if lw.batched is None or code == "0.0" or lw.reads_batch(code):
-            return code
-        return f"_bex({code})"
+            return op
+        return Call("_bex", (op,))
 
     for idx, vec in scattered:
-        lines.append(f"    out[{_index_code(lw, idx)}] = {lw.code(vec)}")
+        lines.append(Store("out", out_index(lw, idx), lw.final(vec)))
     zero_run: list[int] = []  # consecutive scalar states with no term: one slice write
 
     def flush_zeros() -> None:
         if zero_run:
-            where = (
-                str(zero_run[0])
-                if len(zero_run) == 1
-                else f"{zero_run[0]}:{zero_run[-1] + 1}"
-            )
-            lines.append(f"    out[{where}] = 0.0")
+            where = zero_run[0] if len(zero_run) == 1 else _span(zero_run)
+            lines.append(Store("out", where, Lit(0.0)))
             zero_run.clear()
 
     for blk, code in outputs:
         start, stop = blk.offset, blk.offset + blk.size
         segments = lw.segments.get(id(blk))
-        if not blk.axes and code == "0.0" and segments is None:
+        if not blk.axes and _is_zero(lw, code) and segments is None:
             if zero_run and zero_run[-1] != start - 1:
                 flush_zeros()
             zero_run.append(start)
@@ -421,51 +470,81 @@ def _numpy_output(
         if segments is not None:
             pos = start
             for length, seg, in_place in segments:
+                where = Span(pos, pos + length)
                 if length and in_place is not None:
-                    a, b = (bx(lw.code(x)) for x in in_place)
-                    lines.append(
-                        f"    _subtract({a}, {b}, out=out[{pos}:{pos + length}])"
-                    )
+                    a, b = (bx(x) for x in in_place)
+                    into = Index(Var("out"), (where,))
+                    lines.append(Do(Call("_subtract", (a, b), (("out", into),))))
                 elif length and seg is not None:
-                    lines.append(f"    out[{pos}:{pos + length}] = {bx(lw.code(seg))}")
+                    lines.append(Store("out", where, bx(seg)))
                 pos += length
-        elif not blk.axes:
-            lines.append(f"    out[{start}] = {bx(code)}")
+            continue
+        assert code is not None
+        if not blk.axes:
+            lines.append(Store("out", start, bx(code)))
         else:
-            code = bx(code)
             size = (blk.size, -1) if mode == "jvps" else (blk.size,)
-            flat = code if len(blk.axes) == 1 else f"_reshape({code}, {size})"
-            lines.append(f"    out[{start}:{stop}] = {flat}")
+            flat = bx(code) if len(blk.axes) == 1 else Reshape(bx(code), size)
+            lines.append(Store("out", Span(start, stop), flat))
     flush_zeros()
     for idx, vec in lw.overwrites:  # re-rolled per-cell overrides
-        lines.append(f"    out[{_index_code(lw, idx)}] = {lw.code(vec)}")
+        lines.append(Store("out", out_index(lw, idx), lw.final(vec)))
+    lines.extend(_scatters(lw))
+    lines.append(Return(Var("out")))
+    return lines
+
+
+def _out_shape(model: Model, batch: bool) -> Op:
+    """The shape of the output: the state's, with a batch of tangents' axis."""
+    if not batch:
+        return Const(model.n_state)
+    return Tup((Const(model.n_state), Index(Attr(Var("v"), "shape"), (1,))))
+
+
+def _span(run: list[int]) -> Span:
+    return Span(run[0], run[-1] + 1)
+
+
+def _is_zero(lw: _Lowerer, op: Op | None) -> bool:
+    return op is not None and lw.code(op) == "0.0"
+
+
+def _scatters(lw: _Lowerer) -> list[Stmt]:
+    """NumPy: re-rolled flows added into the output in place."""
+    lines: list[Stmt] = []
     for idx, sign, vec in lw.scatters:
+        aug: Literal["+", "-"] = "+" if sign == "+" else "-"
         runs = _runs(idx)
         if runs is not None:  # a few slices: in-place slice updates
             for lo, hi, start in runs:
                 part = vec if (lo, hi) == (0, len(idx)) else Index(vec, (Span(lo, hi),))
-                lines.append(
-                    f"    out[{start}:{start + hi - lo}] {sign}= {lw.code(part)}"
-                )
+                where = Span(start, start + hi - lo)
+                lines.append(Store("out", where, lw.final(part), aug))
         elif len(set(idx)) == len(idx):  # distinct cells: an in-place fancy update
-            lines.append(f"    out[{_index_code(lw, idx)}] {sign}= {lw.code(vec)}")
+            lines.append(Store("out", out_index(lw, idx), lw.final(vec), aug))
         else:  # repeated cells accumulate
-            lines.append(
-                f"    {'_add_at' if sign == '+' else '_subtract_at'}(out, {_index_code(lw, idx)}, {lw.code(vec)})"
-            )
-    lines.append("    return out")
+            at = "_add_at" if sign == "+" else "_subtract_at"
+            args = (Var("out"), _index_op(lw, idx), lw.final(vec))
+            lines.append(Do(Call(at, args)))
     return lines
+
+
+def _index_op(lw: _Lowerer, idx: list[int]) -> Op:
+    """Positions `idx` as an argument of a call: an index array, or a literal."""
+    got = out_index(lw, idx)
+    assert isinstance(got, Op)  # repeated cells are never a slice or one cell
+    return got
 
 
 def _array_api_output(
     lw: _Lowerer,
     model: Model,
-    outputs: list[tuple[Block, str]],
+    outputs: list[tuple[Block, Op | None]],
     scattered: list[tuple[list[int], Op]],
-) -> list[str]:
+) -> list[Stmt]:
     """The Array API (JAX): the output as one concatenation of the blocks, then
     re-rolled flows added (segments, one gather, or `.at[].add`)."""
-    lines: list[str] = []
+    lines: list[Stmt] = []
     pieces: list[tuple[Op, bool]] = []  # (value, is a fresh array)
     spans: list[tuple[int, Op | None]] = []  # (length, value; None for zeros)
     run: list[Op] = []
@@ -489,54 +568,56 @@ def _array_api_output(
             zeros = 0
 
     for blk, var in outputs:
+        assert var is not None  # segments are NumPy's
         positions.extend(range(blk.offset, blk.offset + blk.size))
         if blk.axes:
             flush()
-            whole: Op = Var(var)
+            whole: Op = var
             if len(blk.axes) > 1:
                 whole = Reshape(whole, (blk.size,))
             pieces.append((whole, False))
             spans.append((blk.size, whole))
-        elif var == "0.0":
+        elif _is_zero(lw, var):
             if run:
                 flush()
             zeros += 1
         else:
             if zeros:
                 flush()
-            run.append(Var(var))
+            run.append(var)
     flush()
     in_order = positions == list(range(model.n_state))
     segmented = (
         _segmented_flows(lw, spans, model.n_state) if lw.scatters and in_order else None
     )
+    result: Op
     if segmented is not None:
-        result = lw.code(segmented)
+        result = segmented
     elif len(pieces) == 1 and not scattered:
         vec, fresh = pieces[0]
-        result = lw.code(vec) if fresh else f"_as_out({lw.code(vec)}, y.dtype)"
+        result = vec if fresh else Call("_as_out", (vec, Attr(Var("y"), "dtype")))
     elif in_order:
-        result = lw.code(Concat(tuple(c for c, _ in pieces)))
+        result = Concat(tuple(c for c, _ in pieces))
     else:
         # re-rolled equations come first: put every entry back at its state's place
         perm = lw.const(
             "PERM", np.argsort(np.asarray(positions, dtype=np.int64), kind="stable")
         )
-        result = lw.code(Take(Concat(tuple(c for c, _ in pieces)), Var(perm)))
+        result = Take(Concat(tuple(c for c, _ in pieces)), Var(perm))
     if lw.scatters and segmented is None:
-        lines.append(f"    out = {result}")
+        out = Var("out")
+        lines.append(Assign("out", lw.final(result)))
         gathered = _gathered_flows(lw, model.n_state)
         if gathered is not None:
             # every state's flows gathered from one vector and summed: XLA fuses
             # gathers, where scatters (`.at[].add`) run one by one
-            lines.append(f"    out = out + {lw.code(gathered)}")
+            lines.append(Assign("out", Bin("+", out, lw.final(gathered))))
         else:
             for idx, sign, vec in lw.scatters:
-                where = _index_code(lw, idx)
-                add = lw.code(vec) if sign == "+" else f"-{lw.code(vec)}"
-                lines.append(f"    out = out.at[{where}].add({add})")
-        result = "out"
-    lines.append(f"    return {result}")
+                add = lw.final(vec) if sign == "+" else Neg(lw.final(vec))
+                lines.append(Assign("out", AtAdd(out, out_index(lw, idx), add)))
+        result = out
+    lines.append(Return(lw.final(result)))
     return lines
 
 
@@ -545,19 +626,19 @@ def _flow_output(
     pieces: list[tuple[list[int], Op, bool]],
     numpy: bool,
     into: str | None = None,
-) -> list[str]:
+) -> list[Stmt]:
     """The statements returning the flow vector from its pieces (or assigning it
     to the variable `into`)."""
     n = sum(len(pos) for pos, _, _ in pieces)
     var = into or "out"
-    done = [] if into else ["    return out"]
+    done: list[Stmt] = [] if into else [Return(Var("out"))]
     if numpy:
-        lines = [f"    {var} = _empty({n})"]
+        lines: list[Stmt] = [Assign(var, Call("_empty", (Const(n),)))]
         for pos, code, vector in pieces:
-            where = _index_code(lw, pos)
+            where = out_index(lw, pos)
             if vector and len(pos) == 1:
-                where = f"{pos[0]}:{pos[0] + 1}"
-            lines.append(f"    {var}[{where}] = {lw.code(code)}")
+                where = Span(pos[0], pos[0] + 1)
+            lines.append(Store(var, where, lw.final(code)))
         return [*lines, *done]
     result: Op
     if not pieces:
@@ -572,11 +653,11 @@ def _flow_output(
         if order != list(range(n)):  # re-rolled flows come first: put each in its place
             perm = np.argsort(np.asarray(order, dtype=np.int64), kind="stable")
             result = Take(result, Var(lw.const("PERM", perm)))
-    text = lw.code(result)
-    return [f"    {into} = {text}"] if into else [f"    return {text}"]
+    result = lw.final(result)
+    return [Assign(into, result)] if into else [Return(result)]
 
 
-def _observables(lw: _Lowerer, model: Model, numpy: bool) -> list[str]:
+def _observables(lw: _Lowerer, model: Model, numpy: bool) -> list[Stmt]:
     """Lower every observable (see `_observables.py`); return the output statements.
 
     The flows are computed first, as `flows()` computes them, when an observable
@@ -590,7 +671,7 @@ def _observables(lw: _Lowerer, model: Model, numpy: bool) -> list[str]:
         lw.lines.extend(_flow_output(lw, flows, numpy, into="F"))
         for i, fb in enumerate(model.flow_blocks.values()):
             lw.block_var[id(fb)] = f"fb_{i}"
-            lw.lines.append(f"    fb_{i} = {_block_view('F', fb)}")
+            lw.lines.append(Assign(f"fb_{i}", _block_view("F", fb)))
     # the observables' cells as output pieces, assembled as `flows()` assembles flows
     pieces: list[tuple[list[int], Op, bool]] = []
     pos = 0
@@ -607,17 +688,17 @@ def _observables(lw: _Lowerer, model: Model, numpy: bool) -> list[str]:
     return _flow_output(lw, pieces, numpy)
 
 
-def _block_view(vec: str, blk: Block, *, batch: bool = False) -> str:
-    """Code for one block of a state-shaped vector: a scalar, or a view of its axes'
-    shape (with a trailing batch axis when `vec` is a batch of vectors)."""
+def _block_view(vec: str, blk: Block, *, batch: bool = False) -> Op:
+    """One block of a state-shaped vector: a scalar, or a view of its axes' shape
+    (with a trailing batch axis when `vec` is a batch of vectors)."""
     if not blk.axes:
-        return f"{vec}[{blk.offset}]"
-    sl = f"{vec}[{blk.offset}:{blk.offset + blk.size}]"
+        return Index(Var(vec), (blk.offset,))
+    sl = Index(Var(vec), (Span(blk.offset, blk.offset + blk.size),))
     shape = (*blk.shape, -1) if batch else blk.shape
-    return f"_reshape({sl}, {shape})" if len(blk.axes) > 1 else sl
+    return Reshape(sl, shape) if len(blk.axes) > 1 else sl
 
 
-def _lower_equation(lw: _Lowerer, eq: Any) -> str:
+def _lower_equation(lw: _Lowerer, eq: Any) -> Op:
     blk: Block = eq.block
     scope = tuple(Dim(ax.name, ax) for ax in blk.axes)
     if eq.chain is not None:
@@ -626,18 +707,18 @@ def _lower_equation(lw: _Lowerer, eq: Any) -> str:
         rates = _rate_vector(lw, [*eq.chain[0], eq.chain[1]], eq.path)
         f = lw.temp(Bin("*", rates, Var(lw.block_var[id(blk)])), "f")
         code = chain_change(f, exit_flow=False)
-        return lw.tmp(_overridden(lw, blk, code, eq.array_overrides), "d")
+        return lw.temp(_overridden(lw, blk, code, eq.array_overrides), "d")
     if not blk.axes:
         node, path = (eq.expr, eq.path) if eq.expr is not None else eq.overrides[0]
         single = _lower_single(lw, node, path) if lw.reroll else None
         v = single if single is not None else lw.num(lw.expr(node, (), path))
-        return lw.tmp(v.op, "d")
+        return lw.temp(v.op, "d")
     if eq.expr is not None:
         v = lw.num(lw.expr(eq.expr, scope, eq.path))
         code = lw.bcast(v, scope)
     else:
         code = Broadcast(Lit(0.0), blk.shape)
-    return lw.tmp(_overridden(lw, blk, code, eq.array_overrides), "d")
+    return lw.temp(_overridden(lw, blk, code, eq.array_overrides), "d")
 
 
 def _overridden(

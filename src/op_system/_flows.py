@@ -79,7 +79,7 @@ def chain_change(f: Op, *, exit_flow: bool) -> Op:
     return Concat(tuple(parts))
 
 
-def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, str]]:
+def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, Op | None]]:
     terms: Terms = {id(b): [] for b in model.blocks}
     # Chains: forward flows `f` as one vector; scalar flows into the first stage or out
     # of the last one (entry, exit) join the same concatenation instead of one-hot terms.
@@ -287,12 +287,15 @@ def _state_index(tgt: Target) -> int:
     return blk.offset + (blk.flat(idx) if idx else 0)
 
 
-def _sum_terms(lw: _Lowerer, model: Model, terms: Terms) -> list[tuple[Block, str]]:
-    """Each block's derivative: the signed sum of its flow terms, broadcast to its shape."""
-    out = []
+def _sum_terms(
+    lw: _Lowerer, model: Model, terms: Terms
+) -> list[tuple[Block, Op | None]]:
+    """Each block's derivative: the signed sum of its flow terms, broadcast to its
+    shape (None: written as output segments)."""
+    out: list[tuple[Block, Op | None]] = []
     for blk in model.blocks:
         if id(blk) in lw.segments:
-            out.append((blk, ""))
+            out.append((blk, None))
             continue
         ts = terms[id(blk)]
         code: Op
@@ -305,7 +308,7 @@ def _sum_terms(lw: _Lowerer, model: Model, terms: Terms) -> list[tuple[Block, st
                 full = tuple(max(dims) for dims in zip(*shapes)) if shapes else None
                 if full != blk.shape:
                     code = Broadcast(code, blk.shape)
-        out.append((blk, lw.tmp(code, "d")))
+        out.append((blk, lw.temp(code, "d")))
     return out
 
 

@@ -78,9 +78,10 @@ from ._ops import (
     reshape,
 )
 from ._reroll import Group
+from ._stmts import Assign, Stmt
 from ._templates import _IDENT_RE, reduce_dim
 
-__all__ = ["Lowered"]
+__all__ = ["Lowered", "out_index"]
 
 #: A `Chain`'s running value goes to a temporary every this many terms.
 _SPILL = 32
@@ -142,7 +143,7 @@ class _Lowerer:
         self.m = model
         self.backend_name = backend_name
         self.emitter: Emitter = emitter_for(backend_name)
-        self.lines: list[str] = []
+        self.lines: list[Stmt] = []
         self.consts: dict[str, Any] = {}
         #: (prefix, dtype, shape, bytes) -> name: equal tables are made once
         self.const_index: dict[tuple[str, str, tuple[int, ...], bytes], str] = {}
@@ -173,7 +174,7 @@ class _Lowerer:
         #: scalar parameters gathered by name into vectors, read with the parameters
         self.param_vectors: list[tuple[str, tuple[str, ...]]] = []
         #: cells of indexed parameters gathered with the parameters: (variable, code)
-        self.param_cells: list[tuple[str, str]] = []
+        self.param_cells: list[tuple[str, Op]] = []
         #: common subexpressions (see `share`): value numbers, how often each value
         #: was computed in the counting pass, and the temporaries of shared ones
         self.cse = False
@@ -210,12 +211,23 @@ class _Lowerer:
         """The variable of a vector of scalar parameters (read once per call by name)."""
         return _read_once(self.param_vectors, names, "pv")
 
-    def code(self, x: _Val | Op) -> str:
-        """The source text of a value or op, in this backend's namespace family."""
+    def final(self, x: _Val | Op) -> Op:
+        """The op a statement holds for a value (with a batch of tangents, the
+        batched op)."""
         op = x.op if isinstance(x, _Val) else x
         if self.batched is not None:
             op = batch_op(op, self.batched.__contains__, self.batch_memo)[0]
-        return self.emitter.text(op)
+        return op
+
+    def code(self, x: _Val | Op) -> str:
+        """The source text of a value or op, in this backend's namespace family."""
+        return self.emitter.text(self.final(x))
+
+    def assign(self, name: str, x: _Val | Op) -> None:
+        """The statement `name = x` (see `assigned`)."""
+        op = self.final(x)
+        self.lines.append(Assign(name, op))
+        self.assigned(name, self.emitter.text(op))
 
     def reads_batch(self, code: str) -> bool:
         """Whether `code` reads a variable holding a batch of tangents."""
@@ -312,9 +324,7 @@ class _Lowerer:
             return v
         name = f"c_{self.n_cse}"
         self.n_cse += 1
-        code = self.code(v)
-        self.lines.append(f"    {name} = {code}")
-        self.assigned(name, code)
+        self.assign(name, v)
         out = _Val(Var(name), v.dims, v.kind, key=k, neg=v.neg)
         self.shared[k] = (out, len(self.lines) - 1, _positions(v, scope))
         return out
@@ -344,10 +354,9 @@ class _Lowerer:
         neg_key = self.number("UnaryOp", ("-",), (key,), _sig(scope))
         return _Val(Neg(inner.op), inner.dims, "num", key=neg_key, neg=inner)
 
-    def tmp(self, code: str | Op, prefix: str = "v") -> str:
-        """A temporary holding `code` (its name; an atom is its own text)."""
-        if isinstance(code, Op):
-            code = self.code(code)
+    def tmp(self, op: Op, prefix: str = "v") -> str:
+        """A temporary holding `op` (its name; an atom is its own text)."""
+        code = self.code(op)
         if is_atom(code):
             return code
         if self.cse:
@@ -357,8 +366,7 @@ class _Lowerer:
                 return hit[0]
         name = f"{prefix}_{self.n_tmp}"
         self.n_tmp += 1
-        self.lines.append(f"    {name} = {code}")
-        self.assigned(name, code)
+        self.assign(name, op)
         if self.cse:
             self.tmp_memo[code] = (name, len(self.lines) - 1)
         return name
@@ -881,9 +889,6 @@ def _drop_last(v: _Val, inner: tuple[Dim, ...], outer: tuple[Dim, ...]) -> Op:
     return _reshape(v, _shape(v, inner), _shape(v, outer))  # type: ignore[arg-type]
 
 
-def _index_code(lw: _Lowerer, idx: list[int]) -> str:
-    """Text of an index for positions `idx` of a vector (for an output assignment)."""
-    got = index_of(idx, lw.table)
-    if isinstance(got, Span):
-        return got.text()
-    return str(got) if isinstance(got, int) else lw.code(got)
+def out_index(lw: _Lowerer, idx: list[int]) -> int | Span | Op:
+    """The index of positions `idx` of a vector (where a statement stores)."""
+    return index_of(idx, lw.table)

@@ -55,7 +55,7 @@ def _leaf_values(lw: _Lowerer, leaves: list[Leaf], path: str) -> Op:
         code = lw.gather(flat, [cast("tuple[str, int]", x.ref)[1] for x in leaves])
         if lw.m.params[key].time_varying:
             return code  # the value at `t`: gathered at every call
-        return Var(_read_once(lw.param_cells, lw.code(code), "pc"))
+        return Var(_read_once(lw.param_cells, lw.final(code), "pc"))
     if any(lw.m.params[str(x.ref)].time_varying for x in leaves):
         # values at `t`, read through their own variables at every call
         keys = [str(x.ref) for x in leaves]

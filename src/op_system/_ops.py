@@ -35,15 +35,19 @@ __all__ = [
     "NUMPY",
     "AsArray",
     "AsFloat",
+    "AtAdd",
+    "Attr",
     "Bin",
     "BoolToFloat",
     "Broadcast",
     "Concat",
+    "Const",
     "Diagonal",
     "Emitter",
     "Fn",
     "Index",
     "Int",
+    "Key",
     "Lit",
     "Matmul",
     "Neg",
@@ -55,6 +59,7 @@ __all__ = [
     "StackScalars",
     "Sum",
     "Take",
+    "Tup",
     "Var",
     "VecSum",
     "Where",
@@ -173,10 +178,11 @@ class Span:
 
 @dataclass(frozen=True)
 class Index(Op):
-    """Basic indexing `a[i, j:k, ...]` (integers and slices; a view, no copy)."""
+    """Indexing `a[i, j:k, ...]`: integers and slices (a view, no copy), or an
+    index array (a gather, or where a statement stores)."""
 
     a: Op
-    items: tuple[int | Span, ...]
+    items: tuple[int | Span | Op, ...]
 
 
 @dataclass(frozen=True)
@@ -258,6 +264,49 @@ class StackScalars(Op):
 
     parts: tuple[Op, ...]
     state_dtype: bool = True
+
+
+# -- the program around the values (reads, checks, helper calls) -------------------
+
+
+@dataclass(frozen=True)
+class Const(Op):
+    """A Python constant written as its `repr` (a shape, a name, a tuple of names,
+    None): an argument of a runtime helper, never an array value."""
+
+    value: object
+
+
+@dataclass(frozen=True)
+class Key(Op):
+    """A mapping read by key: `params['beta']`."""
+
+    a: Op
+    key: str
+
+
+@dataclass(frozen=True)
+class Attr(Op):
+    """An attribute: `y.shape`, `y.dtype`, `x.__class__`."""
+
+    a: Op
+    name: str
+
+
+@dataclass(frozen=True)
+class Tup(Op):
+    """A tuple of values (what `prep` returns)."""
+
+    parts: tuple[Op, ...]
+
+
+@dataclass(frozen=True)
+class AtAdd(Op):
+    """`a` with `value` added at `index` (JAX's functional `a.at[index].add(value)`)."""
+
+    a: Op
+    index: Op | Span | int
+    value: Op
 
 
 # -- rewrites ---------------------------------------------------------------------
@@ -365,10 +414,7 @@ class Emitter:
         if isinstance(op, BoolToFloat):
             return self.bool_to_float(op)
         if isinstance(op, Index):
-            items = ", ".join(
-                i.text() if isinstance(i, Span) else str(i) for i in op.items
-            )
-            return f"{t(op.a)}[{items}]"
+            return f"{t(op.a)}[{', '.join(self.item(i) for i in op.items)}]"
         if isinstance(op, Take):
             axis = "" if op.axis is None else f", axis={op.axis}"
             return f"_take({t(op.a)}, {t(op.idx)}{axis})"
@@ -398,10 +444,26 @@ class Emitter:
         if isinstance(op, StackScalars):
             dtype = "y.dtype" if op.state_dtype else "None"
             return f"_stack_scalars([{self._args(*op.parts)}], {dtype})"
+        if isinstance(op, Const):
+            return repr(op.value)
+        if isinstance(op, Key):
+            return f"{t(op.a)}[{op.key!r}]"
+        if isinstance(op, Attr):
+            return f"{t(op.a)}.{op.name}"
+        if isinstance(op, Tup):
+            return f"({''.join(t(p) + ', ' for p in op.parts)})"
+        if isinstance(op, AtAdd):
+            return f"{t(op.a)}.at[{self.item(op.index)}].add({t(op.value)})"
         emit = getattr(op, "emit", None)  # an op defined by a later stage (`_batch`)
         if emit is not None:
             return str(emit(self.text))
         raise TypeError(f"not an array op: {op!r}")  # pragma: no cover
+
+    def item(self, i: int | Span | Op) -> str:
+        """One item of an index: an integer, a slice or an index array."""
+        if isinstance(i, Span):
+            return i.text()
+        return str(i) if isinstance(i, int) else self.text(i)
 
     def bool_to_float(self, op: BoolToFloat) -> str:
         return f"_astype({self.text(op.a)}, y.dtype)"

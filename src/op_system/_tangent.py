@@ -412,7 +412,7 @@ class _Tangent(_Lowerer):
                     self.talias_var[alias.base] = None
                     continue
                 stacked = StackScalars(tuple(self._z(x) for x in ts), state_dtype=False)
-                code = self.code(Reshape(stacked, tuple(ax.size for ax in alias.axes)))
+                code: Op = Reshape(stacked, tuple(ax.size for ax in alias.axes))
             else:
                 scope = tuple(Dim(ax.name, ax) for ax in alias.axes)
                 assert alias.expr is not None  # only virtual aliases (cells) have none
@@ -420,15 +420,14 @@ class _Tangent(_Lowerer):
                 if dv is None:
                     self.talias_var[alias.base] = None
                     continue
-                code = self.code(self.bcast(dv, scope) if alias.axes else dv.op)
-            self.lines.append(f"    {var} = {code}")
-            self.assigned(var, code)
+                code = self.bcast(dv, scope) if alias.axes else dv.op
+            self.assign(var, code)
             self.talias_var[alias.base] = var
 
-    def tangent_outputs(self) -> list[tuple[Block, str]]:
+    def tangent_outputs(self) -> list[tuple[Block, Op | None]]:
         m = self.m
         if m.kind == "expr":
-            out = []
+            out: list[tuple[Block, Op | None]] = []
             for eq in m.equations:
                 out.append((eq.block, self._t_equation(eq)))
             return out
@@ -478,7 +477,7 @@ class _Tangent(_Lowerer):
             df = Bin("+", df, Bin("*", dr, part(self.block_var[id(blk)])))
         return self.temp(df, "tf")
 
-    def _t_equation(self, eq: Any) -> str:
+    def _t_equation(self, eq: Any) -> Op:
         blk: Block = eq.block
         scope = tuple(Dim(ax.name, ax) for ax in blk.axes)
         code: Op
@@ -491,10 +490,10 @@ class _Tangent(_Lowerer):
                 mask[flat] = True
                 ov = self._z(self.d(node, (), path))
                 code = Where(Var(self.const("MASK", mask)), ov, code)
-            return self.tmp(code, "d")
+            return self.temp(code, "d")
         if not blk.axes:
             node, path = (eq.expr, eq.path) if eq.expr is not None else eq.overrides[0]
-            return self.tmp(self._z(self.d(node, (), path)), "d")
+            return self.temp(self._z(self.d(node, (), path)), "d")
         dv = self.d(eq.expr, scope, eq.path) if eq.expr is not None else None
         code = (
             self.bcast(dv, scope) if dv is not None else Broadcast(Lit(0.0), blk.shape)
@@ -504,4 +503,4 @@ class _Tangent(_Lowerer):
             mask[blk.unflat(flat)] = True
             ov = self._z(self.d(node, (), path))
             code = Where(Var(self.const("MASK", mask)), ov, code)
-        return self.tmp(code, "d")
+        return self.temp(code, "d")

@@ -1,6 +1,7 @@
 """The package's import graph is acyclic: every module imports only modules of
 earlier stages, at module level or inside functions alike (a cycle hidden in a
-function-level import is still a cycle). Read from the source with `ast`, so
+function-level import is still a cycle; an import for annotations only, under
+`if TYPE_CHECKING:`, is not a dependency). Read from the source with `ast`, so
 optional dependencies need not be installed."""
 
 from __future__ import annotations
@@ -11,21 +12,64 @@ from pathlib import Path
 PACKAGE = Path(__file__).parents[1] / "src" / "op_system"
 
 
+def _modules() -> dict[str, Path]:
+    """Every module of the package by its dotted name below `op_system`
+    (a sub-package's `__init__` by the sub-package's name)."""
+    out = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
+        if parts[-1] == "__init__" and len(parts) > 1:
+            parts.pop()
+        out[".".join(parts)] = path
+    return out
+
+
+def _type_only(tree: ast.Module) -> set[int]:
+    """Ids of the imports under `if TYPE_CHECKING:` (annotations only: no run-time
+    dependency, so not an edge of the graph)."""
+    out: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test).endswith(
+            "TYPE_CHECKING"
+        ):
+            out.update(id(n) for b in node.body for n in ast.walk(b))
+    return out
+
+
+def _resolve(module: str, path: Path, level: int, name: str | None) -> str:
+    """The dotted name a relative import `from {'.' * level}{name}` reaches."""
+    package = (
+        module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    )
+    if package == ["__init__"]:
+        package = []
+    base = package[: len(package) - (level - 1)]
+    return ".".join([*base, *([name] if name else [])])
+
+
 def _graph() -> dict[str, set[str]]:
-    """Module -> the package modules it imports (relative imports, any depth)."""
-    modules = {p.stem for p in PACKAGE.glob("*.py")}
+    """Module -> the package modules it imports at run time (relative imports,
+    any depth, at module level or inside functions)."""
+    modules = _modules()
     graph: dict[str, set[str]] = {m: set() for m in modules}
-    for m in modules:
-        tree = ast.parse((PACKAGE / f"{m}.py").read_text(encoding="utf-8"))
+    for m, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        skip = _type_only(tree)
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                if node.module:
-                    graph[m].add(node.module.split(".")[0])
-                else:  # `from . import _timevarying`
-                    graph[m].update(a.name for a in node.names)
+            if id(node) in skip:
+                continue
+            if isinstance(node, ast.ImportFrom) and node.level >= 1:
+                target = _resolve(m, path, node.level, node.module)
+                if node.module is None or target not in modules:
+                    # `from . import x`: x is a module, or a name of the package
+                    for a in node.names:
+                        sub = f"{target}.{a.name}" if target else a.name
+                        graph[m].add(sub if sub in modules else target or "__init__")
+                else:
+                    graph[m].add(target)
             elif isinstance(node, ast.ImportFrom) and node.module == "op_system":
                 graph[m].add("__init__")
-        graph[m] &= modules
+        graph[m] &= set(modules)
         graph[m].discard(m)
     return graph
 
@@ -81,7 +125,7 @@ def test_no_function_is_longer_than_120_lines() -> None:
     """Each function does one thing a reader can hold at once (the statement
     layer, the builder and the runtime were split by stage to get here)."""
     long = []
-    for path in sorted(PACKAGE.glob("*.py")):
+    for path in sorted(PACKAGE.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):

@@ -12,6 +12,7 @@ from op_system._backend import resolve_backend
 from op_system._batch import runtime as batch_runtime
 from op_system._codegen import lower_model
 from op_system._ops import NUMPY, Var
+from op_system._rhs import model_of
 from op_system._runtime import _runtime
 from op_system._stmts import (
     NUMPY_ONLY,
@@ -23,7 +24,6 @@ from op_system._stmts import (
     Store,
     print_function,
 )
-from op_system.specs import model_of
 
 SPECS = {
     "sir": {

@@ -31,6 +31,10 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from ._backend import DEFAULT_ARRAY_BACKEND as DEFAULT_ARRAY_BACKEND
+from ._compiled import CompiledRhs as CompiledRhs
+from ._compiled import EvalFn as EvalFn
+from ._compiled import compile_rhs as compile_rhs
+from ._compiled import compile_spec as compile_spec
 from ._errors import BackendError as BackendError
 from ._errors import CompilationError as CompilationError
 from ._errors import ExpressionError as ExpressionError
@@ -50,14 +54,11 @@ from ._info import ParamInfo as ParamInfo
 from ._info import StateBlockInfo as StateBlockInfo
 from ._info import model_info as model_info
 from ._io import load_spec as load_spec
+from ._normalized import NormalizedRhs as NormalizedRhs
+from ._normalized import normalize_expr_rhs as normalize_expr_rhs
+from ._normalized import normalize_rhs as normalize_rhs
+from ._normalized import normalize_transitions_rhs as normalize_transitions_rhs
 from ._stochastic import Simulation as Simulation
-from .compile import CompiledRhs as CompiledRhs
-from .compile import EvalFn as EvalFn
-from .compile import compile_rhs as compile_rhs
-from .specs import NormalizedRhs as NormalizedRhs
-from .specs import normalize_expr_rhs as normalize_expr_rhs
-from .specs import normalize_rhs as normalize_rhs
-from .specs import normalize_transitions_rhs as normalize_transitions_rhs
 
 if TYPE_CHECKING:
     from ._pmmh import PMMH as PMMH
@@ -83,30 +84,6 @@ SUPPORTED_RHS_KINDS: tuple[str, ...] = ("expr", "transitions")
 
 #: Reserved for forward compatibility (as in op-system 0.1.2).
 EXPERIMENTAL_FEATURES: frozenset[str] = frozenset()
-
-
-def compile_spec(
-    spec: dict[str, Any], xp: object = None, *, backend: str | None = None
-) -> CompiledRhs:
-    """Validate, normalize and compile a spec in one call.
-
-    Arguments:
-        spec: The model spec (see the spec language reference).
-        xp: Array namespace or its name (`"numpy"`, `"jax"`, `"auto"`); default NumPy.
-        backend: `"numpy"` or `"jax"` (alternative spelling of `xp`).
-
-    Returns:
-        A `CompiledRhs` whose `eval_fn(t, y, **params)` returns `dydt`.
-    """
-    rhs = normalize_rhs(spec)
-    try:
-        return compile_rhs(rhs, xp, backend=backend)
-    except OpSystemError as exc:
-        from ._io import SpecDict, annotate
-
-        if isinstance(spec, SpecDict):  # loaded from a file: say where
-            raise annotate(exc, spec) from None
-        raise
 
 
 __all__ = [

@@ -72,7 +72,8 @@ def _entries(path: Path) -> list[tuple[str, SpecDict]]:
 def _check(spec: SpecDict) -> dict[str, Any]:
     """Validate one spec: the normalized model, compiled (where 0.1.2 reported
     constructs outside the language)."""
-    from . import compile_rhs, normalize_rhs
+    from ._compiled import compile_rhs
+    from ._normalized import normalize_rhs
 
     try:
         rhs = normalize_rhs(dict(spec))
@@ -95,7 +96,7 @@ def _check(spec: SpecDict) -> dict[str, Any]:
 
 
 def _compiled(spec: SpecDict, backend: str | None = None) -> Any:
-    from . import compile_spec
+    from ._compiled import compile_spec
 
     return compile_spec(spec, backend=backend) if backend else compile_spec(spec)
 

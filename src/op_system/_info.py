@@ -44,10 +44,10 @@ import numpy as np
 import numpy.typing as npt
 
 from ._axes import Axis
+from ._compiled import CompiledRhs
 from ._errors import did_you_mean
 from ._model import Model
-from .compile import CompiledRhs
-from .specs import NormalizedRhs
+from ._normalized import NormalizedRhs
 
 __all__ = [
     "AxisInfo",

@@ -33,7 +33,7 @@ from ._ir import (
     UnaryOp,
 )
 from ._model import Block, ChainFlow, Dim, EquationDef, Model, Target, TransitionDef
-from .specs import NormalizedRhs, model_of
+from ._rhs import Normalized, model_of
 
 __all__ = ["tex_name", "to_latex"]
 
@@ -384,7 +384,7 @@ def _expr_lines(m: Model, eq: EquationDef) -> list[str]:
     return lines
 
 
-def to_latex(rhs: NormalizedRhs) -> str:
+def to_latex(rhs: Normalized) -> str:
     """LaTeX of the model: indexed by axis placeholders when templated, expanded otherwise.
 
     Returns an `aligned` block: the aliases, then one line per state block (per
@@ -411,7 +411,7 @@ def _aligned(lines: list[str]) -> str:
     return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
 
 
-def _cellwise(rhs: NormalizedRhs) -> str:
+def _cellwise(rhs: Normalized) -> str:
     """One line per state cell, from the sympy equations (aliases substituted)."""
     from ._symbolic import _sympy, to_sympy
 

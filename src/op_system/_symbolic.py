@@ -36,7 +36,7 @@ from ._ir import (
     to_source,
 )
 from ._model import Block, ChainFlow, Dim, Model
-from .specs import NormalizedRhs, model_of
+from ._rhs import Normalized, model_of
 
 __all__ = ["check_model", "flow_diagram", "jacobian_sparsity", "to_sympy"]
 
@@ -51,7 +51,7 @@ def _sympy() -> Any:
     return sympy
 
 
-def _model(rhs: NormalizedRhs) -> Model:
+def _model(rhs: Normalized) -> Model:
     return model_of(rhs)
 
 
@@ -257,7 +257,7 @@ _ARITH: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
-def to_sympy(rhs: NormalizedRhs) -> dict[str, Any]:
+def to_sympy(rhs: Normalized) -> dict[str, Any]:
     """Per-state sympy expressions of `dydt` (aliases substituted).
 
     !!! example
@@ -348,7 +348,7 @@ def _union(sets: list[frozenset[int]]) -> frozenset[int]:
     return frozenset().union(*sets)
 
 
-def jacobian_sparsity(rhs: NormalizedRhs) -> tuple[Any, Any]:
+def jacobian_sparsity(rhs: Normalized) -> tuple[Any, Any]:
     """Structural non-zeros `(rows, cols)` of `d(dydt)/dy`, from which states each equation reads.
 
     Computed from the IR without sympy; a superset of the numerical non-zeros
@@ -366,7 +366,7 @@ def jacobian_sparsity(rhs: NormalizedRhs) -> tuple[Any, Any]:
 # -- rendering ----------------------------------------------------------------------
 
 
-def flow_diagram(rhs: NormalizedRhs, fmt: str = "mermaid") -> str:
+def flow_diagram(rhs: Normalized, fmt: str = "mermaid") -> str:
     """Compartment flow diagram of a transitions model, collapsed over axes.
 
     `fmt` is `"mermaid"` or `"dot"` (Graphviz).
@@ -419,7 +419,7 @@ def _ident(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name)
 
 
-def check_model(rhs: NormalizedRhs) -> list[str]:
+def check_model(rhs: Normalized) -> list[str]:
     """Model checks; returns the problems found (also emitted as warnings).
 
     For transitions models: the total is conserved (sum of `dydt` is 0,

@@ -12,7 +12,7 @@ comparing the text:
     # after a change meant to alter the text (checked otherwise): take it as the new baseline
     .venv/bin/python -m tests.differential.source_corpus /tmp/corpus --update
 
-The recorder wraps `op_system.compile.lower_model`, so every model any test
+The recorder wraps `lower_model` in every module of the package that calls it, so every model any test
 builds (generated specs included) is kept once per (backend, mode) with the
 source and the `bind` split it gave. The check reports each model whose
 source differs, with the first differing lines. This is a developer tool,
@@ -49,9 +49,8 @@ def _record(model: Any, backend_name: str, mode: str, dispatch: bool, out: Any) 
 def pytest_configure(config: Any) -> None:
     if not os.environ.get(_ENV):
         return
-    import op_system.compile as compile_module
-
-    original = compile_module.lower_model
+    import op_system
+    from op_system._codegen import lower_model as original
 
     def recording(
         model: Any, backend_name: str, mode: str = "rhs", *, dispatch: bool = False
@@ -60,7 +59,13 @@ def pytest_configure(config: Any) -> None:
         _record(model, backend_name, mode, dispatch, out)
         return out
 
-    compile_module.lower_model = recording  # type: ignore[assignment]
+    del op_system  # imported for its modules: every one that imported the function
+    for name, module in list(sys.modules.items()):
+        if (
+            name.startswith("op_system.")
+            and getattr(module, "lower_model", None) is original
+        ):
+            module.lower_model = recording  # type: ignore[attr-defined]
 
 
 def pytest_unconfigure(config: Any) -> None:

@@ -134,3 +134,15 @@ def test_no_function_is_longer_than_120_lines() -> None:
                 if size > 120:
                     long.append(f"{path.name}:{node.lineno} {node.name} ({size} lines)")
     assert not long, long
+
+
+def test_no_module_is_longer_than_800_lines() -> None:
+    """A module is one concept a newcomer can read; the public modules of
+    0.1.2's import paths (`compile`, `specs`) are façades."""
+    sizes = {
+        str(p.relative_to(PACKAGE)): len(p.read_text(encoding="utf-8").splitlines())
+        for p in PACKAGE.rglob("*.py")
+    }
+    assert not {p: n for p, n in sizes.items() if n > 800}
+    assert sizes["compile.py"] < 150
+    assert sizes["specs.py"] < 150

@@ -1,4 +1,5 @@
-"""Build a validated `Model` from a raw spec mapping (the work behind `normalize_rhs`).
+"""Build a validated `Model` from a raw spec mapping (the work behind `normalize_rhs`):
+the entry point, equations (expr models), transitions and incidence counters.
 
 Validation follows op-system 0.1.2 (same checks, same message fragments), with
 extra checks that 0.1.2 lacked; every error names the spec path and the token.
@@ -8,496 +9,45 @@ except the computation of `state_names`, which the public API exposes.
 
 from __future__ import annotations
 
-import functools
-import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from ._axes import Axis, normalize_axes
+from ._builder import (
+    Builder,
+    normalize_key,
+    placeholders_in,
+    template_dims,
+    template_uses,
+)
 from ._chains import _expr_chains, _transition_chains
 from ._errors import (
-    ExpressionError,
     SpecError,
     UnsupportedFeatureError,
     _outside_package,
     did_you_mean,
 )
 from ._gcpause import paused_gc
-from ._ir import Call, IndexItem, Invalid, Name, Node, Reduce, Ref, children
-from ._meta import normalize_kernels, normalize_operators, normalize_state_axes
+from ._ir import IndexItem, Invalid, Name, Node, Ref
 from ._model import (
     INLINE_RE,
-    AliasDef,
     Block,
     ChainFlow,
     Counter,
     Dim,
     EquationDef,
     Model,
-    ParamDef,
     TransitionDef,
     subst_text,
     transition_base,
 )
 from ._parse import parse_expr
 from ._templates import (
-    _TEMPLATE_RE,
     RESERVED_NAMES,
     _check_ident,
-    _parse_template,
-    reduce_dim,
 )
 from ._timevarying import time_axis, time_varying
 
 __all__ = ["RESERVED_NAMES", "build_model", "subst_text"]
-
-
-def _str_list(x: object, name: str) -> list[str]:
-    if not isinstance(x, (list, tuple)):
-        raise SpecError(f"{name} must be a list of strings", path=name)
-    out = []
-    for i, v in enumerate(x):
-        if not isinstance(v, str) or not v.strip():
-            raise SpecError(
-                f"{name}[{i}] must be a non-empty string, got {type(v).__name__} {v!r:.40}",
-                path=f"{name}[{i}]",
-                token=repr(v)[:40],
-            )
-        out.append(v.strip())
-    return out
-
-
-def _str_dict(x: object, name: str) -> dict[str, str]:
-    if x is None:
-        return {}
-    if not isinstance(x, dict):
-        raise SpecError(f"{name} must be a mapping of string->string", path=name)
-    out: dict[str, str] = {}
-    for k, v in x.items():
-        if not isinstance(k, str) or not k.strip():
-            raise SpecError(
-                f"{name} keys must be non-empty strings", path=name, token=repr(k)
-            )
-        if not isinstance(v, str) or not v.strip():
-            raise SpecError(
-                f"{name}[{k!r}] must be a non-empty string",
-                path=f"{name}[{k!r}]",
-                token=repr(v),
-            )
-        out[k.strip()] = v.strip()
-    return out
-
-
-def normalize_key(key: str) -> str:
-    """Canonical template key: `"u[x, y]"` → `"u[x,y]"`."""
-    m = _TEMPLATE_RE.fullmatch(key) if "[" in key else None
-    if not m:
-        return key.strip()
-    return f"{m.group(1)}[{','.join(p.strip() for p in m.group(2).split(','))}]"
-
-
-def visit_scoped(
-    node: Node,
-    scope: tuple[Dim, ...],
-    axes: dict[str, Axis],
-    path: str,
-    fn: Callable[[Node, tuple[Dim, ...]], None],
-) -> None:
-    """Call `fn(node, scope)` on every node, tracking reduction dimensions (iteratively)."""
-    stack: list[tuple[Node, tuple[Dim, ...]]] = [(node, scope)]
-    pop, push = stack.pop, stack.append
-    while stack:
-        cur, sc = pop()
-        fn(cur, sc)
-        if isinstance(cur, Reduce):
-            push((cur.body, (*sc, reduce_dim(cur, axes, path))))
-        else:
-            kids = children(cur)
-            for i in range(len(kids) - 1, -1, -1):
-                push((kids[i], sc))
-
-
-class _Builder:
-    def __init__(self, spec: Mapping[str, Any], kind: str) -> None:
-        if not isinstance(spec, Mapping):
-            raise SpecError(
-                f"rhs specification must be a mapping, got {type(spec).__name__}",
-                path="<spec>",
-            )
-        self.spec = spec
-        self.kind = kind
-        state_raw = _str_list(spec.get("state"), "state")
-        if not state_raw:
-            raise SpecError(
-                "state must be a non-empty list of state names", path="state"
-            )
-        if len(state_raw) != len(set(state_raw)):
-            dup = next(s for s in state_raw if state_raw.count(s) > 1)
-            raise SpecError(
-                f"state contains duplicate names: {dup!r}", path="state", token=dup
-            )
-        self.state_raw = state_raw
-        self.axes_meta, self.axes = normalize_axes(spec.get("axes"))
-        self.blocks: list[Block] = []
-        offset = 0
-        for i, entry in enumerate(state_raw):
-            base, axes = _parse_template(entry, self.axes, f"state[{i}]", "state")
-            blk = Block(base, axes, offset, f"state[{i}]")
-            self.blocks.append(blk)
-            offset += blk.size
-        self.aliases: dict[str, AliasDef] = {}
-        self.params: dict[str, ParamDef] = {}
-
-    # -- common ----------------------------------------------------------------
-    def add_stage_block(self, name: str, path: str) -> None:
-        _check_ident(name, path, "chain stage")
-        last = self.blocks[-1] if self.blocks else None
-        offset = last.offset + last.size if last else 0
-        self.blocks.append(Block(name, (), offset, path))
-
-    def add_chain_block(self, name: str, stages: list[str], path: str) -> Block | None:
-        """One vectorized block for the stages `I1..Ik`; None if some stage already exists."""
-        names_now = set(self.state_names())
-        if any(s in names_now for s in stages):
-            for s in stages:
-                if s not in names_now:
-                    self.add_stage_block(s, path)
-            return None
-        for s in stages:
-            _check_ident(s, path, "chain stage")
-        axis = Axis(
-            f"_stage_{name}",
-            "categorical",
-            tuple(str(i) for i in range(1, len(stages) + 1)),
-        )
-        last = self.blocks[-1] if self.blocks else None
-        offset = last.offset + last.size if last else 0
-        blk = Block(
-            f"{name}#chain{len(self.blocks)}", (axis,), offset, path, tuple(stages)
-        )
-        self.blocks.append(blk)
-        return blk
-
-    def state_names(self) -> list[str]:
-        names: list[str] = []
-        for b in self.blocks:
-            names.extend(b.names())
-        return names
-
-    def check_unique_states(self, names: list[str]) -> None:
-        if len(names) != len(set(names)):
-            seen: set[str] = set()
-            dup = next(n for n in names if n in seen or seen.add(n))  # type: ignore[func-returns-value]
-            raise SpecError(
-                "expanded state contains duplicates", path="state", token=dup
-            )
-
-    def common_meta(
-        self, *, with_state_axes: bool
-    ) -> tuple[dict[str, str], dict[str, Any]]:
-        spec = self.spec
-        aliases = _str_dict(spec.get("aliases"), "aliases")
-        axis_names = {"subgroup"} | set(self.axes)
-        meta_block = spec.get("meta")
-        if meta_block is not None and not isinstance(meta_block, dict):
-            raise SpecError("meta must be a mapping", path="meta")
-        meta_get: Callable[[str], Any] = (
-            (lambda k: meta_block.get(k)) if meta_block else (lambda k: None)
-        )
-        meta: dict[str, Any] = {}
-        if self.kind == "transitions":
-            meta["transitions"] = None  # placeholder: keeps 0.1.2's key order
-        meta["axes"] = self.axes_meta
-        if with_state_axes:
-            state_set = set(self.state_raw) | {b.base for b in self.blocks}
-            meta["state_axes"] = normalize_state_axes(
-                spec.get("state_axes"), axis_names=axis_names, state_set=state_set
-            )
-        meta["kernels"] = normalize_kernels(
-            spec.get("kernels") or meta_get("kernels"), axis_names=axis_names
-        )
-        operator_states = set(self.state_raw) | {
-            n for b in self.blocks for n in (b.base, *b.names())
-        }
-        meta["operators"] = normalize_operators(
-            spec.get("operators") or meta_get("operators"),
-            axis_names=axis_names,
-            state_set=operator_states,
-        )
-        for key in ("sources", "couplings", "constraints"):
-            if key in spec:
-                meta[key] = spec.get(key)
-        if spec.get("constraints") is not None:
-            from ._meta import normalize_constraints
-
-            normalize_constraints(spec.get("constraints"), axes=self.axes_meta)
-        return aliases, meta
-
-    def build_aliases(self, raw: dict[str, str]) -> None:
-        state_bases = {b.base for b in self.blocks}
-        for key, text in raw.items():
-            path = f"aliases[{key!r}]"
-            base, axes = _parse_template(normalize_key(key), self.axes, path, "alias")
-            if base in state_bases:
-                raise SpecError(
-                    f"alias {base!r} has the same name as a state",
-                    path=path,
-                    token=base,
-                )
-            if base in self.aliases:
-                raise SpecError(
-                    "expanded aliases contain duplicates", path=path, token=base
-                )
-            self.aliases[base] = AliasDef(base, axes, parse_expr(text, path=path), path)
-
-    def attach_initial_state(self, meta: dict[str, Any]) -> None:
-        raw = self.spec.get("initial_state")
-        if raw is None:
-            return
-        if not isinstance(raw, dict):
-            raise SpecError(
-                "initial_state must be a mapping of state -> parameter",
-                path="initial_state",
-            )
-        result: dict[str, str] = {}
-        for key, val in raw.items():
-            path = f"initial_state[{key!r}]"
-            val_s = str(val).strip()
-            if not val_s:
-                raise SpecError(
-                    f"initial_state[{key!r}] must be a non-empty string", path=path
-                )
-            base, axes = _parse_template(
-                normalize_key(str(key)), self.axes, path, "initial_state"
-            )
-            if not axes:
-                if base in result:
-                    raise SpecError(
-                        "expanded initial_state keys contain duplicates",
-                        path=path,
-                        token=base,
-                    )
-                result[base] = val_s
-                continue
-            blk = Block(base, axes, 0, path)
-            for idx, name in zip(blk.cells(), blk.names(), strict=False):
-                if name in result:
-                    raise SpecError(
-                        "expanded initial_state keys contain duplicates",
-                        path=path,
-                        token=name,
-                    )
-                assignment = {
-                    ax.name: ax.coords[i] for ax, i in zip(axes, idx, strict=False)
-                }
-                result[name] = subst_text(val_s, assignment)
-        meta["initial_state"] = result
-
-    # -- parameters ---------------------------------------------------------------
-    def collect_params(
-        self, model: Model, exprs: list[tuple[Node, tuple[Dim, ...], str]]
-    ) -> list[tuple[Node, tuple[Dim, ...], str]]:
-        """Discover parameters: every name that is not a state, alias, cell or `t`.
-
-        Returns every name, reference and `sum_prefix` call with its scope and
-        path (one walk of the expressions, which `validate` reads).
-        """
-        refs: list[tuple[Ref, tuple[Dim, ...], str]] = []
-        names: list[tuple[Name, str]] = []
-        sites: list[tuple[Node, tuple[Dim, ...], str]] = []
-
-        def fn(node: Node, scope: tuple[Dim, ...], path: str) -> None:
-            cls = node.__class__
-            if cls is Ref:
-                sites.append((node, scope, path))
-                base = node.base  # type: ignore[attr-defined]
-                if base in model.kernels:
-                    return
-                if (
-                    model.block(base) is None
-                    and base not in model.aliases
-                    and base not in model.flow_blocks
-                ):
-                    refs.append((node, scope, path))  # type: ignore[arg-type]
-            elif cls is Name:
-                sites.append((node, scope, path))
-                ident = node.id  # type: ignore[attr-defined]
-                if scope and any(
-                    d.name == ident and d.name != d.axis.name for d in scope
-                ):
-                    return  # a loop variable used as a value (its coordinate)
-                names.append((node, path))  # type: ignore[arg-type]
-            elif cls is Call and node.func == "sum_prefix":  # type: ignore[attr-defined]
-                sites.append((node, scope, path))
-
-        for expr, scope, path in exprs:
-            visit_scoped(expr, scope, self.axes, path, functools.partial(fn, path=path))
-        scalar_names = {a.base for a in model.aliases.values() if not a.axes}
-        scalar_names |= {blk.base for blk in model.blocks if not blk.axes}
-        indexed: dict[str, list[ParamDef]] = {}
-        for ref, scope, path in refs:
-            _check_ident(ref.base, path, "parameter")
-            sig, tpos = model.param_signature(ref, scope, path)
-            if ref.base in model.aliases:
-                continue
-            prefix = ref.base + "__"
-            if tpos is None and any(n.startswith(prefix) for n in scalar_names):
-                cells = ParamDef(ref.base, sig, path).names()
-                # A virtual template over aliases/states defined cell by cell (0.1.2 allows it).
-                missing = [c for c in cells if c not in scalar_names]
-                if missing and len(missing) < len(cells):
-                    raise ExpressionError(
-                        f"{ref.base}[...] refers to cells defined one by one, but {missing[0]!r} is not defined",
-                        path=path,
-                        token=missing[0],
-                    )
-                if not missing:
-                    cell_refs = tuple(Name(c) for c in cells)
-                    model.aliases[ref.base] = AliasDef(
-                        ref.base, sig, None, path, cell_refs
-                    )
-                    sites.extend(
-                        (c, (), path) for c in cell_refs
-                    )  # bound with the rest
-                    continue
-            variants = indexed.setdefault(ref.base, [])
-            if all(v.axes != sig or v.time_pos != tpos for v in variants):
-                variants.append(ParamDef(ref.base, sig, path, time_pos=tpos))
-        for variants in indexed.values():
-            for v in variants:
-                self.params[f"{v.base}[{','.join(a.name for a in v.axes)}]"] = v
-        scalars: dict[str, ParamDef] = {}
-        for name, path in names:
-            ident = name.id
-            if (
-                model.block(ident) is not None
-                or ident in model.aliases
-                or ident in model.flow_blocks
-                or ident in scalars
-                or ident == "t"
-                or ident in model.kernels
-                or model.lookup_cell(ident) is not None
-            ):
-                continue
-            _check_ident(ident, path, "parameter")
-            scalars[ident] = ParamDef(ident, (), path)
-        # Keys: the base name, unless the same base has several index signatures (0.1.2
-        # treats `k`, `k[age]`, `k[vax]` as distinct parameters `k`, `k__age_*`, `k__vax_*`).
-        self.params.clear()
-        for base, variants in indexed.items():
-            shared = len(variants) > 1 or base in scalars
-            tv = [v for v in variants if v.time_varying]
-            if tv and shared:
-                other = next((v for v in variants if v is not tv[0]), scalars.get(base))
-                assert other is not None
-                raise SpecError(
-                    f"{base!r} is time-varying (indexed by the time axis at "
-                    f"{tv[0].first_path}) and is also used another way at "
-                    f"{other.first_path}; a time-varying parameter has one index "
-                    "signature, with the time axis",
-                    path=other.first_path,
-                    token=base,
-                )
-            for v in variants:
-                v.key = (
-                    f"{base}[{','.join(a.name for a in v.axes)}]" if shared else base
-                )
-                v.array_ok = not shared
-                self.params[v.key] = v
-        self.params.update(scalars)
-        return sites
-
-    @staticmethod
-    def validate(model: Model, sites: list[tuple[Node, tuple[Dim, ...], str]]) -> None:
-        """Resolve every name now, so that bad references fail at normalize time.
-
-        `sites` are the names, references and `sum_prefix` calls `collect_params`
-        found. Also records which cells of each indexed parameter the model reads.
-        """
-        for p in model.params.values():
-            p.used = set() if p.axes else None
-        for node, sc, path in sites:
-            if node.__class__ is Call:
-                model.prefix_groups(node.args[0].value, sc, path)  # type: ignore[attr-defined]
-                continue
-            tgt = model.resolve(node, sc, path)  # type: ignore[arg-type]
-            if tgt.kind == "param" and tgt.obj.axes:
-                _mark_used(tgt, sc)
-            elif (
-                tgt.kind == "state"
-                and any(c.block is tgt.obj for c in model.counters)
-                and not path.startswith("observables[")  # observables may read them
-            ):
-                name = tgt.obj.base
-                raise SpecError(
-                    f"{name!r} is an incidence counter: it counts flows, and the model "
-                    "cannot read it",
-                    path=path,
-                    token=name,
-                )
-
-
-def _mark_used(tgt: Any, scope: tuple[Dim, ...]) -> None:
-    param = tgt.obj
-    if param.used is None:
-        return
-    dims = {d.name: d for d in scope}
-    names = [v for k, v in tgt.sels if k == "dim"]
-    full = (
-        len(set(names)) == len(names)
-        and all(dims[n].size == dims[n].axis.size for n in names)
-        and not any(k == "lit" for k, _ in tgt.sels)
-    )
-    if full:
-        param.used = None
-        return
-    uniq = list(dict.fromkeys(names))
-    for combo in itertools.product(*(dims[n].coord_indices() for n in uniq)):
-        a = dict(zip(uniq, combo))
-        param.used.add(tuple(a[v] if k == "dim" else v for k, v in tgt.sels))
-
-
-def _placeholders_in(node: Node, axes: dict[str, Axis], path: str) -> list[str]:
-    """Axis placeholders used in a transition's rate (outside reduction variables)."""
-    found: list[str] = []
-
-    def fn(n: Node, scope: tuple[Dim, ...]) -> None:
-        if isinstance(n, Ref):
-            bound = {d.name for d in scope} | {d.axis.name for d in scope}
-            for item in n.items:
-                free = (
-                    item.axis is None and not item.is_number and item.value not in bound
-                )
-                if free and item.value in axes and item.value not in found:
-                    found.append(item.value)
-
-    visit_scoped(node, (), axes, path, fn)
-    return found
-
-
-def _template_uses(
-    expr: Node, scope: tuple[Dim, ...], path: str, blk: Block, overridden: set[int]
-) -> list[tuple[Node, tuple[Dim, ...], str]]:
-    """Where a template expression is evaluated: all of `scope`, or its cells not overridden.
-
-    Parameters read only by overridden cells are not parameters of the model
-    (0.1.2 never expands the template there), so they are not required.
-    """
-    if not overridden:
-        return [(expr, scope, path)]
-    return [
-        (
-            expr,
-            tuple(Dim(d.name, d.axis, (i,)) for d, i in zip(scope, idx, strict=True)),
-            path,
-        )
-        for flat, idx in enumerate(blk.cells())
-        if flat not in overridden
-    ]
-
-
-def _template_dims(axes_names: list[str], axes: dict[str, Axis]) -> tuple[Dim, ...]:
-    return tuple(Dim(a, axes[a]) for a in axes_names)
 
 
 # -- chains -----------------------------------------------------------------------
@@ -559,7 +109,7 @@ def warn_unknown_keys(spec: Mapping[str, Any]) -> None:
 def build_model(spec: Mapping[str, Any], kind: str) -> Model:
     """Validate `spec` as an `expr` or `transitions` model."""
     warn_unknown_keys(spec)
-    b = _Builder(spec, kind)
+    b = Builder(spec, kind)
     aliases_raw, meta = b.common_meta(with_state_axes=(kind == "expr"))
     b.build_aliases(aliases_raw)
     chains = spec.get("chain")
@@ -570,7 +120,7 @@ def build_model(spec: Mapping[str, Any], kind: str) -> Model:
     return _build_transitions(b, meta, chains or [])
 
 
-def _alias_exprs(b: _Builder) -> list[tuple[Node, tuple[Dim, ...], str]]:
+def _alias_exprs(b: Builder) -> list[tuple[Node, tuple[Dim, ...], str]]:
     # every alias has an expression here: virtual (cell-by-cell) ones come later
     return [
         (a.expr, tuple(Dim(ax.name, ax) for ax in a.axes), a.path)
@@ -580,7 +130,7 @@ def _alias_exprs(b: _Builder) -> list[tuple[Node, tuple[Dim, ...], str]]:
 
 
 def _finish(
-    b: _Builder,
+    b: Builder,
     kind: str,
     meta: dict[str, Any],
     equations: list[EquationDef],
@@ -620,7 +170,7 @@ def _finish(
 
 
 def _counters(
-    b: _Builder, transitions: list[TransitionDef | ChainFlow]
+    b: Builder, transitions: list[TransitionDef | ChainFlow]
 ) -> list[Counter]:
     """The `incidence:` counters: one state block each, appended after the states."""
     raw = b.spec.get("incidence")
@@ -698,7 +248,7 @@ def _counters(
     return counters
 
 
-def _build_expr(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> Model:
+def _build_expr(b: Builder, meta: dict[str, Any], chains: list[Any]) -> Model:
     if b.spec.get("incidence") is not None:
         raise SpecError(
             "incidence counts the flows of transitions; an expr model has none "
@@ -780,7 +330,7 @@ def _build_expr(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> Model:
             exprs.append((node, (), path))
             continue
         key = f"{blk.base}[{','.join(a.name for a in blk.axes)}]"
-        scope = _template_dims([a.name for a in blk.axes], b.axes)
+        scope = template_dims([a.name for a in blk.axes], b.axes)
         eq = EquationDef(blk, None, key)
         if key in equations_map:
             eq.expr, eq.path = parse_eq(key)
@@ -793,9 +343,7 @@ def _build_expr(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> Model:
                     eq.overrides[flat] = (node, path)
                     exprs.append((node, (), path))
         if eq.expr is not None:
-            exprs.extend(
-                _template_uses(eq.expr, scope, eq.path, blk, set(eq.overrides))
-            )
+            exprs.extend(template_uses(eq.expr, scope, eq.path, blk, set(eq.overrides)))
             if len(eq.overrides) == blk.size:
                 eq.expr = (
                     None  # every cell is overridden: the template is never evaluated
@@ -812,7 +360,7 @@ def _build_expr(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> Model:
     return _finish(b, "expr", meta, equations, [], exprs)
 
 
-def _build_transitions(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> Model:
+def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> Model:
     raw = b.spec.get("transitions")
     if raw is None:
         raw = []
@@ -874,7 +422,7 @@ def _build_transitions(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> 
                     ):
                         placeholders.append(item.value)
         now = time_axis(b.spec, b.axes)
-        for ph in _placeholders_in(rate, b.axes, f"{path}.rate"):
+        for ph in placeholders_in(rate, b.axes, f"{path}.rate"):
             # the time axis in a rate, where from/to do not range over it, is the
             # current time (a time-varying parameter), not a template to expand
             if ph not in placeholders and (now is None or ph != now.name):
@@ -886,7 +434,7 @@ def _build_transitions(b: _Builder, meta: dict[str, Any], chains: list[Any]) -> 
                     part = part.strip()
                     if part in b.axes and part not in placeholders:
                         placeholders.append(part)
-        dims = _template_dims(placeholders, b.axes)
+        dims = template_dims(placeholders, b.axes)
         td = TransitionDef(i, dims, src, dst, rate, path, tr, name_text)
         transitions.append(td)
         exprs.append((rate, dims, f"{path}.rate"))
@@ -941,7 +489,7 @@ def _transition_fields(tr: Mapping[str, Any], path: str) -> dict[str, str | None
 
 
 def _state_ref(
-    b: _Builder, text: str, path: str, key: str, names_now: set[str]
+    b: Builder, text: str, path: str, key: str, names_now: set[str]
 ) -> Name | Ref:
     node = parse_expr(text, path=path)
     if isinstance(node, Name):
@@ -981,7 +529,7 @@ def _state_ref(
 
 
 def _coord_shift(
-    b: _Builder, tr: dict[str, Any], i: int, path: str
+    b: Builder, tr: dict[str, Any], i: int, path: str
 ) -> list[TransitionDef]:
     shift = tr["coord_shift"]
     if not isinstance(shift, dict) or len(shift) != 1:
@@ -1054,7 +602,7 @@ def _coord_shift(
         raw = {"from": None, "to": None, "rate": rate_s.strip()}
         out.append(
             TransitionDef(
-                i, _template_dims(others, b.axes), src, dst, rate, path, raw, None
+                i, template_dims(others, b.axes), src, dst, rate, path, raw, None
             )
         )
     return out

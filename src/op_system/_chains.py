@@ -4,7 +4,7 @@
 `_expr_chains` fills in the stage and exit equations 0.1.2 generates for an
 expr model; `_transition_chains` turns a transitions model's chain into its
 entry, forward (one vectorized block when the stages form one) and exit
-transitions. (`b` is the builder of `_build.py`, typed `Any`: that module imports
+transitions. (`b` is the builder of `_builder.py`, typed `Any`: that module imports
 this one.)
 """
 

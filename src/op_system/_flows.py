@@ -18,7 +18,6 @@ from ._ir import Name, Node, Ref
 from ._lower import (
     _SPILL,
     _Lowerer,
-    _Val,
 )
 from ._lower_groups import _lower_group, _lower_single
 from ._model import Block, ChainFlow, Dim, Model, Target, TransitionDef
@@ -43,6 +42,7 @@ from ._ops import (
     Zeros,
 )
 from ._reroll import Group, group_cells
+from ._values import _Val
 
 __all__: list[str] = []
 

@@ -14,7 +14,7 @@ from typing import cast
 import numpy as np
 
 from ._ir import BinOp, Node
-from ._lower import _drop_last, _Lowerer, _read_once, _Val
+from ._lower import _drop_last, _Lowerer, _read_once
 from ._model import Dim
 from ._ops import (
     AsFloat,
@@ -29,6 +29,7 @@ from ._ops import (
     Var,
 )
 from ._reroll import Group, IsoSum, Leaf, shape_key, synthetic_dim
+from ._values import _Val
 
 __all__ = ["_lower_group", "_lower_single"]
 

@@ -40,7 +40,6 @@ from ._lower import (
     _SPILL,
     _drop_last,
     _Lowerer,
-    _Val,
 )
 from ._model import AliasDef, Block, ChainFlow, Dim, Model, Target
 from ._ops import (
@@ -61,6 +60,7 @@ from ._ops import (
     is_atom,
 )
 from ._templates import reduce_dim
+from ._values import _Val
 
 __all__ = ["_Tangent"]
 

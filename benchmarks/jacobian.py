@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from op_system import compile_spec
-from op_system._jacobian import JacobianPlan
+from op_system._backends.jacobian import JacobianPlan
 
 from . import models as M
 from .timing import Settings, measure_pair

@@ -62,7 +62,7 @@ def bench_stochastic(
     times = np.array([0.0, STEPS * DT])
     n_age = 4
 
-    from op_system._sampling import binomial as fast_binomial
+    from op_system._stochastic.sampling import binomial as fast_binomial
 
     def hand_jax(key: Any, n: int, binomial: Callable[..., Any]) -> Any:
         cm = jnp.asarray(contacts)

@@ -15,7 +15,7 @@ import pytest
 from tests.differential.generate import generate_cases
 
 from op_system import ExpressionError, compile_rhs, normalize_rhs
-from op_system._model import Model
+from op_system._core.model import Model
 
 
 class _Counter:
@@ -46,7 +46,7 @@ def _built(spec: dict[str, Any]) -> Any | None:
 
 
 def _every_consumer(rhs: Any) -> None:
-    from op_system._symbolic import jacobian_sparsity, to_sympy
+    from op_system._views.symbolic import jacobian_sparsity, to_sympy
 
     rhs.equations, rhs.aliases, rhs.meta.get("transitions")
     for backend in ("numpy", "jax"):

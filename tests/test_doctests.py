@@ -12,7 +12,7 @@ import op_system
 
 MODULES = sorted(
     {"op_system"}
-    | {f"op_system.{m.name}" for m in pkgutil.iter_modules(op_system.__path__)}
+    | {m.name for m in pkgutil.walk_packages(op_system.__path__, "op_system.")}
 )
 
 

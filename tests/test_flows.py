@@ -183,7 +183,7 @@ def test_flat_flows_are_rerolled() -> None:
         spec, params = models.age_seir_flat(models.age_seir(n))
         c = compile_spec(spec)
         c.flows(0.0, models.age_seir(n).y_call, **params)
-        from op_system._codegen import lower_model
+        from op_system._lower.codegen import lower_model
 
         sizes.append(
             len(lower_model(c.rhs._model, "numpy", "flows").source.splitlines())

@@ -12,7 +12,7 @@ SPEC = {"kind": "expr", "state": ["S", "I"], "equations": {"S": "-b*S*I", "I": "
 
 
 def test_collector_is_paused_during_the_build_and_restored() -> None:
-    import op_system._build as build
+    import op_system._core.build as build
 
     seen: list[bool] = []
     original = build._Builder.build_aliases

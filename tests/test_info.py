@@ -376,7 +376,7 @@ def test_exported() -> None:
         "KernelInfo",
     ):
         assert name in op_system.__all__
-        assert getattr(op_system, name).__module__ == "op_system._info"
+        assert getattr(op_system, name).__module__ == "op_system._api.info"
     api = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text(
         encoding="utf-8"
     )

@@ -2,7 +2,7 @@
 
 `jacobian()` and `bind(params, output="jacobian")` evaluate the jvp of every
 color of the pattern in one call of a generated program whose tangents carry a
-trailing batch axis (`_batch.py`). Each is checked against the one-direction
+trailing batch axis (`_lower/batch.py`). Each is checked against the one-direction
 jvp program applied to every unit vector (a separate generated program, itself
 checked against finite differences and `jax.jacfwd` in test_symbolic.py), on
 the parity specs, generated specs and each benchmark model in every spec form.

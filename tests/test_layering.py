@@ -146,3 +146,36 @@ def test_no_module_is_longer_than_800_lines() -> None:
     assert not {p: n for p, n in sizes.items() if n > 800}
     assert sizes["compile.py"] < 150
     assert sizes["specs.py"] < 150
+
+
+#: The private sub-packages in pipeline order; a module imports only modules of
+#: its own package or an earlier one (the public modules come last).
+STAGES = (
+    "_support",
+    "_spec",
+    "_lang",
+    "_core",
+    "_lower",
+    "_backends",
+    "_stochastic",
+    "_views",
+    "_api",
+    "_cli",
+)
+
+
+def _stage(module: str) -> int:
+    head = module.split(".")[0]
+    return STAGES.index(head) if head in STAGES else len(STAGES)
+
+
+def test_modules_import_only_their_own_or_earlier_stages() -> None:
+    graph = _graph()
+    assert {m.split(".")[0] for m in graph if "." in m} == set(STAGES)
+    late = sorted(
+        f"{m} imports {d}"
+        for m, deps in graph.items()
+        for d in deps
+        if _stage(d) > _stage(m)
+    )
+    assert not late, late

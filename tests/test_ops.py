@@ -1,4 +1,4 @@
-"""The array-op IR (`op_system._ops`): random op trees, written out by each
+"""The array-op IR (`op_system._lower.ops`): random op trees, written out by each
 namespace family's emitter and run with the generated code's own runtime,
 against an independent NumPy evaluation of the same tree.
 
@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from op_system import _ops as O
 from op_system import compile_spec
-from op_system._backend import resolve_backend
-from op_system._lower import Lowered
+from op_system._backends.backend import resolve_backend
+from op_system._lower.lowerer import Lowered
 
 RNG = np.random.default_rng(7)
 INPUTS: dict[str, np.ndarray] = {
@@ -176,7 +176,7 @@ def trees(draw: Any, shape: tuple[int, ...], tables: Tables, depth: int = 3) -> 
 
 def _runtime(xp: Any) -> dict[str, Any]:
     """The globals generated code runs with, for namespace `xp`."""
-    from op_system._runtime import _runtime as runtime
+    from op_system._backends.runtime import _runtime as runtime
 
     model = compile_spec(
         {"kind": "expr", "state": ["x"], "equations": {"x": "-x"}}

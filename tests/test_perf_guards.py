@@ -158,7 +158,7 @@ def _jvp_source_size(op: str, n: int) -> int:
             "equations": {**eqs, "x0": expr},
         }
     )
-    from op_system._codegen import lower_model
+    from op_system._lower.codegen import lower_model
 
     return len(lower_model(c.rhs._model, "numpy", mode="jvp").source)
 

@@ -36,8 +36,8 @@ from op_system import (
     compile_spec,
     normalize_rhs,
 )
-from op_system._ir import to_source
-from op_system._parse import parse_expr
+from op_system._lang.ir import to_source
+from op_system._lang.parse import parse_expr
 
 
 def cfg(max_examples: int) -> settings:

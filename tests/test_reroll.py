@@ -291,8 +291,8 @@ def test_restated_structure_is_sums_and_products_up_to_order(
     left: str, right: str, same: bool
 ) -> None:
     from op_system import normalize_rhs
-    from op_system._cells import CellEvaluator, _Structure
-    from op_system._parse import parse_expr
+    from op_system._core.cells import CellEvaluator, _Structure
+    from op_system._lang.parse import parse_expr
 
     model = normalize_rhs(
         {"state": ["x", "y"], "equations": {"x": "a + b + c", "y": "-x"}}

@@ -17,8 +17,8 @@ from scipy import stats
 jax = pytest.importorskip("jax")
 jnp = jax.numpy
 
-from op_system._sampling import _log_factorial, binomial  # noqa: E402
-from op_system._sampling import binomial as _binomial  # noqa: E402
+from op_system._stochastic.sampling import _log_factorial, binomial  # noqa: E402
+from op_system._stochastic.sampling import binomial as _binomial  # noqa: E402
 
 # (n, p): inversion, BTRS, either side of the switch at n q = 10, p above 1/2
 # (drawn as n minus a draw with 1 - p), the edges, and a large n

@@ -8,13 +8,13 @@ import ast
 import pytest
 
 from op_system import normalize_rhs
-from op_system._backend import resolve_backend
-from op_system._batch import runtime as batch_runtime
-from op_system._codegen import lower_model
-from op_system._ops import NUMPY, Var
-from op_system._rhs import model_of
-from op_system._runtime import _runtime
-from op_system._stmts import (
+from op_system._backends.backend import resolve_backend
+from op_system._backends.runtime import _runtime
+from op_system._core.rhs import model_of
+from op_system._lower.batch import runtime as batch_runtime
+from op_system._lower.codegen import lower_model
+from op_system._lower.ops import NUMPY, Var
+from op_system._lower.stmts import (
     NUMPY_ONLY,
     RUNTIME,
     Assign,

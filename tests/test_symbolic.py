@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from op_system import ExpressionError, compile_spec, normalize_rhs
-from op_system._symbolic import jacobian_sparsity, to_sympy
+from op_system._views.symbolic import jacobian_sparsity, to_sympy
 
 REFS = json.loads((Path(__file__).parent / "parity" / "refs.json").read_text())["cases"]
 

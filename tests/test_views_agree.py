@@ -32,7 +32,7 @@ from tests.differential.compare import StringEvaluator, _close, scalar_inputs
 from tests.differential.generate import generate_cases
 
 from op_system import compile_rhs, normalize_rhs
-from op_system._symbolic import to_sympy
+from op_system._views.symbolic import to_sympy
 
 
 def _valid(seed: int, n: int) -> list[tuple[str, Any, Any]]:
@@ -103,7 +103,7 @@ def _numpy_views(case: str, rhs: Any, c: Any, t: float, y: Any, p: Any) -> None:
 
 
 def _flow_sources(c: Any) -> list[int | None]:
-    from op_system._cells import flow_sources
+    from op_system._core.cells import flow_sources
 
     return flow_sources(c.rhs._model)
 

@@ -30,45 +30,45 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-from ._backend import DEFAULT_ARRAY_BACKEND as DEFAULT_ARRAY_BACKEND
-from ._compiled import CompiledRhs as CompiledRhs
-from ._compiled import EvalFn as EvalFn
-from ._compiled import compile_rhs as compile_rhs
-from ._compiled import compile_spec as compile_spec
-from ._errors import BackendError as BackendError
-from ._errors import CompilationError as CompilationError
-from ._errors import ExpressionError as ExpressionError
-from ._errors import OpSystemError as OpSystemError
-from ._errors import ParameterError as ParameterError
-from ._errors import SpecError as SpecError
-from ._errors import SpecWarning as SpecWarning
-from ._errors import StateShapeError as StateShapeError
-from ._errors import UnsupportedFeatureError as UnsupportedFeatureError
-from ._filter import FilterResult as FilterResult
-from ._identifiers import IdentifierString as IdentifierString
-from ._identifiers import StateString as StateString
-from ._info import AxisInfo as AxisInfo
-from ._info import KernelInfo as KernelInfo
-from ._info import ModelInfo as ModelInfo
-from ._info import ParamInfo as ParamInfo
-from ._info import StateBlockInfo as StateBlockInfo
-from ._info import model_info as model_info
-from ._io import load_spec as load_spec
-from ._normalized import NormalizedRhs as NormalizedRhs
-from ._normalized import normalize_expr_rhs as normalize_expr_rhs
-from ._normalized import normalize_rhs as normalize_rhs
-from ._normalized import normalize_transitions_rhs as normalize_transitions_rhs
-from ._stochastic import Simulation as Simulation
+from ._api.compiled import CompiledRhs as CompiledRhs
+from ._api.compiled import EvalFn as EvalFn
+from ._api.compiled import compile_rhs as compile_rhs
+from ._api.compiled import compile_spec as compile_spec
+from ._api.info import AxisInfo as AxisInfo
+from ._api.info import KernelInfo as KernelInfo
+from ._api.info import ModelInfo as ModelInfo
+from ._api.info import ParamInfo as ParamInfo
+from ._api.info import StateBlockInfo as StateBlockInfo
+from ._api.info import model_info as model_info
+from ._api.normalized import NormalizedRhs as NormalizedRhs
+from ._api.normalized import normalize_expr_rhs as normalize_expr_rhs
+from ._api.normalized import normalize_rhs as normalize_rhs
+from ._api.normalized import normalize_transitions_rhs as normalize_transitions_rhs
+from ._backends.backend import DEFAULT_ARRAY_BACKEND as DEFAULT_ARRAY_BACKEND
+from ._spec.identifiers import IdentifierString as IdentifierString
+from ._spec.identifiers import StateString as StateString
+from ._spec.io import load_spec as load_spec
+from ._stochastic.filter import FilterResult as FilterResult
+from ._stochastic.simulators import Simulation as Simulation
+from ._support.errors import BackendError as BackendError
+from ._support.errors import CompilationError as CompilationError
+from ._support.errors import ExpressionError as ExpressionError
+from ._support.errors import OpSystemError as OpSystemError
+from ._support.errors import ParameterError as ParameterError
+from ._support.errors import SpecError as SpecError
+from ._support.errors import SpecWarning as SpecWarning
+from ._support.errors import StateShapeError as StateShapeError
+from ._support.errors import UnsupportedFeatureError as UnsupportedFeatureError
 
 if TYPE_CHECKING:
-    from ._pmmh import PMMH as PMMH
+    from ._stochastic.pmmh import PMMH as PMMH
 
 
 def __getattr__(name: str) -> Any:
     # PMMH subclasses numpyro's kernel: imported on first use, so that
     # `import op_system` needs neither numpyro nor JAX
     if name == "PMMH":
-        from ._pmmh import PMMH
+        from ._stochastic.pmmh import PMMH
 
         return PMMH
     raise AttributeError(f"module 'op_system' has no attribute {name!r}")

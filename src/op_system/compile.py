@@ -9,7 +9,7 @@ The implementation lives in the package's private stages; this module keeps
 
 from __future__ import annotations
 
-from ._backend import DEFAULT_ARRAY_BACKEND
-from ._compiled import CompiledRhs, EvalFn, compile_rhs
+from ._api.compiled import CompiledRhs, EvalFn, compile_rhs
+from ._backends.backend import DEFAULT_ARRAY_BACKEND
 
 __all__ = ["DEFAULT_ARRAY_BACKEND", "CompiledRhs", "EvalFn", "compile_rhs"]

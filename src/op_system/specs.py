@@ -8,14 +8,14 @@ The implementation lives in the package's private stages; this module keeps
 
 from __future__ import annotations
 
-from ._meta import ConstraintRule
-from ._normalized import (
+from ._api.normalized import (
     NormalizedRhs,
     _normalize_constraints,
     normalize_expr_rhs,
     normalize_rhs,
     normalize_transitions_rhs,
 )
+from ._spec.meta import ConstraintRule
 
 __all__ = [
     "ConstraintRule",

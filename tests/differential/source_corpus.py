@@ -50,7 +50,7 @@ def pytest_configure(config: Any) -> None:
     if not os.environ.get(_ENV):
         return
     import op_system
-    from op_system._codegen import lower_model as original
+    from op_system._lower.codegen import lower_model as original
 
     def recording(
         model: Any, backend_name: str, mode: str = "rhs", *, dispatch: bool = False
@@ -92,7 +92,7 @@ def check(where: str, show: int = 5, update: bool = False) -> int:
     syntax tree) are counted apart and do not fail the check. With `update`,
     the new sources replace the recorded ones (one file).
     """
-    from op_system._codegen import lower_model
+    from op_system._lower.codegen import lower_model
 
     entries: dict[str, tuple[bytes, str, str, bool, str, str]] = {}
     files = sorted(Path(where).glob("corpus-*.pkl"))

@@ -1,0 +1,608 @@
+"""Build a validated `Model` from a raw spec mapping (the work behind `normalize_rhs`):
+the entry point, equations (expr models), transitions and incidence counters.
+
+Validation follows op-system 0.1.2 (same checks, same message fragments), with
+extra checks that 0.1.2 lacked; every error names the spec path and the token.
+Templates are kept as templates: nothing here loops over the cells of a model
+except the computation of `state_names`, which the public API exposes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .._lang.ir import IndexItem, Invalid, Name, Node, Ref
+from .._lang.parse import parse_expr
+from .._support.errors import (
+    SpecError,
+    UnsupportedFeatureError,
+    _outside_package,
+    did_you_mean,
+)
+from .._support.gcpause import paused_gc
+from .builder import (
+    Builder,
+    normalize_key,
+    placeholders_in,
+    template_dims,
+    template_uses,
+)
+from .chains import _expr_chains, _transition_chains
+from .model import (
+    INLINE_RE,
+    Block,
+    ChainFlow,
+    Counter,
+    Dim,
+    EquationDef,
+    Model,
+    TransitionDef,
+    subst_text,
+    transition_base,
+)
+from .templates import (
+    RESERVED_NAMES,
+    _check_ident,
+)
+from .timevarying import time_axis, time_varying
+
+__all__ = ["RESERVED_NAMES", "build_model", "subst_text"]
+
+
+# -- chains -----------------------------------------------------------------------
+
+
+# -- entry points -----------------------------------------------------------------
+
+#: Top-level keys a spec may have; 0.1.2 ignores any other key silently.
+SPEC_KEYS = frozenset(
+    {
+        "kind",
+        "state",
+        "equations",
+        "aliases",
+        "transitions",
+        "chain",
+        "axes",
+        "state_axes",
+        "kernels",
+        "operators",
+        "initial_state",
+        "incidence",
+        "time_axis",
+        "time_interpolation",
+        "observables",
+        "sources",
+        "couplings",
+        "constraints",
+        "meta",
+    }
+)
+#: Descriptive keys people write next to a model; never warned about.
+_DESCRIPTIVE_KEYS = frozenset(
+    {"name", "description", "notes", "title", "version", "author", "authors", "units"}
+)
+
+
+def warn_unknown_keys(spec: Mapping[str, Any]) -> None:
+    """A `SpecWarning` for each unknown top-level key (a typo like `equatons:`).
+
+    A warning, not an error: 0.1.2 ignores such keys, so 0.1.2 specs keep loading.
+    """
+    import warnings
+
+    from .._support.errors import SpecWarning
+
+    for key in spec:
+        if not isinstance(key, str) or key in SPEC_KEYS or key in _DESCRIPTIVE_KEYS:
+            continue
+        hint = did_you_mean(key, SPEC_KEYS)
+        warnings.warn(
+            f"unknown top-level spec key {key!r}{hint} is ignored (known keys: {sorted(SPEC_KEYS)})",
+            SpecWarning,
+            stacklevel=_outside_package(),
+        )
+
+
+@paused_gc
+def build_model(spec: Mapping[str, Any], kind: str) -> Model:
+    """Validate `spec` as an `expr` or `transitions` model."""
+    warn_unknown_keys(spec)
+    b = Builder(spec, kind)
+    aliases_raw, meta = b.common_meta(with_state_axes=(kind == "expr"))
+    b.build_aliases(aliases_raw)
+    chains = spec.get("chain")
+    if chains and not isinstance(chains, list):
+        raise SpecError("chain must be a list if provided", path="chain")
+    if kind == "expr":
+        return _build_expr(b, meta, chains or [])
+    return _build_transitions(b, meta, chains or [])
+
+
+def _alias_exprs(b: Builder) -> list[tuple[Node, tuple[Dim, ...], str]]:
+    # every alias has an expression here: virtual (cell-by-cell) ones come later
+    return [
+        (a.expr, tuple(Dim(ax.name, ax) for ax in a.axes), a.path)
+        for a in b.aliases.values()
+        if a.expr is not None
+    ]
+
+
+def _finish(
+    b: Builder,
+    kind: str,
+    meta: dict[str, Any],
+    equations: list[EquationDef],
+    transitions: list[TransitionDef | ChainFlow],
+    exprs: list[tuple[Node, tuple[Dim, ...], str]],
+    counters: list[Counter] | None = None,
+) -> Model:
+    names = b.state_names()
+    b.check_unique_states(names)
+    model = Model(
+        kind=kind,
+        axes=b.axes,
+        blocks=b.blocks,
+        aliases=b.aliases,
+        params=b.params,
+        equations=equations,
+        transitions=transitions,
+        n_state=len(names),
+        state_names=tuple(names),
+        meta=meta,
+        kernels={k["name"]: k for k in meta.get("kernels") or []},
+        counters=counters or [],
+        time_axis=time_axis(b.spec, b.axes),
+    )
+    all_exprs = _alias_exprs(b) + exprs
+    b.validate(model, b.collect_params(model, all_exprs))
+    time_varying(b.spec, model, meta)
+    if b.spec.get("observables") is not None:
+        from .observables import observed_model
+
+        model.observed = observed_model(b, model, all_exprs)
+    b.attach_initial_state(meta)
+    from .cells import template_cells  # the per-cell evaluator reads the built model
+
+    template_cells(model)
+    return model
+
+
+def _counters(
+    b: Builder, transitions: list[TransitionDef | ChainFlow]
+) -> list[Counter]:
+    """The `incidence:` counters: one state block each, appended after the states."""
+    raw = b.spec.get("incidence")
+    if raw is None:
+        return []
+    if not isinstance(raw, dict) or not raw:
+        raise SpecError(
+            "incidence must be a non-empty mapping of counter name -> transition names",
+            path="incidence",
+        )
+    named: dict[str, list[TransitionDef]] = {}
+    for td in transitions:
+        if isinstance(td, TransitionDef) and td.name_text:
+            named.setdefault(transition_base(td.name_text), []).append(td)
+    taken = set(b.state_names()) | {blk.base for blk in b.blocks} | set(b.aliases)
+    counters: list[Counter] = []
+    for key, val in raw.items():
+        path = f"incidence[{key!r}]"
+        if not isinstance(key, str):
+            raise SpecError(
+                "incidence keys must be strings", path="incidence", token=repr(key)
+            )
+        _check_ident(key, path, "incidence counter")
+        if key in taken:
+            raise SpecError(
+                f"incidence counter {key!r} is already the name of a state or alias",
+                path=path,
+                token=key,
+            )
+        names = [val] if isinstance(val, str) else val
+        if (
+            not isinstance(names, list)
+            or not names
+            or not all(isinstance(n, str) and n.strip() for n in names)
+        ):
+            raise SpecError(
+                f"{path} must be a transition name or a non-empty list of them",
+                path=path,
+                token=repr(val),
+            )
+        tds: list[TransitionDef] = []
+        for n in (n.strip() for n in names):
+            got = named.get(n)
+            if got is None:
+                raise SpecError(
+                    f"{path}: no transition is named {n!r}{did_you_mean(n, named)}"
+                    f" (named transitions: {sorted(named) or 'none'})",
+                    path=path,
+                    token=n,
+                )
+            if any(t is g for t in tds for g in got):
+                raise SpecError(f"{path} lists {n!r} twice", path=path, token=n)
+            tds.extend(got)
+        for td in tds:
+            if any(d.subset is not None for d in td.dims):
+                raise UnsupportedFeatureError(
+                    f"{path}: counting the flows of {td.path} (a coord_shift transition) "
+                    "is not supported",
+                    path=path,
+                    token=td.name_text or "",
+                )
+        # The counter has the axes every counted transition has (others are summed).
+        shared = [
+            d.name
+            for d in tds[0].dims
+            if all(any(e.name == d.name for e in t.dims) for t in tds)
+        ]
+        last = b.blocks[-1]
+        blk = Block(
+            key, tuple(b.axes[a] for a in shared), last.offset + last.size, path
+        )
+        b.blocks.append(blk)
+        taken.add(key)
+        counters.append(Counter(blk, tuple(tds), path))
+    return counters
+
+
+def _build_expr(b: Builder, meta: dict[str, Any], chains: list[Any]) -> Model:
+    if b.spec.get("incidence") is not None:
+        raise SpecError(
+            "incidence counts the flows of transitions; an expr model has none "
+            "(write the counter as a state with its own equation)",
+            path="incidence",
+        )
+    eq_raw = b.spec.get("equations")
+    if not isinstance(eq_raw, dict):
+        raise SpecError("equations must be a mapping of state->expr", path="equations")
+    equations_map: dict[str, tuple[object, str]] = {}
+    for k, v in eq_raw.items():
+        if not isinstance(k, str):
+            raise SpecError(
+                "equations keys must be strings", path="equations", token=repr(k)
+            )
+        equations_map[normalize_key(k)] = (v, f"equations[{k!r}]")
+    names_now, chain_bases, chain_eqs = _expr_chains(b, chains, equations_map)
+    template_keys = {
+        f"{blk.base}[{','.join(a.name for a in blk.axes)}]": blk
+        for blk in b.blocks
+        if blk.axes
+    }
+    alias_keys = {
+        f"{a.base}[{','.join(x.name for x in a.axes)}]"
+        for a in b.aliases.values()
+        if a.axes
+    }
+    unknown = [
+        k
+        for k in equations_map
+        if k not in names_now and k not in template_keys and k not in alias_keys
+    ]
+    if unknown:
+        raise SpecError(
+            f"unknown equation key(s): {sorted(unknown)}{did_you_mean(unknown[0], list(names_now) + list(template_keys))}",
+            path="equations",
+            token=unknown[0],
+        )
+
+    def parse_eq(key: str) -> tuple[Node, str]:
+        val, path = equations_map[key]
+        if not isinstance(val, str) or not val.strip():
+            raise SpecError(
+                f"equations[{key!r}] must be a non-empty string, got {type(val).__name__} {val!r:.40}",
+                path=path,
+                token=repr(val)[:40],
+            )
+        return parse_expr(val, path=path), path
+
+    equations: list[EquationDef] = []
+    exprs: list[tuple[Node, tuple[Dim, ...], str]] = []
+    for blk in b.blocks:
+        if blk.custom is not None:
+            rates, final_out, gen = chain_eqs[id(blk)]
+            rate_nodes = tuple(parse_expr(r, path=f"{gen}.forward") for r in rates)
+            out_node = parse_expr(final_out, path=f"{gen}.exit.rate")
+            eq = EquationDef(blk, None, gen, chain=(rate_nodes, out_node))
+            for node in (*rate_nodes, out_node):
+                exprs.append((node, (), gen))
+            for flat, name in enumerate(blk.custom):
+                if name in equations_map:
+                    node, path = parse_eq(name)
+                    eq.overrides[flat] = (node, path)
+                    exprs.append((node, (), path))
+            equations.append(eq)
+            continue
+        if not blk.axes:
+            if blk.base in equations_map:
+                node, path = parse_eq(blk.base)
+            elif blk.base in chain_bases:
+                node, path = parse_expr("0.0"), f"chain:{blk.base}"
+            else:
+                raise SpecError(
+                    f"Missing equation for state {blk.base!r}",
+                    path="equations",
+                    token=blk.base,
+                )
+            equations.append(EquationDef(blk, node, path))
+            exprs.append((node, (), path))
+            continue
+        key = f"{blk.base}[{','.join(a.name for a in blk.axes)}]"
+        scope = template_dims([a.name for a in blk.axes], b.axes)
+        eq = EquationDef(blk, None, key)
+        if key in equations_map:
+            eq.expr, eq.path = parse_eq(key)
+        # Concrete per-cell keys win over the template, as in 0.1.2.
+        cell_keys = [k for k in equations_map if k.startswith(blk.base + "__")]
+        if cell_keys:
+            for flat, name in enumerate(blk.names()):
+                if name in equations_map:
+                    node, path = parse_eq(name)
+                    eq.overrides[flat] = (node, path)
+                    exprs.append((node, (), path))
+        if eq.expr is not None:
+            exprs.extend(template_uses(eq.expr, scope, eq.path, blk, set(eq.overrides)))
+            if len(eq.overrides) == blk.size:
+                eq.expr = (
+                    None  # every cell is overridden: the template is never evaluated
+                )
+        if eq.expr is None:
+            missing = [n for f, n in enumerate(blk.names()) if f not in eq.overrides]
+            if missing:
+                raise SpecError(
+                    f"Missing equation for state {missing[0]!r}",
+                    path="equations",
+                    token=missing[0],
+                )
+        equations.append(eq)
+    return _finish(b, "expr", meta, equations, [], exprs)
+
+
+def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> Model:
+    raw = b.spec.get("transitions")
+    if raw is None:
+        raw = []
+    elif not isinstance(raw, list):
+        raise SpecError("transitions must be a list", path="transitions")
+    entries: list[tuple[Any, str]] = [
+        (tr, f"transitions[{i}]") for i, tr in enumerate(raw)
+    ]
+    names_now = _transition_chains(b, chains, entries)
+    if not entries:
+        raise SpecError(
+            "transitions must be non-empty after applying chain expansion",
+            path="transitions",
+        )
+    transitions: list[TransitionDef | ChainFlow] = []
+    exprs: list[tuple[Node, tuple[Dim, ...], str]] = []
+    for i, (tr, path) in enumerate(entries):
+        if isinstance(tr, tuple):  # vectorized chain forward flows
+            blk, rates = tr
+            nodes = tuple(parse_expr(r, path=path) for r in rates)
+            transitions.append(ChainFlow(i, blk, nodes, path))
+            exprs.extend((n, (), path) for n in nodes)
+            continue
+        if not isinstance(tr, dict):
+            raise SpecError(f"{path} must be a mapping", path=path)
+        if "name" in tr and (
+            not isinstance(tr.get("name"), str) or not tr["name"].strip()
+        ):
+            raise SpecError(
+                f"{path}.name must be a non-empty string",
+                path=f"{path}.name",
+                token=repr(tr.get("name")),
+            )
+        if "coord_shift" in tr:
+            for td in _coord_shift(b, tr, i, path):
+                transitions.append(td)
+                exprs.append((td.rate, td.dims, f"{path}.rate"))
+            continue
+        fields = _transition_fields(tr, path)
+        src = (
+            None
+            if fields["from"] is None
+            else _state_ref(b, fields["from"], f"{path}.from", "from", names_now)
+        )
+        dst = (
+            None
+            if fields["to"] is None
+            else _state_ref(b, fields["to"], f"{path}.to", "to", names_now)
+        )
+        rate = parse_expr(str(fields["rate"]), path=f"{path}.rate")
+        placeholders: list[str] = []
+        for ref in (src, dst):
+            if isinstance(ref, Ref):
+                for item in ref.items:
+                    if (
+                        item.axis is None
+                        and item.value in b.axes
+                        and item.value not in placeholders
+                    ):
+                        placeholders.append(item.value)
+        now = time_axis(b.spec, b.axes)
+        for ph in placeholders_in(rate, b.axes, f"{path}.rate"):
+            # the time axis in a rate, where from/to do not range over it, is the
+            # current time (a time-varying parameter), not a template to expand
+            if ph not in placeholders and (now is None or ph != now.name):
+                placeholders.append(ph)
+        name_text = tr.get("name") if isinstance(tr.get("name"), str) else None
+        if name_text:
+            for m in INLINE_RE.finditer(name_text):
+                for part in m.group(2).split(","):
+                    part = part.strip()
+                    if part in b.axes and part not in placeholders:
+                        placeholders.append(part)
+        dims = template_dims(placeholders, b.axes)
+        td = TransitionDef(i, dims, src, dst, rate, path, tr, name_text)
+        transitions.append(td)
+        exprs.append((rate, dims, f"{path}.rate"))
+        if src is not None:
+            exprs.append((src, dims, f"{path}.from"))
+        if dst is not None:
+            exprs.append((dst, dims, f"{path}.to"))
+    counters = _counters(b, transitions)
+    model = _finish(b, "transitions", meta, [], transitions, exprs, counters)
+    for flow in transitions:  # from/to must be states (not aliases or parameters)
+        if isinstance(flow, ChainFlow):
+            continue
+        for node, key in ((flow.src, "from"), (flow.dst, "to")):
+            if node is None:
+                continue
+            tgt = model.resolve(node, flow.dims, f"{flow.path}.{key}")
+            if tgt.kind != "state":
+                text = node.id if isinstance(node, Name) else f"{node.base}[...]"
+                raise SpecError(
+                    f"{flow.path}.{key}={text!r} not in state",
+                    path=f"{flow.path}.{key}",
+                    token=text,
+                )
+    return model
+
+
+def _transition_fields(tr: Mapping[str, Any], path: str) -> dict[str, str | None]:
+    """A transition's `from`, `to` (None for a source or a sink) and `rate` texts."""
+    fields: dict[str, str | None] = {}
+    for key in ("from", "to", "rate"):
+        val = tr.get(key)
+        if val is None and key != "rate" and key in tr:
+            fields[key] = None  # a source (from: null) or a sink (to: null)
+            continue
+        if not isinstance(val, str) or not val.strip():
+            hint = ""
+            if key in ("from", "to") and key not in tr:
+                what = "a source (births)" if key == "from" else "a sink (deaths)"
+                hint = f"; for {what} write `{key}: null`"
+            raise SpecError(
+                f"{path}.{key} must be a string{hint}",
+                path=f"{path}.{key}",
+                token=repr(val),
+            )
+        fields[key] = val.strip()
+    if fields["from"] is None and fields["to"] is None:
+        raise SpecError(
+            f"{path} has neither from nor to: a transition needs at least one state",
+            path=path,
+        )
+    return fields
+
+
+def _state_ref(
+    b: Builder, text: str, path: str, key: str, names_now: set[str]
+) -> Name | Ref:
+    node = parse_expr(text, path=path)
+    if isinstance(node, Name):
+        if node.id not in names_now and (
+            not any(blk.base == node.id for blk in b.blocks)
+        ):
+            raise SpecError(
+                f"{path.rsplit('.', 1)[0]}.{key}={text!r} not in state{did_you_mean(text, names_now)}",
+                path=path,
+                token=text,
+            )
+        return node
+    if isinstance(node, Ref):
+        if not any(blk.base == node.base and blk.axes for blk in b.blocks):
+            raise SpecError(
+                f"{path.rsplit('.', 1)[0]}.{key}={text!r} not in state",
+                path=path,
+                token=text,
+            )
+        for item in node.items:
+            if item.axis is None and not item.is_number and item.value not in b.axes:
+                found = [
+                    ax for ax in b.axes.values() if ax.lookup(item.value) is not None
+                ]
+                if not found:
+                    raise SpecError(
+                        f"transition placeholder {item.value!r} references unknown axis",
+                        path=path,
+                        token=item.value,
+                    )
+        return node
+    if isinstance(node, Invalid):
+        raise SpecError(
+            f"{path} must name a state, got {text!r}", path=path, token=node.token
+        )
+    raise SpecError(f"{path} must name a state, got {text!r}", path=path, token=text)
+
+
+def _coord_shift(
+    b: Builder, tr: dict[str, Any], i: int, path: str
+) -> list[TransitionDef]:
+    shift = tr["coord_shift"]
+    if not isinstance(shift, dict) or len(shift) != 1:
+        raise SpecError(
+            "coord_shift must be a mapping with exactly one axis entry",
+            path=f"{path}.coord_shift",
+        )
+    axis_name, arrow = next(iter(shift.items()))
+    if axis_name not in b.axes:
+        raise SpecError(
+            f"coord_shift axis {axis_name!r} is not defined",
+            path=f"{path}.coord_shift",
+            token=str(axis_name),
+        )
+    axis = b.axes[axis_name]
+    parts = [p.strip() for p in arrow.split("->")] if isinstance(arrow, str) else []
+    if len(parts) != 2 or not parts[0] or not parts[1]:
+        raise SpecError(
+            f"coord_shift[{axis_name}] must be 'from_coord -> to_coord'",
+            path=f"{path}.coord_shift",
+            token=repr(arrow),
+        )
+    for c in parts:
+        if axis.lookup(c) is None:
+            raise SpecError(
+                f"coord_shift coordinate {c!r} not in axis {axis_name!r} coords {list(axis.coords)}",
+                path=f"{path}.coord_shift",
+                token=c,
+            )
+    apply_to = tr.get("apply_to")
+    if not isinstance(apply_to, list) or not apply_to:
+        raise SpecError(
+            "coord_shift requires a non-empty 'apply_to' list", path=f"{path}.apply_to"
+        )
+    rate_s = tr.get("rate")
+    if not isinstance(rate_s, str) or not rate_s.strip():
+        raise SpecError("coord_shift requires a 'rate' string", path=f"{path}.rate")
+    rate = parse_expr(rate_s.strip(), path=f"{path}.rate")
+    out = []
+    for base in apply_to:
+        base = str(base).strip()
+        blk = next((x for x in b.blocks if x.base == base and x.axes), None)
+        if blk is None:
+            raise SpecError(
+                f"coord_shift apply_to state {base!r} has no expanded states starting with '{base}__'",
+                path=f"{path}.apply_to",
+                token=base,
+            )
+        if axis not in blk.axes:
+            raise SpecError(
+                f"coord_shift apply_to state {base!r} has no expanded states with fragment '{axis_name}_...'",
+                path=f"{path}.apply_to",
+                token=base,
+            )
+        others = [ax.name for ax in blk.axes if ax is not axis]
+        src = Ref(
+            base,
+            tuple(
+                IndexItem(ax.name, parts[0]) if ax is axis else IndexItem(None, ax.name)
+                for ax in blk.axes
+            ),
+        )
+        dst = Ref(
+            base,
+            tuple(
+                IndexItem(ax.name, parts[1]) if ax is axis else IndexItem(None, ax.name)
+                for ax in blk.axes
+            ),
+        )
+        raw = {"from": None, "to": None, "rate": rate_s.strip()}
+        out.append(
+            TransitionDef(
+                i, template_dims(others, b.axes), src, dst, rate, path, raw, None
+            )
+        )
+    return out

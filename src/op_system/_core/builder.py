@@ -1,0 +1,497 @@
+"""The builder's pieces: a spec's states, aliases and parameters, bound and validated.
+
+`Builder` holds what `build_model` (`_core/build.py`) has read so far; its
+`validate` binds every name of an expression to a `Target`.
+
+Validation follows op-system 0.1.2 (same checks, same message fragments), with
+extra checks that 0.1.2 lacked; every error names the spec path and the token.
+Templates are kept as templates: nothing here loops over the cells of a model
+except the computation of `state_names`, which the public API exposes.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .._lang.ir import Call, Name, Node, Reduce, Ref, children
+from .._lang.parse import parse_expr
+from .._spec.axes import Axis, normalize_axes
+from .._spec.meta import normalize_kernels, normalize_operators, normalize_state_axes
+from .._support.errors import (
+    ExpressionError,
+    SpecError,
+)
+from .model import (
+    AliasDef,
+    Block,
+    Dim,
+    Model,
+    ParamDef,
+    subst_text,
+)
+from .templates import (
+    _TEMPLATE_RE,
+    _check_ident,
+    _parse_template,
+    reduce_dim,
+)
+
+__all__ = [
+    "Builder",
+    "normalize_key",
+    "placeholders_in",
+    "template_dims",
+    "template_uses",
+    "visit_scoped",
+]
+
+
+def _str_list(x: object, name: str) -> list[str]:
+    if not isinstance(x, (list, tuple)):
+        raise SpecError(f"{name} must be a list of strings", path=name)
+    out = []
+    for i, v in enumerate(x):
+        if not isinstance(v, str) or not v.strip():
+            raise SpecError(
+                f"{name}[{i}] must be a non-empty string, got {type(v).__name__} {v!r:.40}",
+                path=f"{name}[{i}]",
+                token=repr(v)[:40],
+            )
+        out.append(v.strip())
+    return out
+
+
+def _str_dict(x: object, name: str) -> dict[str, str]:
+    if x is None:
+        return {}
+    if not isinstance(x, dict):
+        raise SpecError(f"{name} must be a mapping of string->string", path=name)
+    out: dict[str, str] = {}
+    for k, v in x.items():
+        if not isinstance(k, str) or not k.strip():
+            raise SpecError(
+                f"{name} keys must be non-empty strings", path=name, token=repr(k)
+            )
+        if not isinstance(v, str) or not v.strip():
+            raise SpecError(
+                f"{name}[{k!r}] must be a non-empty string",
+                path=f"{name}[{k!r}]",
+                token=repr(v),
+            )
+        out[k.strip()] = v.strip()
+    return out
+
+
+def normalize_key(key: str) -> str:
+    """Canonical template key: `"u[x, y]"` → `"u[x,y]"`."""
+    m = _TEMPLATE_RE.fullmatch(key) if "[" in key else None
+    if not m:
+        return key.strip()
+    return f"{m.group(1)}[{','.join(p.strip() for p in m.group(2).split(','))}]"
+
+
+def visit_scoped(
+    node: Node,
+    scope: tuple[Dim, ...],
+    axes: dict[str, Axis],
+    path: str,
+    fn: Callable[[Node, tuple[Dim, ...]], None],
+) -> None:
+    """Call `fn(node, scope)` on every node, tracking reduction dimensions (iteratively)."""
+    stack: list[tuple[Node, tuple[Dim, ...]]] = [(node, scope)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        cur, sc = pop()
+        fn(cur, sc)
+        if isinstance(cur, Reduce):
+            push((cur.body, (*sc, reduce_dim(cur, axes, path))))
+        else:
+            kids = children(cur)
+            for i in range(len(kids) - 1, -1, -1):
+                push((kids[i], sc))
+
+
+class Builder:
+    def __init__(self, spec: Mapping[str, Any], kind: str) -> None:
+        if not isinstance(spec, Mapping):
+            raise SpecError(
+                f"rhs specification must be a mapping, got {type(spec).__name__}",
+                path="<spec>",
+            )
+        self.spec = spec
+        self.kind = kind
+        state_raw = _str_list(spec.get("state"), "state")
+        if not state_raw:
+            raise SpecError(
+                "state must be a non-empty list of state names", path="state"
+            )
+        if len(state_raw) != len(set(state_raw)):
+            dup = next(s for s in state_raw if state_raw.count(s) > 1)
+            raise SpecError(
+                f"state contains duplicate names: {dup!r}", path="state", token=dup
+            )
+        self.state_raw = state_raw
+        self.axes_meta, self.axes = normalize_axes(spec.get("axes"))
+        self.blocks: list[Block] = []
+        offset = 0
+        for i, entry in enumerate(state_raw):
+            base, axes = _parse_template(entry, self.axes, f"state[{i}]", "state")
+            blk = Block(base, axes, offset, f"state[{i}]")
+            self.blocks.append(blk)
+            offset += blk.size
+        self.aliases: dict[str, AliasDef] = {}
+        self.params: dict[str, ParamDef] = {}
+
+    # -- common ----------------------------------------------------------------
+    def add_stage_block(self, name: str, path: str) -> None:
+        _check_ident(name, path, "chain stage")
+        last = self.blocks[-1] if self.blocks else None
+        offset = last.offset + last.size if last else 0
+        self.blocks.append(Block(name, (), offset, path))
+
+    def add_chain_block(self, name: str, stages: list[str], path: str) -> Block | None:
+        """One vectorized block for the stages `I1..Ik`; None if some stage already exists."""
+        names_now = set(self.state_names())
+        if any(s in names_now for s in stages):
+            for s in stages:
+                if s not in names_now:
+                    self.add_stage_block(s, path)
+            return None
+        for s in stages:
+            _check_ident(s, path, "chain stage")
+        axis = Axis(
+            f"_stage_{name}",
+            "categorical",
+            tuple(str(i) for i in range(1, len(stages) + 1)),
+        )
+        last = self.blocks[-1] if self.blocks else None
+        offset = last.offset + last.size if last else 0
+        blk = Block(
+            f"{name}#chain{len(self.blocks)}", (axis,), offset, path, tuple(stages)
+        )
+        self.blocks.append(blk)
+        return blk
+
+    def state_names(self) -> list[str]:
+        names: list[str] = []
+        for b in self.blocks:
+            names.extend(b.names())
+        return names
+
+    def check_unique_states(self, names: list[str]) -> None:
+        if len(names) != len(set(names)):
+            seen: set[str] = set()
+            dup = next(n for n in names if n in seen or seen.add(n))  # type: ignore[func-returns-value]
+            raise SpecError(
+                "expanded state contains duplicates", path="state", token=dup
+            )
+
+    def common_meta(
+        self, *, with_state_axes: bool
+    ) -> tuple[dict[str, str], dict[str, Any]]:
+        spec = self.spec
+        aliases = _str_dict(spec.get("aliases"), "aliases")
+        axis_names = {"subgroup"} | set(self.axes)
+        meta_block = spec.get("meta")
+        if meta_block is not None and not isinstance(meta_block, dict):
+            raise SpecError("meta must be a mapping", path="meta")
+        meta_get: Callable[[str], Any] = (
+            (lambda k: meta_block.get(k)) if meta_block else (lambda k: None)
+        )
+        meta: dict[str, Any] = {}
+        if self.kind == "transitions":
+            meta["transitions"] = None  # placeholder: keeps 0.1.2's key order
+        meta["axes"] = self.axes_meta
+        if with_state_axes:
+            state_set = set(self.state_raw) | {b.base for b in self.blocks}
+            meta["state_axes"] = normalize_state_axes(
+                spec.get("state_axes"), axis_names=axis_names, state_set=state_set
+            )
+        meta["kernels"] = normalize_kernels(
+            spec.get("kernels") or meta_get("kernels"), axis_names=axis_names
+        )
+        operator_states = set(self.state_raw) | {
+            n for b in self.blocks for n in (b.base, *b.names())
+        }
+        meta["operators"] = normalize_operators(
+            spec.get("operators") or meta_get("operators"),
+            axis_names=axis_names,
+            state_set=operator_states,
+        )
+        for key in ("sources", "couplings", "constraints"):
+            if key in spec:
+                meta[key] = spec.get(key)
+        if spec.get("constraints") is not None:
+            from .._spec.meta import normalize_constraints
+
+            normalize_constraints(spec.get("constraints"), axes=self.axes_meta)
+        return aliases, meta
+
+    def build_aliases(self, raw: dict[str, str]) -> None:
+        state_bases = {b.base for b in self.blocks}
+        for key, text in raw.items():
+            path = f"aliases[{key!r}]"
+            base, axes = _parse_template(normalize_key(key), self.axes, path, "alias")
+            if base in state_bases:
+                raise SpecError(
+                    f"alias {base!r} has the same name as a state",
+                    path=path,
+                    token=base,
+                )
+            if base in self.aliases:
+                raise SpecError(
+                    "expanded aliases contain duplicates", path=path, token=base
+                )
+            self.aliases[base] = AliasDef(base, axes, parse_expr(text, path=path), path)
+
+    def attach_initial_state(self, meta: dict[str, Any]) -> None:
+        raw = self.spec.get("initial_state")
+        if raw is None:
+            return
+        if not isinstance(raw, dict):
+            raise SpecError(
+                "initial_state must be a mapping of state -> parameter",
+                path="initial_state",
+            )
+        result: dict[str, str] = {}
+        for key, val in raw.items():
+            path = f"initial_state[{key!r}]"
+            val_s = str(val).strip()
+            if not val_s:
+                raise SpecError(
+                    f"initial_state[{key!r}] must be a non-empty string", path=path
+                )
+            base, axes = _parse_template(
+                normalize_key(str(key)), self.axes, path, "initial_state"
+            )
+            if not axes:
+                if base in result:
+                    raise SpecError(
+                        "expanded initial_state keys contain duplicates",
+                        path=path,
+                        token=base,
+                    )
+                result[base] = val_s
+                continue
+            blk = Block(base, axes, 0, path)
+            for idx, name in zip(blk.cells(), blk.names(), strict=False):
+                if name in result:
+                    raise SpecError(
+                        "expanded initial_state keys contain duplicates",
+                        path=path,
+                        token=name,
+                    )
+                assignment = {
+                    ax.name: ax.coords[i] for ax, i in zip(axes, idx, strict=False)
+                }
+                result[name] = subst_text(val_s, assignment)
+        meta["initial_state"] = result
+
+    # -- parameters ---------------------------------------------------------------
+    def collect_params(
+        self, model: Model, exprs: list[tuple[Node, tuple[Dim, ...], str]]
+    ) -> list[tuple[Node, tuple[Dim, ...], str]]:
+        """Discover parameters: every name that is not a state, alias, cell or `t`.
+
+        Returns every name, reference and `sum_prefix` call with its scope and
+        path (one walk of the expressions, which `validate` reads).
+        """
+        refs: list[tuple[Ref, tuple[Dim, ...], str]] = []
+        names: list[tuple[Name, str]] = []
+        sites: list[tuple[Node, tuple[Dim, ...], str]] = []
+
+        def fn(node: Node, scope: tuple[Dim, ...], path: str) -> None:
+            cls = node.__class__
+            if cls is Ref:
+                sites.append((node, scope, path))
+                base = node.base  # type: ignore[attr-defined]
+                if base in model.kernels:
+                    return
+                if (
+                    model.block(base) is None
+                    and base not in model.aliases
+                    and base not in model.flow_blocks
+                ):
+                    refs.append((node, scope, path))  # type: ignore[arg-type]
+            elif cls is Name:
+                sites.append((node, scope, path))
+                ident = node.id  # type: ignore[attr-defined]
+                if scope and any(
+                    d.name == ident and d.name != d.axis.name for d in scope
+                ):
+                    return  # a loop variable used as a value (its coordinate)
+                names.append((node, path))  # type: ignore[arg-type]
+            elif cls is Call and node.func == "sum_prefix":  # type: ignore[attr-defined]
+                sites.append((node, scope, path))
+
+        for expr, scope, path in exprs:
+            visit_scoped(expr, scope, self.axes, path, functools.partial(fn, path=path))
+        scalar_names = {a.base for a in model.aliases.values() if not a.axes}
+        scalar_names |= {blk.base for blk in model.blocks if not blk.axes}
+        indexed: dict[str, list[ParamDef]] = {}
+        for ref, scope, path in refs:
+            _check_ident(ref.base, path, "parameter")
+            sig, tpos = model.param_signature(ref, scope, path)
+            if ref.base in model.aliases:
+                continue
+            prefix = ref.base + "__"
+            if tpos is None and any(n.startswith(prefix) for n in scalar_names):
+                cells = ParamDef(ref.base, sig, path).names()
+                # A virtual template over aliases/states defined cell by cell (0.1.2 allows it).
+                missing = [c for c in cells if c not in scalar_names]
+                if missing and len(missing) < len(cells):
+                    raise ExpressionError(
+                        f"{ref.base}[...] refers to cells defined one by one, but {missing[0]!r} is not defined",
+                        path=path,
+                        token=missing[0],
+                    )
+                if not missing:
+                    cell_refs = tuple(Name(c) for c in cells)
+                    model.aliases[ref.base] = AliasDef(
+                        ref.base, sig, None, path, cell_refs
+                    )
+                    sites.extend(
+                        (c, (), path) for c in cell_refs
+                    )  # bound with the rest
+                    continue
+            variants = indexed.setdefault(ref.base, [])
+            if all(v.axes != sig or v.time_pos != tpos for v in variants):
+                variants.append(ParamDef(ref.base, sig, path, time_pos=tpos))
+        for variants in indexed.values():
+            for v in variants:
+                self.params[f"{v.base}[{','.join(a.name for a in v.axes)}]"] = v
+        scalars: dict[str, ParamDef] = {}
+        for name, path in names:
+            ident = name.id
+            if (
+                model.block(ident) is not None
+                or ident in model.aliases
+                or ident in model.flow_blocks
+                or ident in scalars
+                or ident == "t"
+                or ident in model.kernels
+                or model.lookup_cell(ident) is not None
+            ):
+                continue
+            _check_ident(ident, path, "parameter")
+            scalars[ident] = ParamDef(ident, (), path)
+        # Keys: the base name, unless the same base has several index signatures (0.1.2
+        # treats `k`, `k[age]`, `k[vax]` as distinct parameters `k`, `k__age_*`, `k__vax_*`).
+        self.params.clear()
+        for base, variants in indexed.items():
+            shared = len(variants) > 1 or base in scalars
+            tv = [v for v in variants if v.time_varying]
+            if tv and shared:
+                other = next((v for v in variants if v is not tv[0]), scalars.get(base))
+                assert other is not None
+                raise SpecError(
+                    f"{base!r} is time-varying (indexed by the time axis at "
+                    f"{tv[0].first_path}) and is also used another way at "
+                    f"{other.first_path}; a time-varying parameter has one index "
+                    "signature, with the time axis",
+                    path=other.first_path,
+                    token=base,
+                )
+            for v in variants:
+                v.key = (
+                    f"{base}[{','.join(a.name for a in v.axes)}]" if shared else base
+                )
+                v.array_ok = not shared
+                self.params[v.key] = v
+        self.params.update(scalars)
+        return sites
+
+    @staticmethod
+    def validate(model: Model, sites: list[tuple[Node, tuple[Dim, ...], str]]) -> None:
+        """Resolve every name now, so that bad references fail at normalize time.
+
+        `sites` are the names, references and `sum_prefix` calls `collect_params`
+        found. Also records which cells of each indexed parameter the model reads.
+        """
+        for p in model.params.values():
+            p.used = set() if p.axes else None
+        for node, sc, path in sites:
+            if node.__class__ is Call:
+                model.prefix_groups(node.args[0].value, sc, path)  # type: ignore[attr-defined]
+                continue
+            tgt = model.resolve(node, sc, path)  # type: ignore[arg-type]
+            if tgt.kind == "param" and tgt.obj.axes:
+                _mark_used(tgt, sc)
+            elif (
+                tgt.kind == "state"
+                and any(c.block is tgt.obj for c in model.counters)
+                and not path.startswith("observables[")  # observables may read them
+            ):
+                name = tgt.obj.base
+                raise SpecError(
+                    f"{name!r} is an incidence counter: it counts flows, and the model "
+                    "cannot read it",
+                    path=path,
+                    token=name,
+                )
+
+
+def _mark_used(tgt: Any, scope: tuple[Dim, ...]) -> None:
+    param = tgt.obj
+    if param.used is None:
+        return
+    dims = {d.name: d for d in scope}
+    names = [v for k, v in tgt.sels if k == "dim"]
+    full = (
+        len(set(names)) == len(names)
+        and all(dims[n].size == dims[n].axis.size for n in names)
+        and not any(k == "lit" for k, _ in tgt.sels)
+    )
+    if full:
+        param.used = None
+        return
+    uniq = list(dict.fromkeys(names))
+    for combo in itertools.product(*(dims[n].coord_indices() for n in uniq)):
+        a = dict(zip(uniq, combo))
+        param.used.add(tuple(a[v] if k == "dim" else v for k, v in tgt.sels))
+
+
+def placeholders_in(node: Node, axes: dict[str, Axis], path: str) -> list[str]:
+    """Axis placeholders used in a transition's rate (outside reduction variables)."""
+    found: list[str] = []
+
+    def fn(n: Node, scope: tuple[Dim, ...]) -> None:
+        if isinstance(n, Ref):
+            bound = {d.name for d in scope} | {d.axis.name for d in scope}
+            for item in n.items:
+                free = (
+                    item.axis is None and not item.is_number and item.value not in bound
+                )
+                if free and item.value in axes and item.value not in found:
+                    found.append(item.value)
+
+    visit_scoped(node, (), axes, path, fn)
+    return found
+
+
+def template_uses(
+    expr: Node, scope: tuple[Dim, ...], path: str, blk: Block, overridden: set[int]
+) -> list[tuple[Node, tuple[Dim, ...], str]]:
+    """Where a template expression is evaluated: all of `scope`, or its cells not overridden.
+
+    Parameters read only by overridden cells are not parameters of the model
+    (0.1.2 never expands the template there), so they are not required.
+    """
+    if not overridden:
+        return [(expr, scope, path)]
+    return [
+        (
+            expr,
+            tuple(Dim(d.name, d.axis, (i,)) for d, i in zip(scope, idx, strict=True)),
+            path,
+        )
+        for flat, idx in enumerate(blk.cells())
+        if flat not in overridden
+    ]
+
+
+def template_dims(axes_names: list[str], axes: dict[str, Axis]) -> tuple[Dim, ...]:
+    return tuple(Dim(a, axes[a]) for a in axes_names)

@@ -1,0 +1,206 @@
+"""Chains of stages (`chain:` in the spec) as the builder reads them.
+
+`_parse_chain` validates one entry (name, length, forward rates, entry, exit);
+`_expr_chains` fills in the stage and exit equations 0.1.2 generates for an
+expr model; `_transition_chains` turns a transitions model's chain into its
+entry, forward (one vectorized block when the stages form one) and exit
+transitions. (`b` is the builder of `_core/builder.py`, typed `Any`: that module imports
+this one.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._support.errors import SpecError, did_you_mean
+
+__all__ = ["_expr_chains", "_parse_chain", "_transition_chains"]
+
+
+def _chain_rate(value: object, path: str) -> str:
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(float(value))
+    raise SpecError(
+        f"{path} must be a non-empty string or number", path=path, token=repr(value)
+    )
+
+
+def _parse_chain(
+    chain: object, idx: int, state_set: set[str]
+) -> tuple[list[str], list[str], tuple[str, str] | None, tuple[str, str | None] | None]:
+    path = f"chain[{idx}]"
+    if not isinstance(chain, dict):
+        raise SpecError(f"{path} must be a mapping", path=path)
+    name = chain.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise SpecError(f"{path}.name must be a string", path=f"{path}.name")
+    name = name.strip()
+    length = chain.get("length")
+    if not isinstance(length, (int, float)) or isinstance(length, bool):
+        raise SpecError(
+            f"{path}.length must be an integer >= 2",
+            path=f"{path}.length",
+            token=repr(length),
+        )
+    n = int(length)
+    if n < 2:
+        raise SpecError(
+            f"{path}.length must be >= 2", path=f"{path}.length", token=str(n)
+        )
+    fwd = chain.get("forward")
+    if isinstance(fwd, (str, int, float)) and not isinstance(fwd, bool):
+        rates = [_chain_rate(fwd, f"{path}.forward")] * (n - 1)
+    elif isinstance(fwd, (list, tuple)):
+        rates = [_chain_rate(v, f"{path}.forward[{i}]") for i, v in enumerate(fwd)]
+        if len(rates) != n - 1:
+            raise SpecError(
+                f"{path}.forward list length must be {n - 1} for chain length {n}",
+                path=f"{path}.forward",
+            )
+    else:
+        raise SpecError(
+            f"{path}.forward must be a string/number or a list of {n - 1} rates",
+            path=f"{path}.forward",
+        )
+    stages = [f"{name}{i}" for i in range(1, n + 1)]
+    entry = None
+    if chain.get("entry") is not None:
+        e = chain["entry"]
+        if not isinstance(e, dict):
+            raise SpecError(f"{path}.entry must be a mapping", path=f"{path}.entry")
+        frm = e.get("from")
+        if not isinstance(frm, str) or not frm.strip():
+            raise SpecError(
+                f"{path}.entry.from must be a non-empty string",
+                path=f"{path}.entry.from",
+            )
+        entry = (frm.strip(), _chain_rate(e.get("rate"), f"{path}.entry.rate"))
+        if entry[0] not in state_set:
+            raise SpecError(
+                f"{path}.entry.from={entry[0]!r} not in state{did_you_mean(entry[0], state_set)}",
+                path=f"{path}.entry.from",
+                token=entry[0],
+            )
+    exit_cfg = None
+    if chain.get("exit") is not None:
+        x = chain["exit"]
+        if not isinstance(x, dict):
+            raise SpecError(f"{path}.exit must be a mapping", path=f"{path}.exit")
+        to = x.get("to")
+        if not isinstance(to, str) or not to.strip():
+            raise SpecError(
+                f"{path}.exit.to must be a non-empty string", path=f"{path}.exit.to"
+            )
+        rate = (
+            _chain_rate(x["rate"], f"{path}.exit.rate")
+            if x.get("rate") is not None
+            else None
+        )
+        exit_cfg = (to.strip(), rate)
+    elif chain.get("to") is not None:
+        to = chain["to"]
+        if not isinstance(to, str) or not to.strip():
+            raise SpecError(f"{path}.to must be a non-empty string", path=f"{path}.to")
+        exit_cfg = (to.strip(), None)
+    if exit_cfg is not None and exit_cfg[0] not in state_set:
+        raise SpecError(
+            f"{path} exit.to={exit_cfg[0]!r} not in state{did_you_mean(exit_cfg[0], state_set)}",
+            path=f"{path}.exit.to",
+            token=exit_cfg[0],
+        )
+    return stages, rates, entry, exit_cfg
+
+
+def _expr_chains(
+    b: Any,
+    chains: list[Any],
+    equations_map: dict[str, tuple[object, str]],
+) -> tuple[set[str], set[str], dict[int, tuple[list[str], str, str]]]:
+    """The chains of an expr model: their stage blocks, and the equations 0.1.2
+    fills in for the stages and exit targets not written in `equations_map`
+    (updated in place). Returns the state names so far, the chains' base names
+    and, per vectorized chain block, its rates, outflow rate and spec path."""
+    names_now = set(b.state_names())
+    chain_bases: set[str] = set()
+    chain_eqs: dict[int, tuple[list[str], str, str]] = {}
+    # Stages of chains already processed have their equations filled (0.1.2 fills
+    # them in list order, first writer wins): a later chain's exit into one of them
+    # adds nothing, an earlier one's replaces the stage's own equation.
+    filled: set[str] = set()
+    for c_idx, chain in enumerate(chains):
+        stages, rates, _entry, exit_cfg = _parse_chain(chain, c_idx, names_now)
+        chain_bases.add(chain["name"].strip())
+        final_out = (exit_cfg[1] if exit_cfg else None) or rates[-1]
+        gen = f"chain[{c_idx}]"
+        blk = b.add_chain_block(chain["name"].strip(), stages, gen)
+        names_now.update(stages)
+        if blk is not None:
+            chain_eqs[id(blk)] = (rates, final_out, gen)
+            filled.update(stages)
+            if (
+                exit_cfg is not None
+                and exit_cfg[0] not in equations_map
+                and exit_cfg[0] not in filled
+            ):
+                equations_map[exit_cfg[0]] = (
+                    f"({exit_cfg[1] or rates[-1]})*{stages[-1]}",
+                    gen,
+                )
+            continue
+        if stages[0] not in equations_map:
+            equations_map[stages[0]] = (f"-({rates[0]})*{stages[0]}", gen)
+        for i in range(1, len(stages)):
+            if stages[i] not in equations_map:
+                out = rates[i] if i < len(stages) - 1 else final_out
+                equations_map[stages[i]] = (
+                    f"({rates[i - 1]})*{stages[i - 1]} - ({out})*{stages[i]}",
+                    gen,
+                )
+        if exit_cfg is not None and exit_cfg[0] not in equations_map:
+            equations_map[exit_cfg[0]] = (
+                f"({exit_cfg[1] or rates[-1]})*{stages[-1]}",
+                gen,
+            )
+    return names_now, chain_bases, chain_eqs
+
+
+def _transition_chains(
+    b: Any, chains: list[Any], entries: list[tuple[Any, str]]
+) -> set[str]:
+    """The chains of a transitions model as transitions appended to `entries`:
+    entry, forward (one vectorized `(block, rates)` entry when the stages form a
+    block) and exit. Returns the state names so far."""
+    names_now = set(b.state_names())
+    for c_idx, chain in enumerate(chains):
+        stages, rates, entry, exit_cfg = _parse_chain(chain, c_idx, names_now)
+        p = f"chain[{c_idx}]"
+        blk = b.add_chain_block(chain["name"].strip(), stages, p)
+        names_now.update(stages)
+        if entry is not None:
+            entries.append(
+                ({"from": entry[0], "to": stages[0], "rate": entry[1]}, f"{p}.entry")
+            )
+        if blk is not None:
+            entries.append(((blk, rates), f"{p}.forward"))
+        else:
+            entries.extend(
+                (
+                    {"from": stages[i], "to": stages[i + 1], "rate": rates[i]},
+                    f"{p}.forward[{i}]",
+                )
+                for i in range(len(stages) - 1)
+            )
+        if exit_cfg is not None:
+            entries.append(
+                (
+                    {
+                        "from": stages[-1],
+                        "to": exit_cfg[0],
+                        "rate": exit_cfg[1] or rates[-1],
+                    },
+                    f"{p}.exit",
+                )
+            )
+    return names_now

@@ -1,0 +1,353 @@
+"""The pieces of a validated model: state blocks, aliases, parameters, equations,
+transitions, chains and counters, dimensions, and the `Target` a name binds to.
+
+A *block* is a state template (`S[age,vax]`, or a plain state `S`) occupying a
+contiguous slice of the state vector in C order over its axes, exactly as
+op-system 0.1.2 orders expanded states. Aliases and parameters may be templated
+too. Expressions stay as IR trees over *named dimensions*: the template's axis
+placeholders plus the loop variables of enclosing `sum_over`/`integrate_over`.
+
+The `Model` that holds them, and resolves names to targets, is in `_core/model.py`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .._lang.ir import Name, Node, Ref
+from .._spec.axes import Axis
+from .._support.errors import ExpressionError
+
+__all__ = [
+    "INLINE_RE",
+    "AliasDef",
+    "Block",
+    "ChainFlow",
+    "Dim",
+    "EquationDef",
+    "KernelUse",
+    "ParamDef",
+    "Target",
+    "TargetKind",
+    "TransitionDef",
+    "cell_name",
+    "cell_names",
+    "flat_index",
+    "preview_names",
+    "subst_text",
+]
+
+
+def cell_name(base: str, axes: tuple[Axis, ...], idx: tuple[int, ...]) -> str:
+    """Expanded name of one cell: `S__age_child__vax_u` (0.1.2 naming)."""
+    if not axes:
+        return base
+    return base + "__" + "__".join(ax.parts[i] for ax, i in zip(axes, idx))
+
+
+#: What a `Target` reads (see `Target.kind`).
+TargetKind = Literal["state", "alias", "param", "time", "kernel", "coord", "flow"]
+
+#: `name[a, b]` inside a text, as op-system 0.1.2's template substitution finds it.
+INLINE_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\[(.*?)\]")
+
+
+def subst_text(text: str, assignment: Mapping[str, str]) -> str:
+    """Replace `name[ax, ...]` by the expanded name when all axes are assigned (0.1.2 rule)."""
+    from .._spec.axes import fragment
+
+    def repl(m: re.Match[str]) -> str:
+        parts = [p.strip() for p in m.group(2).split(",") if p.strip()]
+        if not parts or any(p not in assignment for p in parts):
+            return m.group(0)
+        return (
+            m.group(1)
+            + "__"
+            + "__".join(f"{p}_{fragment(assignment[p])}" for p in parts)
+        )
+
+    return INLINE_RE.sub(repl, text)
+
+
+def flat_index(axes: tuple[Axis, ...], idx: tuple[int, ...]) -> int:
+    """Position of cell `idx` in the C-order flattening of `axes`."""
+    f = 0
+    for ax, i in zip(axes, idx):
+        f = f * ax.size + i
+    return f
+
+
+def cell_names(base: str, axes: tuple[Axis, ...]) -> list[str]:
+    """Expanded names of all cells of a template, in C order."""
+    if not axes:
+        return [base]
+    prefix = base + "__"
+    if len(axes) == 1:
+        return [prefix + p for p in axes[0].parts]
+    return [
+        prefix + "__".join(p) for p in itertools.product(*(ax.parts for ax in axes))
+    ]
+
+
+@dataclass(eq=False)
+class Block:
+    """A state template: `size` consecutive entries of `y` starting at `offset`."""
+
+    base: str
+    axes: tuple[Axis, ...]
+    offset: int
+    path: str
+    #: Cell names of a chain block (`I1`, ..., `Ik`) instead of `base__axis_coord`.
+    custom: tuple[str, ...] | None = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(ax.size for ax in self.axes)
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for ax in self.axes:
+            n *= ax.size
+        return n
+
+    def cells(self) -> Iterator[tuple[int, ...]]:
+        return itertools.product(*(range(ax.size) for ax in self.axes))
+
+    def names(self) -> list[str]:
+        if self.custom is not None:
+            return list(self.custom)
+        return cell_names(self.base, self.axes)
+
+    def flat(self, idx: tuple[int, ...]) -> int:
+        return flat_index(self.axes, idx)
+
+    def unflat(self, f: int) -> tuple[int, ...]:
+        out = []
+        for ax in reversed(self.axes):
+            f, r = divmod(f, ax.size)
+            out.append(r)
+        return tuple(reversed(out))
+
+
+@dataclass(eq=False)
+class AliasDef:
+    """An alias (optionally templated): a named sub-expression evaluated once per call."""
+
+    base: str
+    axes: tuple[Axis, ...]
+    expr: Node | None
+    path: str
+    #: For a *virtual* template (`lam[age]` where aliases or states `lam__age_y`,
+    #: `lam__age_o` are defined one by one): the names of its cells, in C order.
+    cells: tuple[Name, ...] | None = None
+
+
+@dataclass(eq=False)
+class ParamDef:
+    """A parameter; `axes` is its index signature (`C[age, age]` → `(age, age)`)."""
+
+    base: str
+    axes: tuple[Axis, ...]
+    first_path: str
+    #: Unique key: the base name, or `base[ax,...]` when the same base is also used
+    #: with another index signature (0.1.2 treats those as distinct parameters).
+    key: str = ""
+    #: Whether one array may be passed under the base name (false for such variants,
+    #: which take 0.1.2's expanded scalar names only).
+    array_ok: bool = True
+    #: Cells the model reads (`None`: all of them). Only these must be passed as
+    #: expanded scalars.
+    used: set[tuple[int, ...]] | None = None
+    #: A time-varying parameter (`beta[time, age]`): where the time axis stands among
+    #: its indices. `axes` leaves the time axis out: the model reads the table's value
+    #: at `t`, which has the other axes (see `_core/timevarying.py`).
+    time_pos: int | None = None
+    #: How a time-varying parameter's table is read between its time coordinates.
+    interpolation: str = "linear"
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            self.key = self.base
+
+    @property
+    def time_varying(self) -> bool:
+        return self.time_pos is not None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(ax.size for ax in self.axes)
+
+    def names(self) -> list[str]:
+        return cell_names(self.base, self.axes)
+
+    def used_names(self) -> list[str]:
+        """Expanded names of the cells the model reads."""
+        if not self.axes:
+            return [self.base]
+        if self.used is None:
+            return self.names()
+        return [cell_name(self.base, self.axes, idx) for idx in sorted(self.used)]
+
+
+@dataclass(eq=False)
+class EquationDef:
+    """The right-hand side of one block (expr kind): a template plus per-cell overrides."""
+
+    block: Block
+    expr: Node | None
+    path: str
+    overrides: dict[int, tuple[Node, str]] = field(default_factory=dict)
+    #: For a chain block (expr kind): the forward rates and the last stage's outflow rate.
+    chain: tuple[tuple[Node, ...], Node] | None = None
+    #: Overridden cells whose override is the template's own value there (a cell written
+    #: out as 0.1.2 users generate them); set by the builder (`_cells.template_cells`).
+    template_cells: frozenset[int] = frozenset()
+
+    @property
+    def array_overrides(self) -> dict[int, tuple[Node, str]]:
+        """The overrides the array code needs: the template computes the others."""
+        if not self.template_cells:
+            return self.overrides
+        return {f: v for f, v in self.overrides.items() if f not in self.template_cells}
+
+
+@dataclass(eq=False)
+class ChainFlow:
+    """The forward flows `I1 → I2 → ... → Ik` of a chain (transitions kind), vectorized."""
+
+    index: int
+    block: Block
+    rates: tuple[Node, ...]
+    path: str
+
+
+@dataclass(eq=False)
+class TransitionDef:
+    """A (templated) flow `from → to` with hazard `rate`; flow = rate * from.
+
+    A source (`from: null`: births, importations) has no `src` and its rate is the
+    flow itself; a sink (`to: null`: deaths) has no `dst`.
+    """
+
+    index: int
+    dims: tuple[Dim, ...]
+    src: Name | Ref | None
+    dst: Name | Ref | None
+    rate: Node
+    path: str
+    raw: Mapping[str, Any]
+    name_text: str | None
+
+
+@dataclass(eq=False)
+class Counter:
+    """An incidence counter (`incidence:` in the spec): a state block whose
+    derivative is the sum of the flows of `transitions`, summed over the
+    transitions' dimensions the block does not have. It counts; no state loses
+    what it gains."""
+
+    block: Block
+    transitions: tuple[TransitionDef, ...]
+    path: str
+
+    @property
+    def target(self) -> Target:
+        """Where the counted flows go: every cell of the block, by axis."""
+        return Target(
+            "state", self.block, tuple(("dim", ax.name) for ax in self.block.axes)
+        )
+
+
+def transition_base(name_text: str) -> str:
+    """A transition's name without its placeholders (`infection[age]` is `infection`)."""
+    return INLINE_RE.sub(lambda m: m.group(1), name_text).strip()
+
+
+@dataclass(frozen=True)
+class Dim:
+    """A named dimension in scope: an axis placeholder or a reduction variable."""
+
+    name: str
+    axis: Axis
+    subset: tuple[int, ...] | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.subset) if self.subset is not None else self.axis.size
+
+    def coord_indices(self) -> tuple[int, ...]:
+        return self.subset if self.subset is not None else tuple(range(self.axis.size))
+
+
+@dataclass(frozen=True, eq=False)
+class KernelUse:
+    """A kernel (from `kernels:`) indexed by `axes`; its values are compile-time constants."""
+
+    entry: Mapping[str, Any]
+    axes: tuple[Axis, ...]
+
+    @property
+    def base(self) -> str:
+        return str(self.entry["name"])
+
+    def values(self, path: str) -> Any:
+        from .._spec.meta import kernel_array
+
+        return kernel_array(self.entry, self.axes, path)
+
+
+def coord_values(axis: Axis, var: str, path: str) -> tuple[float, ...]:
+    """Numeric values of `axis`'s coordinates, for a loop variable used as a value.
+
+    op-system 0.1.2 pastes the coordinate's text in place of the variable, so
+    `integrate_over(size=s, s * n[size=s])` weighs by the coordinate value. That
+    is a number on continuous axes and on categorical axes whose coordinates are
+    numerals; other categorical coordinates (`child`, `0-4`) would become a
+    parameter name or an unrelated arithmetic expression, so they are rejected.
+    """
+    if axis.kind == "continuous":
+        return axis.values
+    try:
+        return tuple(float(c) for c in axis.coords)
+    except ValueError:
+        bad = next(c for c in axis.coords if not _is_float(c))
+        raise ExpressionError(
+            f"loop variable {var!r} is used as a value, but axis {axis.name!r} has the non-numeric "
+            f"coordinate {bad!r}; use it inside an index, e.g. X[{axis.name}={var}], or give the axis "
+            "numeric coordinates",
+            path=path,
+            token=var,
+        ) from None
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def preview_names(names: tuple[str, ...], n: int = 6) -> str:
+    shown = ", ".join(names[:n])
+    return f"[{shown}{', ...' if len(names) > n else ''}]"
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a name or reference reads.
+
+    `kind` is `"state"`, `"alias"`, `"param"`, `"time"`, `"kernel"` or `"coord"`
+    (a loop variable's coordinate value; `obj` holds the values); `sels` gives, for each
+    axis of the target, either `("dim", name)` (taken from a dimension in scope)
+    or `("lit", i)` (a fixed coordinate).
+    """
+
+    kind: TargetKind
+    obj: Any
+    sels: tuple[tuple[str, Any], ...] = ()

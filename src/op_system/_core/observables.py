@@ -1,0 +1,163 @@
+"""Observables: named expressions of states, flows, aliases and parameters.
+
+`observables: {hosp_adm[age]: "ihr[age] * infection[age]"}` defines, per cell of
+its template, a quantity computed from the model at `(t, y)`. Besides what any
+expression reads (states, aliases, parameters, `t`, reductions), an observable
+reads a **named transition's flow** by the transition's name: `infection[age]` is
+the flux of the transition `name: infection` in each cell of its axes. Incidence
+counters are states and may be read too.
+
+The right-hand side never computes observables, so their parameters (`ihr`) are
+not the model's: the observables are validated with the model into a second
+`Model` (`Model.observed`): the same states, aliases and transitions, plus the
+observables, the flows as blocks of the flow vector (`Model.flow_blocks`), and
+every parameter either reads. `lower_model(observed, mode="observables")`
+generates `observables(t, y, **params)`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from .._lang.parse import parse_expr
+from .._support.errors import (
+    SpecError,
+    SpecWarning,
+    UnsupportedFeatureError,
+    did_you_mean,
+)
+from .model import AliasDef, Block, Dim, Model, TransitionDef, transition_base
+from .timevarying import time_varying
+
+if TYPE_CHECKING:
+    from .._lang.ir import Node
+
+__all__ = ["flow_blocks", "names_in", "observed_model"]
+
+
+def flow_blocks(model: Model) -> tuple[dict[str, Block], dict[str, str]]:
+    """Each named transition's flows as a block of the flow vector (by the name,
+    placeholders dropped), and the names an observable cannot read, with why."""
+    starts = model.flow_starts()
+    by_name: dict[str, list[TransitionDef]] = {}
+    for td in model.transitions:
+        if isinstance(td, TransitionDef) and td.name_text:
+            by_name.setdefault(transition_base(td.name_text), []).append(td)
+    out: dict[str, Block] = {}
+    unreadable: dict[str, str] = {}
+    for name, tds in by_name.items():
+        if len(tds) != 1:
+            unreadable[name] = (
+                f"{len(tds)} transitions are named {name!r}: an observable reads the "
+                "flow of one transition (name each one)"
+            )
+        elif any(d.subset is not None for d in tds[0].dims):
+            unreadable[name] = (
+                f"transition {name!r} runs over some coordinates of an axis only: an "
+                "observable reads flows over whole axes"
+            )
+        else:
+            td = tds[0]
+            axes = tuple(d.axis for d in td.dims)
+            out[name] = Block(name, axes, starts[id(td)], td.path)
+    return out, unreadable
+
+
+def observed_model(
+    b: Any,
+    model: Model,
+    exprs: list[tuple[Node, tuple[Dim, ...], str]],
+) -> Model:
+    """Validate `observables:` with `model` (built by the builder `b`, from `exprs`)."""
+    from .templates import _parse_template
+
+    raw = b.spec.get("observables")
+    if not isinstance(raw, dict) or not raw:
+        raise SpecError(
+            "observables must be a non-empty mapping of name -> expression",
+            path="observables",
+        )
+    blocks, unreadable = flow_blocks(model)
+    taken = {blk.base for blk in model.blocks} | set(model.aliases)
+    for name in blocks:
+        if name in taken or name in model.params:
+            raise SpecError(
+                f"transition name {name!r} is also the name of a state, alias or "
+                "parameter; observables read flows by transition name: rename one",
+                path="observables",
+                token=name,
+            )
+    observables: list[AliasDef] = []
+    seen: set[str] = set()
+    for key, text in raw.items():
+        path = f"observables[{key!r}]"
+        if not isinstance(key, str) or not isinstance(text, (str, int, float)):
+            raise SpecError(
+                f"{path} must map a name to an expression", path=path, token=repr(key)
+            )
+        base, axes = _parse_template(key.strip(), b.axes, path, "observable")
+        if base in taken or base in blocks or base in seen:
+            raise SpecError(
+                f"observable {base!r} is already the name of a state, alias, flow or "
+                "observable",
+                path=path,
+                token=base,
+            )
+        seen.add(base)
+        observables.append(AliasDef(base, axes, parse_expr(str(text), path=path), path))
+    obs_exprs = [
+        (o.expr, tuple(Dim(ax.name, ax) for ax in o.axes), o.path) for o in observables
+    ]
+    for o in observables:
+        assert o.expr is not None
+        for node in names_in(o.expr):
+            if node in unreadable:
+                raise UnsupportedFeatureError(unreadable[node], path=o.path, token=node)
+    b.params = {}  # the observed model's own parameters (the model keeps its own)
+    observed = Model(
+        kind=model.kind,
+        axes=model.axes,
+        blocks=model.blocks,
+        # its own dict: validating the observables may add virtual templates
+        # (`h[age]` over cells `h__age_*`) that the model's RHS must not compute
+        aliases=dict(model.aliases),
+        params=b.params,
+        equations=model.equations,
+        transitions=model.transitions,
+        n_state=model.n_state,
+        state_names=model.state_names,
+        meta=model.meta,
+        kernels=model.kernels,
+        counters=model.counters,
+        time_axis=model.time_axis,
+        observables=observables,
+        flow_blocks=blocks,
+    )
+    b.validate(observed, b.collect_params(observed, exprs + obs_exprs))
+    time_varying(b.spec, observed, {})
+    for p in observed.params.values():
+        if p.key in model.params:
+            continue
+        hint = did_you_mean(p.base, blocks)
+        if hint:
+            warnings.warn(
+                f"{p.first_path}: {p.base!r} is read as a parameter{hint} (a flow "
+                "is read by its transition's name)",
+                SpecWarning,
+                stacklevel=2,
+            )
+    return observed
+
+
+def names_in(expr: Node) -> set[str]:
+    """The names and reference bases an expression reads."""
+    from .._lang.ir import Name, Ref, walk
+
+    out: set[str] = set()
+    for n in walk(expr):
+        if isinstance(n, Name):
+            out.add(n.id)
+        elif isinstance(n, Ref):
+            out.add(n.base)
+    return out

@@ -1,0 +1,131 @@
+"""Names of the spec language: identifiers, `S[age,vax]` templates and loop headers.
+
+Shared by the builder (`_core/build.py`), the observables (`_core/observables.py`) and the
+per-cell evaluator (`_core/cells.py`), which read templates and loops the same way.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .._lang.ir import Reduce
+from .._spec.axes import Axis
+from .._support.errors import SpecError, did_you_mean
+from .model import Dim
+
+__all__ = ["RESERVED_NAMES", "reduce_dim"]
+
+_TEMPLATE_RE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\[(.+)\]\s*")
+_IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+#: Names that cannot be used for states, aliases or parameters.
+RESERVED_NAMES = frozenset(
+    {"np", "xp", "sum_state", "sum_prefix", "sum_over", "integrate_over"}
+)
+
+
+def _check_ident(name: str, path: str, what: str) -> None:
+    if not _IDENT_RE.fullmatch(name) or name.startswith("__"):
+        raise SpecError(
+            f"{what} {name!r} is not a valid identifier", path=path, token=name
+        )
+    if name in RESERVED_NAMES:
+        raise SpecError(
+            f"{what} {name!r} shadows a built-in helper or namespace",
+            path=path,
+            token=name,
+        )
+    if name == "t" and what in ("state", "chain stage", "alias"):
+        # 0.1.2 lets such a name silently shadow time in every expression
+        raise SpecError(
+            f"{what} name 't' is reserved for time; rename it", path=path, token=name
+        )
+    if what == "parameter" and name == "y":
+        raise SpecError(
+            "parameter name 'y' clashes with the state argument of eval_fn(t, y, **params); rename it",
+            path=path,
+            token=name,
+        )
+
+
+def _parse_template(
+    entry: str, axes: dict[str, Axis], path: str, what: str
+) -> tuple[str, tuple[Axis, ...]]:
+    """`"S[age,vax]"` → `("S", (age, vax))`; `"S"` → `("S", ())`."""
+    if "[" not in entry or "]" not in entry:
+        _check_ident(entry, path, what)
+        return entry, ()
+    m = _TEMPLATE_RE.fullmatch(entry)
+    if not m:
+        raise SpecError(f"invalid {what} template: {entry!r}", path=path, token=entry)
+    base = m.group(1)
+    _check_ident(base, path, what)
+    placeholders = [p.strip() for p in m.group(2).split(",")]
+    if not all(placeholders):
+        raise SpecError(
+            f"invalid {what} template axes in {entry!r}", path=path, token=entry
+        )
+    out = []
+    for ph in placeholders:
+        if ph not in axes:
+            raise SpecError(
+                f"{what} template axis {ph!r} not defined{did_you_mean(ph, axes)}",
+                path=path,
+                token=ph,
+            )
+        if axes[ph] in out:
+            raise SpecError(
+                f"{what} template {entry!r} repeats axis {ph!r}", path=path, token=ph
+            )
+        out.append(axes[ph])
+    return base, tuple(out)
+
+
+def reduce_dim(node: Reduce, axes: dict[str, Axis], path: str) -> Dim:
+    """Validate a `sum_over`/`integrate_over` header and return its loop dimension."""
+    axis = axes.get(node.axis)
+    if axis is None:
+        raise SpecError(
+            f"{node.kind} axis {node.axis!r} not found{did_you_mean(node.axis, axes)}",
+            path=path,
+            token=node.axis,
+        )
+    if node.kind == "sum_over" and axis.kind != "categorical":
+        raise SpecError(
+            f"sum_over axis {node.axis!r} must be categorical",
+            path=path,
+            token=node.axis,
+        )
+    if node.kind == "integrate_over" and axis.kind != "continuous":
+        raise SpecError(
+            f"integrate_over axis {node.axis!r} must be continuous",
+            path=path,
+            token=node.axis,
+        )
+    subset = None
+    if node.coords is not None:
+        if not node.coords:
+            raise SpecError(
+                f"sum_over IN filter for axis {node.axis!r} is empty",
+                path=path,
+                token=node.axis,
+            )
+        seen: list[int] = []
+        for c in node.coords:
+            i = axis.lookup(c)
+            if c in [axis.coords[j] for j in seen]:
+                raise SpecError(
+                    f"sum_over IN filter for axis {node.axis!r} contains duplicate coord {c!r}",
+                    path=path,
+                    token=c,
+                )
+            if i is None:
+                raise SpecError(
+                    f"sum_over IN filter references unknown coord {c!r} for axis {node.axis!r} "
+                    f"(valid: {list(axis.coords)}){axis.suggest(c)}",
+                    path=path,
+                    token=c,
+                )
+            seen.append(i)
+        subset = tuple(seen)
+    return Dim(node.var, axis, subset)

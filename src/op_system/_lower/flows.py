@@ -1,0 +1,565 @@
+"""Transitions as flows: each rate times its source, placed into the blocks it
+leaves and reaches (templated flows as broadcasts and sums over the dimensions a
+target lacks, re-rolled per-cell flows as slices, segments or one gather).
+
+Shared by the right-hand side (`_lower/codegen.py`) and its tangent (`_lower/tangent.py`).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+
+import numpy as np
+
+from .._core.model import Block, ChainFlow, Dim, Model, Target, TransitionDef
+from .._lang.ir import Name, Node, Ref
+from .._support.errors import UnsupportedFeatureError
+from .groups import _lower_group, _lower_single
+from .lowerer import (
+    _SPILL,
+    _Lowerer,
+)
+from .ops import (
+    AsFloat,
+    Bin,
+    Broadcast,
+    Concat,
+    Index,
+    Int,
+    Lit,
+    Neg,
+    Op,
+    Permute,
+    Reshape,
+    Span,
+    StackScalars,
+    Sum,
+    Take,
+    Var,
+    Where,
+    Zeros,
+)
+from .reroll import Group, group_cells
+from .values import _Val
+
+__all__: list[str] = []
+
+
+#: slices of a chain's vector of forward flows: all but the last, all but the first
+_HEAD, _TAIL = (Span(None, -1),), (Span(1, None),)
+#: the first entry and the last entry, as length-1 slices
+_FIRST, _LAST = (Span(None, 1),), (Span(-1, None),)
+
+#: flow terms of each block: (sign, value, its shape; None for a scalar)
+Terms = dict[int, list[tuple[str, Op, tuple[int, ...] | None]]]
+
+
+def _rate_vector(lw: _Lowerer, nodes: list[Node], path: str) -> Op:
+    """One scalar if all rates are the same expression, else a stacked vector."""
+    vals = [lw.num(lw.expr(n, (), path)).op for n in nodes]
+    return _stack_or_one(lw, vals, "r")
+
+
+def chain_flows(lw: _Lowerer, rates: Op, block: Block, prefix: str = "f") -> Op:
+    """A chain's forward flows `rates * stage` (every stage but the last), kept."""
+    return lw.temp(Bin("*", rates, Index(Var(lw.block_var[id(block)]), _HEAD)), prefix)
+
+
+def chain_change(f: Op, *, exit_flow: bool) -> Op:
+    """A chain's change from its forward flows `f`: what each stage loses and
+    gains, and (when the chain has an exit) what the last stage receives."""
+    parts: list[Op] = [
+        Neg(Index(f, _FIRST)),
+        Bin("-", Index(f, _HEAD), Index(f, _TAIL)),
+    ]
+    if exit_flow:
+        parts.append(Index(f, _LAST))
+    return Concat(tuple(parts))
+
+
+def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, Op | None]]:
+    terms: Terms = {id(b): [] for b in model.blocks}
+    # Chains: forward flows `f` as one vector; scalar flows into the first stage or out
+    # of the last one (entry, exit) join the same concatenation instead of one-hot terms.
+    chain_f: dict[int, Op] = {}
+    edges: dict[int, dict[int, list[tuple[str, Op]]]] = {}
+    grouped = _transition_groups(lw, model)
+    for td in model.transitions:
+        if id(td) in grouped:
+            continue
+        if isinstance(td, ChainFlow):
+            # I[i] -> I[i+1] at rate r[i]: outflow from stages 0..k-2, inflow to 1..k-1.
+            lw.used_blocks.add(id(td.block))
+            rates = _rate_vector(lw, list(td.rates), td.path)
+            chain_f[id(td.block)] = chain_flows(lw, rates, td.block)
+            continue
+        scope = td.dims
+        single = (
+            _lower_single(lw, td.rate, f"{td.path}.rate")
+            if lw.reroll and not scope
+            else None
+        )
+        rate = (
+            single
+            if single is not None
+            else lw.num(lw.expr(td.rate, scope, f"{td.path}.rate"))
+        )
+        flow = _flow_value(lw, model, td, rate, scope)
+        for sign, tgt in flow_targets(model, td, scope):
+            blk = tgt.obj
+            if (
+                blk.custom is not None
+                and not flow.dims
+                and not scope  # a templated transition adds once per cell of its scope
+                and len(tgt.sels) == 1
+                and tgt.sels[0][0] == "lit"
+                and tgt.sels[0][1] in (0, blk.size - 1)
+            ):
+                edges.setdefault(id(blk), {}).setdefault(tgt.sels[0][1], []).append(
+                    (sign, flow.op)
+                )
+                continue
+            code, shape = _place(lw, flow, tgt, scope)
+            terms[id(tgt.obj)].append((sign, code, shape))
+    for blk in model.blocks:
+        f = chain_f.get(id(blk))
+        if f is None:
+            continue
+        ends = edges.get(id(blk), {})
+
+        first = _signed_sum([*ends.get(0, []), ("-", Index(f, _FIRST))], lw)
+        last = _signed_sum([("+", Index(f, _LAST)), *ends.get(blk.size - 1, [])], lw)
+        if lw.backend_name == "numpy" and not terms[id(blk)]:
+            # written straight into the output; the middle one in place
+            lw.segments[id(blk)] = [
+                (1, first, None),
+                (blk.size - 2, None, (Index(f, _HEAD), Index(f, _TAIL))),
+                (1, last, None),
+            ]
+            continue
+        middle = Bin("-", Index(f, _HEAD), Index(f, _TAIL))
+        terms[id(blk)].append(("+", Concat((first, middle, last)), blk.shape))
+    return _sum_terms(lw, model, terms)
+
+
+def flow_targets(
+    model: Model, td: TransitionDef, scope: tuple[Dim, ...]
+) -> list[tuple[str, Target]]:
+    """Where a transition's flow goes: out of `from` (`-`), into `to` (`+`), and
+    into each incidence counter that counts it (`+`: counted, not moved). A source
+    has no `from`, a sink no `to`."""
+    out = [
+        (sign, model.resolve(node, scope, td.path))
+        for node, sign in ((td.src, "-"), (td.dst, "+"))
+        if node is not None
+    ]
+    out.extend(("+", counter.target) for counter in model.counters_of(td))
+    return out
+
+
+def _flow_value(
+    lw: _Lowerer, model: Model, td: TransitionDef, rate: _Val, scope: tuple[Dim, ...]
+) -> _Val:
+    """A transition's flow over `scope`: `rate * from`, or the rate of a source."""
+    if td.src is None:
+        return _Val(lw.temp(rate.op, "f"), rate.dims) if rate.dims else rate
+    src = lw.target(model.resolve(td.src, scope, f"{td.path}.from"), scope, td.path)
+    return _Val(lw.temp(Bin("*", rate.op, src.op), "f"), rate.dims | src.dims)
+
+
+def _end_kinds(
+    model: Model,
+) -> list[tuple[str, list[tuple[TransitionDef, Node, str]]]]:
+    """Scalar transitions by kind (ordinary, sources, sinks), for re-rolling: each
+    kind is grouped on its own, since their flows are placed differently."""
+    kinds: dict[str, list[tuple[TransitionDef, Node, str]]] = {
+        "": [],
+        " sources": [],
+        " sinks": [],
+    }
+    for td in model.transitions:
+        if isinstance(td, ChainFlow) or td.dims:
+            continue
+        kind = " sources" if td.src is None else " sinks" if td.dst is None else ""
+        kinds[kind].append((td, td.rate, f"{td.path}.rate"))
+    return [(k, v) for k, v in kinds.items() if v]
+
+
+def _group_ends(model: Model, g: Group) -> tuple[list[int] | None, list[int] | None]:
+    """The state indices a re-rolled group's flows leave and reach (None for a
+    group of sources or of sinks)."""
+    members: list[TransitionDef] = g.members
+
+    def cells(nodes: list[Name | Ref | None]) -> list[int] | None:
+        if nodes[0] is None:
+            return None
+        return [
+            _state_index(model.resolve(n, (), td.path))  # type: ignore[arg-type]
+            for n, td in zip(nodes, members)
+        ]
+
+    return cells([td.src for td in members]), cells([td.dst for td in members])
+
+
+def _group_flow(lw: _Lowerer, g: Group, src: list[int] | None) -> Op:
+    """A re-rolled group's flow vector: its rates times its sources, or a source
+    group's rates (a vector over the group even if they are all one value)."""
+    rate = _lower_group(lw, g, "transitions", full=src is None)
+    if src is None:
+        return lw.temp(rate, "f")
+    return lw.temp(Bin("*", rate, lw.gather(Var("y"), src)), "f")
+
+
+def _transition_groups(lw: _Lowerer, model: Model) -> set[int]:
+    """Re-roll scalar transitions of one rate shape: one flow vector per group.
+
+    Each group's flows leave their sources and reach their targets as scatter-adds
+    into the output (`lw.scatters`); NumPy and JAX only (the Array API has no
+    scatter). Returns the ids of the transitions lowered here.
+    """
+    if not lw.reroll or lw.backend_name not in ("numpy", "jax"):
+        return set()
+    done: set[int] = set()
+    for kind, cells in _end_kinds(model):
+        make = functools.partial(group_cells, model, cells)
+        for g in lw.groups(f"transitions{kind}", make):
+            src, dst = _group_ends(model, g)
+            # in state order, the sources and targets of per-cell flows are slices
+            key = [
+                (-1 if src is None else src[i], -1 if dst is None else dst[i])
+                for i in range(len(g.members))
+            ]
+            order = sorted(range(len(key)), key=key.__getitem__)
+            g.members = [g.members[i] for i in order]
+            g.nodes = [g.nodes[i] for i in order]
+            g.leaves = [g.leaves[i] for i in order]
+            src = None if src is None else [src[i] for i in order]
+            dst = None if dst is None else [dst[i] for i in order]
+            flow = _group_flow(lw, g, src)
+            if src is not None:
+                lw.scatters.append((src, "-", flow))
+            if dst is not None:
+                lw.scatters.append((dst, "+", flow))
+            # incidence: a counter of one of the group's flows is one more target of
+            # that flow (all of them together: one scatter, a slice when in order);
+            # a counter of several is their sum
+            counter_cells: list[int] = []
+            members: list[int] = []
+            for counter in model.counters:
+                counted = [
+                    j for j, td in enumerate(g.members) if td in counter.transitions
+                ]
+                if len(counted) == 1:
+                    counter_cells.append(counter.block.offset)
+                    members.append(counted[0])
+                elif counted:
+                    # (the counter of scalar transitions has one cell: their sum)
+                    part = (
+                        flow
+                        if len(counted) == len(g.members)
+                        else lw.gather(flow, counted)
+                    )
+                    total = lw.temp(
+                        Sum(part)
+                        if lw.backend_name == "numpy"  # added into one output cell
+                        else Reshape(Sum(part), (1,)),  # concatenated
+                        "f",
+                    )
+                    lw.scatters.append(([counter.block.offset], "+", total))
+            if members:
+                order = sorted(range(len(members)), key=members.__getitem__)
+                members = [members[i] for i in order]
+                counter_cells = [counter_cells[i] for i in order]
+                whole = members == list(range(len(g.members)))
+                lw.scatters.append(
+                    (counter_cells, "+", flow if whole else lw.gather(flow, members))
+                )
+            done.update(id(td) for td in g.members)
+    return done
+
+
+def _state_index(tgt: Target) -> int:
+    """Position in `y` of a state cell resolved with fixed coordinates."""
+    blk: Block = tgt.obj
+    idx = tuple(v for _, v in tgt.sels)
+    return blk.offset + (blk.flat(idx) if idx else 0)
+
+
+def _sum_terms(
+    lw: _Lowerer, model: Model, terms: Terms
+) -> list[tuple[Block, Op | None]]:
+    """Each block's derivative: the signed sum of its flow terms, broadcast to its
+    shape (None: written as output segments)."""
+    out: list[tuple[Block, Op | None]] = []
+    for blk in model.blocks:
+        if id(blk) in lw.segments:
+            out.append((blk, None))
+            continue
+        ts = terms[id(blk)]
+        code: Op
+        if not ts:
+            code = Lit(0.0) if not blk.axes else Broadcast(Lit(0.0), blk.shape)
+        else:
+            code = _signed_sum([(sign, c) for sign, c, _ in ts], lw)
+            if blk.axes:
+                shapes = [sh for _, _, sh in ts if sh is not None]
+                full = tuple(max(dims) for dims in zip(*shapes)) if shapes else None
+                if full != blk.shape:
+                    code = Broadcast(code, blk.shape)
+        out.append((blk, lw.temp(code, "d")))
+    return out
+
+
+def _place(
+    lw: _Lowerer, flow: _Val, tgt: Target, scope: tuple[Dim, ...]
+) -> tuple[Op, tuple[int, ...] | None]:
+    """`flow` (over `scope`) as it adds into the target block's cells, and its shape."""
+    blk: Block = tgt.obj
+    used = [v for k, v in tgt.sels if k == "dim"]
+    if len(set(used)) != len(used):
+        raise UnsupportedFeatureError(
+            "Feature 'diagonal index' is not supported in transitions."
+        )
+    # Sum the flow over scope dimensions the target does not have; dimensions the
+    # flow does not depend on contribute a factor of their size instead.
+    sum_axes = tuple(
+        i for i, d in enumerate(scope) if d.name not in used and d.name in flow.dims
+    )
+    mult = 1
+    for d in scope:
+        if d.name not in used and d.name not in flow.dims:
+            mult *= d.size
+    code = flow.op
+    if not flow.dims:
+        shape: tuple[int, ...] | None = None
+    elif len(sum_axes) == len(flow.dims):
+        code, shape = Sum(code), None
+    else:
+        cur = [d.size if d.name in flow.dims else 1 for d in scope]
+        if sum_axes:
+            code = Sum(code, sum_axes if len(sum_axes) > 1 else sum_axes[0])
+            cur = [n for i, n in enumerate(cur) if i not in sum_axes]
+        rest = [d for i, d in enumerate(scope) if i not in sum_axes]
+        kept = [d for d in rest if d.name in used]
+        shape = tuple(d.size if d.name in flow.dims else 1 for d in kept)
+        if tuple(cur) != shape:
+            code = Reshape(code, shape)
+        perm = tuple(kept.index(next(d for d in kept if d.name == n)) for n in used)
+        if perm != tuple(range(len(perm))):
+            code = Permute(code, perm)
+            shape = tuple(shape[p] for p in perm)
+    if mult != 1:
+        code = Bin("*", Int(mult), code)
+    if not blk.axes:
+        return code, None
+    lits = [(p, v) for p, (k, v) in enumerate(tgt.sels) if k == "lit"]
+    if not lits:
+        return code, shape
+    # Place the flow at the target's fixed coordinates: a select against a constant
+    # mask (exact zeros elsewhere, so a non-finite flow stays in its own cell).
+    it = iter(shape or ())
+    full = tuple(
+        1 if k == "lit" else (next(it) if shape is not None else 1) for k, _ in tgt.sels
+    )
+    if shape is not None:
+        code = Reshape(code, full)
+    out_shape = list(full)
+    for p, i in lits:
+        mask_shape = [1] * len(blk.axes)
+        mask_shape[p] = blk.axes[p].size
+        mask = np.zeros(mask_shape, dtype=bool)
+        mask.reshape(-1)[i] = True
+        out_shape[p] = blk.axes[p].size
+        # a scalar flow is selected against a scalar zero first (see `Where`)
+        scalars = shape is None and p == lits[0][0]
+        code = Where(Var(lw.const("MASK", mask)), code, Lit(0.0), scalars=scalars)
+    return code, tuple(out_shape)
+
+
+def _stack_or_one(lw: _Lowerer, vals: list[Op], prefix: str | None = None) -> Op:
+    """One value if all of `vals` are the same, else them stacked (kept in a
+    temporary when `prefix` is given)."""
+    codes = [lw.code(v) for v in vals]
+    if all(c == codes[0] for c in codes):
+        return vals[0]
+    stacked = StackScalars(tuple(vals))
+    return stacked if prefix is None else lw.temp(stacked, prefix)
+
+
+# -- re-rolled groups -----------------------------------------------------------------
+
+
+def _gathered_flows(lw: _Lowerer, n: int, most: int = 8) -> Op | None:
+    """The sum of the re-rolled flows into each state, as one padded gather.
+
+    All flow vectors are concatenated (plus a trailing zero); state `i` reads its
+    own flows at `IDX[i, :]` with signs `SIGN[i, :]`. None when a state receives
+    more than `most` flows (the gather would be mostly padding).
+    """
+    vecs: list[Op] = []
+    start: dict[str, int] = {}
+    total = 0
+    for idx, _, vec in lw.scatters:
+        code = lw.code(vec)
+        if code not in start:
+            start[code] = total
+            total += len(idx)
+            vecs.append(vec)
+    entries: list[list[tuple[int, float]]] = [[] for _ in range(n)]
+    for idx, sign, vec in lw.scatters:
+        first = start[lw.code(vec)]
+        for j, cell in enumerate(idx):
+            entries[cell].append((first + j, 1.0 if sign == "+" else -1.0))
+    width = max(len(e) for e in entries)
+    if width > most:
+        return None
+    index = np.full((n, width), total, dtype=np.int64)
+    signs = np.zeros((n, width))
+    for i, e in enumerate(entries):
+        for k, (pos, sg) in enumerate(e):
+            index[i, k], signs[i, k] = pos, sg
+    flows = Concat((*vecs, Zeros((1,))))
+    gathered = Reshape(Take(flows, Var(lw.const("IDX", index.reshape(-1)))), (n, width))
+    return Sum(Bin("*", gathered, AsFloat(Var(lw.const("SIGN", signs)))), 1)
+
+
+def _segmented_flows(
+    lw: _Lowerer, spans: list[tuple[int, Op | None]], n: int, most: int = 32
+) -> Op | None:
+    """The output as one concatenation of segments, each a signed sum of slices.
+
+    For re-rolled flows whose sources and targets are a few runs of consecutive
+    cells (chains listed stage by stage, per-cell transitions): the state range is
+    cut at every run's and every base piece's boundary, and each segment adds the
+    slices of the base pieces and flows covering it. XLA fuses this into one loop
+    (no gather, no scatter, no zero padding). None when there are more than
+    `most` segments; the caller then gathers.
+    """
+    cuts = {0, n}
+    # (first cell, length, sign, value); a flow of one cell may be a scalar
+    terms: list[tuple[int, int, str, Op]] = []
+    pos = 0
+    for length, code in spans:
+        if code is not None:
+            terms.append((pos, length, "+", code))
+        pos += length
+        cuts.add(pos)
+    for idx, sign, code in lw.scatters:
+        runs = _runs(idx)
+        if runs is None:
+            return None
+        for lo, hi, start in runs:
+            part: Op
+            if len(idx) == 1:
+                part = Reshape(code, (1,))
+            elif (lo, hi) == (0, len(idx)):
+                part = code
+            else:
+                part = Index(code, (Span(lo, hi),))
+            terms.append((start, hi - lo, sign, part))
+            cuts.update((start, start + hi - lo))
+    bounds = sorted(cuts)
+    if len(bounds) - 1 > most:
+        return None
+    segs: list[Op] = []
+    for a, b in itertools.pairwise(bounds):
+        parts = [
+            (
+                sign,
+                part
+                if (a, b) == (start, start + length)
+                else Index(part, (Span(a - start, b - start),)),
+            )
+            for start, length, sign, part in terms
+            if start <= a and b <= start + length
+        ]
+        segs.append(_signed_sum(parts, lw) if parts else Zeros((b - a,)))
+    return Concat(tuple(segs))
+
+
+def _signed_sum(terms: list[tuple[str, Op]], lw: _Lowerer) -> Op:
+    """`(sign, value)` terms as one sum, added terms first: `b - a`, not `(-a) + b`
+    (XLA's CPU backend runs a fused negate-then-add several times slower).
+
+    Folded left to right; the running value goes to a temporary every `_SPILL`
+    terms, so that any number of terms compiles (Python's parser and compiler
+    limit how deeply an expression may nest) and sums in the same order.
+    """
+    ordered = sorted(terms, key=lambda t: t[0] != "+")
+    sign, first = ordered[0]
+    out = first if sign == "+" else Neg(first)
+    for i, (sign, code) in enumerate(ordered[1:], start=1):
+        if i % _SPILL == 0:
+            out = lw.temp(out)
+        out = Bin(sign, out, code)
+    return out
+
+
+def _runs(idx: list[int], most: int = 4) -> list[tuple[int, int, int]] | None:
+    """`idx` as at most `most` runs of consecutive cells: `(lo, hi, first cell)` each."""
+    runs: list[tuple[int, int, int]] = []
+    lo = 0
+    for i in range(1, len(idx) + 1):
+        if i == len(idx) or idx[i] != idx[i - 1] + 1:
+            runs.append((lo, i, idx[lo]))
+            lo = i
+            if len(runs) > most:
+                return None
+    return runs
+
+
+# -- flows as outputs -----------------------------------------------------------------
+
+
+def flow_pieces(lw: _Lowerer, model: Model) -> list[tuple[list[int], Op, bool]]:
+    """Every transition's flow per cell, as `(positions, code, is a vector)` pieces.
+
+    Positions index the flows in their expanded order (`_cells.CellEvaluator.flows`,
+    the order of `CompiledRhs.flow_names`); code is a scalar or a flat vector with
+    one entry per position. Scalar transitions of one rate shape are one re-rolled
+    vector, as in the right-hand side.
+    """
+    base = model.flow_starts()
+    pieces: list[tuple[list[int], Op, bool]] = []
+    grouped: set[int] = set()
+    if lw.reroll:
+        for kind, cells in _end_kinds(model):
+            make = functools.partial(group_cells, model, cells)
+            for g in lw.groups(f"flows{kind}", make):
+                src, _ = _group_ends(model, g)
+                code = (
+                    lw.temp(_lower_group(lw, g, "transitions", full=True), "f")
+                    if lw.per_capita
+                    else _group_flow(lw, g, src)
+                )
+                pieces.append(([base[id(td)] for td in g.members], code, True))
+                grouped.update(id(td) for td in g.members)
+    for td in model.transitions:
+        if id(td) in grouped:
+            continue
+        start = base[id(td)]
+        if isinstance(td, ChainFlow):
+            lw.used_blocks.add(id(td.block))
+            rates = _rate_vector(lw, list(td.rates), td.path)
+            k = len(td.rates)
+            code = (
+                lw.temp(Broadcast(rates, (k,)), "f")
+                if lw.per_capita
+                else chain_flows(lw, rates, td.block)
+            )
+            pieces.append((list(range(start, start + k)), code, True))
+            continue
+        scope = td.dims
+        r = lw.num(lw.expr(td.rate, scope, f"{td.path}.rate"))
+        # per capita (mode "rates"): the rate itself, a source's being its flux
+        flow = r if lw.per_capita else _flow_value(lw, model, td, r, scope)
+        n = math.prod(d.size for d in scope)
+        code = flow.op
+        if scope:
+            code = lw.bcast(flow, scope)
+            if len(scope) > 1:
+                code = Reshape(code, (n,))
+        pieces.append((list(range(start, start + n)), lw.temp(code, "f"), bool(scope)))
+    return pieces

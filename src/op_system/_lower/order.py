@@ -1,0 +1,80 @@
+"""What a program computes, in which order: the aliases by dependency (and the
+names left in a cycle), and the constructs outside the language it must refuse."""
+
+from __future__ import annotations
+
+from .._core.model import AliasDef, ChainFlow, Model
+from .._lang.ir import Invalid, Name, Node, Ref, walk
+from .._support.errors import ExpressionError
+
+__all__ = ["_alias_deps", "_alias_levels", "_alias_order", "check_invalid"]
+
+
+def check_invalid(model: Model) -> None:
+    """Raise for the first construct outside the language (0.1.2 raised these at compile)."""
+    exprs: list[tuple[Node, str]] = [
+        (a.expr, a.path) for a in model.aliases.values() if a.expr is not None
+    ]
+    for eq in model.equations:
+        if eq.expr is not None:
+            exprs.append((eq.expr, eq.path))
+        if eq.chain is not None:
+            exprs.extend((n, eq.path) for n in (*eq.chain[0], eq.chain[1]))
+        exprs.extend(eq.overrides.values())
+    for td in model.transitions:
+        if isinstance(td, ChainFlow):
+            exprs.extend((n, td.path) for n in td.rates)
+        else:
+            exprs.append((td.rate, f"{td.path}.rate"))
+    for expr, path in exprs:
+        for node in walk(expr):
+            if isinstance(node, Invalid):
+                raise ExpressionError(node.detail, path=path, token=node.token)
+
+
+def _alias_order(
+    model: Model, deps: dict[str, set[str]] | None = None
+) -> tuple[list[AliasDef], list[str] | None]:
+    """Aliases in dependency order; the names left in a cycle, if any."""
+    deps = _alias_deps(model) if deps is None else deps
+    order: list[AliasDef] = []
+    done: set[str] = set()
+    pending = list(model.aliases)
+    while pending:
+        progressed = False
+        for name in list(pending):
+            if deps[name] <= done:
+                order.append(model.aliases[name])
+                done.add(name)
+                pending.remove(name)
+                progressed = True
+        if not progressed:
+            return order, sorted(pending)
+    return order, None
+
+
+def _alias_levels(deps: dict[str, set[str]], order: list[AliasDef]) -> dict[str, int]:
+    """Dependency depth of each alias: 0 if it reads no alias, else 1 + its deepest."""
+    level: dict[str, int] = {}
+    for alias in order:
+        level[alias.base] = 1 + max((level[d] for d in deps[alias.base]), default=-1)
+    return level
+
+
+def _alias_deps(model: Model) -> dict[str, set[str]]:
+    """The aliases each alias reads."""
+    deps: dict[str, set[str]] = {}
+    for alias in model.aliases.values():
+        used: set[str] = set()
+        for node in walk(alias.expr) if alias.expr is not None else alias.cells or ():
+            if isinstance(node, Ref) and node.base in model.aliases:
+                used.add(node.base)
+            elif isinstance(node, Name):
+                if node.id in model.aliases:
+                    used.add(node.id)
+                elif "__" in node.id:
+                    cell = model.lookup_cell(node.id)
+                    if cell is not None and cell[0] == "alias":
+                        used.add(cell[1].base)
+        deps[alias.base] = used
+    return deps

@@ -1,0 +1,506 @@
+"""The exact jvp `J(t, y) @ v`: forward-mode differentiation of the IR, lowered
+like the right-hand side (see `_Tangent`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .._core.model import AliasDef, Block, ChainFlow, Dim, Model, Target
+from .._core.templates import reduce_dim
+from .._lang.ir import (
+    BinOp,
+    BoolOp,
+    Call,
+    Chain,
+    Compare,
+    IfExp,
+    Invalid,
+    Name,
+    Node,
+    NpConst,
+    Num,
+    Reduce,
+    Ref,
+    UnaryOp,
+)
+from .._support.errors import ExpressionError
+from .flows import (
+    Terms,
+    _place,
+    _rate_vector,
+    _stack_or_one,
+    _sum_terms,
+    chain_change,
+    flow_targets,
+)
+from .lowerer import (
+    _SPILL,
+    _drop_last,
+    _Lowerer,
+)
+from .ops import (
+    Bin,
+    Broadcast,
+    Fn,
+    Index,
+    Int,
+    Lit,
+    Neg,
+    Op,
+    Reshape,
+    Span,
+    StackScalars,
+    Sum,
+    Var,
+    Where,
+    is_atom,
+)
+from .values import _Val
+
+__all__ = ["_Tangent"]
+
+_ONE = Lit(1.0)
+
+#: d f(x) / dx of the one-argument functions, from (a temporary of) x
+_DERIVATIVES: dict[str, Callable[[Op], Op]] = {
+    "exp": lambda x: Fn("exp", (x,)),
+    "expm1": lambda x: Fn("exp", (x,)),
+    "log": lambda x: Bin("/", _ONE, x),
+    "log1p": lambda x: Bin("/", _ONE, Bin("+", _ONE, x)),
+    "log2": lambda x: Bin("/", _ONE, Bin("*", x, Lit(math.log(2.0)))),
+    "log10": lambda x: Bin("/", _ONE, Bin("*", x, Lit(math.log(10.0)))),
+    "sqrt": lambda x: Bin("/", Lit(0.5), Fn("sqrt", (x,))),
+    "abs": lambda x: Fn("sign", (x,)),
+    "sin": lambda x: Fn("cos", (x,)),
+    "cos": lambda x: Neg(Fn("sin", (x,))),
+    "tan": lambda x: Bin("/", _ONE, Bin("*", Fn("cos", (x,)), Fn("cos", (x,)))),
+    "sinh": lambda x: Fn("cosh", (x,)),
+    "cosh": lambda x: Fn("sinh", (x,)),
+    "tanh": lambda x: Bin("-", _ONE, Bin("*", Fn("tanh", (x,)), Fn("tanh", (x,)))),
+}
+
+
+class _Tangent(_Lowerer):
+    """Forward-mode differentiation of the IR: code for `J(t, y) @ v`, vectorized like the RHS.
+
+    Each rule returns the tangent as a `_Val`, or None when it is identically zero
+    (parameters, time and constants have no tangent). Exact, not finite differences.
+    """
+
+    def __init__(self, model: Model, backend_name: str) -> None:
+        super().__init__(model, backend_name)
+        self.used_tblocks: set[int] = set()
+        self.tblock_var = {id(b): f"ts_{i}" for i, b in enumerate(model.blocks)}
+        self.talias_var: dict[str, str | None] = {}
+        #: primal values already lowered, as temporaries: (node id, scope) -> (value, line)
+        self._primal: dict[tuple[int, tuple[Dim, ...]], tuple[_Val, int]] = {}
+
+    def expr(self, node: Node, scope: tuple[Dim, ...], path: str) -> _Val:
+        """The primal value of `node`, lowered once per scope and kept in a temporary.
+
+        The product and quotient rules need the primal of each operand; without
+        this, every level of a nested product would lower its whole subtree again
+        (quadratic source). With it, the jvp's source is linear in the expression.
+        """
+        key = (id(node), scope)
+        hit = self._primal.get(key)
+        if hit is not None:
+            return hit[0]
+        v = super().expr(node, scope, path)
+        if v.const is None and not is_atom(self.code(v)):
+            v = _Val(self.temp(v.op), v.dims, v.kind)
+        self._primal[key] = (v, len(self.lines))
+        return v
+
+    def forget_after(self, emitted: int) -> None:
+        """Drop primal values whose temporaries were discarded (lines past `emitted`)."""
+        for key in [k for k, (_, line) in self._primal.items() if line > emitted]:
+            del self._primal[key]
+
+    # -- helpers --------------------------------------------------------------------
+    def t_target(self, tgt: Target, scope: tuple[Dim, ...], path: str) -> _Val | None:
+        var: str | None
+        if tgt.kind == "state":
+            blk: Block = tgt.obj
+            self.used_tblocks.add(id(blk))
+            var = self.tblock_var[id(blk)]
+        elif tgt.kind == "alias":
+            var = self.talias_var.get(tgt.obj.base)
+            if var is None:
+                return None
+        else:
+            return None
+        if not tgt.sels:
+            return _Val(Var(var), frozenset())
+        return self.index(var, tgt.sels, scope, path)
+
+    @staticmethod
+    def _z(v: _Val | None) -> Op:
+        return Lit(0.0) if v is None else v.op
+
+    def add(self, a: _Val | None, b: _Val | None, sign: str = "+") -> _Val | None:
+        if b is None:
+            return a
+        if a is None:
+            return b if sign == "+" else _Val(Neg(b.op), b.dims)
+        return _Val(Bin(sign, a.op, b.op), a.dims | b.dims)
+
+    def mul(self, a: _Val | None, b: _Val) -> _Val | None:
+        if a is None:
+            return None
+        return _Val(Bin("*", a.op, b.op), a.dims | b.dims)
+
+    def product_rule(
+        self, op: str, da: _Val | None, a: _Val, db: _Val | None, b: _Val
+    ) -> _Val | None:
+        """Tangent of `a * b` or `a / b` from the operands' values and tangents.
+
+        For `/`, `b` should be a temporary: it appears three times.
+        """
+        if op == "*":
+            return self.add(self.mul(da, b), self.mul(db, a))
+        first = None if da is None else _Val(Bin("/", da.op, b.op), da.dims | b.dims)
+        second = (
+            None
+            if db is None
+            else _Val(
+                Bin("/", Bin("*", a.op, db.op), Bin("*", b.op, b.op)),
+                a.dims | db.dims | b.dims,
+            )
+        )
+        return self.add(first, second, "-")
+
+    # -- rules ----------------------------------------------------------------------
+    def d(self, node: Node, scope: tuple[Dim, ...], path: str) -> _Val | None:
+        if isinstance(node, (Num, NpConst, Invalid)):
+            return None
+        if isinstance(node, (Name, Ref)):
+            return self.t_target(self.m.resolve(node, scope, path), scope, path)
+        if isinstance(node, UnaryOp):
+            if node.op == "not":
+                return None
+            dv = self.d(node.operand, scope, path)
+            if dv is None or node.op == "+":
+                return dv
+            return _Val(Neg(dv.op), dv.dims)
+        if isinstance(node, BinOp):
+            da, db = self.d(node.left, scope, path), self.d(node.right, scope, path)
+            if da is None and db is None:
+                return None
+            if node.op in "+-":
+                return self.add(da, db, node.op)
+            a = self.num(self.expr(node.left, scope, path))
+            b = self.num(self.expr(node.right, scope, path))
+            if node.op == "*":
+                return self.product_rule("*", da, a, db, b)
+            if node.op == "/":
+                return self.product_rule("/", da, a, db, _Val(self.temp(b.op), b.dims))
+            if node.op == "**":
+                at, bt = self.temp(a.op), self.temp(b.op)
+                first = (
+                    None
+                    if da is None
+                    else _Val(
+                        Bin(
+                            "*",
+                            Bin("*", bt, Bin("**", at, Bin("-", bt, Int(1)))),
+                            da.op,
+                        ),
+                        da.dims | a.dims | b.dims,
+                    )
+                )
+                second = (
+                    None
+                    if db is None
+                    else _Val(
+                        Bin("*", Bin("*", Bin("**", at, bt), Fn("log", (at,))), db.op),
+                        db.dims | a.dims | b.dims,
+                    )
+                )
+                return self.add(first, second)
+            if node.op == "%":
+                second = (
+                    None
+                    if db is None
+                    else _Val(
+                        Bin("*", Fn("floor", (Bin("/", a.op, b.op),)), db.op),
+                        db.dims | a.dims | b.dims,
+                    )
+                )
+                return self.add(da, second, "-")
+        if isinstance(node, Chain):
+            return self.d_chain(node, scope, path)
+        if isinstance(node, (Compare,)):
+            return None
+        if isinstance(node, BoolOp):
+            vals = [self.expr(v, scope, path) for v in node.values]
+            if all(v.kind == "bool" for v in vals):
+                return None
+            tangents = [self.d(v, scope, path) for v in node.values]
+            nums = [self.num(v) for v in vals]
+            acc = tangents[-1]
+            for v, dv in zip(reversed(nums[:-1]), reversed(tangents[:-1])):
+                if acc is None and dv is None:
+                    continue
+                t = Bin("!=", self.temp(v.op), Int(0))
+                if node.op == "and":
+                    acc = _Val(
+                        Where(t, self._z(acc), self._z(dv)),
+                        v.dims
+                        | (acc.dims if acc else frozenset())
+                        | (dv.dims if dv else frozenset()),
+                    )
+                else:
+                    acc = _Val(
+                        Where(t, self._z(dv), self._z(acc)),
+                        v.dims
+                        | (acc.dims if acc else frozenset())
+                        | (dv.dims if dv else frozenset()),
+                    )
+            return acc
+        if isinstance(node, IfExp):
+            db, do = self.d(node.body, scope, path), self.d(node.orelse, scope, path)
+            if db is None and do is None:
+                return None
+            test = self.boolean(self.expr(node.test, scope, path))
+            if test.const is not None:
+                return db if test.const else do
+            dims = (
+                test.dims
+                | (db.dims if db else frozenset())
+                | (do.dims if do else frozenset())
+            )
+            return _Val(Where(test.op, self._z(db), self._z(do)), dims)
+        if isinstance(node, Call):
+            return self.d_call(node, scope, path)
+        if isinstance(node, Reduce):
+            return self.d_reduce(node, scope, path)
+        raise ExpressionError(
+            f"cannot differentiate {type(node).__name__}", path=path
+        )  # pragma: no cover
+
+    def d_chain(self, node: Chain, scope: tuple[Dim, ...], path: str) -> _Val | None:
+        """Tangent of a `Chain`, term by term (linear in its length)."""
+        dt = self.d(node.operands[0], scope, path)
+        if node.ops[0] in "+-":
+            for i, (op, operand) in enumerate(zip(node.ops, node.operands[1:])):
+                dt = self.add(dt, self.d(operand, scope, path), op)
+                if dt is not None and i % _SPILL == _SPILL - 1:
+                    dt = _Val(self.temp(dt.op), dt.dims)
+            return dt
+        # products and quotients: carry the running primal value as a temporary
+        acc = self.num(self.expr(node.operands[0], scope, path))
+        for op, operand in zip(node.ops, node.operands[1:]):
+            b = self.num(self.expr(operand, scope, path))
+            db = self.d(operand, scope, path)
+            bv = _Val(self.temp(b.op), b.dims)
+            at = _Val(self.temp(acc.op), acc.dims)
+            dt = self.product_rule(op, dt, at, db, bv)
+            if dt is not None:
+                dt = _Val(self.temp(dt.op), dt.dims)
+            acc = _Val(Bin(op, at.op, bv.op), at.dims | b.dims, "num")
+        return dt
+
+    def d_call(self, node: Call, scope: tuple[Dim, ...], path: str) -> _Val | None:
+        if node.func == "sum_state":
+            return _Val(Sum(self.model_states(Var("v"))), frozenset())
+        if node.func == "sum_prefix":
+            return self.prefix_sum(node, scope, path, Var("v"))
+        if node.func == "where":
+            da, db = (
+                self.d(node.args[1], scope, path),
+                self.d(node.args[2], scope, path),
+            )
+            if da is None and db is None:
+                return None
+            c = self.boolean(self.expr(node.args[0], scope, path))
+            dims = (
+                c.dims
+                | (da.dims if da else frozenset())
+                | (db.dims if db else frozenset())
+            )
+            return _Val(Where(c.op, self._z(da), self._z(db)), dims)
+        ds = [self.d(a, scope, path) for a in node.args]
+        if all(x is None for x in ds):
+            return None
+        xs = [self.num(self.expr(a, scope, path)) for a in node.args]
+        f = node.func
+        if f in ("maximum", "minimum", "clip"):
+            if f == "clip":
+                x, lo, hi = xs
+                dx, dlo, dhi = ds
+                m = _Val(Fn("maximum", (x.op, lo.op)), x.dims | lo.dims)
+                dm = self._select(Bin(">=", x.op, lo.op), dx, dlo, x.dims | lo.dims)
+                return self._select(Bin("<=", m.op, hi.op), dm, dhi, m.dims | hi.dims)
+            cmp = ">=" if f == "maximum" else "<="
+            return self._select(
+                Bin(cmp, xs[0].op, xs[1].op),
+                ds[0],
+                ds[1],
+                xs[0].dims | xs[1].dims,
+            )
+        if f in ("hypot", "arctan2"):
+            a, b = xs
+            da, db = ds
+            at, bt = self.temp(a.op), self.temp(b.op)
+            dims = a.dims | b.dims
+            if f == "hypot":
+                h = self.temp(Fn("hypot", (at, bt)))
+                return self.add(
+                    self.mul(da, _Val(Bin("/", at, h), dims)),
+                    self.mul(db, _Val(Bin("/", bt, h), dims)),
+                )
+            r2 = self.temp(Bin("+", Bin("*", at, at), Bin("*", bt, bt)))
+            return self.add(
+                self.mul(da, _Val(Bin("/", bt, r2), dims)),
+                self.mul(db, _Val(Bin("/", at, r2), dims)),
+                "-",
+            )
+        (x,), (dx,) = xs, ds
+        if dx is None:
+            return None
+        factor = _DERIVATIVES[f](self.temp(x.op))
+        return _Val(Bin("*", factor, dx.op), x.dims | dx.dims)
+
+    def _select(
+        self, cond: Op, a: _Val | None, b: _Val | None, dims: frozenset[str]
+    ) -> _Val | None:
+        if a is None and b is None:
+            return None
+        all_dims = (
+            dims | (a.dims if a else frozenset()) | (b.dims if b else frozenset())
+        )
+        return _Val(Where(cond, self._z(a), self._z(b)), all_dims)
+
+    def d_reduce(self, node: Reduce, scope: tuple[Dim, ...], path: str) -> _Val | None:
+        dim = reduce_dim(node, self.m.axes, path)
+        inner = (*scope, dim)
+        body = self.d(node.body, inner, path)
+        if body is None:
+            return None
+        weights = None
+        if node.kind == "integrate_over":
+            weights = np.asarray(
+                [dim.axis.deltas[i] for i in dim.coord_indices()], dtype=np.float64
+            )
+        if dim.name not in body.dims:
+            factor = float(weights.sum()) if weights is not None else float(dim.size)
+            return _Val(
+                Bin("*", Lit(factor), _drop_last(body, inner, scope)), body.dims
+            )
+        code = body.op
+        if weights is not None:
+            w = self.const("W", weights.reshape((1,) * len(scope) + (dim.size,)))
+            code = Bin("*", Var(w), code)
+        rest = body.dims - {dim.name}
+        if not rest:
+            return _Val(Sum(code), frozenset())
+        return _Val(Sum(code, -1), rest)
+
+    # -- program pieces -------------------------------------------------------------
+    def tangent_aliases(self, order: list[AliasDef]) -> None:
+        for i, alias in enumerate(order):
+            var = f"ta_{i}"
+            if alias.cells is not None:
+                ts = [self.d(c, (), alias.path) for c in alias.cells]
+                if all(x is None for x in ts):
+                    self.talias_var[alias.base] = None
+                    continue
+                stacked = StackScalars(tuple(self._z(x) for x in ts), state_dtype=False)
+                code: Op = Reshape(stacked, tuple(ax.size for ax in alias.axes))
+            else:
+                scope = tuple(Dim(ax.name, ax) for ax in alias.axes)
+                assert alias.expr is not None  # only virtual aliases (cells) have none
+                dv = self.d(alias.expr, scope, alias.path)
+                if dv is None:
+                    self.talias_var[alias.base] = None
+                    continue
+                code = self.bcast(dv, scope) if alias.axes else dv.op
+            self.assign(var, code)
+            self.talias_var[alias.base] = var
+
+    def tangent_outputs(self) -> list[tuple[Block, Op | None]]:
+        m = self.m
+        if m.kind == "expr":
+            out: list[tuple[Block, Op | None]] = []
+            for eq in m.equations:
+                out.append((eq.block, self._t_equation(eq)))
+            return out
+        terms: Terms = {id(b): [] for b in m.blocks}
+        for td in m.transitions:
+            if isinstance(td, ChainFlow):
+                blk = td.block
+                self.used_blocks.add(id(blk))
+                self.used_tblocks.add(id(blk))
+                f = self._chain_tangent(blk, list(td.rates), td.path, Span(None, -1))
+                terms[id(blk)].append(("+", chain_change(f, exit_flow=True), blk.shape))
+                continue
+            scope = td.dims
+            drate = self.d(td.rate, scope, f"{td.path}.rate")
+            if td.src is None:  # a source: its flow is its rate
+                dflow = drate
+            else:
+                rate = self.num(self.expr(td.rate, scope, f"{td.path}.rate"))
+                src_t = self.m.resolve(td.src, scope, f"{td.path}.from")
+                src = self.target(src_t, scope, td.path)
+                dsrc = self.t_target(src_t, scope, td.path)
+                dflow = self.add(self.mul(drate, src), self.mul(dsrc, rate))
+            if dflow is None:
+                continue
+            flow = _Val(self.temp(dflow.op, "tf"), dflow.dims)
+            for sign, tgt in flow_targets(m, td, scope):
+                code, shape = _place(self, flow, tgt, scope)
+                terms[id(tgt.obj)].append((sign, code, shape))
+        return _sum_terms(self, m, terms)
+
+    def _chain_tangent(
+        self, blk: Block, rates: list[Node], path: str, stages: Span | None
+    ) -> Op:
+        """The tangent of a chain's forward flows `rate[i] * stage[i]` (over `stages`
+        of the block, or all of it), by the product rule, kept in a temporary."""
+        self.used_blocks.add(id(blk))
+        self.used_tblocks.add(id(blk))
+        rate = _rate_vector(self, rates, path)
+        drates = [self.d(r, (), path) for r in rates]
+
+        def part(name: str) -> Op:
+            return Var(name) if stages is None else Index(Var(name), (stages,))
+
+        df: Op = Bin("*", rate, part(self.tblock_var[id(blk)]))
+        if any(x is not None for x in drates):
+            dr = _stack_or_one(self, [self._z(x) for x in drates])
+            df = Bin("+", df, Bin("*", dr, part(self.block_var[id(blk)])))
+        return self.temp(df, "tf")
+
+    def _t_equation(self, eq: Any) -> Op:
+        blk: Block = eq.block
+        scope = tuple(Dim(ax.name, ax) for ax in blk.axes)
+        code: Op
+        if eq.chain is not None:
+            nodes = [*eq.chain[0], eq.chain[1]]
+            f = self._chain_tangent(blk, nodes, eq.path, None)
+            code = chain_change(f, exit_flow=False)
+            for flat, (node, path) in sorted(eq.array_overrides.items()):
+                mask = np.zeros(blk.shape, dtype=bool)
+                mask[flat] = True
+                ov = self._z(self.d(node, (), path))
+                code = Where(Var(self.const("MASK", mask)), ov, code)
+            return self.temp(code, "d")
+        if not blk.axes:
+            node, path = (eq.expr, eq.path) if eq.expr is not None else eq.overrides[0]
+            return self.temp(self._z(self.d(node, (), path)), "d")
+        dv = self.d(eq.expr, scope, eq.path) if eq.expr is not None else None
+        code = (
+            self.bcast(dv, scope) if dv is not None else Broadcast(Lit(0.0), blk.shape)
+        )
+        for flat, (node, path) in sorted(eq.array_overrides.items()):
+            mask = np.zeros(blk.shape, dtype=bool)
+            mask[blk.unflat(flat)] = True
+            ov = self._z(self.d(node, (), path))
+            code = Where(Var(self.const("MASK", mask)), ov, code)
+        return self.temp(code, "d")

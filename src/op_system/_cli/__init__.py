@@ -1,5 +1,4 @@
-"""The `op-system` command line (`validate`, `describe`, `render`, `source`).
-"""
+"""The `op-system` command line (`validate`, `describe`, `render`, `source`)."""
 
 from .cli import main
 

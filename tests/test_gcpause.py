@@ -12,10 +12,10 @@ SPEC = {"kind": "expr", "state": ["S", "I"], "equations": {"S": "-b*S*I", "I": "
 
 
 def test_collector_is_paused_during_the_build_and_restored() -> None:
-    import op_system._core.build as build
+    import op_system._core.builder as build
 
     seen: list[bool] = []
-    original = build._Builder.build_aliases
+    original = build.Builder.build_aliases
 
     def spy(self: object, raw: object) -> None:
         seen.append(gc.isenabled())
@@ -23,7 +23,7 @@ def test_collector_is_paused_during_the_build_and_restored() -> None:
 
     assert gc.isenabled()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(build._Builder, "build_aliases", spy)
+        mp.setattr(build.Builder, "build_aliases", spy)
         compile_spec(SPEC)
     assert seen == [False]
     assert gc.isenabled()

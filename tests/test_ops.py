@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from op_system import _ops as O
 from op_system import compile_spec
 from op_system._backends.backend import resolve_backend
+from op_system._lower import ops as O
 from op_system._lower.lowerer import Lowered
 
 RNG = np.random.default_rng(7)

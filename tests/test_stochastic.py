@@ -890,7 +890,7 @@ def test_dense_and_scattered_moves_agree(monkeypatch: pytest.MonkeyPatch) -> Non
     """Small models apply a JAX step's moves as one dense product, large ones
     as a scatter of the stoichiometry's entries: the same trajectories."""
     jax = pytest.importorskip("jax")
-    from op_system import _stochastic
+    from op_system._stochastic import simulators as _stochastic
 
     c = compile_spec(SIR_AGE, xp=jax.numpy)
     times = np.array([0.0, 5.0, 10.0])

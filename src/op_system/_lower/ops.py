@@ -352,6 +352,9 @@ def is_atom(text: str) -> bool:
     return text.isidentifier() or text.replace(".", "", 1).isdigit()
 
 
+#: comparison operators (Python's, which bind tighter than `and`/`or`)
+_COMPARISONS = frozenset({"<", "<=", ">", ">=", "==", "!=", "is", "is not"})
+
 # -- emitters ---------------------------------------------------------------------
 
 
@@ -395,6 +398,9 @@ class Emitter:
             return op.name
         if isinstance(op, Lit):
             return _num_text(op.value)
+        if isinstance(op, Bin) and op.op in ("and", "or"):
+            # comparisons bind tighter than `and`/`or`: no parentheses needed
+            return f"({self._operand(op.a)} {op.op} {self._operand(op.b)})"
         if isinstance(op, Bin):
             return f"({t(op.a)} {op.op} {t(op.b)})"
         if isinstance(op, Neg):
@@ -458,6 +464,13 @@ class Emitter:
         if emit is not None:
             return str(emit(self.text))
         raise TypeError(f"not an array op: {op!r}")  # pragma: no cover
+
+    def _operand(self, op: Op) -> str:
+        """An operand of `and`/`or`: a comparison without its parentheses."""
+        text = self.text(op)
+        if isinstance(op, Bin) and op.op in _COMPARISONS:
+            return text[1:-1]
+        return text
 
     def item(self, i: int | Span | Op) -> str:
         """One item of an index: an integer, a slice or an index array."""

@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(BIN)/ruff format --check src tests examples benchmarks flepimop2_plugin
 	$(BIN)/mypy
 	MYPYPATH=flepimop2_plugin/src $(BIN)/mypy --python-version 3.11 --explicit-package-bases flepimop2_plugin/src
-	$(BIN)/python -m pytest -q
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -q -n auto
 	$(BIN)/python tests/compat/run_upstream_tests.py
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $(VENV)/site
 

@@ -179,3 +179,23 @@ def test_modules_import_only_their_own_or_earlier_stages() -> None:
         if _stage(d) > _stage(m)
     )
     assert not late, late
+
+
+def test_no_private_name_is_imported_from_another_stage() -> None:
+    """A stage uses what another stage offers, never its private names (`_x`);
+    `specs.py` keeps 0.1.2's `_normalize_constraints` under its old import path."""
+    private = []
+    for m, path in _modules().items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.ImportFrom) and node.level >= 1):
+                continue
+            target = _resolve(m, path, node.level, node.module)
+            if _stage(target) == _stage(m) or m == "specs":
+                continue
+            private += [
+                f"{m} imports {target}.{a.name}"
+                for a in node.names
+                if a.name.startswith("_") and not a.name.startswith("__")
+            ]
+    assert not private, private

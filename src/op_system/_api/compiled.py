@@ -23,7 +23,7 @@ from .._backends.backend import (
     resolve_backend,
 )
 from .._backends.jacobian import JacobianPlan
-from .._backends.runtime import _build_function, _dispatching
+from .._backends.runtime import build_function, dispatching
 from .._core.model import Model
 from .._core.rhs import model_of
 from .._lower.codegen import lower_model
@@ -715,7 +715,7 @@ def compile_rhs(
     be = resolve_backend(xp, backend)
     model = model_of(rhs)
     if xp is None and backend is None:
-        eval_fn, source = _dispatching(model)
+        eval_fn, source = dispatching(model)
         return CompiledRhs(
             rhs.state_names,
             None if rhs._model is not None else rhs.param_names,
@@ -733,11 +733,11 @@ def compile_rhs(
             b = backend_for_array(y)
             fn = cache.get(b.name)
             if fn is None:
-                fn = cache[b.name] = _build_function(lowered, model, b, force_f64=False)
+                fn = cache[b.name] = build_function(lowered, model, b, force_f64=False)
             return fn(t, y, **params)
 
     else:
-        eval_fn = _build_function(lowered, model, be, force_f64=be.is_numpy)
+        eval_fn = build_function(lowered, model, be, force_f64=be.is_numpy)
     return CompiledRhs(
         rhs.state_names,
         None if rhs._model is not None else rhs.param_names,

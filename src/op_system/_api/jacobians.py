@@ -14,7 +14,7 @@ from .._backends.backend import (
     resolve_backend,
 )
 from .._backends.jacobian import JacobianPlan
-from .._backends.runtime import _build_function
+from .._backends.runtime import build_function
 from .._lower.codegen import lower_model
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ def jvp(self: CompiledRhs, xp: object = None) -> Callable[..., Any]:
         return cast("Callable[..., Any]", cached)
     model = self._model_of_rhs()
     lowered = lower_model(model, be.name, mode="jvp")
-    fn = _build_function(lowered, model, be, force_f64=be.is_numpy, name="jvp")
+    fn = build_function(lowered, model, be, force_f64=be.is_numpy, name="jvp")
     self._cache[key] = fn
     return fn
 
@@ -76,7 +76,7 @@ def batched_jvp(self: CompiledRhs) -> Callable[..., Any] | None:
     except NotImplementedError:
         return None
     numpy = resolve_backend("numpy")
-    return _build_function(lowered, model, numpy, force_f64=True, name="jvp")
+    return build_function(lowered, model, numpy, force_f64=True, name="jvp")
 
 
 def jax_jacobian(self: CompiledRhs, be: Backend) -> Callable[..., Any]:

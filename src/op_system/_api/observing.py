@@ -11,7 +11,7 @@ import numpy as np
 from .._backends.backend import (
     Backend,
 )
-from .._backends.runtime import _build_function
+from .._backends.runtime import build_function
 from .._core.model import Model, cell_names
 from .._lower.codegen import lower_model
 from .._support.errors import (
@@ -33,7 +33,7 @@ def output_fn(self: CompiledRhs, output: str, be: Backend) -> Any:
             else self._flow_model(f"{output}()")
         )
         lowered = lower_model(model, be.name, mode=output)
-        fn = self._cache[key] = _build_function(
+        fn = self._cache[key] = build_function(
             lowered, model, be, force_f64=be.is_numpy, name=output
         )
     return fn

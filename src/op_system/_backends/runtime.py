@@ -4,8 +4,8 @@
 array functions, the state and parameter readers (`_state`, `_fill_params`,
 `_param_array`, `_pvec`, ...), time-varying tables, the helpers of batched
 tangents, and the program's constant tables made as arrays of its namespace
-(eagerly, outside any caller's trace). `_build_function` compiles the source
-into it; `_dispatching` is the default backend's NumPy function that hands
+(eagerly, outside any caller's trace). `build_function` compiles the source
+into it; `dispatching` is the default backend's NumPy function that hands
 foreign arrays (JAX arrays and tracers) to a program generated for them.
 """
 
@@ -31,7 +31,7 @@ from .._support.errors import (
 )
 from .backend import Backend, backend_for_array, not_numpy, resolve_backend
 
-__all__ = ["_build_function", "_dispatching", "_runtime"]
+__all__ = ["_runtime", "build_function", "dispatching"]
 
 
 # -- runtime helpers bound into the generated function's globals ----------------------
@@ -407,7 +407,7 @@ def _constants(be: Backend, tables: Mapping[str, Any]) -> dict[str, Any]:
 _COUNTER = [0]
 
 
-def _build_function(
+def build_function(
     lowered: Lowered,
     model: Model,
     be: Backend,
@@ -448,7 +448,7 @@ def _build_function(
     return fn
 
 
-def _dispatching(model: Model) -> tuple[Callable[..., Any], str]:
+def dispatching(model: Model) -> tuple[Callable[..., Any], str]:
     """The default `eval_fn`: strict NumPy (float64, as 0.1.2) unless `y` is foreign.
 
     The generated NumPy function starts with one class check of `y`; a JAX array
@@ -463,12 +463,12 @@ def _dispatching(model: Model) -> tuple[Callable[..., Any], str]:
         b = backend_for_array(y)
         fn = cache.get(b.name)
         if fn is None:
-            fn = cache[b.name] = _build_function(
+            fn = cache[b.name] = build_function(
                 lower_model(model, b.name), model, b, force_f64=False
             )
         return fn(t, y, **params)
 
-    fn = _build_function(
+    fn = build_function(
         lowered,
         model,
         resolve_backend("numpy"),

@@ -17,8 +17,8 @@ from .._lang.parse import parse_expr
 from .._support.errors import (
     SpecError,
     UnsupportedFeatureError,
-    _outside_package,
     did_you_mean,
+    outside_package,
 )
 from .._support.gcpause import paused_gc
 from .builder import (
@@ -101,7 +101,7 @@ def warn_unknown_keys(spec: Mapping[str, Any]) -> None:
         warnings.warn(
             f"unknown top-level spec key {key!r}{hint} is ignored (known keys: {sorted(SPEC_KEYS)})",
             SpecWarning,
-            stacklevel=_outside_package(),
+            stacklevel=outside_package(),
         )
 
 

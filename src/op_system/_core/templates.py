@@ -16,7 +16,7 @@ from .model import Dim
 __all__ = ["RESERVED_NAMES", "reduce_dim"]
 
 _TEMPLATE_RE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\[(.+)\]\s*")
-_IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 #: Names that cannot be used for states, aliases or parameters.
 RESERVED_NAMES = frozenset(
@@ -25,7 +25,7 @@ RESERVED_NAMES = frozenset(
 
 
 def _check_ident(name: str, path: str, what: str) -> None:
-    if not _IDENT_RE.fullmatch(name) or name.startswith("__"):
+    if not IDENT_RE.fullmatch(name) or name.startswith("__"):
         raise SpecError(
             f"{what} {name!r} is not a valid identifier", path=path, token=name
         )

@@ -86,7 +86,7 @@ def full_axes(p: ParamDef, time_name: str) -> tuple[str, ...]:
 
 def time_varying(spec: Mapping[str, Any], model: Model, meta: dict[str, Any]) -> None:
     """Give each time-varying parameter its method; record them in `meta`."""
-    from .._support.errors import _outside_package
+    from .._support.errors import outside_package
 
     tv = [p for p in model.params.values() if p.time_varying]
     raw = spec.get("time_interpolation")
@@ -96,7 +96,7 @@ def time_varying(spec: Mapping[str, Any], model: Model, meta: dict[str, Any]) ->
             "axis (write e.g. beta[time] with a continuous axis named 'time', or "
             "name one with time_axis); it is ignored",
             SpecWarning,
-            stacklevel=_outside_package(),
+            stacklevel=outside_package(),
         )
         return
     if not tv:

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from .._core.model import Block, Dim, Model, Target
-from .._core.templates import _IDENT_RE, reduce_dim
+from .._core.templates import IDENT_RE, reduce_dim
 from .._lang.ir import (
     BinOp,
     BoolOp,
@@ -189,7 +189,7 @@ class _Lowerer:
     def reads_batch(self, code: str) -> bool:
         """Whether `code` reads a variable holding a batch of tangents."""
         return self.batched is not None and not self.batched.isdisjoint(
-            _IDENT_RE.findall(code)
+            IDENT_RE.findall(code)
         )
 
     def assigned(self, name: str, code: str) -> None:

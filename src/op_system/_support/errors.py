@@ -138,7 +138,7 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _outside_package() -> int:
+def outside_package() -> int:
     """`stacklevel` of the first caller outside op_system (warnings point at user code)."""
     import sys
     from pathlib import Path

@@ -890,13 +890,13 @@ def test_dense_and_scattered_moves_agree(monkeypatch: pytest.MonkeyPatch) -> Non
     """Small models apply a JAX step's moves as one dense product, large ones
     as a scatter of the stoichiometry's entries: the same trajectories."""
     jax = pytest.importorskip("jax")
-    from op_system._stochastic import simulators as _stochastic
+    from op_system._stochastic import laws as _laws
 
     c = compile_spec(SIR_AGE, xp=jax.numpy)
     times = np.array([0.0, 5.0, 10.0])
     kw: dict[str, Any] = {"dt": 0.5, "key": jax.random.PRNGKey(4), "n": 8}
     dense = np.asarray(c.simulate(Y0, times, **kw, **SIR_PARAMS))
-    monkeypatch.setattr(_stochastic, "DENSE_STOICHIOMETRY", 0)
+    monkeypatch.setattr(_laws, "DENSE_STOICHIOMETRY", 0)
     scattered = np.asarray(c.simulate(Y0, times, **kw, **SIR_PARAMS))
     np.testing.assert_array_equal(dense, scattered)
     assert (np.diff(dense, axis=1) != 0).any()

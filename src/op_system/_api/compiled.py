@@ -316,7 +316,7 @@ class CompiledRhs:
 
         `method="chain_binomial"`: steps of at most `dt` (each output interval is
         split into equal steps), Euler-multinomial moves with the rates at the
-        start of each step (see `_stochastic/simulators.py`: the exits of a cell are a
+        start of each step (see `_stochastic/laws.py`: the exits of a cell are a
         multinomial draw, sources Poisson). `method="ssa"`: exact simulation, one
         event at a time (Gillespie's direct method; no `dt`). `method="tau_leap"`:
         Poisson counts of every flow over steps of `dt`, or without `dt` of the

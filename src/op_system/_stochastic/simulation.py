@@ -4,7 +4,8 @@
 arguments both check (`stochastic_inputs`), the step plan of the model's flows
 (`stochastic_plan`), the NumPy runs (one stream per trajectory, optionally over
 worker processes) and the JAX `advance` the steppers and the filter iterate.
-The laws themselves are in `_stochastic/simulators.py`, the filter in `_stochastic/filter.py`.
+The loops over the laws are in `simulators.py` (the laws in `laws.py`), the
+filter in `filter.py`.
 (`c` is the `CompiledRhs`; typed `Any` so that this module, which `compile.py`
 imports, does not import it back.)
 """

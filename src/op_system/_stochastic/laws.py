@@ -309,10 +309,11 @@ class Laws:
         # float counts (exact below 2**53), cast once
         return y + xp.round(dy).astype(y.dtype)
 
-    def leaping(self, c: Leap, end: Any) -> Any:
-        """Whether a tau-leaping trajectory has time left before `end`."""
-        xp = self.xp
-        return end - c.t > 1e-12 * xp.maximum(1.0, xp.abs(end))
+    def leaping(self, end: Any) -> Callable[[Leap], Any]:
+        """The loop condition of tau-leaping up to `end`: whether a trajectory has
+        time left (beyond rounding, whose tolerance is computed once)."""
+        eps = 1e-12 * self.xp.maximum(1.0, self.xp.abs(end))
+        return lambda c: end - c.t > eps
 
     def leap(self, c: Leap, end: Any) -> Leap:
         """One leap: Poisson counts of every flow over the step (`dt`, or the

@@ -97,7 +97,8 @@ def advance_numpy(
     ) -> tuple[np.ndarray, np.ndarray]:
         moves = np.zeros(plan.n_flow, dtype=np.int64)
         c = Leap(y, moves, t0, -1.0, NumpySampler(rng))
-        while laws.leaping(c, end):
+        leaping = laws.leaping(end)
+        while leaping(c):
             c = laws.leap(c, end)
         return c.y, c.moves
 
@@ -169,7 +170,7 @@ def advance_jax(
         moves = jnp.zeros(plan.n_flow, dtype=y.dtype)
         retry = jnp.asarray(-1.0, dtype=fdtype)
         c = jax.lax.while_loop(
-            lambda c: laws.leaping(c, end),
+            laws.leaping(end),
             lambda c: laws.leap(c, end),
             Leap(y, moves, t0, retry, JaxSampler(key)),
         )

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NoReturn, TypeAlias
 
 from .ops import Bin, Emitter, Op, Span
 
@@ -104,14 +104,8 @@ class Call(Op):
         return f"{self.name}({', '.join(args)})"
 
 
-class Stmt:
-    """A statement of a generated function."""
-
-    __slots__ = ()
-
-
 @dataclass(frozen=True, slots=True)
-class Assign(Stmt):
+class Assign:
     """`name = value`; with a tuple of names, `a, b, = value` (unpacked)."""
 
     target: str | tuple[str, ...]
@@ -119,7 +113,7 @@ class Assign(Stmt):
 
 
 @dataclass(frozen=True, slots=True)
-class Store(Stmt):
+class Store:
     """`target[index] = value`, or `+=` / `-=` with `aug` (an in-place update)."""
 
     target: str
@@ -129,7 +123,7 @@ class Store(Stmt):
 
 
 @dataclass(frozen=True, slots=True)
-class Do(Stmt):
+class Do:
     """A runtime helper called for its effect (a check that raises, an in-place
     NumPy update)."""
 
@@ -137,18 +131,18 @@ class Do(Stmt):
 
 
 @dataclass(frozen=True, slots=True)
-class Return(Stmt):
+class Return:
     value: Op
 
 
 @dataclass(frozen=True, slots=True)
-class If(Stmt):
+class If:
     cond: Op
     body: tuple[Stmt, ...]
 
 
 @dataclass(frozen=True, slots=True)
-class Try(Stmt):
+class Try:
     """`try: body` / `except KeyError: handler` (a parameter missing by its base
     name: read through its expanded names)."""
 
@@ -157,7 +151,7 @@ class Try(Stmt):
 
 
 @dataclass(frozen=True, slots=True)
-class Function(Stmt):
+class Function:
     """`def name(args, **kwargs): body`."""
 
     name: str
@@ -166,34 +160,44 @@ class Function(Stmt):
     kwargs: str | None = None
 
 
+#: A statement of a generated function (a closed union: the printer handles each).
+Stmt: TypeAlias = Assign | Store | Do | Return | If | Try | Function
+
+
 def _lines(s: Stmt, e: Emitter, pad: str, out: list[str]) -> None:
     t = e.text
-    if isinstance(s, Assign):
-        target = s.target if isinstance(s.target, str) else ", ".join(s.target) + ","
-        out.append(f"{pad}{target} = {t(s.value)}")
-    elif isinstance(s, Store):
-        out.append(f"{pad}{s.target}[{e.item(s.index)}] {s.aug}= {t(s.value)}")
-    elif isinstance(s, Do):
-        out.append(f"{pad}{t(s.call)}")
-    elif isinstance(s, Return):
-        out.append(f"{pad}return {t(s.value)}")
-    elif isinstance(s, If):
-        cond = t(s.cond)  # a comparison's parentheses are the `if`'s own
-        if cond.startswith("(") and isinstance(s.cond, Bin):
-            cond = cond[1:-1]
-        out.append(f"{pad}if {cond}:")
-        _block(s.body, e, pad, out)
-    elif isinstance(s, Try):
-        out.append(f"{pad}try:")
-        _block(s.body, e, pad, out)
-        out.append(f"{pad}except KeyError:")
-        _block(s.handler, e, pad, out)
-    elif isinstance(s, Function):
-        kw = f", **{s.kwargs}" if s.kwargs else ""
-        out.append(f"{pad}def {s.name}({', '.join(s.args)}{kw}):")
-        _block(s.body, e, pad, out)
-    else:  # pragma: no cover
-        raise TypeError(f"not a statement: {s!r}")
+    match s:
+        case Assign(target, value):
+            names = target if isinstance(target, str) else ", ".join(target) + ","
+            out.append(f"{pad}{names} = {t(value)}")
+        case Store(target, index, value, aug):
+            out.append(f"{pad}{target}[{e.item(index)}] {aug}= {t(value)}")
+        case Do(call):
+            out.append(f"{pad}{t(call)}")
+        case Return(value):
+            out.append(f"{pad}return {t(value)}")
+        case If(cond, body):
+            text = t(cond)  # a comparison's parentheses are the `if`'s own
+            if text.startswith("(") and isinstance(cond, Bin):
+                text = text[1:-1]
+            out.append(f"{pad}if {text}:")
+            _block(body, e, pad, out)
+        case Try(body, handler):
+            out.append(f"{pad}try:")
+            _block(body, e, pad, out)
+            out.append(f"{pad}except KeyError:")
+            _block(handler, e, pad, out)
+        case Function(name, args, body, kwargs):
+            kw = f", **{kwargs}" if kwargs else ""
+            out.append(f"{pad}def {name}({', '.join(args)}{kw}):")
+            _block(body, e, pad, out)
+        case _:
+            _unhandled(s)
+
+
+def _unhandled(s: NoReturn) -> NoReturn:
+    """The type checker proves this unreachable: every statement kind is printed."""
+    raise TypeError(f"not a statement: {s!r}")  # pragma: no cover
 
 
 def _block(body: tuple[Stmt, ...], e: Emitter, pad: str, out: list[str]) -> None:

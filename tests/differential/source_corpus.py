@@ -49,7 +49,7 @@ def _record(model: Any, backend_name: str, mode: str, dispatch: bool, out: Any) 
 def pytest_configure(config: Any) -> None:
     if not os.environ.get(_ENV):
         return
-    import op_system
+    # importing the package imports every module that calls `lower_model`
     from op_system._lower.codegen import lower_model as original
 
     def recording(
@@ -59,7 +59,6 @@ def pytest_configure(config: Any) -> None:
         _record(model, backend_name, mode, dispatch, out)
         return out
 
-    del op_system  # imported for its modules: every one that imported the function
     for name, module in list(sys.modules.items()):
         if (
             name.startswith("op_system.")

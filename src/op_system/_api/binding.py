@@ -16,6 +16,7 @@ from .._support.errors import (
     ParameterError,
     did_you_mean,
 )
+from . import jacobians
 
 if TYPE_CHECKING:
     from .compiled import CompiledRhs
@@ -77,11 +78,11 @@ def bound_jacobian(
 ) -> Callable[[Any, Any], Any]:
     if self._rhs is None:
         raise ValueError("a bound Jacobian needs a CompiledRhs built by compile_rhs")
-    be = self._jac_backend(None)
+    be = jacobians.jac_backend(self, None)
     if be.is_jax:
-        jac_jax = self._jax_jacobian(be)
+        jac_jax = jacobians.jax_jacobian(self, be)
         return lambda t, y: jac_jax(t, y, **params)
-    plan = self._jacobian_plan()
+    plan = jacobians.jacobian_plan(self)
     split = getattr(plan.batched, "split", None)
     if split is None:  # no batched program: the colors one by one
         jac = plan.function(sparse)

@@ -196,11 +196,6 @@ class CompiledRhs:
         """
         return _binding.bind(self, params, output, sparse=sparse)
 
-    def _bound_jacobian(
-        self, params: dict[str, Any], sparse: bool
-    ) -> Callable[[Any, Any], Any]:
-        return _binding.bound_jacobian(self, params, sparse)
-
     def check_params(self, params: Mapping[str, Any]) -> None:
         """Raise `ParameterError` listing missing and unexpected parameter names.
 
@@ -429,9 +424,6 @@ class CompiledRhs:
         return _observing.output_fn(self, output, be)
 
     # -- observables ---------------------------------------------------------------
-    def _observed(self) -> Model:
-        return _observing.observed_model(self)
-
     @property
     def observable_names(self) -> tuple[str, ...]:
         """The expanded name of every observable cell, in `observables()` order
@@ -553,17 +545,6 @@ class CompiledRhs:
     def _jacobian_plan(self) -> JacobianPlan:
         """The Jacobian's pattern, coloring and (NumPy) batched program, built once."""
         return _jacobians.jacobian_plan(self)
-
-    def _batched_jvp(self) -> Callable[..., Any] | None:
-        """The NumPy jvp of a batch of directions (`_lower/batch.py`), or None when an op
-        of the model has no batching rule."""
-        return _jacobians.batched_jvp(self)
-
-    def _jax_jacobian(self, be: Backend) -> Callable[..., Any]:
-        return _jacobians.jax_jacobian(self, be)
-
-    def _jac_backend(self, xp: object) -> Backend:
-        return _jacobians.jac_backend(self, xp)
 
     @property
     def jac_sparsity(self) -> Any:

@@ -63,13 +63,15 @@ def jacobian_plan(self: CompiledRhs) -> JacobianPlan:
             rows,
             cols,
             len(self.state_names),
-            self._batched_jvp,
+            lambda: batched_jvp(self),
             lambda: self.jvp("numpy"),
         )
     return cast("JacobianPlan", plan)
 
 
 def batched_jvp(self: CompiledRhs) -> Callable[..., Any] | None:
+    """The NumPy jvp of a batch of directions (`_lower/batch.py`), or None when an
+    op of the model has no batching rule."""
     model = self._model_of_rhs()
     try:
         lowered = lower_model(model, "numpy", mode="jvps")

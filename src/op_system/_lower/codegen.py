@@ -303,8 +303,8 @@ def _prologue(
     lines: list[Stmt] = []
     if dispatch:
         other = Return(Call("_other", (Var("t"), y, params)))
-        numpy_y = Bin("is not", Attr(y, "__class__"), Var("_ndarray"))
-        lines.append(If(Bin("and", numpy_y, Call("_not_numpy", (y,))), (other,)))
+        foreign = Bin("and", _not_ndarray(y), Call("_not_numpy", (y,)))
+        lines.append(If(foreign, (other,)))
     if cycle is not None:
         lines.append(Do(Call("_alias_cycle", (Const(list(cycle)),))))
     head = len(lines)
@@ -312,9 +312,10 @@ def _prologue(
     #: time-varying parameters read: (variable, method); their tables are read here
     #: and interpolated at `t` with the state (see `_core/timevarying.py`)
     tables: list[tuple[str, str]] = []
+    read: list[str] = []
     if any(model.params[p].time_varying for p in pnames):
         lines.append(Assign("tg", Call("_tv_grid", (params,))))
-    read = ["tg"] if lines[head:] else []
+        read.append("tg")
     reads = _param_reads(lw, model, tangent, read, tables)
     if reads:
         # Parameters: the fast path reads each by name; the slow path fills
@@ -364,9 +365,7 @@ def _param_reads(
             out.append(Assign(var, got))
             v = Var(var)
             odd = Bin(
-                "or",
-                Bin("is not", Attr(v, "__class__"), Var("_ndarray")),
-                Bin("!=", Attr(v, "shape"), Const(pd.shape)),
+                "or", _not_ndarray(v), Bin("!=", Attr(v, "shape"), Const(pd.shape))
             )
             fix = Assign(var, Call("_param_array", (v, Const(p))))
             out.append(If(odd, (fix,)))
@@ -380,6 +379,11 @@ def _param_reads(
             value = Key(params, pd.base)
         out.append(Assign(var, value))
     return out
+
+
+def _not_ndarray(v: Var) -> Op:
+    """`v.__class__ is not _ndarray`: the one class check of NumPy's fast paths."""
+    return Bin("is not", Attr(v, "__class__"), Var("_ndarray"))
 
 
 def _state_reads(
@@ -396,11 +400,7 @@ def _state_reads(
     out: list[Stmt] = []
     state = Assign("y", Call("_state", (y,)))
     if numpy:
-        odd = Bin(
-            "or",
-            Bin("is not", Attr(y, "__class__"), Var("_ndarray")),
-            Bin("is not", Attr(y, "dtype"), Var("_f64")),
-        )
+        odd = Bin("or", _not_ndarray(y), Bin("is not", Attr(y, "dtype"), Var("_f64")))
         out.append(If(odd, (state,)))
     else:
         out.append(state)

@@ -181,22 +181,18 @@ class _Lowerer:
         return self.emitter.text(self.final(x))
 
     def assign(self, name: str, x: _Val | Op) -> None:
-        """The statement `name = x` (see `assigned`)."""
+        """The statement `name = x`: with batched tangents, `name` holds a batch
+        when `x` reads one."""
         op = self.final(x)
         self.lines.append(Assign(name, op))
-        self.assigned(name, self.emitter.text(op))
+        if self.batched is not None and self.reads_batch(self.emitter.text(op)):
+            self.batched.add(name)
 
     def reads_batch(self, code: str) -> bool:
         """Whether `code` reads a variable holding a batch of tangents."""
         return self.batched is not None and not self.batched.isdisjoint(
             IDENT_RE.findall(code)
         )
-
-    def assigned(self, name: str, code: str) -> None:
-        """Note a statement `name = code`: with batched tangents, `name` holds a
-        batch when `code` reads one."""
-        if self.batched is not None and self.reads_batch(code):
-            self.batched.add(name)
 
     def table(self, idx: list[int]) -> Op:
         """An index array (a constant of the generated function)."""

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._core.build import build_model
-from .._core.model import ChainFlow, Model, transition_base
+from .._core.model import Model, transition_base
 from .._spec.io import SpecDict, annotate
 from .._spec.meta import ConstraintRule
 from .._spec.meta import normalize_constraints as _normalize_constraints_impl
@@ -261,21 +261,17 @@ class NormalizedRhs:
                         e.block.base,
                         src(e.expr),
                         sorted((k, src(v[0])) for k, v in e.overrides.items()),
-                        None
-                        if e.chain is None
-                        else ([src(r) for r in e.chain[0]], src(e.chain[1])),
+                        None if e.run is None else [src(r) for r in e.run.rates],
                     )
                     for e in m.equations
                 ],
                 "transitions": [
                     [
-                        type(t).__name__,
-                        [d.name for d in getattr(t, "dims", ())],
-                        src(getattr(t, "src", None)),
-                        src(getattr(t, "dst", None)),
-                        src(getattr(t, "rate", None)),
-                        [src(r) for r in getattr(t, "rates", ())],
-                        getattr(getattr(t, "block", None), "base", None),
+                        [(d.name, d.subset) for d in t.dims],
+                        src(t.src),
+                        src(t.dst),
+                        src(t.rate),
+                        None if t.run is None else t.run.block.base,
                     ]
                     for t in m.transitions
                 ],
@@ -362,12 +358,15 @@ class NormalizedRhs:
                 lines.append(f"  {key} = {body}")
         if m.kind == "transitions":
             lines.append("transitions:")
+            runs: set[int] = set()
             for t in m.transitions:
-                if isinstance(t, ChainFlow):
-                    names = t.block.names()  # a chain block's stage names
-                    lines.append(
-                        f"  {names[0]} -> ... -> {names[-1]}  (chain forward flows)"
-                    )
+                if t.run is not None:  # a chain's stages: one line for them all
+                    if id(t.run) not in runs:
+                        runs.add(id(t.run))
+                        names = t.run.block.names()
+                        lines.append(
+                            f"  {names[0]} -> ... -> {names[-1]}  (chain forward flows)"
+                        )
                 else:
                     lines.append(
                         f"  {'∅' if t.src is None else to_source(t.src)} -> "
@@ -377,7 +376,7 @@ class NormalizedRhs:
             lines.append("equations:")
             for e in m.equations:
                 b = e.block
-                if e.chain is not None:
+                if e.run is not None:
                     stages = b.names()  # a chain block's stage names
                     lines.append(f"  {stages[0]}..{stages[-1]}: chain (auto-filled)")
                     continue

@@ -32,12 +32,11 @@ from .chains import _expr_chains, _transition_chains
 from .model import (
     INLINE_RE,
     Block,
-    ChainFlow,
     Counter,
     Dim,
     EquationDef,
+    Flow,
     Model,
-    TransitionDef,
     subst_text,
     transition_base,
 )
@@ -134,7 +133,7 @@ def _finish(
     kind: str,
     meta: dict[str, Any],
     equations: list[EquationDef],
-    transitions: list[TransitionDef | ChainFlow],
+    transitions: list[Flow],
     exprs: list[tuple[Node, tuple[Dim, ...], str]],
     counters: list[Counter] | None = None,
 ) -> Model:
@@ -169,9 +168,7 @@ def _finish(
     return model
 
 
-def _counters(
-    b: Builder, transitions: list[TransitionDef | ChainFlow]
-) -> list[Counter]:
+def _counters(b: Builder, transitions: list[Flow]) -> list[Counter]:
     """The `incidence:` counters: one state block each, appended after the states."""
     raw = b.spec.get("incidence")
     if raw is None:
@@ -181,9 +178,9 @@ def _counters(
             "incidence must be a non-empty mapping of counter name -> transition names",
             path="incidence",
         )
-    named: dict[str, list[TransitionDef]] = {}
+    named: dict[str, list[Flow]] = {}
     for td in transitions:
-        if isinstance(td, TransitionDef) and td.name_text:
+        if isinstance(td, Flow) and td.name_text:
             named.setdefault(transition_base(td.name_text), []).append(td)
     taken = set(b.state_names()) | {blk.base for blk in b.blocks} | set(b.aliases)
     counters: list[Counter] = []
@@ -211,7 +208,7 @@ def _counters(
                 path=path,
                 token=repr(val),
             )
-        tds: list[TransitionDef] = []
+        tds: list[Flow] = []
         for n in (n.strip() for n in names):
             got = named.get(n)
             if got is None:
@@ -302,12 +299,9 @@ def _build_expr(b: Builder, meta: dict[str, Any], chains: list[Any]) -> Model:
     exprs: list[tuple[Node, tuple[Dim, ...], str]] = []
     for blk in b.blocks:
         if blk.custom is not None:
-            rates, final_out, gen = chain_eqs[id(blk)]
-            rate_nodes = tuple(parse_expr(r, path=f"{gen}.forward") for r in rates)
-            out_node = parse_expr(final_out, path=f"{gen}.exit.rate")
-            eq = EquationDef(blk, None, gen, chain=(rate_nodes, out_node))
-            for node in (*rate_nodes, out_node):
-                exprs.append((node, (), gen))
+            run = chain_eqs[id(blk)]
+            eq = EquationDef(blk, None, run.path, run=run)
+            exprs.extend((node, (), run.path) for node in run.rates)
             for flat, name in enumerate(blk.custom):
                 if name in equations_map:
                     node, path = parse_eq(name)
@@ -375,14 +369,12 @@ def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> M
             "transitions must be non-empty after applying chain expansion",
             path="transitions",
         )
-    transitions: list[TransitionDef | ChainFlow] = []
+    transitions: list[Flow] = []
     exprs: list[tuple[Node, tuple[Dim, ...], str]] = []
-    for i, (tr, path) in enumerate(entries):
-        if isinstance(tr, tuple):  # vectorized chain forward flows
-            blk, rates = tr
-            nodes = tuple(parse_expr(r, path=path) for r in rates)
-            transitions.append(ChainFlow(i, blk, nodes, path))
-            exprs.extend((n, (), path) for n in nodes)
+    for tr, path in entries:
+        if isinstance(tr, Flow):  # a chain's stage move (`_core/chains.py`)
+            transitions.append(tr)
+            exprs.append((tr.rate, (), path))
             continue
         if not isinstance(tr, dict):
             raise SpecError(f"{path} must be a mapping", path=path)
@@ -395,7 +387,7 @@ def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> M
                 token=repr(tr.get("name")),
             )
         if "coord_shift" in tr:
-            for td in _coord_shift(b, tr, i, path):
+            for td in _coord_shift(b, tr, path):
                 transitions.append(td)
                 exprs.append((td.rate, td.dims, f"{path}.rate"))
             continue
@@ -435,7 +427,7 @@ def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> M
                     if part in b.axes and part not in placeholders:
                         placeholders.append(part)
         dims = template_dims(placeholders, b.axes)
-        td = TransitionDef(i, dims, src, dst, rate, path, tr, name_text)
+        td = Flow(dims, src, dst, rate, path, tr, name_text)
         transitions.append(td)
         exprs.append((rate, dims, f"{path}.rate"))
         if src is not None:
@@ -445,8 +437,6 @@ def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> M
     counters = _counters(b, transitions)
     model = _finish(b, "transitions", meta, [], transitions, exprs, counters)
     for flow in transitions:  # from/to must be states (not aliases or parameters)
-        if isinstance(flow, ChainFlow):
-            continue
         for node, key in ((flow.src, "from"), (flow.dst, "to")):
             if node is None:
                 continue
@@ -528,9 +518,7 @@ def _state_ref(
     raise SpecError(f"{path} must name a state, got {text!r}", path=path, token=text)
 
 
-def _coord_shift(
-    b: Builder, tr: dict[str, Any], i: int, path: str
-) -> list[TransitionDef]:
+def _coord_shift(b: Builder, tr: dict[str, Any], path: str) -> list[Flow]:
     shift = tr["coord_shift"]
     if not isinstance(shift, dict) or len(shift) != 1:
         raise SpecError(
@@ -600,9 +588,5 @@ def _coord_shift(
             ),
         )
         raw = {"from": None, "to": None, "rate": rate_s.strip()}
-        out.append(
-            TransitionDef(
-                i, template_dims(others, b.axes), src, dst, rate, path, raw, None
-            )
-        )
+        out.append(Flow(template_dims(others, b.axes), src, dst, rate, path, raw, None))
     return out

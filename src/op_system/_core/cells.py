@@ -39,11 +39,10 @@ from .._lang.ir import Chain as ChainNode
 from .._support.errors import ExpressionError, OpSystemError
 from .model import (
     Block,
-    ChainFlow,
     Dim,
+    Flow,
     Model,
     Target,
-    TransitionDef,
     cell_name,
     flat_index,
     subst_text,
@@ -128,7 +127,7 @@ class CellBuilder(Protocol[V]):
 class CellFlow(NamedTuple, Generic[V]):
     """One transition between two state cells."""
 
-    transition: TransitionDef | ChainFlow
+    transition: Flow
     assignment: dict[str, int]
     src: int | None  # None: a source (births)
     dst: int | None  # None: a sink (deaths)
@@ -272,24 +271,12 @@ class CellEvaluator(Generic[V]):
         return self.m.prefix_cells(text, self.m.prefix_dims(text, scope), a, path)
 
     # -- the model ------------------------------------------------------------------
-    def flow_cells(
-        self,
-    ) -> list[tuple[TransitionDef | ChainFlow, dict[str, int], int | None, int | None]]:
+    def flow_cells(self) -> list[tuple[Flow, dict[str, int], int | None, int | None]]:
         """Every transition between two cells, in 0.1.2's expansion order:
-        `(transition, assignment, source index, target index)`, the source None for
-        a source transition and the target None for a sink. (For a chain's flows
-        the assignment is `{"stage": i}`.)"""
-        out: list[
-            tuple[TransitionDef | ChainFlow, dict[str, int], int | None, int | None]
-        ] = []
+        `(flow, assignment, source index, target index)`, the source None for
+        a source transition and the target None for a sink."""
+        out: list[tuple[Flow, dict[str, int], int | None, int | None]] = []
         for td in self.m.transitions:
-            if isinstance(td, ChainFlow):
-                off = td.block.offset
-                out.extend(
-                    (td, {"stage": i}, off + i, off + i + 1)
-                    for i in range(len(td.rates))
-                )
-                continue
             src_t = None if td.src is None else self.target(td.src, td.dims, td.path)
             dst_t = None if td.dst is None else self.target(td.dst, td.dims, td.path)
             out.extend(
@@ -303,9 +290,7 @@ class CellEvaluator(Generic[V]):
             )
         return out
 
-    def counter_cells(
-        self, td: TransitionDef | ChainFlow, a: dict[str, int]
-    ) -> list[int]:
+    def counter_cells(self, td: Flow, a: dict[str, int]) -> list[int]:
         """The incidence counter cells that count `td`'s flow at cell `a`."""
         out = []
         for c in self.m.counters_of(td):
@@ -317,12 +302,8 @@ class CellEvaluator(Generic[V]):
         """Every transition between two cells with its rate, in `flow_cells` order."""
         out: list[CellFlow[V]] = []
         for td, a, src, dst in self.flow_cells():
-            if isinstance(td, ChainFlow):
-                rate = self.expr(td.rates[a["stage"]], (), {}, td.path)
-                out.append(CellFlow(td, {}, src, dst, rate))
-            else:
-                rate = self.expr(td.rate, td.dims, a, f"{td.path}.rate")
-                out.append(CellFlow(td, a, src, dst, rate))
+            rate = self.expr(td.rate, td.dims, a, f"{td.path}.rate")
+            out.append(CellFlow(td, a, src, dst, rate))
         return out
 
     def equations(self) -> list[V]:
@@ -344,10 +325,9 @@ class CellEvaluator(Generic[V]):
             blk = eq.block
             for i, (node, path) in eq.overrides.items():
                 rows[blk.offset + i] = self.expr(node, (), {}, path)
-            if eq.chain is not None:
+            if eq.run is not None:
                 # Stage i gains what leaves stage i-1 and loses its own outflow.
-                rates = [self.expr(r, (), {}, eq.path) for r in eq.chain[0]]
-                rates.append(self.expr(eq.chain[1], (), {}, eq.path))
+                rates = [self.expr(r, (), {}, eq.path) for r in eq.run.rates]
                 for i in range(blk.size):
                     if i in eq.overrides:
                         continue
@@ -488,7 +468,7 @@ def template_cells(model: Model) -> None:
     """
     ev: CellEvaluator[Any] | None = None
     for eq in model.equations:
-        if eq.expr is None or eq.chain is not None or not eq.overrides:
+        if eq.expr is None or eq.run is not None or not eq.overrides:
             continue
         if ev is None:
             ev = CellEvaluator(model, _Structure())
@@ -522,8 +502,8 @@ def flow_names(model: Model) -> tuple[str, ...]:
     out: list[str] = []
     seen: dict[str, int] = {}
     for td, a, src, dst in CellEvaluator(model, _Structure()).flow_cells():
-        text = None if isinstance(td, ChainFlow) else td.name_text
-        if text and not isinstance(td, ChainFlow):
+        text = td.name_text
+        if text:
             base = transition_base(text)
             axes = tuple(d.axis for d in td.dims)
             name = cell_name(base, axes, tuple(a[d.name] for d in td.dims))

@@ -1,18 +1,25 @@
-"""Chains of stages (`chain:` in the spec) as the builder reads them.
+"""Chains of stages (`chain:` in the spec): the one module that knows what a chain is.
+
+A chain becomes a `Run` (its stages, a block of their own when their names allow,
+and their rates) and, in a transitions model, ordinary `Flow`s: one per stage
+move, all naming the run, plus its entry and exit. Everything after the build
+reads flows and runs; nothing else desugars a chain.
 
 `_parse_chain` validates one entry (name, length, forward rates, entry, exit);
 `_expr_chains` fills in the stage and exit equations 0.1.2 generates for an
 expr model; `_transition_chains` turns a transitions model's chain into its
-entry, forward (one vectorized block when the stages form one) and exit
-transitions. (`b` is the builder of `_core/builder.py`, typed `Any`: that module imports
-this one.)
+entry, stage and exit flows. (`b` is the builder of `_core/builder.py`, typed
+`Any`: that module imports this one.)
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from .._lang.ir import Name
+from .._lang.parse import parse_expr
 from .._support.errors import SpecError, did_you_mean
+from .defs import Flow, Run
 
 __all__ = ["_expr_chains", "_parse_chain", "_transition_chains"]
 
@@ -117,14 +124,14 @@ def _expr_chains(
     b: Any,
     chains: list[Any],
     equations_map: dict[str, tuple[object, str]],
-) -> tuple[set[str], set[str], dict[int, tuple[list[str], str, str]]]:
+) -> tuple[set[str], set[str], dict[int, Run]]:
     """The chains of an expr model: their stage blocks, and the equations 0.1.2
     fills in for the stages and exit targets not written in `equations_map`
     (updated in place). Returns the state names so far, the chains' base names
-    and, per vectorized chain block, its rates, outflow rate and spec path."""
+    and the run of each chain that has a block (by the block's `id`)."""
     names_now = set(b.state_names())
     chain_bases: set[str] = set()
-    chain_eqs: dict[int, tuple[list[str], str, str]] = {}
+    chain_eqs: dict[int, Run] = {}
     # Stages of chains already processed have their equations filled (0.1.2 fills
     # them in list order, first writer wins): a later chain's exit into one of them
     # adds nothing, an earlier one's replaces the stage's own equation.
@@ -137,7 +144,9 @@ def _expr_chains(
         blk = b.add_chain_block(chain["name"].strip(), stages, gen)
         names_now.update(stages)
         if blk is not None:
-            chain_eqs[id(blk)] = (rates, final_out, gen)
+            fwd = (parse_expr(r, path=f"{gen}.forward") for r in rates)
+            last = parse_expr(final_out, path=f"{gen}.exit.rate")
+            chain_eqs[id(blk)] = Run(blk, (*fwd, last), gen)
             filled.update(stages)
             if (
                 exit_cfg is not None
@@ -166,12 +175,19 @@ def _expr_chains(
     return names_now, chain_bases, chain_eqs
 
 
+def _raws(stages: list[str], rates: list[str]) -> list[dict[str, str]]:
+    """The transitions a chain's stage moves stand for (as 0.1.2 lists them)."""
+    return [
+        {"from": a, "to": z, "rate": r} for a, z, r in zip(stages, stages[1:], rates)
+    ]
+
+
 def _transition_chains(
     b: Any, chains: list[Any], entries: list[tuple[Any, str]]
 ) -> set[str]:
     """The chains of a transitions model as transitions appended to `entries`:
-    entry, forward (one vectorized `(block, rates)` entry when the stages form a
-    block) and exit. Returns the state names so far."""
+    entry, forward (`Flow`s of one `Run` when the stages form a block) and exit.
+    Returns the state names so far."""
     names_now = set(b.state_names())
     for c_idx, chain in enumerate(chains):
         stages, rates, entry, exit_cfg = _parse_chain(chain, c_idx, names_now)
@@ -183,7 +199,15 @@ def _transition_chains(
                 ({"from": entry[0], "to": stages[0], "rate": entry[1]}, f"{p}.entry")
             )
         if blk is not None:
-            entries.append(((blk, rates), f"{p}.forward"))
+            path = f"{p}.forward"
+            nodes = tuple(parse_expr(r, path=path) for r in rates)
+            run = Run(blk, nodes, path)
+            entries.extend(
+                (Flow((), Name(a), Name(z), node, path, raw, None, run), path)
+                for a, z, node, raw in zip(
+                    stages, stages[1:], nodes, _raws(stages, rates)
+                )
+            )
         else:
             entries.extend(
                 (

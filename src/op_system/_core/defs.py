@@ -26,14 +26,14 @@ __all__ = [
     "INLINE_RE",
     "AliasDef",
     "Block",
-    "ChainFlow",
     "Dim",
     "EquationDef",
+    "Flow",
     "KernelUse",
     "ParamDef",
+    "Run",
     "Target",
     "TargetKind",
-    "TransitionDef",
     "cell_name",
     "cell_names",
     "flat_index",
@@ -202,8 +202,8 @@ class EquationDef:
     expr: Node | None
     path: str
     overrides: dict[int, tuple[Node, str]] = field(default_factory=dict)
-    #: For a chain block (expr kind): the forward rates and the last stage's outflow rate.
-    chain: tuple[tuple[Node, ...], Node] | None = None
+    #: For a chain's block: its stages' rates, the last one its outflow.
+    run: Run | None = None
     #: Overridden cells whose override is the template's own value there (a cell written
     #: out as 0.1.2 users generate them); set by the builder (`_cells.template_cells`).
     template_cells: frozenset[int] = frozenset()
@@ -216,25 +216,39 @@ class EquationDef:
         return {f: v for f, v in self.overrides.items() if f not in self.template_cells}
 
 
-@dataclass(eq=False)
-class ChainFlow:
-    """The forward flows `I1 → I2 → ... → Ik` of a chain (transitions kind), vectorized."""
+@dataclass(frozen=True, slots=True, eq=False)
+class Run:
+    """A chain (`chain:` in the spec), in either kind of model: stage `i` of `block`
+    passes into stage `i + 1` at per-capita rate `rates[i]`.
 
-    index: int
+    In a transitions model these are flows of their own (`Flow.run` names the run
+    they belong to), and `rates` has one entry per stage but the last. In an expr
+    model the run is its block's equation (`EquationDef.run`), and `rates` has
+    one more entry: the last stage's outflow, which leaves the block (the exit
+    target's equation is written on its own, as op-system 0.1.2 fills it in).
+    The vectorized code moves a whole run as shifted slices of its block.
+    """
+
     block: Block
     rates: tuple[Node, ...]
     path: str
 
+    @property
+    def outflow(self) -> bool:
+        """Whether the last rate takes the last stage out of the block (expr models)."""
+        return len(self.rates) == self.block.size
 
-@dataclass(eq=False)
-class TransitionDef:
-    """A (templated) flow `from → to` with hazard `rate`; flow = rate * from.
 
-    A source (`from: null`: births, importations) has no `src` and its rate is the
-    flow itself; a sink (`to: null`: deaths) has no `dst`.
+@dataclass(frozen=True, slots=True, eq=False)
+class Flow:
+    """A (templated) flow `src → dst` at per-capita `rate`: flow = rate * src.
+
+    Every way a transitions model moves people is one `Flow`: a transition, a
+    chain's stage (`run` set), a coordinate shift (a dimension with a subset), a
+    source (`src` None: births, importations; its rate is the flow itself) and a
+    sink (`dst` None: deaths). Incidence counters count flows (`Counter`).
     """
 
-    index: int
     dims: tuple[Dim, ...]
     src: Name | Ref | None
     dst: Name | Ref | None
@@ -242,6 +256,8 @@ class TransitionDef:
     path: str
     raw: Mapping[str, Any]
     name_text: str | None
+    #: the chain whose stage this flow is (a run's flows are consecutive)
+    run: Run | None = None
 
 
 @dataclass(eq=False)
@@ -252,7 +268,7 @@ class Counter:
     what it gains."""
 
     block: Block
-    transitions: tuple[TransitionDef, ...]
+    transitions: tuple[Flow, ...]
     path: str
 
     @property

@@ -28,15 +28,15 @@ from .defs import (
     INLINE_RE,
     AliasDef,
     Block,
-    ChainFlow,
     Counter,
     Dim,
     EquationDef,
+    Flow,
     KernelUse,
     ParamDef,
+    Run,
     Target,
     TargetKind,
-    TransitionDef,
     cell_name,
     cell_names,
     coord_values,
@@ -50,16 +50,16 @@ __all__ = [
     "INLINE_RE",
     "AliasDef",
     "Block",
-    "ChainFlow",
     "Counter",
     "Dim",
     "EquationDef",
+    "Flow",
     "KernelUse",
     "Model",
     "ParamDef",
+    "Run",
     "Target",
     "TargetKind",
-    "TransitionDef",
     "cell_name",
     "cell_names",
     "coord_values",
@@ -79,7 +79,7 @@ class Model:
     aliases: dict[str, AliasDef]
     params: dict[str, ParamDef]
     equations: list[EquationDef]
-    transitions: list[TransitionDef | ChainFlow]
+    transitions: list[Flow]
     n_state: int
     state_names: tuple[str, ...]
     meta: Mapping[str, Any]
@@ -122,17 +122,12 @@ class Model:
 
     def flow_starts(self) -> dict[int, int]:
         """Where each transition's flows start in the flow vector (`flow_names`
-        order), by `id` of the transition: one flow per cell of its dims, or per
-        stage of a chain."""
+        order), by `id` of the transition: one flow per cell of its dims."""
         starts: dict[int, int] = {}
         total = 0
         for td in self.transitions:
             starts[id(td)] = total
-            total += (
-                len(td.rates)
-                if isinstance(td, ChainFlow)
-                else math.prod(d.size for d in td.dims)
-            )
+            total += math.prod(d.size for d in td.dims)
         return starts
 
     @property
@@ -141,7 +136,7 @@ class Model:
         (which `sum_state()` and `sum_prefix()` do not read)."""
         return self.counters[0].block.offset if self.counters else self.n_state
 
-    def counters_of(self, td: TransitionDef | ChainFlow) -> list[Counter]:
+    def counters_of(self, td: Flow) -> list[Counter]:
         """The incidence counters that count `td`'s flows."""
         return [c for c in self.counters if any(t is td for t in c.transitions)]
 

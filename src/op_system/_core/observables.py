@@ -27,7 +27,7 @@ from .._support.errors import (
     UnsupportedFeatureError,
     did_you_mean,
 )
-from .model import AliasDef, Block, Dim, Model, TransitionDef, transition_base
+from .model import AliasDef, Block, Dim, Flow, Model, transition_base
 from .timevarying import time_varying
 
 if TYPE_CHECKING:
@@ -40,9 +40,9 @@ def flow_blocks(model: Model) -> tuple[dict[str, Block], dict[str, str]]:
     """Each named transition's flows as a block of the flow vector (by the name,
     placeholders dropped), and the names an observable cannot read, with why."""
     starts = model.flow_starts()
-    by_name: dict[str, list[TransitionDef]] = {}
+    by_name: dict[str, list[Flow]] = {}
     for td in model.transitions:
-        if isinstance(td, TransitionDef) and td.name_text:
+        if isinstance(td, Flow) and td.name_text:
             by_name.setdefault(transition_base(td.name_text), []).append(td)
     out: dict[str, Block] = {}
     unreadable: dict[str, str] = {}

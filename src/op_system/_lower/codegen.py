@@ -264,7 +264,7 @@ def _lower_values(
                         ),
                     )
                     for eq in model.equations
-                    if not eq.block.axes and eq.chain is None
+                    if not eq.block.axes and eq.run is None
                 ]
                 eq_groups = lw.groups(
                     "equations", lambda: group_cells(model, scalar_eqs)
@@ -701,12 +701,12 @@ def _block_view(vec: str, blk: Block, *, batch: bool = False) -> Op:
 def _lower_equation(lw: _Lowerer, eq: Any) -> Op:
     blk: Block = eq.block
     scope = tuple(Dim(ax.name, ax) for ax in blk.axes)
-    if eq.chain is not None:
+    if eq.run is not None:
         # Stage i: (r[i-1]) * I[i-1] - (r_out[i]) * I[i]; vectorized as shifted slices.
         lw.used_blocks.add(id(blk))
-        rates = _rate_vector(lw, [*eq.chain[0], eq.chain[1]], eq.path)
+        rates = _rate_vector(lw, list(eq.run.rates), eq.path)
         f = lw.temp(Bin("*", rates, Var(lw.block_var[id(blk)])), "f")
-        code = chain_change(f, exit_flow=False)
+        code = chain_change(f, exit_flow=not eq.run.outflow)
         return lw.temp(_overridden(lw, blk, code, eq.array_overrides), "d")
     if not blk.axes:
         node, path = (eq.expr, eq.path) if eq.expr is not None else eq.overrides[0]

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from .._core.model import Block, ChainFlow, Dim, Model, Target, TransitionDef
+from .._core.model import Block, Dim, Flow, Model, Target
 from .._lang.ir import Name, Node, Ref
 from .._support.errors import UnsupportedFeatureError
 from .groups import _lower_group, _lower_single
@@ -89,11 +89,13 @@ def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, Op | Non
     for td in model.transitions:
         if id(td) in grouped:
             continue
-        if isinstance(td, ChainFlow):
+        run = td.run
+        if run is not None:
             # I[i] -> I[i+1] at rate r[i]: outflow from stages 0..k-2, inflow to 1..k-1.
-            lw.used_blocks.add(id(td.block))
-            rates = _rate_vector(lw, list(td.rates), td.path)
-            chain_f[id(td.block)] = chain_flows(lw, rates, td.block)
+            if id(run.block) not in chain_f:
+                lw.used_blocks.add(id(run.block))
+                rates = _rate_vector(lw, list(run.rates), run.path)
+                chain_f[id(run.block)] = chain_flows(lw, rates, run.block)
             continue
         scope = td.dims
         single = (
@@ -145,7 +147,7 @@ def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, Op | Non
 
 
 def flow_targets(
-    model: Model, td: TransitionDef, scope: tuple[Dim, ...]
+    model: Model, td: Flow, scope: tuple[Dim, ...]
 ) -> list[tuple[str, Target]]:
     """Where a transition's flow goes: out of `from` (`-`), into `to` (`+`), and
     into each incidence counter that counts it (`+`: counted, not moved). A source
@@ -160,7 +162,7 @@ def flow_targets(
 
 
 def _flow_value(
-    lw: _Lowerer, model: Model, td: TransitionDef, rate: _Val, scope: tuple[Dim, ...]
+    lw: _Lowerer, model: Model, td: Flow, rate: _Val, scope: tuple[Dim, ...]
 ) -> _Val:
     """A transition's flow over `scope`: `rate * from`, or the rate of a source."""
     if td.src is None:
@@ -171,16 +173,16 @@ def _flow_value(
 
 def _end_kinds(
     model: Model,
-) -> list[tuple[str, list[tuple[TransitionDef, Node, str]]]]:
+) -> list[tuple[str, list[tuple[Flow, Node, str]]]]:
     """Scalar transitions by kind (ordinary, sources, sinks), for re-rolling: each
     kind is grouped on its own, since their flows are placed differently."""
-    kinds: dict[str, list[tuple[TransitionDef, Node, str]]] = {
+    kinds: dict[str, list[tuple[Flow, Node, str]]] = {
         "": [],
         " sources": [],
         " sinks": [],
     }
     for td in model.transitions:
-        if isinstance(td, ChainFlow) or td.dims:
+        if td.run is not None or td.dims:
             continue
         kind = " sources" if td.src is None else " sinks" if td.dst is None else ""
         kinds[kind].append((td, td.rate, f"{td.path}.rate"))
@@ -190,7 +192,7 @@ def _end_kinds(
 def _group_ends(model: Model, g: Group) -> tuple[list[int] | None, list[int] | None]:
     """The state indices a re-rolled group's flows leave and reach (None for a
     group of sources or of sinks)."""
-    members: list[TransitionDef] = g.members
+    members: list[Flow] = g.members
 
     def cells(nodes: list[Name | Ref | None]) -> list[int] | None:
         if nodes[0] is None:
@@ -524,6 +526,7 @@ def flow_pieces(lw: _Lowerer, model: Model) -> list[tuple[list[int], Op, bool]]:
     base = model.flow_starts()
     pieces: list[tuple[list[int], Op, bool]] = []
     grouped: set[int] = set()
+    runs: set[int] = set()
     if lw.reroll:
         for kind, cells in _end_kinds(model):
             make = functools.partial(group_cells, model, cells)
@@ -540,16 +543,19 @@ def flow_pieces(lw: _Lowerer, model: Model) -> list[tuple[list[int], Op, bool]]:
         if id(td) in grouped:
             continue
         start = base[id(td)]
-        if isinstance(td, ChainFlow):
-            lw.used_blocks.add(id(td.block))
-            rates = _rate_vector(lw, list(td.rates), td.path)
-            k = len(td.rates)
-            code = (
-                lw.temp(Broadcast(rates, (k,)), "f")
-                if lw.per_capita
-                else chain_flows(lw, rates, td.block)
-            )
-            pieces.append((list(range(start, start + k)), code, True))
+        run = td.run
+        if run is not None:  # the run's flows are consecutive: all at its first
+            if id(run) not in runs:
+                runs.add(id(run))
+                lw.used_blocks.add(id(run.block))
+                rates = _rate_vector(lw, list(run.rates), run.path)
+                k = len(run.rates)
+                code = (
+                    lw.temp(Broadcast(rates, (k,)), "f")
+                    if lw.per_capita
+                    else chain_flows(lw, rates, run.block)
+                )
+                pieces.append((list(range(start, start + k)), code, True))
             continue
         scope = td.dims
         r = lw.num(lw.expr(td.rate, scope, f"{td.path}.rate"))

@@ -3,7 +3,7 @@ names left in a cycle), and the constructs outside the language it must refuse."
 
 from __future__ import annotations
 
-from .._core.model import AliasDef, ChainFlow, Model
+from .._core.model import AliasDef, Model
 from .._lang.ir import Invalid, Name, Node, Ref, walk
 from .._support.errors import ExpressionError
 
@@ -18,14 +18,10 @@ def check_invalid(model: Model) -> None:
     for eq in model.equations:
         if eq.expr is not None:
             exprs.append((eq.expr, eq.path))
-        if eq.chain is not None:
-            exprs.extend((n, eq.path) for n in (*eq.chain[0], eq.chain[1]))
+        if eq.run is not None:
+            exprs.extend((n, eq.path) for n in eq.run.rates)
         exprs.extend(eq.overrides.values())
-    for td in model.transitions:
-        if isinstance(td, ChainFlow):
-            exprs.extend((n, td.path) for n in td.rates)
-        else:
-            exprs.append((td.rate, f"{td.path}.rate"))
+    exprs.extend((td.rate, f"{td.path}.rate") for td in model.transitions)
     for expr, path in exprs:
         for node in walk(expr):
             if isinstance(node, Invalid):

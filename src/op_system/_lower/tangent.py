@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .._core.model import AliasDef, Block, ChainFlow, Dim, Model, Target
+from .._core.model import AliasDef, Block, Dim, Model, Target
 from .._core.templates import reduce_dim
 from .._lang.ir import (
     BinOp,
@@ -432,13 +432,20 @@ class _Tangent(_Lowerer):
                 out.append((eq.block, self._t_equation(eq)))
             return out
         terms: Terms = {id(b): [] for b in m.blocks}
+        runs: set[int] = set()
         for td in m.transitions:
-            if isinstance(td, ChainFlow):
-                blk = td.block
-                self.used_blocks.add(id(blk))
-                self.used_tblocks.add(id(blk))
-                f = self._chain_tangent(blk, list(td.rates), td.path, Span(None, -1))
-                terms[id(blk)].append(("+", chain_change(f, exit_flow=True), blk.shape))
+            run = td.run
+            if run is not None:  # the run's flows are consecutive: all at its first
+                if id(run) not in runs:
+                    runs.add(id(run))
+                    blk = run.block
+                    self.used_blocks.add(id(blk))
+                    self.used_tblocks.add(id(blk))
+                    f = self._chain_tangent(
+                        blk, list(run.rates), run.path, Span(None, -1)
+                    )
+                    change = chain_change(f, exit_flow=not run.outflow)
+                    terms[id(blk)].append(("+", change, blk.shape))
                 continue
             scope = td.dims
             drate = self.d(td.rate, scope, f"{td.path}.rate")
@@ -481,10 +488,9 @@ class _Tangent(_Lowerer):
         blk: Block = eq.block
         scope = tuple(Dim(ax.name, ax) for ax in blk.axes)
         code: Op
-        if eq.chain is not None:
-            nodes = [*eq.chain[0], eq.chain[1]]
-            f = self._chain_tangent(blk, nodes, eq.path, None)
-            code = chain_change(f, exit_flow=False)
+        if eq.run is not None:
+            f = self._chain_tangent(blk, list(eq.run.rates), eq.path, None)
+            code = chain_change(f, exit_flow=not eq.run.outflow)
             for flat, (node, path) in sorted(eq.array_overrides.items()):
                 mask = np.zeros(blk.shape, dtype=bool)
                 mask[flat] = True

@@ -17,12 +17,10 @@ from collections.abc import Sequence
 
 from .._core.model import (
     Block,
-    ChainFlow,
     Dim,
     EquationDef,
     Model,
     Target,
-    TransitionDef,
 )
 from .._core.rhs import Normalized, model_of
 from .._lang.ir import (
@@ -332,17 +330,6 @@ def _transitions_lines(m: Model) -> list[str]:
         terms.setdefault((id(blk), None), []).append((sign, _term(flux, tgt, dims)))
 
     for td in m.transitions:
-        if isinstance(td, ChainFlow):
-            blk = td.block
-            for i, r in enumerate(td.rates):
-                rate = _paren(*_tex(r, m), 6)
-                flux = f"{rate} \\, {_cell_tex(blk, i)}"
-                for sign, stage in (("-", i), ("+", i + 1)):
-                    terms.setdefault((id(blk), stage), []).append((sign, flux))
-                for c in m.counters_of(td):
-                    add("+", c.target, flux, ())
-            continue
-        assert isinstance(td, TransitionDef)
         rate, prec = _tex(td.rate, m)
         flux = _paren(rate, prec, 6)
         if td.src is not None:
@@ -375,8 +362,8 @@ def _expr_lines(m: Model, eq: EquationDef) -> list[str]:
         if f not in eq.template_cells
     }
     lines = []
-    if eq.chain is not None:
-        rates = [_paren(*_tex(r, m), 6) for r in (*eq.chain[0], eq.chain[1])]
+    if eq.run is not None:
+        rates = [_paren(*_tex(r, m), 6) for r in eq.run.rates]
         for i in range(blk.size):
             if i in own:
                 continue

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._core.cells import CellEvaluator, CellFlow, cell_label
-from .._core.model import ChainFlow, Dim, Model, subst_text
+from .._core.model import Dim, Model, subst_text
 from .._lang.ir import ATOM, Call, Invalid, Node, Reduce, Str, format_node
 
 __all__ = [
@@ -116,8 +116,6 @@ def _meta_entry(model: Model, f: CellFlow[_Text]) -> dict[str, Any]:
     td = f.transition
     src = None if f.src is None else names[f.src]
     dst = None if f.dst is None else names[f.dst]
-    if isinstance(td, ChainFlow):
-        return {"from": src, "to": dst, "rate": f.rate[0]}
     entry = dict(td.raw)
     entry["from"], entry["to"], entry["rate"] = src, dst, f.rate[0]
     if td.name_text:

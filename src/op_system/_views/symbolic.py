@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._core.cells import CellEvaluator, cell_label
-from .._core.model import Block, ChainFlow, Dim, Model
+from .._core.model import Block, Dim, Model
 from .._core.rhs import Normalized, model_of
 from .._lang.ir import (
     BinOp,
@@ -388,15 +388,11 @@ def flow_diagram(rhs: Normalized, fmt: str = "mermaid") -> str:
         return obj.base
 
     for t in m.transitions:
-        if isinstance(t, ChainFlow):
-            name = (t.block.custom or ("?",))[0].rstrip("0123456789")
-            edges.append(
-                (
-                    f"{name}1..{len(t.block.custom or ())}",
-                    f"{name}1..{len(t.block.custom or ())}",
-                    "chain",
-                )
-            )
+        if t.run is not None:  # a chain: one self-edge for all its stages
+            custom = t.run.block.custom or ("?",)
+            stages = f"{custom[0].rstrip('0123456789')}1..{len(custom)}"
+            if (stages, stages, "chain") not in edges:
+                edges.append((stages, stages, "chain"))
             continue
         edge = (label(t.src, t.dims), label(t.dst, t.dims), to_source(t.rate))
         if edge not in edges:

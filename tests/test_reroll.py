@@ -226,7 +226,7 @@ def test_cells_restating_their_template_are_found_soundly(seed: int) -> None:
         cells = [
             eq.block.offset + f
             for eq in rhs._model.equations
-            if eq.expr is not None and eq.block.axes and eq.chain is None
+            if eq.expr is not None and eq.block.axes and eq.run is None
             for f in range(eq.block.size)
             if f not in eq.overrides
         ]
@@ -292,11 +292,11 @@ def test_restated_structure_is_sums_and_products_up_to_order(
 ) -> None:
     from op_system import normalize_rhs
     from op_system._core.cells import CellEvaluator, _Structure
-    from op_system._lang.parse import parse_expr
 
+    # the two expressions as the equations of one model (bound by its build)
     model = normalize_rhs(
-        {"state": ["x", "y"], "equations": {"x": "a + b + c", "y": "-x"}}
+        {"state": ["x", "y"], "equations": {"x": left, "y": right}}
     )._model
     ev = CellEvaluator(model, _Structure())
-    got = [ev.expr(parse_expr(e, path="t"), (), {}, "t") for e in (left, right)]
+    got = [ev.expr(eq.expr, (), {}, eq.path) for eq in model.equations]
     assert (got[0] == got[1]) is same

@@ -249,7 +249,7 @@ class NormalizedRhs:
                         a.base,
                         [x.name for x in a.axes],
                         src(a.expr),
-                        [c.id for c in a.cells or ()],
+                        [to_source(c) for c in a.cells or ()],
                     )
                     for a in m.aliases.values()
                 ],

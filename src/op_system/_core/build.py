@@ -21,6 +21,7 @@ from .._support.errors import (
     outside_package,
 )
 from .._support.gcpause import paused_gc
+from .bind import bind_model
 from .builder import (
     Builder,
     normalize_key,
@@ -115,8 +116,16 @@ def build_model(spec: Mapping[str, Any], kind: str) -> Model:
     if chains and not isinstance(chains, list):
         raise SpecError("chain must be a list if provided", path="chain")
     if kind == "expr":
-        return _build_expr(b, meta, chains or [])
-    return _build_transitions(b, meta, chains or [])
+        model = _build_expr(b, meta, chains or [])
+    else:
+        model = _build_transitions(b, meta, chains or [])
+    from .cells import template_cells  # the per-cell evaluator reads the bound model
+
+    for m in (model, model.observed):
+        if m is not None:
+            bind_model(m, b.resolver(m))
+            template_cells(m)
+    return model
 
 
 def _alias_exprs(b: Builder) -> list[tuple[Node, tuple[Dim, ...], str]]:
@@ -162,9 +171,6 @@ def _finish(
 
         model.observed = observed_model(b, model, all_exprs)
     b.attach_initial_state(meta)
-    from .cells import template_cells  # the per-cell evaluator reads the built model
-
-    template_cells(model)
     return model
 
 
@@ -438,9 +444,9 @@ def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> M
     model = _finish(b, "transitions", meta, [], transitions, exprs, counters)
     for flow in transitions:  # from/to must be states (not aliases or parameters)
         for node, key in ((flow.src, "from"), (flow.dst, "to")):
-            if node is None:
+            if not isinstance(node, (Name, Ref)):  # None: a source or a sink
                 continue
-            tgt = model.resolve(node, flow.dims, f"{flow.path}.{key}")
+            tgt = b.resolver(model).resolve(node, flow.dims, f"{flow.path}.{key}")
             if tgt.kind != "state":
                 text = node.id if isinstance(node, Name) else f"{node.base}[...]"
                 raise SpecError(

@@ -32,6 +32,7 @@ from .model import (
     ParamDef,
     subst_text,
 )
+from .resolve import Resolver
 from .templates import (
     _TEMPLATE_RE,
     _check_ident,
@@ -123,6 +124,8 @@ class Builder:
             )
         self.spec = spec
         self.kind = kind
+        #: name resolution of each model being built (`resolver`), by its id
+        self._resolvers: dict[int, Resolver] = {}
         state_raw = _str_list(spec.get("state"), "state")
         if not state_raw:
             raise SpecError(
@@ -300,7 +303,8 @@ class Builder:
         path (one walk of the expressions, which `validate` reads).
         """
         refs: list[tuple[Ref, tuple[Dim, ...], str]] = []
-        names: list[tuple[Name, str]] = []
+        bare: list[tuple[Name, str]] = []
+        names = self.resolver(model)
         sites: list[tuple[Node, tuple[Dim, ...], str]] = []
 
         def fn(node: Node, scope: tuple[Dim, ...], path: str) -> None:
@@ -323,7 +327,7 @@ class Builder:
                     d.name == ident and d.name != d.axis.name for d in scope
                 ):
                     return  # a loop variable used as a value (its coordinate)
-                names.append((node, path))  # type: ignore[arg-type]
+                bare.append((node, path))  # type: ignore[arg-type]
             elif cls is Call and node.func == "sum_prefix":  # type: ignore[attr-defined]
                 sites.append((node, scope, path))
 
@@ -334,7 +338,7 @@ class Builder:
         indexed: dict[str, list[ParamDef]] = {}
         for ref, scope, path in refs:
             _check_ident(ref.base, path, "parameter")
-            sig, tpos = model.param_signature(ref, scope, path)
+            sig, tpos = names.param_signature(ref, scope, path)
             if ref.base in model.aliases:
                 continue
             prefix = ref.base + "__"
@@ -364,7 +368,7 @@ class Builder:
             for v in variants:
                 self.params[f"{v.base}[{','.join(a.name for a in v.axes)}]"] = v
         scalars: dict[str, ParamDef] = {}
-        for name, path in names:
+        for name, path in bare:
             ident = name.id
             if (
                 model.block(ident) is not None
@@ -373,7 +377,7 @@ class Builder:
                 or ident in scalars
                 or ident == "t"
                 or ident in model.kernels
-                or model.lookup_cell(ident) is not None
+                or names.lookup_cell(ident) is not None
             ):
                 continue
             _check_ident(ident, path, "parameter")
@@ -404,20 +408,29 @@ class Builder:
         self.params.update(scalars)
         return sites
 
-    @staticmethod
-    def validate(model: Model, sites: list[tuple[Node, tuple[Dim, ...], str]]) -> None:
+    def resolver(self, model: Model) -> Resolver:
+        """The resolver of a model this builder builds (one per model)."""
+        got = self._resolvers.get(id(model))
+        if got is None or got.m is not model:
+            got = self._resolvers[id(model)] = Resolver(model)
+        return got
+
+    def validate(
+        self, model: Model, sites: list[tuple[Node, tuple[Dim, ...], str]]
+    ) -> None:
         """Resolve every name now, so that bad references fail at normalize time.
 
         `sites` are the names, references and `sum_prefix` calls `collect_params`
         found. Also records which cells of each indexed parameter the model reads.
         """
+        names = self.resolver(model)
         for p in model.params.values():
             p.used = set() if p.axes else None
         for node, sc, path in sites:
             if node.__class__ is Call:
                 model.prefix_groups(node.args[0].value, sc, path)  # type: ignore[attr-defined]
                 continue
-            tgt = model.resolve(node, sc, path)  # type: ignore[arg-type]
+            tgt = names.resolve(node, sc, path)  # type: ignore[arg-type]
             if tgt.kind == "param" and tgt.obj.axes:
                 _mark_used(tgt, sc)
             elif (

@@ -26,11 +26,10 @@ from .._lang.ir import (
     BinOp,
     Call,
     Invalid,
-    Name,
     Node,
     Num,
+    Read,
     Reduce,
-    Ref,
     Str,
     attributes,
     children,
@@ -46,6 +45,7 @@ from .model import (
     cell_name,
     flat_index,
     subst_text,
+    target_of,
     transition_base,
 )
 from .templates import reduce_dim
@@ -172,8 +172,8 @@ class CellEvaluator(Generic[V]):
     ) -> V:
         """The value of `node` at cell `a` (coordinate index per dimension of `scope`)."""
         cls = node.__class__
-        if cls is Name or cls is Ref:
-            return self._leaf(self.target(node, scope, path), a, path)  # type: ignore[arg-type]
+        if cls is Read:
+            return self._leaf(node.target, a, path)  # type: ignore[attr-defined]
         if cls is Reduce:
             return self._reduce(node, scope, a, path)  # type: ignore[arg-type]
         if cls is Str:
@@ -196,11 +196,6 @@ class CellEvaluator(Generic[V]):
                     lambda: self._prefix(node, scope, a, path),  # type: ignore[arg-type]
                 )
         return self.b.node(node, kids)
-
-    def target(self, node: Name | Ref, scope: tuple[Dim, ...], path: str) -> Target:
-        # Resolution depends on the node and its scope, not on the cell: the model's
-        # binding, made when it was built.
-        return self.m.resolve(node, scope, path)
 
     def state_index(self, tgt: Target, a: dict[str, int]) -> int:
         blk: Block = tgt.obj
@@ -277,8 +272,8 @@ class CellEvaluator(Generic[V]):
         a source transition and the target None for a sink."""
         out: list[tuple[Flow, dict[str, int], int | None, int | None]] = []
         for td in self.m.transitions:
-            src_t = None if td.src is None else self.target(td.src, td.dims, td.path)
-            dst_t = None if td.dst is None else self.target(td.dst, td.dims, td.path)
+            src_t = None if td.src is None else target_of(td.src)
+            dst_t = None if td.dst is None else target_of(td.dst)
             out.extend(
                 (
                     td,

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .._lang.ir import Name, Node, Ref
+from .._lang.ir import Name, Node, Read, Ref
 from .._spec.axes import Axis
 from .._support.errors import ExpressionError
 
@@ -39,6 +39,7 @@ __all__ = [
     "flat_index",
     "preview_names",
     "subst_text",
+    "target_of",
 ]
 
 
@@ -144,7 +145,7 @@ class AliasDef:
     path: str
     #: For a *virtual* template (`lam[age]` where aliases or states `lam__age_y`,
     #: `lam__age_o` are defined one by one): the names of its cells, in C order.
-    cells: tuple[Name, ...] | None = None
+    cells: tuple[Name | Read, ...] | None = None
 
 
 @dataclass(eq=False)
@@ -250,8 +251,9 @@ class Flow:
     """
 
     dims: tuple[Dim, ...]
-    src: Name | Ref | None
-    dst: Name | Ref | None
+    #: `Name`/`Ref` as built; a `Read` once the model is bound (`target_of`)
+    src: Name | Ref | Read | None
+    dst: Name | Ref | Read | None
     rate: Node
     path: str
     raw: Mapping[str, Any]
@@ -367,3 +369,11 @@ class Target:
     kind: TargetKind
     obj: Any
     sels: tuple[tuple[str, Any], ...] = ()
+
+
+def target_of(node: Node) -> Target:
+    """What a name of a bound model reads: its `Read`'s target."""
+    if not isinstance(node, Read):  # pragma: no cover - the build binds every name
+        raise TypeError(f"internal error: {node!r} is not bound")
+    target: Target = node.target
+    return target

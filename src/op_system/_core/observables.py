@@ -152,10 +152,12 @@ def observed_model(
 
 def names_in(expr: Node) -> set[str]:
     """The names and reference bases an expression reads."""
-    from .._lang.ir import Name, Ref, walk
+    from .._lang.ir import Name, Read, Ref, walk
 
     out: set[str] = set()
     for n in walk(expr):
+        if isinstance(n, Read):
+            n = n.node
         if isinstance(n, Name):
             out.add(n.id)
         elif isinstance(n, Ref):

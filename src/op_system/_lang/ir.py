@@ -35,12 +35,14 @@ __all__ = [
     "Node",
     "NpConst",
     "Num",
+    "Read",
     "Reduce",
     "Ref",
     "Str",
     "UnaryOp",
     "children",
     "format_node",
+    "rebuild",
     "to_source",
     "walk",
 ]
@@ -137,6 +139,20 @@ class Ref(Node):
 
     base: str
     items: tuple[IndexItem, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Read(Node):
+    """A name or templated reference bound to what it reads.
+
+    The core model's build (`_core/bind.py`) replaces every `Name` and `Ref` of
+    a model's expressions by a `Read`: `node` is what was written (printed as
+    is) and `target` what it reads (a `_core` `Target`), so that nothing after
+    the build resolves a name.
+    """
+
+    node: Name | Ref
+    target: Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +265,26 @@ _CHILDREN: dict[type, Callable[[Any], tuple[Node, ...]]] = {
 }
 
 
+def rebuild(node: Node, kids: list[Node]) -> Node:
+    """`node` with its `children` replaced by `kids` (itself if they are the same)."""
+    old = children(node)
+    if len(old) == len(kids) and all(a is b for a, b in zip(old, kids)):
+        return node
+    return _REBUILD[type(node)](node, kids)
+
+
+_REBUILD: dict[type, Callable[[Any, list[Node]], Node]] = {
+    UnaryOp: lambda n, k: UnaryOp(n.op, k[0]),
+    BinOp: lambda n, k: BinOp(n.op, k[0], k[1]),
+    Chain: lambda n, k: Chain(n.ops, tuple(k)),
+    Compare: lambda n, k: Compare(k[0], n.ops, tuple(k[1:])),
+    BoolOp: lambda n, k: BoolOp(n.op, tuple(k)),
+    IfExp: lambda n, k: IfExp(k[0], k[1], k[2]),
+    Call: lambda n, k: Call(n.func, tuple(k)),
+    Reduce: lambda n, k: Reduce(n.kind, n.axis, n.var, n.coords, k[0]),
+}
+
+
 def attributes(node: Node) -> tuple[Any, ...]:
     """What `node` is besides its sub-expressions (operator, function, header).
 
@@ -326,6 +362,9 @@ def to_source(
 
     def go(n: Node) -> tuple[str, int]:
         cls = n.__class__
+        if cls is Read:  # printed as written
+            n = n.node  # type: ignore[attr-defined]
+            cls = n.__class__
         if name is not None and cls is Name:
             return name(n), ATOM  # type: ignore[arg-type]
         if ref is not None and cls is Ref:
@@ -356,6 +395,8 @@ def format_node(n: Node, kids: list[tuple[str, int]]) -> tuple[str, int]:
         return repr(n.value), ATOM
     if isinstance(n, NpConst):
         return f"np.{n.name}", ATOM
+    if isinstance(n, Read):
+        return format_node(n.node, [])
     if isinstance(n, Name):
         return n.id, ATOM
     if isinstance(n, Ref):

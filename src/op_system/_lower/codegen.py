@@ -10,7 +10,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .._core.model import AliasDef, Block, Dim, Model
-from .._lang.ir import Node
+from .._lang.ir import Node, to_source
 from .._support.gcpause import paused_gc
 from .flows import (
     _gathered_flows,
@@ -192,7 +192,7 @@ def _lower_aliases(
             continue
         if alias.cells is not None:
             shape = tuple(ax.size for ax in alias.axes)
-            homes = [lw.alias_group.get(c.id) for c in alias.cells]
+            homes = [lw.alias_group.get(to_source(c)) for c in alias.cells]
             first = homes[0]
             if first is not None and all(
                 h == (first[0], j, first[2]) for j, h in enumerate(homes)

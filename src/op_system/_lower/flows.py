@@ -13,8 +13,8 @@ import math
 
 import numpy as np
 
-from .._core.model import Block, Dim, Flow, Model, Target
-from .._lang.ir import Name, Node, Ref
+from .._core.model import Block, Dim, Flow, Model, Target, target_of
+from .._lang.ir import Node
 from .._support.errors import UnsupportedFeatureError
 from .groups import _lower_group, _lower_single
 from .lowerer import (
@@ -109,7 +109,7 @@ def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, Op | Non
             else lw.num(lw.expr(td.rate, scope, f"{td.path}.rate"))
         )
         flow = _flow_value(lw, model, td, rate, scope)
-        for sign, tgt in flow_targets(model, td, scope):
+        for sign, tgt in model.flow_ends(td):
             blk = tgt.obj
             if (
                 blk.custom is not None
@@ -146,28 +146,13 @@ def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, Op | Non
     return _sum_terms(lw, model, terms)
 
 
-def flow_targets(
-    model: Model, td: Flow, scope: tuple[Dim, ...]
-) -> list[tuple[str, Target]]:
-    """Where a transition's flow goes: out of `from` (`-`), into `to` (`+`), and
-    into each incidence counter that counts it (`+`: counted, not moved). A source
-    has no `from`, a sink no `to`."""
-    out = [
-        (sign, model.resolve(node, scope, td.path))
-        for node, sign in ((td.src, "-"), (td.dst, "+"))
-        if node is not None
-    ]
-    out.extend(("+", counter.target) for counter in model.counters_of(td))
-    return out
-
-
 def _flow_value(
     lw: _Lowerer, model: Model, td: Flow, rate: _Val, scope: tuple[Dim, ...]
 ) -> _Val:
     """A transition's flow over `scope`: `rate * from`, or the rate of a source."""
     if td.src is None:
         return _Val(lw.temp(rate.op, "f"), rate.dims) if rate.dims else rate
-    src = lw.target(model.resolve(td.src, scope, f"{td.path}.from"), scope, td.path)
+    src = lw.target(target_of(td.src), scope, td.path)
     return _Val(lw.temp(Bin("*", rate.op, src.op), "f"), rate.dims | src.dims)
 
 
@@ -194,13 +179,10 @@ def _group_ends(model: Model, g: Group) -> tuple[list[int] | None, list[int] | N
     group of sources or of sinks)."""
     members: list[Flow] = g.members
 
-    def cells(nodes: list[Name | Ref | None]) -> list[int] | None:
+    def cells(nodes: list[Node | None]) -> list[int] | None:
         if nodes[0] is None:
             return None
-        return [
-            _state_index(model.resolve(n, (), td.path))  # type: ignore[arg-type]
-            for n, td in zip(nodes, members)
-        ]
+        return [_state_index(target_of(n)) for n in nodes if n is not None]
 
     return cells([td.src for td in members]), cells([td.dst for td in members])
 

@@ -36,12 +36,11 @@ from .._lang.ir import (
     Compare,
     IfExp,
     Invalid,
-    Name,
     Node,
     NpConst,
     Num,
+    Read,
     Reduce,
-    Ref,
     UnaryOp,
     attributes,
     children,
@@ -465,8 +464,8 @@ class _Lowerer:
             if value is not None:
                 return _num_val(value)
             return _num_val(float(node.name))
-        if isinstance(node, (Name, Ref)):
-            return self.target(self.m.resolve(node, scope, path), scope, path)
+        if isinstance(node, Read):
+            return self.target(node.target, scope, path)
         if isinstance(node, UnaryOp):
             v = self.expr(node.operand, scope, path)
             if node.op == "not":

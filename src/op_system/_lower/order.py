@@ -4,7 +4,7 @@ names left in a cycle), and the constructs outside the language it must refuse."
 from __future__ import annotations
 
 from .._core.model import AliasDef, Model
-from .._lang.ir import Invalid, Name, Node, Ref, walk
+from .._lang.ir import Invalid, Node, Read, walk
 from .._support.errors import ExpressionError
 
 __all__ = ["_alias_deps", "_alias_levels", "_alias_order", "check_invalid"]
@@ -63,14 +63,7 @@ def _alias_deps(model: Model) -> dict[str, set[str]]:
     for alias in model.aliases.values():
         used: set[str] = set()
         for node in walk(alias.expr) if alias.expr is not None else alias.cells or ():
-            if isinstance(node, Ref) and node.base in model.aliases:
-                used.add(node.base)
-            elif isinstance(node, Name):
-                if node.id in model.aliases:
-                    used.add(node.id)
-                elif "__" in node.id:
-                    cell = model.lookup_cell(node.id)
-                    if cell is not None and cell[0] == "alias":
-                        used.add(cell[1].base)
+            if isinstance(node, Read) and node.target.kind == "alias":
+                used.add(node.target.obj.base)
         deps[alias.base] = used
     return deps

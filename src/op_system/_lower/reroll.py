@@ -29,11 +29,10 @@ from .._lang.ir import (
     Chain,
     Compare,
     IfExp,
-    Name,
     Node,
     NpConst,
     Num,
-    Ref,
+    Read,
     UnaryOp,
     attributes,
     children,
@@ -113,8 +112,8 @@ def shape_key(
     """
     leaves: list[Leaf | IsoSum] = []
 
-    def leaf(n: Name | Ref) -> Any:
-        tgt = model.resolve(n, (), path)
+    def leaf(n: Read) -> Any:
+        tgt = n.target
         if tgt.kind == "time":
             return ("t",)
         if tgt.kind == "state":
@@ -145,7 +144,7 @@ def shape_key(
             return ("n", type(n.value).__name__, n.value)
         if isinstance(n, NpConst):
             return ("c", n.name)
-        if isinstance(n, (Name, Ref)):
+        if isinstance(n, Read):
             return leaf(n)
         if isinstance(n, UnaryOp):
             c = go(n.operand)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .._core.model import AliasDef, Block, Dim, Model, Target
+from .._core.model import AliasDef, Block, Dim, Model, Target, target_of
 from .._core.templates import reduce_dim
 from .._lang.ir import (
     BinOp,
@@ -20,12 +20,11 @@ from .._lang.ir import (
     Compare,
     IfExp,
     Invalid,
-    Name,
     Node,
     NpConst,
     Num,
+    Read,
     Reduce,
-    Ref,
     UnaryOp,
 )
 from .._support.errors import ExpressionError
@@ -36,7 +35,6 @@ from .flows import (
     _stack_or_one,
     _sum_terms,
     chain_change,
-    flow_targets,
 )
 from .lowerer import (
     _SPILL,
@@ -179,8 +177,8 @@ class _Tangent(_Lowerer):
     def d(self, node: Node, scope: tuple[Dim, ...], path: str) -> _Val | None:
         if isinstance(node, (Num, NpConst, Invalid)):
             return None
-        if isinstance(node, (Name, Ref)):
-            return self.t_target(self.m.resolve(node, scope, path), scope, path)
+        if isinstance(node, Read):
+            return self.t_target(node.target, scope, path)
         if isinstance(node, UnaryOp):
             if node.op == "not":
                 return None
@@ -453,14 +451,14 @@ class _Tangent(_Lowerer):
                 dflow = drate
             else:
                 rate = self.num(self.expr(td.rate, scope, f"{td.path}.rate"))
-                src_t = self.m.resolve(td.src, scope, f"{td.path}.from")
+                src_t = target_of(td.src)
                 src = self.target(src_t, scope, td.path)
                 dsrc = self.t_target(src_t, scope, td.path)
                 dflow = self.add(self.mul(drate, src), self.mul(dsrc, rate))
             if dflow is None:
                 continue
             flow = _Val(self.temp(dflow.op, "tf"), dflow.dims)
-            for sign, tgt in flow_targets(m, td, scope):
+            for sign, tgt in m.flow_ends(td):
                 code, shape = _place(self, flow, tgt, scope)
                 terms[id(tgt.obj)].append((sign, code, shape))
         return _sum_terms(self, m, terms)

@@ -32,10 +32,10 @@ from .._lang.ir import (
     IfExp,
     IndexItem,
     Invalid,
-    Name,
     Node,
     NpConst,
     Num,
+    Read,
     Reduce,
     Ref,
     UnaryOp,
@@ -138,10 +138,8 @@ def _tex(node: Node, m: Model) -> tuple[str, int]:
         return {"pi": "\\pi", "e": "e", "inf": "\\infty", "nan": "\\mathrm{NaN}"}[
             node.name
         ], 9
-    if isinstance(node, Name):
-        return _name(node.id, m), 9
-    if isinstance(node, Ref):
-        return _indexed(tex_name(node.base), [_item(i) for i in node.items]), 9
+    if isinstance(node, Read):
+        return _read(node), 9
     if isinstance(node, UnaryOp):
         inner, p = go(node.operand)
         if node.op == "not":
@@ -204,13 +202,15 @@ def _binary(op: str, left: tuple[str, int], right: tuple[str, int]) -> tuple[str
     return f"{_paren(*left, prec)}{sym}{_paren(*right, prec + 1)}", prec
 
 
-def _name(name: str, m: Model) -> str:
-    """A name; a state cell written out (`S__age_old`) as its block's cell."""
-    cell = m.lookup_cell(name) if "__" in name else None
-    if cell is not None and cell[0] == "state" and cell[1].custom is None:
-        blk: Block = cell[1]
-        return _cell_tex(blk, blk.flat(cell[2]))
-    return tex_name(name)
+def _read(r: Read) -> str:
+    """A name as written; a state cell written out (`S__age_old`) as its block's cell."""
+    n, tgt = r.node, r.target
+    if isinstance(n, Ref):
+        return _indexed(tex_name(n.base), [_item(i) for i in n.items])
+    if tgt.kind == "state" and "__" in n.id and tgt.obj.custom is None:
+        blk: Block = tgt.obj
+        return _cell_tex(blk, blk.flat(tuple(i for _, i in tgt.sels)))
+    return tex_name(n.id)
 
 
 def _call(node: Call, m: Model) -> str:
@@ -334,13 +334,7 @@ def _transitions_lines(m: Model) -> list[str]:
         flux = _paren(rate, prec, 6)
         if td.src is not None:
             flux = f"{flux} \\, {_tex(td.src, m)[0]}"
-        ends = [
-            (sign, m.resolve(node, td.dims, td.path))
-            for node, sign in ((td.src, "-"), (td.dst, "+"))
-            if node is not None
-        ]
-        ends.extend(("+", c.target) for c in m.counters_of(td))
-        for sign, tgt in ends:
+        for sign, tgt in m.flow_ends(td):
             add(sign, tgt, flux, td.dims)
     lines = []
     for blk in m.blocks:

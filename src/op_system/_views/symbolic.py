@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._core.cells import CellEvaluator, cell_label
-from .._core.model import Block, Dim, Model
+from .._core.model import Block, Model, target_of
 from .._core.rhs import Normalized, model_of
 from .._lang.ir import (
     BinOp,
@@ -27,12 +27,10 @@ from .._lang.ir import (
     Compare,
     IfExp,
     Invalid,
-    Name,
     Node,
     NpConst,
     Num,
     Reduce,
-    Ref,
     Str,
     UnaryOp,
     to_source,
@@ -376,13 +374,10 @@ def flow_diagram(rhs: Normalized, fmt: str = "mermaid") -> str:
         raise ValueError("flow diagrams are drawn for transitions models")
     edges: list[tuple[str, str, str]] = []
 
-    def label(node: Name | Ref | None, dims: tuple[Dim, ...]) -> str:
+    def label(node: Node | None) -> str:
         if node is None:  # the outside of a source or a sink
             return "∅"
-        if isinstance(node, Ref):
-            return node.base
-        tgt = m.resolve(node, dims, "transitions")
-        obj: Block = tgt.obj  # from/to are states
+        obj: Block = target_of(node).obj  # from/to are states
         if obj.custom is not None:
             return obj.custom[0].rstrip("0123456789") or obj.base
         return obj.base
@@ -394,7 +389,7 @@ def flow_diagram(rhs: Normalized, fmt: str = "mermaid") -> str:
             if (stages, stages, "chain") not in edges:
                 edges.append((stages, stages, "chain"))
             continue
-        edge = (label(t.src, t.dims), label(t.dst, t.dims), to_source(t.rate))
+        edge = (label(t.src), label(t.dst), to_source(t.rate))
         if edge not in edges:
             edges.append(edge)
     if fmt == "mermaid":

@@ -1,0 +1,120 @@
+"""Binding: every name of a built model becomes a `Read` of what it reads.
+
+The last step of the build. Validation has resolved every name and reference
+of the model in its scope (the template's placeholders and the loop variables
+of enclosing reductions); `bind_model` writes those bindings into the model's
+expressions, so that the model every later stage reads holds `Read` nodes
+(node as written, `Target`) and no `Name` or `Ref`: nothing after the build
+resolves a name (a `Model` has no resolver: `_core/resolve.py` is the build's).
+
+The model's aliases, equations, flows and counters are replaced by bound
+copies, never changed in place: a model and its observed model (which shares
+the unbound pieces it was validated from, with parameters of its own) each
+get theirs. A target naming an alias names the bound copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from .._lang.ir import Name, Node, Read, Reduce, Ref, children, rebuild
+from .defs import AliasDef, Dim, EquationDef, Flow, Run, Target
+from .model import Model
+from .resolve import Resolver
+from .templates import reduce_dim
+
+__all__ = ["bind_model"]
+
+
+class _Binder:
+    def __init__(self, names: Resolver, aliases: dict[int, AliasDef]) -> None:
+        self.m = names.m
+        self.names = names
+        self.aliases = aliases  # unbound alias (by id) -> its bound copy
+
+    def target(self, node: Name | Ref, scope: tuple[Dim, ...], path: str) -> Target:
+        tgt: Target = self.names.resolve(node, scope, path)
+        if tgt.kind == "alias":
+            tgt = Target("alias", self.aliases.get(id(tgt.obj), tgt.obj), tgt.sels)
+        return tgt
+
+    def read(self, node: Node, scope: tuple[Dim, ...], path: str) -> Read:
+        if isinstance(node, Read):
+            return node
+        assert isinstance(node, (Name, Ref))
+        return Read(node, self.target(node, scope, path))
+
+    def expr(self, node: Node, scope: tuple[Dim, ...], path: str) -> Node:
+        cls = node.__class__
+        if cls is Name or cls is Ref:
+            return self.read(node, scope, path)
+        if cls is Reduce:
+            dim = reduce_dim(node, self.m.axes, path)  # type: ignore[arg-type]
+            body = self.expr(node.body, (*scope, dim), path)  # type: ignore[attr-defined]
+            return rebuild(node, [body])
+        kids = children(node)
+        if not kids:
+            return node
+        return rebuild(node, [self.expr(k, scope, path) for k in kids])
+
+
+def _dims(axes: tuple[Any, ...]) -> tuple[Dim, ...]:
+    return tuple(Dim(ax.name, ax) for ax in axes)
+
+
+def bind_model(model: Model, names: Resolver) -> None:
+    """Replace `model`'s aliases, observables, equations, flows and counters by
+    copies whose expressions hold `Read` nodes, resolved by `names`."""
+    olds = [*model.aliases.values(), *model.observables]
+    copies = {id(a): replace(a) for a in olds}
+    bd = _Binder(names, copies)
+    for a in olds:
+        new = copies[id(a)]
+        scope = _dims(a.axes)
+        if a.expr is not None:
+            new.expr = bd.expr(a.expr, scope, a.path)
+        if a.cells is not None:
+            new.cells = tuple(bd.read(c, (), a.path) for c in a.cells)
+    model.aliases = {k: copies[id(a)] for k, a in model.aliases.items()}
+    model.observables = [copies[id(o)] for o in model.observables]
+    model.equations = [_equation(bd, eq) for eq in model.equations]
+    runs: dict[int, Run] = {}
+    flows: dict[int, Flow] = {}
+    for td in model.transitions:
+        flows[id(td)] = _flow(bd, td, runs)
+    model.transitions = [flows[id(td)] for td in model.transitions]
+    model.counters = [
+        replace(c, transitions=tuple(flows[id(t)] for t in c.transitions))
+        for c in model.counters
+    ]
+
+
+def _run(bd: _Binder, run: Run) -> Run:
+    return Run(run.block, tuple(bd.expr(r, (), run.path) for r in run.rates), run.path)
+
+
+def _equation(bd: _Binder, eq: EquationDef) -> EquationDef:
+    scope = _dims(eq.block.axes)
+    return replace(
+        eq,
+        expr=None if eq.expr is None else bd.expr(eq.expr, scope, eq.path),
+        overrides={
+            f: (bd.expr(node, (), path), path)
+            for f, (node, path) in eq.overrides.items()
+        },
+        run=None if eq.run is None else _run(bd, eq.run),
+    )
+
+
+def _flow(bd: _Binder, td: Flow, runs: dict[int, Run]) -> Flow:
+    run = td.run
+    if run is not None:
+        run = runs.get(id(run)) or runs.setdefault(id(run), _run(bd, run))
+    return replace(
+        td,
+        rate=bd.expr(td.rate, td.dims, f"{td.path}.rate"),
+        src=None if td.src is None else bd.read(td.src, td.dims, f"{td.path}.from"),
+        dst=None if td.dst is None else bd.read(td.dst, td.dims, f"{td.path}.to"),
+        run=run,
+    )

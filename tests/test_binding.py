@@ -1,6 +1,7 @@
-"""Names are resolved once: building a model binds every name and reference, and every
-later stage (lowering on each backend, the jvp, 0.1.2's strings, sympy, sparsity,
-LaTeX, diagrams) reads those bindings instead of resolving again.
+"""Names are resolved once: building a model binds every name and reference (into
+`Read` nodes), and every later stage (lowering on each backend, the jvp, 0.1.2's
+strings, sympy, sparsity, LaTeX, diagrams) reads those bindings: the resolver is
+never called after the build.
 
 The specs come from the differential generator (expression, transitions and flat
 per-cell models) and from the benchmark models in each spec form, so the property is
@@ -15,7 +16,7 @@ import pytest
 from tests.differential.generate import generate_cases
 
 from op_system import ExpressionError, compile_rhs, normalize_rhs
-from op_system._core.model import Model
+from op_system._core.resolve import Resolver
 
 
 class _Counter:
@@ -26,13 +27,13 @@ class _Counter:
 @pytest.fixture
 def count_resolutions(monkeypatch: pytest.MonkeyPatch) -> _Counter:
     counter = _Counter()
-    original = Model._resolve
+    original = Resolver._resolve
 
-    def counting(self: Model, node: Any, scope: Any, path: str) -> Any:
+    def counting(self: Resolver, node: Any, scope: Any, path: str) -> Any:
         counter.calls.append(f"{node!r} in {[d.name for d in scope]} at {path}")
         return original(self, node, scope, path)
 
-    monkeypatch.setattr(Model, "_resolve", counting)
+    monkeypatch.setattr(Resolver, "_resolve", counting)
     return counter
 
 

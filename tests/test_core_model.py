@@ -27,7 +27,7 @@ from tests.differential.generate import generate_cases
 from tests.parity.cases import CASES
 
 from op_system import normalize_rhs
-from op_system._core.defs import Flow, Run
+from op_system._core.defs import At, Flow, Run
 from op_system._lang.ir import Name, Node, Read, Ref, walk
 
 PACKAGE = Path(__file__).parents[1] / "src" / "op_system"
@@ -200,9 +200,7 @@ def test_chains_are_runs_of_frozen_flows() -> None:
                 (t.src.target.sels, t.dst.target.sels)  # type: ignore[union-attr]
                 for t in members
             ]
-            assert cells == [
-                ((("lit", i),), (("lit", i + 1),)) for i in range(len(members))
-            ]
+            assert cells == [((At(i),), (At(i + 1),)) for i in range(len(members))]
 
 
 def _constructed(cls: str) -> set[str]:

@@ -30,6 +30,8 @@ from .model import (
     Dim,
     Model,
     ParamDef,
+    along,
+    cell_of,
     subst_text,
 )
 from .resolve import Resolver
@@ -452,11 +454,11 @@ def _mark_used(tgt: Any, scope: tuple[Dim, ...]) -> None:
     if param.used is None:
         return
     dims = {d.name: d for d in scope}
-    names = [v for k, v in tgt.sels if k == "dim"]
+    names = along(tgt.sels)
     full = (
         len(set(names)) == len(names)
         and all(dims[n].size == dims[n].axis.size for n in names)
-        and not any(k == "lit" for k, _ in tgt.sels)
+        and len(names) == len(tgt.sels)
     )
     if full:
         param.used = None
@@ -464,7 +466,7 @@ def _mark_used(tgt: Any, scope: tuple[Dim, ...]) -> None:
     uniq = list(dict.fromkeys(names))
     for combo in itertools.product(*(dims[n].coord_indices() for n in uniq)):
         a = dict(zip(uniq, combo))
-        param.used.add(tuple(a[v] if k == "dim" else v for k, v in tgt.sels))
+        param.used.add(cell_of(tgt.sels, a))
 
 
 def placeholders_in(node: Node, axes: dict[str, Axis], path: str) -> list[str]:

@@ -43,6 +43,7 @@ from .model import (
     Model,
     Target,
     cell_name,
+    cell_of,
     flat_index,
     subst_text,
     target_of,
@@ -152,7 +153,7 @@ def cell_label(obj: Any, idx: tuple[int, ...]) -> str:
 
 
 def _index(tgt: Target, a: dict[str, int]) -> tuple[int, ...]:
-    return tuple(a[v] if k == "dim" else v for k, v in tgt.sels)
+    return cell_of(tgt.sels, a)
 
 
 class CellEvaluator(Generic[V]):
@@ -213,7 +214,7 @@ class CellEvaluator(Generic[V]):
         if kind == "time":
             return self.b.time()
         if kind == "coord":
-            return self.b.constant(tgt.obj[a[tgt.sels[0][1]]])
+            return self.b.constant(tgt.obj[cell_of(tgt.sels, a)[0]])
         return self.b.constant(float(tgt.obj.values(path)[_index(tgt, a)]))  # kernel
 
     def _alias(self, alias: Any, idx: tuple[int, ...]) -> V:

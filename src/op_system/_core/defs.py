@@ -25,6 +25,8 @@ from .._support.errors import ExpressionError
 __all__ = [
     "INLINE_RE",
     "AliasDef",
+    "Along",
+    "At",
     "Block",
     "Dim",
     "EquationDef",
@@ -32,10 +34,14 @@ __all__ = [
     "KernelUse",
     "ParamDef",
     "Run",
+    "Sel",
     "Target",
     "TargetKind",
+    "along",
     "cell_name",
     "cell_names",
+    "cell_of",
+    "fixed",
     "flat_index",
     "preview_names",
     "subst_text",
@@ -277,7 +283,7 @@ class Counter:
     def target(self) -> Target:
         """Where the counted flows go: every cell of the block, by axis."""
         return Target(
-            "state", self.block, tuple(("dim", ax.name) for ax in self.block.axes)
+            "state", self.block, tuple(Along(ax.name) for ax in self.block.axes)
         )
 
 
@@ -356,19 +362,55 @@ def preview_names(names: tuple[str, ...], n: int = 6) -> str:
     return f"[{shown}{', ...' if len(names) > n else ''}]"
 
 
+@dataclass(frozen=True, slots=True)
+class Along:
+    """A selection: the coordinate of the dimension `dim` in scope (a template's
+    placeholder or a loop variable)."""
+
+    dim: str
+
+
+@dataclass(frozen=True, slots=True)
+class At:
+    """A selection: the fixed coordinate `index` of its axis."""
+
+    index: int
+
+
+#: How one axis of what a name reads is selected.
+Sel = Along | At
+
+
+def cell_of(sels: tuple[Sel, ...], a: Mapping[str, int]) -> tuple[int, ...]:
+    """The cell `sels` select when each dimension in scope is at `a[dim]`."""
+    return tuple(s.index if isinstance(s, At) else a[s.dim] for s in sels)
+
+
+def along(sels: tuple[Sel, ...]) -> list[str]:
+    """The dimensions `sels` take coordinates from, in order (repeats kept)."""
+    return [s.dim for s in sels if isinstance(s, Along)]
+
+
+def fixed(sels: tuple[Sel, ...]) -> tuple[int, ...] | None:
+    """The cell of selections that are all fixed coordinates, else None."""
+    if all(isinstance(s, At) for s in sels):
+        return tuple(s.index for s in sels)  # type: ignore[union-attr]
+    return None
+
+
 @dataclass(frozen=True)
 class Target:
     """What a name or reference reads.
 
     `kind` is `"state"`, `"alias"`, `"param"`, `"time"`, `"kernel"` or `"coord"`
     (a loop variable's coordinate value; `obj` holds the values); `sels` gives, for each
-    axis of the target, either `("dim", name)` (taken from a dimension in scope)
-    or `("lit", i)` (a fixed coordinate).
+    axis of the target, either `Along(name)` (taken from a dimension in scope)
+    or `At(i)` (a fixed coordinate).
     """
 
     kind: TargetKind
     obj: Any
-    sels: tuple[tuple[str, Any], ...] = ()
+    sels: tuple[Sel, ...] = ()
 
 
 def target_of(node: Node) -> Target:

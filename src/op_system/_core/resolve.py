@@ -20,10 +20,13 @@ from .._spec.axes import Axis
 from .._support.errors import ExpressionError, did_you_mean
 from .defs import (
     AliasDef,
+    Along,
+    At,
     Block,
     Dim,
     KernelUse,
     ParamDef,
+    Sel,
     Target,
     TargetKind,
     coord_values,
@@ -133,7 +136,7 @@ class Resolver:
                 return Target(
                     "coord",
                     coord_values(dims[ident].axis, ident, path),
-                    (("dim", ident),),
+                    (Along(ident),),
                 )
             blk = self.m._block_by_base.get(ident)
             if blk is not None:
@@ -157,7 +160,7 @@ class Resolver:
             cell = self.lookup_cell(ident)
             if cell is not None:
                 kind, obj, idx = cell
-                return Target(kind, obj, tuple(("lit", i) for i in idx))
+                return Target(kind, obj, tuple(At(i) for i in idx))
             param = self.m.params.get(ident)
             if param is None:  # pragma: no cover - params are collected beforehand
                 raise ExpressionError(f"unknown name {ident!r}", path=path, token=ident)
@@ -180,7 +183,7 @@ class Resolver:
         if all(ax.name in dims for ax in axes) and len({ax.name for ax in axes}) == len(
             axes
         ):
-            return Target(kind, obj, tuple(("dim", ax.name) for ax in axes))
+            return Target(kind, obj, tuple(Along(ax.name) for ax in axes))
         axes_txt = ",".join(ax.name for ax in axes)
         raise ExpressionError(
             f"{node.id!r} is templated over ({axes_txt}); index it, e.g. {node.id}[{axes_txt}]",
@@ -196,7 +199,7 @@ class Resolver:
         scope: dict[str, Dim],
         ref: Ref,
         path: str,
-    ) -> tuple[Axis, tuple[str, Any]]:
+    ) -> tuple[Axis, Sel]:
         """Return (axis, selection) for one index item."""
         text = f"{ref.base}[{','.join(str(i) for i in ref.items)}]"
         if item.axis is not None:
@@ -223,7 +226,7 @@ class Resolver:
                         path=path,
                         token=str(item),
                     )
-                return axis, ("dim", dim.name)
+                return axis, Along(dim.name)
             i = axis.lookup(item.value, is_number=item.is_number)
             if i is None:
                 raise ExpressionError(
@@ -231,16 +234,16 @@ class Resolver:
                     path=path,
                     token=item.value,
                 )
-            return axis, ("lit", i)
+            return axis, At(i)
         if not item.is_number and item.value in scope:
             dim = scope[item.value]
-            return dim.axis, ("dim", dim.name)
+            return dim.axis, Along(dim.name)
         if not item.is_number and item.value in self.m.axes:
             # An axis name inside a reduction over that axis means the reduction variable
             # (`sum_over(strain=s, gamma[strain] * I[age, s])`).
             loops = [d for d in scope.values() if d.axis.name == item.value]
             if loops:
-                return loops[-1].axis, ("dim", loops[-1].name)
+                return loops[-1].axis, Along(loops[-1].name)
             raise ExpressionError(
                 f"axis placeholder {item.value!r} in {text} is not bound here; "
                 f"only axes of the enclosing template ({', '.join(d for d in scope) or 'none'}) can be used",
@@ -263,17 +266,16 @@ class Resolver:
                     path=path,
                     token=item.value,
                 )
-            return axis, ("lit", i)
+            return axis, At(i)
         hits = [
             ax
             for ax in self.m.axes.values()
             if ax.lookup(item.value, is_number=item.is_number) is not None
         ]
         if len(hits) == 1:
-            return hits[0], (
-                "lit",
-                hits[0].lookup(item.value, is_number=item.is_number),
-            )
+            found = hits[0].lookup(item.value, is_number=item.is_number)
+            assert found is not None
+            return hits[0], At(found)
         if not hits:
             raise ExpressionError(
                 f"{item.value!r} in {text} is neither a bound axis, a loop variable nor a coordinate",
@@ -308,7 +310,7 @@ class Resolver:
                     path=path,
                     token=text,
                 )
-            given: dict[str, tuple[str, Any]] = {}
+            given: dict[str, Sel] = {}
             for pos, item in enumerate(ref.items):
                 axis, sel = self._item_axis(item, pos, taxes, dims, ref, path)
                 if axis not in taxes:
@@ -329,7 +331,7 @@ class Resolver:
                 if ax.name in given:
                     sels.append(given[ax.name])
                 elif ax.name in dims and dims[ax.name].axis is ax:
-                    sels.append(("dim", ax.name))
+                    sels.append(Along(ax.name))
                 else:
                     raise ExpressionError(
                         f"{text} does not give axis {ax.name!r} of {ref.base}[{','.join(a.name for a in taxes)}]",
@@ -382,7 +384,7 @@ class Resolver:
 
     def _positional(
         self, ref: Ref, dims: dict[str, Dim], path: str
-    ) -> tuple[tuple[Axis, ...], tuple[tuple[str, Any], ...], int | None]:
+    ) -> tuple[tuple[Axis, ...], tuple[Sel, ...], int | None]:
         """Axes and selections of a reference indexed by position (parameters,
         kernels), and the position of a time-axis index read at `t`, if any."""
         pairs = []

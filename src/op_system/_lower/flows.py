@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from .._core.model import Block, Dim, Flow, Model, Target, target_of
+from .._core.model import At, Block, Dim, Flow, Model, Target, along, fixed, target_of
 from .._lang.ir import Node
 from .._support.errors import UnsupportedFeatureError
 from .groups import _lower_group, _lower_single
@@ -115,11 +115,9 @@ def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, Op | Non
                 blk.custom is not None
                 and not flow.dims
                 and not scope  # a templated transition adds once per cell of its scope
-                and len(tgt.sels) == 1
-                and tgt.sels[0][0] == "lit"
-                and tgt.sels[0][1] in (0, blk.size - 1)
+                and fixed(tgt.sels) in ((0,), (blk.size - 1,))
             ):
-                edges.setdefault(id(blk), {}).setdefault(tgt.sels[0][1], []).append(
+                edges.setdefault(id(blk), {}).setdefault(tgt.sels[0].index, []).append(  # type: ignore[union-attr]
                     (sign, flow.op)
                 )
                 continue
@@ -267,7 +265,8 @@ def _transition_groups(lw: _Lowerer, model: Model) -> set[int]:
 def _state_index(tgt: Target) -> int:
     """Position in `y` of a state cell resolved with fixed coordinates."""
     blk: Block = tgt.obj
-    idx = tuple(v for _, v in tgt.sels)
+    idx = fixed(tgt.sels)
+    assert idx is not None
     return blk.offset + (blk.flat(idx) if idx else 0)
 
 
@@ -301,7 +300,7 @@ def _place(
 ) -> tuple[Op, tuple[int, ...] | None]:
     """`flow` (over `scope`) as it adds into the target block's cells, and its shape."""
     blk: Block = tgt.obj
-    used = [v for k, v in tgt.sels if k == "dim"]
+    used = along(tgt.sels)
     if len(set(used)) != len(used):
         raise UnsupportedFeatureError(
             "Feature 'diagonal index' is not supported in transitions."
@@ -338,14 +337,15 @@ def _place(
         code = Bin("*", Int(mult), code)
     if not blk.axes:
         return code, None
-    lits = [(p, v) for p, (k, v) in enumerate(tgt.sels) if k == "lit"]
+    lits = [(p, s.index) for p, s in enumerate(tgt.sels) if isinstance(s, At)]
     if not lits:
         return code, shape
     # Place the flow at the target's fixed coordinates: a select against a constant
     # mask (exact zeros elsewhere, so a non-finite flow stays in its own cell).
     it = iter(shape or ())
     full = tuple(
-        1 if k == "lit" else (next(it) if shape is not None else 1) for k, _ in tgt.sels
+        1 if isinstance(s, At) else (next(it) if shape is not None else 1)
+        for s in tgt.sels
     )
     if shape is not None:
         code = Reshape(code, full)

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from .._core.model import Block, Dim, Model, Target
+from .._core.model import At, Block, Dim, Model, Sel, Target, along
 from .._core.templates import IDENT_RE, reduce_dim
 from .._lang.ir import (
     BinOp,
@@ -350,21 +350,21 @@ class _Lowerer:
     def index(
         self,
         var: str,
-        sels: tuple[tuple[str, Any], ...],
+        sels: tuple[Sel, ...],
         scope: tuple[Dim, ...],
         path: str,
     ) -> _Val:
         pos = {d.name: i for i, d in enumerate(scope)}
         dims_by_name = {d.name: d for d in scope}
         code: Op = Var(var)
-        if any(k == "lit" for k, _ in sels):
+        if any(isinstance(s, At) for s in sels):
             items: list[int | Span] = [
-                int(v) if k == "lit" else Span() for k, v in sels
+                s.index if isinstance(s, At) else Span() for s in sels
             ]
             while items and items[-1] == Span():
                 items.pop()
             code = Index(code, tuple(items))
-        names = [v for k, v in sels if k == "dim"]
+        names = along(sels)
         while len(set(names)) != len(names):
             # the same dimension twice (`C[age, age]`): take the diagonal, which
             # becomes the last axis

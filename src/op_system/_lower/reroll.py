@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .._core.model import Dim, Model, flat_index
+from .._core.model import Dim, Model, fixed, flat_index
 from .._lang.ir import (
     BinOp,
     BoolOp,
@@ -118,9 +118,9 @@ def shape_key(
             return ("t",)
         if tgt.kind == "state":
             blk = tgt.obj
-            if any(k != "lit" for k, _ in tgt.sels):
+            idx = fixed(tgt.sels)
+            if idx is None:
                 return None
-            idx = tuple(v for _, v in tgt.sels)
             leaves.append(
                 Leaf("state", blk.offset + (blk.flat(idx) if blk.axes else 0), n)
             )
@@ -131,8 +131,7 @@ def shape_key(
         if tgt.kind == "param" and not tgt.obj.axes:
             leaves.append(Leaf("param", tgt.obj.key, n))
             return ("P",)
-        if tgt.kind == "param" and all(k == "lit" for k, _ in tgt.sels):
-            idx = tuple(v for _, v in tgt.sels)
+        if tgt.kind == "param" and (idx := fixed(tgt.sels)) is not None:
             leaves.append(
                 Leaf("pcell", (tgt.obj.key, flat_index(tgt.obj.axes, idx)), n)
             )

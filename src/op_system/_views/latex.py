@@ -16,11 +16,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .._core.model import (
+    At,
     Block,
     Dim,
     EquationDef,
     Model,
     Target,
+    cell_of,
 )
 from .._core.rhs import Normalized, model_of
 from .._lang.ir import (
@@ -209,7 +211,7 @@ def _read(r: Read) -> str:
         return _indexed(tex_name(n.base), [_item(i) for i in n.items])
     if tgt.kind == "state" and "__" in n.id and tgt.obj.custom is None:
         blk: Block = tgt.obj
-        return _cell_tex(blk, blk.flat(tuple(i for _, i in tgt.sels)))
+        return _cell_tex(blk, blk.flat(cell_of(tgt.sels, {})))
     return tex_name(n.id)
 
 
@@ -283,15 +285,17 @@ def _term(
     blk: Block = tgt.obj
     deltas: list[str] = []
     bound: set[str] = set()
-    for ax, (how, what) in zip(blk.axes, tgt.sels):
-        if how == "lit":
+    for ax, sel in zip(blk.axes, tgt.sels):
+        if isinstance(sel, At):
             deltas.append(
-                f"\\delta_{{{_placeholder(ax.name)},{_coord(ax.coords[what])}}}"
+                f"\\delta_{{{_placeholder(ax.name)},{_coord(ax.coords[sel.index])}}}"
             )
-        elif what == ax.name:
-            bound.add(what)
+        elif sel.dim == ax.name:
+            bound.add(sel.dim)
         else:
-            deltas.append(f"\\delta_{{{_placeholder(ax.name)},{_placeholder(what)}}}")
+            deltas.append(
+                f"\\delta_{{{_placeholder(ax.name)},{_placeholder(sel.dim)}}}"
+            )
     text = " \\, ".join([*deltas, flux])
     for d in reversed(dims):
         if d.name in bound:
@@ -324,7 +328,7 @@ def _transitions_lines(m: Model) -> list[str]:
     def add(sign: str, tgt: Target, flux: str, dims: tuple[Dim, ...]) -> None:
         blk: Block = tgt.obj
         if blk.custom is not None:  # a chain stage: a line per cell
-            ((_, stage),) = tgt.sels
+            (stage,) = cell_of(tgt.sels, {})
             terms.setdefault((id(blk), stage), []).append((sign, flux))
             return
         terms.setdefault((id(blk), None), []).append((sign, _term(flux, tgt, dims)))

@@ -23,6 +23,8 @@ from tests.differential.compare import scalar_inputs
 from tests.differential.generate import generate_cases
 
 from op_system import compile_rhs, compile_spec, normalize_rhs
+from op_system._backends.backend import resolve_backend
+from op_system._backends.runtime import build_function
 from op_system._lower.batch import runtime as batch_runtime
 from op_system._lower.codegen import lower_model
 
@@ -223,3 +225,30 @@ def test_fill_and_indicator_helpers() -> None:
     np.testing.assert_array_equal(
         g["_bindicator"]((1, 4, 5)), np.eye(5)[1:4].sum(axis=0)
     )
+
+
+def test_contraction_with_a_weight_of_the_outer_axis() -> None:
+    """`sum_over(vax=qq, n[vax=qq] * w[vax])`: the weight does not vary along the
+    summed axis (size 1 there), the tangent does; both batched programs (any
+    directions, identity directions) give the columns' Jacobian."""
+    spec = {
+        "kind": "expr",
+        "axes": [{"name": "vax", "coords": ["u", "v", "w"]}],
+        "state": ["u[vax]", "n[vax]"],
+        "equations": {
+            "n[vax]": "-theta * n[vax]",
+            "u[vax]": "sum_over(vax=qq, n[vax=qq] * w[vax])",
+        },
+    }
+    c = compile_spec(spec)
+    params = {"theta": 0.3, "w": np.array([1.0, 2.0, 3.0])}
+    y = np.arange(1.0, 7.0)
+    want = _columns(c, 0.0, y, params)
+    _check(c, 0.0, y, params)
+    model = c._model_of_rhs()
+    numpy = resolve_backend("numpy")
+    for mode in ("jvps", "jacobian"):
+        fn = build_function(
+            lower_model(model, "numpy", mode), model, numpy, force_f64=True, name="jvp"
+        )
+        np.testing.assert_allclose(fn(0.0, y, np.eye(6), **params), want, rtol=1e-12)

@@ -447,6 +447,11 @@ def runtime() -> dict[str, Callable[..., Any]]:
         ax = axis % r
         a = np.moveaxis(a, ax, -2)  # (..., j, k)
         b = np.moveaxis(b, ax, -1)  # (..., j)
+        j = max(a.shape[-2], b.shape[-1])  # one of them may not vary along j
+        if b.shape[-1] != j:
+            b = np.broadcast_to(b, (*b.shape[:-1], j))
+        if a.shape[-2] != j:
+            a = np.broadcast_to(a, (*a.shape[:-2], j, a.shape[-1]))
         if all(d == 1 for d in a.shape[:-2]):  # one matrix product
             out = b @ a.reshape(a.shape[-2:])
             lead = np.broadcast_shapes(b.shape[:-1], a.shape[:-2])

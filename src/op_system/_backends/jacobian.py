@@ -67,7 +67,8 @@ class JacobianPlan:
         self.own_colors = bool(np.array_equal(colors, np.arange(n)))
         # CSR of the pattern: the entries in row order, filled at each call
         order = np.lexsort((cols, rows))
-        self.csr_rows, self.csr_pick = rows[order], self.pick[order]
+        # where each entry is in the flattened `J @ P` (one gather, no 2-d indexing)
+        self.csr_at = rows[order] * self.n_colors + self.pick[order]
         self.indptr = np.searchsorted(rows[order], np.arange(n + 1)).astype(np.int32)
         self.indices = cols[order].astype(np.int32)
         self._make_batched = make_batched
@@ -88,7 +89,7 @@ class JacobianPlan:
             from scipy.sparse import csr_matrix
 
             return csr_matrix(
-                (jp[self.csr_rows, self.csr_pick], self.indices, self.indptr),
+                (jp.reshape(-1).take(self.csr_at), self.indices, self.indptr),
                 shape=(self.n, self.n),
             )
         if self.own_colors:

@@ -69,7 +69,7 @@ def _one_size(k: int, settings: Settings) -> dict[str, Any]:
     sparse = c.bind(p, output="jacobian", sparse=True)
     plan = c._jacobian_plan()
     per_color = JacobianPlan(
-        plan.rows, plan.cols, plan.n, lambda: None, lambda: c.jvp("numpy")
+        plan.rows, plan.cols, plan.n, lambda _: None, lambda: c.jvp("numpy")
     ).function(False)
 
     def hand() -> np.ndarray:

@@ -113,7 +113,7 @@ def test_every_declared_helper_is_defined_and_every_call_is_defined(
     assert family - extra <= set(g), sorted(family - extra - set(g))
     modes = ["rhs", "jvp"] + (["flows", "rates"] if model.kind == "transitions" else [])
     if backend == "numpy":
-        modes.append("jvps")
+        modes += ["jvps", "jacobian"]
     for mode in modes:
         low = lower_model(model, backend, mode)
         for src in (low.source, low.bound_source):

@@ -63,18 +63,19 @@ def jacobian_plan(self: CompiledRhs) -> JacobianPlan:
             rows,
             cols,
             len(self.state_names),
-            lambda: batched_jvp(self),
+            lambda identity: batched_jvp(self, identity),
             lambda: self.jvp("numpy"),
         )
     return cast("JacobianPlan", plan)
 
 
-def batched_jvp(self: CompiledRhs) -> Callable[..., Any] | None:
-    """The NumPy jvp of a batch of directions (`_lower/batch.py`), or None when an
-    op of the model has no batching rule."""
+def batched_jvp(self: CompiledRhs, identity: bool) -> Callable[..., Any] | None:
+    """The NumPy jvp of a batch of directions (`_lower/batch.py`; `identity`: the
+    directions are the identity), or None when an op of the model has no batching
+    rule."""
     model = self._model_of_rhs()
     try:
-        lowered = lower_model(model, "numpy", mode="jvps")
+        lowered = lower_model(model, "numpy", mode="jacobian" if identity else "jvps")
     except NotImplementedError:
         return None
     numpy = resolve_backend("numpy")

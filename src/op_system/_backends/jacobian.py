@@ -5,8 +5,11 @@ no row get one color; the Jacobian is then `J @ P` for the `(n, n_colors)`
 matrix `P` of the colors' indicator vectors, read back at the pattern. The
 batched jvp program (`lower_model(mode="jvps")`, see `_lower/batch.py`) computes
 `J @ P` in one call, vectorized over the colors, so a Jacobian costs one
-program run instead of one per color. Models whose jvp has an op without a
-batching rule keep a loop over the colors of the one-direction jvp.
+program run instead of one per color. When every column is its own color (`P`
+the identity: `sum_state()` makes rows dense), the program is made for identity
+directions (`lower_model(mode="jacobian")`), which places the entries that are
+not zero rather than multiplying into `n` dense columns. Models whose jvp has an
+op without a batching rule keep a loop over the colors of the one-direction jvp.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ class JacobianPlan:
         rows: Any,
         cols: Any,
         n: int,
-        make_batched: Callable[[], Callable[..., Any] | None],
+        make_batched: Callable[[bool], Callable[..., Any] | None],
         single: Callable[[], Callable[..., Any]],
     ) -> None:
         self.rows, self.cols, self.n = rows, cols, n
@@ -64,7 +67,8 @@ class JacobianPlan:
         self.own_colors = bool(np.array_equal(colors, np.arange(n)))
         # CSR of the pattern: the entries in row order, filled at each call
         order = np.lexsort((cols, rows))
-        self.csr_rows, self.csr_pick = rows[order], self.pick[order]
+        # where each entry is in the flattened `J @ P` (one gather, no 2-d indexing)
+        self.csr_at = rows[order] * self.n_colors + self.pick[order]
         self.indptr = np.searchsorted(rows[order], np.arange(n + 1)).astype(np.int32)
         self.indices = cols[order].astype(np.int32)
         self._make_batched = make_batched
@@ -72,8 +76,10 @@ class JacobianPlan:
 
     @functools.cached_property
     def batched(self) -> Callable[..., Any] | None:
-        """The batched jvp program `jvp(t, y, P, **params) = J @ P`, or None."""
-        return self._make_batched()
+        """The batched jvp program `jvp(t, y, P, **params) = J @ P`, or None; when
+        every column is its own color (`P` the identity), the program made for
+        identity directions (`make_batched(True)`, `lower_model(mode="jacobian")`)."""
+        return self._make_batched(self.own_colors)
 
     def from_products(self, jp: Any, sparse: bool) -> Any:
         """The Jacobian from `J @ P`: a dense `(n, n)` array, or a SciPy CSR
@@ -83,10 +89,18 @@ class JacobianPlan:
             from scipy.sparse import csr_matrix
 
             return csr_matrix(
-                (jp[self.csr_rows, self.csr_pick], self.indices, self.indptr),
+                (jp.reshape(-1).take(self.csr_at), self.indices, self.indptr),
                 shape=(self.n, self.n),
             )
-        return np.where(self.mask, jp if self.own_colors else jp[:, self.colors], 0.0)
+        if self.own_colors:
+            # `jp` is `J` itself; outside the pattern its entries are exactly zero
+            # (sums of products with zero tangents) unless a value is not finite
+            # (`0 * inf`): one finite sum of squares shows none is
+            flat = jp.reshape(-1)
+            if np.isfinite(flat @ flat):
+                return jp
+            return np.where(self.mask, jp, 0.0)
+        return np.where(self.mask, jp[:, self.colors], 0.0)
 
     def function(self, sparse: bool) -> Callable[..., Any]:
         """`J(t, y, **params)`."""

@@ -63,6 +63,11 @@ from .tangent import _Tangent
 
 __all__ = ["lower_model"]
 
+#: the modes that differentiate (`jvp(t, y, v, **params)`), and of them those whose
+#: `v` is a batch of directions (`lower_model`)
+_TANGENT = ("jvp", "jvps", "jacobian")
+_BATCHED = ("jvps", "jacobian")
+
 
 @paused_gc
 def lower_model(
@@ -72,6 +77,10 @@ def lower_model(
 
     With `mode="jvp"`, generate `jvp(t, y, v, **params)`, the exact directional
     derivative `J(t, y) @ v`, by differentiating the IR (see `_Tangent`); with
+    `mode="jvps"` (NumPy), the same for a batch of directions `v` of shape
+    `(n_state, k)` (see `_lower/batch.py`); with `mode="jacobian"`, that batched
+    program for `v` the identity (`J` itself: identity tangents are placed, not
+    multiplied, see `batch.Identity`); with
     `mode="flows"`, `flows(t, y, **params)`: every transition's flow per cell, in
     the order of `_cells.flow_names`.
     With `dispatch=True` (NumPy only), the function first hands any `y` that is
@@ -80,11 +89,13 @@ def lower_model(
     """
     check_invalid(model)
     deps = _alias_deps(model)
-    if mode in ("jvp", "jvps"):
+    if mode in _TANGENT:
         tangent = _Tangent(model, backend_name)
-        if mode == "jvps":  # a batch of directions: `v` of shape (n_state, k)
+        if mode in _BATCHED:  # a batch of directions: `v` of shape (n_state, k)
             assert backend_name == "numpy"
             tangent.batched = {"v", *tangent.tblock_var.values()}
+        if mode == "jacobian":  # the directions are the identity: `J @ I`
+            tangent.identity_directions()
         return _lower_pass(model, tangent, mode, dispatch, deps)
     # Two passes for common subexpressions (`_Lowerer.share`): the first counts
     # values and is the result when nothing is computed twice.
@@ -118,7 +129,7 @@ def _lower_pass(
 
     body: list[Stmt] = []
     lw.lines = body
-    tangent = mode in ("jvp", "jvps")
+    tangent = mode in _TANGENT
     reroll = not tangent and cycle is None
     lw.reroll = reroll
     if cycle is None:
@@ -235,7 +246,7 @@ def _lower_values(
 ]:
     """What the program returns, lowered: each block's derivative (`outputs`),
     re-rolled scalar equations (`scattered`), or the flows / observables pieces."""
-    tangent = mode in ("jvp", "jvps")
+    tangent = mode in _TANGENT
     outputs: list[tuple[Block, Op | None]] = []
     #: re-rolled scalar equations: (state indices, their vector)
     scattered: list[tuple[list[int], Op]] = []
@@ -297,7 +308,7 @@ def _prologue(
     path), the state checks and views. Returns the statements, the parameter
     statements and the variables they read (for `prep`), where the rest starts
     (for `core`) and the parameter names."""
-    tangent = mode in ("jvp", "jvps")
+    tangent = mode in _TANGENT
     numpy = lw.backend_name == "numpy"
     y, params = Var("y"), Var("params")
     lines: list[Stmt] = []
@@ -418,12 +429,12 @@ def _state_reads(
     for i, blk in enumerate(model.blocks):
         if cycle is None and id(blk) in lw.used_blocks:
             out.append(Assign(f"s_{i}", _block_view("y", blk)))
-    if mode in ("jvp", "jvps"):
+    if mode in _TANGENT:
         out.append(Assign("v", Call("_state", (Var("v"),))))
         assert isinstance(lw, _Tangent)
         for i, blk in enumerate(model.blocks):
             if id(blk) in lw.used_tblocks:
-                view = _block_view("v", blk, batch=mode == "jvps")
+                view = _block_view("v", blk, batch=mode in _BATCHED)
                 out.append(Assign(f"ts_{i}", view))
     return out
 
@@ -437,7 +448,7 @@ def _numpy_output(
 ) -> list[Stmt]:
     """NumPy: each block written into one preallocated output (no concatenations)."""
     lines: list[Stmt] = [
-        Assign("out", Call("_empty", (_out_shape(model, mode == "jvps"),)))
+        Assign("out", Call("_empty", (_out_shape(model, mode in _BATCHED),)))
     ]
 
     def bx(op: Op) -> Op:
@@ -483,7 +494,7 @@ def _numpy_output(
         if not blk.axes:
             lines.append(Store("out", start, bx(code)))
         else:
-            size = (blk.size, -1) if mode == "jvps" else (blk.size,)
+            size = (blk.size, -1) if mode in _BATCHED else (blk.size,)
             flat = bx(code) if len(blk.axes) == 1 else Reshape(bx(code), size)
             lines.append(Store("out", Span(start, stop), flat))
     flush_zeros()

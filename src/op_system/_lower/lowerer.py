@@ -47,7 +47,7 @@ from .._lang.ir import (
     to_source,
 )
 from .._support.errors import ExpressionError
-from .batch import batch_op
+from .batch import Identity, batch_op
 from .fold import _compare, _fold, _fold_call
 from .matvec import matvec
 from .ops import (
@@ -153,6 +153,8 @@ class _Lowerer:
         #: a batch of tangents (`_lower/batch.py`): the variables holding one, else None
         self.batched: set[str] | None = None
         self.batch_memo: dict[int, tuple[Op, Op, bool]] = {}
+        #: the batch is the identity (`Identity`): which tangents select which columns
+        self.eye: Identity | None = None
 
     def groups(
         self, what: str, make: Callable[[], tuple[list[Group], list[Any]]]
@@ -172,7 +174,7 @@ class _Lowerer:
         batched op)."""
         op = x.op if isinstance(x, _Val) else x
         if self.batched is not None:
-            op = batch_op(op, self.batched.__contains__, self.batch_memo)[0]
+            op = batch_op(op, self.batched.__contains__, self.batch_memo, self.eye)[0]
         return op
 
     def code(self, x: _Val | Op) -> str:

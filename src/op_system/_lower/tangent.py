@@ -28,6 +28,7 @@ from .._lang.ir import (
     UnaryOp,
 )
 from .._support.errors import ExpressionError
+from .batch import Identity
 from .flows import (
     Terms,
     _place,
@@ -114,6 +115,19 @@ class _Tangent(_Lowerer):
             v = _Val(self.temp(v.op), v.dims, v.kind)
         self._primal[key] = (v, len(self.lines))
         return v
+
+    def identity_directions(self) -> None:
+        """The batch of directions is the identity (`J` itself): record the
+        columns each tangent of a state selects (`batch.Identity`)."""
+        m = self.m
+        cols: dict[str, Any] = {"v": np.arange(m.n_state)}
+        for blk in m.blocks:
+            own = np.arange(blk.offset, blk.offset + blk.size)
+            cols[self.tblock_var[id(blk)]] = own.reshape(blk.shape)
+        self.eye = Identity(m.n_state, cols)
+        # code calling the helpers that make a batch from primal values holds one
+        assert self.batched is not None
+        self.batched |= {"_bplace", "_bindicator", "_bfill", "_bdiag"}
 
     def forget_after(self, emitted: int) -> None:
         """Drop primal values whose temporaries were discarded (lines past `emitted`)."""

@@ -70,7 +70,9 @@ def _models() -> list[tuple[str, Any]]:
             {
                 "axes": [{"name": "age", "coords": ["y", "o"]}],
                 "state": ["S[age]", "R"],
-                "chain": [{"name": "E", "length": 2, "forward": "s", "exit": {"to": "R"}}],
+                "chain": [
+                    {"name": "E", "length": 2, "forward": "s", "exit": {"to": "R"}}
+                ],
                 "aliases": {"h__age_y": "0.1 * S__age_y", "h__age_o": "0.2 * S__age_o"},
                 "equations": {"S[age]": "-b * S[age] * E1"},
                 "observables": {"hosp": "sum_over(age=a, h[age=a]) + E2 * q"},
@@ -126,7 +128,7 @@ def test_the_models_cover_every_construct() -> None:
     assert len(MODELS) >= 120
 
 
-@pytest.mark.parametrize("name,model", MODELS, ids=[n for n, _ in MODELS])
+@pytest.mark.parametrize(("name", "model"), MODELS, ids=[n for n, _ in MODELS])
 def test_every_name_is_bound(name: str, model: Any) -> None:
     for m in _all(model):
         own = {id(a) for a in [*m.aliases.values(), *m.observables]}
@@ -148,7 +150,7 @@ def test_every_name_is_bound(name: str, model: Any) -> None:
         assert not hasattr(m, "resolve")
 
 
-@pytest.mark.parametrize("name,model", MODELS, ids=[n for n, _ in MODELS])
+@pytest.mark.parametrize(("name", "model"), MODELS, ids=[n for n, _ in MODELS])
 def test_a_model_and_its_observed_model_share_nothing_mutable(
     name: str, model: Any
 ) -> None:

@@ -3,7 +3,9 @@
 The expected lines are the models' equations written out by hand; the
 generated specs check that the TeX of any model parses (matplotlib's mathtext
 parser, which rejects double subscripts and unbalanced groups) and that every
-state block and incidence counter has its line.
+state block and incidence counter has its line. Every model's TeX is also read
+back by an independent reader (`tests/latex_reader.py`) and evaluated against
+`eval_fn`.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import numpy as np
 import pytest
+from tests.differential.compare import _close
 from tests.differential.generate import generate_cases
+from tests.latex_reader import read_latex
 
 from op_system import compile_spec
 
@@ -33,6 +38,16 @@ def _valid(tex: str) -> None:
             side = side.split("&&")[0]
             if "\\begin{cases}" not in side:  # mathtext has no environments
                 parser.parse(f"${side}$")
+
+
+def _reads_back(c: Any) -> None:
+    """The TeX, read back by `tests/latex_reader.py`, gives `eval_fn`'s dydt."""
+    rng = np.random.default_rng(0)
+    y = rng.uniform(0.5, 2.0, len(c.rhs.state_names))
+    p = {name: float(rng.uniform(0.5, 1.5)) for name in c.rhs.param_names}
+    got = read_latex(c.to_latex(), c.rhs, y, p, 0.7)
+    ok, why = _close(np.asarray(got), np.asarray(c.eval_fn(0.7, y, **p)))
+    assert ok, why
 
 
 def test_chain_stages_counters_and_parenthesized_rates() -> None:
@@ -66,6 +81,7 @@ def test_chain_stages_counters_and_parenthesized_rates() -> None:
         "\\dot{\\mathrm{vaxed}}_{age} &= \\left(a + b\\right) \\, V_{age}",
     ]
     _valid(c.to_latex())
+    _reads_back(c)
 
 
 def test_sums_over_missing_axes_and_deltas_for_pinned_cells() -> None:
@@ -99,6 +115,7 @@ def test_sums_over_missing_axes_and_deltas_for_pinned_cells() -> None:
         "\\dot{R}_{age,vax} &= \\sum_{strain} \\gamma \\, I_{age,vax,strain}",
     ]
     _valid(c.to_latex())
+    _reads_back(c)
 
 
 def test_overrides_expr_chains_and_names_with_underscores() -> None:
@@ -121,12 +138,77 @@ def test_overrides_expr_chains_and_names_with_underscores() -> None:
         "\\dot{S}_{\\mathrm{65+}} &= -\\mu \\, S_{\\mathrm{65+}}",
         "\\dot{R} &= g \\, \\mathrm{I2}",
         "\\dot{\\mathrm{I2}} &= g \\, \\mathrm{I1} - g \\, \\mathrm{I2}",
-        "\\dot{\\mathrm{I1}} &= \\sum_{j} {f_{x}}_{j} - g \\, \\mathrm{I1}",
+        "\\dot{\\mathrm{I1}} &= \\sum_{j \\in age} {f_{x}}_{j} - g \\, \\mathrm{I1}",
     ]
     _valid(c.to_latex())
+    _reads_back(c)
 
 
-def test_generated_specs_give_valid_tex_with_a_line_per_block() -> None:
+def test_what_a_reader_needs_to_evaluate_the_lines() -> None:
+    """Regressions found by reading the TeX back (tests/latex_reader.py): a
+    reference is indexed in its object's axis order with every axis (keywords in
+    another order, axes implied by the template, a bare templated name); a sum
+    says what it ranges over; a factor that starts with a sign is parenthesized
+    (`a \\, -b` reads as a subtraction); numbers are not written as `1e-05`."""
+    c = compile_spec(
+        {
+            "axes": [
+                {"name": "age", "coords": ["y", "o"]},
+                {"name": "vax", "coords": ["u", "v"]},
+                {"name": "x", "type": "continuous", "coords": [0, 0.5, 1.5]},
+            ],
+            "state": ["I[age,vax]", "J[age]", "u[x]"],
+            "aliases": {"tot[age]": "sum_over(vax=jj, I[vax=jj])"},
+            "equations": {
+                "I[age,vax]": "beta * -I + I[vax=u, age=o]",
+                "J[age]": "1e-05 * tot + 2.5e20 - sum_over(age=j, 0.5)",
+                "u[x]": "integrate_over(x=ii, ii * u[x=ii]) - integrate_over(x=x, u[x])",
+            },
+        }
+    )
+    assert _lines(c.to_latex()) == [
+        "\\mathrm{tot}_{age} &= \\sum_{jj \\in vax} I_{age,jj}",
+        "\\dot{I}_{age,vax} &= \\beta \\, \\left(-I_{age,vax}\\right) + I_{o,u}",
+        "\\dot{J}_{age} &= 1 \\cdot 10^{-5} \\, \\mathrm{tot}_{age}"
+        " + 2.5 \\cdot 10^{20} - \\sum_{j \\in age} 0.5",
+        "\\dot{u}_{x} &= \\int_{x} \\mathrm{ii} \\, u_{ii} \\, dii - \\int u_{x} \\, dx",
+    ]
+    _valid(c.to_latex())
+    _reads_back(c)
+    shift = compile_spec(
+        {
+            "kind": "transitions",
+            "axes": [{"name": "vax", "coords": ["u", "v"]}],
+            "state": ["S[vax]"],
+            "transitions": [
+                {"coord_shift": {"vax": "u -> v"}, "apply_to": ["S"], "rate": "-(-nu)"}
+            ],
+        }
+    )
+    flux = "\\left(-\\left(-\\nu\\right)\\right) \\, S_{u}"
+    assert _lines(shift.to_latex()) == [
+        f"\\dot{{S}}_{{vax}} &= - \\delta_{{vax,\\mathrm{{u}}}} \\, {flux}"
+        f" + \\delta_{{vax,\\mathrm{{v}}}} \\, {flux}"
+    ]
+    _reads_back(shift)
+
+
+def test_sums_over_some_coordinates_read_back() -> None:
+    c = compile_spec(
+        {
+            "axes": [{"name": "age", "coords": ["0-4", "5-17", "65+"]}],
+            "state": ["S[age]", "T"],
+            "equations": {
+                "S[age]": "-beta * S[age] * sum_over(age=j IN [0-4, 65+], S[age=j])",
+                "T": "sum_over(age=k IN [5-17], S[k]) % 0.3",
+            },
+        }
+    )
+    assert "\\sum_{j \\in \\{\\mathrm{0-4}, \\mathrm{65+}\\}} S_{j}" in c.to_latex()
+    _reads_back(c)
+
+
+def test_generated_specs_give_valid_tex_with_a_line_per_block_that_reads_back() -> None:
     written = 0
     for case in generate_cases(50, seed=3):  # mathtext parses about 6 models/s
         with warnings.catch_warnings():
@@ -137,6 +219,8 @@ def test_generated_specs_give_valid_tex_with_a_line_per_block() -> None:
             except Exception:  # a mutant the generator meant to be rejected
                 continue
         _valid(tex)
+        with np.errstate(all="ignore"):
+            _reads_back(c)
         m: Any = c.rhs._model
         templated = any(b.axes and b.custom is None for b in m.blocks)
         dots = [line for line in _lines(tex) if line.startswith("\\dot")]

@@ -6,13 +6,20 @@ signed sum of every flow that leaves or reaches it, each flow written where it
 lands: a flow over an axis the block lacks is summed over it (`\\sum_{strain}`),
 and a flow into or out of one coordinate carries a Kronecker delta
 (`\\delta_{vax,\\mathrm{u}}`). Chain stages and per-cell overrides get lines of
-their own. A model without templates is written cell by cell from its sympy
-equations. Every name is valid TeX: multi-letter names are upright, underscores
-escaped, and an indexed name is braced before its subscript.
+their own. A reference is indexed in its object's axis order, every axis given
+(`I[vax=j]` in a template over `age` is `I_{age,j}`); a sum or integral whose
+variable is not its axis says what it ranges over (`\\sum_{j \\in age}`,
+`\\int_{x}`); a factor that starts with a sign is parenthesized (`a \\, -b` would
+read as a subtraction); a number is never written `1e-05`. `tests/latex_reader.py`
+reads the lines back and evaluates them. A model without templates is written
+cell by cell from its sympy equations. Every name is valid TeX: multi-letter
+names are upright, underscores escaped, and an indexed name is braced before its
+subscript.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from .._core.model import (
@@ -25,6 +32,7 @@ from .._core.model import (
     TransitionDef,
 )
 from .._core.rhs import Normalized, model_of
+from .._core.templates import reduce_dim
 from .._lang.ir import (
     BinOp,
     BoolOp,
@@ -122,28 +130,42 @@ def _item(i: IndexItem) -> str:
     return _placeholder(i.value)
 
 
-def _tex(node: Node, m: Model) -> tuple[str, int]:
+def _number(value: float) -> tuple[str, int]:
+    """A number as TeX: `2.5 \\cdot 10^{20}` for Python's `2.5e+20`."""
+    if math.isinf(value):
+        return ("\\infty" if value > 0 else "-\\infty"), 9 if value > 0 else 7
+    if math.isnan(value):
+        return "\\mathrm{NaN}", 9
+    text = repr(value)
+    mantissa, e, exponent = text.partition("e")
+    if not e:
+        return text, 9 if value >= 0 else 7
+    return f"{mantissa} \\cdot 10^{{{int(exponent)}}}", 6
+
+
+def _tex(node: Node, m: Model, scope: tuple[Dim, ...] = ()) -> tuple[str, int]:
     """Template-level LaTeX of an expression and its precedence (9: an atom).
 
-    With the model, an expanded cell name (`S__age_old`) is written as its block
-    at those coordinates (`S_{\\mathrm{old}}`).
+    `scope` holds the template's placeholders and the enclosing loop variables: a
+    reference is written with one index per axis of what it reads, in that object's
+    axis order (`I[vax=j]` over `age` is `I_{age,j}`). With the model, an expanded
+    cell name (`S__age_old`) is written as its block at those coordinates
+    (`S_{\\mathrm{old}}`).
     """
 
     def go(n: Node) -> tuple[str, int]:
-        return _tex(n, m)
+        return _tex(n, m, scope)
 
     if isinstance(node, Num):
         if isinstance(node.value, bool):
             return ("\\mathrm{True}" if node.value else "\\mathrm{False}"), 9
-        return repr(node.value), 9 if node.value >= 0 else 7
+        return _number(node.value)
     if isinstance(node, NpConst):
         return {"pi": "\\pi", "e": "e", "inf": "\\infty", "nan": "\\mathrm{NaN}"}[
             node.name
         ], 9
-    if isinstance(node, Name):
-        return _name(node.id, m), 9
-    if isinstance(node, Ref):
-        return _indexed(tex_name(node.base), [_item(i) for i in node.items]), 9
+    if isinstance(node, (Name, Ref)):
+        return _reference(node, m, scope), 9
     if isinstance(node, UnaryOp):
         inner, p = go(node.operand)
         if node.op == "not":
@@ -179,13 +201,19 @@ def _tex(node: Node, m: Model) -> tuple[str, int]:
             9,
         )
     if isinstance(node, Call):
-        return _call(node, m), 9
+        return _call(node, m, scope), 9
     if isinstance(node, Reduce):
-        body = _paren(*go(node.body), 6)
+        loop = (*scope, reduce_dim(node, m.axes, ""))
+        body = _paren(*_tex(node.body, m, loop), 6)
         var = _placeholder(node.var)
+        # the range is written unless the variable is the axis (or its coordinates
+        # are listed): `\sum_{j} 0.5` alone would not say how many terms it has
+        axis = "" if node.var == node.axis else _placeholder(node.axis)
         if node.kind == "integrate_over":
-            return f"\\int {body} \\, d{var}", 6
-        return f"\\sum_{{{var}{_among(node.coords)}}} {body}", 6
+            over = f"_{{{axis}}}" if axis else ""
+            return f"\\int{over} {body} \\, d{var}", 6
+        among = _among(node.coords) or (f" \\in {axis}" if axis else "")
+        return f"\\sum_{{{var}{among}}} {body}", 6
     if isinstance(node, Invalid):
         return f"\\mathrm{{{_esc(node.source)}}}", 9
     raise TypeError(type(node).__name__)  # pragma: no cover
@@ -196,6 +224,12 @@ def _paren(text: str, prec: int, need: int) -> str:
     return f"\\left({text}\\right)" if prec < need else text
 
 
+def _factor(text: str, prec: int, need: int = 6) -> str:
+    """`text` as a factor written after another (`a \\, b`): also in parentheses when
+    it starts with a sign, which would read as a subtraction (`a \\, -b`)."""
+    return _paren(text, 5 if text.startswith("-") else prec, need)
+
+
 def _binary(op: str, left: tuple[str, int], right: tuple[str, int]) -> tuple[str, int]:
     if op == "/":
         return f"\\frac{{{left[0]}}}{{{right[0]}}}", 9
@@ -203,25 +237,52 @@ def _binary(op: str, left: tuple[str, int], right: tuple[str, int]) -> tuple[str
         return f"{{{_paren(*left, 9)}}}^{{{right[0]}}}", 8
     prec = {"+": 5, "-": 5, "*": 6, "%": 6}[op]
     sym = {"+": " + ", "-": " - ", "*": " \\, ", "%": " \\,\\mathrm{mod}\\, "}[op]
-    return f"{_paren(*left, prec)}{sym}{_paren(*right, prec + 1)}", prec
+    tail = _factor(*right, prec + 1) if prec == 6 else _paren(*right, prec + 1)
+    return f"{_paren(*left, prec)}{sym}{tail}", prec
 
 
-def _name(name: str, m: Model) -> str:
-    """A name; a state cell written out (`S__age_old`) as its block's cell."""
-    cell = m.lookup_cell(name) if "__" in name else None
-    if cell is not None and cell[0] == "state" and cell[1].custom is None:
-        blk: Block = cell[1]
-        return _cell_tex(blk, blk.flat(cell[2]))
-    return tex_name(name)
+def _reference(node: Name | Ref, m: Model, scope: tuple[Dim, ...]) -> str:
+    """A name or reference. A state, alias or flow block is indexed in its own axis
+    order, each axis by its placeholder, loop variable or coordinate (a bare
+    templated name `S` in a template over `age` reads `S[age]`); a parameter or
+    kernel by its indices as written; a state cell written out (`S__age_old`) as
+    its block's cell."""
+    if isinstance(node, Name):
+        cell = m.lookup_cell(node.id) if "__" in node.id else None
+        if cell is not None and cell[0] == "state" and cell[1].custom is None:
+            blk: Block = cell[1]
+            return _cell_tex(blk, blk.flat(cell[2]))
+    tgt = m.resolve(node, scope, "")
+    axes = getattr(tgt.obj, "axes", ())
+    blocks = (
+        ("state", "alias", "flow")
+        if isinstance(node, Ref)
+        else ("state", "alias", "flow", "param")
+    )
+    if (
+        tgt.kind in blocks
+        and axes
+        and len(tgt.sels) == len(axes)
+        and (isinstance(node, Ref) or any(how == "dim" for how, _ in tgt.sels))
+    ):
+        index = [
+            _placeholder(ax.coords[what] if how == "lit" else what)
+            for ax, (how, what) in zip(axes, tgt.sels)
+        ]
+        base = node.base if isinstance(node, Ref) else node.id
+        return _indexed(tex_name(base), index)
+    if isinstance(node, Name):
+        return tex_name(node.id)
+    return _indexed(tex_name(node.base), [_item(i) for i in node.items])
 
 
-def _call(node: Call, m: Model) -> str:
+def _call(node: Call, m: Model, scope: tuple[Dim, ...]) -> str:
     if node.func == "sum_state":
         return "\\sum_{s} s"
     if node.func == "sum_prefix":
         prefix = node.args[0].value  # type: ignore[attr-defined]
         return f"\\sum_{{s \\in \\mathrm{{{_esc(prefix)}}}*}} s"
-    args = ", ".join(_tex(x, m)[0] for x in node.args)
+    args = ", ".join(_tex(x, m, scope)[0] for x in node.args)
     names = {
         "abs": "\\left|{}\\right|",
         "sqrt": "\\sqrt{{{}}}",
@@ -335,7 +396,7 @@ def _transitions_lines(m: Model) -> list[str]:
         if isinstance(td, ChainFlow):
             blk = td.block
             for i, r in enumerate(td.rates):
-                rate = _paren(*_tex(r, m), 6)
+                rate = _factor(*_tex(r, m))
                 flux = f"{rate} \\, {_cell_tex(blk, i)}"
                 for sign, stage in (("-", i), ("+", i + 1)):
                     terms.setdefault((id(blk), stage), []).append((sign, flux))
@@ -343,10 +404,9 @@ def _transitions_lines(m: Model) -> list[str]:
                     add("+", c.target, flux, ())
             continue
         assert isinstance(td, TransitionDef)
-        rate, prec = _tex(td.rate, m)
-        flux = _paren(rate, prec, 6)
+        flux = _factor(*_tex(td.rate, m, td.dims))
         if td.src is not None:
-            flux = f"{flux} \\, {_tex(td.src, m)[0]}"
+            flux = f"{flux} \\, {_tex(td.src, m, td.dims)[0]}"
         ends = [
             (sign, m.resolve(node, td.dims, td.path))
             for node, sign in ((td.src, "-"), (td.dst, "+"))
@@ -376,7 +436,7 @@ def _expr_lines(m: Model, eq: EquationDef) -> list[str]:
     }
     lines = []
     if eq.chain is not None:
-        rates = [_paren(*_tex(r, m), 6) for r in (*eq.chain[0], eq.chain[1])]
+        rates = [_factor(*_tex(r, m)) for r in (*eq.chain[0], eq.chain[1])]
         for i in range(blk.size):
             if i in own:
                 continue
@@ -386,7 +446,8 @@ def _expr_lines(m: Model, eq: EquationDef) -> list[str]:
             lines.append(f"{_cell_dot(blk, i)} &= {out}")
     elif eq.expr is not None and len(own) < blk.size:
         other = " && \\text{(other cells)}" if own else ""
-        lines.append(f"{_block_dot(blk)} &= {_tex(eq.expr, m)[0]}{other}")
+        scope = tuple(Dim(ax.name, ax) for ax in blk.axes)
+        lines.append(f"{_block_dot(blk)} &= {_tex(eq.expr, m, scope)[0]}{other}")
     for f, (node, _) in sorted(own.items()):
         lines.append(f"{_cell_dot(blk, f)} &= {_tex(node, m)[0]}")
     return lines
@@ -406,7 +467,8 @@ def to_latex(rhs: Normalized) -> str:
     for a in m.aliases.values():
         if a.expr is not None:
             lhs = _indexed(tex_name(a.base), [_placeholder(x.name) for x in a.axes])
-            lines.append(f"{lhs} &= {_tex(a.expr, m)[0]}")
+            scope = tuple(Dim(ax.name, ax) for ax in a.axes)
+            lines.append(f"{lhs} &= {_tex(a.expr, m, scope)[0]}")
     if m.kind == "transitions":
         lines.extend(_transitions_lines(m))
     else:

@@ -9,7 +9,8 @@ sympy's printer the cell-by-cell view uses):
 * lines `\\dot{X}_{ax,...} &= ...` (a state block, evaluated for every cell with its
   axis placeholders bound), `\\dot{X}_{\\mathrm{c},...} &= ...` (one cell, which
   overrides a block line marked `&& \\text{(other cells)}`), `\\dot{X} &= ...`, and
-  alias lines `A_{ax} &= ...` (evaluated on demand, per cell);
+  alias lines `A_{ax} &= ...` (evaluated on demand, per cell); a line marked
+  `&& \\text{(counter)}` is an incidence counter, which `\\sum_{s} s` does not sum;
 * `+ -`, products by `\\,`, `\\cdot` or juxtaposition, `\\frac`, `^`, `\\sqrt`,
   `\\left|..\\right|`, floors, `\\mathrm{mod}`, comparisons, `\\wedge \\vee \\neg`
   (Python's `and`/`or`: the deciding operand), `cases` (ours: `\\text{if }`, sympy's:
@@ -653,12 +654,17 @@ class Reader:
         self.lines = _lines(tex)
         # alias definitions: name -> (placeholders, tree) / cell name -> tree
         self.alias_lines: dict[str, tuple[tuple[str, ...], Any]] = {}
-        self.dots: list[tuple[Any, Any, bool]] = []
-        for lhs, rhs_src, other in self.lines:
+        self.dots: list[tuple[Any, Any, str]] = []
+        self.counters: set[str] = set()  # cells of lines marked `(counter)`
+        for lhs, rhs_src, note in self.lines:
             tree = parse(rhs_src)
             lhs_toks = tokenize(lhs)
             if lhs_toks[:1] == [("cmd", "\\dot")]:
-                self.dots.append((self._dot_lhs(lhs_toks), tree, other))
+                base, items = self._dot_lhs(lhs_toks)
+                self.dots.append(((base, items), tree, note))
+                if note == "\\text{(counter)}":
+                    obj = self.objects.get(base)
+                    self.counters.update(obj.names.values() if obj else [base])
             else:
                 name, phs = self._alias_lhs(lhs_toks)
                 self.alias_lines[name] = (phs, tree)
@@ -723,14 +729,14 @@ class Reader:
         out: dict[str, Any] = {}
         overridden: set[str] = set()
         blocks = []
-        for (base, items), tree, other in self.dots:
+        for (base, items), tree, note in self.dots:
             obj = self.objects.get(base)
             if (
                 items
                 and obj is not None
                 and all(k == "id" and v in self.axes for k, v in items)
             ):
-                blocks.append((obj, [v for _, v in items], tree, other))
+                blocks.append((obj, [v for _, v in items], tree, note))
                 continue
             name = self._cell_name(base, items) if items else base
             if name not in self.states:
@@ -739,12 +745,12 @@ class Reader:
                 raise Unreadable(f"two lines for {name}")
             out[name] = self.eval(tree, {})
             overridden.add(name)
-        for obj, phs, tree, other in blocks:
+        for obj, phs, tree, note in blocks:
             for labels, name in obj.names.items():
                 if name not in self.states:
                     continue
                 if name in overridden:  # the block's line must say `(other cells)`
-                    if not other:
+                    if note != "\\text{(other cells)}":
                         raise Unreadable(f"{name} has a line of its own, unannounced")
                     continue
                 if name in out:
@@ -939,12 +945,14 @@ class Reader:
                 return np.floor(args[0])
             return _FUNCS[node[1]](*args)
         if tag == "states":
-            prefix = node[1]
-            if prefix is None:
-                return np.float64(sum(self.states.values()))
-            prefix = self._prefix(prefix, env)
+            # the model's states: not the incidence counters
+            prefix = "" if node[1] is None else self._prefix(node[1], env)
             return np.float64(
-                sum(v for k, v in self.states.items() if k.startswith(prefix))
+                sum(
+                    v
+                    for k, v in self.states.items()
+                    if k.startswith(prefix) and k not in self.counters
+                )
             )
         if tag == "sum":
             return self._sum(node, env)
@@ -988,8 +996,8 @@ class Reader:
         return sum(self.eval(body, {**env, var: (ax, lab)}) for lab in labels)
 
 
-def _lines(tex: str) -> list[tuple[str, str, bool]]:
-    """(left side, right side, marked `(other cells)`) per line of the aligned block."""
+def _lines(tex: str) -> list[tuple[str, str, str]]:
+    """(left side, right side, note after `&&`) per line of the aligned block."""
     body = tex.strip().splitlines()
     if body[0] != "\\begin{aligned}" or body[-1] != "\\end{aligned}":
         raise Unreadable("not an aligned block")
@@ -999,8 +1007,8 @@ def _lines(tex: str) -> list[tuple[str, str, bool]]:
         lhs, sep, rhs = line.partition("&=")
         if not sep:
             raise Unreadable(f"line without &=: {line[:60]!r}")
-        rhs, mark, _ = rhs.partition("&&")
-        out.append((lhs.strip(), rhs.strip(), bool(mark)))
+        rhs, _, note = rhs.partition("&&")
+        out.append((lhs.strip(), rhs.strip(), note.strip()))
     return out
 
 

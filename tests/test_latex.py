@@ -78,7 +78,8 @@ def test_chain_stages_counters_and_parenthesized_rates() -> None:
         "\\dot{W}_{age} &= \\left(a + b\\right) \\, V_{age}",
         "\\dot{\\mathrm{E1}} &= \\beta \\, S - \\sigma \\, \\mathrm{E1}",
         "\\dot{\\mathrm{E2}} &= \\sigma \\, \\mathrm{E1} - \\sigma \\, \\mathrm{E2}",
-        "\\dot{\\mathrm{vaxed}}_{age} &= \\left(a + b\\right) \\, V_{age}",
+        "\\dot{\\mathrm{vaxed}}_{age} &= \\left(a + b\\right) \\, V_{age}"
+        " && \\text{(counter)}",
     ]
     _valid(c.to_latex())
     _reads_back(c)
@@ -231,3 +232,29 @@ def test_generated_specs_give_valid_tex_with_a_line_per_block_that_reads_back() 
             assert len(dots) >= len([b for b in m.blocks if b.custom is None])
         written += 1
     assert written >= 25
+
+
+def test_counter_lines_are_marked_and_not_summed_as_states() -> None:
+    """`sum_state()` sums the model's states, not the incidence counters: the TeX
+    marks a counter's line, and the read-back leaves it out of `\\sum_{s} s`."""
+    c = compile_spec(
+        {
+            "kind": "transitions",
+            "axes": [{"name": "age", "coords": ["y", "o"]}],
+            "state": ["S[age]", "I[age]"],
+            "transitions": [
+                {
+                    "name": "inf",
+                    "from": "S[age]",
+                    "to": "I[age]",
+                    "rate": "beta * I[age] / sum_state()",
+                }
+            ],
+            "incidence": {"cases": ["inf"]},
+        }
+    )
+    flux = "\\frac{\\beta \\, I_{age}}{\\sum_{s} s} \\, S_{age}"
+    assert _lines(c.to_latex())[-1] == (
+        f"\\dot{{\\mathrm{{cases}}}}_{{age}} &= {flux} && \\text{{(counter)}}"
+    )
+    _reads_back(c)

@@ -6,7 +6,8 @@ signed sum of every flow that leaves or reaches it, each flow written where it
 lands: a flow over an axis the block lacks is summed over it (`\\sum_{strain}`),
 and a flow into or out of one coordinate carries a Kronecker delta
 (`\\delta_{vax,\\mathrm{u}}`). Chain stages and per-cell overrides get lines of
-their own. A reference is indexed in its object's axis order, every axis given
+their own; an incidence counter's line is marked `(counter)` (`\\sum_{s} s`, from
+`sum_state()`, sums the model's states, not the counters). A reference is indexed in its object's axis order, every axis given
 (`I[vax=j]` in a template over `age` is `I_{age,j}`); a sum or integral whose
 variable is not its axis says what it ranges over (`\\sum_{j \\in age}`,
 `\\int_{x}`); a factor that starts with a sign is parenthesized (`a \\, -b` would
@@ -416,6 +417,7 @@ def _transitions_lines(m: Model) -> list[str]:
         for sign, tgt in ends:
             add(sign, tgt, flux, td.dims)
     lines = []
+    counters = {id(c.block) for c in m.counters}
     for blk in m.blocks:
         if blk.custom is not None:
             for i in range(blk.size):
@@ -423,7 +425,9 @@ def _transitions_lines(m: Model) -> list[str]:
                 lines.append(f"{_cell_dot(blk, i)} &= {body}")
         else:
             body = _join(terms.get((id(blk), None), []))
-            lines.append(f"{_block_dot(blk)} &= {body}")
+            # a counter is not one of the model's states (which $\\sum_s s$ sums)
+            mark = " && \\text{(counter)}" if id(blk) in counters else ""
+            lines.append(f"{_block_dot(blk)} &= {body}{mark}")
     return lines
 
 

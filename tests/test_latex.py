@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tests import models
 from tests.differential.compare import _close
 from tests.differential.generate import generate_cases
 from tests.latex_reader import read_latex
@@ -257,4 +258,11 @@ def test_counter_lines_are_marked_and_not_summed_as_states() -> None:
     assert _lines(c.to_latex())[-1] == (
         f"\\dot{{\\mathrm{{cases}}}}_{{age}} &= {flux} && \\text{{(counter)}}"
     )
+    _reads_back(c)
+
+
+@pytest.mark.parametrize("name", sorted(models.ALL))
+def test_every_named_test_model_reads_back(name: str) -> None:
+    c = compile_spec(models.ALL[name]())
+    _valid(c.to_latex())
     _reads_back(c)

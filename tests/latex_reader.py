@@ -23,7 +23,10 @@ sympy's printer the cell-by-cell view uses):
 A subscripted name `B_{i,...}` is an indexed object (state block, alias, kernel, or a
 parameter written cell by cell as `B__ax_c`) at the items' coordinates: a bound
 placeholder or loop variable, or a coordinate label (bare or upright). Otherwise it
-is a flat name (`f_{x}` is `f_x`, `w_{\\mathrm{age\\_y}}` is `w__age_y`).
+is a flat name (`f_{x}` is `f_x`, `w_{\\mathrm{age\\_y}}` is `w__age_y`). When both
+readings exist (a name `f_x` next to an `f[x]`: the emitter writes both `f_{x}`)
+the reader raises `Unreadable` rather than guess; generated specs have no such
+names. Not read: time-varying parameters (`beta[time]`, interpolated), operators.
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ def _unescape(text: str) -> str:
 
 def tokenize(src: str) -> list[tuple[str, str]]:
     """(kind, text) tokens: `rm` (upright text), `op` (operatorname), `text`, `cmd`,
-    `num`, `sym`; spacing commands are dropped."""
+    `num`, `sym`, and `space` (`\\,` and the like)."""
     out: list[tuple[str, str]] = []
     pos = 0
     while pos < len(src):
@@ -77,8 +80,7 @@ def tokenize(src: str) -> list[tuple[str, str]]:
             kind = {"mathrm": "rm", "text": "text", "operatorname": "op"}[m["word"]]
             out.append((kind, _unescape(m["body"])))
         elif m["cmd"]:
-            if m["cmd"] not in _SPACING:
-                out.append(("cmd", m["cmd"]))
+            out.append(("space" if m["cmd"] in _SPACING else "cmd", m["cmd"]))
         elif m["num"]:
             out.append(("num", m["num"]))
         elif m["sym"]:
@@ -137,7 +139,15 @@ class _Parser:
     """Recursive descent over the tokens of one expression; nodes are tuples."""
 
     def __init__(self, tokens: list[tuple[str, str]]) -> None:
-        self.toks = tokens
+        self.toks: list[tuple[str, str]] = []
+        self.spaced: set[int] = (
+            set()
+        )  # tokens after a space (`\\, dx`: where `dx` starts)
+        for kind, text in tokens:
+            if kind == "space":
+                self.spaced.add(len(self.toks))
+            else:
+                self.toks.append((kind, text))
         self.i = 0
         self.int_vars: list[str] = []  # enclosing integrals' variables (`dv` ends)
 
@@ -229,6 +239,9 @@ class _Parser:
         if self.at("sym", "-"):  # only at the head of a factor (`\\frac{-a}{b}`)
             self.take()
             return ("neg", self.unary())
+        if self.at("sym", "+"):
+            self.take()
+            return self.unary()
         return self.power()
 
     def starts_atom(self) -> bool:
@@ -245,9 +258,24 @@ class _Parser:
 
     def ends_integral(self) -> bool:
         """At `d<var>` closing the innermost integral."""
-        var = self.int_vars[-1]
-        letters = "".join(t for _, t in self.toks[self.i + 1 : self.i + 1 + len(var)])
-        return letters == var
+        return self.var_after_d(self.i) == self.int_vars[-1]
+
+    def var_after_d(self, j: int) -> str:
+        """The variable written right after the `d` at `j` (letters and digits with
+        no space between them, or upright text), or ``."""
+        k = j + 1
+        if k < len(self.toks) and k not in self.spaced and self.toks[k][0] == "rm":
+            return self.toks[k][1]
+        var = ""
+        while (
+            k < len(self.toks)
+            and (k == j + 1 or k not in self.spaced)
+            and self.toks[k][0] in ("sym", "num")
+            and self.toks[k][1].isalnum()
+        ):
+            var += self.toks[k][1]
+            k += 1
+        return var if j + 1 not in self.spaced else ""
 
     def power(self) -> Any:
         base = self.atom()
@@ -275,11 +303,11 @@ class _Parser:
         if kind == "rm":
             if text in ("True", "False"):
                 return ("num", float(text == "True"))
-            if text == "NaN":
-                return ("num", math.nan)
+            if text == "e":  # upright e: Euler's number (a name `e` is italic)
+                return ("num", math.e)
             return self.subscripted(text)
-        if kind == "text" and text in ("True", "False"):
-            return ("num", float(text == "True"))
+        if kind == "text" and text in ("True", "False", "NaN"):
+            return ("num", math.nan if text == "NaN" else float(text == "True"))
         if kind == "op":
             return self.call(text)
         if kind == "cmd":
@@ -379,6 +407,10 @@ class _Parser:
         if word == "begin":
             return self.cases()
         if word in _FUNCS:
+            if self.at("sym", "^"):  # sympy's \\sin^{2}{\\left(x \\right)}
+                self.take()
+                exponent = self.group()
+                return ("**", ("call", word, self.args()), exponent)
             return ("call", word, self.args())
         if word in _GREEK:
             return self.subscripted(word)
@@ -442,8 +474,14 @@ class _Parser:
         body = self.term()
         self.int_vars.pop()
         self.expect("sym", "d")
-        for ch in var:
-            self.expect("sym", ch)
+        if self.at("rm", var):
+            self.take()
+        else:
+            got = ""
+            while len(got) < len(var):
+                got += self.take()[1]
+            if got != var:
+                raise Unreadable(f"integral closed by d{got}, not d{var}")
         return ("int", var, axis or var, body)
 
     def integral_var(self) -> str:
@@ -455,16 +493,9 @@ class _Parser:
                 depth += 1
             elif text in ("}", ")") or text == "\\right":
                 depth -= 1
-            elif depth == 0 and kind == "sym" and text == "d":
-                k = j + 1
-                var = ""
-                while k < len(self.toks) and self.toks[k][0] == "sym":
-                    if not self.toks[k][1].isalnum():
-                        break
-                    var += self.toks[k][1]
-                    k += 1
-                end = k >= len(self.toks) or self.toks[k][0] == "cmd"
-                if var and (end or self.toks[k][1] in "+-)}&=<>"):
+            elif depth == 0 and kind == "sym" and text == "d" and j in self.spaced:
+                var = self.var_after_d(j)
+                if var:
                     return var
         raise Unreadable("integral without d<var>")
 
@@ -637,15 +668,18 @@ class Reader:
         self.params = {n: np.asarray(v, dtype=np.float64) for n, v in params.items()}
         self.t = np.float64(t)
         self.alias_names = set(rhs.aliases)
-        self.objects: dict[str, _Cells] = {}
+        # indexed objects by base name, one per axis signature (a parameter may be
+        # read as `k[age]` and as `k[vax]`: two parameters)
+        self.variants: dict[str, dict[tuple[str, ...], _Cells]] = {}
         for name in [*rhs.state_names, *params, *rhs.aliases]:
             split = _split(name, self.axes)
             if split is None:
                 continue
             base, axes, labels = split
-            obj = self.objects.setdefault(base, _Cells(axes))
-            if [a.name for a in obj.axes] == [a.name for a in axes]:
-                obj.names[labels] = name
+            sig = tuple(a.name for a in axes)
+            obj = self.variants.setdefault(base, {}).setdefault(sig, _Cells(axes))
+            obj.names[labels] = name
+        self.objects = {b: next(iter(v.values())) for b, v in self.variants.items()}
         self.kernels: dict[str, Mapping[str, Any]] = {}
         self.kernel_axes: dict[str, list[_Axis]] = {}
         for k in meta.get("kernels") or []:
@@ -777,8 +811,8 @@ class Reader:
         self, axes: list[_Axis], items: Sequence[Item], env: Mapping[str, Any]
     ) -> tuple[str, ...] | None:
         out = []
-        for ax, (kind, text) in zip(axes, items):
-            if kind == "id" and text in env:
+        for ax, (_, text) in zip(axes, items):
+            if text in env:  # a bound placeholder or loop variable (`\\mathrm{j\\_1}`)
                 _, label = env[text]
                 i = ax.index(label)
             else:
@@ -792,7 +826,7 @@ class Reader:
         self, base: str, items: tuple[Item, ...], env: Mapping[str, Any]
     ) -> Any:
         if base == "delta" and len(items) == 2 and "delta" not in self.objects:
-            a, b = (env[v][1] if k == "id" and v in env else v for k, v in items)
+            a, b = (env[v][1] if v in env else v for _, v in items)
             ax = env[items[0][1]][0] if items[0][1] in env else None
             if ax is not None:
                 ia, ib = ax.index(a), ax.index(b)
@@ -800,9 +834,9 @@ class Reader:
             return np.float64(a == b)
         if items and base in self.kernels:
             # a kernel declared without axes is indexed by where it is used
-            kaxes = self.kernel_axes[base] or [
-                env[v][0] if k == "id" and v in env else None for k, v in items
-            ]
+            kaxes = self.kernel_axes[base]
+            if len(kaxes) != len(items):  # `K[x, xi]` of a kernel over `x`: |x - xi|
+                kaxes = [env[v][0] if v in env else None for _, v in items]
             if None in kaxes or len(kaxes) != len(items):
                 raise Unreadable(f"kernel {base}_{items}")
             labels = self._labels(kaxes, items, env)
@@ -811,16 +845,19 @@ class Reader:
                 return _kernel(self.kernels[base], kaxes)[idx]
         if items and np.ndim(self.params.get(base, 0.0)) == len(items):
             return self.params[base][self._array_index(items, env)]
-        obj = self.objects.get(base)
-        if items and obj is not None and len(items) == len(obj.axes):
-            labels = self._labels(obj.axes, items, env)
-            if labels is not None:
-                name = obj.names.get(labels)
-                if name is None:
-                    raise Unreadable(f"no cell {base}{labels}")
-                if self._flat_name(base, items) is not None:
-                    raise Unreadable(f"{base}_{items}: a cell of {base} or a name")
-                return self.name(name, env)
+        cells = []
+        for obj in self.variants.get(base, {}).values() if items else ():
+            labels = None
+            if len(items) == len(obj.axes):
+                labels = self._labels(obj.axes, items, env)
+            if labels is not None and labels in obj.names:
+                cells.append(obj.names[labels])
+        if len(cells) > 1:
+            raise Unreadable(f"{base}_{items}: a cell of each of {cells}")
+        if cells:
+            if self._flat_name(base, items) is not None:
+                raise Unreadable(f"{base}_{items}: a cell of {base} or a name")
+            return self.name(cells[0], env)
         flat = self._flat_name(base, items)
         if flat is not None:
             return self.name(flat, env)
@@ -834,8 +871,8 @@ class Reader:
         """Where an array parameter is read: each item a bound placeholder or loop
         variable (its axis), or a coordinate of exactly one axis."""
         out = []
-        for kind, text in items:
-            if kind == "id" and text in env and env[text][0] is not None:
+        for _, text in items:
+            if text in env and env[text][0] is not None:
                 ax, label = env[text]
                 i = ax.index(label)
             else:
@@ -923,9 +960,9 @@ class Reader:
                 right = ev(r, env)
                 result = _RELOPS[op](left, right)
                 if not result:
-                    return result
+                    return np.float64(result)
                 left = right
-            return result
+            return np.float64(result)
         if tag == "and":
             a = ev(node[1], env)
             return a if not a else ev(node[2], env)
@@ -933,7 +970,7 @@ class Reader:
             a = ev(node[1], env)
             return a if a else ev(node[2], env)
         if tag == "not":
-            return not ev(node[1], env)
+            return np.float64(not ev(node[1], env))
         if tag == "cases":
             for value, test in node[1]:
                 if test is None or ev(test, env):

@@ -136,7 +136,7 @@ def _number(value: float) -> tuple[str, int]:
     if math.isinf(value):
         return ("\\infty" if value > 0 else "-\\infty"), 9 if value > 0 else 7
     if math.isnan(value):
-        return "\\mathrm{NaN}", 9
+        return "\\text{NaN}", 9
     text = repr(value)
     mantissa, e, exponent = text.partition("e")
     if not e:
@@ -162,9 +162,15 @@ def _tex(node: Node, m: Model, scope: tuple[Dim, ...] = ()) -> tuple[str, int]:
             return ("\\mathrm{True}" if node.value else "\\mathrm{False}"), 9
         return _number(node.value)
     if isinstance(node, NpConst):
-        return {"pi": "\\pi", "e": "e", "inf": "\\infty", "nan": "\\mathrm{NaN}"}[
-            node.name
-        ], 9
+        # upright `e` and `\\text{NaN}`: never a name (a name `e` is `e`, `NaN` is
+        # `\\mathrm{NaN}`)
+        consts = {
+            "pi": "\\pi",
+            "e": "\\mathrm{e}",
+            "inf": "\\infty",
+            "nan": "\\text{NaN}",
+        }
+        return consts[node.name], 9
     if isinstance(node, (Name, Ref)):
         return _reference(node, m, scope), 9
     if isinstance(node, UnaryOp):
@@ -227,8 +233,8 @@ def _paren(text: str, prec: int, need: int) -> str:
 
 def _factor(text: str, prec: int, need: int = 6) -> str:
     """`text` as a factor written after another (`a \\, b`): also in parentheses when
-    it starts with a sign, which would read as a subtraction (`a \\, -b`)."""
-    return _paren(text, 5 if text.startswith("-") else prec, need)
+    it starts with a sign, which would read as a sum (`a \\, -b`, `a \\, +b`)."""
+    return _paren(text, 5 if text.startswith(("-", "+")) else prec, need)
 
 
 def _binary(op: str, left: tuple[str, int], right: tuple[str, int]) -> tuple[str, int]:

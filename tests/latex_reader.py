@@ -20,10 +20,11 @@ sympy's printer the cell-by-cell view uses):
   (states named `P...`); `\\int_{ax} body \\, dv` by the trapezoidal rule over the
   axis coordinates; Kronecker deltas `\\delta_{ax,\\mathrm{c}}`.
 
-A subscripted name `B_{i,...}` is an indexed object (state block, alias, kernel, or a
-parameter written cell by cell as `B__ax_c`) at the items' coordinates: a bound
-placeholder or loop variable, or a coordinate label (bare or upright). Otherwise it
-is a flat name (`f_{x}` is `f_x`, `w_{\\mathrm{age\\_y}}` is `w__age_y`). When both
+A subscripted name `B_{i,...}` is an indexed object (state block, alias, a parameter
+given cell by cell as `B__ax_c` or as an array, or a kernel, whose values are
+computed from its spec entry by the documented forms) at the items' coordinates: a
+bound placeholder or loop variable, or a coordinate label (bare or upright).
+Otherwise it is a flat name (`f_{x}` is `f_x`, `w_{\\mathrm{age\\_y}}` is `w__age_y`). When both
 readings exist (a name `f_x` next to an `f[x]`: the emitter writes both `f_{x}`)
 the reader raises `Unreadable` rather than guess; generated specs have no such
 names. Not read: time-varying parameters (`beta[time]`, interpolated), operators.

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tests import models
 
 from op_system import (
     BackendError,
@@ -49,25 +50,15 @@ def expr1(eq: Any, state: str = "S") -> dict[str, Any]:
 
 
 def sir_expr(**extra: Any) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "kind": "expr",
-        "state": ["S", "I", "R"],
-        "equations": {"S": "-beta*S*I", "I": "beta*S*I - gamma*I", "R": "gamma*I"},
-    }
+    spec = models.sir_mass_action()
     spec.update(extra)
     return spec
 
 
 def sir_tr(*transitions: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "kind": "transitions",
-        "state": ["S", "I", "R"],
-        "transitions": list(transitions)
-        or [
-            {"from": "S", "to": "I", "rate": "beta*I"},
-            {"from": "I", "to": "R", "rate": "gamma"},
-        ],
-    }
+    spec = models.sir_transitions()
+    if transitions:
+        spec["transitions"] = list(transitions)
     spec.update(extra)
     return spec
 

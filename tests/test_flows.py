@@ -13,26 +13,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tests import models
 from tests.differential.compare import StringEvaluator, _close, scalar_inputs
 from tests.differential.generate import generate_cases
 
 from op_system import UnsupportedFeatureError, compile_rhs, compile_spec, normalize_rhs
 
-SEIR = {
-    "kind": "transitions",
-    "axes": [{"name": "age", "coords": ["y", "o"]}],
-    "state": ["S[age]", "E[age]", "I[age]", "R[age]"],
-    "transitions": [
-        {
-            "name": "infection",
-            "from": "S[age]",
-            "to": "E[age]",
-            "rate": "beta * sum_over(age=j, C[age, j] * I[j]) / sum_state()",
-        },
-        {"name": "onset", "from": "E[age]", "to": "I[age]", "rate": "sigma"},
-        {"from": "I[age]", "to": "R[age]", "rate": "gamma"},
-    ],
-}
+SEIR = models.seir_age()
 SEIR_PARAMS = {
     "beta": 0.4,
     "sigma": 0.25,

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tests import models
 from tests.differential.compare import StringEvaluator, _close, scalar_inputs
 from tests.differential.generate import generate_cases
-from tests.test_flows import SEIR as FLOWS_SEIR
 from tests.test_flows import SEIR_PARAMS, SEIR_Y
 
 from op_system import (
@@ -29,16 +29,8 @@ from op_system import (
 )
 
 # the small age SEIR of the flows tests, with its recovery named too
-SEIR: dict[str, Any] = copy.deepcopy(FLOWS_SEIR)
-SEIR["transitions"][2]["name"] = "recovery"
-COUNTED = {
-    **SEIR,
-    "incidence": {
-        "cases": "infection",
-        "onsets": ["onset"],
-        "events": ["infection", "recovery"],
-    },
-}
+SEIR = models.seir_age(recovery_named=True)
+COUNTED = models.seir_age_counted()
 PARAMS = SEIR_PARAMS
 Y = SEIR_Y
 

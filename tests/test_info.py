@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests import models
 
 import op_system
 from op_system import (
@@ -45,30 +46,9 @@ TEMPLATED = {
     ],
 }
 
-FLAT = {
-    "kind": "expr",
-    "state": ["S", "I", "R"],
-    "aliases": {"N": "S + I + R"},
-    "equations": {
-        "S": "-beta * S * I / N",
-        "I": "beta * S * I / N - gamma * I",
-        "R": "gamma * I",
-    },
-}
+FLAT = models.sir()
 
-CHAIN = {
-    "kind": "transitions",
-    "state": ["S", "R"],
-    "chain": [
-        {
-            "name": "E",
-            "length": 3,
-            "entry": {"from": "S", "rate": "beta * sum_prefix('E') / sum_state()"},
-            "forward": "sigma",
-            "exit": {"to": "R"},
-        }
-    ],
-}
+CHAIN = models.chain()
 
 KERNELS = {
     "kind": "expr",

@@ -13,36 +13,14 @@ from typing import Any
 import numpy as np
 import pytest
 from scipy import stats
+from tests import models
 from tests.jax._jax_models import SIR
 
 from op_system import UnsupportedFeatureError, compile_spec
 
-COMPETING = {
-    "kind": "transitions",
-    "state": ["X", "A", "B"],
-    "transitions": [
-        {"name": "to_a", "from": "X", "to": "A", "rate": "a"},
-        {"name": "to_b", "from": "X", "to": "B", "rate": "b"},
-    ],
-}
+COMPETING = models.competing()
 
-SIR_AGE: dict[str, Any] = {
-    "kind": "transitions",
-    "axes": [{"name": "age", "coords": ["y", "o"]}],
-    "state": ["S[age]", "I[age]", "R[age]"],
-    "transitions": [
-        {
-            "name": "infection",
-            "from": "S[age]",
-            "to": "I[age]",
-            "rate": "beta * sum_over(age=j, C[age, j] * I[j]) / sum_state()",
-        },
-        {"name": "recovery", "from": "I[age]", "to": "R[age]", "rate": "gamma"},
-        {"name": "birth", "from": None, "to": "S[age]", "rate": "nu"},
-        {"name": "death", "from": "R[age]", "to": None, "rate": "mu"},
-    ],
-    "incidence": {"cases": "infection"},
-}
+SIR_AGE = models.sir_age_vital()
 SIR_PARAMS = {
     "beta": 0.4,
     "C": np.array([[2.0, 0.5], [0.5, 1.0]]),

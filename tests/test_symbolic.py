@@ -103,7 +103,7 @@ def test_latex_indexed_and_expanded() -> None:
     c = compile_spec(_age_region_model())
     tex = c.to_latex()
     assert "\\dot{S}_{age,reg}" in tex
-    assert "\\sum_{j} C_{age,j} \\, I_{j,reg}" in tex
+    assert "\\sum_{j \\in age} C_{age,j} \\, I_{j,reg}" in tex
     plain = compile_spec(
         {
             "kind": "expr",

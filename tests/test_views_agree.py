@@ -6,6 +6,11 @@ aliases of aliases, indexed parameters, kernels, coordinate shifts, ...), each
 view is computed and compared with the NumPy `eval_fn` at a random point:
 
 * 0.1.2's expanded strings, evaluated by an independent evaluator;
+* the LaTeX (`to_latex`), read back by an independent reader of its grammar
+  (`tests/latex_reader.py`: indexed lines evaluated for every cell) and evaluated;
+  every model's LaTeX is read (no exclusion: the reader raises on anything it
+  cannot read, and a name that reads two ways, `f_{x}` for `f_x` and `f[x]`,
+  does not occur in generated specs);
 * sympy's expressions, evaluated by substitution;
 * `bind(params)` and a pickled and restored model;
 * transitions models: `stoichiometry @ flows`, and `flows == rates * source`;
@@ -30,8 +35,10 @@ import numpy as np
 import pytest
 from tests.differential.compare import StringEvaluator, _close, scalar_inputs
 from tests.differential.generate import generate_cases
+from tests.latex_reader import read_latex
 
 from op_system import compile_rhs, normalize_rhs
+from op_system._views.latex import to_latex
 from op_system._views.symbolic import to_sympy
 
 
@@ -60,6 +67,7 @@ def _numpy_views(case: str, rhs: Any, c: Any, t: float, y: Any, p: Any) -> None:
         states=dict(zip(rhs.state_names, y)), params=p, aliases=dict(rhs.aliases), t=t
     )
     _agree([float(ev.evaluate(e)) for e in rhs.equations], dydt, "0.1.2 strings", case)
+    _agree(read_latex(to_latex(rhs), rhs, y, p, t), dydt, "LaTeX read back", case)
     _agree(c.bind(p)(t, y), dydt, "bind", case)
     _agree(pickle.loads(pickle.dumps(c)).eval_fn(t, y, **p), dydt, "pickle", case)
     if not np.all(np.isfinite(dydt)):

@@ -6,13 +6,21 @@ signed sum of every flow that leaves or reaches it, each flow written where it
 lands: a flow over an axis the block lacks is summed over it (`\\sum_{strain}`),
 and a flow into or out of one coordinate carries a Kronecker delta
 (`\\delta_{vax,\\mathrm{u}}`). Chain stages and per-cell overrides get lines of
-their own. A model without templates is written cell by cell from its sympy
-equations. Every name is valid TeX: multi-letter names are upright, underscores
-escaped, and an indexed name is braced before its subscript.
+their own; an incidence counter's line is marked `(counter)` (`\\sum_{s} s`, from
+`sum_state()`, sums the model's states, not the counters). A reference is indexed in its object's axis order, every axis given
+(`I[vax=j]` in a template over `age` is `I_{age,j}`); a sum or integral whose
+variable is not its axis says what it ranges over (`\\sum_{j \\in age}`,
+`\\int_{x}`); a factor that starts with a sign is parenthesized (`a \\, -b` would
+read as a subtraction); a number is never written `1e-05`. `tests/latex_reader.py`
+reads the lines back and evaluates them. A model without templates is written
+cell by cell from its sympy equations. Every name is valid TeX: multi-letter
+names are upright, underscores escaped, and an indexed name is braced before its
+subscript.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from .._core.model import (
@@ -23,6 +31,7 @@ from .._core.model import (
     Model,
     Target,
     cell_of,
+    fixed,
 )
 from .._core.rhs import Normalized, model_of
 from .._lang.ir import (
@@ -34,6 +43,7 @@ from .._lang.ir import (
     IfExp,
     IndexItem,
     Invalid,
+    Name,
     Node,
     NpConst,
     Num,
@@ -122,11 +132,26 @@ def _item(i: IndexItem) -> str:
     return _placeholder(i.value)
 
 
+def _number(value: float) -> tuple[str, int]:
+    """A number as TeX: `2.5 \\cdot 10^{20}` for Python's `2.5e+20`."""
+    if math.isinf(value):
+        return ("\\infty" if value > 0 else "-\\infty"), 9 if value > 0 else 7
+    if math.isnan(value):
+        return "\\text{NaN}", 9
+    text = repr(value)
+    mantissa, e, exponent = text.partition("e")
+    if not e:
+        return text, 9 if value >= 0 else 7
+    return f"{mantissa} \\cdot 10^{{{int(exponent)}}}", 6
+
+
 def _tex(node: Node, m: Model) -> tuple[str, int]:
     """Template-level LaTeX of an expression and its precedence (9: an atom).
 
-    With the model, an expanded cell name (`S__age_old`) is written as its block
-    at those coordinates (`S_{\\mathrm{old}}`).
+    A reference is written with one index per axis of what it reads (its binding),
+    in that object's axis order (`I[vax=j]` over `age` is `I_{age,j}`); an
+    expanded cell name (`S__age_old`) as its block at those coordinates
+    (`S_{\\mathrm{old}}`).
     """
 
     def go(n: Node) -> tuple[str, int]:
@@ -135,13 +160,19 @@ def _tex(node: Node, m: Model) -> tuple[str, int]:
     if isinstance(node, Num):
         if isinstance(node.value, bool):
             return ("\\mathrm{True}" if node.value else "\\mathrm{False}"), 9
-        return repr(node.value), 9 if node.value >= 0 else 7
+        return _number(node.value)
     if isinstance(node, NpConst):
-        return {"pi": "\\pi", "e": "e", "inf": "\\infty", "nan": "\\mathrm{NaN}"}[
-            node.name
-        ], 9
+        # upright `e` and `\\text{NaN}`: never a name (a name `e` is `e`, `NaN` is
+        # `\\mathrm{NaN}`)
+        consts = {
+            "pi": "\\pi",
+            "e": "\\mathrm{e}",
+            "inf": "\\infty",
+            "nan": "\\text{NaN}",
+        }
+        return consts[node.name], 9
     if isinstance(node, Read):
-        return _read(node), 9
+        return _reference(node), 9
     if isinstance(node, UnaryOp):
         inner, p = go(node.operand)
         if node.op == "not":
@@ -181,9 +212,14 @@ def _tex(node: Node, m: Model) -> tuple[str, int]:
     if isinstance(node, Reduce):
         body = _paren(*go(node.body), 6)
         var = _placeholder(node.var)
+        # the range is written unless the variable is the axis (or its coordinates
+        # are listed): `\sum_{j} 0.5` alone would not say how many terms it has
+        axis = "" if node.var == node.axis else _placeholder(node.axis)
         if node.kind == "integrate_over":
-            return f"\\int {body} \\, d{var}", 6
-        return f"\\sum_{{{var}{_among(node.coords)}}} {body}", 6
+            over = f"_{{{axis}}}" if axis else ""
+            return f"\\int{over} {body} \\, d{var}", 6
+        among = _among(node.coords) or (f" \\in {axis}" if axis else "")
+        return f"\\sum_{{{var}{among}}} {body}", 6
     if isinstance(node, Invalid):
         return f"\\mathrm{{{_esc(node.source)}}}", 9
     raise TypeError(type(node).__name__)  # pragma: no cover
@@ -194,6 +230,12 @@ def _paren(text: str, prec: int, need: int) -> str:
     return f"\\left({text}\\right)" if prec < need else text
 
 
+def _factor(text: str, prec: int, need: int = 6) -> str:
+    """`text` as a factor written after another (`a \\, b`): also in parentheses when
+    it starts with a sign, which would read as a sum (`a \\, -b`, `a \\, +b`)."""
+    return _paren(text, 5 if text.startswith(("-", "+")) else prec, need)
+
+
 def _binary(op: str, left: tuple[str, int], right: tuple[str, int]) -> tuple[str, int]:
     if op == "/":
         return f"\\frac{{{left[0]}}}{{{right[0]}}}", 9
@@ -201,17 +243,37 @@ def _binary(op: str, left: tuple[str, int], right: tuple[str, int]) -> tuple[str
         return f"{{{_paren(*left, 9)}}}^{{{right[0]}}}", 8
     prec = {"+": 5, "-": 5, "*": 6, "%": 6}[op]
     sym = {"+": " + ", "-": " - ", "*": " \\, ", "%": " \\,\\mathrm{mod}\\, "}[op]
-    return f"{_paren(*left, prec)}{sym}{_paren(*right, prec + 1)}", prec
+    tail = _factor(*right, prec + 1) if prec == 6 else _paren(*right, prec + 1)
+    return f"{_paren(*left, prec)}{sym}{tail}", prec
 
 
-def _read(r: Read) -> str:
-    """A name as written; a state cell written out (`S__age_old`) as its block's cell."""
+def _reference(r: Read) -> str:
+    """A name or reference as written. A state, alias or flow block is indexed in
+    its own axis order, each axis by its placeholder, loop variable or coordinate
+    (a bare templated name `S` in a template over `age` reads `S[age]`); a
+    parameter or kernel by its indices as written; a state cell written out
+    (`S__age_old`) as its block's cell."""
     n, tgt = r.node, r.target
+    axes = getattr(tgt.obj, "axes", ())
+    cell = fixed(tgt.sels)
+    expanded = isinstance(n, Name) and "__" in n.id and tgt.kind == "state"
+    if expanded and axes and tgt.obj.custom is None and cell is not None:
+        blk: Block = tgt.obj
+        return _cell_tex(blk, blk.flat(cell))
+    blocks = ("state", "alias", "flow") + (() if isinstance(n, Ref) else ("param",))
+    if (
+        tgt.kind in blocks
+        and axes
+        and len(tgt.sels) == len(axes)
+        and (isinstance(n, Ref) or cell is None)
+    ):
+        index = [
+            _placeholder(ax.coords[s.index] if isinstance(s, At) else s.dim)
+            for ax, s in zip(axes, tgt.sels)
+        ]
+        return _indexed(tex_name(n.base if isinstance(n, Ref) else n.id), index)
     if isinstance(n, Ref):
         return _indexed(tex_name(n.base), [_item(i) for i in n.items])
-    if tgt.kind == "state" and "__" in n.id and tgt.obj.custom is None:
-        blk: Block = tgt.obj
-        return _cell_tex(blk, blk.flat(cell_of(tgt.sels, {})))
     return tex_name(n.id)
 
 
@@ -334,13 +396,13 @@ def _transitions_lines(m: Model) -> list[str]:
         terms.setdefault((id(blk), None), []).append((sign, _term(flux, tgt, dims)))
 
     for td in m.transitions:
-        rate, prec = _tex(td.rate, m)
-        flux = _paren(rate, prec, 6)
+        flux = _factor(*_tex(td.rate, m))
         if td.src is not None:
             flux = f"{flux} \\, {_tex(td.src, m)[0]}"
         for sign, tgt in m.flow_ends(td):
             add(sign, tgt, flux, td.dims)
     lines = []
+    counters = {id(c.block) for c in m.counters}
     for blk in m.blocks:
         if blk.custom is not None:
             for i in range(blk.size):
@@ -348,7 +410,9 @@ def _transitions_lines(m: Model) -> list[str]:
                 lines.append(f"{_cell_dot(blk, i)} &= {body}")
         else:
             body = _join(terms.get((id(blk), None), []))
-            lines.append(f"{_block_dot(blk)} &= {body}")
+            # a counter is not one of the model's states (which $\\sum_s s$ sums)
+            mark = " && \\text{(counter)}" if id(blk) in counters else ""
+            lines.append(f"{_block_dot(blk)} &= {body}{mark}")
     return lines
 
 
@@ -361,7 +425,7 @@ def _expr_lines(m: Model, eq: EquationDef) -> list[str]:
     }
     lines = []
     if eq.run is not None:
-        rates = [_paren(*_tex(r, m), 6) for r in eq.run.rates]
+        rates = [_factor(*_tex(r, m)) for r in eq.run.rates]
         for i in range(blk.size):
             if i in own:
                 continue

@@ -46,13 +46,11 @@ class _Binder:
         return Read(node, self.target(node, scope, path))
 
     def expr(self, node: Node, scope: tuple[Dim, ...], path: str) -> Node:
-        cls = node.__class__
-        if cls is Name or cls is Ref:
+        if isinstance(node, (Name, Ref)):
             return self.read(node, scope, path)
-        if cls is Reduce:
-            dim = reduce_dim(node, self.m.axes, path)  # type: ignore[arg-type]
-            body = self.expr(node.body, (*scope, dim), path)  # type: ignore[attr-defined]
-            return rebuild(node, [body])
+        if isinstance(node, Reduce):
+            dim = reduce_dim(node, self.m.axes, path)
+            return rebuild(node, [self.expr(node.body, (*scope, dim), path)])
         kids = children(node)
         if not kids:
             return node

@@ -16,7 +16,7 @@ import itertools
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .._lang.ir import Call, Name, Node, Reduce, Ref, children
+from .._lang.ir import Call, Name, Node, Reduce, Ref, children, prefix_text
 from .._lang.parse import parse_expr
 from .._spec.axes import Axis, normalize_axes
 from .._spec.meta import normalize_kernels, normalize_operators, normalize_state_axes
@@ -310,10 +310,9 @@ class Builder:
         sites: list[tuple[Node, tuple[Dim, ...], str]] = []
 
         def fn(node: Node, scope: tuple[Dim, ...], path: str) -> None:
-            cls = node.__class__
-            if cls is Ref:
+            if isinstance(node, Ref):
                 sites.append((node, scope, path))
-                base = node.base  # type: ignore[attr-defined]
+                base = node.base
                 if base in model.kernels:
                     return
                 if (
@@ -321,16 +320,16 @@ class Builder:
                     and base not in model.aliases
                     and base not in model.flow_blocks
                 ):
-                    refs.append((node, scope, path))  # type: ignore[arg-type]
-            elif cls is Name:
+                    refs.append((node, scope, path))
+            elif isinstance(node, Name):
                 sites.append((node, scope, path))
-                ident = node.id  # type: ignore[attr-defined]
+                ident = node.id
                 if scope and any(
                     d.name == ident and d.name != d.axis.name for d in scope
                 ):
                     return  # a loop variable used as a value (its coordinate)
-                bare.append((node, path))  # type: ignore[arg-type]
-            elif cls is Call and node.func == "sum_prefix":  # type: ignore[attr-defined]
+                bare.append((node, path))
+            elif isinstance(node, Call) and node.func == "sum_prefix":
                 sites.append((node, scope, path))
 
         for expr, scope, path in exprs:
@@ -430,7 +429,7 @@ class Builder:
             p.used = set() if p.axes else None
         for node, sc, path in sites:
             if node.__class__ is Call:
-                model.prefix_groups(node.args[0].value, sc, path)  # type: ignore[attr-defined]
+                model.prefix_groups(prefix_text(node), sc, path)
                 continue
             tgt = names.resolve(node, sc, path)  # type: ignore[arg-type]
             if tgt.kind == "param" and tgt.obj.axes:

@@ -33,6 +33,7 @@ from .._lang.ir import (
     Str,
     attributes,
     children,
+    prefix_text,
 )
 from .._lang.ir import Chain as ChainNode
 from .._support.errors import ExpressionError, OpSystemError
@@ -172,29 +173,25 @@ class CellEvaluator(Generic[V]):
         self, node: Node, scope: tuple[Dim, ...], a: dict[str, int], path: str
     ) -> V:
         """The value of `node` at cell `a` (coordinate index per dimension of `scope`)."""
-        cls = node.__class__
-        if cls is Read:
-            return self._leaf(node.target, a, path)  # type: ignore[attr-defined]
-        if cls is Reduce:
-            return self._reduce(node, scope, a, path)  # type: ignore[arg-type]
-        if cls is Str:
-            text: str = node.value  # type: ignore[attr-defined]
-            dims = self.m.prefix_dims(text, scope)
+        if isinstance(node, Read):
+            return self._leaf(node.target, a, path)
+        if isinstance(node, Reduce):
+            return self._reduce(node, scope, a, path)
+        if isinstance(node, Str):
+            dims = self.m.prefix_dims(node.value, scope)
             coords = {d.name: d.axis.coords[a[d.name]] for d in dims}
-            return self.b.string(node, subst_text(text, coords))  # type: ignore[arg-type]
-        if cls is Invalid:
-            return self.b.invalid(node, path)  # type: ignore[arg-type]
+            return self.b.string(node, subst_text(node.value, coords))
+        if isinstance(node, Invalid):
+            return self.b.invalid(node, path)
         kids = [self.expr(c, scope, a, path) for c in children(node)]
-        if cls is Call:
-            func = node.func  # type: ignore[attr-defined]
-            if func == "sum_state":
+        if isinstance(node, Call):
+            if node.func == "sum_state":
                 n = self.m.n_model_state
-                return self.b.state_sum(node, kids, lambda: range(n))  # type: ignore[arg-type]
-            if func == "sum_prefix":
+                return self.b.state_sum(node, kids, lambda: range(n))
+            if node.func == "sum_prefix":
+                call = node
                 return self.b.state_sum(
-                    node,  # type: ignore[arg-type]
-                    kids,
-                    lambda: self._prefix(node, scope, a, path),  # type: ignore[arg-type]
+                    node, kids, lambda: self._prefix(call, scope, a, path)
                 )
         return self.b.node(node, kids)
 
@@ -263,7 +260,7 @@ class CellEvaluator(Generic[V]):
     def _prefix(
         self, node: Call, scope: tuple[Dim, ...], a: dict[str, int], path: str
     ) -> list[int]:
-        text: str = node.args[0].value  # type: ignore[attr-defined]
+        text = prefix_text(node)
         return self.m.prefix_cells(text, self.m.prefix_dims(text, scope), a, path)
 
     # -- the model ------------------------------------------------------------------
@@ -408,16 +405,15 @@ class _Structure:
         return _flat("+", values[0], [("+", v) for v in values[1:]])
 
     def node(self, node: Node, kids: list[Any]) -> Any:
-        cls = node.__class__
-        if cls is Num:
-            v = node.value  # type: ignore[attr-defined]
+        if isinstance(node, Num):
+            v = node.value
             return ("b", v) if isinstance(v, bool) else ("n", v)
-        if cls is BinOp and node.op in _FAMILY:  # type: ignore[attr-defined]
-            return _flat(_FAMILY[node.op], kids[0], [(node.op, kids[1])])  # type: ignore[attr-defined]
-        if cls is ChainNode:
-            ops = node.ops  # type: ignore[attr-defined]
+        if isinstance(node, BinOp) and node.op in _FAMILY:
+            return _flat(_FAMILY[node.op], kids[0], [(node.op, kids[1])])
+        if isinstance(node, ChainNode):
+            ops = node.ops
             return _flat(_FAMILY[ops[0]], kids[0], list(zip(ops, kids[1:])))
-        return (cls.__name__, attributes(node), tuple(kids))
+        return (type(node).__name__, attributes(node), tuple(kids))
 
     # Not reached: only expressions are compared.
     def flux(self, rate: Any, source: Any) -> Any:  # pragma: no cover

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn, TypeAlias
 
 __all__ = [
     "ALLOWED_FUNCS",
@@ -42,8 +42,11 @@ __all__ = [
     "UnaryOp",
     "children",
     "format_node",
+    "not_a_value",
+    "prefix_text",
     "rebuild",
     "to_source",
+    "unhandled",
     "walk",
 ]
 
@@ -83,35 +86,35 @@ BINARY_OPS = ("+", "-", "*", "/", "**", "%")
 COMPARE_OPS = ("==", "!=", "<", "<=", ">", ">=")
 
 
-class Node:
-    """Base class of IR nodes."""
+class _Node:
+    """Base class of IR nodes (`Node` is their closed union)."""
 
     __slots__ = ()
 
 
 @dataclass(frozen=True, slots=True)
-class Num(Node):
+class Num(_Node):
     """A numeric literal (`bool` literals are kept as `bool`)."""
 
     value: float | int | bool
 
 
 @dataclass(frozen=True, slots=True)
-class Str(Node):
+class Str(_Node):
     """A string literal; only valid as the argument of `sum_prefix`."""
 
     value: str
 
 
 @dataclass(frozen=True, slots=True)
-class NpConst(Node):
+class NpConst(_Node):
     """`np.pi`, `np.e`, `np.inf` or `np.nan`."""
 
     name: str
 
 
 @dataclass(frozen=True, slots=True)
-class Name(Node):
+class Name(_Node):
     """A bare identifier: state, alias, parameter, `t`, or an expanded cell name."""
 
     id: str
@@ -134,7 +137,7 @@ class IndexItem:
 
 
 @dataclass(frozen=True, slots=True)
-class Ref(Node):
+class Ref(_Node):
     """A templated reference `base[item, ...]`."""
 
     base: str
@@ -142,7 +145,7 @@ class Ref(Node):
 
 
 @dataclass(frozen=True, slots=True)
-class Read(Node):
+class Read(_Node):
     """A name or templated reference bound to what it reads.
 
     The core model's build (`_core/bind.py`) replaces every `Name` and `Ref` of
@@ -156,7 +159,7 @@ class Read(Node):
 
 
 @dataclass(frozen=True, slots=True)
-class UnaryOp(Node):
+class UnaryOp(_Node):
     """`-x`, `+x` or `not x`."""
 
     op: str
@@ -164,7 +167,7 @@ class UnaryOp(Node):
 
 
 @dataclass(frozen=True, slots=True)
-class BinOp(Node):
+class BinOp(_Node):
     """`left op right` for `op` in `BINARY_OPS`."""
 
     op: str
@@ -173,7 +176,7 @@ class BinOp(Node):
 
 
 @dataclass(frozen=True, slots=True)
-class Chain(Node):
+class Chain(_Node):
     """A long left-to-right chain `a op1 b op2 c ...` of one precedence level.
 
     `ops[i]` combines the running value with `operands[i + 1]`; all ops are in
@@ -193,7 +196,7 @@ CHAIN_MIN = 16
 
 
 @dataclass(frozen=True, slots=True)
-class Compare(Node):
+class Compare(_Node):
     """A (possibly chained) comparison `a < b <= c`."""
 
     left: Node
@@ -202,7 +205,7 @@ class Compare(Node):
 
 
 @dataclass(frozen=True, slots=True)
-class BoolOp(Node):
+class BoolOp(_Node):
     """`a and b and ...` / `a or b or ...` (Python value semantics)."""
 
     op: str
@@ -210,7 +213,7 @@ class BoolOp(Node):
 
 
 @dataclass(frozen=True, slots=True)
-class IfExp(Node):
+class IfExp(_Node):
     """`body if test else orelse`."""
 
     test: Node
@@ -219,7 +222,7 @@ class IfExp(Node):
 
 
 @dataclass(frozen=True, slots=True)
-class Call(Node):
+class Call(_Node):
     """A call of an allowed function (`np.exp`) or helper (`sum_state`, `sum_prefix`)."""
 
     func: str
@@ -227,7 +230,7 @@ class Call(Node):
 
 
 @dataclass(frozen=True, slots=True)
-class Reduce(Node):
+class Reduce(_Node):
     """`sum_over(axis=var [IN [c, ...]], body)` or `integrate_over(axis=var, body)`."""
 
     kind: str
@@ -238,12 +241,61 @@ class Reduce(Node):
 
 
 @dataclass(frozen=True, slots=True)
-class Invalid(Node):
+class Invalid(_Node):
     """A construct outside the language; raised as an error when compiled."""
 
     detail: str
     token: str
     source: str
+
+
+#: An expression: the closed union of the IR's node classes. An interpreter that
+#: ends in `assert_never(node)` is checked by mypy to handle every kind.
+Node: TypeAlias = (
+    Num
+    | Str
+    | NpConst
+    | Name
+    | Ref
+    | Read
+    | UnaryOp
+    | BinOp
+    | Chain
+    | Compare
+    | BoolOp
+    | IfExp
+    | Call
+    | Reduce
+    | Invalid
+)
+
+
+def unhandled(node: NoReturn) -> NoReturn:
+    """End of an interpreter over `Node`: the type checker proves it unreachable
+    (every node kind is handled), as `typing.assert_never` does on 3.11+."""
+    raise TypeError(f"unhandled IR node {node!r}")  # pragma: no cover
+
+
+def not_a_value(node: Str | Name | Ref, path: str) -> Exception:
+    """The error for a node that an interpreter of a bound model never reads as a
+    value: a string (only `sum_prefix`'s argument) or a name the build left unbound."""
+    from .._support.errors import ExpressionError
+
+    if isinstance(node, Str):
+        return ExpressionError(
+            f"the string {node.value!r} is not a value (strings are sum_prefix's argument)",
+            path=path,
+            token=repr(node.value),
+        )
+    return TypeError(f"internal error: {to_source(node)} was not bound")
+
+
+def prefix_text(call: Call) -> str:
+    """The prefix of a `sum_prefix("I")` call (the parser admits a string only)."""
+    arg = call.args[0]
+    if not isinstance(arg, Str):  # pragma: no cover - rejected by the parser
+        raise TypeError(f"sum_prefix takes a string, got {arg!r}")
+    return arg.value
 
 
 def children(node: Node) -> tuple[Node, ...]:
@@ -361,10 +413,9 @@ def to_source(
     """
 
     def go(n: Node) -> tuple[str, int]:
+        if isinstance(n, Read):  # printed as written
+            n = n.node
         cls = n.__class__
-        if cls is Read:  # printed as written
-            n = n.node  # type: ignore[attr-defined]
-            cls = n.__class__
         if name is not None and cls is Name:
             return name(n), ATOM  # type: ignore[arg-type]
         if ref is not None and cls is Ref:
@@ -453,4 +504,4 @@ def format_node(n: Node, kids: list[tuple[str, int]]) -> tuple[str, int]:
         test = f"({test})" if tp <= 1 else test
         orelse = f"({orelse})" if op_ < 1 else orelse
         return f"{body} if {test} else {orelse}", 0
-    raise TypeError(f"unknown IR node {type(n).__name__}")  # pragma: no cover
+    unhandled(n)

@@ -36,15 +36,21 @@ from .._lang.ir import (
     Compare,
     IfExp,
     Invalid,
+    Name,
     Node,
     NpConst,
     Num,
     Read,
     Reduce,
+    Ref,
+    Str,
     UnaryOp,
     attributes,
     children,
+    not_a_value,
+    prefix_text,
     to_source,
+    unhandled,
 )
 from .._support.errors import ExpressionError
 from .batch import Identity, batch_op
@@ -569,9 +575,9 @@ class _Lowerer:
             return self.reduce(node, scope, path)
         if isinstance(node, Invalid):  # pragma: no cover - rejected by check_invalid
             raise ExpressionError(node.detail, path=path, token=node.token)
-        raise ExpressionError(
-            f"unsupported expression {type(node).__name__}", path=path
-        )  # pragma: no cover
+        if isinstance(node, (Str, Name, Ref)):  # pragma: no cover
+            raise not_a_value(node, path)
+        unhandled(node)
 
     def chain(self, node: Chain, scope: tuple[Dim, ...], path: str) -> _Val:
         """A long `a op b op c ...`, folded left to right exactly like nested `BinOp`s.
@@ -637,7 +643,7 @@ class _Lowerer:
         those dimensions: a gather into `(cells, k)` and a row sum when every cell
         sums `k` states, else a 0/1 selection matrix product.
         """
-        text = node.args[0].value  # type: ignore[attr-defined]
+        text = prefix_text(node)
         dims, groups = self.m.prefix_groups(text, scope, path)
         if not dims:
             idx = groups[0]

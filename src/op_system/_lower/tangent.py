@@ -20,12 +20,17 @@ from .._lang.ir import (
     Compare,
     IfExp,
     Invalid,
+    Name,
     Node,
     NpConst,
     Num,
     Read,
     Reduce,
+    Ref,
+    Str,
     UnaryOp,
+    not_a_value,
+    unhandled,
 )
 from .._support.errors import ExpressionError
 from .batch import Identity
@@ -245,6 +250,9 @@ class _Tangent(_Lowerer):
                     )
                 )
                 return self.add(da, second, "-")
+            raise ExpressionError(  # pragma: no cover - the parser's operators
+                f"cannot differentiate operator {node.op!r}", path=path
+            )
         if isinstance(node, Chain):
             return self.d_chain(node, scope, path)
         if isinstance(node, (Compare,)):
@@ -292,9 +300,9 @@ class _Tangent(_Lowerer):
             return self.d_call(node, scope, path)
         if isinstance(node, Reduce):
             return self.d_reduce(node, scope, path)
-        raise ExpressionError(
-            f"cannot differentiate {type(node).__name__}", path=path
-        )  # pragma: no cover
+        if isinstance(node, (Str, Name, Ref)):  # pragma: no cover
+            raise not_a_value(node, path)
+        unhandled(node)
 
     def d_chain(self, node: Chain, scope: tuple[Dim, ...], path: str) -> _Val | None:
         """Tangent of a `Chain`, term by term (linear in its length)."""

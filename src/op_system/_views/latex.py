@@ -50,7 +50,11 @@ from .._lang.ir import (
     Read,
     Reduce,
     Ref,
+    Str,
     UnaryOp,
+    not_a_value,
+    prefix_text,
+    unhandled,
 )
 
 __all__ = ["tex_name", "to_latex"]
@@ -222,7 +226,9 @@ def _tex(node: Node, m: Model) -> tuple[str, int]:
         return f"\\sum_{{{var}{among}}} {body}", 6
     if isinstance(node, Invalid):
         return f"\\mathrm{{{_esc(node.source)}}}", 9
-    raise TypeError(type(node).__name__)  # pragma: no cover
+    if isinstance(node, (Str, Name, Ref)):  # pragma: no cover
+        raise not_a_value(node, "")
+    unhandled(node)
 
 
 def _paren(text: str, prec: int, need: int) -> str:
@@ -281,7 +287,7 @@ def _call(node: Call, m: Model) -> str:
     if node.func == "sum_state":
         return "\\sum_{s} s"
     if node.func == "sum_prefix":
-        prefix = node.args[0].value  # type: ignore[attr-defined]
+        prefix = prefix_text(node)
         return f"\\sum_{{s \\in \\mathrm{{{_esc(prefix)}}}*}} s"
     args = ", ".join(_tex(x, m)[0] for x in node.args)
     names = {

@@ -2,8 +2,9 @@
 
 * every name of every expression of a built model (aliases, observables,
   equations and their per-cell overrides, chain rates, flows' rates and ends,
-  the observed model's too) is a `Read` carrying its target; no `Name` or `Ref`
-  is left for a later stage to resolve, and a built model has no resolver;
+  the observed model's too) is a `Read` carrying its target, and every
+  reduction carries its loop's dimension; no `Name` or `Ref` is left for a
+  later stage to resolve, and a built model has no resolver;
 * a model and its observed model share no mutable piece;
 * a chain is one `Run`, made by `_core/chains.py` (copied bound by
   `_core/bind.py`); flows and runs are frozen.
@@ -28,7 +29,7 @@ from tests.parity.cases import CASES
 
 from op_system import normalize_rhs
 from op_system._core.defs import At, Flow, Run
-from op_system._lang.ir import Name, Node, Read, Ref, walk
+from op_system._lang.ir import Name, Node, Read, Reduce, Ref, walk
 
 PACKAGE = Path(__file__).parents[1] / "src" / "op_system"
 
@@ -136,6 +137,8 @@ def test_every_name_is_bound(name: str, model: Any) -> None:
         for path, expr in _expressions(m):
             for node in walk(expr):
                 assert not isinstance(node, (Name, Ref)), (name, path, node)
+                if isinstance(node, Reduce):  # its loop is bound too
+                    assert node.dim is not None and node.dim.axis.name == node.axis
                 if isinstance(node, Read):
                     reads += 1
                     tgt = node.target

@@ -48,9 +48,10 @@ class _Binder:
     def expr(self, node: Node, scope: tuple[Dim, ...], path: str) -> Node:
         if isinstance(node, (Name, Ref)):
             return self.read(node, scope, path)
-        if isinstance(node, Reduce):
+        if isinstance(node, Reduce):  # the loop's dimension, bound with it
             dim = reduce_dim(node, self.m.axes, path)
-            return rebuild(node, [self.expr(node.body, (*scope, dim), path)])
+            body = self.expr(node.body, (*scope, dim), path)
+            return Reduce(node.kind, node.axis, node.var, node.coords, body, dim)
         kids = children(node)
         if not kids:
             return node

@@ -46,11 +46,11 @@ from .model import (
     cell_name,
     cell_of,
     flat_index,
+    loop_dim,
     subst_text,
     target_of,
     transition_base,
 )
-from .templates import reduce_dim
 
 __all__ = [
     "CellBuilder",
@@ -163,8 +163,6 @@ class CellEvaluator(Generic[V]):
     def __init__(self, model: Model, builder: CellBuilder[V]) -> None:
         self.m = model
         self.b = builder
-        # keyed by id, holding the node so that its id is not reused
-        self._dims: dict[int, tuple[Reduce, Dim]] = {}
         self._aliases: dict[tuple[int, tuple[int, ...]], V] = {}
         self._open: dict[tuple[int, tuple[int, ...]], tuple[Any, tuple[int, ...]]] = {}
 
@@ -242,10 +240,7 @@ class CellEvaluator(Generic[V]):
     def _reduce(
         self, node: Reduce, scope: tuple[Dim, ...], a: dict[str, int], path: str
     ) -> V:
-        got = self._dims.get(id(node))
-        if got is None:
-            got = self._dims[id(node)] = (node, reduce_dim(node, self.m.axes, path))
-        dim = got[1]
+        dim = loop_dim(node)
         inner = (*scope, dim)
         weighted = node.kind == "integrate_over"
         terms = [

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .._lang.ir import Name, Node, Read, Ref
+from .._lang.ir import Name, Node, Read, Reduce, Ref
 from .._spec.axes import Axis
 from .._support.errors import ExpressionError
 
@@ -43,6 +43,7 @@ __all__ = [
     "cell_of",
     "fixed",
     "flat_index",
+    "loop_dim",
     "preview_names",
     "subst_text",
     "target_of",
@@ -411,6 +412,14 @@ class Target:
     kind: TargetKind
     obj: Any
     sels: tuple[Sel, ...] = ()
+
+
+def loop_dim(node: Reduce) -> Dim:
+    """The dimension a reduction of a bound model loops over."""
+    if node.dim is None:  # pragma: no cover - the build binds every reduction
+        raise TypeError(f"internal error: {node!r} is not bound")
+    dim: Dim = node.dim
+    return dim
 
 
 def target_of(node: Node) -> Target:

@@ -13,7 +13,7 @@ language (a disallowed call, attribute or node type). They are reported by
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NoReturn, TypeAlias
 
 __all__ = [
@@ -238,6 +238,9 @@ class Reduce(_Node):
     var: str
     coords: tuple[str, ...] | None
     body: Node
+    #: the loop's dimension (a `_core` `Dim`: its axis and selected coordinates),
+    #: set when the model is bound (`_core/bind.py`); not part of its identity
+    dim: Any = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,7 +336,7 @@ _REBUILD: dict[type, Callable[[Any, list[Node]], Node]] = {
     BoolOp: lambda n, k: BoolOp(n.op, tuple(k)),
     IfExp: lambda n, k: IfExp(k[0], k[1], k[2]),
     Call: lambda n, k: Call(n.func, tuple(k)),
-    Reduce: lambda n, k: Reduce(n.kind, n.axis, n.var, n.coords, k[0]),
+    Reduce: lambda n, k: Reduce(n.kind, n.axis, n.var, n.coords, k[0], n.dim),
 }
 
 

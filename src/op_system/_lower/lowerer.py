@@ -26,8 +26,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from .._core.model import At, Block, Dim, Model, Sel, Target, along
-from .._core.templates import IDENT_RE, reduce_dim
+from .._core.model import At, Block, Dim, Model, Sel, Target, along, loop_dim
+from .._core.templates import IDENT_RE
 from .._lang.ir import (
     BinOp,
     BoolOp,
@@ -672,7 +672,7 @@ class _Lowerer:
         return _Val(code, frozenset(d.name for d in dims))
 
     def reduce(self, node: Reduce, scope: tuple[Dim, ...], path: str) -> _Val:
-        dim = reduce_dim(node, self.m.axes, path)
+        dim = loop_dim(node)
         inner = (*scope, dim)
         weights = None
         if node.kind == "integrate_over":

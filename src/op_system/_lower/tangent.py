@@ -10,8 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .._core.model import AliasDef, Block, Dim, Model, Target, target_of
-from .._core.templates import reduce_dim
+from .._core.model import AliasDef, Block, Dim, Model, Target, loop_dim, target_of
 from .._lang.ir import (
     BinOp,
     BoolOp,
@@ -398,7 +397,7 @@ class _Tangent(_Lowerer):
         return _Val(Where(cond, self._z(a), self._z(b)), all_dims)
 
     def d_reduce(self, node: Reduce, scope: tuple[Dim, ...], path: str) -> _Val | None:
-        dim = reduce_dim(node, self.m.axes, path)
+        dim = loop_dim(node)
         inner = (*scope, dim)
         body = self.d(node.body, inner, path)
         if body is None:

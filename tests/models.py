@@ -4,7 +4,7 @@ The README's SIR in its forms, the small age SEIR with a contact matrix (and its
 incidence counters), a chain, an SIR with births and deaths, competing exits. A
 test that needs a variant builds it from one of these (`{**sir(), "x": ...}`) so
 that what it varies is visible. `ALL` names every model (for tests that run over
-all of them: `tests/test_latex.py` reads each one's LaTeX back).
+all of them: `tests/views/test_latex.py` reads each one's LaTeX back).
 """
 
 from __future__ import annotations

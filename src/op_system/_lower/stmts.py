@@ -8,7 +8,7 @@ namespace family prints every value.
 
 The runtime helpers a program may call are declared once, in `RUNTIME`: a
 `Call` of any other name is refused when printed, and `_backends/runtime.py` defines
-exactly these names (`tests/test_stmts.py` checks both).
+exactly these names (`tests/lower/test_stmts.py` checks both).
 
 >>> from op_system._lower.ops import NUMPY, Var
 >>> f = Function("rhs", ("t", "y"), (Assign("x", Call("_state", (Var("y"),))),

@@ -31,7 +31,7 @@ from op_system import normalize_rhs
 from op_system._core.defs import At, Flow, Run
 from op_system._lang.ir import Name, Node, Read, Reduce, Ref, walk
 
-PACKAGE = Path(__file__).parents[1] / "src" / "op_system"
+PACKAGE = Path(__file__).parents[2] / "src" / "op_system"
 
 
 def _models() -> list[tuple[str, Any]]:
@@ -138,7 +138,8 @@ def test_every_name_is_bound(name: str, model: Any) -> None:
             for node in walk(expr):
                 assert not isinstance(node, (Name, Ref)), (name, path, node)
                 if isinstance(node, Reduce):  # its loop is bound too
-                    assert node.dim is not None and node.dim.axis.name == node.axis
+                    assert node.dim is not None
+                    assert node.dim.axis.name == node.axis
                 if isinstance(node, Read):
                     reads += 1
                     tgt = node.target

@@ -33,7 +33,7 @@ def _vector_ops(source: str, op: str) -> int:
 
 def test_flat_seir_computes_the_infection_flow_once() -> None:
     """`-beta*S_i*foi_i` and `beta*S_i*foi_i - sigma*E_i`: one product, as by hand."""
-    from tests.test_perf_guards import _flat_age_seir, _flat_by_hand, _flat_inputs
+    from tests.lower.test_perf_guards import _flat_age_seir, _flat_by_hand, _flat_inputs
 
     c = compile_spec(_flat_age_seir(8))
     y, params, cm, npop = _flat_inputs(8)
@@ -138,7 +138,7 @@ def test_shared_values_equal_an_independent_evaluation(
 @pytest.mark.parametrize("n", [3, 12])
 def test_jax_and_numpy_agree_with_sharing(n: int) -> None:
     jnp = pytest.importorskip("jax.numpy")
-    from tests.test_perf_guards import _flat_age_seir, _flat_inputs
+    from tests.lower.test_perf_guards import _flat_age_seir, _flat_inputs
 
     y, params, _, _ = _flat_inputs(n)
     a = compile_spec(_flat_age_seir(n)).eval_fn(0.0, y, **params)

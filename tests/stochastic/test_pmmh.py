@@ -20,7 +20,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpyro.distributions as dist  # noqa: E402
 from numpyro.diagnostics import effective_sample_size  # noqa: E402
 from numpyro.infer import MCMC  # noqa: E402
-from tests.test_stochastic import SIS, _sis_exact_loglik  # noqa: E402
+from tests.stochastic.test_stochastic import SIS, _sis_exact_loglik  # noqa: E402
 
 import op_system  # noqa: E402
 from op_system import PMMH, compile_spec  # noqa: E402

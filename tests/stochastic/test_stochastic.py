@@ -711,7 +711,7 @@ jax.config.update("jax_enable_x64", True)
 import numpy as np
 from jax.sharding import Mesh
 from op_system import compile_spec
-from tests.test_stochastic import SIR_AGE, SIR_PARAMS, Y0
+from tests.stochastic.test_stochastic import SIR_AGE, SIR_PARAMS, Y0
 
 assert jax.device_count() == 8, jax.devices()
 c = compile_spec(SIR_AGE, xp=jax.numpy)
@@ -742,7 +742,7 @@ def test_jax_ensembles_sharded_over_8_devices_are_the_unsharded_run(tmp_path) ->
         **os.environ,
         "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
         "JAX_PLATFORMS": "cpu",
-        "PYTHONPATH": str(Path(__file__).parents[1]),
+        "PYTHONPATH": str(Path(__file__).parents[2]),
     }
     proc = subprocess.run(
         [sys.executable, str(script)],

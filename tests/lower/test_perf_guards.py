@@ -25,7 +25,7 @@ import pytest
 
 from op_system import compile_spec
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # the benchmarks package (not installed) holds the models
 
 from benchmarks.models import age_seir, erlang_spec, region_seir  # noqa: E402

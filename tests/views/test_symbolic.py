@@ -11,7 +11,9 @@ import pytest
 from op_system import ExpressionError, compile_spec, normalize_rhs
 from op_system._views.symbolic import jacobian_sparsity, to_sympy
 
-REFS = json.loads((Path(__file__).parent / "parity" / "refs.json").read_text())["cases"]
+REFS = json.loads((Path(__file__).parents[1] / "parity" / "refs.json").read_text())[
+    "cases"
+]
 
 
 def _fd_jacobian(c, t, y, params, eps=1e-6):

@@ -512,7 +512,7 @@ def test_time_axis_in_a_rate_against_0_1_2() -> None:
     import json
     from pathlib import Path
 
-    refs = json.loads((Path(__file__).parent / "parity" / "refs.json").read_text())
+    refs = json.loads((Path(__file__).parents[1] / "parity" / "refs.json").read_text())
     case = next(
         c
         for c in refs["cases"]

@@ -28,7 +28,9 @@ from op_system._backends.runtime import build_function
 from op_system._lower.batch import runtime as batch_runtime
 from op_system._lower.codegen import lower_model
 
-REFS = json.loads((Path(__file__).parent / "parity" / "refs.json").read_text())["cases"]
+REFS = json.loads((Path(__file__).parents[1] / "parity" / "refs.json").read_text())[
+    "cases"
+]
 
 
 def _columns(c: Any, t: float, y: np.ndarray, params: dict[str, Any]) -> np.ndarray:

@@ -28,7 +28,7 @@ from op_system import (
     normalize_rhs,
 )
 
-PLUGIN_SRC = Path(__file__).resolve().parent.parent / "flepimop2_plugin" / "src"
+PLUGIN_SRC = Path(__file__).resolve().parents[2] / "flepimop2_plugin" / "src"
 
 TEMPLATED = {
     "kind": "transitions",
@@ -357,7 +357,7 @@ def test_exported() -> None:
     ):
         assert name in op_system.__all__
         assert getattr(op_system, name).__module__ == "op_system._api.info"
-    api = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text(
+    api = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text(
         encoding="utf-8"
     )
     assert "::: op_system.model_info" in api

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pytest
 from tests import models
+from tests.core.test_flows import SEIR_PARAMS, SEIR_Y
 from tests.differential.compare import StringEvaluator, _close, scalar_inputs
 from tests.differential.generate import generate_cases
-from tests.test_flows import SEIR_PARAMS, SEIR_Y
 
 from op_system import (
     SpecError,

@@ -36,6 +36,18 @@ from .model import Model
 __all__ = ["Resolver"]
 
 
+def _coordinate(axis: Axis, item: IndexItem, text: str, path: str) -> At:
+    """A literal coordinate of `axis` in the reference `text`."""
+    i = axis.lookup(item.value, is_number=item.is_number)
+    if i is None:
+        raise ExpressionError(
+            f"unknown coord {item.value!r} for axis {axis.name!r} in {text}{axis.suggest(item.value)}",
+            path=path,
+            token=item.value,
+        )
+    return At(i)
+
+
 class Resolver:
     """Resolves the names of `model` (while it is built); each (node, scope) once."""
 
@@ -227,14 +239,7 @@ class Resolver:
                         token=str(item),
                     )
                 return axis, Along(dim.name)
-            i = axis.lookup(item.value, is_number=item.is_number)
-            if i is None:
-                raise ExpressionError(
-                    f"unknown coord {item.value!r} for axis {axis.name!r} in {text}{axis.suggest(item.value)}",
-                    path=path,
-                    token=item.value,
-                )
-            return axis, At(i)
+            return axis, _coordinate(axis, item, text, path)
         if not item.is_number and item.value in scope:
             dim = scope[item.value]
             return dim.axis, Along(dim.name)
@@ -259,14 +264,7 @@ class Resolver:
                     token=item.value,
                 )
             axis = target_axes[pos]
-            i = axis.lookup(item.value, is_number=item.is_number)
-            if i is None:
-                raise ExpressionError(
-                    f"unknown coord {item.value!r} for axis {axis.name!r} in {text}{axis.suggest(item.value)}",
-                    path=path,
-                    token=item.value,
-                )
-            return axis, At(i)
+            return axis, _coordinate(axis, item, text, path)
         hits = [
             ax
             for ax in self.m.axes.values()

@@ -493,6 +493,15 @@ def runtime() -> dict[str, Callable[..., Any]]:
     }
 
 
+def _summed_last(b: Any, axis: int) -> Any:
+    """`b` as float64 with the summed `axis` (negative) moved last, leading
+    axes of length one added where it has fewer."""
+    b = np.asarray(b, dtype=np.float64)
+    if b.ndim < -axis:
+        b = b.reshape((1,) * (-axis - b.ndim) + b.shape)
+    return b if axis == -1 else np.moveaxis(b, axis, -1)
+
+
 def _identity_runtime() -> dict[str, Callable[..., Any]]:
     """The helpers of a program for identity directions (see `Identity`): the
     tangents' few entries that are not zero written into zeros, or into a new
@@ -502,11 +511,7 @@ def _identity_runtime() -> dict[str, Callable[..., Any]]:
         # the sum over `axis` of b times identity tangents selecting columns
         # `start:start + size` along it (see `Identity.placement`)
         axis, start, size, n, rest = spec
-        b = np.asarray(b, dtype=np.float64)
-        if b.ndim < -axis:
-            b = b.reshape((1,) * (-axis - b.ndim) + b.shape)
-        if axis != -1:
-            b = np.moveaxis(b, axis, -1)
+        b = _summed_last(b, axis)
         lead = b.shape[:-1]
         if len(lead) < len(rest) or rest.count(1) != len(rest):
             lead = np.broadcast_shapes(lead, rest)
@@ -552,11 +557,7 @@ def _identity_runtime() -> dict[str, Callable[..., Any]]:
         # `x ± _bplace(b)`, written into x (a new array) where shapes allow
         *place, plus = spec
         axis, start, size, n, rest = place
-        b = np.asarray(b, dtype=np.float64)
-        if b.ndim < -axis:
-            b = b.reshape((1,) * (-axis - b.ndim) + b.shape)
-        if axis != -1:
-            b = np.moveaxis(b, axis, -1)
+        b = _summed_last(b, axis)
         if (
             b.ndim > x.ndim
             or len(rest) >= x.ndim

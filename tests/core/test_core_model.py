@@ -191,6 +191,8 @@ def test_chains_are_runs_of_frozen_flows() -> None:
         flows[0].rate = flows[0].rate  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
         run.rates = ()  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        run.block.offset = 0  # type: ignore[misc]  # blocks are shared: frozen
     # a run's flows are consecutive, stage i into stage i + 1, one per rate
     for _, m in MODELS:
         for td in m.transitions:

@@ -101,7 +101,7 @@ def cell_names(base: str, axes: tuple[Axis, ...]) -> list[str]:
     ]
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, eq=False)
 class Block:
     """A state template: `size` consecutive entries of `y` starting at `offset`."""
 
@@ -269,7 +269,7 @@ class Flow:
     run: Run | None = None
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, eq=False)
 class Counter:
     """An incidence counter (`incidence:` in the spec): a state block whose
     derivative is the sum of the flows of `transitions`, summed over the

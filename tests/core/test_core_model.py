@@ -228,6 +228,13 @@ def _constructed(cls: str) -> set[str]:
 
 def test_one_module_makes_chains_and_only_the_build_resolves_names() -> None:
     assert _constructed("Run") == {"_core/chains.py", "_core/bind.py"}
+    # a chain's block (named by chains.py) is read through chains.chain_name only
+    named = {
+        str(p.relative_to(PACKAGE))
+        for p in PACKAGE.rglob("*.py")
+        if '"#chain' in p.read_text() or "'#chain" in p.read_text()
+    }
+    assert named == {"_core/chains.py"}
     assert _constructed("Resolver") <= {
         "_core/build.py",
         "_core/builder.py",

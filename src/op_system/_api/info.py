@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .._core.chains import chain_name
 from .._core.model import Model
 from .._spec.axes import Axis
 from .._support.errors import did_you_mean
@@ -358,10 +359,11 @@ def _from_model(
     blocks = []
     counters = {id(c.block) for c in model.counters}
     for b in model.blocks:
-        chain = b.custom is not None and "#chain" in b.base
+        name = chain_name(b)
+        chain = name is not None
         blocks.append(
             StateBlockInfo(
-                base=b.base.split("#", 1)[0] if chain else b.base,
+                base=name if name is not None else b.base,
                 axes=() if chain else tuple(ax.name for ax in b.axes),
                 coords=()
                 if chain

@@ -157,29 +157,6 @@ class Builder:
         offset = last.offset + last.size if last else 0
         self.blocks.append(Block(name, (), offset, path))
 
-    def add_chain_block(self, name: str, stages: list[str], path: str) -> Block | None:
-        """One vectorized block for the stages `I1..Ik`; None if some stage already exists."""
-        names_now = set(self.state_names())
-        if any(s in names_now for s in stages):
-            for s in stages:
-                if s not in names_now:
-                    self.add_stage_block(s, path)
-            return None
-        for s in stages:
-            _check_ident(s, path, "chain stage")
-        axis = Axis(
-            f"_stage_{name}",
-            "categorical",
-            tuple(str(i) for i in range(1, len(stages) + 1)),
-        )
-        last = self.blocks[-1] if self.blocks else None
-        offset = last.offset + last.size if last else 0
-        blk = Block(
-            f"{name}#chain{len(self.blocks)}", (axis,), offset, path, tuple(stages)
-        )
-        self.blocks.append(blk)
-        return blk
-
     def state_names(self) -> list[str]:
         names: list[str] = []
         for b in self.blocks:

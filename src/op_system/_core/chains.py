@@ -18,10 +18,46 @@ from typing import Any
 
 from .._lang.ir import Name
 from .._lang.parse import parse_expr
+from .._spec.axes import Axis
 from .._support.errors import SpecError, did_you_mean
-from .defs import Flow, Run
+from .defs import Block, Flow, Run
+from .templates import _check_ident
 
-__all__ = ["_expr_chains", "_parse_chain", "_transition_chains"]
+__all__ = ["_expr_chains", "_parse_chain", "_transition_chains", "chain_name"]
+
+#: A chain's block is named `<chain>#chain<n>` (never a spec name: `#` is not
+#: an identifier character), its cells by the stage names.
+_MARK = "#chain"
+
+
+def chain_name(block: Block) -> str | None:
+    """The name of the chain whose stages `block` holds, or None."""
+    if block.custom is None or _MARK not in block.base:
+        return None
+    return block.base.split(_MARK, 1)[0]
+
+
+def _chain_block(b: Any, name: str, stages: list[str], path: str) -> Block | None:
+    """One vectorized block for the stages `I1..Ik`; None if some stage already
+    exists (then each new stage is a plain state of its own)."""
+    names_now = set(b.state_names())
+    if any(s in names_now for s in stages):
+        for s in stages:
+            if s not in names_now:
+                b.add_stage_block(s, path)
+        return None
+    for s in stages:
+        _check_ident(s, path, "chain stage")
+    axis = Axis(
+        f"_stage_{name}",
+        "categorical",
+        tuple(str(i) for i in range(1, len(stages) + 1)),
+    )
+    last = b.blocks[-1] if b.blocks else None
+    offset = last.offset + last.size if last else 0
+    blk = Block(f"{name}{_MARK}{len(b.blocks)}", (axis,), offset, path, tuple(stages))
+    b.blocks.append(blk)
+    return blk
 
 
 def _chain_rate(value: object, path: str) -> str:
@@ -141,7 +177,7 @@ def _expr_chains(
         chain_bases.add(chain["name"].strip())
         final_out = (exit_cfg[1] if exit_cfg else None) or rates[-1]
         gen = f"chain[{c_idx}]"
-        blk = b.add_chain_block(chain["name"].strip(), stages, gen)
+        blk = _chain_block(b, chain["name"].strip(), stages, gen)
         names_now.update(stages)
         if blk is not None:
             fwd = (parse_expr(r, path=f"{gen}.forward") for r in rates)
@@ -192,7 +228,7 @@ def _transition_chains(
     for c_idx, chain in enumerate(chains):
         stages, rates, entry, exit_cfg = _parse_chain(chain, c_idx, names_now)
         p = f"chain[{c_idx}]"
-        blk = b.add_chain_block(chain["name"].strip(), stages, p)
+        blk = _chain_block(b, chain["name"].strip(), stages, p)
         names_now.update(stages)
         if entry is not None:
             entries.append(

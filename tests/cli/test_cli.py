@@ -66,7 +66,10 @@ def test_validate_reports_ok_and_errors_with_positions(files: Path) -> None:
     assert "ok: good.yaml: transitions model, 3 states, 2 parameters" in ok.stdout
     bad = _run("validate", "bad.yaml", cwd=files)
     assert bad.returncode == 1
-    assert bad.stderr.startswith("bad.yaml:6:11: ExpressionError:"), bad.stderr
+    # the position of the bad token itself: line 6, column 23 is `sum_stat`
+    assert bad.stderr.startswith("bad.yaml:6:23: ExpressionError:"), bad.stderr
+    line = BAD.splitlines()[5]
+    assert line[22:].startswith("sum_stat")
     assert "sum_stat" in bad.stderr
 
 

@@ -85,7 +85,8 @@ def _check(spec: SpecDict) -> dict[str, Any]:
             "message": exc.detail,
             "path": exc.path,
             "token": exc.token,
-            "location": locate(spec, exc.path),
+            "position": exc.pos,
+            "location": locate(spec, exc.path, exc.pos),
         }
     return {
         "ok": True,

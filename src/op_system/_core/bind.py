@@ -51,7 +51,9 @@ class _Binder:
         if isinstance(node, Reduce):  # the loop's dimension, bound with it
             dim = reduce_dim(node, self.m.axes, path)
             body = self.expr(node.body, (*scope, dim), path)
-            return Reduce(node.kind, node.axis, node.var, node.coords, body, dim)
+            return Reduce(
+                node.kind, node.axis, node.var, node.coords, body, dim, node.pos
+            )
         kids = children(node)
         if not kids:
             return node

@@ -137,7 +137,10 @@ class Resolver:
             )
         tgt = self._bound.get(key)
         if tgt is None:
-            tgt = self._bound[key] = self._resolve(node, scope, path)
+            try:
+                tgt = self._bound[key] = self._resolve(node, scope, path)
+            except ExpressionError as exc:  # say where in the expression
+                raise exc.at(node.pos) from None
         return tgt
 
     def _resolve(self, node: Name | Ref, scope: tuple[Dim, ...], path: str) -> Target:
@@ -213,6 +216,20 @@ class Resolver:
         path: str,
     ) -> tuple[Axis, Sel]:
         """Return (axis, selection) for one index item."""
+        try:
+            return self._item_sel(item, pos, target_axes, scope, ref, path)
+        except ExpressionError as exc:  # the item's own position
+            raise exc.at(item.pos) from None
+
+    def _item_sel(
+        self,
+        item: IndexItem,
+        pos: int,
+        target_axes: tuple[Axis, ...] | None,
+        scope: dict[str, Dim],
+        ref: Ref,
+        path: str,
+    ) -> tuple[Axis, Sel]:
         text = f"{ref.base}[{','.join(str(i) for i in ref.items)}]"
         if item.axis is not None:
             axis = self.m.axes.get(item.axis)
@@ -316,12 +333,14 @@ class Resolver:
                         f"{ref.base} has no axis {axis.name!r} (its axes are {', '.join(a.name for a in taxes)}) in {text}",
                         path=path,
                         token=str(item),
+                        pos=item.pos,
                     )
                 if axis.name in given:
                     raise ExpressionError(
                         f"axis {axis.name!r} given twice in {text}",
                         path=path,
                         token=str(item),
+                        pos=item.pos,
                     )
                 given[axis.name] = sel
             sels = []

@@ -88,18 +88,21 @@ def reduce_dim(node: Reduce, axes: dict[str, Axis], path: str) -> Dim:
         raise SpecError(
             f"{node.kind} axis {node.axis!r} not found{did_you_mean(node.axis, axes)}",
             path=path,
+            pos=node.pos,
             token=node.axis,
         )
     if node.kind == "sum_over" and axis.kind != "categorical":
         raise SpecError(
             f"sum_over axis {node.axis!r} must be categorical",
             path=path,
+            pos=node.pos,
             token=node.axis,
         )
     if node.kind == "integrate_over" and axis.kind != "continuous":
         raise SpecError(
             f"integrate_over axis {node.axis!r} must be continuous",
             path=path,
+            pos=node.pos,
             token=node.axis,
         )
     subset = None
@@ -108,6 +111,7 @@ def reduce_dim(node: Reduce, axes: dict[str, Axis], path: str) -> Dim:
             raise SpecError(
                 f"sum_over IN filter for axis {node.axis!r} is empty",
                 path=path,
+                pos=node.pos,
                 token=node.axis,
             )
         seen: list[int] = []
@@ -117,6 +121,7 @@ def reduce_dim(node: Reduce, axes: dict[str, Axis], path: str) -> Dim:
                 raise SpecError(
                     f"sum_over IN filter for axis {node.axis!r} contains duplicate coord {c!r}",
                     path=path,
+                    pos=node.pos,
                     token=c,
                 )
             if i is None:
@@ -124,6 +129,7 @@ def reduce_dim(node: Reduce, axes: dict[str, Axis], path: str) -> Dim:
                     f"sum_over IN filter references unknown coord {c!r} for axis {node.axis!r} "
                     f"(valid: {list(axis.coords)}){axis.suggest(c)}",
                     path=path,
+                    pos=node.pos,
                     token=c,
                 )
             seen.append(i)

@@ -35,6 +35,7 @@ __all__ = [
     "Node",
     "NpConst",
     "Num",
+    "Pos",
     "Read",
     "Reduce",
     "Ref",
@@ -86,6 +87,10 @@ BINARY_OPS = ("+", "-", "*", "/", "**", "%")
 COMPARE_OPS = ("==", "!=", "<", "<=", ">", ">=")
 
 
+#: A position in an expression's text: (line, column), both 1-based.
+Pos: TypeAlias = tuple[int, int]
+
+
 class _Node:
     """Base class of IR nodes (`Node` is their closed union)."""
 
@@ -118,6 +123,8 @@ class Name(_Node):
     """A bare identifier: state, alias, parameter, `t`, or an expanded cell name."""
 
     id: str
+    #: where it starts in its expression: (line, column), 1-based, for error messages; not part of its identity
+    pos: Pos | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +138,8 @@ class IndexItem:
     axis: str | None
     value: str
     is_number: bool = False
+    #: where it starts in its expression: (line, column), 1-based, for error messages; not part of its identity
+    pos: Pos | None = field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         return self.value if self.axis is None else f"{self.axis}={self.value}"
@@ -142,6 +151,8 @@ class Ref(_Node):
 
     base: str
     items: tuple[IndexItem, ...]
+    #: where it starts in its expression: (line, column), 1-based, for error messages; not part of its identity
+    pos: Pos | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +238,8 @@ class Call(_Node):
 
     func: str
     args: tuple[Node, ...]
+    #: where it starts in its expression: (line, column), 1-based, for error messages; not part of its identity
+    pos: Pos | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +254,8 @@ class Reduce(_Node):
     #: the loop's dimension (a `_core` `Dim`: its axis and selected coordinates),
     #: set when the model is bound (`_core/bind.py`); not part of its identity
     dim: Any = field(default=None, compare=False)
+    #: where it starts in its expression: (line, column), 1-based, for error messages; not part of its identity
+    pos: Pos | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +265,8 @@ class Invalid(_Node):
     detail: str
     token: str
     source: str
+    #: where it starts in its expression: (line, column), 1-based, for error messages; not part of its identity
+    pos: Pos | None = field(default=None, compare=False, repr=False)
 
 
 #: An expression: the closed union of the IR's node classes. An interpreter that
@@ -335,8 +352,8 @@ _REBUILD: dict[type, Callable[[Any, list[Node]], Node]] = {
     Compare: lambda n, k: Compare(k[0], n.ops, tuple(k[1:])),
     BoolOp: lambda n, k: BoolOp(n.op, tuple(k)),
     IfExp: lambda n, k: IfExp(k[0], k[1], k[2]),
-    Call: lambda n, k: Call(n.func, tuple(k)),
-    Reduce: lambda n, k: Reduce(n.kind, n.axis, n.var, n.coords, k[0], n.dim),
+    Call: lambda n, k: Call(n.func, tuple(k), n.pos),
+    Reduce: lambda n, k: Reduce(n.kind, n.axis, n.var, n.coords, k[0], n.dim, n.pos),
 }
 
 

@@ -16,6 +16,7 @@ when compiled) and nothing is ever evaluated.
 from __future__ import annotations
 
 import ast
+import bisect
 import io
 import keyword
 import math
@@ -38,6 +39,7 @@ from .ir import (
     Node,
     NpConst,
     Num,
+    Pos,
     Reduce,
     Ref,
     Str,
@@ -75,11 +77,72 @@ _CMPOPS: dict[type, str] = {
 _UNARY: dict[type, str] = {ast.USub: "-", ast.UAdd: "+", ast.Not: "not"}
 
 
-def _fail(detail: str, path: str | None, token: str | None = None) -> ExpressionError:
-    return ExpressionError(detail, path=path, token=token)
+def _fail(
+    detail: str, path: str | None, token: str | None = None, pos: Pos | None = None
+) -> ExpressionError:
+    return ExpressionError(detail, path=path, token=token, pos=pos)
 
 
-def _rewrite(src: str, path: str | None) -> str:
+class _Positions:
+    """Maps offsets in the parsed text back to (line, column) in the text as written.
+
+    The parser reads `src`: the written text with line breaks as spaces and leading
+    blanks stripped, then (`_rewrite`) with some tokens replaced by longer or shorter
+    ones. Python's parser reports UTF-8 byte offsets into that rewritten text.
+    """
+
+    def __init__(self, text: str, src: str) -> None:
+        flat = text.replace("\r", " ").replace("\n", " ")
+        self.lead = len(flat) - len(flat.lstrip())
+        self.line_starts = [0]
+        for line in text.split("\n")[:-1]:
+            self.line_starts.append(self.line_starts[-1] + len(line) + 1)
+        self.simple = len(self.line_starts) == 1 and src.isascii()
+        self.rewritten = src
+        #: where each edit starts in the rewritten text, and there its end and its
+        #: (start, end) in `src`
+        self.new_starts: list[int] = []
+        self.edits: list[tuple[int, int, int]] = []
+
+    def rewrote(self, out: str, edits: list[tuple[int, int, str]]) -> None:
+        self.rewritten = out
+        self.simple = self.simple and not edits
+        shift = 0
+        for start, end, new in sorted(edits):
+            self.new_starts.append(start + shift)
+            self.edits.append((start + shift + len(new), start, end))
+            shift += len(new) - (end - start)
+
+    def of_src(self, off: int) -> Pos:
+        """The position of character `off` of `src`."""
+        off += self.lead
+        line = bisect.bisect_right(self.line_starts, off)
+        return line, off - self.line_starts[line - 1] + 1
+
+    def of_rewritten(self, off: int) -> Pos:
+        """The position of character `off` of the rewritten text (inside a rewritten
+        token: that token's start)."""
+        i = bisect.bisect_right(self.new_starts, off) - 1
+        if i < 0:
+            return self.of_src(off)
+        new_end, old_start, old_end = self.edits[i]
+        if off < new_end:
+            return self.of_src(old_start)
+        return self.of_src(off - new_end + old_end)
+
+    def of(self, node: ast.AST) -> Pos | None:
+        """Where an `ast` node of the rewritten text starts."""
+        off: int | None = getattr(node, "col_offset", None)
+        if off is None:  # pragma: no cover - expression nodes all have one
+            return None
+        if self.simple:
+            return 1, off + 1 + self.lead
+        if not self.rewritten.isascii():  # col_offset counts UTF-8 bytes
+            off = len(self.rewritten.encode()[:off].decode("utf-8", "ignore"))
+        return self.of_rewritten(off)
+
+
+def _rewrite(src: str, path: str | None, where: _Positions) -> str:
     """Rewrite the spec language's extra forms into parseable Python (see module doc)."""
     try:
         toks = list(tokenize.generate_tokens(io.StringIO(src).readline))
@@ -164,7 +227,10 @@ def _rewrite(src: str, path: str | None) -> str:
             edits.append((offset(tok.start), offset(tok.end), ":"))
         elif tok.type == tokenize.OP and tok.string == ":" and stack and stack[-1]:
             raise _fail(
-                "slices are not supported in indices; use axis=coord", path, ":"
+                "slices are not supported in indices; use axis=coord",
+                path,
+                ":",
+                where.of_src(offset(tok.start)),
             )
         elif tok.type == tokenize.NAME and tok.string in _ESCAPED_KEYWORDS:
             nxt = toks[i + 1] if i + 1 < len(toks) else None
@@ -180,6 +246,7 @@ def _rewrite(src: str, path: str | None) -> str:
     out = src
     for start, end, text in reversed(edits):
         out = out[:start] + text + out[end:]
+    where.rewrote(out, edits)
     return out
 
 
@@ -240,7 +307,8 @@ def parse_expr(text: object, *, path: str | None = None) -> Node:
     # Only indices, reductions, IN filters and `lambda` need the token rewrite
     # (a flat per-cell sum of thousands of terms skips Python's slow tokenizer).
     needs_rewrite = "[" in src or "_over" in src or "lambda" in src or "IN" in src
-    rewritten = _rewrite(src, path) if needs_rewrite else src
+    where = _Positions(text, src)
+    rewritten = _rewrite(src, path, where) if needs_rewrite else src
     try:
         tree = ast.parse(rewritten, mode="eval")
     except SyntaxError as exc:
@@ -254,14 +322,17 @@ def parse_expr(text: object, *, path: str | None = None) -> Node:
             ) from None
         token = _token_at(rewritten, exc.offset)
         near = f" near {token!r}" if token else ""
+        pos = None
+        if exc.offset and 1 <= exc.offset <= len(rewritten):
+            pos = where.of_rewritten(exc.offset - 1)
         raise _fail(
-            f"invalid expression syntax: {exc.msg}{near}", path, token
+            f"invalid expression syntax: {exc.msg}{near}", path, token, pos
         ) from None
     except (RecursionError, MemoryError, ValueError):
         raise _fail(
             "invalid expression syntax: expression is nested too deeply", path
         ) from None
-    return _Converter(src, path).convert(tree.body, 0)
+    return _Converter(src, path, where).convert(tree.body, 0)
 
 
 _CHAIN_GROUP = {"+": "add", "-": "add", "*": "mul", "/": "mul"}
@@ -278,9 +349,10 @@ def _close_run(first: Node, ops: list[str], operands: list[Node]) -> Node:
 
 
 class _Converter:
-    def __init__(self, src: str, path: str | None) -> None:
+    def __init__(self, src: str, path: str | None, where: _Positions) -> None:
         self.src = src
         self.path = path
+        self.at = where.of
 
     def invalid(self, node: ast.AST, detail: str, token: str | None = None) -> Invalid:
         try:
@@ -289,7 +361,10 @@ class _Converter:
             seg = type(node).__name__
         seg = seg.replace(_KW_ESCAPE.format("lambda"), "lambda")
         return Invalid(
-            detail=detail, token=token if token is not None else seg, source=seg
+            detail=detail,
+            token=token if token is not None else seg,
+            source=seg,
+            pos=self.at(node),
         )
 
     def convert(self, node: ast.AST, depth: int) -> Node:
@@ -422,7 +497,7 @@ class _Converter:
             return self.invalid(node, f"non-ASCII identifier {ident!r}", ident)
         if ident == "np":
             return self.invalid(node, "'np' can only be used as np.<function>", "np")
-        return Name(ident)
+        return Name(ident, self.at(node))
 
     def call(self, node: ast.Call, d: int) -> Node:
         func = node.func
@@ -443,7 +518,9 @@ class _Converter:
                     f"{token} takes {ALLOWED_FUNCS[fname]} argument(s), got {len(node.args)}",
                     token,
                 )
-            return Call(fname, tuple(self.convert(a, d) for a in node.args))
+            return Call(
+                fname, tuple(self.convert(a, d) for a in node.args), self.at(node)
+            )
         if isinstance(func, ast.Name):
             fname = _unescape(func.id)
             if fname in _REDUCERS:
@@ -457,7 +534,7 @@ class _Converter:
             if fname == "sum_state":
                 if node.args:
                     return self.invalid(node, "sum_state() takes no arguments", fname)
-                return Call("sum_state", ())
+                return Call("sum_state", (), self.at(node))
             if len(node.args) != 1 or not (
                 isinstance(node.args[0], ast.Constant)
                 and isinstance(node.args[0].value, str)
@@ -467,7 +544,7 @@ class _Converter:
                     "sum_prefix takes one string argument, e.g. sum_prefix('I')",
                     fname,
                 )
-            return Call("sum_prefix", (Str(node.args[0].value),))
+            return Call("sum_prefix", (Str(node.args[0].value),), self.at(node))
         return self.invalid(node, f"only attribute calls allowed in {self.src!r}")
 
     def reducer(self, node: ast.Call, fname: str, d: int) -> Node:
@@ -511,7 +588,7 @@ class _Converter:
                     )
             coords = tuple(items)
         body = self.convert(node.args[1], d)
-        return Reduce(fname, axis, var, coords, body)
+        return Reduce(fname, axis, var, coords, body, pos=self.at(node))
 
     def subscript(self, node: ast.Subscript) -> Node:
         if not isinstance(node.value, ast.Name):
@@ -523,7 +600,7 @@ class _Converter:
         raw = list(sl.elts) if isinstance(sl, ast.Tuple) else [sl]
         items: list[IndexItem] = []
         for it in raw:
-            item = self.index_item(it)
+            item = self.index_item(it, self.at(it))
             if item is None:
                 return self.invalid(
                     node, f"invalid index in {self.src!r}", ast.unparse(it)
@@ -531,10 +608,10 @@ class _Converter:
             items.append(item)
         if not items:
             return self.invalid(node, f"empty index in {self.src!r}", base)
-        return Ref(base, tuple(items))
+        return Ref(base, tuple(items), self.at(node))
 
     @staticmethod
-    def index_item(it: ast.AST) -> IndexItem | None:
+    def index_item(it: ast.AST, pos: Pos | None) -> IndexItem | None:
         def value_of(v: ast.AST | None) -> tuple[str, bool] | None:
             if isinstance(v, ast.Name):
                 return _unescape(v.id), False
@@ -559,8 +636,8 @@ class _Converter:
             val = value_of(it.upper)
             if val is None:
                 return None
-            return IndexItem(_unescape(it.lower.id), val[0], val[1])
+            return IndexItem(_unescape(it.lower.id), val[0], val[1], pos)
         val = value_of(it)
         if val is None:
             return None
-        return IndexItem(None, val[0], val[1])
+        return IndexItem(None, val[0], val[1], pos)

@@ -574,7 +574,9 @@ class _Lowerer:
         if isinstance(node, Reduce):
             return self.reduce(node, scope, path)
         if isinstance(node, Invalid):  # pragma: no cover - rejected by check_invalid
-            raise ExpressionError(node.detail, path=path, token=node.token)
+            raise ExpressionError(
+                node.detail, path=path, token=node.token, pos=node.pos
+            )
         if isinstance(node, (Str, Name, Ref)):  # pragma: no cover
             raise not_a_value(node, path)
         unhandled(node)

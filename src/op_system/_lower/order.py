@@ -25,7 +25,9 @@ def check_invalid(model: Model) -> None:
     for expr, path in exprs:
         for node in walk(expr):
             if isinstance(node, Invalid):
-                raise ExpressionError(node.detail, path=path, token=node.token)
+                raise ExpressionError(
+                    node.detail, path=path, token=node.token, pos=node.pos
+                )
 
 
 def _alias_order(

@@ -16,21 +16,48 @@ class SpecDict(dict):  # type: ignore[type-arg]
     """A spec loaded from a file: a plain `dict` that remembers where each key came from."""
 
     source: str = "<string>"
-    marks: dict[tuple[Any, ...], tuple[int, int]]
+    #: `(line, column)` of each spec path's value, and for a string that stands in
+    #: the file as written the `(line, column)` of its first character (see `_mark`)
+    marks: dict[tuple[Any, ...], tuple[int, ...]]
 
     def __init__(
         self,
         data: Mapping[str, Any],
         source: str,
-        marks: dict[tuple[Any, ...], tuple[int, int]],
+        marks: dict[tuple[Any, ...], tuple[int, ...]],
     ) -> None:
         super().__init__(data)
         self.source = source
         self.marks = marks
 
 
+def _mark(node: Any) -> tuple[int, ...]:
+    """A node's `(line, column)`, and for a string whose text stands in the file as
+    written (plain or quoted without escapes on one line, or a literal block) the
+    `(line, column)` of its first character, so that expression positions map."""
+    start, end = node.start_mark, node.end_mark
+    mark = (start.line + 1, start.column + 1)
+    value = getattr(node, "value", None)
+    if not isinstance(value, str):
+        return mark
+    if node.style == "|" and start.buffer is not None:
+        # the block's lines are the file's lines after its header, less its indentation
+        lines = start.buffer.split("\n")[start.line + 1 :]
+        first = next((ln for ln in lines if ln.strip()), None)
+        if first is None:
+            return mark
+        indent = len(first) - len(first.lstrip(" "))
+        return (*mark, start.line + 2 + lines.index(first), indent + 1)
+    if start.line != end.line:
+        return mark
+    quotes = 0 if node.style is None else 2 if node.style in ("'", '"') else -1
+    if quotes >= 0 and end.index - start.index == len(value) + quotes:
+        return (*mark, start.line + 1, start.column + 1 + quotes // 2)
+    return mark
+
+
 def _collect_marks(
-    node: Any, prefix: tuple[Any, ...], out: dict[tuple[Any, ...], tuple[int, int]]
+    node: Any, prefix: tuple[Any, ...], out: dict[tuple[Any, ...], tuple[int, ...]]
 ) -> None:
     import yaml
 
@@ -43,10 +70,7 @@ def _collect_marks(
             path = (*prefix, key)
             out[path] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             _collect_marks(value_node, path, out)
-            out[path] = (
-                value_node.start_mark.line + 1,
-                value_node.start_mark.column + 1,
-            )
+            out[path] = _mark(value_node)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             _collect_marks(item, (*prefix, i), out)
@@ -77,26 +101,30 @@ def _parse_path(path: str) -> tuple[Any, ...]:
     return tuple(keys)
 
 
-def locate(spec: object, path: str | None) -> str | None:
-    """`file:line:column` of a spec path, for specs loaded with `load_spec`."""
+def locate(
+    spec: object, path: str | None, pos: tuple[int, int] | None = None
+) -> str | None:
+    """`file:line:column` of a spec path, for specs loaded with `load_spec`; with
+    `pos`, a position in the expression there, that of its token where the
+    expression stands in the file as written."""
     if not isinstance(spec, SpecDict) or not path:
         return None
     keys = _parse_path(path)
+    exact = True
     while keys:
         mark = spec.marks.get(keys)
         if mark is not None:
+            if exact and pos is not None and len(mark) == 4:
+                line, col = mark[2] + pos[0] - 1, mark[3] + pos[1] - 1
+                return f"{spec.source}:{line}:{col}"
             return f"{spec.source}:{mark[0]}:{mark[1]}"
-        keys = keys[:-1]
+        keys, exact = keys[:-1], False
     return None
 
 
 def annotate(exc: OpSystemError, spec: object) -> OpSystemError:
-    """Append the file position of `exc.path` to the error message (same class)."""
-    where = locate(spec, exc.path)
-    if where is None:
-        return exc
-    new = type(exc)(exc.detail, path=f"{exc.path}, {where}", token=exc.token)
-    return new
+    """`exc` with the file position of its token (or of `exc.path`) (same class)."""
+    return exc.located(locate(spec, exc.path, exc.pos))
 
 
 def load_spec(path: str | Path, *, key: str | None = None) -> SpecDict:
@@ -134,7 +162,7 @@ def load_spec(path: str | Path, *, key: str | None = None) -> SpecDict:
     return spec_at(p, data, marks, prefix)
 
 
-Marks = dict[tuple[Any, ...], tuple[int, int]]
+Marks = dict[tuple[Any, ...], tuple[int, ...]]
 
 
 def read_yaml(p: Path) -> tuple[dict[str, Any], Marks]:

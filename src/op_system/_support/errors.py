@@ -7,8 +7,8 @@ its message starts with the same prefix, so code written against 0.1.2 that
 catches those keeps working.
 
 Messages say *where* (a spec path such as `equations['I[age]']` or
-`transitions[3].rate`), *what* (the offending token), and, where obvious, what to
-do instead.
+`transitions[3].rate`, and the column of the offending token in an expression),
+*what* (the offending token), and, where obvious, what to do instead.
 """
 
 from __future__ import annotations
@@ -39,17 +39,50 @@ class OpSystemError(Exception):
     anchor: str = "opsystemerror"
 
     def __init__(
-        self, detail: str, *, path: str | None = None, token: str | None = None
+        self,
+        detail: str,
+        *,
+        path: str | None = None,
+        token: str | None = None,
+        pos: tuple[int, int] | None = None,
+        location: str | None = None,
     ) -> None:
         self.detail = detail
         self.path = path
         self.token = token
+        #: where in the expression at `path` the token stands: (line, column), 1-based
+        self.pos = pos
+        #: `file:line:column` of the token, for a spec loaded from a file
+        self.location = location
         super().__init__(self._format())
+
+    def at(self, pos: tuple[int, int] | None) -> OpSystemError:
+        """This error with the expression position `pos`, unless it has one already
+        (the innermost position, the token's own, wins)."""
+        if pos is None or self.pos is not None:
+            return self
+        return self._copy(pos=pos)
+
+    def located(self, location: str | None) -> OpSystemError:
+        """This error with the `file:line:column` it comes from."""
+        return self if location is None else self._copy(location=location)
+
+    def _copy(self, **changes: Any) -> OpSystemError:
+        fields = {"path": self.path, "token": self.token, "pos": self.pos}
+        fields["location"] = self.location
+        new = type(self)(self.detail, **{**fields, **changes})
+        new.__cause__, new.__context__ = self.__cause__, self.__context__
+        return new
+
+    def _where(self) -> str:
+        if not self.path:
+            return ""
+        file = f", {self.location}" if self.location else ""
+        return f" (at {self.path}{expression_position(self.pos)}{file})"
 
     def _format(self) -> str:
         parts = [self.prefix] if self.prefix else []
-        where = f" (at {self.path})" if self.path else ""
-        parts.append(f"Detail: {self._detail_with_token()}{where}")
+        parts.append(f"Detail: {self._detail_with_token()}{self._where()}")
         return " ".join(parts)
 
     def _detail_with_token(self) -> str:
@@ -60,13 +93,27 @@ class OpSystemError(Exception):
     def __reduce__(
         self,
     ) -> tuple[Any, ...]:  # keep picklable despite keyword-only arguments
-        return (_rebuild, (type(self), self.detail, self.path, self.token))
+        fields = (self.detail, self.path, self.token, self.pos, self.location)
+        return (_rebuild, (type(self), *fields))
 
 
 def _rebuild(  # pragma: no cover - pickle helper
-    cls: type[OpSystemError], detail: str, path: str | None, token: str | None
+    cls: type[OpSystemError],
+    detail: str,
+    path: str | None,
+    token: str | None,
+    pos: tuple[int, int] | None = None,
+    location: str | None = None,
 ) -> OpSystemError:
-    return cls(detail, path=path, token=token)
+    return cls(detail, path=path, token=token, pos=pos, location=location)
+
+
+def expression_position(pos: tuple[int, int] | None) -> str:
+    """`", column 7"` (or `", line 2, column 7"` in a multi-line expression)."""
+    if pos is None:
+        return ""
+    line, col = pos
+    return f", column {col}" if line == 1 else f", line {line}, column {col}"
 
 
 class SpecWarning(UserWarning):
@@ -94,8 +141,7 @@ class ParameterError(OpSystemError, TypeError):
     anchor = "parametererror"
 
     def _format(self) -> str:
-        where = f" (at {self.path})" if self.path else ""
-        return f"{self.prefix} {self._detail_with_token()}{where}"
+        return f"{self.prefix} {self._detail_with_token()}{self._where()}"
 
 
 class StateShapeError(OpSystemError, ValueError):

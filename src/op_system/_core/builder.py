@@ -329,6 +329,7 @@ class Builder:
                         f"{ref.base}[...] refers to cells defined one by one, but {missing[0]!r} is not defined",
                         path=path,
                         token=missing[0],
+                        pos=ref.pos,
                     )
                 if not missing:
                     cell_refs = tuple(Name(c) for c in cells)

@@ -47,6 +47,7 @@ from .ops import (
 )
 from .order import _alias_deps, _alias_levels, _alias_order, check_invalid
 from .reroll import Group, group_cells
+from .split import split_prep
 from .stmts import (
     Assign,
     Call,
@@ -139,7 +140,7 @@ def _lower_pass(
     outputs, scattered, flow_out, obs_out = _lower_values(
         lw, model, mode, order, cycle, reroll
     )
-    lines, param_lines, read, rest, pnames = _prologue(lw, model, mode, dispatch, cycle)
+    lines, head, pnames = _prologue(lw, model, mode, dispatch, cycle)
     lines.extend(body)
     if cycle is not None:
         lines.append(Return(Var("y")))
@@ -157,11 +158,10 @@ def _lower_pass(
     source = print_function(fn, lw.emitter)
     bound_source = ""
     if mode != "jvp" and cycle is None:
-        # The same function split in two: `prep(params)` reads the parameters once
-        # (what `CompiledRhs.bind` calls), `core(t, y, *prep(params))` does the rest.
-        ret = Return(Tup(tuple(Var(v) for v in read)))
-        prep = Function("prep", ("params",), (*param_lines, ret))
-        core = Function("core", (*args, *read), tuple(lines[rest:]))
+        # The same function split in two (`_lower/split.py`): `prep(params)` computes
+        # what needs the parameters only, once per `CompiledRhs.bind`, and
+        # `core(t, y, *prep(params))` the rest.
+        prep, core = split_prep(Function(name, args, tuple(lines[head:])))
         bound_source = print_function(prep, lw.emitter) + print_function(
             core, lw.emitter
         )
@@ -303,11 +303,11 @@ def _prologue(
     mode: str,
     dispatch: bool,
     cycle: list[str] | None,
-) -> tuple[list[Stmt], list[Stmt], list[str], int, list[str]]:
+) -> tuple[list[Stmt], int, list[str]]:
     """The function's first statements: the parameter reads (with their slow
-    path), the state checks and views. Returns the statements, the parameter
-    statements and the variables they read (for `prep`), where the rest starts
-    (for `core`) and the parameter names."""
+    path), the state checks and views. Returns the statements, where the
+    parameter reads start (what comes before is for the unbound function only:
+    the dispatch and the alias cycle) and the parameter names."""
     tangent = mode in _TANGENT
     numpy = lw.backend_name == "numpy"
     y, params = Var("y"), Var("params")
@@ -340,10 +340,8 @@ def _prologue(
     read.extend(var for var, _ in lw.param_vectors)
     lines.extend(Assign(var, code) for var, code in lw.param_cells)
     read.extend(var for var, _ in lw.param_cells)
-    param_lines = lines[head:]
-    rest = len(lines)
     lines.extend(_state_reads(lw, model, mode, cycle, tables))
-    return lines, param_lines, read, rest, pnames
+    return lines, head, pnames
 
 
 def _param_reads(

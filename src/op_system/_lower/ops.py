@@ -66,6 +66,7 @@ __all__ = [
     "Zeros",
     "emitter_for",
     "gather",
+    "implicit_reads",
     "index_of",
     "is_atom",
     "reshape",
@@ -488,6 +489,18 @@ class Emitter:
 
     def vec_sum(self, op: VecSum) -> str:
         return f"_sum({self.text(op.a)})"
+
+
+def implicit_reads(op: Op) -> tuple[str, ...]:
+    """Variables an op's printed text reads besides its operands: the emitters
+    write the state's dtype as `y.dtype` (see `Emitter.text`)."""
+    if isinstance(op, (AsArray, AsFloat, BoolToFloat, Zeros)):
+        return ("y",)
+    if isinstance(op, StackScalars) and op.state_dtype:
+        return ("y",)
+    if isinstance(op, Where) and op.scalars:
+        return ("y",)
+    return ()
 
 
 class NumpyEmitter(Emitter):

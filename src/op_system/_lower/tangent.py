@@ -1,11 +1,10 @@
 """The exact jvp `J(t, y) @ v`: forward-mode differentiation of the IR, lowered
-like the right-hand side (see `_Tangent`).
+like the right-hand side (see `_Tangent`). Each node kind has its case in
+`_Tangent.d`; operators and functions have their rule in `jvp_rules.py`.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -41,6 +40,18 @@ from .flows import (
     _sum_terms,
     chain_change,
 )
+from .jvp_rules import (
+    BINARY_RULES,
+    FUNCTION_RULES,
+    IF_RULE,
+    UNARY_RULES,
+    Rule,
+    add,
+    mul,
+    product_rule,
+    select,
+    zero_or,
+)
 from .lowerer import (
     _SPILL,
     _drop_last,
@@ -49,11 +60,9 @@ from .lowerer import (
 from .ops import (
     Bin,
     Broadcast,
-    Fn,
     Index,
     Int,
     Lit,
-    Neg,
     Op,
     Reshape,
     Span,
@@ -66,26 +75,6 @@ from .ops import (
 from .values import _Val
 
 __all__ = ["_Tangent"]
-
-_ONE = Lit(1.0)
-
-#: d f(x) / dx of the one-argument functions, from (a temporary of) x
-_DERIVATIVES: dict[str, Callable[[Op], Op]] = {
-    "exp": lambda x: Fn("exp", (x,)),
-    "expm1": lambda x: Fn("exp", (x,)),
-    "log": lambda x: Bin("/", _ONE, x),
-    "log1p": lambda x: Bin("/", _ONE, Bin("+", _ONE, x)),
-    "log2": lambda x: Bin("/", _ONE, Bin("*", x, Lit(math.log(2.0)))),
-    "log10": lambda x: Bin("/", _ONE, Bin("*", x, Lit(math.log(10.0)))),
-    "sqrt": lambda x: Bin("/", Lit(0.5), Fn("sqrt", (x,))),
-    "abs": lambda x: Fn("sign", (x,)),
-    "sin": lambda x: Fn("cos", (x,)),
-    "cos": lambda x: Neg(Fn("sin", (x,))),
-    "tan": lambda x: Bin("/", _ONE, Bin("*", Fn("cos", (x,)), Fn("cos", (x,)))),
-    "sinh": lambda x: Fn("cosh", (x,)),
-    "cosh": lambda x: Fn("sinh", (x,)),
-    "tanh": lambda x: Bin("-", _ONE, Bin("*", Fn("tanh", (x,)), Fn("tanh", (x,)))),
-}
 
 
 class _Tangent(_Lowerer):
@@ -155,160 +144,74 @@ class _Tangent(_Lowerer):
             return _Val(Var(var), frozenset())
         return self.index(var, tgt.sels, scope, path)
 
-    @staticmethod
-    def _z(v: _Val | None) -> Op:
-        return Lit(0.0) if v is None else v.op
-
-    def add(self, a: _Val | None, b: _Val | None, sign: str = "+") -> _Val | None:
-        if b is None:
-            return a
-        if a is None:
-            return b if sign == "+" else _Val(Neg(b.op), b.dims)
-        return _Val(Bin(sign, a.op, b.op), a.dims | b.dims)
-
-    def mul(self, a: _Val | None, b: _Val) -> _Val | None:
-        if a is None:
-            return None
-        return _Val(Bin("*", a.op, b.op), a.dims | b.dims)
-
-    def product_rule(
-        self, op: str, da: _Val | None, a: _Val, db: _Val | None, b: _Val
-    ) -> _Val | None:
-        """Tangent of `a * b` or `a / b` from the operands' values and tangents.
-
-        For `/`, `b` should be a temporary: it appears three times.
-        """
-        if op == "*":
-            return self.add(self.mul(da, b), self.mul(db, a))
-        first = None if da is None else _Val(Bin("/", da.op, b.op), da.dims | b.dims)
-        second = (
-            None
-            if db is None
-            else _Val(
-                Bin("/", Bin("*", a.op, db.op), Bin("*", b.op, b.op)),
-                a.dims | db.dims | b.dims,
-            )
-        )
-        return self.add(first, second, "-")
-
     # -- rules ----------------------------------------------------------------------
     def d(self, node: Node, scope: tuple[Dim, ...], path: str) -> _Val | None:
-        if isinstance(node, (Num, NpConst, Invalid)):
+        """The tangent of `node` (None: zero), by its kind; operators and functions
+        by their rule (`jvp_rules`)."""
+        match node:
+            case Read():
+                return self.t_target(node.target, scope, path)
+            case Num() | NpConst() | Invalid() | Compare():
+                return None  # constants, and comparisons (piecewise constant)
+            case BinOp():
+                rule = BINARY_RULES.get(node.op)
+                if rule is None:  # pragma: no cover - the parser's operators
+                    raise ExpressionError(
+                        f"cannot differentiate operator {node.op!r}", path=path
+                    )
+                return self.apply(rule, (node.left, node.right), scope, path)
+            case UnaryOp():
+                return self.apply(UNARY_RULES[node.op], (node.operand,), scope, path)
+            case Chain():
+                return self.d_chain(node, scope, path)
+            case Call(func="sum_state"):  # linear in the state: the same sum of `v`
+                return _Val(Sum(self.model_states(Var("v"))), frozenset())
+            case Call(func="sum_prefix"):
+                return self.prefix_sum(node, scope, path, Var("v"))
+            case Call():
+                return self.apply(FUNCTION_RULES[node.func], node.args, scope, path)
+            case IfExp():
+                args = (node.test, node.body, node.orelse)
+                return self.apply(IF_RULE, args, scope, path)
+            case BoolOp():
+                return self.d_boolop(node, scope, path)
+            case Reduce():
+                return self.d_reduce(node, scope, path)
+            case Str() | Name() | Ref():  # pragma: no cover
+                raise not_a_value(node, path)
+            case _:
+                unhandled(node)
+
+    def apply(
+        self, rule: Rule, args: tuple[Node, ...], scope: tuple[Dim, ...], path: str
+    ) -> _Val | None:
+        """The tangent of a function or operator of `args` by its `rule`.
+
+        The tangents come first: when all are zero, so is the result, and no
+        value (temporary) is lowered for it.
+        """
+        ds = [
+            self.d(a, scope, path)
+            for a, role in zip(args, rule.roles)
+            if role != "test"
+        ]
+        if all(x is None for x in ds):
             return None
-        if isinstance(node, Read):
-            return self.t_target(node.target, scope, path)
-        if isinstance(node, UnaryOp):
-            if node.op == "not":
-                return None
-            dv = self.d(node.operand, scope, path)
-            if dv is None or node.op == "+":
-                return dv
-            return _Val(Neg(dv.op), dv.dims)
-        if isinstance(node, BinOp):
-            da, db = self.d(node.left, scope, path), self.d(node.right, scope, path)
-            if da is None and db is None:
-                return None
-            if node.op in "+-":
-                return self.add(da, db, node.op)
-            a = self.num(self.expr(node.left, scope, path))
-            b = self.num(self.expr(node.right, scope, path))
-            if node.op == "*":
-                return self.product_rule("*", da, a, db, b)
-            if node.op == "/":
-                return self.product_rule("/", da, a, db, _Val(self.temp(b.op), b.dims))
-            if node.op == "**":
-                at, bt = self.temp(a.op), self.temp(b.op)
-                first = (
-                    None
-                    if da is None
-                    else _Val(
-                        Bin(
-                            "*",
-                            Bin("*", bt, Bin("**", at, Bin("-", bt, Int(1)))),
-                            da.op,
-                        ),
-                        da.dims | a.dims | b.dims,
-                    )
-                )
-                second = (
-                    None
-                    if db is None
-                    else _Val(
-                        Bin("*", Bin("*", Bin("**", at, bt), Fn("log", (at,))), db.op),
-                        db.dims | a.dims | b.dims,
-                    )
-                )
-                return self.add(first, second)
-            if node.op == "%":
-                second = (
-                    None
-                    if db is None
-                    else _Val(
-                        Bin("*", Fn("floor", (Bin("/", a.op, b.op),)), db.op),
-                        db.dims | a.dims | b.dims,
-                    )
-                )
-                return self.add(da, second, "-")
-            raise ExpressionError(  # pragma: no cover - the parser's operators
-                f"cannot differentiate operator {node.op!r}", path=path
-            )
-        if isinstance(node, Chain):
-            return self.d_chain(node, scope, path)
-        if isinstance(node, (Compare,)):
-            return None
-        if isinstance(node, BoolOp):
-            vals = [self.expr(v, scope, path) for v in node.values]
-            if all(v.kind == "bool" for v in vals):
-                return None
-            tangents = [self.d(v, scope, path) for v in node.values]
-            nums = [self.num(v) for v in vals]
-            acc = tangents[-1]
-            for v, dv in zip(reversed(nums[:-1]), reversed(tangents[:-1])):
-                if acc is None and dv is None:
-                    continue
-                t = Bin("!=", self.temp(v.op), Int(0))
-                if node.op == "and":
-                    acc = _Val(
-                        Where(t, self._z(acc), self._z(dv)),
-                        v.dims
-                        | (acc.dims if acc else frozenset())
-                        | (dv.dims if dv else frozenset()),
-                    )
-                else:
-                    acc = _Val(
-                        Where(t, self._z(dv), self._z(acc)),
-                        v.dims
-                        | (acc.dims if acc else frozenset())
-                        | (dv.dims if dv else frozenset()),
-                    )
-            return acc
-        if isinstance(node, IfExp):
-            db, do = self.d(node.body, scope, path), self.d(node.orelse, scope, path)
-            if db is None and do is None:
-                return None
-            test = self.boolean(self.expr(node.test, scope, path))
-            if test.const is not None:
-                return db if test.const else do
-            dims = (
-                test.dims
-                | (db.dims if db else frozenset())
-                | (do.dims if do else frozenset())
-            )
-            return _Val(Where(test.op, self._z(db), self._z(do)), dims)
-        if isinstance(node, Call):
-            return self.d_call(node, scope, path)
-        if isinstance(node, Reduce):
-            return self.d_reduce(node, scope, path)
-        if isinstance(node, (Str, Name, Ref)):  # pragma: no cover
-            raise not_a_value(node, path)
-        unhandled(node)
+        xs = [
+            self.boolean(self.expr(a, scope, path))
+            if role == "test"
+            else self.num(self.expr(a, scope, path))
+            for a, role in zip(args, rule.roles)
+            if role != "dx"
+        ]
+        return rule.jvp(self, xs, ds)
 
     def d_chain(self, node: Chain, scope: tuple[Dim, ...], path: str) -> _Val | None:
         """Tangent of a `Chain`, term by term (linear in its length)."""
         dt = self.d(node.operands[0], scope, path)
         if node.ops[0] in "+-":
             for i, (op, operand) in enumerate(zip(node.ops, node.operands[1:])):
-                dt = self.add(dt, self.d(operand, scope, path), op)
+                dt = add(dt, self.d(operand, scope, path), op)
                 if dt is not None and i % _SPILL == _SPILL - 1:
                     dt = _Val(self.temp(dt.op), dt.dims)
             return dt
@@ -319,82 +222,30 @@ class _Tangent(_Lowerer):
             db = self.d(operand, scope, path)
             bv = _Val(self.temp(b.op), b.dims)
             at = _Val(self.temp(acc.op), acc.dims)
-            dt = self.product_rule(op, dt, at, db, bv)
+            dt = product_rule(op, dt, at, db, bv)
             if dt is not None:
                 dt = _Val(self.temp(dt.op), dt.dims)
             acc = _Val(Bin(op, at.op, bv.op), at.dims | b.dims, "num")
         return dt
 
-    def d_call(self, node: Call, scope: tuple[Dim, ...], path: str) -> _Val | None:
-        if node.func == "sum_state":
-            return _Val(Sum(self.model_states(Var("v"))), frozenset())
-        if node.func == "sum_prefix":
-            return self.prefix_sum(node, scope, path, Var("v"))
-        if node.func == "where":
-            da, db = (
-                self.d(node.args[1], scope, path),
-                self.d(node.args[2], scope, path),
-            )
-            if da is None and db is None:
-                return None
-            c = self.boolean(self.expr(node.args[0], scope, path))
-            dims = (
-                c.dims
-                | (da.dims if da else frozenset())
-                | (db.dims if db else frozenset())
-            )
-            return _Val(Where(c.op, self._z(da), self._z(db)), dims)
-        ds = [self.d(a, scope, path) for a in node.args]
-        if all(x is None for x in ds):
+    def d_boolop(self, node: BoolOp, scope: tuple[Dim, ...], path: str) -> _Val | None:
+        """Tangent of `a and b ...` / `a or b ...` with Python's value semantics:
+        the tangent of the operand that is the value."""
+        vals = [self.expr(v, scope, path) for v in node.values]
+        if all(v.kind == "bool" for v in vals):
             return None
-        xs = [self.num(self.expr(a, scope, path)) for a in node.args]
-        f = node.func
-        if f in ("maximum", "minimum", "clip"):
-            if f == "clip":
-                x, lo, hi = xs
-                dx, dlo, dhi = ds
-                m = _Val(Fn("maximum", (x.op, lo.op)), x.dims | lo.dims)
-                dm = self._select(Bin(">=", x.op, lo.op), dx, dlo, x.dims | lo.dims)
-                return self._select(Bin("<=", m.op, hi.op), dm, dhi, m.dims | hi.dims)
-            cmp = ">=" if f == "maximum" else "<="
-            return self._select(
-                Bin(cmp, xs[0].op, xs[1].op),
-                ds[0],
-                ds[1],
-                xs[0].dims | xs[1].dims,
-            )
-        if f in ("hypot", "arctan2"):
-            a, b = xs
-            da, db = ds
-            at, bt = self.temp(a.op), self.temp(b.op)
-            dims = a.dims | b.dims
-            if f == "hypot":
-                h = self.temp(Fn("hypot", (at, bt)))
-                return self.add(
-                    self.mul(da, _Val(Bin("/", at, h), dims)),
-                    self.mul(db, _Val(Bin("/", bt, h), dims)),
-                )
-            r2 = self.temp(Bin("+", Bin("*", at, at), Bin("*", bt, bt)))
-            return self.add(
-                self.mul(da, _Val(Bin("/", bt, r2), dims)),
-                self.mul(db, _Val(Bin("/", at, r2), dims)),
-                "-",
-            )
-        (x,), (dx,) = xs, ds
-        if dx is None:
-            return None
-        factor = _DERIVATIVES[f](self.temp(x.op))
-        return _Val(Bin("*", factor, dx.op), x.dims | dx.dims)
-
-    def _select(
-        self, cond: Op, a: _Val | None, b: _Val | None, dims: frozenset[str]
-    ) -> _Val | None:
-        if a is None and b is None:
-            return None
-        all_dims = (
-            dims | (a.dims if a else frozenset()) | (b.dims if b else frozenset())
-        )
-        return _Val(Where(cond, self._z(a), self._z(b)), all_dims)
+        tangents = [self.d(v, scope, path) for v in node.values]
+        nums = [self.num(v) for v in vals]
+        acc = tangents[-1]
+        for v, dv in zip(reversed(nums[:-1]), reversed(tangents[:-1])):
+            if acc is None and dv is None:
+                continue
+            t = Bin("!=", self.temp(v.op), Int(0))
+            if node.op == "and":  # b if a else a
+                acc = select(t, acc, dv, v.dims)
+            else:  # a if a else b
+                acc = select(t, dv, acc, v.dims)
+        return acc
 
     def d_reduce(self, node: Reduce, scope: tuple[Dim, ...], path: str) -> _Val | None:
         dim = loop_dim(node)
@@ -430,7 +281,7 @@ class _Tangent(_Lowerer):
                 if all(x is None for x in ts):
                     self.talias_var[alias.base] = None
                     continue
-                stacked = StackScalars(tuple(self._z(x) for x in ts), state_dtype=False)
+                stacked = StackScalars(tuple(zero_or(x) for x in ts), state_dtype=False)
                 code: Op = Reshape(stacked, tuple(ax.size for ax in alias.axes))
             else:
                 scope = tuple(Dim(ax.name, ax) for ax in alias.axes)
@@ -475,7 +326,7 @@ class _Tangent(_Lowerer):
                 src_t = target_of(td.src)
                 src = self.target(src_t, scope, td.path)
                 dsrc = self.t_target(src_t, scope, td.path)
-                dflow = self.add(self.mul(drate, src), self.mul(dsrc, rate))
+                dflow = add(mul(drate, src), mul(dsrc, rate))
             if dflow is None:
                 continue
             flow = _Val(self.temp(dflow.op, "tf"), dflow.dims)
@@ -499,7 +350,7 @@ class _Tangent(_Lowerer):
 
         df: Op = Bin("*", rate, part(self.tblock_var[id(blk)]))
         if any(x is not None for x in drates):
-            dr = _stack_or_one(self, [self._z(x) for x in drates])
+            dr = _stack_or_one(self, [zero_or(x) for x in drates])
             df = Bin("+", df, Bin("*", dr, part(self.block_var[id(blk)])))
         return self.temp(df, "tf")
 
@@ -513,12 +364,12 @@ class _Tangent(_Lowerer):
             for flat, (node, path) in sorted(eq.array_overrides.items()):
                 mask = np.zeros(blk.shape, dtype=bool)
                 mask[flat] = True
-                ov = self._z(self.d(node, (), path))
+                ov = zero_or(self.d(node, (), path))
                 code = Where(Var(self.const("MASK", mask)), ov, code)
             return self.temp(code, "d")
         if not blk.axes:
             node, path = (eq.expr, eq.path) if eq.expr is not None else eq.overrides[0]
-            return self.temp(self._z(self.d(node, (), path)), "d")
+            return self.temp(zero_or(self.d(node, (), path)), "d")
         dv = self.d(eq.expr, scope, eq.path) if eq.expr is not None else None
         code = (
             self.bcast(dv, scope) if dv is not None else Broadcast(Lit(0.0), blk.shape)
@@ -526,6 +377,6 @@ class _Tangent(_Lowerer):
         for flat, (node, path) in sorted(eq.array_overrides.items()):
             mask = np.zeros(blk.shape, dtype=bool)
             mask[blk.unflat(flat)] = True
-            ov = self._z(self.d(node, (), path))
+            ov = zero_or(self.d(node, (), path))
             code = Where(Var(self.const("MASK", mask)), ov, code)
         return self.temp(code, "d")

@@ -9,7 +9,8 @@ placeholders plus the loop variables of enclosing `sum_over`/`integrate_over`.
 
 Every piece is frozen, its containers too: where the build learns more about
 one (a parameter's cells read, an equation's bound expression), it makes a new
-one (`dataclasses.replace`) in the model's place.
+one (`dataclasses.replace`) in the model's place. (Aliases may read each other
+in a cycle: a bound alias gets its expression as it is made, in `_core/bind.py`.)
 
 The `Model` that holds them, and resolves names to targets, is in `_core/model.py`.
 """

@@ -7,7 +7,9 @@
   later stage to resolve, and a built model has no resolver;
 * a model and its observed model share no mutable piece;
 * a chain is one `Run`, made by `_core/chains.py` (copied bound by
-  `_core/bind.py`); flows and runs are frozen.
+  `_core/bind.py`); flows and runs are frozen;
+* aliases, observables, equations and parameters are frozen too, and so are
+  their containers (an equation's overrides, a parameter's cells read).
 
 Checked on specs we did not write: the parity specs, generated specs (every
 kind, chains of both forms, counters, observables, overrides) and the
@@ -20,6 +22,7 @@ import ast
 import copy
 import dataclasses
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +31,31 @@ from tests.differential.generate import generate_cases
 from tests.parity.cases import CASES
 
 from op_system import normalize_rhs
-from op_system._core.defs import At, Flow, Run
+from op_system._core.defs import AliasDef, At, EquationDef, Flow, ParamDef, Run
 from op_system._lang.ir import Name, Node, Read, Reduce, Ref, walk
 
 PACKAGE = Path(__file__).parents[2] / "src" / "op_system"
+
+
+#: What the build learns about a definition after making it: a time-varying
+#: parameter's interpolation, a parameter used with two index signatures (its
+#: key), the cells of a parameter read, an override restating its template, a
+#: cycle of aliases (0.1.2 reports it when evaluating).
+FROZEN_PIECES: dict[str, Any] = {
+    "axes": [
+        {"name": "age", "coords": ["y", "o"]},
+        {"name": "time", "type": "continuous", "coords": [0.0, 10.0, 20.0]},
+    ],
+    "state": ["S[age]", "x"],
+    "aliases": {"Aaa": "Bbb + 1", "Bbb": "2 * Aaa"},
+    "equations": {
+        "S[age]": "-k[age] * S[age] - k * beta[time] * x",
+        "S__age_o": "-k__age_o * S__age_o - k * beta[time] * x",
+        "x": "-Aaa * x + c[age=y]",
+    },
+    "time_interpolation": {"beta": "previous"},
+    "observables": {"obs[age]": "rho[age] * S[age] + Aaa"},
+}
 
 
 def _models() -> list[tuple[str, Any]]:
@@ -80,6 +104,7 @@ def _models() -> list[tuple[str, Any]]:
             },
         )
     )
+    specs.append(("frozen pieces", FROZEN_PIECES))
     out = []
     for name, spec in specs:
         with warnings.catch_warnings():
@@ -126,6 +151,14 @@ def test_the_models_cover_every_construct() -> None:
     assert any(m.counters for _, m in MODELS)
     assert sum(m.observed is not None for _, m in MODELS) >= 2
     assert any(eq.overrides for _, m in MODELS for eq in m.equations)
+    assert any(eq.template_cells for _, m in MODELS for eq in m.equations)
+    params = [p for _, m in MODELS for p in m.params.values()]
+    assert any(p.interpolation == "previous" for p in params)
+    assert any(not p.array_ok and p.key != p.base for p in params)
+    assert any(p.used is not None and len(p.used) < p.shape[0] for p in params)
+    assert any(a.cells is not None for _, m in MODELS for a in m.aliases.values())
+    defs = {type(d) for _, m in MODELS for d in _definitions(m.observed or m)}
+    assert defs == {AliasDef, EquationDef, ParamDef}
     assert len(MODELS) >= 120
 
 
@@ -209,6 +242,81 @@ def test_chains_are_runs_of_frozen_flows() -> None:
                 for t in members
             ]
             assert cells == [((At(i),), (At(i + 1),)) for i in range(len(members))]
+
+
+def _definitions(m: Any) -> list[Any]:
+    return [
+        *m.aliases.values(),
+        *m.observables,
+        *m.equations,
+        *m.params.values(),
+    ]
+
+
+@pytest.mark.parametrize(("name", "model"), MODELS, ids=[n for n, _ in MODELS])
+def test_definitions_are_frozen(name: str, model: Any) -> None:
+    for m in _all(model):
+        for d in _definitions(m):
+            assert type(d) in (AliasDef, EquationDef, ParamDef), (name, d)
+            assert not hasattr(d, "__dict__"), (name, d)  # slotted
+            for f in dataclasses.fields(d):
+                with pytest.raises(dataclasses.FrozenInstanceError):
+                    setattr(d, f.name, getattr(d, f.name))
+            if isinstance(d, EquationDef):
+                assert isinstance(d.template_cells, frozenset), (name, d.path)
+                with pytest.raises(TypeError):  # read-only
+                    d.overrides[0] = d.overrides.get(0)  # type: ignore[index]
+                assert isinstance(d.array_overrides, Mapping)
+            elif isinstance(d, ParamDef):
+                assert isinstance(d.axes, tuple), (name, d.key)
+                assert d.used is None or isinstance(d.used, frozenset), (name, d.key)
+            else:
+                assert isinstance(d.axes, tuple), (name, d.path)
+                assert d.cells is None or isinstance(d.cells, tuple), (name, d.path)
+
+
+def test_definitions_check_what_they_are_given() -> None:
+    ((_, model),) = [(n, m) for n, m in MODELS if n == "frozen pieces"]
+    eq = next(e for e in model.equations if e.overrides)
+    given = dict(eq.overrides)
+    copy_ = EquationDef(eq.block, eq.expr, eq.path, given)
+    given.clear()  # the equation holds its own copy
+    assert dict(copy_.overrides) == dict(eq.overrides)
+    assert not EquationDef(eq.block, eq.expr, eq.path).overrides
+    param = next(p for p in model.params.values() if p.axes)
+    assert ParamDef(param.base, param.axes, "here").key == param.base
+    with pytest.raises(TypeError, match="used must be a frozenset"):
+        ParamDef(param.base, param.axes, "here", used=set())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="axes must be a tuple"):
+        ParamDef(param.base, list(param.axes), "here")  # type: ignore[arg-type]
+    alias = model.aliases["Aaa"]
+    with pytest.raises(TypeError, match="axes must be a tuple"):
+        AliasDef("a", [], alias.expr, "here")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="an expression or cells"):
+        AliasDef("a", (), None, "here")
+
+
+def test_the_build_replaces_definitions_the_targets_follow() -> None:
+    ((_, model),) = [(n, m) for n, m in MODELS if n == "frozen pieces"]
+    for m in _all(model):
+        beta, k = m.params["beta"], m.params["k[age]"]
+        assert beta.interpolation == "previous"
+        assert k.key == "k[age]"
+        assert m.params["c"].used == frozenset({(0,)})
+        targets = [
+            n.target.obj
+            for _, expr in _expressions(m)
+            for n in walk(expr)
+            if isinstance(n, Read) and n.target.kind == "param"
+        ]
+        assert any(t is beta for t in targets)
+        assert any(t is k for t in targets)
+        # the aliases of the cycle read each other's bound copy
+        a, b = m.aliases["Aaa"], m.aliases["Bbb"]
+        for one, other in ((a, b), (b, a)):
+            assert one.expr is not None
+            reads = [n for n in walk(one.expr) if isinstance(n, Read)]
+            assert [r.target.obj for r in reads] == [other]
 
 
 def _constructed(cls: str) -> set[str]:

@@ -8,9 +8,10 @@ expressions, so that the model every later stage reads holds `Read` nodes
 resolves a name (a `Model` has no resolver: `_core/resolve.py` is the build's).
 
 The model's aliases, equations, flows and counters are replaced by bound
-copies, never changed in place: a model and its observed model (which shares
-the unbound pieces it was validated from, with parameters of its own) each
-get theirs. A target naming an alias names the bound copy.
+copies, never changed in place (all are frozen): a model and its observed
+model (which shares the unbound pieces it was validated from, with parameters
+of its own) each get theirs. A target naming an alias names the bound copy;
+one naming a parameter names the model's own (`Model.params`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ class _Binder:
         tgt: Target = self.names.resolve(node, scope, path)
         if tgt.kind == "alias":
             tgt = Target("alias", self.aliases.get(id(tgt.obj), tgt.obj), tgt.sels)
+        elif tgt.kind == "param":
+            # the builder replaces a parameter as it learns how it is read (cells,
+            # interpolation), after names were resolved: the model's holds it all
+            tgt = Target("param", self.m.params[tgt.obj.key], tgt.sels)
         return tgt
 
     def read(self, node: Node, scope: tuple[Dim, ...], path: str) -> Read:
@@ -71,12 +76,12 @@ def bind_model(model: Model, names: Resolver) -> None:
     copies = {id(a): replace(a) for a in olds}
     bd = _Binder(names, copies)
     for a in olds:
-        new = copies[id(a)]
         scope = _dims(a.axes)
-        if a.expr is not None:
-            new.expr = bd.expr(a.expr, scope, a.path)
-        if a.cells is not None:
-            new.cells = tuple(bd.read(c, (), a.path) for c in a.cells)
+        _complete(
+            copies[id(a)],
+            None if a.expr is None else bd.expr(a.expr, scope, a.path),
+            None if a.cells is None else tuple(bd.read(c, (), a.path) for c in a.cells),
+        )
     model.aliases = {k: copies[id(a)] for k, a in model.aliases.items()}
     model.observables = [copies[id(o)] for o in model.observables]
     model.equations = [_equation(bd, eq) for eq in model.equations]
@@ -89,6 +94,20 @@ def bind_model(model: Model, names: Resolver) -> None:
         replace(c, transitions=tuple(flows[id(t)] for t in c.transitions))
         for c in model.counters
     ]
+
+
+def _complete(
+    alias: AliasDef, expr: Node | None, cells: tuple[Read, ...] | None
+) -> None:
+    """Write a bound copy's expression (or cells) into it, once.
+
+    Aliases may read each other in a cycle (0.1.2 reports one when evaluating, as
+    the generated code does), so each bound copy exists before the expressions
+    naming it are bound, and gets its own here, before the model is returned.
+    The only write to a frozen definition after it is made.
+    """
+    object.__setattr__(alias, "expr", expr)
+    object.__setattr__(alias, "cells", cells)
 
 
 def _run(bd: _Binder, run: Run) -> Run:

@@ -9,7 +9,7 @@ except the computation of `state_names`, which the public API exposes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .._lang.ir import IndexItem, Invalid, Name, Node, Ref
@@ -306,14 +306,9 @@ def _build_expr(b: Builder, meta: dict[str, Any], chains: list[Any]) -> Model:
     for blk in b.blocks:
         if blk.custom is not None:
             run = chain_eqs[id(blk)]
-            eq = EquationDef(blk, None, run.path, run=run)
             exprs.extend((node, (), run.path) for node in run.rates)
-            for flat, name in enumerate(blk.custom):
-                if name in equations_map:
-                    node, path = parse_eq(name)
-                    eq.overrides[flat] = (node, path)
-                    exprs.append((node, (), path))
-            equations.append(eq)
+            overrides = _overrides(blk.custom, equations_map, parse_eq, exprs)
+            equations.append(EquationDef(blk, None, run.path, overrides, run=run))
             continue
         if not blk.axes:
             if blk.base in equations_map:
@@ -331,33 +326,42 @@ def _build_expr(b: Builder, meta: dict[str, Any], chains: list[Any]) -> Model:
             continue
         key = f"{blk.base}[{','.join(a.name for a in blk.axes)}]"
         scope = template_dims([a.name for a in blk.axes], b.axes)
-        eq = EquationDef(blk, None, key)
-        if key in equations_map:
-            eq.expr, eq.path = parse_eq(key)
+        expr, path = parse_eq(key) if key in equations_map else (None, key)
         # Concrete per-cell keys win over the template, as in 0.1.2.
         cell_keys = [k for k in equations_map if k.startswith(blk.base + "__")]
-        if cell_keys:
-            for flat, name in enumerate(blk.names()):
-                if name in equations_map:
-                    node, path = parse_eq(name)
-                    eq.overrides[flat] = (node, path)
-                    exprs.append((node, (), path))
-        if eq.expr is not None:
-            exprs.extend(template_uses(eq.expr, scope, eq.path, blk, set(eq.overrides)))
-            if len(eq.overrides) == blk.size:
-                eq.expr = (
-                    None  # every cell is overridden: the template is never evaluated
-                )
-        if eq.expr is None:
-            missing = [n for f, n in enumerate(blk.names()) if f not in eq.overrides]
+        overrides = (
+            _overrides(blk.names(), equations_map, parse_eq, exprs) if cell_keys else {}
+        )
+        if expr is not None:
+            exprs.extend(template_uses(expr, scope, path, blk, set(overrides)))
+            if len(overrides) == blk.size:
+                expr = None  # every cell is overridden: the template is never evaluated
+        if expr is None:
+            missing = [n for f, n in enumerate(blk.names()) if f not in overrides]
             if missing:
                 raise SpecError(
                     f"Missing equation for state {missing[0]!r}",
                     path="equations",
                     token=missing[0],
                 )
-        equations.append(eq)
+        equations.append(EquationDef(blk, expr, path, overrides))
     return _finish(b, "expr", meta, equations, [], exprs)
+
+
+def _overrides(
+    cells: Iterable[str],
+    equations_map: Mapping[str, object],
+    parse_eq: Callable[[str], tuple[Node, str]],
+    exprs: list[tuple[Node, tuple[Dim, ...], str]],
+) -> dict[int, tuple[Node, str]]:
+    """The per-cell equations of a block's cells (by flat index), added to `exprs`."""
+    out: dict[int, tuple[Node, str]] = {}
+    for flat, name in enumerate(cells):
+        if name in equations_map:
+            node, path = parse_eq(name)
+            out[flat] = (node, path)
+            exprs.append((node, (), path))
+    return out
 
 
 def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> Model:

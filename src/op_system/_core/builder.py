@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from .._lang.ir import Call, Name, Node, Reduce, Ref, children, prefix_text
@@ -379,10 +380,11 @@ class Builder:
                     token=base,
                 )
             for v in variants:
-                v.key = (
-                    f"{base}[{','.join(a.name for a in v.axes)}]" if shared else base
-                )
-                v.array_ok = not shared
+                if shared:
+                    key = f"{base}[{','.join(a.name for a in v.axes)}]"
+                    v = replace(v, key=key, array_ok=False)
+                    # resolved afresh: no target may name the parameter replaced
+                    self._resolvers.pop(id(model), None)
                 self.params[v.key] = v
         self.params.update(scalars)
         return sites
@@ -403,15 +405,17 @@ class Builder:
         found. Also records which cells of each indexed parameter the model reads.
         """
         names = self.resolver(model)
-        for p in model.params.values():
-            p.used = set() if p.axes else None
+        # cells read so far, by parameter key (None: all of them)
+        used: dict[str, set[tuple[int, ...]] | None] = {
+            k: set() for k, p in model.params.items() if p.axes
+        }
         for node, sc, path in sites:
             if node.__class__ is Call:
                 model.prefix_groups(prefix_text(node), sc, path)
                 continue
             tgt = names.resolve(node, sc, path)  # type: ignore[arg-type]
             if tgt.kind == "param" and tgt.obj.axes:
-                _mark_used(tgt, sc)
+                _mark_used(used, tgt, sc)
             elif (
                 tgt.kind == "state"
                 and any(c.block is tgt.obj for c in model.counters)
@@ -424,11 +428,21 @@ class Builder:
                     path=path,
                     token=name,
                 )
+        # the resolver's targets name the parameters replaced here: binding names
+        # the model's own (`_core/bind.py`)
+        for k, cells in used.items():
+            p = model.params[k]
+            model.params[k] = replace(
+                p, used=None if cells is None else frozenset(cells)
+            )
 
 
-def _mark_used(tgt: Any, scope: tuple[Dim, ...]) -> None:
-    param = tgt.obj
-    if param.used is None:
+def _mark_used(
+    used: dict[str, set[tuple[int, ...]] | None], tgt: Any, scope: tuple[Dim, ...]
+) -> None:
+    key = tgt.obj.key
+    cells = used[key]
+    if cells is None:
         return
     dims = {d.name: d for d in scope}
     names = along(tgt.sels)
@@ -438,12 +452,12 @@ def _mark_used(tgt: Any, scope: tuple[Dim, ...]) -> None:
         and len(names) == len(tgt.sels)
     )
     if full:
-        param.used = None
+        used[key] = None
         return
     uniq = list(dict.fromkeys(names))
     for combo in itertools.product(*(dims[n].coord_indices() for n in uniq)):
         a = dict(zip(uniq, combo))
-        param.used.add(cell_of(tgt.sels, a))
+        cells.add(cell_of(tgt.sels, a))
 
 
 def placeholders_in(node: Node, axes: dict[str, Axis], path: str) -> list[str]:

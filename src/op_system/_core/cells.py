@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from .._lang.ir import (
@@ -454,7 +455,7 @@ def template_cells(model: Model) -> None:
     instead of a second time (`EquationDef.array_overrides`).
     """
     ev: CellEvaluator[Any] | None = None
-    for eq in model.equations:
+    for i, eq in enumerate(model.equations):
         if eq.expr is None or eq.run is not None or not eq.overrides:
             continue
         if ev is None:
@@ -470,7 +471,8 @@ def template_cells(model: Model) -> None:
                 continue
             if template == ev.expr(node, (), {}, path):
                 same.add(flat)
-        eq.template_cells = frozenset(same)
+        # no target names an equation: the model's list is all that holds it
+        model.equations[i] = replace(eq, template_cells=frozenset(same))
 
 
 # -- flows ----------------------------------------------------------------------------

@@ -7,6 +7,11 @@ op-system 0.1.2 orders expanded states. Aliases and parameters may be templated
 too. Expressions stay as IR trees over *named dimensions*: the template's axis
 placeholders plus the loop variables of enclosing `sum_over`/`integrate_over`.
 
+Every piece is frozen, its containers too: where the build learns more about
+one (a parameter's cells read, an equation's bound expression), it makes a new
+one (`dataclasses.replace`) in the model's place. (Aliases may read each other
+in a cycle: a bound alias gets its expression as it is made, in `_core/bind.py`.)
+
 The `Model` that holds them, and resolves names to targets, is in `_core/model.py`.
 """
 
@@ -16,6 +21,7 @@ import itertools
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
 from .._lang.ir import Name, Node, Read, Reduce, Ref
@@ -142,7 +148,7 @@ class Block:
         return tuple(reversed(out))
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, slots=True, eq=False)
 class AliasDef:
     """An alias (optionally templated): a named sub-expression evaluated once per call."""
 
@@ -154,8 +160,15 @@ class AliasDef:
     #: `lam__age_o` are defined one by one): the names of its cells, in C order.
     cells: tuple[Name | Read, ...] | None = None
 
+    def __post_init__(self) -> None:
+        _check_axes(self, self.axes)
+        if (self.expr is None) == (self.cells is None):
+            raise TypeError(
+                f"internal error: alias {self.base!r} needs an expression or cells"
+            )
 
-@dataclass(eq=False)
+
+@dataclass(frozen=True, slots=True, eq=False)
 class ParamDef:
     """A parameter; `axes` is its index signature (`C[age, age]` → `(age, age)`)."""
 
@@ -170,7 +183,7 @@ class ParamDef:
     array_ok: bool = True
     #: Cells the model reads (`None`: all of them). Only these must be passed as
     #: expanded scalars.
-    used: set[tuple[int, ...]] | None = None
+    used: frozenset[tuple[int, ...]] | None = None
     #: A time-varying parameter (`beta[time, age]`): where the time axis stands among
     #: its indices. `axes` leaves the time axis out: the model reads the table's value
     #: at `t`, which has the other axes (see `_core/timevarying.py`).
@@ -179,8 +192,11 @@ class ParamDef:
     interpolation: str = "linear"
 
     def __post_init__(self) -> None:
-        if not self.key:
-            self.key = self.base
+        _check_axes(self, self.axes)
+        if self.used is not None and not isinstance(self.used, frozenset):
+            raise TypeError(f"internal error: {self.base!r}.used must be a frozenset")
+        if not self.key:  # frozen: the default is written once, here
+            object.__setattr__(self, "key", self.base)
 
     @property
     def time_varying(self) -> bool:
@@ -202,26 +218,42 @@ class ParamDef:
         return [cell_name(self.base, self.axes, idx) for idx in sorted(self.used)]
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, slots=True, eq=False)
 class EquationDef:
     """The right-hand side of one block (expr kind): a template plus per-cell overrides."""
 
     block: Block
     expr: Node | None
     path: str
-    overrides: dict[int, tuple[Node, str]] = field(default_factory=dict)
+    #: Per-cell equations by flat cell index: a read-only copy of what is passed.
+    overrides: Mapping[int, tuple[Node, str]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
     #: For a chain's block: its stages' rates, the last one its outflow.
     run: Run | None = None
     #: Overridden cells whose override is the template's own value there (a cell written
     #: out as 0.1.2 users generate them); set by the builder (`_cells.template_cells`).
     template_cells: frozenset[int] = frozenset()
 
+    def __post_init__(self) -> None:
+        # a copy nobody else holds, behind a read-only view: the model's equations
+        # cannot change once made
+        object.__setattr__(self, "overrides", MappingProxyType(dict(self.overrides)))
+
     @property
-    def array_overrides(self) -> dict[int, tuple[Node, str]]:
+    def array_overrides(self) -> Mapping[int, tuple[Node, str]]:
         """The overrides the array code needs: the template computes the others."""
         if not self.template_cells:
             return self.overrides
         return {f: v for f, v in self.overrides.items() if f not in self.template_cells}
+
+
+def _check_axes(owner: object, axes: object) -> None:
+    if not isinstance(axes, tuple):
+        raise TypeError(
+            f"internal error: {type(owner).__name__}.axes must be a tuple, got "
+            f"{type(axes).__name__}"
+        )
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -128,8 +129,10 @@ def time_varying(spec: Mapping[str, Any], model: Model, meta: dict[str, Any]) ->
             path="time_interpolation",
             token=repr(raw),
         )
-    for p in tv:
-        p.interpolation = chosen.get(p.base, default)
+    for key, p in model.params.items():  # the binder names these (`_core/bind.py`)
+        if p.time_varying:
+            model.params[key] = replace(p, interpolation=chosen.get(p.base, default))
+    tv = [p for p in model.params.values() if p.time_varying]
     ax = model.time_axis
     assert ax is not None  # a parameter is time-varying only with a time axis
     if any(b <= a for a, b in zip(ax.values, ax.values[1:], strict=False)):

@@ -432,15 +432,15 @@ def build_function(
     exec(code, g, ns)  # our generated source only: user text never reaches here
     fn: Callable[..., Any] = ns[name]
     fn.__qualname__ = fn.__name__ = "eval_fn" if name == "rhs" else name
-    if lowered.bound_source:
-        bound_src = lowered.bound_source
+    if lowered.bound_from is not None:
 
         @functools.cache  # engines bind at every step: compile once
         def split() -> tuple[Callable[..., Any], Callable[..., Any]]:
-            """`prep(params)` and `core(t, y, *prepared)`, compiled on first use (bind)."""
+            """`prep(params)` and `core(t, y, *prepared)`, generated and compiled on
+            first use (bind)."""
             bns: dict[str, Any] = {}
             exec(
-                compile(bound_src, f"{filename}-bound", "exec"), g, bns
+                compile(lowered.bound_source, f"{filename}-bound", "exec"), g, bns
             )  # our generated source only
             return bns["prep"], bns["core"]
 

@@ -46,8 +46,8 @@ from .ops import (
     Zeros,
 )
 from .order import _alias_deps, _alias_levels, _alias_order, check_invalid
+from .recompute import drop_recomputed
 from .reroll import Group, group_cells
-from .split import split_prep
 from .stmts import (
     Assign,
     Call,
@@ -155,17 +155,14 @@ def _lower_pass(
     args = ("t", "y", "v") if tangent else ("t", "y")
     name = "jvp" if tangent else mode
     fn = Function(name, args, tuple(lines), kwargs="params")
+    fn = drop_recomputed(fn, lw.emitter)  # values built twice, in different places
     source = print_function(fn, lw.emitter)
-    bound_source = ""
+    bound = None
     if mode != "jvp" and cycle is None:
-        # The same function split in two (`_lower/split.py`): `prep(params)` computes
-        # what needs the parameters only, once per `CompiledRhs.bind`, and
-        # `core(t, y, *prep(params))` the rest.
-        prep, core = split_prep(Function(name, args, tuple(lines[head:])))
-        bound_source = print_function(prep, lw.emitter) + print_function(
-            core, lw.emitter
-        )
-    return Lowered(source, lw.consts, pnames, cycle, bound_source)
+        # `bind`'s `prep(params)` computes what needs the parameters only, once, and
+        # `core(t, y, *prep(params))` the rest (`_lower/split.py`, when first bound)
+        bound = (Function(name, args, fn.body[head:]), lw.emitter)
+    return Lowered(source, lw.consts, pnames, cycle, bound)
 
 
 def _lower_aliases(

@@ -4,16 +4,19 @@ depends on, and `Lowered`, a generated program with its constants.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .._core.model import Dim
 from .ops import (
+    Emitter,
     Lit,
     Op,
     Reshape,
     reshape,
 )
+from .split import split_prep
+from .stmts import Function, print_function
 
 __all__ = ["Lowered", "_Val"]
 
@@ -26,8 +29,24 @@ class Lowered:
     constants: dict[str, Any]
     param_order: list[str]
     alias_cycle: list[str] | None
-    #: `prep(params)` and `core(t, y, *prepared)`: the same function split for `bind`
-    bound_source: str = ""
+    #: the function `bind` splits (from its parameter reads on), and its emitter;
+    #: None for a program that is never bound
+    bound_from: tuple[Function, Emitter] | None = None
+    _bound: str | None = field(default=None, repr=False)
+
+    @property
+    def bound_source(self) -> str:
+        """`prep(params)` and `core(t, y, *prepared)`: the same function split for
+        `bind` (`_lower/split.py`), made when first asked for ("" if never bound)."""
+        if self._bound is None:
+            self._bound = ""
+            if self.bound_from is not None:
+                fn, emitter = self.bound_from
+                prep, core = split_prep(fn)
+                self._bound = print_function(prep, emitter) + print_function(
+                    core, emitter
+                )
+        return self._bound
 
 
 @dataclass(frozen=True)

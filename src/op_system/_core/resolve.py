@@ -13,7 +13,8 @@ what it reads, which dimension in scope or which fixed coordinate selects it.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from .._lang.ir import IndexItem, Name, Ref
 from .._spec.axes import Axis
@@ -46,6 +47,24 @@ def _coordinate(axis: Axis, item: IndexItem, text: str, path: str) -> At:
             token=item.value,
         )
     return At(i)
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _at_item(
+    method: Callable[Concatenate[Resolver, IndexItem, _P], _R],
+) -> Callable[Concatenate[Resolver, IndexItem, _P], _R]:
+    """Errors about an index item say where the item stands in its expression."""
+
+    def wrapper(self: Resolver, item: IndexItem, /, *a: _P.args, **k: _P.kwargs) -> _R:
+        try:
+            return method(self, item, *a, **k)
+        except ExpressionError as exc:
+            raise exc.at(item.pos) from None
+
+    return wrapper
 
 
 class Resolver:
@@ -206,6 +225,7 @@ class Resolver:
             token=node.id,
         )
 
+    @_at_item
     def _item_axis(
         self,
         item: IndexItem,
@@ -216,20 +236,6 @@ class Resolver:
         path: str,
     ) -> tuple[Axis, Sel]:
         """Return (axis, selection) for one index item."""
-        try:
-            return self._item_sel(item, pos, target_axes, scope, ref, path)
-        except ExpressionError as exc:  # the item's own position
-            raise exc.at(item.pos) from None
-
-    def _item_sel(
-        self,
-        item: IndexItem,
-        pos: int,
-        target_axes: tuple[Axis, ...] | None,
-        scope: dict[str, Dim],
-        ref: Ref,
-        path: str,
-    ) -> tuple[Axis, Sel]:
         text = f"{ref.base}[{','.join(str(i) for i in ref.items)}]"
         if item.axis is not None:
             axis = self.m.axes.get(item.axis)

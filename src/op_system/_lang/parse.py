@@ -92,8 +92,7 @@ class _Positions:
     """
 
     def __init__(self, text: str, src: str) -> None:
-        flat = text.replace("\r", " ").replace("\n", " ")
-        self.lead = len(flat) - len(flat.lstrip())
+        self.lead = len(text) - len(text.lstrip())  # line breaks are blanks too
         self.line_starts = [0]
         for line in text.split("\n")[:-1]:
             self.line_starts.append(self.line_starts[-1] + len(line) + 1)

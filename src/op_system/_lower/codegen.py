@@ -320,11 +320,9 @@ def _prologue(
     #: time-varying parameters read: (variable, method); their tables are read here
     #: and interpolated at `t` with the state (see `_core/timevarying.py`)
     tables: list[tuple[str, str]] = []
-    read: list[str] = []
     if any(model.params[p].time_varying for p in pnames):
         lines.append(Assign("tg", Call("_tv_grid", (params,))))
-        read.append("tg")
-    reads = _param_reads(lw, model, tangent, read, tables)
+    reads = _param_reads(lw, model, tangent, tables)
     if reads:
         # Parameters: the fast path reads each by name; the slow path fills
         # expanded names.
@@ -334,9 +332,7 @@ def _prologue(
     for var, names in lw.param_vectors:
         dtype = Var("_f64") if numpy else Const(None)
         lines.append(Assign(var, Call("_pvec", (params, Const(names), dtype))))
-    read.extend(var for var, _ in lw.param_vectors)
     lines.extend(Assign(var, code) for var, code in lw.param_cells)
-    read.extend(var for var, _ in lw.param_cells)
     lines.extend(_state_reads(lw, model, mode, cycle, tables))
     return lines, head, pnames
 
@@ -345,11 +341,10 @@ def _param_reads(
     lw: _Lowerer,
     model: Model,
     tangent: bool,
-    read: list[str],
     tables: list[tuple[str, str]],
 ) -> list[Stmt]:
-    """Each parameter read by name (the fast path); `read` gets their variables,
-    `tables` the time-varying ones."""
+    """Each parameter read by name (the fast path); `tables` gets the time-varying
+    ones."""
     numpy = lw.backend_name == "numpy"
     params = Var("params")
     out: list[Stmt] = []
@@ -358,7 +353,6 @@ def _param_reads(
         var = lw.param_var[p]
         if not tangent and not pd.axes and p not in lw.direct_params:
             continue  # only read by re-rolled groups, through _pvec
-        read.append(var)
         got = Key(params, p)
         if pd.time_varying:
             tables.append((var, pd.interpolation))

@@ -17,8 +17,10 @@ from .stmts import Assign, Do, Function, If, Return, Stmt, Store, Try
 
 __all__ = [
     "Memo",
+    "assignments",
     "flat",
     "mutated",
+    "nested",
     "only_assigns",
     "op_fields",
     "op_vars",
@@ -70,8 +72,19 @@ def op_vars(op: object, memo: Memo) -> frozenset[str]:
     return got
 
 
+def nested(s: Stmt) -> tuple[Stmt, ...]:
+    """The statements inside `s` (an `if`'s body, a `try`'s body and handler)."""
+    match s:
+        case If(_, body):
+            return body
+        case Try(body, handler):
+            return (*body, *handler)
+        case _:
+            return ()
+
+
 def stmt_ops(s: Stmt) -> Iterator[object]:
-    """The op trees a statement evaluates, its own and its nested statements'."""
+    """The op trees a simple statement evaluates (`reads` walks compound ones)."""
     match s:
         case Assign(_, value):
             yield value
@@ -83,15 +96,8 @@ def stmt_ops(s: Stmt) -> Iterator[object]:
             yield call
         case Return(value):
             yield value
-        case If(cond, body):
-            yield cond
-            for b in body:
-                yield from stmt_ops(b)
-        case Try(body, handler):
-            for b in (*body, *handler):
-                yield from stmt_ops(b)
-        case Function():  # pragma: no cover - no nested functions are generated
-            raise TypeError("a nested function has no data flow here")
+        case If() | Try() | Function():  # pragma: no cover - never asked
+            raise TypeError(f"not a simple statement: {type(s).__name__}")
 
 
 def reads(s: Stmt, memo: Memo | None = None) -> frozenset[str]:
@@ -118,15 +124,18 @@ def reads_seq(stmts: Iterable[Stmt], memo: Memo) -> frozenset[str]:
 
 def writes(s: Stmt) -> frozenset[str]:
     """The variables a statement assigns (`Store` updates an array, not a name)."""
-    match s:
-        case Assign(target, _):
-            return frozenset((target,) if isinstance(target, str) else target)
-        case If(_, body):
-            return writes_all(body)
-        case Try(body, handler):
-            return writes_all((*body, *handler))
-        case _:
-            return frozenset()
+    if isinstance(s, Assign):
+        return frozenset((s.target,) if isinstance(s.target, str) else s.target)
+    return writes_all(nested(s))
+
+
+def assignments(s: Stmt) -> list[str]:
+    """The variables `s` assigns, in order, once per assignment."""
+    out: list[str] = []
+    for st in flat(s):
+        if isinstance(st, Assign):
+            out.extend((st.target,) if isinstance(st.target, str) else st.target)
+    return out
 
 
 def writes_all(stmts: Iterable[Stmt]) -> frozenset[str]:
@@ -135,15 +144,9 @@ def writes_all(stmts: Iterable[Stmt]) -> frozenset[str]:
 
 def only_assigns(s: Stmt) -> bool:
     """Whether a statement's only effect is assigning variables."""
-    match s:
-        case Assign():
-            return True
-        case If(_, body):
-            return all(only_assigns(b) for b in body)
-        case Try(body, handler):
-            return all(only_assigns(b) for b in (*body, *handler))
-        case _:
-            return False
+    if isinstance(s, (If, Try)):
+        return all(only_assigns(b) for b in nested(s))
+    return isinstance(s, Assign)
 
 
 def mutated(stmts: Iterable[Stmt], memo: Memo) -> set[str]:
@@ -168,12 +171,5 @@ def mutated(stmts: Iterable[Stmt], memo: Memo) -> set[str]:
 def flat(s: Stmt) -> Iterator[Stmt]:
     """`s` and its nested statements, in order."""
     yield s
-    match s:
-        case If(_, body):
-            for b in body:
-                yield from flat(b)
-        case Try(body, handler):
-            for b in (*body, *handler):
-                yield from flat(b)
-        case _:
-            pass
+    for b in nested(s):
+        yield from flat(b)

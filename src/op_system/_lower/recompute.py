@@ -32,7 +32,7 @@ import dataclasses
 from collections import Counter
 from collections.abc import Mapping
 
-from .dataflow import Memo, flat, mutated, op_fields, op_vars, reads, writes
+from .dataflow import Memo, assignments, flat, mutated, op_fields, op_vars, reads
 from .ops import Emitter, Op, Var
 from .stmts import Assign, Call, Do, Function, If, Return, Stmt, Store, Try
 
@@ -49,7 +49,8 @@ def drop_recomputed(fn: Function, emitter: Emitter) -> Function:
     if all(n < 2 for n in texts.values()):  # most programs: nothing to look at
         return fn  # (renaming merges only values that print the same before it)
     memo: Memo = {}
-    assigned = Counter(v for s in fn.body for st in flat(s) for v in writes(st))
+    # each assignment once (`writes` of an `if` already holds its body's)
+    assigned = Counter(v for s in fn.body for v in assignments(s))
     fixed = mutated(fn.body, memo) | set(fn.args)
     version: Counter[str] = Counter()  # bumped at each write of a variable
     seen: dict[tuple[str, tuple[tuple[str, int], ...]], str] = {}
@@ -73,8 +74,8 @@ def drop_recomputed(fn: Function, emitter: Emitter) -> Function:
                 continue
             seen[key] = s.target
         body.append(s)
+        version.update(assignments(s))
         for st in flat(s):
-            version.update(writes(st))
             if isinstance(st, Store):
                 version[st.target] += 1
             elif isinstance(st, Do):  # a helper may write into what it is given

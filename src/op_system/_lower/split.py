@@ -33,9 +33,17 @@ def core(t, y, b, c):
 
 from __future__ import annotations
 
-from .dataflow import Memo, flat, mutated, only_assigns, reads, writes, writes_all
+from .dataflow import (
+    Memo,
+    assignments,
+    mutated,
+    only_assigns,
+    reads,
+    writes,
+    writes_all,
+)
 from .ops import Tup, Var
-from .stmts import Assign, Function, Return, Stmt
+from .stmts import Function, Return, Stmt
 
 __all__ = ["split_prep"]
 
@@ -60,13 +68,9 @@ def split_prep(
             core.append(s)
             used |= got
             known -= writes(s)  # reassigned: later statements read core's value
-    out: dict[str, None] = {}
-    for s in prep:
-        for stmt in flat(s):
-            if isinstance(stmt, Assign):
-                names = (stmt.target,) if isinstance(stmt.target, str) else stmt.target
-                out.update((n, None) for n in names if n in used)
-    exported = tuple(out)
+    # what core reads of prep's results, in the order prep writes them
+    order = dict.fromkeys(v for s in prep for v in assignments(s))
+    exported = tuple(v for v in order if v in used)
     ret = Return(Tup(tuple(Var(v) for v in exported)))
     return (
         Function("prep", inputs, (*prep, ret)),

@@ -67,10 +67,17 @@ class OpSystemError(Exception):
         """This error with the `file:line:column` it comes from."""
         return self if location is None else self._copy(location=location)
 
+    def _fields(self) -> dict[str, Any]:
+        """The keyword arguments that rebuild this error with its `detail`."""
+        return {
+            "path": self.path,
+            "token": self.token,
+            "pos": self.pos,
+            "location": self.location,
+        }
+
     def _copy(self, **changes: Any) -> OpSystemError:
-        fields = {"path": self.path, "token": self.token, "pos": self.pos}
-        fields["location"] = self.location
-        new = type(self)(self.detail, **{**fields, **changes})
+        new = type(self)(self.detail, **{**self._fields(), **changes})
         new.__cause__, new.__context__ = self.__cause__, self.__context__
         return new
 
@@ -93,19 +100,13 @@ class OpSystemError(Exception):
     def __reduce__(
         self,
     ) -> tuple[Any, ...]:  # keep picklable despite keyword-only arguments
-        fields = (self.detail, self.path, self.token, self.pos, self.location)
-        return (_rebuild, (type(self), *fields))
+        return (_rebuild, (type(self), self.detail, self._fields()))
 
 
 def _rebuild(  # pragma: no cover - pickle helper
-    cls: type[OpSystemError],
-    detail: str,
-    path: str | None,
-    token: str | None,
-    pos: tuple[int, int] | None = None,
-    location: str | None = None,
+    cls: type[OpSystemError], detail: str, fields: dict[str, Any]
 ) -> OpSystemError:
-    return cls(detail, path=path, token=token, pos=pos, location=location)
+    return cls(detail, **fields)
 
 
 def expression_position(pos: tuple[int, int] | None) -> str:

@@ -68,7 +68,11 @@ def _runtime(
         consts = _constants(be, lowered.constants)
     ph = _param_helpers(be, model, pdefs, h)
     tv = _timevarying.runtime(model, xp if xp is not None else np, be.is_numpy, pdefs)
-    _fill_params = _fill_params_fn(model, pdefs, g, tv, ph, force_f64)
+    picks = None
+    if lowered.fill_order is not None:
+        at = {p: i for i, p in enumerate(lowered.param_order)}
+        picks = [at[p] for p in lowered.fill_order]
+    _fill_params = _fill_params_fn(model, pdefs, picks, g, tv, ph, force_f64)
     g.update(
         _state=h["_state"],
         _bad_shape=_bad_shape,
@@ -309,13 +313,15 @@ def _param_helpers(
 def _fill_params_fn(
     model: Model,
     pdefs: list[Any],
+    picks: list[int] | None,
     g: dict[str, Any],
     tv: dict[str, Callable[..., Any]],
     ph: dict[str, Any],
     force_f64: bool,
 ) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
-    """`_fill_params(params)`: every parameter by any accepted spelling, or a
-    `ParameterError` naming what is missing (the generated slow path)."""
+    """`_fill_params(params)`: the parameters at `picks` of `pdefs` (all if None)
+    by any accepted spelling, or a `ParameterError` naming what is missing of all
+    `pdefs` (the generated slow path)."""
     _param_array, _assemble, _series = (
         ph["_param_array"],
         ph["_assemble"],
@@ -382,7 +388,7 @@ def _fill_params_fn(
                 path="params",
                 token=missing[0].split(" ")[0],
             )
-        return tuple(out)
+        return tuple(out) if picks is None else tuple(out[i] for i in picks)
 
     return _fill_params
 
@@ -396,12 +402,18 @@ def _constants(be: Backend, tables: Mapping[str, Any]) -> dict[str, Any]:
     """
     xp = be.xp
     assert xp is not None
+
+    def made() -> dict[str, Any]:  # tuples (of parameter names) stay as they are
+        return {
+            k: v if isinstance(v, tuple) else xp.asarray(v) for k, v in tables.items()
+        }
+
     if not be.is_jax:
-        return {k: xp.asarray(v) for k, v in tables.items()}
+        return made()
     import jax
 
     with jax.ensure_compile_time_eval():
-        return {k: xp.asarray(v) for k, v in tables.items()}
+        return made()
 
 
 _COUNTER = [0]

@@ -11,13 +11,12 @@ except the computation of `state_names`, which the public API exposes.
 
 from __future__ import annotations
 
-import functools
 import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from .._lang.ir import Call, Name, Node, Reduce, Ref, children, prefix_text
+from .._lang.ir import Call, Name, Node, Reduce, Ref, children_getter, prefix_text
 from .._lang.parse import parse_expr
 from .._spec.axes import Axis, normalize_axes
 from .._spec.meta import normalize_kernels, normalize_operators, normalize_state_axes
@@ -47,9 +46,9 @@ __all__ = [
     "Builder",
     "normalize_key",
     "placeholders_in",
+    "scoped_sites",
     "template_dims",
     "template_uses",
-    "visit_scoped",
 ]
 
 
@@ -97,25 +96,37 @@ def normalize_key(key: str) -> str:
     return f"{m.group(1)}[{','.join(p.strip() for p in m.group(2).split(','))}]"
 
 
-def visit_scoped(
-    node: Node,
-    scope: tuple[Dim, ...],
-    axes: dict[str, Axis],
-    path: str,
-    fn: Callable[[Node, tuple[Dim, ...]], None],
-) -> None:
-    """Call `fn(node, scope)` on every node, tracking reduction dimensions (iteratively)."""
-    stack: list[tuple[Node, tuple[Dim, ...]]] = [(node, scope)]
-    pop, push = stack.pop, stack.append
+#: a site of an expression: a name, reference or `sum_prefix` call, with the
+#: dimensions of the reductions around it inside the expression
+Site = tuple[Node, tuple[Dim, ...]]
+
+
+def scoped_sites(node: Node, axes: dict[str, Axis], path: str) -> list[Site]:
+    """The names, references and `sum_prefix` calls of `node`, in reading order,
+    each with the loop dimensions of the reductions that enclose it (iteratively:
+    flat sums of any length are fine).
+
+    The build reads these sites several times (placeholders, parameters,
+    validation); `Builder.sites` walks each expression once.
+    """
+    out: list[Site] = []
+    stack: list[tuple[Node, tuple[Dim, ...]]] = [(node, ())]
+    pop, push, add = stack.pop, stack.append, out.append
     while stack:
         cur, sc = pop()
-        fn(cur, sc)
-        if isinstance(cur, Reduce):
+        if isinstance(cur, (Name, Ref)):
+            add((cur, sc))
+        elif isinstance(cur, Reduce):
             push((cur.body, (*sc, reduce_dim(cur, axes, path))))
         else:
-            kids = children(cur)
-            for i in range(len(kids) - 1, -1, -1):
-                push((kids[i], sc))
+            if isinstance(cur, Call) and cur.func == "sum_prefix":
+                add((cur, sc))
+            get = children_getter(cur.__class__)
+            if get is not None:
+                kids = get(cur)
+                for i in range(len(kids) - 1, -1, -1):
+                    push((kids[i], sc))
+    return out
 
 
 class Builder:
@@ -129,6 +140,8 @@ class Builder:
         self.kind = kind
         #: name resolution of each model being built (`resolver`), by its id
         self._resolvers: dict[int, Resolver] = {}
+        #: the sites of each expression walked so far (`sites`), by its id
+        self._sites: dict[int, tuple[Node, list[Site]]] = {}
         state_raw = _str_list(spec.get("state"), "state")
         if not state_raw:
             raise SpecError(
@@ -287,31 +300,27 @@ class Builder:
         names = self.resolver(model)
         sites: list[tuple[Node, tuple[Dim, ...], str]] = []
 
-        def fn(node: Node, scope: tuple[Dim, ...], path: str) -> None:
-            if isinstance(node, Ref):
+        for expr, outer, path in exprs:
+            for node, inner in self.sites(expr, path):
+                scope = (*outer, *inner) if inner else outer
                 sites.append((node, scope, path))
-                base = node.base
-                if base in model.kernels:
-                    return
-                if (
-                    model.block(base) is None
-                    and base not in model.aliases
-                    and base not in model.flow_blocks
-                ):
-                    refs.append((node, scope, path))
-            elif isinstance(node, Name):
-                sites.append((node, scope, path))
-                ident = node.id
-                if scope and any(
-                    d.name == ident and d.name != d.axis.name for d in scope
-                ):
-                    return  # a loop variable used as a value (its coordinate)
-                bare.append((node, path))
-            elif isinstance(node, Call) and node.func == "sum_prefix":
-                sites.append((node, scope, path))
-
-        for expr, scope, path in exprs:
-            visit_scoped(expr, scope, self.axes, path, functools.partial(fn, path=path))
+                if isinstance(node, Ref):
+                    base = node.base
+                    if base in model.kernels:
+                        continue
+                    if (
+                        model.block(base) is None
+                        and base not in model.aliases
+                        and base not in model.flow_blocks
+                    ):
+                        refs.append((node, scope, path))
+                elif isinstance(node, Name):
+                    ident = node.id
+                    if scope and any(
+                        d.name == ident and d.name != d.axis.name for d in scope
+                    ):
+                        continue  # a loop variable used as a value (its coordinate)
+                    bare.append((node, path))
         scalar_names = {a.base for a in model.aliases.values() if not a.axes}
         scalar_names |= {blk.base for blk in model.blocks if not blk.axes}
         indexed: dict[str, list[ParamDef]] = {}
@@ -348,8 +357,12 @@ class Builder:
             for v in variants:
                 self.params[f"{v.base}[{','.join(a.name for a in v.axes)}]"] = v
         scalars: dict[str, ParamDef] = {}
+        seen: set[str] = set()  # a flat spec names each state cell many times
         for name, path in bare:
             ident = name.id
+            if ident in seen:
+                continue
+            seen.add(ident)
             if (
                 model.block(ident) is not None
                 or ident in model.aliases
@@ -388,6 +401,13 @@ class Builder:
                 self.params[v.key] = v
         self.params.update(scalars)
         return sites
+
+    def sites(self, expr: Node, path: str) -> list[Site]:
+        """`scoped_sites` of `expr`, walked once however often the build asks."""
+        got = self._sites.get(id(expr))
+        if got is None or got[0] is not expr:
+            got = self._sites[id(expr)] = (expr, scoped_sites(expr, self.axes, path))
+        return got[1]
 
     def resolver(self, model: Model) -> Resolver:
         """The resolver of a model this builder builds (one per model)."""
@@ -460,21 +480,18 @@ def _mark_used(
         cells.add(cell_of(tgt.sels, a))
 
 
-def placeholders_in(node: Node, axes: dict[str, Axis], path: str) -> list[str]:
-    """Axis placeholders used in a transition's rate (outside reduction variables)."""
+def placeholders_in(sites: list[Site], axes: dict[str, Axis]) -> list[str]:
+    """Axis placeholders used in a transition's rate (outside reduction variables),
+    from the rate's `sites`."""
     found: list[str] = []
-
-    def fn(n: Node, scope: tuple[Dim, ...]) -> None:
-        if isinstance(n, Ref):
-            bound = {d.name for d in scope} | {d.axis.name for d in scope}
-            for item in n.items:
-                free = (
-                    item.axis is None and not item.is_number and item.value not in bound
-                )
-                if free and item.value in axes and item.value not in found:
-                    found.append(item.value)
-
-    visit_scoped(node, (), axes, path, fn)
+    for n, scope in sites:
+        if not isinstance(n, Ref):
+            continue
+        bound = {d.name for d in scope} | {d.axis.name for d in scope}
+        for item in n.items:
+            free = item.axis is None and not item.is_number and item.value not in bound
+            if free and item.value in axes and item.value not in found:
+                found.append(item.value)
     return found
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "Str",
     "UnaryOp",
     "children",
+    "children_getter",
     "format_node",
     "not_a_value",
     "prefix_text",
@@ -335,6 +336,12 @@ _CHILDREN: dict[type, Callable[[Any], tuple[Node, ...]]] = {
     Call: lambda n: n.args,
     Reduce: lambda n: (n.body,),
 }
+
+
+def children_getter(cls: type) -> Callable[[Any], tuple[Node, ...]] | None:
+    """What `children` does for nodes of class `cls` (None: a leaf), for walkers
+    that dispatch once per node themselves."""
+    return _CHILDREN.get(cls)
 
 
 def rebuild(node: Node, kids: list[Node]) -> Node:

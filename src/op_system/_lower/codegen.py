@@ -140,7 +140,7 @@ def _lower_pass(
     outputs, scattered, flow_out, obs_out = _lower_values(
         lw, model, mode, order, cycle, reroll
     )
-    lines, head, pnames = _prologue(lw, model, mode, dispatch, cycle)
+    lines, head, pnames, filled = _prologue(lw, model, mode, dispatch, cycle)
     lines.extend(body)
     if cycle is not None:
         lines.append(Return(Var("y")))
@@ -162,7 +162,7 @@ def _lower_pass(
         # `bind`'s `prep(params)` computes what needs the parameters only, once, and
         # `core(t, y, *prep(params))` the rest (`_lower/split.py`, when first bound)
         bound = (Function(name, args, fn.body[head:]), lw.emitter)
-    return Lowered(source, lw.consts, pnames, cycle, bound)
+    return Lowered(source, lw.consts, pnames, cycle, filled, bound)
 
 
 def _lower_aliases(
@@ -294,17 +294,22 @@ def _lower_values(
     return outputs, scattered, flow_out, obs_out
 
 
+#: the most parameter names a program lists inline (`_pvec`'s argument)
+_NAMES_INLINE = 64
+
+
 def _prologue(
     lw: _Lowerer,
     model: Model,
     mode: str,
     dispatch: bool,
     cycle: list[str] | None,
-) -> tuple[list[Stmt], int, list[str]]:
+) -> tuple[list[Stmt], int, list[str], list[str]]:
     """The function's first statements: the parameter reads (with their slow
     path), the state checks and views. Returns the statements, where the
     parameter reads start (what comes before is for the unbound function only:
-    the dispatch and the alias cycle) and the parameter names."""
+    the dispatch and the alias cycle), the parameter names and those the slow
+    path returns."""
     tangent = mode in _TANGENT
     numpy = lw.backend_name == "numpy"
     y, params = Var("y"), Var("params")
@@ -322,19 +327,23 @@ def _prologue(
     tables: list[tuple[str, str]] = []
     if any(model.params[p].time_varying for p in pnames):
         lines.append(Assign("tg", Call("_tv_grid", (params,))))
-    reads = _param_reads(lw, model, tangent, tables)
+    reads, filled = _param_reads(lw, model, tangent, tables)
     if reads:
-        # Parameters: the fast path reads each by name; the slow path fills
-        # expanded names.
-        targets = tuple(lw.param_var[p] for p in pnames)
+        # Parameters: the fast path reads each by name; the slow path checks them
+        # all and fills those read by name from any accepted spelling.
+        targets = tuple(lw.param_var[p] for p in filled)
         fill = Assign(targets, Call("_fill_params", (params,)))
         lines.append(Try(tuple(reads), (fill,)))
     for var, names in lw.param_vectors:
         dtype = Var("_f64") if numpy else Const(None)
-        lines.append(Assign(var, Call("_pvec", (params, Const(names), dtype))))
+        # a long list of names is a constant of the program, not text to compile
+        listed = (
+            Const(names) if len(names) <= _NAMES_INLINE else Var(lw.const("PN", names))
+        )
+        lines.append(Assign(var, Call("_pvec", (params, listed, dtype))))
     lines.extend(Assign(var, code) for var, code in lw.param_cells)
     lines.extend(_state_reads(lw, model, mode, cycle, tables))
-    return lines, head, pnames
+    return lines, head, pnames, filled
 
 
 def _param_reads(
@@ -342,17 +351,19 @@ def _param_reads(
     model: Model,
     tangent: bool,
     tables: list[tuple[str, str]],
-) -> list[Stmt]:
-    """Each parameter read by name (the fast path); `tables` gets the time-varying
-    ones."""
+) -> tuple[list[Stmt], list[str]]:
+    """Each parameter read by name (the fast path), and their names; `tables`
+    gets the time-varying ones."""
     numpy = lw.backend_name == "numpy"
     params = Var("params")
     out: list[Stmt] = []
+    names: list[str] = []
     for p in model.params:
         pd = model.params[p]
         var = lw.param_var[p]
         if not tangent and not pd.axes and p not in lw.direct_params:
             continue  # only read by re-rolled groups, through _pvec
+        names.append(p)
         got = Key(params, p)
         if pd.time_varying:
             tables.append((var, pd.interpolation))
@@ -378,7 +389,7 @@ def _param_reads(
         else:
             value = Key(params, pd.base)
         out.append(Assign(var, value))
-    return out
+    return out, names
 
 
 def _not_ndarray(v: Var) -> Op:

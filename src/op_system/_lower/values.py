@@ -29,6 +29,9 @@ class Lowered:
     constants: dict[str, Any]
     param_order: list[str]
     alias_cycle: list[str] | None
+    #: the parameters the slow path (`_fill_params`) returns, in order: those the
+    #: program reads by name (the others it reads through `_pvec` only)
+    fill_order: list[str] | None = None
     #: the function `bind` splits (from its parameter reads on), and its emitter;
     #: None for a program that is never bound
     bound_from: tuple[Function, Emitter] | None = None

@@ -32,7 +32,7 @@ from tests.parity.cases import CASES
 
 from op_system import normalize_rhs
 from op_system._core.defs import AliasDef, At, EquationDef, Flow, ParamDef, Run
-from op_system._lang.ir import Name, Node, Read, Reduce, Ref, walk
+from op_system._lang.ir import Invalid, Name, Node, Read, Reduce, Ref, walk
 
 PACKAGE = Path(__file__).parents[2] / "src" / "op_system"
 
@@ -105,6 +105,17 @@ def _models() -> list[tuple[str, Any]]:
         )
     )
     specs.append(("frozen pieces", FROZEN_PIECES))
+    # outside the language: accepted by the build, refused when compiled
+    specs.append(
+        (
+            "invalid construct",
+            {
+                "state": ["S", "I"],
+                "aliases": {"f": "np.foo(I)", "g": "2 * f"},
+                "equations": {"S": "-g * S", "I": "g * S"},
+            },
+        )
+    )
     out = []
     for name, spec in specs:
         with warnings.catch_warnings():
@@ -362,3 +373,26 @@ def test_one_module_makes_chains_and_only_the_build_resolves_names() -> None:
         "_core/bind.py",
     }, importers
     assert Flow.__dataclass_params__.frozen  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("name", "model"), MODELS, ids=[n for n, _ in MODELS])
+def test_what_binding_records_agrees_with_a_walk(name: str, model: Any) -> None:
+    """Binding records, as it walks, whether a model holds a construct outside the
+    language and which aliases each alias reads: what walking the bound model finds."""
+    for m in _all(model):
+        nodes = [n for _, expr in _expressions(m) for n in walk(expr)]
+        assert m.has_invalid == any(isinstance(n, Invalid) for n in nodes), name
+        walked = {
+            a.base: {
+                n.target.obj.base
+                for n in (walk(a.expr) if a.expr is not None else a.cells or ())
+                if isinstance(n, Read) and n.target.kind == "alias"
+            }
+            for a in m.aliases.values()
+        }
+        assert m.alias_deps == {k: frozenset(v) for k, v in walked.items()}, name
+
+
+def test_the_models_include_invalid_constructs_and_alias_reads() -> None:
+    assert any(m.has_invalid for _, m in MODELS)
+    assert any(any(m.alias_deps.values()) for _, m in MODELS)

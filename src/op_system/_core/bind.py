@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from .._lang.ir import Name, Node, Read, Reduce, Ref, children, rebuild
+from .._lang.ir import BinOp, Invalid, Name, Node, Read, Reduce, Ref, children, rebuild
 from .defs import AliasDef, Dim, EquationDef, Flow, Run, Target
 from .model import Model
 from .resolve import Resolver
@@ -31,18 +31,31 @@ __all__ = ["bind_model"]
 class _Binder:
     def __init__(self, names: Resolver, aliases: dict[int, AliasDef]) -> None:
         self.m = names.m
-        self.names = names
+        self.resolve = names.settled()  # the model is complete
         self.aliases = aliases  # unbound alias (by id) -> its bound copy
+        self.invalid = False  # an `Invalid` node seen
+        self.read_aliases: set[str] = set()  # what the expressions bound so far read
+        #: each resolved target naming an alias or parameter, by id, as bound
+        self._moved: dict[int, tuple[Target, Target]] = {}
 
     def target(self, node: Name | Ref, scope: tuple[Dim, ...], path: str) -> Target:
-        tgt: Target = self.names.resolve(node, scope, path)
-        if tgt.kind == "alias":
-            tgt = Target("alias", self.aliases.get(id(tgt.obj), tgt.obj), tgt.sels)
-        elif tgt.kind == "param":
+        tgt: Target = self.resolve(node, scope, path)
+        kind = tgt.kind
+        if kind != "alias" and kind != "param":
+            return tgt
+        if kind == "alias":
+            self.read_aliases.add(tgt.obj.base)
+        got = self._moved.get(id(tgt))
+        if got is not None and got[0] is tgt:
+            return got[1]
+        if kind == "alias":
+            new = Target("alias", self.aliases.get(id(tgt.obj), tgt.obj), tgt.sels)
+        else:
             # the builder replaces a parameter as it learns how it is read (cells,
             # interpolation), after names were resolved: the model's holds it all
-            tgt = Target("param", self.m.params[tgt.obj.key], tgt.sels)
-        return tgt
+            new = Target("param", self.m.params[tgt.obj.key], tgt.sels)
+        self._moved[id(tgt)] = (tgt, new)
+        return new
 
     def read(self, node: Node, scope: tuple[Dim, ...], path: str) -> Read:
         if isinstance(node, Read):
@@ -52,7 +65,13 @@ class _Binder:
 
     def expr(self, node: Node, scope: tuple[Dim, ...], path: str) -> Node:
         if isinstance(node, (Name, Ref)):
-            return self.read(node, scope, path)
+            return Read(node, self.target(node, scope, path))
+        if isinstance(node, BinOp):  # the bulk of long sums: no generic rebuild
+            left = self.expr(node.left, scope, path)
+            right = self.expr(node.right, scope, path)
+            if left is node.left and right is node.right:
+                return node
+            return BinOp(node.op, left, right)
         if isinstance(node, Reduce):  # the loop's dimension, bound with it
             dim = reduce_dim(node, self.m.axes, path)
             body = self.expr(node.body, (*scope, dim), path)
@@ -61,6 +80,8 @@ class _Binder:
             )
         kids = children(node)
         if not kids:
+            if isinstance(node, Invalid):
+                self.invalid = True
             return node
         return rebuild(node, [self.expr(k, scope, path) for k in kids])
 
@@ -75,13 +96,17 @@ def bind_model(model: Model, names: Resolver) -> None:
     olds = [*model.aliases.values(), *model.observables]
     copies = {id(a): replace(a) for a in olds}
     bd = _Binder(names, copies)
+    deps: dict[int, frozenset[str]] = {}
     for a in olds:
         scope = _dims(a.axes)
+        bd.read_aliases = set()
         _complete(
             copies[id(a)],
             None if a.expr is None else bd.expr(a.expr, scope, a.path),
             None if a.cells is None else tuple(bd.read(c, (), a.path) for c in a.cells),
         )
+        deps[id(a)] = frozenset(bd.read_aliases)
+    model.alias_deps = {k: deps[id(a)] for k, a in model.aliases.items()}
     model.aliases = {k: copies[id(a)] for k, a in model.aliases.items()}
     model.observables = [copies[id(o)] for o in model.observables]
     model.equations = [_equation(bd, eq) for eq in model.equations]
@@ -94,6 +119,7 @@ def bind_model(model: Model, names: Resolver) -> None:
         replace(c, transitions=tuple(flows[id(t)] for t in c.transitions))
         for c in model.counters
     ]
+    model.has_invalid = bd.invalid
 
 
 def _complete(

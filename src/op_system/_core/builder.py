@@ -429,16 +429,19 @@ class Builder:
         used: dict[str, set[tuple[int, ...]] | None] = {
             k: set() for k, p in model.params.items() if p.axes
         }
+        resolve = names.settled()  # parameters are collected: the model is complete
+        counted = {id(c.block) for c in model.counters}
         for node, sc, path in sites:
             if node.__class__ is Call:
                 model.prefix_groups(prefix_text(node), sc, path)
                 continue
-            tgt = names.resolve(node, sc, path)  # type: ignore[arg-type]
+            tgt = resolve(node, sc, path)  # type: ignore[arg-type]
             if tgt.kind == "param" and tgt.obj.axes:
                 _mark_used(used, tgt, sc)
             elif (
-                tgt.kind == "state"
-                and any(c.block is tgt.obj for c in model.counters)
+                counted
+                and tgt.kind == "state"
+                and id(tgt.obj) in counted
                 and not path.startswith("observables[")  # observables may read them
             ):
                 name = tgt.obj.base

@@ -112,6 +112,12 @@ class Model:
     flow_blocks: dict[str, Block] = field(default_factory=dict)
     #: the model with its observables and their parameters (see `_core/observables.py`)
     observed: Model | None = None
+    #: whether an expression holds a construct outside the language (`Invalid`),
+    #: which compiling refuses (`_lower/order.py` `check_invalid`): found by the
+    #: binding walk, so that compiling does not walk the model again to look
+    has_invalid: bool = True
+    #: the aliases each alias reads, by base name (found by the binding walk)
+    alias_deps: dict[str, frozenset[str]] | None = None
     _block_by_base: dict[str, Block] = field(default_factory=dict)
     _prefix_cache: dict[str, list[int]] = field(default_factory=dict)
 

@@ -87,6 +87,7 @@ class Resolver:
         #: any template is keyed by its text (flat per-cell specs have one per cell)
         self._bound: dict[Any, Target] = {}
         self._cache_version: tuple[int, int] = (-1, -1)
+        self._templated: list[tuple[str, Any]] = []
 
     def lookup_cell(self, name: str) -> tuple[TargetKind, Any, tuple[int, ...]] | None:
         """Resolve an expanded name (`S__age_y`, or a chain stage `I3`) to `(kind, obj, coords)`."""
@@ -102,12 +103,23 @@ class Resolver:
         version = (len(self.m.aliases), len(self.m.params))
         if self._cache_version == version:
             return
-        self._cell_cache.clear()
         self._bound.clear()
         self._indexed_by_base.clear()
         for p in self.m.params.values():
             if p.axes:
                 self._indexed_by_base.setdefault(p.base, []).append(p)
+        # An expanded name's lookup reads only the templated aliases and indexed
+        # parameters: new scalar ones (a flat spec's thousands) keep its cache.
+        # (The objects are kept, so that their ids name them while compared.)
+        templated = [
+            *((k, a) for k, a in self.m.aliases.items() if a.axes),
+            *((k, p) for k, p in self.m.params.items() if p.axes),
+        ]
+        if [(k, id(o)) for k, o in templated] != [
+            (k, id(o)) for k, o in self._templated
+        ]:
+            self._cell_cache.clear()
+            self._templated = templated
         self._cache_version = version
 
     def _lookup_cell(self, name: str) -> tuple[TargetKind, Any, tuple[int, ...]] | None:
@@ -145,6 +157,19 @@ class Resolver:
     def resolve(self, node: Name | Ref, scope: tuple[Dim, ...], path: str) -> Target:
         """Resolve a name or templated reference in `scope` (see `Target`)."""
         self._refresh_caches()
+        return self.resolve_settled(node, scope, path)
+
+    def settled(self) -> Callable[[Name | Ref, tuple[Dim, ...], str], Target]:
+        """`resolve` for a model that no longer grows (validation and binding
+        resolve every name of a model whose names are all known): its caches are
+        checked once, here, not at each of its many names."""
+        self._refresh_caches()
+        return self.resolve_settled
+
+    def resolve_settled(
+        self, node: Name | Ref, scope: tuple[Dim, ...], path: str
+    ) -> Target:
+        """`resolve`, the caches known to be current (see `settled`)."""
         if not scope and node.__class__ is Name:
             key: Any = node.id
         else:  # which coordinates a dimension spans does not change what a name reads

@@ -265,10 +265,10 @@ def _token_at(text: str, offset: int | None) -> str:
 
 
 def _unescape(name: str) -> str:
-    for kw in _ESCAPED_KEYWORDS:
-        if name == _KW_ESCAPE.format(kw):
-            return kw
-    return name
+    return _UNESCAPED.get(name, name)
+
+
+_UNESCAPED = {_KW_ESCAPE.format(kw): kw for kw in _ESCAPED_KEYWORDS}
 
 
 def parse_expr(text: object, *, path: str | None = None) -> Node:
@@ -373,6 +373,8 @@ class _Converter:
                 self.path,
             )
         d = depth + 1
+        if node.__class__ is ast.Name:  # the commonest node, checked first
+            return self.name(node)
         if isinstance(node, ast.Constant):
             v = node.value
             if isinstance(v, bool) or (
@@ -489,7 +491,7 @@ class _Converter:
         return _close_run(acc, run_ops, run_operands)
 
     def name(self, node: ast.Name) -> Node:
-        ident = _unescape(node.id)
+        ident = _UNESCAPED.get(node.id, node.id)
         if ident.startswith("__"):
             return self.invalid(node, f"disallowed name: {ident!r}", ident)
         if not ident.isascii():

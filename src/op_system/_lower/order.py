@@ -12,6 +12,8 @@ __all__ = ["_alias_deps", "_alias_levels", "_alias_order", "check_invalid"]
 
 def check_invalid(model: Model) -> None:
     """Raise for the first construct outside the language (0.1.2 raised these at compile)."""
+    if not model.has_invalid:
+        return
     exprs: list[tuple[Node, str]] = [
         (a.expr, a.path) for a in model.aliases.values() if a.expr is not None
     ]
@@ -61,6 +63,8 @@ def _alias_levels(deps: dict[str, set[str]], order: list[AliasDef]) -> dict[str,
 
 def _alias_deps(model: Model) -> dict[str, set[str]]:
     """The aliases each alias reads."""
+    if model.alias_deps is not None:  # recorded when the model was bound
+        return {k: set(v) for k, v in model.alias_deps.items()}
     deps: dict[str, set[str]] = {}
     for alias in model.aliases.values():
         used: set[str] = set()

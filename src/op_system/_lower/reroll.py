@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from .._core.model import Dim, Model, fixed, flat_index
 from .._lang.ir import (
@@ -55,10 +55,12 @@ GROUP_MIN = 4
 ISO_MIN = 4
 
 
-@dataclass(frozen=True)
-class Leaf:
+class Leaf(NamedTuple):
     """One leaf read by a cell: a state (`y` index), a scalar alias, a scalar
-    parameter, or one cell of an indexed parameter (`C__age_a0__age_a1`)."""
+    parameter, or one cell of an indexed parameter (`C__age_a0__age_a1`).
+
+    A named tuple: flat specs make one per name they read, and a tuple is made
+    several times faster than a frozen dataclass."""
 
     kind: Literal["state", "alias", "param", "pcell"]
     #: state index, alias base, parameter key, or (parameter key, flat cell index)
@@ -102,41 +104,57 @@ def synthetic_dim(name: str, size: int) -> Dim:
     )
 
 
+#: what a leaf's target contributes to a shape: (structure, leaf kind, leaf ref),
+#: or None where it is not re-rollable
+_LeafShape = tuple[Any, Any, Any] | None
+
+
+def _leaf_shape(tgt: Any) -> _LeafShape:
+    kind = tgt.kind
+    if kind == "time":
+        return ("t",), None, None
+    if kind == "state":
+        blk = tgt.obj
+        idx = fixed(tgt.sels)
+        if idx is None:
+            return None
+        return ("S",), "state", blk.offset + (blk.flat(idx) if blk.axes else 0)
+    if kind == "alias" and not tgt.obj.axes and not tgt.sels:
+        return ("A",), "alias", tgt.obj.base
+    if kind == "param" and not tgt.obj.axes:
+        return ("P",), "param", tgt.obj.key
+    if kind == "param" and (idx := fixed(tgt.sels)) is not None:
+        key = tgt.obj.key
+        return ("PC", key), "pcell", (key, flat_index(tgt.obj.axes, idx))
+    return None
+
+
 def shape_key(
-    model: Model, node: Node, path: str
+    model: Model,
+    node: Node,
+    path: str,
+    memo: dict[int, tuple[Any, _LeafShape]] | None = None,
 ) -> tuple[Any, list[Leaf | IsoSum]] | None:
     """The structure of a scalar expression and its leaves, or None if it is not re-rollable.
 
     Numbers, `t`, kernels and helper calls are part of the structure; states,
-    scalar aliases and scalar parameters are leaves.
+    scalar aliases and scalar parameters are leaves. `memo` keeps each target's
+    part across the cells of one grouping (a flat spec reads a cell many times).
     """
     leaves: list[Leaf | IsoSum] = []
+    shapes = {} if memo is None else memo
 
     def leaf(n: Read) -> Any:
         tgt = n.target
-        if tgt.kind == "time":
-            return ("t",)
-        if tgt.kind == "state":
-            blk = tgt.obj
-            idx = fixed(tgt.sels)
-            if idx is None:
-                return None
-            leaves.append(
-                Leaf("state", blk.offset + (blk.flat(idx) if blk.axes else 0), n)
-            )
-            return ("S",)
-        if tgt.kind == "alias" and not tgt.obj.axes and not tgt.sels:
-            leaves.append(Leaf("alias", tgt.obj.base, n))
-            return ("A",)
-        if tgt.kind == "param" and not tgt.obj.axes:
-            leaves.append(Leaf("param", tgt.obj.key, n))
-            return ("P",)
-        if tgt.kind == "param" and (idx := fixed(tgt.sels)) is not None:
-            leaves.append(
-                Leaf("pcell", (tgt.obj.key, flat_index(tgt.obj.axes, idx)), n)
-            )
-            return ("PC", tgt.obj.key)
-        return None
+        got = shapes.get(id(tgt))
+        if got is None or got[0] is not tgt:
+            got = shapes[id(tgt)] = (tgt, _leaf_shape(tgt))
+        shape = got[1]
+        if shape is None:
+            return None
+        if shape[1] is not None:
+            leaves.append(Leaf(shape[1], shape[2], n))
+        return shape[0]
 
     def go(n: Node) -> Any:
         if isinstance(n, Num):
@@ -232,8 +250,9 @@ def group_cells(
     """
     groups: dict[Any, Group] = {}
     singles: list[Any] = []
+    memo: dict[int, tuple[Any, _LeafShape]] = {}
     for member, node, path in cells:
-        got = shape_key(model, node, path)
+        got = shape_key(model, node, path, memo)
         if got is None:
             singles.append(member)
             continue

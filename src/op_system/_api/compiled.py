@@ -730,6 +730,7 @@ def compile_rhs(
     )
 
 
+@paused_gc  # one pause for both stages: their objects are scanned once, after
 def compile_spec(
     spec: dict[str, Any], xp: object = None, *, backend: str | None = None
 ) -> CompiledRhs:

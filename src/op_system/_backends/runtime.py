@@ -223,7 +223,7 @@ def _param_helpers(
     xp = be.xp
     f = be.fns
     asarray, _bcast, _stack_scalars = h["asarray"], h["_bcast"], h["_stack_scalars"]
-    shapes = {p.key: p.shape for p in pdefs}
+    shapes = {p.key: p.shape for p in pdefs if p.axes}  # the arrays read whole
 
     def _param_array(v: Any, name: str) -> Any:
         a = asarray(v)

@@ -352,6 +352,9 @@ class _Converter:
         self.src = src
         self.path = path
         self.at = where.of
+        #: a one-line ASCII text that was not rewritten: a name's column is its
+        #: offset, shifted by the blanks stripped at the start (`_Positions.of`)
+        self.shift = where.lead + 1 if where.simple else None
 
     def invalid(self, node: ast.AST, detail: str, token: str | None = None) -> Invalid:
         try:
@@ -466,6 +469,11 @@ class _Converter:
         them) from counting as nesting depth. Runs of one precedence level with
         `CHAIN_MIN` or more operands become one `Chain` node.
         """
+        lhs, rhs = node.left, node.right
+        if isinstance(lhs, ast.Name) and isinstance(rhs, ast.Name) and d <= MAX_DEPTH:
+            op = _BINOPS.get(type(node.op))  # `a * b`, each term of a flat sum
+            if op is not None:
+                return BinOp(op, self.name(lhs), self.name(rhs))
         spine: list[ast.BinOp] = []
         cur: ast.AST = node
         while isinstance(cur, ast.BinOp):
@@ -498,7 +506,10 @@ class _Converter:
             return self.invalid(node, f"non-ASCII identifier {ident!r}", ident)
         if ident == "np":
             return self.invalid(node, "'np' can only be used as np.<function>", "np")
-        return Name(ident, self.at(node))
+        shift = self.shift
+        return Name(
+            ident, self.at(node) if shift is None else (1, node.col_offset + shift)
+        )
 
     def call(self, node: ast.Call, d: int) -> Node:
         func = node.func

@@ -300,11 +300,22 @@ class Builder:
         names = self.resolver(model)
         sites: list[tuple[Node, tuple[Dim, ...], str]] = []
 
+        seen: set[str] = set()  # bare names met (a flat spec names each cell often)
+        add = sites.append
         for expr, outer, path in exprs:
             for node, inner in self.sites(expr, path):
                 scope = (*outer, *inner) if inner else outer
-                sites.append((node, scope, path))
-                if isinstance(node, Ref):
+                add((node, scope, path))
+                if isinstance(node, Name):
+                    ident = node.id
+                    if scope and any(
+                        d.name == ident and d.name != d.axis.name for d in scope
+                    ):
+                        continue  # a loop variable used as a value (its coordinate)
+                    if ident not in seen:
+                        seen.add(ident)
+                        bare.append((node, path))
+                elif isinstance(node, Ref):
                     base = node.base
                     if base in model.kernels:
                         continue
@@ -314,13 +325,6 @@ class Builder:
                         and base not in model.flow_blocks
                     ):
                         refs.append((node, scope, path))
-                elif isinstance(node, Name):
-                    ident = node.id
-                    if scope and any(
-                        d.name == ident and d.name != d.axis.name for d in scope
-                    ):
-                        continue  # a loop variable used as a value (its coordinate)
-                    bare.append((node, path))
         scalar_names = {a.base for a in model.aliases.values() if not a.axes}
         scalar_names |= {blk.base for blk in model.blocks if not blk.axes}
         indexed: dict[str, list[ParamDef]] = {}
@@ -357,12 +361,8 @@ class Builder:
             for v in variants:
                 self.params[f"{v.base}[{','.join(a.name for a in v.axes)}]"] = v
         scalars: dict[str, ParamDef] = {}
-        seen: set[str] = set()  # a flat spec names each state cell many times
         for name, path in bare:
             ident = name.id
-            if ident in seen:
-                continue
-            seen.add(ident)
             if (
                 model.block(ident) is not None
                 or ident in model.aliases

@@ -157,12 +157,12 @@ def shape_key(
         return shape[0]
 
     def go(n: Node) -> Any:
+        if isinstance(n, Read):  # the commonest node first
+            return leaf(n)
         if isinstance(n, Num):
             return ("n", type(n.value).__name__, n.value)
         if isinstance(n, NpConst):
             return ("c", n.name)
-        if isinstance(n, Read):
-            return leaf(n)
         if isinstance(n, UnaryOp):
             c = go(n.operand)
             return None if c is None else ("u", n.op, c)

@@ -75,9 +75,12 @@ class _Binder:
         if isinstance(node, Reduce):  # the loop's dimension, bound with it
             dim = reduce_dim(node, self.m.axes, path)
             body = self.expr(node.body, (*scope, dim), path)
-            return Reduce(
-                node.kind, node.axis, node.var, node.coords, body, dim, node.pos
-            )
+            kind = node.kind
+            if (
+                kind == "apply_along"
+            ):  # 0.9.0's: a sum, or an integral over a continuous axis
+                kind = "integrate_over" if dim.axis.kind == "continuous" else "sum_over"
+            return Reduce(kind, node.axis, node.var, node.coords, body, dim, node.pos)
         kids = children(node)
         if not kids:
             if isinstance(node, Invalid):

@@ -59,6 +59,7 @@ __all__ = ["RESERVED_NAMES", "build_model", "subst_text"]
 SPEC_KEYS = frozenset(
     {
         "kind",
+        "dialect",
         "state",
         "equations",
         "aliases",
@@ -299,7 +300,7 @@ def _build_expr(b: Builder, meta: dict[str, Any], chains: list[Any]) -> Model:
                 path=path,
                 token=repr(val)[:40],
             )
-        return parse_expr(val, path=path), path
+        return b.parse(val, path), path
 
     equations: list[EquationDef] = []
     exprs: list[tuple[Node, tuple[Dim, ...], str]] = []
@@ -401,7 +402,7 @@ def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> M
                 transitions.append(td)
                 exprs.append((td.rate, td.dims, f"{path}.rate"))
             continue
-        fields = _transition_fields(tr, path)
+        fields = _transition_fields(tr, path, b.dialect)
         src = (
             None
             if fields["from"] is None
@@ -412,7 +413,7 @@ def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> M
             if fields["to"] is None
             else _state_ref(b, fields["to"], f"{path}.to", "to", names_now)
         )
-        rate = parse_expr(str(fields["rate"]), path=f"{path}.rate")
+        rate = b.parse(str(fields["rate"]), f"{path}.rate")
         placeholders: list[str] = []
         for ref in (src, dst):
             if isinstance(ref, Ref):
@@ -428,6 +429,8 @@ def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> M
             # the time axis in a rate, where from/to do not range over it, is the
             # current time (a time-varying parameter), not a template to expand
             if ph not in placeholders and (now is None or ph != now.name):
+                if b.dialect == "0.9":
+                    _free_in_rate_09(ph, path)
                 placeholders.append(ph)
         name_text = tr.get("name") if isinstance(tr.get("name"), str) else None
         if name_text:
@@ -461,19 +464,44 @@ def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> M
     return model
 
 
-def _transition_fields(tr: Mapping[str, Any], path: str) -> dict[str, str | None]:
-    """A transition's `from`, `to` (None for a source or a sink) and `rate` texts."""
+def _free_in_rate_09(axis: str, path: str) -> None:
+    """A rate placeholder its endpoints do not range over, in 0.9.0's language.
+
+    0.1.2 (and this compiler, for its specs) sums the flow over such an axis;
+    0.9.0 reads the rate at the cell an endpoint pins. Until that reading is
+    built, a 0.9.0 spec must say which one it means."""
+    raise UnsupportedFeatureError(
+        f"the rate reads axis {axis!r}, which neither from nor to ranges over: "
+        "op-system 0.9.0 reads such a rate at the cell an endpoint pins, which is "
+        "not supported yet; write the sum explicitly "
+        f"(sum_over(..., {axis}=k)) or template the endpoints over {axis!r}",
+        path=f"{path}.rate",
+        token=axis,
+    )
+
+
+def _transition_fields(
+    tr: Mapping[str, Any], path: str, dialect: str = "0.1"
+) -> dict[str, str | None]:
+    """A transition's `from`, `to` (None for a source or a sink) and `rate` texts.
+
+    In 0.9.0's language a source may leave `from` out."""
     fields: dict[str, str | None] = {}
     for key in ("from", "to", "rate"):
         val = tr.get(key)
         if val is None and key != "rate" and key in tr:
             fields[key] = None  # a source (from: null) or a sink (to: null)
             continue
+        if key == "from" and key not in tr and dialect == "0.9":
+            fields[key] = None  # 0.9.0: a source leaves `from` out
+            continue
         if not isinstance(val, str) or not val.strip():
             hint = ""
             if key in ("from", "to") and key not in tr:
                 what = "a source (births)" if key == "from" else "a sink (deaths)"
                 hint = f"; for {what} write `{key}: null`"
+                if key == "from":
+                    hint += ' (or leave it out in op-system 0.9\'s language, dialect: "0.9")'
             raise SpecError(
                 f"{path}.{key} must be a string{hint}",
                 path=f"{path}.{key}",
@@ -491,7 +519,7 @@ def _transition_fields(tr: Mapping[str, Any], path: str) -> dict[str, str | None
 def _state_ref(
     b: Builder, text: str, path: str, key: str, names_now: set[str]
 ) -> Name | Ref:
-    node = parse_expr(text, path=path)
+    node = b.parse(text, path)
     if isinstance(node, Name):
         if node.id not in names_now and (
             not any(blk.base == node.id for blk in b.blocks)
@@ -565,7 +593,7 @@ def _coord_shift(b: Builder, tr: dict[str, Any], path: str) -> list[Flow]:
     rate_s = tr.get("rate")
     if not isinstance(rate_s, str) or not rate_s.strip():
         raise SpecError("coord_shift requires a 'rate' string", path=f"{path}.rate")
-    rate = parse_expr(rate_s.strip(), path=f"{path}.rate")
+    rate = b.parse(rate_s.strip(), f"{path}.rate")
     out = []
     for base in apply_to:
         base = str(base).strip()

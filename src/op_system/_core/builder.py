@@ -19,10 +19,12 @@ from typing import Any
 from .._lang.ir import Call, Name, Node, Reduce, Ref, children_getter, prefix_text
 from .._lang.parse import parse_expr
 from .._spec.axes import Axis, normalize_axes
+from .._spec.dialect import spec_dialect
 from .._spec.meta import normalize_kernels, normalize_operators, normalize_state_axes
 from .._support.errors import (
     ExpressionError,
     SpecError,
+    UnsupportedFeatureError,
 )
 from .model import (
     AliasDef,
@@ -138,6 +140,8 @@ class Builder:
             )
         self.spec = spec
         self.kind = kind
+        #: the spec's language, op-system 0.1.2's or 0.9.0's (`_spec/dialect.py`)
+        self.dialect = spec_dialect(spec)
         #: name resolution of each model being built (`resolver`), by its id
         self._resolvers: dict[int, Resolver] = {}
         #: the sites of each expression walked so far (`sites`), by its id
@@ -241,7 +245,7 @@ class Builder:
                 raise SpecError(
                     "expanded aliases contain duplicates", path=path, token=base
                 )
-            self.aliases[base] = AliasDef(base, axes, parse_expr(text, path=path), path)
+            self.aliases[base] = AliasDef(base, axes, self.parse(text, path), path)
 
     def attach_initial_state(self, meta: dict[str, Any]) -> None:
         raw = self.spec.get("initial_state")
@@ -402,6 +406,10 @@ class Builder:
         self.params.update(scalars)
         return sites
 
+    def parse(self, text: object, path: str) -> Node:
+        """An expression of this spec, parsed in its language (`dialect`)."""
+        return parse_expr(text, path=path, dialect=self.dialect)
+
     def sites(self, expr: Node, path: str) -> list[Site]:
         """`scoped_sites` of `expr`, walked once however often the build asks."""
         got = self._sites.get(id(expr))
@@ -431,11 +439,20 @@ class Builder:
         }
         resolve = names.settled()  # parameters are collected: the model is complete
         counted = {id(c.block) for c in model.counters}
+        new_language = self.dialect == "0.9"
         for node, sc, path in sites:
             if node.__class__ is Call:
                 model.prefix_groups(prefix_text(node), sc, path)
                 continue
             tgt = resolve(node, sc, path)  # type: ignore[arg-type]
+            if new_language and tgt.kind == "kernel":
+                raise UnsupportedFeatureError(
+                    f"{tgt.obj.entry['name']!r} is a kernel read in an expression: "
+                    "op-system 0.9.0 reads it as an array passed at each call (the "
+                    "spec's kernel is only its default), which is not supported yet",
+                    path=path,
+                    token=tgt.obj.entry["name"],
+                )
             if tgt.kind == "param" and tgt.obj.axes:
                 _mark_used(used, tgt, sc)
             elif (

@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import Any
 
 from .._lang.ir import Name
-from .._lang.parse import parse_expr
 from .._spec.axes import Axis
 from .._support.errors import SpecError, did_you_mean
 from .defs import Block, Flow, Run
@@ -180,8 +179,8 @@ def _expr_chains(
         blk = _chain_block(b, chain["name"].strip(), stages, gen)
         names_now.update(stages)
         if blk is not None:
-            fwd = (parse_expr(r, path=f"{gen}.forward") for r in rates)
-            last = parse_expr(final_out, path=f"{gen}.exit.rate")
+            fwd = (b.parse(r, f"{gen}.forward") for r in rates)
+            last = b.parse(final_out, f"{gen}.exit.rate")
             chain_eqs[id(blk)] = Run(blk, (*fwd, last), gen)
             filled.update(stages)
             if (
@@ -236,7 +235,7 @@ def _transition_chains(
             )
         if blk is not None:
             path = f"{p}.forward"
-            nodes = tuple(parse_expr(r, path=path) for r in rates)
+            nodes = tuple(b.parse(r, path) for r in rates)
             run = Run(blk, nodes, path)
             entries.extend(
                 (Flow((), Name(a), Name(z), node, path, raw, None, run), path)

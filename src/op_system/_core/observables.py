@@ -20,7 +20,6 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from .._lang.parse import parse_expr
 from .._support.errors import (
     SpecError,
     SpecWarning,
@@ -105,7 +104,7 @@ def observed_model(
                 token=base,
             )
         seen.add(base)
-        observables.append(AliasDef(base, axes, parse_expr(str(text), path=path), path))
+        observables.append(AliasDef(base, axes, b.parse(str(text), path), path))
     obs_exprs = [
         (o.expr, tuple(Dim(ax.name, ax) for ax in o.axes), o.path) for o in observables
     ]

@@ -57,6 +57,8 @@ _KW_ESCAPE = "__opkw_{}__"
 _ESCAPED_KEYWORDS = frozenset({"lambda"})
 _HELPERS = frozenset({"sum_state", "sum_prefix"})
 _REDUCERS = frozenset({"sum_over", "integrate_over"})
+#: `apply_along(..., kernel=k)`: the reduction each kernel is
+_KERNELS = {"sum": "sum_over", "integrate": "integrate_over"}
 
 _BINOPS: dict[type, str] = {
     ast.Add: "+",
@@ -141,8 +143,15 @@ class _Positions:
         return self.of_rewritten(off)
 
 
-def _rewrite(src: str, path: str | None, where: _Positions) -> str:
-    """Rewrite the spec language's extra forms into parseable Python (see module doc)."""
+def _rewrite(
+    src: str, path: str | None, where: _Positions, dialect: str = "0.1"
+) -> str:
+    """Rewrite the spec language's extra forms into parseable Python (see module doc).
+
+    In 0.9.0's language (`dialect="0.9"`) a reduction is a Python call (body
+    first, bindings as keywords) and `axis:var` in an index is a Python slice:
+    both are left as written."""
+    new = dialect == "0.9"
     try:
         toks = list(tokenize.generate_tokens(io.StringIO(src).readline))
     except (tokenize.TokenError, SyntaxError):
@@ -193,6 +202,7 @@ def _rewrite(src: str, path: str | None, where: _Positions) -> str:
             and prev is not None
             and prev.type == tokenize.NAME
             and prev.string in _REDUCERS
+            and not new
         ):
             reducers.append([len(stack) + 1, 0])
         elif (
@@ -224,7 +234,13 @@ def _rewrite(src: str, path: str | None, where: _Positions) -> str:
                 reducers.pop()
         elif tok.type == tokenize.OP and tok.string == "=" and stack and stack[-1]:
             edits.append((offset(tok.start), offset(tok.end), ":"))
-        elif tok.type == tokenize.OP and tok.string == ":" and stack and stack[-1]:
+        elif (
+            tok.type == tokenize.OP
+            and tok.string == ":"
+            and stack
+            and stack[-1]
+            and not new
+        ):
             raise _fail(
                 "slices are not supported in indices; use axis=coord",
                 path,
@@ -271,11 +287,13 @@ def _unescape(name: str) -> str:
 _UNESCAPED = {_KW_ESCAPE.format(kw): kw for kw in _ESCAPED_KEYWORDS}
 
 
-def parse_expr(text: object, *, path: str | None = None) -> Node:
+def parse_expr(text: object, *, path: str | None = None, dialect: str = "0.1") -> Node:
     """Parse one expression string into an IR node.
 
     Syntax errors raise `ExpressionError` (a `ValueError`) naming `path`.
-    Constructs outside the language become `Invalid` nodes.
+    Constructs outside the language become `Invalid` nodes. `dialect` is the
+    spec language, op-system 0.1.2's (`"0.1"`) or 0.9.0's (`"0.9"`: `I[age:j]`,
+    body-first reductions and `apply_along`; see `_spec/dialect.py`).
 
     !!! example
         ```python
@@ -307,7 +325,7 @@ def parse_expr(text: object, *, path: str | None = None) -> Node:
     # (a flat per-cell sum of thousands of terms skips Python's slow tokenizer).
     needs_rewrite = "[" in src or "_over" in src or "lambda" in src or "IN" in src
     where = _Positions(text, src)
-    rewritten = _rewrite(src, path, where) if needs_rewrite else src
+    rewritten = _rewrite(src, path, where, dialect) if needs_rewrite else src
     try:
         tree = ast.parse(rewritten, mode="eval")
     except SyntaxError as exc:
@@ -331,7 +349,7 @@ def parse_expr(text: object, *, path: str | None = None) -> Node:
         raise _fail(
             "invalid expression syntax: expression is nested too deeply", path
         ) from None
-    return _Converter(src, path, where).convert(tree.body, 0)
+    return _Converter(src, path, where, dialect).convert(tree.body, 0)
 
 
 _CHAIN_GROUP = {"+": "add", "-": "add", "*": "mul", "/": "mul"}
@@ -348,9 +366,12 @@ def _close_run(first: Node, ops: list[str], operands: list[Node]) -> Node:
 
 
 class _Converter:
-    def __init__(self, src: str, path: str | None, where: _Positions) -> None:
+    def __init__(
+        self, src: str, path: str | None, where: _Positions, dialect: str = "0.1"
+    ) -> None:
         self.src = src
         self.path = path
+        self.dialect = dialect
         self.at = where.of
         #: a one-line ASCII text that was not rewritten: a name's column is its
         #: offset, shifted by the blanks stripped at the start (`_Positions.of`)
@@ -535,6 +556,8 @@ class _Converter:
             )
         if isinstance(func, ast.Name):
             fname = _unescape(func.id)
+            if self.dialect == "0.9" and (fname in _REDUCERS or fname == "apply_along"):
+                return self.reducer_09(node, fname, d)
             if fname in _REDUCERS:
                 return self.reducer(node, fname, d)
             if fname not in _HELPERS:
@@ -601,6 +624,46 @@ class _Converter:
             coords = tuple(items)
         body = self.convert(node.args[1], d)
         return Reduce(fname, axis, var, coords, body, pos=self.at(node))
+
+    def reducer_09(self, node: ast.Call, fname: str, d: int) -> Node:
+        """0.9.0's `fname(body, axis=var, ...)`: one body, bindings as keywords
+        (several reduce over each in turn), and for `apply_along` a `kernel=`
+        (`sum` or `integrate`; without it, the axis's type decides when the
+        model is bound: `_core/bind.py`)."""
+        usage = f"{fname}(expression, axis=var, ...)"
+        if len(node.args) != 1 or not node.keywords:
+            return self.invalid(node, f"{fname} must be written {usage}", fname)
+        kind = fname
+        bindings: list[tuple[str, str]] = []
+        for kw in node.keywords:
+            if kw.arg is None:
+                return self.invalid(node, f"{fname} must be written {usage}", fname)
+            if kw.arg == "kernel" and fname == "apply_along":
+                if not isinstance(kw.value, ast.Name) or kw.value.id not in _KERNELS:
+                    return self.invalid(
+                        node,
+                        f"apply_along's kernel must be one of {sorted(_KERNELS)}",
+                        ast.unparse(kw.value),
+                    )
+                kind = _KERNELS[kw.value.id]
+                continue
+            if isinstance(kw.value, ast.Compare):
+                return self.invalid(
+                    node,
+                    f"filtered bindings `{kw.arg}=var in [...]` of op-system 0.9 "
+                    "are not supported yet",
+                    kw.arg,
+                )
+            if not isinstance(kw.value, ast.Name):
+                return self.invalid(node, f"{fname} must be written {usage}", kw.arg)
+            bindings.append((kw.arg, _unescape(kw.value.id)))
+        if not bindings:
+            return self.invalid(node, f"{fname} must be written {usage}", fname)
+        body = self.convert(node.args[0], d)
+        pos = self.at(node)
+        for axis, var in reversed(bindings):
+            body = Reduce(kind, axis, var, None, body, pos=pos)
+        return body
 
     def subscript(self, node: ast.Subscript) -> Node:
         if not isinstance(node.value, ast.Name):

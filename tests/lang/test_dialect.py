@@ -1,0 +1,181 @@
+"""The two spec languages: which one a spec is read in (`_spec/dialect.py`), and
+0.9.0's spellings parsed into the same IR as 0.1.2's.
+
+0.9.0's numbers themselves are checked against the real 0.9.0 in
+`tests/compat09/` (its recorded specs and probes).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from tests.compat09.survey import has_apply_along, has_selector
+from tests.differential.generate import generate_cases
+from tests.parity.cases import CASES
+
+from op_system import compile_spec
+from op_system._lang.ir import Invalid, walk
+from op_system._lang.parse import parse_expr
+from op_system._spec.dialect import spec_dialect
+from op_system._support.errors import (
+    ExpressionError,
+    SpecError,
+    UnsupportedFeatureError,
+)
+
+REFS = json.loads((Path(__file__).parents[1] / "compat09" / "refs.json").read_text())[
+    "specs"
+]
+
+
+def test_0_1_2_specs_are_read_as_0_1_2s() -> None:
+    specs = [c["spec"] for c in CASES] + [
+        c["spec"] for c in generate_cases(200, seed=4)
+    ]
+    assert all(spec_dialect(s) == "0.1" for s in specs if isinstance(s, dict))
+
+
+def test_0_9_0_spellings_mark_0_9_0_specs() -> None:
+    marked = [
+        s["spec"] for s in REFS if has_selector(s["spec"]) or has_apply_along(s["spec"])
+    ]
+    assert len(marked) > 100
+    assert all(spec_dialect(s) == "0.9" for s in marked)
+
+
+@pytest.mark.parametrize(
+    ("value", "dialect"),
+    [("0.9", "0.9"), ("0.9.0", "0.9"), ("0.1", "0.1"), ("0.1.2", "0.1")],
+)
+def test_the_dialect_key_decides(value: str, dialect: str) -> None:
+    # an expression with a 0.9.0 spelling does not overrule the key
+    spec = {"state": ["S"], "equations": {"S": "-k * S"}, "dialect": value}
+    assert spec_dialect(spec) == dialect
+
+
+def test_a_bad_dialect_names_the_choices() -> None:
+    with pytest.raises(SpecError, match=r"dialect must be one of .*did you mean '0.9'"):
+        spec_dialect({"state": ["S"], "dialect": "0.99"})
+
+
+@pytest.mark.parametrize(
+    ("new", "old"),
+    [
+        ("I[age:j]", "I[age=j]"),
+        ("C[age, age:a] * I[age:a]", "C[age, age=a] * I[age=a]"),
+        ("sum_over(I[age:j] * k, age=j)", "sum_over(age=j, I[age=j] * k)"),
+        ("integrate_over(u[x:i], x=i)", "integrate_over(x=i, u[x=i])"),
+        ("apply_along(u[x:i], x=i, kernel=sum)", "sum_over(x=i, u[x=i])"),
+        ("apply_along(u[x:i], x=i, kernel=integrate)", "integrate_over(x=i, u[x=i])"),
+        (
+            "sum_over(W[a:i, v:j] * I[a:i, v:j], a=i, v=j)",
+            "sum_over(a=i, sum_over(v=j, W[a=i, v=j] * I[a=i, v=j]))",
+        ),
+    ],
+)
+def test_0_9_0_spellings_parse_as_their_0_1_2_equivalents(new: str, old: str) -> None:
+    assert parse_expr(new, dialect="0.9") == parse_expr(old)
+
+
+def test_apply_along_without_a_kernel_is_decided_by_the_axis() -> None:
+    node = parse_expr("apply_along(u[x:i], x=i)", dialect="0.9")
+    assert node.kind == "apply_along"  # type: ignore[union-attr]
+    spec: dict[str, Any] = {
+        "axes": [{"name": "x", "coords": ["p", "q", "r"]}],
+        "state": ["u[x]"],
+        "equations": {"u[x]": "apply_along(u[x:i], x=i)"},
+    }
+    y = np.array([1.0, 2.0, 4.0])
+    np.testing.assert_allclose(compile_spec(spec).eval_fn(0.0, y), [7.0] * 3)
+    cont = copy.deepcopy(spec)
+    cont["axes"] = [{"name": "x", "type": "continuous", "coords": [0.0, 1.0, 3.0]}]
+    want = compile_spec(
+        {**cont, "equations": {"u[x]": "integrate_over(x=i, u[x=i])"}}
+    ).eval_fn(0.0, y)
+    np.testing.assert_allclose(compile_spec(cont).eval_fn(0.0, y), want)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "sum_over(I[age:j] * k, age=j in [a, b])",  # filters: not built yet
+        "apply_along(u[x:i], x=i, kernel=mean)",
+        "sum_over(I[age:j])",
+        "sum_over(I[age:j], I[age:j], age=j)",
+    ],
+)
+def test_0_9_0_reductions_we_cannot_read_are_refused(text: str) -> None:
+    node = parse_expr(text, dialect="0.9")
+    assert any(isinstance(n, Invalid) for n in walk(node))
+
+
+def test_0_9_0_spellings_are_errors_in_0_1_2s_language() -> None:
+    with pytest.raises(ExpressionError, match="slices are not supported"):
+        parse_expr("I[age:j]")
+    assert isinstance(parse_expr("apply_along(u[x=i], x=i)"), Invalid)
+    spec = {
+        "dialect": "0.1",
+        "axes": [{"name": "age", "coords": ["a", "b"]}],
+        "state": ["I[age]"],
+        "equations": {"I[age]": "sum_over(I[age:j], age=j)"},
+    }
+    with pytest.raises(ExpressionError):
+        compile_spec(spec)
+
+
+def test_a_source_may_leave_from_out_in_0_9_0s_language() -> None:
+    spec: dict[str, Any] = {
+        "kind": "transitions",
+        "state": ["S", "I"],
+        "transitions": [
+            {"to": "S", "rate": "mu"},
+            {"from": "S", "to": "I", "rate": "b*S"},
+        ],
+    }
+    with pytest.raises(SpecError, match=r"leave it out in op-system 0\.9.s language"):
+        compile_spec(spec)
+    nulled = copy.deepcopy(spec)
+    nulled["transitions"][0]["from"] = None
+    want = compile_spec(nulled).eval_fn(0.0, np.array([1.0, 2.0]), mu=0.5, b=0.1)
+    got = compile_spec({**spec, "dialect": "0.9"}).eval_fn(
+        0.0, np.array([1.0, 2.0]), mu=0.5, b=0.1
+    )
+    np.testing.assert_allclose(got, want)
+
+
+def test_the_rules_that_differ_are_refused_in_0_9_0s_language() -> None:
+    pinned = {
+        "dialect": "0.9",
+        "kind": "transitions",
+        "axes": [{"name": "age", "coords": ["a0", "a1"]}],
+        "state": ["N[age]"],
+        "transitions": [{"from": None, "to": "N[age=a0]", "rate": "B[age]*2"}],
+    }
+    with pytest.raises(UnsupportedFeatureError, match="reads such a rate at the cell"):
+        compile_spec(pinned)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compile_spec({**pinned, "dialect": "0.1"})  # 0.1.2's meaning: the sum
+    kernel = {
+        "dialect": "0.9",
+        "axes": [{"name": "x", "type": "continuous", "coords": [0.0, 1.0, 2.0]}],
+        "kernels": [
+            {
+                "name": "K",
+                "axes": ["x"],
+                "form": "gaussian",
+                "params": {"scale": 1.0, "sigma": 0.5},
+            }
+        ],
+        "state": ["u[x]"],
+        "equations": {"u[x]": "K[x] * u[x]"},
+    }
+    compile_spec({**kernel, "dialect": "0.1"})  # 0.1.2's meaning: the spec's kernel
+    with pytest.raises(UnsupportedFeatureError, match="kernel read in an expression"):
+        compile_spec(kernel)

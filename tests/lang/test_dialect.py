@@ -138,14 +138,13 @@ def test_a_source_may_leave_from_out_in_0_9_0s_language() -> None:
             {"from": "S", "to": "I", "rate": "b*S"},
         ],
     }
+    assert spec_dialect(spec) == "0.9"
     with pytest.raises(SpecError, match=r"leave it out in op-system 0\.9.s language"):
-        compile_spec(spec)
+        compile_spec({**spec, "dialect": "0.1"})
     nulled = copy.deepcopy(spec)
     nulled["transitions"][0]["from"] = None
     want = compile_spec(nulled).eval_fn(0.0, np.array([1.0, 2.0]), mu=0.5, b=0.1)
-    got = compile_spec({**spec, "dialect": "0.9"}).eval_fn(
-        0.0, np.array([1.0, 2.0]), mu=0.5, b=0.1
-    )
+    got = compile_spec(spec).eval_fn(0.0, np.array([1.0, 2.0]), mu=0.5, b=0.1)
     np.testing.assert_allclose(got, want)
 
 
@@ -179,3 +178,25 @@ def test_the_rules_that_differ_are_refused_in_0_9_0s_language() -> None:
     compile_spec({**kernel, "dialect": "0.1"})  # 0.1.2's meaning: the spec's kernel
     with pytest.raises(UnsupportedFeatureError, match="kernel read in an expression"):
         compile_spec(kernel)
+
+
+def test_an_ordinal_axis_is_read_as_categorical_in_order() -> None:
+    spec: dict[str, Any] = {
+        "axes": [{"name": "age", "type": "ordinal", "coords": ["a0", "a1", "a2"]}],
+        "state": ["I[age]"],
+        "equations": {"I[age]": "-k[age] * I[age] + sum_over(I[age:j], age=j)"},
+    }
+    assert spec_dialect({k: v for k, v in spec.items() if k != "equations"}) == "0.9"
+    y, k = np.array([1.0, 2.0, 4.0]), np.array([0.1, 0.2, 0.3])
+    ordinal = compile_spec(spec)
+    categorical = compile_spec(
+        {**spec, "axes": [{"name": "age", "coords": ["a0", "a1", "a2"]}]}
+    )
+    np.testing.assert_allclose(
+        ordinal.eval_fn(0.0, y, k=k), categorical.eval_fn(0.0, y, k=k)
+    )
+    assert ordinal.meta["axes"][0]["type"] == "ordinal"
+    with pytest.raises(SpecError, match="did you mean 'ordinal'"):
+        compile_spec(
+            {**spec, "axes": [{"name": "age", "type": "ordinl", "coords": ["a"]}]}
+        )

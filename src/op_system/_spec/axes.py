@@ -30,7 +30,7 @@ class Axis:
 
     Attributes:
         name: Axis name.
-        kind: `"categorical"` or `"continuous"`.
+        kind: `"categorical"` (ordinal axes too) or `"continuous"`.
         coords: Coordinates as strings (how they appear in expanded names).
         values: Numeric coordinates (continuous axes only).
         deltas: Trapezoidal integration weights (continuous axes only).
@@ -43,6 +43,9 @@ class Axis:
     deltas: tuple[float, ...] = ()
     index: Mapping[str, int] = field(default_factory=dict, repr=False)
     frag_index: Mapping[str, int] = field(default_factory=dict, repr=False)
+    #: an ordinal axis (op-system 0.9.0's `type: ordinal`): categorical, its
+    #: coordinates in order
+    ordered: bool = False
 
     @property
     def size(self) -> int:
@@ -175,13 +178,16 @@ def _normalize_axis(ax: object, idx: int, seen: set[str]) -> dict[str, Any]:
             f"duplicate axis name: {name!r}", path=f"axes[{idx}].name", token=name
         )
     seen.add(name)
-    kind = str(ax.get("type", "categorical")).strip().lower()
-    if kind not in ("categorical", "continuous"):
+    written = str(ax.get("type", "categorical")).strip().lower()
+    if written not in ("categorical", "ordinal", "continuous"):
         raise SpecError(
-            f"axes[{idx}].type must be 'categorical' or 'continuous'",
+            f"axes[{idx}].type must be 'categorical', 'ordinal' or 'continuous'"
+            f"{did_you_mean(written, ('categorical', 'ordinal', 'continuous'))}",
             path=f"axes[{idx}].type",
-            token=kind,
+            token=written,
         )
+    # an ordinal axis (op-system 0.9.0's) is categorical with ordered coordinates
+    kind = "continuous" if written == "continuous" else "categorical"
     spacing = str(ax.get("spacing", "linear")).strip().lower()
     coords_obj = ax.get("coords")
     coords: list[Any]
@@ -229,7 +235,7 @@ def _normalize_axis(ax: object, idx: int, seen: set[str]) -> dict[str, Any]:
         coords = _generate(ax, idx, spacing)
     out: dict[str, Any] = {
         "name": name,
-        "type": kind,
+        "type": written,
         "coords": coords,
         "size": len(coords),
     }
@@ -283,5 +289,6 @@ def normalize_axes(raw: object) -> tuple[list[dict[str, Any]], dict[str, Axis]]:
                 (),
                 {c: i for i, c in enumerate(coords)},
                 frag_index,
+                ordered=m["type"] == "ordinal",
             )
     return meta, axes

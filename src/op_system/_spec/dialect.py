@@ -6,7 +6,8 @@ reduction's body first, `sum_over(I[age:j], age=j)` (0.1.2:
 `sum_over(age=j, I[age=j])`), and has `apply_along(body, axis=var, ...,
 kernel=...)`. A spec says its language with the top-level key
 `dialect: "0.9"` (or `"0.1"`); otherwise a spec whose expressions use one of
-0.9.0's spellings is read as 0.9.0's, and any other as 0.1.2's.
+0.9.0's spellings is read as 0.9.0's (so is a spec with an ordinal axis, or a source that leaves `from`
+out), and any other as 0.1.2's.
 
 !!! example
     ```python
@@ -65,6 +66,17 @@ def spec_dialect(spec: Mapping[str, Any]) -> Dialect:
     for text in _expressions(spec):
         if _MARKERS.search(text):
             return "0.9"
+    axes = spec.get("axes")
+    if isinstance(axes, list) and any(
+        isinstance(ax, Mapping) and ax.get("type") == "ordinal" for ax in axes
+    ):
+        return "0.9"  # only 0.9.0 has ordinal axes
+    transitions = spec.get("transitions")
+    if isinstance(transitions, list) and any(
+        isinstance(tr, Mapping) and "from" not in tr and "to" in tr and "rate" in tr
+        for tr in transitions
+    ):
+        return "0.9"  # a source without `from` (0.1.2 writes `from: null`)
     return "0.1"
 
 

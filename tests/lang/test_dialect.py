@@ -200,3 +200,30 @@ def test_an_ordinal_axis_is_read_as_categorical_in_order() -> None:
         compile_spec(
             {**spec, "axes": [{"name": "age", "type": "ordinl", "coords": ["a"]}]}
         )
+
+
+@pytest.mark.parametrize("interpolation", ["linear", "previous"])
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_a_time_axis_of_one_point_is_a_constant_table(
+    interpolation: str, backend: str
+) -> None:
+    spec: dict[str, Any] = {
+        "time_axis": "day",
+        "axes": [{"name": "day", "type": "continuous", "coords": [1.0]}],
+        "state": ["A", "B"],
+        "equations": {"A": "-rate[day] * A", "B": "rate[day] * A"},
+        "time_interpolation": interpolation,
+    }
+    assert spec_dialect(spec) == "0.9"
+    xp = pytest.importorskip("jax.numpy") if backend == "jax" else np
+    m = compile_spec(spec, xp=xp)
+    y = np.array([2.0, 1.0])
+    for t in (-3.0, 1.0, 7.5):
+        got = np.asarray(m.eval_fn(t, xp.asarray(y), rate=xp.asarray([0.25])))
+        np.testing.assert_allclose(got, [-0.5, 0.5], rtol=1e-6)
+    with pytest.raises(SpecError, match=">=2 coords"):
+        compile_spec({**spec, "dialect": "0.1"})  # 0.1.2's language: two at least
+    other = copy.deepcopy(spec)
+    other["axes"].append({"name": "x", "type": "continuous", "coords": [0.0]})
+    with pytest.raises(SpecError, match=">=2 coords"):
+        compile_spec(other)  # only the time axis may be one point

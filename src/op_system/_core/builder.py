@@ -157,7 +157,11 @@ class Builder:
                 f"state contains duplicate names: {dup!r}", path="state", token=dup
             )
         self.state_raw = state_raw
-        self.axes_meta, self.axes = normalize_axes(spec.get("axes"))
+        # 0.9.0's time axis may be a single point (a constant table)
+        now = spec.get("time_axis", "time") if self.dialect == "0.9" else None
+        self.axes_meta, self.axes = normalize_axes(
+            spec.get("axes"), now if isinstance(now, str) else None
+        )
         self.blocks: list[Block] = []
         offset = 0
         for i, entry in enumerate(state_raw):

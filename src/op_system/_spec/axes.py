@@ -84,7 +84,9 @@ def _as_number(x: object, *, path: str) -> float:
     return float(x)
 
 
-def _deltas(coords: Sequence[float], idx: int) -> list[float]:
+def _deltas(coords: Sequence[float], idx: int, one_point: bool = False) -> list[float]:
+    if len(coords) == 1 and one_point:
+        return [0.0]  # a time axis of one point: a constant table, no integral
     if len(coords) < 2:
         raise SpecError(
             f"axes[{idx}] continuous requires >=2 coords", path=f"axes[{idx}].coords"
@@ -158,7 +160,9 @@ def _generate(ax: Mapping[str, Any], idx: int, spacing: str) -> list[float]:
     return [lb * (ratio**i) for i in range(size)]
 
 
-def _normalize_axis(ax: object, idx: int, seen: set[str]) -> dict[str, Any]:
+def _normalize_axis(
+    ax: object, idx: int, seen: set[str], one_point: str | None = None
+) -> dict[str, Any]:
     if not isinstance(ax, dict):
         raise SpecError(f"axes[{idx}] must be a mapping", path=f"axes[{idx}]")
     name = ax.get("name")
@@ -240,7 +244,7 @@ def _normalize_axis(ax: object, idx: int, seen: set[str]) -> dict[str, Any]:
         "size": len(coords),
     }
     if kind == "continuous":
-        out["deltas"] = _deltas(coords, idx)
+        out["deltas"] = _deltas(coords, idx, name == one_point)
     if ax.get("domain") is not None:
         out["domain"] = ax.get("domain")
     if spacing:
@@ -256,14 +260,19 @@ def _normalize_axis(ax: object, idx: int, seen: set[str]) -> dict[str, Any]:
     return out
 
 
-def normalize_axes(raw: object) -> tuple[list[dict[str, Any]], dict[str, Axis]]:
-    """Validate `spec["axes"]`; return the 0.1.2-style metadata list and `Axis` objects."""
+def normalize_axes(
+    raw: object, one_point: str | None = None
+) -> tuple[list[dict[str, Any]], dict[str, Axis]]:
+    """Validate `spec["axes"]`; return the 0.1.2-style metadata list and `Axis` objects.
+
+    `one_point` names a continuous axis that may have a single coordinate
+    (op-system 0.9.0's time axis of one point: a constant table)."""
     if raw is None:
         return [], {}
     if not isinstance(raw, list):
         raise SpecError("axes must be a list of axis definitions", path="axes")
     seen: set[str] = set()
-    meta = [_normalize_axis(ax, i, seen) for i, ax in enumerate(raw)]
+    meta = [_normalize_axis(ax, i, seen, one_point) for i, ax in enumerate(raw)]
     axes: dict[str, Axis] = {}
     for m in meta:
         coords = tuple(str(c) for c in m["coords"])

@@ -6,8 +6,8 @@ reduction's body first, `sum_over(I[age:j], age=j)` (0.1.2:
 `sum_over(age=j, I[age=j])`), and has `apply_along(body, axis=var, ...,
 kernel=...)`. A spec says its language with the top-level key
 `dialect: "0.9"` (or `"0.1"`); otherwise a spec whose expressions use one of
-0.9.0's spellings is read as 0.9.0's (so is a spec with an ordinal axis, or a source that leaves `from`
-out), and any other as 0.1.2's.
+0.9.0's spellings is read as 0.9.0's (so is a spec with an ordinal axis, a time axis of one point, or a
+source that leaves `from` out), and any other as 0.1.2's.
 
 !!! example
     ```python
@@ -71,6 +71,16 @@ def spec_dialect(spec: Mapping[str, Any]) -> Dialect:
         isinstance(ax, Mapping) and ax.get("type") == "ordinal" for ax in axes
     ):
         return "0.9"  # only 0.9.0 has ordinal axes
+    now = spec.get("time_axis", "time")
+    if isinstance(axes, list) and any(
+        isinstance(ax, Mapping)
+        and ax.get("name") == now
+        and ax.get("type") == "continuous"
+        and isinstance(ax.get("coords"), list)
+        and len(ax["coords"]) == 1
+        for ax in axes
+    ):
+        return "0.9"  # a time axis of one point (a constant table)
     transitions = spec.get("transitions")
     if isinstance(transitions, list) and any(
         isinstance(tr, Mapping) and "from" not in tr and "to" in tr and "rate" in tr

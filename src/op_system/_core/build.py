@@ -14,6 +14,7 @@ from typing import Any
 
 from .._lang.ir import IndexItem, Invalid, Name, Node, Ref
 from .._lang.parse import parse_expr
+from .._spec.dialect import is_axis_shift
 from .._support.errors import (
     SpecError,
     UnsupportedFeatureError,
@@ -41,6 +42,7 @@ from .model import (
     subst_text,
     transition_base,
 )
+from .shifts import axis_shift, read_at
 from .templates import (
     RESERVED_NAMES,
     _check_ident,
@@ -558,6 +560,8 @@ def _state_ref(
 
 def _coord_shift(b: Builder, tr: dict[str, Any], path: str) -> list[Flow]:
     shift = tr["coord_shift"]
+    if is_axis_shift(shift):  # 0.9.0's: every bin of the axis moves
+        return axis_shift(b, tr, path)
     if not isinstance(shift, dict) or len(shift) != 1:
         raise SpecError(
             "coord_shift must be a mapping with exactly one axis entry",
@@ -594,6 +598,9 @@ def _coord_shift(b: Builder, tr: dict[str, Any], path: str) -> list[Flow]:
     if not isinstance(rate_s, str) or not rate_s.strip():
         raise SpecError("coord_shift requires a 'rate' string", path=f"{path}.rate")
     rate = b.parse(rate_s.strip(), f"{path}.rate")
+    leaves = axis.lookup(parts[0])
+    if b.dialect == "0.9" and leaves is not None:
+        rate = read_at(rate, axis, leaves)  # 0.9.0 reads the axis at the bin left
     out = []
     for base in apply_to:
         base = str(base).strip()

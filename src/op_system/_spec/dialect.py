@@ -6,8 +6,9 @@ reduction's body first, `sum_over(I[age:j], age=j)` (0.1.2:
 `sum_over(age=j, I[age=j])`), and has `apply_along(body, axis=var, ...,
 kernel=...)`. A spec says its language with the top-level key
 `dialect: "0.9"` (or `"0.1"`); otherwise a spec whose expressions use one of
-0.9.0's spellings is read as 0.9.0's (so is a spec with an ordinal axis, a time axis of one point, or a
-source that leaves `from` out), and any other as 0.1.2's.
+0.9.0's spellings is read as 0.9.0's (so is a spec with an ordinal axis, a time axis of one point, an
+axis-wide `coord_shift`, or a source that leaves `from` out), and any other
+as 0.1.2's.
 
 !!! example
     ```python
@@ -28,7 +29,7 @@ from typing import Any, Literal
 
 from .._support.errors import SpecError, did_you_mean
 
-__all__ = ["Dialect", "spec_dialect"]
+__all__ = ["Dialect", "is_axis_shift", "spec_dialect"]
 
 Dialect = Literal["0.1", "0.9"]
 
@@ -87,7 +88,22 @@ def spec_dialect(spec: Mapping[str, Any]) -> Dialect:
         for tr in transitions
     ):
         return "0.9"  # a source without `from` (0.1.2 writes `from: null`)
+    if isinstance(transitions, list) and any(
+        isinstance(tr, Mapping) and is_axis_shift(tr.get("coord_shift"))
+        for tr in transitions
+    ):
+        return "0.9"  # an axis-wide coord_shift
     return "0.1"
+
+
+def is_axis_shift(shift: object) -> bool:
+    """Whether a `coord_shift` value is 0.9.0's axis-wide form `{axis, step, rate,
+    boundary}` (0.1.2's pairwise form is `{axis_name: "from -> to"}`, and an axis
+    may be named `axis`)."""
+    if not isinstance(shift, Mapping) or "axis" not in shift:
+        return False
+    only = len(shift) == 1 and isinstance(shift["axis"], str) and "->" in shift["axis"]
+    return not only
 
 
 def _expressions(spec: Mapping[str, Any]) -> Iterator[str]:

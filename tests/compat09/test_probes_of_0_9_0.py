@@ -18,7 +18,9 @@ import numpy as np
 import pytest
 from tests.compat09.probes import PROBES, run
 
+from op_system import compile_spec
 from op_system._spec.dialect import spec_dialect
+from op_system._support.errors import SpecWarning
 
 UPSTREAM = json.loads((Path(__file__).parent / "probes-0.9.0.json").read_text())
 assert UPSTREAM["implementation"]["upstream"] is True
@@ -48,3 +50,19 @@ def test_a_probe_in_0_9_0s_language_gives_its_numbers(name: str) -> None:
     assert ours["status"] == theirs["status"] == "ok", (ours, theirs)
     assert ours["state_names"] == theirs["state_names"]
     np.testing.assert_allclose(ours["dydt"], theirs["dydt"], rtol=1e-10, atol=1e-12)
+
+
+def test_observables_as_mappings_give_0_9_0s_values() -> None:
+    """0.9.0's observable probe, without its integral (not read yet): a sum over
+    a continuous axis has unit weights, and `u[1.0]` reads one coordinate."""
+    spec, params, _ = PROBES["rule3_observable_sum_vs_integral"]
+    theirs = UPSTREAM["probes"]["rule3_observable_sum_vs_integral"]["observables"]
+    spec = {**spec, "observables": dict(spec["observables"])}
+    spec["observables"].pop("i")
+    with pytest.warns(SpecWarning):  # the metadata 0.9.0 validates and we drop
+        compiled = compile_spec(spec)
+    y = np.arange(1.0, len(compiled.state_names) + 1.0)
+    got = compiled.observables(0.0, y, **params)
+    names = list(compiled.observable_names)
+    assert names == ["s", "node"]
+    np.testing.assert_allclose(got, [theirs[n] for n in names], rtol=1e-12)

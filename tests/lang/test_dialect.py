@@ -227,3 +227,82 @@ def test_a_time_axis_of_one_point_is_a_constant_table(
     other["axes"].append({"name": "x", "type": "continuous", "coords": [0.0]})
     with pytest.raises(SpecError, match=">=2 coords"):
         compile_spec(other)  # only the time axis may be one point
+
+
+def _observed(observables: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "axes": [
+            {"name": "age", "coords": ["y", "o"]},
+            {"name": "r", "coords": ["n", "s"]},
+        ],
+        "state": ["I[age, r]"],
+        "equations": {"I[age, r]": "-g * I[age, r]"},
+        "observables": observables,
+    }
+
+
+def test_observables_as_mappings_sum_over_their_reduced_axes() -> None:
+    spec = _observed(
+        {
+            "by_age": {
+                "expr": "rho * I[age, r]",
+                "axes": ["age"],
+                "reduction": {"kind": "sum", "axes": ["r"]},
+            },
+            "total": {
+                "expr": "I[age, r]",
+                "reduction": {"kind": "sum", "axes": ["age", "r"]},
+            },
+            "cell": {"expr": "I[age:o, r:s]"},
+        }
+    )
+    assert spec_dialect(spec) == "0.9"
+    m = compile_spec(spec)
+    y = np.array([1.0, 2.0, 3.0, 5.0])
+    got = m.observables(0.0, y, g=0.1, rho=0.5)
+    assert list(m.observable_names) == [
+        "by_age__age_y",
+        "by_age__age_o",
+        "total",
+        "cell",
+    ]
+    np.testing.assert_allclose(got, [1.5, 4.0, 11.0, 5.0])
+
+
+@pytest.mark.parametrize(
+    ("entry", "error", "match"),
+    [
+        (
+            {"expr": "I[age, r]", "reduction": {"kind": "integral", "axes": ["r"]}},
+            UnsupportedFeatureError,
+            "integral",
+        ),
+        (
+            {"expr": "I[age, r]", "reduction": {"kind": "mean", "axes": ["r"]}},
+            SpecError,
+            "'sum' or 'integral'",
+        ),
+        (
+            {
+                "expr": "I[age, r]",
+                "axes": ["age"],
+                "reduction": {"kind": "sum", "axes": ["age"]},
+            },
+            SpecError,
+            "not in",
+        ),
+        ({"expr": "I[age, r]", "axis": ["age"]}, SpecError, "unknown field"),
+        ({"expr": "I[age, r]", "axes": ["ag"]}, SpecError, "did you mean 'age'"),
+        ({"axes": ["age"]}, SpecError, "expr must be an expression"),
+    ],
+)
+def test_bad_observable_mappings_are_refused(
+    entry: dict[str, Any], error: type, match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        compile_spec(_observed({"o": entry}))
+
+
+def test_observable_units_are_not_dropped_silently() -> None:
+    with pytest.warns(UserWarning, match="units of an observable are not kept yet"):
+        compile_spec(_observed({"o": {"expr": "I[age:y, r:n]", "units": "people"}}))

@@ -18,19 +18,21 @@ generates `observables(t, y, **params)`.
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
+from .._lang.ir import Node, Reduce
+from .._spec.axes import Axis
 from .._support.errors import (
     SpecError,
     SpecWarning,
     UnsupportedFeatureError,
     did_you_mean,
+    outside_package,
 )
 from .model import AliasDef, Block, Dim, Flow, Model, transition_base
+from .templates import _check_ident
 from .timevarying import time_varying
-
-if TYPE_CHECKING:
-    from .._lang.ir import Node
 
 __all__ = ["flow_blocks", "names_in", "observed_model"]
 
@@ -91,6 +93,19 @@ def observed_model(
     seen: set[str] = set()
     for key, text in raw.items():
         path = f"observables[{key!r}]"
+        if b.dialect == "0.9" and isinstance(key, str) and isinstance(text, Mapping):
+            base, axes, expr = observable_09(b, key, text, path)
+            if base in taken or base in blocks or base in seen:
+                raise SpecError(
+                    f"observable {base!r} is already the name of a state, alias, flow "
+                    "or observable (op-system 0.9.0 keeps observables apart; here "
+                    "they share one namespace): rename it",
+                    path=path,
+                    token=base,
+                )
+            seen.add(base)
+            observables.append(AliasDef(base, axes, expr, path))
+            continue
         if not isinstance(key, str) or not isinstance(text, (str, int, float)):
             raise SpecError(
                 f"{path} must map a name to an expression", path=path, token=repr(key)
@@ -162,3 +177,78 @@ def names_in(expr: Node) -> set[str]:
         elif isinstance(n, Ref):
             out.add(n.base)
     return out
+
+
+_FIELDS_09 = frozenset({"expr", "axes", "reduction", "units", "description"})
+
+
+def observable_09(
+    b: Any, key: str, entry: Mapping[str, Any], path: str
+) -> tuple[str, tuple[Axis, ...], Node]:
+    """op-system 0.9.0's observable `{expr, axes, reduction: {kind, axes},
+    units, description}`: its name, output axes and expression (a unit-weight
+    sum over the reduced axes, whatever their type)."""
+    base = key.strip()
+    _check_ident(base, path, "observable")
+    unknown = sorted(set(entry) - _FIELDS_09)
+    if unknown:
+        raise SpecError(
+            f"{path} has unknown field(s) {unknown}; expected {sorted(_FIELDS_09)}",
+            path=path,
+            token=unknown[0],
+        )
+    text = entry.get("expr")
+    if not isinstance(text, str) or not text.strip():
+        raise SpecError(
+            f"{path}.expr must be an expression string", path=f"{path}.expr"
+        )
+
+    def axis_list(value: object, where: str) -> tuple[Axis, ...]:
+        if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
+            raise SpecError(f"{where} must be a list of axis names", path=where)
+        for a in value:
+            if a not in b.axes:
+                raise SpecError(
+                    f"{where}: unknown axis {a!r}{did_you_mean(a, b.axes)}",
+                    path=where,
+                    token=a,
+                )
+        return tuple(b.axes[a] for a in value)
+
+    axes = axis_list(entry.get("axes", []), f"{path}.axes")
+    reduced: tuple[Axis, ...] = ()
+    reduction = entry.get("reduction")
+    if reduction is not None:
+        where = f"{path}.reduction"
+        if not isinstance(reduction, Mapping) or set(reduction) != {"kind", "axes"}:
+            raise SpecError(f"{where} must be {{kind: sum, axes: [...]}}", path=where)
+        if reduction["kind"] == "integral":
+            raise UnsupportedFeatureError(
+                "an observable's integral (op-system 0.9.0 weighs it by the axis "
+                "measure of an intensive state) is not supported yet; a sum is",
+                path=f"{where}.kind",
+                token="integral",
+            )
+        if reduction["kind"] != "sum":
+            raise SpecError(
+                f"{where}.kind must be 'sum' or 'integral'",
+                path=f"{where}.kind",
+                token=repr(reduction["kind"]),
+            )
+        reduced = axis_list(reduction["axes"], f"{where}.axes")
+        if not reduced or set(reduced) & set(axes):
+            raise SpecError(
+                f"{where}.axes must be a non-empty list of axes not in {path}.axes",
+                path=f"{where}.axes",
+            )
+    kept = [k for k in ("units", "description") if k in entry]
+    if kept:
+        warnings.warn(
+            f"{path}: {' and '.join(kept)} of an observable are not kept yet",
+            SpecWarning,
+            stacklevel=outside_package(),
+        )
+    expr = b.parse(text.strip(), f"{path}.expr")
+    for ax in reversed(reduced):  # the loop variable is the axis's own name
+        expr = Reduce("sum", ax.name, ax.name, None, expr)
+    return base, axes, expr

@@ -91,6 +91,8 @@ def reduce_dim(node: Reduce, axes: dict[str, Axis], path: str) -> Dim:
             pos=node.pos,
             token=node.axis,
         )
+    # "sum": 0.9.0's observable reduction, a unit-weight sum over any axis;
+    # "apply_along": a sum or an integral by the axis's type (`_core/bind.py`)
     if node.kind == "sum_over" and axis.kind != "categorical":
         raise SpecError(
             f"sum_over axis {node.axis!r} must be categorical",

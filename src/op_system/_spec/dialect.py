@@ -7,8 +7,8 @@ reduction's body first, `sum_over(I[age:j], age=j)` (0.1.2:
 kernel=...)`. A spec says its language with the top-level key
 `dialect: "0.9"` (or `"0.1"`); otherwise a spec whose expressions use one of
 0.9.0's spellings is read as 0.9.0's (so is a spec with an ordinal axis, a time axis of one point, an
-axis-wide `coord_shift`, or a source that leaves `from` out), and any other
-as 0.1.2's.
+axis-wide `coord_shift`, observables written as mappings, or a source that
+leaves `from` out), and any other as 0.1.2's.
 
 !!! example
     ```python
@@ -93,6 +93,11 @@ def spec_dialect(spec: Mapping[str, Any]) -> Dialect:
         for tr in transitions
     ):
         return "0.9"  # an axis-wide coord_shift
+    observables = spec.get("observables")
+    if isinstance(observables, Mapping) and any(
+        isinstance(v, Mapping) for v in observables.values()
+    ):
+        return "0.9"  # observables as mappings `{expr, axes, reduction, ...}`
     return "0.1"
 
 

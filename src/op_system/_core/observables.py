@@ -23,6 +23,7 @@ from typing import Any
 
 from .._lang.ir import Node, Reduce
 from .._spec.axes import Axis
+from .._spec.dialect import check_fields
 from .._support.errors import (
     SpecError,
     SpecWarning,
@@ -190,13 +191,7 @@ def observable_09(
     sum over the reduced axes, whatever their type)."""
     base = key.strip()
     _check_ident(base, path, "observable")
-    unknown = sorted(set(entry) - _FIELDS_09)
-    if unknown:
-        raise SpecError(
-            f"{path} has unknown field(s) {unknown}; expected {sorted(_FIELDS_09)}",
-            path=path,
-            token=unknown[0],
-        )
+    check_fields(entry, _FIELDS_09, path)
     text = entry.get("expr")
     if not isinstance(text, str) or not text.strip():
         raise SpecError(

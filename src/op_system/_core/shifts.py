@@ -19,7 +19,7 @@ from typing import Any
 
 from .._lang.ir import IndexItem, Node, Reduce, Ref, children, rebuild
 from .._spec.axes import Axis
-from .._spec.dialect import is_axis_shift
+from .._spec.dialect import check_fields, is_axis_shift
 from .._support.errors import SpecError
 from .builder import Builder
 from .defs import Flow
@@ -34,13 +34,7 @@ def axis_shift(b: Builder, tr: Mapping[str, Any], path: str) -> list[Flow]:
     """The flows of an axis-wide `coord_shift` transition (see the module doc)."""
     where = f"{path}.coord_shift"
     shift: Mapping[str, Any] = tr["coord_shift"]
-    unknown = sorted(set(shift) - _FIELDS)
-    if unknown:
-        raise SpecError(
-            f"coord_shift has unknown field(s) {unknown}; expected {sorted(_FIELDS)}",
-            path=where,
-            token=unknown[0],
-        )
+    check_fields(shift, _FIELDS, where)
     axis_name = shift["axis"]
     axis = b.axes.get(axis_name) if isinstance(axis_name, str) else None
     if axis is None:

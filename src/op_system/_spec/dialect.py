@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from .._support.errors import SpecError, did_you_mean
 
-__all__ = ["Dialect", "is_axis_shift", "spec_dialect"]
+__all__ = ["Dialect", "check_fields", "is_axis_shift", "spec_dialect"]
 
 Dialect = Literal["0.1", "0.9"]
 
@@ -129,3 +129,15 @@ def _expressions(spec: Mapping[str, Any]) -> Iterator[str]:
                 for key in ("rate", "from", "to"):  # `X[imm:j]`: a routing alias
                     if isinstance(tr.get(key), str):
                         yield tr[key]
+
+
+def check_fields(entry: Mapping[str, Any], allowed: frozenset[str], path: str) -> None:
+    """Refuse fields of a 0.9.0 mapping that are not `allowed` (with a did-you-mean)."""
+    unknown = sorted(str(k) for k in set(entry) - allowed)
+    if unknown:
+        raise SpecError(
+            f"{path} has unknown field(s) {unknown}"
+            f"{did_you_mean(unknown[0], allowed)}; expected {sorted(allowed)}",
+            path=path,
+            token=unknown[0],
+        )

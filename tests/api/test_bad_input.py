@@ -306,10 +306,10 @@ CASES: list[Bad] = [
     ),
     Bad(
         "axis-unknown-type",
-        with_axes({"name": "age", "type": "ordinal", "coords": ["a", "b"]}),
+        with_axes({"name": "age", "type": "nominal", "coords": ["a", "b"]}),
         SpecError,
         ValueError,
-        ("axes[0].type", "ordinal"),
+        ("axes[0].type", "nominal"),
     ),
     Bad(
         "state-unknown-template-axis",

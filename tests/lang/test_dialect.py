@@ -104,7 +104,6 @@ def test_apply_along_without_a_kernel_is_decided_by_the_axis() -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "sum_over(I[age:j] * k, age=j in [a, b])",  # filters: not built yet
         "apply_along(u[x:i], x=i, kernel=mean)",
         "sum_over(I[age:j])",
         "sum_over(I[age:j], I[age:j], age=j)",
@@ -306,3 +305,31 @@ def test_bad_observable_mappings_are_refused(
 def test_observable_units_are_not_dropped_silently() -> None:
     with pytest.warns(UserWarning, match="units of an observable are not kept yet"):
         compile_spec(_observed({"o": {"expr": "I[age:y, r:n]", "units": "people"}}))
+
+
+def test_filtered_bindings_follow_the_axis_type() -> None:
+    """A set of a categorical axis, an inclusive range of an ordinal one (0.9.0's
+    probes check the numbers); a continuous one is refused until built."""
+    node = parse_expr("sum_over(I[age:j], age=j in [a0, a2])", dialect="0.9")
+    assert node == parse_expr("sum_over(age=j IN [a0, a2], I[age=j])")
+    spec: dict[str, Any] = {
+        "axes": [{"name": "age", "coords": ["a0", "a1", "a2"]}],
+        "state": ["I[age]"],
+        "equations": {"I[age]": "apply_along(I[age:j], age=j in [a0, a2])"},
+    }
+    y = np.array([1.0, 2.0, 4.0])
+    np.testing.assert_allclose(compile_spec(spec).eval_fn(0.0, y), [5.0] * 3)
+    ordinal = copy.deepcopy(spec)
+    ordinal["axes"][0]["type"] = "ordinal"
+    np.testing.assert_allclose(compile_spec(ordinal).eval_fn(0.0, y), [7.0] * 3)
+    backwards = copy.deepcopy(ordinal)
+    backwards["equations"]["I[age]"] = "apply_along(I[age:j], age=j in [a2, a0])"
+    with pytest.raises(SpecError, match="is a range"):
+        compile_spec(backwards)
+    cont = {
+        "axes": [{"name": "x", "type": "continuous", "coords": [0.0, 1.0, 3.0]}],
+        "state": ["u[x]"],
+        "equations": {"u[x]": "apply_along(u[x:i], x=i in [0.0, 1.0])"},
+    }
+    with pytest.raises(UnsupportedFeatureError, match="sub-interval"):
+        compile_spec(cont)

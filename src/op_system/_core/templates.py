@@ -10,7 +10,7 @@ import re
 
 from .._lang.ir import Reduce
 from .._spec.axes import Axis
-from .._support.errors import SpecError, did_you_mean
+from .._support.errors import SpecError, UnsupportedFeatureError, did_you_mean
 from .model import Dim
 
 __all__ = ["RESERVED_NAMES", "reduce_dim"]
@@ -136,4 +136,22 @@ def reduce_dim(node: Reduce, axes: dict[str, Axis], path: str) -> Dim:
                 )
             seen.append(i)
         subset = tuple(seen)
+        if axis.kind == "continuous":  # only 0.9.0's bindings reach here
+            raise UnsupportedFeatureError(
+                f"a filtered binding over continuous axis {node.axis!r} (op-system "
+                "0.9.0 integrates over the sub-interval) is not supported yet",
+                path=path,
+                pos=node.pos,
+                token=node.axis,
+            )
+        if axis.ordered:  # 0.9.0: `[lo, hi]` is an inclusive range of an ordinal axis
+            if len(seen) != 2 or seen[0] > seen[1]:
+                raise SpecError(
+                    f"a filter of ordinal axis {node.axis!r} is a range [first, last] "
+                    "in the axis's order",
+                    path=path,
+                    pos=node.pos,
+                    token=node.axis,
+                )
+            subset = tuple(range(seen[0], seen[1] + 1))
     return Dim(node.var, axis, subset)

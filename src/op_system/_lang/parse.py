@@ -355,6 +355,25 @@ def parse_expr(text: object, *, path: str | None = None, dialect: str = "0.1") -
 _CHAIN_GROUP = {"+": "add", "-": "add", "*": "mul", "/": "mul"}
 
 
+def _filter_items(head: ast.Compare) -> tuple[str, ...] | None:
+    """The coordinates of 0.9.0's filter `var in [c, ...]` (None if not one)."""
+    if (
+        len(head.ops) != 1
+        or not isinstance(head.ops[0], ast.In)
+        or not isinstance(head.comparators[0], ast.List)
+    ):
+        return None
+    items: list[str] = []
+    for elt in head.comparators[0].elts:
+        if isinstance(elt, ast.Name):
+            items.append(_unescape(elt.id))
+        elif isinstance(elt, ast.Constant) and isinstance(elt.value, (int, float, str)):
+            items.append(str(elt.value))
+        else:
+            return None
+    return tuple(items)
+
+
 def _close_run(first: Node, ops: list[str], operands: list[Node]) -> Node:
     """`first op0 operands[0] op1 operands[1] ...` as nested `BinOp`s, or one `Chain`."""
     if len(operands) + 1 >= CHAIN_MIN:
@@ -634,7 +653,7 @@ class _Converter:
         if len(node.args) != 1 or not node.keywords:
             return self.invalid(node, f"{fname} must be written {usage}", fname)
         kind = fname
-        bindings: list[tuple[str, str]] = []
+        bindings: list[tuple[str, str, tuple[str, ...] | None]] = []
         for kw in node.keywords:
             if kw.arg is None:
                 return self.invalid(node, f"{fname} must be written {usage}", fname)
@@ -647,22 +666,23 @@ class _Converter:
                     )
                 kind = _KERNELS[kw.value.id]
                 continue
-            if isinstance(kw.value, ast.Compare):
-                return self.invalid(
-                    node,
-                    f"filtered bindings `{kw.arg}=var in [...]` of op-system 0.9 "
-                    "are not supported yet",
-                    kw.arg,
-                )
-            if not isinstance(kw.value, ast.Name):
+            value, coords = kw.value, None
+            if isinstance(value, ast.Compare):  # `axis=var in [c, ...]`: a filter
+                coords = _filter_items(value)
+                if coords is None:
+                    return self.invalid(
+                        node, f"{fname} must be written {usage}", kw.arg
+                    )
+                value = value.left
+            if not isinstance(value, ast.Name):
                 return self.invalid(node, f"{fname} must be written {usage}", kw.arg)
-            bindings.append((kw.arg, _unescape(kw.value.id)))
+            bindings.append((kw.arg, _unescape(value.id), coords))
         if not bindings:
             return self.invalid(node, f"{fname} must be written {usage}", fname)
         body = self.convert(node.args[0], d)
         pos = self.at(node)
-        for axis, var in reversed(bindings):
-            body = Reduce(kind, axis, var, None, body, pos=pos)
+        for axis, var, coords in reversed(bindings):
+            body = Reduce(kind, axis, var, coords, body, pos=pos)
         return body
 
     def subscript(self, node: ast.Subscript) -> Node:

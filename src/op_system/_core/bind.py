@@ -76,9 +76,7 @@ class _Binder:
             dim = reduce_dim(node, self.m.axes, path)
             body = self.expr(node.body, (*scope, dim), path)
             kind = node.kind
-            if (
-                kind == "apply_along"
-            ):  # 0.9.0's: a sum, or an integral over a continuous axis
+            if kind == "apply_along":  # 0.9.0's: an integral over a continuous axis
                 kind = "integrate_over" if dim.axis.kind == "continuous" else "sum_over"
             return Reduce(kind, node.axis, node.var, node.coords, body, dim, node.pos)
         kids = children(node)

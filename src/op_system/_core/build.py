@@ -42,7 +42,7 @@ from .model import (
     subst_text,
     transition_base,
 )
-from .shifts import axis_shift, read_at
+from .shifts import applied_to, axis_shift, read_at
 from .templates import (
     RESERVED_NAMES,
     _check_ident,
@@ -589,11 +589,7 @@ def _coord_shift(b: Builder, tr: dict[str, Any], path: str) -> list[Flow]:
                 path=f"{path}.coord_shift",
                 token=c,
             )
-    apply_to = tr.get("apply_to")
-    if not isinstance(apply_to, list) or not apply_to:
-        raise SpecError(
-            "coord_shift requires a non-empty 'apply_to' list", path=f"{path}.apply_to"
-        )
+    apply_to = applied_to(tr, path)
     rate_s = tr.get("rate")
     if not isinstance(rate_s, str) or not rate_s.strip():
         raise SpecError("coord_shift requires a 'rate' string", path=f"{path}.rate")
@@ -603,7 +599,6 @@ def _coord_shift(b: Builder, tr: dict[str, Any], path: str) -> list[Flow]:
         rate = read_at(rate, axis, leaves)  # 0.9.0 reads the axis at the bin left
     out = []
     for base in apply_to:
-        base = str(base).strip()
         blk = next((x for x in b.blocks if x.base == base and x.axes), None)
         if blk is None:
             raise SpecError(

@@ -19,7 +19,7 @@ from typing import Any
 from .._lang.ir import Call, Name, Node, Reduce, Ref, children_getter, prefix_text
 from .._lang.parse import parse_expr
 from .._spec.axes import Axis, normalize_axes
-from .._spec.dialect import spec_dialect
+from .._spec.dialect import spec_dialect, time_axis_name
 from .._spec.meta import normalize_kernels, normalize_operators, normalize_state_axes
 from .._support.errors import (
     ExpressionError,
@@ -158,10 +158,8 @@ class Builder:
             )
         self.state_raw = state_raw
         # 0.9.0's time axis may be a single point (a constant table)
-        now = spec.get("time_axis", "time") if self.dialect == "0.9" else None
-        self.axes_meta, self.axes = normalize_axes(
-            spec.get("axes"), now if isinstance(now, str) else None
-        )
+        one_point = time_axis_name(spec) if self.dialect == "0.9" else None
+        self.axes_meta, self.axes = normalize_axes(spec.get("axes"), one_point)
         self.blocks: list[Block] = []
         offset = 0
         for i, entry in enumerate(state_raw):

@@ -94,33 +94,33 @@ def observed_model(
     seen: set[str] = set()
     for key, text in raw.items():
         path = f"observables[{key!r}]"
-        if b.dialect == "0.9" and isinstance(key, str) and isinstance(text, Mapping):
+        expr: Node | None = None
+        mapping = b.dialect == "0.9" and isinstance(text, Mapping)
+        if mapping and isinstance(key, str):
             base, axes, expr = observable_09(b, key, text, path)
-            if base in taken or base in blocks or base in seen:
-                raise SpecError(
-                    f"observable {base!r} is already the name of a state, alias, flow "
-                    "or observable (op-system 0.9.0 keeps observables apart; here "
-                    "they share one namespace): rename it",
-                    path=path,
-                    token=base,
-                )
-            seen.add(base)
-            observables.append(AliasDef(base, axes, expr, path))
-            continue
-        if not isinstance(key, str) or not isinstance(text, (str, int, float)):
+        elif not isinstance(key, str) or not isinstance(text, (str, int, float)):
             raise SpecError(
                 f"{path} must map a name to an expression", path=path, token=repr(key)
             )
-        base, axes = _parse_template(key.strip(), b.axes, path, "observable")
+        else:
+            base, axes = _parse_template(key.strip(), b.axes, path, "observable")
         if base in taken or base in blocks or base in seen:
+            apart = (
+                " (op-system 0.9.0 keeps observables apart; here they share one "
+                "namespace): rename it"
+                if mapping
+                else ""
+            )
             raise SpecError(
                 f"observable {base!r} is already the name of a state, alias, flow or "
-                "observable",
+                f"observable{apart}",
                 path=path,
                 token=base,
             )
         seen.add(base)
-        observables.append(AliasDef(base, axes, b.parse(str(text), path), path))
+        if expr is None:
+            expr = b.parse(str(text), path)
+        observables.append(AliasDef(base, axes, expr, path))
     obs_exprs = [
         (o.expr, tuple(Dim(ax.name, ax) for ax in o.axes), o.path) for o in observables
     ]

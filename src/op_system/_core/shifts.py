@@ -19,12 +19,12 @@ from typing import Any
 
 from .._lang.ir import IndexItem, Node, Reduce, Ref, children, rebuild
 from .._spec.axes import Axis
-from .._spec.dialect import check_fields, is_axis_shift
+from .._spec.dialect import check_fields
 from .._support.errors import SpecError
 from .builder import Builder
 from .defs import Flow
 
-__all__ = ["axis_shift", "is_axis_shift", "read_at"]
+__all__ = ["applied_to", "axis_shift", "read_at"]
 
 _FIELDS = frozenset({"axis", "step", "rate", "boundary"})
 _BOUNDARIES = ("absorb", "stay")
@@ -75,15 +75,9 @@ def axis_shift(b: Builder, tr: Mapping[str, Any], path: str) -> list[Flow]:
     if not isinstance(text, str) or not text.strip():
         raise SpecError("coord_shift requires a 'rate' string", path=f"{path}.rate")
     rate = b.parse(text.strip(), f"{path}.rate")
-    apply_to = tr.get("apply_to")
-    if not isinstance(apply_to, list) or not apply_to:
-        raise SpecError(
-            "coord_shift requires a non-empty 'apply_to' list", path=f"{path}.apply_to"
-        )
     out: list[Flow] = []
     raw = {"from": None, "to": None, "rate": text.strip()}
-    for base in apply_to:
-        base = str(base).strip()
+    for base in applied_to(tr, path):
         blk = next((x for x in b.blocks if x.base == base and axis in x.axes), None)
         if blk is None:
             raise SpecError(
@@ -109,6 +103,16 @@ def axis_shift(b: Builder, tr: Mapping[str, Any], path: str) -> list[Flow]:
                 Flow((), _cell(base, blk.axes, at), dst, rate_at, path, raw, None)
             )
     return out
+
+
+def applied_to(tr: Mapping[str, Any], path: str) -> list[str]:
+    """The states a `coord_shift` transition moves (`apply_to`, either form)."""
+    apply_to = tr.get("apply_to")
+    if not isinstance(apply_to, list) or not apply_to:
+        raise SpecError(
+            "coord_shift requires a non-empty 'apply_to' list", path=f"{path}.apply_to"
+        )
+    return [str(base).strip() for base in apply_to]
 
 
 def _cell(base: str, axes: tuple[Axis, ...], at: Mapping[Axis, int]) -> Ref:

@@ -363,10 +363,15 @@ def _filter_items(head: ast.Compare) -> tuple[str, ...] | None:
         or not isinstance(head.comparators[0], ast.List)
     ):
         return None
+    return _coord_items(head.comparators[0])
+
+
+def _coord_items(lst: ast.List) -> tuple[str, ...] | None:
+    """The coordinates a filter lists (names, numbers or strings; None otherwise)."""
     items: list[str] = []
-    for elt in head.comparators[0].elts:
+    for elt in lst.elts:
         if isinstance(elt, ast.Name):
-            items.append(_unescape(elt.id))
+            items.append(elt.id)
         elif isinstance(elt, ast.Constant) and isinstance(elt.value, (int, float, str)):
             items.append(str(elt.value))
         else:
@@ -628,19 +633,9 @@ class _Converter:
                 return self.invalid(
                     node, "IN filters are only supported by sum_over", fname
                 )
-            items = []
-            for elt in lst.elts:
-                if isinstance(elt, ast.Name):
-                    items.append(elt.id)
-                elif isinstance(elt, ast.Constant) and isinstance(
-                    elt.value, (int, float, str)
-                ):
-                    items.append(str(elt.value))
-                else:
-                    return self.invalid(
-                        node, "IN filter items must be coordinates", fname
-                    )
-            coords = tuple(items)
+            coords = _coord_items(lst)
+            if coords is None:
+                return self.invalid(node, "IN filter items must be coordinates", fname)
         body = self.convert(node.args[1], d)
         return Reduce(fname, axis, var, coords, body, pos=self.at(node))
 

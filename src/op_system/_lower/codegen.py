@@ -5,6 +5,7 @@ output, for the right-hand side (two passes, see `_Lowerer.share`) or its jvp.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -119,7 +120,7 @@ def _lower_pass(
     lw: _Lowerer,
     mode: str,
     dispatch: bool,
-    deps: dict[str, set[str]],
+    deps: Mapping[str, frozenset[str]],
 ) -> Lowered:
     """One lowering of `model` by `lw` (see `lower_model`)."""
     order, cycle = _alias_order(model, deps)
@@ -169,7 +170,7 @@ def _lower_aliases(
     lw: _Lowerer,
     model: Model,
     order: list[AliasDef],
-    deps: dict[str, set[str]],
+    deps: Mapping[str, frozenset[str]],
     reroll: bool,
     body: list[Stmt],
 ) -> None:

@@ -3,8 +3,10 @@ names left in a cycle), and the constructs outside the language it must refuse."
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from .._core.model import AliasDef, Model
-from .._lang.ir import Invalid, Node, Read, walk
+from .._lang.ir import Invalid, Node, walk
 from .._support.errors import ExpressionError
 
 __all__ = ["_alias_deps", "_alias_levels", "_alias_order", "check_invalid"]
@@ -33,7 +35,7 @@ def check_invalid(model: Model) -> None:
 
 
 def _alias_order(
-    model: Model, deps: dict[str, set[str]] | None = None
+    model: Model, deps: Mapping[str, frozenset[str]] | None = None
 ) -> tuple[list[AliasDef], list[str] | None]:
     """Aliases in dependency order; the names left in a cycle, if any."""
     deps = _alias_deps(model) if deps is None else deps
@@ -53,7 +55,9 @@ def _alias_order(
     return order, None
 
 
-def _alias_levels(deps: dict[str, set[str]], order: list[AliasDef]) -> dict[str, int]:
+def _alias_levels(
+    deps: Mapping[str, frozenset[str]], order: list[AliasDef]
+) -> dict[str, int]:
     """Dependency depth of each alias: 0 if it reads no alias, else 1 + its deepest."""
     level: dict[str, int] = {}
     for alias in order:
@@ -61,15 +65,8 @@ def _alias_levels(deps: dict[str, set[str]], order: list[AliasDef]) -> dict[str,
     return level
 
 
-def _alias_deps(model: Model) -> dict[str, set[str]]:
-    """The aliases each alias reads."""
-    if model.alias_deps is not None:  # recorded when the model was bound
-        return {k: set(v) for k, v in model.alias_deps.items()}
-    deps: dict[str, set[str]] = {}
-    for alias in model.aliases.values():
-        used: set[str] = set()
-        for node in walk(alias.expr) if alias.expr is not None else alias.cells or ():
-            if isinstance(node, Read) and node.target.kind == "alias":
-                used.add(node.target.obj.base)
-        deps[alias.base] = used
-    return deps
+def _alias_deps(model: Model) -> Mapping[str, frozenset[str]]:
+    """The aliases each alias reads (recorded when the model was bound)."""
+    if model.alias_deps is None:  # pragma: no cover - every built model is bound
+        raise TypeError("internal error: the model was not bound")
+    return model.alias_deps

@@ -29,7 +29,13 @@ from typing import Any, Literal
 
 from .._support.errors import SpecError, did_you_mean
 
-__all__ = ["Dialect", "check_fields", "is_axis_shift", "spec_dialect"]
+__all__ = [
+    "Dialect",
+    "check_fields",
+    "is_axis_shift",
+    "spec_dialect",
+    "time_axis_name",
+]
 
 Dialect = Literal["0.1", "0.9"]
 
@@ -72,14 +78,18 @@ def spec_dialect(spec: Mapping[str, Any]) -> Dialect:
         isinstance(ax, Mapping) and ax.get("type") == "ordinal" for ax in axes
     ):
         return "0.9"  # only 0.9.0 has ordinal axes
-    now = spec.get("time_axis", "time")
-    if isinstance(axes, list) and any(
-        isinstance(ax, Mapping)
-        and ax.get("name") == now
-        and ax.get("type") == "continuous"
-        and isinstance(ax.get("coords"), list)
-        and len(ax["coords"]) == 1
-        for ax in axes
+    now = time_axis_name(spec)
+    if (
+        now is not None
+        and isinstance(axes, list)
+        and any(
+            isinstance(ax, Mapping)
+            and ax.get("name") == now
+            and ax.get("type") == "continuous"
+            and isinstance(ax.get("coords"), list)
+            and len(ax["coords"]) == 1
+            for ax in axes
+        )
     ):
         return "0.9"  # a time axis of one point (a constant table)
     transitions = spec.get("transitions")
@@ -99,6 +109,13 @@ def spec_dialect(spec: Mapping[str, Any]) -> Dialect:
     ):
         return "0.9"  # observables as mappings `{expr, axes, reduction, ...}`
     return "0.1"
+
+
+def time_axis_name(spec: Mapping[str, Any]) -> str | None:
+    """The name the spec gives its time axis (`time_axis`, default `time`; None
+    with `time_axis: null`): 0.9.0 lets it be a single point."""
+    name = spec.get("time_axis", "time")
+    return name if isinstance(name, str) else None
 
 
 def is_axis_shift(shift: object) -> bool:

@@ -30,3 +30,13 @@ def test_the_recorded_cases_are_many() -> None:
 def test_an_accepted_spec_gives_0_9_0s_numbers(case: dict[str, Any]) -> None:
     got = check(case)
     assert got["status"] in ("agree", "rejected"), got
+
+
+#: How many of the recorded cases we run; raised as constructs are built (the
+#: goal is 97% of them, 463 of 477).
+ACCEPTED_AT_LEAST = 444
+
+
+def test_most_recorded_cases_run() -> None:
+    outcomes = [check(case)["status"] for case in CASES]
+    assert outcomes.count("agree") >= ACCEPTED_AT_LEAST

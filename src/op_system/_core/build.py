@@ -42,6 +42,7 @@ from .model import (
     subst_text,
     transition_base,
 )
+from .routing import routed_dims
 from .shifts import applied_to, axis_shift, read_at
 from .templates import (
     RESERVED_NAMES,
@@ -442,6 +443,8 @@ def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> M
                     if part in b.axes and part not in placeholders:
                         placeholders.append(part)
         dims = template_dims(placeholders, b.axes)
+        if b.dialect == "0.9":
+            dims += routed_dims(b, src, dst, rate, path)
         td = Flow(dims, src, dst, rate, path, tr, name_text)
         transitions.append(td)
         exprs.append((rate, dims, f"{path}.rate"))

@@ -115,6 +115,9 @@ def matvec(
         code = Reshape(code, full)
     dims = frozenset(names)
     for v, d in other:
-        code = Bin("/" if d else "*", code, v.op)
+        # lowered in the loop's scope (a trailing 1 for `dim`): the product is in
+        # the enclosing scope's shape
+        op = _reshape(v, _shape(v, inner), _shape(v, scope)) if v.dims else v.op
+        code = Bin("/" if d else "*", code, op)
         dims |= v.dims
     return _Val(code, dims, "num")

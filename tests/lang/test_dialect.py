@@ -26,6 +26,7 @@ from op_system._spec.dialect import spec_dialect
 from op_system._support.errors import (
     ExpressionError,
     SpecError,
+    SpecWarning,
     UnsupportedFeatureError,
 )
 
@@ -273,8 +274,8 @@ def test_observables_as_mappings_sum_over_their_reduced_axes() -> None:
     [
         (
             {"expr": "I[age, r]", "reduction": {"kind": "integral", "axes": ["r"]}},
-            UnsupportedFeatureError,
-            "integral",
+            SpecError,
+            "requires an explicit measure on 'r'",
         ),
         (
             {"expr": "I[age, r]", "reduction": {"kind": "mean", "axes": ["r"]}},
@@ -333,3 +334,114 @@ def test_filtered_bindings_follow_the_axis_type() -> None:
     }
     with pytest.raises(UnsupportedFeatureError, match="sub-interval"):
         compile_spec(cont)
+
+
+def _compile_quietly(spec: dict[str, Any]) -> Any:
+    """Compiled, whatever is said of the metadata it carries (kept or dropped)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SpecWarning)
+        return compile_spec(spec)
+
+
+def _density(
+    measure: dict[str, Any] | None, metadata: dict[str, Any] | None
+) -> dict[str, Any]:
+    axis: dict[str, Any] = {
+        "name": "x",
+        "type": "continuous",
+        "coords": [0.0, 1.0, 3.0],
+    }
+    if measure is not None:
+        axis["measure"] = measure
+    spec: dict[str, Any] = {
+        "kind": "expr",
+        "axes": [axis],
+        "state": ["u[x]"],
+        "equations": {"u[x]": "-u[x]"},
+        "observables": {
+            "mass": {
+                "expr": "g * u[x]",
+                "reduction": {"kind": "integral", "axes": ["x"]},
+            }
+        },
+    }
+    if metadata is not None:
+        spec["state_metadata"] = {"u": metadata}
+    return spec
+
+
+@pytest.mark.parametrize(
+    ("measure", "weights"),
+    [
+        ({"kind": "cell", "weights": [1.0, 10.0, 100.0]}, [1.0, 10.0, 100.0]),
+        ({"kind": "quadrature", "weights": [0.5, 2, 1.5]}, [0.5, 2.0, 1.5]),
+    ],
+)
+def test_an_observable_integral_weighs_by_the_axis_measure(
+    measure: dict[str, Any], weights: list[float]
+) -> None:
+    m = _compile_quietly(
+        _density(measure, {"representation": "density", "measure_axes": ["x"]})
+    )
+    y = np.array([1.0, 2.0, 3.0])
+    want = 0.5 * float(np.dot(weights, y))
+    np.testing.assert_allclose(m.observables(0.0, y, g=0.5), [want], rtol=1e-14)
+
+
+@pytest.mark.parametrize(
+    ("measure", "metadata", "match"),
+    [
+        (
+            None,
+            {"representation": "density", "measure_axes": ["x"]},
+            "explicit measure",
+        ),
+        ({"kind": "cell", "weights": [1, 2]}, {"representation": "density"}, "count"),
+        (
+            {"kind": "cell", "weights": [1, 2, 3]},
+            {"representation": "cell_mass"},
+            "intensive",
+        ),
+        ({"kind": "cell", "weights": [1, 2, 3]}, None, "intensive metadata for 'u'"),
+        (
+            {"kind": "cell", "weights": [1, 2, 3]},
+            {"representation": "density"},
+            "disagree",
+        ),
+        (
+            {"kind": "cell", "weights": [1, 2, 3]},
+            {"representation": "density", "measure_axes": []},
+            "inconsistent physical axes",
+        ),
+        (
+            {"kind": "counting", "weights": [1, 2, 3]},
+            {"representation": "density", "measure_axes": []},
+            "omit weights",
+        ),
+        (
+            {"kind": "cell", "weights": [1, -2, 3]},
+            {"representation": "density", "measure_axes": ["x"]},
+            "finite and positive",
+        ),
+    ],
+)
+def test_an_observable_integral_is_refused_as_0_9_0_refuses_it(
+    measure: dict[str, Any] | None, metadata: dict[str, Any] | None, match: str
+) -> None:
+    with pytest.raises(SpecError, match=match):
+        _compile_quietly(_density(measure, metadata))
+
+
+def test_an_observable_may_be_named_like_a_state() -> None:
+    spec = {
+        "kind": "expr",
+        "state": ["x", "z"],
+        "equations": {"x": "-a*x", "z": "a*x"},
+        "observables": {"total": {"expr": "x+z"}, "x": {"expr": "2*x"}},
+    }
+    m = compile_spec(spec)
+    assert m.observable_names == ("total", "x")
+    np.testing.assert_allclose(m.observables(0.0, np.array([1.0, 2.0]), a=0.5), [3, 2])
+    spec["observables"] = {"x": "2*x"}  # our form: one namespace with the states
+    with pytest.raises(SpecError, match="already the name of a state"):
+        compile_spec(spec)

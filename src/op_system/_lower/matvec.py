@@ -117,7 +117,8 @@ def matvec(
     for v, d in other:
         # lowered in the loop's scope (a trailing 1 for `dim`): the product is in
         # the enclosing scope's shape
-        op = _reshape(v, _shape(v, inner), _shape(v, scope)) if v.dims else v.op
+        outer = _shape(v, scope)
+        op = v.op if outer is None else _reshape(v, _shape(v, inner), outer)
         code = Bin("/" if d else "*", code, op)
         dims |= v.dims
     return _Val(code, dims, "num")

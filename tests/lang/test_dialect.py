@@ -148,7 +148,7 @@ def test_a_source_may_leave_from_out_in_0_9_0s_language() -> None:
     np.testing.assert_allclose(got, want)
 
 
-def test_the_rules_that_differ_are_refused_in_0_9_0s_language() -> None:
+def test_the_rules_that_differ_follow_the_spec_language() -> None:
     pinned = {
         "dialect": "0.9",
         "kind": "transitions",
@@ -175,9 +175,15 @@ def test_the_rules_that_differ_are_refused_in_0_9_0s_language() -> None:
         "state": ["u[x]"],
         "equations": {"u[x]": "K[x] * u[x]"},
     }
-    compile_spec({**kernel, "dialect": "0.1"})  # 0.1.2's meaning: the spec's kernel
-    with pytest.raises(UnsupportedFeatureError, match="kernel read in an expression"):
-        compile_spec(kernel)
+    y = np.array([1.0, 2.0, 3.0])
+    ours = compile_spec({**kernel, "dialect": "0.1"})  # 0.1.2's: the spec's kernel
+    gauss = np.exp(-(np.array([0.0, 1.0, 2.0]) ** 2) / (2 * 0.5**2))
+    np.testing.assert_allclose(ours.eval_fn(0.0, y), gauss * y, rtol=1e-14)
+    theirs = compile_spec(kernel)  # 0.9.0's: an array passed at each call
+    with pytest.raises(ValueError, match="missing parameter"):
+        theirs.eval_fn(0.0, y)
+    got = theirs.eval_fn(0.0, y, K=np.array([1.0, 2.0, 4.0]))
+    np.testing.assert_allclose(got, [1.0, 4.0, 12.0], rtol=1e-14)
 
 
 def test_an_ordinal_axis_is_read_as_categorical_in_order() -> None:

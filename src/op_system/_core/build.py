@@ -163,7 +163,14 @@ def _finish(
         n_state=len(names),
         state_names=tuple(names),
         meta=meta,
-        kernels={k["name"]: k for k in meta.get("kernels") or []},
+        # in 0.9.0's language a kernel read in an expression is an array passed at
+        # each call (`kernels:` entries are the defaults a caller may build, kept
+        # in `meta`), as any shaped parameter
+        kernels=(
+            {}
+            if b.dialect == "0.9"
+            else {k["name"]: k for k in meta.get("kernels") or []}
+        ),
         counters=counters or [],
         time_axis=time_axis(b.spec, b.axes),
     )

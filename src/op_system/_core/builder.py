@@ -24,7 +24,6 @@ from .._spec.meta import normalize_kernels, normalize_operators, normalize_state
 from .._support.errors import (
     ExpressionError,
     SpecError,
-    UnsupportedFeatureError,
 )
 from .model import (
     AliasDef,
@@ -441,20 +440,11 @@ class Builder:
         }
         resolve = names.settled()  # parameters are collected: the model is complete
         counted = {id(c.block) for c in model.counters}
-        new_language = self.dialect == "0.9"
         for node, sc, path in sites:
             if node.__class__ is Call:
                 model.prefix_groups(prefix_text(node), sc, path)
                 continue
             tgt = resolve(node, sc, path)  # type: ignore[arg-type]
-            if new_language and tgt.kind == "kernel":
-                raise UnsupportedFeatureError(
-                    f"{tgt.obj.entry['name']!r} is a kernel read in an expression: "
-                    "op-system 0.9.0 reads it as an array passed at each call (the "
-                    "spec's kernel is only its default), which is not supported yet",
-                    path=path,
-                    token=tgt.obj.entry["name"],
-                )
             if tgt.kind == "param" and tgt.obj.axes:
                 _mark_used(used, tgt, sc)
             elif (

@@ -135,8 +135,9 @@ class ExpressionError(OpSystemError, ValueError):
     anchor = "expressionerror"
 
 
-class ParameterError(OpSystemError, TypeError):
-    """Parameters passed at call time are missing or malformed."""
+class ParameterError(OpSystemError, TypeError, ValueError):
+    """Parameters passed at call time are missing or malformed (a `TypeError` as
+    op-system 0.1.2 raised, and a `ValueError` as 0.9.0 raises)."""
 
     prefix = "Invalid parameters for op_system."
     anchor = "parametererror"

@@ -156,11 +156,25 @@ def test_the_rules_that_differ_follow_the_spec_language() -> None:
         "state": ["N[age]"],
         "transitions": [{"from": None, "to": "N[age=a0]", "rate": "B[age]*2"}],
     }
-    with pytest.raises(UnsupportedFeatureError, match="reads such a rate at the cell"):
-        compile_spec(pinned)
+    B = np.array([0.1, 0.2])
+    y = np.array([1.0, 2.0])
+    # 0.9.0's: the rate read at the cell `to` pins; 0.1.2's: the flow summed over age
+    np.testing.assert_allclose(compile_spec(pinned).eval_fn(0.0, y, B=B), [0.2, 0])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        compile_spec({**pinned, "dialect": "0.1"})  # 0.1.2's meaning: the sum
+        summed = compile_spec({**pinned, "dialect": "0.1"})
+    np.testing.assert_allclose(summed.eval_fn(0.0, y, B=B), [0.6, 0])
+    moved = {**pinned, "state": ["N[age]", "M"]}
+    moved["transitions"] = [{"from": "N[age=a1]", "to": "M", "rate": "B[age]"}]
+    np.testing.assert_allclose(
+        compile_spec(moved).eval_fn(0.0, [*y.tolist(), 0], B=B), [0, -0.4, 0.4]
+    )
+    nowhere = {**moved, "state": ["N[age]", "M", "K"]}
+    nowhere["transitions"] = [{"from": "M", "to": "K", "rate": "B[age]"}]
+    with pytest.raises(
+        UnsupportedFeatureError, match="neither from nor to ranges over or pins"
+    ):
+        compile_spec(nowhere)
     kernel = {
         "dialect": "0.9",
         "axes": [{"name": "x", "type": "continuous", "coords": [0.0, 1.0, 2.0]}],

@@ -440,7 +440,9 @@ def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> M
             # current time (a time-varying parameter), not a template to expand
             if ph not in placeholders and (now is None or ph != now.name):
                 if b.dialect == "0.9":
-                    _free_in_rate_09(ph, path)
+                    # 0.9.0 reads it at the cell an endpoint pins (`from` first)
+                    rate = read_at(rate, b.axes[ph], _pinned(b, (src, dst), ph, path))
+                    continue
                 placeholders.append(ph)
         name_text = tr.get("name") if isinstance(tr.get("name"), str) else None
         if name_text:
@@ -476,17 +478,26 @@ def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> M
     return model
 
 
-def _free_in_rate_09(axis: str, path: str) -> None:
-    """A rate placeholder its endpoints do not range over, in 0.9.0's language.
+def _pinned(
+    b: Builder, ends: tuple[Name | Ref | None, ...], axis: str, path: str
+) -> int:
+    """Where a 0.9.0 spec reads a rate placeholder its endpoints do not range
+    over: the coordinate `from` pins on that axis, else the one `to` pins.
 
-    0.1.2 (and this compiler, for its specs) sums the flow over such an axis;
-    0.9.0 reads the rate at the cell an endpoint pins. Until that reading is
-    built, a 0.9.0 spec must say which one it means."""
+    0.1.2 (and this compiler, for its specs) sums the flow over such an axis.
+    With no pin, 0.9.0 cannot compile the spec either: it must say which it means."""
+    ax = b.axes[axis]
+    for end in ends:
+        if isinstance(end, Ref):
+            for item in end.items:
+                k = ax.lookup(item.value) if item.axis == axis else None
+                if k is not None:
+                    return k
     raise UnsupportedFeatureError(
-        f"the rate reads axis {axis!r}, which neither from nor to ranges over: "
-        "op-system 0.9.0 reads such a rate at the cell an endpoint pins, which is "
-        "not supported yet; write the sum explicitly "
-        f"(sum_over(..., {axis}=k)) or template the endpoints over {axis!r}",
+        f"the rate reads axis {axis!r}, which neither from nor to ranges over or "
+        "pins: op-system 0.9.0 reads such a rate at the cell an endpoint pins; "
+        f"write the sum explicitly (sum_over(..., {axis}=k)) or template the "
+        f"endpoints over {axis!r}",
         path=f"{path}.rate",
         token=axis,
     )

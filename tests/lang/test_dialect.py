@@ -350,10 +350,18 @@ def test_filtered_bindings_follow_the_axis_type() -> None:
     cont = {
         "axes": [{"name": "x", "type": "continuous", "coords": [0.0, 1.0, 3.0]}],
         "state": ["u[x]"],
-        "equations": {"u[x]": "apply_along(u[x:i], x=i in [0.0, 1.0])"},
+        "equations": {"u[x]": "apply_along(u[x:i], x=i in [0.5, 4.0])"},
     }
-    with pytest.raises(UnsupportedFeatureError, match="sub-interval"):
-        compile_spec(cont)
+    # the coordinates in [0.5, 4]: 1 and 3, with their own trapezoid weights (1, 1)
+    np.testing.assert_allclose(compile_spec(cont).eval_fn(0.0, y), [6.0] * 3)
+    for bad, match in [
+        ("[0.0, 1.0, 3.0]", "2-element"),
+        ("[3.0, 1.0]", "lo <= hi"),
+        ("[1.5, 2.5]", "selects no coordinate"),
+    ]:
+        cont["equations"]["u[x]"] = f"apply_along(u[x:i], x=i in {bad})"
+        with pytest.raises(SpecError, match=match):
+            compile_spec(cont)
 
 
 def _compile_quietly(spec: dict[str, Any]) -> Any:

@@ -25,6 +25,7 @@ from .._support.errors import (
     ExpressionError,
     SpecError,
 )
+from .initial_state import expand_initial_state
 from .model import (
     AliasDef,
     Block,
@@ -33,7 +34,6 @@ from .model import (
     ParamDef,
     along,
     cell_of,
-    subst_text,
 )
 from .resolve import Resolver
 from .templates import (
@@ -257,38 +257,7 @@ class Builder:
                 "initial_state must be a mapping of state -> parameter",
                 path="initial_state",
             )
-        result: dict[str, str] = {}
-        for key, val in raw.items():
-            path = f"initial_state[{key!r}]"
-            val_s = str(val).strip()
-            if not val_s:
-                raise SpecError(
-                    f"initial_state[{key!r}] must be a non-empty string", path=path
-                )
-            base, axes = _parse_template(
-                normalize_key(str(key)), self.axes, path, "initial_state"
-            )
-            if not axes:
-                if base in result:
-                    raise SpecError(
-                        "expanded initial_state keys contain duplicates",
-                        path=path,
-                        token=base,
-                    )
-                result[base] = val_s
-                continue
-            blk = Block(base, axes, 0, path)
-            for idx, name in zip(blk.cells(), blk.names(), strict=False):
-                if name in result:
-                    raise SpecError(
-                        "expanded initial_state keys contain duplicates",
-                        path=path,
-                        token=name,
-                    )
-                assignment = {
-                    ax.name: ax.coords[i] for ax, i in zip(axes, idx, strict=False)
-                }
-                result[name] = subst_text(val_s, assignment)
+        result = expand_initial_state(raw, self.axes, self.dialect)
         meta["initial_state"] = result
 
     # -- parameters ---------------------------------------------------------------

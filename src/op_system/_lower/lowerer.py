@@ -678,9 +678,7 @@ class _Lowerer:
         inner = (*scope, dim)
         weights = None
         if node.kind == "integrate_over":
-            weights = np.asarray(
-                [dim.axis.deltas[i] for i in dim.coord_indices()], dtype=np.float64
-            )
+            weights = np.asarray(dim.weights(), dtype=np.float64)
         if weights is None:
             emitted = len(self.lines)
             mm = self.matvec(node.body, scope, dim, path)

@@ -7,8 +7,9 @@ reduction's body first, `sum_over(I[age:j], age=j)` (0.1.2:
 kernel=...)`. A spec says its language with the top-level key
 `dialect: "0.9"` (or `"0.1"`); otherwise a spec whose expressions use one of
 0.9.0's spellings is read as 0.9.0's (so is a spec with an ordinal axis, a time axis of one point, an
-axis-wide `coord_shift`, observables written as mappings, or a source that
-leaves `from` out), and any other as 0.1.2's.
+axis-wide `coord_shift`, observables written as mappings, a source that
+leaves `from` out, or an `initial_state` key that pins a coordinate or a
+`{shaped, axes}` seed), and any other as 0.1.2's.
 
 !!! example
     ```python
@@ -112,7 +113,17 @@ def spec_dialect(spec: Mapping[str, Any]) -> Dialect:
         isinstance(v, Mapping) for v in observables.values()
     ):
         return "0.9"  # observables as mappings `{expr, axes, reduction, ...}`
+    initial = spec.get("initial_state")
+    if isinstance(initial, Mapping) and any(
+        isinstance(v, Mapping) or (isinstance(k, str) and _PINNED_KEY.search(k))
+        for k, v in initial.items()
+    ):
+        return "0.9"  # a pinned initial_state key, or a `{shaped, axes}` seed
     return "0.1"
+
+
+#: `S[age, vax=u]`: an item pinned to a coordinate (in a key, not an expression)
+_PINNED_KEY = re.compile(r"\[[^\]]*[=:]")
 
 
 def time_axis_name(spec: Mapping[str, Any]) -> str | None:

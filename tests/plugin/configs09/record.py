@@ -33,12 +33,29 @@ HERE = Path(__file__).resolve().parent
 OUT = HERE / "refs09.json"
 
 
-def _state_names(config: dict) -> list[str]:
+#: the published options recorded (the layout and time-table options both providers publish)
+OPTIONS = (
+    "state_names",
+    "initial_state",
+    "axis_order",
+    "axis_sizes",
+    "axis_types",
+    "axis_labels",
+    "state_shape",
+    "time_axis",
+    "time_interpolation",
+    "time_coordinates",
+)
+
+
+def options(config: dict) -> dict:
+    """The provider's `OPTIONS` for the config's system, as JSON data."""
     from flepimop2.system.op_system import OpSystemSystem
 
     entry = dict(config["system"][0])
     entry.pop("module")
-    return list(OpSystemSystem(**entry).option("state_names"))
+    system = OpSystemSystem(**entry)
+    return json.loads(json.dumps({k: system.option(k) for k in OPTIONS}))
 
 
 def _run(name: str) -> dict:
@@ -63,7 +80,7 @@ def _run(name: str) -> dict:
         table = np.loadtxt(csv, delimiter=",", ndmin=2)
     return {
         "ok": True,
-        "state_names": _state_names(config),
+        "options": options(config),
         "times": table[:, 0].tolist(),
         "states": table[:, 1:].tolist(),
     }

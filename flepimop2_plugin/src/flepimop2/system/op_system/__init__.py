@@ -101,6 +101,10 @@ COMPUTED_OPTIONS: tuple[str, ...] = (
     "rhs_jacobian",
     "jacobian",
     "forcing_breakpoints",
+    "axis_types",
+    "time_axis",
+    "time_interpolation",
+    "time_coordinates",
     "observable_names",
     "observe",
     "flow_names",
@@ -705,6 +709,7 @@ class OpSystemSystem(SystemABC, module="op_system"):
             "param_axes": param_axes,
             # where time-varying parameters change regime: engines land steps here
             "forcing_breakpoints": tuple(compiled.forcing_breakpoints),
+            **_axis_and_time_options(compiled, axes),
             **_solution_outputs(compiled, at_call),
         }
 
@@ -849,6 +854,38 @@ def _solution_outputs(
         ),
         "flow_names": flow_names,
         "flows_over": flows_over if flow_names else None,
+    }
+
+
+def _axis_and_time_options(
+    compiled: CompiledRhs, axes: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The options flepimop2-op-system 0.9.0 also publishes, for engines written for it:
+    `axis_types` (as declared: categorical, ordinal, continuous), `time_axis`,
+    `time_interpolation` (the tables' policy, `linear` or `previous`; a mapping
+    by parameter when they differ) and `time_coordinates` (the time axis's
+    coordinates when a parameter is a table over it, else empty)."""
+    time_axis = compiled.meta.get("time_axis")
+    policy = compiled.meta.get("time_interpolation") or {}
+    policies = set(policy.values())
+    coords: tuple[float, ...] = ()
+    if time_axis is not None and compiled.meta.get("time_varying_params"):
+        (axis,) = (ax for ax in axes if ax["name"] == time_axis)
+        coords = tuple(float(c) for c in axis["coords"])
+    return {
+        "axis_types": {
+            "subgroup": "categorical",
+            **{ax["name"]: str(ax.get("type", "categorical")) for ax in axes},
+        },
+        "time_axis": time_axis or "time",
+        "time_interpolation": (
+            "linear"
+            if not policies
+            else next(iter(policies))
+            if len(policies) == 1
+            else MappingProxyType(dict(policy))
+        ),
+        "time_coordinates": coords,
     }
 
 

@@ -42,7 +42,9 @@ def test_the_eight_recorded_specs() -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
-def test_a_recorded_convolve_history_spec_is_refused_clearly(case: dict[str, Any]) -> None:
+def test_a_recorded_convolve_history_spec_is_refused_clearly(
+    case: dict[str, Any],
+) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # metadata keys op_system does not read yet
         with pytest.raises(UnsupportedFeatureError) as info:
@@ -53,16 +55,26 @@ def test_a_recorded_convolve_history_spec_is_refused_clearly(case: dict[str, Any
     assert err.path == _expression_paths(case["spec"])[0]
     message = str(err)
     assert message.startswith("Unsupported op_system feature. convolve_history(...)")
-    assert f"(at {err.path}, column 1)" in message  # every recorded call opens its expression
-    assert "chain of k stages" in message and "Erlang" in message  # what to write instead
+    assert (
+        f"(at {err.path}, column 1)" in message
+    )  # every recorded call opens its expression
+    assert "chain of k stages" in message  # what to write instead
+    assert "Erlang" in message
 
 
 @pytest.mark.parametrize("name", ["history", "delay"])
 def test_history_and_delay_are_refused_the_same_way(name: str) -> None:
     spec = {"state": ["x"], "equations": {"x": f"-0.5 * {name}(x, lag=1)"}}
-    with pytest.raises(UnsupportedFeatureError, match=rf"^Unsupported op_system feature\. {name}\(\.\.\.\)") as info:
+    with pytest.raises(
+        UnsupportedFeatureError,
+        match=rf"^Unsupported op_system feature\. {name}\(\.\.\.\)",
+    ) as info:
         compile_spec(spec)
-    assert (info.value.token, info.value.path, info.value.pos) == (name, "equations['x']", (1, 8))
+    assert (info.value.token, info.value.path, info.value.pos) == (
+        name,
+        "equations['x']",
+        (1, 8),
+    )
 
 
 def test_in_a_rate_or_an_alias_too() -> None:
@@ -72,14 +84,24 @@ def test_in_a_rate_or_an_alias_too() -> None:
         "aliases": {"h": "convolve_history(I, kernel=gamma, window=14)"},
         "transitions": [{"from": "S", "to": "I", "rate": "beta * h"}],
     }
-    with pytest.raises(UnsupportedFeatureError, match=re.escape("(at aliases['h'], column 1)")):
+    with pytest.raises(
+        UnsupportedFeatureError, match=re.escape("(at aliases['h'], column 1)")
+    ):
         compile_spec(spec)
     spec = {
         "kind": "transitions",
         "state": ["S", "I"],
-        "transitions": [{"from": "S", "to": "I", "rate": "beta * convolve_history(I, kernel=gamma, window=14)"}],
+        "transitions": [
+            {
+                "from": "S",
+                "to": "I",
+                "rate": "beta * convolve_history(I, kernel=gamma, window=14)",
+            }
+        ],
     }
-    with pytest.raises(UnsupportedFeatureError, match=re.escape("(at transitions[0].rate, column 8)")):
+    with pytest.raises(
+        UnsupportedFeatureError, match=re.escape("(at transitions[0].rate, column 8)")
+    ):
         compile_spec(spec)
 
 
@@ -104,7 +126,12 @@ def test_the_suggested_chain_is_the_erlang_delay() -> None:
     theta, ts = 2.0, np.linspace(0.0, 20.0, 11)
     sol = solve_ivp(
         lambda t, y: rhs.eval_fn(t, y, x=1.0, theta=theta),
-        (0.0, 20.0), np.zeros(3), t_eval=ts, rtol=1e-11, atol=1e-12, method="DOP853",
+        (0.0, 20.0),
+        np.zeros(3),
+        t_eval=ts,
+        rtol=1e-11,
+        atol=1e-12,
+        method="DOP853",
     )
     u = ts / theta
     np.testing.assert_allclose(sol.y[2], 1 - np.exp(-u) * (1 + u + u**2 / 2), atol=1e-9)

@@ -20,12 +20,13 @@ import json
 import shutil
 import warnings
 from pathlib import Path
+
 import numpy as np
 import pytest
 import yaml
+from tests.plugin.configs09.record import options
 
 from op_system import SpecWarning
-from tests.plugin.configs09.record import options
 
 CONFIGS = Path(__file__).resolve().parent / "configs09"
 REFS = json.loads((CONFIGS / "refs09.json").read_text(encoding="utf-8"))
@@ -49,7 +50,9 @@ def test_config_runs_unchanged_and_agrees_with_0_9_0(
     out = read_output(tmp_path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        published = options(yaml.safe_load((CONFIGS / name).read_text(encoding="utf-8")))
+        published = options(
+            yaml.safe_load((CONFIGS / name).read_text(encoding="utf-8"))
+        )
     # the one key of these specs op_system does not read yet (0.9.0's block
     # factorization: a layout hint, no effect on the numbers) is named, not dropped
     assert all(
@@ -76,7 +79,9 @@ def test_a_previous_table_holds_each_value_until_the_next() -> None:
 
     def held(r1: float, r2: float) -> np.ndarray:
         return np.where(
-            t <= 1, 1.0, np.where(t <= 2, np.exp(-r1 * (t - 1)), np.exp(-r1 - r2 * (t - 2)))
+            t <= 1,
+            1.0,
+            np.where(t <= 2, np.exp(-r1 * (t - 1)), np.exp(-r1 - r2 * (t - 2))),
         )
 
     # (the recorded run's solver: rtol = atol = 1e-10)

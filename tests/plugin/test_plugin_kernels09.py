@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pytest
 from flepimop2.axis import AxisCollection
-
 from flepimop2.system.op_system import OpSystemSystem
+
 from op_system import UnsupportedFeatureError, compile_spec
 
 REFS = Path(__file__).resolve().parents[1] / "compat09" / "refs.json"
@@ -74,7 +74,9 @@ CUSTOM = {
     "axes": AGE,
     "state": ["S[age]"],
     "equations": {"S[age]": "apply_along(C[age:s,age] * S[age:s], age=s)"},
-    "kernels": [{"name": "C", "axes": ["age", "age"], "value": [[1.0, 7.0], [3.0, 2.0]]}],
+    "kernels": [
+        {"name": "C", "axes": ["age", "age"], "value": [[1.0, 7.0], [3.0, 2.0]]}
+    ],
 }
 
 
@@ -100,14 +102,23 @@ def test_a_generated_kernel_has_0_9_0s_values() -> None:
         "state": ["S[age]"],
         "equations": {"S[age]": "-apply_along(C[age:s,age] * S[age:s], age=s)"},
         "kernels": [
-            {"name": "C", "axes": ["age", "age"], "form": "erfc",
-             "params": {"scale": 2.5, "sigma": 2.0}},
+            {
+                "name": "C",
+                "axes": ["age", "age"],
+                "form": "erfc",
+                "params": {"scale": 2.5, "sigma": 2.0},
+            },
         ],
     }
     matrix = OpSystemSystem(spec=spec).option("mixing_kernels")["C"]
     row = 2.5 * np.array(
-        [1.0, 0.4795001221869535, 0.15729920705028516, 0.004677734981047266,
-         1.1224297172982928e-29]
+        [
+            1.0,
+            0.4795001221869535,
+            0.15729920705028516,
+            0.004677734981047266,
+            1.1224297172982928e-29,
+        ]
     )
     np.testing.assert_allclose(matrix[0], row, rtol=2e-14, atol=0)
     np.testing.assert_array_equal(matrix, matrix.T)
@@ -118,7 +129,10 @@ def test_a_generated_kernel_has_0_9_0s_values() -> None:
     [
         ("gaussian", lambda d: math.exp(-d * d / (2 * 1.3**2))),
         ("exponential", lambda d: math.exp(-d / 0.8)),
-        ("gamma", lambda d: (max(d, 1e-12) / 0.9) ** 1.5 * math.exp(-max(d, 1e-12) / 0.9)),
+        (
+            "gamma",
+            lambda d: (max(d, 1e-12) / 0.9) ** 1.5 * math.exp(-max(d, 1e-12) / 0.9),
+        ),
         ("power_law", lambda d: (1 + d / 1.3) ** -1.2),
     ],
 )
@@ -130,22 +144,40 @@ def test_one_declared_axis_gives_a_square_kernel(form: str, value: Any) -> None:
         "state": ["u[x]"],
         "equations": {"u[x]": "apply_along(K[x:s,x] * u[x:s], x=s, kernel=sum)"},
         "kernels": [
-            {"name": "K", "axes": ["x"], "form": form,
-             "params": {"scale": 1.7, "sigma": 1.3, "lambda": 0.8, "k": 2.5,
-                        "theta": 0.9, "p": 1.2}},
+            {
+                "name": "K",
+                "axes": ["x"],
+                "form": form,
+                "params": {
+                    "scale": 1.7,
+                    "sigma": 1.3,
+                    "lambda": 0.8,
+                    "k": 2.5,
+                    "theta": 0.9,
+                    "p": 1.2,
+                },
+            },
         ],
     }
     system = OpSystemSystem(spec=spec)
     xs = [0.0, 1.0, 3.0]
     expected = np.array([[1.7 * value(abs(a - b)) for b in xs] for a in xs])
-    np.testing.assert_allclose(system.option("mixing_kernels")["K"], expected, rtol=1e-13)
+    np.testing.assert_allclose(
+        system.option("mixing_kernels")["K"], expected, rtol=1e-13
+    )
     u = np.array([1.0, 2.0, 4.0])
     np.testing.assert_allclose(system.bind({})(0.0, u), expected.T @ u, rtol=1e-13)
 
 
 def test_a_custom_value_kernel_without_a_value_is_an_error() -> None:
-    spec = dict(CUSTOM, kernels=[{"name": "C", "axes": ["age"], "form": "custom_value", "params": {}}])
-    with pytest.raises(ValueError, match=r"kernels\[0\] \('C'\): a custom_value kernel needs params.value"):
+    spec = dict(
+        CUSTOM,
+        kernels=[{"name": "C", "axes": ["age"], "form": "custom_value", "params": {}}],
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"kernels\[0\] \('C'\): a custom_value kernel needs params.value",
+    ):
         OpSystemSystem(spec=spec)
 
 
@@ -156,7 +188,9 @@ def test_a_kernel_read_in_0_1_2s_language_is_still_computed_by_op_system() -> No
         "axes": [{"name": "x", "coords": ["0", "1"]}],
         "state": ["u[x]"],
         "equations": {"u[x]": "-sum_over(x=i, K[x, x=i] * u[x=i])"},
-        "kernels": [{"name": "K", "form": "gaussian", "params": {"scale": 1.0, "sigma": 1.0}}],
+        "kernels": [
+            {"name": "K", "form": "gaussian", "params": {"scale": 1.0, "sigma": 1.0}}
+        ],
     }
     system = OpSystemSystem(spec=spec)
     assert "K" not in system.options.get("param_axes", {})

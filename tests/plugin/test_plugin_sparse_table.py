@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 from flepimop2.axis import Axis, AxisCollection
 from flepimop2.parameter.abc import ParameterRequest, build
-from pydantic import ValidationError
-
 from flepimop2.parameter.sparse_table import SparseTableParameter
+from pydantic import ValidationError
 
 IMM = ("x0", "x1", "x2", "x3")
 AXES = AxisCollection(
@@ -28,7 +27,10 @@ def _table() -> SparseTableParameter:
     return SparseTableParameter(
         indices=("imm", "imm"),
         entries=[
-            {"index": ["x0", "x2"], "value": {"module": "fixed", "value": [0.1, 0.2, 0.3]}},
+            {
+                "index": ["x0", "x2"],
+                "value": {"module": "fixed", "value": [0.1, 0.2, 0.3]},
+            },
             {"index": ["x3", "x1"], "value": 0.5},
         ],
     )
@@ -51,7 +53,9 @@ def test_square_table() -> None:
     expected = np.zeros((4, 4))
     expected[3, 1] = 0.5
     expected[0, 0] = 0.25
-    np.testing.assert_array_equal(table.sample(axes=AXES, request=request).value, expected)
+    np.testing.assert_array_equal(
+        table.sample(axes=AXES, request=request).value, expected
+    )
 
 
 def test_leading_axes_take_a_series_or_broadcast_a_number() -> None:
@@ -68,11 +72,17 @@ def test_leading_axes_take_a_series_or_broadcast_a_number() -> None:
     ("kwargs", "message"),
     [
         ({"indices": [], "entries": []}, "at least one axis"),
-        ({"indices": ["imm", "imm"], "entries": [{"index": ["x0"], "value": 1.0}]}, "has 1 labels"),
+        (
+            {"indices": ["imm", "imm"], "entries": [{"index": ["x0"], "value": 1.0}]},
+            "has 1 labels",
+        ),
         (
             {
                 "indices": ["imm", "imm"],
-                "entries": [{"index": ["x0", "x1"], "value": 1.0}, {"index": ["x0", "x1"], "value": 2.0}],
+                "entries": [
+                    {"index": ["x0", "x1"], "value": 1.0},
+                    {"index": ["x0", "x1"], "value": 2.0},
+                ],
             },
             r"entries\[1\].index \['x0', 'x1'\] is declared twice",
         ),
@@ -84,14 +94,26 @@ def test_malformed_tables_are_refused(kwargs: dict, message: str) -> None:
 
 
 def test_bad_requests_name_the_problem() -> None:
-    with pytest.raises(ValueError, match=r"trailing axes of the request, which are \['vax', 'imm'\]"):
-        _table().sample(axes=AXES, request=ParameterRequest(name="eta", axes=("vax", "imm")))
-    unknown = SparseTableParameter(indices=("imm", "imm"), entries=[{"index": ["x0", "x9"], "value": 1.0}])
+    with pytest.raises(
+        ValueError, match=r"trailing axes of the request, which are \['vax', 'imm'\]"
+    ):
+        _table().sample(
+            axes=AXES, request=ParameterRequest(name="eta", axes=("vax", "imm"))
+        )
+    unknown = SparseTableParameter(
+        indices=("imm", "imm"), entries=[{"index": ["x0", "x9"], "value": 1.0}]
+    )
     with pytest.raises(ValueError, match=r"'x9' is not a label of axis 'imm'"):
-        unknown.sample(axes=AXES, request=ParameterRequest(name="eta", axes=("imm", "imm")))
+        unknown.sample(
+            axes=AXES, request=ParameterRequest(name="eta", axes=("imm", "imm"))
+        )
     wrong = SparseTableParameter(
         indices=("imm", "imm"),
-        entries=[{"index": ["x0", "x1"], "value": {"module": "fixed", "value": [1.0, 2.0]}}],
+        entries=[
+            {"index": ["x0", "x1"], "value": {"module": "fixed", "value": [1.0, 2.0]}}
+        ],
     )
     with pytest.raises(ValueError, match="compatible"):  # flepimop2's fixed module says
-        wrong.sample(axes=AXES, request=ParameterRequest(name="eta", axes=("time", "imm", "imm")))
+        wrong.sample(
+            axes=AXES, request=ParameterRequest(name="eta", axes=("time", "imm", "imm"))
+        )

@@ -10,6 +10,7 @@ the solve restarts there, so no step straddles a jump). It integrates with
 scipy's DOP853 at rtol = atol = 1e-10, the same in both venvs.
 """
 
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -54,7 +55,7 @@ def runner(
     cuts = [b for b in stepper.option("forcing_breakpoints", ()) if t[0] < b < t[-1]]
     edges = [t[0], *sorted(cuts), t[-1]]
     rows = [y]
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in pairwise(edges):
         inside = t[(t > lo) & (t <= hi)]
         sol = solve_ivp(
             lambda s, x: stepper(s, x, **raw),

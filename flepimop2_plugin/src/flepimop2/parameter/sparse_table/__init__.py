@@ -144,5 +144,9 @@ class SparseTableParameter(ParameterABC, module="sparse_table"):
                     f"{value.shape}; expected () or {lead} (leading axes {list(leading)})"
                 )
                 raise ValueError(msg)
-            out[(Ellipsis, *where)] = value
+            key: tuple[Any, ...] = (
+                Ellipsis,
+                *where,
+            )  # the entry, across the leading axes
+            out[key] = value
         return ParameterValue(value=out, shape=shape)

@@ -54,7 +54,6 @@ from flepimop2.system.abc import SystemABC
 from flepimop2.typing import StateChangeEnum
 from pydantic import ConfigDict, PrivateAttr, model_validator
 
-from ._call_kernels import call_kernels, without_kernels
 from op_system import (
     CompiledRhs,
     OpSystemError,
@@ -63,6 +62,8 @@ from op_system import (
     load_spec,
     model_info,
 )
+
+from ._call_kernels import call_kernels, without_kernels
 
 try:
     __version__ = metadata.version("flepimop2-op-system")

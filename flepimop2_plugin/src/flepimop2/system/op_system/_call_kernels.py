@@ -54,7 +54,9 @@ def _coords(axis: Mapping[str, Any]) -> np.ndarray:
         return np.arange(size, dtype=np.float64)
 
 
-def _one(entry: Mapping[str, Any], axes: Mapping[str, Mapping[str, Any]], where: str) -> np.ndarray:
+def _one(
+    entry: Mapping[str, Any], axes: Mapping[str, Mapping[str, Any]], where: str
+) -> np.ndarray:
     if entry.get("value") is not None:
         return np.asarray(entry["value"], dtype=np.float64)
     params = dict(entry.get("params") or {})
@@ -84,7 +86,9 @@ def _one(entry: Mapping[str, Any], axes: Mapping[str, Mapping[str, Any]], where:
     return np.asarray(param("scale") * _FORMS[form](d, param), dtype=np.float64)
 
 
-def call_kernels(spec: Mapping[str, Any], meta_axes: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+def call_kernels(
+    spec: Mapping[str, Any], meta_axes: Sequence[Mapping[str, Any]]
+) -> dict[str, np.ndarray]:
     """The spec's kernels as the arrays passed at each call, by name.
 
     `meta_axes` are the compiled model's axes (`compiled.meta["axes"]`), whose

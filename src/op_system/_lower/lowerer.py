@@ -47,6 +47,7 @@ from .._lang.ir import (
     UnaryOp,
     attributes,
     children,
+    invalid_error,
     not_a_value,
     prefix_text,
     to_source,
@@ -574,9 +575,7 @@ class _Lowerer:
         if isinstance(node, Reduce):
             return self.reduce(node, scope, path)
         if isinstance(node, Invalid):  # pragma: no cover - rejected by check_invalid
-            raise ExpressionError(
-                node.detail, path=path, token=node.token, pos=node.pos
-            )
+            raise invalid_error(node, path)
         if isinstance(node, (Str, Name, Ref)):  # pragma: no cover
             raise not_a_value(node, path)
         unhandled(node)

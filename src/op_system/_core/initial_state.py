@@ -4,7 +4,7 @@
       S[age, vax]: "S0[age, vax]"          # a parameter name per cell (0.1.2)
       S[age, vax=u, imm=X0]: "S0_u"         # 0.9.0: pinned axes select cells
       C[loc]: 0.0                           # 0.9.0: a number for every cell
-      E[loc]: {shaped: E0, axes: [loc]}     # 0.9.0: one cell of an array
+      E[loc]: {shaped: E0, axes: [loc]}     # one cell of an array
 
 Every key selects cells of a state: its positional items are the axes it
 ranges over, its `axis=coord` items pin one coordinate (0.9.0's language).
@@ -173,7 +173,7 @@ def expand_initial_state(
         base, items = _selection(str(key), axes, path, new_language)
         key_axes = tuple(ax for ax, _ in items)
         shaped = None
-        if new_language and isinstance(val, Mapping):
+        if isinstance(val, Mapping):  # a seed in either language (0.1.2 has none)
             shaped = _shaped(val, axes, path)
             bound = {ax.name for ax in key_axes}
             missing = [ax for ax in shaped[1] if ax not in bound]

@@ -8,8 +8,8 @@ kernel=...)`. A spec says its language with the top-level key
 `dialect: "0.9"` (or `"0.1"`); otherwise a spec whose expressions use one of
 0.9.0's spellings is read as 0.9.0's (so is a spec with an ordinal axis, a time axis of one point, an
 axis-wide `coord_shift`, observables written as mappings, a source that
-leaves `from` out, or an `initial_state` key that pins a coordinate or a
-`{shaped, axes}` seed), and any other as 0.1.2's.
+leaves `from` out, or an `initial_state` key that pins a coordinate), and any
+other as 0.1.2's.
 
 !!! example
     ```python
@@ -115,10 +115,9 @@ def spec_dialect(spec: Mapping[str, Any]) -> Dialect:
         return "0.9"  # observables as mappings `{expr, axes, reduction, ...}`
     initial = spec.get("initial_state")
     if isinstance(initial, Mapping) and any(
-        isinstance(v, Mapping) or (isinstance(k, str) and _PINNED_KEY.search(k))
-        for k, v in initial.items()
+        isinstance(k, str) and _PINNED_KEY.search(k) for k in initial
     ):
-        return "0.9"  # a pinned initial_state key, or a `{shaped, axes}` seed
+        return "0.9"  # a pinned initial_state key
     return "0.1"
 
 

@@ -63,7 +63,7 @@ from op_system import (
     model_info,
 )
 
-from ._call_kernels import call_kernels, without_kernels
+from ._call_kernels import call_kernels
 
 try:
     __version__ = metadata.version("flepimop2-op-system")
@@ -317,26 +317,25 @@ def _compile_core(
 ) -> tuple[CompiledRhs, dict[str, np.ndarray]]:
     """The compiled spec, and the kernels it reads as arrays passed at each call.
 
-    op_system refuses a kernel read in an expression of op-system 0.9.0's
-    language (0.9.0 passes it at each call; see `_call_kernels`): such a spec
-    is compiled again without its `kernels:` block, the kernels becoming array
-    parameters whose defaults the system computes and passes, as 0.9.0's
-    provider does.
+    In op-system 0.9.0's language a kernel read in an expression is an array
+    parameter of the compiled model (0.9.0 passes it at each call; see
+    `_call_kernels`): the system computes its default from the spec's
+    `kernels:` entry and passes it, as 0.9.0's provider does. (In 0.1.2's
+    language op_system computes the kernel itself: it is no parameter.)
     """
     xp = "jax" if backend == "jax" else "numpy"
-    try:
-        return compile_spec(spec, xp=xp), {}
-    except UnsupportedFeatureError as exc:
-        kernels = spec.get("kernels")
-        names = {
-            str(k.get("name"))
-            for k in (kernels if isinstance(kernels, list) else ())
-            if isinstance(k, Mapping)
-        }
-        if getattr(exc, "token", None) not in names:
-            raise
-    compiled = compile_spec(_respec(spec, without_kernels(spec)), xp=xp)
-    return compiled, call_kernels(spec, compiled.meta.get("axes") or [])
+    compiled = compile_spec(spec, xp=xp)
+    kernels = spec.get("kernels")
+    names = {
+        str(k.get("name"))
+        for k in (kernels if isinstance(kernels, list) else ())
+        if isinstance(k, Mapping)
+    }
+    read = {p.name for p in model_info(compiled).params} & names
+    if not read:
+        return compiled, {}
+    defaults = call_kernels(spec, compiled.meta.get("axes") or [])
+    return compiled, {k: v for k, v in defaults.items() if k in read}
 
 
 def _cell_coords(compiled: CompiledRhs) -> dict[str, dict[str, str]]:

@@ -5,10 +5,7 @@ expression reads (`apply_along(C[age:s, age] * S[age:s], age=s)`) is an array
 *passed at each call*: op_system compiles `C` as an array parameter, and the
 flepimop2 provider computes the array from the kernel's declaration once and
 passes it as the parameter's default (a value given at the call replaces it).
-op_system itself refuses such a read (it would otherwise compute the kernel
-with 0.1.2's meaning); this module gives the plugin 0.9.0's provider
-behaviour: the spec is compiled without its `kernels:` block (its language
-pinned to 0.9.0's, which removing the block could change), and the arrays
+This module gives the plugin 0.9.0's provider behaviour: the arrays
 are computed here, by the provider's rules:
 
 * `value:` given: that array;
@@ -31,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["call_kernels", "without_kernels"]
+__all__ = ["call_kernels"]
 
 _FORMS: dict[str, Callable[[np.ndarray, Callable[[str], float]], np.ndarray]] = {
     "erfc": lambda d, p: np.vectorize(math.erfc, otypes=[np.float64])(d / p("sigma")),
@@ -100,11 +97,4 @@ def call_kernels(
         name = str(entry.get("name"))
         if name not in out:  # the first declaration of a name wins, as in 0.9.0
             out[name] = _one(entry, axes, f"spec.kernels[{i}] ({name!r})")
-    return out
-
-
-def without_kernels(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """`spec` without its `kernels:` block, read in op-system 0.9.0's language."""
-    out = {k: v for k, v in spec.items() if k != "kernels"}
-    out["dialect"] = "0.9"
     return out

@@ -473,3 +473,53 @@ def test_an_observable_may_be_named_like_a_state() -> None:
     spec["observables"] = {"x": "2*x"}  # our form: one namespace with the states
     with pytest.raises(SpecError, match="already the name of a state"):
         compile_spec(spec)
+
+
+def test_0_1_2s_spelling_in_a_spec_read_as_0_9_0s_says_why() -> None:
+    spec: dict[str, Any] = {
+        "axes": [{"name": "age", "type": "ordinal", "coords": ["a", "b"]}],
+        "state": ["I[age]"],
+        "equations": {"I[age]": "-sum_over(age=j, I[age=j])"},
+    }
+    with pytest.raises(ExpressionError, match="because axes\\[0\\] is ordinal") as info:
+        compile_spec(spec)
+    assert info.value.path == "equations['I[age]']"
+    assert "sum_over(body, age=...)" in str(info.value)
+    y = np.array([1.0, 2.0])
+    np.testing.assert_allclose(
+        compile_spec({**spec, "dialect": "0.1"}).eval_fn(0.0, y), [-3.0, -3.0]
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec", "rule"),
+    [
+        (
+            {
+                "kind": "transitions",
+                "axes": [{"name": "age", "type": "ordinal", "coords": ["a", "b"]}],
+                "state": ["N[age]"],
+                "transitions": [{"to": "N[age=a]", "rate": "B[age]"}],
+            },
+            "reads axis 'age' at the coordinate 'a'",
+        ),
+        (
+            {
+                "axes": [{"name": "x", "type": "ordinal", "coords": ["p", "q"]}],
+                "kernels": [{"name": "K", "axes": ["x"], "value": [1.0, 2.0]}],
+                "state": ["u[x]"],
+                "equations": {"u[x]": "K[x] * u[x]"},
+            },
+            "kernel 'K' is read as an array passed at each call",
+        ),
+    ],
+)
+def test_a_rule_of_0_9_0_in_a_spec_detected_as_0_9_0s_is_named(
+    spec: dict[str, Any], rule: str
+) -> None:
+    with pytest.warns(SpecWarning, match=rule) as caught:
+        compile_spec(spec)
+    assert "because axes[0] is ordinal" in str(caught[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SpecWarning)
+        compile_spec({**spec, "dialect": "0.9"})  # declared: nothing to say

@@ -14,7 +14,7 @@ from typing import Any
 
 from .._lang.ir import IndexItem, Invalid, Name, Node, Ref
 from .._lang.parse import parse_expr
-from .._spec.dialect import is_axis_shift
+from .._spec.dialect import is_axis_shift, rule_warning
 from .._support.errors import (
     SpecError,
     UnsupportedFeatureError,
@@ -176,6 +176,14 @@ def _finish(
     )
     all_exprs = _alias_exprs(b) + exprs
     b.validate(model, b.collect_params(model, all_exprs))
+    for k in meta.get("kernels") or [] if b.dialect == "0.9" else []:
+        if k["name"] in model.params:
+            rule_warning(
+                b.detected,
+                f"kernel {k['name']!r} is read as an array passed at each call (0.1.2 "
+                "computes it from its kernels: entry)",
+                model.params[k["name"]].first_path,
+            )
     time_varying(b.spec, model, meta)
     if b.spec.get("observables") is not None:
         from .observables import observed_model
@@ -441,7 +449,15 @@ def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> M
             if ph not in placeholders and (now is None or ph != now.name):
                 if b.dialect == "0.9":
                     # 0.9.0 reads it at the cell an endpoint pins (`from` first)
-                    rate = read_at(rate, b.axes[ph], _pinned(b, (src, dst), ph, path))
+                    k = _pinned(b, (src, dst), ph, path)
+                    rate = read_at(rate, b.axes[ph], k)
+                    rule_warning(
+                        b.detected,
+                        f"the rate reads axis {ph!r} at the coordinate "
+                        f"{b.axes[ph].coords[k]!r} an endpoint pins (0.1.2 sums the "
+                        f"flow over {ph!r})",
+                        f"{path}.rate",
+                    )
                     continue
                 placeholders.append(ph)
         name_text = tr.get("name") if isinstance(tr.get("name"), str) else None

@@ -19,7 +19,7 @@ from typing import Any
 from .._lang.ir import Call, Name, Node, Reduce, Ref, children_getter, prefix_text
 from .._lang.parse import parse_expr
 from .._spec.axes import Axis, normalize_axes
-from .._spec.dialect import spec_dialect, time_axis_name
+from .._spec.dialect import mixed_spelling, spec_dialect, time_axis_name, why_0_9
 from .._spec.meta import normalize_kernels, normalize_operators, normalize_state_axes
 from .._support.errors import (
     ExpressionError,
@@ -141,6 +141,10 @@ class Builder:
         self.kind = kind
         #: the spec's language, op-system 0.1.2's or 0.9.0's (`_spec/dialect.py`)
         self.dialect = spec_dialect(spec)
+        #: why a spec without a `dialect` key is read as 0.9.0's (None otherwise)
+        self.detected = (
+            why_0_9(spec) if self.dialect == "0.9" and "dialect" not in spec else None
+        )
         #: name resolution of each model being built (`resolver`), by its id
         self._resolvers: dict[int, Resolver] = {}
         #: the sites of each expression walked so far (`sites`), by its id
@@ -378,7 +382,12 @@ class Builder:
 
     def parse(self, text: object, path: str) -> Node:
         """An expression of this spec, parsed in its language (`dialect`)."""
-        return parse_expr(text, path=path, dialect=self.dialect)
+        try:
+            return parse_expr(text, path=path, dialect=self.dialect)
+        except ExpressionError as exc:
+            if self.detected is not None:
+                mixed_spelling(text, path, self.detected, exc)
+            raise
 
     def sites(self, expr: Node, path: str) -> list[Site]:
         """`scoped_sites` of `expr`, walked once however often the build asks."""

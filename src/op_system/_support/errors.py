@@ -191,7 +191,7 @@ def outside_package() -> int:
     import sys
     from pathlib import Path
 
-    pkg = str(Path(__file__).parent)
+    pkg = str(Path(__file__).parents[1])  # the op_system package
     frame = sys._getframe(1)
     level = 1
     while frame is not None and frame.f_code.co_filename.startswith(pkg):

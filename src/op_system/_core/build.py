@@ -254,11 +254,13 @@ def _counters(b: Builder, transitions: list[Flow]) -> list[Counter]:
                     path=path,
                     token=td.name_text or "",
                 )
-        # The counter has the axes every counted transition has (others are summed).
+        # The counter has the axes every counted transition has (others are summed,
+        # as are a routing transition's selector dimensions, named apart from the axis)
         shared = [
             d.name
             for d in tds[0].dims
-            if all(any(e.name == d.name for e in t.dims) for t in tds)
+            if d.name == d.axis.name
+            and all(any(e.name == d.name for e in t.dims) for t in tds)
         ]
         last = b.blocks[-1]
         blk = Block(

@@ -81,6 +81,11 @@ SPEC_KEYS = frozenset(
         "couplings",
         "constraints",
         "meta",
+        # declarations (`_core/declared.py`): data about the model, kept
+        "parameters",
+        "state_metadata",
+        "gauges",
+        "factorize_axes",
     }
 )
 #: Descriptive keys people write next to a model; never warned about.
@@ -175,6 +180,11 @@ def _finish(
 
         model.observed = observed_model(b, model, all_exprs)
     b.attach_initial_state(meta)
+    from .declared import read_declarations
+
+    model.declarations = read_declarations(
+        b.spec, model, meta, strict=b.dialect != "0.9"
+    )
     return model
 
 

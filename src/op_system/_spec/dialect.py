@@ -6,7 +6,8 @@ reduction's body first, `sum_over(I[age:j], age=j)` (0.1.2:
 `sum_over(age=j, I[age=j])`), and has `apply_along(body, axis=var, ...,
 kernel=...)`. A spec says its language with the top-level key
 `dialect: "0.9"` (or `"0.1"`); otherwise a spec whose expressions use one of
-0.9.0's spellings is read as 0.9.0's (so is a spec with an ordinal axis, a time axis of one point, an
+0.9.0's spellings is read as 0.9.0's (so is a spec with an ordinal axis or an axis `measure`, one of
+0.9.0's declaration blocks `parameters`, `state_metadata`, `gauges`, `factorize_axes`, a time axis of one point, an
 axis-wide `coord_shift`, observables written as mappings, or a source that
 leaves `from` out), and any other as 0.1.2's.
 
@@ -30,6 +31,7 @@ from typing import Any, Literal
 from .._support.errors import SpecError, did_you_mean
 
 __all__ = [
+    "DECLARATION_KEYS",
     "Dialect",
     "check_fields",
     "is_axis_shift",
@@ -38,6 +40,9 @@ __all__ = [
 ]
 
 Dialect = Literal["0.1", "0.9"]
+
+#: top-level blocks only 0.9.0's language has: declarations about the model
+DECLARATION_KEYS = ("parameters", "state_metadata", "gauges", "factorize_axes")
 
 #: the values the `dialect` key takes, and what each means
 _NAMES: dict[str, Dialect] = {
@@ -77,11 +82,14 @@ def spec_dialect(spec: Mapping[str, Any]) -> Dialect:
             text
         ):
             return "0.9"
+    if any(key in spec for key in DECLARATION_KEYS):
+        return "0.9"  # only 0.9.0 has these declaration blocks
     axes = spec.get("axes")
     if isinstance(axes, list) and any(
-        isinstance(ax, Mapping) and ax.get("type") == "ordinal" for ax in axes
+        isinstance(ax, Mapping) and (ax.get("type") == "ordinal" or "measure" in ax)
+        for ax in axes
     ):
-        return "0.9"  # only 0.9.0 has ordinal axes
+        return "0.9"  # only 0.9.0 has ordinal axes and axis measures
     now = time_axis_name(spec)
     if (
         now is not None

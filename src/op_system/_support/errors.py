@@ -21,6 +21,8 @@ __all__ = [
     "BackendError",
     "CompilationError",
     "ExpressionError",
+    "InvalidExpressionError",
+    "InvalidRhsSpecError",
     "OpSystemError",
     "ParameterError",
     "SpecError",
@@ -121,18 +123,35 @@ class SpecWarning(UserWarning):
     """A spec that loads, but probably not as meant (e.g. an unknown top-level key)."""
 
 
-class SpecError(OpSystemError, ValueError):
+class InvalidRhsSpecError(OpSystemError, ValueError):
+    """The spec is invalid: op-system 0.9.0's name for the class of every spec error.
+
+    `SpecError` (the structure) and `ExpressionError` (an expression in it) both
+    subclass it: op-system 0.9.0 raises `InvalidRhsSpecError` for an invalid
+    expression inside a spec too (it wraps the expression's error), so code
+    written against 0.9.0 that catches it catches both.
+    """
+
+    prefix = "Invalid op_system RHS specification."
+    anchor = "invalidrhsspecerror"
+
+
+class SpecError(InvalidRhsSpecError):
     """The spec's structure is invalid (a missing key, a wrong type, an unknown axis)."""
 
     prefix = "Invalid op_system RHS specification."
     anchor = "specerror"
 
 
-class ExpressionError(OpSystemError, ValueError):
+class ExpressionError(InvalidRhsSpecError):
     """An expression string is invalid or uses something outside the language."""
 
     prefix = "Invalid op_system expression."
     anchor = "expressionerror"
+
+
+#: op-system 0.9.0's name for an invalid expression (its `InvalidExpressionError`).
+InvalidExpressionError = ExpressionError
 
 
 class ParameterError(OpSystemError, TypeError):

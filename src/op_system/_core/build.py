@@ -86,6 +86,8 @@ SPEC_KEYS = frozenset(
         "state_metadata",
         "gauges",
         "factorize_axes",
+        # refused with op-system 0.9.0's message (`_core/timevarying.py`)
+        "time_varying",
     }
 )
 #: Descriptive keys people write next to a model; never warned about.

@@ -223,6 +223,12 @@ class Builder:
             axis_names=axis_names,
             state_set=operator_states,
         )
+        if self.dialect == "0.9":
+            from .._spec.operators09 import check_operators_09
+
+            check_operators_09(
+                spec.get("operators") or meta_get("operators"), spec.get("axes")
+            )
         for key in ("sources", "couplings", "constraints"):
             if key in spec:
                 meta[key] = spec.get(key)

@@ -20,6 +20,7 @@ from .._spec.parameters import (
     check_declared,
     parameter_declarations,
 )
+from .._spec.reactants import Reactant, read_catalysts, read_reactants
 from .._spec.science import (
     AxisMeasure,
     StateDeclaration,
@@ -44,6 +45,9 @@ class Declarations:
         factorize_axes: `factorize_axes:`, the axes the model is declared
             independent along.
         declares_parameters: Whether the spec has a `parameters:` block.
+        reactions: Each transition's declared reactants (`reactants:`, or a
+            `coord_shift`'s `catalysts:` for each transition it generates), by
+            transition name: the reactants, or `"auto"`.
     """
 
     parameters: Mapping[str, ParameterDeclaration] = field(default_factory=dict)
@@ -52,6 +56,7 @@ class Declarations:
     gauges: tuple[ScalingGauge, ...] = ()
     factorize_axes: tuple[str, ...] = ()
     declares_parameters: bool = False
+    reactions: Mapping[str, tuple[Reactant, ...] | str] = field(default_factory=dict)
 
 
 def _measures(spec: Mapping[str, Any], model: Model) -> dict[str, AxisMeasure]:
@@ -96,6 +101,48 @@ def _factorize_axes(value: object, model: Model) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _shift_sources(
+    tr: Mapping[str, Any], state_axes: Mapping[str, tuple[str, ...]]
+) -> list[str]:
+    """The `from` selector of each transition a `coord_shift` entry generates:
+    its `apply_to` state over all its axes, the pairwise form's axis pinned."""
+    shift = tr.get("coord_shift")
+    pins: dict[str, str] = {}
+    if isinstance(shift, Mapping) and "axis" not in shift:
+        for axis, text in shift.items():
+            if isinstance(text, str) and "->" in text:
+                pins[str(axis)] = text.split("->")[0].strip()
+    out: list[str] = []
+    for raw in tr.get("apply_to") or ():
+        base = str(raw).split("[")[0].strip()
+        if base in state_axes:
+            items = [f"{a}={pins[a]}" if a in pins else a for a in state_axes[base]]
+            out.append(f"{base}[{','.join(items)}]" if items else base)
+    return out
+
+
+def _reactions(
+    spec: Mapping[str, Any], model: Model
+) -> dict[str, tuple[Reactant, ...] | str]:
+    state_axes = {blk.base: tuple(ax.name for ax in blk.axes) for blk in model.blocks}
+    coords = {name: set(ax.coords) for name, ax in model.axes.items()}
+    out: dict[str, tuple[Reactant, ...] | str] = {}
+    transitions = spec.get("transitions")
+    for i, tr in enumerate(transitions if isinstance(transitions, list) else ()):
+        if not isinstance(tr, Mapping):
+            continue
+        path = f"transitions[{i}]"
+        name = str(tr.get("name") or path)
+        if tr.get("coord_shift") is not None:
+            sources = _shift_sources(tr, state_axes)
+            out.update(read_catalysts(tr, path, name, sources, state_axes, coords))
+        elif "reactants" in tr:
+            out[name] = read_reactants(
+                tr["reactants"], f"{path}.reactants", name, tr.get("from"), state_axes, coords
+            )
+    return out
+
+
 def read_declarations(
     spec: Mapping[str, Any], model: Model, meta: Mapping[str, Any], *, strict: bool
 ) -> Declarations:
@@ -133,4 +180,5 @@ def read_declarations(
         gauges,
         _factorize_axes(spec.get("factorize_axes"), model),
         declares,
+        _reactions(spec, model),
     )

@@ -84,6 +84,10 @@ def spec_dialect(spec: Mapping[str, Any]) -> Dialect:
             return "0.9"
     if any(key in spec for key in DECLARATION_KEYS):
         return "0.9"  # only 0.9.0 has these declaration blocks
+    from .operators09 import has_09_operator
+
+    if has_09_operator(spec.get("operators")):
+        return "0.9"  # an operator field only 0.9.0 has
     axes = spec.get("axes")
     if isinstance(axes, list) and any(
         isinstance(ax, Mapping) and (ax.get("type") == "ordinal" or "measure" in ax)
@@ -110,6 +114,11 @@ def spec_dialect(spec: Mapping[str, Any]) -> Dialect:
         for tr in transitions
     ):
         return "0.9"  # a source without `from` (0.1.2 writes `from: null`)
+    if isinstance(transitions, list) and any(
+        isinstance(tr, Mapping) and ("reactants" in tr or "catalysts" in tr)
+        for tr in transitions
+    ):
+        return "0.9"  # a transition's declared reactants
     if isinstance(transitions, list) and any(
         isinstance(tr, Mapping) and is_axis_shift(tr.get("coord_shift"))
         for tr in transitions

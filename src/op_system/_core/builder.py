@@ -264,14 +264,13 @@ class Builder:
                 "initial_state must be a mapping of state -> parameter",
                 path="initial_state",
             )
-        result: dict[str, str] = {}
+        from .._spec.seeds import ShapedSeed, seed_value
+
+        result: dict[str, Any] = {}
         for key, val in raw.items():
             path = f"initial_state[{key!r}]"
-            val_s = str(val).strip()
-            if not val_s:
-                raise SpecError(
-                    f"initial_state[{key!r}] must be a non-empty string", path=path
-                )
+            seed = seed_value(str(key), val, path, self.axes)
+            val_s = seed if isinstance(seed, str) else ""
             base, axes = _parse_template(
                 normalize_key(str(key)), self.axes, path, "initial_state"
             )
@@ -282,7 +281,7 @@ class Builder:
                         path=path,
                         token=base,
                     )
-                result[base] = val_s
+                result[base] = val_s or seed
                 continue
             blk = Block(base, axes, 0, path)
             for idx, name in zip(blk.cells(), blk.names(), strict=False):
@@ -295,7 +294,14 @@ class Builder:
                 assignment = {
                     ax.name: ax.coords[i] for ax, i in zip(axes, idx, strict=False)
                 }
-                result[name] = subst_text(val_s, assignment)
+                if isinstance(seed, ShapedSeed):  # 0.9.0's form of a cell's seed
+                    result[name] = {
+                        "shaped": seed.name,
+                        "axes": seed.axes,
+                        "coords": {a: assignment.get(a) for a in seed.axes},
+                    }
+                else:
+                    result[name] = subst_text(val_s, assignment)
         meta["initial_state"] = result
 
     # -- parameters ---------------------------------------------------------------

@@ -185,7 +185,7 @@ def _finish(
     from .declared import read_declarations
 
     model.declarations = read_declarations(
-        b.spec, model, meta, strict=b.dialect != "0.9"
+        b.spec, model, meta, all_exprs, strict=b.dialect != "0.9"
     )
     return model
 

@@ -10,7 +10,7 @@ changes the right-hand side. They are validated here against the built model
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,8 @@ from .._spec.science import (
     state_declarations,
 )
 from .._support.errors import SpecError, did_you_mean
+from .._lang.ir import Node
+from .factorize import check_factorizable
 from .model import Model
 
 __all__ = ["Declarations", "read_declarations"]
@@ -144,7 +146,12 @@ def _reactions(
 
 
 def read_declarations(
-    spec: Mapping[str, Any], model: Model, meta: Mapping[str, Any], *, strict: bool
+    spec: Mapping[str, Any],
+    model: Model,
+    meta: Mapping[str, Any],
+    exprs: Iterable[tuple[Node, Any, str]],
+    *,
+    strict: bool,
 ) -> Declarations:
     """Validate the declaration blocks of `spec` against the built `model`.
 
@@ -170,6 +177,10 @@ def read_declarations(
                 n: p for n, p in undeclared.items() if did_you_mean(n, params)
             }
         check_declared(undeclared, params)
+    factorize = _factorize_axes(spec.get("factorize_axes"), model)
+    check_factorizable(
+        factorize, model, meta.get("operators"), exprs, spec.get("transitions")
+    )
     gauges = gauge_declarations(
         spec.get("gauges"), {blk.base for blk in model.blocks}, used
     )
@@ -178,7 +189,7 @@ def read_declarations(
         states,
         measures,
         gauges,
-        _factorize_axes(spec.get("factorize_axes"), model),
+        factorize,
         declares,
         _reactions(spec, model),
     )

@@ -165,6 +165,68 @@ def observed_model(
     return observed
 
 
+def _integral_declared(b: Any, text: str, axes: object, where: str) -> None:
+    """An integral needs what op-system 0.9.0 weighs it with: a `measure` on each
+    integrated axis and intensive `state_metadata` for each state it reads
+    (refused with 0.9.0's messages before the integral itself is)."""
+    raw_axes = {
+        ax.get("name"): ax for ax in b.spec.get("axes") or () if isinstance(ax, Mapping)
+    }
+    for name in axes if isinstance(axes, list) else ():
+        if not isinstance(raw_axes.get(name, {}).get("measure"), Mapping):
+            raise SpecError(
+                f"observable integral requires an explicit measure on {name!r}",
+                path=f"{where}.axes",
+                token=str(name),
+            )
+    declared = b.spec.get("state_metadata")
+    declared = declared if isinstance(declared, Mapping) else {}
+    bases = {blk.base for blk in b.blocks}
+    for state in sorted(names_in(b.parse(text.strip(), where)) & bases):
+        entry = declared.get(state)
+        rep = entry.get("representation") if isinstance(entry, Mapping) else None
+        if rep not in ("density", "concentration"):
+            raise SpecError(
+                f"observable integral requires intensive metadata for {state!r}; "
+                "use sum for extensive counts/mass/counters",
+                path=where,
+                token=state,
+            )
+
+
+def check_observable_ops(expr: Node, path: str) -> None:
+    """op-system 0.9.0's limits on an observable's expression (mapping form):
+    numbers, states, parameters and pointwise arithmetic with `np.exp`; the
+    reduction is the entry's `reduction`, never a call. Raised as 0.9.0 does,
+    with its feature names."""
+    from .._lang.ir import Call, Invalid, Num, Reduce, walk
+
+    def refuse(feature: str, detail: str = "") -> UnsupportedFeatureError:
+        more = f" Detail: {detail}" if detail else ""
+        return UnsupportedFeatureError(
+            f"Feature {feature!r} is not supported.{more}", path=path
+        )
+
+    for node in walk(expr):
+        if isinstance(node, Num) and isinstance(node.value, bool):
+            raise refuse("nonnumeric observable literals")
+        if isinstance(node, Invalid) and node.token.startswith(("'", '"')):
+            raise refuse("nonnumeric observable literals")
+        if isinstance(node, Invalid) and node.token == "np.exp":
+            raise refuse("observable operation arity")
+        if isinstance(node, Call) and (node.func != "exp" or len(node.args) != 1):
+            if node.func == "exp" or len(node.args) != 2:
+                raise refuse("observable operation arity")
+        if isinstance(node, (Call, Reduce, Invalid)) and not (
+            isinstance(node, Call) and node.func == "exp"
+        ):
+            raise refuse(
+                "observable expression operation",
+                "Use pointwise arithmetic/np.exp and the explicit reduction field; "
+                "aliases, history and nested reductions are deferred.",
+            )
+
+
 def names_in(expr: Node) -> set[str]:
     """The names and reference bases an expression reads."""
     from .._lang.ir import Name, Read, Ref, walk
@@ -218,6 +280,7 @@ def observable_09(
         if not isinstance(reduction, Mapping) or set(reduction) != {"kind", "axes"}:
             raise SpecError(f"{where} must be {{kind: sum, axes: [...]}}", path=where)
         if reduction["kind"] == "integral":
+            _integral_declared(b, text, reduction.get("axes"), where)
             raise UnsupportedFeatureError(
                 "an observable's integral (op-system 0.9.0 weighs it by the axis "
                 "measure of an intensive state) is not supported yet; a sum is",
@@ -244,6 +307,8 @@ def observable_09(
             stacklevel=outside_package(),
         )
     expr = b.parse(text.strip(), f"{path}.expr")
+    if b.dialect == "0.9":
+        check_observable_ops(expr, f"{path}.expr")
     for ax in reversed(reduced):  # the loop variable is the axis's own name
         expr = Reduce("sum", ax.name, ax.name, None, expr)
     return base, axes, expr

@@ -103,6 +103,25 @@ def _factorize_axes(value: object, model: Model) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _one_signature(model: Model) -> None:
+    """op-system 0.9.0 reads a parameter with one index signature: `phi[age, vax]`
+    and `phi[vax, age]` in one model is an error there (0.1.2 made them two)."""
+    seen: dict[str, tuple[str, ...]] = {}
+    rhs = set(model.params)
+    for m in (model, model.observed):
+        for key, p in (m.params.items() if m is not None else ()):
+            axes = tuple(ax.name for ax in p.axes)
+            first = seen.setdefault(p.base, axes)
+            if first != axes:
+                what = "shaped parameter" if key in rhs else "observable parameter"
+                raise SpecError(
+                    f"{what} {p.base!r} referenced with inconsistent axes: "
+                    f"{first!r} vs {axes!r}",
+                    path=p.first_path,
+                    token=p.base,
+                )
+
+
 def _shift_sources(
     tr: Mapping[str, Any], state_axes: Mapping[str, tuple[str, ...]]
 ) -> list[str]:
@@ -164,6 +183,8 @@ def read_declarations(
     states = state_declarations(
         spec.get("state_metadata"), _state_axes(model, meta), set(measures)
     )
+    if not strict:
+        _one_signature(model)
     used: dict[str, str] = {}
     for m in (model, model.observed):
         for p in (m.params.values() if m is not None else ()):

@@ -7,9 +7,12 @@ from collections.abc import Mapping
 
 from .._core.model import AliasDef, Model
 from .._lang.ir import Invalid, Node, walk
-from .._support.errors import ExpressionError
+from .._support.errors import ExpressionError, PlannedFeatureError
 
 __all__ = ["_alias_deps", "_alias_levels", "_alias_order", "check_invalid"]
+
+#: functions that are planned (op-system 0.9.0 refuses them as unsupported)
+PLANNED = frozenset({"history", "delay"})
 
 
 def check_invalid(model: Model) -> None:
@@ -28,6 +31,13 @@ def check_invalid(model: Model) -> None:
     exprs.extend((td.rate, f"{td.path}.rate") for td in model.transitions)
     for expr, path in exprs:
         for node in walk(expr):
+            if isinstance(node, Invalid) and node.token in PLANNED:
+                raise PlannedFeatureError(
+                    f"{node.detail} (history operators are planned, not supported yet)",
+                    path=path,
+                    token=node.token,
+                    pos=node.pos,
+                )
             if isinstance(node, Invalid):
                 raise ExpressionError(
                     node.detail, path=path, token=node.token, pos=node.pos

@@ -25,6 +25,7 @@ __all__ = [
     "InvalidRhsSpecError",
     "OpSystemError",
     "ParameterError",
+    "PlannedFeatureError",
     "SpecError",
     "SpecWarning",
     "StateShapeError",
@@ -182,6 +183,17 @@ class UnsupportedFeatureError(OpSystemError, NotImplementedError):
 
     def _format(self) -> str:
         return f"{self.prefix} {self.detail}"
+
+
+class PlannedFeatureError(ExpressionError, UnsupportedFeatureError):
+    """A planned construct that is not part of the language yet (the history
+    operators `history(...)`, `delay(...)`): an `ExpressionError` (a
+    `ValueError`, as op-system 0.1.2 raised it) and an `UnsupportedFeatureError`
+    (op-system 0.9.0's class for it)."""
+
+    prefix = ExpressionError.prefix
+    anchor = "plannedfeatureerror"
+    _format = OpSystemError._format
 
 
 class CompilationError(OpSystemError, RuntimeError):

@@ -467,6 +467,19 @@ class Builder:
                     path=path,
                     token=tgt.obj.entry["name"],
                 )
+            if (
+                new_language
+                and tgt.kind == "state"
+                and node.__class__ is Name
+                and tgt.obj.axes
+            ):  # 0.9.0 refuses 0.1.2's implicit read of a templated state
+                axes_txt = ",".join(ax.name for ax in tgt.obj.axes)
+                raise SpecError(
+                    f"{path} references templated state {node.id!r} without its "  # type: ignore[union-attr]
+                    f"axes; write {node.id}[{axes_txt}]",  # type: ignore[union-attr]
+                    path=path,
+                    token=node.id,  # type: ignore[union-attr]
+                )
             if tgt.kind == "param" and tgt.obj.axes:
                 _mark_used(used, tgt, sc)
             elif (

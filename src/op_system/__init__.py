@@ -57,6 +57,7 @@ from ._support.errors import InvalidExpressionError as InvalidExpressionError
 from ._support.errors import InvalidRhsSpecError as InvalidRhsSpecError
 from ._support.errors import OpSystemError as OpSystemError
 from ._support.errors import ParameterError as ParameterError
+from ._support.errors import PlannedFeatureError as PlannedFeatureError
 from ._support.errors import SpecError as SpecError
 from ._support.errors import SpecWarning as SpecWarning
 from ._support.errors import StateShapeError as StateShapeError
@@ -108,6 +109,7 @@ __all__ = [
     "OpSystemError",
     "ParamInfo",
     "ParameterError",
+    "PlannedFeatureError",
     "Simulation",
     "SpecError",
     "SpecWarning",

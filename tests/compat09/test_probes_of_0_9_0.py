@@ -10,9 +10,8 @@ that differ between the two languages keep 0.1.2's meaning there
 
 from __future__ import annotations
 
-import warnings
-
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 

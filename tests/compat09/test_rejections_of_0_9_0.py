@@ -101,7 +101,9 @@ def test_a_spec_0_9_0_rejects_is_rejected_with_its_class(case: dict[str, Any]) -
     exc = outcome(case)
     if case["id"] in DIFFERENCES:
         # a documented difference must still be one: else it leaves the list
-        assert not same_class(case, exc), "no longer a difference: drop it from the list"
+        assert not same_class(case, exc), (
+            "no longer a difference: drop it from the list"
+        )
         return
     assert same_class(case, exc), (case["error"]["class"], repr(exc))
 

@@ -12,7 +12,10 @@ from op_system import UnsupportedFeatureError, compile_spec, model_info
 def spec(rate: str, **extra: Any) -> dict[str, Any]:
     return {
         "kind": "transitions",
-        "axes": [{"name": "loc", "coords": ["a", "b"]}, {"name": "age", "coords": ["y", "o"]}],
+        "axes": [
+            {"name": "loc", "coords": ["a", "b"]},
+            {"name": "age", "coords": ["y", "o"]},
+        ],
         "state": ["S[loc,age]", "I[loc,age]"],
         "transitions": [{"from": "S[loc,age]", "to": "I[loc,age]", "rate": rate}],
         "factorize_axes": ["loc"],
@@ -31,7 +34,11 @@ def test_a_separable_declaration_is_kept() -> None:
         ("beta * I[loc,age] / sum_state()", {}, "uses sum_state()"),
         ("beta * sum_over(I[loc:j,age], loc=j)", {}, "reduces over axis 'loc'"),
         ("beta * I[loc:a,age]", {}, "pins block axis 'loc' to literal coord 'a'"),
-        ("beta", {"state": ["S[loc,age]", "I[loc,age]", "R[age]"]}, "State template 'R' has axes"),
+        (
+            "beta",
+            {"state": ["S[loc,age]", "I[loc,age]", "R[age]"]},
+            "State template 'R' has axes",
+        ),
         (
             "beta",
             {"operators": [{"kind": "diffusion", "axis": "loc"}]},

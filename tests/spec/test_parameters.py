@@ -28,20 +28,29 @@ def test_declarations_are_kept_as_data() -> None:
     rhs = compile_spec(
         sir(
             {
-                "beta": {"support": "positive", "units": "1/day", "description": "contacts"},
-                "gamma": {"support": {"kind": "bounded", "lower": 0, "upper": 2}, "fixed": True},
+                "beta": {
+                    "support": "positive",
+                    "units": "1/day",
+                    "description": "contacts",
+                },
+                "gamma": {
+                    "support": {"kind": "bounded", "lower": 0, "upper": 2},
+                    "fixed": True,
+                },
             }
         )
     )
     decl = model_info(rhs).parameters
-    assert decl["beta"].support is not None and decl["beta"].support.kind == "positive"
+    assert decl["beta"].support is not None
+    assert decl["beta"].support.kind == "positive"
     assert (decl["beta"].units, decl["beta"].description, decl["beta"].fixed) == (
         "1/day",
         "contacts",
         False,
     )
     support = decl["gamma"].support
-    assert support is not None and (support.kind, support.lower, support.upper) == (
+    assert support is not None
+    assert (support.kind, support.lower, support.upper) == (
         "bounded",
         0.0,
         2.0,
@@ -57,8 +66,14 @@ def test_declarations_are_kept_as_data() -> None:
     ("block", "message"),
     [
         ([1], "parameters must be a declaration mapping"),
-        ({"unknown": {}}, "parameter declaration 'unknown' is not an inferred runtime parameter"),
-        ({"beta": {"prior": 1}}, "must contain only support, units, description and fixed"),
+        (
+            {"unknown": {}},
+            "parameter declaration 'unknown' is not an inferred runtime parameter",
+        ),
+        (
+            {"beta": {"prior": 1}},
+            "must contain only support, units, description and fixed",
+        ),
         ({"beta": {"fixed": "yes"}}, "parameter fixed must be a boolean"),
         ({"beta": {"units": " "}}, "parameter units must be nonempty text"),
         ({"beta": {"support": "negative"}}, "parameter support must be real, positive"),
@@ -81,7 +96,9 @@ def test_0_9_0s_rules(block: object, message: str) -> None:
 def test_a_typo_is_no_longer_a_new_parameter() -> None:
     spec = sir({"beta": {}, "gamma": {}})
     spec["transitions"][0]["rate"] = "beta * I * gamme"
-    with pytest.raises(SpecError, match=r"'gamme' is neither .* \(did you mean 'gamma'\?\)"):
+    with pytest.raises(
+        SpecError, match=r"'gamme' is neither .* \(did you mean 'gamma'\?\)"
+    ):
         compile_spec(spec)
 
 

@@ -13,7 +13,10 @@ from op_system import InvalidRhsSpecError, compile_spec, model_info
 def spec(reactants: object) -> dict[str, Any]:
     return {
         "kind": "transitions",
-        "axes": [{"name": "age", "coords": ["y", "o"]}, {"name": "loc", "coords": ["a", "b"]}],
+        "axes": [
+            {"name": "age", "coords": ["y", "o"]},
+            {"name": "loc", "coords": ["a", "b"]},
+        ],
         "state": ["S[age]", "I[age]", "Q[age,loc]"],
         "transitions": [
             {
@@ -45,8 +48,14 @@ def test_kept_and_the_rhs_unchanged() -> None:
     [
         ("all", r"transitions\[0\].reactants must be a list or 'auto'"),
         ([{"state": "S[age]", "order": 0}], "order must be a positive integer"),
-        ([{"state": "I[age]", "order": 1}], "explicit reactants must include its consumed"),
-        ([{"state": "S[age]", "order": 1}, {"state": "Z", "order": 1}], "unknown state base 'Z'"),
+        (
+            [{"state": "I[age]", "order": 1}],
+            "explicit reactants must include its consumed",
+        ),
+        (
+            [{"state": "S[age]", "order": 1}, {"state": "Z", "order": 1}],
+            "unknown state base 'Z'",
+        ),
         (
             [{"state": "S[age]", "order": 1}, {"state": "Q[age,loc]", "order": 1}],
             r"wildcard axes outside reaction channels: \('loc',\)",
@@ -68,18 +77,36 @@ def shift(**extra: Any) -> dict[str, Any]:
         "axes": [{"name": "age", "coords": ["a0", "a1"]}],
         "state": ["S[age]", "I[age]"],
         "transitions": [
-            {"name": "aging", "coord_shift": {"age": "a0 -> a1"}, "rate": "g", "apply_to": ["S"], **extra}
+            {
+                "name": "aging",
+                "coord_shift": {"age": "a0 -> a1"},
+                "rate": "g",
+                "apply_to": ["S"],
+                **extra,
+            }
         ],
     }
 
 
 def test_coord_shift_catalysts() -> None:
-    with pytest.raises(InvalidRhsSpecError, match="coord_shift does not accept 'reactants'"):
+    with pytest.raises(
+        InvalidRhsSpecError, match="coord_shift does not accept 'reactants'"
+    ):
         compile_spec(shift(reactants=[]))
-    with pytest.raises(InvalidRhsSpecError, match="coord_shift.catalysts must be a list"):
+    with pytest.raises(
+        InvalidRhsSpecError, match=r"coord_shift\.catalysts must be a list"
+    ):
         compile_spec(shift(catalysts={"state": "I[age]"}))
-    with pytest.raises(InvalidRhsSpecError, match="transition 'aging_S' reactant state 'Q'"):
+    with pytest.raises(
+        InvalidRhsSpecError, match="transition 'aging_S' reactant state 'Q'"
+    ):
         compile_spec(shift(catalysts=[{"state": "Q", "order": 1}]))
-    info = model_info(compile_spec(shift(catalysts=[{"state": "I[age=a1]", "order": 1}])))
+    info = model_info(
+        compile_spec(shift(catalysts=[{"state": "I[age=a1]", "order": 1}]))
+    )
     source, catalyst = info.reactions["aging_S"]
-    assert (source.state, source.pinned, catalyst.pinned) == ("S", (("age", "a0"),), (("age", "a1"),))
+    assert (source.state, source.pinned, catalyst.pinned) == (
+        "S",
+        (("age", "a0"),),
+        (("age", "a1"),),
+    )

@@ -20,7 +20,9 @@ def spec(initial: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_a_shaped_seed_is_kept_per_cell() -> None:
-    meta = normalize_rhs(spec({"X[age]": {"shaped": "x0", "axes": ["age"]}, "D": "d0"})).meta
+    meta = normalize_rhs(
+        spec({"X[age]": {"shaped": "x0", "axes": ["age"]}, "D": "d0"})
+    ).meta
     assert meta["initial_state"]["X__age_o"] == {
         "shaped": "x0",
         "axes": ("age",),
@@ -34,10 +36,22 @@ def test_a_shaped_seed_is_kept_per_cell() -> None:
     [
         ({"D": True}, "literal value True must be a finite real number"),
         ({"D": float("inf")}, "literal value inf must be a finite real number"),
-        ({"X[age]": {"shaped": "x0", "axes": ["age"], "shape": [2]}}, "shaped entry has unknown keys"),
-        ({"X[age]": {"shaped": "", "axes": ["age"]}}, "must set 'shaped' to a non-empty string"),
-        ({"X[age]": {"shaped": "x0", "axes": ["agg"]}}, "shaped axis 'agg' not defined"),
-        ({"D": {"shaped": "x0", "axes": ["age"]}}, r"shaped axes \['age'\] are not bound"),
+        (
+            {"X[age]": {"shaped": "x0", "axes": ["age"], "shape": [2]}},
+            "shaped entry has unknown keys",
+        ),
+        (
+            {"X[age]": {"shaped": "", "axes": ["age"]}},
+            "must set 'shaped' to a non-empty string",
+        ),
+        (
+            {"X[age]": {"shaped": "x0", "axes": ["agg"]}},
+            "shaped axis 'agg' not defined",
+        ),
+        (
+            {"D": {"shaped": "x0", "axes": ["age"]}},
+            r"shaped axes \['age'\] are not bound",
+        ),
     ],
 )
 def test_0_9_0s_rules(initial: dict[str, Any], message: str) -> None:

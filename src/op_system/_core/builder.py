@@ -475,10 +475,10 @@ class Builder:
             ):  # 0.9.0 refuses 0.1.2's implicit read of a templated state
                 axes_txt = ",".join(ax.name for ax in tgt.obj.axes)
                 raise SpecError(
-                    f"{path} references templated state {node.id!r} without its "  # type: ignore[union-attr]
-                    f"axes; write {node.id}[{axes_txt}]",  # type: ignore[union-attr]
+                    f"{path} references templated state {node.id!r} without its "
+                    f"axes; write {node.id}[{axes_txt}]",
                     path=path,
-                    token=node.id,  # type: ignore[union-attr]
+                    token=node.id,
                 )
             if tgt.kind == "param" and tgt.obj.axes:
                 _mark_used(used, tgt, sc)

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._lang.ir import Node
 from .._spec.gauges import ScalingGauge, gauge_declarations
 from .._spec.parameters import (
     ParameterDeclaration,
@@ -28,7 +29,6 @@ from .._spec.science import (
     state_declarations,
 )
 from .._support.errors import SpecError, did_you_mean
-from .._lang.ir import Node
 from .factorize import check_factorizable
 from .model import Model
 
@@ -88,7 +88,9 @@ def _factorize_axes(value: object, model: Model) -> tuple[str, ...]:
     if value is None:
         return ()
     names = [value] if isinstance(value, str) else value
-    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+    if not isinstance(names, (list, tuple)) or not all(
+        isinstance(n, str) for n in names
+    ):
         raise SpecError(
             "factorize_axes must be an axis name or a list of axis names",
             path="factorize_axes",
@@ -109,7 +111,7 @@ def _one_signature(model: Model) -> None:
     seen: dict[str, tuple[str, ...]] = {}
     rhs = set(model.params)
     for m in (model, model.observed):
-        for key, p in (m.params.items() if m is not None else ()):
+        for key, p in m.params.items() if m is not None else ():
             axes = tuple(ax.name for ax in p.axes)
             first = seen.setdefault(p.base, axes)
             if first != axes:
@@ -159,7 +161,12 @@ def _reactions(
             out.update(read_catalysts(tr, path, name, sources, state_axes, coords))
         elif "reactants" in tr:
             out[name] = read_reactants(
-                tr["reactants"], f"{path}.reactants", name, tr.get("from"), state_axes, coords
+                tr["reactants"],
+                f"{path}.reactants",
+                name,
+                tr.get("from"),
+                state_axes,
+                coords,
             )
     return out
 
@@ -187,7 +194,7 @@ def read_declarations(
         _one_signature(model)
     used: dict[str, str] = {}
     for m in (model, model.observed):
-        for p in (m.params.values() if m is not None else ()):
+        for p in m.params.values() if m is not None else ():
             used.setdefault(p.base, p.first_path)
     params = parameter_declarations(spec.get("parameters"), used)
     declares = spec.get("parameters") is not None

@@ -73,7 +73,10 @@ def _check_transitions(transitions: object, axis: str) -> None:
     for i, tr in enumerate(transitions if isinstance(transitions, list) else ()):
         if not isinstance(tr, Mapping):
             continue
-        src, dst = _endpoint_var(tr.get("from"), axis), _endpoint_var(tr.get("to"), axis)
+        src, dst = (
+            _endpoint_var(tr.get("from"), axis),
+            _endpoint_var(tr.get("to"), axis),
+        )
         shift = tr.get("coord_shift")
         shifted = isinstance(shift, Mapping) and (
             shift.get("axis") == axis or (axis in shift and "axis" not in shift)

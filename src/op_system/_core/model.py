@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._spec.axes import Axis
 from .._support.errors import ExpressionError, did_you_mean
+
 if TYPE_CHECKING:
     from .declared import Declarations
 from .defs import (

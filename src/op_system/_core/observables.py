@@ -214,9 +214,10 @@ def check_observable_ops(expr: Node, path: str) -> None:
             raise refuse("nonnumeric observable literals")
         if isinstance(node, Invalid) and node.token == "np.exp":
             raise refuse("observable operation arity")
-        if isinstance(node, Call) and (node.func != "exp" or len(node.args) != 1):
-            if node.func == "exp" or len(node.args) != 2:
-                raise refuse("observable operation arity")
+        # 0.9.0 counts `np.exp` as unary and every other operation as binary
+        arity = 1 if isinstance(node, Call) and node.func == "exp" else 2
+        if isinstance(node, Call) and len(node.args) != arity:
+            raise refuse("observable operation arity")
         if isinstance(node, (Call, Reduce, Invalid)) and not (
             isinstance(node, Call) and node.func == "exp"
         ):

@@ -38,7 +38,9 @@ def _exponents(
     value: object, known: Collection[str], field: str, path: str
 ) -> tuple[tuple[str, float], ...]:
     if not isinstance(value, Mapping):
-        raise SpecError(f"gauge {field} must be a base-name exponent mapping", path=path)
+        raise SpecError(
+            f"gauge {field} must be a base-name exponent mapping", path=path
+        )
     out: list[tuple[str, float]] = []
     for name, exponent in value.items():
         if not isinstance(name, str) or name not in known:
@@ -74,7 +76,11 @@ def gauge_declarations(
     names: set[str] = set()
     for i, decl in enumerate(value):
         path = f"gauges[{i}]"
-        if not isinstance(decl, Mapping) or set(decl) - {"name", "states", "parameters"}:
+        if not isinstance(decl, Mapping) or set(decl) - {
+            "name",
+            "states",
+            "parameters",
+        }:
             raise SpecError(
                 "A gauge declaration allows only name, states and parameters", path=path
             )
@@ -85,7 +91,9 @@ def gauge_declarations(
             or keyword.iskeyword(name)
             or name in names
         ):
-            raise SpecError("Gauge names must be unique identifiers", path=f"{path}.name")
+            raise SpecError(
+                "Gauge names must be unique identifiers", path=f"{path}.name"
+            )
         st = _exponents(decl.get("states", {}), states, "states", f"{path}.states")
         pa = _exponents(
             decl.get("parameters", {}), parameters, "parameters", f"{path}.parameters"

@@ -78,7 +78,10 @@ def _matrix(kernel: Mapping[str, Any], where: str, axis: str) -> str:
 
 
 def _jump_integral(
-    op: Mapping[str, Any], where: str, axis: str, types: Mapping[str, tuple[str, list[str]]]
+    op: Mapping[str, Any],
+    where: str,
+    axis: str,
+    types: Mapping[str, tuple[str, list[str]]],
 ) -> None:
     kernel = op.get("kernel")
     if not isinstance(kernel, Mapping):
@@ -92,7 +95,9 @@ def _jump_integral(
         )
     params = kernel.get("params")
     if not isinstance(params, Mapping):
-        raise SpecError(f"{where}.kernel.params must be a mapping", path=f"{where}.kernel")
+        raise SpecError(
+            f"{where}.kernel.params must be a mapping", path=f"{where}.kernel"
+        )
     if set(params) != {"matrix"}:
         raise SpecError(
             f"{where}.kernel.params must contain only 'matrix'",
@@ -157,7 +162,10 @@ def _transfer(
 
 
 def _axis_kernel(
-    op: Mapping[str, Any], where: str, axis: str, types: Mapping[str, tuple[str, list[str]]]
+    op: Mapping[str, Any],
+    where: str,
+    axis: str,
+    types: Mapping[str, tuple[str, list[str]]],
 ) -> None:
     kernel = op.get("kernel")
     if not isinstance(kernel, Mapping):
@@ -195,7 +203,10 @@ def check_operators_09(raw: object, axes: Sequence[object] | None) -> None:
         axis = str(op.get("axis", "")).strip()
         if kind in _ADVECTION and op.get("direction") is not None:
             direction = op["direction"]
-            if not isinstance(direction, str) or direction.strip().lower() not in _DIRECTIONS:
+            if (
+                not isinstance(direction, str)
+                or direction.strip().lower() not in _DIRECTIONS
+            ):
                 raise SpecError(
                     f"{where}.direction must be one of: {', '.join(_DIRECTIONS)}",
                     path=f"{where}.direction",

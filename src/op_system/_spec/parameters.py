@@ -107,9 +107,11 @@ def _text(value: Mapping[str, object], name: str, path: str) -> str | None:
 
 def _declaration(value: object, path: str) -> ParameterDeclaration:
     if not isinstance(value, Mapping) or any(k not in _FIELDS for k in value):
-        bad = next((k for k in value if k not in _FIELDS), None) if isinstance(
-            value, Mapping
-        ) else None
+        bad = (
+            next((k for k in value if k not in _FIELDS), None)
+            if isinstance(value, Mapping)
+            else None
+        )
         hint = did_you_mean(bad, _FIELDS) if isinstance(bad, str) else ""
         raise SpecError(
             "parameter declaration must contain only support, units, "
@@ -120,7 +122,9 @@ def _declaration(value: object, path: str) -> ParameterDeclaration:
     fixed = value.get("fixed", False)
     if not isinstance(fixed, bool):
         raise SpecError("parameter fixed must be a boolean", path=f"{path}.fixed")
-    support = _support(value["support"], f"{path}.support") if "support" in value else None
+    support = (
+        _support(value["support"], f"{path}.support") if "support" in value else None
+    )
     return ParameterDeclaration(
         support, _text(value, "units", path), _text(value, "description", path), fixed
     )
@@ -153,9 +157,7 @@ def parameter_declarations(
     return out
 
 
-def check_declared(
-    used: Mapping[str, str], declared: Collection[str]
-) -> None:
+def check_declared(used: Mapping[str, str], declared: Collection[str]) -> None:
     """With a `parameters:` block, every parameter an expression reads is declared.
 
     Arguments:

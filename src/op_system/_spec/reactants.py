@@ -56,6 +56,11 @@ def _selector(text: str) -> tuple[str, list[tuple[str, str | None]]] | None:
     return m.group(1), tokens
 
 
+def _base(text: str) -> str:
+    parsed = _selector(text)
+    return parsed[0] if parsed is not None else text
+
+
 def _key(r: Reactant) -> tuple[str, tuple[str, ...], tuple[tuple[str, str], ...]]:
     return (r.state, r.axes, r.pinned)
 
@@ -226,7 +231,7 @@ def read_catalysts(
     if raw is None:
         return {}
     if raw == AUTO:
-        return {f"{name}_{_selector(s)[0] if _selector(s) else s}": AUTO for s in sources}
+        return {f"{name}_{_base(s)}": AUTO for s in sources}
     if not isinstance(raw, list):
         raise SpecError(
             f"coord_shift.catalysts must be a list or {AUTO!r}",

@@ -97,7 +97,9 @@ def _weight(value: object, path: str) -> float:
 def axis_measure(value: object, size: int, path: str) -> AxisMeasure:
     """An axis's `measure:` over its `size` coordinates."""
     if not isinstance(value, Mapping) or set(value) - {"kind", "weights", "units"}:
-        raise SpecError("axis measure must contain kind, weights and/or units", path=path)
+        raise SpecError(
+            "axis measure must contain kind, weights and/or units", path=path
+        )
     kind = value.get("kind")
     if not isinstance(kind, str) or kind not in _MEASURE_KINDS:
         hint = did_you_mean(kind, _MEASURE_KINDS) if isinstance(kind, str) else ""
@@ -108,7 +110,8 @@ def axis_measure(value: object, size: int, path: str) -> AxisMeasure:
     if kind == "counting":
         if "weights" in value:
             raise SpecError(
-                "counting measure has unit weights; omit weights", path=f"{path}.weights"
+                "counting measure has unit weights; omit weights",
+                path=f"{path}.weights",
             )
         weights = (1.0,) * size
     else:
@@ -191,7 +194,9 @@ def state_declarations(
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise SpecError("state_metadata must be a declaration mapping", path="state_metadata")
+        raise SpecError(
+            "state_metadata must be a declaration mapping", path="state_metadata"
+        )
     out: dict[str, StateDeclaration] = {}
     for name, raw in value.items():
         path = f"state_metadata[{name!r}]"

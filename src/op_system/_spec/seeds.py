@@ -15,6 +15,7 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from numbers import Number
+from typing import Any
 
 from .._support.errors import SpecError, did_you_mean
 
@@ -73,7 +74,8 @@ def _shaped(
     for ax in raw_axes:
         if not isinstance(ax, str) or not ax.strip():
             raise SpecError(
-                f"initial_state[{key!r}] shaped axes must be non-empty strings", path=path
+                f"initial_state[{key!r}] shaped axes must be non-empty strings",
+                path=path,
             )
         ax = ax.strip()
         if ax in out:
@@ -106,9 +108,7 @@ def seed_value(
     key: str, val: object, path: str, axes: Collection[str]
 ) -> str | ShapedSeed:
     """An `initial_state` value: a parameter name or literal as text, or a shaped seed."""
-    if isinstance(val, bool) or (
-        isinstance(val, Number) and not _finite(val)
-    ):
+    if isinstance(val, bool) or (isinstance(val, Number) and not _finite(val)):
         raise SpecError(
             f"initial_state[{key!r}] literal value {val!r} must be a finite real "
             "number (booleans are not numbers here)",
@@ -123,8 +123,8 @@ def seed_value(
     return text
 
 
-def _finite(val: Number) -> bool:
+def _finite(val: Any) -> bool:
     try:
-        return math.isfinite(complex(val).real) and complex(val).imag == 0  # type: ignore[arg-type]
-    except (TypeError, OverflowError):
+        return math.isfinite(float(val))
+    except (TypeError, OverflowError, ValueError):
         return False

@@ -293,6 +293,7 @@ def test_observables_as_mappings_sum_over_their_reduced_axes() -> None:
     ("entry", "error", "match"),
     [
         (
+            # 0.9.0's own refusal comes first: the axis declares no measure
             {"expr": "I[age, r]", "reduction": {"kind": "integral", "axes": ["r"]}},
             SpecError,
             "requires an explicit measure on 'r'",

@@ -81,6 +81,13 @@ SPEC_KEYS = frozenset(
         "couplings",
         "constraints",
         "meta",
+        # declarations (`_core/declared.py`): data about the model, kept
+        "parameters",
+        "state_metadata",
+        "gauges",
+        "factorize_axes",
+        # refused with op-system 0.9.0's message (`_core/timevarying.py`)
+        "time_varying",
     }
 )
 #: Descriptive keys people write next to a model; never warned about.
@@ -190,6 +197,11 @@ def _finish(
 
         model.observed = observed_model(b, model, all_exprs)
     b.attach_initial_state(meta)
+    from .declared import read_declarations
+
+    model.declarations = read_declarations(
+        b.spec, model, meta, all_exprs, strict=b.dialect != "0.9"
+    )
     return model
 
 
@@ -434,6 +446,8 @@ def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> M
             else _state_ref(b, fields["to"], f"{path}.to", "to", names_now)
         )
         rate = b.parse(str(fields["rate"]), f"{path}.rate")
+        # 0.9.0's routing, checked first as 0.9.0 checks it
+        routed = routed_dims(b, src, dst, rate, path) if b.dialect == "0.9" else ()
         placeholders: list[str] = []
         for ref in (src, dst):
             if isinstance(ref, Ref):
@@ -469,9 +483,7 @@ def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> M
                     part = part.strip()
                     if part in b.axes and part not in placeholders:
                         placeholders.append(part)
-        dims = template_dims(placeholders, b.axes)
-        if b.dialect == "0.9":
-            dims += routed_dims(b, src, dst, rate, path)
+        dims = template_dims(placeholders, b.axes) + routed
         td = Flow(dims, src, dst, rate, path, tr, name_text)
         transitions.append(td)
         exprs.append((rate, dims, f"{path}.rate"))

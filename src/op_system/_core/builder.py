@@ -226,6 +226,12 @@ class Builder:
             axis_names=axis_names,
             state_set=operator_states,
         )
+        if self.dialect == "0.9":
+            from .._spec.operators09 import check_operators_09
+
+            check_operators_09(
+                spec.get("operators") or meta_get("operators"), spec.get("axes")
+            )
         for key in ("sources", "couplings", "constraints"):
             if key in spec:
                 meta[key] = spec.get(key)
@@ -418,11 +424,25 @@ class Builder:
         }
         resolve = names.settled()  # parameters are collected: the model is complete
         counted = {id(c.block) for c in model.counters}
+        new_language = self.dialect == "0.9"
         for node, sc, path in sites:
             if node.__class__ is Call:
                 model.prefix_groups(prefix_text(node), sc, path)
                 continue
             tgt = resolve(node, sc, path)  # type: ignore[arg-type]
+            if (
+                new_language
+                and tgt.kind == "state"
+                and node.__class__ is Name
+                and tgt.obj.axes
+            ):  # 0.9.0 refuses 0.1.2's implicit read of a templated state
+                axes_txt = ",".join(ax.name for ax in tgt.obj.axes)
+                raise SpecError(
+                    f"{path} references templated state {node.id!r} without its "
+                    f"axes; write {node.id}[{axes_txt}]",
+                    path=path,
+                    token=node.id,
+                )
             if tgt.kind == "param" and tgt.obj.axes:
                 _mark_used(used, tgt, sc)
             elif (

@@ -16,12 +16,12 @@ by expanded state name), read by callers such as the flepimop2 plugin.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from .._spec.axes import Axis, fragment
+from .._spec.seeds import ShapedSeed, seed_value
 from .._support.errors import SpecError, did_you_mean
 from .defs import INLINE_RE, cell_name
 from .templates import _check_ident
@@ -112,84 +112,19 @@ def _substitute(text: str, assignment: Mapping[str, str]) -> str:
     return INLINE_RE.sub(repl, text)
 
 
-def _number(value: object, path: str) -> float:
-    number = math.nan if isinstance(value, bool) else float(value)  # type: ignore[arg-type]
-    if not math.isfinite(number):
-        raise SpecError(
-            f"{path} literal value {value!r} must be a finite real number (booleans "
-            "are not numbers here)",
-            path=path,
-            token=repr(value),
-        )
-    return number
-
-
-def _shaped(
-    value: Mapping[str, Any], axes: dict[str, Axis], path: str
-) -> tuple[str, tuple[str, ...]]:
-    """A `{shaped: name, axes: [...]}` value, checked as op-system 0.9.0 checks it."""
-    extra = set(value) - {"shaped", "axes"}
-    if extra:
-        raise SpecError(
-            f"{path} shaped entry has unknown keys {sorted(extra)!r}; allowed keys "
-            "are ['axes', 'shaped']",
-            path=path,
-            token=sorted(extra)[0],
-        )
-    name = value.get("shaped")
-    if not isinstance(name, str) or not name.strip().isidentifier():
-        raise SpecError(
-            f"{path} shaped entry must set 'shaped' to a parameter name",
-            path=f"{path}.shaped",
-            token=repr(name),
-        )
-    listed = value.get("axes")
-    if not isinstance(listed, list) or not listed:
-        raise SpecError(
-            f"{path} shaped entry must set 'axes' to a non-empty list of axis names",
-            path=f"{path}.axes",
-        )
-    if len(set(map(str, listed))) != len(listed):
-        raise SpecError(f"{path} shaped axes contain duplicates", path=f"{path}.axes")
-    for ax in listed:
-        if not isinstance(ax, str) or ax not in axes:
-            raise SpecError(
-                f"{path} shaped axis {ax!r} not defined in spec axes"
-                f"{did_you_mean(str(ax), axes)}",
-                path=f"{path}.axes",
-                token=str(ax),
-            )
-    return name.strip(), tuple(listed)
-
-
 def expand_initial_state(
     raw: Mapping[object, object], axes: dict[str, Axis], dialect: str
 ) -> dict[str, Any]:
-    """Every cell's initial-state entry (see the module doc), by expanded name."""
+    """Every cell's initial-state entry (see the module doc), by expanded name.
+    The values are checked by `_spec/seeds.py`."""
     result: dict[str, Any] = {}
     new_language = dialect == "0.9"
     for key, val in raw.items():
         path = f"initial_state[{key!r}]"
         base, items = _selection(str(key), axes, path, new_language)
         key_axes = tuple(ax for ax, _ in items)
-        shaped = None
-        if isinstance(val, Mapping):  # a seed in either language (0.1.2 has none)
-            shaped = _shaped(val, axes, path)
-            bound = {ax.name for ax in key_axes}
-            missing = [ax for ax in shaped[1] if ax not in bound]
-            if missing:
-                raise SpecError(
-                    f"{path} shaped axes {missing!r} are not bound by the key (each "
-                    "shaped axis must appear as a wildcard or pinned coord on the key)",
-                    path=f"{path}.axes",
-                    token=missing[0],
-                )
-        elif new_language and isinstance(val, (int, float)):
-            number = _number(val, path)
-        else:
-            text = str(val).strip()
-            if not text:
-                raise SpecError(f"{path} must be a non-empty string", path=path)
+        seed = seed_value(str(key), val, path, axes)
+        number = float(val) if new_language and isinstance(val, (int, float)) else None
         for idx, assignment in _cells(items):
             name = cell_name(base, key_axes, idx)
             if name in result:
@@ -198,14 +133,14 @@ def expand_initial_state(
                     path=path,
                     token=name,
                 )
-            if shaped is not None:
+            if isinstance(seed, ShapedSeed):
                 result[name] = {
-                    "shaped": shaped[0],
-                    "axes": shaped[1],
-                    "coords": {ax: assignment[ax] for ax in shaped[1]},
+                    "shaped": seed.name,
+                    "axes": seed.axes,
+                    "coords": {ax: assignment[ax] for ax in seed.axes},
                 }
-            elif new_language and isinstance(val, (int, float)):
+            elif number is not None:  # 0.9.0 keeps a literal as a number
                 result[name] = number
             else:
-                result[name] = _substitute(text, assignment) if items else text
+                result[name] = _substitute(seed, assignment) if items else seed
     return result

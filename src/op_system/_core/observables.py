@@ -24,6 +24,7 @@ from typing import Any
 from .._lang.ir import BinOp, IndexItem, Node, Read, Reduce, Ref
 from .._spec.axes import Axis
 from .._spec.dialect import check_fields
+from .._spec.science import axis_measure
 from .._support.errors import (
     SpecError,
     SpecWarning,
@@ -171,6 +172,40 @@ def observed_model(
     return observed
 
 
+def check_observable_ops(expr: Node, path: str) -> None:
+    """op-system 0.9.0's limits on an observable's expression (mapping form):
+    numbers, states, parameters and pointwise arithmetic with `np.exp`; the
+    reduction is the entry's `reduction`, never a call. Raised as 0.9.0 does,
+    with its feature names."""
+    from .._lang.ir import Call, Invalid, Num, Reduce, walk
+
+    def refuse(feature: str, detail: str = "") -> UnsupportedFeatureError:
+        more = f" Detail: {detail}" if detail else ""
+        return UnsupportedFeatureError(
+            f"Feature {feature!r} is not supported.{more}", path=path
+        )
+
+    for node in walk(expr):
+        if isinstance(node, Num) and isinstance(node.value, bool):
+            raise refuse("nonnumeric observable literals")
+        if isinstance(node, Invalid) and node.token.startswith(("'", '"')):
+            raise refuse("nonnumeric observable literals")
+        if isinstance(node, Invalid) and node.token == "np.exp":
+            raise refuse("observable operation arity")
+        # 0.9.0 counts `np.exp` as unary and every other operation as binary
+        arity = 1 if isinstance(node, Call) and node.func == "exp" else 2
+        if isinstance(node, Call) and len(node.args) != arity:
+            raise refuse("observable operation arity")
+        if isinstance(node, (Call, Reduce, Invalid)) and not (
+            isinstance(node, Call) and node.func == "exp"
+        ):
+            raise refuse(
+                "observable expression operation",
+                "Use pointwise arithmetic/np.exp and the explicit reduction field; "
+                "aliases, history and nested reductions are deferred.",
+            )
+
+
 def names_in(expr: Node) -> set[str]:
     """The names and reference bases an expression reads."""
     from .._lang.ir import Name, Read, Ref, walk
@@ -243,6 +278,8 @@ def observable_09(
             stacklevel=outside_package(),
         )
     expr = b.parse(text.strip(), f"{path}.expr")
+    if b.dialect == "0.9":
+        check_observable_ops(expr, f"{path}.expr")
     if reduced and reduction is not None and reduction["kind"] == "integral":
         expr = _weighed(b, expr, reduced, f"{path}.reduction")
     for ax in reversed(reduced):  # the loop variable is the axis's own name
@@ -270,7 +307,9 @@ def _weighed(b: Any, expr: Node, reduced: tuple[Axis, ...], where: str) -> Node:
                 path=f"{where}.axes",
                 token=ax.name,
             )
-        weights[ax.name] = measure_weights(measure, ax, f"axes[{ax.name!r}].measure")
+        weights[ax.name] = axis_measure(
+            measure, ax.size, f"axes[{ax.name!r}].measure"
+        ).weights
         if measure.get("kind") != "counting":
             physical.add(ax.name)
     states = {blk.base for blk in b.blocks}
@@ -308,48 +347,3 @@ def _weighed(b: Any, expr: Node, reduced: tuple[Axis, ...], where: str) -> Node:
         )
         expr = BinOp("*", expr, read_weights)
     return expr
-
-
-def measure_weights(
-    measure: Mapping[str, Any], axis: Axis, path: str
-) -> tuple[float, ...]:
-    """An axis `measure`'s weight per coordinate, as op-system 0.9.0 reads it:
-    `counting` weighs each by 1, `cell` and `quadrature` list positive weights."""
-    kind = measure.get("kind")
-    if kind not in ("counting", "cell", "quadrature") or set(measure) - {
-        "kind",
-        "weights",
-        "units",
-    }:
-        raise SpecError(
-            "axis measure kind must be counting, cell or quadrature (with weights "
-            "and/or units)",
-            path=path,
-            token=repr(kind),
-        )
-    if kind == "counting":
-        if "weights" in measure:
-            raise SpecError(
-                "counting measure has unit weights; omit weights", path=path
-            )
-        return (1.0,) * axis.size
-    raw = measure.get("weights")
-    if not isinstance(raw, list) or len(raw) != axis.size:
-        raise SpecError(
-            "axis measure weights must match the coordinate count",
-            path=f"{path}.weights",
-        )
-    out = []
-    for w in raw:
-        if (
-            isinstance(w, bool)
-            or not isinstance(w, (int, float))
-            or not 0 < w < float("inf")
-        ):
-            raise SpecError(
-                f"axis measure weights must be finite and positive, got {w!r}",
-                path=f"{path}.weights",
-                token=repr(w),
-            )
-        out.append(float(w))
-    return tuple(out)

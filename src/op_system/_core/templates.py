@@ -91,6 +91,23 @@ def reduce_dim(node: Reduce, axes: dict[str, Axis], path: str) -> Dim:
             pos=node.pos,
             token=node.axis,
         )
+    inner = node.body
+    if (
+        node.kind == "apply_along"
+        and isinstance(inner, Reduce)
+        and inner.kind == "apply_along"
+        and inner.pos == node.pos
+        and inner.axis in axes
+        and axes[inner.axis].kind != axis.kind
+    ):  # one call binding axes of both types: 0.9.0 wants the kernel said
+        kinds = sorted({axis.kind, axes[inner.axis].kind})
+        raise SpecError(
+            f"apply_along(...) cannot infer kernel for mixed/unknown axis types "
+            f"({kinds}); pass kernel=sum or kernel=integrate",
+            path=path,
+            pos=node.pos,
+            token="apply_along",
+        )
     # "sum": 0.9.0's observable reduction, a unit-weight sum over any axis;
     # "apply_along": a sum or an integral by the axis's type (`_core/bind.py`)
     if node.kind == "sum_over" and axis.kind != "categorical":
@@ -115,6 +132,14 @@ def reduce_dim(node: Reduce, axes: dict[str, Axis], path: str) -> Dim:
         if not node.coords:
             raise SpecError(
                 f"sum_over IN filter for axis {node.axis!r} is empty",
+                path=path,
+                pos=node.pos,
+                token=node.axis,
+            )
+        if axis.kind == "continuous" and len(node.coords) != 2:
+            raise SpecError(
+                f"apply_along axis {node.axis!r} continuous filter must be a 2-element "
+                f"[lo, hi] interval (got {len(node.coords)} entries)",
                 path=path,
                 pos=node.pos,
                 token=node.axis,

@@ -19,8 +19,7 @@ from typing import Any, NoReturn, TypeAlias
 from .._support.errors import (
     ExpressionError,
     OpSystemError,
-    UnsupportedFeatureError,
-    expression_position,
+    PlannedFeatureError,
 )
 
 __all__ = [
@@ -283,12 +282,10 @@ class Invalid(_Node):
 def invalid_error(node: Invalid, path: str) -> OpSystemError:
     """The error that compiling the construct `node`, at spec path `path`, raises."""
     if node.unsupported:
-        # (this class's message is its detail alone: the detail says where)
-        return UnsupportedFeatureError(
-            f"{node.detail} (at {path}{expression_position(node.pos)})",
-            path=path,
-            token=node.token,
-            pos=node.pos,
+        # an ExpressionError as op-system 0.1.2 raised (an unknown function), and
+        # an UnsupportedFeatureError as 0.9.0 raises
+        return PlannedFeatureError(
+            node.detail, path=path, token=node.token, pos=node.pos
         )
     return ExpressionError(node.detail, path=path, token=node.token, pos=node.pos)
 

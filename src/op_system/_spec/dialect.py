@@ -6,10 +6,12 @@ reduction's body first, `sum_over(I[age:j], age=j)` (0.1.2:
 `sum_over(age=j, I[age=j])`), and has `apply_along(body, axis=var, ...,
 kernel=...)`. A spec says its language with the top-level key
 `dialect: "0.9"` (or `"0.1"`); otherwise a spec whose expressions use one of
-0.9.0's spellings is read as 0.9.0's (so is a spec with an ordinal axis, a time axis of one point, an
-axis-wide `coord_shift`, observables written as mappings, a source that
-leaves `from` out, or an `initial_state` key that pins a coordinate), and any
-other as 0.1.2's.
+0.9.0's spellings is read as 0.9.0's (so is a spec with an ordinal axis or an
+axis `measure`, one of 0.9.0's declaration blocks `parameters`,
+`state_metadata`, `gauges`, `factorize_axes`, a transition's `reactants` or
+`catalysts`, a time axis of one point, an axis-wide `coord_shift`, observables
+written as mappings, a source that leaves `from` out, or an `initial_state`
+key that pins a coordinate), and any other as 0.1.2's.
 
 !!! example
     ```python
@@ -31,6 +33,7 @@ from typing import Any, Literal
 from .._support.errors import ExpressionError, SpecError, did_you_mean
 
 __all__ = [
+    "DECLARATION_KEYS",
     "Dialect",
     "check_fields",
     "is_axis_shift",
@@ -42,6 +45,9 @@ __all__ = [
 ]
 
 Dialect = Literal["0.1", "0.9"]
+
+#: top-level blocks only 0.9.0's language has: declarations about the model
+DECLARATION_KEYS = ("parameters", "state_metadata", "gauges", "factorize_axes")
 
 #: the values the `dialect` key takes, and what each means
 _NAMES: dict[str, Dialect] = {
@@ -87,11 +93,20 @@ def why_0_9(spec: Mapping[str, Any]) -> str | None:
             found := _MARKERS.search(text)
         ):
             return f"{where} writes {found.group(0).strip()!r}"
+    for key in DECLARATION_KEYS:
+        if key in spec:
+            return f"it declares {key!r}"  # only 0.9.0 has these blocks
+    from .operators09 import has_09_operator
+
+    if has_09_operator(spec.get("operators")):
+        return "an operator has a field only 0.9.0 has"
     axes = spec.get("axes")
     axes = axes if isinstance(axes, list) else []
     for i, ax in enumerate(axes):
         if isinstance(ax, Mapping) and ax.get("type") == "ordinal":
             return f"axes[{i}] is ordinal"  # only 0.9.0 has ordinal axes
+        if isinstance(ax, Mapping) and "measure" in ax:
+            return f"axes[{i}] has a measure"
     now = time_axis_name(spec)
     for i, ax in enumerate(axes):
         if (
@@ -109,6 +124,8 @@ def why_0_9(spec: Mapping[str, Any]) -> str | None:
             continue
         if "from" not in tr and "to" in tr and "rate" in tr:
             return f"transitions[{i}] leaves 'from' out"  # 0.1.2: `from: null`
+        if "reactants" in tr or "catalysts" in tr:
+            return f"transitions[{i}] declares its reactants"
         if is_axis_shift(tr.get("coord_shift")):
             return f"transitions[{i}] is an axis-wide coord_shift"
     observables = spec.get("observables")

@@ -21,8 +21,11 @@ __all__ = [
     "BackendError",
     "CompilationError",
     "ExpressionError",
+    "InvalidExpressionError",
+    "InvalidRhsSpecError",
     "OpSystemError",
     "ParameterError",
+    "PlannedFeatureError",
     "SpecError",
     "SpecWarning",
     "StateShapeError",
@@ -121,18 +124,35 @@ class SpecWarning(UserWarning):
     """A spec that loads, but probably not as meant (e.g. an unknown top-level key)."""
 
 
-class SpecError(OpSystemError, ValueError):
+class InvalidRhsSpecError(OpSystemError, ValueError):
+    """The spec is invalid: op-system 0.9.0's name for the class of every spec error.
+
+    `SpecError` (the structure) and `ExpressionError` (an expression in it) both
+    subclass it: op-system 0.9.0 raises `InvalidRhsSpecError` for an invalid
+    expression inside a spec too (it wraps the expression's error), so code
+    written against 0.9.0 that catches it catches both.
+    """
+
+    prefix = "Invalid op_system RHS specification."
+    anchor = "invalidrhsspecerror"
+
+
+class SpecError(InvalidRhsSpecError):
     """The spec's structure is invalid (a missing key, a wrong type, an unknown axis)."""
 
     prefix = "Invalid op_system RHS specification."
     anchor = "specerror"
 
 
-class ExpressionError(OpSystemError, ValueError):
+class ExpressionError(InvalidRhsSpecError):
     """An expression string is invalid or uses something outside the language."""
 
     prefix = "Invalid op_system expression."
     anchor = "expressionerror"
+
+
+#: op-system 0.9.0's name for an invalid expression (its `InvalidExpressionError`).
+InvalidExpressionError = ExpressionError
 
 
 class ParameterError(OpSystemError, TypeError, ValueError):
@@ -164,6 +184,17 @@ class UnsupportedFeatureError(OpSystemError, NotImplementedError):
 
     def _format(self) -> str:
         return f"{self.prefix} {self.detail}"
+
+
+class PlannedFeatureError(ExpressionError, UnsupportedFeatureError):
+    """A planned construct that is not part of the language yet (the history
+    operators `history(...)`, `delay(...)`): an `ExpressionError` (a
+    `ValueError`, as op-system 0.1.2 raised it) and an `UnsupportedFeatureError`
+    (op-system 0.9.0's class for it)."""
+
+    prefix = ExpressionError.prefix
+    anchor = "plannedfeatureerror"
+    _format = OpSystemError._format
 
 
 class CompilationError(OpSystemError, RuntimeError):

@@ -67,6 +67,60 @@ RECORD_N = 300
 RTOL = 1e-10
 ATOL = 1e-12
 
+#: Disagreements the fuzzer found (shrunk), recorded with the batch so the replay
+#: test keeps them fixed: each spec as drawn, and why it disagreed.
+FOUND: list[tuple[str, dict[str, Any]]] = [
+    (
+        # a reduction's kernel reads the placeholder of an axis the endpoint pins:
+        # 0.9.0 reads it at the pinned cell; we read the kernel's diagonal
+        "pinned-axis placeholder inside a reduction over that axis (source)",
+        {
+            "kind": "transitions",
+            "axes": [
+                {"name": "loc", "coords": ["TX"]},
+                {"name": "vax", "coords": ["u", "w"]},
+            ],
+            "state": ["S[loc,vax]"],
+            "transitions": [
+                {
+                    "to": "S[loc, vax=u]",
+                    "rate": "p0[loc] * k1 / (1 + apply_along(p2[vax, vax:i] * S[loc, vax:i], vax=i))",
+                }
+            ],
+        },
+    ),
+    (
+        "pinned-axis placeholder inside a reduction over that axis (move)",
+        {
+            "kind": "transitions",
+            "axes": [{"name": "vax", "coords": ["u", "w"]}],
+            "state": ["S[vax]", "R[vax]"],
+            "transitions": [
+                {
+                    "name": "t",
+                    "from": "S[vax=u]",
+                    "to": "R[vax=u]",
+                    "rate": "sum_over(p[vax, vax:i] * S[vax:i], vax=i)",
+                }
+            ],
+        },
+    ),
+    (
+        "pinned-axis placeholder inside a reduction over that axis (power)",
+        {
+            "kind": "transitions",
+            "axes": [{"name": "imm", "coords": ["x0", "x2"]}],
+            "state": ["S[imm]", "R[imm]"],
+            "transitions": [
+                {
+                    "to": "R[imm=x0]",
+                    "rate": "apply_along(p0[imm, imm:i] * S[imm:i], imm=i)**2",
+                }
+            ],
+        },
+    ),
+]
+
 # --- the generator ----------------------------------------------------------------
 
 AXIS_POOL: dict[str, tuple[str, list[str]]] = {
@@ -231,7 +285,20 @@ class Gen:
 
     def term(self, free: tuple[str, ...], states: bool = True) -> str:
         factors = [self.factor(free, states) for _ in range(self.pick([1, 1, 2, 2, 3]))]
+        if self.chance(0.08):
+            factors[0] = f"{factors[0]}**2"
+        if self.chance(0.01):
+            # NumPy calls: 0.9.0 cannot vectorize them in a spec with axes (rare here)
+            factors[-1] = self.pick(
+                [
+                    f"np.exp(-{self.param_ref(free)})",
+                    f"np.maximum({self.factor(free)}, {self.param_ref(free)})",
+                    f"np.where({self.factor(free)} > 0.5, {self.param_ref(free)}, 1.0)",
+                ]
+            )
         text = " * ".join(factors)
+        if self.chance(0.08):
+            text = f"-{text}"
         if self.chance(0.1):
             text = f"{text} / (1 + {self.factor(free, states)})"
         return text
@@ -261,6 +328,10 @@ class Gen:
             keep = self.subset(axes, 0.4)
             reduce_ = tuple(a for a in axes if a not in keep)
             expr = self.ref(base, axes, {})
+            readable = [n for n, a in self.aliases.items() if set(a) <= set(axes)]
+            if readable and self.chance(0.05):  # 0.9.0 refuses an alias here
+                alias = self.pick(readable)
+                expr = f"{expr} + {self.ref(alias, self.aliases[alias], {})}"
             if self.chance(0.4):
                 expr = f"{self.param_ref(keep)} * {expr}"
             obs: dict[str, Any] = {"expr": expr}
@@ -675,6 +746,22 @@ def verdict(case: dict[str, Any]) -> tuple[str, str]:
 BUGS = ("DIFFER", "NAMES", "OBS_DIFFER")
 
 
+def our_dialect(spec: dict[str, Any]) -> str:
+    """The language op_system reads `spec` in ("0.9" or "0.1"), or "?" if it cannot say."""
+    from op_system._spec.dialect import spec_dialect
+
+    try:
+        return str(spec_dialect(spec))
+    except Exception:
+        return "?"
+
+
+def as_0_9(case: dict[str, Any]) -> tuple[str, str]:
+    """The verdict on `case` with `dialect: "0.9"` added for our side (0.9.0 refuses
+    the key): does a disagreement go away when we read the spec in 0.9.0's language?"""
+    return verdict({**case, "spec": {**case["spec"], "dialect": "0.9"}})
+
+
 # --- shrinking ------------------------------------------------------------------------
 
 
@@ -727,6 +814,8 @@ def shrink(
 ) -> dict[str, Any]:
     """A smaller case with the same kind of disagreement (greedy, part by part)."""
     target = verdict(case)[0]
+    dialect = our_dialect(case["spec"])
+    params = set(case.get("inputs", {}).get("params", {}))
     best = case
     tries = 0
     changed = True
@@ -739,7 +828,11 @@ def shrink(
             if smaller is None:
                 continue
             tries += 1
+            if our_dialect(smaller) != dialect:
+                continue  # read in the other language: another disagreement
             trial = {"id": best["id"], "spec": smaller, **upstream.run(smaller, seed)}
+            if not set(trial.get("inputs", {}).get("params", {})) <= params:
+                continue  # a state or alias removed became a parameter
             if verdict(trial)[0] == target:
                 best, changed = trial, True
                 break
@@ -754,17 +847,22 @@ def spec_seed(seed: int, index: int) -> int:
 
 
 def run_batch(
-    upstream: Upstream, seed: int, n: int, report: Callable[[str], None] | None = None
+    upstream: Upstream,
+    seed: int,
+    n: int,
+    report: Callable[[str], None] | None = None,
+    indices: list[int] | None = None,
 ) -> list[dict[str, Any]]:
-    """`n` cases: each spec with 0.9.0's recorded outcome (harvest's record format)."""
+    """`n` cases (or those at `indices`): each spec with 0.9.0's recorded outcome
+    (harvest's record format)."""
     cases = []
-    for index in range(n):
+    for index in range(n) if indices is None else indices:
         s = spec_seed(seed, index)
         spec = generate(s)
         cases.append(
             {"id": f"fuzz-{seed}-{index}", "spec": spec, **upstream.run(spec, s)}
         )
-        if report is not None and (index + 1) % 100 == 0:
+        if report is not None and (index + 1) % 1000 == 0:
             report(f"  {index + 1}/{n} run in 0.9.0")
     return cases
 
@@ -780,6 +878,9 @@ def main() -> None:
         help=f"write {RECORD.name} ({RECORD_N} specs, seed {RECORD_SEED})",
     )
     parser.add_argument("--no-shrink", action="store_true")
+    parser.add_argument(
+        "--index", help="only the specs at these indices (comma-separated)"
+    )
     parser.add_argument("--show", type=int, default=0, help="print the first N specs")
     parser.add_argument(
         "--examples", action="store_true", help="print the shortest spec of each group"
@@ -797,6 +898,10 @@ def main() -> None:
     try:
         if args.record:
             cases = run_batch(upstream, RECORD_SEED, RECORD_N)
+            found = [
+                {"id": f"found-{i}", "why": why, "spec": spec, **upstream.run(spec, i)}
+                for i, (why, spec) in enumerate(FOUND)
+            ]
             RECORD.write_text(
                 json.dumps(
                     {
@@ -805,6 +910,7 @@ def main() -> None:
                         "seed": RECORD_SEED,
                         "n": RECORD_N,
                         "specs": cases,
+                        "found": found,
                     },
                     indent=None,
                     separators=(",", ":"),
@@ -814,7 +920,8 @@ def main() -> None:
             )
             print(f"wrote {RECORD} ({len(cases)} specs)")
         else:
-            cases = run_batch(upstream, args.seed, args.n, print)
+            indices = [int(i) for i in args.index.split(",")] if args.index else None
+            cases = run_batch(upstream, args.seed, args.n, print, indices)
         elapsed = time.perf_counter() - start
         outcomes: dict[str, Counter[str]] = {}
         bugs: list[tuple[dict[str, Any], str, str]] = []
@@ -843,6 +950,11 @@ def main() -> None:
                     print(f"         e.g. {shortest[outcome, reason]}")
         for case, outcome, detail in bugs:
             print(f"\n=== {outcome} {case['id']}: {detail}")
+            print(
+                f"    we read it as {our_dialect(case['spec'])}; with dialect: '0.9':"
+                f" {as_0_9(case)}"
+            )
+            print("    spec as drawn = " + json.dumps(case["spec"]))
             small = (
                 case
                 if args.no_shrink

@@ -221,7 +221,10 @@ class Gen:
         bound_axes = [a for a in axes if a not in free or self.chance(0.4)]
         if not bound_axes:
             bound_axes = [self.pick(list(axes))]
-        bound = {a: VARS[i] for i, a in enumerate(bound_axes)}
+        # its own variables, or others than a routing's `i`/`j` (0.9.0 refuses a
+        # routing rate that reuses them)
+        names = VARS if self.chance(0.5) else ["m", "n", "q", "z"]
+        bound = {a: names[i] for i, a in enumerate(bound_axes)}
         body = self.ref(base, axes, bound)
         if self.chance(0.6):
             # a kernel: C[a, a:j] (a free here) or a weight over the bound cells

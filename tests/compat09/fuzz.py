@@ -380,16 +380,22 @@ class Gen:
             "to": self.endpoint(dst, pins, {}),
             "rate": self.expression(free),
         }
-        if dst == src and not pins:
+        if dst == src:  # no flow from a cell into itself (it cancels, up to rounding)
             others = [b for b in same if b != src]
             if others:
                 out["to"] = self.endpoint(self.pick(others), pins, {})
+            elif pins:  # the same state: to another cell of the pinned axis
+                ((a, c0),) = pins.items()
+                c1 = self.pick([c for c in self.coords(a) if c != c0])
+                out["to"] = self.endpoint(src, {a: c1}, {})
             elif axes:  # the same state: move between two cells of one axis
                 a = self.pick(list(axes))
                 c0, c1 = self.rng.choice(self.coords(a), size=2, replace=False)
                 out["from"] = self.endpoint(src, {a: str(c0)}, {})
                 out["to"] = self.endpoint(src, {a: str(c1)}, {})
                 out["rate"] = self.expression(tuple(x for x in axes if x != a))
+            else:
+                del out["from"]  # an axis-less state alone: a source instead
         return out
 
     def source(self) -> dict[str, Any]:

@@ -459,7 +459,8 @@ def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> M
                     ):
                         placeholders.append(item.value)
         now = time_axis(b.spec, b.axes)
-        for ph in placeholders_in(b.sites(rate, f"{path}.rate"), b.axes):
+        sites = b.sites(rate, f"{path}.rate")
+        for ph in placeholders_in(sites, b.axes, by_variable=b.dialect == "0.9"):
             # the time axis in a rate, where from/to do not range over it, is the
             # current time (a time-varying parameter), not a template to expand
             if ph not in placeholders and (now is None or ph != now.name):

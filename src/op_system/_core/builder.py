@@ -490,14 +490,22 @@ def _mark_used(
         cells.add(cell_of(tgt.sels, a))
 
 
-def placeholders_in(sites: list[Site], axes: dict[str, Axis]) -> list[str]:
+def placeholders_in(
+    sites: list[Site], axes: dict[str, Axis], *, by_variable: bool = False
+) -> list[str]:
     """Axis placeholders used in a transition's rate (outside reduction variables),
-    from the rate's `sites`."""
+    from the rate's `sites`.
+
+    With `by_variable` (0.9.0's language) only a reduction's variable is bound in
+    its body: there `C[age, age:j]` inside a reduction over `age` still reads the
+    placeholder `age` of the enclosing template."""
     found: list[str] = []
     for n, scope in sites:
         if not isinstance(n, Ref):
             continue
-        bound = {d.name for d in scope} | {d.axis.name for d in scope}
+        bound = {d.name for d in scope}
+        if not by_variable:
+            bound |= {d.axis.name for d in scope}
         for item in n.items:
             free = item.axis is None and not item.is_number and item.value not in bound
             if free and item.value in axes and item.value not in found:

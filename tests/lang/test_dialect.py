@@ -450,7 +450,7 @@ def test_an_observable_integral_weighs_by_the_axis_measure(
         (
             {"kind": "cell", "weights": [1, -2, 3]},
             {"representation": "density", "measure_axes": ["x"]},
-            "finite and positive",
+            "finite positive numbers",
         ),
     ],
 )
@@ -524,3 +524,23 @@ def test_a_rule_of_0_9_0_in_a_spec_detected_as_0_9_0s_is_named(
     with warnings.catch_warnings():
         warnings.simplefilter("error", SpecWarning)
         compile_spec({**spec, "dialect": "0.9"})  # declared: nothing to say
+
+
+def test_a_state_read_at_a_pinned_placeholder_is_read_at_the_pin() -> None:
+    """Rule 1 reads every name of the rate at the pinned cell, states too (0.9.0
+    gives such a rate 0 for a state and the pinned value for a parameter: a bug
+    of 0.9.0's, docs/compatibility.md)."""
+    spec = {
+        "kind": "transitions",
+        "axes": [{"name": "imm", "type": "ordinal", "coords": ["x0", "x1", "x2"]}],
+        "state": ["S[imm]", "I[imm]"],
+        "transitions": [
+            {"from": "S[imm=x1]", "to": "I[imm=x1]", "rate": "S[imm] * p[imm]"}
+        ],
+    }
+    y = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    p = np.array([0.1, 0.2, 0.3])
+    with pytest.warns(SpecWarning, match="at the coordinate 'x1'"):
+        got = compile_spec(spec).eval_fn(0.0, y, p=p)
+    flow = y[1] * p[1] * y[1]  # rate S[x1] p[x1], times the source S[x1]
+    np.testing.assert_allclose(got, [0, -flow, 0, 0, flow, 0], rtol=1e-14)

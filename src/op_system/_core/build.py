@@ -183,14 +183,6 @@ def _finish(
     )
     all_exprs = _alias_exprs(b) + exprs
     b.validate(model, b.collect_params(model, all_exprs))
-    for k in meta.get("kernels") or [] if b.dialect == "0.9" else []:
-        if k["name"] in model.params:
-            rule_warning(
-                b.detected,
-                f"kernel {k['name']!r} is read as an array passed at each call (0.1.2 "
-                "computes it from its kernels: entry)",
-                model.params[k["name"]].first_path,
-            )
     time_varying(b.spec, model, meta)
     if b.spec.get("observables") is not None:
         from .observables import observed_model

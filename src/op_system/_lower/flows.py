@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from .._core.model import At, Block, Dim, Flow, Model, Target, along, fixed, target_of
-from .._lang.ir import Node
+from .._lang.ir import BinOp, Node, Num, Read, Reduce, walk
 from .._support.errors import UnsupportedFeatureError
 from .groups import _lower_group, _lower_single
 from .lowerer import (
@@ -98,6 +98,13 @@ def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, Op | Non
                 chain_f[id(run.block)] = chain_flows(lw, rates, run.block)
             continue
         scope = td.dims
+        if td.src is not None and any(d.name != d.axis.name for d in scope):
+            # routing (`_core/routing.py`): each end's sum as reductions, so the
+            # pairs' flows are never one array (a matrix product where it can be)
+            for sign, tgt in model.flow_ends(td):
+                code, shape = _routed_end(lw, td, tgt, scope)
+                terms[id(tgt.obj)].append((sign, code, shape))
+            continue
         single = (
             _lower_single(lw, td.rate, f"{td.path}.rate")
             if lw.reroll and not scope
@@ -142,6 +149,50 @@ def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, Op | Non
         middle = Bin("-", Index(f, _HEAD), Index(f, _TAIL))
         terms[id(blk)].append(("+", Concat((first, middle, last)), blk.shape))
     return _sum_terms(lw, model, terms)
+
+
+def _routed_end(
+    lw: _Lowerer, td: Flow, tgt: Target, scope: tuple[Dim, ...]
+) -> tuple[Op, tuple[int, ...] | None]:
+    """What a routing transition's flow adds into one end: `rate * from` summed
+    over the dimensions the end lacks, as a reduction of the factors that read
+    them times the factors that do not (`w[loc] * sum_i G[i, j] * X[loc, i]`,
+    `w[loc] * X[loc, i] * sum_j G[i, j]`), which the lowering makes a matrix
+    product or a sum of the factor alone (`_lower/matvec.py`)."""
+    assert td.src is not None
+    used = set(along(tgt.sels))
+    lacking = [d for d in scope if d.name not in used]
+    names = {d.name for d in lacking}
+    factors: list[Node] = []
+
+    def flatten(n: Node) -> None:
+        if isinstance(n, BinOp) and n.op == "*":
+            flatten(n.left)
+            flatten(n.right)
+        else:
+            factors.append(n)
+
+    flatten(BinOp("*", td.rate, td.src))
+    inner = [f for f in factors if _reads(f, names)]
+    outer = [f for f in factors if not _reads(f, names)]
+    node: Node = Num(1.0)
+    if inner:
+        node = functools.reduce(lambda a, b: BinOp("*", a, b), inner)
+    for d in reversed(lacking):
+        node = Reduce("sum_over", d.axis.name, d.name, None, node, d)
+    for f in outer:
+        node = BinOp("*", f, node)
+    kept = tuple(d for d in scope if d.name in used)
+    val = lw.num(lw.expr(node, kept, f"{td.path}.rate"))
+    return _place(lw, val, tgt, kept)
+
+
+def _reads(node: Node, names: set[str]) -> bool:
+    """Whether a bound expression reads one of the scope dimensions `names`."""
+    return any(
+        isinstance(n, Read) and any(d in names for d in along(target_of(n).sels))
+        for n in walk(node)
+    )
 
 
 def _flow_value(

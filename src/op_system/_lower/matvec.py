@@ -15,6 +15,7 @@ from .ops import (
     Op,
     Permute,
     Reshape,
+    permute,
 )
 from .values import _reshape, _shape, _Val
 
@@ -94,7 +95,7 @@ def matvec(
         left, right, left_names, right_names = right, left, right_names, left_names
     code: Op
     if left_names and right_names:
-        code = Matmul(left, Permute(right, (1, 0)))
+        code = Matmul(left, permute(right, (1, 0)))
     elif left_names:
         code = Matmul(left, right)
     else:

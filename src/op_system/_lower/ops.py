@@ -69,6 +69,7 @@ __all__ = [
     "implicit_reads",
     "index_of",
     "is_atom",
+    "permute",
     "reshape",
 ]
 
@@ -327,6 +328,15 @@ def reshape(
     if isinstance(a, Reshape) and a.before is not None:
         return a.a if a.before == new else Reshape(a.a, new)
     return Reshape(a, new, before)
+
+
+def permute(a: Op, axes: tuple[int, ...]) -> Op:
+    """`a` with its axes in the order `axes`: a permutation of a permutation is
+    one, and the identity is nothing."""
+    if isinstance(a, Permute):
+        inner = a
+        a, axes = inner.a, tuple(inner.axes[i] for i in axes)
+    return a if axes == tuple(range(len(axes))) else Permute(a, axes)
 
 
 def index_of(idx: list[int], table: Callable[[list[int]], Op]) -> int | Span | Op:

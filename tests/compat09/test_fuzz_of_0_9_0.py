@@ -34,22 +34,9 @@ def test_the_batch_is_the_generators() -> None:
         assert CASES[index]["spec"] == generate(spec_seed(BATCH["seed"], index))
 
 
-#: Recorded specs where 0.9.0's own number is wrong (docs/compatibility.md):
-#: each must still differ, else it leaves the list.
-UPSTREAM_BUGS = {
-    "fuzz-9-255": "0.9.0 reads a state at a placeholder an endpoint pins as 0 "
-    "(S[imm] in the rate of from: S[imm=x1]), while it reads a parameter there "
-    "at the pinned cell; ours reads both at the pinned cell "
-    "(tests/lang/test_dialect.py checks the number by hand)",
-}
-
-
 @pytest.mark.parametrize("case", EVALUATED, ids=[c["id"] for c in EVALUATED])
 def test_an_accepted_random_spec_gives_0_9_0s_numbers(case: dict[str, Any]) -> None:
     outcome, detail = verdict(case)
-    if case["id"] in UPSTREAM_BUGS:
-        assert outcome == "DIFFER", "0.9.0 agrees now: drop it from UPSTREAM_BUGS"
-        return
     assert outcome in ("agree", "we_reject"), (outcome, detail, case["spec"])
 
 
@@ -90,7 +77,7 @@ AGREE_AT_LEAST = 208
 
 
 def test_most_random_specs_run_and_the_refusals_are_counted() -> None:
-    outcomes = Counter(verdict(c) for c in CASES if c["id"] not in UPSTREAM_BUGS)
+    outcomes = Counter(verdict(c) for c in CASES)
     by_kind = Counter()
     for (kind, _), n in outcomes.items():
         by_kind[kind] += n

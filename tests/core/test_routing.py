@@ -204,3 +204,20 @@ def test_routing_jacobian_and_jvp_are_exact() -> None:
     np.testing.assert_allclose(model.jacobian()(0.0, y, **params), fd, atol=1e-7)
     v = rng.uniform(0, 1, len(y))
     np.testing.assert_allclose(model.jvp()(0.0, y, v, **params), fd @ v, atol=1e-7)
+
+
+def test_a_coordinate_written_as_a_selector_on_an_endpoint_is_refused() -> None:
+    """`I[loc:NY]` on an endpoint is a routing alias named `NY` in 0.9.0 (whose
+    numbers then do not conserve mass); a pin is written `loc=NY`."""
+    spec: dict[str, Any] = {
+        "kind": "transitions",
+        "axes": [{"name": "loc", "type": "ordinal", "coords": ["CA", "NY"]}],
+        "state": ["I[loc]"],
+        "transitions": [{"from": "I[loc:NY]", "to": "I[loc:CA]", "rate": "k"}],
+    }
+    with pytest.raises(SpecError, match="write loc=NY to pin") as info:
+        compile_spec(spec)
+    assert info.value.path == "transitions[0].from"
+    spec["transitions"] = [{"from": "I[loc=NY]", "to": "I[loc=CA]", "rate": "k"}]
+    got = compile_spec(spec).eval_fn(0.0, np.array([1.0, 2.0]), k=0.5)
+    np.testing.assert_allclose(got, [1.0, -1.0])

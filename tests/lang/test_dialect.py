@@ -519,21 +519,23 @@ def test_a_rule_of_0_9_0_in_a_spec_detected_as_0_9_0s_is_named(
         compile_spec({**spec, "dialect": "0.9"})  # declared: nothing to say
 
 
-def test_a_state_read_at_a_pinned_placeholder_is_read_at_the_pin() -> None:
-    """Rule 1 reads every name of the rate at the pinned cell, states too (0.9.0
-    gives such a rate 0 for a state and the pinned value for a parameter: a bug
-    of 0.9.0's, docs/compatibility.md)."""
-    spec = {
+def test_a_state_read_at_a_pinned_placeholder_is_refused() -> None:
+    """Rule 1 reads a parameter at the pinned cell; a state there is refused, as
+    0.9.0 gives it 0 (and a parameter the pinned value), so no reading agrees."""
+    spec: dict[str, Any] = {
         "kind": "transitions",
+        "dialect": "0.9",
         "axes": [{"name": "imm", "type": "ordinal", "coords": ["x0", "x1", "x2"]}],
         "state": ["S[imm]", "I[imm]"],
         "transitions": [
             {"from": "S[imm=x1]", "to": "I[imm=x1]", "rate": "S[imm] * p[imm]"}
         ],
     }
+    with pytest.raises(UnsupportedFeatureError, match="reads state 'S' at axis 'imm'"):
+        compile_spec(spec)
+    spec["transitions"][0]["rate"] = "S[imm=x1] * p[imm]"  # the coordinate written
     y = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
     p = np.array([0.1, 0.2, 0.3])
-    with pytest.warns(SpecWarning, match="at the coordinate 'x1'"):
-        got = compile_spec(spec).eval_fn(0.0, y, p=p)
-    flow = y[1] * p[1] * y[1]  # rate S[x1] p[x1], times the source S[x1]
+    flow = y[1] * p[1] * y[1]
+    got = compile_spec(spec).eval_fn(0.0, y, p=p)
     np.testing.assert_allclose(got, [0, -flow, 0, 0, flow, 0], rtol=1e-14)

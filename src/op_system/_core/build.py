@@ -42,7 +42,7 @@ from .model import (
     subst_text,
     transition_base,
 )
-from .routing import routed_dims
+from .routing import pinned_by_selector, routed_dims
 from .shifts import applied_to, axis_shift, read_at
 from .templates import (
     RESERVED_NAMES,
@@ -439,7 +439,13 @@ def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> M
         )
         rate = b.parse(str(fields["rate"]), f"{path}.rate")
         # 0.9.0's routing, checked first as 0.9.0 checks it
-        routed = routed_dims(b, src, dst, rate, path) if b.dialect == "0.9" else ()
+        routed: tuple[Dim, ...] = ()
+        if b.dialect == "0.9":
+            for key in ("from", "to"):
+                text = fields[key]
+                if text is not None:
+                    pinned_by_selector(b, text, f"{path}.{key}")
+            routed = routed_dims(b, src, dst, rate, path)
         placeholders: list[str] = []
         for ref in (src, dst):
             if isinstance(ref, Ref):
@@ -459,6 +465,7 @@ def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> M
                 if b.dialect == "0.9":
                     # 0.9.0 reads it at the cell an endpoint pins (`from` first)
                     k = _pinned(b, (src, dst), ph, path)
+                    _no_state_at_pin(b, sites, ph, path)
                     rate = read_at(rate, b.axes[ph], k)
                     rule_warning(
                         b.detected,
@@ -499,6 +506,27 @@ def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> M
                     token=text,
                 )
     return model
+
+
+def _no_state_at_pin(b: Builder, sites: list[Any], axis: str, path: str) -> None:
+    """Refuse a state read at the placeholder an endpoint pins (`Q[loc]` in the
+    rate of `to: Q[loc=TX]`): op-system 0.9.0 reads parameters there at the
+    pinned cell but gives such a state 0, so no reading here would agree."""
+    states = {blk.base for blk in b.blocks}
+    for node, scope in sites:
+        if not isinstance(node, Ref) or node.base not in states:
+            continue
+        bound = {d.name for d in scope}
+        for item in node.items:
+            if item.axis is None and item.value == axis and axis not in bound:
+                raise UnsupportedFeatureError(
+                    f"the rate reads state {node.base!r} at axis {axis!r}, which an "
+                    "endpoint pins: op-system 0.9.0 reads a parameter there at the "
+                    "pinned coordinate but gives a state 0; write the coordinate "
+                    f"({node.base}[{axis}=...])",
+                    path=f"{path}.rate",
+                    token=node.base,
+                )
 
 
 def _pinned(

@@ -16,12 +16,17 @@ and the balance sums it over the dimensions an endpoint lacks, as for any flow
 
 from __future__ import annotations
 
+import re
+
 from .._lang.ir import Name, Node, Ref
 from .._support.errors import SpecError
 from .builder import Builder
 from .defs import Dim
 
-__all__ = ["routed_dims"]
+__all__ = ["pinned_by_selector", "routed_dims"]
+
+#: `axis:name` inside an endpoint's brackets
+_SELECTOR = re.compile(r"([A-Za-z_]\w*)\s*:\s*([^\s,\]]+)")
 
 
 def _aliases(b: Builder, ref: Name | Ref | None) -> list[tuple[str, str]]:
@@ -140,3 +145,20 @@ def _check_rate(b: Builder, rate: Node, axis: str, names: list[str], path: str) 
             path=f"{path}.rate",
             token=missing[0],
         )
+
+
+def pinned_by_selector(b: Builder, text: str, path: str) -> None:
+    """Refuse `X[loc:NY]` on an endpoint where `NY` is a coordinate of `loc`:
+    0.9.0 reads `axis:name` there as a routing alias named `NY`, not as the
+    coordinate, so the two readings would give different numbers."""
+    inside = text[text.find("[") + 1 : text.rfind("]")] if "[" in text else ""
+    for found in _SELECTOR.finditer(inside):
+        axis = b.axes.get(found.group(1))
+        if axis is not None and axis.lookup(found.group(2)) is not None:
+            raise SpecError(
+                f"{path}: {found.group(0)!r} names a coordinate of axis {axis.name!r}, "
+                "but on an endpoint op-system 0.9.0 reads axis:name as a routing "
+                f"alias; write {axis.name}={found.group(2)} to pin the coordinate",
+                path=path,
+                token=found.group(0),
+            )

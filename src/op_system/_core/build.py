@@ -503,8 +503,22 @@ def _reaction(b: Builder, tr: Mapping[str, Any], path: str, names_now: set[str])
             token=repr(rate_s)[:40],
         )
     rate = b.parse(rate_s.strip(), f"{path}.rate")
-    reactants = [(_state_ref(b, x, rpath, "reaction", names_now), c) for x, c in reactants_t]
-    products = [(_state_ref(b, x, rpath, "reaction", names_now), c) for x, c in products_t]
+
+    def state(x: str) -> Name | Ref:
+        try:
+            return _state_ref(b, x, rpath, "reaction", names_now)
+        except SpecError as e:  # name the reaction and the states
+            bases = sorted({blk.base for blk in b.blocks if blk.custom is None})
+            raise SpecError(
+                f"{rpath}={text!r}: {x!r} is not a state{did_you_mean(x, names_now)} "
+                f"(states: {bases[:8]}{' ...' if len(bases) > 8 else ''})"
+                + ("" if "not in state" in e.detail else f": {e.detail}"),
+                path=rpath,
+                token=x,
+            ) from None
+
+    reactants = [(state(x), c) for x, c in reactants_t]
+    products = [(state(x), c) for x, c in products_t]
     placeholders: list[str] = []
     for ref, _ in (*reactants, *products):
         if isinstance(ref, Ref):

@@ -42,10 +42,16 @@ def test_dimerisation_ode_flows_and_stoichiometry(spec: dict[str, Any]) -> None:
     c = compile_spec(spec)
     rng = np.random.default_rng(1)
     for y in rng.uniform(0.0, 200.0, size=(5, 2)):
-        np.testing.assert_allclose(c.eval_fn(0.0, y, **K), _dimer_rhs(y, **K), rtol=1e-14)
+        np.testing.assert_allclose(
+            c.eval_fn(0.0, y, **K), _dimer_rhs(y, **K), rtol=1e-14
+        )
         f = c.flows(0.0, y, **K)
-        np.testing.assert_allclose(f, [K["k1"] * y[0] ** 2 / 2, K["k2"] * y[1]], rtol=1e-14)
-        np.testing.assert_allclose(c.stoichiometry @ f, c.eval_fn(0.0, y, **K), rtol=1e-13)
+        np.testing.assert_allclose(
+            f, [K["k1"] * y[0] ** 2 / 2, K["k2"] * y[1]], rtol=1e-14
+        )
+        np.testing.assert_allclose(
+            c.stoichiometry @ f, c.eval_fn(0.0, y, **K), rtol=1e-13
+        )
     np.testing.assert_array_equal(c.stoichiometry.toarray(), [[-2, 2], [1, -1]])
     assert c.flow_names == ("dimerise", "split")
 
@@ -59,7 +65,10 @@ def test_dimerisation_jacobian_against_finite_differences_and_jax() -> None:
     h = 1e-4
     fd = np.column_stack(
         [
-            (np.array(_dimer_rhs(y + h * e, **K)) - np.array(_dimer_rhs(y - h * e, **K)))
+            (
+                np.array(_dimer_rhs(y + h * e, **K))
+                - np.array(_dimer_rhs(y - h * e, **K))
+            )
             / (2 * h)
             for e in np.eye(2)
         ]
@@ -86,7 +95,11 @@ def test_batch_source_catalyst_and_templates() -> None:
         "state": ["X[age]", "A[age]", "B[age]"],
         "transitions": [
             {"reaction": "0 -> 5 X[age]", "rate": "alpha[age]"},
-            {"name": "convert[age]", "reaction": "A[age] + B[age] -> 2 B[age]", "rate": "beta"},
+            {
+                "name": "convert[age]",
+                "reaction": "A[age] + B[age] -> 2 B[age]",
+                "rate": "beta",
+            },
             {"reaction": "3 X[age] -> A[age]", "rate": "g"},
         ],
         "incidence": {"conversions": "convert"},
@@ -161,7 +174,12 @@ def test_bad_reaction_text(reaction: str, token: str, fragment: str) -> None:
 
 def test_reaction_with_from_or_without_rate() -> None:
     with pytest.raises(SpecError, match="leave from/to out") as err:
-        compile_spec({**DIMER, "transitions": [{"reaction": "P -> P2", "from": "P", "rate": "k"}]})
+        compile_spec(
+            {
+                **DIMER,
+                "transitions": [{"reaction": "P -> P2", "from": "P", "rate": "k"}],
+            }
+        )
     assert err.value.path == "transitions[0].from"
     with pytest.raises(SpecError, match="rate of one combination") as err:
         compile_spec({**DIMER, "transitions": [{"reaction": "P -> P2"}]})

@@ -162,7 +162,9 @@ def _flow(bd: _Binder, td: Flow, runs: dict[int, Run]) -> Flow:
     if reaction is not None:
         rpath, rate_path = f"{td.path}.reaction", f"{td.path}.rate"
 
-        def species(ends: tuple[tuple[Species, int], ...]) -> tuple[tuple[Species, int], ...]:
+        def species(
+            ends: tuple[tuple[Species, int], ...],
+        ) -> tuple[tuple[Species, int], ...]:
             return tuple((bd.read(n, td.dims, rpath), c) for n, c in ends)
 
         reaction = replace(

@@ -477,7 +477,9 @@ def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> M
     return model
 
 
-def _reaction(b: Builder, tr: Mapping[str, Any], path: str, names_now: set[str]) -> Flow:
+def _reaction(
+    b: Builder, tr: Mapping[str, Any], path: str, names_now: set[str]
+) -> Flow:
     """A reaction (`reaction: "2 P -> P2"`, `rate:` per combination of reactants):
     one flow, its ends the written states with their coefficients (see
     `_core/reactions.py`)."""
@@ -523,7 +525,11 @@ def _reaction(b: Builder, tr: Mapping[str, Any], path: str, names_now: set[str])
     for ref, _ in (*reactants, *products):
         if isinstance(ref, Ref):
             for item in ref.items:
-                if item.axis is None and item.value in b.axes and item.value not in placeholders:
+                if (
+                    item.axis is None
+                    and item.value in b.axes
+                    and item.value not in placeholders
+                ):
                     placeholders.append(item.value)
     now = time_axis(b.spec, b.axes)
     for ph in placeholders_in(b.sites(rate, f"{path}.rate"), b.axes):

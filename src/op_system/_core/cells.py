@@ -550,7 +550,8 @@ def flow_sources(model: Model) -> list[int | None]:
 def stoichiometry_entries(model: Model) -> tuple[list[int], list[int], list[float]]:
     """`(rows, cols, values)` of the stoichiometry matrix: state × flow, -1 where a
     flow leaves a state and +1 where it arrives (nothing for a flow into its source),
-    and +1 in each incidence counter that counts it."""
+    a reaction's net coefficient in each state it changes, and +1 in each incidence
+    counter that counts it."""
     rows: list[int] = []
     cols: list[int] = []
     vals: list[float] = []
@@ -558,11 +559,11 @@ def stoichiometry_entries(model: Model) -> tuple[list[int], list[int], list[floa
     for j, (td, a, src, dst) in enumerate(ev.flow_cells()):
         if td.reaction is not None:  # net change per cell: catalysts cancel
             net: dict[int, int] = {}
-            for cell, coef in ev.end_cells(td, a):
-                net[cell] = net.get(cell, 0) + coef
-            for cell, coef in net.items():
+            for state, coef in ev.end_cells(td, a):
+                net[state] = net.get(state, 0) + coef
+            for state, coef in net.items():
                 if coef:
-                    rows.append(cell)
+                    rows.append(state)
                     cols.append(j)
                     vals.append(float(coef))
         elif src != dst:

@@ -402,13 +402,13 @@ def flow_diagram(rhs: Normalized, fmt: str = "mermaid") -> str:
             if (stages, stages, "chain") not in edges:
                 edges.append((stages, stages, "chain"))
             continue
-        pairs = [(t.src, t.dst)]
+        pairs: list[tuple[Node | None, Node | None]] = [(t.src, t.dst)]
         if t.reaction is not None:  # each reactant (or ∅) to each product (or ∅)
-            ins = [n for n, _ in t.reaction.reactants] or [None]
-            outs = [n for n, _ in t.reaction.products] or [None]
-            pairs = [(a, b) for a in ins for b in outs]
-        for a, b in pairs:
-            edge = (label(a), label(b), to_source(t.rate))
+            ins: list[Node | None] = [n for n, _ in t.reaction.reactants] or [None]
+            outs: list[Node | None] = [n for n, _ in t.reaction.products] or [None]
+            pairs = [(x, z) for x in ins for z in outs]
+        for x, z in pairs:
+            edge = (label(x), label(z), to_source(t.rate))
             if edge not in edges:
                 edges.append(edge)
     if fmt == "mermaid":

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from op_system import SpecError, compile_spec
+from op_system import SpecError, compile_spec, normalize_rhs
 
 DIMER = {
     "kind": "transitions",
@@ -149,6 +149,18 @@ def test_views_read_the_reaction() -> None:
     assert "2 P -> P2  at  k1" in c.describe()
     assert 'P["P"] -->|"k1"| P2["P2"]' in c.flow_diagram()
     assert c.check() == []  # each event changes the total by its net coefficient
+    meta = normalize_rhs(DIMER).meta["transitions"]
+    assert meta[0] == {"name": "dimerise", "reaction": "2 P -> P2", "rate": "k1"}
+    templated = {
+        "kind": "transitions",
+        "axes": [{"name": "age", "coords": ["y", "o"]}],
+        "state": ["P[age]", "P2[age]"],
+        "transitions": [
+            {"reaction": "P2[age] + P[age] -> 3 P[age]", "rate": "k2"},
+        ],
+    }
+    tex = compile_spec(templated).to_latex()
+    assert "3 \\, \\mathrm{k2}" in tex  # three P per event, in the block form
 
 
 @pytest.mark.parametrize(

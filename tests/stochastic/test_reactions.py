@@ -261,3 +261,40 @@ def test_chain_binomial_refuses_a_reaction_taking_two_of_a_cell() -> None:
             )
         assert err.value.path == "transitions[0].reaction"
         assert err.value.token == "2 P -> P2"
+
+
+def test_propensities_count_combinations() -> None:
+    """`bind(params, output="propensities")`, what the stochastic methods draw
+    from: `k1*P*(P-1)/2` for `2 P -> P2` (zero with one P left), `k2*P2*P` for
+    `P2 + P -> 3 P`, per cell of a template (by hand); `flows()` keeps the
+    mass-action flux `k1*P**2/2`. For a model without reactions the two
+    outputs agree."""
+    spec = {
+        "kind": "transitions",
+        "axes": [{"name": "age", "coords": ["y", "o"]}],
+        "state": ["P[age]", "P2[age]"],
+        "transitions": [
+            {"reaction": "2 P[age] -> P2[age]", "rate": "k1[age]"},
+            {"reaction": "P2[age] + P[age] -> 3 P[age]", "rate": "k2"},
+        ],
+    }
+    c = compile_spec(spec)
+    k1, k2 = np.array([0.1, 0.2]), 0.5
+    y = np.array([10.0, 1.0, 3.0, 2.0])
+    got = c.bind({"k1": k1, "k2": k2}, output="propensities")(0.0, y)
+    want = [0.1 * 10 * 9 / 2, 0.0, 0.5 * 3 * 10, 0.5 * 2 * 1]
+    np.testing.assert_allclose(got, want, rtol=1e-14)
+    flows = c.flows(0.0, y, k1=k1, k2=k2)
+    np.testing.assert_allclose(flows[:2], [0.1 * 100 / 2, 0.2 * 1 / 2], rtol=1e-14)
+    plain = compile_spec(
+        {
+            "kind": "transitions",
+            "state": ["S", "I"],
+            "transitions": [{"from": "S", "to": "I", "rate": "beta * I"}],
+        }
+    )
+    y2 = np.array([90.0, 10.0])
+    np.testing.assert_array_equal(
+        plain.bind({"beta": 0.01}, output="propensities")(0.0, y2),
+        plain.flows(0.0, y2, beta=0.01),
+    )

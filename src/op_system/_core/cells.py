@@ -61,6 +61,7 @@ __all__ = [
     "cell_label",
     "flow_names",
     "flow_sources",
+    "reactant_orders",
     "stoichiometry_entries",
     "template_cells",
 ]
@@ -544,6 +545,23 @@ def flow_sources(model: Model) -> list[int | None]:
         if r is not None and r.consumed is not None:
             src = ev.state_index(target_of(r.consumed), a)
         out.append(src)
+    return out
+
+
+def reactant_orders(model: Model) -> list[tuple[int, int, int]]:
+    """`(state cell, order, coefficient)` of every reactant of every reaction's
+    flow per cell: the order of the reaction (its reactants' coefficients added
+    up) and how many of the cell one event takes."""
+    ev = CellEvaluator(model, _Structure())
+    out: list[tuple[int, int, int]] = []
+    for td, a, _src, _dst in ev.flow_cells():
+        r = td.reaction
+        if r is None:
+            continue
+        order = sum(c for _, c in r.reactants)
+        # `Flow.ends` lists the reactants first, with their coefficients negated
+        for cell, coef in ev.end_cells(td, a)[: len(r.reactants)]:
+            out.append((cell, order, -coef))
     return out
 
 

@@ -3,7 +3,8 @@
 The simulators read the same generated code as the ODE: `rates(t, y, **params)`
 (`lower_model(mode="rates")`) gives every flow's rate per cell, per capita for a
 transition out of a compartment and the total flux for a source (`from: null`);
-`flows(t, y, **params)` every flow's value (`rate * source`).
+`flows(t, y, **params)` every flow's value (`rate * source`), each reaction at its
+stochastic propensity (`lower_model(mode="propensities")`, see `defs.Reaction`).
 
 A chain-binomial step (`Laws.chain`) of length `dt` from integer counts `y`
 moves, with the rates at the start of the step (Euler-multinomial, as pomp's

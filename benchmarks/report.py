@@ -214,6 +214,26 @@ def evaluate_targets(
                 else min(v for v in eager.values() if v is not None) >= 50,
             )
         )
+    d09 = results.get("dialect09") or []
+    if d09:
+        worst = max(d09, key=lambda r: r["compile"]["median_s"])
+        out.append(
+            _target(
+                "0.9.0 routing (81 bins) and coord_shift (200 bins): compile_spec",
+                "<0.5 s",
+                "; ".join(
+                    f"{r['label']} {fmt_seconds(r['compile']['median_s'])}" for r in d09
+                ),
+                worst["compile"]["median_s"] < 0.5,
+            )
+        )
+        out.append(
+            _ratio_target(
+                "0.9.0 routing and coord_shift: NumPy eval_fn vs hand-written",
+                1.5,
+                [{**r, "ratio": r["numpy"]["ratio"]} for r in d09],
+            )
+        )
     imp = results.get("import")
     if imp:
         o = imp["op_system"]
@@ -256,6 +276,32 @@ def _ext_cell(
         return "error", res["error"][:40]
     t = res[field]["median"] if field == "per_call" else res["build_s"]
     return fmt_seconds(t), (f"{t / hand_s:.1f}×" if hand_s else "—")
+
+
+def _dialect09_row(r: dict[str, Any]) -> list[str]:
+    n, j, peer = r["numpy"], r["jax"], r.get("peer_090") or {}
+    if "per_call" in peer:
+        p_compile = fmt_seconds(peer["compile_s"])
+        p_call = fmt_seconds(peer["per_call"]["median"])
+        p_ratio = f"{peer['per_call']['median'] / n['hand_s']:.1f}×"
+    else:
+        p_compile = p_call = p_ratio = str(
+            peer.get("skipped") or peer.get("error") or "—"
+        )[:40]
+    return [
+        f"{r['label']} ({r['n_state']})",
+        fmt_seconds(r["compile"]["median_s"]),
+        fmt_seconds(n["hand_s"]),
+        fmt_seconds(n["op_s"]),
+        f"**{n['ratio']:.2f}×**",
+        fmt_seconds(j["hand_s"]),
+        fmt_seconds(j["op_s"]),
+        f"**{j['ratio']:.2f}×**",
+        f"{r['jit_compile']['ratio']:.2f}×",
+        p_compile,
+        p_call,
+        p_ratio,
+    ]
 
 
 def tables(results: dict[str, Any]) -> str:
@@ -588,6 +634,28 @@ def tables(results: dict[str, Any]) -> str:
             f"SSA (direct method, JAX, vmap over {ssa['trajectories']} trajectories of an "
             f"SIR with N = 1,000): {ssa['events']} events in {fmt_seconds(ssa['seconds'])}, "
             f"{ssa['events'] / ssa['seconds'] / 1e6:.2f} M events/s"
+        )
+    d09 = results.get("dialect09") or []
+    if d09:
+        parts.append(
+            "op-system 0.9.0's language at size (median; ratio = op_system / hand-written, same run)\n\n"
+            + _md(
+                [
+                    "model (states)",
+                    "compile_spec",
+                    "hand NumPy",
+                    "op_system NumPy",
+                    "ratio",
+                    "hand jax.jit",
+                    "op_system jax.jit",
+                    "ratio",
+                    "jit compile ratio",
+                    "0.9.0 compile",
+                    "0.9.0 NumPy",
+                    "ratio",
+                ],
+                [_dialect09_row(r) for r in d09],
+            )
         )
     tg = results.get("targets", [])
     if tg:

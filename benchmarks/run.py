@@ -5,6 +5,8 @@
     python -m benchmarks                 # full run (a few minutes)
     python -m benchmarks --quick         # small sizes, few repeats (smoke test)
     python -m benchmarks --no-external   # skip op-system 0.1.2 / sympy (separate venv)
+    python -m benchmarks --sections dialect09 --venv09 /path/to/venv/bin/python
+                                         # 0.9.0's routing and coord_shift at size
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ SECTIONS = (
     "op_engine",
     "stochastic",
     "external",
+    "dialect09",
 )
 
 
@@ -166,6 +169,12 @@ def main(argv: list[str] | None = None) -> int:
         "--sections",
         default=",".join(SECTIONS),
         help=f"comma-separated subset of {','.join(SECTIONS)} (default: all)",
+    )
+    ap.add_argument(
+        "--venv09",
+        default=None,
+        help="interpreter of a venv with op-system 0.9.0, the dialect09 peer "
+        "(default: create .venv-bench-090/; skipped with --no-external)",
     )
     ap.add_argument(
         "--no-docs",
@@ -293,6 +302,23 @@ def main(argv: list[str] | None = None) -> int:
 
     section(
         "external", "op-system 0.1.2 and sympy lambdify (separate venv)", run_external
+    )
+
+    def run_dialect09() -> list[dict[str, Any]]:
+        from .dialect09 import bench_dialect09
+
+        return bench_dialect09(
+            settings,
+            log,
+            quick=args.quick,
+            peer=not args.no_external,
+            venv09=args.venv09,
+        )
+
+    section(
+        "dialect09",
+        "op-system 0.9.0's language at size: routing over 81 bins, axis-wide coord_shift over 200 bins",
+        run_dialect09,
     )
 
     results["elapsed_s"] = time.perf_counter() - t_start

@@ -53,8 +53,11 @@ from ._stochastic.simulators import Simulation as Simulation
 from ._support.errors import BackendError as BackendError
 from ._support.errors import CompilationError as CompilationError
 from ._support.errors import ExpressionError as ExpressionError
+from ._support.errors import InvalidExpressionError as InvalidExpressionError
+from ._support.errors import InvalidRhsSpecError as InvalidRhsSpecError
 from ._support.errors import OpSystemError as OpSystemError
 from ._support.errors import ParameterError as ParameterError
+from ._support.errors import PlannedFeatureError as PlannedFeatureError
 from ._support.errors import SpecError as SpecError
 from ._support.errors import SpecWarning as SpecWarning
 from ._support.errors import StateShapeError as StateShapeError
@@ -98,12 +101,15 @@ __all__ = [
     "ExpressionError",
     "FilterResult",
     "IdentifierString",
+    "InvalidExpressionError",
+    "InvalidRhsSpecError",
     "KernelInfo",
     "ModelInfo",
     "NormalizedRhs",
     "OpSystemError",
     "ParamInfo",
     "ParameterError",
+    "PlannedFeatureError",
     "Simulation",
     "SpecError",
     "SpecWarning",

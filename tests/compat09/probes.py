@@ -120,6 +120,33 @@ PROBES: dict[str, tuple[dict[str, Any], dict[str, Any], list[float] | None]] = {
         {"B": [0.1, 0.2, 0.3]},
         [1.0, 1.0, 1.0, 0.0],
     ),
+    # the same read in 0.9.0's language (an ordinal axis marks it)
+    "rule1_ordinal_pinned_destination": (
+        trans(ORD, ["N[age]"], [{"from": None, "to": "N[age=a0]", "rate": "B[age]*2"}]),
+        {"B": [0.1, 0.2, 0.3]},
+        [0.0, 0.0, 0.0],
+    ),
+    "rule1_ordinal_pinned_both": (
+        trans(
+            ORD,
+            ["N[age]"],
+            [{"from": "N[age=a0]", "to": "N[age=a1]", "rate": "B[age]"}],
+        ),
+        {"B": [0.1, 0.2, 0.3]},
+        [1.0, 2.0, 3.0],
+    ),
+    "rule1_ordinal_pinned_source": (
+        trans(
+            ORD, ["N[age]", "D"], [{"from": "N[age=a2]", "to": "D", "rate": "B[age]"}]
+        ),
+        {"B": [0.1, 0.2, 0.3]},
+        [1.0, 2.0, 3.0, 0.0],
+    ),
+    "rule1_ordinal_not_pinned": (
+        trans(ORD, ["N[age]", "M", "K"], [{"from": "M", "to": "K", "rate": "B[age]"}]),
+        {"B": [0.1, 0.2, 0.3]},
+        [1.0, 2.0, 3.0, 4.0, 5.0],
+    ),
     # rule 2: a kernel named in an expression is a call-time parameter
     "rule2_kernel_not_passed": (
         expr(X, ["u[x]"], {"u[x]": "apply_along(K[x:i]*u[x:i], x=i)"}, kernels=GAUSS),

@@ -26,6 +26,7 @@ from op_system._spec.dialect import spec_dialect
 from op_system._support.errors import (
     ExpressionError,
     SpecError,
+    SpecWarning,
     UnsupportedFeatureError,
 )
 
@@ -147,7 +148,7 @@ def test_a_source_may_leave_from_out_in_0_9_0s_language() -> None:
     np.testing.assert_allclose(got, want)
 
 
-def test_the_rules_that_differ_are_refused_in_0_9_0s_language() -> None:
+def test_the_rules_that_differ_follow_the_spec_language() -> None:
     pinned = {
         "dialect": "0.9",
         "kind": "transitions",
@@ -155,11 +156,25 @@ def test_the_rules_that_differ_are_refused_in_0_9_0s_language() -> None:
         "state": ["N[age]"],
         "transitions": [{"from": None, "to": "N[age=a0]", "rate": "B[age]*2"}],
     }
-    with pytest.raises(UnsupportedFeatureError, match="reads such a rate at the cell"):
-        compile_spec(pinned)
+    B = np.array([0.1, 0.2])
+    y = np.array([1.0, 2.0])
+    # 0.9.0's: the rate read at the cell `to` pins; 0.1.2's: the flow summed over age
+    np.testing.assert_allclose(compile_spec(pinned).eval_fn(0.0, y, B=B), [0.2, 0])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        compile_spec({**pinned, "dialect": "0.1"})  # 0.1.2's meaning: the sum
+        summed = compile_spec({**pinned, "dialect": "0.1"})
+    np.testing.assert_allclose(summed.eval_fn(0.0, y, B=B), [0.6, 0])
+    moved = {**pinned, "state": ["N[age]", "M"]}
+    moved["transitions"] = [{"from": "N[age=a1]", "to": "M", "rate": "B[age]"}]
+    np.testing.assert_allclose(
+        compile_spec(moved).eval_fn(0.0, [*y.tolist(), 0], B=B), [0, -0.4, 0.4]
+    )
+    nowhere = {**moved, "state": ["N[age]", "M", "K"]}
+    nowhere["transitions"] = [{"from": "M", "to": "K", "rate": "B[age]"}]
+    with pytest.raises(
+        UnsupportedFeatureError, match="neither from nor to ranges over or pins"
+    ):
+        compile_spec(nowhere)
     kernel = {
         "dialect": "0.9",
         "axes": [{"name": "x", "type": "continuous", "coords": [0.0, 1.0, 2.0]}],
@@ -174,9 +189,15 @@ def test_the_rules_that_differ_are_refused_in_0_9_0s_language() -> None:
         "state": ["u[x]"],
         "equations": {"u[x]": "K[x] * u[x]"},
     }
-    compile_spec({**kernel, "dialect": "0.1"})  # 0.1.2's meaning: the spec's kernel
-    with pytest.raises(UnsupportedFeatureError, match="kernel read in an expression"):
-        compile_spec(kernel)
+    y = np.array([1.0, 2.0, 3.0])
+    ours = compile_spec({**kernel, "dialect": "0.1"})  # 0.1.2's: the spec's kernel
+    gauss = np.exp(-(np.array([0.0, 1.0, 2.0]) ** 2) / (2 * 0.5**2))
+    np.testing.assert_allclose(ours.eval_fn(0.0, y), gauss * y, rtol=1e-14)
+    theirs = compile_spec(kernel)  # 0.9.0's: an array passed at each call
+    with pytest.raises(ValueError, match="missing parameter"):
+        theirs.eval_fn(0.0, y)
+    got = theirs.eval_fn(0.0, y, K=np.array([1.0, 2.0, 4.0]))
+    np.testing.assert_allclose(got, [1.0, 4.0, 12.0], rtol=1e-14)
 
 
 def test_an_ordinal_axis_is_read_as_categorical_in_order() -> None:
@@ -272,9 +293,10 @@ def test_observables_as_mappings_sum_over_their_reduced_axes() -> None:
     ("entry", "error", "match"),
     [
         (
+            # 0.9.0's own refusal comes first: the axis declares no measure
             {"expr": "I[age, r]", "reduction": {"kind": "integral", "axes": ["r"]}},
-            UnsupportedFeatureError,
-            "integral",
+            SpecError,
+            "requires an explicit measure on 'r'",
         ),
         (
             {"expr": "I[age, r]", "reduction": {"kind": "mean", "axes": ["r"]}},
@@ -329,7 +351,176 @@ def test_filtered_bindings_follow_the_axis_type() -> None:
     cont = {
         "axes": [{"name": "x", "type": "continuous", "coords": [0.0, 1.0, 3.0]}],
         "state": ["u[x]"],
-        "equations": {"u[x]": "apply_along(u[x:i], x=i in [0.0, 1.0])"},
+        "equations": {"u[x]": "apply_along(u[x:i], x=i in [0.5, 4.0])"},
     }
-    with pytest.raises(UnsupportedFeatureError, match="sub-interval"):
-        compile_spec(cont)
+    # the coordinates in [0.5, 4]: 1 and 3, with their own trapezoid weights (1, 1)
+    np.testing.assert_allclose(compile_spec(cont).eval_fn(0.0, y), [6.0] * 3)
+    for bad, match in [
+        ("[0.0, 1.0, 3.0]", "2-element"),
+        ("[3.0, 1.0]", "lo <= hi"),
+        ("[1.5, 2.5]", "selects no coordinate"),
+    ]:
+        cont["equations"]["u[x]"] = f"apply_along(u[x:i], x=i in {bad})"
+        with pytest.raises(SpecError, match=match):
+            compile_spec(cont)
+
+
+def _compile_quietly(spec: dict[str, Any]) -> Any:
+    """Compiled, whatever is said of the metadata it carries (kept or dropped)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SpecWarning)
+        return compile_spec(spec)
+
+
+def _density(
+    measure: dict[str, Any] | None, metadata: dict[str, Any] | None
+) -> dict[str, Any]:
+    axis: dict[str, Any] = {
+        "name": "x",
+        "type": "continuous",
+        "coords": [0.0, 1.0, 3.0],
+    }
+    if measure is not None:
+        axis["measure"] = measure
+    spec: dict[str, Any] = {
+        "kind": "expr",
+        "axes": [axis],
+        "state": ["u[x]"],
+        "equations": {"u[x]": "-u[x]"},
+        "observables": {
+            "mass": {
+                "expr": "g * u[x]",
+                "reduction": {"kind": "integral", "axes": ["x"]},
+            }
+        },
+    }
+    if metadata is not None:
+        spec["state_metadata"] = {"u": metadata}
+    return spec
+
+
+@pytest.mark.parametrize(
+    ("measure", "weights"),
+    [
+        ({"kind": "cell", "weights": [1.0, 10.0, 100.0]}, [1.0, 10.0, 100.0]),
+        ({"kind": "quadrature", "weights": [0.5, 2, 1.5]}, [0.5, 2.0, 1.5]),
+    ],
+)
+def test_an_observable_integral_weighs_by_the_axis_measure(
+    measure: dict[str, Any], weights: list[float]
+) -> None:
+    m = _compile_quietly(
+        _density(measure, {"representation": "density", "measure_axes": ["x"]})
+    )
+    y = np.array([1.0, 2.0, 3.0])
+    want = 0.5 * float(np.dot(weights, y))
+    np.testing.assert_allclose(m.observables(0.0, y, g=0.5), [want], rtol=1e-14)
+
+
+@pytest.mark.parametrize(
+    ("measure", "metadata", "match"),
+    [
+        (
+            None,
+            {"representation": "density", "measure_axes": ["x"]},
+            "explicit measure",
+        ),
+        ({"kind": "cell", "weights": [1, 2]}, {"representation": "density"}, "count"),
+        (
+            {"kind": "cell", "weights": [1, 2, 3]},
+            {"representation": "cell_mass"},
+            "intensive",
+        ),
+        ({"kind": "cell", "weights": [1, 2, 3]}, None, "intensive metadata for 'u'"),
+        (
+            {"kind": "cell", "weights": [1, 2, 3]},
+            {"representation": "density"},
+            "disagree",
+        ),
+        (
+            {"kind": "cell", "weights": [1, 2, 3]},
+            {"representation": "density", "measure_axes": []},
+            "inconsistent physical axes",
+        ),
+        (
+            {"kind": "counting", "weights": [1, 2, 3]},
+            {"representation": "density", "measure_axes": []},
+            "omit weights",
+        ),
+        (
+            {"kind": "cell", "weights": [1, -2, 3]},
+            {"representation": "density", "measure_axes": ["x"]},
+            "finite and positive",
+        ),
+    ],
+)
+def test_an_observable_integral_is_refused_as_0_9_0_refuses_it(
+    measure: dict[str, Any] | None, metadata: dict[str, Any] | None, match: str
+) -> None:
+    with pytest.raises(SpecError, match=match):
+        _compile_quietly(_density(measure, metadata))
+
+
+def test_an_observable_may_be_named_like_a_state() -> None:
+    spec = {
+        "kind": "expr",
+        "state": ["x", "z"],
+        "equations": {"x": "-a*x", "z": "a*x"},
+        "observables": {"total": {"expr": "x+z"}, "x": {"expr": "2*x"}},
+    }
+    m = compile_spec(spec)
+    assert m.observable_names == ("total", "x")
+    np.testing.assert_allclose(m.observables(0.0, np.array([1.0, 2.0]), a=0.5), [3, 2])
+    spec["observables"] = {"x": "2*x"}  # our form: one namespace with the states
+    with pytest.raises(SpecError, match="already the name of a state"):
+        compile_spec(spec)
+
+
+def test_0_1_2s_spelling_in_a_spec_read_as_0_9_0s_says_why() -> None:
+    spec: dict[str, Any] = {
+        "axes": [{"name": "age", "type": "ordinal", "coords": ["a", "b"]}],
+        "state": ["I[age]"],
+        "equations": {"I[age]": "-sum_over(age=j, I[age=j])"},
+    }
+    with pytest.raises(ExpressionError, match="because axes\\[0\\] is ordinal") as info:
+        compile_spec(spec)
+    assert info.value.path == "equations['I[age]']"
+    assert "sum_over(body, age=...)" in str(info.value)
+    y = np.array([1.0, 2.0])
+    np.testing.assert_allclose(
+        compile_spec({**spec, "dialect": "0.1"}).eval_fn(0.0, y), [-3.0, -3.0]
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec", "rule"),
+    [
+        (
+            {
+                "kind": "transitions",
+                "axes": [{"name": "age", "type": "ordinal", "coords": ["a", "b"]}],
+                "state": ["N[age]"],
+                "transitions": [{"to": "N[age=a]", "rate": "B[age]"}],
+            },
+            "reads axis 'age' at the coordinate 'a'",
+        ),
+        (
+            {
+                "axes": [{"name": "x", "type": "ordinal", "coords": ["p", "q"]}],
+                "kernels": [{"name": "K", "axes": ["x"], "value": [1.0, 2.0]}],
+                "state": ["u[x]"],
+                "equations": {"u[x]": "K[x] * u[x]"},
+            },
+            "kernel 'K' is read as an array passed at each call",
+        ),
+    ],
+)
+def test_a_rule_of_0_9_0_in_a_spec_detected_as_0_9_0s_is_named(
+    spec: dict[str, Any], rule: str
+) -> None:
+    with pytest.warns(SpecWarning, match=rule) as caught:
+        compile_spec(spec)
+    assert "because axes[0] is ordinal" in str(caught[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SpecWarning)
+        compile_spec({**spec, "dialect": "0.9"})  # declared: nothing to say

@@ -44,8 +44,13 @@ import numpy as np
 import numpy.typing as npt
 
 from .._core.chains import chain_name
+from .._core.declared import Declarations
 from .._core.model import Model
 from .._spec.axes import Axis
+from .._spec.gauges import ScalingGauge
+from .._spec.parameters import ParameterDeclaration
+from .._spec.reactants import Reactant
+from .._spec.science import AxisMeasure, StateDeclaration
 from .._support.errors import did_you_mean
 from .compiled import CompiledRhs
 from .normalized import NormalizedRhs
@@ -69,12 +74,15 @@ class AxisInfo:
         kind: `"categorical"` or `"continuous"`.
         coords: The coordinates as text, in order (as they appear in expanded names).
         values: The numeric coordinates of a continuous axis; `()` for a categorical one.
+        measure: The axis's declared `measure` (op-system 0.9.0's: `kind`,
+            one weight per coordinate, `units`), or `None`.
     """
 
     name: str
     kind: str
     coords: tuple[str, ...]
     values: tuple[float, ...] = ()
+    measure: AxisMeasure | None = None
 
     @property
     def size(self) -> int:
@@ -250,6 +258,16 @@ class ModelInfo:
         kernels: The spec's kernels.
         observable_params: The parameters only the spec's observables read (not
             the right-hand side's; see `CompiledRhs.observables`).
+        parameters: The spec's `parameters:` declarations (support, units,
+            description, fixed), by parameter name; data only.
+        state_metadata: The spec's `state_metadata:` declarations
+            (representation, units, description, measure axes, scale), by state base.
+        gauges: The spec's `gauges:` (declared scaling actions, not verified).
+        factorize_axes: The axes the spec declares the model independent along.
+        reactions: Each transition's declared reactants (`reactants:`, or a
+            `coord_shift`'s `catalysts:`), by transition name: a tuple of
+            `Reactant`s, or `"auto"`.
+        operators: The spec's `operators:` entries, normalized (metadata).
     """
 
     kind: str
@@ -264,6 +282,12 @@ class ModelInfo:
     )
     _axis_objects: Mapping[str, Axis] = field(default_factory=dict, compare=False)
     observable_params: tuple[ParamInfo, ...] = ()
+    parameters: Mapping[str, ParameterDeclaration] = field(default_factory=dict)
+    state_metadata: Mapping[str, StateDeclaration] = field(default_factory=dict)
+    gauges: tuple[ScalingGauge, ...] = ()
+    factorize_axes: tuple[str, ...] = ()
+    reactions: Mapping[str, tuple[Reactant, ...] | str] = field(default_factory=dict)
+    operators: tuple[Mapping[str, Any], ...] = ()
 
     def axis(self, name: str) -> AxisInfo:
         """The axis called `name` (`KeyError` naming the known axes otherwise)."""
@@ -344,12 +368,13 @@ class ModelInfo:
         )
 
 
-def _axis_info(ax: Axis) -> AxisInfo:
+def _axis_info(ax: Axis, measure: AxisMeasure | None = None) -> AxisInfo:
     return AxisInfo(
         ax.name,
         ax.kind,
         tuple(str(c) for c in ax.coords),
         tuple(float(v) for v in ax.values),
+        measure,
     )
 
 
@@ -408,17 +433,27 @@ def _from_model(
         )
         for name, (_, entry) in entries.items()
     )
+    decl = model.declarations or Declarations()
+    operators = model.meta.get("operators")
     return ModelInfo(
         kind=model.kind,
         state_names=state_names,
         param_names=param_names,
-        axes=tuple(_axis_info(ax) for ax in model.axes.values()),
+        axes=tuple(
+            _axis_info(ax, decl.measures.get(ax.name)) for ax in model.axes.values()
+        ),
         blocks=tuple(blocks),
         params=params,
         kernels=kernels,
         _kernel_entries=entries,
         _axis_objects=dict(model.axes),
         observable_params=observable_params,
+        parameters=dict(decl.parameters),
+        state_metadata=dict(decl.states),
+        gauges=decl.gauges,
+        factorize_axes=decl.factorize_axes,
+        reactions=dict(decl.reactions),
+        operators=tuple(operators) if isinstance(operators, list) else (),
     )
 
 

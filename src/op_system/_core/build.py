@@ -14,7 +14,7 @@ from typing import Any
 
 from .._lang.ir import IndexItem, Invalid, Name, Node, Ref
 from .._lang.parse import parse_expr
-from .._spec.dialect import is_axis_shift
+from .._spec.dialect import is_axis_shift, rule_warning
 from .._support.errors import (
     SpecError,
     UnsupportedFeatureError,
@@ -81,6 +81,13 @@ SPEC_KEYS = frozenset(
         "couplings",
         "constraints",
         "meta",
+        # declarations (`_core/declared.py`): data about the model, kept
+        "parameters",
+        "state_metadata",
+        "gauges",
+        "factorize_axes",
+        # refused with op-system 0.9.0's message (`_core/timevarying.py`)
+        "time_varying",
     }
 )
 #: Descriptive keys people write next to a model; never warned about.
@@ -163,18 +170,38 @@ def _finish(
         n_state=len(names),
         state_names=tuple(names),
         meta=meta,
-        kernels={k["name"]: k for k in meta.get("kernels") or []},
+        # in 0.9.0's language a kernel read in an expression is an array passed at
+        # each call (`kernels:` entries are the defaults a caller may build, kept
+        # in `meta`), as any shaped parameter
+        kernels=(
+            {}
+            if b.dialect == "0.9"
+            else {k["name"]: k for k in meta.get("kernels") or []}
+        ),
         counters=counters or [],
         time_axis=time_axis(b.spec, b.axes),
     )
     all_exprs = _alias_exprs(b) + exprs
     b.validate(model, b.collect_params(model, all_exprs))
+    for k in meta.get("kernels") or [] if b.dialect == "0.9" else []:
+        if k["name"] in model.params:
+            rule_warning(
+                b.detected,
+                f"kernel {k['name']!r} is read as an array passed at each call (0.1.2 "
+                "computes it from its kernels: entry)",
+                model.params[k["name"]].first_path,
+            )
     time_varying(b.spec, model, meta)
     if b.spec.get("observables") is not None:
         from .observables import observed_model
 
         model.observed = observed_model(b, model, all_exprs)
     b.attach_initial_state(meta)
+    from .declared import read_declarations
+
+    model.declarations = read_declarations(
+        b.spec, model, meta, all_exprs, strict=b.dialect != "0.9"
+    )
     return model
 
 
@@ -239,11 +266,13 @@ def _counters(b: Builder, transitions: list[Flow]) -> list[Counter]:
                     path=path,
                     token=td.name_text or "",
                 )
-        # The counter has the axes every counted transition has (others are summed).
+        # The counter has the axes every counted transition has (others are summed,
+        # as are a routing transition's selector dimensions, named apart from the axis)
         shared = [
             d.name
             for d in tds[0].dims
-            if all(any(e.name == d.name for e in t.dims) for t in tds)
+            if d.name == d.axis.name
+            and all(any(e.name == d.name for e in t.dims) for t in tds)
         ]
         last = b.blocks[-1]
         blk = Block(
@@ -422,6 +451,8 @@ def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> M
             else _state_ref(b, fields["to"], f"{path}.to", "to", names_now)
         )
         rate = b.parse(str(fields["rate"]), f"{path}.rate")
+        # 0.9.0's routing, checked first as 0.9.0 checks it
+        routed = routed_dims(b, src, dst, rate, path) if b.dialect == "0.9" else ()
         placeholders: list[str] = []
         for ref in (src, dst):
             if isinstance(ref, Ref):
@@ -433,12 +464,23 @@ def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> M
                     ):
                         placeholders.append(item.value)
         now = time_axis(b.spec, b.axes)
-        for ph in placeholders_in(b.sites(rate, f"{path}.rate"), b.axes):
+        sites = b.sites(rate, f"{path}.rate")
+        for ph in placeholders_in(sites, b.axes, by_variable=b.dialect == "0.9"):
             # the time axis in a rate, where from/to do not range over it, is the
             # current time (a time-varying parameter), not a template to expand
             if ph not in placeholders and (now is None or ph != now.name):
                 if b.dialect == "0.9":
-                    _free_in_rate_09(ph, path)
+                    # 0.9.0 reads it at the cell an endpoint pins (`from` first)
+                    k = _pinned(b, (src, dst), ph, path)
+                    rate = read_at(rate, b.axes[ph], k)
+                    rule_warning(
+                        b.detected,
+                        f"the rate reads axis {ph!r} at the coordinate "
+                        f"{b.axes[ph].coords[k]!r} an endpoint pins (0.1.2 sums the "
+                        f"flow over {ph!r})",
+                        f"{path}.rate",
+                    )
+                    continue
                 placeholders.append(ph)
         name_text = tr.get("name") if isinstance(tr.get("name"), str) else None
         if name_text:
@@ -447,9 +489,7 @@ def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> M
                     part = part.strip()
                     if part in b.axes and part not in placeholders:
                         placeholders.append(part)
-        dims = template_dims(placeholders, b.axes)
-        if b.dialect == "0.9":
-            dims += routed_dims(b, src, dst, rate, path)
+        dims = template_dims(placeholders, b.axes) + routed
         td = Flow(dims, src, dst, rate, path, tr, name_text)
         transitions.append(td)
         exprs.append((rate, dims, f"{path}.rate"))
@@ -532,7 +572,10 @@ def _reaction(
                 ):
                     placeholders.append(item.value)
     now = time_axis(b.spec, b.axes)
-    for ph in placeholders_in(b.sites(rate, f"{path}.rate"), b.axes):
+    sites = b.sites(rate, f"{path}.rate")
+    for ph in placeholders_in(sites, b.axes, by_variable=b.dialect == "0.9"):
+        # (as a transition's; a reaction has no endpoint pinning a free placeholder:
+        # its flow is summed over it)
         if ph not in placeholders and (now is None or ph != now.name):
             placeholders.append(ph)
     name_text = tr.get("name") if isinstance(tr.get("name"), str) else None
@@ -561,17 +604,26 @@ def _reaction_exprs(td: Flow, path: str) -> list[tuple[Node, tuple[Dim, ...], st
     return out
 
 
-def _free_in_rate_09(axis: str, path: str) -> None:
-    """A rate placeholder its endpoints do not range over, in 0.9.0's language.
+def _pinned(
+    b: Builder, ends: tuple[Name | Ref | None, ...], axis: str, path: str
+) -> int:
+    """Where a 0.9.0 spec reads a rate placeholder its endpoints do not range
+    over: the coordinate `from` pins on that axis, else the one `to` pins.
 
-    0.1.2 (and this compiler, for its specs) sums the flow over such an axis;
-    0.9.0 reads the rate at the cell an endpoint pins. Until that reading is
-    built, a 0.9.0 spec must say which one it means."""
+    0.1.2 (and this compiler, for its specs) sums the flow over such an axis.
+    With no pin, 0.9.0 cannot compile the spec either: it must say which it means."""
+    ax = b.axes[axis]
+    for end in ends:
+        if isinstance(end, Ref):
+            for item in end.items:
+                k = ax.lookup(item.value) if item.axis == axis else None
+                if k is not None:
+                    return k
     raise UnsupportedFeatureError(
-        f"the rate reads axis {axis!r}, which neither from nor to ranges over: "
-        "op-system 0.9.0 reads such a rate at the cell an endpoint pins, which is "
-        "not supported yet; write the sum explicitly "
-        f"(sum_over(..., {axis}=k)) or template the endpoints over {axis!r}",
+        f"the rate reads axis {axis!r}, which neither from nor to ranges over or "
+        "pins: op-system 0.9.0 reads such a rate at the cell an endpoint pins; "
+        f"write the sum explicitly (sum_over(..., {axis}=k)) or template the "
+        f"endpoints over {axis!r}",
         path=f"{path}.rate",
         token=axis,
     )

@@ -19,13 +19,13 @@ from typing import Any
 from .._lang.ir import Call, Name, Node, Reduce, Ref, children_getter, prefix_text
 from .._lang.parse import parse_expr
 from .._spec.axes import Axis, normalize_axes
-from .._spec.dialect import spec_dialect, time_axis_name
+from .._spec.dialect import mixed_spelling, spec_dialect, time_axis_name, why_0_9
 from .._spec.meta import normalize_kernels, normalize_operators, normalize_state_axes
 from .._support.errors import (
     ExpressionError,
     SpecError,
-    UnsupportedFeatureError,
 )
+from .initial_state import expand_initial_state
 from .model import (
     AliasDef,
     Block,
@@ -34,7 +34,6 @@ from .model import (
     ParamDef,
     along,
     cell_of,
-    subst_text,
 )
 from .resolve import Resolver
 from .templates import (
@@ -142,6 +141,10 @@ class Builder:
         self.kind = kind
         #: the spec's language, op-system 0.1.2's or 0.9.0's (`_spec/dialect.py`)
         self.dialect = spec_dialect(spec)
+        #: why a spec without a `dialect` key is read as 0.9.0's (None otherwise)
+        self.detected = (
+            why_0_9(spec) if self.dialect == "0.9" and "dialect" not in spec else None
+        )
         #: name resolution of each model being built (`resolver`), by its id
         self._resolvers: dict[int, Resolver] = {}
         #: the sites of each expression walked so far (`sites`), by its id
@@ -223,6 +226,12 @@ class Builder:
             axis_names=axis_names,
             state_set=operator_states,
         )
+        if self.dialect == "0.9":
+            from .._spec.operators09 import check_operators_09
+
+            check_operators_09(
+                spec.get("operators") or meta_get("operators"), spec.get("axes")
+            )
         for key in ("sources", "couplings", "constraints"):
             if key in spec:
                 meta[key] = spec.get(key)
@@ -258,38 +267,7 @@ class Builder:
                 "initial_state must be a mapping of state -> parameter",
                 path="initial_state",
             )
-        result: dict[str, str] = {}
-        for key, val in raw.items():
-            path = f"initial_state[{key!r}]"
-            val_s = str(val).strip()
-            if not val_s:
-                raise SpecError(
-                    f"initial_state[{key!r}] must be a non-empty string", path=path
-                )
-            base, axes = _parse_template(
-                normalize_key(str(key)), self.axes, path, "initial_state"
-            )
-            if not axes:
-                if base in result:
-                    raise SpecError(
-                        "expanded initial_state keys contain duplicates",
-                        path=path,
-                        token=base,
-                    )
-                result[base] = val_s
-                continue
-            blk = Block(base, axes, 0, path)
-            for idx, name in zip(blk.cells(), blk.names(), strict=False):
-                if name in result:
-                    raise SpecError(
-                        "expanded initial_state keys contain duplicates",
-                        path=path,
-                        token=name,
-                    )
-                assignment = {
-                    ax.name: ax.coords[i] for ax, i in zip(axes, idx, strict=False)
-                }
-                result[name] = subst_text(val_s, assignment)
+        result = expand_initial_state(raw, self.axes, self.dialect)
         meta["initial_state"] = result
 
     # -- parameters ---------------------------------------------------------------
@@ -410,7 +388,12 @@ class Builder:
 
     def parse(self, text: object, path: str) -> Node:
         """An expression of this spec, parsed in its language (`dialect`)."""
-        return parse_expr(text, path=path, dialect=self.dialect)
+        try:
+            return parse_expr(text, path=path, dialect=self.dialect)
+        except ExpressionError as exc:
+            if self.detected is not None:
+                mixed_spelling(text, path, self.detected, exc)
+            raise
 
     def sites(self, expr: Node, path: str) -> list[Site]:
         """`scoped_sites` of `expr`, walked once however often the build asks."""
@@ -447,13 +430,18 @@ class Builder:
                 model.prefix_groups(prefix_text(node), sc, path)
                 continue
             tgt = resolve(node, sc, path)  # type: ignore[arg-type]
-            if new_language and tgt.kind == "kernel":
-                raise UnsupportedFeatureError(
-                    f"{tgt.obj.entry['name']!r} is a kernel read in an expression: "
-                    "op-system 0.9.0 reads it as an array passed at each call (the "
-                    "spec's kernel is only its default), which is not supported yet",
+            if (
+                new_language
+                and tgt.kind == "state"
+                and node.__class__ is Name
+                and tgt.obj.axes
+            ):  # 0.9.0 refuses 0.1.2's implicit read of a templated state
+                axes_txt = ",".join(ax.name for ax in tgt.obj.axes)
+                raise SpecError(
+                    f"{path} references templated state {node.id!r} without its "
+                    f"axes; write {node.id}[{axes_txt}]",
                     path=path,
-                    token=tgt.obj.entry["name"],
+                    token=node.id,
                 )
             if tgt.kind == "param" and tgt.obj.axes:
                 _mark_used(used, tgt, sc)
@@ -502,14 +490,22 @@ def _mark_used(
         cells.add(cell_of(tgt.sels, a))
 
 
-def placeholders_in(sites: list[Site], axes: dict[str, Axis]) -> list[str]:
+def placeholders_in(
+    sites: list[Site], axes: dict[str, Axis], *, by_variable: bool = False
+) -> list[str]:
     """Axis placeholders used in a transition's rate (outside reduction variables),
-    from the rate's `sites`."""
+    from the rate's `sites`.
+
+    With `by_variable` (0.9.0's language) only a reduction's variable is bound in
+    its body: there `C[age, age:j]` inside a reduction over `age` still reads the
+    placeholder `age` of the enclosing template."""
     found: list[str] = []
     for n, scope in sites:
         if not isinstance(n, Ref):
             continue
-        bound = {d.name for d in scope} | {d.axis.name for d in scope}
+        bound = {d.name for d in scope}
+        if not by_variable:
+            bound |= {d.axis.name for d in scope}
         for item in n.items:
             free = item.axis is None and not item.is_number and item.value not in bound
             if free and item.value in axes and item.value not in found:

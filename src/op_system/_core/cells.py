@@ -245,12 +245,13 @@ class CellEvaluator(Generic[V]):
         dim = loop_dim(node)
         inner = (*scope, dim)
         weighted = node.kind == "integrate_over"
+        weights = dim.weights() if weighted else None
         terms = [
             (
-                dim.axis.deltas[c] if weighted else None,
+                weights[k] if weights is not None else None,
                 self.expr(node.body, inner, {**a, dim.name: c}, path),
             )
-            for c in dim.coord_indices()
+            for k, c in enumerate(dim.coord_indices())
         ]
         return self.b.reduce(node, terms)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from .._lang.ir import Name
 from .._spec.axes import Axis
-from .._support.errors import SpecError, did_you_mean
+from .._support.errors import SpecError, UnsupportedFeatureError, did_you_mean
 from .defs import Block, Flow, Run
 from .templates import _check_ident
 
@@ -172,6 +172,15 @@ def _expr_chains(
     # adds nothing, an earlier one's replaces the stage's own equation.
     filled: set[str] = set()
     for c_idx, chain in enumerate(chains):
+        name = chain.get("name") if isinstance(chain, dict) else None
+        if isinstance(name, str) and "[" in name:
+            raise UnsupportedFeatureError(
+                "a templated chain in an expr model is not supported; declare its "
+                "stages as templated states with their equations, or write the model "
+                "as transitions",
+                path=f"chain[{c_idx}].name",
+                token=name,
+            )
         stages, rates, _entry, exit_cfg = _parse_chain(chain, c_idx, names_now)
         chain_bases.add(chain["name"].strip())
         final_out = (exit_cfg[1] if exit_cfg else None) or rates[-1]
@@ -217,6 +226,73 @@ def _raws(stages: list[str], rates: list[str]) -> list[dict[str, str]]:
     ]
 
 
+def _templated(b: Any, chain: object, idx: int) -> tuple[str, str] | None:
+    """A templated chain's base and axes text (`I[age,vax]`: `I`, `age,vax`), its
+    stages made state blocks over those axes (`I1[age,vax]`, ..., after the
+    declared states, as op-system 0.9.0 lays them out); None for a plain name."""
+    from .templates import _parse_template
+
+    name = chain.get("name") if isinstance(chain, dict) else None
+    if not isinstance(name, str) or "[" not in name:
+        return None
+    path = f"chain[{idx}].name"
+    base, axes = _parse_template(name.strip(), b.axes, path, "chain")
+    length = chain.get("length") if isinstance(chain, dict) else None
+    if isinstance(length, bool) or not isinstance(length, int) or length < 2:
+        raise SpecError(
+            f"chain[{idx}].length must be an integer >= 2",
+            path=f"chain[{idx}].length",
+            token=repr(length),
+        )
+    names_now = set(b.state_names())
+    for i in range(1, length + 1):
+        stage = f"{base}{i}"
+        _check_ident(stage, path, "chain stage")
+        if any(blk.base == stage for blk in b.blocks) or stage in names_now:
+            raise SpecError(
+                f"chain stage {stage!r} is already a state", path=path, token=stage
+            )
+        last = b.blocks[-1]
+        b.blocks.append(Block(stage, axes, last.offset + last.size, path))
+    return base, ",".join(ax.name for ax in axes)
+
+
+def _templated_flows(
+    b: Any, chain: dict[str, Any], idx: int, base: str, axes: str
+) -> list[tuple[Any, str]]:
+    """A templated chain's entry, stage and exit moves, as templated transitions."""
+    p = f"chain[{idx}]"
+    n = int(chain["length"])
+    stages = [f"{base}{i}[{axes}]" for i in range(1, n + 1)]
+    flat = {**chain, "name": base}
+    # the stage names of `_parse_chain` are not states here: validate the rest
+    _, rates, _, _ = _parse_chain({**flat, "entry": None, "exit": None}, idx, set())
+    out: list[tuple[Any, str]] = []
+    entry = chain.get("entry")
+    if entry is not None:
+        if not isinstance(entry, dict) or not isinstance(entry.get("from"), str):
+            raise SpecError(
+                f"{p}.entry must be a mapping with a 'from' state",
+                path=f"{p}.entry",
+            )
+        rate = _chain_rate(entry.get("rate"), f"{p}.entry.rate")
+        out.append(
+            ({"from": entry["from"], "to": stages[0], "rate": rate}, f"{p}.entry")
+        )
+    out.extend(
+        ({"from": a, "to": z, "rate": r}, f"{p}.forward[{i}]")
+        for i, (a, z, r) in enumerate(zip(stages, stages[1:], rates))
+    )
+    exit_cfg = chain.get("exit")
+    to = exit_cfg.get("to") if isinstance(exit_cfg, dict) else chain.get("to")
+    if to is not None:
+        rate = rates[-1]
+        if isinstance(exit_cfg, dict) and exit_cfg.get("rate") is not None:
+            rate = _chain_rate(exit_cfg["rate"], f"{p}.exit.rate")
+        out.append(({"from": stages[-1], "to": to, "rate": rate}, f"{p}.exit"))
+    return out
+
+
 def _transition_chains(
     b: Any, chains: list[Any], entries: list[tuple[Any, str]]
 ) -> set[str]:
@@ -225,6 +301,11 @@ def _transition_chains(
     Returns the state names so far."""
     names_now = set(b.state_names())
     for c_idx, chain in enumerate(chains):
+        templated = _templated(b, chain, c_idx)
+        if templated is not None:
+            entries.extend(_templated_flows(b, chain, c_idx, *templated))
+            names_now = set(b.state_names())
+            continue
         stages, rates, entry, exit_cfg = _parse_chain(chain, c_idx, names_now)
         p = f"chain[{c_idx}]"
         blk = _chain_block(b, chain["name"].strip(), stages, p)

@@ -400,6 +400,16 @@ class Dim:
     def coord_indices(self) -> tuple[int, ...]:
         return self.subset if self.subset is not None else tuple(range(self.axis.size))
 
+    def weights(self) -> tuple[float, ...]:
+        """The trapezoid weights of an integral over this dimension of a continuous
+        axis, one per coordinate index: the axis's own, or, over a sub-interval of
+        it (0.9.0's filtered binding), those of the sub-interval's coordinates."""
+        if self.subset is None:
+            return self.axis.deltas
+        from .._spec.axes import trapezoid
+
+        return tuple(trapezoid([self.axis.values[i] for i in self.subset]))
+
 
 @dataclass(frozen=True, eq=False)
 class KernelUse:

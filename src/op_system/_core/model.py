@@ -20,10 +20,13 @@ import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._spec.axes import Axis
 from .._support.errors import ExpressionError, did_you_mean
+
+if TYPE_CHECKING:
+    from .declared import Declarations
 from .defs import (
     INLINE_RE,
     AliasDef,
@@ -120,6 +123,9 @@ class Model:
     has_invalid: bool = True
     #: the aliases each alias reads, by base name (found by the binding walk)
     alias_deps: dict[str, frozenset[str]] | None = None
+    #: what the spec declares beyond its equations (`parameters:`,
+    #: `state_metadata:`, axis measures, `gauges:`, ...; see `_core/declared.py`)
+    declarations: Declarations | None = None
     _block_by_base: dict[str, Block] = field(default_factory=dict)
     _prefix_cache: dict[str, list[int]] = field(default_factory=dict)
 

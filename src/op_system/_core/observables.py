@@ -21,9 +21,10 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from .._lang.ir import Node, Reduce
+from .._lang.ir import BinOp, IndexItem, Node, Read, Reduce, Ref
 from .._spec.axes import Axis
 from .._spec.dialect import check_fields
+from .._spec.science import axis_measure
 from .._support.errors import (
     SpecError,
     SpecWarning,
@@ -31,7 +32,17 @@ from .._support.errors import (
     did_you_mean,
     outside_package,
 )
-from .model import AliasDef, Block, Dim, Flow, Model, transition_base
+from .model import (
+    AliasDef,
+    Along,
+    Block,
+    Dim,
+    Flow,
+    KernelUse,
+    Model,
+    Target,
+    transition_base,
+)
 from .templates import _check_ident
 from .timevarying import time_varying
 
@@ -104,16 +115,12 @@ def observed_model(
             )
         else:
             base, axes = _parse_template(key.strip(), b.axes, path, "observable")
-        if base in taken or base in blocks or base in seen:
-            apart = (
-                " (op-system 0.9.0 keeps observables apart; here they share one "
-                "namespace): rename it"
-                if mapping
-                else ""
-            )
+        # op-system 0.9.0's observables are a namespace of their own: nothing reads
+        # them by name, so one may be named like a state (`x: {expr: x}`)
+        if (base in taken and not mapping) or base in blocks or base in seen:
             raise SpecError(
                 f"observable {base!r} is already the name of a state, alias, flow or "
-                f"observable{apart}",
+                "observable",
                 path=path,
                 token=base,
             )
@@ -163,6 +170,40 @@ def observed_model(
                 stacklevel=2,
             )
     return observed
+
+
+def check_observable_ops(expr: Node, path: str) -> None:
+    """op-system 0.9.0's limits on an observable's expression (mapping form):
+    numbers, states, parameters and pointwise arithmetic with `np.exp`; the
+    reduction is the entry's `reduction`, never a call. Raised as 0.9.0 does,
+    with its feature names."""
+    from .._lang.ir import Call, Invalid, Num, Reduce, walk
+
+    def refuse(feature: str, detail: str = "") -> UnsupportedFeatureError:
+        more = f" Detail: {detail}" if detail else ""
+        return UnsupportedFeatureError(
+            f"Feature {feature!r} is not supported.{more}", path=path
+        )
+
+    for node in walk(expr):
+        if isinstance(node, Num) and isinstance(node.value, bool):
+            raise refuse("nonnumeric observable literals")
+        if isinstance(node, Invalid) and node.token.startswith(("'", '"')):
+            raise refuse("nonnumeric observable literals")
+        if isinstance(node, Invalid) and node.token == "np.exp":
+            raise refuse("observable operation arity")
+        # 0.9.0 counts `np.exp` as unary and every other operation as binary
+        arity = 1 if isinstance(node, Call) and node.func == "exp" else 2
+        if isinstance(node, Call) and len(node.args) != arity:
+            raise refuse("observable operation arity")
+        if isinstance(node, (Call, Reduce, Invalid)) and not (
+            isinstance(node, Call) and node.func == "exp"
+        ):
+            raise refuse(
+                "observable expression operation",
+                "Use pointwise arithmetic/np.exp and the explicit reduction field; "
+                "aliases, history and nested reductions are deferred.",
+            )
 
 
 def names_in(expr: Node) -> set[str]:
@@ -217,14 +258,7 @@ def observable_09(
         where = f"{path}.reduction"
         if not isinstance(reduction, Mapping) or set(reduction) != {"kind", "axes"}:
             raise SpecError(f"{where} must be {{kind: sum, axes: [...]}}", path=where)
-        if reduction["kind"] == "integral":
-            raise UnsupportedFeatureError(
-                "an observable's integral (op-system 0.9.0 weighs it by the axis "
-                "measure of an intensive state) is not supported yet; a sum is",
-                path=f"{where}.kind",
-                token="integral",
-            )
-        if reduction["kind"] != "sum":
+        if reduction["kind"] not in ("sum", "integral"):
             raise SpecError(
                 f"{where}.kind must be 'sum' or 'integral'",
                 path=f"{where}.kind",
@@ -244,6 +278,72 @@ def observable_09(
             stacklevel=outside_package(),
         )
     expr = b.parse(text.strip(), f"{path}.expr")
+    if b.dialect == "0.9":
+        check_observable_ops(expr, f"{path}.expr")
+    if reduced and reduction is not None and reduction["kind"] == "integral":
+        expr = _weighed(b, expr, reduced, f"{path}.reduction")
     for ax in reversed(reduced):  # the loop variable is the axis's own name
         expr = Reduce("sum", ax.name, ax.name, None, expr)
     return base, axes, expr
+
+
+def _weighed(b: Any, expr: Node, reduced: tuple[Axis, ...], where: str) -> Node:
+    """`expr` times each reduced axis's measure weights (0.9.0's integral), after
+    0.9.0's checks: every reduced axis declares its measure, and every state read
+    is intensive (`state_metadata`: a density or concentration) with its
+    `measure_axes` those of the reduced axes whose measure is not counting."""
+    declared = {
+        entry.get("name"): entry
+        for entry in b.spec.get("axes") or []
+        if isinstance(entry, Mapping)
+    }
+    physical: set[str] = set()
+    weights: dict[str, tuple[float, ...]] = {}
+    for ax in reduced:
+        measure = declared.get(ax.name, {}).get("measure")
+        if not isinstance(measure, Mapping):
+            raise SpecError(
+                f"observable integral requires an explicit measure on {ax.name!r}",
+                path=f"{where}.axes",
+                token=ax.name,
+            )
+        weights[ax.name] = axis_measure(
+            measure, ax.size, f"axes[{ax.name!r}].measure"
+        ).weights
+        if measure.get("kind") != "counting":
+            physical.add(ax.name)
+    states = {blk.base for blk in b.blocks}
+    metadata = b.spec.get("state_metadata") or {}
+    required: set[str] = set()
+    read = sorted(names_in(expr) & states)
+    for state in read:
+        entry = metadata.get(state) if isinstance(metadata, Mapping) else None
+        entry = entry if isinstance(entry, Mapping) else {}
+        if entry.get("representation") not in ("density", "concentration"):
+            raise SpecError(
+                f"observable integral requires intensive metadata for {state!r}; "
+                "use sum for extensive counts/mass/counters",
+                path=f"state_metadata[{state!r}]",
+                token=state,
+            )
+        axes_of = entry.get("measure_axes")
+        if not isinstance(axes_of, list):
+            raise SpecError(
+                f"observable integral measures disagree with {state!r}",
+                path=f"state_metadata[{state!r}].measure_axes",
+                token=state,
+            )
+        required.update(set(axes_of) & {ax.name for ax in reduced})
+    if read and required != physical:
+        raise SpecError(
+            "observable integral has inconsistent physical axes",
+            path=f"{where}.axes",
+        )
+    for ax in reduced:
+        entry = {"name": f"{ax.name}_measure", "value": list(weights[ax.name])}
+        node = Ref(entry["name"], (IndexItem(None, ax.name),))
+        read_weights = Read(
+            node, Target("kernel", KernelUse(entry, (ax,)), (Along(ax.name),))
+        )
+        expr = BinOp("*", expr, read_weights)
+    return expr

@@ -10,7 +10,7 @@ import re
 
 from .._lang.ir import Reduce
 from .._spec.axes import Axis
-from .._support.errors import SpecError, UnsupportedFeatureError, did_you_mean
+from .._support.errors import SpecError, did_you_mean
 from .model import Dim
 
 __all__ = ["RESERVED_NAMES", "reduce_dim"]
@@ -91,6 +91,23 @@ def reduce_dim(node: Reduce, axes: dict[str, Axis], path: str) -> Dim:
             pos=node.pos,
             token=node.axis,
         )
+    inner = node.body
+    if (
+        node.kind == "apply_along"
+        and isinstance(inner, Reduce)
+        and inner.kind == "apply_along"
+        and inner.pos == node.pos
+        and inner.axis in axes
+        and axes[inner.axis].kind != axis.kind
+    ):  # one call binding axes of both types: 0.9.0 wants the kernel said
+        kinds = sorted({axis.kind, axes[inner.axis].kind})
+        raise SpecError(
+            f"apply_along(...) cannot infer kernel for mixed/unknown axis types "
+            f"({kinds}); pass kernel=sum or kernel=integrate",
+            path=path,
+            pos=node.pos,
+            token="apply_along",
+        )
     # "sum": 0.9.0's observable reduction, a unit-weight sum over any axis;
     # "apply_along": a sum or an integral by the axis's type (`_core/bind.py`)
     if node.kind == "sum_over" and axis.kind != "categorical":
@@ -108,10 +125,21 @@ def reduce_dim(node: Reduce, axes: dict[str, Axis], path: str) -> Dim:
             token=node.axis,
         )
     subset = None
-    if node.coords is not None:
+    if node.coords is not None and axis.kind == "continuous":
+        # only 0.9.0's bindings reach here
+        subset = _sub_interval(node, axis, path)
+    elif node.coords is not None:
         if not node.coords:
             raise SpecError(
                 f"sum_over IN filter for axis {node.axis!r} is empty",
+                path=path,
+                pos=node.pos,
+                token=node.axis,
+            )
+        if axis.kind == "continuous" and len(node.coords) != 2:
+            raise SpecError(
+                f"apply_along axis {node.axis!r} continuous filter must be a 2-element "
+                f"[lo, hi] interval (got {len(node.coords)} entries)",
                 path=path,
                 pos=node.pos,
                 token=node.axis,
@@ -136,14 +164,6 @@ def reduce_dim(node: Reduce, axes: dict[str, Axis], path: str) -> Dim:
                 )
             seen.append(i)
         subset = tuple(seen)
-        if axis.kind == "continuous":  # only 0.9.0's bindings reach here
-            raise UnsupportedFeatureError(
-                f"a filtered binding over continuous axis {node.axis!r} (op-system "
-                "0.9.0 integrates over the sub-interval) is not supported yet",
-                path=path,
-                pos=node.pos,
-                token=node.axis,
-            )
         if axis.ordered:  # 0.9.0: `[lo, hi]` is an inclusive range of an ordinal axis
             if len(seen) != 2 or seen[0] > seen[1]:
                 raise SpecError(
@@ -155,3 +175,44 @@ def reduce_dim(node: Reduce, axes: dict[str, Axis], path: str) -> Dim:
                 )
             subset = tuple(range(seen[0], seen[1] + 1))
     return Dim(node.var, axis, subset)
+
+
+def _sub_interval(node: Reduce, axis: Axis, path: str) -> tuple[int, ...]:
+    """The coordinates of a continuous axis in a filter's closed interval
+    `[lo, hi]` (0.9.0's filtered binding: an integral over the sub-interval,
+    with the trapezoid weights of its coordinates, `Dim.weights`)."""
+    assert node.coords is not None
+    where = f"a filter of continuous axis {node.axis!r}"
+    if len(node.coords) != 2:
+        raise SpecError(
+            f"{where} is a 2-element [lo, hi] interval (got {len(node.coords)} entries)",
+            path=path,
+            pos=node.pos,
+            token=node.axis,
+        )
+    try:
+        lo, hi = (float(c) for c in node.coords)
+    except ValueError:
+        raise SpecError(
+            f"{where} has numeric endpoints (got {list(node.coords)})",
+            path=path,
+            pos=node.pos,
+            token=node.axis,
+        ) from None
+    if lo > hi:
+        raise SpecError(
+            f"{where} needs lo <= hi (got [{lo}, {hi}])",
+            path=path,
+            pos=node.pos,
+            token=node.axis,
+        )
+    inside = tuple(i for i, v in enumerate(axis.values) if lo <= v <= hi)
+    if not inside:
+        raise SpecError(
+            f"{where} [{lo}, {hi}] selects no coordinate of the axis "
+            f"{list(axis.values)}",
+            path=path,
+            pos=node.pos,
+            token=node.axis,
+        )
+    return inside

@@ -89,8 +89,25 @@ def time_varying(spec: Mapping[str, Any], model: Model, meta: dict[str, Any]) ->
     """Give each time-varying parameter its method; record them in `meta`."""
     from .._support.errors import outside_package
 
+    if "time_varying" in spec:
+        # op-system 0.9.0 removed this key and refuses it, with this message
+        raise SpecError(
+            "the top-level 'time_varying' field has been removed; declare "
+            "time-varying parameters implicitly by subscripting them with the "
+            "configured time axis (default 'time'), e.g. 'beta[time, age]'.",
+            path="time_varying",
+        )
     tv = [p for p in model.params.values() if p.time_varying]
     raw = spec.get("time_interpolation")
+    if "time_interpolation" in spec and (raw is None or raw == {}):
+        # 0.9.0 refuses an empty policy (it wants 'linear' or 'previous'); ours
+        # also takes a mapping of parameter -> method, which must name one
+        raise SpecError(
+            f"time_interpolation must be 'linear' or 'previous' (or one of {list(METHODS)}, "
+            f"or a mapping of parameter -> method), got {raw!r}",
+            path="time_interpolation",
+            token=repr(raw),
+        )
     if raw is not None and not tv:
         warnings.warn(
             "time_interpolation is given but no parameter is indexed by the time "

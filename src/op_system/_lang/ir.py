@@ -16,6 +16,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, TypeAlias
 
+from .._support.errors import (
+    ExpressionError,
+    OpSystemError,
+    PlannedFeatureError,
+)
+
 __all__ = [
     "ALLOWED_FUNCS",
     "ATOM",
@@ -268,6 +274,20 @@ class Invalid(_Node):
     source: str
     #: where it starts in its expression: (line, column), 1-based, for error messages; not part of its identity
     pos: Pos | None = field(default=None, compare=False, repr=False)
+    #: a construct of a language op_system knows but does not implement (0.9.0's
+    #: `convolve_history`): `UnsupportedFeatureError`, not `ExpressionError`
+    unsupported: bool = False
+
+
+def invalid_error(node: Invalid, path: str) -> OpSystemError:
+    """The error that compiling the construct `node`, at spec path `path`, raises."""
+    if node.unsupported:
+        # an ExpressionError as op-system 0.1.2 raised (an unknown function), and
+        # an UnsupportedFeatureError as 0.9.0 raises
+        return PlannedFeatureError(
+            node.detail, path=path, token=node.token, pos=node.pos
+        )
+    return ExpressionError(node.detail, path=path, token=node.token, pos=node.pos)
 
 
 #: An expression: the closed union of the IR's node classes. An interpreter that

@@ -21,6 +21,7 @@ import io
 import keyword
 import math
 import tokenize
+from dataclasses import replace
 
 from .._support.errors import ExpressionError
 from .ir import (
@@ -59,6 +60,34 @@ _HELPERS = frozenset({"sum_state", "sum_prefix"})
 _REDUCERS = frozenset({"sum_over", "integrate_over"})
 #: `apply_along(..., kernel=k)`: the reduction each kernel is
 _KERNELS = {"sum": "sum_over", "integrate": "integrate_over"}
+#: What to write instead of a delay read from the state's past (op_system's
+#: right-hand sides have no memory): the same delay as states.
+_AS_STAGES = (
+    "write the delay as states instead: an Erlang delay (a gamma kernel of "
+    "integer shape k and scale theta) of a signal x is a chain of k stages, each "
+    "left at rate 1/theta (transitions from stage to stage, or the equations "
+    "h1: (x - h1) / theta, h2: (h1 - h2) / theta, ..., hk: (h(k-1) - hk) / theta, "
+    "started at 0), and hk stands for the convolution; see the compatibility page"
+)
+#: op-system 0.9.0's history operators: calls op_system knows and refuses
+_HISTORY_CALLS = {
+    "convolve_history": (
+        "convolve_history(...) is not supported: op-system 0.9.0's convolution of a "
+        "signal's past with a delay kernel over a window, which an engine's history "
+        "provider evaluates; op_system compiles right-hand sides without memory, so "
+        + _AS_STAGES
+    ),
+    "history": (
+        "history(...) is not supported (op-system 0.9.0 refuses it too): it reads a "
+        "state's past value from an engine's history buffer; op_system compiles "
+        "right-hand sides without memory, so " + _AS_STAGES
+    ),
+    "delay": (
+        "delay(...) is not supported (op-system 0.9.0 refuses it too): it reads a "
+        "state's past value from an engine's history buffer; op_system compiles "
+        "right-hand sides without memory, so " + _AS_STAGES
+    ),
+}
 
 _BINOPS: dict[type, str] = {
     ast.Add: "+",
@@ -584,6 +613,10 @@ class _Converter:
                 return self.reducer_09(node, fname, d)
             if fname in _REDUCERS:
                 return self.reducer(node, fname, d)
+            if fname in _HISTORY_CALLS:
+                return replace(
+                    self.invalid(node, _HISTORY_CALLS[fname], fname), unsupported=True
+                )
             if fname not in _HELPERS:
                 return self.invalid(node, f"disallowed function call: {fname}", fname)
             if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):

@@ -47,6 +47,7 @@ from .._lang.ir import (
     UnaryOp,
     attributes,
     children,
+    invalid_error,
     not_a_value,
     prefix_text,
     to_source,
@@ -577,9 +578,7 @@ class _Lowerer:
         if isinstance(node, Reduce):
             return self.reduce(node, scope, path)
         if isinstance(node, Invalid):  # pragma: no cover - rejected by check_invalid
-            raise ExpressionError(
-                node.detail, path=path, token=node.token, pos=node.pos
-            )
+            raise invalid_error(node, path)
         if isinstance(node, (Str, Name, Ref)):  # pragma: no cover
             raise not_a_value(node, path)
         unhandled(node)
@@ -681,9 +680,7 @@ class _Lowerer:
         inner = (*scope, dim)
         weights = None
         if node.kind == "integrate_over":
-            weights = np.asarray(
-                [dim.axis.deltas[i] for i in dim.coord_indices()], dtype=np.float64
-            )
+            weights = np.asarray(dim.weights(), dtype=np.float64)
         if weights is None:
             emitted = len(self.lines)
             mm = self.matvec(node.body, scope, dim, path)

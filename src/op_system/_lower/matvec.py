@@ -115,6 +115,10 @@ def matvec(
         code = Reshape(code, full)
     dims = frozenset(names)
     for v, d in other:
-        code = Bin("/" if d else "*", code, v.op)
+        # lowered in the loop's scope (a trailing 1 for `dim`): the product is in
+        # the enclosing scope's shape
+        outer = _shape(v, scope)
+        op = v.op if outer is None else _reshape(v, _shape(v, inner), outer)
+        code = Bin("/" if d else "*", code, op)
         dims |= v.dims
     return _Val(code, dims, "num")

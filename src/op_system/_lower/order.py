@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from .._core.model import AliasDef, Model
-from .._lang.ir import Invalid, Node, walk
-from .._support.errors import ExpressionError
+from .._lang.ir import Invalid, Node, invalid_error, walk
 
 __all__ = ["_alias_deps", "_alias_levels", "_alias_order", "check_invalid"]
 
@@ -29,9 +28,7 @@ def check_invalid(model: Model) -> None:
     for expr, path in exprs:
         for node in walk(expr):
             if isinstance(node, Invalid):
-                raise ExpressionError(
-                    node.detail, path=path, token=node.token, pos=node.pos
-                )
+                raise invalid_error(node, path)
 
 
 def _alias_order(

@@ -256,9 +256,7 @@ class _Tangent(_Lowerer):
             return None
         weights = None
         if node.kind == "integrate_over":
-            weights = np.asarray(
-                [dim.axis.deltas[i] for i in dim.coord_indices()], dtype=np.float64
-            )
+            weights = np.asarray(dim.weights(), dtype=np.float64)
         if dim.name not in body.dims:
             factor = float(weights.sum()) if weights is not None else float(dim.size)
             return _Val(

@@ -84,6 +84,13 @@ def _as_number(x: object, *, path: str) -> float:
     return float(x)
 
 
+def trapezoid(coords: Sequence[float]) -> list[float]:
+    """Trapezoid weights of increasing coordinates (one point: weight 0)."""
+    if len(coords) == 1:
+        return [0.0]
+    return _deltas(coords, 0)
+
+
 def _deltas(coords: Sequence[float], idx: int, one_point: bool = False) -> list[float]:
     if len(coords) == 1 and one_point:
         return [0.0]  # a time axis of one point: a constant table, no integral

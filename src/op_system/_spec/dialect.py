@@ -6,9 +6,12 @@ reduction's body first, `sum_over(I[age:j], age=j)` (0.1.2:
 `sum_over(age=j, I[age=j])`), and has `apply_along(body, axis=var, ...,
 kernel=...)`. A spec says its language with the top-level key
 `dialect: "0.9"` (or `"0.1"`); otherwise a spec whose expressions use one of
-0.9.0's spellings is read as 0.9.0's (so is a spec with an ordinal axis, a time axis of one point, an
-axis-wide `coord_shift`, observables written as mappings, or a source that
-leaves `from` out), and any other as 0.1.2's.
+0.9.0's spellings is read as 0.9.0's (so is a spec with an ordinal axis or an
+axis `measure`, one of 0.9.0's declaration blocks `parameters`,
+`state_metadata`, `gauges`, `factorize_axes`, a transition's `reactants` or
+`catalysts`, a time axis of one point, an axis-wide `coord_shift`, observables
+written as mappings, a source that leaves `from` out, or an `initial_state`
+key that pins a coordinate), and any other as 0.1.2's.
 
 !!! example
     ```python
@@ -27,17 +30,24 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
-from .._support.errors import SpecError, did_you_mean
+from .._support.errors import ExpressionError, SpecError, did_you_mean
 
 __all__ = [
+    "DECLARATION_KEYS",
     "Dialect",
     "check_fields",
     "is_axis_shift",
+    "mixed_spelling",
+    "rule_warning",
     "spec_dialect",
     "time_axis_name",
+    "why_0_9",
 ]
 
 Dialect = Literal["0.1", "0.9"]
+
+#: top-level blocks only 0.9.0's language has: declarations about the model
+DECLARATION_KEYS = ("parameters", "state_metadata", "gauges", "factorize_axes")
 
 #: the values the `dialect` key takes, and what each means
 _NAMES: dict[str, Dialect] = {
@@ -70,49 +80,69 @@ def spec_dialect(spec: Mapping[str, Any]) -> Dialect:
                 token=repr(raw),
             )
         return got
-    for text in _expressions(spec):
+    return "0.9" if why_0_9(spec) is not None else "0.1"
+
+
+def why_0_9(spec: Mapping[str, Any]) -> str | None:
+    """Why a spec without a `dialect` key is read as op-system 0.9.0's: the
+    first of 0.9.0's own constructs it uses, and where (None: it is 0.1.2's)."""
+    for where, text in _expressions(spec):
         # each marker holds one of these substrings: a plain search first, as a
         # flat spec's thousands of long expressions hold none
-        if ("_along" in text or "_over" in text or ":" in text) and _MARKERS.search(
-            text
+        if ("_along" in text or "_over" in text or ":" in text) and (
+            found := _MARKERS.search(text)
         ):
-            return "0.9"
+            return f"{where} writes {found.group(0).strip()!r}"
+    for key in DECLARATION_KEYS:
+        if key in spec:
+            return f"it declares {key!r}"  # only 0.9.0 has these blocks
+    from .operators09 import has_09_operator
+
+    if has_09_operator(spec.get("operators")):
+        return "an operator has a field only 0.9.0 has"
     axes = spec.get("axes")
-    if isinstance(axes, list) and any(
-        isinstance(ax, Mapping) and ax.get("type") == "ordinal" for ax in axes
-    ):
-        return "0.9"  # only 0.9.0 has ordinal axes
+    axes = axes if isinstance(axes, list) else []
+    for i, ax in enumerate(axes):
+        if isinstance(ax, Mapping) and ax.get("type") == "ordinal":
+            return f"axes[{i}] is ordinal"  # only 0.9.0 has ordinal axes
+        if isinstance(ax, Mapping) and "measure" in ax:
+            return f"axes[{i}] has a measure"
     now = time_axis_name(spec)
-    if (
-        now is not None
-        and isinstance(axes, list)
-        and any(
-            isinstance(ax, Mapping)
+    for i, ax in enumerate(axes):
+        if (
+            now is not None
+            and isinstance(ax, Mapping)
             and ax.get("name") == now
             and ax.get("type") == "continuous"
             and isinstance(ax.get("coords"), list)
             and len(ax["coords"]) == 1
-            for ax in axes
-        )
-    ):
-        return "0.9"  # a time axis of one point (a constant table)
+        ):
+            return f"axes[{i}] is a time axis of one point"  # a constant table
     transitions = spec.get("transitions")
-    if isinstance(transitions, list) and any(
-        isinstance(tr, Mapping) and "from" not in tr and "to" in tr and "rate" in tr
-        for tr in transitions
-    ):
-        return "0.9"  # a source without `from` (0.1.2 writes `from: null`)
-    if isinstance(transitions, list) and any(
-        isinstance(tr, Mapping) and is_axis_shift(tr.get("coord_shift"))
-        for tr in transitions
-    ):
-        return "0.9"  # an axis-wide coord_shift
+    for i, tr in enumerate(transitions if isinstance(transitions, list) else []):
+        if not isinstance(tr, Mapping):
+            continue
+        if "from" not in tr and "to" in tr and "rate" in tr:
+            return f"transitions[{i}] leaves 'from' out"  # 0.1.2: `from: null`
+        if "reactants" in tr or "catalysts" in tr:
+            return f"transitions[{i}] declares its reactants"
+        if is_axis_shift(tr.get("coord_shift")):
+            return f"transitions[{i}] is an axis-wide coord_shift"
     observables = spec.get("observables")
-    if isinstance(observables, Mapping) and any(
-        isinstance(v, Mapping) for v in observables.values()
-    ):
-        return "0.9"  # observables as mappings `{expr, axes, reduction, ...}`
-    return "0.1"
+    if isinstance(observables, Mapping):
+        for name, v in observables.items():
+            if isinstance(v, Mapping):
+                return f"observables[{name!r}] is a mapping"
+    initial = spec.get("initial_state")
+    if isinstance(initial, Mapping):
+        for k in initial:
+            if isinstance(k, str) and _PINNED_KEY.search(k):
+                return f"initial_state key {k!r} pins a coordinate"
+    return None
+
+
+#: `S[age, vax=u]`: an item pinned to a coordinate (in a key, not an expression)
+_PINNED_KEY = re.compile(r"\[[^\]]*[=:]")
 
 
 def time_axis_name(spec: Mapping[str, Any]) -> str | None:
@@ -132,24 +162,24 @@ def is_axis_shift(shift: object) -> bool:
     return not only
 
 
-def _expressions(spec: Mapping[str, Any]) -> Iterator[str]:
+def _expressions(spec: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     """The expression texts of `spec` (equations, aliases, observables, and the
-    rates and endpoints of transitions)."""
+    rates and endpoints of transitions), each with its path."""
     for key in ("equations", "aliases", "observables"):
         block = spec.get(key)
         if isinstance(block, Mapping):
-            for value in block.values():
+            for name, value in block.items():
                 if isinstance(value, str):
-                    yield value
+                    yield f"{key}[{name!r}]", value
                 elif isinstance(value, Mapping) and isinstance(value.get("expr"), str):
-                    yield value["expr"]
+                    yield f"{key}[{name!r}].expr", value["expr"]
     transitions = spec.get("transitions")
     if isinstance(transitions, list):
-        for tr in transitions:
+        for i, tr in enumerate(transitions):
             if isinstance(tr, Mapping):
                 for key in ("rate", "from", "to"):  # `X[imm:j]`: a routing alias
                     if isinstance(tr.get(key), str):
-                        yield tr[key]
+                        yield f"transitions[{i}].{key}", tr[key]
 
 
 def check_fields(entry: Mapping[str, Any], allowed: frozenset[str], path: str) -> None:
@@ -162,3 +192,43 @@ def check_fields(entry: Mapping[str, Any], allowed: frozenset[str], path: str) -
             path=path,
             token=unknown[0],
         )
+
+
+#: 0.1.2's keyword-first reducer, `sum_over(age=j, ...)`: a syntax error in 0.9.0's
+_KEYWORD_FIRST = re.compile(
+    r"\b(sum_over|integrate_over)\s*\(\s*([A-Za-z_]\w*)\s*=(?!=)"
+)
+
+
+def mixed_spelling(text: object, path: str, why: str, error: Exception) -> None:
+    """Raise a clear error for 0.1.2's spelling in a spec read as 0.9.0's
+    (nothing if `text` has none; the caller raises `error` then)."""
+    found = _KEYWORD_FIRST.search(text) if isinstance(text, str) else None
+    if found is None:
+        return
+    raise ExpressionError(
+        f"{found.group(0)}...) is op-system 0.1.2's spelling, but this spec is read in "
+        f"0.9.0's language because {why}; write the body first "
+        f"({found.group(1)}(body, {found.group(2)}=...)) or, for 0.1.2's language "
+        'throughout, add `dialect: "0.1"` to the spec',
+        path=path,
+        token=found.group(0),
+    ) from error
+
+
+def rule_warning(why: str | None, rule: str, path: str) -> None:
+    """Say which of 0.9.0's rules a spec detected as 0.9.0's (not declared so)
+    follows where 0.1.2's would give another number."""
+    if why is None:
+        return
+    import warnings
+
+    from .._support.errors import SpecWarning, outside_package
+
+    warnings.warn(
+        f"{path}: {rule} (op-system 0.9.0's rule; this spec is read in 0.9.0's "
+        f'language because {why}). Add `dialect: "0.9"` to say so, or '
+        '`dialect: "0.1"` for 0.1.2\'s rule',
+        SpecWarning,
+        stacklevel=outside_package(),
+    )

@@ -21,8 +21,11 @@ __all__ = [
     "BackendError",
     "CompilationError",
     "ExpressionError",
+    "InvalidExpressionError",
+    "InvalidRhsSpecError",
     "OpSystemError",
     "ParameterError",
+    "PlannedFeatureError",
     "SpecError",
     "SpecWarning",
     "StateShapeError",
@@ -121,22 +124,40 @@ class SpecWarning(UserWarning):
     """A spec that loads, but probably not as meant (e.g. an unknown top-level key)."""
 
 
-class SpecError(OpSystemError, ValueError):
+class InvalidRhsSpecError(OpSystemError, ValueError):
+    """The spec is invalid: op-system 0.9.0's name for the class of every spec error.
+
+    `SpecError` (the structure) and `ExpressionError` (an expression in it) both
+    subclass it: op-system 0.9.0 raises `InvalidRhsSpecError` for an invalid
+    expression inside a spec too (it wraps the expression's error), so code
+    written against 0.9.0 that catches it catches both.
+    """
+
+    prefix = "Invalid op_system RHS specification."
+    anchor = "invalidrhsspecerror"
+
+
+class SpecError(InvalidRhsSpecError):
     """The spec's structure is invalid (a missing key, a wrong type, an unknown axis)."""
 
     prefix = "Invalid op_system RHS specification."
     anchor = "specerror"
 
 
-class ExpressionError(OpSystemError, ValueError):
+class ExpressionError(InvalidRhsSpecError):
     """An expression string is invalid or uses something outside the language."""
 
     prefix = "Invalid op_system expression."
     anchor = "expressionerror"
 
 
-class ParameterError(OpSystemError, TypeError):
-    """Parameters passed at call time are missing or malformed."""
+#: op-system 0.9.0's name for an invalid expression (its `InvalidExpressionError`).
+InvalidExpressionError = ExpressionError
+
+
+class ParameterError(OpSystemError, TypeError, ValueError):
+    """Parameters passed at call time are missing or malformed (a `TypeError` as
+    op-system 0.1.2 raised, and a `ValueError` as 0.9.0 raises)."""
 
     prefix = "Invalid parameters for op_system."
     anchor = "parametererror"
@@ -165,6 +186,17 @@ class UnsupportedFeatureError(OpSystemError, NotImplementedError):
         return f"{self.prefix} {self.detail}"
 
 
+class PlannedFeatureError(ExpressionError, UnsupportedFeatureError):
+    """A planned construct that is not part of the language yet (the history
+    operators `history(...)`, `delay(...)`): an `ExpressionError` (a
+    `ValueError`, as op-system 0.1.2 raised it) and an `UnsupportedFeatureError`
+    (op-system 0.9.0's class for it)."""
+
+    prefix = ExpressionError.prefix
+    anchor = "plannedfeatureerror"
+    _format = OpSystemError._format
+
+
 class CompilationError(OpSystemError, RuntimeError):
     """Generating or compiling the right-hand side failed (a bug: please report)."""
 
@@ -190,7 +222,7 @@ def outside_package() -> int:
     import sys
     from pathlib import Path
 
-    pkg = str(Path(__file__).parent)
+    pkg = str(Path(__file__).parents[1])  # the op_system package
     frame = sys._getframe(1)
     level = 1
     while frame is not None and frame.f_code.co_filename.startswith(pkg):

@@ -33,6 +33,7 @@ from .._lang.ir import (
     Reduce,
     Str,
     UnaryOp,
+    invalid_error,
     to_source,
 )
 
@@ -93,9 +94,7 @@ class _SympyBuilder:
         return self.sp.Add(*(self.state(i) for i in cells()))
 
     def invalid(self, node: Invalid, path: str) -> Any:
-        from .._support.errors import ExpressionError
-
-        raise ExpressionError(node.detail, path=path, token=node.token)
+        raise invalid_error(node, path)
 
     def reduce(self, node: Reduce, terms: list[tuple[float | None, Any]]) -> Any:
         sp = self.sp

@@ -63,6 +63,8 @@ from op_system import (
     model_info,
 )
 
+from ._call_kernels import call_kernels
+
 try:
     __version__ = metadata.version("flepimop2-op-system")
 except metadata.PackageNotFoundError:  # pragma: no cover - source tree
@@ -100,6 +102,10 @@ COMPUTED_OPTIONS: tuple[str, ...] = (
     "rhs_jacobian",
     "jacobian",
     "forcing_breakpoints",
+    "axis_types",
+    "time_axis",
+    "time_interpolation",
+    "time_coordinates",
     "observable_names",
     "observe",
     "flow_names",
@@ -291,14 +297,45 @@ def _split_initial_state(spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str
         special[placeholder] = (key, value)
     core_spec = dict(spec)
     core_spec["initial_state"] = core_entries
+    return _respec(spec, core_spec), special
+
+
+def _respec(spec: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """`new` (a changed copy of `spec`), keeping the file positions of a loaded spec."""
     if hasattr(spec, "marks") and hasattr(
         spec, "source"
     ):  # op_system.load_spec's SpecDict
         spec_dict = cast(
             "Callable[..., dict[str, Any]]", type(spec)
         )  # SpecDict(data, source, marks)
-        core_spec = spec_dict(core_spec, spec.source, spec.marks)
-    return core_spec, special
+        return spec_dict(new, spec.source, spec.marks)
+    return new
+
+
+def _compile_core(
+    spec: dict[str, Any], backend: str
+) -> tuple[CompiledRhs, dict[str, np.ndarray]]:
+    """The compiled spec, and the kernels it reads as arrays passed at each call.
+
+    In op-system 0.9.0's language a kernel read in an expression is an array
+    parameter of the compiled model (0.9.0 passes it at each call; see
+    `_call_kernels`): the system computes its default from the spec's
+    `kernels:` entry and passes it, as 0.9.0's provider does. (In 0.1.2's
+    language op_system computes the kernel itself: it is no parameter.)
+    """
+    xp = "jax" if backend == "jax" else "numpy"
+    compiled = compile_spec(spec, xp=xp)
+    kernels = spec.get("kernels")
+    names = {
+        str(k.get("name"))
+        for k in (kernels if isinstance(kernels, list) else ())
+        if isinstance(k, Mapping)
+    }
+    read = {p.name for p in model_info(compiled).params} & names
+    if not read:
+        return compiled, {}
+    defaults = call_kernels(spec, compiled.meta.get("axes") or [])
+    return compiled, {k: v for k, v in defaults.items() if k in read}
 
 
 def _cell_coords(compiled: CompiledRhs) -> dict[str, dict[str, str]]:
@@ -426,11 +463,19 @@ def _published_kernels(compiled: CompiledRhs) -> dict[str, np.ndarray]:
 
 
 def _make_stepper(
-    eval_fn: Callable[..., Any], n_state: int, xp: Any, backend: str
+    eval_fn: Callable[..., Any],
+    n_state: int,
+    xp: Any,
+    backend: str,
+    defaults: Mapping[str, Any],
 ) -> Callable[..., Any]:
+    """The stepper `stepper(time, state, **params)`; `defaults` are parameters
+    (kernels passed at each call) that a given value replaces."""
     is_numpy = backend == "numpy"
 
     def stepper(time: Any, state: Any, **params: Any) -> Any:
+        if defaults:
+            params = {**defaults, **params}
         shape = getattr(state, "shape", None)
         if shape is None:  # a list or tuple: make it an array of this backend
             state = xp.asarray(state)
@@ -510,6 +555,8 @@ class OpSystemSystem(SystemABC, module="op_system"):
     _spec_dict: dict[str, Any] = PrivateAttr()
     _spec_path: Path | None = PrivateAttr(default=None)
     _jacobian_params: dict[str, Any] | None = PrivateAttr(default=None)
+    #: kernels passed at each call (op-system 0.9.0's kernel reads): parameter defaults
+    _at_call: dict[str, np.ndarray] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _compile(self) -> OpSystemSystem:
@@ -544,11 +591,9 @@ class OpSystemSystem(SystemABC, module="op_system"):
         )
         try:
             core_spec, special = _split_initial_state(spec)
-            compiled = compile_spec(
-                core_spec, xp="jax" if backend == "jax" else "numpy"
-            )
+            compiled, at_call = _compile_core(core_spec, backend)
             init_map = _initial_state_map(compiled, special)
-            kernels = _published_kernels(compiled)
+            kernels = {**_published_kernels(compiled), **at_call}
         except (OpSystemError, ValueError) as exc:
             spec_path: str | None = getattr(
                 exc, "path", None
@@ -564,12 +609,13 @@ class OpSystemSystem(SystemABC, module="op_system"):
             msg = f"{key}: not a valid op_system spec: {exc}"
             raise ValueError(msg) from exc
         self._compiled = compiled
+        self._at_call = at_call
         self._stepper = _make_stepper(
-            compiled.eval_fn, len(compiled.state_names), xp, backend
+            compiled.eval_fn, len(compiled.state_names), xp, backend, at_call
         )
         self.options = {
             **user,
-            **self._computed_options(compiled, init_map, kernels),
+            **self._computed_options(compiled, init_map, kernels, at_call),
             **self._jacobian_options(compiled, xp),
         }
         return self
@@ -612,6 +658,7 @@ class OpSystemSystem(SystemABC, module="op_system"):
         compiled: CompiledRhs,
         init_map: dict[str, Any] | None,
         kernels: dict[str, np.ndarray],
+        at_call: Mapping[str, np.ndarray],
     ) -> dict[str, Any]:
         axes = list(compiled.meta.get("axes", []) or [])
         labels = {
@@ -662,7 +709,8 @@ class OpSystemSystem(SystemABC, module="op_system"):
             "param_axes": param_axes,
             # where time-varying parameters change regime: engines land steps here
             "forcing_breakpoints": tuple(compiled.forcing_breakpoints),
-            **_solution_outputs(compiled),
+            **_axis_and_time_options(compiled, axes),
+            **_solution_outputs(compiled, at_call),
         }
 
     # -- public -------------------------------------------------------------------------
@@ -678,7 +726,10 @@ class OpSystemSystem(SystemABC, module="op_system"):
 
     def _bind_impl(self, params: dict[str, Any] | None = None) -> Any:
         """The stepper with `params` bound; it carries `.option` (this system's options)."""
-        bound_params = {k: _unwrap(v) for k, v in (params or {}).items()}
+        bound_params = {
+            **self._at_call,  # defaults, which a given value replaces
+            **{k: _unwrap(v) for k, v in (params or {}).items()},
+        }
         self._jacobian_params = bound_params  # what the published Jacobian reads
         bound = functools.partial(self._stepper, **bound_params)
         bound.option = self.option  # type: ignore[attr-defined]
@@ -699,6 +750,8 @@ class OpSystemSystem(SystemABC, module="op_system"):
             *((p, False) for p in info.params),
             *((p, True) for p in info.observable_params),
         ]:
+            if param.name in self._at_call:
+                continue  # a kernel the system computes and passes (0.9.0's kernel read)
             name, param_axes = param.name, _table_axes(param, self._compiled)
             problem = _flepimop2_name_error(name, f"spec parameter {name!r}")
             if problem:
@@ -771,7 +824,9 @@ class OpSystemSystem(SystemABC, module="op_system"):
         return ModelStateSpecification(parameter_names=())
 
 
-def _solution_outputs(compiled: CompiledRhs) -> dict[str, Any]:
+def _solution_outputs(
+    compiled: CompiledRhs, at_call: Mapping[str, Any]
+) -> dict[str, Any]:
     """`observe(ts, ys, **params)` and `flows_over(ts, ys, **params)`: the
     observables and the flows over a whole solution (rows of `ys`), with their names,
     for engines that write them (`None` when the spec has none)."""
@@ -781,6 +836,7 @@ def _solution_outputs(compiled: CompiledRhs) -> dict[str, Any]:
         flow_names = ()
 
     def flows_over(ts: Any, ys: Any, **params: Any) -> Any:
+        params = {**at_call, **params}
         if _namespace(ys) is not np:
             import jax
 
@@ -789,10 +845,55 @@ def _solution_outputs(compiled: CompiledRhs) -> dict[str, Any]:
 
     return {
         "observable_names": compiled.observable_names,
-        "observe": compiled.observe if compiled.observable_names else None,
+        "observe": (
+            None
+            if not compiled.observable_names
+            else compiled.observe
+            if not at_call
+            else functools.partial(_with_defaults, compiled.observe, at_call)
+        ),
         "flow_names": flow_names,
         "flows_over": flows_over if flow_names else None,
     }
+
+
+def _axis_and_time_options(
+    compiled: CompiledRhs, axes: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The options flepimop2-op-system 0.9.0 also publishes, for engines written for it:
+    `axis_types` (as declared: categorical, ordinal, continuous), `time_axis`,
+    `time_interpolation` (the tables' policy, `linear` or `previous`; a mapping
+    by parameter when they differ) and `time_coordinates` (the time axis's
+    coordinates when a parameter is a table over it, else empty)."""
+    time_axis = compiled.meta.get("time_axis")
+    policy = compiled.meta.get("time_interpolation") or {}
+    policies = set(policy.values())
+    coords: tuple[float, ...] = ()
+    if time_axis is not None and compiled.meta.get("time_varying_params"):
+        (axis,) = (ax for ax in axes if ax["name"] == time_axis)
+        coords = tuple(float(c) for c in axis["coords"])
+    return {
+        "axis_types": {
+            "subgroup": "categorical",
+            **{ax["name"]: str(ax.get("type", "categorical")) for ax in axes},
+        },
+        "time_axis": time_axis or "time",
+        "time_interpolation": (
+            "linear"
+            if not policies
+            else next(iter(policies))
+            if len(policies) == 1
+            else MappingProxyType(dict(policy))
+        ),
+        "time_coordinates": coords,
+    }
+
+
+def _with_defaults(
+    fn: Callable[..., Any], defaults: Mapping[str, Any], *args: Any, **params: Any
+) -> Any:
+    """`fn(*args, **params)` with the parameters of `defaults` it is not given."""
+    return fn(*args, **{**defaults, **params})
 
 
 def _table_axes(param: Any, compiled: CompiledRhs) -> tuple[str, ...]:

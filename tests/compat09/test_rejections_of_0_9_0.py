@@ -42,7 +42,6 @@ DIFFERENCES: dict[str, str] = {
     "tests/op_system/test_op_system_specs.py::test_unexpanded_alias_template_state_base_does_not_leak#0": "0.9.0's vectorizer fails on it; we compile it (or refuse it for a more precise reason)",
     "tests/op_system/test_op_system_specs.py::test_unexpanded_alias_template_alias_base_does_not_leak#0": "0.9.0's vectorizer fails on it; we compile it (or refuse it for a more precise reason)",
     "tests/op_system/test_op_system_specs.py::test_state_templates_pinned_only_treated_as_scalar#0": "0.9.0's vectorizer fails on it; we compile it (or refuse it for a more precise reason)",
-    "tests/op_system/test_validate.py::test_vectorization_failure_reports_expression_shapes#0": "0.9.0's vectorizer fails on it; we read its rate at the cell from pins (0.9.0's rule 1)",
     # 0.1.2's language, which a spec without 0.9.0's markers is read in
     "tests/op_system/test_bare_state_references.py::test_bare_template_state_is_rejected_with_user_context[False-expr]#0": "a spec without 0.9.0 markers is read as 0.1.2's, where a bare templated state reads the cell's own coordinates",
     "tests/op_system/test_bare_state_references.py::test_bare_template_state_is_rejected_with_user_context[False-transitions]#0": "a spec without 0.9.0 markers is read as 0.1.2's, where a bare templated state reads the cell's own coordinates",

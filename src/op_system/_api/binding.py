@@ -33,10 +33,10 @@ def bind(
     if output == "jacobian":
         return bound_jacobian(self, params_dict, sparse)
     if output != "rhs":
-        if output not in ("flows", "rates", "observables"):
+        if output not in ("flows", "rates", "propensities", "observables"):
             raise ValueError(
-                "output must be 'rhs', 'flows', 'rates', 'observables' or "
-                f"'jacobian', got {output!r}"
+                "output must be 'rhs', 'flows', 'rates', 'propensities', "
+                f"'observables' or 'jacobian', got {output!r}"
             )
         be = self._backend_for(np.zeros(1))
         fn = self._output_fn(output, be)

@@ -169,7 +169,9 @@ class CompiledRhs:
         cell may have thousands of scalar parameters), not at every call. With
         `output="flows"`, `"rates"` or `"observables"`, the function returns
         `flows(t, y)`, `rates(t, y)` or `observables(t, y)` instead (NumPy, or this
-        model's backend when it is JAX or another namespace). With
+        model's backend when it is JAX or another namespace); with
+        `output="propensities"`, the flows with each reaction at its stochastic
+        propensity (what `simulate` draws events from). With
         `output="jacobian"` it returns the exact Jacobian `J(t, y)`: a dense
         array, or a SciPy CSR matrix with `sparse=True` (NumPy), as SciPy's
         `solve_ivp(jac=...)` and op_engine's `rhs_jacobian` take it.

@@ -272,6 +272,8 @@ class NormalizedRhs:
                         src(t.dst),
                         src(t.rate),
                         None if t.run is None else t.run.block.base,
+                        # (only a reaction has this entry: other models' prints stay)
+                        *([] if t.reaction is None else [t.reaction.text]),
                     ]
                     for t in m.transitions
                 ],
@@ -367,6 +369,10 @@ class NormalizedRhs:
                         lines.append(
                             f"  {names[0]} -> ... -> {names[-1]}  (chain forward flows)"
                         )
+                elif t.reaction is not None:
+                    lines.append(
+                        f"  {t.reaction.text}  at  {to_source(t.rate)} (mass action)"
+                    )
                 else:
                     lines.append(
                         f"  {'∅' if t.src is None else to_source(t.src)} -> "

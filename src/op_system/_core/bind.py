@@ -20,7 +20,7 @@ from dataclasses import replace
 from typing import Any
 
 from .._lang.ir import BinOp, Invalid, Name, Node, Read, Reduce, Ref, children, rebuild
-from .defs import AliasDef, Dim, EquationDef, Flow, Run, Target
+from .defs import AliasDef, Dim, EquationDef, Flow, Run, Species, Target
 from .model import Model
 from .resolve import Resolver
 from .templates import reduce_dim
@@ -158,8 +158,29 @@ def _flow(bd: _Binder, td: Flow, runs: dict[int, Run]) -> Flow:
     run = td.run
     if run is not None:
         run = runs.get(id(run)) or runs.setdefault(id(run), _run(bd, run))
+    reaction = td.reaction
+    if reaction is not None:
+        rpath, rate_path = f"{td.path}.reaction", f"{td.path}.rate"
+
+        def species(
+            ends: tuple[tuple[Species, int], ...],
+        ) -> tuple[tuple[Species, int], ...]:
+            return tuple((bd.read(n, td.dims, rpath), c) for n, c in ends)
+
+        reaction = replace(
+            reaction,
+            reactants=species(reaction.reactants),
+            products=species(reaction.products),
+            flux=bd.expr(reaction.flux, td.dims, rate_path),
+            propensity=bd.expr(reaction.propensity, td.dims, rate_path),
+            per_capita=bd.expr(reaction.per_capita, td.dims, rate_path),
+            consumed=None
+            if reaction.consumed is None
+            else bd.read(reaction.consumed, td.dims, rpath),
+        )
     return replace(
         td,
+        reaction=reaction,
         rate=bd.expr(td.rate, td.dims, f"{td.path}.rate"),
         src=None if td.src is None else bd.read(td.src, td.dims, f"{td.path}.from"),
         dst=None if td.dst is None else bd.read(td.dst, td.dims, f"{td.path}.to"),

@@ -426,6 +426,11 @@ def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> M
                 transitions.append(td)
                 exprs.append((td.rate, td.dims, f"{path}.rate"))
             continue
+        if "reaction" in tr:
+            td = _reaction(b, tr, path, names_now)
+            transitions.append(td)
+            exprs.extend(_reaction_exprs(td, path))
+            continue
         fields = _transition_fields(tr, path, b.dialect)
         src = (
             None
@@ -494,7 +499,10 @@ def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> M
     counters = _counters(b, transitions)
     model = _finish(b, "transitions", meta, [], transitions, exprs, counters)
     for flow in transitions:  # from/to must be states (not aliases or parameters)
-        for node, key in ((flow.src, "from"), (flow.dst, "to")):
+        ends = [(flow.src, "from"), (flow.dst, "to")]
+        if flow.reaction is not None:
+            ends = [(node, "reaction") for node, _ in flow.ends()]
+        for node, key in ends:
             if not isinstance(node, (Name, Ref)):  # None: a source or a sink
                 continue
             tgt = b.resolver(model).resolve(node, flow.dims, f"{flow.path}.{key}")
@@ -527,6 +535,93 @@ def _no_state_at_pin(b: Builder, sites: list[Any], axis: str, path: str) -> None
                     path=f"{path}.rate",
                     token=node.base,
                 )
+
+
+def _reaction(
+    b: Builder, tr: Mapping[str, Any], path: str, names_now: set[str]
+) -> Flow:
+    """A reaction (`reaction: "2 P -> P2"`, `rate:` per combination of reactants):
+    one flow, its ends the written states with their coefficients (see
+    `_core/reactions.py`)."""
+    from .reactions import parse_reaction, reaction_laws
+
+    clash = [k for k in ("from", "to", "coord_shift") if k in tr]
+    if clash:
+        raise SpecError(
+            f"{path} has both reaction and {clash[0]}: a reaction names its states "
+            "in its text ('2 P -> P2'); leave from/to out",
+            path=f"{path}.{clash[0]}",
+            token=clash[0],
+        )
+    rpath = f"{path}.reaction"
+    text = tr["reaction"]
+    reactants_t, products_t = parse_reaction(text, rpath)
+    rate_s = tr.get("rate")
+    if not isinstance(rate_s, str) or not rate_s.strip():
+        raise SpecError(
+            f"{path}.rate must be a string (the rate of one combination of "
+            f"reactants), got {rate_s!r:.40}",
+            path=f"{path}.rate",
+            token=repr(rate_s)[:40],
+        )
+    rate = b.parse(rate_s.strip(), f"{path}.rate")
+
+    def state(x: str) -> Name | Ref:
+        try:
+            return _state_ref(b, x, rpath, "reaction", names_now)
+        except SpecError as e:  # name the reaction and the states
+            bases = sorted({blk.base for blk in b.blocks if blk.custom is None})
+            raise SpecError(
+                f"{rpath}={text!r}: {x!r} is not a state{did_you_mean(x, names_now)} "
+                f"(states: {bases[:8]}{' ...' if len(bases) > 8 else ''})"
+                + ("" if "not in state" in e.detail else f": {e.detail}"),
+                path=rpath,
+                token=x,
+            ) from None
+
+    reactants = [(state(x), c) for x, c in reactants_t]
+    products = [(state(x), c) for x, c in products_t]
+    placeholders: list[str] = []
+    for ref, _ in (*reactants, *products):
+        if isinstance(ref, Ref):
+            for item in ref.items:
+                if (
+                    item.axis is None
+                    and item.value in b.axes
+                    and item.value not in placeholders
+                ):
+                    placeholders.append(item.value)
+    now = time_axis(b.spec, b.axes)
+    sites = b.sites(rate, f"{path}.rate")
+    for ph in placeholders_in(sites, b.axes, by_variable=b.dialect == "0.9"):
+        # (as a transition's; a reaction has no endpoint pinning a free placeholder:
+        # its flow is summed over it)
+        if ph not in placeholders and (now is None or ph != now.name):
+            placeholders.append(ph)
+    name_text = tr.get("name") if isinstance(tr.get("name"), str) else None
+    if name_text:
+        for m in INLINE_RE.finditer(name_text):
+            for part in m.group(2).split(","):
+                part = part.strip()
+                if part in b.axes and part not in placeholders:
+                    placeholders.append(part)
+    dims = template_dims(placeholders, b.axes)
+    reaction = reaction_laws(rate, reactants, products, lambda x, y: x == y, str(text))
+    return Flow(dims, None, None, rate, path, tr, name_text, reaction=reaction)
+
+
+def _reaction_exprs(td: Flow, path: str) -> list[tuple[Node, tuple[Dim, ...], str]]:
+    """A reaction's expressions, for validation: its rate, laws and states."""
+    r = td.reaction
+    assert r is not None
+    out: list[tuple[Node, tuple[Dim, ...], str]] = [
+        (td.rate, td.dims, f"{path}.rate"),
+        (r.flux, td.dims, f"{path}.rate"),
+        (r.propensity, td.dims, f"{path}.rate"),
+        (r.per_capita, td.dims, f"{path}.rate"),
+    ]
+    out.extend((node, td.dims, f"{path}.reaction") for node, _ in td.ends())
+    return out
 
 
 def _pinned(

@@ -61,6 +61,7 @@ __all__ = [
     "cell_label",
     "flow_names",
     "flow_sources",
+    "reactant_orders",
     "stoichiometry_entries",
     "template_cells",
 ]
@@ -280,6 +281,13 @@ class CellEvaluator(Generic[V]):
             )
         return out
 
+    def end_cells(self, td: Flow, a: dict[str, int]) -> list[tuple[int, int]]:
+        """The state cells one unit of `td`'s flow at cell `a` changes, with signed
+        coefficients (`Flow.ends`; counters not included)."""
+        return [
+            (self.state_index(target_of(node), a), coef) for node, coef in td.ends()
+        ]
+
     def counter_cells(self, td: Flow, a: dict[str, int]) -> list[int]:
         """The incidence counter cells that count `td`'s flow at cell `a`."""
         out = []
@@ -289,12 +297,21 @@ class CellEvaluator(Generic[V]):
         return out
 
     def flows(self) -> list[CellFlow[V]]:
-        """Every transition between two cells with its rate, in `flow_cells` order."""
+        """Every transition between two cells with its rate, in `flow_cells` order
+        (a reaction's: its mass-action flux, the flow itself, as a source's rate)."""
         out: list[CellFlow[V]] = []
         for td, a, src, dst in self.flow_cells():
-            rate = self.expr(td.rate, td.dims, a, f"{td.path}.rate")
+            law = td.rate if td.reaction is None else td.reaction.flux
+            rate = self.expr(law, td.dims, a, f"{td.path}.rate")
             out.append(CellFlow(td, a, src, dst, rate))
         return out
+
+    def _times(self, coef: int, value: V) -> V:
+        """`coef * value` (a reaction's coefficient), as the builder makes a product."""
+        if coef == 1:
+            return value
+        c = Num(coef)
+        return self.b.node(BinOp("*", c, c), [self.b.node(c, []), value])
 
     def equations(self) -> list[V]:
         """`dydt`, one value per state cell."""
@@ -303,6 +320,10 @@ class CellEvaluator(Generic[V]):
             terms: list[list[tuple[str, V]]] = [[] for _ in range(m.n_state)]
             for f in self.flows():
                 flux = b.flux(f.rate, None if f.src is None else b.state(f.src))
+                if f.transition.reaction is not None:
+                    for cell, coef in self.end_cells(f.transition, f.assignment):
+                        sign = "-" if coef < 0 else "+"
+                        terms[cell].append((sign, self._times(abs(coef), flux)))
                 if f.src is not None:
                     terms[f.src].append(("-", flux))
                 if f.dst is not None:
@@ -491,9 +512,16 @@ def flow_names(model: Model) -> tuple[str, ...]:
     names = model.state_names
     out: list[str] = []
     seen: dict[str, int] = {}
-    for td, a, src, dst in CellEvaluator(model, _Structure()).flow_cells():
+    ev = CellEvaluator(model, _Structure())
+    for td, a, src, dst in ev.flow_cells():
         text = td.name_text
-        if text:
+        if td.reaction is not None and not text:  # `2P->P2`, `null->5X`
+            sides: list[list[str]] = [[], []]
+            for cell, coef in ev.end_cells(td, a):
+                mult = "" if abs(coef) == 1 else str(abs(coef))
+                sides[coef > 0].append(mult + names[cell])
+            name = "->".join("+".join(s) or "null" for s in sides)
+        elif text:
             base = transition_base(text)
             axes = tuple(d.axis for d in td.dims)
             name = cell_name(base, axes, tuple(a[d.name] for d in td.dims))
@@ -507,21 +535,57 @@ def flow_names(model: Model) -> tuple[str, ...]:
 
 
 def flow_sources(model: Model) -> list[int | None]:
-    """The state cell each flow leaves, in flow order (`None` for a source)."""
+    """The state cell each flow leaves, in flow order (`None` for a source): a
+    reaction's the one cell it takes an individual from (`Reaction.consumed`;
+    none for one that only brings new ones, or that the chain-binomial step
+    refuses)."""
     ev = CellEvaluator(model, _Structure())
-    return [src for _td, _a, src, _dst in ev.flow_cells()]
+    out: list[int | None] = []
+    for td, a, src, _dst in ev.flow_cells():
+        r = td.reaction
+        if r is not None and r.consumed is not None:
+            src = ev.state_index(target_of(r.consumed), a)
+        out.append(src)
+    return out
+
+
+def reactant_orders(model: Model) -> list[tuple[int, int, int]]:
+    """`(state cell, order, coefficient)` of every reactant of every reaction's
+    flow per cell: the order of the reaction (its reactants' coefficients added
+    up) and how many of the cell one event takes."""
+    ev = CellEvaluator(model, _Structure())
+    out: list[tuple[int, int, int]] = []
+    for td, a, _src, _dst in ev.flow_cells():
+        r = td.reaction
+        if r is None:
+            continue
+        order = sum(c for _, c in r.reactants)
+        # `Flow.ends` lists the reactants first, with their coefficients negated
+        for cell, coef in ev.end_cells(td, a)[: len(r.reactants)]:
+            out.append((cell, order, -coef))
+    return out
 
 
 def stoichiometry_entries(model: Model) -> tuple[list[int], list[int], list[float]]:
     """`(rows, cols, values)` of the stoichiometry matrix: state × flow, -1 where a
     flow leaves a state and +1 where it arrives (nothing for a flow into its source),
-    and +1 in each incidence counter that counts it."""
+    a reaction's net coefficient in each state it changes, and +1 in each incidence
+    counter that counts it."""
     rows: list[int] = []
     cols: list[int] = []
     vals: list[float] = []
     ev = CellEvaluator(model, _Structure())
     for j, (td, a, src, dst) in enumerate(ev.flow_cells()):
-        if src != dst:
+        if td.reaction is not None:  # net change per cell: catalysts cancel
+            net: dict[int, int] = {}
+            for state, coef in ev.end_cells(td, a):
+                net[state] = net.get(state, 0) + coef
+            for state, coef in net.items():
+                if coef:
+                    rows.append(state)
+                    cols.append(j)
+                    vals.append(float(coef))
+        elif src != dst:
             for cell, sign in ((src, -1.0), (dst, 1.0)):
                 if cell is not None:  # none for a source's origin or a sink's end
                     rows.append(cell)

@@ -39,6 +39,7 @@ __all__ = [
     "Flow",
     "KernelUse",
     "ParamDef",
+    "Reaction",
     "Run",
     "Sel",
     "Target",
@@ -279,14 +280,56 @@ class Run:
         return len(self.rates) == self.block.size
 
 
+#: A state a reaction reads: `Name`/`Ref` as built, a `Read` once bound.
+Species = Name | Ref | Read
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Reaction:
+    """The stoichiometry and laws of a reaction (`reaction: "2 P -> P2"`).
+
+    A reaction fires as one event that takes `c` of each reactant and adds `c`
+    of each product (a species on both sides is a catalyst, or changes by the
+    difference). Its laws are expressions over the model, made once by the
+    build (`_core/reactions.py`) and bound like any rate, so that every reader
+    evaluates the same ones:
+
+    * `flux`, the events per unit time of the deterministic model: mass action,
+      `rate * prod(X**c / c!)` over the reactants (`rate` alone for none);
+    * `propensity`, the events per unit time of the stochastic methods: `rate`
+      times the number of ways to pick the reactants, `prod(C(X, c))`
+      (`k*P*(P-1)/2` for `2 P`), whose large-number limit is `flux`;
+    * `per_capita`, what the per-capita output (`rates`) and the chain-binomial
+      step read: the propensity per individual of `consumed`, the one cell the
+      reaction takes a single individual from; the propensity itself when it
+      takes from no cell (new individuals, as a source); `rate` as written when
+      it takes from several cells or more than one from a cell (`chain_ok`
+      false: the chain-binomial step cannot draw it).
+    """
+
+    reactants: tuple[tuple[Species, int], ...]
+    products: tuple[tuple[Species, int], ...]
+    flux: Node
+    propensity: Node
+    per_capita: Node
+    consumed: Species | None
+    chain_ok: bool
+    text: str
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Flow:
     """A (templated) flow `src → dst` at per-capita `rate`: flow = rate * src.
 
     Every way a transitions model moves people is one `Flow`: a transition, a
     chain's stage (`run` set), a coordinate shift (a dimension with a subset), a
-    source (`src` None: births, importations; its rate is the flow itself) and a
-    sink (`dst` None: deaths). Incidence counters count flows (`Counter`).
+    source (`src` None: births, importations; its rate is the flow itself), a
+    sink (`dst` None: deaths) and a reaction (`reaction` set, `src` and `dst`
+    None: any number of reactants and products with stoichiometric
+    coefficients; its flow is its `Reaction.flux`). Incidence counters count
+    flows (`Counter`): a reaction's, its events.
+
+    `ends()` is the one statement of where a flow takes from and adds to.
     """
 
     dims: tuple[Dim, ...]
@@ -299,6 +342,23 @@ class Flow:
     name_text: str | None
     #: the chain whose stage this flow is (a run's flows are consecutive)
     run: Run | None = None
+    #: a reaction's stoichiometry and laws (`src` and `dst` are then None)
+    reaction: Reaction | None = None
+
+    def ends(self) -> list[tuple[Species, int]]:
+        """The states one unit of this flow changes, with signed coefficients:
+        `-1` out of `src`, `+1` into `dst`; a reaction's reactants `-c`, its
+        products `+c` (a species on both sides appears twice)."""
+        if self.reaction is not None:
+            return [(n, -c) for n, c in self.reaction.reactants] + list(
+                self.reaction.products
+            )
+        out: list[tuple[Species, int]] = []
+        if self.src is not None:
+            out.append((self.src, -1))
+        if self.dst is not None:
+            out.append((self.dst, 1))
+        return out
 
 
 @dataclass(frozen=True, eq=False)

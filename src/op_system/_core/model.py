@@ -39,6 +39,7 @@ from .defs import (
     Flow,
     KernelUse,
     ParamDef,
+    Reaction,
     Run,
     Sel,
     Target,
@@ -70,6 +71,7 @@ __all__ = [
     "KernelUse",
     "Model",
     "ParamDef",
+    "Reaction",
     "Run",
     "Sel",
     "Target",
@@ -146,16 +148,16 @@ class Model:
         (which `sum_state()` and `sum_prefix()` do not read)."""
         return self.counters[0].block.offset if self.counters else self.n_state
 
-    def flow_ends(self, td: Flow) -> list[tuple[str, Target]]:
-        """Where a flow goes, the one statement of its balance: out of `src` (`-`),
-        into `dst` (`+`) and into each incidence counter that counts it (`+`:
-        counted, not moved). A source has no `src`, a sink no `dst`."""
+    def flow_ends(self, td: Flow) -> list[tuple[str, Target, int]]:
+        """Where a flow goes, the one statement of its balance: `(sign, target,
+        coefficient)` out of `src` (`-`), into `dst` (`+`), out of a reaction's
+        reactants and into its products (their coefficients), and into each
+        incidence counter that counts it (`+`: counted, not moved; once per
+        unit of flow). A source has no `src`, a sink no `dst`."""
         out = [
-            (sign, target_of(node))
-            for node, sign in ((td.src, "-"), (td.dst, "+"))
-            if node is not None
+            ("-" if c < 0 else "+", target_of(node), abs(c)) for node, c in td.ends()
         ]
-        out.extend(("+", counter.target) for counter in self.counters_of(td))
+        out.extend(("+", counter.target, 1) for counter in self.counters_of(td))
         return out
 
     def counters_of(self, td: Flow) -> list[Counter]:

@@ -84,7 +84,9 @@ def lower_model(
     program for `v` the identity (`J` itself: identity tangents are placed, not
     multiplied, see `batch.Identity`); with
     `mode="flows"`, `flows(t, y, **params)`: every transition's flow per cell, in
-    the order of `_cells.flow_names`.
+    the order of `_cells.flow_names` (`mode="rates"`: their per-capita rates;
+    `mode="propensities"`: the flows with each reaction at its stochastic
+    propensity, what the stochastic methods draw from).
     With `dispatch=True` (NumPy only), the function first hands any `y` that is
     not a NumPy array, list or scalar (a JAX array or tracer) to `_other(t, y,
     params)`; NumPy inputs pay one class check.
@@ -103,12 +105,14 @@ def lower_model(
     # values and is the result when nothing is computed twice.
     first = _Lowerer(model, backend_name)
     first.per_capita = mode == "rates"
+    first.propensities = mode == "propensities"
     first.cse = first.counting = True
     lowered = _lower_pass(model, first, mode, dispatch, deps)
     if all(n < 2 for n in first.counts.values()):
         return lowered
     second = _Lowerer(model, backend_name)
     second.per_capita = mode == "rates"
+    second.propensities = mode == "propensities"
     second.cse = True
     second.counts, second.numbers = first.counts, first.numbers
     second.group_memo = first.group_memo
@@ -145,7 +149,7 @@ def _lower_pass(
     lines.extend(body)
     if cycle is not None:
         lines.append(Return(Var("y")))
-    elif mode in ("flows", "rates"):
+    elif mode in ("flows", "rates", "propensities"):
         lines.extend(_flow_output(lw, flow_out, lw.backend_name == "numpy"))
     elif mode == "observables":
         lines.extend(obs_out)
@@ -251,7 +255,7 @@ def _lower_values(
     #: mode "flows": (flow positions, value, is a vector) pieces of the output
     flow_out: list[tuple[list[int], Op, bool]] = []
     obs_out: list[Stmt] = []
-    if cycle is None and mode in ("flows", "rates"):
+    if cycle is None and mode in ("flows", "rates", "propensities"):
         flow_out = flow_pieces(lw, model)
     elif cycle is None and mode == "observables":
         obs_out = _observables(lw, model, lw.backend_name == "numpy")

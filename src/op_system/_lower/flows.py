@@ -56,6 +56,19 @@ _FIRST, _LAST = (Span(None, 1),), (Span(-1, None),)
 Terms = dict[int, list[tuple[str, Op, tuple[int, ...] | None]]]
 
 
+def flow_law(lw: _Lowerer, td: Flow) -> Node:
+    """What a flow's rate means in `lw`'s mode: its rate, or for a reaction its
+    mass-action flux (the ODE, flows), its stochastic propensity (mode
+    "propensities") or its per-capita rate (mode "rates"), each the flow itself
+    as a source's rate is (see `defs.Reaction`)."""
+    r = td.reaction
+    if r is None:
+        return td.rate
+    if lw.per_capita:
+        return r.per_capita
+    return r.propensity if lw.propensities else r.flux
+
+
 def _rate_vector(lw: _Lowerer, nodes: list[Node], path: str) -> Op:
     """One scalar if all rates are the same expression, else a stacked vector."""
     vals = [lw.num(lw.expr(n, (), path)).op for n in nodes]
@@ -98,28 +111,34 @@ def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, Op | Non
                 chain_f[id(run.block)] = chain_flows(lw, rates, run.block)
             continue
         scope = td.dims
-        if td.src is not None and any(d.name != d.axis.name for d in scope):
+        if (
+            td.src is not None
+            and td.reaction is None
+            and any(d.name != d.axis.name for d in scope)
+        ):
             # routing (`_core/routing.py`): each end's sum as reductions, so the
             # pairs' flows are never one array (a matrix product where it can be)
-            for sign, tgt in model.flow_ends(td):
+            for sign, tgt, _ in model.flow_ends(td):  # coefficients 1
                 code, shape = _routed_end(lw, td, tgt, scope)
                 terms[id(tgt.obj)].append((sign, code, shape))
             continue
+        law = flow_law(lw, td)
         single = (
-            _lower_single(lw, td.rate, f"{td.path}.rate")
+            _lower_single(lw, law, f"{td.path}.rate")
             if lw.reroll and not scope
             else None
         )
         rate = (
             single
             if single is not None
-            else lw.num(lw.expr(td.rate, scope, f"{td.path}.rate"))
+            else lw.num(lw.expr(law, scope, f"{td.path}.rate"))
         )
         flow = _flow_value(lw, model, td, rate, scope)
-        for sign, tgt in model.flow_ends(td):
+        for sign, tgt, coef in model.flow_ends(td):
             blk = tgt.obj
             if (
-                blk.custom is not None
+                coef == 1
+                and blk.custom is not None
                 and not flow.dims
                 and not scope  # a templated transition adds once per cell of its scope
                 and fixed(tgt.sels) in ((0,), (blk.size - 1,))
@@ -129,6 +148,8 @@ def _lower_transitions(lw: _Lowerer, model: Model) -> list[tuple[Block, Op | Non
                 )
                 continue
             code, shape = _place(lw, flow, tgt, scope)
+            if coef != 1:  # a reaction's coefficient: so many per event
+                code = Bin("*", Int(coef), code)
             terms[id(tgt.obj)].append((sign, code, shape))
     for blk in model.blocks:
         f = chain_f.get(id(blk))
@@ -198,7 +219,8 @@ def _reads(node: Node, names: set[str]) -> bool:
 def _flow_value(
     lw: _Lowerer, model: Model, td: Flow, rate: _Val, scope: tuple[Dim, ...]
 ) -> _Val:
-    """A transition's flow over `scope`: `rate * from`, or the rate of a source."""
+    """A transition's flow over `scope`: `rate * from`, or the rate of a source
+    (and a reaction's `flow_law`, the flow itself)."""
     if td.src is None:
         return _Val(lw.temp(rate.op, "f"), rate.dims) if rate.dims else rate
     src = lw.target(target_of(td.src), scope, td.path)
@@ -216,7 +238,7 @@ def _end_kinds(
         " sinks": [],
     }
     for td in model.transitions:
-        if td.run is not None or td.dims:
+        if td.run is not None or td.dims or td.reaction is not None:
             continue
         kind = " sources" if td.src is None else " sinks" if td.dst is None else ""
         kinds[kind].append((td, td.rate, f"{td.path}.rate"))
@@ -591,7 +613,7 @@ def flow_pieces(lw: _Lowerer, model: Model) -> list[tuple[list[int], Op, bool]]:
                 pieces.append((list(range(start, start + k)), code, True))
             continue
         scope = td.dims
-        r = lw.num(lw.expr(td.rate, scope, f"{td.path}.rate"))
+        r = lw.num(lw.expr(flow_law(lw, td), scope, f"{td.path}.rate"))
         # per capita (mode "rates"): the rate itself, a source's being its flux
         flow = r if lw.per_capita else _flow_value(lw, model, td, r, scope)
         n = math.prod(d.size for d in scope)

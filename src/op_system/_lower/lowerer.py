@@ -129,6 +129,9 @@ class _Lowerer:
         self.reroll = False
         #: mode "rates": flows are their per-capita rates (stochastic simulation)
         self.per_capita = False
+        #: mode "propensities": reactions fire at their stochastic propensities
+        #: (`Reaction.propensity`, combinatorial) instead of their mass-action flux
+        self.propensities = False
         #: re-rolled flows added into the output: (state indices, sign, code)
         self.scatters: list[tuple[list[int], str, Op]] = []
         #: parameters read through their own variable (re-rolled leaves gather by name)

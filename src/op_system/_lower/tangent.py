@@ -39,6 +39,7 @@ from .flows import (
     _stack_or_one,
     _sum_terms,
     chain_change,
+    flow_law,
 )
 from .jvp_rules import (
     BINARY_RULES,
@@ -316,8 +317,8 @@ class _Tangent(_Lowerer):
                     terms[id(blk)].append(("+", change, blk.shape))
                 continue
             scope = td.dims
-            drate = self.d(td.rate, scope, f"{td.path}.rate")
-            if td.src is None:  # a source: its flow is its rate
+            drate = self.d(flow_law(self, td), scope, f"{td.path}.rate")
+            if td.src is None:  # a source (or a reaction): its flow is its rate
                 dflow = drate
             else:
                 rate = self.num(self.expr(td.rate, scope, f"{td.path}.rate"))
@@ -328,8 +329,10 @@ class _Tangent(_Lowerer):
             if dflow is None:
                 continue
             flow = _Val(self.temp(dflow.op, "tf"), dflow.dims)
-            for sign, tgt in m.flow_ends(td):
+            for sign, tgt, coef in m.flow_ends(td):
                 code, shape = _place(self, flow, tgt, scope)
+                if coef != 1:  # a reaction's coefficient: so many per event
+                    code = Bin("*", Int(coef), code)
                 terms[id(tgt.obj)].append((sign, code, shape))
         return _sum_terms(self, m, terms)
 

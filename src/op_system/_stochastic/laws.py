@@ -3,7 +3,8 @@
 The simulators read the same generated code as the ODE: `rates(t, y, **params)`
 (`lower_model(mode="rates")`) gives every flow's rate per cell, per capita for a
 transition out of a compartment and the total flux for a source (`from: null`);
-`flows(t, y, **params)` every flow's value (`rate * source`).
+`flows(t, y, **params)` every flow's value (`rate * source`), each reaction at its
+stochastic propensity (`lower_model(mode="propensities")`, see `defs.Reaction`).
 
 A chain-binomial step (`Laws.chain`) of length `dt` from integer counts `y`
 moves, with the rates at the start of the step (Euler-multinomial, as pomp's
@@ -94,6 +95,13 @@ class StepPlan:
     rows: np.ndarray
     cols: np.ndarray
     vals: np.ndarray
+    #: reactions' reactant terms that raise the adaptive tau-leap's `g_i` above 2
+    #: (`reaction_g`): state, the reaction's order, the state's coefficient
+    g_terms: tuple[np.ndarray, np.ndarray, np.ndarray] = (
+        np.zeros(0, dtype=np.int64),
+        np.zeros(0, dtype=np.int64),
+        np.zeros(0, dtype=np.int64),
+    )
 
     @cached_property
     def stoichiometry(self) -> np.ndarray:
@@ -133,6 +141,7 @@ def step_plan(model: Model) -> StepPlan:
         exits[c, : len(by_cell[cell])] = by_cell[cell]
     rows, cols, vals = stoichiometry_entries(model)
     return StepPlan(
+        g_terms=_g_terms(model),
         n_state=model.n_state,
         n_flow=len(src),
         n_model=model.n_model_state,
@@ -145,21 +154,58 @@ def step_plan(model: Model) -> StepPlan:
     )
 
 
+def _g_terms(model: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The reactant terms where Cao, Gillespie & Petzold's `g_i` exceeds 2: those
+    taking `c >= 2` of a cell or of a reaction of order `n >= 3`, as arrays of
+    state cells, orders and coefficients."""
+    from .._core.cells import reactant_orders
+
+    out = [(cell, n, c) for cell, n, c in reactant_orders(model) if c >= 2 or n >= 3]
+    cols = list(zip(*out)) if out else [(), (), ()]
+    return (
+        np.asarray(cols[0], dtype=np.int64),
+        np.asarray(cols[1], dtype=np.int64),
+        np.asarray(cols[2], dtype=np.int64),
+    )
+
+
+def reaction_g(plan: StepPlan, y: Any, xp: Any) -> Any:
+    """Cao, Gillespie & Petzold's `g_i` of every model state: 2 (every rate taken as
+    up to second order), raised for reactants of reactions of order `n` taking `c`
+    of the state to `(n / c) * sum_{j < c} x / (x - j)` (their eq. 27 for n <= 3:
+    `2 + 1/(x-1)` for two of `x` in a second-order reaction, ...)."""
+    g = xp.full(plan.n_model, 2.0, dtype=y.dtype)
+    states, order, coef = plan.g_terms
+    if not states.size:
+        return g
+    x = y[states]
+    total = xp.zeros(states.size, dtype=y.dtype)
+    for j in range(int(coef.max())):  # x / (x - j) over j < c (x < c cannot fire)
+        term = x / xp.maximum(x - j, 1.0)
+        total = total + xp.where(xp.asarray(j < coef), term, 0.0)
+    gs = xp.asarray(order / coef, dtype=y.dtype) * total
+    if xp is np:
+        np.maximum.at(g, states, gs)
+        return g
+    return g.at[states].max(gs)
+
+
 def dense_stoichiometry(plan: StepPlan) -> np.ndarray:
     s = np.zeros((plan.n_state, plan.n_flow), dtype=np.int64)
     np.add.at(s, (plan.rows, plan.cols), plan.vals)
     return s
 
 
-def adaptive_tau(own: Any, a: Any, y: Any, xp: Any) -> Any:
+def adaptive_tau(own: Any, a: Any, y: Any, xp: Any, g: Any = 2.0) -> Any:
     """The step of Cao, Gillespie & Petzold (2006) for propensities `a` at `y`: the
     largest `tau` for which the expected change of every state, and its standard
-    deviation, stay within `max(EPSILON * y_i / g, 1)`, with `g = 2` for every state
-    (the rates of a spec are arbitrary expressions, so every reaction is taken as
-    up to second order). `own` is the stoichiometry of the model's own states."""
+    deviation, stay within `max(EPSILON * y_i / g_i, 1)`, with `g_i = 2` for every
+    state (the rates of a spec are arbitrary expressions, so every reaction is
+    taken as up to second order) unless a reaction raises it (`reaction_g`).
+    `own` is the stoichiometry of the model's own states."""
     mu = xp.abs(own @ a)
     var = (own * own) @ a
-    bound = xp.maximum(EPSILON * y[: own.shape[0]] / 2.0, 1.0)
+    bound = xp.maximum(EPSILON * y[: own.shape[0]] / g, 1.0)
     big = xp.asarray(np.inf)
     t1 = xp.where(mu > 0, bound / xp.where(mu > 0, mu, 1.0), big)
     t2 = xp.where(var > 0, bound * bound / xp.where(var > 0, var, 1.0), big)
@@ -212,6 +258,12 @@ class Laws:
         self.dt = None if dt is None else xp.asarray(dt, dtype=fdtype)
         self.no_retry = xp.asarray(-1.0, dtype=fdtype)
         self.own = xp.asarray(plan.stoichiometry[: plan.n_model], dtype=fdtype)
+
+    def g(self, y: Any) -> Any:
+        """The adaptive tau-leap's `g_i` at `y` (2, or a reaction's; `reaction_g`)."""
+        if not self.plan.g_terms[0].size:
+            return 2.0  # the same arithmetic as before reactions: y / 2.0
+        return reaction_g(self.plan, y[: self.plan.n_model], self.xp)
 
     def where(self, cond: Any, a: Any, b: Any) -> Any:
         """`a` if `cond` else `b`: on NumPy a branch on the scalar `cond` (no
@@ -324,7 +376,9 @@ class Laws:
         y_float = c.y.astype(self.fdtype)
         a = xp.maximum(xp.asarray(self.flows(c.t, y_float)), 0.0)
         fresh = (
-            self.dt if self.dt is not None else adaptive_tau(self.own, a, y_float, xp)
+            self.dt
+            if self.dt is not None
+            else adaptive_tau(self.own, a, y_float, xp, self.g(y_float))
         )
         step = xp.minimum(self.where(c.retry > 0, c.retry, fresh), end - c.t)
         n = sub.poisson(a * step).astype(c.y.dtype)

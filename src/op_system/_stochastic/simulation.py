@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .._backends.backend import resolve_backend
-from .._support.errors import StateShapeError, did_you_mean
+from .._support.errors import StateShapeError, UnsupportedFeatureError, did_you_mean
 from . import simulators as _stochastic
 
 __all__ = ["particle_filter", "simulate"]
@@ -76,11 +76,21 @@ def simulate_numpy(
         plan,
         method,
         c.bind(params, output="rates"),
-        c.bind(params, output="flows"),
+        c.bind(params, output=drawn_output(c)),
         dt,
         _stochastic.n_steps(times, dt),
     )
     return _stochastic.run_numpy(advance, plan, y0, times, rngs)
+
+
+def drawn_output(c: Any) -> str:
+    """The output the stochastic methods draw events from: the flows, with each
+    reaction at its stochastic propensity (`"propensities"`; the same program as
+    `"flows"` for a model without reactions, which reads that one)."""
+    model = c._flow_model("simulate()")
+    if any(td.reaction is not None for td in model.transitions):
+        return "propensities"
+    return "flows"
 
 
 def stochastic_plan(c: Any) -> Any:
@@ -113,6 +123,22 @@ def stochastic_inputs(
     if dt is not None and not dt > 0:
         raise ValueError(f"dt must be > 0, got {dt!r}")
     model = c._flow_model("simulate()")
+    if method in ("chain_binomial", "gempyor"):
+        refused = [
+            td
+            for td in model.transitions
+            if td.reaction is not None and not td.reaction.chain_ok
+        ]
+        if refused:
+            r = refused[0].reaction
+            raise UnsupportedFeatureError(
+                f"method {method!r} moves individuals out of one cell per flow, "
+                f"but reaction {r.text!r} takes from several cells or more than "
+                "one individual of a cell per event; simulate it with method='ssa' "
+                "or 'tau_leap'",
+                path=f"{refused[0].path}.reaction",
+                token=r.text,
+            )
     t_host = np.asarray(times, dtype=np.float64)
     if t_host.ndim != 1 or t_host.size < min_times or np.any(np.diff(t_host) <= 0):
         raise ValueError(
@@ -145,7 +171,7 @@ def jax_advance(
         if c.backend is not None and c.backend.is_jax
         else resolve_backend(backend="jax")
     )
-    rates, flows = (c._output_fn(o, be) for o in ("rates", "flows"))
+    rates, flows = (c._output_fn(o, be) for o in ("rates", drawn_output(c)))
     return _stochastic.advance_jax(
         stochastic_plan(c),
         method,

@@ -402,11 +402,14 @@ def _transitions_lines(m: Model) -> list[str]:
         terms.setdefault((id(blk), None), []).append((sign, _term(flux, tgt, dims)))
 
     for td in m.transitions:
-        flux = _factor(*_tex(td.rate, m))
+        if td.reaction is not None:  # its mass-action flux is the flow itself
+            flux = _factor(*_tex(td.reaction.flux, m))
+        else:
+            flux = _factor(*_tex(td.rate, m))
         if td.src is not None:
             flux = f"{flux} \\, {_tex(td.src, m)[0]}"
-        for sign, tgt in m.flow_ends(td):
-            add(sign, tgt, flux, td.dims)
+        for sign, tgt, coef in m.flow_ends(td):
+            add(sign, tgt, flux if coef == 1 else f"{coef} \\, {flux}", td.dims)
     lines = []
     counters = {id(c.block) for c in m.counters}
     for blk in m.blocks:

@@ -117,7 +117,17 @@ def _meta_entry(model: Model, f: CellFlow[_Text]) -> dict[str, Any]:
     src = None if f.src is None else names[f.src]
     dst = None if f.dst is None else names[f.dst]
     entry = dict(td.raw)
-    entry["from"], entry["to"], entry["rate"] = src, dst, f.rate[0]
+    if td.reaction is not None:  # its states by cell
+        ev = _evaluator(model)
+        sides: list[list[str]] = [[], []]
+        for cell, coef in ev.end_cells(td, f.assignment):
+            mult = "" if abs(coef) == 1 else f"{abs(coef)} "
+            sides[coef > 0].append(mult + names[cell])
+        entry["reaction"] = " -> ".join(" + ".join(s) or "0" for s in sides)
+        # the rate per combination, as written (`f.rate` is the mass-action flux)
+        entry["rate"] = ev.expr(td.rate, td.dims, f.assignment, f"{td.path}.rate")[0]
+    else:
+        entry["from"], entry["to"], entry["rate"] = src, dst, f.rate[0]
     if td.name_text:
         coords = {d.name: d.axis.coords[f.assignment[d.name]] for d in td.dims}
         entry["name"] = subst_text(td.name_text, coords)

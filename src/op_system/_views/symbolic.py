@@ -231,18 +231,31 @@ class _SympyBuilder:
     def equations(self) -> list[Any]:
         return [self.num(v) for v in self.ev.equations()]
 
-    def flows(self) -> list[tuple[str | None, str | None, Any]]:
-        """Per-cell flows `(from, to, rate * from)` of a transitions model (`from`
-        None and the flow the rate for a source, `to` None for a sink)."""
+    def flows(self) -> list[tuple[str | None, str | None, Any, int]]:
+        """Per-cell flows `(from, to, rate * from, change)` of a transitions model
+        (`from` None and the flow the rate for a source, `to` None for a sink), with
+        what one unit of flow changes the model's total by. A reaction's `from` is
+        the one cell it takes an individual from (None if none or several), its
+        `to` None, its flow its mass-action flux."""
         names = self.m.state_names
-        return [
-            (
-                None if f.src is None else names[f.src],
-                None if f.dst is None else names[f.dst],
-                self.flux(f.rate, None if f.src is None else self.state(f.src)),
-            )
-            for f in self.ev.flows()
-        ]
+        out: list[tuple[str | None, str | None, Any, int]] = []
+        for f in self.ev.flows():
+            flux = self.flux(f.rate, None if f.src is None else self.state(f.src))
+            r = f.transition.reaction
+            if r is not None:
+                cells = self.ev.end_cells(f.transition, f.assignment)
+                consumed = (
+                    None
+                    if r.consumed is None
+                    else names[self.ev.state_index(target_of(r.consumed), f.assignment)]
+                )
+                out.append((consumed, None, flux, sum(c for _, c in cells)))
+                continue
+            src = None if f.src is None else names[f.src]
+            dst = None if f.dst is None else names[f.dst]
+            change = (src is None) - (dst is None)
+            out.append((src, dst, flux, change))
+        return out
 
 
 _ARITH: dict[str, Callable[[Any, Any], Any]] = {
@@ -388,9 +401,15 @@ def flow_diagram(rhs: Normalized, fmt: str = "mermaid") -> str:
             if (stages, stages, "chain") not in edges:
                 edges.append((stages, stages, "chain"))
             continue
-        edge = (label(t.src), label(t.dst), to_source(t.rate))
-        if edge not in edges:
-            edges.append(edge)
+        pairs: list[tuple[Node | None, Node | None]] = [(t.src, t.dst)]
+        if t.reaction is not None:  # each reactant (or ∅) to each product (or ∅)
+            ins: list[Node | None] = [n for n, _ in t.reaction.reactants] or [None]
+            outs: list[Node | None] = [n for n, _ in t.reaction.products] or [None]
+            pairs = [(x, z) for x in ins for z in outs]
+        for x, z in pairs:
+            edge = (label(x), label(z), to_source(t.rate))
+            if edge not in edges:
+                edges.append(edge)
     if fmt == "mermaid":
         out = ["flowchart LR"]
         for a, b, r in edges:
@@ -427,13 +446,7 @@ def check_model(rhs: Normalized) -> list[str]:
     # incidence counters count flows; they are not part of the total, which
     # changes by what sources bring in less what sinks take out
     total = sp.Add(*(e for i, e in enumerate(b.equations()) if not m.is_counter(i)))
-    change = sp.Add(
-        *(
-            f if src is None else -f
-            for src, dst, f in flows
-            if src is None or dst is None
-        )
-    )
+    change = sp.Add(*(delta * f for _src, _dst, f, delta in flows if delta))
     if sp.simplify(total - change) != 0:
         what = (
             "conserve the total"
@@ -442,7 +455,7 @@ def check_model(rhs: Normalized) -> list[str]:
         )
         problems.append(f"flows do not {what}: sum(dydt) = {total}")
     seen: set[tuple[str | None, str | None]] = set()
-    for src, dst, flow in flows:
+    for src, dst, flow, _delta in flows:
         if src is None:  # a source: nothing to drive negative
             continue
         at_zero = flow.subs(b.sym(src), 0)

@@ -451,16 +451,7 @@ def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> M
                 if text is not None:
                     pinned_by_selector(b, text, f"{path}.{key}")
             routed = routed_dims(b, src, dst, rate, path)
-        placeholders: list[str] = []
-        for ref in (src, dst):
-            if isinstance(ref, Ref):
-                for item in ref.items:
-                    if (
-                        item.axis is None
-                        and item.value in b.axes
-                        and item.value not in placeholders
-                    ):
-                        placeholders.append(item.value)
+        placeholders = _end_placeholders(b, (src, dst))
         now = time_axis(b.spec, b.axes)
         sites = b.sites(rate, f"{path}.rate")
         for ph in placeholders_in(sites, b.axes, by_variable=b.dialect == "0.9"):
@@ -482,12 +473,7 @@ def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> M
                     continue
                 placeholders.append(ph)
         name_text = tr.get("name") if isinstance(tr.get("name"), str) else None
-        if name_text:
-            for m in INLINE_RE.finditer(name_text):
-                for part in m.group(2).split(","):
-                    part = part.strip()
-                    if part in b.axes and part not in placeholders:
-                        placeholders.append(part)
+        _name_placeholders(b, name_text, placeholders)
         dims = template_dims(placeholders, b.axes) + routed
         td = Flow(dims, src, dst, rate, path, tr, name_text)
         transitions.append(td)
@@ -514,6 +500,30 @@ def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> M
                     token=text,
                 )
     return model
+
+
+def _end_placeholders(b: Builder, ends: Iterable[Name | Ref | None]) -> list[str]:
+    """The axes a transition's or reaction's states range over (`S[age]`), in order."""
+    found: list[str] = []
+    for ref in ends:
+        if isinstance(ref, Ref):
+            for item in ref.items:
+                if (
+                    item.axis is None
+                    and item.value in b.axes
+                    and item.value not in found
+                ):
+                    found.append(item.value)
+    return found
+
+
+def _name_placeholders(b: Builder, name_text: str | None, found: list[str]) -> None:
+    """Add the axes a transition's templated name ranges over (`infection[age]`)."""
+    for m in INLINE_RE.finditer(name_text or ""):
+        for part in m.group(2).split(","):
+            part = part.strip()
+            if part in b.axes and part not in found:
+                found.append(part)
 
 
 def _no_state_at_pin(b: Builder, sites: list[Any], axis: str, path: str) -> None:
@@ -581,16 +591,7 @@ def _reaction(
 
     reactants = [(state(x), c) for x, c in reactants_t]
     products = [(state(x), c) for x, c in products_t]
-    placeholders: list[str] = []
-    for ref, _ in (*reactants, *products):
-        if isinstance(ref, Ref):
-            for item in ref.items:
-                if (
-                    item.axis is None
-                    and item.value in b.axes
-                    and item.value not in placeholders
-                ):
-                    placeholders.append(item.value)
+    placeholders = _end_placeholders(b, [ref for ref, _ in (*reactants, *products)])
     now = time_axis(b.spec, b.axes)
     sites = b.sites(rate, f"{path}.rate")
     for ph in placeholders_in(sites, b.axes, by_variable=b.dialect == "0.9"):
@@ -599,12 +600,7 @@ def _reaction(
         if ph not in placeholders and (now is None or ph != now.name):
             placeholders.append(ph)
     name_text = tr.get("name") if isinstance(tr.get("name"), str) else None
-    if name_text:
-        for m in INLINE_RE.finditer(name_text):
-            for part in m.group(2).split(","):
-                part = part.strip()
-                if part in b.axes and part not in placeholders:
-                    placeholders.append(part)
+    _name_placeholders(b, name_text, placeholders)
     dims = template_dims(placeholders, b.axes)
     reaction = reaction_laws(rate, reactants, products, lambda x, y: x == y, str(text))
     return Flow(dims, None, None, rate, path, tr, name_text, reaction=reaction)

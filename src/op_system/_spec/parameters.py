@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from numbers import Real
 
 from .._support.errors import SpecError, did_you_mean
+from .science import optional_text
 
 __all__ = [
     "ParameterDeclaration",
@@ -94,17 +95,6 @@ def _support(value: object, path: str) -> ParameterSupport:
     return ParameterSupport("bounded", lower, upper)
 
 
-def _text(value: Mapping[str, object], name: str, path: str) -> str | None:
-    if name not in value:
-        return None
-    text = value[name]
-    if not isinstance(text, str) or not text.strip():
-        raise SpecError(
-            f"parameter {name} must be nonempty text", path=f"{path}.{name}"
-        )
-    return text
-
-
 def _declaration(value: object, path: str) -> ParameterDeclaration:
     if not isinstance(value, Mapping) or any(k not in _FIELDS for k in value):
         bad = (
@@ -126,7 +116,10 @@ def _declaration(value: object, path: str) -> ParameterDeclaration:
         _support(value["support"], f"{path}.support") if "support" in value else None
     )
     return ParameterDeclaration(
-        support, _text(value, "units", path), _text(value, "description", path), fixed
+        support,
+        optional_text(value, "units", path, "parameter"),
+        optional_text(value, "description", path, "parameter"),
+        fixed,
     )
 
 

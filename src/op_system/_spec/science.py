@@ -18,6 +18,7 @@ __all__ = [
     "AxisMeasure",
     "StateDeclaration",
     "axis_measure",
+    "optional_text",
     "state_declarations",
 ]
 
@@ -68,14 +69,15 @@ class StateDeclaration:
         return self.representation in ("density", "concentration")
 
 
-def _text(value: Mapping[str, object], name: str, path: str) -> str | None:
+def optional_text(
+    value: Mapping[str, object], name: str, path: str, what: str = "scientific metadata"
+) -> str | None:
+    """A declaration's optional text field (`units`, `description`), nonempty."""
     if name not in value:
         return None
     text = value[name]
     if not isinstance(text, str) or not text.strip():
-        raise SpecError(
-            f"scientific metadata {name} must be nonempty text", path=f"{path}.{name}"
-        )
+        raise SpecError(f"{what} {name} must be nonempty text", path=f"{path}.{name}")
     return text
 
 
@@ -122,7 +124,7 @@ def axis_measure(value: object, size: int, path: str) -> AxisMeasure:
                 path=f"{path}.weights",
             )
         weights = tuple(_weight(w, f"{path}.weights[{i}]") for i, w in enumerate(raw))
-    return AxisMeasure(kind, weights, _text(value, "units", path))
+    return AxisMeasure(kind, weights, optional_text(value, "units", path))
 
 
 def _state_declaration(value: object, path: str) -> StateDeclaration:
@@ -171,8 +173,8 @@ def _state_declaration(value: object, path: str) -> StateDeclaration:
             )
     return StateDeclaration(
         rep if isinstance(rep, str) else None,
-        _text(value, "units", path),
-        _text(value, "description", path),
+        optional_text(value, "units", path),
+        optional_text(value, "description", path),
         measure_axes,
         scale,
     )

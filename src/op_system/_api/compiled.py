@@ -323,7 +323,10 @@ class CompiledRhs:
         competing exits). With `key` (a `jax.random` key) it runs
         on JAX, traceable under `jax.jit` and `jax.vmap` (the `n` particles are
         one `vmap`; `mesh=`, a 1-D `jax.sharding.Mesh`, shards them over its
-        devices); with `seed` (or a `numpy.random.Generator`) on NumPy, each
+        devices). The JAX run is compiled once per method, `dt`, `n` and shapes
+        and kept with the model: a new key or new parameter values reuse it,
+        with no `jax.jit` of your own needed. With `seed` (or a
+        `numpy.random.Generator`) it runs on NumPy, each
         trajectory with its own stream (`numpy.random.SeedSequence(seed).spawn`),
         so `workers=k` spreads them over `k` processes with the same result. The
         same seed or key gives the same trajectories. Rates that come out negative are

@@ -43,7 +43,11 @@ def simulate(
     if key is not None:
         import jax.numpy as jnp
 
-        advance = jax_advance(c, method, dt, t_host, params)
+        steps = _stochastic.n_steps(t_host, dt)
+        if mesh is None:  # one compiled run for every key and parameter value
+            run = _compiled_run(c, method, dt, steps, int(n))
+            return run(dict(params), jnp.asarray(y_int), jnp.asarray(t_host), key)  # type: ignore[no-any-return]
+        advance = jax_advance(c, method, dt, steps, params)
         return _stochastic.run_jax(  # type: ignore[no-any-return]
             advance, jnp.asarray(y_int), t_host, key, int(n), mesh
         )
@@ -157,15 +161,32 @@ def stochastic_inputs(
     return t_host, y_host.astype(np.int64)
 
 
+def _compiled_run(c: Any, method: str, dt: float | None, steps: int, n: int) -> Any:
+    """`run(params, y0, times, key)`: `n` trajectories on JAX, compiled once per
+    model, method, step size and shapes (kept on the model), so that a new key or
+    new parameter values reuse it (`jax.jit` traces again only for new shapes)."""
+    cache_key = f"simulate:{method}:{dt!r}:{steps}:{n}"
+    fn = c._cache.get(cache_key)
+    if fn is None:
+        import jax
+
+        def run(params: dict[str, Any], y0: Any, times: Any, key: Any) -> Any:
+            advance = jax_advance(c, method, dt, steps, params)
+            return _stochastic.run_jax(advance, y0, times, key, n)
+
+        fn = c._cache[cache_key] = jax.jit(run)
+    return fn
+
+
 def jax_advance(
     c: Any,
     method: str,
     dt: float | None,
-    times: np.ndarray,
+    steps: int,
     params: Mapping[str, Any],
 ) -> Any:
-    """`advance(key, y, t0, t1)` of `method` on JAX, with `params` bound (steps of
-    at most `dt` over the intervals of `times`)."""
+    """`advance(key, y, t0, t1)` of `method` on JAX, with `params` bound (`steps`
+    steps per interval: at most `dt` long)."""
     be = (
         c.backend
         if c.backend is not None and c.backend.is_jax
@@ -178,7 +199,7 @@ def jax_advance(
         lambda t, y: rates(t, y, **params),
         lambda t, y: flows(t, y, **params),
         dt,
-        _stochastic.n_steps(times, dt),
+        steps,
     )
 
 
@@ -250,7 +271,7 @@ def particle_filter(
         x = new[idx] - prev[idx] if counter is not None else new[idx]
         return jnp.sum(x, keepdims=True) if total else x
 
-    advance = jax_advance(c, method, dt, t_host, params)
+    advance = jax_advance(c, method, dt, _stochastic.n_steps(t_host, dt), params)
     y_int = jnp.asarray(y_host)
     data_2d = d[:, None] if total else d
     return _filter.run_filter(

@@ -192,7 +192,7 @@ def advance_jax(
 def run_jax(
     advance: Callable[[Any, Any, Any, Any], Any],
     y0: Any,
-    times: np.ndarray,
+    times: Any,
     key: Any,
     n: int,
     mesh: Any = None,

@@ -32,7 +32,14 @@ import numpy as np
 from .models import Model
 from .timing import Settings
 
-__all__ = ["BUILD_BUDGET_S", "VENV_DIR", "ensure_venv", "run_external"]
+__all__ = [
+    "BUILD_BUDGET_S",
+    "VENV_DIR",
+    "ensure_venv",
+    "pinned_venv",
+    "run_external",
+    "run_worker",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_DIR = ROOT / ".venv-bench-012"
@@ -53,19 +60,17 @@ def _requirements() -> list[str]:
     return reqs
 
 
-def _venv_python() -> Path:
-    return VENV_DIR / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-
-
-def ensure_venv(log: Callable[[str], None] = print) -> Path:
-    """Create (once) the separate venv and return its interpreter."""
-    reqs = _requirements()
-    stamp = VENV_DIR / ".bench-installed"
-    py = _venv_python()
+def pinned_venv(
+    venv_dir: Path, reqs: Sequence[str], log: Callable[[str], None] = print
+) -> Path:
+    """The interpreter of a venv at `venv_dir` with `reqs` installed: created
+    once, and again whenever the requirements change (a stamp file records them)."""
+    py = venv_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    stamp = venv_dir / ".bench-installed"
     if py.exists() and stamp.exists() and stamp.read_text() == "\n".join(reqs):
         return py
-    log(f"creating {VENV_DIR.name}/ with {' '.join(reqs)} (first run only)")
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV_DIR)], check=True)
+    log(f"creating {venv_dir.name}/ with {' '.join(reqs)} (first run only)")
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv_dir)], check=True)
     subprocess.run(
         [
             str(py),
@@ -82,17 +87,31 @@ def ensure_venv(log: Callable[[str], None] = print) -> Path:
     return py
 
 
-def _run_job(py: Path, job: dict[str, Any], timeout: float) -> dict[str, Any]:
+def ensure_venv(log: Callable[[str], None] = print) -> Path:
+    """Create (once) the separate venv and return its interpreter."""
+    return pinned_venv(VENV_DIR, _requirements(), log)
+
+
+def run_worker(
+    py: Path,
+    worker: Path,
+    job: dict[str, Any],
+    timeout: float,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Run `worker` on `job` (a JSON file) with the interpreter `py`, in a
+    temporary folder: its last output line (JSON), or `error`/`skipped`."""
     with tempfile.TemporaryDirectory(prefix="op-bench-") as tmp:
         path = Path(tmp) / "job.json"
         path.write_text(json.dumps(job))
         try:
             proc = subprocess.run(
-                [str(py), str(WORKER), str(path)],
+                [str(py), str(worker), str(path)],
                 capture_output=True,
                 text=True,
                 timeout=timeout,
                 cwd=tmp,  # never pick up this repository's op_system
+                env=env,
                 check=False,
             )
         except subprocess.TimeoutExpired:
@@ -100,7 +119,7 @@ def _run_job(py: Path, job: dict[str, Any], timeout: float) -> dict[str, Any]:
     if proc.returncode != 0:
         tail = proc.stderr.strip().splitlines()[-3:]
         return {"error": " | ".join(tail) or f"exit {proc.returncode}"}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
 def run_external(
@@ -144,7 +163,7 @@ def run_external(
                 "repeat": min(settings.repeat, 5),
                 "min_time": settings.min_time,
             }
-            res = _run_job(py, job, timeout=budget_s + 120.0)
+            res = run_worker(py, WORKER, job, timeout=budget_s + 120.0)
             out[m.key][impl] = res
             if "build_s" in res:
                 last[m.family] = (m.n_state, res["build_s"])

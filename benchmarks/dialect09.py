@@ -24,12 +24,8 @@ hand-written RHS before it is timed.
 from __future__ import annotations
 
 import copy
-import json
 import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +35,7 @@ import numpy as np
 
 from op_system import compile_spec
 
+from ._external import pinned_venv, run_worker
 from .models import Model
 from .suite import _assert_close, _jax_inputs, _us, setup_jax
 from .timing import Settings, measure_once, measure_pair
@@ -200,27 +197,7 @@ def ensure_venv09(python: str | None, log: Log = print) -> Path:
     given = python or os.environ.get("OP_SYSTEM_090_PYTHON")
     if given:
         return Path(given)
-    reqs = ["op-system==0.9.0", f"numpy=={np.__version__}"]
-    py = VENV_DIR / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    stamp = VENV_DIR / ".bench-installed"
-    if py.exists() and stamp.exists() and stamp.read_text() == "\n".join(reqs):
-        return py
-    log(f"creating {VENV_DIR.name}/ with {' '.join(reqs)} (first run only)")
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV_DIR)], check=True)
-    subprocess.run(
-        [
-            str(py),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            *reqs,
-        ],
-        check=True,
-    )
-    stamp.write_text("\n".join(reqs))
-    return py
+    return pinned_venv(VENV_DIR, ["op-system==0.9.0", f"numpy=={np.__version__}"], log)
 
 
 def run_peer(
@@ -237,25 +214,7 @@ def run_peer(
         "compile_repeat": compile_repeat,
     }
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    with tempfile.TemporaryDirectory(prefix="op-bench-09-") as tmp:
-        path = Path(tmp) / "job.json"
-        path.write_text(json.dumps(job))
-        try:
-            proc = subprocess.run(
-                [str(py), str(WORKER), str(path)],
-                capture_output=True,
-                text=True,
-                timeout=600,
-                cwd=tmp,  # never pick up this repository's op_system
-                env=env,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            return {"skipped": "timed out after 600 s"}
-    if proc.returncode != 0:
-        tail = proc.stderr.strip().splitlines()[-3:]
-        return {"error": " | ".join(tail) or f"exit {proc.returncode}"}
-    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return run_worker(py, WORKER, job, 600, env)
 
 
 # -- the measurements ----------------------------------------------------------------

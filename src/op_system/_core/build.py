@@ -31,6 +31,7 @@ from .builder import (
     template_uses,
 )
 from .chains import _expr_chains, _transition_chains
+from .events import bind_events
 from .model import (
     INLINE_RE,
     Block,
@@ -77,6 +78,7 @@ SPEC_KEYS = frozenset(
         "time_axis",
         "time_interpolation",
         "observables",
+        "events",
         "sources",
         "couplings",
         "constraints",
@@ -136,6 +138,7 @@ def build_model(spec: Mapping[str, Any], kind: str) -> Model:
         if m is not None:
             bind_model(m, b.resolver(m))
             template_cells(m)
+    model.events, model.event_params = bind_events(spec, model, b.resolver(model))
     return model
 
 

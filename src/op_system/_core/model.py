@@ -27,6 +27,7 @@ from .._support.errors import ExpressionError, did_you_mean
 
 if TYPE_CHECKING:
     from .declared import Declarations
+    from .events import Event
 from .defs import (
     INLINE_RE,
     AliasDef,
@@ -126,6 +127,10 @@ class Model:
     #: what the spec declares beyond its equations (`parameters:`,
     #: `state_metadata:`, axis measures, `gauges:`, ...; see `_core/declared.py`)
     declarations: Declarations | None = None
+    #: timed events (`events:`, see `_core/events.py`), in spec order
+    events: tuple[Event, ...] = ()
+    #: the parameters only the events read (not the equations'), first read first
+    event_params: tuple[str, ...] = ()
     _block_by_base: dict[str, Block] = field(default_factory=dict)
     _prefix_cache: dict[str, list[int]] = field(default_factory=dict)
 

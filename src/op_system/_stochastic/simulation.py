@@ -19,6 +19,7 @@ import numpy as np
 
 from .._backends.backend import resolve_backend
 from .._support.errors import StateShapeError, UnsupportedFeatureError, did_you_mean
+from . import events as _events
 from . import simulators as _stochastic
 
 __all__ = ["particle_filter", "simulate"]
@@ -48,8 +49,11 @@ def simulate(
             run = _compiled_run(c, method, dt, steps, int(n))
             return run(dict(params), jnp.asarray(y_int), jnp.asarray(t_host), key)  # type: ignore[no-any-return]
         advance = jax_advance(c, method, dt, steps, params)
+        y_start = _events.at_start(
+            _model_events(c), params, jnp.asarray(y_int), t_host[0]
+        )
         return _stochastic.run_jax(  # type: ignore[no-any-return]
-            advance, jnp.asarray(y_int), t_host, key, int(n), mesh
+            advance, y_start, t_host, key, int(n), mesh
         )
     if isinstance(seed, np.random.Generator):
         if workers > 1:
@@ -76,6 +80,7 @@ def simulate_numpy(
     params: Mapping[str, Any],
 ) -> tuple[np.ndarray, np.ndarray]:
     plan = stochastic_plan(c)
+    events = _model_events(c)  # timed events: the runs stop at their times
     advance = _stochastic.advance_numpy(
         plan,
         method,
@@ -84,7 +89,14 @@ def simulate_numpy(
         dt,
         _stochastic.n_steps(times, dt),
     )
+    advance = _events.numpy_with_events(events, params, advance)
+    y0 = _events.at_start(events, params, y0, times[0])
     return _stochastic.run_numpy(advance, plan, y0, times, rngs)
+
+
+def _model_events(c: Any) -> Any:
+    """The model's timed events (`_core/events.py`)."""
+    return c._flow_model("simulate()").events
 
 
 def drawn_output(c: Any) -> str:
@@ -172,6 +184,7 @@ def _compiled_run(c: Any, method: str, dt: float | None, steps: int, n: int) -> 
 
         def run(params: dict[str, Any], y0: Any, times: Any, key: Any) -> Any:
             advance = jax_advance(c, method, dt, steps, params)
+            y0 = _events.at_start(_model_events(c), params, y0, times[0])
             return _stochastic.run_jax(advance, y0, times, key, n)
 
         fn = c._cache[cache_key] = jax.jit(run)
@@ -193,7 +206,7 @@ def jax_advance(
         else resolve_backend(backend="jax")
     )
     rates, flows = (c._output_fn(o, be) for o in ("rates", drawn_output(c)))
-    return _stochastic.advance_jax(
+    advance = _stochastic.advance_jax(
         stochastic_plan(c),
         method,
         lambda t, y: rates(t, y, **params),
@@ -201,6 +214,7 @@ def jax_advance(
         dt,
         steps,
     )
+    return _events.jax_with_events(_model_events(c), params, advance)
 
 
 def particle_filter(
@@ -272,7 +286,7 @@ def particle_filter(
         return jnp.sum(x, keepdims=True) if total else x
 
     advance = jax_advance(c, method, dt, _stochastic.n_steps(t_host, dt), params)
-    y_int = jnp.asarray(y_host)
+    y_int = _events.at_start(_model_events(c), params, jnp.asarray(y_host), t_host[0])
     data_2d = d[:, None] if total else d
     return _filter.run_filter(
         advance,

@@ -1,0 +1,73 @@
+"""The model's timed events for integrators: `CompiledRhs.event_schedule`,
+`event_times` and `apply_events` (the meaning of an event is `_core/events.py`'s).
+
+An ODE integration honours the events by stopping at each event time,
+applying the event to the state there and restarting from the new state (the
+state recorded at an event time is the one after it). `event_schedule` gives
+exactly what such a loop needs, `[(time, fn)]` with `fn(y) -> y`; it works on
+NumPy and on JAX (parameters passed as JAX arrays, traced under `jax.jit`, give
+traced times and amounts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .._core.events import namespace, schedule
+
+if TYPE_CHECKING:
+    from .._core.events import Event
+    from .compiled import CompiledRhs
+
+__all__ = ["apply_events", "event_param_names", "event_schedule", "event_times"]
+
+
+def _events(c: CompiledRhs) -> tuple[Event, ...]:
+    return c._model_of_rhs().events if c._rhs is not None else ()
+
+
+def event_param_names(c: CompiledRhs) -> tuple[str, ...]:
+    """Parameters only the events read (not in `param_names`)."""
+    return c._model_of_rhs().event_params if c._rhs is not None else ()
+
+
+def _concrete(time: Any) -> bool:
+    try:
+        float(time)
+    except Exception:  # a JAX tracer: its value is not known here
+        return False
+    return True
+
+
+def event_schedule(
+    c: CompiledRhs, params: Mapping[str, Any], counts: bool = False
+) -> list[tuple[Any, Callable[[Any], Any]]]:
+    """`[(time, fn)]`, one per event: ordered by time when the times are known
+    numbers (a stable order: events at one time in spec order), else (traced
+    times) in spec order."""
+    out = schedule(_events(c), params, counts=counts)
+    if all(_concrete(t) for t, _ in out):
+        out = [(float(t), fn) for t, fn in out]
+        out.sort(key=lambda pair: pair[0])  # stable: ties keep the spec's order
+    return out
+
+
+def event_times(c: CompiledRhs, params: Mapping[str, Any]) -> list[Any]:
+    """When each event happens, in spec order."""
+    return [t for t, _ in schedule(_events(c), params, counts=False)]
+
+
+def apply_events(
+    c: CompiledRhs, t: Any, y: Any, params: Mapping[str, Any], counts: bool = False
+) -> Any:
+    """`y` after every event at time `t` (exactly), in spec order. Traceable:
+    with traced times (or `t`), each event is applied where its time equals `t`."""
+    for time, fn in schedule(_events(c), params, counts=counts):
+        if _concrete(time) and _concrete(t):
+            if float(time) == float(t):
+                y = fn(y)
+        else:
+            xp = namespace(y, time, t)
+            y = xp.where(xp.asarray(time) == t, fn(y), y)
+    return y

@@ -138,7 +138,6 @@ def build_model(spec: Mapping[str, Any], kind: str) -> Model:
         if m is not None:
             bind_model(m, b.resolver(m))
             template_cells(m)
-    model.events, model.event_params = bind_events(spec, model, b.resolver(model))
     return model
 
 
@@ -192,6 +191,7 @@ def _finish(
 
         model.observed = observed_model(b, model, all_exprs)
     b.attach_initial_state(meta)
+    model.events, model.event_params = bind_events(b.spec, model, b.resolver(model))
     from .declared import read_declarations
 
     model.declarations = read_declarations(

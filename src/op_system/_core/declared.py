@@ -196,6 +196,8 @@ def read_declarations(
     for m in (model, model.observed):
         for p in m.params.values() if m is not None else ():
             used.setdefault(p.base, p.first_path)
+    for name in model.event_params:  # read by the timed events only
+        used.setdefault(name, "events")
     params = parameter_declarations(spec.get("parameters"), used)
     declares = spec.get("parameters") is not None
     if declares:

@@ -85,6 +85,7 @@ class Resolver(Protocol):
     def lookup_cell(self, name: str) -> Any:
         """What an expanded name reads, or None."""
 
+
 __all__ = [
     "Event",
     "EventCells",
@@ -144,9 +145,9 @@ def _cells(model: Model, names: Resolver, text: str, path: str) -> EventCells:
         and (isinstance(node, Ref) or names.lookup_cell(base) is None)
     ):
         states = [b.base for b in model.blocks if b.custom is None]
+        hint = did_you_mean(base, [*states, *model.state_names])
         raise SpecError(
-            f"{path}: {base!r} is not a state{did_you_mean(base, states)} "
-            f"(states: {states})",
+            f"{path}: {base!r} is not a state{hint} (states: {states})",
             path=path,
             token=base,
         )
@@ -328,11 +329,8 @@ def bind_events(
     raws: tuple[RawEvent, ...] = raw_events(spec.get("events"))
     if not raws:
         return (), ()
-    decl = model.declarations
-    params = _Params(
-        model,
-        decl.parameters if decl is not None and decl.declares_parameters else None,
-    )
+    declared = spec.get("parameters")
+    params = _Params(model, declared if isinstance(declared, Mapping) else None)
     events = tuple(
         Event(
             raw.action,

@@ -92,8 +92,10 @@ def jax_with_events(
     events: tuple[Event, ...],
     params: Mapping[str, Any],
     advance: Callable[[Any, Any, Any, Any], Any],
+    n_flow: int,
 ) -> Callable[[Any, Any, Any, Any], Any]:
-    """`advance` that stops at the events, traceable (the times may be traced)."""
+    """`advance` that stops at the events, traceable (the times may be traced):
+    a `lax.scan` over the pieces, so the method's step is traced once."""
     if not events:
         return advance
     import jax
@@ -103,22 +105,27 @@ def jax_with_events(
     fdtype = jnp.result_type(float)
     times = jnp.stack([jnp.asarray(t, dtype=fdtype) for t, _ in sched])
     order = jnp.argsort(times, stable=True)  # ties in spec order
-    ordered = times[order]
     fns = [fn for _, fn in sched]
+    n = len(fns)
 
     def advance_events(key: Any, y: Any, t0: Any, t1: Any) -> Any:
-        keys = jax.random.split(key, len(fns) + 1)
-        cur = jnp.asarray(t0, dtype=fdtype)
-        moves = None
-        for k in range(len(fns)):
-            te = ordered[k]
+        t0 = jnp.asarray(t0, dtype=fdtype)
+        t1 = jnp.asarray(t1, dtype=fdtype)
+        # piece k ends at the k-th event (in time order), the last one at t1
+        ends = jnp.concatenate([times[order], t1[None]])
+        which = jnp.concatenate([order, jnp.zeros(1, dtype=order.dtype)])
+
+        def piece(carry: Any, k: Any) -> Any:
+            y, cur, moves = carry
+            te = ends[k]
             end = jnp.clip(te, cur, t1)
-            y, m = advance(keys[k], y, cur, end)
-            moves = m if moves is None else moves + m
-            cur = end
-            fire = (te > t0) & (te <= t1)
-            y = jnp.where(fire, jax.lax.switch(order[k], fns, y), y)
-        y, m = advance(keys[-1], y, cur, t1)
-        return y, moves + m
+            y, m = advance(jax.random.fold_in(key, k), y, cur, end)
+            fire = (k < n) & (te > t0) & (te <= t1)
+            y = jnp.where(fire, jax.lax.switch(which[k], fns, y), y)
+            return (y, end, moves + m), None
+
+        moves = jnp.zeros(n_flow, dtype=y.dtype)
+        (y, _, moves), _ = jax.lax.scan(piece, (y, t0, moves), jnp.arange(n + 1))
+        return y, moves
 
     return advance_events

@@ -214,7 +214,8 @@ def jax_advance(
         dt,
         steps,
     )
-    return _events.jax_with_events(_model_events(c), params, advance)
+    plan = stochastic_plan(c)
+    return _events.jax_with_events(_model_events(c), params, advance, plan.n_flow)
 
 
 def particle_filter(

@@ -273,8 +273,10 @@ class DiffraxEngine(EngineABC, module="diffrax"):
             float(x)
             for x in (option("forcing_breakpoints", ()) if option else ()) or ()
         )
+        events = option("event_schedule", None) if option else None
         key: tuple[Any, ...] | None = (
             func,
+            events,
             jump_ts,
             self.solver,
             self.rtol,
@@ -292,12 +294,12 @@ class DiffraxEngine(EngineABC, module="diffrax"):
         dt0, max_steps = self.dt0, self.max_steps
         term = diffrax.ODETerm(lambda t, y, a: func(t, y, **a))
 
-        def solve(ts: Any, y0: Any, args: Any) -> Any:
+        def piece(t0: Any, t1: Any, y0: Any, ts: Any, args: Any) -> Any:
             sol = diffrax.diffeqsolve(
                 term,
                 solver,
-                t0=ts[0],
-                t1=ts[-1],
+                t0=t0,
+                t1=t1,
                 dt0=dt0,
                 y0=y0,
                 args=args,
@@ -306,6 +308,11 @@ class DiffraxEngine(EngineABC, module="diffrax"):
                 max_steps=max_steps,
             )
             return sol.ys
+
+        def solve(ts: Any, y0: Any, args: Any) -> Any:
+            if events is None:
+                return piece(ts[0], ts[-1], y0, ts, args)
+            return _through_events(piece, events(**args), ts, y0, args, jax)
 
         # jax.jit applied as a call, not `@jax.jit`: `jax` is typed Any here, and
         # mypy --strict rejects an untyped decorator on a typed function
@@ -341,3 +348,34 @@ class DiffraxEngine(EngineABC, module="diffrax"):
         return jnp.concatenate(
             [jnp.ravel(jnp.asarray(_unwrap(initial_state[n]))) for n in names]
         )
+
+
+def _through_events(
+    piece: Any, schedule: list[tuple[Any, Any]], ts: Any, y0: Any, args: Any, jax: Any
+) -> Any:
+    """The solution at `ts` through the system's timed events (`event_schedule`):
+    solved piece by piece, each piece ending at the next event in time order,
+    where the event replaces the state and the next piece restarts from it.
+    The times may be traced (they are parameters), so there is one piece per
+    event, of length 0 for an event outside `[ts[0], ts[-1]]` (which is not
+    applied); an output time holds the state after its own events."""
+    jnp = jax.numpy
+    times = jnp.stack([jnp.asarray(t, dtype=ts.dtype) for t, _ in schedule])
+    order = jnp.argsort(times, stable=True)  # events at one time: in spec order
+    fns = [fn for _, fn in schedule]
+    t0, t1 = ts[0], ts[-1]
+    ys = jnp.zeros((ts.shape[0], y0.shape[0]), dtype=y0.dtype)
+    y, cur = y0, t0
+    for k in range(len(fns) + 1):
+        last = k == len(fns)
+        te = t1 if last else times[order[k]]
+        end = jnp.clip(te, cur, t1)
+        part = piece(cur, end, y, jnp.clip(ts, cur, end), args)
+        # this piece holds the output times in [cur, end) (the last: [cur, t1])
+        mine = (ts >= cur) & ((ts <= end) if last else (ts < end))
+        ys = jnp.where(mine[:, None], part, ys)
+        if not last:
+            fire = (te >= t0) & (te <= t1)
+            y = jnp.where(fire, jax.lax.switch(order[k], fns, part[-1]), part[-1])
+        cur = end
+    return ys

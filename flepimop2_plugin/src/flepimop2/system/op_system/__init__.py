@@ -110,6 +110,7 @@ COMPUTED_OPTIONS: tuple[str, ...] = (
     "observe",
     "flow_names",
     "flows_over",
+    "event_schedule",
 )
 
 # flepimop2 names (parameters, config entries): lower-case identifiers.
@@ -533,7 +534,12 @@ class OpSystemSystem(SystemABC, module="op_system"):
             (the time axis's coordinates, where time-varying parameters change), and
             `rhs_jacobian` / `jacobian`: the exact Jacobian `J(time, state)` of
             the right-hand side (a dense `(n, n)` array, with the parameters of
-            the latest `bind`), for op_engine's implicit and SDIRK methods.
+            the latest `bind`), for op_engine's implicit and SDIRK methods;
+            `event_schedule(**params) -> [(time, fn)]` (None without
+            `events:` in the spec): the spec's timed events, which an engine
+            honours by stopping at each time, replacing the state by `fn(state)`
+            and restarting (the diffrax engine and the example `solve_ivp`
+            runner do; an engine that does not read it ignores the events).
 
     !!! example
         ```python
@@ -617,6 +623,9 @@ class OpSystemSystem(SystemABC, module="op_system"):
             **user,
             **self._computed_options(compiled, init_map, kernels, at_call),
             **self._jacobian_options(compiled, xp),
+            "event_schedule": _event_schedule(compiled, at_call)
+            if core_spec.get("events")
+            else None,
         }
         return self
 
@@ -761,6 +770,11 @@ class OpSystemSystem(SystemABC, module="op_system"):
             requests[name] = ParameterRequest(
                 name=name, axes=param_axes, optional=optional
             )
+        for name in self._compiled.event_param_names:  # read by timed events only
+            problem = _flepimop2_name_error(name, f"spec.events parameter {name!r}")
+            if problem:
+                raise ValueError(problem)
+            requests.setdefault(name, ParameterRequest(name=name, axes=()))
         for cell, entry in (self.option("initial_state", None) or {}).items():
             if isinstance(entry, str):
                 seed, seed_axes = entry, ()
@@ -822,6 +836,21 @@ class OpSystemSystem(SystemABC, module="op_system"):
         """
         del axes
         return ModelStateSpecification(parameter_names=())
+
+
+def _event_schedule(
+    compiled: CompiledRhs, at_call: Mapping[str, Any]
+) -> Callable[..., list[tuple[Any, Callable[[Any], Any]]]]:
+    """`event_schedule(**params) -> [(time, fn)]`: the spec's timed events
+    (`events:`), `fn(state)` the state just after the event, for an engine to
+    stop at, apply and restart from; None when the spec has none. Times and
+    amounts may be traced JAX values (the diffrax engine's parameters are)."""
+
+    def event_schedule(**params: Any) -> list[tuple[Any, Callable[[Any], Any]]]:
+        raw = {**at_call, **{k: _unwrap(v) for k, v in params.items()}}
+        return compiled.event_schedule(**raw)
+
+    return event_schedule
 
 
 def _solution_outputs(

@@ -187,3 +187,19 @@ def test_jax_event_times_are_traced_under_jit_one_trace_for_new_values() -> None
         np.testing.assert_allclose(np.asarray(y_end), ref, rtol=1e-6)
         np.testing.assert_allclose(np.asarray(at), [0.0, n_seed / 2, 0.0])
     assert len(traces) == 1
+
+
+def test_counts_round_and_never_go_negative() -> None:
+    """`counts=True` (the stochastic methods' meaning): amounts rounded to the
+    nearest integer, a move takes at most what is there (4 of S, not 10; and a
+    negative amount moves nothing), a set or an add stops at zero; the dtype
+    stays the counts'."""
+    c = compile_spec(SIR_EVENTS)
+    schedule = dict(c.event_schedule(counts=True, **{**PARAMS, "n_seed": 9.6}))
+    y = schedule[5.0](np.array([4, 1, 0]))
+    np.testing.assert_array_equal(y, [0, 5, 0])
+    assert y.dtype == np.int64
+    np.testing.assert_array_equal(schedule[8.3](np.array([4, 1, 0])), [4, 6, 0])
+    back = dict(c.event_schedule(counts=True, **{**PARAMS, "n_seed": -3.0}))
+    np.testing.assert_array_equal(back[5.0](np.array([4, 1, 0])), [4, 1, 0])
+    np.testing.assert_array_equal(back[8.3](np.array([4, 1, 0])), [4, 0, 0])

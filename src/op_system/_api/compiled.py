@@ -162,7 +162,11 @@ class CompiledRhs:
 
     # -- names in and out ------------------------------------------------------------
     def pack(
-        self, mapping: Mapping[str, Any] | None = None, /, fill: Any = 0.0, **blocks: Any
+        self,
+        mapping: Mapping[str, Any] | None = None,
+        /,
+        fill: Any = 0.0,
+        **blocks: Any,
     ) -> Any:
         """The state vector `y` (1-D, in `state_names` order) from named values.
 
@@ -387,6 +391,7 @@ class CompiledRhs:
         mesh: Any = None,
         workers: int = 1,
         return_flows: bool = False,
+        named: bool = False,
         **params: Any,
     ) -> Any:
         """Stochastic trajectories of a transitions model: integer counts of shape
@@ -416,6 +421,12 @@ class CompiledRhs:
         same seed or key gives the same trajectories. Rates that come out negative are
         taken as 0.
 
+        With `named=True`, a `Trajectories`: the counts by name
+        (`traj["I"]` is `(n, len(times), *axes)`), the interval flows,
+        `quantiles(q)`, `to_xarray()` (dimensions `trajectory, time, *axes`),
+        `to_pandas()` and a fan-chart `plot()`. `y0` may be a mapping of names
+        to counts, as `pack` takes it.
+
         !!! example
             ```python
             >>> import numpy as np
@@ -444,9 +455,15 @@ class CompiledRhs:
         """
         from .._stochastic.simulation import simulate
 
+        if isinstance(y0, Mapping):  # named counts, as `pack` takes them
+            y0 = self.pack(y0)
         states, flows = simulate(
             self, y0, times, method, dt, seed, key, n, mesh, workers, params
         )
+        if named:
+            from .._results.trajectories import Trajectories
+
+            return Trajectories(self, times, states, flows)
         if return_flows:
             from .._stochastic.simulators import Simulation
 

@@ -44,9 +44,7 @@ def _order(sel: Selection) -> int:
     return sum(1 for i in sel.index if not isinstance(i, slice))
 
 
-def pack(
-    layout: Layout, entries: Mapping[str, Any], fill: Any = 0.0
-) -> Any:
+def pack(layout: Layout, entries: Mapping[str, Any], fill: Any = 0.0) -> Any:
     """The state vector (1-D, `layout.state_names` order) holding `entries`
     (block arrays, cell keys, expanded names) and `fill` elsewhere."""
     sels = sorted(

@@ -97,7 +97,7 @@ def solve(
         >>> sol
         Solution(11 times from 0 to 100, blocks S, I, R; LSODA via scipy)
         >>> round(float(sol["R"][-1]), 1)
-        940.4
+        939.3
 
         ```
     """

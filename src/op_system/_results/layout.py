@@ -9,6 +9,7 @@ state.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -97,7 +98,11 @@ class Layout:
     def suggest(self, name: str) -> str:
         """` (did you mean 'x'?)` over blocks and expanded cell names."""
         bases = [p.base for p in self.parts]
-        return did_you_mean(name, bases) or did_you_mean(name, self.state_names)
+        # block names are short: a looser match than for expanded names
+        close = difflib.get_close_matches(name, bases, n=1, cutoff=0.6)
+        if close:
+            return f" (did you mean {close[0]!r}?)"
+        return did_you_mean(name, self.state_names)
 
     def blocks_text(self) -> str:
         """The blocks as a short list for messages (`S[age, vax], I[age, vax], ...`)."""

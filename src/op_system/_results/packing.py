@@ -48,7 +48,7 @@ def pack(layout: Layout, entries: Mapping[str, Any], fill: Any = 0.0) -> Any:
     """The state vector (1-D, `layout.state_names` order) holding `entries`
     (block arrays, cell keys, expanded names) and `fill` elsewhere."""
     sels = sorted(
-        ((select(layout, str(k)), v) for k, v in entries.items()),
+        ((select(layout, k), v) for k, v in entries.items()),
         key=lambda sv: _order(sv[0]),
     )
     xp = namespace([fill, *entries.values()])

@@ -259,28 +259,32 @@ def _diffrax(
     y = _apply(segs.jumps[0], jnp.asarray(y_start, dtype=jnp.zeros(()).dtype))
     rows: list[Any] = [y[None, :]]
     steps = 0
-    for k in range(len(segs.edges) - 1):
-        a, b = segs.edges[k], segs.edges[k + 1]
+    pairs = list(zip(segs.edges[:-1], segs.edges[1:], strict=True))
+    # every segment saves as many times (its own, then its end repeated), and
+    # its ends are arrays: diffrax's compiled solve is reused across segments
+    width = 1 + max((int(np.sum((t > a) & (t < b))) for a, b in pairs), default=0)
+    for k, (a, b) in enumerate(pairs):
         if k > 0:
             y = _apply(segs.jumps[k], y)
             if np.any(t == a):
                 rows.append(y[None, :])
         inside = t[(t > a) & (t < b)]
-        ts = jnp.asarray(np.append(inside, b))
+        ts = np.full(width, b)
+        ts[: inside.size] = inside
         sol = diffrax.diffeqsolve(
             term,
             solver_cls(),
-            t0=a,
-            t1=b,
+            t0=jnp.asarray(a),
+            t1=jnp.asarray(b),
             dt0=None,
             y0=y,
             args=args,
-            saveat=diffrax.SaveAt(ts=ts),
+            saveat=diffrax.SaveAt(ts=jnp.asarray(ts)),
             stepsize_controller=controller,
             **options,
         )
         assert sol.ys is not None
-        rows.append(sol.ys[:-1])
+        rows.append(sol.ys[: inside.size])
         y = sol.ys[-1]
         steps += int(sol.stats["num_steps"])
     if len(segs.edges) > 1 and t.size > 1:

@@ -36,6 +36,7 @@ from . import binding as _binding
 from . import flowing as _flowing
 from . import jacobians as _jacobians
 from . import observing as _observing
+from .naming import NamedStates
 from .normalized import NormalizedRhs, normalize_rhs
 
 __all__ = [
@@ -53,7 +54,7 @@ class EvalFn(Protocol):
     def __call__(self, t: Any, y: Any, **params: Any) -> Any: ...
 
 
-class CompiledRhs:
+class CompiledRhs(NamedStates):
     """A compiled right-hand side.
 
     Attributes:
@@ -159,94 +160,6 @@ class CompiledRhs:
         the axis's name) replaces these: use that grid then.
         """
         return tuple(self.meta.get("forcing_breakpoints", ()))
-
-    # -- names in and out ------------------------------------------------------------
-    def pack(
-        self,
-        mapping: Mapping[str, Any] | None = None,
-        /,
-        fill: Any = 0.0,
-        **blocks: Any,
-    ) -> Any:
-        """The state vector `y` (1-D, in `state_names` order) from named values.
-
-        Keys are block names with an array in the block's axis order (`"S":
-        array(age, vax)`; a scalar is broadcast), cell keys (`"I[age=old, vax=u]"`;
-        an axis left out, or written without a coordinate, is ranged over and
-        takes an array over the axes left) and expanded names
-        (`"I__age_old__vax_u"`); as a mapping, or as keywords for block names.
-        Incidence counters are blocks too. Cells no key names hold `fill`. Where
-        keys overlap the more specific wins (a cell over a block); an unknown name
-        is a `StateNameError` (a `KeyError`) with did-you-mean. With JAX arrays
-        (or under `jax.jit`) the result is a JAX array.
-
-        !!! example
-            ```python
-            >>> import numpy as np
-            >>> from op_system import compile_spec
-            >>> c = compile_spec({
-            ...     "kind": "transitions",
-            ...     "axes": [{"name": "age", "coords": ["young", "old"]}],
-            ...     "state": ["S[age]", "I[age]", "R[age]"],
-            ...     "transitions": [
-            ...         {"from": "S[age]", "to": "I[age]", "rate": "beta * I[age] / sum_state()"},
-            ...         {"from": "I[age]", "to": "R[age]", "rate": "gamma"},
-            ...     ],
-            ... })
-            >>> y0 = c.pack({"I[age=old]": 10.0}, S=[600.0, 390.0])
-            >>> dict(zip(c.state_names, y0.tolist()))  # doctest: +NORMALIZE_WHITESPACE
-            {'S__age_young': 600.0, 'S__age_old': 390.0, 'I__age_young': 0.0,
-             'I__age_old': 10.0, 'R__age_young': 0.0, 'R__age_old': 0.0}
-            >>> c.unpack(y0)["I"]
-            array([ 0., 10.])
-
-            ```
-        """
-        from .._results.layout import layout_of
-        from .._results.packing import pack
-
-        return pack(layout_of(self), {**(mapping or {}), **blocks}, fill)
-
-    def unpack(self, y: Any) -> dict[str, Any]:
-        """Named blocks of a state vector or of many: `{block: array(..., *axes)}`
-        for `y` of shape `(..., n_state)` (leading dimensions such as time and
-        trajectory are kept), states and incidence counters alike. NumPy or JAX
-        (traceable under `jax.jit`)."""
-        from .._results.layout import layout_of
-        from .._results.packing import unpack
-
-        return unpack(layout_of(self), y)
-
-    def initial_state(self, **params: Any) -> Any:
-        """The state vector the spec's `initial_state:` block gives for these
-        seed values (parameter names in the block; a shaped seed takes its
-        array). Cells the block does not list start at 0. A `SpecError` when the
-        spec has no `initial_state:`.
-
-        !!! example
-            ```python
-            >>> from op_system import compile_spec
-            >>> c = compile_spec({
-            ...     "kind": "transitions",
-            ...     "state": ["S", "I", "R"],
-            ...     "transitions": [
-            ...         {"from": "S", "to": "I", "rate": "beta * I / sum_state()"},
-            ...         {"from": "I", "to": "R", "rate": "gamma"},
-            ...     ],
-            ...     "initial_state": {"S": "S0", "I": "I0"},
-            ... })
-            >>> c.initial_state(S0=990.0, I0=10.0)
-            array([990.,  10.,   0.])
-
-            ```
-        """
-        from .._results.initial import initial_state
-        from .._results.layout import layout_of
-
-        axes = self._model_of_rhs().axes if self._rhs is not None else {}
-        return initial_state(
-            layout_of(self), self.meta.get("initial_state"), axes, params
-        )
 
     def bind(
         self, params: Mapping[str, object], output: str = "rhs", *, sparse: bool = False

@@ -3,8 +3,8 @@ part it names and the index into that part's array.
 
 A cell key is parsed by the expression parser (`_lang/parse.py`) as a
 reference and its coordinates are looked up as the model's own references'
-are (`_core/resolve.py`), so a coordinate written in a key means what it
-means in the spec. Positional items name axes the selection ranges over;
+are (`Axis.lookup`, as `_core/resolve.py` does), so a coordinate written in a
+key means what it means in the spec. Positional items name axes the selection ranges over;
 axes a key leaves out are ranged over too.
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .._core.resolve import _coordinate
 from .._lang.ir import Name, Ref
 from .._lang.parse import parse_expr
 from .._support.errors import ExpressionError, StateNameError, did_you_mean
@@ -94,15 +93,18 @@ def _reference(ref: Ref, part: Part, key: str) -> Index:
         seen.add(axis_name)
         if item.axis is not None:
             pos = by_name[axis_name]
-            try:
-                index[pos] = _coordinate(part.axes[pos], item, key, "key").index
-            except ExpressionError as exc:
-                coords = list(part.axes[pos].coords)
+            axis = part.axes[pos]
+            # the lookup the model's own references use (`_core/resolve.py`)
+            found = axis.lookup(item.value, is_number=item.is_number)
+            if found is None:
+                coords = list(axis.coords)
                 raise StateNameError(
-                    f"{exc.detail}; its coordinates are {coords[:12]}"
-                    + (" ..." if len(coords) > 12 else ""),
+                    f"{key!r}: {item.value!r} is not a coordinate of axis "
+                    f"{axis.name!r}{axis.suggest(item.value)}; its coordinates are "
+                    f"{coords[:12]}" + (" ..." if len(coords) > 12 else ""),
                     token=item.value,
-                ) from None
+                )
+            index[pos] = found
     return tuple(index)
 
 

@@ -166,3 +166,17 @@ def test_several_files_and_globs_in_one_call(
     status, _, err = _run(capsys, "validate", "missing.yaml")
     assert status == 1
     assert err.startswith("missing.yaml: error: ")
+
+
+def test_other_commands_print_warnings_and_errors_as_diagnostics(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = _run(capsys, "render", "typo.yaml", "--mermaid")
+    assert status == 0
+    assert out.startswith("flowchart LR")
+    (line,) = err.splitlines()
+    assert line.startswith("typo.yaml:6:11: warning: SpecWarning: unknown top-level")
+    status, out, err = _run(capsys, "describe", "broken.yaml")
+    assert status == 1
+    assert out == ""
+    assert err.startswith("broken.yaml:3:10: error: SpecError: invalid YAML")

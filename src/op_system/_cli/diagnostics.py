@@ -96,13 +96,16 @@ def _message(detail: str, token: str | None, path: str | None) -> str:
 def from_error(exc: BaseException, spec: object, file: str) -> Diagnostic:
     """The diagnostic of an error raised while reading or building `spec` (from `file`)."""
     if isinstance(exc, OpSystemError):
-        where = _place(spec, exc.path, exc.pos, exc.location, file)
+        # a YAML syntax error names its `file:line:column` as its path
+        at_file = exc.path is not None and _LOCATION.match(exc.path) is not None
+        path = None if at_file else exc.path
+        location = exc.location or (exc.path if at_file else None)
         return Diagnostic(
             "error",
             type(exc).__name__,
-            _message(exc.detail, exc.token, exc.path),
-            *where,
-            path=exc.path if exc.location is None or exc.path != exc.location else None,
+            _message(exc.detail, exc.token, path),
+            *_place(spec, path, exc.pos, location, file),
+            path=path,
             token=exc.token,
         )
     return Diagnostic("error", type(exc).__name__, str(exc), file)

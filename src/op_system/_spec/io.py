@@ -210,7 +210,7 @@ def read_yaml(p: Path) -> tuple[dict[str, Any], Marks]:
         problem = getattr(exc, "problem", None) or str(exc)
         context = getattr(exc, "context", None)
         detail = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
-        raise SpecError(detail, path=where or str(p), location=where) from None
+        raise SpecError(detail, path=where or str(p)) from None
     if not isinstance(data, dict):
         raise SpecError(
             f"a spec file must hold a mapping, got {type(data).__name__}", path=str(p)

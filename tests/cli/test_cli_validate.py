@@ -133,6 +133,7 @@ def test_parameters_are_counted_as_written_with_their_shapes(
     status, out, _ = _run(capsys, "validate", "metapop.yaml", "--json")
     (record,) = json.loads(out)
     assert record["n_params"] == 3
+    assert record["n_param_values"] == REGIONS * REGIONS + 2
     assert [(p["name"], p["axes"], p["shape"]) for p in record["parameters"]] == [
         ("M", ["region", "region"], [REGIONS, REGIONS]),
         ("beta", [], []),

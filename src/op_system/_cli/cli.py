@@ -179,6 +179,8 @@ def _check_file(path: Path) -> list[_Entry]:
             "kind": model_info(compiled).kind,
             "n_state": len(compiled.state_names),
             "n_params": sum(not p["observables_only"] for p in params),
+            # the expanded scalar names (`param_names`): a 3x3 matrix counts 9
+            "n_param_values": len(compiled.param_names),
             "parameters": params,
         }
         if config is not None and entry.spec is not None and entry.system_keys:

@@ -20,6 +20,10 @@ module makes the same checks without running anything:
 - engines: each `module:` is installed (`flepimop2.engine.<module>`), integrates
   flows (`state_change: flow`), and `diffrax` gets a JAX system.
 
+Its diagnostics are labelled `Flepimop2ConfigError` / `Flepimop2ConfigWarning`
+(labels, not exception classes: nothing is raised) and placed at the config's
+node they are about.
+
 The rules are flepimop2 0.3.0's (`ConfigurationModel`, `FixedParameter.sample`,
 `AxisCollection`) and the plugin's (`OpSystemSystem.requested_parameters`).
 """

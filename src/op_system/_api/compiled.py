@@ -37,6 +37,7 @@ from . import events as _events
 from . import flowing as _flowing
 from . import jacobians as _jacobians
 from . import observing as _observing
+from .naming import NamedStates
 from .normalized import NormalizedRhs, normalize_rhs
 
 __all__ = [
@@ -54,7 +55,7 @@ class EvalFn(Protocol):
     def __call__(self, t: Any, y: Any, **params: Any) -> Any: ...
 
 
-class CompiledRhs:
+class CompiledRhs(NamedStates):
     """A compiled right-hand side.
 
     Attributes:
@@ -304,6 +305,7 @@ class CompiledRhs:
         mesh: Any = None,
         workers: int = 1,
         return_flows: bool = False,
+        named: bool = False,
         **params: Any,
     ) -> Any:
         """Stochastic trajectories of a transitions model: integer counts of shape
@@ -333,6 +335,12 @@ class CompiledRhs:
         same seed or key gives the same trajectories. Rates that come out negative are
         taken as 0.
 
+        With `named=True`, a `Trajectories`: the counts by name
+        (`traj["I"]` is `(n, len(times), *axes)`), the interval flows,
+        `quantiles(q)`, `to_xarray()` (dimensions `trajectory, time, *axes`),
+        `to_pandas()` and a fan-chart `plot()`. `y0` may be a mapping of names
+        to counts, as `pack` takes it.
+
         !!! example
             ```python
             >>> import numpy as np
@@ -361,9 +369,15 @@ class CompiledRhs:
         """
         from .._stochastic.simulation import simulate
 
+        if isinstance(y0, Mapping):  # named counts, as `pack` takes them
+            y0 = self.pack(y0)
         states, flows = simulate(
             self, y0, times, method, dt, seed, key, n, mesh, workers, params
         )
+        if named:
+            from .._results.trajectories import Trajectories
+
+            return Trajectories(self, times, states, flows)
         if return_flows:
             from .._stochastic.simulators import Simulation
 

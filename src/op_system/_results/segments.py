@@ -41,9 +41,11 @@ def _jumps(rhs: Any, params: Mapping[str, Any]) -> list[Jump]:
       right-continuous: the output at an event's time is after the event);
       jumps outside `[times[0], times[-1]]` are not applied.
 
-    The model has no timed events yet: no jumps.
+    They are the spec's timed events (`events:`) with the ODE's meaning
+    (exact amounts), from `CompiledRhs.event_schedule`, which keeps this
+    contract (in time order, events at one time in spec order).
     """
-    return []
+    return list(rhs.event_schedule(**params))
 
 
 def breakpoints(rhs: Any, params: Mapping[str, Any]) -> tuple[float, ...]:

@@ -69,7 +69,7 @@ from .._support.errors import (
     did_you_mean,
     outside_package,
 )
-from .defs import Block, Dim, ParamDef, Target, flat_index
+from .defs import At, Block, Dim, ParamDef, Target, flat_index
 
 if TYPE_CHECKING:
     from .model import Model
@@ -191,7 +191,7 @@ def _cells(model: Model, names: Resolver, text: str, path: str) -> EventCells:
         (sel,) = target.sels
         return EventCells(text, blk, (blk.offset + getattr(sel, "index", 0),), ())
     choices = [
-        (sel.index,) if hasattr(sel, "index") else tuple(range(ax.size))
+        (sel.index,) if isinstance(sel, At) else tuple(range(ax.size))
         for ax, sel in zip(blk.axes, target.sels, strict=True)
     ]
     index = tuple(
@@ -200,7 +200,7 @@ def _cells(model: Model, names: Resolver, text: str, path: str) -> EventCells:
     shape = tuple(
         ax.size
         for ax, sel in zip(blk.axes, target.sels, strict=True)
-        if not hasattr(sel, "index")
+        if not isinstance(sel, At)
     )
     return EventCells(text, blk, index, shape)
 
@@ -401,20 +401,24 @@ def _binary(op: str, a: Any, b: Any) -> Any:
     return a % b
 
 
+def _real(value: Any, xp: Any) -> Any:
+    """`value` as an array of the namespace's default real type (explicitly:
+    JAX's strict type promotion mixes no integer and real arrays)."""
+    return xp.asarray(value).astype(xp.result_type(float))
+
+
 def event_time(event: Event, params: Mapping[str, Any], xp: Any) -> Any:
-    """When `event` happens, for `params`."""
-    return event_value(event.time, params, xp)
+    """When `event` happens, for `params` (a real number)."""
+    return _real(event_value(event.time, params, xp), xp)
 
 
-def event_amounts(
-    event: Event, params: Mapping[str, Any], xp: Any, dtype: Any
-) -> list[Any]:
-    """Each change's amount for `params`, one entry per selected cell (1-D)."""
+def event_amounts(event: Event, params: Mapping[str, Any], xp: Any) -> list[Any]:
+    """Each change's amount for `params`, one real per selected cell (1-D)."""
     out = []
     for ch in event.changes:
         n = len(ch.target.index)
         if len(ch.amount) == 1:
-            v = xp.asarray(event_value(ch.amount[0], params, xp), dtype=dtype)
+            v = _real(event_value(ch.amount[0], params, xp), xp)
             shape = ch.target.shape
             if v.ndim and tuple(v.shape) != shape:
                 try:
@@ -430,12 +434,7 @@ def event_amounts(
             out.append(xp.reshape(xp.broadcast_to(v, shape), (n,)))
         else:
             out.append(
-                xp.stack(
-                    [
-                        xp.asarray(event_value(a, params, xp), dtype=dtype)
-                        for a in ch.amount
-                    ]
-                )
+                xp.stack([_real(event_value(a, params, xp), xp) for a in ch.amount])
             )
     return out
 
@@ -459,8 +458,8 @@ def apply_event(
     continuous state, integer and never negative for `counts` (module doc)."""
     for ch, a in zip(event.changes, amounts, strict=True):
         cur = y[xp.asarray(list(ch.target.index))]
-        if counts:
-            a = xp.round(a).astype(y.dtype)
+        # counts: the nearest integer; a continuous state: exactly, in its type
+        a = (xp.round(a) if counts else a).astype(y.dtype)
         if event.action == "set":
             new = xp.maximum(a, 0) if counts else a
         elif event.action == "add":
@@ -500,7 +499,7 @@ def schedule(
     out: list[tuple[Any, Callable[[Any], Any]]] = []
     for ev in events:
         time = event_time(ev, params, xp)
-        amounts = event_amounts(ev, params, xp, xp.float64 if counts else None)
+        amounts = event_amounts(ev, params, xp)
         out.append((time, _action(ev, amounts, counts)))
     return out
 

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._spec.axes import Axis, fragment
+from .._spec.labels import split_items, split_pin
 from .._spec.seeds import ShapedSeed, seed_value
 from .._support.errors import SpecError, did_you_mean
 from .defs import INLINE_RE, cell_name
@@ -41,9 +42,9 @@ def _selection(
     base, inside = m.group(1), m.group(2)
     _check_ident(base, path, "initial_state")
     items: list[tuple[Axis, str | None]] = []
-    for part in (p.strip() for p in (inside or "").split(",")) if inside else ():
-        name, _, coord = part.replace(":", "=").partition("=")
-        name, coord = name.strip(), coord.strip()
+    for part in split_items(inside) if inside else ():
+        name, label, _ = split_pin(part)
+        coord = label or ""
         if name not in axes:
             raise SpecError(
                 f"initial_state template axis {name!r} not defined"
@@ -58,7 +59,7 @@ def _selection(
                 path=path,
                 token=name,
             )
-        if not coord:
+        if label is None:
             items.append((axis, None))
             continue
         if not pins_allowed:
@@ -68,14 +69,15 @@ def _selection(
                 path=path,
                 token=part,
             )
-        if axis.lookup(coord) is None:
+        at = axis.lookup(coord)
+        if at is None:
             raise SpecError(
                 f"initial_state key {key!r}: {coord!r} is not a coordinate of axis "
                 f"{name!r}{did_you_mean(coord, axis.coords)}",
                 path=path,
                 token=coord,
             )
-        items.append((axis, coord))
+        items.append((axis, axis.coords[at]))  # as declared (`1` of `1.0`)
     return base, items
 
 
@@ -98,11 +100,10 @@ def _substitute(text: str, assignment: Mapping[str, str]) -> str:
     """0.1.2's substitution of `name[ax, ...]` in a value, pins allowed."""
 
     def repl(m: re.Match[str]) -> str:
-        parts = [p.strip() for p in m.group(2).split(",") if p.strip()]
+        parts = [p for p in split_items(m.group(2)) if p]
         frags = []
         for p in parts:
-            name, _, coord = p.replace(":", "=").partition("=")
-            name, coord = name.strip(), coord.strip()
+            name, coord, _ = split_pin(p)
             value = coord or assignment.get(name)
             if value is None:
                 return m.group(0)

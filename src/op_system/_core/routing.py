@@ -37,7 +37,12 @@ def _aliases(b: Builder, ref: Name | Ref | None) -> list[tuple[str, str]]:
     out = []
     for item in ref.items:
         axis = b.axes.get(item.axis) if item.axis is not None else None
-        if axis is not None and not item.is_number and axis.lookup(item.value) is None:
+        if (
+            axis is not None
+            and not item.is_number
+            and not item.is_label  # a label is a coordinate, never an alias
+            and axis.lookup(item.value) is None
+        ):
             out.append((axis.name, item.value))
     return out
 
@@ -120,7 +125,7 @@ def _check_rate(b: Builder, rate: Node, axis: str, names: list[str], path: str) 
         if not isinstance(node, Ref):
             continue
         for item in node.items:
-            if item.value in names and item.axis is not None:
+            if item.value in names and item.axis is not None and not item.is_label:
                 if item.axis != axis:
                     raise SpecError(
                         f"{path}: alias {item.value!r} belongs to axis {axis!r} but "

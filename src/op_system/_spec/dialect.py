@@ -62,7 +62,7 @@ _NAMES: dict[str, Dialect] = {
 _MARKERS = re.compile(
     r"\bapply_along\s*\("
     r"|\b(?:sum_over|integrate_over)\s*\(\s*(?![A-Za-z_]\w*\s*=(?!=))"
-    r"|\b[A-Za-z_]\w*\s*\[[^\]\[]*\b[A-Za-z_]\w*\s*:\s*[A-Za-z_0-9.+-]"
+    r"|\b[A-Za-z_]\w*\s*\[[^\]\[]*\b[A-Za-z_]\w*\s*:\s*[A-Za-z_0-9.+'\"-]"
 )
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 
 from .._lang.ir import Name, Node, Ref
+from .._spec.labels import quote_label
 from .._support.errors import SpecError
 from .builder import Builder
 from .defs import Dim
@@ -159,11 +160,13 @@ def pinned_by_selector(b: Builder, text: str, path: str) -> None:
     inside = text[text.find("[") + 1 : text.rfind("]")] if "[" in text else ""
     for found in _SELECTOR.finditer(inside):
         axis = b.axes.get(found.group(1))
-        if axis is not None and axis.lookup(found.group(2)) is not None:
+        label = found.group(2)
+        if axis is not None and axis.lookup(label) is not None:
+            pin = label if label.isidentifier() else quote_label(label)
             raise SpecError(
                 f"{path}: {found.group(0)!r} names a coordinate of axis {axis.name!r}, "
                 "but on an endpoint op-system 0.9.0 reads axis:name as a routing "
-                f"alias; write {axis.name}={found.group(2)} to pin the coordinate",
+                f"alias; write {axis.name}={pin} to pin the coordinate",
                 path=path,
                 token=found.group(0),
             )

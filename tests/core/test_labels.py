@@ -400,7 +400,8 @@ def test_labels_that_cannot_be_declared(coords: list[Any], message: str) -> None
     }
     with pytest.raises(SpecError, match=message) as info:
         normalize_rhs(spec)
-    assert info.value.path is not None and info.value.path.startswith("axes[0].coords")
+    assert info.value.path is not None
+    assert info.value.path.startswith("axes[0].coords")
 
 
 @pytest.mark.parametrize(
@@ -445,3 +446,26 @@ def test_initial_state_unknown_label() -> None:
         match=r"'65' is not a coordinate of axis 'age' \(did you mean '65\+'\?\)",
     ):
         normalize_rhs(spec)
+
+
+def test_pinned_initial_state_keys_in_0_1_2s_language() -> None:
+    """A pinned key with 0.1.2's spelling of a sum: the spec is 0.1.2's (0.9.0's
+    could not parse the sum), and the key selects its cells there too."""
+    spec = {
+        "kind": "transitions",
+        "axes": AXES,
+        "state": ["S[age,region]", "V"],
+        "transitions": [
+            {
+                "from": "S[age,region]",
+                "to": "V",
+                "rate": "sum_over(age=j, S[j, region])",
+            }
+        ],
+        "initial_state": {"S[age='65+', region=06037]": 1, "V": 0},
+    }
+    from op_system._spec.dialect import spec_dialect
+
+    assert spec_dialect(spec) == "0.1"
+    m = normalize_rhs(spec)
+    assert m.meta["initial_state"] == {"S__age_65__region_06037": "1", "V": "0"}

@@ -55,7 +55,8 @@ def test_labels(
 )
 def test_names_and_numbers_read_as_before(text: str, want: IndexItem) -> None:
     (item,) = _items(text)
-    assert item == want and not item.is_label
+    assert item == want
+    assert not item.is_label
 
 
 @pytest.mark.parametrize(
@@ -65,7 +66,8 @@ def test_names_and_numbers_read_as_before(text: str, want: IndexItem) -> None:
 def test_other_index_forms_stay_invalid(text: str) -> None:
     node = parse_expr(text)
     assert isinstance(node, Invalid), node
-    assert "\x00" not in node.token and "\x00" not in node.source
+    assert "\x00" not in node.token
+    assert "\x00" not in node.source
 
 
 def test_printed_as_written() -> None:

@@ -18,7 +18,9 @@ def _spec(initial_state: dict[str, Any]) -> dict[str, Any]:
         "axes": [{"name": "age", "coords": AGES}],
         "state": ["S[age]", "I[age]", "R[age]"],
         "transitions": [
-            {"from": "S[age]", "to": "I[age]", "rate": "beta * I[age]"},
+            # 0.1.2's spelling of a sum: the labelled keys do not make the spec
+            # 0.9.0's (which could not read it)
+            {"from": "S[age]", "to": "I[age]", "rate": "beta * sum_over(age=j, I[j])"},
             {"from": "I[age]", "to": "R[age]", "rate": "gamma"},
         ],
         "initial_state": initial_state,

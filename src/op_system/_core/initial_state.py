@@ -7,7 +7,9 @@
       E[loc]: {shaped: E0, axes: [loc]}     # one cell of an array
 
 Every key selects cells of a state: its positional items are the axes it
-ranges over, its `axis=coord` items pin one coordinate (0.9.0's language).
+ranges over, its `axis=coord` items pin one coordinate (0.9.0's language;
+op_system reads them in 0.1.2's too, where such a key had no meaning), by a
+label as declared or quoted (`S[age='0-17']`, `_spec/labels.py`).
 A text value is substituted per cell as op-system 0.1.2 substitutes
 templates (`name[age, vax]` becomes the cell's expanded name; a pinned
 `imm=X0` inside it stays pinned). The result is metadata (`meta["initial_state"]`,
@@ -33,7 +35,7 @@ _KEY_RE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[(.*)\])?\s*")
 
 
 def _selection(
-    key: str, axes: dict[str, Axis], path: str, pins_allowed: bool
+    key: str, axes: dict[str, Axis], path: str
 ) -> tuple[str, list[tuple[Axis, str | None]]]:
     """A key's state name and, per item, its axis and pinned coordinate (None: all)."""
     m = _KEY_RE.fullmatch(key)
@@ -62,13 +64,6 @@ def _selection(
         if label is None:
             items.append((axis, None))
             continue
-        if not pins_allowed:
-            raise SpecError(
-                f"initial_state key {key!r} pins axis {name!r}: pinned keys are "
-                'op-system 0.9.0\'s language (dialect: "0.9")',
-                path=path,
-                token=part,
-            )
         at = axis.lookup(coord)
         if at is None:
             raise SpecError(
@@ -122,7 +117,7 @@ def expand_initial_state(
     new_language = dialect == "0.9"
     for key, val in raw.items():
         path = f"initial_state[{key!r}]"
-        base, items = _selection(str(key), axes, path, new_language)
+        base, items = _selection(str(key), axes, path)
         key_axes = tuple(ax for ax, _ in items)
         seed = seed_value(str(key), val, path, axes)
         number = float(val) if new_language and isinstance(val, (int, float)) else None

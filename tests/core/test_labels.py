@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from op_system import compile_spec, normalize_rhs
+from op_system import compile_spec, model_info, normalize_rhs
+from op_system._spec.dialect import spec_dialect
 from op_system._support.errors import ExpressionError, SpecError
 
 AGES = ["0-17", "18-64", "65+"]
@@ -464,8 +465,35 @@ def test_pinned_initial_state_keys_in_0_1_2s_language() -> None:
         ],
         "initial_state": {"S[age='65+', region=06037]": 1, "V": 0},
     }
-    from op_system._spec.dialect import spec_dialect
-
     assert spec_dialect(spec) == "0.1"
     m = normalize_rhs(spec)
     assert m.meta["initial_state"] == {"S__age_65__region_06037": "1", "V": "0"}
+
+
+def test_declared_reactants_pin_labels() -> None:
+    """0.9.0's `reactants:` selectors pin quoted and bare labels."""
+    spec = {
+        "kind": "transitions",
+        "dialect": "0.9",
+        "axes": AXES,
+        "state": ["S[age,region]", "I[age,region]"],
+        "transitions": [
+            {
+                "name": "infect",
+                "from": "S[age,region]",
+                "to": "I[age,region]",
+                "rate": "beta * I[age:'65+', region:'06037']",
+                "reactants": [
+                    {"state": "S[age,region]", "order": 1},
+                    {"state": "I[age='65+', region=06037]", "order": 1},
+                ],
+            }
+        ],
+    }
+    (_, i) = model_info(compile_spec(spec)).reactions["infect"]
+    assert i.pinned == (("age", "65+"), ("region", "06037"))
+    spec["transitions"][0]["reactants"][1]["state"] = "I[age='65', region=06037]"
+    with pytest.raises(
+        SpecError, match=r"pins unknown coordinate age=65 \(did you mean '65\+'\?\)"
+    ):
+        normalize_rhs(spec)

@@ -334,7 +334,7 @@ class Resolver:
                     )
                 return axis, Along(dim.name)
             return axis, _coordinate(axis, item, text, path, scope)
-        named = not item.is_number and not item.is_label
+        named = item.is_name
         if named and item.value in scope:
             dim = scope[item.value]
             return dim.axis, Along(dim.name)

@@ -38,12 +38,8 @@ def _aliases(b: Builder, ref: Name | Ref | None) -> list[tuple[str, str]]:
     out = []
     for item in ref.items:
         axis = b.axes.get(item.axis) if item.axis is not None else None
-        if (
-            axis is not None
-            and not item.is_number
-            and not item.is_label  # a label is a coordinate, never an alias
-            and axis.lookup(item.value) is None
-        ):
+        # (a label is a coordinate, never an alias)
+        if axis is not None and item.is_name and axis.lookup(item.value) is None:
             out.append((axis.name, item.value))
     return out
 

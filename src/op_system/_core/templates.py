@@ -7,6 +7,7 @@ per-cell evaluator (`_core/cells.py`), which read templates and loops the same w
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 
 from .._lang.ir import Reduce
 from .._spec.axes import Axis
@@ -14,7 +15,7 @@ from .._spec.labels import split_items, split_pin
 from .._support.errors import SpecError, did_you_mean
 from .model import Block, Dim, cell_name
 
-__all__ = ["RESERVED_NAMES", "cell_key", "reduce_dim"]
+__all__ = ["RESERVED_NAMES", "cell_key", "equation_keys", "reduce_dim"]
 
 _TEMPLATE_RE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\[(.+)\]\s*")
 IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -80,6 +81,30 @@ def _parse_template(
             )
         out.append(axes[ph])
     return base, tuple(out)
+
+
+def equation_keys(
+    raw: Mapping[object, object], blocks: list[Block], normalize: Callable[[str], str]
+) -> dict[str, tuple[object, str]]:
+    """The `equations:` entries by key (`normalize`d), with their paths; a key
+    that names one cell by its labels as the cell's expanded name (`cell_key`).
+    Two keys that name one equation are an error (neither is dropped)."""
+    out: dict[str, tuple[object, str]] = {}
+    for k, v in raw.items():
+        if not isinstance(k, str):
+            raise SpecError(
+                "equations keys must be strings", path="equations", token=repr(k)
+            )
+        path = f"equations[{k!r}]"
+        key = cell_key(normalize(k), blocks, path)
+        if key in out:
+            raise SpecError(
+                f"{path} and {out[key][1]} are both the equation of {key!r}",
+                path=path,
+                token=k,
+            )
+        out[key] = (v, path)
+    return out
 
 
 def cell_key(key: str, blocks: list[Block], path: str) -> str:

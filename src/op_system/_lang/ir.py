@@ -160,6 +160,12 @@ class IndexItem:
         """Whether the item is a coordinate label (never a name in scope)."""
         return self.quoted or self.bare
 
+    @property
+    def is_name(self) -> bool:
+        """Whether the item is an identifier: a placeholder, a loop variable, an
+        alias or a coordinate spelled as one (not a number, not a label)."""
+        return not (self.is_number or self.quoted or self.bare)
+
     def __str__(self) -> str:
         value = self.value
         if self.quoted:

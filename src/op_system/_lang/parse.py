@@ -24,7 +24,6 @@ import tokenize
 from dataclasses import replace
 from typing import Any
 
-from .._spec.labels import split_items, unquote
 from .._support.errors import ExpressionError
 from .ir import (
     ALLOWED_FUNCS,
@@ -48,6 +47,7 @@ from .ir import (
     Str,
     UnaryOp,
 )
+from .labels import BARE, bare_labels, filter_items
 
 __all__ = ["MAX_DEPTH", "MAX_LENGTH", "parse_expr"]
 
@@ -204,13 +204,10 @@ def _rewrite(
     reducers: list[list[int]] = []  # [bracket depth of the call, '=' rewritten?]
     prev: tokenize.TokenInfo | None = None
     skip_to = -1
-    bare_runs: dict[int, int] = {}  # first token of a bare label -> its last
+    bare: dict[int, int] = {}  # first token of a bare label -> its last
     for i, tok in enumerate(toks):
+        skip_to = max(skip_to, bare.get(i, -1))  # a bare label: a string literal now
         if i <= skip_to:
-            continue
-        if i in bare_runs:
-            skip_to = bare_runs[i]  # a bare label: one string literal now
-            prev = toks[skip_to]
             continue
         if (
             tok.type == tokenize.NAME
@@ -225,9 +222,7 @@ def _rewrite(
             )
             if close is not None and toks[close].string == "]":
                 raw = src[offset(toks[i + 1].end) : offset(toks[close].start)]
-                items = ", ".join(
-                    repr(unquote(c)[0]) for c in split_items(raw) if c
-                )  # a quoted label (`'65+'`) is the label
+                items = filter_items(raw)
                 edits.append(
                     (offset(tok.start), offset(toks[close].end), f"in [{items}]")
                 )
@@ -255,21 +250,9 @@ def _rewrite(
             prev = tok
             continue
         if tok.type == tokenize.OP and tok.string in "([{":
-            is_sub = (
-                tok.string == "["
-                and prev is not None
-                and (
-                    (prev.type == tokenize.NAME and not keyword.iskeyword(prev.string))
-                    or prev.string in _ESCAPED_KEYWORDS
-                    or prev.string in (")", "]")
-                )
-            )
-            stack.append(is_sub)
-            if is_sub:
-                for first, last in _bare_labels(toks, i, new):
-                    start, end = offset(toks[first].start), offset(toks[last].end)
-                    edits.append((start, end, repr(_BARE + src[start:end])))
-                    bare_runs[first] = last
+            stack.append(_opens_subscript(prev, tok))
+            if stack[-1]:  # its bare labels become string literals
+                bare.update(bare_labels(toks, i, new, src, offset, edits))
         elif tok.type == tokenize.OP and tok.string in ")]}":
             if stack:
                 stack.pop()
@@ -308,93 +291,17 @@ def _rewrite(
     return out
 
 
-#: marks a label written bare (`S[age=0-17]`) in the string literal the
-#: rewrite makes of it: user text never holds a NUL (`parse_expr` refuses it)
-_BARE = "\x00"
-#: tokens that end or split an index item, or open a nested one: never in a
-#: bare label
-_NOT_IN_LABEL = frozenset("=:,;()[]{}")
-
-
-def _canonical_number(text: str) -> bool:
-    """Whether a number token reads back as written (`1.5`, `10`, `1e-05`): then
-    it is a number; otherwise (`1.50`, `1e3`, `0x1F`) its text may be a label."""
-    for kind in (int, float):
-        try:
-            return repr(kind(text)) == text
-        except ValueError:
-            continue
-    return False
-
-
-def _bare_labels(
-    toks: list[tokenize.TokenInfo], open_at: int, new: bool
-) -> list[tuple[int, int]]:
-    """The index values of the subscript opened at `toks[open_at]` that can only
-    be labels written bare: each `(first, last)` token of such a value.
-
-    An index value is a name, a number or a quoted label; a value of several
-    tokens (`0-17`, `65+`, `New York`; `06037` is two number tokens) or a
-    number not written as Python writes it is not, in this language (an index
-    never computes), so its text as written is read as a label: the
-    resolver reads it only where it is exactly a label of the axis, and
-    otherwise says to quote it. Items with nested brackets, keywords or
-    strings are left to Python's parser.
-    """
-    items: list[list[int]] = [[]]
-    depth = 0
-    for j in range(open_at + 1, len(toks)):
-        tok = toks[j]
-        if tok.type in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT):
-            continue
-        if tok.type == tokenize.ENDMARKER:
-            return []  # unbalanced: Python's parser reports it
-        if tok.string in "([{" and tok.type == tokenize.OP:
-            depth += 1
-        elif tok.string in ")]}" and tok.type == tokenize.OP:
-            if depth == 0:
-                break
-            depth -= 1
-        elif tok.string == "," and depth == 0:
-            items.append([])
-            continue
-        items[-1].append(j if depth == 0 else -1)
-    out = []
-    for item in items:
-        if -1 in item:  # nested brackets
-            continue
-        value = item
-        if (
-            len(item) >= 2
-            and toks[item[0]].type == tokenize.NAME
-            and toks[item[1]].string in (("=", ":") if new else ("=",))
-        ):
-            value = item[2:]
-        if not value or _plain_value([toks[j] for j in value]):
-            continue
-        if any(
-            toks[j].type == tokenize.STRING
-            or (toks[j].type == tokenize.NAME and keyword.iskeyword(toks[j].string))
-            or (toks[j].type == tokenize.OP and toks[j].string in _NOT_IN_LABEL)
-            or toks[j].type not in (tokenize.NAME, tokenize.NUMBER, tokenize.OP)
-            for j in value
-        ):
-            continue
-        out.append((value[0], value[-1]))
-    return out
-
-
-def _plain_value(value: list[tokenize.TokenInfo]) -> bool:
-    """Whether an index value is what the language has always read: one name,
-    one string, a number as Python writes it, or its negative."""
-    if len(value) == 2 and value[0].string == "-":
-        value = value[1:]
-    if len(value) != 1:
-        return False
-    tok = value[0]
-    if tok.type == tokenize.NUMBER:
-        return _canonical_number(tok.string)
-    return tok.type in (tokenize.NAME, tokenize.STRING)
+def _opens_subscript(prev: tokenize.TokenInfo | None, tok: tokenize.TokenInfo) -> bool:
+    """Whether `tok` (an opening bracket after `prev`) opens an index `X[...]`."""
+    return (
+        tok.string == "["
+        and prev is not None
+        and (
+            (prev.type == tokenize.NAME and not keyword.iskeyword(prev.string))
+            or prev.string in _ESCAPED_KEYWORDS
+            or prev.string in (")", "]")
+        )
+    )
 
 
 def _token_at(text: str, offset: int | None) -> str:
@@ -850,7 +757,7 @@ class _Converter:
                 return _unescape(v.id), False
             if isinstance(v, ast.Constant) and isinstance(v.value, str):
                 # a label: quoted as written, or bare (marked by `_rewrite`)
-                bare = v.value.startswith(_BARE)
+                bare = v.value.startswith(BARE)
                 label["bare" if bare else "quoted"] = True
                 return (v.value[1:] if bare else v.value), False
             if (

@@ -497,3 +497,14 @@ def test_declared_reactants_pin_labels() -> None:
         SpecError, match=r"pins unknown coordinate age=65 \(did you mean '65\+'\?\)"
     ):
         normalize_rhs(spec)
+
+
+def test_two_keys_naming_one_equation() -> None:
+    """Neither is dropped: two spellings of one key are an error."""
+    spec = {
+        "axes": AXES,
+        "state": ["S[age,region]"],
+        "equations": {"S[age,region]": "0", " S[ age , region ] ": "1"},
+    }
+    with pytest.raises(SpecError, match=r"are both the equation of 'S\[age,region\]'"):
+        normalize_rhs(spec)

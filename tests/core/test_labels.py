@@ -508,3 +508,23 @@ def test_two_keys_naming_one_equation() -> None:
     }
     with pytest.raises(SpecError, match=r"are both the equation of 'S\[age,region\]'"):
         normalize_rhs(spec)
+
+
+def test_numbers_written_otherwise_name_their_coordinate() -> None:
+    """`1.50` (not as Python writes 1.5) reads the continuous coordinate 1.5,
+    quoted or not; on a categorical axis it is the label `1.50`."""
+    spec = {
+        "axes": [
+            {"name": "x", "type": "continuous", "coords": [0.5, 1.5]},
+            {"name": "dose", "coords": ["1.50", "3"]},
+        ],
+        "state": ["u[x]", "d[dose]", "T"],
+        "equations": {
+            "u[x]": "0",
+            "d[dose]": "0",
+            "T": "u[x=1.50] + 10 * u[x='0.5'] + 100 * d[dose=1.50] + 1000 * d[dose=3]",
+        },
+    }
+    m = compile_spec(spec)
+    out = m.eval_fn(0.0, [1.0, 2.0, 3.0, 4.0, 0.0])
+    assert out[-1] == 2.0 + 10 * 1.0 + 100 * 3.0 + 1000 * 4.0

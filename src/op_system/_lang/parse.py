@@ -22,7 +22,6 @@ import keyword
 import math
 import tokenize
 from dataclasses import replace
-from typing import Any
 
 from .._support.errors import ExpressionError
 from .ir import (
@@ -418,11 +417,6 @@ def _coord_items(lst: ast.List) -> tuple[str, ...] | None:
     return tuple(items)
 
 
-def _label_kinds(label: dict[str, bool]) -> dict[str, Any]:
-    """`IndexItem`'s `quoted`/`bare` flags of an index value (see `index_item`)."""
-    return {"quoted": label.get("quoted", False), "bare": label.get("bare", False)}
-
-
 def _close_run(first: Node, ops: list[str], operands: list[Node]) -> Node:
     """`first op0 operands[0] op1 operands[1] ...` as nested `BinOp`s, or one `Chain`."""
     if len(operands) + 1 >= CHAIN_MIN:
@@ -750,41 +744,30 @@ class _Converter:
 
     @staticmethod
     def index_item(it: ast.AST, pos: Pos | None) -> IndexItem | None:
-        label: dict[str, bool] = {}
-
-        def value_of(v: ast.AST | None) -> tuple[str, bool] | None:
-            if isinstance(v, ast.Name):
-                return _unescape(v.id), False
-            if isinstance(v, ast.Constant) and isinstance(v.value, str):
-                # a label: quoted as written, or bare (marked by `_rewrite`)
-                bare = v.value.startswith(BARE)
-                label["bare" if bare else "quoted"] = True
-                return (v.value[1:] if bare else v.value), False
-            if (
-                isinstance(v, ast.Constant)
-                and isinstance(v.value, (int, float))
-                and not isinstance(v.value, bool)
-            ):
-                return repr(v.value), True
-            if (
-                isinstance(v, ast.UnaryOp)
-                and isinstance(v.op, ast.USub)
-                and isinstance(v.operand, ast.Constant)
-                and isinstance(v.operand.value, (int, float))
-            ):
-                return repr(-v.operand.value), True
-            return None
-
-        if isinstance(it, ast.Slice):
+        axis: str | None = None
+        v: ast.AST | None = it
+        if isinstance(it, ast.Slice):  # `axis=value` (rewritten) or `axis:value`
             if it.step is not None or not isinstance(it.lower, ast.Name):
                 return None
-            val = value_of(it.upper)
-            if val is None:
-                return None
-            return IndexItem(
-                _unescape(it.lower.id), val[0], val[1], pos, **_label_kinds(label)
-            )
-        val = value_of(it)
-        if val is None:
-            return None
-        return IndexItem(None, val[0], val[1], pos, **_label_kinds(label))
+            axis, v = _unescape(it.lower.id), it.upper
+        if isinstance(v, ast.Name):
+            return IndexItem(axis, _unescape(v.id), False, pos)
+        if isinstance(v, ast.Constant) and isinstance(v.value, str):
+            # a label: quoted as written, or bare (marked by `_rewrite`)
+            if v.value.startswith(BARE):
+                return IndexItem(axis, v.value[len(BARE) :], False, pos, bare=True)
+            return IndexItem(axis, v.value, False, pos, quoted=True)
+        if (
+            isinstance(v, ast.Constant)
+            and isinstance(v.value, (int, float))
+            and not isinstance(v.value, bool)
+        ):
+            return IndexItem(axis, repr(v.value), True, pos)
+        if (
+            isinstance(v, ast.UnaryOp)
+            and isinstance(v.op, ast.USub)
+            and isinstance(v.operand, ast.Constant)
+            and isinstance(v.operand.value, (int, float))
+        ):
+            return IndexItem(axis, repr(-v.operand.value), True, pos)
+        return None

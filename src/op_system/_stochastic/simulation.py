@@ -45,12 +45,11 @@ def simulate(
         c, "simulate()", method, dt, times, y0, min_times=1
     )
     if key is not None:
-        import jax.numpy as jnp
-
-        # one compiled run for every key and parameter value (kept on the model)
+        # one compiled run for every key and parameter value (kept on the model;
+        # it takes the NumPy arrays as they are, with no dispatch of our own)
         steps = _stochastic.n_steps(t_host, dt)
         run = _runs.simulation_run(c, method, dt, steps, int(n), mesh, progress)
-        return run(dict(params), jnp.asarray(y_int), jnp.asarray(t_host), key)  # type: ignore[no-any-return]
+        return run(dict(params), y_int, t_host, key)  # type: ignore[no-any-return]
     if isinstance(seed, np.random.Generator):
         if workers > 1:
             raise ValueError("workers > 1 needs an integer seed, not a Generator")
@@ -236,7 +235,7 @@ def particle_filter(
     progress: bool | None = None,
 ) -> Any:
     """`CompiledRhs.particle_filter`: check the arguments, then filter on JAX."""
-    import jax.numpy as jnp
+    import jax
 
     from . import filter as _filter
 
@@ -269,7 +268,7 @@ def particle_filter(
         raise ValueError(
             f"unknown state {missing[0]!r}{did_you_mean(missing[0], index)}"
         )
-    d = jnp.asarray(data)
+    d = data if isinstance(data, jax.Array) else np.asarray(data)  # or a tracer
     if (
         d.shape[0] != t_host.size - 1
         or d.ndim > 2
@@ -293,15 +292,7 @@ def particle_filter(
         total=d.ndim == 1,
         progress=progress,
     )
-    return run(
-        dict(params),
-        jnp.asarray(y_host),
-        jnp.asarray(t_host),
-        d,
-        key,
-        reporting,
-        concentration,
-    )
+    return run(dict(params), y_host, t_host, d, key, reporting, concentration)
 
 
 def simulate_chunk(

@@ -60,6 +60,8 @@ def simulation_run(
     from . import simulation as _simulation
     from . import simulators as _simulators
 
+    dt = None if dt is None else float(dt)  # a key of the cache: hashable
+
     def build() -> Any:
         import jax
 
@@ -98,6 +100,8 @@ def filter_run(
     when `total`, the data then 1-D)."""
     from . import filter as _filter
     from . import simulation as _simulation
+
+    dt = None if dt is None else float(dt)  # a key of the cache: hashable
 
     def build() -> Any:
         import jax

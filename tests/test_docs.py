@@ -275,10 +275,15 @@ def _python_problems(args: list[str], cwd: Path) -> list[str]:
     ]
 
 
-def shell_problems(block: Block) -> tuple[list[str], list[tuple[list[str], int]]]:
-    """What a shell block names that does not exist, and the `op-system` commands to run."""
+def shell_problems(
+    block: Block,
+) -> tuple[list[str], list[tuple[list[str], int, str | None]]]:
+    """What a shell block names that does not exist, and the `op-system` commands to
+    run: argv, expected exit status, and the folder to run in (None: the page's own
+    folder, where its Python blocks write files; after a `cd`, that folder of the
+    repository)."""
     problems: list[str] = []
-    to_run: list[tuple[list[str], int]] = []
+    to_run: list[tuple[list[str], int, str | None]] = []
     cwd = ROOT  # commands are written to run from the repository root
     for argv, comment in _commands(block):
         cmd, args = argv[0], argv[1:]
@@ -302,6 +307,7 @@ def shell_problems(block: Block) -> tuple[list[str], list[tuple[list[str], int]]
                 (
                     ["op-system", *(args[2:] if _is_python(cmd) else args)],
                     int(m.group(1)) if m else 0,
+                    None if cwd == ROOT else str(cwd),
                 )
             )
         elif _is_python(cmd):
@@ -336,7 +342,13 @@ def test_shell_check_catches_what_does_not_exist() -> None:
         "t.md:1: missing.yaml: no such file",
         "t.md:1: python -m no.such.module: no such module in the repository",
     ]
-    assert to_run == [(["op-system", "validate", "x.yaml"], 1)]
+    assert to_run == [
+        (
+            ["op-system", "validate", "x.yaml"],
+            1,
+            str(ROOT / "flepimop2_plugin/examples"),
+        )
+    ]
 
 
 _SHELL = [b for b in _blocks(SHELL) if not b.skip]
@@ -364,7 +376,7 @@ for s in steps:
             sys.exit(1)
         continue
     argv = [sys.executable, "-m", "op_system", *s["argv"][1:]]
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=s["cwd"])
     if proc.returncode != s["expect"] or "Traceback" in proc.stderr:
         print(f"command at {s['where']}: {' '.join(s['argv'])} exited {proc.returncode}, "
               f"the page says {s['expect']}\n{proc.stdout}{proc.stderr}", file=sys.stderr)
@@ -380,12 +392,13 @@ def _steps(page: str) -> list[dict[str, object]]:
         if b.lang == "python":
             steps.append({"kind": "python", "code": b.code, "where": b.where})
         elif b.lang in SHELL:
-            for argv, expect in shell_problems(b)[1]:
+            for argv, expect, cwd in shell_problems(b)[1]:
                 steps.append(
                     {
                         "kind": "command",
                         "argv": argv,
                         "expect": expect,
+                        "cwd": cwd,
                         "where": b.where,
                     }
                 )

@@ -306,6 +306,7 @@ class CompiledRhs(NamedStates):
         workers: int = 1,
         return_flows: bool = False,
         named: bool = False,
+        progress: bool | None = None,
         **params: Any,
     ) -> Any:
         """Stochastic trajectories of a transitions model: integer counts of shape
@@ -326,14 +327,18 @@ class CompiledRhs(NamedStates):
         competing exits). With `key` (a `jax.random` key) it runs
         on JAX, traceable under `jax.jit` and `jax.vmap` (the `n` particles are
         one `vmap`; `mesh=`, a 1-D `jax.sharding.Mesh`, shards them over its
-        devices). The JAX run is compiled once per method, `dt`, `n` and shapes
-        and kept with the model: a new key or new parameter values reuse it,
-        with no `jax.jit` of your own needed. With `seed` (or a
+        devices). The JAX run is compiled once per method, `dt`, `n`, mesh and
+        shapes and kept with the model: a new key or new parameter values reuse
+        it, with no `jax.jit` of your own needed. With `seed` (or a
         `numpy.random.Generator`) it runs on NumPy, each
         trajectory with its own stream (`numpy.random.SeedSequence(seed).spawn`),
         so `workers=k` spreads them over `k` processes with the same result. The
         same seed or key gives the same trajectories. Rates that come out negative are
-        taken as 0.
+        taken as 0. `progress`: a tqdm bar over a NumPy run's intervals and a
+        one-line note before the JAX run is compiled, on standard error (`True`
+        shows them, `False` never; `None`: as the environment variable
+        `OP_SYSTEM_PROGRESS` says, else only on a terminal and the bar only
+        for runs longer than 2 s; tqdm is optional).
 
         With `named=True`, a `Trajectories`: the counts by name
         (`traj["I"]` is `(n, len(times), *axes)`), the interval flows,
@@ -372,7 +377,18 @@ class CompiledRhs(NamedStates):
         if isinstance(y0, Mapping):  # named counts, as `pack` takes them
             y0 = self.pack(y0)
         states, flows = simulate(
-            self, y0, times, method, dt, seed, key, n, mesh, workers, params
+            self,
+            y0,
+            times,
+            method,
+            dt,
+            seed,
+            key,
+            n,
+            mesh,
+            workers,
+            params,
+            progress=progress,
         )
         if named:
             from .._results.trajectories import Trajectories
@@ -399,10 +415,11 @@ class CompiledRhs(NamedStates):
         method: str = "chain_binomial",
         dt: float | None = None,
         n_particles: int = 1000,
+        progress: bool | None = None,
         **params: Any,
     ) -> Any:
         """Log-likelihood of count data under the stochastic model, by a bootstrap
-        particle filter (JAX; jit it, or use it as a `numpyro.factor`).
+        particle filter (JAX; usable inside `jax.jit` or as a `numpyro.factor`).
 
         `data[i]` is observed over `times[i] .. times[i+1]` (`len(times) - 1` rows):
         the interval incidence of the incidence counter `counter` (its increase,
@@ -412,6 +429,10 @@ class CompiledRhs(NamedStates):
         (each of `x` reported with probability `reporting`). The particles move by
         `method` (as in `simulate`), are weighted by the observation model and
         resampled systematically. Returns a `FilterResult(log_likelihood, ess)`.
+        The filter is compiled once per observation law, method, `dt`,
+        `n_particles`, measured cells and shapes, and kept with the model: a new
+        key, new parameter values or new data reuse it (`progress` as in
+        `simulate`: a note before it is compiled).
         """
         from .._stochastic.simulation import particle_filter
 
@@ -430,6 +451,7 @@ class CompiledRhs(NamedStates):
             dt=dt,
             n_particles=n_particles,
             params=params,
+            progress=progress,
         )
 
     def _backend_for(self, y: Any) -> Backend:

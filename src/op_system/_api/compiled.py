@@ -33,10 +33,10 @@ from .._support.errors import (
 )
 from .._support.gcpause import paused_gc
 from . import binding as _binding
-from . import events as _events
 from . import flowing as _flowing
 from . import jacobians as _jacobians
 from . import observing as _observing
+from .events import TimedEvents
 from .naming import NamedStates
 from .normalized import NormalizedRhs, normalize_rhs
 
@@ -55,7 +55,7 @@ class EvalFn(Protocol):
     def __call__(self, t: Any, y: Any, **params: Any) -> Any: ...
 
 
-class CompiledRhs(NamedStates):
+class CompiledRhs(NamedStates, TimedEvents):
     """A compiled right-hand side.
 
     Attributes:
@@ -471,29 +471,6 @@ class CompiledRhs(NamedStates):
         """The expanded name of every observable cell, in `observables()` order
         (`hosp__age_y` for `hosp[age]`); `()` when the spec has no observables."""
         return _observing.observable_names(self)
-
-    # -- timed events (`events:`; see `_api/events.py`) --------------------------
-    @property
-    def event_param_names(self) -> tuple[str, ...]:
-        """Parameters only the spec's timed events read (not in `param_names`)."""
-        return _events.event_param_names(self)
-
-    def event_schedule(
-        self, *, counts: bool = False, **params: Any
-    ) -> list[tuple[Any, Callable[[Any], Any]]]:
-        """The timed events for `params` as `[(time, fn)]`, `fn(y) -> y` the state
-        just after the event (see `_api/events.py`; `counts=True`: the stochastic
-        methods' integer meaning)."""
-        return _events.event_schedule(self, params, counts)
-
-    def event_times(self, **params: Any) -> list[Any]:
-        """When each timed event happens for `params`, in spec order."""
-        return _events.event_times(self, params)
-
-    def apply_events(self, t: Any, y: Any, **params: Any) -> Any:
-        """`y` after every timed event at time `t` (exactly equal), in spec order
-        (traceable under `jax.jit`; exact amounts, as for the ODE)."""
-        return _events.apply_events(self, t, y, params)
 
     @property
     def observable_param_names(self) -> tuple[str, ...]:

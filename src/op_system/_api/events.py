@@ -1,5 +1,6 @@
 """The model's timed events for integrators: `CompiledRhs.event_schedule`,
-`event_times` and `apply_events` (the meaning of an event is `_core/events.py`'s).
+`event_times` and `apply_events` (a mixin of `CompiledRhs`, so that
+`compiled.py` stays one concept; the meaning of an event is `_core/events.py`'s).
 
 An ODE integration honours the events by stopping at each event time,
 applying the event to the state there and restarting from the new state (the
@@ -18,9 +19,53 @@ from .._core.events import namespace, schedule
 
 if TYPE_CHECKING:
     from .._core.events import Event
+    from .._core.model import Model
     from .compiled import CompiledRhs
+    from .normalized import NormalizedRhs
 
-__all__ = ["apply_events", "event_param_names", "event_schedule", "event_times"]
+__all__ = [
+    "TimedEvents",
+    "apply_events",
+    "event_param_names",
+    "event_schedule",
+    "event_times",
+]
+
+
+class TimedEvents:
+    """`event_param_names`, `event_schedule`, `event_times` and `apply_events`
+    of a compiled model."""
+
+    __slots__ = ()
+
+    if TYPE_CHECKING:  # provided by `CompiledRhs`
+        _rhs: NormalizedRhs | None
+
+        def _model_of_rhs(self) -> Model: ...
+
+    @property
+    def event_param_names(self) -> tuple[str, ...]:
+        """Parameters only the spec's timed events read (not in `param_names`)."""
+        return event_param_names(self)  # type: ignore[arg-type]
+
+    def event_schedule(
+        self, *, counts: bool = False, **params: Any
+    ) -> list[tuple[Any, Callable[[Any], Any]]]:
+        """The timed events for `params` as `[(time, fn)]`, `fn(y) -> y` the state
+        just after the event: what an integrator stops at (in time order, events
+        at one time in spec order; in spec order when the times are traced JAX
+        values). `counts=True`: the stochastic methods' integer meaning (amounts
+        rounded, no count below zero); otherwise amounts are exact."""
+        return event_schedule(self, params, counts)  # type: ignore[arg-type]
+
+    def event_times(self, **params: Any) -> list[Any]:
+        """When each timed event happens for `params`, in spec order."""
+        return event_times(self, params)  # type: ignore[arg-type]
+
+    def apply_events(self, t: Any, y: Any, **params: Any) -> Any:
+        """`y` after every timed event at time `t` (exactly equal), in spec order
+        (traceable under `jax.jit`; exact amounts, as for the ODE)."""
+        return apply_events(self, t, y, params)  # type: ignore[arg-type]
 
 
 def _events(c: CompiledRhs) -> tuple[Event, ...]:

@@ -23,6 +23,7 @@ from .._backends.backend import (
     resolve_backend,
 )
 from .._backends.jacobian import JacobianPlan
+from .._backends.precision import require_x64
 from .._backends.runtime import build_function, dispatching
 from .._core.model import Model
 from .._core.rhs import model_of
@@ -303,6 +304,7 @@ class CompiledRhs:
         mesh: Any = None,
         workers: int = 1,
         return_flows: bool = False,
+        x64: bool = True,
         **params: Any,
     ) -> Any:
         """Stochastic trajectories of a transitions model: integer counts of shape
@@ -332,6 +334,10 @@ class CompiledRhs:
         same seed or key gives the same trajectories. Rates that come out negative are
         taken as 0.
 
+        A JAX run needs JAX's float64 (`jax_enable_x64`): without it the rates
+        are float32 and the counts int32, and draws above 2**24 come out
+        rounded, so it raises `BackendError` unless `x64=False` asks for that.
+
         !!! example
             ```python
             >>> import numpy as np
@@ -360,6 +366,8 @@ class CompiledRhs:
         """
         from .._stochastic.simulation import simulate
 
+        if key is not None:
+            require_x64(self, "simulate(key=...)", x64)
         states, flows = simulate(
             self, y0, times, method, dt, seed, key, n, mesh, workers, params
         )
@@ -384,6 +392,7 @@ class CompiledRhs:
         method: str = "chain_binomial",
         dt: float | None = None,
         n_particles: int = 1000,
+        x64: bool = True,
         **params: Any,
     ) -> Any:
         """Log-likelihood of count data under the stochastic model, by a bootstrap
@@ -397,9 +406,11 @@ class CompiledRhs:
         (each of `x` reported with probability `reporting`). The particles move by
         `method` (as in `simulate`), are weighted by the observation model and
         resampled systematically. Returns a `FilterResult(log_likelihood, ess)`.
+        As `simulate` on JAX, it needs JAX's float64 unless `x64=False`.
         """
         from .._stochastic.simulation import particle_filter
 
+        require_x64(self, "particle_filter()", x64)
         return particle_filter(
             self,
             y0,

@@ -1,6 +1,6 @@
 # Two entry points: `make demo` and `make test`. Both bootstrap .venv from PyPI
-# on first use. The package supports Python >= 3.10; the development environment
-# needs >= 3.11 because flepimop2 (for the plugin's end-to-end tests) does.
+# on first use. op_system and its flepimop2 plugin need Python >= 3.11 (flepimop2
+# does; the package is tested on 3.11 only).
 PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; \
 	then echo $$p; break; fi; done)
@@ -28,7 +28,7 @@ test: $(STAMP)
 	MYPYPATH=flepimop2_plugin/src $(BIN)/mypy --python-version 3.11 --explicit-package-bases flepimop2_plugin/src
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -q -n auto
 	$(BIN)/python tests/compat/run_upstream_tests.py
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $(VENV)/site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir $(VENV)/site  # not --quiet: it hides the warnings --strict counts
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests examples benchmarks flepimop2_plugin

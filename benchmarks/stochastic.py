@@ -20,6 +20,12 @@ simulated for 100 steps of dt = 0.5 with `n` particles:
 
 SSA throughput: events per second of an SIR with N = 1,000 under `vmap` over
 trajectories.
+
+Kept runs (`bench_kept_runs`): `simulate(key=...)` and `particle_filter` compile
+their run once and keep it with the model, so a second call with a new key and
+new parameter values (and, for the filter, new data) costs what the same call
+costs under a user's own `jax.jit`: both timed over calls that each take a new
+key and new values, after a first call that compiles.
 """
 
 from __future__ import annotations
@@ -212,11 +218,110 @@ def bench_stochastic(
     return {
         "chain_binomial": rows,
         "ssa": {"trajectories": n_traj, "events": events, "seconds": t_ssa},
+        "kept": bench_kept_runs(repeat, log),
     }
 
 
-if __name__ == "__main__":  # pragma: no cover - run by hand
+def _per_new_call(
+    calls: Sequence[Callable[[Any, float], Any]], repeat: int, n_calls: int = 20
+) -> list[float]:
+    """For each of `calls`: the best over `repeat` rounds of the mean time of
+    `n_calls` calls, each with a new key and a new parameter value
+    (`call(key, value)`, blocked until done). The calls take turns call by
+    call, so that a busy machine slows them alike."""
     import jax
 
-    jax.config.update("jax_enable_x64", True)
-    bench_stochastic([1, 100, 10_000], 5, print)
+    best = [float("inf")] * len(calls)
+    for r in range(repeat):
+        keys = jax.random.split(jax.random.PRNGKey(100 + r), n_calls)
+        values = np.linspace(0.4, 0.6, n_calls) + 0.001 * r
+        spent = [0.0] * len(calls)
+        for k, v in zip(keys, values):
+            for i, call in enumerate(calls):
+                t0 = time.perf_counter()
+                jax.block_until_ready(call(k, float(v)))
+                spent[i] += time.perf_counter() - t0
+        best = [min(b, t / n_calls) for b, t in zip(best, spent)]
+    return best
+
+
+def bench_kept_runs(repeat: int, log: Callable[[str], None]) -> list[dict[str, Any]]:
+    """The second and later calls of `simulate(key=...)` (age SEIR N=4, 100
+    trajectories, 100 steps) and `particle_filter` (SIS, 8 weekly intervals, 500
+    particles; new data values at every call too): op_system's kept run against
+    the same call under the user's own `jax.jit`, each call with a new key and
+    new parameter values."""
+    import jax
+    import jax.numpy as jnp
+
+    from op_system import compile_spec
+
+    from .models import age_seir
+
+    m = age_seir(4)
+    y0 = np.round(m.y0).astype(np.int64)
+    times = np.linspace(0.0, STEPS * DT, 11)  # 10 outputs, 10 steps each
+    fixed = {k: jnp.asarray(v) for k, v in m.params.items() if k != "beta"}
+    sis_spec = {
+        "kind": "transitions",
+        "state": ["S", "I"],
+        "transitions": [
+            {"name": "inf", "from": "S", "to": "I", "rate": "beta * I / sum_state()"},
+            {"name": "rec", "from": "I", "to": "S", "rate": "gamma"},
+        ],
+        "incidence": {"cases": "inf"},
+    }
+    sis_y0 = np.array([990, 10, 0])
+    weeks = np.arange(0.0, 57.0, 7.0)
+    cases = np.array([12, 30, 61, 95, 110, 104, 98, 101])
+
+    def sim(c: Any, jit: bool) -> Callable[[Any, float], Any]:
+        def call(key: Any, beta: Any) -> Any:
+            return c.simulate(y0, times, dt=DT, key=key, n=100, beta=beta, **fixed)
+
+        return jax.jit(call) if jit else call
+
+    def pf(c: Any, jit: bool) -> Callable[[Any, float], Any]:
+        def call(key: Any, beta: Any, data: Any) -> Any:
+            return c.particle_filter(
+                sis_y0,
+                weeks,
+                data,
+                key=key,
+                counter="cases",
+                dt=0.25,
+                n_particles=500,
+                beta=beta,
+                gamma=0.25,
+            ).log_likelihood
+
+        run = jax.jit(call) if jit else call
+        # new data values at every call, made on the host for both sides
+        return lambda key, beta: run(key, beta, cases + round(100 * beta) % 5)
+
+    rows = []
+    for label, spec, make in (
+        ("simulate(key=...), age SEIR N=4, 100 trajectories", m.spec, sim),
+        ("particle_filter, SIS, 8 weekly intervals, 500 particles", sis_spec, pf),
+    ):
+        kept = make(compile_spec(spec, xp=jnp), False)  # each side its own model
+        users = make(compile_spec(spec, xp=jnp), True)
+        t0 = time.perf_counter()
+        jax.block_until_ready(kept(jax.random.PRNGKey(0), 0.5))
+        first = time.perf_counter() - t0
+        jax.block_until_ready(users(jax.random.PRNGKey(0), 0.5))
+        t_kept, t_user = _per_new_call([kept, users], repeat)
+        row = {
+            "label": label,
+            "first_s": first,
+            "kept_s": t_kept,
+            "user_jit_s": t_user,
+            "ratio": t_kept / t_user,
+        }
+        rows.append(row)
+        log(
+            f"  {label}: first call {first:.2f} s; then {1e3 * t_kept:.2f} ms per "
+            f"call with a new key and values, {1e3 * t_user:.2f} ms under the "
+            f"user's jax.jit ({row['ratio']:.2f}x)"
+        )
+    return rows

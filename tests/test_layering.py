@@ -159,6 +159,7 @@ STAGES = (
     "_backends",
     "_stochastic",
     "_views",
+    "_results",
     "_api",
     "_cli",
 )

@@ -45,6 +45,9 @@ from ._api.normalized import normalize_expr_rhs as normalize_expr_rhs
 from ._api.normalized import normalize_rhs as normalize_rhs
 from ._api.normalized import normalize_transitions_rhs as normalize_transitions_rhs
 from ._backends.backend import DEFAULT_ARRAY_BACKEND as DEFAULT_ARRAY_BACKEND
+from ._results.solution import Solution as Solution
+from ._results.solve import solve as solve
+from ._results.trajectories import Trajectories as Trajectories
 from ._spec.identifiers import IdentifierString as IdentifierString
 from ._spec.identifiers import StateString as StateString
 from ._spec.io import load_spec as load_spec
@@ -61,6 +64,7 @@ from ._support.errors import PlannedFeatureError as PlannedFeatureError
 from ._support.errors import PrecisionWarning as PrecisionWarning
 from ._support.errors import SpecError as SpecError
 from ._support.errors import SpecWarning as SpecWarning
+from ._support.errors import StateNameError as StateNameError
 from ._support.errors import StateShapeError as StateShapeError
 from ._support.errors import UnsupportedFeatureError as UnsupportedFeatureError
 
@@ -113,11 +117,14 @@ __all__ = [
     "PlannedFeatureError",
     "PrecisionWarning",
     "Simulation",
+    "Solution",
     "SpecError",
     "SpecWarning",
     "StateBlockInfo",
+    "StateNameError",
     "StateShapeError",
     "StateString",
+    "Trajectories",
     "UnsupportedFeatureError",
     "__version__",
     "compile_rhs",
@@ -127,4 +134,5 @@ __all__ = [
     "normalize_expr_rhs",
     "normalize_rhs",
     "normalize_transitions_rhs",
+    "solve",
 ]

@@ -37,6 +37,9 @@ system:
         x: "-k * y"
 engine:
   - module: wrapper
+parameter:
+  beta: 0.3
+  gamma: 0.1
 """
 
 
@@ -63,11 +66,14 @@ def files(tmp_path: Path) -> Path:
 def test_validate_reports_ok_and_errors_with_positions(files: Path) -> None:
     ok = _run("validate", "good.yaml", cwd=files)
     assert ok.returncode == 0, ok.stderr
-    assert "ok: good.yaml: transitions model, 3 states, 2 parameters" in ok.stdout
+    assert (
+        "ok: good.yaml: transitions model, 3 states, 2 parameters: beta, gamma"
+        in ok.stdout
+    )
     bad = _run("validate", "bad.yaml", cwd=files)
     assert bad.returncode == 1
     # the position of the bad token itself: line 6, column 23 is `sum_stat`
-    assert bad.stderr.startswith("bad.yaml:6:23: ExpressionError:"), bad.stderr
+    assert bad.stderr.startswith("bad.yaml:6:23: error: ExpressionError:"), bad.stderr
     line = BAD.splitlines()[5]
     assert line[22:].startswith("sum_stat")
     assert "sum_stat" in bad.stderr
@@ -77,7 +83,7 @@ def test_validate_a_flepimop2_config_as_json(files: Path) -> None:
     out = _run("validate", "config.yaml", "--json", cwd=files)
     assert out.returncode == 1  # the second system is invalid
     results = json.loads(out.stdout)
-    assert [r["ok"] for r in results] == [True, False]
+    assert [r["ok"] for r in results] == [True, False, True]
     assert results[0]["n_state"] == 3
     err = results[1]
     assert err["entry"] == "config.yaml (system[1])"
@@ -85,6 +91,12 @@ def test_validate_a_flepimop2_config_as_json(files: Path) -> None:
     assert err["location"] == "config.yaml:9:12"  # the line of x's equation
     assert err["token"] == "y"
     assert "clashes with the state argument" in err["message"]
+    # the config as flepimop2 reads it: a list keeps its first entry only
+    (warning,) = results[2]["diagnostics"]
+    assert results[2]["entry"] == "config.yaml (flepimop2 config)"
+    assert warning["level"] == "warning"
+    assert warning["line"] == 5
+    assert "first entry only" in warning["message"]
 
 
 def test_files_without_a_spec_and_missing_files_fail_clearly(files: Path) -> None:

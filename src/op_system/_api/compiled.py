@@ -37,6 +37,7 @@ from . import binding as _binding
 from . import flowing as _flowing
 from . import jacobians as _jacobians
 from . import observing as _observing
+from .naming import NamedStates
 from .normalized import NormalizedRhs, normalize_rhs
 
 __all__ = [
@@ -54,7 +55,7 @@ class EvalFn(Protocol):
     def __call__(self, t: Any, y: Any, **params: Any) -> Any: ...
 
 
-class CompiledRhs:
+class CompiledRhs(NamedStates):
     """A compiled right-hand side.
 
     Attributes:
@@ -304,6 +305,8 @@ class CompiledRhs:
         mesh: Any = None,
         workers: int = 1,
         return_flows: bool = False,
+        named: bool = False,
+        progress: bool | None = None,
         x64: bool = True,
         **params: Any,
     ) -> Any:
@@ -325,14 +328,24 @@ class CompiledRhs:
         competing exits). With `key` (a `jax.random` key) it runs
         on JAX, traceable under `jax.jit` and `jax.vmap` (the `n` particles are
         one `vmap`; `mesh=`, a 1-D `jax.sharding.Mesh`, shards them over its
-        devices). The JAX run is compiled once per method, `dt`, `n` and shapes
-        and kept with the model: a new key or new parameter values reuse it,
-        with no `jax.jit` of your own needed. With `seed` (or a
+        devices). The JAX run is compiled once per method, `dt`, `n`, mesh and
+        shapes and kept with the model: a new key or new parameter values reuse
+        it, with no `jax.jit` of your own needed. With `seed` (or a
         `numpy.random.Generator`) it runs on NumPy, each
         trajectory with its own stream (`numpy.random.SeedSequence(seed).spawn`),
         so `workers=k` spreads them over `k` processes with the same result. The
         same seed or key gives the same trajectories. Rates that come out negative are
-        taken as 0.
+        taken as 0. `progress`: a tqdm bar over a NumPy run's intervals and a
+        one-line note before the JAX run is compiled, on standard error (`True`
+        shows them, `False` never; `None`: as the environment variable
+        `OP_SYSTEM_PROGRESS` says, else only on a terminal and the bar only
+        for runs longer than 2 s; tqdm is optional).
+
+        With `named=True`, a `Trajectories`: the counts by name
+        (`traj["I"]` is `(n, len(times), *axes)`), the interval flows,
+        `quantiles(q)`, `to_xarray()` (dimensions `trajectory, time, *axes`),
+        `to_pandas()` and a fan-chart `plot()`. `y0` may be a mapping of names
+        to counts, as `pack` takes it.
 
         A JAX run needs JAX's float64 (`jax_enable_x64`): without it the rates
         are float32 and the counts int32, and draws above 2**24 come out
@@ -368,9 +381,26 @@ class CompiledRhs:
 
         if key is not None:
             require_x64(self, "simulate(key=...)", x64)
+        if isinstance(y0, Mapping):  # named counts, as `pack` takes them
+            y0 = self.pack(y0)
         states, flows = simulate(
-            self, y0, times, method, dt, seed, key, n, mesh, workers, params
+            self,
+            y0,
+            times,
+            method,
+            dt,
+            seed,
+            key,
+            n,
+            mesh,
+            workers,
+            params,
+            progress=progress,
         )
+        if named:
+            from .._results.trajectories import Trajectories
+
+            return Trajectories(self, times, states, flows)
         if return_flows:
             from .._stochastic.simulators import Simulation
 
@@ -392,11 +422,12 @@ class CompiledRhs:
         method: str = "chain_binomial",
         dt: float | None = None,
         n_particles: int = 1000,
+        progress: bool | None = None,
         x64: bool = True,
         **params: Any,
     ) -> Any:
         """Log-likelihood of count data under the stochastic model, by a bootstrap
-        particle filter (JAX; jit it, or use it as a `numpyro.factor`).
+        particle filter (JAX; usable inside `jax.jit` or as a `numpyro.factor`).
 
         `data[i]` is observed over `times[i] .. times[i+1]` (`len(times) - 1` rows):
         the interval incidence of the incidence counter `counter` (its increase,
@@ -406,7 +437,11 @@ class CompiledRhs:
         (each of `x` reported with probability `reporting`). The particles move by
         `method` (as in `simulate`), are weighted by the observation model and
         resampled systematically. Returns a `FilterResult(log_likelihood, ess)`.
-        As `simulate` on JAX, it needs JAX's float64 unless `x64=False`.
+        The filter is compiled once per observation law, method, `dt`,
+        `n_particles`, measured cells and shapes, and kept with the model: a new
+        key, new parameter values or new data reuse it (`progress` as in
+        `simulate`: a note before it is compiled). As `simulate` on JAX, it
+        needs JAX's float64 unless `x64=False`.
         """
         from .._stochastic.simulation import particle_filter
 
@@ -426,6 +461,7 @@ class CompiledRhs:
             dt=dt,
             n_particles=n_particles,
             params=params,
+            progress=progress,
         )
 
     def _backend_for(self, y: Any) -> Backend:

@@ -15,6 +15,7 @@ from typing import Any
 from .._lang.ir import IndexItem, Invalid, Name, Node, Ref
 from .._lang.parse import parse_expr
 from .._spec.dialect import is_axis_shift, rule_warning
+from .._spec.labels import unquote
 from .._support.errors import (
     SpecError,
     UnsupportedFeatureError,
@@ -47,6 +48,7 @@ from .shifts import applied_to, axis_shift, read_at
 from .templates import (
     RESERVED_NAMES,
     _check_ident,
+    equation_keys,
 )
 from .timevarying import time_axis, time_varying
 
@@ -286,13 +288,7 @@ def _build_expr(b: Builder, meta: dict[str, Any], chains: list[Any]) -> Model:
     eq_raw = b.spec.get("equations")
     if not isinstance(eq_raw, dict):
         raise SpecError("equations must be a mapping of state->expr", path="equations")
-    equations_map: dict[str, tuple[object, str]] = {}
-    for k, v in eq_raw.items():
-        if not isinstance(k, str):
-            raise SpecError(
-                "equations keys must be strings", path="equations", token=repr(k)
-            )
-        equations_map[normalize_key(k)] = (v, f"equations[{k!r}]")
+    equations_map = equation_keys(eq_raw, b.blocks, normalize_key)
     names_now, chain_bases, chain_eqs = _expr_chains(b, chains, equations_map)
     template_keys = {
         f"{blk.base}[{','.join(a.name for a in blk.axes)}]": blk
@@ -510,6 +506,7 @@ def _end_placeholders(b: Builder, ends: Iterable[Name | Ref | None]) -> list[str
             for item in ref.items:
                 if (
                     item.axis is None
+                    and item.is_name
                     and item.value in b.axes
                     and item.value not in found
                 ):
@@ -534,9 +531,10 @@ def _no_state_at_pin(b: Builder, sites: list[Any], axis: str, path: str) -> None
     for node, scope in sites:
         if not isinstance(node, Ref) or node.base not in states:
             continue
-        bound = {d.name for d in scope}
+        if axis in {d.name for d in scope}:
+            continue  # bound by a loop here
         for item in node.items:
-            if item.axis is None and item.value == axis and axis not in bound:
+            if item.axis is None and item.is_name and item.value == axis:
                 raise UnsupportedFeatureError(
                     f"the rate reads state {node.base!r} at axis {axis!r}, which an "
                     "endpoint pins: op-system 0.9.0 reads a parameter there at the "
@@ -703,7 +701,7 @@ def _state_ref(
                 token=text,
             )
         for item in node.items:
-            if item.axis is None and not item.is_number and item.value not in b.axes:
+            if item.axis is None and item.is_name and item.value not in b.axes:
                 found = [
                     ax for ax in b.axes.values() if ax.lookup(item.value) is not None
                 ]
@@ -738,7 +736,8 @@ def _coord_shift(b: Builder, tr: dict[str, Any], path: str) -> list[Flow]:
             token=str(axis_name),
         )
     axis = b.axes[axis_name]
-    parts = [p.strip() for p in arrow.split("->")] if isinstance(arrow, str) else []
+    # a label may be quoted, `"'0-17' -> '18-64'"`
+    parts = [unquote(p)[0] for p in arrow.split("->")] if isinstance(arrow, str) else []
     if len(parts) != 2 or not parts[0] or not parts[1]:
         raise SpecError(
             f"coord_shift[{axis_name}] must be 'from_coord -> to_coord'",
@@ -748,7 +747,8 @@ def _coord_shift(b: Builder, tr: dict[str, Any], path: str) -> list[Flow]:
     for c in parts:
         if axis.lookup(c) is None:
             raise SpecError(
-                f"coord_shift coordinate {c!r} not in axis {axis_name!r} coords {list(axis.coords)}",
+                f"coord_shift coordinate {c!r} not in axis {axis_name!r} coords "
+                f"{list(axis.coords)}{axis.suggest(c)}",
                 path=f"{path}.coord_shift",
                 token=c,
             )

@@ -507,7 +507,7 @@ def placeholders_in(
         if not by_variable:
             bound |= {d.axis.name for d in scope}
         for item in n.items:
-            free = item.axis is None and not item.is_number and item.value not in bound
+            free = item.axis is None and item.is_name and item.value not in bound
             if free and item.value in axes and item.value not in found:
                 found.append(item.value)
     return found

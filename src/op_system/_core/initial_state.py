@@ -7,7 +7,9 @@
       E[loc]: {shaped: E0, axes: [loc]}     # one cell of an array
 
 Every key selects cells of a state: its positional items are the axes it
-ranges over, its `axis=coord` items pin one coordinate (0.9.0's language).
+ranges over, its `axis=coord` items pin one coordinate (0.9.0's language;
+op_system reads them in 0.1.2's too, where such a key had no meaning), by a
+label as declared or quoted (`S[age='0-17']`, `_spec/labels.py`).
 A text value is substituted per cell as op-system 0.1.2 substitutes
 templates (`name[age, vax]` becomes the cell's expanded name; a pinned
 `imm=X0` inside it stays pinned). The result is metadata (`meta["initial_state"]`,
@@ -21,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._spec.axes import Axis, fragment
+from .._spec.labels import split_items, split_pin
 from .._spec.seeds import ShapedSeed, seed_value
 from .._support.errors import SpecError, did_you_mean
 from .defs import INLINE_RE, cell_name
@@ -32,7 +35,7 @@ _KEY_RE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[(.*)\])?\s*")
 
 
 def _selection(
-    key: str, axes: dict[str, Axis], path: str, pins_allowed: bool
+    key: str, axes: dict[str, Axis], path: str
 ) -> tuple[str, list[tuple[Axis, str | None]]]:
     """A key's state name and, per item, its axis and pinned coordinate (None: all)."""
     m = _KEY_RE.fullmatch(key)
@@ -41,9 +44,9 @@ def _selection(
     base, inside = m.group(1), m.group(2)
     _check_ident(base, path, "initial_state")
     items: list[tuple[Axis, str | None]] = []
-    for part in (p.strip() for p in (inside or "").split(",")) if inside else ():
-        name, _, coord = part.replace(":", "=").partition("=")
-        name, coord = name.strip(), coord.strip()
+    for part in split_items(inside) if inside else ():
+        name, label, _ = split_pin(part)
+        coord = label or ""
         if name not in axes:
             raise SpecError(
                 f"initial_state template axis {name!r} not defined"
@@ -58,24 +61,18 @@ def _selection(
                 path=path,
                 token=name,
             )
-        if not coord:
+        if label is None:
             items.append((axis, None))
             continue
-        if not pins_allowed:
-            raise SpecError(
-                f"initial_state key {key!r} pins axis {name!r}: pinned keys are "
-                'op-system 0.9.0\'s language (dialect: "0.9")',
-                path=path,
-                token=part,
-            )
-        if axis.lookup(coord) is None:
+        at = axis.lookup(coord)
+        if at is None:
             raise SpecError(
                 f"initial_state key {key!r}: {coord!r} is not a coordinate of axis "
                 f"{name!r}{did_you_mean(coord, axis.coords)}",
                 path=path,
                 token=coord,
             )
-        items.append((axis, coord))
+        items.append((axis, axis.coords[at]))  # as declared (`1` of `1.0`)
     return base, items
 
 
@@ -98,11 +95,10 @@ def _substitute(text: str, assignment: Mapping[str, str]) -> str:
     """0.1.2's substitution of `name[ax, ...]` in a value, pins allowed."""
 
     def repl(m: re.Match[str]) -> str:
-        parts = [p.strip() for p in m.group(2).split(",") if p.strip()]
+        parts = [p for p in split_items(m.group(2)) if p]
         frags = []
         for p in parts:
-            name, _, coord = p.replace(":", "=").partition("=")
-            name, coord = name.strip(), coord.strip()
+            name, coord, _ = split_pin(p)
             value = coord or assignment.get(name)
             if value is None:
                 return m.group(0)
@@ -121,7 +117,7 @@ def expand_initial_state(
     new_language = dialect == "0.9"
     for key, val in raw.items():
         path = f"initial_state[{key!r}]"
-        base, items = _selection(str(key), axes, path, new_language)
+        base, items = _selection(str(key), axes, path)
         key_axes = tuple(ax for ax, _ in items)
         seed = seed_value(str(key), val, path, axes)
         number = float(val) if new_language and isinstance(val, (int, float)) else None

@@ -13,11 +13,14 @@ what it reads, which dimension in scope or which fixed coordinate selects it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import difflib
+import re
+from collections.abc import Callable, Mapping
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from .._lang.ir import IndexItem, Name, Ref
 from .._spec.axes import Axis
+from .._spec.labels import quote_label
 from .._support.errors import ExpressionError, did_you_mean
 from .defs import (
     AliasDef,
@@ -37,18 +40,60 @@ from .model import Model
 __all__ = ["Resolver"]
 
 
-def _coordinate(axis: Axis, item: IndexItem, text: str, path: str) -> At:
-    """A literal coordinate of `axis` in the reference `text`."""
+def _coordinate(
+    axis: Axis, item: IndexItem, text: str, path: str, scope: Mapping[str, Dim]
+) -> At:
+    """A literal coordinate of `axis` in the reference `text`.
+
+    A label written bare (`S[age=0-17]`) is read only where it is exactly one
+    of the axis's labels and names nothing in scope (`S[age=j-1]` inside a
+    loop over `j` might mean arithmetic, which an index never computes)."""
     i = axis.lookup(item.value, is_number=item.is_number)
+    if i is not None and item.bare:
+        names = [n for n in _IDENT.findall(item.value) if n in scope]
+        if names:
+            raise ExpressionError(
+                f"{item.value!r} in {text} is ambiguous: it is a label of axis "
+                f"{axis.name!r} but {names[0]!r} is a placeholder or loop variable "
+                f"here, and an index is never computed; for the label write it in "
+                f"quotes, {axis.name}={quote_label(item.value)}",
+                path=path,
+                token=item.value,
+            )
     if i is None:
         raise ExpressionError(
-            f"unknown coord {item.value!r} for axis {axis.name!r} in {text}{axis.suggest(item.value)}",
+            f"unknown coord {item.value!r} for axis {axis.name!r} in {text}"
+            f"{_label_hint(axis, item)}",
             path=path,
             token=item.value,
         )
     return At(i)
 
 
+def _label_hint(axis: Axis, item: IndexItem) -> str:
+    """The did-you-mean of an unknown coordinate; for a label written bare
+    (`S[age=0-17]` where `age` has no label `0-17`), also that an index is never
+    computed and how a label is written (in quotes)."""
+    close = difflib.get_close_matches(item.value, axis.coords, n=1, cutoff=0.75)
+    if close and (item.quoted or close[0].isidentifier()):
+        return f" (did you mean {close[0]!r}?)"
+    if close:
+        return (
+            f" (did you mean {close[0]!r}? write such a label in quotes: "
+            f"{axis.name}={quote_label(close[0])})"
+        )
+    if not item.bare:
+        return ""
+    shown = ", ".join(repr(c) for c in axis.coords[:8])
+    more = ", ..." if axis.size > 8 else ""
+    return (
+        f": an index names a coordinate and is never computed (labels of "
+        f"{axis.name!r}: {shown}{more}; write one in quotes, "
+        f"{axis.name}={quote_label(axis.coords[0])})"
+    )
+
+
+_IDENT = re.compile(r"[A-Za-z_]\w*")
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
@@ -274,6 +319,7 @@ class Resolver:
             if (
                 dim is not None
                 and not item.is_number
+                and not item.is_label  # a label is a coordinate, never a name
                 and (
                     dim.name != dim.axis.name
                     or item.value != axis.name
@@ -287,11 +333,12 @@ class Resolver:
                         token=str(item),
                     )
                 return axis, Along(dim.name)
-            return axis, _coordinate(axis, item, text, path)
-        if not item.is_number and item.value in scope:
+            return axis, _coordinate(axis, item, text, path, scope)
+        named = item.is_name
+        if named and item.value in scope:
             dim = scope[item.value]
             return dim.axis, Along(dim.name)
-        if not item.is_number and item.value in self.m.axes:
+        if named and item.value in self.m.axes:
             # An axis name inside a reduction over that axis means the reduction variable
             # (`sum_over(strain=s, gamma[strain] * I[age, s])`).
             loops = [d for d in scope.values() if d.axis.name == item.value]
@@ -312,27 +359,41 @@ class Resolver:
                     token=item.value,
                 )
             axis = target_axes[pos]
-            return axis, _coordinate(axis, item, text, path)
+            return axis, _coordinate(axis, item, text, path, scope)
         hits = [
             ax
             for ax in self.m.axes.values()
             if ax.lookup(item.value, is_number=item.is_number) is not None
         ]
         if len(hits) == 1:
-            found = hits[0].lookup(item.value, is_number=item.is_number)
-            assert found is not None
-            return hits[0], At(found)
+            return hits[0], _coordinate(hits[0], item, text, path, scope)
         if not hits:
+            what = (
+                "is not a coordinate of any axis"
+                if item.is_label
+                else "is neither a bound axis, a loop variable nor a coordinate"
+            )
             raise ExpressionError(
-                f"{item.value!r} in {text} is neither a bound axis, a loop variable nor a coordinate",
+                f"{item.value!r} in {text} {what}"
+                f"{did_you_mean(item.value, self._labels())}",
                 path=path,
                 token=item.value,
             )
         raise ExpressionError(
-            f"coordinate {item.value!r} in {text} is ambiguous (axes {[a.name for a in hits]}); write axis={item.value}",
+            f"coordinate {item.value!r} in {text} is ambiguous (axes {[a.name for a in hits]}); "
+            f"write axis={item}, e.g. {hits[0].name}={item}",
             path=path,
             token=item.value,
         )
+
+    def _labels(self) -> list[str]:
+        """Every categorical coordinate of the model (for did-you-mean)."""
+        return [
+            c
+            for ax in self.m.axes.values()
+            if ax.kind == "categorical"
+            for c in ax.coords
+        ]
 
     def _resolve_ref(self, ref: Ref, scope: tuple[Dim, ...], path: str) -> Target:
         dims = {d.name: d for d in scope}
@@ -426,6 +487,7 @@ class Resolver:
             ta is not None
             and item.axis is None
             and not item.is_number
+            and not item.is_label
             and item.value == ta.name
             and not any(d.axis is ta or d.name == ta.name for d in dims.values())
         )

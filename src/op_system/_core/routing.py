@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 
 from .._lang.ir import Name, Node, Ref
+from .._spec.labels import quote_label
 from .._support.errors import SpecError
 from .builder import Builder
 from .defs import Dim
@@ -37,7 +38,8 @@ def _aliases(b: Builder, ref: Name | Ref | None) -> list[tuple[str, str]]:
     out = []
     for item in ref.items:
         axis = b.axes.get(item.axis) if item.axis is not None else None
-        if axis is not None and not item.is_number and axis.lookup(item.value) is None:
+        # (a label is a coordinate, never an alias)
+        if axis is not None and item.is_name and axis.lookup(item.value) is None:
             out.append((axis.name, item.value))
     return out
 
@@ -120,7 +122,7 @@ def _check_rate(b: Builder, rate: Node, axis: str, names: list[str], path: str) 
         if not isinstance(node, Ref):
             continue
         for item in node.items:
-            if item.value in names and item.axis is not None:
+            if item.value in names and item.axis is not None and not item.is_label:
                 if item.axis != axis:
                     raise SpecError(
                         f"{path}: alias {item.value!r} belongs to axis {axis!r} but "
@@ -154,11 +156,13 @@ def pinned_by_selector(b: Builder, text: str, path: str) -> None:
     inside = text[text.find("[") + 1 : text.rfind("]")] if "[" in text else ""
     for found in _SELECTOR.finditer(inside):
         axis = b.axes.get(found.group(1))
-        if axis is not None and axis.lookup(found.group(2)) is not None:
+        label = found.group(2)
+        if axis is not None and axis.lookup(label) is not None:
+            pin = label if label.isidentifier() else quote_label(label)
             raise SpecError(
                 f"{path}: {found.group(0)!r} names a coordinate of axis {axis.name!r}, "
                 "but on an endpoint op-system 0.9.0 reads axis:name as a routing "
-                f"alias; write {axis.name}={found.group(2)} to pin the coordinate",
+                f"alias; write {axis.name}={pin} to pin the coordinate",
                 path=path,
                 token=found.group(0),
             )

@@ -132,7 +132,7 @@ def read_at(node: Node, axis: Axis, k: int) -> Node:
     if isinstance(node, Ref):
         items = tuple(
             IndexItem(axis.name, axis.coords[k], axis.kind == "continuous", it.pos)
-            if it.axis is None and it.value == axis.name and not it.is_number
+            if it.axis is None and it.value == axis.name and it.is_name
             else it
             for it in node.items
         )

@@ -7,13 +7,15 @@ per-cell evaluator (`_core/cells.py`), which read templates and loops the same w
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 
 from .._lang.ir import Reduce
 from .._spec.axes import Axis
+from .._spec.labels import split_items, split_pin
 from .._support.errors import SpecError, did_you_mean
-from .model import Dim
+from .model import Block, Dim, cell_name
 
-__all__ = ["RESERVED_NAMES", "reduce_dim"]
+__all__ = ["RESERVED_NAMES", "cell_key", "equation_keys", "reduce_dim"]
 
 _TEMPLATE_RE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\[(.+)\]\s*")
 IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -79,6 +81,92 @@ def _parse_template(
             )
         out.append(axes[ph])
     return base, tuple(out)
+
+
+def equation_keys(
+    raw: Mapping[object, object], blocks: list[Block], normalize: Callable[[str], str]
+) -> dict[str, tuple[object, str]]:
+    """The `equations:` entries by key (`normalize`d), with their paths; a key
+    that names one cell by its labels as the cell's expanded name (`cell_key`).
+    Two keys that name one equation are an error (neither is dropped)."""
+    out: dict[str, tuple[object, str]] = {}
+    for k, v in raw.items():
+        if not isinstance(k, str):
+            raise SpecError(
+                "equations keys must be strings", path="equations", token=repr(k)
+            )
+        path = f"equations[{k!r}]"
+        key = cell_key(normalize(k), blocks, path)
+        if key in out:
+            raise SpecError(
+                f"{path} and {out[key][1]} are both the equation of {key!r}",
+                path=path,
+                token=k,
+            )
+        out[key] = (v, path)
+    return out
+
+
+def cell_key(key: str, blocks: list[Block], path: str) -> str:
+    """A key that pins every axis of a templated state to a label
+    (`S[age='0-17', vax=u]`, 0.9.0's `S[age:'0-17', vax:u]`) as the cell's
+    expanded name (`S__age_0_17__vax_u`); any other key as it is.
+
+    A key that pins some axes and leaves others is refused: a cell's own
+    equation pins every axis, a template none."""
+    m = _TEMPLATE_RE.fullmatch(key) if "[" in key else None
+    if m is None:
+        return key
+    pins = [split_pin(item) for item in split_items(m.group(2))]
+    if all(label is None for _, label, _ in pins):
+        return key  # a template key, `S[age,vax]`
+    base = m.group(1)
+    blk = next((x for x in blocks if x.base == base and x.axes), None)
+    if blk is None:
+        return key  # reported with the unknown keys
+    given: dict[str, str] = {}
+    for name, label, _ in pins:
+        if label is None:
+            raise SpecError(
+                f"equation key {key!r} pins some axes of {base!r} but not "
+                f"{name!r}: a cell's own equation pins every axis "
+                f"({base}[{', '.join(f'{ax.name}=...' for ax in blk.axes)}]), a "
+                "template none",
+                path=path,
+                token=name,
+            )
+        axis = next((ax for ax in blk.axes if ax.name == name), None)
+        if axis is None or name in given:
+            why = "repeats" if name in given else "has no"
+            raise SpecError(
+                f"equation key {key!r}: {base!r} {why} axis {name!r} (its axes are "
+                f"{', '.join(ax.name for ax in blk.axes)})"
+                f"{did_you_mean(name, [ax.name for ax in blk.axes])}",
+                path=path,
+                token=name,
+            )
+        if axis.lookup(label) is None:
+            raise SpecError(
+                f"equation key {key!r}: {label!r} is not a coordinate of axis "
+                f"{name!r}{did_you_mean(label, axis.coords)}",
+                path=path,
+                token=label,
+            )
+        given[name] = label
+    missing = [ax.name for ax in blk.axes if ax.name not in given]
+    if missing:
+        raise SpecError(
+            f"equation key {key!r} does not pin axis {missing[0]!r} of {base!r}: a "
+            "cell's own equation pins every axis",
+            path=path,
+            token=key,
+        )
+    idx = []
+    for ax in blk.axes:
+        at = ax.lookup(given[ax.name])
+        assert at is not None
+        idx.append(at)
+    return cell_name(base, blk.axes, tuple(idx))
 
 
 def reduce_dim(node: Reduce, axes: dict[str, Axis], path: str) -> Dim:

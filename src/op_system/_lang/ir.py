@@ -138,8 +138,11 @@ class Name(_Node):
 class IndexItem:
     """One item of `X[...]`: positional (`axis is None`) or keyword (`axis=value`).
 
-    `value` is an identifier (axis placeholder, loop variable or coordinate) or the
-    text of a numeric literal (a coordinate of a continuous axis).
+    `value` is an identifier (axis placeholder, loop variable or coordinate), the
+    text of a numeric literal (a coordinate of a continuous axis), or a
+    coordinate label: quoted (`S[age='0-17']`, `quoted`) or written bare where
+    it cannot be a name or a number (`S[age=0-17]`, `bare`). A label is always
+    a coordinate, never a placeholder or a loop variable.
     """
 
     axis: str | None
@@ -147,9 +150,28 @@ class IndexItem:
     is_number: bool = False
     #: where it starts in its expression: (line, column), 1-based, for error messages; not part of its identity
     pos: Pos | None = field(default=None, compare=False, repr=False)
+    #: a label written in quotes
+    quoted: bool = False
+    #: a label written bare, its text not a name or a number (`0-17`, `65+`)
+    bare: bool = False
+
+    @property
+    def is_label(self) -> bool:
+        """Whether the item is a coordinate label (never a name in scope)."""
+        return self.quoted or self.bare
+
+    @property
+    def is_name(self) -> bool:
+        """Whether the item is an identifier: a placeholder, a loop variable, an
+        alias or a coordinate spelled as one (not a number, not a label)."""
+        return not (self.is_number or self.quoted or self.bare)
 
     def __str__(self) -> str:
-        return self.value if self.axis is None else f"{self.axis}={self.value}"
+        value = self.value
+        if self.quoted:
+            quote = '"' if "'" in value and '"' not in value else "'"
+            value = f"{quote}{value}{quote}"
+        return value if self.axis is None else f"{self.axis}={value}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,7 @@ from .ir import (
     Str,
     UnaryOp,
 )
+from .labels import BARE, bare_labels, filter_items
 
 __all__ = ["MAX_DEPTH", "MAX_LENGTH", "parse_expr"]
 
@@ -202,7 +203,9 @@ def _rewrite(
     reducers: list[list[int]] = []  # [bracket depth of the call, '=' rewritten?]
     prev: tokenize.TokenInfo | None = None
     skip_to = -1
+    bare: dict[int, int] = {}  # first token of a bare label -> its last
     for i, tok in enumerate(toks):
+        skip_to = max(skip_to, bare.get(i, -1))  # a bare label: a string literal now
         if i <= skip_to:
             continue
         if (
@@ -218,7 +221,7 @@ def _rewrite(
             )
             if close is not None and toks[close].string == "]":
                 raw = src[offset(toks[i + 1].end) : offset(toks[close].start)]
-                items = ", ".join(repr(c.strip()) for c in raw.split(",") if c.strip())
+                items = filter_items(raw)
                 edits.append(
                     (offset(tok.start), offset(toks[close].end), f"in [{items}]")
                 )
@@ -246,16 +249,9 @@ def _rewrite(
             prev = tok
             continue
         if tok.type == tokenize.OP and tok.string in "([{":
-            is_sub = (
-                tok.string == "["
-                and prev is not None
-                and (
-                    (prev.type == tokenize.NAME and not keyword.iskeyword(prev.string))
-                    or prev.string in _ESCAPED_KEYWORDS
-                    or prev.string in (")", "]")
-                )
-            )
-            stack.append(is_sub)
+            stack.append(_opens_subscript(prev, tok))
+            if stack[-1]:  # its bare labels become string literals
+                bare.update(bare_labels(toks, i, new, src, offset, edits))
         elif tok.type == tokenize.OP and tok.string in ")]}":
             if stack:
                 stack.pop()
@@ -292,6 +288,19 @@ def _rewrite(
         out = out[:start] + text + out[end:]
     where.rewrote(out, edits)
     return out
+
+
+def _opens_subscript(prev: tokenize.TokenInfo | None, tok: tokenize.TokenInfo) -> bool:
+    """Whether `tok` (an opening bracket after `prev`) opens an index `X[...]`."""
+    return (
+        tok.string == "["
+        and prev is not None
+        and (
+            (prev.type == tokenize.NAME and not keyword.iskeyword(prev.string))
+            or prev.string in _ESCAPED_KEYWORDS
+            or prev.string in (")", "]")
+        )
+    )
 
 
 def _token_at(text: str, offset: int | None) -> str:
@@ -735,32 +744,30 @@ class _Converter:
 
     @staticmethod
     def index_item(it: ast.AST, pos: Pos | None) -> IndexItem | None:
-        def value_of(v: ast.AST | None) -> tuple[str, bool] | None:
-            if isinstance(v, ast.Name):
-                return _unescape(v.id), False
-            if (
-                isinstance(v, ast.Constant)
-                and isinstance(v.value, (int, float))
-                and not isinstance(v.value, bool)
-            ):
-                return repr(v.value), True
-            if (
-                isinstance(v, ast.UnaryOp)
-                and isinstance(v.op, ast.USub)
-                and isinstance(v.operand, ast.Constant)
-                and isinstance(v.operand.value, (int, float))
-            ):
-                return repr(-v.operand.value), True
-            return None
-
-        if isinstance(it, ast.Slice):
+        axis: str | None = None
+        v: ast.AST | None = it
+        if isinstance(it, ast.Slice):  # `axis=value` (rewritten) or `axis:value`
             if it.step is not None or not isinstance(it.lower, ast.Name):
                 return None
-            val = value_of(it.upper)
-            if val is None:
-                return None
-            return IndexItem(_unescape(it.lower.id), val[0], val[1], pos)
-        val = value_of(it)
-        if val is None:
-            return None
-        return IndexItem(None, val[0], val[1], pos)
+            axis, v = _unescape(it.lower.id), it.upper
+        if isinstance(v, ast.Name):
+            return IndexItem(axis, _unescape(v.id), False, pos)
+        if isinstance(v, ast.Constant) and isinstance(v.value, str):
+            # a label: quoted as written, or bare (marked by `_rewrite`)
+            if v.value.startswith(BARE):
+                return IndexItem(axis, v.value[len(BARE) :], False, pos, bare=True)
+            return IndexItem(axis, v.value, False, pos, quoted=True)
+        if (
+            isinstance(v, ast.Constant)
+            and isinstance(v.value, (int, float))
+            and not isinstance(v.value, bool)
+        ):
+            return IndexItem(axis, repr(v.value), True, pos)
+        if (
+            isinstance(v, ast.UnaryOp)
+            and isinstance(v.op, ast.USub)
+            and isinstance(v.operand, ast.Constant)
+            and isinstance(v.operand.value, (int, float))
+        ):
+            return IndexItem(axis, repr(-v.operand.value), True, pos)
+        return None

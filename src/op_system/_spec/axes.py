@@ -212,8 +212,16 @@ def _normalize_axis(
         if kind == "categorical":
             for j, v in enumerate(coords):
                 if not isinstance(v, str) or not v.strip():
+                    number = isinstance(v, (int, float)) and not isinstance(v, bool)
                     raise SpecError(
-                        f"axes[{idx}].coords[{j}] must be a non-empty string",
+                        f"axes[{idx}].coords[{j}] must be a non-empty string"
+                        + (
+                            f", got the number {v!r}: write a label in quotes "
+                            '(in YAML `"06037"` keeps its leading zero, which '
+                            "an unquoted 06037 loses)"
+                            if number
+                            else ""
+                        ),
                         path=f"axes[{idx}].coords[{j}]",
                         token=repr(v),
                     )
@@ -267,6 +275,26 @@ def _normalize_axis(
     return out
 
 
+def _fragments(coords: tuple[str, ...], idx: int, labels: bool) -> dict[str, int]:
+    """Each coordinate's position by its name fragment (the first one's). Two
+    labels with one fragment (`0-17` and `0_17`; `65+` and `65`) would give two
+    cells one expanded name: an error."""
+    out: dict[str, int] = {}
+    for i, c in enumerate(coords):
+        frag = fragment(c)
+        j = out.setdefault(frag, i)
+        if j != i and labels:
+            raise SpecError(
+                f"axes[{idx}].coords {coords[j]!r} and {c!r} give one expanded "
+                f"name fragment {frag!r} (every run of characters other than "
+                "letters and digits becomes '_', and leading and trailing ones are "
+                "dropped); rename one of them",
+                path=f"axes[{idx}].coords[{i}]",
+                token=c,
+            )
+    return out
+
+
 def normalize_axes(
     raw: object, one_point: str | None = None
 ) -> tuple[list[dict[str, Any]], dict[str, Axis]]:
@@ -281,11 +309,11 @@ def normalize_axes(
     seen: set[str] = set()
     meta = [_normalize_axis(ax, i, seen, one_point) for i, ax in enumerate(raw)]
     axes: dict[str, Axis] = {}
-    for m in meta:
+    for idx, m in enumerate(meta):
         coords = tuple(str(c) for c in m["coords"])
-        frag_index: dict[str, int] = {}
-        for i, c in enumerate(coords):
-            frag_index.setdefault(fragment(c), i)
+        # (a continuous axis's repeated fragment, `-0.5` and `0.5`, is reported
+        # where it gives two states one name)
+        frag_index = _fragments(coords, idx, m["type"] != "continuous")
         if m["type"] == "continuous":
             axes[m["name"]] = Axis(
                 m["name"],

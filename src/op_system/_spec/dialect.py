@@ -62,7 +62,7 @@ _NAMES: dict[str, Dialect] = {
 _MARKERS = re.compile(
     r"\bapply_along\s*\("
     r"|\b(?:sum_over|integrate_over)\s*\(\s*(?![A-Za-z_]\w*\s*=(?!=))"
-    r"|\b[A-Za-z_]\w*\s*\[[^\]\[]*\b[A-Za-z_]\w*\s*:\s*[A-Za-z_0-9.+-]"
+    r"|\b[A-Za-z_]\w*\s*\[[^\]\[]*\b[A-Za-z_]\w*\s*:\s*[A-Za-z_0-9.+'\"-]"
 )
 
 
@@ -134,11 +134,21 @@ def why_0_9(spec: Mapping[str, Any]) -> str | None:
             if isinstance(v, Mapping):
                 return f"observables[{name!r}] is a mapping"
     initial = spec.get("initial_state")
-    if isinstance(initial, Mapping):
+    if isinstance(initial, Mapping) and not _keyword_first(spec):
+        # (op_system reads a pinned key in 0.1.2's language too: with 0.1.2's
+        # spelling of a reduction, which 0.9.0's cannot parse, the spec is 0.1.2's)
         for k in initial:
             if isinstance(k, str) and _PINNED_KEY.search(k):
                 return f"initial_state key {k!r} pins a coordinate"
     return None
+
+
+def _keyword_first(spec: Mapping[str, Any]) -> bool:
+    """Whether an expression of `spec` writes 0.1.2's `sum_over(axis=var, ...)`."""
+    return any(
+        "_over" in text and _KEYWORD_FIRST.search(text)
+        for _, text in _expressions(spec)
+    )
 
 
 #: `S[age, vax=u]`: an item pinned to a coordinate (in a key, not an expression)

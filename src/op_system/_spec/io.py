@@ -9,7 +9,16 @@ from typing import Any
 
 from .._support.errors import OpSystemError, SpecError
 
-__all__ = ["SpecDict", "default_prefix", "load_spec", "locate", "read_yaml", "spec_at"]
+__all__ = [
+    "SpecDict",
+    "default_prefix",
+    "load_spec",
+    "locate",
+    "position",
+    "read_yaml",
+    "spec_at",
+    "spec_position",
+]
 
 
 class SpecDict(dict):  # type: ignore[type-arg]
@@ -101,25 +110,47 @@ def _parse_path(path: str) -> tuple[Any, ...]:
     return tuple(keys)
 
 
+def position(
+    marks: Marks, keys: tuple[Any, ...], pos: tuple[int, int] | None = None
+) -> tuple[int, int]:
+    """`(line, column)` in the file of the node at `keys` (or of its nearest
+    enclosing node that has a mark); with `pos`, a position in the expression
+    there, that of its token where the expression stands in the file as written.
+    `(1, 1)` when no enclosing node has a mark."""
+    exact = True
+    while True:
+        mark = marks.get(keys)
+        if mark is not None:
+            if exact and pos is not None and len(mark) == 4:
+                return mark[2] + pos[0] - 1, mark[3] + pos[1] - 1
+            return mark[0], mark[1]
+        if not keys:
+            return 1, 1
+        keys, exact = keys[:-1], False
+
+
+def spec_position(
+    spec: object, path: str | None, pos: tuple[int, int] | None = None
+) -> tuple[str, int, int] | None:
+    """`(file, line, column)` of a spec path (`transitions[3].rate`), for specs
+    loaded with `load_spec`; with `pos`, a position in the expression there."""
+    if not isinstance(spec, SpecDict) or not path:
+        return None
+    keys = _parse_path(path)
+    if not any(k[: len(keys)] == keys[: len(k)] for k in spec.marks if k):
+        return None  # not a path of this spec
+    line, col = position(spec.marks, keys, pos)
+    return spec.source, line, col
+
+
 def locate(
     spec: object, path: str | None, pos: tuple[int, int] | None = None
 ) -> str | None:
     """`file:line:column` of a spec path, for specs loaded with `load_spec`; with
     `pos`, a position in the expression there, that of its token where the
     expression stands in the file as written."""
-    if not isinstance(spec, SpecDict) or not path:
-        return None
-    keys = _parse_path(path)
-    exact = True
-    while keys:
-        mark = spec.marks.get(keys)
-        if mark is not None:
-            if exact and pos is not None and len(mark) == 4:
-                line, col = mark[2] + pos[0] - 1, mark[3] + pos[1] - 1
-                return f"{spec.source}:{line}:{col}"
-            return f"{spec.source}:{mark[0]}:{mark[1]}"
-        keys, exact = keys[:-1], False
-    return None
+    found = spec_position(spec, path, pos)
+    return None if found is None else f"{found[0]}:{found[1]}:{found[2]}"
 
 
 def annotate(exc: OpSystemError, spec: object) -> OpSystemError:
@@ -175,9 +206,11 @@ def read_yaml(p: Path) -> tuple[dict[str, Any], Marks]:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"{p}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(p)
+        where = f"{p}:{mark.line + 1}:{mark.column + 1}" if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(f"invalid YAML: {problem}", path=where) from None
+        context = getattr(exc, "context", None)
+        detail = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
+        raise SpecError(detail, path=where or str(p)) from None
     if not isinstance(data, dict):
         raise SpecError(
             f"a spec file must hold a mapping, got {type(data).__name__}", path=str(p)

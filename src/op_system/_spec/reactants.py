@@ -20,6 +20,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from .._support.errors import SpecError, did_you_mean
+from .labels import split_items, split_pin
 
 __all__ = ["AUTO", "Reactant", "read_catalysts", "read_reactants"]
 
@@ -49,10 +50,9 @@ def _selector(text: str) -> tuple[str, list[tuple[str, str | None]]] | None:
     if m is None:
         return None
     tokens: list[tuple[str, str | None]] = []
-    for raw in (m.group(2) or "").split(",") if m.group(2) else ():
-        tok = raw.strip()
-        split = re.split(r"\s*[=:]\s*", tok, maxsplit=1)
-        tokens.append((split[0], split[1] if len(split) == 2 else None))
+    for raw in split_items(m.group(2)) if m.group(2) else ():
+        axis, label, _ = split_pin(raw)  # a label as declared or quoted
+        tokens.append((axis, label))
     return m.group(1), tokens
 
 
@@ -121,7 +121,7 @@ def _reactant(
         if coord not in coords.get(axis, ()):
             raise SpecError(
                 f"transition {name!r} reactant state {text!r} pins unknown "
-                f"coordinate {axis}={coord}",
+                f"coordinate {axis}={coord}{did_you_mean(coord, coords.get(axis, ()))}",
                 path=where,
                 token=coord,
             )

@@ -11,13 +11,13 @@ engines; it never changes the right-hand side. The checks and messages are
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from numbers import Number
 from typing import Any
 
 from .._support.errors import SpecError, did_you_mean
+from .labels import split_items, split_pin
 
 __all__ = ["ShapedSeed", "seed_value"]
 
@@ -35,7 +35,7 @@ class ShapedSeed:
 def _key_axes(key: str) -> set[str]:
     """The axes a key such as `X[age, vax=u]` names (wildcard or pinned)."""
     inner = key[key.index("[") + 1 : key.rindex("]")] if "[" in key else ""
-    return {re.split(r"[=:]", t)[0].strip() for t in inner.split(",") if t.strip()}
+    return {split_pin(t)[0] for t in split_items(inner) if t}
 
 
 def _shaped(

@@ -19,6 +19,8 @@ import numpy as np
 
 from .._backends.backend import resolve_backend
 from .._support.errors import StateShapeError, UnsupportedFeatureError, did_you_mean
+from . import progress as _progress
+from . import runs as _runs
 from . import simulators as _stochastic
 
 __all__ = ["particle_filter", "simulate"]
@@ -36,34 +38,48 @@ def simulate(
     mesh: Any,
     workers: int,
     params: Mapping[str, Any],
+    *,
+    progress: bool | None = None,
 ) -> tuple[Any, Any]:
     t_host, y_int = stochastic_inputs(
         c, "simulate()", method, dt, times, y0, min_times=1
     )
     if key is not None:
-        import jax.numpy as jnp
-
+        # one compiled run for every key and parameter value (kept on the model;
+        # it takes the NumPy arrays as they are, with no dispatch of our own)
         steps = _stochastic.n_steps(t_host, dt)
-        if mesh is None:  # one compiled run for every key and parameter value
-            run = _compiled_run(c, method, dt, steps, int(n))
-            return run(dict(params), jnp.asarray(y_int), jnp.asarray(t_host), key)  # type: ignore[no-any-return]
-        advance = jax_advance(c, method, dt, steps, params)
-        return _stochastic.run_jax(  # type: ignore[no-any-return]
-            advance, jnp.asarray(y_int), t_host, key, int(n), mesh
-        )
+        run = _runs.simulation_run(c, method, dt, steps, int(n), mesh, progress)
+        return run(dict(params), y_int, t_host, key)  # type: ignore[no-any-return]
     if isinstance(seed, np.random.Generator):
         if workers > 1:
             raise ValueError("workers > 1 needs an integer seed, not a Generator")
         rngs = [seed] * int(n)  # one stream, trajectory after trajectory
-        return simulate_numpy(c, y_int, t_host, method, dt, rngs, params)
+        with _numpy_bar(progress, method, int(n), t_host) as bar:
+            return simulate_numpy(c, y_int, t_host, method, dt, rngs, params, bar)
     # one independent stream per trajectory: the same trajectories whatever the
     # number of worker processes
     children = np.random.SeedSequence(seed).spawn(int(n))
     if workers > 1:
-        return simulate_in_processes(
-            c, y_int, t_host, method, dt, children, params, workers
-        )
-    return simulate_chunk(c, y_int, t_host, method, dt, children, params)
+        with _progress.bar(
+            progress, int(n), f"simulate {method} ({workers} processes)", "traj"
+        ) as bar:
+            return simulate_in_processes(
+                c, y_int, t_host, method, dt, children, params, workers, bar
+            )
+    with _numpy_bar(progress, method, int(n), t_host) as bar:
+        return simulate_chunk(c, y_int, t_host, method, dt, children, params, bar)
+
+
+def _numpy_bar(progress: bool | None, method: str, n: int, times: np.ndarray) -> Any:
+    """The progress bar of a NumPy run: one tick per trajectory and output
+    interval."""
+    intervals = times.size - 1
+    return _progress.bar(
+        progress,
+        n * intervals,
+        f"simulate {method} ({n} traj × {intervals} intervals)",
+        "interval",
+    )
 
 
 def simulate_numpy(
@@ -74,6 +90,7 @@ def simulate_numpy(
     dt: float | None,
     rngs: list[np.random.Generator],
     params: Mapping[str, Any],
+    bar: Any = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     plan = stochastic_plan(c)
     advance = _stochastic.advance_numpy(
@@ -84,7 +101,20 @@ def simulate_numpy(
         dt,
         _stochastic.n_steps(times, dt),
     )
+    if bar is not None:  # one tick per trajectory and output interval
+        advance = _ticking(advance, bar)
     return _stochastic.run_numpy(advance, plan, y0, times, rngs)
+
+
+def _ticking(advance: Any, bar: Any) -> Any:
+    """`advance` that ticks `bar` once per output interval it runs."""
+
+    def ticking(*args: Any) -> Any:
+        out = advance(*args)
+        bar.update(1)
+        return out
+
+    return ticking
 
 
 def drawn_output(c: Any) -> str:
@@ -161,23 +191,6 @@ def stochastic_inputs(
     return t_host, y_host.astype(np.int64)
 
 
-def _compiled_run(c: Any, method: str, dt: float | None, steps: int, n: int) -> Any:
-    """`run(params, y0, times, key)`: `n` trajectories on JAX, compiled once per
-    model, method, step size and shapes (kept on the model), so that a new key or
-    new parameter values reuse it (`jax.jit` traces again only for new shapes)."""
-    cache_key = f"simulate:{method}:{dt!r}:{steps}:{n}"
-    fn = c._cache.get(cache_key)
-    if fn is None:
-        import jax
-
-        def run(params: dict[str, Any], y0: Any, times: Any, key: Any) -> Any:
-            advance = jax_advance(c, method, dt, steps, params)
-            return _stochastic.run_jax(advance, y0, times, key, n)
-
-        fn = c._cache[cache_key] = jax.jit(run)
-    return fn
-
-
 def jax_advance(
     c: Any,
     method: str,
@@ -219,9 +232,10 @@ def particle_filter(
     dt: float | None,
     n_particles: int,
     params: Mapping[str, Any],
+    progress: bool | None = None,
 ) -> Any:
     """`CompiledRhs.particle_filter`: check the arguments, then filter on JAX."""
-    import jax.numpy as jnp
+    import jax
 
     from . import filter as _filter
 
@@ -254,8 +268,7 @@ def particle_filter(
         raise ValueError(
             f"unknown state {missing[0]!r}{did_you_mean(missing[0], index)}"
         )
-    idx = jnp.asarray([index[cell] for cell in cells])
-    d = jnp.asarray(data)
+    d = data if isinstance(data, jax.Array) else np.asarray(data)  # or a tracer
     if (
         d.shape[0] != t_host.size - 1
         or d.ndim > 2
@@ -265,25 +278,21 @@ def particle_filter(
             f"data must have {t_host.size - 1} rows (one per interval) and 1 or "
             f"{len(cells)} columns, got shape {tuple(d.shape)}"
         )
-    total = d.ndim == 1
-
-    def measure(prev: Any, new: Any) -> Any:
-        x = new[idx] - prev[idx] if counter is not None else new[idx]
-        return jnp.sum(x, keepdims=True) if total else x
-
-    advance = jax_advance(c, method, dt, _stochastic.n_steps(t_host, dt), params)
-    y_int = jnp.asarray(y_host)
-    data_2d = d[:, None] if total else d
-    return _filter.run_filter(
-        advance,
-        measure,
-        y_int,
-        t_host,
-        data_2d,
-        key,
-        int(n_particles),
-        lambda dd, x: _filter.log_density(observation, dd, x, reporting, concentration),
+    # one compiled filter for every key, parameter value and data value (kept
+    # on the model)
+    run = _runs.filter_run(
+        c,
+        observation=observation,
+        method=method,
+        dt=dt,
+        steps=_stochastic.n_steps(t_host, dt),
+        n_particles=int(n_particles),
+        cells=tuple(index[cell] for cell in cells),
+        incidence=counter is not None,
+        total=d.ndim == 1,
+        progress=progress,
     )
+    return run(dict(params), y_host, t_host, d, key, reporting, concentration)
 
 
 def simulate_chunk(
@@ -294,10 +303,11 @@ def simulate_chunk(
     dt: float | None,
     seeds: list[np.random.SeedSequence],
     params: Mapping[str, Any],
+    bar: Any = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """NumPy trajectories, one per seed (here, or in a worker process)."""
     rngs = [np.random.default_rng(s) for s in seeds]
-    return simulate_numpy(compiled, y0, times, method, dt, rngs, params)
+    return simulate_numpy(compiled, y0, times, method, dt, rngs, params, bar)
 
 
 def simulate_in_processes(
@@ -309,9 +319,11 @@ def simulate_in_processes(
     seeds: list[np.random.SeedSequence],
     params: Mapping[str, Any],
     workers: int,
+    bar: Any = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """NumPy trajectories in `workers` processes (the compiled model pickles):
-    contiguous chunks of the per-trajectory streams, results in order."""
+    contiguous chunks of the per-trajectory streams, results in order (`bar`
+    ticks by a chunk's trajectories as each comes back)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -328,5 +340,11 @@ def simulate_in_processes(
                 ]
             ),
         )
-        states, flows = zip(*parts)
+        states: list[np.ndarray] = []
+        flows: list[np.ndarray] = []
+        for part_states, part_flows in parts:
+            states.append(part_states)
+            flows.append(part_flows)
+            if bar is not None:
+                bar.update(part_states.shape[0])
         return np.concatenate(states, axis=0), np.concatenate(flows, axis=0)

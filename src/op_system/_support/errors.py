@@ -29,6 +29,7 @@ __all__ = [
     "PrecisionWarning",
     "SpecError",
     "SpecWarning",
+    "StateNameError",
     "StateShapeError",
     "UnsupportedFeatureError",
 ]
@@ -180,6 +181,18 @@ class StateShapeError(OpSystemError, ValueError):
 
     def _format(self) -> str:
         return f"{self.prefix} {self.detail}"
+
+
+class StateNameError(OpSystemError, KeyError, ValueError):
+    """A state block, cell or coordinate the model does not have, named where
+    states are named by the caller (`pack`, `Solution[...]`): a `KeyError` as
+    a mapping's missing key, and a `ValueError`."""
+
+    prefix = "Unknown op_system state name."
+    anchor = "statenameerror"
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
 
 
 class UnsupportedFeatureError(OpSystemError, NotImplementedError):

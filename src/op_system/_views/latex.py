@@ -85,7 +85,14 @@ _GREEK = {
     "omega",
 }
 
-_SPECIAL = {c: f"\\{c}" for c in "_#$%&{}"}
+_SPECIAL = {
+    **{c: f"\\{c}" for c in "_#$%&{}"},
+    # characters TeX reads as markup even in \mathrm: a label `a^b^c` would be a
+    # double superscript, `x\y` a command
+    "^": "\\hat{}",
+    "~": "\\sim{}",
+    "\\": "\\backslash{}",
+}
 
 
 def _esc(text: str) -> str:

@@ -379,12 +379,16 @@ def jacobian_sparsity(rhs: Normalized) -> tuple[Any, Any]:
 def flow_diagram(rhs: Normalized, fmt: str = "mermaid") -> str:
     """Compartment flow diagram of a transitions model, collapsed over axes.
 
-    `fmt` is `"mermaid"` or `"dot"` (Graphviz).
+    `fmt` is `"mermaid"` or `"dot"` (Graphviz). A block that a transition moves
+    between its own cells (vaccination `S[age, vax=u] -> S[age, vax=v]`) is
+    drawn as one node per coordinate of the axes it moves along (`S[vax=u]`,
+    `S[vax=v]`), so that its flows are edges between them, not a self-loop.
     """
     m = _model(rhs)
     if m.kind != "transitions":
         raise ValueError("flow diagrams are drawn for transitions models")
     edges: list[tuple[str, str, str]] = []
+    cells = _DiagramCells(m)
 
     def label(node: Node | None) -> str:
         if node is None:  # the outside of a source or a sink
@@ -394,12 +398,20 @@ def flow_diagram(rhs: Normalized, fmt: str = "mermaid") -> str:
             return obj.custom[0].rstrip("0123456789") or obj.base
         return obj.base
 
+    def add(edge: tuple[str, str, str]) -> None:
+        if edge not in edges:
+            edges.append(edge)
+
     for t in m.transitions:
         if t.run is not None:  # a chain: one self-edge for all its stages
             custom = t.run.block.custom or ("?",)
             stages = f"{custom[0].rstrip('0123456789')}1..{len(custom)}"
-            if (stages, stages, "chain") not in edges:
-                edges.append((stages, stages, "chain"))
+            add((stages, stages, "chain"))
+            continue
+        rate = to_source(t.rate)
+        if t.reaction is None and cells.touches_split(t):
+            for src, dst in cells.ends(t):
+                add((src, dst, rate))
             continue
         pairs: list[tuple[Node | None, Node | None]] = [(t.src, t.dst)]
         if t.reaction is not None:  # each reactant (or ∅) to each product (or ∅)
@@ -407,9 +419,7 @@ def flow_diagram(rhs: Normalized, fmt: str = "mermaid") -> str:
             outs: list[Node | None] = [n for n, _ in t.reaction.products] or [None]
             pairs = [(x, z) for x in ins for z in outs]
         for x, z in pairs:
-            edge = (label(x), label(z), to_source(t.rate))
-            if edge not in edges:
-                edges.append(edge)
+            add((label(x), label(z), rate))
     if fmt == "mermaid":
         out = ["flowchart LR"]
         for a, b, r in edges:
@@ -422,6 +432,66 @@ def flow_diagram(rhs: Normalized, fmt: str = "mermaid") -> str:
         out.append("}")
         return "\n".join(out)
     raise ValueError(f"unknown diagram format {fmt!r}; expected 'mermaid' or 'dot'")
+
+
+class _DiagramCells:
+    """The diagram's nodes at cell level: each block split along the axes that
+    one of its transitions moves along within the block."""
+
+    def __init__(self, m: Model) -> None:
+        from .render import _evaluator
+
+        self.flow_cells = [
+            (td, src, dst)
+            for td, _, src, dst in _evaluator(m).flow_cells()
+            if td.run is None and td.reaction is None
+        ]
+        self.block_at: dict[int, Block] = {}
+        for blk in m.blocks:
+            for i in range(blk.size):
+                self.block_at[blk.offset + i] = blk
+        #: the split axes (positions in the block's axes) by block
+        self.split: dict[int, set[int]] = {}
+        for _, src, dst in self.flow_cells:
+            if src is None or dst is None or src == dst:
+                continue
+            blk = self.block_at[src]
+            if self.block_at[dst] is not blk:
+                continue
+            a, b = blk.unflat(src - blk.offset), blk.unflat(dst - blk.offset)
+            moved = {k for k, (i, j) in enumerate(zip(a, b)) if i != j}
+            self.split.setdefault(id(blk), set()).update(moved)
+
+    def touches_split(self, t: Any) -> bool:
+        """Whether transition `t` starts or ends in a split block."""
+        return any(
+            node is not None and id(target_of(node).obj) in self.split
+            for node in (t.src, t.dst)
+        )
+
+    def node(self, cell: int | None) -> str:
+        """The node of a state cell: its block, at the coordinates of its split axes."""
+        if cell is None:
+            return "∅"
+        blk = self.block_at[cell]
+        split = sorted(self.split.get(id(blk), ()))
+        if not split:
+            return blk.base
+        idx = blk.unflat(cell - blk.offset)
+        at = ", ".join(
+            f"{blk.axes[k].name}={blk.axes[k].coords[idx[k]]}" for k in split
+        )
+        return f"{blk.base}[{at}]"
+
+    def ends(self, t: Any) -> list[tuple[str, str]]:
+        """The (source node, target node) pairs of transition `t`'s cells, in order."""
+        out: list[tuple[str, str]] = []
+        for td, src, dst in self.flow_cells:
+            if td is t:
+                pair = (self.node(src), self.node(dst))
+                if pair not in out:
+                    out.append(pair)
+        return out
 
 
 def _ident(name: str) -> str:

@@ -61,6 +61,7 @@ from ._support.errors import InvalidRhsSpecError as InvalidRhsSpecError
 from ._support.errors import OpSystemError as OpSystemError
 from ._support.errors import ParameterError as ParameterError
 from ._support.errors import PlannedFeatureError as PlannedFeatureError
+from ._support.errors import PrecisionWarning as PrecisionWarning
 from ._support.errors import SpecError as SpecError
 from ._support.errors import SpecWarning as SpecWarning
 from ._support.errors import StateNameError as StateNameError
@@ -114,6 +115,7 @@ __all__ = [
     "ParamInfo",
     "ParameterError",
     "PlannedFeatureError",
+    "PrecisionWarning",
     "Simulation",
     "Solution",
     "SpecError",

@@ -23,6 +23,7 @@ from .._backends.backend import (
     resolve_backend,
 )
 from .._backends.jacobian import JacobianPlan
+from .._backends.precision import require_x64
 from .._backends.runtime import build_function, dispatching
 from .._core.model import Model
 from .._core.rhs import model_of
@@ -307,6 +308,7 @@ class CompiledRhs(NamedStates, TimedEvents):
         return_flows: bool = False,
         named: bool = False,
         progress: bool | None = None,
+        x64: bool = True,
         **params: Any,
     ) -> Any:
         """Stochastic trajectories of a transitions model: integer counts of shape
@@ -346,6 +348,10 @@ class CompiledRhs(NamedStates, TimedEvents):
         `to_pandas()` and a fan-chart `plot()`. `y0` may be a mapping of names
         to counts, as `pack` takes it.
 
+        A JAX run needs JAX's float64 (`jax_enable_x64`): without it the rates
+        are float32 and the counts int32, and draws above 2**24 come out
+        rounded, so it raises `BackendError` unless `x64=False` asks for that.
+
         !!! example
             ```python
             >>> import numpy as np
@@ -374,6 +380,8 @@ class CompiledRhs(NamedStates, TimedEvents):
         """
         from .._stochastic.simulation import simulate
 
+        if key is not None:
+            require_x64(self, "simulate(key=...)", x64)
         if isinstance(y0, Mapping):  # named counts, as `pack` takes them
             y0 = self.pack(y0)
         states, flows = simulate(
@@ -416,6 +424,7 @@ class CompiledRhs(NamedStates, TimedEvents):
         dt: float | None = None,
         n_particles: int = 1000,
         progress: bool | None = None,
+        x64: bool = True,
         **params: Any,
     ) -> Any:
         """Log-likelihood of count data under the stochastic model, by a bootstrap
@@ -432,10 +441,12 @@ class CompiledRhs(NamedStates, TimedEvents):
         The filter is compiled once per observation law, method, `dt`,
         `n_particles`, measured cells and shapes, and kept with the model: a new
         key, new parameter values or new data reuse it (`progress` as in
-        `simulate`: a note before it is compiled).
+        `simulate`: a note before it is compiled). As `simulate` on JAX, it
+        needs JAX's float64 unless `x64=False`.
         """
         from .._stochastic.simulation import particle_filter
 
+        require_x64(self, "particle_filter()", x64)
         return particle_filter(
             self,
             y0,

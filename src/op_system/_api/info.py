@@ -188,6 +188,9 @@ class ParamInfo:
             `t`. The table passed under `name` has shape `table_shape(n_time)`;
             each expanded name takes one series over the times.
         interpolation: A time-varying parameter's interpolation method.
+        n_time: For a time-varying parameter, the number of times on the
+            time axis's own grid (the default grid); `None` otherwise.
+        time_axis: For a time-varying parameter, the time axis's name.
     """
 
     name: str
@@ -199,10 +202,20 @@ class ParamInfo:
     key: str = ""
     time_pos: int | None = None
     interpolation: str | None = None
+    n_time: int | None = None
+    time_axis: str | None = None
 
     @property
     def time_varying(self) -> bool:
         return self.time_pos is not None
+
+    @property
+    def call_shape(self) -> tuple[int, ...]:
+        """The shape of the array passed under `name`: `shape`, or for a
+        time-varying parameter its table on the time axis's own grid."""
+        if self.time_pos is None or self.n_time is None:
+            return self.shape
+        return self.table_shape(self.n_time)
 
     def table_shape(self, n_time: int) -> tuple[int, ...]:
         """The shape of a time-varying parameter's table on `n_time` times."""
@@ -213,10 +226,12 @@ class ParamInfo:
         return table_shape(self.shape, self.time_pos, n_time)
 
     def __repr__(self) -> str:
-        sig = f"[{', '.join(self.axes)}]" if self.axes else ""
+        sig = _signature(self)
         extra = "" if self.array_ok else ", array_ok=False"
         if self.time_pos is not None:
             extra += f", time_varying at {self.time_pos} ({self.interpolation})"
+            if self.n_time is not None:
+                extra += f", call_shape={self.call_shape}"
         return f"ParamInfo({self.name + sig!r}, shape={self.shape}{extra})"
 
 
@@ -359,13 +374,20 @@ class ModelInfo:
     def __repr__(self) -> str:
         axes = {ax.name: ax.size for ax in self.axes}
         blocks = [b.template for b in self.blocks]
-        params = [
-            p.name + (f"[{', '.join(p.axes)}]" if p.axes else "") for p in self.params
-        ]
+        params = [p.name + _signature(p) for p in self.params]
         return (
             f"ModelInfo(kind={self.kind!r}, n_state={len(self.state_names)}, axes={axes}, "
             f"blocks={blocks}, params={params}, kernels={[k.name for k in self.kernels]})"
         )
+
+
+def _signature(p: ParamInfo) -> str:
+    """`[age, age]`; a time-varying parameter's with its time axis where its
+    table has it (`[age, time]`): the axes of the array passed for it."""
+    names = list(p.axes)
+    if p.time_pos is not None:
+        names.insert(p.time_pos, p.time_axis or "time")
+    return f"[{', '.join(names)}]" if names else ""
 
 
 def _axis_info(ax: Axis, measure: AxisMeasure | None = None) -> AxisInfo:
@@ -401,6 +423,8 @@ def _from_model(
             )
         )
 
+    tv_axis = model.time_axis
+
     def info(p: Any) -> ParamInfo:
         return ParamInfo(
             name=p.base,
@@ -412,6 +436,8 @@ def _from_model(
             key=p.key,
             time_pos=p.time_pos,
             interpolation=p.interpolation if p.time_varying else None,
+            n_time=tv_axis.size if p.time_varying and tv_axis is not None else None,
+            time_axis=tv_axis.name if p.time_varying and tv_axis is not None else None,
         )
 
     params = tuple(info(p) for p in model.params.values())

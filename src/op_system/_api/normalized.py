@@ -14,6 +14,7 @@ from typing import Any
 
 from .._core.build import build_model
 from .._core.model import Model, transition_base
+from .._core.timevarying import full_axes, table_shape
 from .._spec.io import SpecDict, annotate
 from .._spec.meta import ConstraintRule
 from .._spec.meta import normalize_constraints as _normalize_constraints_impl
@@ -342,7 +343,15 @@ class NormalizedRhs:
         if m.params:
             lines.append("parameters:")
             for p in m.params.values():
-                if p.axes:
+                if p.time_varying and m.time_axis is not None:
+                    # the shape to pass: the table over the time axis's own grid
+                    ax = m.time_axis
+                    shape = table_shape(p.shape, p.time_pos or 0, ax.size)
+                    lines.append(
+                        f"  {p.base}[{','.join(full_axes(p, ax.name))}]  shape {shape}"
+                        f" (a table over {ax.name}, {p.interpolation})"
+                    )
+                elif p.axes:
                     lines.append(
                         f"  {p.base}[{','.join(a.name for a in p.axes)}]  shape {p.shape}"
                     )

@@ -30,8 +30,13 @@ from .._support.errors import (
     did_you_mean,
 )
 from .backend import Backend, backend_for_array, not_numpy, resolve_backend
+from .paramcheck import SlowPath, check_array, check_scalar, check_vector
+from .precision import warn_float32
 
 __all__ = ["_runtime", "build_function", "dispatching"]
+
+#: the classes of parameter values that need no check: plain numbers
+_PLAIN = frozenset({float, int, np.float64})
 
 
 # -- runtime helpers bound into the generated function's globals ----------------------
@@ -82,6 +87,7 @@ def _runtime(
         _as_out=h["_as_out"],
         _bcast=h["_bcast"],
         _param_array=ph["_param_array"],
+        _scalar=ph["_scalar"],
         _fill_params=_fill_params,
         _cells=ph["_cells"],
         _pvec=ph["_pvec"],
@@ -140,11 +146,17 @@ def _numpy_helpers(g: dict[str, Any], n_state: int, force_f64: bool) -> dict[str
     _np_asarray = np.asarray
 
     def _f64s(x: Any) -> Any:
-        # Python and NumPy scalars -> float64 scalars (NumPy semantics); arrays as float64
+        # Python and NumPy scalars -> float64 scalars (NumPy semantics); other
+        # numbers (0-d arrays, float32, bool) as 0-d float64. Anything else (an
+        # array for a scalar parameter, a string, None) takes the generated slow
+        # path, which checks every parameter by name (`paramcheck.SlowPath`).
         cls = x.__class__
         if cls is float or cls is int or cls is _np_f64:
             return _np_f64(x)
-        return _np_asarray(x, dtype=_np_f64) if cls is not bool else _np_f64(x)
+        try:
+            return check_scalar(x, "", f64=True)
+        except ParameterError:
+            raise SlowPath(f"not one number: {x!r:.60}") from None
 
     g["_f64s"] = _f64s
     _add_reduce: Callable[..., Any] = np.add.reduce
@@ -224,19 +236,24 @@ def _param_helpers(
     f = be.fns
     asarray, _bcast, _stack_scalars = h["asarray"], h["_bcast"], h["_stack_scalars"]
     shapes = {p.key: p.shape for p in pdefs if p.axes}  # the arrays read whole
+    axes = {p.key: [ax.name for ax in p.axes] for p in pdefs if p.axes}
+    #: values are real numbers where the program computes in float64 (NumPy)
+    f64 = be.is_numpy
 
     def _param_array(v: Any, name: str) -> Any:
-        a = asarray(v)
         shape = shapes[name]
-        if tuple(a.shape) != shape:
-            if tuple(a.shape) == ():
-                return _bcast(a, shape)
-            raise ParameterError(
-                f"parameter {name!r} must have shape {shape} (its axes), got shape {tuple(a.shape)}",
-                path=f"params[{name!r}]",
-                token=name,
-            )
+        a = check_array(v, name, shape, axes[name], asarray, f64=f64)
+        if tuple(a.shape) != shape:  # a scalar: the same value in every cell
+            return _bcast(a, shape)
         return a
+
+    def _scalar(x: Any, name: str) -> Any:
+        # JAX and other namespaces' scalar read (NumPy's is `_f64s`); under
+        # `jax.jit` the check runs once, when the program is traced
+        cls = x.__class__
+        if cls is float or cls is int:
+            return x
+        return check_scalar(x, name, f64=False)
 
     def _assemble(p: Any, params: Mapping[str, Any]) -> Any:
         """An indexed parameter from 0.1.2's expanded scalar names.
@@ -253,6 +270,9 @@ def _param_helpers(
             used_flat = {flat_index(p.axes, i) for i in p.used}
             vals = [params[n] if k in used_flat else 1.0 for k, n in enumerate(names)]
             used_vals = [v for k, v in enumerate(vals) if k in used_flat]
+        if not all(v.__class__ in _PLAIN for v in used_vals):
+            for v, n in zip(vals, names, strict=True):
+                check_scalar(v, n, f64=f64)  # each cell one number
         if be.is_numpy:
             dtype = np.result_type(*used_vals) if used_vals else np.dtype(np.float64)
             if dtype.kind != "f":
@@ -275,9 +295,17 @@ def _param_helpers(
                 token=absent[0],
             ) from None
         if be.is_numpy:
-            return np.array(vals, dtype=dtype)
+            try:
+                a = np.array(vals, dtype=dtype)
+            except (TypeError, ValueError):
+                a = None
+            if a is None or a.ndim != 1:  # a value that is not one number
+                check_vector(vals, names, None if a is None else a.shape, f64=True)
+            return a
         if all(v.__class__ in (float, int) for v in vals):
             return asarray(np.asarray(vals))  # one constant, not a stack of scalars
+        for v, n in zip(vals, names, strict=True):
+            check_scalar(v, n, f64=False)  # once, at trace time under jax.jit
         return _stack_scalars(vals, None)
 
     def _cells(params: Mapping[str, Any], key: str) -> Any:
@@ -303,6 +331,7 @@ def _param_helpers(
 
     return {
         "_param_array": _param_array,
+        "_scalar": _scalar,
         "_assemble": _assemble,
         "_pvec": _pvec,
         "_cells": _cells,
@@ -350,9 +379,10 @@ def _fill_params_fn(
                 continue
             if not p.axes:
                 if p.base in params:
-                    out.append(
-                        g["_f64s"](params[p.base]) if force_f64 else params[p.base]
-                    )
+                    try:
+                        out.append(check_scalar(params[p.base], p.base, f64=force_f64))
+                    except ParameterError as exc:  # not the fast path's KeyError
+                        raise exc from None
                 else:
                     missing.append(p.base)
                     out.append(None)
@@ -428,6 +458,8 @@ def build_function(
     name: str = "rhs",
     extra: Mapping[str, Any] | None = None,
 ) -> Callable[..., Any]:
+    if be.is_jax:
+        warn_float32(model)  # once per model, if JAX computes in float32
     g = _runtime(be, model, lowered, force_f64=force_f64)
     if extra:
         g.update(extra)

@@ -260,12 +260,23 @@ def runtime(
 
     def _tv_table(value: Any, key: str, grid: Any) -> Any:
         p = by_key[key]
-        a = asarray(value)
         n = grid.shape[0]
         assert p.time_pos is not None
         want = table_shape(p.shape, p.time_pos, n)
+        axes_txt = ", ".join(full_axes(p, name))
+        try:
+            a = asarray(value)
+            numbers = not numpy or a.dtype.kind in "biuf"
+        except (TypeError, ValueError):  # ragged lists; strings on JAX
+            a, numbers = None, False
+        if a is None or not numbers or isinstance(value, str):
+            raise ParameterError(
+                f"time-varying parameter {key!r} must be a table of numbers of shape "
+                f"{want} (axes {axes_txt}), got {type(value).__name__} {value!r:.60}",
+                path=f"params[{key!r}]",
+                token=key,
+            )
         if tuple(a.shape) != want:
-            axes_txt = ", ".join(full_axes(p, name))
             raise ParameterError(
                 f"time-varying parameter {key!r} must be a table of shape {want} "
                 f"(axes {axes_txt}; {n} times on the grid), got shape {tuple(a.shape)}",

@@ -377,12 +377,13 @@ def _param_reads(
             # a base shared by several index signatures: expanded names only
             value = Call("_cells", (params, Const(p)))
         elif pd.axes and numpy:
-            # Cheap static check; anything unusual goes through _param_array.
+            # Cheap static check (a float64 array of its shape); anything unusual
+            # goes through _param_array, which checks it and names it.
             out.append(Assign(var, got))
             v = Var(var)
-            odd = Bin(
-                "or", _not_ndarray(v), Bin("!=", Attr(v, "shape"), Const(pd.shape))
-            )
+            f64 = Bin("is not", Attr(v, "dtype"), Var("_f64"))
+            shape = Bin("!=", Attr(v, "shape"), Const(pd.shape))
+            odd = Bin("or", Bin("or", _not_ndarray(v), f64), shape)
             fix = Assign(var, Call("_param_array", (v, Const(p))))
             out.append(If(odd, (fix,)))
             continue
@@ -392,7 +393,8 @@ def _param_reads(
             # float64 semantics (inf/nan, not ZeroDivisionError) for Python scalars
             value = Call("_f64s", (Key(params, pd.base),))
         else:
-            value = Key(params, pd.base)
+            # checked (shape (), a number): under jax.jit, once, when traced
+            value = Call("_scalar", (Key(params, pd.base), Const(p)))
         out.append(Assign(var, value))
     return out, names
 

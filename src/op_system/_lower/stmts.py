@@ -53,6 +53,7 @@ RUNTIME: dict[str, str] = {
     "_other": "the same function on the default backend's other namespace",
     "_f64s": "a Python scalar as a NumPy float64 (float64 semantics)",
     "_param_array": "an array parameter of its declared shape, checked",
+    "_scalar": "a scalar parameter, checked (one number)",
     "_cells": "an indexed parameter assembled from its expanded cell names",
     "_fill_params": "every parameter, read through its expanded names (slow path)",
     "_pvec": "scalar parameters gathered by name into one vector",

@@ -26,6 +26,7 @@ __all__ = [
     "OpSystemError",
     "ParameterError",
     "PlannedFeatureError",
+    "PrecisionWarning",
     "SpecError",
     "SpecWarning",
     "StateNameError",
@@ -123,6 +124,11 @@ def expression_position(pos: tuple[int, int] | None) -> str:
 
 class SpecWarning(UserWarning):
     """A spec that loads, but probably not as meant (e.g. an unknown top-level key)."""
+
+
+class PrecisionWarning(UserWarning):
+    """A model computes in less precision than asked or than it looks: on JAX
+    with `jax_enable_x64` off, in float32 (warned once per model)."""
 
 
 class InvalidRhsSpecError(OpSystemError, ValueError):
@@ -235,10 +241,11 @@ def outside_package() -> int:
     import sys
     from pathlib import Path
 
-    pkg = str(Path(__file__).parents[1])  # the op_system package
+    # the op_system package, and the programs it generates (`<op_system-generated-N>`)
+    ours = (str(Path(__file__).parents[1]), "<op_system-")
     frame = sys._getframe(1)
     level = 1
-    while frame is not None and frame.f_code.co_filename.startswith(pkg):
+    while frame is not None and frame.f_code.co_filename.startswith(ours):
         frame = frame.f_back  # type: ignore[assignment]
         level += 1
     return level

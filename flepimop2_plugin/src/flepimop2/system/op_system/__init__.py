@@ -37,6 +37,7 @@ import difflib
 import functools
 import math
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path
@@ -57,6 +58,7 @@ from pydantic import ConfigDict, PrivateAttr, model_validator
 from op_system import (
     CompiledRhs,
     OpSystemError,
+    PrecisionWarning,
     UnsupportedFeatureError,
     compile_spec,
     load_spec,
@@ -314,7 +316,7 @@ def _respec(spec: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 
 def _compile_core(
-    spec: dict[str, Any], backend: str
+    spec: dict[str, Any], backend: str, *, x64: bool = True
 ) -> tuple[CompiledRhs, dict[str, np.ndarray]]:
     """The compiled spec, and the kernels it reads as arrays passed at each call.
 
@@ -323,9 +325,14 @@ def _compile_core(
     `_call_kernels`): the system computes its default from the spec's
     `kernels:` entry and passes it, as 0.9.0's provider does. (In 0.1.2's
     language op_system computes the kernel itself: it is no parameter.)
+    `x64=False` (`options.x64: false`) asks for JAX's precision: op_system's
+    `PrecisionWarning` about float32 is then not needed.
     """
     xp = "jax" if backend == "jax" else "numpy"
-    compiled = compile_spec(spec, xp=xp)
+    with warnings.catch_warnings():
+        if not x64:
+            warnings.simplefilter("ignore", PrecisionWarning)
+        compiled = compile_spec(spec, xp=xp)
     kernels = spec.get("kernels")
     names = {
         str(k.get("name"))
@@ -597,7 +604,7 @@ class OpSystemSystem(SystemABC, module="op_system"):
         )
         try:
             core_spec, special = _split_initial_state(spec)
-            compiled, at_call = _compile_core(core_spec, backend)
+            compiled, at_call = _compile_core(core_spec, backend, x64=user["x64"])
             init_map = _initial_state_map(compiled, special)
             kernels = {**_published_kernels(compiled), **at_call}
         except (OpSystemError, ValueError) as exc:

@@ -15,6 +15,8 @@ from typing import Any
 from .._lang.ir import IndexItem, Invalid, Name, Node, Ref
 from .._lang.parse import parse_expr
 from .._spec.dialect import is_axis_shift, rule_warning
+from .._spec.keys import TRANSITION_KEYS, check_keys
+from .._spec.numbers import expression_text
 from .._support.errors import (
     SpecError,
     UnsupportedFeatureError,
@@ -101,18 +103,16 @@ def warn_unknown_keys(spec: Mapping[str, Any]) -> None:
 
     A warning, not an error: 0.1.2 ignores such keys, so 0.1.2 specs keep loading.
     """
-    import warnings
-
-    from .._support.errors import SpecWarning
+    from .._support.errors import warn_spec
 
     for key in spec:
         if not isinstance(key, str) or key in SPEC_KEYS or key in _DESCRIPTIVE_KEYS:
             continue
         hint = did_you_mean(key, SPEC_KEYS)
-        warnings.warn(
+        warn_spec(
             f"unknown top-level spec key {key!r}{hint} is ignored (known keys: {sorted(SPEC_KEYS)})",
-            SpecWarning,
-            stacklevel=outside_package(),
+            path=key,
+            token=key,
         )
 
 
@@ -193,6 +193,13 @@ def _finish(
 
     model.declarations = read_declarations(
         b.spec, model, meta, all_exprs, strict=b.dialect != "0.9"
+    )
+    from .typos import check_parameter_names, unknown_top_level_keys
+
+    check_parameter_names(
+        model,
+        unknown_top_level_keys(b.spec, SPEC_KEYS | _DESCRIPTIVE_KEYS),
+        model.declarations.parameters,
     )
     return model
 
@@ -318,6 +325,7 @@ def _build_expr(b: Builder, meta: dict[str, Any], chains: list[Any]) -> Model:
 
     def parse_eq(key: str) -> tuple[Node, str]:
         val, path = equations_map[key]
+        val = expression_text(val)  # `R: 0` is the expression `0`
         if not isinstance(val, str) or not val.strip():
             raise SpecError(
                 f"equations[{key!r}] must be a non-empty string, got {type(val).__name__} {val!r:.40}",
@@ -413,6 +421,7 @@ def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> M
             continue
         if not isinstance(tr, dict):
             raise SpecError(f"{path} must be a mapping", path=path)
+        check_keys(tr, TRANSITION_KEYS, path, "a transition's")
         if "name" in tr and (
             not isinstance(tr.get("name"), str) or not tr["name"].strip()
         ):
@@ -451,6 +460,7 @@ def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> M
                 if text is not None:
                     pinned_by_selector(b, text, f"{path}.{key}")
             routed = routed_dims(b, src, dst, rate, path)
+        _no_self_move(fields, path)
         placeholders = _end_placeholders(b, (src, dst))
         now = time_axis(b.spec, b.axes)
         sites = b.sites(rate, f"{path}.rate")
@@ -566,7 +576,7 @@ def _reaction(
     rpath = f"{path}.reaction"
     text = tr["reaction"]
     reactants_t, products_t = parse_reaction(text, rpath)
-    rate_s = tr.get("rate")
+    rate_s = expression_text(tr.get("rate"))
     if not isinstance(rate_s, str) or not rate_s.strip():
         raise SpecError(
             f"{path}.rate must be a string (the rate of one combination of "
@@ -654,6 +664,8 @@ def _transition_fields(
     fields: dict[str, str | None] = {}
     for key in ("from", "to", "rate"):
         val = tr.get(key)
+        if key == "rate":
+            val = expression_text(val)  # `rate: 0.2` is the expression `0.2`
         if val is None and key != "rate" and key in tr:
             fields[key] = None  # a source (from: null) or a sink (to: null)
             continue
@@ -667,8 +679,11 @@ def _transition_fields(
                 hint = f"; for {what} write `{key}: null`"
                 if key == "from":
                     hint += ' (or leave it out in op-system 0.9\'s language, dialect: "0.9")'
+            what = "a string" if key != "rate" else "an expression (a string or a number)"
+            if key == "rate" and key not in tr:
+                hint = " (a transition needs a rate; it has none)"
             raise SpecError(
-                f"{path}.{key} must be a string{hint}",
+                f"{path}.{key} must be {what}{hint}",
                 path=f"{path}.{key}",
                 token=repr(val),
             )
@@ -679,6 +694,26 @@ def _transition_fields(
             path=path,
         )
     return fields
+
+
+def _no_self_move(fields: Mapping[str, str | None], path: str) -> None:
+    """Warn about a transition from a state into itself: it changes nothing.
+
+    The natural spelling of a birth `X -> 2X` is not one: say how to write that.
+    A warning, not an error: op-system 0.1.2 and 0.9.0 accept such a transition
+    (as a no-op) and their own test suites use it as a placeholder."""
+    src, dst = fields["from"], fields["to"]
+    if src is None or dst is None or src.replace(" ", "") != dst.replace(" ", ""):
+        return
+    from .._support.errors import warn_spec
+
+    warn_spec(
+        f"{path} moves {src!r} into itself (from == to): the flow changes nothing. "
+        f"For a birth {src} -> 2 {src}, write a source {{from: null, to: {src}, "
+        f"rate: 'b * {src}'}} or a reaction {{reaction: '{src} -> 2 {src}', rate: b}}",
+        path=f"{path}.to",
+        token=dst,
+    )
 
 
 def _state_ref(
@@ -753,7 +788,7 @@ def _coord_shift(b: Builder, tr: dict[str, Any], path: str) -> list[Flow]:
                 token=c,
             )
     apply_to = applied_to(tr, path)
-    rate_s = tr.get("rate")
+    rate_s = expression_text(tr.get("rate"))
     if not isinstance(rate_s, str) or not rate_s.strip():
         raise SpecError("coord_shift requires a 'rate' string", path=f"{path}.rate")
     rate = b.parse(rate_s.strip(), f"{path}.rate")

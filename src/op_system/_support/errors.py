@@ -30,6 +30,8 @@ __all__ = [
     "SpecWarning",
     "StateShapeError",
     "UnsupportedFeatureError",
+    "near_names",
+    "warn_spec",
 ]
 
 _DOCS = "https://op-system.readthedocs.io/en/latest/errors/"
@@ -121,7 +123,35 @@ def expression_position(pos: tuple[int, int] | None) -> str:
 
 
 class SpecWarning(UserWarning):
-    """A spec that loads, but probably not as meant (e.g. an unknown top-level key)."""
+    """A spec that loads, but probably not as meant (e.g. an unknown top-level key).
+
+    Like an error, a warning may say where: `path` (the spec path, e.g.
+    `transitions[0].rate`), `token` (the offending text) and `location`
+    (`file:line:column`); each is `None` when unknown. `warn_spec` raises one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        token: str | None = None,
+        location: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.path = path
+        self.token = token
+        self.location = location
+
+
+def warn_spec(message: str, *, path: str | None = None, token: str | None = None) -> None:
+    """Issue a `SpecWarning` (pointing at the caller outside op_system) that
+    carries its spec `path` and `token`."""
+    import warnings
+
+    warnings.warn(
+        SpecWarning(message, path=path, token=token), stacklevel=outside_package()
+    )
 
 
 class InvalidRhsSpecError(OpSystemError, ValueError):
@@ -229,3 +259,70 @@ def outside_package() -> int:
         frame = frame.f_back  # type: ignore[assignment]
         level += 1
     return level
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Optimal-string-alignment distance: insertions, deletions, substitutions
+    and transpositions of neighbours each count one (`gmama` -> `gamma`: 1)."""
+    if a == b:
+        return 0
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cur[j] = min(
+                prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)
+            )
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+def near_names(word: str, candidates: Iterable[str]) -> list[str]:
+    """The candidates `word` is probably a misspelling of (closest first).
+
+    The rule, tuned so that ordinary parameter names next to short state names
+    (`R0`, `Rt` next to `R`; `beta1` next to `beta2`) are not caught:
+
+    * `word` has at least two characters and is not a candidate;
+    * names ending in digits match only names with the same digits, by
+      their stems (`Ii1` / `I1`, but never `w10` / `x10`);
+    * a one-character candidate `I` is matched only by its doubled letter in
+      any case (`Ii`, `II`, `ii`); a longer one by a case variant (`foi` /
+      `FOI`) or by one edit (an insertion, deletion, substitution or swap of
+      neighbours: `lamda` / `lambda`) when one of the two has at least three
+      characters;
+    * names that differ in their trailing digits (`E1` / `E3`, `lam` /
+      `lam0`) never match.
+    """
+    found = [(d, c) for c in candidates if (d := _near(word, c)) is not None]
+    return [c for _, c in sorted(found)]
+
+
+def _near(word: str, c: str) -> int | None:
+    """How near `word` is to the name `c` by `near_names`' rule (None: not near)."""
+    if len(word) < 2 or c == word or not c:
+        return None
+    stem, digits = _split_digits(word)
+    c_stem, c_digits = _split_digits(c)
+    if digits != c_digits:
+        return None  # `E1` / `E3`, `lam` / `lam0`: a family of names
+    if digits:  # `Ii1` / `I1` as `Ii` / `I`; `w10` / `x10` as `w` / `x`
+        word, c = stem, c_stem
+        if not word or not c or word == c:
+            return None
+    low = word.lower()
+    if len(c) == 1:
+        return 1 if low == 2 * c.lower() else None
+    if low == c.lower():
+        return 0
+    if max(len(word), len(c)) < 3 or abs(len(word) - len(c)) > 1:
+        return None
+    return 1 if edit_distance(word, c) == 1 else None
+
+
+def _split_digits(name: str) -> tuple[str, str]:
+    stem = name.rstrip("0123456789")
+    return stem, name[len(stem) :]

@@ -17,7 +17,12 @@ from .._core.model import Model, transition_base
 from .._spec.io import SpecDict, annotate
 from .._spec.meta import ConstraintRule
 from .._spec.meta import normalize_constraints as _normalize_constraints_impl
-from .._support.errors import OpSystemError, SpecError, UnsupportedFeatureError
+from .._support.errors import (
+    OpSystemError,
+    SpecError,
+    UnsupportedFeatureError,
+    did_you_mean,
+)
 
 __all__ = [
     "ConstraintRule",
@@ -453,7 +458,8 @@ def normalize_rhs(spec: Mapping[str, Any] | None) -> NormalizedRhs:
     if kind == "transitions":
         return normalize_transitions_rhs(spec)
     raise UnsupportedFeatureError(
-        f"Feature 'rhs.kind={kind}' is not supported. Detail: Only 'expr' and 'transitions' are supported in v1.",
+        f"Feature 'rhs.kind={kind}' is not supported. Detail: Only 'expr' and 'transitions' are supported in v1."
+        f"{did_you_mean(kind, ('expr', 'transitions'))}",
         path="kind",
         token=kind,
     )

@@ -14,7 +14,7 @@ Messages say *where* (a spec path such as `equations['I[age]']` or
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "SpecWarning",
     "StateShapeError",
     "UnsupportedFeatureError",
+    "misspelt_parameter",
     "near_names",
     "warn_spec",
 ]
@@ -245,6 +246,21 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """Return `" (did you mean 'x'?)"` for the closest candidate, or `""`."""
     close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.75)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def misspelt_parameter(
+    missing: Iterable[str], given: Iterable[object], known: Callable[[str], bool]
+) -> str:
+    """`"; unknown parameter 'gama' (did you mean 'gamma'?)"` when a name passed
+    at the call (`given`) that the model does not know (`known(name)` false) is
+    close to a `missing` one; `""` otherwise (the suggestion goes from the
+    name passed to the name expected, never the other way)."""
+    unknown = [g for g in given if isinstance(g, str) and not known(g)]
+    for m in missing:
+        close = difflib.get_close_matches(m, unknown, n=1, cutoff=0.75)
+        if close:
+            return f"; unknown parameter {close[0]!r} (did you mean {m!r}?)"
+    return ""
 
 
 def outside_package() -> int:

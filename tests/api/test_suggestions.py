@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from op_system import ParameterError, UnsupportedFeatureError, compile_spec, normalize_rhs
+from op_system import (
+    ParameterError,
+    UnsupportedFeatureError,
+    compile_spec,
+    normalize_rhs,
+)
 
 SIR = {
     "kind": "transitions",
@@ -48,11 +53,16 @@ def test_a_valid_extra_parameter_is_not_called_unknown(rhs) -> None:  # type: ig
 
 
 def test_check_params_names_the_unexpected_name_and_the_one_meant(rhs) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(ParameterError, match=r"unexpected parameter\(s\): \['gama'\] \(did you mean 'gamma'\?\)"):
+    with pytest.raises(
+        ParameterError,
+        match=r"unexpected parameter\(s\): \['gama'\] \(did you mean 'gamma'\?\)",
+    ):
         rhs.check_params({"beta": 0.3, "gama": 0.1})
 
 
 def test_kind_transition_suggests_transitions() -> None:
-    with pytest.raises(UnsupportedFeatureError, match=r"Only 'expr' and 'transitions'") as err:
+    with pytest.raises(
+        UnsupportedFeatureError, match=r"Only 'expr' and 'transitions'"
+    ) as err:
         normalize_rhs({**SIR, "kind": "transition"})
     assert "(did you mean 'transitions'?)" in str(err.value)

@@ -15,7 +15,11 @@ import pytest
 
 from op_system import SpecWarning, compile_spec
 
-SELF = {"kind": "transitions", "state": ["X"], "transitions": [{"from": "X", "to": "X", "rate": "b"}]}
+SELF = {
+    "kind": "transitions",
+    "state": ["X"],
+    "transitions": [{"from": "X", "to": "X", "rate": "b"}],
+}
 
 
 def test_from_equal_to_warns_and_shows_how_to_write_a_birth() -> None:

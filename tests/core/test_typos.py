@@ -43,7 +43,9 @@ def caught(spec: dict[str, Any]) -> tuple[list[SpecWarning], Any]:
     return [w.message for w in got if isinstance(w.message, SpecWarning)], rhs
 
 
-def test_a_misspelt_state_in_an_expression_warns_with_path_token_and_suggestion() -> None:
+def test_a_misspelt_state_in_an_expression_warns_with_path_token_and_suggestion() -> (
+    None
+):
     got, rhs = caught(sir("beta * sum_over(age=j, Ii[age=j])"))
     assert "Ii__age_young" in rhs.param_names  # still read as a parameter, as before
     (w,) = got
@@ -53,10 +55,15 @@ def test_a_misspelt_state_in_an_expression_warns_with_path_token_and_suggestion(
 
 
 def test_a_misspelt_state_in_an_equation_and_an_observable_warns() -> None:
-    expr = {"state": ["S", "I"], "equations": {"S": "-beta * S * Ii", "I": "beta * S * I"}}
+    expr = {
+        "state": ["S", "I"],
+        "equations": {"S": "-beta * S * Ii", "I": "beta * S * I"},
+    }
     (w,) = caught(expr)[0]
     assert (w.path, w.token) == ("equations['S']", "Ii")
-    spec = sir("beta * I[age]", observables={"prevalence": "sum_over(age=j, II[age=j])"})
+    spec = sir(
+        "beta * I[age]", observables={"prevalence": "sum_over(age=j, II[age=j])"}
+    )
     (w,) = caught(spec)[0]
     assert (w.path, w.token) == ("observables['prevalence']", "II")
 
@@ -64,7 +71,8 @@ def test_a_misspelt_state_in_an_equation_and_an_observable_warns() -> None:
 def test_a_name_close_to_an_alias_or_a_helper_warns() -> None:
     spec = sir("lamda[age]", aliases={"lambda[age]": "beta * I[age]"})
     (w,) = caught(spec)[0]
-    assert w.token == "lamda" and "did you mean the alias 'lambda'?" in str(w)
+    assert w.token == "lamda"
+    assert "did you mean the alias 'lambda'?" in str(w)
     spec = sir("beta * I[age] / sum_states")
     (w,) = caught(spec)[0]
     assert "did you mean the function 'sum_state'?" in str(w)
@@ -94,7 +102,9 @@ def test_a_declared_parameter_does_not_warn() -> None:
     assert caught(spec)[0] == []
 
 
-def test_with_a_parameters_block_in_0_1_2s_language_an_undeclared_name_is_an_error() -> None:
+def test_with_a_parameters_block_in_0_1_2s_language_an_undeclared_name_is_an_error() -> (
+    None
+):
     spec = sir(
         "beta * sum_over(age=j, Ii[age=j])",
         parameters={"beta": {}, "gamma": {}},
@@ -119,7 +129,8 @@ transitions:
 
 def test_an_alias_block_dedented_to_the_top_level_is_an_error() -> None:
     spec = yaml.safe_load(DEDENTED)
-    assert spec["aliases"] is None and "lam[age]" in spec  # what YAML makes of it
+    assert spec["aliases"] is None
+    assert "lam[age]" in spec
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SpecWarning)  # the stray key's own warning
         with pytest.raises(SpecError, match=r"top-level key 'lam\[age\]'") as err:
@@ -137,3 +148,12 @@ def test_an_undefined_indexed_name_is_a_parameter_listed_by_name() -> None:
     got, rhs = caught(sir("lam[age]"))
     assert got == []
     assert rhs.param_names == ("gamma", "lam__age_old", "lam__age_young")
+
+
+@pytest.mark.parametrize("to", ["Ii[age]", "II[age]"])
+def test_a_misspelt_transition_end_suggests_the_state(to: str) -> None:
+    spec = sir("beta")
+    spec["transitions"][0]["to"] = to
+    with pytest.raises(SpecError, match=r"not in state \(did you mean 'I'\?\)") as err:
+        normalize_rhs(spec)
+    assert err.value.path == "transitions[0].to"

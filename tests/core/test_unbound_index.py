@@ -20,13 +20,19 @@ def test_an_unbound_index_variable_says_so_and_lists_the_coordinates() -> None:
         normalize_rhs(SPEC)
     msg = str(err.value)
     assert "unbound index variable 'k'" in msg
-    assert "sum_over(age=k, ...)" in msg and "(coords: young, old)" in msg
+    assert "sum_over(age=k, ...)" in msg
+    assert "(coords: young, old)" in msg
     assert (err.value.path, err.value.token) == ("transitions[0].rate", "k")
 
 
 def test_a_misspelt_coordinate_gets_the_coordinate_meant() -> None:
-    spec = {**SPEC, "transitions": [{**SPEC["transitions"][0], "rate": "beta * I[age=yuong]"}]}
-    with pytest.raises(ExpressionError, match=r"unknown coord 'yuong' for axis 'age'") as err:
+    spec = {
+        **SPEC,
+        "transitions": [{**SPEC["transitions"][0], "rate": "beta * I[age=yuong]"}],
+    }
+    with pytest.raises(
+        ExpressionError, match=r"unknown coord 'yuong' for axis 'age'"
+    ) as err:
         normalize_rhs(spec)
     assert "(did you mean 'young'?)" in str(err.value)
     assert "unbound" not in str(err.value)

@@ -12,7 +12,12 @@ import pytest
 from op_system import ExpressionError, compile_spec
 from op_system._lang.parse import parse_expr
 
-PYTHON_HINTS = ("Maybe you meant", "Perhaps you", "Did you mean print", "detected at line")
+PYTHON_HINTS = (
+    "Maybe you meant",
+    "Perhaps you",
+    "Did you mean print",
+    "detected at line",
+)
 
 
 @pytest.mark.parametrize(
@@ -69,7 +74,9 @@ def test_a_misplaced_equals_sign_says_where_it_binds() -> None:
         ("sum_prefx('I')", "sum_prefix"),
     ],
 )
-def test_calls_outside_the_language_suggest_the_function_meant(call: str, meant: str) -> None:
+def test_calls_outside_the_language_suggest_the_function_meant(
+    call: str, meant: str
+) -> None:
     spec = {"state": ["I"], "equations": {"I": f"-{call}"}}
     with pytest.raises(ExpressionError, match="disallowed function call") as err:
         compile_spec(spec)

@@ -14,7 +14,12 @@ from op_system import SpecError, normalize_rhs
 
 
 def transitions(*entries: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"kind": "transitions", "state": ["S", "I", "R"], "transitions": list(entries), **extra}
+    return {
+        "kind": "transitions",
+        "state": ["S", "I", "R"],
+        "transitions": list(entries),
+        **extra,
+    }
 
 
 INFECTION = {"from": "S", "to": "I", "rate": "beta * I"}
@@ -25,7 +30,9 @@ def test_a_misspelt_rate_key_names_the_key_meant(dialect: str | None) -> None:
     spec = transitions(INFECTION, {"from": "I", "to": "R", "rat": "gamma"})
     if dialect is not None:
         spec["dialect"] = dialect
-    with pytest.raises(SpecError, match=r"unknown key 'rat' \(did you mean 'rate'\?\)") as err:
+    with pytest.raises(
+        SpecError, match=r"unknown key 'rat' \(did you mean 'rate'\?\)"
+    ) as err:
         normalize_rhs(spec)
     assert (err.value.path, err.value.token) == ("transitions[1].rat", "rat")
 
@@ -34,7 +41,8 @@ def test_stoichiometry_on_a_transition_says_what_to_write_instead() -> None:
     spec = transitions({**INFECTION, "stoichiometry": {"S": -1, "I": 2}})
     with pytest.raises(SpecError, match="unknown key 'stoichiometry'") as err:
         normalize_rhs(spec)
-    assert "reaction:" in str(err.value) and "X -> 2 X" in str(err.value)
+    assert "reaction:" in str(err.value)
+    assert "X -> 2 X" in str(err.value)
 
 
 def test_source_and_target_say_from_and_to() -> None:
@@ -45,15 +53,30 @@ def test_source_and_target_say_from_and_to() -> None:
 @pytest.mark.parametrize(
     ("chain", "path", "key", "meant"),
     [
-        ({"name": "E", "lenght": 3, "forward": "k"}, "chain[0].lenght", "lenght", "length"),
         (
-            {"name": "E", "length": 3, "forward": "k", "entry": {"from": "S", "rat": "b"}},
+            {"name": "E", "lenght": 3, "forward": "k"},
+            "chain[0].lenght",
+            "lenght",
+            "length",
+        ),
+        (
+            {
+                "name": "E",
+                "length": 3,
+                "forward": "k",
+                "entry": {"from": "S", "rat": "b"},
+            },
             "chain[0].entry.rat",
             "rat",
             "rate",
         ),
         (
-            {"name": "E", "length": 3, "forward": "k", "exit": {"to": "I", "rates": "c"}},
+            {
+                "name": "E",
+                "length": 3,
+                "forward": "k",
+                "exit": {"to": "I", "rates": "c"},
+            },
             "chain[0].exit.rates",
             "rates",
             "rate",
@@ -89,8 +112,16 @@ def test_known_and_descriptive_keys_are_accepted() -> None:
         transitions(
             {**INFECTION, "name": "infection", "description": "mass action"},
             {"from": "I", "to": "R", "rate": "gamma", "notes": "about 10 days"},
-            chain=[{"name": "E", "length": 2, "forward": "k", "entry": {"from": "S", "rate": "b"},
-                    "exit": {"to": "I", "rate": "c"}, "description": "latent stages"}],
+            chain=[
+                {
+                    "name": "E",
+                    "length": 2,
+                    "forward": "k",
+                    "entry": {"from": "S", "rate": "b"},
+                    "exit": {"to": "I", "rate": "c"},
+                    "description": "latent stages",
+                }
+            ],
         )
     )
     assert rhs.param_names == ("b", "beta", "c", "gamma", "k")

@@ -21,7 +21,7 @@ from .._support.errors import (
     SpecError,
     UnsupportedFeatureError,
     did_you_mean,
-    outside_package,
+    name_hint,
 )
 from .._support.gcpause import paused_gc
 from .bind import bind_model
@@ -504,8 +504,10 @@ def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> M
             tgt = b.resolver(model).resolve(node, flow.dims, f"{flow.path}.{key}")
             if tgt.kind != "state":
                 text = node.id if isinstance(node, Name) else f"{node.base}[...]"
+                base = node.id if isinstance(node, Name) else node.base
                 raise SpecError(
-                    f"{flow.path}.{key}={text!r} not in state",
+                    f"{flow.path}.{key}={text!r} not in state"
+                    f"{name_hint(base, [blk.base for blk in model.blocks])}",
                     path=f"{flow.path}.{key}",
                     token=text,
                 )
@@ -679,7 +681,9 @@ def _transition_fields(
                 hint = f"; for {what} write `{key}: null`"
                 if key == "from":
                     hint += ' (or leave it out in op-system 0.9\'s language, dialect: "0.9")'
-            what = "a string" if key != "rate" else "an expression (a string or a number)"
+            what = (
+                "a string" if key != "rate" else "an expression (a string or a number)"
+            )
             if key == "rate" and key not in tr:
                 hint = " (a transition needs a rate; it has none)"
             raise SpecError(
@@ -725,15 +729,17 @@ def _state_ref(
             not any(blk.base == node.id for blk in b.blocks)
         ):
             raise SpecError(
-                f"{path.rsplit('.', 1)[0]}.{key}={text!r} not in state{did_you_mean(text, names_now)}",
+                f"{path.rsplit('.', 1)[0]}.{key}={text!r} not in state{name_hint(text, names_now)}",
                 path=path,
                 token=text,
             )
         return node
     if isinstance(node, Ref):
         if not any(blk.base == node.base and blk.axes for blk in b.blocks):
+            bases = [blk.base for blk in b.blocks if blk.axes]
             raise SpecError(
-                f"{path.rsplit('.', 1)[0]}.{key}={text!r} not in state",
+                f"{path.rsplit('.', 1)[0]}.{key}={text!r} not in state"
+                f"{name_hint(node.base, bases)}",
                 path=path,
                 token=text,
             )

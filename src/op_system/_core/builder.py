@@ -20,8 +20,8 @@ from .._lang.ir import Call, Name, Node, Reduce, Ref, children_getter, prefix_te
 from .._lang.parse import parse_expr
 from .._spec.axes import Axis, normalize_axes
 from .._spec.dialect import mixed_spelling, spec_dialect, time_axis_name, why_0_9
-from .._spec.numbers import expression_text
 from .._spec.meta import normalize_kernels, normalize_operators, normalize_state_axes
+from .._spec.numbers import expression_text
 from .._support.errors import (
     ExpressionError,
     SpecError,

@@ -30,7 +30,9 @@ __all__ = ["check_parameter_names", "unknown_top_level_keys"]
 _FUNCTIONS = ("sum_state", "sum_prefix", "sum_over", "integrate_over")
 
 
-def unknown_top_level_keys(spec: Mapping[str, Any], known: Collection[str]) -> list[str]:
+def unknown_top_level_keys(
+    spec: Mapping[str, Any], known: Collection[str]
+) -> list[str]:
     """The top-level keys of `spec` that are not in `known` (in order)."""
     return [k for k in spec if isinstance(k, str) and k not in known]
 

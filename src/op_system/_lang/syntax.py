@@ -89,7 +89,9 @@ def function_hint(root: str | None, fname: str) -> str:
     if root in (None, "math", "numpy", "jnp", "xp") and fname in ALLOWED_FUNCS:
         return f" (did you mean 'np.{fname}'?)"
     if root is None:
-        helper = did_you_mean(fname, ("sum_state", "sum_prefix", "sum_over", "integrate_over"))
+        helper = did_you_mean(
+            fname, ("sum_state", "sum_prefix", "sum_over", "integrate_over")
+        )
         if helper:
             return helper
     if fname in ("power", "pow"):

@@ -31,6 +31,7 @@ __all__ = [
     "StateShapeError",
     "UnsupportedFeatureError",
     "misspelt_parameter",
+    "name_hint",
     "near_names",
     "warn_spec",
 ]
@@ -145,7 +146,9 @@ class SpecWarning(UserWarning):
         self.location = location
 
 
-def warn_spec(message: str, *, path: str | None = None, token: str | None = None) -> None:
+def warn_spec(
+    message: str, *, path: str | None = None, token: str | None = None
+) -> None:
     """Issue a `SpecWarning` (pointing at the caller outside op_system) that
     carries its spec `path` and `token`."""
     import warnings
@@ -248,6 +251,17 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def name_hint(word: str, candidates: Iterable[str]) -> str:
+    """`did_you_mean`, or else the closest of `near_names` (which also catches
+    a doubled letter, `Ii` for `I`, that a similarity ratio misses)."""
+    names = list(candidates)
+    hint = did_you_mean(word, names)
+    if hint:
+        return hint
+    close = near_names(word, names)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def misspelt_parameter(
     missing: Iterable[str], given: Iterable[object], known: Callable[[str], bool]
 ) -> str:
@@ -287,9 +301,7 @@ def edit_distance(a: str, b: str) -> int:
     for i, ca in enumerate(a, 1):
         cur = [i] + [0] * len(b)
         for j, cb in enumerate(b, 1):
-            cur[j] = min(
-                prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)
-            )
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
             if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
                 cur[j] = min(cur[j], prev2[j - 2] + 1)
         prev2, prev = prev, cur

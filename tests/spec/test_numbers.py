@@ -57,3 +57,15 @@ def test_what_is_not_an_expression_is_refused_with_what_is(bad: object) -> None:
         SpecError, match=r"rate must be an expression \(a string or a number\)"
     ):
         compile_spec(spec)
+
+
+def test_a_number_as_an_observable() -> None:
+    rhs = compile_spec(
+        {
+            "kind": "transitions",
+            "state": ["S", "I"],
+            "transitions": [{"from": "S", "to": "I", "rate": "b"}],
+            "observables": {"one": {"expr": 1}, "twice": {"expr": "2 * I"}},
+        }
+    )
+    assert rhs.param_names == ("b",)

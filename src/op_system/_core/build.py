@@ -581,7 +581,7 @@ def _reaction(
     rate_s = expression_text(tr.get("rate"))
     if not isinstance(rate_s, str) or not rate_s.strip():
         raise SpecError(
-            f"{path}.rate must be a string (the rate of one combination of "
+            f"{path}.rate must be an expression, a string or a number (the rate of one combination of "
             f"reactants), got {rate_s!r:.40}",
             path=f"{path}.rate",
             token=repr(rate_s)[:40],

@@ -8,9 +8,9 @@ parameter too many, and the mistake shows only when the call lacks it. Two
 checks here say so at build time, naming the spec path and the token:
 
 * a parameter whose name is a near miss of a state, chain stage, incidence
-  counter, alias or helper function (a flow's name: `_core/observables.py`) (`near_names` in
-  `_support/errors.py`) gives a `SpecWarning` with the suggestion, unless the
-  spec declares it in `parameters:`;
+  counter, alias or helper function (`near_names` in `_support/errors.py`;
+  a flow's name: `_core/observables.py`) gives a `SpecWarning` with the
+  suggestion, unless the spec declares it in `parameters:`;
 * a parameter named like an unknown top-level key of the spec (an alias block
   written one level too far left, or a parameter value written into the spec)
   is a `SpecError`.
@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
-from .._support.errors import SpecError, near_names, warn_spec
+from .._support.errors import NearIndex, SpecError, warn_spec
 from .model import Model
 
 __all__ = ["check_parameter_names", "unknown_top_level_keys"]
@@ -74,6 +74,7 @@ def check_parameter_names(
     """
     stray = {str(k).split("[", 1)[0].strip(): str(k) for k in unknown_keys}
     kinds = _kinds(model)
+    index = NearIndex(kinds)
     for name, path, indexed in _parameters(model):
         key = stray.get(name)
         if key is not None:
@@ -87,7 +88,7 @@ def check_parameter_names(
             )
         if name in declared:
             continue
-        close = near_names(name, kinds)
+        close = index.near(name)
         if not close:
             continue
         what = kinds[close[0]]

@@ -23,6 +23,7 @@ __all__ = [
     "ExpressionError",
     "InvalidExpressionError",
     "InvalidRhsSpecError",
+    "NearIndex",
     "OpSystemError",
     "ParameterError",
     "PlannedFeatureError",
@@ -325,8 +326,40 @@ def near_names(word: str, candidates: Iterable[str]) -> list[str]:
     * names that differ in their trailing digits (`E1` / `E3`, `lam` /
       `lam0`) never match.
     """
-    found = [(d, c) for c in candidates if (d := _near(word, c)) is not None]
-    return [c for _, c in sorted(found)]
+    return NearIndex(candidates).near(word)
+
+
+class NearIndex:
+    """`near_names` against one set of candidates, asked for many words.
+
+    Each candidate is indexed by its trailing digits and by its stem, lower
+    case, with each one character left out (two names within one edit, or
+    equal but for case, share such a key): a word is compared only with the
+    few candidates it shares a key with, so a flat spec's thousands of
+    parameters and states take time linear in their number.
+    """
+
+    def __init__(self, candidates: Iterable[str]) -> None:
+        self._keys: dict[tuple[str, str], set[str]] = {}
+        for c in candidates:
+            for key in _near_keys(c):
+                self._keys.setdefault(key, set()).add(c)
+
+    def near(self, word: str) -> list[str]:
+        """The candidates `word` is probably a misspelling of (closest first)."""
+        if len(word) < 2:
+            return []
+        pool: set[str] = set()
+        for key in _near_keys(word):
+            pool |= self._keys.get(key, set())
+        found = [(d, c) for c in pool if (d := _near(word, c)) is not None]
+        return [c for _, c in sorted(found)]
+
+
+def _near_keys(name: str) -> set[tuple[str, str]]:
+    stem, digits = _split_digits(name)
+    low = stem.lower()
+    return {(digits, low)} | {(digits, low[:i] + low[i + 1 :]) for i in range(len(low))}
 
 
 def _near(word: str, c: str) -> int | None:

@@ -481,7 +481,13 @@ def _build(spec: Mapping[str, Any], kind: str) -> NormalizedRhs:
 
 
 def _unpickle_normalized(spec: Mapping[str, Any], kind: str) -> NormalizedRhs:
-    return _build(spec, kind)
+    import warnings
+
+    from .._support.errors import SpecWarning
+
+    with warnings.catch_warnings():  # said when the spec was first normalized
+        warnings.simplefilter("ignore", SpecWarning)
+        return _build(spec, kind)
 
 
 def normalize_expr_rhs(spec: Mapping[str, Any]) -> NormalizedRhs:

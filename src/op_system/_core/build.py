@@ -51,6 +51,7 @@ from .templates import (
     _check_ident,
 )
 from .timevarying import time_axis, time_varying
+from .typos import warn_self_move
 
 __all__ = ["RESERVED_NAMES", "build_model", "subst_text"]
 
@@ -98,28 +99,12 @@ _DESCRIPTIVE_KEYS = frozenset(
 )
 
 
-def warn_unknown_keys(spec: Mapping[str, Any]) -> None:
-    """A `SpecWarning` for each unknown top-level key (a typo like `equatons:`).
-
-    A warning, not an error: 0.1.2 ignores such keys, so 0.1.2 specs keep loading.
-    """
-    from .._support.errors import warn_spec
-
-    for key in spec:
-        if not isinstance(key, str) or key in SPEC_KEYS or key in _DESCRIPTIVE_KEYS:
-            continue
-        hint = did_you_mean(key, SPEC_KEYS)
-        warn_spec(
-            f"unknown top-level spec key {key!r}{hint} is ignored (known keys: {sorted(SPEC_KEYS)})",
-            path=key,
-            token=key,
-        )
-
-
 @paused_gc
 def build_model(spec: Mapping[str, Any], kind: str) -> Model:
     """Validate `spec` as an `expr` or `transitions` model."""
-    warn_unknown_keys(spec)
+    from .typos import warn_unknown_keys
+
+    warn_unknown_keys(spec, SPEC_KEYS, _DESCRIPTIVE_KEYS)
     b = Builder(spec, kind)
     aliases_raw, meta = b.common_meta(with_state_axes=(kind == "expr"))
     b.build_aliases(aliases_raw)
@@ -460,7 +445,7 @@ def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> M
                 if text is not None:
                     pinned_by_selector(b, text, f"{path}.{key}")
             routed = routed_dims(b, src, dst, rate, path)
-        _no_self_move(fields, path)
+        warn_self_move(fields, path)
         placeholders = _end_placeholders(b, (src, dst))
         now = time_axis(b.spec, b.axes)
         sites = b.sites(rate, f"{path}.rate")
@@ -681,13 +666,10 @@ def _transition_fields(
                 hint = f"; for {what} write `{key}: null`"
                 if key == "from":
                     hint += ' (or leave it out in op-system 0.9\'s language, dialect: "0.9")'
-            what = (
-                "a string" if key != "rate" else "an expression (a string or a number)"
-            )
-            if key == "rate" and key not in tr:
-                hint = " (a transition needs a rate; it has none)"
+            if key == "rate":  # `rate: 0.2` is read above
+                hint = f" (a string or a number){'; it has none' * (key not in tr)}"
             raise SpecError(
-                f"{path}.{key} must be {what}{hint}",
+                f"{path}.{key} must be {'an expression' if key == 'rate' else 'a string'}{hint}",
                 path=f"{path}.{key}",
                 token=repr(val),
             )
@@ -698,26 +680,6 @@ def _transition_fields(
             path=path,
         )
     return fields
-
-
-def _no_self_move(fields: Mapping[str, str | None], path: str) -> None:
-    """Warn about a transition from a state into itself: it changes nothing.
-
-    The natural spelling of a birth `X -> 2X` is not one: say how to write that.
-    A warning, not an error: op-system 0.1.2 and 0.9.0 accept such a transition
-    (as a no-op) and their own test suites use it as a placeholder."""
-    src, dst = fields["from"], fields["to"]
-    if src is None or dst is None or src.replace(" ", "") != dst.replace(" ", ""):
-        return
-    from .._support.errors import warn_spec
-
-    warn_spec(
-        f"{path} moves {src!r} into itself (from == to): the flow changes nothing. "
-        f"For a birth {src} -> 2 {src}, write a source {{from: null, to: {src}, "
-        f"rate: 'b * {src}'}} or a reaction {{reaction: '{src} -> 2 {src}', rate: b}}",
-        path=f"{path}.to",
-        token=dst,
-    )
 
 
 def _state_ref(

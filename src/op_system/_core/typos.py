@@ -14,6 +14,9 @@ checks here say so at build time, naming the spec path and the token:
 * a parameter named like an unknown top-level key of the spec (an alias block
   written one level too far left, or a parameter value written into the spec)
   is a `SpecError`.
+
+Two more mistakes that load are warned about: an unknown top-level key, and a
+transition from a state into itself.
 """
 
 from __future__ import annotations
@@ -21,10 +24,15 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
-from .._support.errors import NearIndex, SpecError, warn_spec
+from .._support.errors import NearIndex, SpecError, did_you_mean, warn_spec
 from .model import Model
 
-__all__ = ["check_parameter_names", "unknown_top_level_keys"]
+__all__ = [
+    "check_parameter_names",
+    "unknown_top_level_keys",
+    "warn_self_move",
+    "warn_unknown_keys",
+]
 
 #: helper functions an expression calls (a bare name close to one is a typo)
 _FUNCTIONS = ("sum_state", "sum_prefix", "sum_over", "integrate_over")
@@ -100,3 +108,42 @@ def check_parameter_names(
             path=path,
             token=name,
         )
+
+
+def warn_unknown_keys(
+    spec: Mapping[str, Any], known: Collection[str], descriptive: Collection[str]
+) -> None:
+    """A `SpecWarning` for each unknown top-level key (a typo like `equatons:`).
+
+    A warning, not an error: 0.1.2 ignores such keys, so 0.1.2 specs keep
+    loading (and 0.9.0's own tests keep `params:` lists next to the model).
+    `descriptive` keys (`name`, `description`, ...) are never warned about.
+    """
+    for key in spec:
+        if not isinstance(key, str) or key in known or key in descriptive:
+            continue
+        warn_spec(
+            f"unknown top-level spec key {key!r}{did_you_mean(key, known)} is "
+            f"ignored (known keys: {sorted(known)})",
+            path=key,
+            token=key,
+        )
+
+
+def warn_self_move(fields: Mapping[str, str | None], path: str) -> None:
+    """Warn about a transition from a state into itself: it changes nothing.
+
+    The natural spelling of a birth `X -> 2X` is not one: say how to write
+    that. A warning, not an error: op-system 0.1.2 and 0.9.0 accept such a
+    transition (as a no-op) and their own test suites use it as a placeholder.
+    """
+    src, dst = fields["from"], fields["to"]
+    if src is None or dst is None or src.replace(" ", "") != dst.replace(" ", ""):
+        return
+    warn_spec(
+        f"{path} moves {src!r} into itself (from == to): the flow changes nothing. "
+        f"For a birth {src} -> 2 {src}, write a source {{from: null, to: {src}, "
+        f"rate: 'b * {src}'}} or a reaction {{reaction: '{src} -> 2 {src}', rate: b}}",
+        path=f"{path}.to",
+        token=dst,
+    )

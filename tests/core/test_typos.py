@@ -157,3 +157,23 @@ def test_a_misspelt_transition_end_suggests_the_state(to: str) -> None:
     with pytest.raises(SpecError, match=r"not in state \(did you mean 'I'\?\)") as err:
         normalize_rhs(spec)
     assert err.value.path == "transitions[0].to"
+
+
+def test_a_warning_for_a_spec_loaded_from_a_file_carries_its_location(
+    tmp_path: Any,
+) -> None:
+    from op_system import load_spec
+
+    path = tmp_path / "model.yaml"
+    path.write_text(
+        "kind: transitions\n"
+        "state: [S, I, R]\n"
+        "transitions:\n"
+        '  - {from: S, to: I, rate: "beta * Ii"}\n'
+        "  - {from: I, to: R, rate: gamma}\n"
+    )
+    (w,) = caught(load_spec(path))[0]
+    assert w.location == f"{path}:4:28"  # the rate's text, line 4 column 28
+    assert (w.path, w.token) == ("transitions[0].rate", "Ii")
+    (w,) = caught(sir("beta * Ii[age]"))[0]
+    assert w.location is None  # a spec given as a dict has no file

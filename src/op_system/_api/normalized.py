@@ -14,7 +14,7 @@ from typing import Any
 
 from .._core.build import build_model
 from .._core.model import Model, transition_base
-from .._spec.io import SpecDict, annotate
+from .._spec.io import SpecDict, annotate, locate
 from .._spec.meta import ConstraintRule
 from .._spec.meta import normalize_constraints as _normalize_constraints_impl
 from .._support.errors import (
@@ -466,12 +466,20 @@ def normalize_rhs(spec: Mapping[str, Any] | None) -> NormalizedRhs:
 
 
 def _build(spec: Mapping[str, Any], kind: str) -> NormalizedRhs:
+    from .._support.errors import SPEC_LOCATOR
+
+    # loaded from a file: warnings say where
+    token = SPEC_LOCATOR.set(
+        (lambda path: locate(spec, path)) if isinstance(spec, SpecDict) else None
+    )
     try:
         rhs = _from_model(build_model(spec, kind))
     except OpSystemError as exc:
         if isinstance(spec, SpecDict):  # loaded from a file: say where
             raise annotate(exc, spec) from None
         raise
+    finally:
+        SPEC_LOCATOR.reset(token)
     try:  # a copy: later changes to the caller's dict must not change what pickles
         spec_copy: Any = copy.deepcopy(dict(spec))
     except Exception:  # an uncopyable value: keep the mapping itself

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from typing import Any
 
 __all__ = [
@@ -147,15 +148,25 @@ class SpecWarning(UserWarning):
         self.location = location
 
 
+#: while a spec loaded from a file is built: its spec path -> `file:line:column`
+SPEC_LOCATOR: ContextVar[Callable[[str | None], str | None] | None] = ContextVar(
+    "SPEC_LOCATOR", default=None
+)
+
+
 def warn_spec(
     message: str, *, path: str | None = None, token: str | None = None
 ) -> None:
     """Issue a `SpecWarning` (pointing at the caller outside op_system) that
-    carries its spec `path` and `token`."""
+    carries its spec `path` and `token`, and its `location` for a spec loaded
+    from a file (`SPEC_LOCATOR`)."""
     import warnings
 
+    locate = SPEC_LOCATOR.get()
+    location = locate(path) if locate is not None else None
     warnings.warn(
-        SpecWarning(message, path=path, token=token), stacklevel=outside_package()
+        SpecWarning(message, path=path, token=token, location=location),
+        stacklevel=outside_package(),
     )
 
 

@@ -821,7 +821,10 @@ CASES: list[Bad] = [
         sir_expr(),
         ParameterError,
         TypeError,
-        ("gamma", "did you mean 'gama'"),
+        (
+            "missing parameter(s): gamma",
+            "unknown parameter 'gama' (did you mean 'gamma'?)",
+        ),
         stage="call",
         y=SIR_Y,
         params={"beta": 0.3, "gama": 0.1},

@@ -148,7 +148,9 @@ SPECS: list[tuple[dict, str]] = [
     ({"kind": "expr", "state": ["__x"], "equations": {"__x": "1"}}, "__x"),
     ({"kind": "expr", "state": ["x-y"], "equations": {"x-y": "1"}}, "x-y"),
     ({"kind": "expr", "state": ["x", "x"], "equations": {"x": "1"}}, "x"),
-    ({"kind": "expr", "state": ["x"], "equations": {"x": 3}}, "3"),
+    # (a finite number is an expression: `{"x": 3}` is accepted)
+    ({"kind": "expr", "state": ["x"], "equations": {"x": True}}, "True"),
+    ({"kind": "expr", "state": ["x"], "equations": {"x": math.inf}}, "inf"),
     ({"kind": "expr", "state": ["x"], "equations": {"x": math.nan}}, "nan"),
     ({"kind": "expr", "state": ["x"], "equations": {"x": None}}, "None"),
     ({"kind": "expr", "state": ["x"], "equations": {"x": ["x"]}}, "['x']"),

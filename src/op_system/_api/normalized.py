@@ -15,10 +15,15 @@ from typing import Any
 from .._core.build import build_model
 from .._core.model import Model, transition_base
 from .._core.timevarying import full_axes, table_shape
-from .._spec.io import SpecDict, annotate
+from .._spec.io import SpecDict, annotate, locate
 from .._spec.meta import ConstraintRule
 from .._spec.meta import normalize_constraints as _normalize_constraints_impl
-from .._support.errors import OpSystemError, SpecError, UnsupportedFeatureError
+from .._support.errors import (
+    OpSystemError,
+    SpecError,
+    UnsupportedFeatureError,
+    did_you_mean,
+)
 
 __all__ = [
     "ConstraintRule",
@@ -462,19 +467,28 @@ def normalize_rhs(spec: Mapping[str, Any] | None) -> NormalizedRhs:
     if kind == "transitions":
         return normalize_transitions_rhs(spec)
     raise UnsupportedFeatureError(
-        f"Feature 'rhs.kind={kind}' is not supported. Detail: Only 'expr' and 'transitions' are supported in v1.",
+        f"Feature 'rhs.kind={kind}' is not supported. Detail: Only 'expr' and 'transitions' are supported in v1."
+        f"{did_you_mean(kind, ('expr', 'transitions'))}",
         path="kind",
         token=kind,
     )
 
 
 def _build(spec: Mapping[str, Any], kind: str) -> NormalizedRhs:
+    from .._support.errors import SPEC_LOCATOR
+
+    # loaded from a file: warnings say where
+    token = SPEC_LOCATOR.set(
+        (lambda path: locate(spec, path)) if isinstance(spec, SpecDict) else None
+    )
     try:
         rhs = _from_model(build_model(spec, kind))
     except OpSystemError as exc:
         if isinstance(spec, SpecDict):  # loaded from a file: say where
             raise annotate(exc, spec) from None
         raise
+    finally:
+        SPEC_LOCATOR.reset(token)
     try:  # a copy: later changes to the caller's dict must not change what pickles
         spec_copy: Any = copy.deepcopy(dict(spec))
     except Exception:  # an uncopyable value: keep the mapping itself
@@ -484,7 +498,13 @@ def _build(spec: Mapping[str, Any], kind: str) -> NormalizedRhs:
 
 
 def _unpickle_normalized(spec: Mapping[str, Any], kind: str) -> NormalizedRhs:
-    return _build(spec, kind)
+    import warnings
+
+    from .._support.errors import SpecWarning
+
+    with warnings.catch_warnings():  # said when the spec was first normalized
+        warnings.simplefilter("ignore", SpecWarning)
+        return _build(spec, kind)
 
 
 def normalize_expr_rhs(spec: Mapping[str, Any]) -> NormalizedRhs:

@@ -27,7 +27,7 @@ from .._support.errors import (
     ExpressionError,
     ParameterError,
     StateShapeError,
-    did_you_mean,
+    misspelt_parameter,
 )
 from .backend import Backend, backend_for_array, not_numpy, resolve_backend
 from .paramcheck import SlowPath, check_array, check_scalar, check_vector
@@ -290,7 +290,7 @@ def _param_helpers(
             absent = sorted({n for n in names if n not in params})
             raise ParameterError(
                 f"missing parameter(s): {', '.join(absent[:4])}{', ...' if len(absent) > 4 else ''}"
-                f"{did_you_mean(absent[0], params)}",
+                f"{misspelt_parameter(absent, params, _known_name(pdefs))}",
                 path="params",
                 token=absent[0],
             ) from None
@@ -337,6 +337,19 @@ def _param_helpers(
         "_cells": _cells,
         "_series": _series,
     }
+
+
+def _known_name(pdefs: list[Any]) -> Callable[[str], bool]:
+    """Whether a name passed at the call is one of the parameters `pdefs`, by
+    any accepted spelling (a base name or an expanded cell name)."""
+
+    def known(name: str) -> bool:
+        for p in pdefs:
+            if name == p.base or (p.axes and name.startswith(p.base + "__")):
+                return True
+        return False
+
+    return known
 
 
 def _fill_params_fn(
@@ -401,11 +414,9 @@ def _fill_params_fn(
             )
             out.append(None)
         if missing:
-            hint = ""
-            for m in missing:
-                hint = did_you_mean(m.split(" ")[0], params)
-                if hint:
-                    break
+            hint = misspelt_parameter(
+                (m.split(" ")[0] for m in missing), params, _known_name(pdefs)
+            )
             expected = sorted(
                 {
                     n

@@ -16,11 +16,13 @@ from .._lang.ir import IndexItem, Invalid, Name, Node, Ref
 from .._lang.parse import parse_expr
 from .._spec.dialect import is_axis_shift, rule_warning
 from .._spec.labels import unquote
+from .._spec.keys import TRANSITION_KEYS, check_keys
+from .._spec.numbers import expression_text
 from .._support.errors import (
     SpecError,
     UnsupportedFeatureError,
     did_you_mean,
-    outside_package,
+    name_hint,
 )
 from .._support.gcpause import paused_gc
 from .bind import bind_model
@@ -52,6 +54,7 @@ from .templates import (
     equation_keys,
 )
 from .timevarying import time_axis, time_varying
+from .typos import warn_self_move
 
 __all__ = ["RESERVED_NAMES", "build_model", "subst_text"]
 
@@ -100,30 +103,12 @@ _DESCRIPTIVE_KEYS = frozenset(
 )
 
 
-def warn_unknown_keys(spec: Mapping[str, Any]) -> None:
-    """A `SpecWarning` for each unknown top-level key (a typo like `equatons:`).
-
-    A warning, not an error: 0.1.2 ignores such keys, so 0.1.2 specs keep loading.
-    """
-    import warnings
-
-    from .._support.errors import SpecWarning
-
-    for key in spec:
-        if not isinstance(key, str) or key in SPEC_KEYS or key in _DESCRIPTIVE_KEYS:
-            continue
-        hint = did_you_mean(key, SPEC_KEYS)
-        warnings.warn(
-            f"unknown top-level spec key {key!r}{hint} is ignored (known keys: {sorted(SPEC_KEYS)})",
-            SpecWarning,
-            stacklevel=outside_package(),
-        )
-
-
 @paused_gc
 def build_model(spec: Mapping[str, Any], kind: str) -> Model:
     """Validate `spec` as an `expr` or `transitions` model."""
-    warn_unknown_keys(spec)
+    from .typos import warn_unknown_keys
+
+    warn_unknown_keys(spec, SPEC_KEYS, _DESCRIPTIVE_KEYS)
     b = Builder(spec, kind)
     aliases_raw, meta = b.common_meta(with_state_axes=(kind == "expr"))
     b.build_aliases(aliases_raw)
@@ -198,6 +183,13 @@ def _finish(
 
     model.declarations = read_declarations(
         b.spec, model, meta, all_exprs, strict=b.dialect != "0.9"
+    )
+    from .typos import check_parameter_names, unknown_top_level_keys
+
+    check_parameter_names(
+        model,
+        unknown_top_level_keys(b.spec, SPEC_KEYS | _DESCRIPTIVE_KEYS),
+        model.declarations.parameters,
     )
     return model
 
@@ -317,6 +309,7 @@ def _build_expr(b: Builder, meta: dict[str, Any], chains: list[Any]) -> Model:
 
     def parse_eq(key: str) -> tuple[Node, str]:
         val, path = equations_map[key]
+        val = expression_text(val)  # `R: 0` is the expression `0`
         if not isinstance(val, str) or not val.strip():
             raise SpecError(
                 f"equations[{key!r}] must be a non-empty string, got {type(val).__name__} {val!r:.40}",
@@ -412,6 +405,7 @@ def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> M
             continue
         if not isinstance(tr, dict):
             raise SpecError(f"{path} must be a mapping", path=path)
+        check_keys(tr, TRANSITION_KEYS, path, "a transition's")
         if "name" in tr and (
             not isinstance(tr.get("name"), str) or not tr["name"].strip()
         ):
@@ -450,6 +444,7 @@ def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> M
                 if text is not None:
                     pinned_by_selector(b, text, f"{path}.{key}")
             routed = routed_dims(b, src, dst, rate, path)
+        warn_self_move(fields, path)
         placeholders = _end_placeholders(b, (src, dst))
         now = time_axis(b.spec, b.axes)
         sites = b.sites(rate, f"{path}.rate")
@@ -493,8 +488,10 @@ def _build_transitions(b: Builder, meta: dict[str, Any], chains: list[Any]) -> M
             tgt = b.resolver(model).resolve(node, flow.dims, f"{flow.path}.{key}")
             if tgt.kind != "state":
                 text = node.id if isinstance(node, Name) else f"{node.base}[...]"
+                base = node.id if isinstance(node, Name) else node.base
                 raise SpecError(
-                    f"{flow.path}.{key}={text!r} not in state",
+                    f"{flow.path}.{key}={text!r} not in state"
+                    f"{name_hint(base, [blk.base for blk in model.blocks])}",
                     path=f"{flow.path}.{key}",
                     token=text,
                 )
@@ -567,10 +564,10 @@ def _reaction(
     rpath = f"{path}.reaction"
     text = tr["reaction"]
     reactants_t, products_t = parse_reaction(text, rpath)
-    rate_s = tr.get("rate")
+    rate_s = expression_text(tr.get("rate"))
     if not isinstance(rate_s, str) or not rate_s.strip():
         raise SpecError(
-            f"{path}.rate must be a string (the rate of one combination of "
+            f"{path}.rate must be an expression, a string or a number (the rate of one combination of "
             f"reactants), got {rate_s!r:.40}",
             path=f"{path}.rate",
             token=repr(rate_s)[:40],
@@ -655,6 +652,8 @@ def _transition_fields(
     fields: dict[str, str | None] = {}
     for key in ("from", "to", "rate"):
         val = tr.get(key)
+        if key == "rate":
+            val = expression_text(val)  # `rate: 0.2` is the expression `0.2`
         if val is None and key != "rate" and key in tr:
             fields[key] = None  # a source (from: null) or a sink (to: null)
             continue
@@ -668,8 +667,10 @@ def _transition_fields(
                 hint = f"; for {what} write `{key}: null`"
                 if key == "from":
                     hint += ' (or leave it out in op-system 0.9\'s language, dialect: "0.9")'
+            if key == "rate":  # `rate: 0.2` is read above
+                hint = f" (a string or a number){'; it has none' * (key not in tr)}"
             raise SpecError(
-                f"{path}.{key} must be a string{hint}",
+                f"{path}.{key} must be {'an expression' if key == 'rate' else 'a string'}{hint}",
                 path=f"{path}.{key}",
                 token=repr(val),
             )
@@ -691,15 +692,17 @@ def _state_ref(
             not any(blk.base == node.id for blk in b.blocks)
         ):
             raise SpecError(
-                f"{path.rsplit('.', 1)[0]}.{key}={text!r} not in state{did_you_mean(text, names_now)}",
+                f"{path.rsplit('.', 1)[0]}.{key}={text!r} not in state{name_hint(text, names_now)}",
                 path=path,
                 token=text,
             )
         return node
     if isinstance(node, Ref):
         if not any(blk.base == node.base and blk.axes for blk in b.blocks):
+            bases = [blk.base for blk in b.blocks if blk.axes]
             raise SpecError(
-                f"{path.rsplit('.', 1)[0]}.{key}={text!r} not in state",
+                f"{path.rsplit('.', 1)[0]}.{key}={text!r} not in state"
+                f"{name_hint(node.base, bases)}",
                 path=path,
                 token=text,
             )
@@ -756,7 +759,7 @@ def _coord_shift(b: Builder, tr: dict[str, Any], path: str) -> list[Flow]:
                 token=c,
             )
     apply_to = applied_to(tr, path)
-    rate_s = tr.get("rate")
+    rate_s = expression_text(tr.get("rate"))
     if not isinstance(rate_s, str) or not rate_s.strip():
         raise SpecError("coord_shift requires a 'rate' string", path=f"{path}.rate")
     rate = b.parse(rate_s.strip(), f"{path}.rate")

@@ -21,6 +21,7 @@ from .._lang.parse import parse_expr
 from .._spec.axes import Axis, normalize_axes
 from .._spec.dialect import mixed_spelling, spec_dialect, time_axis_name, why_0_9
 from .._spec.meta import normalize_kernels, normalize_operators, normalize_state_axes
+from .._spec.numbers import expression_text
 from .._support.errors import (
     ExpressionError,
     SpecError,
@@ -75,6 +76,7 @@ def _str_dict(x: object, name: str) -> dict[str, str]:
         raise SpecError(f"{name} must be a mapping of string->string", path=name)
     out: dict[str, str] = {}
     for k, v in x.items():
+        v = expression_text(v)  # `N: 1000` is the expression `1000`
         if not isinstance(k, str) or not k.strip():
             raise SpecError(
                 f"{name} keys must be non-empty strings", path=name, token=repr(k)

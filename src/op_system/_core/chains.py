@@ -18,6 +18,7 @@ from typing import Any
 
 from .._lang.ir import Name
 from .._spec.axes import Axis
+from .._spec.keys import check_chain_keys
 from .._support.errors import SpecError, UnsupportedFeatureError, did_you_mean
 from .defs import Block, Flow, Run
 from .templates import _check_ident
@@ -75,6 +76,7 @@ def _parse_chain(
     path = f"chain[{idx}]"
     if not isinstance(chain, dict):
         raise SpecError(f"{path} must be a mapping", path=path)
+    check_chain_keys(chain, path)
     name = chain.get("name")
     if not isinstance(name, str) or not name.strip():
         raise SpecError(f"{path}.name must be a string", path=f"{path}.name")
@@ -264,6 +266,7 @@ def _templated_flows(
     p = f"chain[{idx}]"
     n = int(chain["length"])
     stages = [f"{base}{i}[{axes}]" for i in range(1, n + 1)]
+    check_chain_keys(chain, p)
     flat = {**chain, "name": base}
     # the stage names of `_parse_chain` are not states here: validate the rest
     _, rates, _, _ = _parse_chain({**flat, "entry": None, "exit": None}, idx, set())

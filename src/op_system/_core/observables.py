@@ -24,6 +24,7 @@ from typing import Any
 from .._lang.ir import BinOp, IndexItem, Node, Read, Reduce, Ref
 from .._spec.axes import Axis
 from .._spec.dialect import check_fields
+from .._spec.numbers import expression_text
 from .._spec.science import axis_measure
 from .._support.errors import (
     SpecError,
@@ -233,7 +234,7 @@ def observable_09(
     base = key.strip()
     _check_ident(base, path, "observable")
     check_fields(entry, _FIELDS_09, path)
-    text = entry.get("expr")
+    text = expression_text(entry.get("expr"))  # `expr: 1` is the expression `1`
     if not isinstance(text, str) or not text.strip():
         raise SpecError(
             f"{path}.expr must be an expression string", path=f"{path}.expr"

@@ -63,7 +63,9 @@ def _coordinate(
     if i is None:
         raise ExpressionError(
             f"unknown coord {item.value!r} for axis {axis.name!r} in {text}"
-            f"{_label_hint(axis, item)}",
+            f"{_label_hint(axis, item)}"
+            if item.is_label
+            else _not_a_coordinate(axis, item, text),
             path=path,
             token=item.value,
         )
@@ -94,6 +96,29 @@ def _label_hint(axis: Axis, item: IndexItem) -> str:
 
 
 _IDENT = re.compile(r"[A-Za-z_]\w*")
+
+def _not_a_coordinate(axis: Axis, item: IndexItem, text: str) -> str:
+    """Why `item` of the reference `text` names no coordinate of `axis`: a
+    misspelt coordinate (with the one meant), or a name no reduction binds."""
+    value = item.value
+    hint = axis.suggest(value)
+    coords = ", ".join(map(str, axis.coords[:8])) + (
+        ", ..." if len(axis.coords) > 8 else ""
+    )
+    if hint or item.is_number or not value.isidentifier():
+        return (
+            f"unknown coord {value!r} for axis {axis.name!r} in {text}{hint} "
+            f"(coords of {axis.name!r}: {coords})"
+        )
+    return (
+        f"unknown coord or unbound index variable {value!r} in {text}: no "
+        f"sum_over/integrate_over around it binds {value!r} over axis "
+        f"{axis.name!r} (e.g. sum_over({axis.name}={value}, ...)), and it is not "
+        f"a coordinate of {axis.name!r} (coords: {coords}); in a template over "
+        f"{axis.name!r}, {axis.name!r} alone is the cell's own coordinate"
+    )
+
+
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 

@@ -20,6 +20,7 @@ from typing import Any
 from .._lang.ir import IndexItem, Node, Reduce, Ref, children, rebuild
 from .._spec.axes import Axis
 from .._spec.dialect import check_fields
+from .._spec.numbers import expression_text
 from .._support.errors import SpecError
 from .builder import Builder
 from .defs import Flow
@@ -71,7 +72,7 @@ def axis_shift(b: Builder, tr: Mapping[str, Any], path: str) -> list[Flow]:
             "coord_shift needs one 'rate': in the coord_shift mapping or in the transition",
             path=f"{path}.rate",
         )
-    text = inner if inner is not None else outer
+    text = expression_text(inner if inner is not None else outer)
     if not isinstance(text, str) or not text.strip():
         raise SpecError("coord_shift requires a 'rate' string", path=f"{path}.rate")
     rate = b.parse(text.strip(), f"{path}.rate")

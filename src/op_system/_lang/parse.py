@@ -47,6 +47,7 @@ from .ir import (
     UnaryOp,
 )
 from .labels import BARE, bare_labels, filter_items
+from .syntax import bracket_problem, function_hint, syntax_detail
 
 __all__ = ["MAX_DEPTH", "MAX_LENGTH", "parse_expr"]
 
@@ -375,13 +376,22 @@ def parse_expr(text: object, *, path: str | None = None, dialect: str = "0.1") -
                 path,
                 "(",
             ) from None
+        unbalanced = bracket_problem(src)
+        if unbalanced is not None:  # said before Python, which may blame an `=`
+            detail, at, bracket = unbalanced
+            raise _fail(
+                f"invalid expression syntax: {detail}", path, bracket, where.of_src(at)
+            ) from None
         token = _token_at(rewritten, exc.offset)
         near = f" near {token!r}" if token else ""
         pos = None
         if exc.offset and 1 <= exc.offset <= len(rewritten):
             pos = where.of_rewritten(exc.offset - 1)
         raise _fail(
-            f"invalid expression syntax: {exc.msg}{near}", path, token, pos
+            f"invalid expression syntax: {syntax_detail(exc.msg)}{near}",
+            path,
+            token,
+            pos,
         ) from None
     except (RecursionError, MemoryError, ValueError):
         raise _fail(
@@ -602,7 +612,10 @@ class _Converter:
             root, fname = func.value.id, func.attr
             token = f"{root}.{fname}"
             if root != "np" or fname not in ALLOWED_FUNCS:
-                return self.invalid(node, f"disallowed function call: {token}", token)
+                hint = function_hint(root, fname)
+                return self.invalid(
+                    node, f"disallowed function call: {token}{hint}", token
+                )
             if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
                 return self.invalid(
                     node, f"{token} takes positional arguments only", token
@@ -627,7 +640,10 @@ class _Converter:
                     self.invalid(node, _HISTORY_CALLS[fname], fname), unsupported=True
                 )
             if fname not in _HELPERS:
-                return self.invalid(node, f"disallowed function call: {fname}", fname)
+                hint = function_hint(None, fname)
+                return self.invalid(
+                    node, f"disallowed function call: {fname}{hint}", fname
+                )
             if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
                 return self.invalid(
                     node, f"{fname} takes positional arguments only", fname

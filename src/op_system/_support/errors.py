@@ -14,7 +14,8 @@ Messages say *where* (a spec path such as `equations['I[age]']` or
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from typing import Any
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "ExpressionError",
     "InvalidExpressionError",
     "InvalidRhsSpecError",
+    "NearIndex",
     "OpSystemError",
     "ParameterError",
     "PlannedFeatureError",
@@ -32,6 +34,10 @@ __all__ = [
     "StateNameError",
     "StateShapeError",
     "UnsupportedFeatureError",
+    "misspelt_parameter",
+    "name_hint",
+    "near_names",
+    "warn_spec",
 ]
 
 _DOCS = "https://op-system.readthedocs.io/en/latest/errors/"
@@ -123,7 +129,47 @@ def expression_position(pos: tuple[int, int] | None) -> str:
 
 
 class SpecWarning(UserWarning):
-    """A spec that loads, but probably not as meant (e.g. an unknown top-level key)."""
+    """A spec that loads, but probably not as meant (e.g. an unknown top-level key).
+
+    Like an error, a warning may say where: `path` (the spec path, e.g.
+    `transitions[0].rate`), `token` (the offending text) and `location`
+    (`file:line:column`); each is `None` when unknown. `warn_spec` raises one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        token: str | None = None,
+        location: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.path = path
+        self.token = token
+        self.location = location
+
+
+#: while a spec loaded from a file is built: its spec path -> `file:line:column`
+SPEC_LOCATOR: ContextVar[Callable[[str | None], str | None] | None] = ContextVar(
+    "SPEC_LOCATOR", default=None
+)
+
+
+def warn_spec(
+    message: str, *, path: str | None = None, token: str | None = None
+) -> None:
+    """Issue a `SpecWarning` (pointing at the caller outside op_system) that
+    carries its spec `path` and `token`, and its `location` for a spec loaded
+    from a file (`SPEC_LOCATOR`)."""
+    import warnings
+
+    locate = SPEC_LOCATOR.get()
+    location = locate(path) if locate is not None else None
+    warnings.warn(
+        SpecWarning(message, path=path, token=token, location=location),
+        stacklevel=outside_package(),
+    )
 
 
 class PrecisionWarning(UserWarning):
@@ -236,6 +282,32 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def name_hint(word: str, candidates: Iterable[str]) -> str:
+    """`did_you_mean`, or else the closest of `near_names` (which also catches
+    a doubled letter, `Ii` for `I`, that a similarity ratio misses)."""
+    names = list(candidates)
+    hint = did_you_mean(word, names)
+    if hint:
+        return hint
+    close = near_names(word, names)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def misspelt_parameter(
+    missing: Iterable[str], given: Iterable[object], known: Callable[[str], bool]
+) -> str:
+    """`"; unknown parameter 'gama' (did you mean 'gamma'?)"` when a name passed
+    at the call (`given`) that the model does not know (`known(name)` false) is
+    close to a `missing` one; `""` otherwise (the suggestion goes from the
+    name passed to the name expected, never the other way)."""
+    unknown = [g for g in given if isinstance(g, str) and not known(g)]
+    for m in missing:
+        close = difflib.get_close_matches(m, unknown, n=1, cutoff=0.75)
+        if close:
+            return f"; unknown parameter {close[0]!r} (did you mean {m!r}?)"
+    return ""
+
+
 def outside_package() -> int:
     """`stacklevel` of the first caller outside op_system (warnings point at user code)."""
     import sys
@@ -249,3 +321,100 @@ def outside_package() -> int:
         frame = frame.f_back  # type: ignore[assignment]
         level += 1
     return level
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Optimal-string-alignment distance: insertions, deletions, substitutions
+    and transpositions of neighbours each count one (`gmama` -> `gamma`: 1)."""
+    if a == b:
+        return 0
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+def near_names(word: str, candidates: Iterable[str]) -> list[str]:
+    """The candidates `word` is probably a misspelling of (closest first).
+
+    The rule, tuned so that ordinary parameter names next to short state names
+    (`R0`, `Rt` next to `R`; `beta1` next to `beta2`) are not caught:
+
+    * `word` has at least two characters and is not a candidate;
+    * names ending in digits match only names with the same digits, by
+      their stems (`Ii1` / `I1`, but never `w10` / `x10`);
+    * a one-character candidate `I` is matched only by its doubled letter in
+      any case (`Ii`, `II`, `ii`); a longer one by a case variant (`foi` /
+      `FOI`) or by one edit (an insertion, deletion, substitution or swap of
+      neighbours: `lamda` / `lambda`) when one of the two has at least three
+      characters;
+    * names that differ in their trailing digits (`E1` / `E3`, `lam` /
+      `lam0`) never match.
+    """
+    return NearIndex(candidates).near(word)
+
+
+class NearIndex:
+    """`near_names` against one set of candidates, asked for many words.
+
+    Each candidate is indexed by its trailing digits and by its stem, lower
+    case, with each one character left out (two names within one edit, or
+    equal but for case, share such a key): a word is compared only with the
+    few candidates it shares a key with, so a flat spec's thousands of
+    parameters and states take time linear in their number.
+    """
+
+    def __init__(self, candidates: Iterable[str]) -> None:
+        self._keys: dict[tuple[str, str], set[str]] = {}
+        for c in candidates:
+            for key in _near_keys(c):
+                self._keys.setdefault(key, set()).add(c)
+
+    def near(self, word: str) -> list[str]:
+        """The candidates `word` is probably a misspelling of (closest first)."""
+        if len(word) < 2:
+            return []
+        pool: set[str] = set()
+        for key in _near_keys(word):
+            pool |= self._keys.get(key, set())
+        found = [(d, c) for c in pool if (d := _near(word, c)) is not None]
+        return [c for _, c in sorted(found)]
+
+
+def _near_keys(name: str) -> set[tuple[str, str]]:
+    stem, digits = _split_digits(name)
+    low = stem.lower()
+    return {(digits, low)} | {(digits, low[:i] + low[i + 1 :]) for i in range(len(low))}
+
+
+def _near(word: str, c: str) -> int | None:
+    """How near `word` is to the name `c` by `near_names`' rule (None: not near)."""
+    if len(word) < 2 or c == word or not c:
+        return None
+    stem, digits = _split_digits(word)
+    c_stem, c_digits = _split_digits(c)
+    if digits != c_digits:
+        return None  # `E1` / `E3`, `lam` / `lam0`: a family of names
+    if digits:  # `Ii1` / `I1` as `Ii` / `I`; `w10` / `x10` as `w` / `x`
+        word, c = stem, c_stem
+        if not word or not c or word == c:
+            return None
+    low = word.lower()
+    if len(c) == 1:
+        return 1 if low == 2 * c.lower() else None
+    if low == c.lower():
+        return 0
+    if max(len(word), len(c)) < 3 or abs(len(word) - len(c)) > 1:
+        return None
+    return 1 if edit_distance(word, c) == 1 else None
+
+
+def _split_digits(name: str) -> tuple[str, str]:
+    stem = name.rstrip("0123456789")
+    return stem, name[len(stem) :]

@@ -59,11 +59,6 @@ def age_seir_spec(*, susceptibility: bool = False) -> dict:
     }
 
 
-def initial_state(pop: np.ndarray, seed: np.ndarray) -> np.ndarray:
-    """`[S, E, I, R]` with `seed` infectious people in each age group and no one exposed."""
-    return np.concatenate([pop - seed, np.zeros(len(AGES)), seed, np.zeros(len(AGES))])
-
-
 def example_parser(doc: str | None) -> argparse.ArgumentParser:
     """`--quick` (small settings for CI) and `--out DIR`, shared by the examples."""
     ap = argparse.ArgumentParser(

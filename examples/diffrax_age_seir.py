@@ -29,7 +29,6 @@ from _age_seir import (  # noqa: E402
     SEED_COUNTS,
     age_seir_spec,
     example_parser,
-    initial_state,
 )
 
 from op_system import compile_spec  # noqa: E402
@@ -57,6 +56,8 @@ def main() -> int:
 
     term = diffrax.ODETerm(rhs.vector_field)
     ts = jnp.linspace(0.0, days, days + 1)
+    # the initial state by name (blocks over `age`; E and R start at 0)
+    y0 = jnp.asarray(rhs.pack(S=POP_COUNTS - SEED_COUNTS, I=SEED_COUNTS))
 
     @jax.jit
     def solve(args: dict) -> diffrax.Solution:
@@ -66,7 +67,7 @@ def main() -> int:
             t0=0.0,
             t1=float(days),
             dt0=0.1,
-            y0=jnp.asarray(initial_state(POP_COUNTS, SEED_COUNTS)),
+            y0=y0,
             args=args,
             saveat=diffrax.SaveAt(ts=ts),
             stepsize_controller=diffrax.PIDController(rtol=1e-8, atol=1e-6),
@@ -89,14 +90,15 @@ def main() -> int:
     )
     sol = solve(args)
     ys = np.asarray(sol.ys)
+    blocks = rhs.unpack(ys)  # {"S": (time, age), "E": ..., "I": ..., "R": ...}
     total = ys.sum(axis=1)
     print(
         f"population conserved: max relative drift {np.max(np.abs(total - total[0])) / total[0]:.1e}"
     )
     for k, age in enumerate(AGES):
-        peak = int(np.argmax(ys[:, 8 + k]))
+        peak = int(np.argmax(blocks["I"][:, k]))
         print(
-            f"  I[{age:>5}] peaks on day {peak:3d}; final attack rate {ys[-1, 12 + k] / POP[k]:.3f}"
+            f"  I[{age:>5}] peaks on day {peak:3d}; final attack rate {blocks['R'][-1, k] / POP[k]:.3f}"
         )
 
     import matplotlib
@@ -107,14 +109,12 @@ def main() -> int:
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     t = np.asarray(ts)
     for k, age in enumerate(AGES):
-        axes[0].plot(t, ys[:, 8 + k] / POP[k], label=age)
-        axes[1].plot(t, ys[:, 12 + k] / POP[k], label=age)
+        axes[0].plot(t, blocks["I"][:, k] / POP[k], label=age)
+        axes[1].plot(t, blocks["R"][:, k] / POP[k], label=age)
     axes[0].set(title="Prevalence I/N by age", xlabel="day", ylabel="fraction")
     axes[1].set(title="Cumulative attack rate R/N", xlabel="day", ylabel="fraction")
-    for comp, name in enumerate("SEIR"):
-        axes[2].plot(
-            t, ys[:, 4 * comp : 4 * comp + 4].sum(axis=1) / POP.sum(), label=name
-        )
+    for name in "SEIR":
+        axes[2].plot(t, blocks[name].sum(axis=1) / POP.sum(), label=name)
     axes[2].set(title="All ages", xlabel="day", ylabel="fraction of population")
     for ax in axes:
         ax.legend()

@@ -79,9 +79,8 @@ FIXED = {
 
 def weekly_admissions_fn(compiled: Any) -> Any:
     """`weekly(beta)`: admissions per week and age, (WEEKS, 4), from one diffrax solve."""
-    y0 = np.concatenate(
-        [POP_COUNTS - SEED_COUNTS, np.zeros(4), SEED_COUNTS, np.zeros(4), np.zeros(4)]
-    )
+    # by name: E, R and the onset counters start at 0
+    y0 = compiled.pack(S=POP_COUNTS - SEED_COUNTS, I=SEED_COUNTS)
     term = diffrax.ODETerm(compiled.vector_field)
     weeks = np.arange(WEEKS + 1) * 7.0
     fixed = {k: jnp.asarray(v) for k, v in FIXED.items()}

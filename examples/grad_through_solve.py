@@ -31,7 +31,6 @@ from _age_seir import (  # noqa: E402
     SEED_FRACTIONS,
     age_seir_spec,
     example_parser,
-    initial_state,
 )
 
 from op_system import compile_spec  # noqa: E402
@@ -47,7 +46,8 @@ def main() -> int:
 
     rhs = compile_spec(SPEC, backend="jax")
     term = diffrax.ODETerm(rhs.vector_field)
-    y0 = jnp.asarray(initial_state(POP_FRACTIONS, SEED_FRACTIONS))
+    # the initial state by name; `rhs.unpack` reads blocks of the solution, traceably
+    y0 = jnp.asarray(rhs.pack(S=POP_FRACTIONS - SEED_FRACTIONS, I=SEED_FRACTIONS))
     ts = np.arange(5.0, 155.0, 5.0)
 
     def solve(args: dict) -> Any:
@@ -73,7 +73,7 @@ def main() -> int:
 
     # 1. sensitivity of the final attack rate to the contact matrix (array-valued parameter)
     def attack_rate(args: dict) -> Any:
-        return solve(args)[-1, 12:16].sum()
+        return rhs.unpack(solve(args)[-1])["R"].sum()
 
     t0 = time.perf_counter()
     ar, grads = jax.jit(jax.value_and_grad(attack_rate))(base)
@@ -96,12 +96,12 @@ def main() -> int:
 
     # 2. calibration of (beta, gamma) by gradient descent through the solve
     rng = np.random.default_rng(7)
-    clean = np.asarray(solve(base)[:, 8:12]) / POP
+    clean = np.asarray(rhs.unpack(solve(base))["I"]) / POP
     data = jnp.asarray(clean * np.exp(0.1 * rng.standard_normal(clean.shape)))
 
     def loss(theta: Any) -> Any:
         args = {**base, "beta": jnp.exp(theta[0]), "gamma": jnp.exp(theta[1])}
-        prev = solve(args)[:, 8:12] / jnp.asarray(POP)
+        prev = rhs.unpack(solve(args))["I"] / jnp.asarray(POP)
         return jnp.sum((prev - data) ** 2) / jnp.sum(data**2)
 
     value_and_grad = jax.jit(jax.value_and_grad(loss))
@@ -130,14 +130,8 @@ def main() -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fitted = (
-        np.asarray(
-            solve({**base, "beta": jnp.asarray(beta), "gamma": jnp.asarray(gamma)})[
-                :, 8:12
-            ]
-        )
-        / POP
-    )
+    fit = solve({**base, "beta": jnp.asarray(beta), "gamma": jnp.asarray(gamma)})
+    fitted = np.asarray(rhs.unpack(fit)["I"]) / POP
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     axes[0].semilogy(history)
     axes[0].set(

@@ -2,9 +2,10 @@
 
 An age-structured SEIR with births into the youngest group (`from: null`), deaths
 from every compartment (`to: null`) and hospital admissions. `incidence:` adds
-counters of new infections and admissions, so one `solve_ivp` run gives
-cumulative incidence; `interval_incidence` turns the saved solution into weekly
-counts, which are what surveillance reports (and what a model is fitted to).
+counters of new infections and admissions, so one solve gives cumulative
+incidence (`sol["infections"]`, by age); `interval_incidence` turns the saved
+solution into weekly counts, which are what surveillance reports (and what a
+model is fitted to).
 `flows` gives every transition's flux at any point, with `dydt == stoichiometry @
 flows`.
 
@@ -18,9 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 from _age_seir import AGES, CONTACTS, POP_COUNTS, SEED_COUNTS, example_parser
-from scipy.integrate import solve_ivp
 
-from op_system import compile_spec
+from op_system import compile_spec, solve
 
 COORDS = ["a0_19", "a20_39", "a40_59", "a60"]
 SPEC = {
@@ -83,17 +83,14 @@ def main() -> int:
     opts = example_parser(__doc__).parse_args()
     days = 182 if opts.quick else 2 * 364
     model = compile_spec(SPEC)
-    n_model = 5 * len(AGES)
-    print(
-        f"{len(model.state_names)} states, of which {len(model.state_names) - n_model} counters:"
-    )
+    n_counters = sum(len(cells) for cells in model.incidence_names.values())
+    print(f"{len(model.state_names)} states, of which {n_counters} counters:")
     for name, cells in model.incidence_names.items():
         print(f"  {name}: {', '.join(cells)}")
     print(f"{len(model.flow_names)} flows, e.g. {', '.join(model.flow_names[:3])}, ...")
 
-    y0 = np.zeros(len(model.state_names))
-    y0[: len(AGES)] = POP_COUNTS - SEED_COUNTS
-    y0[2 * len(AGES) : 3 * len(AGES)] = SEED_COUNTS  # I
+    # by name: every other cell (E, H, R and the counters) starts at 0
+    y0 = model.pack(S=POP_COUNTS - SEED_COUNTS, I=SEED_COUNTS)
     f = model.bind(PARAMS)
     flows = model.flows(0.0, y0, **PARAMS)
     if not np.allclose(model.stoichiometry @ flows, f(0.0, y0)):
@@ -101,18 +98,17 @@ def main() -> int:
         return 1
 
     days_grid = np.arange(0.0, days + 1.0)
-    sol = solve_ivp(
-        f, (0.0, days), y0, t_eval=days_grid, method="LSODA", rtol=1e-8, atol=1e-6
-    )
-    if not sol.success:
-        print(f"solve_ivp failed: {sol.message}")
+    sol = solve(model, y0, days_grid, params=PARAMS, rtol=1e-8, atol=1e-6)
+    weekly_infections = model.interval_incidence(sol.y[::7], "infections")
+    weekly_admissions = model.interval_incidence(sol.y[::7], "admissions")
+    if not np.allclose(
+        sol.incidence["infections"][:7].sum(axis=0), weekly_infections[0]
+    ):
+        print("daily and weekly incidence disagree")
         return 1
-    ys = sol.y.T
-    weekly_infections = model.interval_incidence(ys[::7], "infections")
-    weekly_admissions = model.interval_incidence(ys[::7], "admissions")
-    total_inf = ys[-1, n_model : n_model + 4].sum()
+    total_inf = sol["infections"][-1].sum()  # the counter: cumulative, by age
     print(
-        f"{days} days: {total_inf:,.0f} infections, {ys[-1, n_model + 4 :].sum():,.0f} admissions"
+        f"{days} days: {total_inf:,.0f} infections, {sol['admissions'][-1].sum():,.0f} admissions"
     )
     peak = int(np.argmax(weekly_admissions.sum(axis=1)))
     print(f"peak admissions in week {peak + 1}: {weekly_admissions[peak].sum():,.0f}")

@@ -38,7 +38,6 @@ from _age_seir import (  # noqa: E402
     SEED_FRACTIONS,
     age_seir_spec,
     example_parser,
-    initial_state,
 )
 from numpyro.infer import MCMC, NUTS, init_to_median  # noqa: E402
 
@@ -58,10 +57,10 @@ POP = POP_FRACTIONS  # population fractions
 
 
 def make_observer(
-    spec: dict, y0: np.ndarray, ts: np.ndarray, observe: Callable[[Any], Any]
+    rhs: Any, y0: Any, ts: np.ndarray, observe: Callable[[dict[str, Any]], Any]
 ) -> Callable[..., Any]:
-    """`observed(**params)`: diffrax solve of the compiled spec, mapped to observables."""
-    rhs = compile_spec(spec, backend="jax")
+    """`observed(**params)`: diffrax solve of the compiled model, its blocks
+    (`rhs.unpack`, traceable) mapped to observables."""
     term = diffrax.ODETerm(rhs.vector_field)
 
     def observed(**params: Any) -> Any:
@@ -79,7 +78,7 @@ def make_observer(
             throw=False,  # extreme warm-up proposals: reject instead of raising
         )
         ok = sol.result == diffrax.RESULTS.successful
-        return jnp.where(ok, observe(sol.ys), jnp.nan)
+        return jnp.where(ok, observe(rhs.unpack(sol.ys)), jnp.nan)
 
     return observed
 
@@ -183,8 +182,9 @@ def main() -> int:
 
     print("1. SIR: beta, gamma from noisy prevalence")
     ts = np.arange(2.0, 62.0, 2.0)
+    sir = compile_spec(SIR, backend="jax")
     observed = jax.jit(
-        make_observer(SIR, np.array([0.99, 0.01, 0.0]), ts, lambda ys: ys[:, 1])
+        make_observer(sir, sir.pack(S=0.99, I=0.01), ts, lambda b: b["I"])
     )
     clean = np.asarray(observed(**truth))
     data = clean * np.exp(sigma * rng.standard_normal(clean.shape))
@@ -227,13 +227,12 @@ def main() -> int:
     print(
         "2. age-structured SEIR: beta, gamma from age-specific prevalence (C and sigma known)"
     )
-    y0 = initial_state(POP_FRACTIONS, SEED_FRACTIONS)
+    seir = compile_spec(AGE_SEIR, backend="jax")
+    y0 = seir.pack(S=POP_FRACTIONS - SEED_FRACTIONS, I=SEED_FRACTIONS)
     truth = {"beta": 0.06, "gamma": 0.2}
     fixed = {"C": jnp.asarray(CONTACTS), "sigma": jnp.asarray(1 / 3)}
     ts = np.arange(5.0, 125.0, 5.0)
-    observed = jax.jit(
-        make_observer(AGE_SEIR, y0, ts, lambda ys: ys[:, 8:12] / jnp.asarray(POP))
-    )
+    observed = jax.jit(make_observer(seir, y0, ts, lambda b: b["I"] / jnp.asarray(POP)))
     clean = np.asarray(observed(**truth, **fixed))
     data = clean * np.exp(sigma * rng.standard_normal(clean.shape))
     draws = fit(

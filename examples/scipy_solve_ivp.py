@@ -2,8 +2,10 @@
 
 No JAX needed: `compile_spec(spec)` returns a NumPy right-hand side (float64,
 as op-system 0.1.2), `compiled.bind(params)` turns it into the `f(t, y)` that
-scipy expects. The age-indexed parameters are NumPy arrays (or, equivalently,
-0.1.2's expanded scalars such as `susc__age_0_19`).
+scipy expects, and `compiled.unpack` names the blocks of the solution;
+`op_system.solve` does the same in one call and returns the states by name.
+The age-indexed parameters are NumPy arrays (or, equivalently, 0.1.2's
+expanded scalars such as `susc__age_0_19`).
 
     python examples/scipy_solve_ivp.py            # 5 values of beta, 365 days
     python examples/scipy_solve_ivp.py --quick    # 3 values of beta, 180 days (CI)
@@ -23,11 +25,10 @@ from _age_seir import (
     SEED_COUNTS,
     age_seir_spec,
     example_parser,
-    initial_state,
 )
 from scipy.integrate import solve_ivp
 
-from op_system import compile_spec
+from op_system import compile_spec, solve
 
 PARAMS = {
     "sigma": 1 / 3,
@@ -46,7 +47,8 @@ def main() -> int:
 
     rhs = compile_spec(SPEC)  # NumPy backend (the default)
     print(f"{len(rhs.state_names)} states: {', '.join(rhs.state_names[:4])}, ...")
-    y0 = initial_state(POP_COUNTS, SEED_COUNTS)
+    # the state vector by name: S and I over `age`, E and R 0
+    y0 = rhs.pack(S=POP_COUNTS - SEED_COUNTS, I=SEED_COUNTS)
     t_eval = np.linspace(0.0, days, days + 1)
 
     # Indexed parameters: one array each (as below), or 0.1.2's expanded scalars.
@@ -75,8 +77,9 @@ def main() -> int:
         if not sol.success:
             print(f"solve_ivp failed for beta={beta}: {sol.message}")
             return 1
-        solutions[beta] = sol.y
-        attack = sol.y[12:16, -1].sum() / POP.sum()
+        blocks = rhs.unpack(sol.y.T)  # {"S": (time, age), ...}
+        solutions[beta] = blocks
+        attack = blocks["R"][-1].sum() / POP.sum()
         print(
             f"beta={beta:<5}: {sol.nfev:4d} RHS evaluations in {1e3 * (time.perf_counter() - t0):6.1f} ms; "
             f"final attack rate {attack:.3f}"
@@ -86,23 +89,32 @@ def main() -> int:
             print(f"population not conserved (drift {drift:.1e})")
             return 1
 
+    # the same solve in one call, by name (LSODA with the model's exact Jacobian)
+    beta = betas[len(betas) // 2]
+    named = solve(
+        rhs, y0, t_eval, params={**PARAMS, "beta": beta}, rtol=1e-8, atol=1e-6
+    )
+    diff = np.max(np.abs(named["R"] - solutions[beta]["R"])) / POP.max()
+    print(f"{named}: max |R - R(solve_ivp)| / N = {diff:.1e}")
+    if diff > 1e-5:
+        return 1
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-    for beta, ys in solutions.items():
-        axes[0].plot(t_eval, ys[8:12].sum(axis=0) / POP.sum(), label=f"beta = {beta}")
+    for b, blocks in solutions.items():
+        axes[0].plot(t_eval, blocks["I"].sum(axis=1) / POP.sum(), label=f"beta = {b}")
     axes[0].set(
         title="Prevalence, all ages (solve_ivp, LSODA)", xlabel="day", ylabel="I / N"
     )
     axes[0].legend()
-    ys = solutions[betas[len(betas) // 2]]
     for k, age in enumerate(AGES):
-        axes[1].plot(t_eval, ys[12 + k] / POP[k], label=age)
+        axes[1].plot(named.t, named["R"][:, k] / POP[k], label=age)
     axes[1].set(
-        title=f"Attack rate by age (beta = {betas[len(betas) // 2]})",
+        title=f"Attack rate by age (beta = {beta}, op_system.solve)",
         xlabel="day",
         ylabel="R / N",
     )

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import numpy as np
 
-from op_system import compile_spec
+from op_system import compile_spec, solve
 
 
 def spec(n_age: int, n_reg: int) -> dict:
@@ -44,7 +45,7 @@ def spec(n_age: int, n_reg: int) -> dict:
     }
 
 
-def setup(n_age: int, n_reg: int, seed: int = 0) -> tuple[dict, np.ndarray]:
+def setup(c: Any, n_age: int, n_reg: int, seed: int = 0) -> tuple[dict, np.ndarray]:
     rng = np.random.default_rng(seed)
     params = {
         "beta": rng.uniform(0.2, 0.4, n_reg),
@@ -58,15 +59,8 @@ def setup(n_age: int, n_reg: int, seed: int = 0) -> tuple[dict, np.ndarray]:
     pop = rng.uniform(1e4, 1e5, (n_age, n_reg))
     seed_inf = np.zeros((n_age, n_reg))
     seed_inf[:, :3] = 10.0
-    y0 = np.concatenate(
-        [
-            (pop - seed_inf).ravel(),
-            np.zeros(n_age * n_reg),
-            seed_inf.ravel(),
-            np.zeros(2 * n_age * n_reg),
-        ]
-    )
-    return params, y0
+    # the state vector by name: S and I as (age, reg) arrays, E, H and R 0
+    return params, c.pack(S=pop - seed_inf, I=seed_inf)
 
 
 def main() -> int:
@@ -79,7 +73,7 @@ def main() -> int:
     from scipy.integrate import solve_ivp
 
     c = compile_spec(spec(n_age, n_reg))
-    params, y0 = setup(n_age, n_reg)
+    params, y0 = setup(c, n_age, n_reg)
     n = len(c.state_names)
     print(f"model: {n} states ({n_age} ages x {n_reg} regions x 5 compartments)")
     t0 = time.perf_counter()
@@ -133,22 +127,16 @@ def main() -> int:
     # diffrax#545), so the JAX run uses fewer regions.
     n_reg_jax = min(n_reg, 6)
     cj = compile_spec(spec(n_age, n_reg_jax), xp=jnp)
-    params, y0 = setup(n_age, n_reg_jax)
+    params, y0 = setup(cj, n_age, n_reg_jax)
+    # the reference: op_system.solve (BDF with the exact sparse Jacobian)
     c_sub = compile_spec(spec(n_age, n_reg_jax))
-    sub = solve_ivp(
-        lambda t, y: c_sub.eval_fn(t, y, **params),
-        (0.0, t1),
-        y0,
-        method="BDF",
-        rtol=1e-8,
-        atol=1e-6,
-    )
-    ref = sub.y[:, -1]
+    sub = solve(c_sub, y0, [0.0, t1], params=params, method="BDF", rtol=1e-8, atol=1e-6)
+    ref = sub.y[-1]
     print(
         f"diffrax on {len(cj.state_names)} states ({n_age} ages x {n_reg_jax} regions):"
     )
     jparams = {k: jnp.asarray(v) for k, v in params.items()}
-    solve = jax.jit(
+    diffrax_solve = jax.jit(
         lambda y0: diffrax.diffeqsolve(
             diffrax.ODETerm(cj.vector_field),
             diffrax.Kvaerno5(),
@@ -162,11 +150,11 @@ def main() -> int:
         )
     )
     t0 = time.perf_counter()
-    sol = solve(jnp.asarray(y0))
+    sol = diffrax_solve(jnp.asarray(y0))
     jax.block_until_ready(sol.ys)
     first = time.perf_counter() - t0
     t0 = time.perf_counter()
-    sol = solve(jnp.asarray(y0))
+    sol = diffrax_solve(jnp.asarray(y0))
     jax.block_until_ready(sol.ys)
     second = time.perf_counter() - t0
     err = float(np.max(np.abs(np.asarray(sol.ys[-1]) - ref) / (np.abs(ref) + 1.0)))

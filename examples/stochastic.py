@@ -25,9 +25,8 @@ jax.config.update("jax_enable_x64", True)
 
 import jax.numpy as jnp  # noqa: E402
 from _age_seir import AGES, CONTACTS, example_parser  # noqa: E402
-from scipy.integrate import solve_ivp  # noqa: E402
 
-from op_system import compile_spec  # noqa: E402
+from op_system import compile_spec, solve  # noqa: E402
 
 SPEC: dict[str, Any] = {
     "kind": "transitions",
@@ -46,9 +45,8 @@ SPEC: dict[str, Any] = {
 }
 POP = np.array([2000, 2500, 2200, 1300])
 SEED = np.array([2, 4, 2, 1])
-Y0 = np.concatenate(
-    [POP - SEED, np.zeros(4, int), SEED, np.zeros(4, int), np.zeros(4, int)]
-)
+#: the initial counts by name (as `pack` takes them): E, R and the counter start at 0
+Y0 = {"S": POP - SEED, "I": SEED}
 FIXED = {"C": CONTACTS, "sigma": 1 / 3, "gamma": 1 / 5}
 TRUE_BETA = 0.06
 
@@ -56,21 +54,22 @@ TRUE_BETA = 0.06
 def fan_chart(compiled: Any, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     days = np.arange(0.0, 151.0, 1.0)
     t0 = time.perf_counter()
-    out = np.asarray(
-        compiled.simulate(
-            Y0, days, dt=0.25, key=jax.random.PRNGKey(0), n=n, beta=TRUE_BETA, **FIXED
-        )
+    traj = compiled.simulate(
+        Y0,
+        days,
+        dt=0.25,
+        key=jax.random.PRNGKey(0),
+        n=n,
+        named=True,
+        beta=TRUE_BETA,
+        **FIXED,
     )
-    print(f"   {n} chain-binomial trajectories in {time.perf_counter() - t0:.1f} s")
-    rhs = compile_spec(SPEC).eval_fn  # NumPy, for SciPy
-    ode = solve_ivp(
-        lambda t, y: rhs(t, y, beta=TRUE_BETA, **FIXED),
-        (0, 150),
-        Y0.astype(float),
-        t_eval=days,
-        rtol=1e-8,
-    ).y.T
-    return days, out[:, :, 8:12].sum(axis=2), ode[:, 8:12].sum(axis=1)
+    print(f"   {traj} in {time.perf_counter() - t0:.1f} s")
+    # the ODE of the same spec (NumPy, SciPy's LSODA), by name
+    ode = solve(
+        compile_spec(SPEC), Y0, days, params={"beta": TRUE_BETA, **FIXED}, rtol=1e-8
+    )
+    return days, np.asarray(traj["I"]).sum(axis=2), ode["I"].sum(axis=1)
 
 
 def pmmh(
@@ -87,11 +86,12 @@ def pmmh(
     from op_system import PMMH
 
     weeks = np.arange(0.0, 7.0 * (len(data) + 1), 7.0)
+    y0 = compiled.pack(Y0)
 
     def model(data: Any) -> None:
         beta = numpyro.sample("beta", dist.LogNormal(np.log(0.05), 0.5))
         fit = compiled.particle_filter(
-            Y0,
+            y0,
             weeks,
             data,
             key=numpyro.prng_key(),
@@ -137,13 +137,19 @@ def main() -> int:
 
     print("2. PMMH fit of beta to weekly cases")
     weeks = np.arange(0.0, 7.0 * 13, 7.0)
-    sim = np.asarray(
-        compiled.simulate(
-            Y0, weeks, dt=0.5, key=jax.random.PRNGKey(5), n=1, beta=TRUE_BETA, **FIXED
-        )
-    )[0]
+    sim = compiled.simulate(
+        Y0,
+        weeks,
+        dt=0.5,
+        key=jax.random.PRNGKey(5),
+        n=1,
+        named=True,
+        beta=TRUE_BETA,
+        **FIXED,
+    )
     rng = np.random.default_rng(3)
-    true_cases = np.diff(sim[:, 16:20].sum(axis=1))
+    # the `cases` counter (cumulative onsets, by age) of the one trajectory
+    true_cases = np.diff(np.asarray(sim["cases"][0]).sum(axis=1))
     data = rng.negative_binomial(10.0, 10.0 / (10.0 + true_cases))
     burned, warmup = pmmh(compiled, data, steps, particles, not opts.quick)
     lo, mid, hi = np.percentile(burned, [5, 50, 95])

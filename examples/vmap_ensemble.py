@@ -28,7 +28,6 @@ from _age_seir import (  # noqa: E402
     SEED_FRACTIONS,
     age_seir_spec,
     example_parser,
-    initial_state,
 )
 
 from op_system import compile_spec  # noqa: E402
@@ -50,7 +49,7 @@ def main() -> int:
 
     rhs = compile_spec(SPEC, backend="jax")
     term = diffrax.ODETerm(rhs.vector_field)
-    y0 = jnp.asarray(initial_state(POP_FRACTIONS, SEED_FRACTIONS))
+    y0 = jnp.asarray(rhs.pack(S=POP_FRACTIONS - SEED_FRACTIONS, I=SEED_FRACTIONS))
     ts = jnp.arange(0.0, DAYS + 1.0, 2.0)
 
     def solve(args: dict) -> jnp.ndarray:
@@ -102,10 +101,10 @@ def main() -> int:
             print("   MISMATCH")
             return 1
 
-    ys = np.asarray(ys)
-    prevalence = ys[:, :, 8:12].sum(axis=2)
-    attack = ys[:, -1, 12:16].sum(axis=1)
-    attack2 = np.asarray(ys2)[:, -1, 12:16].sum(axis=1)
+    blocks = rhs.unpack(np.asarray(ys))  # each (member, time, age)
+    prevalence = blocks["I"].sum(axis=2)
+    attack = blocks["R"][:, -1].sum(axis=1)
+    attack2 = rhs.unpack(np.asarray(ys2))["R"][:, -1].sum(axis=1)
     print(
         f"final attack rate: median {np.median(attack):.3f}, 90% interval "
         f"[{np.quantile(attack, 0.05):.3f}, {np.quantile(attack, 0.95):.3f}]; with beta x 1.05: median {np.median(attack2):.3f}"

@@ -40,6 +40,7 @@ from . import observing as _observing
 from .events import TimedEvents
 from .naming import NamedStates
 from .normalized import NormalizedRhs, normalize_rhs
+from .viewing import ModelViews
 
 __all__ = [
     "DEFAULT_ARRAY_BACKEND",
@@ -56,7 +57,7 @@ class EvalFn(Protocol):
     def __call__(self, t: Any, y: Any, **params: Any) -> Any: ...
 
 
-class CompiledRhs(NamedStates, TimedEvents):
+class CompiledRhs(NamedStates, TimedEvents, ModelViews):
     """A compiled right-hand side.
 
     Attributes:
@@ -607,39 +608,6 @@ class CompiledRhs(NamedStates, TimedEvents):
         numerical non-zeros); pass it to `scipy.integrate.solve_ivp(jac_sparsity=...)`.
         """
         return _jacobians.jac_sparsity(self)
-
-    def to_latex(self) -> str:
-        """LaTeX of the model (indexed when templated); see `op_system._views.latex.to_latex`."""
-        from .._views.latex import to_latex
-
-        assert self._rhs is not None
-        return to_latex(self._rhs)
-
-    def to_sympy(self) -> dict[str, Any]:
-        """Per-state sympy expressions of `dydt`."""
-        from .._views.symbolic import to_sympy
-
-        assert self._rhs is not None
-        return to_sympy(self._rhs)
-
-    def flow_diagram(self, fmt: str = "mermaid") -> str:
-        """Mermaid (`fmt="mermaid"`) or Graphviz (`fmt="dot"`) text of a transitions model."""
-        from .._views.symbolic import flow_diagram
-
-        assert self._rhs is not None
-        return flow_diagram(self._rhs, fmt)
-
-    def check(self) -> list[str]:
-        """Conservation and non-negativity checks; problems are returned and warned."""
-        from .._views.symbolic import check_model
-
-        assert self._rhs is not None
-        return check_model(self._rhs)
-
-    def describe(self) -> str:
-        """A readable summary of the model (see `NormalizedRhs.describe`)."""
-        assert self._rhs is not None
-        return self._rhs.describe()
 
     def vector_field(
         self, t: Any, y: Any, args: Mapping[str, Any] | None = None

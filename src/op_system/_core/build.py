@@ -15,8 +15,8 @@ from typing import Any
 from .._lang.ir import IndexItem, Invalid, Name, Node, Ref
 from .._lang.parse import parse_expr
 from .._spec.dialect import is_axis_shift, rule_warning
-from .._spec.labels import unquote
 from .._spec.keys import TRANSITION_KEYS, check_keys
+from .._spec.labels import unquote
 from .._spec.numbers import expression_text
 from .._support.errors import (
     SpecError,
@@ -48,11 +48,7 @@ from .model import (
 )
 from .routing import pinned_by_selector, routed_dims
 from .shifts import applied_to, axis_shift, read_at
-from .templates import (
-    RESERVED_NAMES,
-    _check_ident,
-    equation_keys,
-)
+from .templates import RESERVED_NAMES, _check_ident, equation_keys
 from .timevarying import time_axis, time_varying
 from .typos import warn_self_move
 

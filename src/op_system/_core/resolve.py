@@ -97,6 +97,7 @@ def _label_hint(axis: Axis, item: IndexItem) -> str:
 
 _IDENT = re.compile(r"[A-Za-z_]\w*")
 
+
 def _not_a_coordinate(axis: Axis, item: IndexItem, text: str) -> str:
     """Why `item` of the reference `text` names no coordinate of `axis`: a
     misspelt coordinate (with the one meant), or a name no reduction binds."""

@@ -55,10 +55,15 @@ def simulation_run(
     n: int,
     mesh: Any = None,
     progress: bool | None = None,
+    *,
+    advance_of: Callable[[dict[str, Any]], Any],
+    events: Any,
 ) -> Callable[[dict[str, Any], Any, Any, Any], Any]:
     """`run(params, y0, times, key) -> (states, flows)`: `n` trajectories by
-    `method`, `steps` steps per interval, sharded over `mesh` when given."""
-    from . import simulation as _simulation
+    `method`, `steps` steps per interval, sharded over `mesh` when given.
+    `advance_of(params)` is the method's one-interval step (`simulation.py`'s
+    `jax_advance`, passed in so that this module does not import that one) and
+    `events` the model's timed events."""
     from . import simulators as _simulators
 
     dt = None if dt is None else float(dt)  # a key of the cache: hashable
@@ -67,8 +72,8 @@ def simulation_run(
         import jax
 
         def run(params: dict[str, Any], y0: Any, times: Any, key: Any) -> Any:
-            advance = _simulation.jax_advance(c, method, dt, steps, params)
-            y0 = _events.at_start(_simulation._model_events(c), params, y0, times[0])
+            advance = advance_of(params)
+            y0 = _events.at_start(events, params, y0, times[0])
             return _simulators.run_jax(advance, y0, times, key, n, mesh)
 
         return jax.jit(run)
@@ -95,13 +100,15 @@ def filter_run(
     incidence: bool,
     total: bool,
     progress: bool | None = None,
+    advance_of: Callable[[dict[str, Any]], Any],
+    events: Any,
 ) -> Callable[..., Any]:
     """`run(params, y0, times, data, key, reporting, concentration) ->
     FilterResult`: the bootstrap filter of `n_particles` particles measuring the
     state `cells` (their increase over each interval when `incidence`; summed
-    when `total`, the data then 1-D)."""
+    when `total`, the data then 1-D); `advance_of` and `events` as for
+    `simulation_run`."""
     from . import filter as _filter
-    from . import simulation as _simulation
 
     dt = None if dt is None else float(dt)  # a key of the cache: hashable
 
@@ -127,11 +134,11 @@ def filter_run(
             def log_obs(d: Any, x: Any) -> Any:
                 return _filter.log_density(observation, d, x, reporting, concentration)
 
-            advance = _simulation.jax_advance(c, method, dt, steps, params)
+            advance = advance_of(params)
             return _filter.run_filter(
                 advance,
                 measure,
-                _events.at_start(_simulation._model_events(c), params, y0, times[0]),
+                _events.at_start(events, params, y0, times[0]),
                 times,
                 data[:, None] if total else data,
                 key,

@@ -12,7 +12,7 @@ imports, does not import it back.)
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -49,7 +49,17 @@ def simulate(
         # one compiled run for every key and parameter value (kept on the model;
         # it takes the NumPy arrays as they are, with no dispatch of our own)
         steps = _stochastic.n_steps(t_host, dt)
-        run = _runs.simulation_run(c, method, dt, steps, int(n), mesh, progress)
+        run = _runs.simulation_run(
+            c,
+            method,
+            dt,
+            steps,
+            int(n),
+            mesh,
+            progress,
+            advance_of=_advance_of(c, method, dt, steps),
+            events=_model_events(c),
+        )
         return run(dict(params), y_int, t_host, key)  # type: ignore[no-any-return]
     if isinstance(seed, np.random.Generator):
         if workers > 1:
@@ -109,6 +119,14 @@ def simulate_numpy(
     if bar is not None:  # one tick per trajectory and output interval
         advance = _ticking(advance, bar)
     return _stochastic.run_numpy(advance, plan, y0, times, rngs)
+
+
+def _advance_of(
+    c: Any, method: str, dt: float | None, steps: int
+) -> Callable[[dict[str, Any]], Any]:
+    """The JAX one-interval step for given parameter values (for `runs.py`)."""
+    dt = None if dt is None else float(dt)
+    return lambda params: jax_advance(c, method, dt, steps, params)
 
 
 def _model_events(c: Any) -> Any:
@@ -303,6 +321,8 @@ def particle_filter(
         incidence=counter is not None,
         total=d.ndim == 1,
         progress=progress,
+        advance_of=_advance_of(c, method, dt, _stochastic.n_steps(t_host, dt)),
+        events=_model_events(c),
     )
     return run(dict(params), y_host, t_host, d, key, reporting, concentration)
 

@@ -30,6 +30,8 @@ def _problem(n_age: int, n_reg: int) -> tuple[Any, Any, dict[str, Any]]:
     sys.path.insert(0, str(ROOT / "examples"))
     from stiff_age_region import setup, spec
 
+    from op_system import compile_spec
+
     s = spec(n_age, n_reg)
     s["initial_state"] = {
         "S[age,reg]": {"shaped": "s0", "axes": ["age", "reg"]},
@@ -38,10 +40,11 @@ def _problem(n_age: int, n_reg: int) -> tuple[Any, Any, dict[str, Any]]:
         "H[age,reg]": 0,
         "R[age,reg]": 0,
     }
-    params, y0 = setup(n_age, n_reg)
-    k = n_age * n_reg
-    params["s0"] = y0[:k].reshape(n_age, n_reg)
-    params["i0"] = y0[2 * k : 3 * k].reshape(n_age, n_reg)
+    plain = compile_spec(spec(n_age, n_reg))
+    params, y0 = setup(plain, n_age, n_reg)
+    blocks = plain.unpack(y0)
+    params["s0"] = blocks["S"]
+    params["i0"] = blocks["I"]
     axes = {
         (): (),
         (n_reg,): ("reg",),

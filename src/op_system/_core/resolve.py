@@ -64,7 +64,7 @@ def _coordinate(
         raise ExpressionError(
             f"unknown coord {item.value!r} for axis {axis.name!r} in {text}"
             f"{_label_hint(axis, item)}"
-            if item.is_label
+            if item.is_label or item.is_number
             else _not_a_coordinate(axis, item, text),
             path=path,
             token=item.value,

@@ -71,7 +71,8 @@ def solve(
         method: SciPy's `solve_ivp` method (default `"LSODA"`) or a diffrax
             solver's name (default `"Tsit5"`; e.g. `"Kvaerno5"` for stiff models).
         backend: `"scipy"` or `"diffrax"` (needs the `[diffrax]` extra).
-        rtol, atol: Relative and absolute tolerances.
+        rtol: The relative tolerance.
+        atol: The absolute tolerance.
         options: Passed on to `scipy.integrate.solve_ivp` (e.g. `max_step`) or
             `diffrax.diffeqsolve` (e.g. `max_steps`).
 
